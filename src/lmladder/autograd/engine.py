@@ -1,0 +1,256 @@
+"""The reverse-mode core: `Tensor`, the `Function` base class, and the backward walk.
+
+A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forward` on the arrays and, when a
+gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
+reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
+gradients of its inputs, sums every gradient back to its input's shape (the one place broadcasting is undone),
+and accumulates leaf gradients into `.grad`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
+
+
+class AutogradError(ValueError):
+    """A shape, dtype or usage error raised by an op; the message names the op, the shapes and the fix."""
+
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Build no graph inside the block (evaluation, sampling, optimizer updates)."""
+    global _grad_enabled
+    prev, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = prev
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    global _grad_enabled
+    prev, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = prev
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting (leading dims added, size-1 dims stretched)."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Function:
+    """One primitive op: `forward` on arrays, `backward` from the output gradient to one gradient per input.
+
+    Subclasses register themselves in `Function.registry` (name -> class) so tests can enumerate every op.
+    Contract: `forward(*arrays, **kwargs) -> array` saves on `self` only what backward needs;
+    `backward(grad) -> tuple` returns one array (or None) per tensor input, each broadcastable to that input;
+    `self.needs[i]` says whether input i wants a gradient, so work for the others can be skipped.
+    `backward` must not write into `grad` (it may be shared with other nodes).
+    """
+
+    __slots__ = ("parents", "needs")
+    registry: dict[str, type[Function]] = {}
+    differentiable = True  # False for ops whose inputs get no gradient (comparisons); no gradcheck needed
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in Function.registry:
+            raise TypeError(f"Function name {cls.__name__!r} registered twice; op class names must be unique")
+        Function.registry[cls.__name__] = cls
+
+    def forward(self, *arrays, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
+        """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
+        fn = cls()
+        needs = tuple(t.requires_grad for t in inputs)
+        track = _grad_enabled and True in needs
+        fn.needs = needs if track else (False,) * len(inputs)
+        out = Tensor(fn.forward(*[t.data for t in inputs], **kwargs))
+        if track:
+            fn.parents = inputs
+            out.requires_grad = True
+            out._node = fn
+        return out
+
+
+class Tensor:
+    """A NumPy array that can record the ops applied to it and carry a gradient."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        arr = np.asarray(data, dtype=dtype)
+        if requires_grad and not np.issubdtype(arr.dtype, np.floating):
+            raise AutogradError(
+                f"Tensor: requires_grad=True needs a floating dtype, got {arr.dtype} with shape {arr.shape}; "
+                "cast with dtype=np.float32 (training) or np.float64 (gradient checks)"
+            )
+        self.data: np.ndarray = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+        self._node: Function | None = None
+        self.name = name
+
+    # ------------------------------------------------------------------ array-like surface
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph (shares memory, no gradient)."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}{extra})"
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, grad: np.ndarray | float | None = None) -> None:
+        """Accumulate d(self)/d(leaf) * grad into every leaf's `.grad`, then release the graph.
+
+        Without `grad`, self must hold a single element (a loss); otherwise pass the upstream gradient.
+        """
+        if not self.requires_grad:
+            raise AutogradError(
+                f"backward: tensor of shape {self.shape} does not require grad; create a leaf with "
+                "requires_grad=True (or nn.Parameter) and make sure no_grad() is not active"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise AutogradError(
+                    f"backward: implicit gradient needs a single-element output, got shape {self.shape}; "
+                    "reduce to a scalar loss first or pass grad= with the same shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad, dtype=self.data.dtype)
+            if grad.shape != self.shape:
+                grad = np.broadcast_to(grad, self.shape).copy()
+
+        order = self._topo_order()
+        grads: dict[int, np.ndarray] = {id(self): grad}
+        owned: set[int] = set()  # tensors whose entry in `grads` we allocated, so `+=` is safe
+        handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
+        shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's), never to become a leaf's .grad
+        for t in order:
+            g = grads.pop(id(t), None)
+            node = t._node
+            t._node = None  # release the graph as we go
+            if g is None:
+                continue
+            if node is None:  # a leaf
+                _accumulate_leaf(t, g, shared)
+                continue
+            parent_grads = node.backward(g)
+            for p, pg, need in zip(node.parents, parent_grads, node.needs, strict=True):
+                if pg is None or not need:
+                    continue
+                if pg.shape != p.data.shape:
+                    pg = unbroadcast(pg, p.data.shape)
+                if pg.dtype != p.data.dtype:
+                    pg = pg.astype(p.data.dtype)
+                k = id(p)
+                prev = grads.get(k)
+                if prev is None:
+                    grads[k] = pg
+                    if id(pg) in handed:
+                        shared.add(id(pg))
+                    else:
+                        handed.add(id(pg))
+                elif k in owned:
+                    prev += pg
+                else:
+                    grads[k] = prev + pg
+                    owned.add(k)
+            node.parents = ()
+
+    def _topo_order(self) -> list[Tensor]:
+        """Tensors reachable from self through nodes that need grad, outputs before inputs."""
+        order: list[Tensor] = []
+        visited: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            t, expanded = stack.pop()
+            if expanded:  # all of t's inputs are already in `order`
+                order.append(t)
+                continue
+            if id(t) in visited:
+                continue
+            visited.add(id(t))
+            stack.append((t, True))
+            node = t._node
+            if node is not None:
+                for p, need in zip(node.parents, node.needs, strict=True):
+                    if need and id(p) not in visited:
+                        stack.append((p, False))
+        order.reverse()
+        return order
+
+
+def _accumulate_leaf(t: Tensor, g: np.ndarray, shared: set[int]) -> None:
+    # A leaf's .grad must never alias another array (optimizers and clipping update it in place).
+    if t.grad is None:
+        if g.base is not None or id(g) in shared or not g.flags.writeable:
+            g = g.copy()
+        t.grad = g
+    else:
+        t.grad += g

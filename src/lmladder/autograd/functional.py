@@ -1,0 +1,145 @@
+"""Neural-net functions. Public names use the fused primitives; `*_composite` twins are built from plain
+primitives only (no backward code) and exist to prove the fused ones right (tests/autograd/test_fused.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import ops_elementwise as E
+from . import ops_nn as N
+from . import ops_reduce as R
+from . import ops_shape as S
+from .engine import AutogradError, Tensor
+from .ops_elementwise import as_tensor
+
+
+# ---------------------------------------------------------------------- fused (used by the models)
+def softmax(x, axis: int = -1) -> Tensor:
+    return N.Softmax.apply(as_tensor(x), axis=axis)
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    return N.LogSoftmax.apply(as_tensor(x), axis=axis)
+
+
+def cross_entropy(logits, targets, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Mean NLL of `targets` (integer array, shape logits.shape[:-1]) under softmax(logits)."""
+    targets = targets.data if isinstance(targets, Tensor) else targets
+    return N.CrossEntropy.apply(as_tensor(logits), as_tensor(targets), ignore_index=ignore_index, reduction=reduction)
+
+
+def gelu(x, approximate: str = "tanh") -> Tensor:
+    if approximate == "tanh":
+        return N.GeluTanh.apply(as_tensor(x))
+    if approximate == "none":
+        return N.GeluErf.apply(as_tensor(x))
+    raise AutogradError(f"gelu: approximate={approximate!r}; use 'tanh' or 'none' (exact erf)")
+
+
+def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    x = as_tensor(x)
+    extra = [t for t in (weight, bias) if t is not None]
+    return N.LayerNorm.apply(x, *extra, eps=eps, has_weight=weight is not None)
+
+
+def rms_norm(x, weight, eps: float = 1e-5) -> Tensor:
+    return N.RMSNorm.apply(as_tensor(x), weight, eps=eps)
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    x = as_tensor(x)
+    return N.Linear.apply(x, weight) if bias is None else N.Linear.apply(x, weight, bias)
+
+
+def embedding(idx, weight) -> Tensor:
+    idx = idx.data if isinstance(idx, Tensor) else idx
+    return N.Embedding.apply(weight, idx=idx)
+
+
+def dropout(x, p: float, rng: np.random.Generator, training: bool = True) -> Tensor:
+    """Inverted dropout; the identity when p == 0 or not training."""
+    if not training or p == 0:
+        return as_tensor(x)
+    if rng is None:
+        raise AutogradError("dropout: p > 0 needs rng=np.random.Generator (the model's seeded generator)")
+    return N.Dropout.apply(as_tensor(x), p=p, rng=rng)
+
+
+def scaled_dot_product_attention(q, k, v, causal: bool = True, dropout_p: float = 0.0, rng=None) -> Tensor:
+    return N.Attention.apply(q, k, v, causal=causal, dropout_p=dropout_p, rng=rng)
+
+
+# ---------------------------------------------------------------------- composites (reference twins)
+def softmax_composite(x, axis: int = -1) -> Tensor:
+    x = as_tensor(x)
+    e = E.exp(x - R.max(x, axis=axis, keepdims=True).detach())  # the shift cancels, so it needs no gradient
+    return e / R.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax_composite(x, axis: int = -1) -> Tensor:
+    x = as_tensor(x)
+    shifted = x - R.max(x, axis=axis, keepdims=True).detach()
+    return shifted - E.log(R.sum(E.exp(shifted), axis=axis, keepdims=True))
+
+
+def cross_entropy_composite(logits, targets, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    logits = as_tensor(logits)
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets).reshape(-1)
+    V = logits.shape[-1]
+    logp = log_softmax_composite(S.reshape(logits, -1, V))  # (N, V)
+    valid = t != ignore_index
+    picked = S.getitem(logp, (np.arange(t.size), np.where(valid, t, 0)))  # (N,)
+    nll = -(picked * valid.astype(logits.dtype))
+    if reduction == "none":
+        return S.reshape(nll, *np.shape(targets))
+    total = R.sum(nll)
+    return total if reduction == "sum" else total / max(int(valid.sum()), 1)
+
+
+def gelu_tanh_composite(x) -> Tensor:
+    x = as_tensor(x)
+    return 0.5 * x * (1 + E.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def gelu_erf_composite(x) -> Tensor:
+    x = as_tensor(x)
+    return 0.5 * x * (1 + E.erf(x * (1 / math.sqrt(2))))
+
+
+def layer_norm_composite(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    x = as_tensor(x)
+    xc = x - R.mean(x, axis=-1, keepdims=True)
+    y = xc * (R.mean(xc * xc, axis=-1, keepdims=True) + eps) ** -0.5
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def rms_norm_composite(x, weight, eps: float = 1e-5) -> Tensor:
+    x = as_tensor(x)
+    return x * (R.mean(x * x, axis=-1, keepdims=True) + eps) ** -0.5 * weight
+
+
+def linear_composite(x, weight, bias=None) -> Tensor:
+    y = R.matmul(as_tensor(x), S.transpose(weight))
+    return y + bias if bias is not None else y
+
+
+def embedding_composite(idx, weight) -> Tensor:
+    return S.getitem(weight, idx.data if isinstance(idx, Tensor) else idx)
+
+
+def mean_composite(x, axis=None, keepdims: bool = False) -> Tensor:
+    x = as_tensor(x)
+    n = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
+    return R.sum(x, axis=axis, keepdims=keepdims) / n
+
+
+def attention_composite(q, k, v, causal: bool = True) -> Tensor:
+    T, S_ = q.shape[-2], k.shape[-2]
+    att = R.matmul(q, S.transpose(k)) * (1 / math.sqrt(q.shape[-1]))  # (B,H,T,d) @ (B,H,d,S)
+    if causal:
+        att = S.masked_fill(att, N.causal_mask(T, S_), -np.inf)
+    return R.matmul(softmax_composite(att), v)  # (B,H,T,S) @ (B,H,S,d)
