@@ -33,6 +33,7 @@ def gradcheck(
     fn: Callable[..., Tensor],
     inputs: Sequence[np.ndarray | Tensor],
     *,
+    params: Sequence[Tensor] = (),
     eps: float = 1e-6,
     atol: float = 1e-6,
     rtol: float = 1e-5,
@@ -43,8 +44,14 @@ def gradcheck(
 
     The scalar checked is sum(fn(*x) * u) with a fixed random upstream gradient u, so every output element
     and every path through the op is exercised. Inputs are cast to float64; integer inputs (indices) are passed
-    through without gradient. Raises GradcheckError with both gradients printed on a mismatch.
+    through without gradient. `params` are extra float64 leaf tensors used inside `fn` (a layer's weights) that
+    are checked too. Raises GradcheckError with both gradients printed on a mismatch.
     """
+    for p in params:
+        if p.dtype != np.float64:
+            raise GradcheckError(f"gradcheck: parameter of shape {p.shape} is {p.dtype}; build the layer with "
+                                 "dtype=np.float64 for gradient checks")
+        p.grad = None
     tensors = []
     for x in inputs:
         arr = np.array(x.data if isinstance(x, Tensor) else x)
@@ -62,7 +69,7 @@ def gradcheck(
 
     out.backward(u)
     label = name or getattr(fn, "__name__", "fn")
-    for i, t in enumerate(tensors):
+    for i, t in enumerate([*tensors, *params]):
         if not t.requires_grad:
             continue
         analytic = np.zeros_like(t.data) if t.grad is None else t.grad

@@ -1,0 +1,154 @@
+"""`Module` and `Parameter`: named, stateful building blocks whose parameters the optimizers update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from ..autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module owns and an optimizer updates (always requires grad)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None):
+        super().__init__(data, requires_grad=True, dtype=dtype)
+
+
+class StateDictError(KeyError):
+    """load_state_dict found missing, unexpected or mis-shaped entries (all are named in the message)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Module:
+    """Base class: parameters and sub-modules are found by walking attributes in assignment order."""
+
+    training: bool = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ traversal
+    def _children(self) -> Iterator[tuple[str, Parameter | Module]]:
+        for name, value in vars(self).items():
+            if isinstance(value, (Parameter, Module)):
+                yield name, value
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
+                for i, v in enumerate(value):
+                    yield f"{name}.{i}", v
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs in a stable order; a shared (tied) parameter appears once, first name."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Parameter | Module]] = [(prefix.rstrip("."), self)]
+        out: list[tuple[str, Parameter]] = []
+        while stack:
+            name, obj = stack.pop()
+            if isinstance(obj, Parameter):
+                if id(obj) not in seen:
+                    seen.add(id(obj))
+                    out.append((name, obj))
+                continue
+            children = [(f"{name}.{n}" if name else n, c) for n, c in obj._children()]
+            stack.extend(reversed(children))  # depth-first, in attribute order
+        return iter(out)
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self) -> Iterator[Module]:
+        stack: list[Module] = [self]
+        while stack:
+            m = stack.pop()
+            yield m
+            stack.extend(reversed([c for _, c in m._children() if isinstance(c, Module)]))
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ------------------------------------------------------------------ modes and grads
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """name -> array (the live arrays; copy them if you mutate)."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into the parameters in place. Strict: every key must match by name and shape."""
+        params = dict(self.named_parameters())
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        mismatched = [
+            f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {params[k].shape}"
+            for k in params
+            if k in state and tuple(np.shape(state[k])) != params[k].shape
+        ]
+        if mismatched or (strict and (missing or unexpected)):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            if mismatched:
+                parts.append(f"shape mismatch {mismatched}")
+            raise StateDictError(
+                f"load_state_dict: {'; '.join(parts)}; build the model with the checkpoint's own config "
+                "(model kwargs in its metadata)"
+            )
+        for k, p in params.items():
+            if k in state:
+                np.copyto(p.data, state[k], casting="same_kind")
+
+
+class ModuleList(Module):
+    """A list of sub-modules, named by position (`blocks.0.attn...`)."""
+
+    def __init__(self, modules: Iterable[Module] = ()):
+        self.items = list(modules)
+
+    def _children(self):
+        for i, m in enumerate(self.items):
+            yield str(i), m
+
+    def __getitem__(self, i: int) -> Module:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.items)
+
+    def append(self, m: Module) -> None:
+        self.items.append(m)
+
+
+class Sequential(ModuleList):
+    """Apply the sub-modules in order."""
+
+    def __init__(self, *modules: Module):
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self.items:
+            x = m(x)
+        return x

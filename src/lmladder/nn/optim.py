@@ -1,0 +1,167 @@
+"""Optimizers (SGD with momentum, Adam, AdamW) updating parameters in place, plus global-norm clipping.
+
+Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
+to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from .module import Parameter
+
+
+class Optimizer:
+    defaults: dict = {}
+    buffers: tuple[str, ...] = ()  # per-parameter state arrays, saved in checkpoints
+
+    def __init__(self, params, **hyper):
+        unknown = set(hyper) - set(self.defaults)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown options {sorted(unknown)}; known: {sorted(self.defaults)}"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups: list[dict] = []
+        for g in groups:
+            group = {**self.defaults, **hyper, **g, "params": list(g["params"])}
+            self._validate(group)
+            self.param_groups.append(group)
+        self.step_count = 0
+        self.state: dict[str, list[np.ndarray]] = {
+            name: [np.zeros_like(p.data) for p in self.params] for name in self.buffers
+        }
+
+    @property
+    def params(self) -> list[Parameter]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def _validate(self, group: dict) -> None:
+        if not group["lr"] > 0 or not math.isfinite(group["lr"]):
+            raise ValueError(f"{type(self).__name__}: learning rate must be a positive number, got {group['lr']}")
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.param_groups:
+            g["lr"] = lr
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        self.step_count += 1
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p.data, p.grad, i, group)
+                i += 1
+
+    def _update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """{'step': int, 'hyper': [per-group options], 'buffers': {name: [array per parameter]}}."""
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        return {"step": self.step_count, "hyper": hyper, "buffers": self.state}
+
+    def load_state_dict(self, sd: dict) -> None:
+        if set(sd["buffers"]) != set(self.buffers):
+            raise ValueError(
+                f"{type(self).__name__}: checkpoint has buffers {sorted(sd['buffers'])}, "
+                f"expected {sorted(self.buffers)}; resume with the same optimizer"
+            )
+        for name, arrays in sd["buffers"].items():
+            if len(arrays) != len(self.state[name]):
+                raise ValueError(
+                    f"{type(self).__name__}: checkpoint has {len(arrays)} '{name}' arrays for "
+                    f"{len(self.state[name])} parameters; resume with the same model"
+                )
+            for dst, src in zip(self.state[name], arrays, strict=True):
+                if dst.shape != np.shape(src):
+                    raise ValueError(f"{type(self).__name__}: '{name}' shape {np.shape(src)} != {dst.shape}")
+                np.copyto(dst, src)
+        self.step_count = int(sd["step"])
+        for g, h in zip(self.param_groups, sd.get("hyper", []), strict=False):
+            g.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in h.items()})
+
+
+class SGD(Optimizer):
+    """w -= lr * (g + wd*w), with optional (Nesterov) momentum buffer."""
+
+    defaults = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False}
+    buffers = ("momentum_buffer",)
+
+    def _update(self, w, g, i, group):
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd:
+            g = g + wd * w
+        if mu:
+            buf = self.state["momentum_buffer"][i]
+            buf *= mu
+            buf += g
+            g = g + mu * buf if group["nesterov"] else buf
+        w -= (lr * g).astype(w.dtype, copy=False)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction; weight_decay here is L2 added to the gradient."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    buffers = ("exp_avg", "exp_avg_sq")
+    decoupled = False
+
+    def _update(self, w, g, i, group):
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if wd:
+            if self.decoupled:
+                w *= w.dtype.type(1 - lr * wd)
+            else:
+                g = g + wd * w
+        m, v = self.state["exp_avg"][i], self.state["exp_avg_sq"][i]
+        t = self.step_count
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        denom = np.sqrt(v)
+        denom *= 1 / math.sqrt(bc2)
+        denom += eps
+        w -= (lr / bc1) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): w *= 1 - lr*wd before the Adam step."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
+    decoupled = True
+
+
+def decay_groups(named_params: Iterable[tuple[str, Parameter]], weight_decay: float) -> list[dict]:
+    """Two groups: >=2-D weights (matmuls, embeddings) decay; 1-D biases and norm gains do not (nanoGPT's rule)."""
+    named = list(named_params)
+    decay = [p for _, p in named if p.ndim >= 2]
+    no_decay = [p for _, p in named if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float | None) -> float:
+    """Scale all gradients in place so their global L2 norm is at most max_norm; return the norm before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if max_norm is not None and max_norm > 0 and total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            g *= g.dtype.type(scale)
+    return total

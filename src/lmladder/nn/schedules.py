@@ -1,0 +1,81 @@
+"""Learning-rate schedules: callables mapping the 0-based step to a learning rate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Constant:
+    lr: float
+
+    def __call__(self, step: int) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """lr * gamma ** (step // step_size) (makemore's MLP drops the rate 10x part-way)."""
+
+    lr: float
+    step_size: int
+    gamma: float = 0.1
+
+    def __call__(self, step: int) -> float:
+        return self.lr * self.gamma ** (step // self.step_size)
+
+
+def _warmup(lr: float, step: int, warmup: int) -> float:
+    return lr * (step + 1) / (warmup + 1)
+
+
+@dataclass(frozen=True)
+class LinearDecay:
+    """Linear warmup for `warmup` steps, then linear decay from lr to min_lr at `total` steps."""
+
+    lr: float
+    total: int
+    min_lr: float = 0.0
+    warmup: int = 0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return _warmup(self.lr, step, self.warmup)
+        if step >= self.total:
+            return self.min_lr
+        frac = (step - self.warmup) / max(1, self.total - self.warmup)
+        return self.lr + frac * (self.min_lr - self.lr)
+
+
+@dataclass(frozen=True)
+class WarmupCosine:
+    """Linear warmup, then a half cosine from lr down to min_lr at `total` steps, flat after (nanoGPT's get_lr)."""
+
+    lr: float
+    total: int
+    min_lr: float = 0.0
+    warmup: int = 0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return _warmup(self.lr, step, self.warmup)
+        if step >= self.total:
+            return self.min_lr
+        frac = (step - self.warmup) / max(1, self.total - self.warmup)
+        return self.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (self.lr - self.min_lr)
+
+
+SCHEDULES = {"constant": Constant, "step": StepDecay, "linear": LinearDecay, "cosine": WarmupCosine}
+
+
+def make_schedule(name: str, **kwargs):
+    """Build a schedule by name (constant, step, linear, cosine) with its keyword arguments."""
+    try:
+        cls = SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"unknown lr schedule {name!r}; choose from {sorted(SCHEDULES)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"lr schedule {name!r}: {e}") from None
