@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import LmladderError
+
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
 
 
-class AutogradError(ValueError):
+class AutogradError(LmladderError, ValueError):
     """A shape, dtype or usage error raised by an op; the message names the op, the shapes and the fix."""
 
 

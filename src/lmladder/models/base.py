@@ -17,12 +17,13 @@ import numpy as np
 
 from ..autograd import Tensor
 from ..autograd import functional as F
+from ..errors import LmladderError
 from ..nn import Module
 
 IGNORE_INDEX = -1  # target value that contributes no loss (padding in lines batches, unscored eval positions)
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(LmladderError, ValueError):
     """A model was asked for with bad or inconsistent hyper-parameters; the message names them and the fix."""
 
 
@@ -70,7 +71,5 @@ def build_model(kind: str, **kwargs) -> LanguageModel:
     try:
         cls = LanguageModel.registry[kind]
     except KeyError:
-        raise ModelConfigError(
-            f"unknown model {kind!r}; choose from {sorted(LanguageModel.registry)}"
-        ) from None
+        raise ModelConfigError(f"unknown model {kind!r}; choose from {sorted(LanguageModel.registry)}") from None
     return cls(**kwargs)

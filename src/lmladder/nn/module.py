@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from ..autograd import Tensor
+from ..errors import LmladderError
 
 
 class Parameter(Tensor):
@@ -18,7 +19,7 @@ class Parameter(Tensor):
         super().__init__(data, requires_grad=True, dtype=dtype)
 
 
-class StateDictError(KeyError):
+class StateDictError(LmladderError, KeyError):
     """load_state_dict found missing, unexpected or mis-shaped entries (all are named in the message)."""
 
     def __str__(self) -> str:

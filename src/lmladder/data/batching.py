@@ -1,0 +1,121 @@
+"""Batches of (x, y) int64 id arrays for training and evaluation; targets that carry no loss are IGNORE_INDEX.
+
+- stream (nanoGPT): random windows of block_size tokens, y = x shifted by one.
+- lines (makemore): whole documents [B, c1, ..., cn] -> x = [B, c1..cn], y = [c1..cn, B], right-padded.
+- eval_batches scores every predicted token of a split exactly once, each with at least block_size // 2 context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..models.base import IGNORE_INDEX
+from .errors import DataError
+
+
+def sample_windows(tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator):
+    """nanoGPT's get_batch: batch_size random windows, x = tokens[i:i+T], y = tokens[i+1:i+T+1]."""
+    n, T = len(tokens), block_size
+    if n - T < 1:
+        raise DataError(
+            f"split has {n} tokens, too short for block_size={T} (windows need block_size + 1); "
+            f"use block_size <= {max(n - 1, 1)}"
+        )
+    ix = rng.integers(0, n - T, batch_size)
+    pos = ix[:, None] + np.arange(T)  # (B, T)
+    return np.asarray(tokens[pos], dtype=np.int64), np.asarray(tokens[pos + 1], dtype=np.int64)
+
+
+def doc_bounds(tokens: np.ndarray, boundary_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the documents of a lines split: tokens[s:e+1] runs from a boundary to the next, inclusive."""
+    b = np.flatnonzero(np.asarray(tokens) == boundary_id)
+    if len(b) < 2 or b[0] != 0 or b[-1] != len(tokens) - 1:
+        raise DataError(
+            f"a lines split must start and end with the boundary id {boundary_id} and hold a document; "
+            "re-run prepare (data.kind=lines) or use data.kind=stream"
+        )
+    return b[:-1], b[1:]
+
+
+def sample_docs(tokens, bounds, batch_size: int, block_size: int, rng: np.random.Generator):
+    """batch_size documents drawn uniformly; a document longer than block_size + 1 gets a random crop of that
+    length. x is right-padded with the boundary id, y with IGNORE_INDEX, to the longest row of the batch."""
+    starts, ends = bounds
+    T = block_size
+    d = rng.integers(0, len(starts), batch_size)
+    length = ends[d] - starts[d] + 1  # tokens in each chosen document, both boundaries included
+    off = rng.integers(0, np.maximum(length - (T + 1), 0) + 1)  # 0 unless the document is cropped
+    rows = np.minimum(length, T + 1) - 1  # scored targets per row
+    pad = int(tokens[starts[0]])  # every document starts with the boundary id
+    return _gather(tokens, starts[d] + off, rows, np.zeros_like(rows), pad=pad)
+
+
+def _gather(tokens, start, width, first, pad: int):
+    """Rows x = tokens[s:s+w], y = tokens[s+1:s+w+1], scored from column `first` on; padded to max(width)."""
+    W = int(width.max())
+    col = np.arange(W)
+    pos = np.minimum(start[:, None] + col, len(tokens) - 2)  # (R, W); clipped reads are masked below
+    inside = col < width[:, None]
+    x = np.where(inside, np.asarray(tokens[pos], dtype=np.int64), pad)  # int64 first: -1 wraps in uint8
+    y = np.where(inside & (col >= first[:, None]), np.asarray(tokens[pos + 1], dtype=np.int64), IGNORE_INDEX)
+    return x, y
+
+
+def eval_plan(tokens: np.ndarray, *, kind: str, boundary_id: int | None, block_size: int):
+    """Rows (start, width, first) that score every target tokens[1:] once: row r reads x = tokens[s:s+w] and
+    scores targets at positions s+1+first .. s+w. A stream (or a document longer than block_size + 1) is covered
+    by windows at strides of block_size // 2, the last one aligned to the end, each scoring only new positions."""
+    T = int(block_size)
+    if T < 1:
+        raise DataError(f"block_size must be >= 1, got {block_size}")
+    if len(tokens) < 2:
+        raise DataError(f"a split needs at least 2 tokens to predict one, got {len(tokens)}; re-run prepare")
+    if kind == "lines":
+        seg_start, seg_end = doc_bounds(tokens, boundary_id)
+    elif kind == "stream":
+        seg_start, seg_end = np.array([0]), np.array([len(tokens) - 1])
+    else:
+        raise DataError(f"unknown corpus kind {kind!r}; use 'stream' or 'lines'")
+    P = seg_end - seg_start  # predicted tokens per segment
+    stride = max(T // 2, 1)
+    K = np.where(P > T, -(-(P - T) // stride) + 1, 1)  # windows per segment: ceil((P - T) / stride) + 1
+    seg = np.repeat(np.arange(len(P)), K)  # (R,) segment of each row
+    k = np.arange(K.sum()) - np.repeat(np.cumsum(K) - K, K)  # (R,) window index within its segment
+    last = np.maximum(P[seg] - T, 0)
+    rel = np.minimum(k * stride, last)  # window start within the segment
+    first = np.where(k == 0, 0, (k - 1) * stride + T - rel)  # previous window scored up to (k-1)*stride + T
+    return seg_start[seg] + rel, np.minimum(P[seg], T), first
+
+
+def eval_batches(
+    tokens: np.ndarray, *, kind: str, boundary_id: int | None, block_size: int, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Deterministic (x, y) batches whose non-ignored targets are exactly tokens[1:], each once."""
+    start, width, first = eval_plan(tokens, kind=kind, boundary_id=boundary_id, block_size=block_size)
+    pad = boundary_id if kind == "lines" else 0
+    for i in range(0, len(start), batch_size):
+        sl = slice(i, i + batch_size)
+        yield _gather(tokens, start[sl], width[sl], first[sl], pad=pad)
+
+
+def context_windows(idx: np.ndarray, n_ctx: int, pad_id: int, boundary_id: int | None = None) -> np.ndarray:
+    """(B, T) ids -> (B, T, n_ctx): the n_ctx tokens ending at each position (inclusive), left-padded with pad_id;
+    with boundary_id, tokens before the most recent boundary (at or before the position) are pad_id too."""
+    idx = np.asarray(idx, dtype=np.int64)
+    B, T = idx.shape
+    src = np.arange(T)[:, None] - n_ctx + 1 + np.arange(n_ctx)  # (T, n_ctx) source column for each slot
+    lo = np.zeros((B, T), dtype=np.int64)  # earliest column each position may see
+    if boundary_id is not None:
+        lo = np.maximum.accumulate(np.where(idx == boundary_id, np.arange(T), 0), axis=1)  # (B, T)
+    keep = src[None] >= lo[:, :, None]  # (B, T, n_ctx); also drops src < 0 since lo >= 0
+    out = idx[:, np.maximum(src, 0)]  # (B, T, n_ctx)
+    return np.where(keep, out, pad_id)
+
+
+def contexts(tokens: np.ndarray, n_ctx: int, pad_id: int, boundary_id: int | None = None):
+    """For every target position i in 1..N-1: (ctx (N-1, n_ctx) = the n_ctx tokens before i, targets (N-1,))."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    ctx = context_windows(tokens[None, :-1], n_ctx, pad_id, boundary_id)[0]
+    return ctx, tokens[1:]

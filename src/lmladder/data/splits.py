@@ -1,0 +1,61 @@
+"""Train/val/test splits: contiguous for a stream (nanoGPT), shuffled by document for lines (makemore)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from .errors import DataError
+
+SPLIT_NAMES = ("train", "val", "test")
+DEFAULT_FRACTIONS = {"stream": (0.9, 0.1), "lines": (0.8, 0.1, 0.1)}
+
+
+def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
+    """2 (train, val) or 3 (train, val, test) fractions, each in (0, 1), summing to 1."""
+    try:
+        fr = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise DataError(f"data.fractions must be a list of numbers, got {fractions!r}") from None
+    if len(fr) not in (2, 3) or not all(0 < f < 1 for f in fr) or abs(math.fsum(fr) - 1) > 1e-9:
+        raise DataError(
+            f"data.fractions={list(fr)} must be 2 or 3 values in (0, 1) summing to 1, e.g. [0.9, 0.1], [0.8, 0.1, 0.1]"
+        )
+    return fr
+
+
+def cut_points(n: int, fractions: Sequence[float]) -> list[int]:
+    """Split boundaries [0, c1, ..., n]; cumulative sums are rounded so 0.8 + 0.1 cuts at int(0.9 * n), not below."""
+    fr = check_fractions(fractions)
+    cuts, acc = [0], 0.0
+    for f in fr[:-1]:
+        acc = round(acc + f, 12)
+        cuts.append(int(acc * n))
+    return cuts + [n]
+
+
+def _named(parts: list, fr: tuple[float, ...], n: int, unit: str) -> dict:
+    out = dict(zip(SPLIT_NAMES, parts, strict=False))
+    for name, part, f in zip(SPLIT_NAMES, parts, fr, strict=False):
+        if len(part) == 0:
+            raise DataError(
+                f"split {name!r} is empty ({f} of {n} {unit}); use a larger corpus or a larger fraction for it"
+            )
+    return out
+
+
+def split_stream(text, fractions: Sequence[float] = DEFAULT_FRACTIONS["stream"]) -> dict:
+    """Contiguous pieces of one long text (str or bytes): the first 90% trains, the last 10% validates."""
+    fr = check_fractions(fractions)
+    c = cut_points(len(text), fr)
+    return _named([text[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, len(text), "characters")
+
+
+def split_lines(lines: Sequence, fractions: Sequence[float] = DEFAULT_FRACTIONS["lines"], seed: int = 42) -> dict:
+    """Documents shuffled with random.Random(seed) (== random.seed(seed); random.shuffle) then cut in order."""
+    fr = check_fractions(fractions)
+    lines = list(lines)
+    random.Random(seed).shuffle(lines)  # noqa: S311 (a reproducible shuffle, not cryptography)
+    c = cut_points(len(lines), fr)
+    return _named([lines[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, len(lines), "lines")

@@ -1,0 +1,24 @@
+"""Durable file output: atomic writes and safetensors checkpoints (never pickle)."""
+
+from .atomic import (
+    WriteError,
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_writer,
+)
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+
+__all__ = [
+    "WriteError",
+    "CheckpointError",
+    "atomic_directory",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "atomic_writer",
+    "load_checkpoint",
+    "read_checkpoint_meta",
+    "save_checkpoint",
+]

@@ -1,0 +1,65 @@
+"""Exact held-out scores: mean NLL over EVERY predicted token of a split, perplexity and bits per character.
+
+Estimator: the targets are tokens[1:] of the split, each scored exactly once (`data.batching.eval_batches`).
+Lines corpora are scored one document at a time (a name sees only its own prefix, as in makemore); stream
+corpora are scored with half-overlapping windows of the model's block size, so every scored token after the
+first window has at least block_size/2 tokens of context. Mean NLL = total NLL / scored tokens (nats);
+perplexity = exp(mean NLL); bits per char = total NLL / ln 2 / characters predicted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import functional as F
+from ..autograd import no_grad
+from ..data.batching import eval_batches
+from ..models import IGNORE_INDEX, LanguageModel
+
+DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
+
+
+def score_tokens(
+    model: LanguageModel,
+    tokens: np.ndarray,
+    *,
+    kind: str,
+    boundary_id: int | None,
+    n_chars: int | None = None,
+    batch_size: int = 32,
+    block_size: int | None = None,
+) -> dict:
+    """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, tokens and chars."""
+    T = model.block_size or block_size or DEFAULT_EVAL_BLOCK
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with no_grad():
+            for x, y in eval_batches(
+                np.asarray(tokens), kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size
+            ):
+                logits, _ = model(x)
+                total += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").data)
+                count += int((y != IGNORE_INDEX).sum())
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
+    n_chars = n_chars or count
+    nll = total / count
+    return {"nll": nll, "ppl": math.exp(nll), "bpc": total / math.log(2) / n_chars, "tokens": count, "chars": n_chars}
+
+
+def estimate_loss(model: LanguageModel, batches) -> float:
+    """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            losses = [float(model(x, y)[1].data) for x, y in batches]
+    finally:
+        model.train(was_training)
+    return float(np.mean(losses))

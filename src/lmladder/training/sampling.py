@@ -1,0 +1,114 @@
+"""Autoregressive sampling for every rung: greedy, temperature, top-k and top-p (nucleus), seeded.
+
+Models with `new_cache` (the GPT) decode with a KV cache: the prompt is encoded once, then each step feeds one
+token. When the cache reaches block_size it is rebuilt from the last 3/4 block_size tokens (positions are
+absolute), so long generations keep at least that much context; uncached decoding slides the window by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..errors import LmladderError
+from ..models import LanguageModel
+
+
+class SamplingError(LmladderError, ValueError):
+    """Bad sampling options; the message names the option and its valid range."""
+
+
+def check_options(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+        raise SamplingError(f"max_new_tokens={max_new_tokens!r} must be an integer >= 0")
+    if not temperature >= 0:
+        raise SamplingError(f"temperature={temperature} must be >= 0 (0 means greedy)")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise SamplingError(f"top_k={top_k!r} must be an integer >= 1 (or unset)")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise SamplingError(f"top_p={top_p} must be in (0, 1] (or unset)")
+
+
+def next_token(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> np.ndarray:
+    """Draw one id per row of `logits` (B, V)."""
+    logits = logits.astype(np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(probs, order, axis=-1)
+        # keep the smallest prefix whose mass reaches top_p (always at least the top token)
+        drop_sorted = np.cumsum(sorted_p, axis=-1) - sorted_p >= top_p
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, axis=-1)
+        probs = np.where(drop, 0.0, probs)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    u = rng.random(probs.shape[0])[:, None]
+    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+
+
+def generate(
+    model: LanguageModel,
+    prompt: np.ndarray,
+    max_new_tokens: int,
+    *,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_id: int | None = None,
+    use_cache: bool = True,
+) -> list[np.ndarray]:
+    """Continue each row of `prompt` (B, T0); returns B arrays of new ids, each cut after `stop_id`."""
+    check_options(max_new_tokens, temperature, top_k, top_p)
+    prompt = np.atleast_2d(np.asarray(prompt, dtype=np.int64))
+    B = prompt.shape[0]
+    bs = model.block_size
+    seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
+    out = np.zeros((B, max_new_tokens), dtype=np.int64)
+    done = np.zeros(B, dtype=bool)
+    cached = use_cache and hasattr(model, "new_cache") and bs is not None
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            cache = None
+            for i in range(max_new_tokens):
+                if cached:
+                    if cache is None or cache.length >= bs:
+                        keep = seq[:, -(bs - max(1, bs // 4)) :] if cache is not None else seq
+                        cache = model.new_cache(B)
+                        logits = model(keep, cache=cache)[0].data[:, -1]
+                    else:
+                        logits = model(seq[:, -1:], cache=cache)[0].data[:, -1]
+                else:
+                    ctx = seq if bs is None else seq[:, -bs:]
+                    logits = model(ctx)[0].data[:, -1]
+                tok = next_token(logits, rng, temperature, top_k, top_p)
+                out[:, i] = tok
+                seq = np.concatenate([seq, tok[:, None]], axis=1)
+                if stop_id is not None:
+                    done |= tok == stop_id
+                    if done.all():
+                        out = out[:, : i + 1]
+                        break
+    finally:
+        model.train(was_training)
+    rows = []
+    for r in out:
+        if stop_id is not None and (hits := np.flatnonzero(r == stop_id)).size:
+            r = r[: hits[0] + 1]
+        rows.append(r)
+    return rows
