@@ -49,10 +49,12 @@ def prepare_corpus(
     split_seed: int = 42,
     out_dir: str | os.PathLike,
     source: str = "",
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Split, tokenize and write `out_dir` atomically; returns the stats written to stats.json.
 
     `text` is a str, or raw bytes for tokenizer="byte" (so any file works, valid UTF-8 or not).
+    `meta` (e.g. the data config that produced it) is stored in stats.json under "meta".
     """
     if kind not in KINDS:
         raise DataError(f"unknown corpus kind {kind!r}; choose data.kind from {list(KINDS)}")
@@ -82,6 +84,7 @@ def prepare_corpus(
         "boundary_id": tok.boundary_id,
         "unk_token": getattr(tok, "unk", None),
         "unk_count": unk,
+        "meta": meta or {},
         "splits": {
             k: {
                 "chars": sum(map(len, parts[k])) if kind == "lines" else len(parts[k]),  # str: chars, bytes: bytes

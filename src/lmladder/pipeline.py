@@ -1,0 +1,70 @@
+"""Where a run's prepared data lives. `dvc repro` reads the DVC-tracked `data/prepared`, and it must match the
+run's data config. Plain Hydra runs and sweeps use it when it matches too; otherwise they prepare (once) into a
+content-addressed cache, `data/cache/<key>`, keyed by the data config and the corpus's sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import ConfigError, DataConfig
+from .data import Prepared, load_prepared, load_source, prepare_corpus
+from .data.errors import DataError
+
+# keys that change the prepared arrays (name, raw_dir and where a copy lives do not)
+_KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
+
+
+def data_signature(data: DataConfig) -> dict:
+    sig = {k: getattr(data, k) for k in _KEYS}
+    if data.source == "file":
+        sig["path"] = data.path
+    sig["fractions"] = [float(f) for f in data.fractions]
+    return sig
+
+
+def prepare(data: DataConfig, out_dir: str | Path) -> dict:
+    """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically)."""
+    src = load_source(data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year,
+                      raw_dir=data.raw_dir)
+    text = src.data if data.tokenizer == "byte" else src.text()
+    meta = {"data": asdict(data), "signature": data_signature(data), "corpus_sha256": src.sha256,
+            "key": _key(data, src.sha256)}
+    return prepare_corpus(text, kind=data.kind, tokenizer=data.tokenizer, fractions=list(data.fractions),
+                          split_seed=data.split_seed, out_dir=out_dir, source=src.description, meta=meta)
+
+
+def _key(data: DataConfig, corpus_sha256: str) -> str:
+    blob = json.dumps({"signature": data_signature(data), "corpus": corpus_sha256}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_matching(data: DataConfig, prepared_dir: str | Path) -> Prepared:
+    """Load prepared data and insist it was made from this data config (the DVC path: no corpus access)."""
+    prep = load_prepared(prepared_dir)
+    recorded = prep.stats.get("meta", {}).get("signature")
+    if recorded != json.loads(json.dumps(data_signature(data))):
+        raise ConfigError(f"{prepared_dir} was prepared from data config {recorded}, but this run asks for "
+                          f"{data_signature(data)}; run `dvc repro` (or `dvc exp run` after editing conf/)")
+    return prep
+
+
+def ensure_prepared(data: DataConfig, *, prepared_dir: str | Path, cache_root: str | Path = "data/cache",
+                    log=print) -> tuple[Prepared, Path]:
+    """The prepared data for `data`: data/prepared if it matches, else the cache entry (prepared on first use)."""
+    try:
+        return load_matching(data, prepared_dir), Path(prepared_dir)
+    except (ConfigError, DataError):
+        pass
+    src = load_source(data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year,
+                      raw_dir=data.raw_dir)
+    path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
+    if not (path / "stats.json").exists():
+        log(f"preparing {data.name} into {path}")
+        try:
+            prepare(data, path)
+        except FileExistsError:  # a parallel sweep job won the race; its copy is identical
+            pass
+    return load_prepared(path), path
