@@ -10,7 +10,7 @@ from _stage import RUNGS, stage
 from omegaconf import DictConfig
 
 from lmladder.config import ConfigError
-from lmladder.report import run_row, write_report
+from lmladder.report import run_row, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits
 
 
@@ -36,10 +36,11 @@ def main(cfg: DictConfig) -> None:
                 scores = score_splits(ck.model, data)
                 rows.append(run_row({**trained, **scores}, rung=rung, seed=seed))
                 if (run_dir / "eval_log.tsv").exists():
-                    curves[f"{rung}/seed{seed}"] = pd.read_csv(run_dir / "eval_log.tsv", sep="\t")
+                    curves[f"{rung}_seed{seed}"] = pd.read_csv(run_dir / "eval_log.tsv", sep="\t")
         if not rows:
             raise ConfigError(f"no checkpoints under {st.run.paths.outputs}; train first (`dvc repro`)")
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
+        write_curves(curves, out / "curves")
         summary = write_report(pd.DataFrame(rows), ["rung"], out, curves=curves,
                                title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
         print((out / "perplexity.md").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_directory, atomic_write_json, atomic_write_text
 
 SCORES = ("val_nll", "val_ppl", "val_bpc", "test_nll", "test_ppl", "test_bpc")
 EXTRAS = ("params", "train_time_s", "tokens_per_s")
@@ -95,6 +95,13 @@ def plot(summary: pd.DataFrame, by: Sequence[str], curves: dict[str, pd.DataFram
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def write_curves(curves: dict[str, pd.DataFrame], out_dir: str | Path) -> None:
+    """One TSV per run (step, train_loss, val_loss) in a folder `dvc plots` renders as one series per file."""
+    with atomic_directory(out_dir) as tmp:
+        for name, df in curves.items():
+            df.to_csv(tmp / f"{name}.tsv", sep="\t", index=False)
 
 
 def write_report(runs: pd.DataFrame, by: Sequence[str], out_dir: str | Path, *, title: str,
