@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..models.base import IGNORE_INDEX
 from .errors import DataError
+
+IGNORE_INDEX = -1  # target value that carries no loss (padding, unscored eval positions)
 
 
 def sample_windows(tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator):

@@ -17,10 +17,9 @@ import numpy as np
 
 from ..autograd import Tensor
 from ..autograd import functional as F
+from ..data.batching import IGNORE_INDEX
 from ..errors import LmladderError
 from ..nn import Module
-
-IGNORE_INDEX = -1  # target value that contributes no loss (padding in lines batches, unscored eval positions)
 
 
 class ModelConfigError(LmladderError, ValueError):
