@@ -37,6 +37,7 @@ class NGram(LanguageModel):
         pad_id: int = 0,
         boundary_id: int | None = None,
         rng: np.random.Generator | None = None,  # unused: accepted so every rung is built alike
+        dtype=None,  # unused: counts are always float64
     ):
         if not isinstance(vocab_size, int | np.integer) or vocab_size < 1:
             raise ModelConfigError(f"NGram: vocab_size must be a positive int, got {vocab_size!r}")
