@@ -31,8 +31,10 @@ class Stage:
         self.multirun = hc.mode == RunMode.MULTIRUN
         self.job_dir = Path(hc.runtime.output_dir)
         if self.dvc and hc.job.config_name != "params":
-            raise ConfigError(f"under DVC, stages read the params.yaml snapshot (--config-name params), not "
-                              f"'{hc.job.config_name}'; use the cmd in dvc.yaml")
+            raise ConfigError(
+                f"under DVC, stages read the params.yaml snapshot (--config-name params), not "
+                f"'{hc.job.config_name}'; use the cmd in dvc.yaml"
+            )
         self.raw = OmegaConf.to_container(cfg, resolve=True)
         self.run: RunConfig = validate(cfg)
 
@@ -40,8 +42,9 @@ class Stage:
         paths = self.run.paths
         if self.dvc:
             return load_matching(self.run.data, paths.prepared)
-        prep, where = ensure_prepared(self.run.data, prepared_dir=paths.prepared,
-                                      cache_root=Path(paths.prepared).parent / "cache")
+        prep, where = ensure_prepared(
+            self.run.data, prepared_dir=paths.prepared, cache_root=Path(paths.prepared).parent / "cache"
+        )
         print(f"[{self.name}] data: {where}")
         return prep
 

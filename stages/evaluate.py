@@ -30,9 +30,13 @@ def main(cfg: DictConfig) -> None:
                     continue
                 ck = load_training_checkpoint(ckpt)
                 if ck.tokenizer.to_dict() != data.tokenizer.to_dict():
-                    raise ConfigError(f"{ckpt} was trained with another vocabulary than {st.run.paths.prepared}; "
-                                      "re-run training (`dvc repro`)")
-                trained = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
+                    raise ConfigError(
+                        f"{ckpt} was trained with another vocabulary than {st.run.paths.prepared}; "
+                        "re-run training (`dvc repro`)"
+                    )
+                trained = (
+                    json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
+                )
                 scores = score_splits(ck.model, data)
                 rows.append(run_row({**trained, **scores}, rung=rung, seed=seed))
                 if (run_dir / "eval_log.tsv").exists():
@@ -41,8 +45,13 @@ def main(cfg: DictConfig) -> None:
             raise ConfigError(f"no checkpoints under {st.run.paths.outputs}; train first (`dvc repro`)")
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
         write_curves(curves, out / "curves")
-        summary = write_report(pd.DataFrame(rows), ["rung"], out, curves=curves,
-                               title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
+        summary = write_report(
+            pd.DataFrame(rows),
+            ["rung"],
+            out,
+            curves=curves,
+            title=f"Perplexity on {st.run.data.name} (exact, every token of each split)",
+        )
         print((out / "perplexity.md").read_text())
         print(f"[evaluate] {len(summary)} rungs, {len(rows)} runs -> {out}")
 

@@ -12,13 +12,16 @@ def main(cfg: DictConfig) -> None:
     with stage("prepare", cfg) as st:
         if st.dvc:
             stats = prepare(st.run.data, st.run.paths.prepared)
-            print(f"[prepare] {st.run.paths.prepared}: {stats['source']}, vocab {stats['vocab_size']}, "
-                  + ", ".join(f"{k} {v['predicted_tokens']:,} tokens" for k, v in stats["splits"].items()))
+            print(
+                f"[prepare] {st.run.paths.prepared}: {stats['source']}, vocab {stats['vocab_size']}, "
+                + ", ".join(f"{k} {v['predicted_tokens']:,} tokens" for k, v in stats["splits"].items())
+            )
         else:
-            prep, where = ensure_prepared(st.run.data, prepared_dir=st.run.paths.prepared,
-                                          cache_root="data/cache")
-            print(f"[prepare] {where}: vocab {prep.vocab_size}, "
-                  + ", ".join(f"{k} {len(v) - 1:,} tokens" for k, v in prep.splits.items()))
+            prep, where = ensure_prepared(st.run.data, prepared_dir=st.run.paths.prepared, cache_root="data/cache")
+            print(
+                f"[prepare] {where}: vocab {prep.vocab_size}, "
+                + ", ".join(f"{k} {len(v) - 1:,} tokens" for k, v in prep.splits.items())
+            )
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@ def main(cfg: DictConfig) -> None:
     with stage("bigram", cfg) as st:
         c = st.run.bigram
         out = st.out_dir("bigram")
-        m = run_count_model(st.prepared(), {"order": c.order, "smoothing": c.smoothing}, seed=st.run.seed,
-                            out_dir=out, meta=st.meta("bigram"), num_samples=c.num_samples,
-                            sample_tokens=c.sample_tokens, temperature=c.temperature)
+        m = run_count_model(
+            st.prepared(),
+            {"order": c.order, "smoothing": c.smoothing},
+            seed=st.run.seed,
+            out_dir=out,
+            meta=st.meta("bigram"),
+            num_samples=c.num_samples,
+            sample_tokens=c.sample_tokens,
+            temperature=c.temperature,
+        )
         print(f"[bigram] order {c.order}, add-{c.smoothing}: val NLL {m['val']['nll']:.4f} -> {out}")
 
 

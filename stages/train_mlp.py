@@ -14,8 +14,17 @@ def main(cfg: DictConfig) -> None:
     with stage("mlp", cfg) as st:
         c = st.run.mlp
         out = st.out_dir("mlp")
-        m = run_neural_model("mlp", st.prepared(), asdict(c.model), optim=c.optim, settings=c.train,
-                             seed=st.run.seed, out_dir=out, meta=st.meta("mlp"), resume=st.resume_path(out))
+        m = run_neural_model(
+            "mlp",
+            st.prepared(),
+            asdict(c.model),
+            optim=c.optim,
+            settings=c.train,
+            seed=st.run.seed,
+            out_dir=out,
+            meta=st.meta("mlp"),
+            resume=st.resume_path(out),
+        )
         print(f"[mlp] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}")
 
 

@@ -14,9 +14,20 @@ def main(cfg: DictConfig) -> None:
     with stage("transformer", cfg) as st:
         c = st.run.transformer
         out = st.out_dir("transformer")
-        m = run_neural_model("gpt", st.prepared(), asdict(c.model), optim=c.optim, settings=c.train,
-                             seed=st.run.seed, out_dir=out, meta=st.meta("transformer"), resume=st.resume_path(out))
-        print(f"[transformer] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}")
+        m = run_neural_model(
+            "gpt",
+            st.prepared(),
+            asdict(c.model),
+            optim=c.optim,
+            settings=c.train,
+            seed=st.run.seed,
+            out_dir=out,
+            meta=st.meta("transformer"),
+            resume=st.resume_path(out),
+        )
+        print(
+            f"[transformer] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}"
+        )
 
 
 if __name__ == "__main__":

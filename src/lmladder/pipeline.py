@@ -27,13 +27,26 @@ def data_signature(data: DataConfig) -> dict:
 
 def prepare(data: DataConfig, out_dir: str | Path) -> dict:
     """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically)."""
-    src = load_source(data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year,
-                      raw_dir=data.raw_dir)
+    src = load_source(
+        data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir
+    )
     text = src.data if data.tokenizer == "byte" else src.text()
-    meta = {"data": asdict(data), "signature": data_signature(data), "corpus_sha256": src.sha256,
-            "key": _key(data, src.sha256)}
-    return prepare_corpus(text, kind=data.kind, tokenizer=data.tokenizer, fractions=list(data.fractions),
-                          split_seed=data.split_seed, out_dir=out_dir, source=src.description, meta=meta)
+    meta = {
+        "data": asdict(data),
+        "signature": data_signature(data),
+        "corpus_sha256": src.sha256,
+        "key": _key(data, src.sha256),
+    }
+    return prepare_corpus(
+        text,
+        kind=data.kind,
+        tokenizer=data.tokenizer,
+        fractions=list(data.fractions),
+        split_seed=data.split_seed,
+        out_dir=out_dir,
+        source=src.description,
+        meta=meta,
+    )
 
 
 def _key(data: DataConfig, corpus_sha256: str) -> str:
@@ -46,20 +59,24 @@ def load_matching(data: DataConfig, prepared_dir: str | Path) -> Prepared:
     prep = load_prepared(prepared_dir)
     recorded = prep.stats.get("meta", {}).get("signature")
     if recorded != json.loads(json.dumps(data_signature(data))):
-        raise ConfigError(f"{prepared_dir} was prepared from data config {recorded}, but this run asks for "
-                          f"{data_signature(data)}; run `dvc repro` (or `dvc exp run` after editing conf/)")
+        raise ConfigError(
+            f"{prepared_dir} was prepared from data config {recorded}, but this run asks for "
+            f"{data_signature(data)}; run `dvc repro` (or `dvc exp run` after editing conf/)"
+        )
     return prep
 
 
-def ensure_prepared(data: DataConfig, *, prepared_dir: str | Path, cache_root: str | Path = "data/cache",
-                    log=print) -> tuple[Prepared, Path]:
+def ensure_prepared(
+    data: DataConfig, *, prepared_dir: str | Path, cache_root: str | Path = "data/cache", log=print
+) -> tuple[Prepared, Path]:
     """The prepared data for `data`: data/prepared if it matches, else the cache entry (prepared on first use)."""
     try:
         return load_matching(data, prepared_dir), Path(prepared_dir)
     except (ConfigError, DataError):
         pass
-    src = load_source(data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year,
-                      raw_dir=data.raw_dir)
+    src = load_source(
+        data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir
+    )
     path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
     if not (path / "stats.json").exists():
         log(f"preparing {data.name} into {path}")

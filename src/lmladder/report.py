@@ -52,8 +52,9 @@ def markdown(summary: pd.DataFrame, by: Sequence[str], title: str | None = None)
         show["params"] = summary["params"].map(lambda v: f"{int(v):,}" if v == v else "—")
     for c in SCORES:
         if c in summary:
-            show[c.replace("_", " ")] = [_pm(m, s, n) for m, s, n in zip(summary[c], summary[c + "_std"],
-                                                                          summary["n"], strict=True)]
+            show[c.replace("_", " ")] = [
+                _pm(m, s, n) for m, s, n in zip(summary[c], summary[c + "_std"], summary["n"], strict=True)
+            ]
     if "tokens_per_s" in summary:
         show["tokens/s"] = summary["tokens_per_s"].map(lambda v: f"{v:,.0f}" if v == v else "—")
     head = f"# {title}\n\n" if title else ""
@@ -65,8 +66,11 @@ def metrics_json(summary: pd.DataFrame, by: Sequence[str]) -> dict:
     out = {}
     for _, r in summary.iterrows():
         key = "/".join(str(r[b]) for b in by)
-        out[key] = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in r.items() if k not in by and isinstance(v, (int, float, np.number))}
+        out[key] = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in r.items()
+            if k not in by and isinstance(v, (int, float, np.number))
+        }
         out[key] = {k: (float(v) if v is not None else None) for k, v in out[key].items()}
     return out
 
@@ -104,8 +108,14 @@ def write_curves(curves: dict[str, pd.DataFrame], out_dir: str | Path) -> None:
             df.to_csv(tmp / f"{name}.tsv", sep="\t", index=False)
 
 
-def write_report(runs: pd.DataFrame, by: Sequence[str], out_dir: str | Path, *, title: str,
-                 curves: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+def write_report(
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    out_dir: str | Path,
+    *,
+    title: str,
+    curves: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """perplexity.csv/.md, runs.csv (one row per run), metrics.json and perplexity.png into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

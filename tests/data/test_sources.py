@@ -6,7 +6,7 @@ import pytest
 
 from lmladder.data import DataError, corpus_lines, load_source, load_text
 
-from .corpora import NAMES, SHAKESPEARE
+from ..shared_data import NAMES, SHAKESPEARE
 
 SHAKESPEARE_SHA = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 

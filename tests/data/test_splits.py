@@ -6,7 +6,7 @@ import pytest
 
 from lmladder.data import DataError, check_fractions, corpus_lines, load_text, split_lines, split_stream
 
-from .corpora import NAMES, SHAKESPEARE
+from ..shared_data import NAMES, SHAKESPEARE
 
 
 def test_shakespeare_stream_split():

@@ -8,7 +8,6 @@ from lmladder.data import contexts, eval_batches
 from lmladder.models.base import IGNORE_INDEX, ModelConfigError, build_model
 from lmladder.models.ngram import NGram
 from lmladder.nn.module import StateDictError
-from tests.data.corpora import names_prepared_fixture, shakespeare_prepared_fixture  # noqa: F401  (fixtures)
 
 
 def fitted(prepared, order=2, smoothing=1.0):

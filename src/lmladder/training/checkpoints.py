@@ -84,13 +84,13 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         dtype = np.dtype(meta.get("dtype", "float32"))
         model = build_model(kind, rng=np.random.default_rng(0), dtype=dtype, **kwargs)
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+    except (ModelConfigError, StateDictError, ValueError) as e:  # StateDictError first: it is also a KeyError
+        raise CheckpointError(f"{path}: arrays do not fit the model described in its metadata ({e})") from None
     except (KeyError, TypeError) as e:
         raise CheckpointError(
             f"{path}: metadata lacks or mangles {e}; the file was not written by lmladder "
             "training — retrain or re-save it"
         ) from None
-    except (ModelConfigError, StateDictError, ValueError) as e:
-        raise CheckpointError(f"{path}: arrays do not fit the model described in its metadata ({e})") from None
     optim_state = None
     if "optimizer" in meta:
         names = _param_names(model)

@@ -75,9 +75,14 @@ def _grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
 
 
 def _nonfinite_param(model: LanguageModel) -> str | None:
-    for name, p in model.named_parameters():
+    """Name the culprit: a parameter whose weights are already non-finite, else the first non-finite gradient."""
+    named = list(model.named_parameters())
+    for name, p in named:
+        if not np.isfinite(p.data).all():
+            return f"{name}' weights are non-finite"
+    for name, p in named:
         if p.grad is not None and not np.isfinite(p.grad).all():
-            return name
+            return f"{name}' gradient is non-finite"
     return None
 
 
@@ -167,16 +172,16 @@ def train(
             n_tok += int((y >= 0).sum())
         norm = nn.clip_grad_norm(params, optim.grad_clip)
         if not (math.isfinite(loss_sum) and math.isfinite(norm)):
-            bad = _nonfinite_param(model) or "(loss only)"
+            bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"
             nonfinite += 1
             opt.zero_grad()
             if nonfinite > settings.max_nonfinite:
                 raise TrainingError(
-                    f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}'); last good "
+                    f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); last good "
                     f"checkpoint kept at {out / LAST}; lower the learning rate, enable grad_clip, or allow "
                     "skipping with train.max_nonfinite"
                 )
-            log(f"step {step}: skipped a non-finite update (parameter '{bad}'), {nonfinite} so far")
+            log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
             continue
         if step % settings.grad_stats_interval == 0:
             grad_log.write_many(_grad_stats(model, step, lr))

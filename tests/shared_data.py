@@ -1,0 +1,34 @@
+"""The team's reference corpora (never copied into the project), found by path.
+
+Looked up in $LMLADDER_SHARED_DATA, then ../shared/data next to the repository, then /work/shared/data.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parent.parent
+_CANDIDATES = [
+    *([Path(os.environ["LMLADDER_SHARED_DATA"])] if os.environ.get("LMLADDER_SHARED_DATA") else []),
+    _REPO.parent / "shared" / "data",
+    Path("/work/shared/data"),
+]
+
+
+def shared_file(name: str) -> Path:
+    for d in _CANDIDATES:
+        if (d / name).is_file():
+            return d / name
+    pytest.skip(f"reference corpus {name} not found (set LMLADDER_SHARED_DATA to the folder holding it)")
+
+
+def _first(name: str) -> Path:
+    for d in _CANDIDATES:
+        if (d / name).is_file():
+            return d / name
+    return _CANDIDATES[-1] / name
+
+
+NAMES = _first("names.txt")
+SHAKESPEARE = _first("tinyshakespeare.txt")
