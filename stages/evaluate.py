@@ -6,9 +6,9 @@ from pathlib import Path
 
 import hydra
 import pandas as pd
-from _stage import RUNGS, stage
 from omegaconf import DictConfig
 
+from _stage import RUNGS, stage
 from lmladder.config import ConfigError
 from lmladder.report import run_row, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits

@@ -1,9 +1,9 @@
 """Stage `prepare`: read the corpus, build the vocabulary, split and write token arrays."""
 
 import hydra
-from _stage import stage
 from omegaconf import DictConfig
 
+from _stage import stage
 from lmladder.pipeline import ensure_prepared, prepare
 
 

@@ -1,9 +1,9 @@
 """Stage `bigram`: fit the count n-gram baseline (order and smoothing from `bigram.*`)."""
 
 import hydra
-from _stage import stage
 from omegaconf import DictConfig
 
+from _stage import stage
 from lmladder.training import run_count_model
 
 

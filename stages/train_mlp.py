@@ -3,9 +3,9 @@
 from dataclasses import asdict
 
 import hydra
-from _stage import stage
 from omegaconf import DictConfig
 
+from _stage import stage
 from lmladder.training import run_neural_model
 
 

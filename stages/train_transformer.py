@@ -3,9 +3,9 @@
 from dataclasses import asdict
 
 import hydra
-from _stage import stage
 from omegaconf import DictConfig
 
+from _stage import stage
 from lmladder.training import run_neural_model
 
 
@@ -26,7 +26,8 @@ def main(cfg: DictConfig) -> None:
             resume=st.resume_path(out),
         )
         print(
-            f"[transformer] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}"
+            f"[transformer] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) "
+            f"in {m['train_time_s']:.1f}s -> {out}"
         )
 
 
