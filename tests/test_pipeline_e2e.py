@@ -1,0 +1,113 @@
+"""End to end with the real tools: DVC (experiments, repro, metrics) and Hydra, in a temporary git repo copy.
+
+Slow (about a minute): `python -m pytest -m slow`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# a small, fast configuration of every rung (the default data: embedded baby names, no network)
+TINY = [
+    "mlp.train.max_iters=60",
+    "mlp.train.eval_interval=30",
+    "mlp.train.eval_iters=5",
+    "transformer.train.max_iters=30",
+    "transformer.train.eval_interval=15",
+    "transformer.train.eval_iters=5",
+    "transformer.model.n_layer=1",
+    "transformer.model.n_embd=32",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def sh(args, cwd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DVC_STAGE", None)
+    r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and r.returncode:
+        raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def dvc(*args, cwd, check=True):
+    return sh([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def exp_run(repo, *overrides):
+    args = ["exp", "run"]
+    for o in (*TINY, *overrides):
+        args += ["-S", o]
+    return dvc(*args, cwd=repo)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy of the project's files (tracked and new, not ignored) as a fresh git repository."""
+    dst = tmp_path_factory.mktemp("e2e") / "lmladder"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file() and not f.startswith(("outputs/", "data/")):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    sh(["git", "init", "-q"], dst)
+    sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dst)
+    sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], dst)
+    return dst
+
+
+def ran(out: str) -> set[str]:
+    return {ln.split("'")[1] for ln in out.splitlines() if ln.startswith("Running stage")}
+
+
+def test_repro_builds_the_table_then_is_a_noop(repo):
+    r = exp_run(repo)
+    assert ran(r.stdout) == {"prepare", "bigram@0", "mlp@0", "transformer@0", "evaluate"}
+    table = (repo / "outputs/reports/perplexity.md").read_text()
+    for rung in ("bigram", "mlp", "transformer"):
+        assert f"| {rung}" in table
+    metrics = json.loads((repo / "outputs/reports/metrics.json").read_text())
+    assert all(1.5 < metrics[r]["val_nll"] < 3.3 for r in ("bigram", "mlp", "transformer"))  # < ln 27
+    shown = dvc("metrics", "show", "--json", cwd=repo).stdout
+    assert "val_nll" in shown
+    r = dvc("repro", cwd=repo)
+    assert ran(r.stdout) == set() and "up to date" in r.stdout
+
+
+def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):
+    r = exp_run(repo, "bigram.smoothing=0.5")
+    assert ran(r.stdout) == {"bigram@0", "evaluate"}
+    assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["smoothing"] == 0.5
+
+
+def test_exp_run_trigram(repo):
+    exp_run(repo, "bigram.order=3")
+    ck = repo / "outputs/bigram/seed0/metrics.json"
+    assert json.loads(ck.read_text())["params"] == 27**3
+    assert "exp" in dvc("exp", "show", "--csv", cwd=repo).stdout.lower()
+
+
+def test_hydra_run_gives_the_same_metrics_as_dvc(repo):
+    exp_run(repo)  # back to the TINY defaults under DVC
+    dvc_metrics = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
+    r = sh([sys.executable, "stages/train_mlp.py", *TINY, "hydra.run.dir=outputs/runs/same"], repo)
+    hydra_metrics = json.loads((repo / "outputs/runs/same/metrics.json").read_text())
+    assert hydra_metrics["val"] == dvc_metrics["val"] and hydra_metrics["test"] == dvc_metrics["test"], r.stdout
+    # the plain run never touched the DVC-tracked outputs
+    assert dvc("status", cwd=repo).stdout.strip().endswith("up to date.")
+
+
+def test_stage_refuses_another_config_under_dvc(repo):
+    env_cmd = [sys.executable, "stages/train_mlp.py", "hydra.run.dir=outputs/runs/x"]
+    r = subprocess.run(env_cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "DVC_STAGE": "mlp@0"})
+    assert r.returncode == 2 and "--config-name params" in r.stderr and "Traceback" not in r.stderr
