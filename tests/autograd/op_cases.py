@@ -183,6 +183,11 @@ PRIMITIVE_CASES = {
             [r(1, 2, 3, 4), r(1, 2, 3, 4), r(1, 2, 3, 4)],
         ),
     ],
+    "AttentionQKV": [
+        ("2 heads", lambda x: F.causal_self_attention(x, 2), [r(2, 3, 12)]),
+        ("1 head T1", lambda x: F.causal_self_attention(x, 1), [r(2, 1, 6)]),
+        ("dropout", lambda x: F.causal_self_attention(x, 2, 0.3, np.random.default_rng(5)), [r(1, 4, 6)]),
+    ],
 }
 
 COMPOSITE_CASES = {
@@ -201,6 +206,9 @@ COMPOSITE_CASES = {
     "mean_composite": [("axis", lambda a: F.mean_composite(a, axis=1), [r(3, 3)])],
     "attention_composite": [
         ("causal", lambda q, k, v: F.attention_composite(q, k, v), [r(1, 2, 3, 2), r(1, 2, 3, 2), r(1, 2, 3, 2)])
+    ],
+    "causal_self_attention_composite": [
+        ("2 heads", lambda x: F.causal_self_attention_composite(x, 2), [r(1, 3, 12)]),
     ],
 }
 

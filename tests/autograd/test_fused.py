@@ -44,6 +44,12 @@ PAIRS = [
     ),
     ("mean", lambda a: a.mean(axis=(0, 2)), lambda a: F.mean_composite(a, axis=(0, 2)), [r(2, 3, 4)]),
     ("attention", F.scaled_dot_product_attention, F.attention_composite, [r(2, 3, 5, 4), r(2, 3, 5, 4), r(2, 3, 5, 4)]),
+    (
+        "causal_self_attention",
+        lambda x: F.causal_self_attention(x, 3),
+        lambda x: F.causal_self_attention_composite(x, 3),
+        [r(2, 5, 18)],
+    ),
 ]
 
 
@@ -67,6 +73,71 @@ def test_fused_equals_composite(name, fused, composite, arrays, dtype, tol):
         np.testing.assert_allclose(gf, gc, rtol=tol, atol=tol, err_msg=f"{name} grad of input {i}")
 
 
+@pytest.mark.parametrize("tile", [64, 2], ids=["one tile", "causal tiles"])
+@pytest.mark.parametrize("keep_probs", [True, False], ids=["keep", "recompute"])
+@pytest.mark.parametrize("name,fused,composite,arrays", PAIRS, ids=[p[0] for p in PAIRS])
+def test_fused_equals_composite_across_many_blocks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
+    """Tiny chunk, block and tile sizes push every kernel through its multi-chunk / multi-block / multi-tile
+    path; attention either keeps its probabilities for backward or recomputes them from the log-sum-exp."""
+    from lmladder.autograd import kernels, ops_attention
+
+    monkeypatch.setattr(kernels, "CHUNK", 7)
+    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(ops_attention, "TILE", tile)
+    monkeypatch.setattr(ops_attention, "KEEP_BYTES", 1 << 30 if keep_probs else 0)
+    test_fused_equals_composite(name, fused, composite, arrays, np.float64, 1e-10)
+
+
+@pytest.mark.parametrize("tile", [64, 2])
+def test_attention_qkv_cache_matches_full_forward(tile, monkeypatch):
+    from lmladder.autograd import ops_attention
+
+    monkeypatch.setattr(ops_attention, "TILE", tile)  # the 4-token prompt splits into tiles over a longer cache
+    qkv = r(2, 6, 12)
+    full = F.causal_self_attention(Tensor(qkv), 2).data
+    kc, vc = np.zeros((2, 2, 8, 2)), np.zeros((2, 2, 8, 2))
+    first = F.causal_self_attention(Tensor(qkv[:, :4]), 2, cache=(kc, vc, 0)).data  # a 4-token prompt
+    steps = [F.causal_self_attention(Tensor(qkv[:, t : t + 1]), 2, cache=(kc, vc, t)).data for t in (4, 5)]
+    np.testing.assert_allclose(np.concatenate([first, *steps], axis=1), full, rtol=1e-12, atol=1e-12)
+
+
+def test_attention_dropout_is_seeded_and_blocks_draw_the_same_masks(monkeypatch):
+    from lmladder.autograd import ops_attention
+
+    qkv = Tensor(r(2, 4, 12))
+    a = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
+    b = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
+    np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)  # one (batch, head) per block: same stream order
+    np.testing.assert_allclose(F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data, a, rtol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [64, 2])
+@pytest.mark.parametrize("keep_bytes", [1 << 30, 0], ids=["keep", "recompute"])
+def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_bytes, tile, monkeypatch):
+    """With dropout, both backward paths equal the composite with the op's own mask applied."""
+    from lmladder.autograd import ops_attention
+
+    monkeypatch.setattr(ops_attention, "KEEP_BYTES", keep_bytes)
+    monkeypatch.setattr(ops_attention, "TILE", tile)
+    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)
+    q, k, v = r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 3)
+    u = r(1, 2, 4, 3)
+    ts = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    y = F.scaled_dot_product_attention(*ts, dropout_p=0.4, rng=np.random.default_rng(2))
+    keep = np.concatenate(y._node.saved.keeps, axis=1).swapaxes(-1, -2)  # key-major blocks -> (B, H, T, S)
+    y.backward(u)
+    tc = [Tensor(a, requires_grad=True) for a in (q, k, v)]
+    att = F.softmax_composite(
+        F.R.matmul(tc[0], F.S.transpose(tc[1])) * (1 / np.sqrt(3)) + np.where(F.A.causal_mask(4, 4), -np.inf, 0.0)
+    )
+    yc = F.R.matmul(att * keep, tc[2])
+    yc.backward(u)
+    np.testing.assert_allclose(y.data, yc.data, rtol=1e-10, atol=1e-12)
+    for a, b in zip(ts, tc, strict=True):
+        np.testing.assert_allclose(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+
+
 def test_float32_erf_is_within_float32_rounding_of_libm():
     x = np.linspace(-6, 6, 20001).astype(np.float32).astype(np.float64)  # inputs exactly representable
     exact = erf_np(x)
@@ -88,3 +159,12 @@ def test_cross_entropy_bad_target_names_the_op():
 
     with pytest.raises(AutogradError, match=r"CrossEntropy: target 7 outside \[0, 3\)"):
         F.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0, 7]))
+
+
+def test_embedding_backward_keeps_unused_rows_zero_when_a_gradient_is_not_finite():
+    """The one-hot GEMM would spread 0 * inf = nan to every row; the op falls back to the exact scatter."""
+    w = Tensor(np.zeros((4, 2), dtype=np.float32), requires_grad=True)
+    out = F.embedding(np.array([1, 3, 1]), w)
+    out.backward(np.array([[1, 2], [np.inf, 0], [3, 4]], dtype=np.float32))
+    assert w.grad[[0, 2]].tolist() == [[0, 0], [0, 0]]
+    assert w.grad[1].tolist() == [4, 6] and w.grad[3, 0] == np.inf

@@ -42,6 +42,52 @@ def test_adam_and_adamw_match_reference(cls, decoupled):
     np.testing.assert_allclose(p.data, _ref_adam(w0, grads, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled), rtol=1e-12)
 
 
+@pytest.mark.parametrize("chunk", [65536, 5, 3], ids=["one run", "runs", "chunked runs"])
+@pytest.mark.parametrize("cls,decoupled", [(nn.Adam, False), (nn.AdamW, True)])
+def test_whole_model_update_matches_reference_per_parameter_and_group(cls, decoupled, chunk, monkeypatch):
+    """Several parameters of several shapes in two groups (decay / no decay) go through the flat update, as one
+    gathered run, as runs of one large parameter each, and in chunks smaller than a parameter."""
+    from lmladder.nn import optim
+
+    monkeypatch.setattr(optim, "_CHUNK", chunk)
+    r = np.random.default_rng(3)
+    w0 = [r.standard_normal(s) for s in ((3, 4), (4,), (2, 2, 2), (1,))]
+    ps = [_param(w) for w in w0]
+    groups = [
+        {"params": [ps[0], ps[2]], "weight_decay": 0.1},
+        {"params": [ps[1], ps[3]], "weight_decay": 0.0, "lr": 0.02},
+    ]
+    opt = cls(groups, lr=0.01, betas=(0.9, 0.99), eps=1e-8)
+    grads = [[r.standard_normal(w.shape) for w in w0] for _ in range(5)]
+    for gs in grads:
+        for p, g in zip(ps, gs, strict=True):
+            p.grad = g.copy()
+        opt.step()
+        for p, g in zip(ps, gs, strict=True):
+            np.testing.assert_array_equal(p.grad, g)  # the update never writes into a gradient
+    for i, (lr, wd) in enumerate([(0.01, 0.1), (0.02, 0.0), (0.01, 0.1), (0.02, 0.0)]):
+        ref = _ref_adam(w0[i], [gs[i] for gs in grads], lr, 0.9, 0.99, 1e-8, wd, decoupled)
+        np.testing.assert_allclose(ps[i].data, ref, rtol=1e-12, err_msg=f"parameter {i}")
+    assert opt.state["exp_avg"][1].shape == (2, 2, 2)  # per-parameter views (group order: ps[0], ps[2], ...)
+
+
+def test_parameter_without_grad_is_left_alone():
+    a, b = _param([1.0, 2.0]), _param([3.0])
+    opt = nn.AdamW([a, b], lr=0.1, weight_decay=0.5)
+    a.grad = np.array([0.5, -0.5])
+    opt.step()  # b has no gradient: neither decayed nor moved, and its moments stay zero
+    assert b.data.tolist() == [3.0] and opt.state["exp_avg"][1].tolist() == [0.0]
+    np.testing.assert_allclose(a.data, _ref_adam(np.array([1.0, 2.0]), [a.grad], 0.1, 0.9, 0.999, 1e-8, 0.5, True))
+
+
+def test_mixed_dtypes_fall_back_to_per_parameter_state():
+    a, b = _param([1.0]), nn.Parameter(np.array([1.0], dtype=np.float32))
+    opt = nn.AdamW([a, b], lr=0.1)
+    a.grad, b.grad = np.array([1.0]), np.array([1.0], dtype=np.float32)
+    opt.step()
+    assert opt.state["exp_avg"][1].dtype == np.float32 and a.data[0] == pytest.approx(b.data[0], rel=1e-6)
+
+
 def test_sgd_momentum_matches_reference():
     p = _param([1.0, -2.0])
     opt = nn.SGD([p], lr=0.1, momentum=0.9)

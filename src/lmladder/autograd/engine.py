@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import LmladderError
+from . import memory
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
 
@@ -92,15 +93,25 @@ class Function:
     def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
         """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
         fn = cls()
-        needs = tuple(t.requires_grad for t in inputs)
+        needs = tuple([t.requires_grad for t in inputs])
         track = _grad_enabled and True in needs
         fn.needs = needs if track else (False,) * len(inputs)
-        out = Tensor(fn.forward(*[t.data for t in inputs], **kwargs))
+        data = fn.forward(*[t.data for t in inputs], **kwargs)
+        # Tensor.__init__'s checks, inlined: this runs once per op and is most of a small op's overhead
+        out = _new_tensor(Tensor)
+        out.data = data if type(data) is np.ndarray else np.asarray(data)
+        out.grad = out.name = None
         if track:
             fn.parents = inputs
             out.requires_grad = True
             out._node = fn
+        else:
+            out.requires_grad = False
+            out._node = None
         return out
+
+
+_new_tensor = object.__new__
 
 
 class Tensor:
@@ -221,7 +232,7 @@ class Tensor:
                 elif k in owned:
                     prev += pg
                 else:
-                    grads[k] = prev + pg
+                    grads[k] = np.add(prev, pg, out=memory.empty(prev.shape, prev.dtype))
                     owned.add(k)
             node.parents = ()
 

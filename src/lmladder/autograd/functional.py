@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from . import ops_attention as A
 from . import ops_elementwise as E
 from . import ops_nn as N
 from . import ops_reduce as R
@@ -68,7 +69,13 @@ def dropout(x, p: float, rng: np.random.Generator, training: bool = True) -> Ten
 
 
 def scaled_dot_product_attention(q, k, v, causal: bool = True, dropout_p: float = 0.0, rng=None) -> Tensor:
-    return N.Attention.apply(q, k, v, causal=causal, dropout_p=dropout_p, rng=rng)
+    return A.Attention.apply(q, k, v, causal=causal, dropout_p=dropout_p, rng=rng)
+
+
+def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, cache=None) -> Tensor:
+    """Causal multi-head attention on a fused projection qkv (B, T, 3C) -> (B, T, C) (heads split and merged
+    inside). `cache=(k_cache, v_cache, start)` appends this step's keys/values for KV-cached decoding."""
+    return A.AttentionQKV.apply(as_tensor(qkv), n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
 
 
 # ---------------------------------------------------------------------- composites (reference twins)
@@ -141,5 +148,12 @@ def attention_composite(q, k, v, causal: bool = True) -> Tensor:
     T, S_ = q.shape[-2], k.shape[-2]
     att = R.matmul(q, S.transpose(k)) * (1 / math.sqrt(q.shape[-1]))  # (B,H,T,d) @ (B,H,d,S)
     if causal:
-        att = S.masked_fill(att, N.causal_mask(T, S_), -np.inf)
+        att = S.masked_fill(att, A.causal_mask(T, S_), -np.inf)
     return R.matmul(softmax_composite(att), v)  # (B,H,T,S) @ (B,H,S,d)
+
+
+def causal_self_attention_composite(qkv, n_head: int) -> Tensor:
+    B, T, C3 = qkv.shape
+    heads = S.permute(S.reshape(qkv, B, T, 3, n_head, C3 // (3 * n_head)), 2, 0, 3, 1, 4)  # (3, B, H, T, d)
+    y = attention_composite(S.getitem(heads, 0), S.getitem(heads, 1), S.getitem(heads, 2))  # (B, H, T, d)
+    return S.reshape(S.permute(y, 0, 2, 1, 3), B, T, C3 // 3)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, C)

@@ -49,8 +49,10 @@ def gradcheck(
     """
     for p in params:
         if p.dtype != np.float64:
-            raise GradcheckError(f"gradcheck: parameter of shape {p.shape} is {p.dtype}; build the layer with "
-                                 "dtype=np.float64 for gradient checks")
+            raise GradcheckError(
+                f"gradcheck: parameter of shape {p.shape} is {p.dtype}; build the layer with "
+                "dtype=np.float64 for gradient checks"
+            )
         p.grad = None
     tensors = []
     for x in inputs:

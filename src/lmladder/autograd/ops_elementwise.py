@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from . import memory
 from .engine import AutogradError, Function, Tensor
 
 
@@ -20,11 +21,17 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     return Tensor(arr)
 
 
+def _result(a, b) -> np.ndarray:
+    """A (pooled) array for the broadcast result of a op b."""
+    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    return memory.empty(shape, a.dtype if a.dtype == b.dtype else np.result_type(a, b))
+
+
 class Add(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        return a + b
+        return np.add(a, b, out=_result(a, b))
 
     def backward(self, g):
         return g, g
@@ -119,11 +126,14 @@ class Tanh(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        self.out = np.tanh(x)
+        self.out = np.tanh(x, out=memory.empty(x.shape, x.dtype)) if x.dtype.kind == "f" else np.tanh(x)
         return self.out
 
     def backward(self, g):
-        return (g * (1 - self.out * self.out),)
+        gx = np.multiply(self.out, self.out, out=memory.empty(self.out.shape, self.out.dtype))
+        np.subtract(1, gx, out=gx)
+        gx *= g  # g * (1 - tanh^2), one buffer
+        return (gx,)
 
 
 class Relu(Function):

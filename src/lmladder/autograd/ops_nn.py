@@ -5,12 +5,12 @@ Each one has a composite twin in `functional.py` built from plain primitives, an
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from . import kernels as K
+from . import memory
 from .engine import AutogradError, Function
-from .ops_elementwise import erf_np
+from .ops_attention import Attention, AttentionQKV, causal_mask  # noqa: F401  (re-exported)
 
 
 class Softmax(Function):
@@ -47,7 +47,7 @@ class CrossEntropy(Function):
     Targets equal to `ignore_index` contribute neither loss nor gradient; 'mean' divides by the rest.
     """
 
-    __slots__ = ("probs", "targets", "weights", "in_shape")
+    __slots__ = ("probs", "targets", "valid", "scale", "in_shape")
 
     def forward(self, logits, targets, ignore_index=-100, reduction="mean"):
         if reduction not in ("mean", "sum", "none"):
@@ -61,8 +61,9 @@ class CrossEntropy(Function):
         V = logits.shape[-1]
         L = logits.reshape(-1, V)  # (N, V)
         t = targets.reshape(-1)  # (N,)
-        valid = t != ignore_index
-        if not valid.all() or t.min(initial=0) < 0 or t.max(initial=0) >= V:
+        valid = None  # None: every target counts (the common case, no mask arithmetic at all)
+        if t.size and (0 <= ignore_index < V or t.min() < 0 or t.max() >= V):
+            valid = t != ignore_index
             bad = valid & ((t < 0) | (t >= V))
             if bad.any():
                 raise AutogradError(
@@ -70,29 +71,33 @@ class CrossEntropy(Function):
                     "check the vocabulary size or set ignore_index for padding"
                 )
             t = np.where(valid, t, 0)
-        rows = np.arange(L.shape[0])
-        shifted = L - L.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
+        rows = np.arange(t.size)
+        e = np.subtract(L, L.max(axis=1, keepdims=True), out=memory.empty(L.shape, L.dtype))  # exp never overflows
+        nll = -e[rows, t]
+        np.exp(e, out=e)
         s = e.sum(axis=1)
-        nll = np.log(s) - shifted[rows, t]  # (N,)
-        e /= s[:, None]  # reuse the buffer as probs for backward
-        count = int(valid.sum())
-        if reduction == "mean":
-            w = valid / logits.dtype.type(max(count, 1))
-            out = np.dot(nll, w).astype(logits.dtype)
-        elif reduction == "sum":
-            w = valid.astype(logits.dtype)
-            out = np.dot(nll, w).astype(logits.dtype)
+        nll += np.log(s)  # (N,) log-sum-exp minus the target's logit
+        e /= s[:, None]  # the buffer becomes the probabilities backward needs
+        if valid is not None:
+            nll *= valid
+        count = t.size if valid is None else int(np.count_nonzero(valid))
+        self.scale = 1 / max(count, 1) if reduction == "mean" else 1.0
+        if reduction == "none":
+            out = nll.reshape(targets.shape)
         else:
-            w = valid.astype(logits.dtype)
-            out = (nll * w).reshape(targets.shape)
-        self.probs, self.targets, self.weights, self.in_shape = e, t, w.astype(logits.dtype), logits.shape
+            out = np.asarray(nll.sum() * self.scale, dtype=logits.dtype)
+        self.probs, self.targets, self.valid, self.in_shape = e, t, valid, logits.shape
         return out
 
     def backward(self, g):
         gl = self.probs  # safe to overwrite: the graph is freed after this backward
         gl[np.arange(gl.shape[0]), self.targets] -= 1
-        gl *= (self.weights * g.reshape(-1))[:, None] if g.ndim else (self.weights * g)[:, None]
+        if g.ndim:  # reduction 'none': one upstream gradient per row
+            gl *= g.reshape(-1, 1)
+        else:
+            gl *= g * self.scale
+        if self.valid is not None:
+            gl *= self.valid[:, None]
         return gl.reshape(self.in_shape), None
 
 
@@ -102,33 +107,25 @@ class LayerNorm(Function):
     __slots__ = ("xhat", "rstd", "w", "has_b")
 
     def forward(self, x, *wb, eps=1e-5, has_weight=True):
-        mu = x.mean(axis=-1, keepdims=True)
-        xc = x - mu
-        var = np.mean(xc * xc, axis=-1, keepdims=True)
-        self.rstd = 1 / np.sqrt(var + eps)
-        self.xhat = xc * self.rstd
+        C = x.shape[-1]
         self.w = wb[0] if has_weight else None
         self.has_b = len(wb) == (2 if has_weight else 1)
-        y = self.xhat * self.w if has_weight else self.xhat.copy()
-        if self.has_b:
-            y += wb[-1]
-        return y
+        y, self.xhat, self.rstd = K.layer_norm_forward(
+            x.reshape(-1, C), self.w, wb[-1] if self.has_b else None, eps
+        )  # (N, C) rows
+        return y.reshape(x.shape)
 
     def backward(self, g):
         C = g.shape[-1]
+        need_w = self.w is not None and self.needs[1]
+        need_b = self.has_b and self.needs[-1]
         g2 = g.reshape(-1, C)  # (N, C)
-        grads = []
-        gxhat = g * self.w if self.w is not None else g
-        gx = None
-        if self.needs[0]:
-            m1 = gxhat.mean(axis=-1, keepdims=True)
-            m2 = (gxhat * self.xhat).mean(axis=-1, keepdims=True)
-            gx = self.rstd * (gxhat - m1 - self.xhat * m2)
-        grads.append(gx)
+        gx, gw, gb = K.layer_norm_backward(g2, self.xhat, self.rstd, self.w, self.needs[0], need_w, need_b)
+        grads = [None if gx is None else gx.reshape(g.shape)]
         if self.w is not None:
-            grads.append((g2 * self.xhat.reshape(-1, C)).sum(axis=0))
+            grads.append(gw)
         if self.has_b:
-            grads.append(g2.sum(axis=0))
+            grads.append(gb)
         return tuple(grads)
 
 
@@ -153,23 +150,18 @@ class RMSNorm(Function):
         return gx, gw
 
 
-_K = math.sqrt(2 / math.pi)
-
-
 class GeluTanh(Function):
     """GELU, tanh approximation (Hendrycks & Gimpel, 2016): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
 
-    __slots__ = ("x", "t")
+    __slots__ = ("x", "s")
 
     def forward(self, x):
+        y, self.s = K.gelu_tanh_forward(x)
         self.x = x
-        self.t = np.tanh(_K * (x + 0.044715 * x * x * x))
-        return 0.5 * x * (1 + self.t)
+        return y
 
     def backward(self, g):
-        x, t = self.x, self.t
-        dy = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _K * (1 + 3 * 0.044715 * x * x)
-        return (g * dy,)
+        return (K.gelu_tanh_backward(self.x, self.s, g),)
 
 
 class GeluErf(Function):
@@ -178,14 +170,12 @@ class GeluErf(Function):
     __slots__ = ("x", "cdf")
 
     def forward(self, x):
+        y, self.cdf = K.gelu_erf_forward(x)
         self.x = x
-        self.cdf = 0.5 * (1 + erf_np(x * (1 / math.sqrt(2))))
-        return x * self.cdf
+        return y
 
     def backward(self, g):
-        x = self.x
-        pdf = np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
-        return (g * (self.cdf + x * pdf),)
+        return (K.gelu_erf_backward(self.x, self.cdf, g),)
 
 
 class Linear(Function):
@@ -201,15 +191,23 @@ class Linear(Function):
             )
         self.in_shape, self.w = x.shape, w
         self.x2 = x.reshape(-1, x.shape[-1])  # (N, in)
-        y = self.x2 @ w.T  # (N, in) @ (in, out) -> (N, out)
+        dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
+        y = np.matmul(self.x2, w.T, out=memory.empty((self.x2.shape[0], w.shape[0]), dt))  # (N, in) @ (in, out)
         if b:
             y += b[0]
         return y.reshape(*x.shape[:-1], w.shape[0])
 
     def backward(self, g):
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        gx = (g2 @ self.w).reshape(self.in_shape) if self.needs[0] else None  # (N, out) @ (out, in)
-        gw = g2.T @ self.x2 if self.needs[1] else None  # (out, N) @ (N, in)
+        w, x2 = self.w, self.x2
+        gx = gw = None
+        if self.needs[0]:
+            dt = g.dtype if g.dtype == w.dtype else np.result_type(g, w)
+            gx = np.matmul(g2, w, out=memory.empty((g2.shape[0], w.shape[1]), dt))  # (N, out) @ (out, in)
+            gx = gx.reshape(self.in_shape)
+        if self.needs[1]:
+            dt = g.dtype if g.dtype == x2.dtype else np.result_type(g, x2)
+            gw = np.matmul(g2.T, x2, out=memory.empty(w.shape, dt))  # (out, N) @ (N, in)
         if len(self.needs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if self.needs[2] else None)
@@ -228,11 +226,24 @@ class Embedding(Function):
                 f"in [{idx.min() if idx.size else 0}, {idx.max() if idx.size else 0}]; check the vocabulary size"
             )
         self.idx, self.w_shape, self.dtype = idx, w.shape, w.dtype
-        return w[idx]
+        # ids were range-checked above, so mode="clip" (unbuffered) is exact
+        return np.take(w, idx, axis=0, out=memory.empty((*idx.shape, w.shape[1]), w.dtype), mode="clip")
 
     def backward(self, g):
+        V, C = self.w_shape
+        ids, g2 = self.idx.reshape(-1), g.reshape(-1, C)  # (N,), (N, C)
+        if V <= 4096 and V * ids.size <= 1 << 24:
+            # small vocabulary: a one-hot GEMM sums the rows, ~5-50x faster than np.add.at's scatter
+            onehot = memory.empty((V, ids.size), self.dtype)
+            onehot.fill(0)
+            onehot[ids, np.arange(ids.size)] = 1
+            with np.errstate(invalid="ignore"):  # a non-finite g is handled below
+                gw = onehot @ g2  # (V, N) @ (N, C) -> (V, C)
+            if np.isfinite(gw).all():
+                return (gw,)
+        # 0 * inf = nan would leak into unused rows; the scatter keeps them exactly zero
         gw = np.zeros(self.w_shape, dtype=self.dtype)
-        np.add.at(gw, self.idx.reshape(-1), g.reshape(-1, self.w_shape[1]))
+        np.add.at(gw, ids, g2)
         return (gw,)
 
 
@@ -250,53 +261,3 @@ class Dropout(Function):
 
     def backward(self, g):
         return (g * self.mask,)
-
-
-def causal_mask(T: int, S: int) -> np.ndarray:
-    """True where query i (the last T of S positions) must not see key j: j > i + (S - T)."""
-    return np.triu(np.ones((T, S), dtype=bool), k=S - T + 1)
-
-
-class Attention(Function):
-    """softmax(q k^T / sqrt(d) [+ causal mask]) v, with dropout on the probabilities; q (B,H,T,d), k/v (B,H,S,d)."""
-
-    __slots__ = ("q", "k", "v", "att", "drop", "scale")
-
-    def forward(self, q, k, v, causal=True, dropout_p=0.0, rng=None):
-        if q.shape[-1] != k.shape[-1] or k.shape != v.shape or q.shape[:-2] != k.shape[:-2]:
-            raise AutogradError(
-                f"Attention: q {q.shape}, k {k.shape}, v {v.shape} must be (B,H,T,d), (B,H,S,d), (B,H,S,d); "
-                "split heads with reshape + permute first"
-            )
-        T, S = q.shape[-2], k.shape[-2]
-        self.scale = q.dtype.type(1 / math.sqrt(q.shape[-1]))
-        att = q @ np.swapaxes(k, -1, -2)  # (B,H,T,d) @ (B,H,d,S) -> (B,H,T,S)
-        att *= self.scale
-        if causal:
-            att[..., causal_mask(T, S)] = -np.inf
-        att -= att.max(axis=-1, keepdims=True)
-        np.exp(att, out=att)
-        att /= att.sum(axis=-1, keepdims=True)
-        self.q, self.k, self.v, self.att, self.drop = q, k, v, att, None
-        if dropout_p > 0:
-            if rng is None:
-                raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
-            keep = rng.random(att.shape, dtype=att.dtype) >= dropout_p
-            self.drop = keep * att.dtype.type(1 / (1 - dropout_p))
-            return (att * self.drop) @ v  # (B,H,T,S) @ (B,H,S,d) -> (B,H,T,d)
-        return att @ v
-
-    def backward(self, g):
-        att, drop = self.att, self.drop
-        att_d = att if drop is None else att * drop
-        gv = np.swapaxes(att_d, -1, -2) @ g if self.needs[2] else None  # (B,H,S,T) @ (B,H,T,d)
-        gatt = g @ np.swapaxes(self.v, -1, -2)  # (B,H,T,d) @ (B,H,d,S) -> (B,H,T,S)
-        if drop is not None:
-            gatt *= drop
-        # softmax backward, in place: ds = att * (gatt - sum(gatt * att))
-        gatt -= (gatt * att).sum(axis=-1, keepdims=True)
-        gatt *= att
-        gatt *= self.scale
-        gq = gatt @ self.k if self.needs[0] else None  # (B,H,T,S) @ (B,H,S,d)
-        gk = np.swapaxes(gatt, -1, -2) @ self.q if self.needs[1] else None  # (B,H,S,T) @ (B,H,T,d)
-        return gq, gk, gv

@@ -1,0 +1,73 @@
+"""Generation throughput of the nanogpt_cpu GPT: batch 1, 500 new tokens, with and without the KV cache.
+
+Uses lmladder.training.sampling.generate (temperature 1, seeded) on an untrained model (speed does not depend on
+the weights). The optional torch reference is nanoGPT's own sampler (no KV cache). Runs interleave; each number
+is the median over --repeats runs. Prints one JSON line for the machine, then one per variant.
+
+    python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 5] [--no-torch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import interleaved, machine_info, set_threads, torch_or_none  # noqa: E402
+
+CFG = dict(vocab=65, T=64, L=4, H=4, C=128)  # conf/transformer/nanogpt_cpu.yaml
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
+    ap.add_argument("--tokens", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    set_threads(args.threads)  # before NumPy loads BLAS
+    import numpy as np
+
+    from lmladder.models import GPT
+    from lmladder.training.sampling import generate
+
+    torch = torch_or_none(args.threads, not args.no_torch)
+    model = GPT(
+        CFG["vocab"],
+        block_size=CFG["T"],
+        n_layer=CFG["L"],
+        n_head=CFG["H"],
+        n_embd=CFG["C"],
+        rng=np.random.default_rng(0),
+    )
+    prompt = np.zeros((1, 1), dtype=np.int64)
+
+    def ours(use_cache):
+        def run():
+            out = generate(model, prompt, args.tokens, rng=np.random.default_rng(1), use_cache=use_cache)
+            assert out[0].size == args.tokens
+
+        return run
+
+    fns = {"ours_kv_cache": ours(True), "ours_no_cache": ours(False)}
+    if torch is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import torch_ref
+
+        torch.manual_seed(0)
+        tmodel = torch_ref.GPT(CFG["vocab"], CFG["T"], CFG["L"], CFG["H"], CFG["C"], sdpa=True).eval()
+        tprompt = torch.zeros((1, 1), dtype=torch.long)
+        fns["torch_sdpa_no_cache"] = lambda: torch_ref.generate(tmodel, tprompt, args.tokens, CFG["T"])
+    print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
+    med = interleaved(fns, warmup=1, repeats=args.repeats)
+    for name, s in med.items():
+        row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1}
+        row.update(seconds=round(s, 4), tokens_per_s=round(args.tokens / s, 1))
+        row["ms_per_token"] = round(s / args.tokens * 1e3, 3)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

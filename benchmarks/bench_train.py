@@ -1,0 +1,164 @@
+"""Training throughput of lmladder's real models and optimizer, optionally against a PyTorch reference.
+
+A step is what lmladder.training.loop does: forward + backward + clip_grad_norm(1.0) + AdamW step (decay_groups,
+wd on >=2-D weights) + zero_grad. Contenders run interleaved, step by step, in one process; each number is the
+median step time after warm-up. Prints one JSON line for the machine, then one per workload.
+
+    python benchmarks/bench_train.py --threads 2 [--workloads gpt_nanogpt_cpu mlp_z2h] [--no-torch] [--scale 1]
+
+MLP batches: "32 (context -> next token) examples" is idx (1, 32) from a running stream, so every position is
+scored and sees its own real `context` window (the model's sliding windows; only the first context-1 positions
+see the padding token). That is 32 rows through the hidden layer, exactly Zero-to-Hero's X (32, 3) batch, whose
+windows the torch reference receives. The larger MLP is idx (4, 64) = 256 examples.
+
+Peak memory is tracemalloc's peak over one extra (untimed) step of ours, with lmladder's array pool emptied
+first: the step's NumPy + Python allocations on top of parameters and optimizer state (the pool keeps that
+working set allocated between steps). `maxrss_mb` is the whole process (both frameworks, all workloads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import batches, corpus_ids, interleaved, machine_info, matmul_peak, set_threads, torch_or_none  # noqa: E402
+
+WORKLOADS = {
+    # nanoGPT's baby GPT on Tiny Shakespeare (conf/transformer/nanogpt_cpu.yaml)
+    "gpt_nanogpt_cpu": dict(kind="gpt", vocab=65, L=4, H=4, C=128, B=12, T=64, warmup=5, repeats=60, block=6),
+    "gpt_10m": dict(kind="gpt", vocab=65, L=6, H=6, C=384, B=64, T=256, warmup=1, repeats=3, block=1),
+    # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
+    "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
+    "mlp_large": dict(kind="mlp", vocab=27, context=8, E=24, hidden=512, B=4, T=64, warmup=20, repeats=200, block=20),
+}
+LR, BETAS, WD, CLIP = 1e-3, (0.9, 0.99), 0.1, 1.0
+
+
+def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
+    """nanoGPT/PaLM estimate for fwd+bwd: 6 * N * tokens + 12 * L * C * T * tokens (attention scores and mix)."""
+    return 6 * n_params * tokens + 12 * L * C * T * tokens
+
+
+def ours_step(model, params, opt, data):
+    from lmladder import nn
+
+    state = {"i": 0}
+    one = np.asarray(1.0, dtype=np.float32)
+
+    def step():
+        x, y = data[state["i"] % len(data)]
+        state["i"] += 1
+        _, loss = model(x, y)
+        loss.backward(one)
+        nn.clip_grad_norm(params, CLIP)
+        opt.step()
+        opt.zero_grad()
+        return float(loss.data)
+
+    return step
+
+
+def build_ours(w: dict, data):
+    from lmladder import nn
+    from lmladder.models import GPT, MLP
+
+    rng = np.random.default_rng(0)
+    if w["kind"] == "gpt":
+        model = GPT(w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"], rng=rng)
+    else:
+        model = MLP(w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"], rng=rng)
+    opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=LR, betas=BETAS)
+    return model, ours_step(model, model.parameters(), opt, data)
+
+
+def build_torch(torch, w: dict, data, fused: bool, model_ours):
+    import torch_ref
+
+    torch.manual_seed(0)
+    if w["kind"] == "gpt":
+        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused)
+        tdata = data
+    else:
+        model = torch_ref.MLP(w["vocab"], w["context"], w["E"], w["hidden"])
+        # the same examples as ours: each position's context window -> its next token
+        tdata = [(model_ours.windows(x).reshape(-1, w["context"]).copy(), y.reshape(-1)) for x, y in data]
+    opt = torch_ref.adamw(model, LR, BETAS, WD, fused)
+    return torch_ref.train_step(model, opt, tdata, CLIP)
+
+
+def peak_traced_mb(step) -> float:
+    import tracemalloc
+
+    try:  # empty lmladder's array pool first, or the step would reuse arrays allocated before tracing began
+        from lmladder.autograd import memory
+
+        memory.release()
+    except ImportError:  # an older lmladder without the pool
+        pass
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return round(peak / 2**20, 1)
+
+
+def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
+    corpus = "shakespeare" if w["kind"] == "gpt" else "names"
+    data = batches(corpus_ids(corpus, 200_000, w["vocab"]), w["B"], w["T"], count=8)
+    model, ours = build_ours(w, data)
+    fns = {"ours": ours}
+    if torch is not None:
+        fns["torch_plain"] = build_torch(torch, w, data, False, model)
+        fns["torch_fused"] = build_torch(torch, w, data, True, model)
+    repeats = max(3, int(w["repeats"] * scale))
+    med = interleaved(fns, w["warmup"], repeats, block=w["block"])
+    tokens = w["B"] * w["T"]
+    row = {"benchmark": "train", "workload": name, "tokens_per_step": tokens, "repeats": repeats}
+    row["params"] = model.num_parameters()
+    for k, s in med.items():
+        row[f"{k}_ms"] = round(s * 1e3, 3)
+        row[f"{k}_tok_s"] = round(tokens / s)
+    for k in ("torch_plain", "torch_fused"):
+        if k in med:
+            row[f"ratio_vs_{k}"] = round(med[k] / med["ours"], 3)  # > 1: ours is faster
+    if w["kind"] == "gpt":
+        n = row["params"] - model.wpe.weight.size  # position embeddings do no matmul work
+        flops = gpt_flops(n, w["L"], w["C"], w["T"], tokens)
+        row["flops_per_step"] = flops
+        for k, s in med.items():
+            row[f"{k}_mfu"] = round(flops / s / peak, 3)
+    row["ours_peak_mb_tracemalloc"] = peak_traced_mb(ours)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
+    ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference even if importable")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of timed steps")
+    args = ap.parse_args()
+    set_threads(args.threads)  # before NumPy loads BLAS
+    global np
+    import numpy as np
+
+    torch = torch_or_none(args.threads, not args.no_torch)
+    peak = matmul_peak()
+    print(
+        json.dumps(
+            {"benchmark": "machine", **machine_info(args.threads, torch), "matmul_peak_gflops": round(peak / 1e9, 1)}
+        ),
+        flush=True,
+    )
+    for name in args.workloads:
+        print(json.dumps(run(name, WORKLOADS[name], torch, args.scale, peak)), flush=True)
+    import resource
+
+    print(json.dumps({"benchmark": "process", "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Fused scaled-dot-product attention (Vaswani et al., 2017), forward and backward, in cache-sized blocks.
+
+Both primitives run the same flash-attention-style core (Dao et al., 2022; attention_core.py) on blocks of
+(batch, heads): the score matrix of a block is built, soft-maxed and consumed while it sits in the L2 cache, and
+long causal blocks skip their masked upper triangle tile by tile. Small calls keep the probabilities for
+backward; large ones keep only the log-sum-exp per query and recompute them. `AttentionQKV` takes the fused
+projection qkv (B, T, 3C) and returns (B, T, C): head split and merge are strided views, so neither the
+three-way split nor the head permutes cost a copy or a zero-filled gradient buffer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from . import memory
+from .attention_core import TILE, attend, attend_backward
+from .engine import AutogradError, Function
+
+BLOCK_BYTES = 3 << 19  # score-matrix bytes per block (1.5 MiB): a block stays in the L2 cache
+KEEP_BYTES = 1 << 28  # up to 256 MiB of probabilities per call are kept for backward; beyond, recomputed
+
+
+def causal_mask(T: int, S: int) -> np.ndarray:
+    """True where query i (the last T of S positions) must not see key j: j > i + (S - T)."""
+    return np.triu(np.ones((T, S), dtype=bool), k=S - T + 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _causal_bias(T: int, S: int, dtype: str) -> np.ndarray:
+    """The causal mask as an additive key-major (S, T) bias: 0 where visible, -inf where masked (read-only)."""
+    bias = np.where(causal_mask(T, S).T, -np.inf, 0).astype(dtype)
+    bias.flags.writeable = False
+    return bias
+
+
+def _plan(B: int, H: int, head_bytes: int) -> tuple[int, int]:
+    """(batch elements, heads) per block, so that a block's score matrices hold about BLOCK_BYTES."""
+    if head_bytes * H <= BLOCK_BYTES:
+        return min(B, max(1, BLOCK_BYTES // (head_bytes * H))), H
+    return 1, max(1, BLOCK_BYTES // head_bytes)
+
+
+def _blocks(B: int, H: int, plan: tuple[int, int]):
+    bc, hc = plan
+    for b in range(0, B, bc):
+        for h in range(0, H, hc):
+            yield slice(b, min(b + bc, B)), slice(h, min(h + hc, H))
+
+
+class _Saved:
+    """What a forward keeps for backward: lse per query, dropout masks per block, probabilities if small."""
+
+    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "bias", "scale", "plan", "tiles")
+
+
+def _tiles(T: int, S: int, causal: bool) -> list[tuple[int, int, int]]:
+    """Query tiles (t0, t1, s1): causal queries t0..t1 see keys < s1 = t1 + S - T, so for long sequences the
+    key rows past s1 (the masked upper triangle, up to half the work) are skipped tile by tile."""
+    if not causal or T < 2 * TILE:
+        return [(0, T, S)]
+    return [(t0, min(t0 + TILE, T), min(t0 + TILE, T) + S - T) for t0 in range(0, T, TILE)]
+
+
+def run_forward(q, k, v, out, causal, dropout_p, rng) -> _Saved:
+    """Blocked attention of q (B,H,T,d) over k, v (B,H,S,d) into the view out (B,H,T,d)."""
+    (B, H, T, d), S, dt = q.shape, k.shape[2], q.dtype
+    sv = _Saved()
+    sv.q, sv.k, sv.v, sv.out, sv.scale = q, k, v, out, dt.type(1 / math.sqrt(d))
+    sv.bias = _causal_bias(T, S, dt.str) if causal and T > 1 else None
+    sv.plan, sv.tiles = _plan(B, H, T * S * dt.itemsize), _tiles(T, S, sv.bias is not None)
+    sv.lse, sv.keeps = np.empty((B, H, 1, T), dt), []
+    keep_all = B * H * S * T * dt.itemsize <= KEEP_BYTES
+    sv.probs = memory.empty((B, H, S, T), dt) if keep_all else None
+    scratch = None if keep_all else memory.empty((sv.plan[0] * sv.plan[1], S, T), dt)
+    for bs, hs in _blocks(B, H, sv.plan):
+        b, h = bs.stop - bs.start, hs.stop - hs.start
+        pt = sv.probs[bs, hs] if keep_all else scratch[: b * h].reshape(b, h, S, T)
+        keep = None
+        if dropout_p > 0:
+            keep = (rng.random((b, h, S, T), dtype=dt) >= dropout_p) * dt.type(1 / (1 - dropout_p))  # key-major
+            sv.keeps.append(keep)
+        sv.lse[bs, hs] = attend(q[bs, hs], k[bs, hs], v[bs, hs], out[bs, hs], sv.scale, sv.bias, keep, pt, sv.tiles)
+    return sv
+
+
+def run_backward(sv: _Saved, g, gq, gk, gv) -> None:
+    """Gradients into the (B,H,T,d)/(B,H,S,d) views gq, gk, gv (None to skip) for upstream g (B,H,T,d)."""
+    (B, H, T, _), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
+    D = (g * sv.out).sum(axis=-1)[:, :, None]  # rowsum(g * out): (B, H, T, d) -> (B, H, 1, T)
+    n = sv.plan[0] * sv.plan[1]
+    scratch = memory.empty((n, S, T), dt) if sv.probs is None else None
+    dscratch = memory.empty((n, S, T), dt)
+    acc = memory.empty((n, S, sv.q.shape[3]), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
+    for i, (bs, hs) in enumerate(_blocks(B, H, sv.plan)):
+        b, h = bs.stop - bs.start, hs.stop - hs.start
+        pt = scratch[: b * h].reshape(b, h, S, T) if sv.probs is None else sv.probs[bs, hs]
+        views = [None if a is None else a[bs, hs] for a in (gq, gk, gv)]
+        attend_backward(
+            sv.q[bs, hs], sv.k[bs, hs], sv.v[bs, hs], g[bs, hs], D[bs, hs], sv.lse[bs, hs], sv.scale, sv.bias,
+            sv.keeps[i] if sv.keeps else None, *views, pt, dscratch[: b * h].reshape(b, h, S, T), sv.probs is None,
+            sv.tiles, None if acc is None else acc[: b * h].reshape(b, h, S, -1),
+        )  # fmt: skip
+
+
+def _heads(a, H):
+    """(b, T, H*d) -> (b, H, T, d) strided view (no copy)."""
+    b, T, C = a.shape
+    return a.reshape(b, T, H, C // H).transpose(0, 2, 1, 3)
+
+
+class AttentionQKV(Function):
+    """Causal multi-head self-attention on a fused projection: qkv (B, T, 3C) -> (B, T, C), heads merged.
+
+    qkv's last axis is [q | k | v], each C = n_head * head_dim wide (nanoGPT's c_attn layout). With `cache`
+    (k_cache, v_cache, start), inference only: the new keys/values are written at [start, start + T) and the
+    queries attend over all start + T cached positions.
+    """
+
+    __slots__ = ("saved", "n_head")
+
+    def forward(self, qkv, n_head, dropout_p=0.0, rng=None, cache=None):
+        B, T, C3 = qkv.shape
+        if C3 % (3 * n_head):
+            raise AutogradError(
+                f"AttentionQKV: last dim {C3} of qkv {qkv.shape} is not 3 * n_head * head_dim for n_head={n_head}; "
+                "pass the c_attn output (B, T, 3 * n_embd)"
+            )
+        if dropout_p > 0 and rng is None:
+            raise AutogradError("AttentionQKV: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
+        C = C3 // 3
+        q, k, v = (_heads(qkv[..., i * C : (i + 1) * C], n_head) for i in range(3))  # each (B, H, T, d)
+        if cache is not None:
+            kc, vc, start = cache
+            kc[:, :, start : start + T] = k
+            vc[:, :, start : start + T] = v
+            k, v = kc[:, :, : start + T], vc[:, :, : start + T]  # (B, H, S, d)
+        out = memory.empty((B, T, C), qkv.dtype)
+        saved = run_forward(q, k, v, _heads(out, n_head), True, dropout_p, rng)
+        self.saved, self.n_head = (saved if cache is None else None), n_head
+        return out
+
+    def backward(self, g):
+        if self.saved is None:
+            raise AutogradError("AttentionQKV: no backward through the KV cache; decode under no_grad()")
+        B, T, C = g.shape
+        gqkv = memory.empty((B, T, 3 * C), g.dtype)
+        views = [_heads(gqkv[..., i * C : (i + 1) * C], self.n_head) for i in range(3)]  # gq, gk, gv
+        run_backward(self.saved, _heads(g, self.n_head), *views)
+        return (gqkv,)
+
+
+class Attention(Function):
+    """softmax(q k^T / sqrt(d) [+ causal mask]) v, with dropout on the probabilities; q (B,H,T,d), k/v (B,H,S,d)."""
+
+    __slots__ = ("saved",)
+
+    def forward(self, q, k, v, causal=True, dropout_p=0.0, rng=None):
+        if q.ndim != 4 or q.shape[-1] != k.shape[-1] or k.shape != v.shape or q.shape[:-2] != k.shape[:-2]:
+            raise AutogradError(
+                f"Attention: q {q.shape}, k {k.shape}, v {v.shape} must be (B,H,T,d), (B,H,S,d), (B,H,S,d); "
+                "split heads with reshape + permute first"
+            )
+        if dropout_p > 0 and rng is None:
+            raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
+        out = np.empty(q.shape, q.dtype)
+        self.saved = run_forward(q, k, v, out, causal, dropout_p, rng)
+        return out
+
+    def backward(self, g):
+        sv = self.saved
+        gq, gk, gv = (np.empty_like(a) if n else None for a, n in zip((sv.q, sv.k, sv.v), self.needs, strict=True))
+        run_backward(sv, g, gq, gk, gv)
+        return gq, gk, gv
