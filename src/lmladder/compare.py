@@ -1,0 +1,191 @@
+"""`lmladder compare A B`: two perplexity tables side by side, row by row, with deltas, and each difference judged
+against the seed spread (|Δ mean| ≤ max(std A, std B) is "within noise").
+
+A side is a report CSV (`perplexity.csv` from `lmladder report` or the evaluate stage) or a folder holding one, a
+sweep folder or `outputs/` (reported on the fly), or `REV:PATH` for a git revision or DVC experiment (read through
+DVC, so DVC-tracked files come from the cache). `REV:` alone means REV:outputs/reports/perplexity.csv."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import LmladderError
+from .report import EXTRAS, SCORES, settings, summarize
+
+DEFAULT_PATH = "outputs/reports/perplexity.csv"
+HIGHER_IS_BETTER = {"tokens_per_s"}
+NEUTRAL = {"params"}  # a different size is neither better nor worse
+
+
+class CompareError(LmladderError, ValueError):
+    """A side of the comparison cannot be read; the message names it and the fix."""
+
+
+@dataclass
+class Table:
+    summary: pd.DataFrame  # one row per configuration: by..., n, score, score_std, ...
+    by: list[str]
+    source: str
+
+
+def load(spec: str, *, repo: str | Path = ".") -> Table:
+    """A report table from a path (CSV, JSON or folder) or from `REV:PATH` (git revision or DVC experiment)."""
+    path = Path(spec)
+    if path.exists():
+        return _from_path(path, spec)
+    if ":" in spec:
+        rev, _, rel = spec.partition(":")
+        rel = rel or DEFAULT_PATH
+        if not rel.endswith((".csv", ".json")):
+            rel = rel.rstrip("/") + "/perplexity.csv"
+        return _from_text(_read_rev(rev, rel, repo), rel, spec)
+    raise CompareError(
+        f"{spec!r} is neither a file/folder nor REV:PATH; give a report folder or CSV, a sweep folder, "
+        "or e.g. HEAD:outputs/reports/perplexity.csv (an experiment name works as REV)"
+    )
+
+
+def _from_path(path: Path, spec: str) -> Table:
+    if path.is_file():
+        return _from_text(path.read_text(), path.name, spec)
+    for cand in ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.csv"):
+        if (path / cand).is_file():
+            return _from_text((path / cand).read_text(), cand, spec)
+    from .sweeps import collect  # a sweep folder or outputs/ with no report yet: summarize it now
+
+    runs = collect(path)
+    return Table(summarize(runs.table, runs.by), runs.by, spec)
+
+
+def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
+    """git show for files git tracks (fast, any git repo); DVC for its outputs and for experiment names."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=repo, capture_output=True, text=True, check=False)
+        if r.returncode == 0:
+            return r.stdout
+    except OSError:  # no git on PATH: DVC may still read it
+        pass
+    import dvc.api
+
+    try:
+        return dvc.api.read(rel, repo=str(repo), rev=rev)
+    except Exception as e:  # dvc raises many types here (bad rev, missing path, object not in cache, no repo)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CompareError(
+            f"cannot read {rel} at {rev!r} ({msg}); check the name with `git log` or `dvc exp list`, "
+            "and that the experiment ran in this repository (its outputs must be in the DVC cache)"
+        ) from None
+
+
+def _from_text(text: str, name: str, spec: str) -> Table:
+    if name.endswith(".json"):
+        data = json.loads(text)  # evaluate's metrics.json: {setting: {score: mean, score_std: std, n: n}}
+        rows = [{"setting": k, **v} for k, v in data.items() if isinstance(v, dict)]
+        return Table(pd.DataFrame(rows), ["setting"], spec)
+    df = pd.read_csv(io.StringIO(text))
+    if "n" in df.columns:  # a summary: the configuration columns come before n
+        return Table(df, list(df.columns[: list(df.columns).index("n")]), spec)
+    if "seed" in df.columns:  # runs.csv: one row per run
+        by = list(df.columns[: list(df.columns).index("seed")])
+        return Table(summarize(df, by), by, spec)
+    raise CompareError(f"{spec}: {name} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
+
+
+def _keys(a: Table, b: Table) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Align on the configuration columns when both sides have the same ones, else on one `setting` label."""
+    if set(a.by) == set(b.by):
+        by = list(a.by)
+        return a.summary.astype({c: str for c in by}), b.summary.astype({c: str for c in by}), by
+    sa, sb = a.summary.copy(), b.summary.copy()
+    sa["setting"], sb["setting"] = settings(sa, a.by, sep="/"), settings(sb, b.by, sep="/")
+    return sa, sb, ["setting"]
+
+
+def verdict(metric: str, ma: float, mb: float, sa: float, sb: float, na: int, nb: int) -> str:
+    if ma != ma or mb != mb:
+        return "failed in A" if ma != ma and mb == mb else "failed in B" if mb != mb and ma == ma else "failed"
+    delta = mb - ma
+    if abs(delta) <= 1e-6 * abs(ma):  # float32 rounding (e.g. another BLAS thread count), not a difference
+        return "same"
+    if max(na, nb) < 2:
+        return "n=1: no seed spread"
+    if abs(delta) <= max(sa, sb):
+        return "within noise"
+    if metric in NEUTRAL:
+        return "different"
+    better = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
+    return "B better" if better else "B worse"
+
+
+def compare(a: Table, b: Table, metrics=("val_nll",)) -> tuple[pd.DataFrame, list[str]]:
+    """One row per configuration in A or B: A, B, std, n, Δ = B − A, Δ % and the verdict for each metric."""
+    sa, sb, by = _keys(a, b)
+    for m in metrics:
+        if m not in sa and m not in sb:
+            raise CompareError(f"metric {m!r} is in neither table; choose from {', '.join((*SCORES, *EXTRAS))}")
+    cols = [c for m in metrics for c in (m, m + "_std")] + ["n"]
+    # suffix every value column up front: merge() only suffixes the columns both sides have
+    left = sa[[*by, *[c for c in cols if c in sa]]].rename(columns={c: f"{c}_A" for c in cols})
+    right = sb[[*by, *[c for c in cols if c in sb]]].rename(columns={c: f"{c}_B" for c in cols})
+    left, right = left.assign(_ia=range(len(sa))), right.assign(_ib=range(len(sb)))
+    merged = left.merge(right, on=by, how="outer", indicator=True)
+    merged = merged.sort_values(["_ia", "_ib"], na_position="last").reset_index(drop=True)  # A's order (best first)
+    out = merged[by].copy()
+    out["n_A"] = merged.get("n_A", math.nan)
+    out["n_B"] = merged.get("n_B", math.nan)
+    for m in metrics:
+        for side in ("A", "B"):
+            out[f"{m}_{side}"] = merged.get(f"{m}_{side}", math.nan)
+            out[f"{m}_std_{side}"] = merged.get(f"{m}_std_{side}", pd.Series(0.0, index=merged.index)).fillna(0.0)
+        out[f"{m}_delta"] = out[f"{m}_B"] - out[f"{m}_A"]
+        out[f"{m}_delta_pct"] = 100 * out[f"{m}_delta"] / out[f"{m}_A"].abs()
+        out[f"{m}_verdict"] = [
+            verdict(m, r[f"{m}_A"], r[f"{m}_B"], r[f"{m}_std_A"], r[f"{m}_std_B"], _n(r["n_A"]), _n(r["n_B"]))
+            for _, r in out.iterrows()
+        ]
+    only = merged["_merge"].map({"left_only": "only in A", "right_only": "only in B", "both": ""})
+    for m in metrics:
+        out[f"{m}_verdict"] = [o or v for o, v in zip(only, out[f"{m}_verdict"], strict=True)]
+    return out, by
+
+
+def _n(v) -> int:
+    return 0 if v != v else int(v)
+
+
+def _signed(v: float, digits: int) -> str:
+    return "—" if v != v else f"{round(v, digits) or 0.0:+.{digits}f}"  # never "-0.0000"
+
+
+def _pm(mean: float, std: float, n: int) -> str:
+    if mean != mean:
+        return "—"
+    return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
+
+
+def markdown(table: pd.DataFrame, by: list[str], a: Table, b: Table, metrics=("val_nll",)) -> str:
+    show = table[by].copy()
+    show["n A"] = table["n_A"].map(_n)
+    show["n B"] = table["n_B"].map(_n)
+    for m in metrics:
+        name = m.replace("_", " ")
+        for side in ("A", "B"):
+            trip = zip(table[f"{m}_{side}"], table[f"{m}_std_{side}"], table[f"n_{side}"], strict=True)
+            show[f"{name} {side}"] = [_pm(v, s, _n(n)) for v, s, n in trip]
+        show[f"Δ {name}"] = table[f"{m}_delta"].map(lambda v: _signed(v, 4))
+        pct = table[f"{m}_delta_pct"].map(lambda v: _signed(v, 2) + "%" if v == v else "—")
+        show["Δ %" if len(metrics) == 1 else f"Δ % {name}"] = pct
+        show["verdict" if len(metrics) == 1 else f"{name} verdict"] = table[f"{m}_verdict"]
+    head = (
+        f"# Compare A → B\n\nA: `{a.source}`  \nB: `{b.source}`  \n"
+        "Δ = B − A (mean over seeds); *within noise*: |Δ| ≤ max(std A, std B), the seed-to-seed spread.\n\n"
+    )
+    return head + show.to_markdown(index=False, disable_numparse=True) + "\n"

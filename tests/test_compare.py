@@ -1,0 +1,128 @@
+"""`lmladder compare`: fast tests on fabricated tables and a git repository; a slow one on a queued DVC grid."""
+
+import io
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from lmladder.cli import main
+from lmladder.compare import Table, compare, load, verdict
+
+from .test_pipeline_e2e import TINY, dvc, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
+
+
+def table(rows, by=("hidden",)):
+    df = pd.DataFrame(rows, columns=[*by, "n", "val_nll", "val_nll_std"])
+    return Table(df, list(by), "t")
+
+
+def test_verdicts_follow_the_seed_spread():
+    assert verdict("val_nll", 2.0, 1.9, 0.05, 0.02, 3, 3) == "B better"
+    assert verdict("val_nll", 2.0, 1.97, 0.05, 0.02, 3, 3) == "within noise"
+    assert verdict("val_nll", 2.0, 2.1, 0.01, 0.02, 3, 3) == "B worse"
+    assert verdict("tokens_per_s", 100.0, 200.0, 1.0, 1.0, 2, 2) == "B better"  # higher is better here
+    assert verdict("params", 100.0, 200.0, 0.0, 0.0, 2, 2) == "different"
+    assert verdict("val_nll", 2.0, 2.0, 0.0, 0.0, 1, 1) == "same"
+    assert verdict("val_nll", 2.278615660, 2.278615669, 0.005, 0.005, 2, 2) == "same"  # float32 rounding only
+    assert verdict("val_nll", 2.0, 1.9, 0.0, 0.0, 1, 1) == "n=1: no seed spread"
+    assert verdict("val_nll", float("nan"), 1.9, 0.0, 0.1, 0, 2) == "failed in A"
+
+
+def test_rows_align_by_setting_in_a_order_with_deltas():
+    a = table([(64, 2, 2.0, 0.01), (32, 2, 2.2, 0.01), (16, 2, 2.5, 0.01)])
+    b = table([(32, 3, 2.1, 0.02), (64, 2, 2.005, 0.02), (128, 2, 1.9, 0.01)])
+    out, by = compare(a, b)
+    assert by == ["hidden"] and list(out["hidden"]) == ["64", "32", "16", "128"]
+    assert out["val_nll_delta"].round(6).tolist()[:2] == [0.005, -0.1]
+    assert list(out["val_nll_verdict"]) == ["within noise", "B better", "only in A", "only in B"]
+    assert list(out["n_B"].fillna(0).astype(int)) == [2, 3, 0, 2]
+
+
+def test_different_columns_align_on_one_setting_label():
+    a = table([("mlp", 1, 2.1, 0.0)], by=("rung",))
+    b = table([("mlp", 1, 2.0, 0.0)], by=("setting",))
+    out, by = compare(a, b)
+    assert by == ["setting"] and out["val_nll_delta"].round(6).tolist() == [-0.1]
+
+
+def write_report(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["rung", "n", "val_nll", "val_nll_std"]).to_csv(path, index=False)
+
+
+def test_compare_a_git_revision_with_the_workspace(tmp_path, capsys):
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    report = tmp_path / "outputs" / "reports" / "perplexity.csv"
+    write_report(report, [("mlp", 3, 2.2, 0.01), ("bigram", 3, 2.45, 0.0)])
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], cwd=tmp_path, check=True)
+    write_report(report, [("mlp", 3, 2.1, 0.01), ("bigram", 3, 2.45, 0.0)])
+
+    assert load("HEAD:", repo=tmp_path).summary["val_nll"].tolist() == [2.2, 2.45]
+    assert main(["compare", "HEAD:outputs/reports", str(report), "--repo", str(tmp_path), "--out", str(tmp_path)]) == 0
+    md = capsys.readouterr().out
+    assert "| mlp    | 3     | 3     | 2.2000 ± 0.0100 | 2.1000 ± 0.0100 | -0.1000     | -4.55% | B better  |" in md
+    assert "| bigram | 3     | 3     | 2.4500 ± 0.0000 | 2.4500 ± 0.0000 | +0.0000     | +0.00% | same      |" in md
+    assert (tmp_path / "compare.csv").exists() and (tmp_path / "compare.md").read_text() == md[:-1]
+
+
+def test_bad_sides_are_one_line_errors(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "nope.csv"), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "neither a file/folder nor REV:PATH" in err
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert main(["compare", "no-such-rev:", str(tmp_path), "--repo", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read outputs/reports/perplexity.csv at 'no-such-rev'" in err
+
+
+# --- a queued DVC grid (slow) ------------------------------------------------------------------------------------
+
+
+def wait_for_queue(path, timeout=300):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        status = dvc("queue", "status", cwd=path).stdout
+        if not any(s in status for s in ("Queued", "Running")):
+            return status
+        time.sleep(2)
+    dvc("queue", "kill", "--all", cwd=path, check=False)
+    raise AssertionError(f"queue still busy after {timeout}s:\n{status}")
+
+
+@pytest.mark.slow
+def test_queued_grid_then_exp_show_and_compare(repo):  # noqa: F811
+    tiny = [o for o in TINY if not o.startswith("mlp.model")]
+    args = ["exp", "run", "--queue", "-S", "mlp.model.n_hidden=16,32", "-S", "seeds=[0,1]"]
+    for o in tiny:
+        args += ["-S", o]
+    dvc(*args, cwd=repo)
+    dvc("queue", "start", "-j", "2", cwd=repo)
+    status = wait_for_queue(repo)
+    assert status.count("Success") == 2, status
+
+    shown = pd.read_csv(io.StringIO(dvc("exp", "show", "--csv", cwd=repo).stdout))
+    exps = shown[shown["State"] == "Success"].copy()  # the baseline rows show "!" (no metrics committed)
+    for c in ("mlp.model.n_hidden", "mlp.n", "mlp.val_nll", "mlp.val_nll_std"):
+        exps[c] = pd.to_numeric(exps[c])
+    exps = exps.set_index("mlp.model.n_hidden")
+    assert sorted(exps.index) == [16, 32]
+    assert (exps["mlp.n"] == 2).all() and (exps["seeds"] == "[0, 1]").all()
+    small, big = exps.loc[16], exps.loc[32]
+
+    r = sh([sys.executable, "-m", "lmladder", "compare", f"{small['Experiment']}:", f"{big['Experiment']}:"], repo)
+    rows = {ln.split("|")[1].strip(): ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "---" not in ln}
+    assert rows["bigram"].rstrip("| ").endswith("same") and rows["transformer"].rstrip("| ").endswith("same")
+    assert f"{small['mlp.val_nll']:.4f} ± {small['mlp.val_nll_std']:.4f}" in rows["mlp"]
+    assert f"{big['mlp.val_nll']:.4f} ± {big['mlp.val_nll_std']:.4f}" in rows["mlp"]
+
+    # an experiment against the workspace: apply one, compare the other with outputs/reports
+    dvc("exp", "apply", small["Experiment"], cwd=repo)
+    r = sh([sys.executable, "-m", "lmladder", "compare", f"{big['Experiment']}:"], repo)
+    assert "| mlp " in r.stdout and "B: `outputs/reports`" in r.stdout
+    diff = dvc("params", "diff", small["Experiment"], big["Experiment"], cwd=repo).stdout
+    assert "mlp.model.n_hidden" in diff
