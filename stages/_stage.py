@@ -4,11 +4,11 @@ validation, prepared data, and errors shown as one line (LMLADDER_DEBUG=1 keeps 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from traceback import format_exc
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -36,7 +36,15 @@ class Stage:
                 f"'{hc.job.config_name}'; use the cmd in dvc.yaml"
             )
         self.raw = OmegaConf.to_container(cfg, resolve=True)
-        self.run: RunConfig = validate(cfg)
+        self._cfg, self._run = cfg, None
+
+    @property
+    def run(self) -> RunConfig:
+        # Validated on first use, inside the `with stage(...)` body: a contextmanager cannot skip its body, so an
+        # error raised before the yield could not be recorded as a failed sweep job and let the sweep go on.
+        if self._run is None:
+            self._run = validate(self._cfg)
+        return self._run
 
     def prepared(self) -> Prepared:
         paths = self.run.paths
@@ -59,18 +67,45 @@ class Stage:
             return None
         if r in (True, "true", "True"):
             ckpt = out / "model.safetensors"
-            if not ckpt.exists():
-                raise ConfigError(f"resume=true but {ckpt} does not exist; give resume=/path/to/model.safetensors")
+            if not ckpt.exists():  # resume what there is: a run killed before its first checkpoint starts over
+                print(
+                    f"[{self.name}] resume=true: no checkpoint in {out} yet, starting from step 0 (to continue "
+                    "an earlier run, give its folder as hydra.run.dir=...)"
+                )
+                return None
             return ckpt
-        return Path(str(r))
+        ckpt = Path(str(r))
+        if not ckpt.is_file():
+            raise ConfigError(
+                f"resume={r}: no checkpoint file there; give the path of a model.safetensors, or resume=true "
+                "to continue this run's own"
+            )
+        return ckpt
 
     def meta(self, rung: str) -> dict:
-        return {"rung": rung, "seed": self.run.seed, "config": self.raw, "data": asdict(self.run.data)}
+        # `resume` says how this process was started, not what was trained: an interrupted and resumed run
+        # writes byte-identical checkpoints to an uninterrupted one
+        config = {k: v for k, v in self.raw.items() if k != "resume"}
+        return {"rung": rung, "seed": self.run.seed, "config": config, "data": asdict(self.run.data)}
+
+
+def _in_multirun(st: Stage | None) -> bool:
+    try:
+        return st.multirun if st else HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # HydraConfig not set: not a Hydra job at all
+        return False
+
+
+def _mark_failed(name: str, error: str, **extra) -> None:
+    """status.json in the job folder, so `lmladder report` lists the job as failed with its error."""
+    job = Path(HydraConfig.get().runtime.output_dir)
+    atomic_write_json(job / "status.json", {"status": "failed", "stage": name, "error": error, **extra})
 
 
 @contextlib.contextmanager
 def stage(name: str, cfg: DictConfig):
-    """Run a stage body; project errors print one line and exit 2 (in a sweep: the job is marked failed)."""
+    """Run a stage body; project errors print one line and exit 2. In a sweep a failing job never stops the others:
+    it is marked failed in its status.json (project errors return; bugs re-raise, so Hydra still shows them)."""
     st = None
     try:
         st = Stage(name, cfg)
@@ -80,10 +115,14 @@ def stage(name: str, cfg: DictConfig):
     except LmladderError as e:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
-        print(f"lmladder {name}: error: {e}", file=sys.stderr, flush=True)
-        multirun = st.multirun if st else HydraConfig.get().mode == RunMode.MULTIRUN
-        if multirun:  # keep the sweep going; `lmladder report` lists this job as failed
-            job = Path(HydraConfig.get().runtime.output_dir)
-            (job / "status.json").write_text(json.dumps({"status": "failed", "stage": name, "error": str(e)}))
+        multirun = _in_multirun(st)
+        suffix = " (the sweep goes on; `lmladder report` lists this job as failed)" if multirun else ""
+        print(f"lmladder {name}: error: {e}{suffix}", file=sys.stderr, flush=True)
+        if multirun:
+            _mark_failed(name, str(e))
             return
         sys.exit(2)
+    except Exception as e:
+        if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback
+            _mark_failed(name, f"{type(e).__name__}: {e} (a bug; traceback in status.json)", traceback=format_exc())
+        raise

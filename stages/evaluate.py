@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from _stage import RUNGS, stage
 from lmladder.config import ConfigError
+from lmladder.io import WriteError
 from lmladder.report import run_row, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits
 
@@ -44,14 +45,22 @@ def main(cfg: DictConfig) -> None:
         if not rows:
             raise ConfigError(f"no checkpoints under {st.run.paths.outputs}; train first (`dvc repro`)")
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
-        write_curves(curves, out / "curves")
-        summary = write_report(
-            pd.DataFrame(rows),
-            ["rung"],
-            out,
-            curves=curves,
-            title=f"Perplexity on {st.run.data.name} (exact, every token of each split)",
-        )
+        try:
+            write_curves(curves, out / "curves")
+            summary = write_report(
+                pd.DataFrame(rows),
+                ["rung"],
+                out,
+                curves=curves,
+                title=f"Perplexity on {st.run.data.name} (exact, every token of each split)",
+            )
+        except WriteError:
+            raise
+        except OSError as e:  # e.g. the plot, which matplotlib writes itself
+            raise WriteError(
+                f"cannot write the report into {out}: {e.strerror or e}; free disk space (or fix permissions of "
+                f"{out}) and run evaluate again"
+            ) from None
         print((out / "perplexity.md").read_text())
         print(f"[evaluate] {len(summary)} rungs, {len(rows)} runs -> {out}")
 

@@ -1,5 +1,7 @@
 """Stage `prepare`: read the corpus, build the vocabulary, split and write token arrays."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -17,7 +19,8 @@ def main(cfg: DictConfig) -> None:
                 + ", ".join(f"{k} {v['predicted_tokens']:,} tokens" for k, v in stats["splits"].items())
             )
         else:
-            prep, where = ensure_prepared(st.run.data, prepared_dir=st.run.paths.prepared, cache_root="data/cache")
+            cache = Path(st.run.paths.prepared).parent / "cache"  # as Stage.prepared: next to paths.prepared
+            prep, where = ensure_prepared(st.run.data, prepared_dir=st.run.paths.prepared, cache_root=cache)
             print(
                 f"[prepare] {where}: vocab {prep.vocab_size}, "
                 + ", ".join(f"{k} {len(v) - 1:,} tokens" for k, v in prep.splits.items())

@@ -24,6 +24,7 @@ def main(cfg: DictConfig) -> None:
             out_dir=out,
             meta=st.meta("mlp"),
             resume=st.resume_path(out),
+            block_key="mlp.train.block_size",
         )
         print(f"[mlp] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}")
 

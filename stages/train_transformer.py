@@ -24,6 +24,7 @@ def main(cfg: DictConfig) -> None:
             out_dir=out,
             meta=st.meta("transformer"),
             resume=st.resume_path(out),
+            block_key="transformer.model.block_size",
         )
         print(
             f"[transformer] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) "

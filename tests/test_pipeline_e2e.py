@@ -107,6 +107,17 @@ def test_hydra_run_gives_the_same_metrics_as_dvc(repo):
     assert dvc("status", cwd=repo).stdout.strip().endswith("up to date.")
 
 
+def test_repro_of_the_committed_snapshot_gives_the_same_metrics(repo):
+    """`dvc repro` reads the committed params.yaml (no recomposition) and retrains to the same numbers."""
+    exp_run(repo)
+    before = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
+    sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "params snapshot"], repo)
+    r = dvc("repro", "--force", "--single-item", "mlp@0", cwd=repo)
+    assert ran(r.stdout) == {"mlp@0"}
+    after = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
+    assert after["val"] == before["val"] and after["test"] == before["test"]
+
+
 def test_stage_refuses_another_config_under_dvc(repo):
     env_cmd = [sys.executable, "stages/train_mlp.py", "hydra.run.dir=outputs/runs/x"]
     r = subprocess.run(env_cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "DVC_STAGE": "mlp@0"})

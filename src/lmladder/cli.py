@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -27,16 +28,47 @@ def _load(path: str):
     return load_training_checkpoint(path)
 
 
-def cmd_sample(a: argparse.Namespace) -> int:
-    from .training.sampling import check_options, generate
-
-    top_k = a.top_k if a.top_k and a.top_k > 0 else (None if a.top_k is None else a.top_k)
-    temperature = 0.0 if a.greedy else a.temperature
-    check_options(a.max_new_tokens, temperature, top_k, a.top_p)
+def _check_sample_options(a: argparse.Namespace) -> None:
+    # checked here, in the words of the command line, before the checkpoint is even opened
     if a.num_samples < 1:
-        raise CliError(f"--num-samples={a.num_samples} must be >= 1")
+        raise CliError(f"--num-samples {a.num_samples} must be >= 1")
+    if a.max_new_tokens < 0:
+        raise CliError(f"--max-new-tokens {a.max_new_tokens} must be >= 0")
+    if not a.temperature >= 0:
+        raise CliError(f"--temperature {a.temperature} must be >= 0 (0 = greedy, 1 = the model's own distribution)")
+    if a.top_k is not None and a.top_k < 1:
+        raise CliError(f"--top-k {a.top_k} must be >= 1; leave it out to sample from every token")
+    if a.top_p is not None and not 0 < a.top_p <= 1:
+        raise CliError(f"--top-p {a.top_p} must be in (0, 1]; leave it out to keep the whole distribution")
+
+
+def _vocab_hint(tok) -> str:
+    chars = "".join(c for c in getattr(tok, "itos", []) if c.isprintable())
+    return f" (it knows {chars[:40]!r}{'...' if len(chars) > 40 else ''})" if chars else ""
+
+
+def _unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
+    hit = tok.first_unknown(text) if hasattr(tok, "first_unknown") else None
+    if hit is None:
+        return None
+    i, c = hit
+    col = i - text.rfind("\n", 0, i)  # 1-based
+    where = f"line {text.count(chr(10), 0, i) + 1}, column {col}" if "\n" in text else f"position {i}"
+    return CliError(
+        f"{what} has the character {c!r} (U+{ord(c):04X}) at {where}, which is not in the checkpoint's "
+        f"{tok.vocab_size}-symbol vocabulary{_vocab_hint(tok)}; {fix}"
+    )
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from .training.sampling import generate
+
+    _check_sample_options(a)
+    temperature = 0.0 if a.greedy else a.temperature
     ck = _load(a.checkpoint)
     tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
+    if err := _unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt, or use a checkpoint trained on it"):
+        raise err
     ids = tok.encode(a.prompt) if a.prompt else np.zeros(0, dtype=np.int64)
     if boundary is not None:  # lines corpus: a document starts after the boundary token
         ids = np.concatenate([[boundary], ids]).astype(np.int64)
@@ -50,7 +82,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         a.max_new_tokens,
         rng=np.random.default_rng(a.seed),
         temperature=temperature,
-        top_k=top_k,
+        top_k=a.top_k,
         top_p=a.top_p,
         stop_id=boundary,
         use_cache=not a.no_cache,
@@ -69,27 +101,64 @@ def _encodable(tok, text: str) -> bool:
         return False
 
 
+def _read_text(path: str, byte_level: bool) -> str | bytes:
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"--text {path}: no such file; give the path of a text file to score")
+    if p.is_dir():
+        raise CliError(f"--text {path} is a directory; give the path of a text file to score")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise CliError(f"--text {path}: cannot read it ({e.strerror or e}); check its permissions") from None
+    if not data.strip():
+        raise CliError(f"--text {path} is empty; give a file with text to score")
+    if byte_level:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CliError(
+            f"--text {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
+            "UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
+        ) from None
+
+
+def _documents(path: str, text, byte_level: bool) -> list:
+    """The documents of a names-style checkpoint's text: one per line, none blank."""
+    nl, cr = (b"\n", b"\r") if byte_level else ("\n", "\r")
+    lines = text.split(nl)
+    if lines[-1] in ("", b""):
+        lines.pop()
+    lines = [ln.rstrip(cr) for ln in lines]
+    for i, ln in enumerate(lines):
+        if not ln:
+            raise CliError(
+                f"--text {path}: line {i + 1} is blank, but this checkpoint models one document per line "
+                f"(e.g. one name); remove the blank lines (e.g. grep -v '^$' {path} > clean.txt)"
+            )
+    return lines
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .data import load_source
-    from .data.sources import corpus_lines
     from .training.evaluate import score_tokens
 
+    if a.batch_size < 1:
+        raise CliError(f"--batch-size {a.batch_size} must be >= 1")
     ck = _load(a.checkpoint)
     tok = ck.tokenizer
-    src = load_source("file", path=a.text)
     byte_level = tok.to_dict().get("type") == "byte"
-    text = src.data if byte_level else src.text()
+    text = _read_text(a.text, byte_level)
     lines = tok.boundary_id is not None
     if lines:
         nl = b"\n" if byte_level else "\n"
-        text = nl + nl.join(corpus_lines(text)) + nl
-    try:
-        ids = tok.encode(text)
-    except ValueError as e:
-        raise CliError(
-            f"{a.text} does not fit the checkpoint's vocabulary ({e}); score it with a checkpoint "
-            "trained on similar text, or one with tokenizer=byte"
-        ) from None
+        text = nl.join(_documents(a.text, text, byte_level))
+    fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
+    if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
+        raise err
+    ids = tok.encode(nl + text + nl if lines else text)  # a lines split is [B, doc1, B, doc2, ..., B]
+    if len(ids) < 2:
+        raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
     n_chars = len(tok.decode(ids[1:])) if byte_level else None
     scores = score_tokens(
         ck.model,

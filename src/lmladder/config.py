@@ -3,9 +3,12 @@ keys and wrong types fail at once with a one-line message; the library never rea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data.errors import DataError
+from .data.splits import check_fractions
 from .errors import LmladderError
 from .training.settings import OptimSettings, TrainSettings
 
@@ -116,8 +119,16 @@ def _check_ranges(run: RunConfig) -> None:
     d = run.data
     if d.source not in ("babynames", "file", "url"):
         raise ConfigError(f"data.source={d.source!r}; choose babynames, file or url")
-    if d.kind not in ("lines", "stream") or d.tokenizer not in ("char", "byte"):
-        raise ConfigError(f"data.kind={d.kind!r} / data.tokenizer={d.tokenizer!r}; use lines|stream and char|byte")
+    if d.kind not in ("lines", "stream"):
+        raise ConfigError(f"data.kind={d.kind!r}; choose lines (one document per line) or stream (running text)")
+    if d.tokenizer not in ("char", "byte"):
+        raise ConfigError(f"data.tokenizer={d.tokenizer!r}; choose char or byte")
+    try:  # checked here too, so a bad split fails before any corpus is read or downloaded
+        check_fractions(d.fractions)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
+    if d.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", str(d.sha256).strip()):
+        raise ConfigError(f"data.sha256={str(d.sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`")
     if not run.seeds:
         raise ConfigError("seeds is empty; list at least one seed, e.g. seeds=[0]")
     if run.bigram.order < 1 or run.bigram.smoothing < 0:

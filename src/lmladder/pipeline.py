@@ -4,6 +4,7 @@ content-addressed cache, `data/cache/<key>`, keyed by the data config and the co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import asdict
@@ -79,9 +80,26 @@ def ensure_prepared(
     )
     path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
     if not (path / "stats.json").exists():
-        log(f"preparing {data.name} into {path}")
-        try:
-            prepare(data, path)
-        except FileExistsError:  # a parallel sweep job won the race; its copy is identical
-            pass
+        with _lock(path.with_name(path.name + ".lock")):
+            # parallel sweep jobs wait here for the first one, instead of swapping the folder under its reader
+            if not (path / "stats.json").exists():
+                log(f"preparing {data.name} into {path}")
+                prepare(data, path)
     return load_prepared(path), path
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive lock between processes on one machine (a no-op where fcntl is missing, i.e. Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -312,7 +312,7 @@ MALFORMED = {
     "offsets size mismatch": (_set(["a", "data_offsets"], [0, 20]), "spans 20 bytes"),
     "offsets overlap": (_set(["b", "data_offsets"], [16, 32]), "overlap at tensor 'b'"),
     "offsets gap": (lambda h, d: (_set(["b", "data_offsets"], [32, 48])(h, d)[0], d + bytes(8)), "gap before"),
-    "beyond buffer": (lambda h, d: (h, d[:-1]), "ends at byte 40 but the data buffer has 39; the file was truncated"),
+    "beyond buffer": (lambda h, d: (h, d[:-1]), "ends at byte 40 but the data buffer has 39; the file was cut short"),
     "huge tensor, tiny file": (
         _chain(_set(["a", "shape"], [2**40]), _set(["a", "data_offsets"], [0, 4 * 2**40])),
         "ends",

@@ -100,6 +100,30 @@ def test_gpt_residual_projection_init_is_scaled():
     assert abs(g.blocks[0].attn.c_attn.weight.data.std() - 0.02) < 5e-4
 
 
+INFER_CASES = [
+    ("layernorm", "gelu", False, True),
+    ("rmsnorm", "relu", True, False),
+    ("layernorm", "gelu_exact", True, True),
+    ("layernorm", "tanh", False, True),
+]
+
+
+@pytest.mark.parametrize("norm,act,bias,tie", INFER_CASES)
+def test_gpt_inference_path_gives_the_same_bits_as_the_graph(norm, act, bias, tie):
+    """Under no_grad GPT.forward skips the graph (raw-array forward); logits and loss must not change at all."""
+    g = small_gpt(dtype=np.float32, norm=norm, activation=act, bias=bias, tie_weights=tie)
+    _jitter(g, 0.2)
+    idx, tgt = rng(1).integers(0, 7, (2, 5)), rng(2).integers(0, 7, (2, 5))
+    logits, loss = g(idx, tgt)
+    with no_grad():
+        logits2, loss2 = g(idx, tgt)
+        cache = g.new_cache(2)
+        cached = np.concatenate([g(idx[:, :3], cache=cache)[0].data, g(idx[:, 3:], cache=cache)[0].data], axis=1)
+    np.testing.assert_array_equal(logits.data, logits2.data)
+    assert loss.item() == loss2.item() and not logits2.requires_grad
+    np.testing.assert_allclose(cached, logits.data, rtol=1e-5, atol=1e-6)
+
+
 def test_gpt_kv_cache_matches_full_forward():
     g = small_gpt(block_size=8)
     g.eval()

@@ -35,7 +35,7 @@ class Source:
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{self.description} is not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                "fix the file's encoding or use tokenizer=byte"
+                "fix the file's encoding (save it as UTF-8) or use data.tokenizer=byte"
             ) from None
 
 

@@ -118,16 +118,24 @@ class CharTokenizer(Tokenizer):
             known &= ids != self.unk_id  # a literal unk character was not in train either
         return int((~known).sum())
 
+    def first_unknown(self, text: str) -> tuple[int, str] | None:
+        """(position, character) of the first character with no id (not even unk), or None if all encode."""
+        _, known = self._lookup(text)
+        if self.unk_id is not None or known.all():
+            return None
+        i = int(np.argmin(known))
+        return i, text[i]
+
     def encode(self, text: str) -> np.ndarray:
         ids, known = self._lookup(text)
         if not known.all():
             if self.unk_id is None:
-                i = int(np.argmin(known))
-                c = text[i]
+                i, c = self.first_unknown(text)  # type: ignore[misc]
+                # callers that know where the text came from (a prompt, a file) re-word this with their own fix
                 raise DataError(
                     f"CharTokenizer.encode: character {c!r} (U+{ord(c):04X}) at position {i} is not in the "
-                    f"{self.vocab_size}-symbol vocabulary; re-run prepare so the vocabulary covers it, "
-                    "or use tokenizer=byte (encodes any text)"
+                    f"{self.vocab_size}-symbol vocabulary; remove it from the text, or use a model whose "
+                    "vocabulary covers it (tokenizer=byte encodes any text)"
                 )
             ids = np.where(known, ids, self.unk_id)
         return ids.astype(np.int64)

@@ -7,6 +7,7 @@ from .atomic import (
     atomic_write_json,
     atomic_write_text,
     atomic_writer,
+    remove_stale_temps,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 
@@ -18,6 +19,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "atomic_writer",
+    "remove_stale_temps",
     "load_checkpoint",
     "read_checkpoint_meta",
     "save_checkpoint",

@@ -12,6 +12,7 @@ import contextlib
 import errno as errno_codes
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_writer",
     "atomic_directory",
+    "remove_stale_temps",
 ]
 
 
@@ -60,6 +62,9 @@ def _fix_for(exc: OSError, path: Path) -> str:
 
 def _write_error(path: Path, exc: OSError) -> WriteError:
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno is None and "written" in str(exc):  # NumPy's short write ("N requested and M written"): no space
+        exc = OSError(errno_codes.ENOSPC, f"{reason} (the disk is probably full)")
+        reason = exc.strerror
     return WriteError(f"cannot write {path}: {reason}; {_fix_for(exc, path)}", errno=exc.errno, filename=str(path))
 
 
@@ -107,6 +112,22 @@ def _fsync_tree(root: Path) -> None:
 def _sibling_name(path: Path, tag: str) -> Path:
     # Hidden, unique and in the same directory, so the final rename never crosses a file system.
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}.{tag}")
+
+
+_STALE = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+    """Delete the temporary files and folders a killed writer left in `directory` (names as `_sibling_name` makes
+    them); returns their names. Only for a directory this process alone writes to, e.g. a run's output folder:
+    in a shared one it would delete another writer's work in progress."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = sorted(p for p in directory.iterdir() if _STALE.fullmatch(p.name) and not p.is_symlink())
+    for p in stale:
+        _remove_quietly(p)
+    return [p.name for p in stale]
 
 
 def _remove_quietly(path: Path) -> None:

@@ -45,6 +45,7 @@ _MAX_NBYTES = np.iinfo(np.intp).max  # NumPy refuses shapes whose non-zero dims 
 _UNREADABLE = "check permissions of the file and its folder"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CORRUPT = "the file is corrupted or not an lmladder checkpoint — restore it or retrain"
+_TRUNCATED = "the file was cut short (an interrupted copy or a full disk) — restore it or retrain"
 _PICKLE_OPCODES = frozenset(b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}") | frozenset(range(0x80, 0x99))
 
 
@@ -204,7 +205,7 @@ def _read_header(f: IO[bytes], path: Path, size: int, verify: bool) -> _Header:
         if n > MAX_HEADER_BYTES:
             raise _bad(path, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
         if n > size - 8:
-            raise _bad(path, f"header length {n} is larger than the file ({size} bytes); it was probably truncated")
+            raise _bad(path, f"header length {n} is larger than the file ({size} bytes)", _TRUNCATED)
     f.seek(8)
     raw = f.read(n)
     if len(raw) != n:
@@ -295,7 +296,7 @@ def _check_entries(path: Path, header: dict, data_len: int) -> list[_Entry]:
             need = math.prod(shape) * itemsize
             raise _bad(path, f"{where} spans {end - begin} bytes but shape {_short(shape)} of {dtype} needs {need}")
         if end > data_len:
-            raise _bad(path, f"{where} ends at byte {end} but the data buffer has {data_len}; the file was truncated")
+            raise _bad(path, f"{where} ends at byte {end} but the data buffer has {data_len}", _TRUNCATED)
         entries.append(_Entry(name, dtype, tuple(shape), begin, end))
     entries.sort(key=lambda e: (e.begin, e.end))
     pos = 0

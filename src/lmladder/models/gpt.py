@@ -11,6 +11,9 @@ import numpy as np
 from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
+from ..autograd import ops_attention as A
+from ..autograd import ops_elementwise as E
+from ..autograd import ops_nn as N
 from ..autograd.engine import Tensor
 from .base import LanguageModel, ModelConfigError
 
@@ -41,18 +44,11 @@ class CausalSelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(dropout, rng=rng)
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
-        B, T, C = x.shape
-        H = self.n_head
-        qkv = self.c_attn(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hs)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        if cache is not None:  # inference: append this step's keys/values and attend over all of them
-            s0, s1 = cache.length, cache.length + T
-            cache.k[layer][:, :, s0:s1] = k.data
-            cache.v[layer][:, :, s0:s1] = v.data
-            k, v = Tensor(cache.k[layer][:, :, :s1]), Tensor(cache.v[layer][:, :, :s1])
+        qkv = self.c_attn(x)  # (B, T, C) -> (B, T, 3C)
+        # inference: the op appends this step's keys/values to the cache and attends over all of them
+        kv = None if cache is None else (cache.k[layer], cache.v[layer], cache.length)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, causal=True, dropout_p=p, rng=self.rng)  # (B, H, T, hs)
-        y = y.permute(0, 2, 1, 3).reshape(B, T, C)  # (B, H, T, hs) -> (B, T, H, hs) -> (B, T, C)
+        y = F.causal_self_attention(qkv, self.n_head, p, self.rng, kv)  # (B, T, 3C) -> (B, T, C), heads inside
         return self.resid_drop(self.c_proj(y))
 
 
@@ -179,7 +175,10 @@ class GPT(LanguageModel):
                     f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
                     "start a new cache from the last tokens"
                 )
-        x = self.wte(idx) + self.wpe(np.arange(start, start + T))  # (B, T, C) + (T, C)
+        if not is_grad_enabled() and not (self.training and self._kwargs["dropout"] > 0):
+            logits = Tensor(self._infer(idx, start, cache))  # evaluation and sampling: no graph to build
+            return logits, (self.loss(logits, targets) if targets is not None else None)
+        x = self.wte(idx) + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i)
@@ -187,3 +186,37 @@ class GPT(LanguageModel):
             cache.length += T
         logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)
+
+    def _infer(self, idx: np.ndarray, start: int, cache: KVCache | None) -> np.ndarray:
+        """forward() on raw arrays: each primitive's own forward code (so the same bits), minus the Tensor and
+        Module dispatch that dominates decoding one token (~60 ops of a few microseconds of math each)."""
+        T = idx.shape[1]
+        x = N.Embedding().forward(self.wte.weight.data, idx) + self.wpe.weight.data[start : start + T]  # (B, T, C)
+        for i, blk in enumerate(self.blocks):
+            kv = None if cache is None else (cache.k[i], cache.v[i], cache.length)
+            qkv = _linear(blk.attn.c_attn, _normed(blk.ln_1, x))  # (B, T, 3C)
+            x = x + _linear(blk.attn.c_proj, A.AttentionQKV().forward(qkv, self.n_head, cache=kv))
+            h = _linear(blk.mlp.c_fc, _normed(blk.ln_2, x))  # (B, T, 4C)
+            x = x + _linear(blk.mlp.c_proj, _ACTS[type(blk.mlp.act)](blk.mlp.act).forward(h))
+        if cache is not None:
+            cache.length += T
+        return _linear(self.lm_head, _normed(self.ln_f, x))  # (B, T, vocab)
+
+
+def _linear(lin: nn.Linear, x: np.ndarray) -> np.ndarray:
+    return N.Linear().forward(x, lin.weight.data, *([] if lin.bias is None else [lin.bias.data]))
+
+
+def _normed(norm: nn.Module, x: np.ndarray) -> np.ndarray:
+    if isinstance(norm, nn.RMSNorm):
+        return N.RMSNorm().forward(x, norm.weight.data, eps=norm.eps)
+    wb = [p.data for p in (norm.weight, norm.bias) if p is not None]
+    return N.LayerNorm().forward(x, *wb, eps=norm.eps, has_weight=norm.weight is not None)
+
+
+# activation module -> the primitive its forward applies
+_ACTS = {
+    nn.GELU: lambda m: N.GeluTanh() if m.approximate == "tanh" else N.GeluErf(),
+    nn.ReLU: lambda m: E.Relu(),
+    nn.Tanh: lambda m: E.Tanh(),
+}

@@ -81,7 +81,8 @@ class MLP(LanguageModel):
         """(B, T) ids -> (B, T, context) ids: row t holds tokens t-context+1..t, left-padded with pad_id."""
         B, T = idx.shape
         padded = np.concatenate([np.full((B, self.context - 1), self.pad_id, dtype=idx.dtype), idx], axis=1)
-        return np.lib.stride_tricks.sliding_window_view(padded, self.context, axis=1)  # (B, T, context)
+        offsets = np.arange(T)[:, None] + np.arange(self.context)  # (T, context): window t covers t..t+context-1
+        return padded[:, offsets]  # (B, T + context - 1) -> (B, T, context); cheaper than sliding_window_view
 
     def forward(self, idx, targets=None):
         idx = self.check_input(idx)

@@ -5,15 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.batching import doc_bounds, sample_docs, sample_windows
+from ..data.errors import DataError
 from ..data.prepared import Prepared
 
 
 class Batcher:
-    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int):
+    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int, block_key: str = "block_size"):
         if split not in data.splits:
-            raise ValueError(f"split '{split}' not in the prepared data ({sorted(data.splits)}); re-run prepare")
+            raise DataError(f"split '{split}' not in the prepared data ({sorted(data.splits)}); re-run prepare")
         self.tokens = data.splits[split]
         self.kind, self.batch_size, self.block_size = data.kind, batch_size, block_size
+        n = len(self.tokens)
+        if data.kind == "stream" and n < block_size + 1:  # fail before training, not at the first eval
+            fix = f"set {block_key} <= {n - 1}, or use" if n > 1 else "use"
+            raise DataError(
+                f"the {split} split has {n} tokens, too short for {block_key}={block_size} (a window needs "
+                f"block_size + 1 tokens); {fix} a larger corpus or a larger data.fractions share for {split}"
+            )
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

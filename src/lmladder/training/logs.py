@@ -4,28 +4,60 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io import WriteError, atomic_write_text
+
+
+def _kept_rows(path: Path, keep_below: int) -> list[str]:
+    """Complete rows of an earlier log whose step is < keep_below (a killed run may have logged past its last
+    checkpoint, and may have died in the middle of a row: a row without its newline is dropped)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    rows = text.split("\n")[1:-1]  # drop the header and whatever follows the last newline
+    kept = []
+    for row in rows:
+        step = row.split("\t", 1)[0]
+        if step.isdigit() and int(step) < keep_below:
+            kept.append(row)
+    return kept
+
 
 class TsvLog:
+    """`truncate_from` > 0 keeps an existing log's rows for steps < truncate_from (resume); 0 starts a new log."""
+
     def __init__(self, path: Path, columns: list[str], truncate_from: int = 0):
         self.path = Path(path)
-        kept: list[str] = []
-        if truncate_from > 0 and self.path.exists():
-            lines = self.path.read_text().splitlines()
-            # keep the header and rows logged before the resumed step (a killed run may have logged past it)
-            kept = [ln for ln in lines[1:] if ln and int(ln.split("\t", 1)[0]) < truncate_from]
-        self.f = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - held open for the whole run
-        self.f.write("\t".join(columns) + "\n")
-        for ln in kept:
-            self.f.write(ln + "\n")
-        self.f.flush()
+        kept = _kept_rows(self.path, truncate_from) if truncate_from > 0 else []
+        # rewritten atomically: a kill while trimming must not lose the rows that were kept
+        atomic_write_text(self.path, "".join(r + "\n" for r in ["\t".join(columns), *kept]))
+        try:
+            self.f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the whole run
+        except OSError as e:
+            raise self._error(e) from None
+
+    def _error(self, e: OSError) -> WriteError:
+        return WriteError(
+            f"cannot write {self.path}: {e.strerror or e}; free disk space or fix permissions of {self.path.parent}, "
+            "then run again with resume=true",
+            errno=e.errno,
+            filename=str(self.path),
+        )
 
     def write(self, row) -> None:
-        self.f.write("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
-        self.f.flush()
+        line = "\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n"
+        try:
+            self.f.write(line)
+            self.f.flush()
+        except OSError as e:
+            raise self._error(e) from None
 
     def write_many(self, rows) -> None:
         for r in rows:
             self.write(r)
 
     def close(self) -> None:
-        self.f.close()
+        try:
+            self.f.close()
+        except OSError as e:
+            raise self._error(e) from None

@@ -14,6 +14,7 @@ import numpy as np
 from .. import nn
 from ..data.prepared import Prepared
 from ..errors import LmladderError
+from ..io import CheckpointError, WriteError, remove_stale_temps
 from ..models import LanguageModel
 from .batches import Batcher
 from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
@@ -24,6 +25,7 @@ from .settings import OptimSettings, TrainSettings
 
 RNG_NAMES = ("model", "batch", "eval", "sample")
 LAST, BEST = "model.safetensors", "best.safetensors"
+_RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfinite_skipped", 0))
 
 
 class TrainingError(LmladderError, RuntimeError):
@@ -86,6 +88,56 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
     return None
 
 
+def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict) -> tuple[int, float, int, int]:
+    """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
+    Anything unusable in the file is a CheckpointError/TrainingError before a single step runs."""
+    ck = load_training_checkpoint(path)
+    theirs, ours = ck.model.config(), model.config()
+    if theirs != ours:
+        diff = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+        has = ", ".join(f"{k}={theirs.get(k)!r}" for k in diff[:4])
+        wants = ", ".join(f"{k}={ours.get(k)!r}" for k in diff[:4])
+        raise TrainingError(
+            f"cannot resume from {path}: its model has {has}, this run asks for {wants}; resume with the same "
+            "model settings, or start a new run"
+        )
+    if ck.optim_state is None:
+        raise TrainingError(
+            f"cannot resume from {path}: it holds no optimizer state (it can sample and evaluate, not resume); "
+            "resume from a model.safetensors written by training"
+        )
+    m = ck.meta
+    step, best_val, best_step, skipped = (m.get(k, d) for k, d in _RESUME_META)
+    counts_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (step, best_step, skipped))
+    if not (counts_ok and step >= 0 and _numbers(best_val, 0)):
+        raise CheckpointError(f"{path}: step/best_val/best_step in its metadata are not numbers; restore it or retrain")
+    groups, hyper = opt.state_dict()["hyper"], ck.optim_state["hyper"]
+    if len(hyper) != len(groups) or any(
+        set(h) - set(g) or any(type(h[k]) is not type(g[k]) and not _numbers(h[k], g[k]) for k in h)
+        for h, g in zip(hyper, groups, strict=False)
+    ):
+        raise CheckpointError(
+            f"{path}: optimizer settings do not fit a {type(opt).__name__}; resume with the same optimizer"
+        )
+    try:
+        opt.load_state_dict(ck.optim_state)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(
+            f"{path}: its optimizer state does not fit this model ({str(e).split(';')[0]}); "
+            "resume with the same model and optimizer"
+        ) from None
+    restore_rngs(rngs, ck.rng_states, path)
+    model.load_state_dict(ck.model.state_dict())
+    return step, best_val, best_step, skipped
+
+
+def _numbers(a: Any, b: Any) -> bool:
+    """Both plain numbers (int/float, not bool), or both lists/tuples of them of the same length."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_numbers(x, y) for x, y in zip(a, b, strict=True))
+    return all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
+
+
 def train(
     model: LanguageModel,
     data: Prepared,
@@ -97,46 +149,49 @@ def train(
     meta: dict[str, Any] | None = None,
     resume: str | Path | None = None,
     stop_at: int | None = None,
+    block_key: str = "block_size",
     log=print,
 ) -> TrainResult:
     """Train `model` (built with rngs['model']) on data.splits['train']; write checkpoints and logs to out_dir.
 
     `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
     the schedule still follows settings.max_iters, so resuming reproduces the uninterrupted run bit for bit.
+    `block_key` names the setting behind the sequence length in messages (e.g. "transformer.model.block_size").
     """
     optim.check()
     settings.check()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
     seq_len = model.block_size or settings.block_size
-    train_b = Batcher(data, "train", settings.batch_size, seq_len)
-    val_b = Batcher(data, "val", settings.batch_size, seq_len)
+    train_b = Batcher(data, "train", settings.batch_size, seq_len, block_key)
+    val_b = Batcher(data, "val", settings.batch_size, seq_len, block_key)
     opt = build_optimizer(model, optim)
     schedule = build_schedule(optim, settings.max_iters)
     meta = dict(meta or {})
     start, best_val, best_step, nonfinite = 0, math.inf, -1, 0
     if resume is None and (out / LAST).exists():
         raise TrainingError(f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir")
+    for name in remove_stale_temps(out):  # a run killed mid-write leaves its temporary behind; it is never read
+        log(f"removed {out / name}, left by an interrupted write")
     if resume is not None:
-        ck = load_training_checkpoint(resume)
-        if ck.model.config() != model.config() or ck.optim_state is None:
+        start, best_val, best_step, nonfinite = _restore(Path(resume), model, opt, rngs)
+        if start > settings.max_iters:
             raise TrainingError(
-                f"cannot resume from {resume}: its model config {ck.model.config()} differs from "
-                f"{model.config()} or it holds no optimizer state; resume with the same config"
+                f"cannot resume from {resume}: it is at step {start}, past train.max_iters={settings.max_iters}; "
+                "raise max_iters, or start a new run"
             )
-        model.load_state_dict(ck.model.state_dict())
-        opt.load_state_dict(ck.optim_state)
-        restore_rngs(rngs, ck.rng_states)
-        start = ck.step
-        best_val, best_step = ck.meta.get("best_val", math.inf), ck.meta.get("best_step", -1)
-        nonfinite = ck.meta.get("nonfinite_skipped", 0)
         log(f"resumed from {resume} at step {start}")
-    step_log = TsvLog(out / "train_log.tsv", ["step", "lr", "loss", "grad_norm", "tokens_per_s"], truncate_from=start)
-    eval_log = TsvLog(out / "eval_log.tsv", ["step", "train_loss", "val_loss"], truncate_from=start)
+    # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
+    keep = start + 1 if start >= settings.max_iters else start
+    step_log = TsvLog(out / "train_log.tsv", ["step", "lr", "loss", "grad_norm", "tokens_per_s"], truncate_from=keep)
+    eval_log = TsvLog(out / "eval_log.tsv", ["step", "train_loss", "val_loss"], truncate_from=keep)
     grad_log = TsvLog(
         out / "grad_stats.tsv",
         ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"],
-        truncate_from=start,
+        truncate_from=keep,
     )
 
     def checkpoint(path: Path, step: int) -> None:
@@ -157,43 +212,48 @@ def train(
     train_time, tokens_seen = 0.0, 0
     params = model.parameters()
     end = settings.max_iters if stop_at is None else min(stop_at, settings.max_iters)
-    for step in range(start, end):
-        if step % settings.eval_interval == 0:
-            evaluate(step)
-        lr = schedule(step)
-        opt.set_lr(lr)
-        t0 = time.perf_counter()
-        loss_sum, n_tok = 0.0, 0
-        for _ in range(settings.grad_accum):
-            x, y = train_b.sample(rngs["batch"])
-            _, loss = model(x, y)
-            loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
-            loss_sum += float(loss.data) / settings.grad_accum
-            n_tok += int((y >= 0).sum())
-        norm = nn.clip_grad_norm(params, optim.grad_clip)
-        if not (math.isfinite(loss_sum) and math.isfinite(norm)):
-            bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"
-            nonfinite += 1
+    # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step in range(start, end):
+            if step % settings.eval_interval == 0:
+                evaluate(step)
+            lr = schedule(step)
+            opt.set_lr(lr)
+            t0 = time.perf_counter()
+            loss_sum, n_tok = 0.0, 0
+            for _ in range(settings.grad_accum):
+                x, y = train_b.sample(rngs["batch"])
+                _, loss = model(x, y)
+                loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
+                loss_sum += float(loss.data) / settings.grad_accum
+                n_tok += int((y >= 0).sum())
+            norm = nn.clip_grad_norm(params, optim.grad_clip)
+            if not (math.isfinite(loss_sum) and math.isfinite(norm)):
+                bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"
+                nonfinite += 1
+                opt.zero_grad()
+                if nonfinite > settings.max_nonfinite:
+                    kept = (
+                        f"last good checkpoint kept at {out / LAST}" if (out / LAST).exists() else "no checkpoint yet"
+                    )
+                    raise TrainingError(
+                        f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
+                        "lower the learning rate, enable grad_clip, or allow skipping with train.max_nonfinite"
+                    )
+                log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
+                continue
+            if step % settings.grad_stats_interval == 0:
+                grad_log.write_many(_grad_stats(model, step, lr))
+            opt.step()
             opt.zero_grad()
-            if nonfinite > settings.max_nonfinite:
-                raise TrainingError(
-                    f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); last good "
-                    f"checkpoint kept at {out / LAST}; lower the learning rate, enable grad_clip, or allow "
-                    "skipping with train.max_nonfinite"
-                )
-            log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
-            continue
-        if step % settings.grad_stats_interval == 0:
-            grad_log.write_many(_grad_stats(model, step, lr))
-        opt.step()
-        opt.zero_grad()
-        dt = time.perf_counter() - t0
-        train_time += dt
-        tokens_seen += n_tok
-        step_log.write([step, lr, loss_sum, norm, n_tok / dt])
-        bar.update(step, loss=loss_sum, lr=lr, tok_s=f"{n_tok / dt:,.0f}")
-        if (step + 1) % settings.checkpoint_interval == 0:
-            checkpoint(out / LAST, step + 1)
+            dt = time.perf_counter() - t0
+            train_time += dt
+            tokens_seen += n_tok
+            step_log.write([step, lr, loss_sum, norm, n_tok / dt])
+            bar.update(step, loss=loss_sum, lr=lr, tok_s=f"{n_tok / dt:,.0f}")
+            # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
+            if (step + 1) % settings.checkpoint_interval == 0 and step + 1 < settings.max_iters:
+                checkpoint(out / LAST, step + 1)
     bar.close()
     if end < settings.max_iters:
         checkpoint(out / LAST, end)

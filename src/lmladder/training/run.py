@@ -117,16 +117,29 @@ def run_neural_model(
     out_dir: str | Path,
     meta: dict[str, Any],
     resume: str | Path | None = None,
+    block_key: str = "block_size",
     log=print,
 ) -> dict:
-    """Train an MLP or GPT, then score the final and best-val checkpoints exactly and sample from the final one."""
+    """Train an MLP or GPT, then score the final and best-val checkpoints exactly and sample from the final one.
+    `block_key` names the sequence-length setting in error messages (e.g. "transformer.model.block_size")."""
     out = Path(out_dir)
     rngs = make_rngs(seed)
     model = build_model(
         kind, vocab_size=data.tokenizer.vocab_size, pad_id=pad_id_for(data), rng=rngs["model"], **model_kwargs
     )
     log(f"{kind}: {model.num_parameters():,} parameters")
-    res = train(model, data, optim=optim, settings=settings, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log)
+    res = train(
+        model,
+        data,
+        optim=optim,
+        settings=settings,
+        rngs=rngs,
+        out_dir=out,
+        meta=meta,
+        resume=resume,
+        block_key=block_key,
+        log=log,
+    )
     metrics: dict[str, Any] = {
         "model": kind,
         "seed": seed,

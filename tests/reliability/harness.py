@@ -1,0 +1,214 @@
+"""A sandbox that looks like the project (conf/, stages/, data/prepared, a finished run, hostile files) in a
+temporary folder, and two ways to drive an entry point in it: as a real subprocess, or in-process through the same
+`main` functions (Hydra's included) for speed. The repository's own data/ and outputs/ are never touched."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import pickle
+import runpy
+import shutil
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lmladder.config import DataConfig
+from lmladder.io import load_checkpoint, save_checkpoint
+from lmladder.pipeline import prepare
+
+from ..shared_data import shared_file
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE_FILES = {
+    "prepare": "prepare.py",
+    "bigram": "train_bigram.py",
+    "mlp": "train_mlp.py",
+    "transformer": "train_transformer.py",
+    "evaluate": "evaluate.py",
+}
+THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the CPU is shared
+TINY = {
+    "mlp.model.n_hidden": "32",
+    "mlp.train.max_iters": "20",
+    "mlp.train.eval_interval": "10",
+    "mlp.train.eval_iters": "2",
+    "mlp.train.checkpoint_interval": "10",
+    "mlp.train.num_samples": "2",
+    "mlp.train.sample_tokens": "20",
+    "mlp.train.progress": "false",
+    "transformer.model.n_layer": "1",
+    "transformer.model.n_head": "2",
+    "transformer.model.n_embd": "16",
+    "transformer.train.max_iters": "20",
+    "transformer.train.eval_interval": "10",
+    "transformer.train.eval_iters": "2",
+    "transformer.train.checkpoint_interval": "10",
+    "transformer.train.num_samples": "2",
+    "transformer.train.sample_tokens": "20",
+    "transformer.train.progress": "false",
+}
+
+
+def write_marker(path: str) -> str:
+    """What the pickle bomb runs if anything ever unpickles it: proof on disk."""
+    Path(path).write_text("unpickled!")
+    return "payload"
+
+
+class _Bomb:
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return write_marker, (self.marker,)
+
+
+@dataclass
+class Sandbox:
+    root: Path
+
+    def fmt(self, arg: str) -> str:
+        return arg.replace("{sb}", str(self.root))
+
+    def base(self) -> dict[str, str]:
+        """Overrides every stage run gets: the small names corpus, prepared data and outputs inside the sandbox."""
+        sb = self.root
+        return {
+            "data.source": "file",
+            "data.path": f"{sb}/corpora/names.txt",
+            "paths.prepared": f"{sb}/data/prepared",
+            "paths.outputs": f"{sb}/outputs",
+            "paths.reports": f"{sb}/outputs/reports",
+            "data.raw_dir": f"{sb}/raw",
+            **TINY,
+        }
+
+    def stage_argv(self, stage: str, args, run_dir: str) -> list[str]:
+        """Overrides as Hydra sees them: the base ones unless the case sets the same key; the case's own last."""
+        own = [self.fmt(a) for a in args]
+        flags = []  # Hydra's own options (--config-dir X, --config-name Y) must come before the overrides
+        while own and own[0].startswith("--"):
+            flags, own = [*flags, *own[:2]], own[2:]
+        keys = {a.lstrip("+~").split("=", 1)[0] for a in own}
+        base = [f"{k}={v}" for k, v in self.base().items() if k not in keys]
+        run = [] if "hydra.run.dir" in keys else [f"hydra.run.dir={run_dir}"]
+        return [str(self.root / "stages" / STAGE_FILES[stage]), *flags, *base, *own, *run]
+
+    def snapshot(self) -> dict[str, str]:
+        """sha256 of every file that must survive any failing command unchanged."""
+        out = {}
+        for top in ("corpora", "data/prepared", "runs/good", "outputs", "outputs_names", "ckpt"):
+            for p in sorted((self.root / top).rglob("*")):
+                if p.is_file():
+                    out[str(p.relative_to(self.root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+        return out
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def run_subprocess(
+    sb: Sandbox, entry: str, args, run_dir: str, env: dict | None = None, timeout=120, preexec=None
+) -> Result:
+    """`entry`: a stage name, "cli" (python -m lmladder ARGS) or "python" (python ARGS, e.g. inject.py)."""
+    if entry == "cli":
+        argv = [sys.executable, "-m", "lmladder", *[sb.fmt(a) for a in args]]
+    elif entry == "python":
+        argv = [sys.executable, *[sb.fmt(a) for a in args]]
+    else:
+        argv = [sys.executable, *sb.stage_argv(entry, args, run_dir)]
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "LMLADDER_DEBUG", "HYDRA_FULL_ERROR")}
+    full_env.update(THREADS, PYTHONUNBUFFERED="1", **(env or {}))
+    r = subprocess.run(
+        argv, cwd=sb.root, env=full_env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
+    )
+    return Result(r.returncode, r.stdout, r.stderr)
+
+
+def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
+    """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
+    line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv[:], os.getcwd(), sys.path[:]
+    rc = 0
+    try:
+        os.chdir(sb.root)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                if entry == "cli":
+                    from lmladder.cli import main
+
+                    rc = main([sb.fmt(a) for a in args])
+                else:
+                    sys.argv = sb.stage_argv(entry, args, run_dir)
+                    sys.path.insert(0, str(sb.root / "stages"))
+                    runpy.run_path(sys.argv[0], run_name="__main__")
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else 1
+            except Exception:  # noqa: BLE001 - exactly what a user would see: a traceback
+                err.write(traceback.format_exc())
+                rc = 1
+    finally:
+        sys.argv[:], sys.path[:] = saved[0], saved[2]
+        os.chdir(saved[1])
+    return Result(rc, out.getvalue(), err.getvalue())
+
+
+def build_sandbox(root: Path) -> Sandbox:
+    """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage) and hostile checkpoint files."""
+    sb = Sandbox(root)
+    for d in ("conf", "stages"):
+        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
+    c = root / "corpora"
+    c.mkdir()
+    names = shared_file("names.txt").read_text().splitlines()[:1500]
+    (c / "names.txt").write_text("\n".join(names) + "\n")
+    (c / "shakespeare.txt").write_text(shared_file("tinyshakespeare.txt").read_text()[:6000])
+    (c / "tiny_stream.txt").write_text("First Citizen: Before we proceed any further, hear me speak.\n")
+    (c / "empty.txt").write_bytes(b"")
+    (c / "blank_lines.txt").write_text("anna\nbob\n\ncarl\n")
+    (c / "bad_utf8.txt").write_bytes(b"anna\nbob\xff\xfe\ncarl\n")
+    (c / "two_lines.txt").write_text("anna\nbob\n")
+    (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
+    prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
+    good = root / "runs" / "good"
+    r = run_in_process(sb, "mlp", [], str(good))
+    assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    seed0 = root / "outputs_names" / "mlp" / "seed0"
+    seed0.mkdir(parents=True)
+    shutil.copy2(good / "model.safetensors", seed0 / "model.safetensors")
+    _hostile_checkpoints(root / "ckpt", good / "model.safetensors")
+    return sb
+
+
+def _hostile_checkpoints(d: Path, good: Path) -> None:
+    d.mkdir()
+    raw = good.read_bytes()
+    (d / "truncated.safetensors").write_bytes(raw[: len(raw) // 2])
+    (d / "text.safetensors").write_text("this is not a checkpoint, just text renamed\n" * 3)
+    flipped = bytearray(raw)
+    flipped[-10] ^= 0x01  # one bit of the last weight
+    (d / "flipped.safetensors").write_bytes(bytes(flipped))
+    arrays, meta = load_checkpoint(good)
+    shapes = {**meta, "model": {**meta["model"], "kwargs": {**meta["model"]["kwargs"], "n_hidden": 40}}}
+    save_checkpoint(d / "shapes.safetensors", arrays, shapes)  # checksum-valid, but the arrays are for 32 units
+    huge = {**meta, "model": {**meta["model"], "kwargs": {**meta["model"]["kwargs"], "n_embd": 10**9}}}
+    save_checkpoint(d / "huge.safetensors", arrays, huge)
+    other = {**meta, "tokenizer": {"type": "char", "lines": True, "chars": "abc", "unk": None}}
+    save_checkpoint(d / "vocab_mismatch.safetensors", arrays, other)
+    no_optim = {k: v for k, v in arrays.items() if k.startswith("model.")}
+    save_checkpoint(d / "no_optim.safetensors", no_optim, {k: v for k, v in meta.items() if k != "optimizer"})
+    bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}
+    (d / "pickle.safetensors").write_bytes(pickle.dumps(bomb, protocol=4))

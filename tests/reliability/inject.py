@@ -1,0 +1,106 @@
+"""Run a stage script as `python stages/<x>.py overrides...` would, with a fault planted at a precise moment:
+
+    python tests/reliability/inject.py MODE ARG stages/train_transformer.py key=value ...
+
+kill-checkpoint-write N   SIGKILL with half of the N-th model.safetensors write on disk (in its temporary file)
+kill-checkpoint-rename N  SIGKILL after the N-th model.safetensors temporary is complete, before its rename
+kill-eval N               SIGKILL in the middle of the N-th evaluation of the training loop
+kill-scoring N            SIGKILL in the N-th exact scoring of a split (after training)
+fail-replace ERRNO:NAME   every rename onto a file called NAME fails with OSError(ERRNO), e.g. 13:model.safetensors
+
+Random-moment kills come from outside (the test's timer); these are the moments a timer rarely hits.
+"""
+
+import contextlib
+import os
+import runpy
+import signal
+import sys
+
+MODE, ARG, STAGE, *OVERRIDES = sys.argv[1:]
+count = {"n": 0}
+
+
+def die(where: str) -> None:
+    print(f"[inject] SIGKILL {where}", flush=True)
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def nth() -> bool:
+    count["n"] += 1
+    return count["n"] == int(ARG)
+
+
+if MODE == "kill-checkpoint-write":
+    import lmladder.io.checkpoint as ckpt
+
+    real_writer = ckpt.atomic_writer
+
+    @contextlib.contextmanager
+    def writer(path, mode="wb"):
+        with real_writer(path, mode) as f:
+            if not (str(path).endswith("model.safetensors") and nth()):
+                yield f
+                return
+
+            class Half:  # the data arrive in several writes: die half-way through the first big one
+                def write(self, b):
+                    if len(b) < 64:
+                        return f.write(b)
+                    f.write(b[: len(b) // 2])
+                    f.flush()
+                    die(f"half-way through writing {path}")
+
+            yield Half()
+
+    ckpt.atomic_writer = writer
+elif MODE == "kill-checkpoint-rename":
+    real_replace = os.replace
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith("model.safetensors") and nth():
+            die(f"before renaming the complete temporary onto {dst}")
+        return real_replace(src, dst, *a, **k)
+
+    os.replace = replace
+elif MODE == "kill-eval":
+    import lmladder.training.loop as loop
+
+    real_estimate = loop.estimate_loss
+
+    def estimate_loss(model, batches):
+        if nth():
+            batches = iter(batches)
+            next(batches), next(batches)  # some of the evaluation's batches are drawn, then the process dies
+            die("in the middle of an evaluation")
+        return real_estimate(model, batches)
+
+    loop.estimate_loss = estimate_loss
+elif MODE == "kill-scoring":
+    import lmladder.training.run as run
+
+    real_score = run.score_tokens
+
+    def score_tokens(*a, **k):
+        if nth():
+            die("during the exact scoring after training")
+        return real_score(*a, **k)
+
+    run.score_tokens = score_tokens
+elif MODE == "fail-replace":
+    code, name = ARG.split(":", 1)
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *a, **k):
+        if os.path.basename(str(dst)) == name:
+            raise OSError(int(code), os.strerror(int(code)))
+        return real_replace(src, dst, *a, **k)
+
+    os.replace = failing_replace
+else:
+    sys.exit(f"inject.py: unknown mode {MODE!r}")
+
+sys.argv = [STAGE, *OVERRIDES]
+sys.path.insert(0, os.path.dirname(os.path.abspath(STAGE)))
+runpy.run_path(STAGE, run_name="__main__")

@@ -1,0 +1,89 @@
+"""Regenerate docs/errors.md from the actual output of every case in cases.py (real subprocesses, ~1 minute):
+
+python -m tests.reliability.make_errors_doc
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from .cases import CASES
+from .harness import ROOT, STAGE_FILES, build_sandbox, run_subprocess
+from .scenarios import SCENARIOS
+
+GROUPS = {
+    "corpus": "Corpus",
+    "config": "Configuration",
+    "checkpoint": "Checkpoints (sample, evaluate, resume)",
+    "sampling": "`lmladder sample` options",
+    "evaluate": "`lmladder evaluate --text`",
+}
+
+HEAD = """# Errors: what lmladder says when something is wrong
+
+Every message below is one line on stderr, `lmladder <stage or command>: error: <problem>; <fix>`, and the exit code
+is 2; no traceback is shown, and nothing that existed before (prepared data, checkpoints, outputs) is modified.
+Errors that Hydra itself reports (an unknown config group, an override of a key that does not exist) exit with 1
+and end with Hydra's pointer to the full trace.
+
+**Debugging:** set `LMLADDER_DEBUG=1` to get the full Python traceback instead of the one-line message
+(for Hydra's own errors: `HYDRA_FULL_ERROR=1`).
+
+**Interruptions:** checkpoints, prepared data, metrics and reports are written to a temporary file and renamed into
+place, with sha256 checksums in every checkpoint that are verified on load, so a crash, `kill -9` or full disk leaves
+the previous file or the complete new one, never half of one. Re-launch a killed training run with `resume=true`
+and the same `hydra.run.dir`: it continues from its last checkpoint (or starts over if it had none yet), drops log
+rows written after that checkpoint and any temporary a killed write left behind, and ends with the same bytes as an
+uninterrupted run (`tests/reliability/test_kill_resume.py`).
+
+Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
+each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
+left out below; `<tmp>` is the test's temporary folder.
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def _command(entry: str, args) -> str:
+    if entry == "cli":
+        return "lmladder " + shlex.join(args)
+    return f"python stages/{STAGE_FILES[entry]} " + shlex.join(args)
+
+
+def _message(stderr: str, hydra: bool) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if hydra:
+        keep = [ln.strip() for ln in lines if not ln.startswith("\t") and "provider=" not in ln]
+        return " / ".join(k for k in keep if k != "Config search path:")
+    return lines[-1] if lines else ""
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        sb = build_sandbox(Path(tmp))
+        short = lambda s: s.replace(str(sb.root), "<tmp>")  # noqa: E731
+        out = [HEAD]
+        for group, title in GROUPS.items():
+            out += [f"\n## {title}\n", "| Case | Command | Message | Exit code |", "|---|---|---|---|"]
+            for c in (c for c in CASES if c.group == group):
+                r = run_subprocess(sb, c.entry, c.args, str(sb.root / "runs" / c.id))
+                cmd = short(_command(c.entry, c.args).replace("{sb}", "<tmp>"))
+                out.append(f"| `{c.id}` | `{_cell(cmd)}` | {_cell(short(_message(r.stderr, c.hydra)))} | {r.rc} |")
+                print(c.id, r.rc, file=sys.stderr)
+        out += ["\n## Faults during a run\n", "| Case | What happens | Message | Exit code |", "|---|---|---|---|"]
+        for s in SCENARIOS:
+            message, rc = s.run(sb)
+            out.append(f"| `{s.id}` | {_cell(s.what)} | {_cell(short(message))} | {rc} |")
+            print(s.id, rc, file=sys.stderr)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "errors.md").write_text("\n".join(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Faults during a run, each a real subprocess in the sandbox: a non-finite loss, a full disk (RLIMIT_FSIZE: the
+kernel refuses to grow a file past the limit, like a full disk, even for root), a permission error (injected).
+Each returns what the user saw and the files that had to survive; test_faults.py checks them, make_errors_doc.py
+lists them."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .harness import ROOT, Result, Sandbox, run_subprocess
+
+INJECT = Path(__file__).with_name("inject.py")
+
+
+@dataclass
+class Outcome:
+    result: Result
+    guarded: Path  # the folder whose files had to survive
+    before: dict[str, str]
+    after: dict[str, str]
+
+    @property
+    def message(self) -> str:
+        lines = self.result.stderr.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".hydra" not in p.parts and not p.name.endswith(".log")
+    }
+
+
+def fsize_limit(nbytes: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+
+def _copy_good(sb: Sandbox, name: str) -> Path:
+    d = sb.root / "runs" / name
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(sb.root / "runs" / "good", d, ignore=shutil.ignore_patterns(".hydra", "*.log"))
+    return d
+
+
+def _guarded_run(folder: Path, run: Callable[[], Result]) -> Outcome:
+    before = hashes(folder)
+    r = run()
+    return Outcome(r, folder, before, hashes(folder))
+
+
+def _last_checkpoint_only(o: Outcome) -> Outcome:
+    """A resumed run legitimately extends its logs and may write a new (complete) best.safetensors when it
+    re-evaluates its start step; the checkpoint it resumed from must be untouched."""
+    o.before = {k: v for k, v in o.before.items() if k == "model.safetensors"}
+    return o
+
+
+def nonfinite(sb: Sandbox) -> Outcome:
+    """A finished run resumed with an absurd learning rate: the loss turns NaN a step later."""
+    d = _copy_good(sb, "nonfinite")
+    args = ["resume=true", "mlp.optim.lr=1e38", "mlp.optim.min_lr=0", "mlp.optim.warmup_iters=0",
+            "mlp.optim.grad_clip=null", "mlp.train.max_iters=40"]  # fmt: skip
+    return _last_checkpoint_only(_guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d))))
+
+
+def disk_full_checkpoint(sb: Sandbox) -> Outcome:
+    d = _copy_good(sb, "diskfull-checkpoint")
+    args = ["resume=true", "mlp.train.max_iters=40"]
+    return _last_checkpoint_only(
+        _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), preexec=fsize_limit(16_000)))
+    )
+
+
+def permission_denied_checkpoint(sb: Sandbox) -> Outcome:
+    d = _copy_good(sb, "denied-checkpoint")
+    args = ["fail-replace", "13:model.safetensors", str(sb.root / "stages" / "train_mlp.py"),
+            *sb.stage_argv("mlp", ["resume=true", "mlp.train.max_iters=40"], str(d))[1:]]  # fmt: skip
+    return _last_checkpoint_only(_guarded_run(d, lambda: run_subprocess(sb, "python", [str(INJECT), *args], str(d))))
+
+
+def disk_full_metrics(sb: Sandbox) -> Outcome:
+    """A finished run re-scored (resume=true at max_iters): writing metrics.json fails with ENOSPC."""
+    d = _copy_good(sb, "diskfull-metrics")
+    args = ["fail-replace", "28:metrics.json", str(sb.root / "stages" / "train_mlp.py"),
+            *sb.stage_argv("mlp", ["resume=true"], str(d))[1:]]  # fmt: skip
+    return _guarded_run(d, lambda: run_subprocess(sb, "python", [str(INJECT), *args], str(d)))
+
+
+def disk_full_prepare(sb: Sandbox) -> Outcome:
+    """`dvc repro prepare` (DVC_STAGE set, the params.yaml snapshot) re-preparing data/prepared on a full disk."""
+    dvc = sb.root / "dvc"
+    shutil.rmtree(dvc, ignore_errors=True)
+    shutil.copytree(sb.root / "data" / "prepared", dvc / "data" / "prepared")
+    shutil.copy2(ROOT / "params.yaml", dvc / "params.yaml")
+    pre = ["--config-dir", str(dvc), "--config-name", "params", "hydra.output_subdir=null"]
+    args = [*pre, f"paths.prepared={dvc}/data/prepared", "data.fractions=[0.7,0.2,0.1]"]
+    return _guarded_run(
+        dvc / "data",
+        lambda: run_subprocess(sb, "prepare", args, str(dvc), env={"DVC_STAGE": "prepare"}, preexec=fsize_limit(2_000)),
+    )
+
+
+def disk_full_report(sb: Sandbox) -> Outcome:
+    """The evaluate stage re-writing an existing report (perplexity.csv/md/png, metrics.json) on a full disk."""
+    d = sb.root / "runs" / "report"
+    # hydra.output_subdir=null: Hydra writes .hydra/*.yaml itself before the stage starts; on a full disk that is
+    # Hydra's own error (and traceback), outside lmladder's code
+    args = [f"paths.outputs={sb.root}/outputs_names", "hydra.output_subdir=null"]
+    first = run_subprocess(sb, "evaluate", args, str(d))
+    assert first.rc == 0, first.stderr
+    return _guarded_run(d, lambda: run_subprocess(sb, "evaluate", args, str(d), preexec=fsize_limit(1_000)))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    what: str
+    func: Callable[[Sandbox], Outcome]
+    problem: str
+    fix: str
+
+    def run(self, sb: Sandbox) -> tuple[str, int]:
+        o = self.func(sb)
+        return o.message, o.result.rc
+
+
+SCENARIOS = [
+    Scenario("nonfinite-loss", "resume with mlp.optim.lr=1e38: the loss turns NaN", nonfinite,
+             r"non-finite loss nan / grad norm nan at step 21 \(parameter 'wte.weight' gradient is non-finite\); "
+             r"last good checkpoint kept at .*model.safetensors",
+             r"lower the learning rate, enable grad_clip, or allow skipping with train.max_nonfinite"),
+    Scenario("disk-full-checkpoint", "a checkpoint write hits a full disk (RLIMIT_FSIZE)", disk_full_checkpoint,
+             r"cannot write .*(best|model).safetensors: File too large", r"free disk space \(or quota\)"),
+    Scenario("permission-denied-checkpoint", "renaming a checkpoint into place is denied (EACCES)",
+             permission_denied_checkpoint, r"cannot write .*model.safetensors: Permission denied",
+             r"check permissions of"),
+    Scenario("disk-full-metrics", "writing metrics.json hits a full disk (ENOSPC)", disk_full_metrics,
+             r"cannot write .*metrics.json: No space left on device", r"free disk space"),
+    Scenario("disk-full-prepare", "`dvc repro prepare` re-writes data/prepared on a full disk", disk_full_prepare,
+             r"cannot write .*data/prepared: \d+ requested and \d+ written \(the disk is probably full\)",
+             r"free disk space"),
+    Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
+             r"cannot write .*: File too large", r"free disk space"),
+]  # fmt: skip

@@ -1,0 +1,98 @@
+"""Every bad-input case of cases.py through its real entry point: a non-zero exit, one line that names the problem
+and the fix (the project's prefix, no traceback), and every pre-existing file byte-identical afterwards.
+
+Each case runs in-process (the stage's Hydra `main` via runpy, or `lmladder.cli.main`: fast) and as a real
+subprocess (`python stages/<x>.py ...`, `python -m lmladder ...`); the subprocess runs of all but a few cases are
+marked slow. LMLADDER_DEBUG=1 brings the traceback back.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .cases import CASES, Case
+from .harness import ROOT, build_sandbox, run_in_process, run_subprocess
+
+HYDRA_TAIL = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    sb = build_sandbox(tmp_path_factory.mktemp("bad_input"))
+    return sb, sb.snapshot()
+
+
+def prefix(case: Case) -> str:
+    return f"lmladder {case.args[0] if case.entry == 'cli' else case.entry}: error: "
+
+
+def check(case: Case, r, sb, before) -> str:
+    """Assert the contract; returns the user-visible message."""
+    err = r.stderr.strip()
+    assert "Traceback" not in err, f"{case.id}: a traceback reached the user:\n{err}"
+    assert r.rc != 0, f"{case.id}: exit code 0\n{r.stdout}\n{err}"
+    if case.hydra:  # Hydra's own report: short, with its pointer to the full trace
+        assert r.rc == 1 and err.endswith(HYDRA_TAIL) and len(err.splitlines()) <= 15, err
+        message = err
+    else:
+        assert r.rc == 2, f"{case.id}: exit code {r.rc}\n{err}"
+        lines = err.splitlines()
+        message = lines[-1]
+        assert message.startswith(prefix(case)), f"{case.id}: last stderr line is not the project's:\n{err}"
+        assert sum(ln.startswith("lmladder ") for ln in lines) == 1, err
+    assert re.search(case.problem, message), f"{case.id}: the problem ({case.problem}) is not named in:\n{message}"
+    assert re.search(case.fix, message), f"{case.id}: the fix ({case.fix}) is not named in:\n{message}"
+    after = sb.snapshot()
+    changed = [f for f, h in before.items() if after.get(f) != h]
+    assert not changed, f"{case.id}: pre-existing files changed or vanished: {changed}"
+    assert not (sb.root / "ckpt" / "UNPICKLED").exists(), "a pickle was unpickled"
+    return message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_in_process(case, sandbox):
+    sb, before = sandbox
+    check(case, run_in_process(sb, case.entry, case.args, str(sb.root / "runs" / f"ip-{case.id}")), sb, before)
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=() if c.fast else pytest.mark.slow) for c in CASES], ids=[c.id for c in CASES]
+)
+def test_subprocess(case, sandbox):
+    sb, before = sandbox
+    check(case, run_subprocess(sb, case.entry, case.args, str(sb.root / "runs" / f"sp-{case.id}")), sb, before)
+
+
+def test_there_are_at_least_30_cases_in_every_group():
+    assert len(CASES) >= 30
+    assert {c.group for c in CASES} == {"corpus", "config", "checkpoint", "sampling", "evaluate"}
+
+
+@pytest.mark.parametrize(
+    "entry, args, raised",
+    [
+        ("mlp", ["mlp.optim.lr=0"], "SettingsError: mlp.optim.lr=0.0 must be > 0"),
+        ("cli", ["sample", "{sb}/ckpt/pickle.safetensors"], "CheckpointError: {sb}/ckpt/pickle.safetensors looks like"),
+    ],
+)
+def test_debug_switch_keeps_the_traceback(entry, args, raised, sandbox):
+    sb, _ = sandbox
+    quiet = run_subprocess(sb, entry, args, str(sb.root / "runs" / "debug-off"))
+    loud = run_subprocess(sb, entry, args, str(sb.root / "runs" / "debug-on"), env={"LMLADDER_DEBUG": "1"})
+    assert quiet.rc == 2 and "Traceback" not in quiet.stderr
+    assert loud.rc == 1 and "Traceback (most recent call last)" in loud.stderr
+    assert sb.fmt(raised) in loud.stderr
+
+
+def test_docs_list_every_case_with_its_exit_code():
+    doc = (ROOT / "docs" / "errors.md").read_text()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w-]+)` \|.*\| (\d) \|$", doc, re.M)}
+    for c in CASES:
+        assert c.id in rows, f"docs/errors.md lacks {c.id}; run python -m tests.reliability.make_errors_doc"
+        assert rows[c.id] == ("1" if c.hydra else "2"), c.id
+    assert "LMLADDER_DEBUG=1" in doc
+
+
+def test_readme_documents_the_debug_switch():
+    assert "LMLADDER_DEBUG=1" in (Path(ROOT) / "README.md").read_text()
