@@ -122,6 +122,16 @@ def stage(name: str, cfg: DictConfig):
             _mark_failed(name, str(e))
             return
         sys.exit(2)
+    except KeyboardInterrupt:
+        if os.environ.get("LMLADDER_DEBUG"):
+            raise
+        # the last checkpoint on disk is complete (atomic writes); resume=true continues from it
+        print(
+            f"lmladder {name}: interrupted; rerun with resume=true to continue from the last checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(130)
     except Exception as e:
         if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback
             _mark_failed(name, f"{type(e).__name__}: {e} (a bug; traceback in status.json)", traceback=format_exc())

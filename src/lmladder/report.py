@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_directory, atomic_write_json, atomic_write_text
+from .io import atomic_directory, atomic_write_json, atomic_write_text, atomic_writer
 
 SCORES = ("val_nll", "val_ppl", "val_bpc", "test_nll", "test_ppl", "test_bpc")
 EXTRAS = ("params", "train_time_s", "tokens_per_s")
@@ -170,10 +170,11 @@ def plot(
     if curves:
         ax2.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:  # into a unique temporary, renamed over the old figure only once complete
+        with atomic_writer(path) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def write_curves(curves: dict[str, pd.DataFrame], out_dir: str | Path) -> None:

@@ -84,6 +84,7 @@ def test_prepared_data_survives_a_failed_rewrite(tmp_path, monkeypatch, code, fi
 def test_a_failing_log_write_is_one_line_and_keeps_the_rows(tmp_path, monkeypatch):
     log = TsvLog(tmp_path / "train_log.tsv", ["step", "loss"])
     log.write([0, 1.5])
+    log.flush()  # rows reach the disk at least twice a second and before every checkpoint
 
     class Full:
         def write(self, _):

@@ -195,6 +195,8 @@ def train(
     )
 
     def checkpoint(path: Path, step: int) -> None:
+        for f in (step_log, eval_log, grad_log):  # every row up to `step` is on disk before the checkpoint says so
+            f.flush()
         extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite}
         save_training_checkpoint(path, model, data.tokenizer, optimizer=opt, rngs=rngs, step=step, extra=extra)
 
