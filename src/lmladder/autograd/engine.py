@@ -114,6 +114,23 @@ class Function:
 _new_tensor = object.__new__
 
 
+class _Released:
+    """Stands in for a node whose graph an earlier backward() freed: reaching it again is an error, not a leaf."""
+
+    parents: tuple = ()
+    needs: tuple = ()
+
+
+_RELEASED = _Released()
+
+
+def _released_error(t: Tensor) -> AutogradError:
+    return AutogradError(
+        f"backward: reached a tensor of shape {t.shape} whose graph an earlier backward() already released; "
+        "add the losses and call backward() once on the sum, or run the forward pass again"
+    )
+
+
 class Tensor:
     """A NumPy array that can record the ops applied to it and carry a gradient."""
 
@@ -154,7 +171,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        return self._node is None  # a tensor whose graph was released is not a leaf
 
     def __len__(self) -> int:
         return len(self.data)
@@ -187,6 +204,8 @@ class Tensor:
                 f"backward: tensor of shape {self.shape} does not require grad; create a leaf with "
                 "requires_grad=True (or nn.Parameter) and make sure no_grad() is not active"
             )
+        if self._node is _RELEASED:
+            raise _released_error(self)
         if grad is None:
             if self.data.size != 1:
                 raise AutogradError(
@@ -207,7 +226,12 @@ class Tensor:
         for t in order:
             g = grads.pop(id(t), None)
             node = t._node
-            t._node = None  # release the graph as we go
+            if node is _RELEASED:
+                if g is not None:  # its inputs' gradients were already paid out: silently stopping would be wrong
+                    raise _released_error(t)
+                continue
+            if node is not None:
+                t._node = _RELEASED  # release the graph as we go
             if g is None:
                 continue
             if node is None:  # a leaf

@@ -16,16 +16,15 @@ class GradcheckError(AssertionError):
 
 
 def _numeric_grad(f: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)  # views: perturbing flat perturbs x
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    grad = np.zeros(x.shape, dtype=x.dtype)
+    for i in np.ndindex(x.shape):  # index x itself: a reshape of a non-contiguous array would perturb a copy
+        old = x[i]
+        x[i] = old + eps
         fp = f()
-        flat[i] = old - eps
+        x[i] = old - eps
         fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
+        x[i] = old
+        grad[i] = (fp - fm) / (2 * eps)
     return grad
 
 
