@@ -136,3 +136,26 @@ def stage(name: str, cfg: DictConfig):
         if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback
             _mark_failed(name, f"{type(e).__name__}: {e} (a bug; traceback in status.json)", traceback=format_exc())
         raise
+
+
+def train_neural(cfg: DictConfig, rung: str, model: str, block_key: str) -> None:
+    """The body of the `mlp` and `transformer` stages: train `model` with the settings under `<rung>.*`."""
+    from lmladder.training import run_neural_model
+
+    with stage(rung, cfg) as st:
+        c = getattr(st.run, rung)
+        out = st.out_dir(rung)
+        m = run_neural_model(
+            model,
+            st.prepared(),
+            asdict(c.model),
+            optim=c.optim,
+            settings=c.train,
+            seed=st.run.seed,
+            out_dir=out,
+            meta=st.meta(rung),
+            resume=st.resume_path(out),
+            block_key=block_key,
+        )
+        val = m["val"]
+        print(f"[{rung}] val NLL {val['nll']:.4f} (ppl {val['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}")

@@ -31,8 +31,8 @@ def _warmup(lr: float, step: int, warmup: int) -> float:
 
 
 @dataclass(frozen=True)
-class LinearDecay:
-    """Linear warmup for `warmup` steps, then linear decay from lr to min_lr at `total` steps."""
+class _WarmupDecay:
+    """Linear warmup for `warmup` steps, then `_decay(frac)` from lr (frac 0) to min_lr (frac 1) at `total` steps."""
 
     lr: float
     total: int
@@ -45,25 +45,23 @@ class LinearDecay:
         if step >= self.total:
             return self.min_lr
         frac = (step - self.warmup) / max(1, self.total - self.warmup)
-        return self.lr + frac * (self.min_lr - self.lr)
+        return self.min_lr + self._decay(frac) * (self.lr - self.min_lr)
 
 
-@dataclass(frozen=True)
-class WarmupCosine:
+class LinearDecay(_WarmupDecay):
+    """Linear warmup, then a straight line from lr down to min_lr at `total` steps, flat after."""
+
+    @staticmethod
+    def _decay(frac: float) -> float:
+        return 1.0 - frac
+
+
+class WarmupCosine(_WarmupDecay):
     """Linear warmup, then a half cosine from lr down to min_lr at `total` steps, flat after (nanoGPT's get_lr)."""
 
-    lr: float
-    total: int
-    min_lr: float = 0.0
-    warmup: int = 0
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return _warmup(self.lr, step, self.warmup)
-        if step >= self.total:
-            return self.min_lr
-        frac = (step - self.warmup) / max(1, self.total - self.warmup)
-        return self.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (self.lr - self.min_lr)
+    @staticmethod
+    def _decay(frac: float) -> float:
+        return 0.5 * (1 + math.cos(math.pi * frac))
 
 
 SCHEDULES = {"constant": Constant, "step": StepDecay, "linear": LinearDecay, "cosine": WarmupCosine}
