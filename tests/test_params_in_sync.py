@@ -19,7 +19,7 @@ def _composed(overrides=()):
 def test_params_yaml_equals_the_default_composition():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params == _composed(), (
-        "params.yaml drifted from conf/: run `dvc exp run` (or `dvc exp run --dry`) to recompose"
+        "params.yaml drifted from conf/: run `dvc exp run` to recompose it (and rerun what changed)"
     )
 
 
