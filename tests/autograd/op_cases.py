@@ -1,6 +1,7 @@
 """Gradient-check cases for every registered primitive (keyed by Function class name) and every composite.
 
-Adding an op: add its Function subclass, then a list of cases here; test_every_registered_op_has_a_gradcheck_case fails otherwise.
+Adding an op: add its Function subclass, then a list of cases here;
+test_every_registered_op_has_a_gradcheck_case fails otherwise.
 A case is (label, fn, inputs): fn takes Tensors in the order of `inputs`; integer inputs carry no gradient.
 """
 
