@@ -6,6 +6,7 @@ kill-checkpoint-write N   SIGKILL with half of the N-th model.safetensors write 
 kill-checkpoint-rename N  SIGKILL after the N-th model.safetensors temporary is complete, before its rename
 kill-eval N               SIGKILL in the middle of the N-th evaluation of the training loop
 kill-scoring N            SIGKILL in the N-th exact scoring of a split (after training)
+kill-step N               SIGKILL inside the N-th training step after this launch: gradients computed, not yet applied
 fail-replace ERRNO:NAME   every rename onto a file called NAME fails with OSError(ERRNO), e.g. 13:model.safetensors
 
 Random-moment kills come from outside (the test's timer); these are the moments a timer rarely hits.
@@ -88,6 +89,17 @@ elif MODE == "kill-scoring":
         return real_score(*a, **k)
 
     run.score_tokens = score_tokens
+elif MODE == "kill-step":
+    from lmladder.autograd import Tensor
+
+    real_backward = Tensor.backward
+
+    def backward(self, *a, **k):
+        real_backward(self, *a, **k)
+        if nth():
+            die("inside a training step, after backward and before the optimizer update")
+
+    Tensor.backward = backward
 elif MODE == "fail-replace":
     code, name = ARG.split(":", 1)
     real_replace = os.replace

@@ -43,12 +43,13 @@ ARGS = [
     "transformer.train.sample_tokens=30",
 ]
 # (how, argument): a timer in seconds after launch, or an inject.py mode and which occurrence to hit
-PLAN = [
+PLAN = [  # the injected kills come first, while plenty of training is left, so they land on any machine speed
     ("timer", (0.1, 0.5)),  # start-up: no checkpoint yet, resume=true must simply start over
     ("kill-checkpoint-write", (2, 4)),
-    ("timer", (0.8, 1.6)),
-    ("kill-eval", (2, 3)),
     ("kill-checkpoint-rename", (1, 3)),
+    ("kill-eval", (2, 3)),
+    ("kill-step", (20, 60)),
+    ("timer", (0.5, 1.2)),  # timers land where they land (a step, an eval, ...), or miss on a fast machine
     ("timer", (0.8, 1.0)),  # less is left to train after each resume: the window shrinks
     ("timer", (0.8, 0.95)),
     ("kill-scoring", (1, 1)),  # after the last step: the resumed run must not train (or log) again
@@ -136,6 +137,7 @@ def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
     assert len(kills) >= 5, landed
     assert any("writing" in w or "checkpoint write" in w for _, w, _, _ in kills)
     assert any("evaluation" in w for _, w, _, _ in kills)
+    assert any("training step" in w for _, w, _, _ in kills)
     assert any(after is None for *_, after in kills), "no kill landed before the first checkpoint"
     assert not [f.name for f in killed.iterdir() if TEMP.match(f.name)], "a temporary was left behind"
 
