@@ -151,3 +151,15 @@ def test_rebuild_from_config_gives_same_architecture():
     for m in (small_gpt(), MLP(9, rng=rng())):
         clone = type(m)(**m.config(), rng=rng(1), dtype=np.float64 if isinstance(m, GPT) else np.float32)
         assert [(n, p.shape) for n, p in clone.named_parameters()] == [(n, p.shape) for n, p in m.named_parameters()]
+
+
+@pytest.mark.parametrize("kind, key", [("gpt", "n_head"), ("gpt", "n_layer"), ("mlp", "n_hidden"), ("ngram", "order")])
+def test_a_bool_is_not_a_size(kind, key):
+    # found by the checkpoint fuzzer: n_head=True from a checkpoint's metadata reached a reshape as 1
+    from lmladder.models import build_model
+
+    kwargs = {"vocab_size": 27, key: True}
+    if kind != "ngram":
+        kwargs["rng"] = np.random.default_rng(0)
+    with pytest.raises(ModelConfigError, match=key):
+        build_model(kind, **kwargs)

@@ -26,6 +26,11 @@ class ModelConfigError(LmladderError, ValueError):
     """A model was asked for with bad or inconsistent hyper-parameters; the message names them and the fix."""
 
 
+def is_size(v) -> bool:
+    """A positive integer size (bool is an int to Python, but True is not a size: metadata may say either)."""
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) and v > 0
+
+
 class LanguageModel(Module):
     registry: ClassVar[dict[str, type[LanguageModel]]] = {}
     kind: ClassVar[str] = ""  # registry key, e.g. "ngram", "mlp", "gpt"

@@ -15,7 +15,7 @@ from ..autograd import ops_attention as A
 from ..autograd import ops_elementwise as E
 from ..autograd import ops_nn as N
 from ..autograd.engine import Tensor
-from .base import LanguageModel, ModelConfigError
+from .base import LanguageModel, ModelConfigError, is_size
 
 NORMS = ("layernorm", "rmsnorm")
 
@@ -105,7 +105,7 @@ class GPT(LanguageModel):
             ("n_head", n_head),
             ("n_embd", n_embd),
         ):
-            if not isinstance(val, (int, np.integer)) or val <= 0:
+            if not is_size(val):
                 raise ModelConfigError(
                     f"GPT: {name} must be a positive integer, got {val!r}; fix transformer.model.{name}"
                 )

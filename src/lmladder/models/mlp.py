@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import Tensor
-from .base import LanguageModel, ModelConfigError
+from .base import LanguageModel, ModelConfigError, is_size
 
 
 class MLP(LanguageModel):
@@ -40,7 +40,7 @@ class MLP(LanguageModel):
             ("n_hidden", n_hidden),
             ("n_layers", n_layers),
         ):
-            if not isinstance(v, (int, np.integer)) or v <= 0:
+            if not is_size(v):
                 raise ModelConfigError(f"MLP: {name} must be a positive integer, got {v!r}; fix mlp.model.{name}")
         if not 0 <= pad_id < vocab_size:
             raise ModelConfigError(f"MLP: pad_id {pad_id} outside the vocabulary [0, {vocab_size})")

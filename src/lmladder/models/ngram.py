@@ -13,7 +13,7 @@ import numpy as np
 from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
-from .base import LanguageModel, ModelConfigError
+from .base import LanguageModel, ModelConfigError, is_size
 
 MAX_TABLE = 5e7  # dense counts table entries (V ** order); 65 ** 4 fits, 65 ** 5 does not
 LOG_ZERO = -1e30  # log-prob of a never-seen pair when smoothing=0: finite, so ignored targets never yield nan
@@ -39,9 +39,9 @@ class NGram(LanguageModel):
         rng: np.random.Generator | None = None,  # unused: accepted so every rung is built alike
         dtype=None,  # unused: counts are always float64
     ):
-        if not isinstance(vocab_size, int | np.integer) or vocab_size < 1:
+        if not is_size(vocab_size):
             raise ModelConfigError(f"NGram: vocab_size must be a positive int, got {vocab_size!r}")
-        if not isinstance(order, int | np.integer) or order < 1:
+        if not is_size(order):
             raise ModelConfigError(f"NGram: order must be an int >= 1 (1 = unigram, 2 = bigram), got {order!r}")
         if not smoothing >= 0:
             raise ModelConfigError(f"NGram: smoothing must be >= 0 (add-k counts), got {smoothing!r}")
