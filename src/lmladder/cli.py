@@ -124,19 +124,16 @@ def _read_text(path: str, byte_level: bool) -> str | bytes:
         ) from None
 
 
-def _documents(path: str, text, byte_level: bool) -> list:
+def _documents(path: str, text) -> list:
     """The documents of a names-style checkpoint's text: one per line, none blank."""
-    nl, cr = (b"\n", b"\r") if byte_level else ("\n", "\r")
-    lines = text.split(nl)
-    if lines[-1] in ("", b""):
-        lines.pop()
-    lines = [ln.rstrip(cr) for ln in lines]
-    for i, ln in enumerate(lines):
-        if not ln:
-            raise CliError(
-                f"--text {path}: line {i + 1} is blank, but this checkpoint models one document per line "
-                f"(e.g. one name); remove the blank lines (e.g. grep -v '^$' {path} > clean.txt)"
-            )
+    from .data.sources import split_lines
+
+    lines, blank = split_lines(text)
+    if blank is not None:
+        raise CliError(
+            f"--text {path}: line {blank + 1} is blank, but this checkpoint models one document per line "
+            f"(e.g. one name); remove the blank lines (e.g. grep -v '^$' {path} > clean.txt)"
+        )
     return lines
 
 
@@ -152,7 +149,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     lines = tok.boundary_id is not None
     if lines:
         nl = b"\n" if byte_level else "\n"
-        text = nl.join(_documents(a.text, text, byte_level))
+        text = nl.join(_documents(a.text, text))
     fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
     if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
         raise err

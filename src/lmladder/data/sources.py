@@ -84,21 +84,26 @@ def load_text(source: str, **kwargs) -> str:
     return load_source(source, **kwargs).text()
 
 
-def corpus_lines(text: str | bytes) -> list:
-    """The documents of a lines corpus: one per line, "\\r" stripped, a final newline allowed, no blank lines."""
+def split_lines(text: str | bytes) -> tuple[list, int | None]:
+    """(lines, index of the first blank line or None): "\\r" stripped, the newline ending the last line allowed."""
     nl, cr = ("\n", "\r") if isinstance(text, str) else (b"\n", b"\r")
-    if not text.strip():
-        raise DataError("the lines corpus is empty; give a file with one document (e.g. a name) per line")
     lines = text.split(nl)
     if lines[-1] in ("", b""):  # the newline that ends the last line
         lines.pop()
     lines = [ln.rstrip(cr) for ln in lines]
-    for i, ln in enumerate(lines):
-        if not ln:
-            raise DataError(
-                f"blank line {i + 1} in a lines corpus (every line is a document); delete blank lines "
-                "or use data.kind=stream"
-            )
+    return lines, next((i for i, ln in enumerate(lines) if not ln), None)
+
+
+def corpus_lines(text: str | bytes) -> list:
+    """The documents of a lines corpus: one per line, "\\r" stripped, a final newline allowed, no blank lines."""
+    if not text.strip():
+        raise DataError("the lines corpus is empty; give a file with one document (e.g. a name) per line")
+    lines, blank = split_lines(text)
+    if blank is not None:
+        raise DataError(
+            f"blank line {blank + 1} in a lines corpus (every line is a document); delete blank lines "
+            "or use data.kind=stream"
+        )
     return lines
 
 
