@@ -1,4 +1,5 @@
-"""A small progress line (step, loss, tokens/s, ETA): redrawn in place on a terminal, a line every ~5 s otherwise."""
+"""A small progress line (step, loss, tokens/s, ETA): redrawn in place on a terminal (at most ~10 times a second),
+a line every ~5 s otherwise."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.t0 = self.last = time.perf_counter()
-        self.every_s = every_s
+        self.every_s = 0.1 if self.tty else every_s  # a redraw per step would cost more than a tiny model's step
 
     def update(self, step: int, **fields) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
         done = step + 1 - self.start
-        if not self.tty and now - self.last < self.every_s and step + 1 < self.total:
+        if now - self.last < self.every_s and step + 1 < self.total:
             return
         self.last = now
         rate = done / max(now - self.t0, 1e-9)
