@@ -44,6 +44,18 @@ PAIRS = [
     ),
     ("mean", lambda a: a.mean(axis=(0, 2)), lambda a: F.mean_composite(a, axis=(0, 2)), [r(2, 3, 4)]),
     ("attention", F.scaled_dot_product_attention, F.attention_composite, [r(2, 3, 5, 4), r(2, 3, 5, 4), r(2, 3, 5, 4)]),
+    (  # scores ~1000 apart: shifting by a query's own score overflows exp, so the exact-max path must take over
+        "attention far-apart scores",
+        F.scaled_dot_product_attention,
+        F.attention_composite,
+        [30 * r(2, 3, 5, 4), 30 * r(2, 3, 5, 4), r(2, 3, 5, 4)],
+    ),
+    (  # more queries than keys: no query has an "own" key to shift by
+        "attention fewer keys than queries",
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=False),
+        lambda q, k, v: F.attention_composite(q, k, v, causal=False),
+        [r(2, 3, 5, 4), r(2, 3, 3, 4), r(2, 3, 3, 4)],
+    ),
     (
         "causal_self_attention",
         lambda x: F.causal_self_attention(x, 3),

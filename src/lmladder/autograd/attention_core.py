@@ -28,18 +28,38 @@ def _scores(k, qs, bias_t, st, t0, s1):
         st[:, :, lo:] += bias_t[lo:s1, t0 : t0 + st.shape[-1]]
 
 
+def _softmax_cols(p, k, qs, bias_t, t0, s1, own):
+    """p <- exp(p - shift) for one tile of scores (b,h,s1,r); returns (shift, column sums), both (b,h,1,r).
+
+    The shift is each query's own score (row `own` + j of column j, always visible), not the column max: that
+    saves the max pass, and the sum cannot underflow (its own term is exp(0) = 1). A score more than ~88 above it
+    overflows; then the tile is recomputed with the exact max, as it is when queries outnumber keys (own < 0)."""
+    r = p.shape[-1]
+    if own >= 0:
+        m = np.diagonal(p[:, :, own : own + r], axis1=-2, axis2=-1)[:, :, None, :].copy()  # (b,h,1,r)
+        p -= m
+        with np.errstate(over="ignore"):  # detected below
+            np.exp(p, out=p)
+        lsum = _colsum(p)
+        if np.isfinite(lsum).all():
+            return m, lsum
+        _scores(k, qs, bias_t, p, t0, s1)  # overflow (or NaN input, which the exact path propagates too)
+    m = p.max(axis=-2, keepdims=True)
+    p -= m
+    np.exp(p, out=p)
+    return m, _colsum(p)
+
+
 def attend(q, k, v, out, scale, bias_t, keep, pt, tiles):
     """out <- softmax(q k^T * scale + bias) [* keep] @ v, probabilities left key-major in pt (b,h,S,T);
     returns the log-sum-exp per query (b,h,1,T)."""
     qs = q * scale
-    lse = np.empty((*q.shape[:2], 1, q.shape[2]), q.dtype)
+    S, T = k.shape[2], q.shape[2]
+    lse = np.empty((*q.shape[:2], 1, T), q.dtype)
     for t0, t1, s1 in tiles:
         p = pt[:, :, :s1, t0:t1]
         _scores(k, qs[:, :, t0:t1], bias_t, p, t0, s1)
-        m = p.max(axis=-2, keepdims=True)  # (b,h,1,r)
-        p -= m
-        np.exp(p, out=p)
-        lsum = _colsum(p)
+        m, lsum = _softmax_cols(p, k, qs[:, :, t0:t1], bias_t, t0, s1, t0 + S - T)
         p *= 1 / lsum
         pd = p if keep is None else p * keep[:, :, :s1, t0:t1]
         np.matmul(pd.swapaxes(-1, -2), v[:, :, :s1], out=out[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
@@ -64,6 +84,7 @@ def attend_backward(q, k, v, g, D, lse, scale, bias_t, keep, gq, gk, gv, pt, dst
     pt holds the probabilities, or (recompute) is scratch for them; dst is scratch for the score gradient;
     acc (b,h,S,d) is scratch for the key-side partial sums when there are several tiles."""
     qs = q * scale
+    ks = k * scale if gq is not None else None  # gq = scale * ds^T k: scaling k costs T*d, scaling gq a strided pass
     for i, (t0, t1, s1) in enumerate(reversed(tiles)):  # the last tile sees every key: it initialises gk, gv
         p, ds, gt = pt[:, :, :s1, t0:t1], dst[:, :, :s1, t0:t1], g[:, :, t0:t1]
         if recompute:
@@ -81,7 +102,6 @@ def attend_backward(q, k, v, g, D, lse, scale, bias_t, keep, gq, gk, gv, pt, dst
                 p *= kp
             _into(gv, p, gt, acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
         if gq is not None:
-            np.matmul(ds.swapaxes(-1, -2), k[:, :, :s1], out=gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
-            gq[:, :, t0:t1] *= scale
+            np.matmul(ds.swapaxes(-1, -2), ks[:, :, :s1], out=gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
         if gk is not None:
             _into(gk, ds, qs[:, :, t0:t1], acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
