@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import memory
+
 TILE = 1024  # queries per tile when a long causal block is split, skipping its masked upper triangle.
 # Measured on the 10.7M GPT (T=256): 64- or 128-query tiles saved no time (their smaller GEMMs run slower than the
 # skipped work costs), so tiling starts only at T >= 2048.
+
+
+def _scaled(a, scale):
+    """a * scale into a pooled array (a fresh (b,h,T,d) temporary per block would be a fresh mmap at large T)."""
+    return np.multiply(a, scale, out=memory.empty(a.shape, a.dtype))
 
 
 def _colsum(a):
@@ -53,7 +60,7 @@ def _softmax_cols(p, k, qs, bias_t, t0, s1, own):
 def attend(q, k, v, out, scale, bias_t, keep, pt, tiles):
     """out <- softmax(q k^T * scale + bias) [* keep] @ v, probabilities left key-major in pt (b,h,S,T);
     returns the log-sum-exp per query (b,h,1,T)."""
-    qs = q * scale
+    qs = _scaled(q, scale)
     S, T = k.shape[2], q.shape[2]
     lse = np.empty((*q.shape[:2], 1, T), q.dtype)
     for t0, t1, s1 in tiles:
@@ -83,8 +90,7 @@ def attend_backward(q, k, v, g, D, lse, scale, bias_t, keep, gq, gk, gv, pt, dst
     """Gradients of `attend` into the views gq, gk, gv (None to skip); D = rowsum(g * out) per query (b,h,1,T).
     pt holds the probabilities, or (recompute) is scratch for them; dst is scratch for the score gradient;
     acc (b,h,S,d) is scratch for the key-side partial sums when there are several tiles."""
-    qs = q * scale
-    ks = k * scale if gq is not None else None  # gq = scale * ds^T k: scaling k costs T*d, scaling gq a strided pass
+    qs = _scaled(q, scale)
     for i, (t0, t1, s1) in enumerate(reversed(tiles)):  # the last tile sees every key: it initialises gk, gv
         p, ds, gt = pt[:, :, :s1, t0:t1], dst[:, :, :s1, t0:t1], g[:, :, t0:t1]
         if recompute:
@@ -102,6 +108,7 @@ def attend_backward(q, k, v, g, D, lse, scale, bias_t, keep, gq, gk, gv, pt, dst
                 p *= kp
             _into(gv, p, gt, acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
         if gq is not None:
-            np.matmul(ds.swapaxes(-1, -2), ks[:, :, :s1], out=gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
+            np.matmul(ds.swapaxes(-1, -2), k[:, :, :s1], out=gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
+            gq[:, :, t0:t1] *= scale
         if gk is not None:
             _into(gk, ds, qs[:, :, t0:t1], acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
