@@ -41,6 +41,7 @@ def machine_info(threads: int | None, torch=None) -> dict:
 
     info = {
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_model(),
         "threads": threads or "default",
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -51,6 +52,9 @@ def machine_info(threads: int | None, torch=None) -> dict:
         info["blas"] = f"{blas.get('name')} {blas.get('version')}"
     except Exception:  # older NumPy: no dict mode
         info["blas"] = "unknown"
+    # OpenBLAS picks its kernels for the CPU at load unless this forces a core (e.g. Haswell's AVX2 kernels on an
+    # AVX-512 machine run GEMMs at about half speed); blas_pools below shows the core actually in use
+    info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE", "unset")
     try:
         from threadpoolctl import threadpool_info
 
@@ -66,28 +70,52 @@ def machine_info(threads: int | None, torch=None) -> dict:
     return info
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def once(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
 
 
-def interleaved(fns: dict, warmup: int, repeats: int, block: int = 1, gap: float = 0.25) -> dict[str, float]:
-    """Median seconds per call of each fn, contenders taking turns in blocks of `block` calls.
+def interleaved(fns: dict, warmup: int, repeats: int, block: int = 1, gap: float = 0.25):
+    """(median seconds per call of each fn, [per-round medians]): contenders take turns in rounds of `block` calls.
 
     Before each turn the process sleeps `gap` seconds: OpenBLAS worker threads busy-wait ~0.1 s after a call and
     OpenMP's (torch) a little, so without the pause one library's spinning pool steals the other's second core.
+    The per-round medians give ratio spreads: a shared VM's speed drifts by tens of percent over minutes, and
+    contenders measured in the same round see the same drift.
     """
     for fn in fns.values():
         time.sleep(gap)
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
+    rounds: list[dict[str, float]] = []
     for _ in range(max(1, -(-repeats // block))):
+        rounds.append({})
         for k, fn in fns.items():
             time.sleep(gap)
-            times[k].extend(once(fn) for _ in range(block))
-    return {k: statistics.median(v) for k, v in times.items()}
+            ts = [once(fn) for _ in range(block)]
+            times[k].extend(ts)
+            rounds[-1][k] = statistics.median(ts)
+    return {k: statistics.median(v) for k, v in times.items()}, rounds
+
+
+def ratio_spread(rounds: list[dict[str, float]], num: str, den: str) -> list[float]:
+    """[min, median, max] over rounds of time(num) / time(den)."""
+    r = sorted(x[num] / x[den] for x in rounds)
+    return [round(r[0], 3), round(statistics.median(r), 3), round(r[-1], 3)]
 
 
 def matmul_peak(n: int = 2048, repeats: int = 7) -> float:

@@ -61,7 +61,7 @@ def main() -> None:
         tprompt = torch.zeros((1, 1), dtype=torch.long)
         fns["torch_sdpa_no_cache"] = lambda: torch_ref.generate(tmodel, tprompt, args.tokens, CFG["T"])
     print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
-    med = interleaved(fns, warmup=1, repeats=args.repeats)
+    med, _ = interleaved(fns, warmup=1, repeats=args.repeats)
     for name, s in med.items():
         row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1}
         row.update(seconds=round(s, 4), tokens_per_s=round(args.tokens / s, 1))

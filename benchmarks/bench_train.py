@@ -19,12 +19,22 @@ working set allocated between steps). `maxrss_mb` is the whole process (both fra
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import batches, corpus_ids, interleaved, machine_info, matmul_peak, set_threads, torch_or_none  # noqa: E402
+from _common import (  # noqa: E402
+    batches,
+    corpus_ids,
+    interleaved,
+    machine_info,
+    matmul_peak,
+    ratio_spread,
+    set_threads,
+    torch_or_none,
+)
 
 WORKLOADS = {
     # nanoGPT's baby GPT on Tiny Shakespeare (conf/transformer/nanogpt_cpu.yaml)
@@ -42,9 +52,7 @@ def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
     return 6 * n_params * tokens + 12 * L * C * T * tokens
 
 
-def ours_step(model, params, opt, data):
-    from lmladder import nn
-
+def ours_step(model, params, opt, data, nn):
     state = {"i": 0}
     one = np.asarray(1.0, dtype=np.float32)
 
@@ -61,17 +69,17 @@ def ours_step(model, params, opt, data):
     return step
 
 
-def build_ours(w: dict, data):
-    from lmladder import nn
-    from lmladder.models import GPT, MLP
-
+def build_ours(w: dict, data, package: str = "lmladder"):
+    """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name)."""
+    nn = importlib.import_module(f"{package}.nn")
+    GPT, MLP = (getattr(importlib.import_module(f"{package}.models"), n) for n in ("GPT", "MLP"))
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
         model = GPT(w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"], rng=rng)
     else:
         model = MLP(w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"], rng=rng)
     opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=LR, betas=BETAS)
-    return model, ours_step(model, model.parameters(), opt, data)
+    return model, ours_step(model, model.parameters(), opt, data, nn)
 
 
 def build_torch(torch, w: dict, data, fused: bool, model_ours):
@@ -114,7 +122,7 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         fns["torch_plain"] = build_torch(torch, w, data, False, model)
         fns["torch_fused"] = build_torch(torch, w, data, True, model)
     repeats = max(3, int(w["repeats"] * scale))
-    med = interleaved(fns, w["warmup"], repeats, block=w["block"])
+    med, rounds = interleaved(fns, w["warmup"], repeats, block=w["block"])
     tokens = w["B"] * w["T"]
     row = {"benchmark": "train", "workload": name, "tokens_per_step": tokens, "repeats": repeats}
     row["params"] = model.num_parameters()
@@ -124,6 +132,7 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     for k in ("torch_plain", "torch_fused"):
         if k in med:
             row[f"ratio_vs_{k}"] = round(med[k] / med["ours"], 3)  # > 1: ours is faster
+            row[f"ratio_vs_{k}_rounds"] = ratio_spread(rounds, k, "ours")  # [min, median, max] over rounds
     if w["kind"] == "gpt":
         n = row["params"] - model.wpe.weight.size  # position embeddings do no matmul work
         flops = gpt_flops(n, w["L"], w["C"], w["T"], tokens)
