@@ -113,6 +113,18 @@ def test_attention_qkv_cache_matches_full_forward(tile, monkeypatch):
     np.testing.assert_allclose(np.concatenate([first, *steps], axis=1), full, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("T,S", [(5, 5), (1, 7), (3, 8)])
+def test_causal_bias_is_c_ordered_and_masks_the_future(T, S):
+    """Key-major (S, T), 0 where query t sees key s <= t + S - T, -inf after; C order, because a Fortran-ordered
+    bias added to C-ordered scores is walked with a stride of S elements (it was, and cost 10x at T=256)."""
+    from lmladder.autograd.ops_attention import _causal_bias
+
+    bias = _causal_bias(T, S, "<f4")
+    assert bias.shape == (S, T) and bias.dtype == np.float32 and bias.flags.c_contiguous
+    s, t = np.indices((S, T))
+    np.testing.assert_array_equal(bias, np.where(s > t + S - T, -np.inf, 0))
+
+
 def test_attention_dropout_is_seeded_and_blocks_draw_the_same_masks(monkeypatch):
     from lmladder.autograd import ops_attention
 
