@@ -136,6 +136,15 @@ def test_attention_dropout_is_seeded_and_blocks_draw_the_same_masks(monkeypatch)
     np.testing.assert_allclose(F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data, a, rtol=1e-12)
 
 
+def test_attention_dropout_runs_in_float16():
+    """float16 checkpoints load (training/checkpoints.py allows them) and a GPT in training mode applies attention
+    dropout; Generator.random draws only float32/float64 (found by the training-checkpoint fuzzer)."""
+    qkv = Tensor(r(2, 4, 12).astype(np.float16), requires_grad=True)
+    out = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9))
+    out.backward(np.ones(out.shape, np.float16))
+    assert out.dtype == np.float16 and qkv.grad.dtype == np.float16 and np.isfinite(qkv.grad).all()
+
+
 @pytest.mark.parametrize("tile", [64, 2])
 @pytest.mark.parametrize("keep_bytes", [1 << 30, 0], ids=["keep", "recompute"])
 def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_bytes, tile, monkeypatch):

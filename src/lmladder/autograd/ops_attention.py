@@ -82,7 +82,8 @@ def run_forward(q, k, v, out, causal, dropout_p, rng) -> _Saved:
         pt = sv.probs[bs, hs] if keep_all else scratch[: b * h].reshape(b, h, S, T)
         keep = None
         if dropout_p > 0:
-            keep = (rng.random((b, h, S, T), dtype=dt) >= dropout_p) * dt.type(1 / (1 - dropout_p))  # key-major
+            draw = dt if dt in (np.float32, np.float64) else np.float64  # Generator.random has no float16
+            keep = (rng.random((b, h, S, T), dtype=draw) >= dropout_p) * dt.type(1 / (1 - dropout_p))  # key-major
             sv.keeps.append(keep)
         sv.lse[bs, hs] = attend(q[bs, hs], k[bs, hs], v[bs, hs], out[bs, hs], sv.scale, sv.bias, keep, pt, sv.tiles)
     return sv
