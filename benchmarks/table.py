@@ -1,8 +1,11 @@
-"""Turn the JSON lines of bench_train.py / bench_generate.py runs into the Markdown table of benchmarks/README.md.
+"""Turn the JSON lines of bench_train.py / bench_generate.py (and bench_ab.py) runs into the Markdown table of
+benchmarks/README.md.
 
-    python benchmarks/table.py train_t1.jsonl gen_t1.jsonl train_t2.jsonl gen_t2.jsonl [--before base_*.jsonl]
+    python benchmarks/table.py train_t1_*.jsonl gen_t1_*.jsonl train_t2_*.jsonl gen_t2_*.jsonl [--ab ab_*.jsonl]
 
-`--before` files (ours from an older checkout, run with --no-torch) add a "before" column. For generation the
+Several runs of the same workload and thread count become one row: the median over runs, and for the ratios
+"median [min-max]" over runs. `--ab` files (bench_ab.py against an older checkout) add a "vs base" column: how
+many times faster this checkout trains than the base, measured interleaved in one process. For generation the
 torch column is nanoGPT's sampler, which has no KV cache.
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+from collections import defaultdict
 
 
 def _rows(paths):
@@ -22,35 +27,60 @@ def _rows(paths):
                 r = json.loads(line)
                 if r["benchmark"] == "machine":
                     threads = r["threads"]
-                elif r["benchmark"] in ("train", "generate"):
+                elif r["benchmark"] in ("train", "generate", "ab"):
                     yield threads, r
 
 
 def _name(r) -> str:
-    return r["workload"] if r["benchmark"] == "train" else f"generate, {r['variant'].replace('ours_', '')}"
+    return r["workload"] if r["benchmark"] in ("train", "ab") else f"generate, {r['variant'].replace('ours_', '')}"
+
+
+def _med(values, digits=None):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    m = statistics.median(values)
+    return round(m, digits) if digits is not None else round(m)
+
+
+def _spread(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    m = f"{statistics.median(values):.2f}"
+    return m if len(values) == 1 else f"{m} [{min(values):.2f}-{max(values):.2f}]"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+")
-    ap.add_argument("--before", nargs="*", default=[])
+    ap.add_argument("--ab", nargs="*", default=[], help="bench_ab.py outputs: a 'vs base' column")
     args = ap.parse_args()
-    before = {(_name(r), t): r.get("ours_tok_s") or r.get("tokens_per_s") for t, r in _rows(args.before)}
-    print("| workload | threads | ours before | ours | torch plain | torch fused | ours/plain | ours/fused | MFU |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    torch_gen = {t: r["tokens_per_s"] for t, r in _rows(args.files) if r.get("variant", "").startswith("torch")}
+    groups: dict[tuple, list[dict]] = defaultdict(list)  # (name, threads) -> one row per run, in file order
     for t, r in _rows(args.files):
-        b = before.get((_name(r), t), "-")
-        if r["benchmark"] == "train":
-            cells = [r["ours_tok_s"], r.get("torch_plain_tok_s", "-"), r.get("torch_fused_tok_s", "-")]
-            cells += [r.get("ratio_vs_torch_plain", "-"), r.get("ratio_vs_torch_fused", "-"), r.get("ours_mfu", "-")]
-        elif r["variant"].startswith("torch"):
+        groups[_name(r), t].append(r)
+    ab = defaultdict(list)
+    for t, r in _rows(args.ab):
+        ab[_name(r), t].append(r["base_over_new"])
+    torch_gen = {t: [r["tokens_per_s"] for r in rs] for (n, t), rs in groups.items() if n.endswith("sdpa_no_cache")}
+    cols = ["workload", "threads", "runs", "ours tok/s", "torch plain", "torch fused", "ours/plain", "ours/fused"]
+    print("| " + " | ".join([*cols, "MFU", "vs base"]) + " |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (name, t), rs in groups.items():
+        base = _spread(ab.get((name, t), []))
+        if rs[0]["benchmark"] == "train":
+            cells = [_med(r["ours_tok_s"] for r in rs), _med(r.get("torch_plain_tok_s") for r in rs)]
+            cells += [_med(r.get("torch_fused_tok_s") for r in rs)]
+            cells += [_spread([r.get("ratio_vs_torch_plain") for r in rs])]
+            cells += [_spread([r.get("ratio_vs_torch_fused") for r in rs]), _med((r.get("ours_mfu") for r in rs), 3)]
+        elif "torch" in name:
             continue
         else:
-            tg = torch_gen.get(t, "-")
-            ratio = round(r["tokens_per_s"] / tg, 2) if tg != "-" else "-"
-            cells = [r["tokens_per_s"], f"{tg} (no cache)", "-", ratio, "-", "-"]
-        print(f"| {_name(r)} | {t} | {b} | " + " | ".join(str(c) for c in cells) + " |")
+            tg = torch_gen.get(t, [])
+            ours = [r["tokens_per_s"] for r in rs]
+            ratios = [o / g for o, g in zip(ours, tg, strict=False)]
+            cells = [_med(ours), f"{_med(tg)} (no cache)" if tg else "-", "-", _spread(ratios), "-", "-"]
+        print(f"| {name} | {t} | {len(rs)} | " + " | ".join(str(c) for c in cells) + f" | {base} |")
 
 
 if __name__ == "__main__":
