@@ -88,13 +88,14 @@ def once(fn) -> float:
     return time.perf_counter() - t
 
 
-def interleaved(fns: dict, warmup: int, repeats: int, block: int = 1, gap: float = 0.25):
+def interleaved(fns: dict, warmup: int, repeats: int, block: int = 1, gap: float = 0.25, before=None):
     """(median seconds per call of each fn, [per-round medians]): contenders take turns in rounds of `block` calls.
 
     Before each turn the process sleeps `gap` seconds: OpenBLAS worker threads busy-wait ~0.1 s after a call and
     OpenMP's (torch) a little, so without the pause one library's spinning pool steals the other's second core.
     The per-round medians give ratio spreads: a shared VM's speed drifts by tens of percent over minutes, and
-    contenders measured in the same round see the same drift.
+    contenders measured in the same round see the same drift. `before`, if given, runs untimed before every call
+    (to set up the state a call is measured in, e.g. BLAS threads just busy).
     """
     for fn in fns.values():
         time.sleep(gap)
@@ -106,7 +107,11 @@ def interleaved(fns: dict, warmup: int, repeats: int, block: int = 1, gap: float
         rounds.append({})
         for k, fn in fns.items():
             time.sleep(gap)
-            ts = [once(fn) for _ in range(block)]
+            ts = []
+            for _ in range(block):
+                if before is not None:
+                    before()
+                ts.append(once(fn))
             times[k].extend(ts)
             rounds[-1][k] = statistics.median(ts)
     return {k: statistics.median(v) for k, v in times.items()}, rounds

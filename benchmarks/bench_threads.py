@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import queue
-import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, ratio_spread, set_threads  # noqa: E402
+from _common import interleaved, machine_info, ratio_spread, set_threads  # noqa: E402
 
 
 class Worker:
@@ -55,24 +54,11 @@ class Worker:
         self.pending = 0
 
 
-def _median_ms(fn, reps: int, before=None) -> float:
-    ts = []
-    for _ in range(reps):
-        if before is not None:
-            before()
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
-
-
-def _rounds(variants: dict, rounds: int, reps: int, before=None) -> dict:
-    """Variants take turns in each round; returns medians over rounds and, per variant after the first, the
-    spread of its per-round ratio to the first (> 1: slower than the first)."""
-    per = []
-    for _ in range(rounds):
-        per.append({k: _median_ms(fn, reps, before) for k, fn in variants.items()})
-    out = {k: round(statistics.median(r[k] for r in per), 4) for k in variants}
+def _compare(variants: dict, rounds: int, reps: int, before=None) -> dict:
+    """Medians (ms) of variants taking turns in each round and, per variant after the first, the spread of its
+    per-round ratio to the first (> 1: slower than the first)."""
+    med, per = interleaved(variants, warmup=2, repeats=rounds * reps, block=reps, gap=0, before=before)
+    out = {k: round(v * 1e3, 4) for k, v in med.items()}
     ref = next(iter(variants))
     for k in list(variants)[1:]:
         out[f"ratio_{k}_vs_{ref}"] = ratio_spread(per, k, ref)
@@ -96,8 +82,8 @@ def attention_split(np, worker, rounds):
 
     split()
     assert np.array_equal(out, np.matmul(p, v)), "split matmul differs from one call"
-    hot = _rounds({"one_call": one, "split_2_threads": split}, rounds, 200, before=lambda: np.matmul(a, b))
-    idle = _rounds({"one_call": one, "split_2_threads": split}, rounds, 10, before=lambda: time.sleep(0.3))
+    hot = _compare({"one_call": one, "split_2_threads": split}, rounds, 200, before=lambda: np.matmul(a, b))
+    idle = _compare({"one_call": one, "split_2_threads": split}, rounds, 10, before=lambda: time.sleep(0.3))
     return {"after_gemm": hot, "after_idle": idle}
 
 
@@ -139,7 +125,7 @@ def backward_overlap(np, worker, rounds):
 
         return run
 
-    return _rounds(
+    return _compare(
         {"blas2_serial": serial, "blas1_overlapped": one_thread(overlapped), "blas1_serial": one_thread(serial)},
         rounds,
         20,
