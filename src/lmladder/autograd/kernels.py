@@ -39,6 +39,14 @@ def _chunks(n: int, step: int | None = None):
         yield slice(i, min(i + step, n))
 
 
+def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
+    """Inverted-dropout multiplier of `shape`: 1 / (1 - p) where kept, 0 where dropped (probability p), in dtype.
+
+    Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16)."""
+    draw = dtype if dtype in (np.float32, np.float64) else np.float64
+    return (rng.random(shape, dtype=draw) >= p) * dtype.type(1 / (1 - p))
+
+
 def gelu_tanh_forward(x: np.ndarray):
     """(y, s): y = x s with s = 0.5 (1 + tanh(u)), u = K (x + c x^3), K = sqrt(2/pi), c = 0.044715.
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import memory
 from .attention_core import TILE, attend, attend_backward
 from .engine import AutogradError, Function
+from .kernels import dropout_scale
 
 BLOCK_BYTES = 3 << 19  # score-matrix bytes per block (1.5 MiB): a block stays in the L2 cache
 KEEP_BYTES = 1 << 28  # up to 256 MiB of probabilities per call are kept for backward; beyond, recomputed
@@ -82,8 +83,7 @@ def run_forward(q, k, v, out, causal, dropout_p, rng) -> _Saved:
         pt = sv.probs[bs, hs] if keep_all else scratch[: b * h].reshape(b, h, S, T)
         keep = None
         if dropout_p > 0:
-            draw = dt if dt in (np.float32, np.float64) else np.float64  # Generator.random has no float16
-            keep = (rng.random((b, h, S, T), dtype=draw) >= dropout_p) * dt.type(1 / (1 - dropout_p))  # key-major
+            keep = dropout_scale(rng, (b, h, S, T), dt, dropout_p)  # key-major
             sv.keeps.append(keep)
         sv.lse[bs, hs] = attend(q[bs, hs], k[bs, hs], v[bs, hs], out[bs, hs], sv.scale, sv.bias, keep, pt, sv.tiles)
     return sv

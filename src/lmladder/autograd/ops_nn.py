@@ -255,8 +255,7 @@ class Dropout(Function):
     def forward(self, x, p, rng):
         if not 0 <= p < 1:
             raise AutogradError(f"Dropout: p={p} outside [0, 1); use 0 to disable dropout")
-        keep = rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64) >= p
-        self.mask = keep * x.dtype.type(1 / (1 - p))
+        self.mask = K.dropout_scale(rng, x.shape, x.dtype, p)
         return x * self.mask
 
     def backward(self, g):
