@@ -14,13 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lmladder.config import ConfigError, RunConfig, validate
-from lmladder.data import Prepared
-from lmladder.errors import LmladderError
+from lmladder.config import ConfigError, RunConfig, config_keys, validate
+from lmladder.data import Prepared, ensure_prepared, load_matching
+from lmladder.errors import LmladderError, reworded
 from lmladder.io import atomic_write_json
-from lmladder.pipeline import ensure_prepared, load_matching
-
-RUNGS = {"bigram": "ngram", "mlp": "mlp", "transformer": "gpt"}  # config key -> model kind
 
 
 class Stage:
@@ -37,6 +34,7 @@ class Stage:
             )
         self.raw = OmegaConf.to_container(cfg, resolve=True)
         self._cfg, self._run = cfg, None
+        self.keys: dict[str, str] = {}  # library parameter -> the config key that sets it, for error messages
 
     @property
     def run(self) -> RunConfig:
@@ -44,6 +42,7 @@ class Stage:
         # error raised before the yield could not be recorded as a failed sweep job and let the sweep go on.
         if self._run is None:
             self._run = validate(self._cfg)
+            self.keys = {**config_keys("data", self._run.data), **self.keys}
         return self._run
 
     def prepared(self) -> Prepared:
@@ -111,21 +110,24 @@ def stage(name: str, cfg: DictConfig):
         st = Stage(name, cfg)
         yield st
         if not st.dvc:
-            atomic_write_json(st.job_dir / "status.json", {"status": "ok", "stage": name})
+            atomic_write_json(st.job_dir / "status.json", {"status": "ok", "stage": st.name})
     except LmladderError as e:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
         multirun = _in_multirun(st)
+        message = reworded(e, st.keys) if st else str(e)
+        name = st.name if st else name
         suffix = " (the sweep goes on; `lmladder report` lists this job as failed)" if multirun else ""
-        print(f"lmladder {name}: error: {e}{suffix}", file=sys.stderr, flush=True)
+        print(f"lmladder {name}: error: {message}{suffix}", file=sys.stderr, flush=True)
         if multirun:
-            _mark_failed(name, str(e))
+            _mark_failed(name, message)
             return
         sys.exit(2)
     except KeyboardInterrupt:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
         # the last checkpoint on disk is complete (atomic writes); resume=true continues from it
+        name = st.name if st else name
         print(
             f"lmladder {name}: interrupted; rerun with resume=true to continue from the last checkpoint",
             file=sys.stderr,
@@ -134,28 +136,6 @@ def stage(name: str, cfg: DictConfig):
         sys.exit(130)
     except Exception as e:
         if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback
-            _mark_failed(name, f"{type(e).__name__}: {e} (a bug; traceback in status.json)", traceback=format_exc())
+            error = f"{type(e).__name__}: {e} (a bug; traceback in status.json)"
+            _mark_failed(st.name if st else name, error, traceback=format_exc())
         raise
-
-
-def train_neural(cfg: DictConfig, rung: str, model: str, block_key: str) -> None:
-    """The body of the `mlp` and `transformer` stages: train `model` with the settings under `<rung>.*`."""
-    from lmladder.training import run_neural_model
-
-    with stage(rung, cfg) as st:
-        c = getattr(st.run, rung)
-        out = st.out_dir(rung)
-        m = run_neural_model(
-            model,
-            st.prepared(),
-            asdict(c.model),
-            optim=c.optim,
-            settings=c.train,
-            seed=st.run.seed,
-            out_dir=out,
-            meta=st.meta(rung),
-            resume=st.resume_path(out),
-            block_key=block_key,
-        )
-        val = m["val"]
-        print(f"[{rung}] val NLL {val['nll']:.4f} (ppl {val['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}")

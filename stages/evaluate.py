@@ -8,9 +8,10 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from _stage import RUNGS, stage
+from _stage import stage
 from lmladder.config import ConfigError
 from lmladder.io import WriteError
+from lmladder.models import LADDER
 from lmladder.report import run_row, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits
 
@@ -20,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     with stage("evaluate", cfg) as st:
         data = st.prepared()
         rows, curves = [], {}
-        for rung in RUNGS:
+        for rung in LADDER:
             for seed in st.run.seeds:
                 run_dir = Path(st.run.paths.outputs) / rung / f"seed{seed}"
                 ckpt = run_dir / "model.safetensors"
@@ -35,9 +36,10 @@ def main(cfg: DictConfig) -> None:
                         f"{ckpt} was trained with another vocabulary than {st.run.paths.prepared}; "
                         "re-run training (`dvc repro`)"
                     )
-                trained = (
-                    json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").exists() else {}
-                )
+                trained = {}
+                for name in ("metrics.json", "timing.json"):
+                    if (run_dir / name).exists():
+                        trained.update(json.loads((run_dir / name).read_text()))
                 scores = score_splits(ck.model, data)
                 rows.append(run_row({**trained, **scores}, rung=rung, seed=seed))
                 if (run_dir / "eval_log.tsv").exists():

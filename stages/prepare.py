@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from _stage import stage
-from lmladder.pipeline import ensure_prepared, prepare
+from lmladder.data import ensure_prepared, prepare
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

@@ -1,19 +1,43 @@
-"""params.yaml is generated from conf/ by `dvc exp run`; it must never drift from what conf/ composes to."""
+"""conf/ states each setting once: params.yaml is what conf/ composes to, every group's base.yaml is the library's
+own defaults (the config dataclasses), and a preset or experiment states only what it changes."""
 
+from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lmladder.config import validate
+from lmladder.config import block, validate
+from lmladder.data import DataConfig
+from lmladder.models import DATA_FIELDS, LADDER, rung_class
+from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings, rung_schema
 
 ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+GROUPS = ["data", *LADDER]
 
 
 def _composed(overrides=()):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
         return OmegaConf.to_container(compose(config_name="config", overrides=list(overrides)), resolve=True)
+
+
+def _typed(cfg: dict) -> dict:
+    """Every part of a composed config through its schema (raises on an unknown key, a wrong type, a bad value)."""
+    run = validate(cfg)
+    return {"run": run, **{r: block(cfg, r, rung_schema(rung_class(r))) for r in LADDER}}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def test_params_yaml_equals_the_default_composition():
@@ -23,42 +47,71 @@ def test_params_yaml_equals_the_default_composition():
     )
 
 
+def test_every_rung_of_the_ladder_has_a_conf_group_in_the_defaults():
+    defaults = yaml.safe_load((CONF / "config.yaml").read_text())["defaults"]
+    chosen = {k for d in defaults if isinstance(d, dict) for k in d}
+    for rung in LADDER:
+        assert (CONF / rung / "base.yaml").is_file(), f"conf/{rung}/base.yaml is missing (docs/adding-a-rung.md)"
+        assert rung in chosen, f"conf/config.yaml's defaults do not choose a preset of {rung}"
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_base_yaml_is_the_library_defaults(group):
+    """conf/<group>/base.yaml holds the dataclass defaults: conf/ and the library never disagree about them."""
+    got = _composed([f"{group}=base"])[group]
+    if group == "data":
+        want = asdict(DataConfig())
+    else:
+        want = asdict(rung_schema(rung_class(group))())
+        want["model"] = {k: v for k, v in want["model"].items() if k not in DATA_FIELDS}
+    assert got == want, f"conf/{group}/base.yaml (and conf/settings/) differ from the dataclass defaults"
+
+
+def test_shared_settings_files_are_the_settings_defaults():
+    for name, cls in (("optim", OptimSettings), ("train", TrainSettings), ("sample", SampleSettings)):
+        assert yaml.safe_load((CONF / "settings" / f"{name}.yaml").read_text()) == asdict(cls()), name
+
+
+def _presets():
+    return [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml")) if f.stem != "base"]
+
+
+@pytest.mark.parametrize("group, preset", _presets())
+def test_a_preset_states_only_what_it_changes(group, preset):
+    own = yaml.safe_load((CONF / group / f"{preset}.yaml").read_text()) or {}
+    assert own.pop("defaults", None) == ["base", "_self_"], f"{group}/{preset}.yaml must start from base"
+    base = _flat(_composed([f"{group}=base"])[group])
+    same = [k for k, v in _flat(own).items() if base.get(k, object()) == v]
+    assert not same, f"conf/{group}/{preset}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("experiment", sorted(f.stem for f in (CONF / "experiment").glob("*.yaml")))
+def test_an_experiment_states_only_what_it_changes(experiment):
+    own = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())
+    groups = [f"{k.split()[-1].lstrip('/')}={v}" for d in own.pop("defaults") for k, v in d.items()]
+    without = _flat(_composed(groups))
+    same = [k for k, v in _flat(own).items() if without.get(k, object()) == v]
+    assert not same, f"conf/experiment/{experiment}.yaml restates what its presets already set: {same}"
+
+
 def test_every_preset_and_experiment_composes_and_validates():
-    for group in ("data", "bigram", "mlp", "transformer", "experiment"):
-        for f in sorted((ROOT / "conf" / group).glob("*.yaml")):
-            validate(_composed([f"{group}={f.stem}"]))
+    for group in (*GROUPS, "experiment"):
+        for f in sorted((CONF / group).glob("*.yaml")):
+            _typed(_composed([f"{group}={f.stem}"]))
 
 
 def test_experiment_bundles_set_what_their_names_promise():
-    cpu = validate(_composed(["experiment=nanogpt_cpu"]))
-    m, o, t = cpu.transformer.model, cpu.transformer.optim, cpu.transformer.train
-    assert cpu.data.name == "shakespeare" and cpu.data.kind == "stream"
+    cpu = _typed(_composed(["experiment=nanogpt_cpu"]))
+    m, o, t = (getattr(cpu["transformer"], k) for k in ("model", "optim", "train"))
+    assert cpu["run"].data.name == "shakespeare" and cpu["run"].data.kind == "stream"
     assert (m.n_layer, m.n_head, m.n_embd, m.block_size, m.dropout, m.bias, m.tie_weights, m.activation) == (
-        4,
-        4,
-        128,
-        64,
-        0.0,
-        False,
-        True,
-        "gelu",
+        (4, 4, 128, 64, 0.0, False, True, "gelu")
     )
     assert (t.batch_size, t.max_iters, o.lr, list(o.betas), o.weight_decay, o.warmup_iters, o.min_lr, o.grad_clip) == (
-        12,
-        2000,
-        1e-3,
-        [0.9, 0.99],
-        0.1,
-        100,
-        1e-4,
-        1.0,
+        (12, 2000, 1e-3, [0.9, 0.99], 0.1, 100, 1e-4, 1.0)
     )
-    names = validate(_composed(["experiment=makemore_names"]))
-    assert names.data.name == "names_txt" and names.transformer.model.block_size == 16
-    assert (names.transformer.model.n_layer, names.transformer.model.n_head, names.transformer.model.n_embd) == (
-        4,
-        4,
-        64,
-    )
-    tiny = validate(_composed(["experiment=tinylm_2m"])).transformer.model
+    names = _typed(_composed(["experiment=makemore_names"]))
+    g = names["transformer"].model
+    assert names["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (4, 4, 64, 16)
+    tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)

@@ -16,9 +16,9 @@ import pandas as pd
 import yaml
 
 from .errors import LmladderError
+from .models import LADDER
 from .report import run_row
 
-DVC_RUNGS = ("bigram", "mlp", "transformer")  # outputs/<rung>/seed<N>, the order dvc.yaml trains them
 MISSING = "default"  # shown when a job did not override a key that other jobs sweep
 INCOMPLETE = "no metrics.json: the job crashed, was killed or is still running (see the .log in its folder)"
 
@@ -44,7 +44,7 @@ def collect(root: str | Path) -> Runs:
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
         )
-    dvc_jobs = [p for r in DVC_RUNGS for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir()]
+    dvc_jobs = [p for r in LADDER for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir()]
     if dvc_jobs:
         return _collect_dvc(root, dvc_jobs)
     jobs = sorted({p.parent.parent for p in root.rglob("overrides.yaml") if p.parent.name == ".hydra"}, key=_natural)
@@ -93,7 +93,7 @@ def _status(job: Path) -> tuple[str, str, dict]:
         return "failed", str(st.get("error", "failed (no message)")).splitlines()[0], {}
     if metrics is None:
         return "incomplete", INCOMPLETE, {}
-    return "ok", "", metrics
+    return "ok", "", {**metrics, **(_read_json(job / "timing.json") or {})}
 
 
 def _parse_overrides(lines) -> dict[str, str]:

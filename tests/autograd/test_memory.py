@@ -5,7 +5,7 @@ import pytest
 
 from lmladder import nn
 from lmladder.autograd import memory
-from lmladder.models import GPT
+from lmladder.models import build_model
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_limit_and_small_arrays_bypass_the_pool(monkeypatch):
 
 def _train_bits(steps=3):
     rng = np.random.default_rng(0)
-    model = GPT(11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1, rng=rng)
+    model = build_model("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1, rng=rng)
     opt = nn.AdamW(nn.decay_groups(model.named_parameters(), 0.1), lr=1e-2)
     data = np.random.default_rng(1).integers(0, 11, (steps, 3, 9))
     for batch in data:

@@ -56,9 +56,9 @@ def test_byte_tokenizer_takes_raw_bytes_and_uint16_for_big_vocab(tmp_path):
 
 
 def test_prepare_errors(tmp_path):
-    with pytest.raises(DataError, match="unknown corpus kind 'doc'"):
+    with pytest.raises(DataError, match="kind='doc' is unknown"):
         prepare_corpus("a\n", kind="doc", tokenizer="char", out_dir=tmp_path)
-    with pytest.raises(DataError, match="unknown tokenizer 'bpe'"):
+    with pytest.raises(DataError, match="tokenizer='bpe' is unknown"):
         prepare_corpus("abcdefghij" * 5, kind="stream", tokenizer="bpe", out_dir=tmp_path)
     with pytest.raises(DataError, match="tokenizer=char needs text"):
         prepare_corpus(b"abcdefghij" * 5, kind="stream", tokenizer="char", out_dir=tmp_path)

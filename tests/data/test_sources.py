@@ -18,7 +18,7 @@ def test_babynames_2017():
 
 
 def test_babynames_year_out_of_range():
-    with pytest.raises(DataError, match=r"no baby names for year 1700; choose data.year in 1880\.\.2017"):
+    with pytest.raises(DataError, match=r"no baby names for year=1700; choose year= in 1880\.\.2017"):
         load_source("babynames", year=1700)
 
 
@@ -30,7 +30,7 @@ def test_file_source_and_sha256():
 
 
 def test_file_errors(tmp_path):
-    with pytest.raises(DataError, match=r"not found; set data.path="):
+    with pytest.raises(DataError, match=r"not found; set path="):
         load_source("file", path=tmp_path / "nope.txt")
     (tmp_path / "empty.txt").write_bytes(b"")
     with pytest.raises(DataError, match="is empty"):
@@ -40,7 +40,7 @@ def test_file_errors(tmp_path):
     assert src.data.endswith(b"\xe9")  # raw bytes are fine (the byte tokenizer takes them)
     with pytest.raises(DataError, match=r"not valid UTF-8 \(byte 0xe9 at offset 7\).*tokenizer=byte"):
         src.text()
-    with pytest.raises(DataError, match="unknown data source 'ftp'"):
+    with pytest.raises(DataError, match="source='ftp' is unknown"):
         load_source("ftp")
     with pytest.raises(DataError, match="64 hex digits"):
         load_source("file", path=NAMES, sha256="abc")
@@ -75,7 +75,7 @@ def test_url_mismatch_keeps_nothing(tmp_path):
 
 
 def test_url_needs_sha256_and_reports_failures(tmp_path):
-    with pytest.raises(DataError, match="needs data.sha256="):
+    with pytest.raises(DataError, match="needs sha256="):
         load_source("url", url="https://example.invalid/names.txt")
     with pytest.raises(DataError, match=r"download of file://.* failed"):
         load_source("url", url=(tmp_path / "missing.txt").as_uri(), sha256="a" * 64, raw_dir=tmp_path / "raw")

@@ -35,7 +35,7 @@ def test_rounded_cumulative_cut():
 
 @pytest.mark.parametrize("fr", [(1.0,), (0.5, 0.6), (0.0, 1.0), (0.25,) * 4, (0.9, "x"), (1.2, -0.2)])
 def test_bad_fractions(fr):
-    with pytest.raises(DataError, match="data.fractions"):
+    with pytest.raises(DataError, match="fractions="):
         check_fractions(fr)
 
 

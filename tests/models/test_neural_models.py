@@ -1,13 +1,15 @@
 """MLP and GPT: contract, initial loss, float64 gradchecks (attention with its causal mask, a whole GPT), KV cache."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from lmladder.autograd import Tensor, gradcheck, no_grad
-from lmladder.models import GPT, MLP, ModelConfigError
-from lmladder.models.gpt import CausalSelfAttention
+from lmladder.models import ModelConfigError, build_model
+from lmladder.models.gpt import GPT, CausalSelfAttention, GPTConfig
+from lmladder.models.mlp import MLP, MLPConfig
 
 
 def rng(s=0):
@@ -15,9 +17,9 @@ def rng(s=0):
 
 
 def small_gpt(dtype=np.float64, **kw):
-    args = dict(vocab_size=7, block_size=6, n_layer=2, n_head=2, n_embd=8, rng=rng(), dtype=dtype)
+    args = dict(vocab_size=7, block_size=6, n_layer=2, n_head=2, n_embd=8)
     args.update(kw)
-    return GPT(**args)
+    return GPT(GPTConfig(**args), rng=rng(), dtype=dtype)
 
 
 def _jitter(model, scale=0.3):
@@ -28,34 +30,37 @@ def _jitter(model, scale=0.3):
 
 
 def test_mlp_initial_loss_is_log_vocab():
-    m = MLP(27, context=3, n_embd=10, n_hidden=200, rng=rng())
+    m = MLP(MLPConfig(vocab_size=27, context=3, n_embd=10, n_hidden=200), rng=rng())
     idx = rng(1).integers(0, 27, (32, 8))
     _, loss = m(idx, rng(2).integers(0, 27, (32, 8)))
     assert abs(loss.item() - math.log(27)) < 0.05
 
 
 def test_mlp_windows_pad_like_makemore():
-    m = MLP(27, context=3, pad_id=0, rng=rng())
+    m = MLP(MLPConfig(vocab_size=27, context=3, pad_id=0), rng=rng())
     w = m.windows(np.array([[0, 5, 13, 13]]))  # boundary, e, m, m
     assert w[0].tolist() == [[0, 0, 0], [0, 0, 5], [0, 5, 13], [5, 13, 13]]
 
 
 def test_mlp_gradcheck_end_to_end():
-    m = MLP(5, context=2, n_embd=3, n_hidden=4, n_layers=2, rng=rng(), dtype=np.float64)
+    m = MLP(MLPConfig(vocab_size=5, context=2, n_embd=3, n_hidden=4, n_layers=2), rng=rng(), dtype=np.float64)
     _jitter(m)
     idx, tgt = rng(1).integers(0, 5, (2, 3)), rng(2).integers(0, 5, (2, 3))
     assert gradcheck(lambda: m(idx, tgt)[1], [], params=m.parameters(), name="MLP")
 
 
+ATTN = GPTConfig(n_embd=8, n_head=2, bias=True)
+
+
 def test_attention_layer_gradcheck_with_causal_mask():
-    attn = CausalSelfAttention(8, 2, 0.0, True, rng(), np.float64, 0.02)
+    attn = CausalSelfAttention(ATTN, rng(), np.float64)
     _jitter(attn)
     x = rng(3).standard_normal((2, 4, 8))
     assert gradcheck(lambda xx: attn(xx), [x], params=attn.parameters(), name="CausalSelfAttention")
 
 
 def test_attention_is_causal():
-    attn = CausalSelfAttention(8, 2, 0.0, True, rng(), np.float64, 0.02)
+    attn = CausalSelfAttention(ATTN, rng(), np.float64)
     x = rng(3).standard_normal((1, 5, 8))
     y1 = attn(Tensor(x)).data
     x2 = x.copy()
@@ -88,14 +93,14 @@ def test_gpt_with_dropout_gradchecks_under_fixed_masks():
 
 
 def test_gpt_weight_tying_and_param_count():
-    g = GPT(65, block_size=64, n_layer=4, n_head=4, n_embd=128, rng=rng())
+    g = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128), rng=rng())
     assert g.lm_head.weight is g.wte.weight
     # nanoGPT reports 0.80M for this config (it leaves out the position embeddings)
     assert g.num_parameters() - 64 * 128 == 795_904
 
 
 def test_gpt_residual_projection_init_is_scaled():
-    g = GPT(65, block_size=64, n_layer=8, n_head=4, n_embd=128, rng=rng())
+    g = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=8, n_head=4, n_embd=128), rng=rng())
     assert abs(g.blocks[0].mlp.c_proj.weight.data.std() - 0.02 / math.sqrt(16)) < 5e-4
     assert abs(g.blocks[0].attn.c_attn.weight.data.std() - 0.02) < 5e-4
 
@@ -138,26 +143,28 @@ def test_gpt_kv_cache_matches_full_forward():
 
 
 def test_gpt_config_errors_name_the_fix():
-    with pytest.raises(ModelConfigError, match="n_embd=10 is not divisible by n_head=4"):
-        GPT(10, n_embd=10, n_head=4, rng=rng())
-    with pytest.raises(ModelConfigError, match="n_layer must be a positive integer, got 0"):
-        GPT(10, n_layer=0, rng=rng())
+    with pytest.raises(ModelConfigError, match="n_embd=10 is not divisible by n_head=4") as e:
+        GPT(GPTConfig(vocab_size=10, n_embd=10, n_head=4), rng=rng())
+    assert e.value.params == ("n_embd", "n_head")  # what the stages reword into config keys
+    with pytest.raises(ModelConfigError, match="n_layer=0 must be a positive integer"):
+        GPT(GPTConfig(vocab_size=10, n_layer=0), rng=rng())
+    with pytest.raises(ModelConfigError, match="vocab_size=None must be a positive integer"):
+        GPT(GPTConfig(), rng=rng())  # the data fields are set from the prepared data (models.for_data)
     g = small_gpt()
     with pytest.raises(ModelConfigError, match="sequence length 7 > block_size 6; crop"):
         g(np.zeros((1, 7), dtype=np.int64))
 
 
 def test_rebuild_from_config_gives_same_architecture():
-    for m in (small_gpt(), MLP(9, rng=rng())):
-        clone = type(m)(**m.config(), rng=rng(1), dtype=np.float64 if isinstance(m, GPT) else np.float32)
+    for m in (small_gpt(), MLP(MLPConfig(vocab_size=9), rng=rng())):
+        stored = dataclasses.asdict(m.config)  # what a checkpoint keeps
+        clone = type(m)(type(m).Config(**stored), rng=rng(1), dtype=np.float64 if isinstance(m, GPT) else np.float32)
         assert [(n, p.shape) for n, p in clone.named_parameters()] == [(n, p.shape) for n, p in m.named_parameters()]
 
 
 @pytest.mark.parametrize("kind, key", [("gpt", "n_head"), ("gpt", "n_layer"), ("mlp", "n_hidden"), ("ngram", "order")])
 def test_a_bool_is_not_a_size(kind, key):
     # found by the checkpoint fuzzer: n_head=True from a checkpoint's metadata reached a reshape as 1
-    from lmladder.models import build_model
-
     kwargs = {"vocab_size": 27, key: True}
     if kind != "ngram":
         kwargs["rng"] = np.random.default_rng(0)

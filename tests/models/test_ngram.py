@@ -1,18 +1,21 @@
 """The count n-gram model: the team's reference bigram NLLs, two estimator paths agreeing, config and state."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from lmladder.autograd import functional as F
 from lmladder.data import contexts, eval_batches
-from lmladder.models.base import IGNORE_INDEX, ModelConfigError, build_model
-from lmladder.models.ngram import NGram
+from lmladder.data.batching import IGNORE_INDEX
+from lmladder.models import ModelConfigError, build_model
+from lmladder.models.ngram import NGram, NGramConfig
 from lmladder.nn.module import StateDictError
 
 
 def fitted(prepared, order=2, smoothing=1.0):
     b = prepared.boundary_id
-    m = NGram(prepared.vocab_size, order, smoothing, pad_id=b or 0, boundary_id=b)
+    m = NGram(NGramConfig(order, smoothing, vocab_size=prepared.vocab_size, pad_id=b or 0, boundary_id=b))
     return m.fit(prepared.splits["train"])
 
 
@@ -81,7 +84,9 @@ def test_trigram_forward_agrees_with_contexts(names_prepared):
 
 
 def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
-    m = NGram(3, order=2, smoothing=0.0).fit(np.array([0, 1, 0, 1]))  # only 0->1 and 1->0 seen; context 2 never
+    m = NGram(NGramConfig(order=2, smoothing=0.0, vocab_size=3)).fit(
+        np.array([0, 1, 0, 1])
+    )  # only 0->1 and 1->0 seen; context 2 never
     _, loss = m(np.array([[0, 0]]), np.array([[1, 0]]))  # 0 -> 0 never seen
     assert np.isfinite(loss.item()) and loss.item() > 1e29
     _, loss = m(np.array([[0, 1]]), np.array([[1, IGNORE_INDEX]]))  # the ignored position scores nothing
@@ -92,9 +97,9 @@ def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
 def test_config_registry_and_state_dict():
     m = build_model("ngram", vocab_size=5, order=3, smoothing=0.5, pad_id=0, boundary_id=0, rng=np.random.default_rng())
     assert isinstance(m, NGram) and m.trainable is False and m.block_size is None
-    assert NGram(**m.config()).config() == m.config()
+    assert NGram(NGramConfig(**dataclasses.asdict(m.config))).config == m.config
     m.fit(np.array([0, 1, 2, 0, 3, 4, 0]))
-    other = NGram(**m.config())
+    other = NGram(m.config)
     other.load_state_dict({k: v.copy() for k, v in m.state_dict().items()})
     np.testing.assert_array_equal(other.log_probs(), m.log_probs())
     with pytest.raises(StateDictError, match=r"counts shape expected \(5, 5, 5\), got \(5, 5\)"):
@@ -105,14 +110,14 @@ def test_config_registry_and_state_dict():
 
 def test_bad_configs_and_inputs():
     with pytest.raises(ModelConfigError, match=r"65\*\*5 = 1.16e\+09 dense counts exceeds 5e\+07; use order <= 4"):
-        NGram(65, order=5)
-    with pytest.raises(ModelConfigError, match="order must be an int >= 1"):
-        NGram(10, order=0)
-    with pytest.raises(ModelConfigError, match="smoothing must be >= 0"):
-        NGram(10, smoothing=-1)
-    with pytest.raises(ModelConfigError, match=r"pad_id=10 outside \[0, 10\)"):
-        NGram(10, pad_id=10)
-    m = NGram(4)
+        NGram(NGramConfig(vocab_size=65, order=5))
+    with pytest.raises(ModelConfigError, match="order=0 must be a positive integer"):
+        NGram(NGramConfig(vocab_size=10, order=0))
+    with pytest.raises(ModelConfigError, match="smoothing=-1 must be >= 0"):
+        NGram(NGramConfig(vocab_size=10, smoothing=-1))
+    with pytest.raises(ModelConfigError, match=r"pad_id=10 outside the vocabulary \[0, 10\)"):
+        NGram(NGramConfig(vocab_size=10, pad_id=10))
+    m = NGram(NGramConfig(vocab_size=4))
     with pytest.raises(ModelConfigError, match=r"ids span \[0, 7\] outside \[0, 4\)"):
         m(np.array([[0, 7]]))
     with pytest.raises(ModelConfigError, match=r"token ids span \[0, 9\] but vocab_size=4"):

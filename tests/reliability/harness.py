@@ -19,19 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lmladder.config import DataConfig
+from lmladder.data import DataConfig, prepare
 from lmladder.io import load_checkpoint, save_checkpoint
-from lmladder.pipeline import prepare
+from lmladder.models import LADDER
 
 from ..shared_data import shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGE_FILES = {
-    "prepare": "prepare.py",
-    "bigram": "train_bigram.py",
-    "mlp": "train_mlp.py",
-    "transformer": "train_transformer.py",
-    "evaluate": "evaluate.py",
+# entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
+STAGE_FILES = {"prepare": ("prepare.py",), "evaluate": ("evaluate.py",)} | {
+    rung: ("train.py", f"rung={rung}") for rung in LADDER
 }
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the CPU is shared
 TINY = {
@@ -40,8 +37,8 @@ TINY = {
     "mlp.train.eval_interval": "10",
     "mlp.train.eval_iters": "2",
     "mlp.train.checkpoint_interval": "10",
-    "mlp.train.num_samples": "2",
-    "mlp.train.sample_tokens": "20",
+    "mlp.sample.num_samples": "2",
+    "mlp.sample.sample_tokens": "20",
     "mlp.train.progress": "false",
     "transformer.model.n_layer": "1",
     "transformer.model.n_head": "2",
@@ -50,8 +47,8 @@ TINY = {
     "transformer.train.eval_interval": "10",
     "transformer.train.eval_iters": "2",
     "transformer.train.checkpoint_interval": "10",
-    "transformer.train.num_samples": "2",
-    "transformer.train.sample_tokens": "20",
+    "transformer.sample.num_samples": "2",
+    "transformer.sample.sample_tokens": "20",
     "transformer.train.progress": "false",
 }
 
@@ -99,7 +96,8 @@ class Sandbox:
         keys = {a.lstrip("+~").split("=", 1)[0] for a in own}
         base = [f"{k}={v}" for k, v in self.base().items() if k not in keys]
         run = [] if "hydra.run.dir" in keys else [f"hydra.run.dir={run_dir}"]
-        return [str(self.root / "stages" / STAGE_FILES[stage]), *flags, *base, *own, *run]
+        script, *fixed = STAGE_FILES[stage]
+        return [str(self.root / "stages" / script), *flags, *fixed, *base, *own, *run]
 
     def snapshot(self) -> dict[str, str]:
         """sha256 of every file that must survive any failing command unchanged."""
@@ -202,9 +200,9 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     flipped[-10] ^= 0x01  # one bit of the last weight
     (d / "flipped.safetensors").write_bytes(bytes(flipped))
     arrays, meta = load_checkpoint(good)
-    shapes = {**meta, "model": {**meta["model"], "kwargs": {**meta["model"]["kwargs"], "n_hidden": 40}}}
+    shapes = {**meta, "model": {**meta["model"], "config": {**meta["model"]["config"], "n_hidden": 40}}}
     save_checkpoint(d / "shapes.safetensors", arrays, shapes)  # checksum-valid, but the arrays are for 32 units
-    huge = {**meta, "model": {**meta["model"], "kwargs": {**meta["model"]["kwargs"], "n_embd": 10**9}}}
+    huge = {**meta, "model": {**meta["model"], "config": {**meta["model"]["config"], "n_embd": 10**9}}}
     save_checkpoint(d / "huge.safetensors", arrays, huge)
     other = {**meta, "tokenizer": {"type": "char", "lines": True, "chars": "abc", "unk": None}}
     save_checkpoint(d / "vocab_mismatch.safetensors", arrays, other)

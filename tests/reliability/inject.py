@@ -1,6 +1,6 @@
 """Run a stage script as `python stages/<x>.py overrides...` would, with a fault planted at a precise moment:
 
-    python tests/reliability/inject.py MODE ARG stages/train_transformer.py key=value ...
+    python tests/reliability/inject.py MODE ARG stages/train.py rung=transformer key=value ...
 
 kill-checkpoint-write N   SIGKILL with half of the N-th model.safetensors write on disk (in its temporary file)
 kill-checkpoint-rename N  SIGKILL after the N-th model.safetensors temporary is complete, before its rename

@@ -80,7 +80,7 @@ def disk_full_checkpoint(sb: Sandbox) -> Outcome:
 
 def permission_denied_checkpoint(sb: Sandbox) -> Outcome:
     d = _copy_good(sb, "denied-checkpoint")
-    args = ["fail-replace", "13:model.safetensors", str(sb.root / "stages" / "train_mlp.py"),
+    args = ["fail-replace", "13:model.safetensors", str(sb.root / "stages" / "train.py"),
             *sb.stage_argv("mlp", ["resume=true", "mlp.train.max_iters=40"], str(d))[1:]]  # fmt: skip
     return _last_checkpoint_only(_guarded_run(d, lambda: run_subprocess(sb, "python", [str(INJECT), *args], str(d))))
 
@@ -88,7 +88,7 @@ def permission_denied_checkpoint(sb: Sandbox) -> Outcome:
 def disk_full_metrics(sb: Sandbox) -> Outcome:
     """A finished run re-scored (resume=true at max_iters): writing metrics.json fails with ENOSPC."""
     d = _copy_good(sb, "diskfull-metrics")
-    args = ["fail-replace", "28:metrics.json", str(sb.root / "stages" / "train_mlp.py"),
+    args = ["fail-replace", "28:metrics.json", str(sb.root / "stages" / "train.py"),
             *sb.stage_argv("mlp", ["resume=true"], str(d))[1:]]  # fmt: skip
     return _guarded_run(d, lambda: run_subprocess(sb, "python", [str(INJECT), *args], str(d)))
 

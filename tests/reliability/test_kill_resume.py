@@ -39,8 +39,8 @@ ARGS = [
     "transformer.train.eval_iters=20",
     "transformer.train.checkpoint_interval=25",
     "transformer.train.grad_stats_interval=50",
-    "transformer.train.num_samples=5",
-    "transformer.train.sample_tokens=30",
+    "transformer.sample.num_samples=5",
+    "transformer.sample.sample_tokens=30",
 ]
 # (how, argument): a timer in seconds after launch, or an inject.py mode and which occurrence to hit
 PLAN = [  # the injected kills come first, while plenty of training is left, so they land on any machine speed

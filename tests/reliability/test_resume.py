@@ -11,7 +11,6 @@ from lmladder.models import build_model
 from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
 from lmladder.training import loop as loop_mod
 from lmladder.training.logs import TsvLog
-from lmladder.training.run import pad_id_for
 
 from .harness import build_sandbox, run_in_process
 
@@ -21,7 +20,7 @@ KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 
 def _train(data, out, resume=None, **kw):
     rngs = make_rngs(0)
-    model = build_model("mlp", vocab_size=data.vocab_size, pad_id=pad_id_for(data), rng=rngs["model"], **KW)
+    model = build_model("mlp", data=data, rng=rngs["model"], **KW)
     s = dict(max_iters=40, batch_size=8, block_size=16, eval_interval=10, eval_iters=3, checkpoint_interval=10)
     s.update(kw)
     train(model, data, optim=OPTIM, settings=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
@@ -92,7 +91,7 @@ def test_resuming_a_finished_run_keeps_its_logs(tiny_names, tmp_path):
 
 def test_a_checkpoint_past_max_iters_is_refused(tiny_names, tmp_path):
     _train(tiny_names, tmp_path)
-    with pytest.raises(TrainingError, match=r"at step 40, past train.max_iters=20; raise max_iters"):
+    with pytest.raises(TrainingError, match=r"at step 40, past max_iters=20; raise max_iters"):
         _train(tiny_names, tmp_path, resume=tmp_path / "model.safetensors", max_iters=20)
 
 

@@ -189,7 +189,7 @@ def _load_and_resume(path, kind) -> str:
 
 def test_the_huge_model_example_is_refused_before_building(tmp_path):
     arrays, meta = _base("gpt", tmp_path / "g.safetensors")
-    meta["model"]["kwargs"]["n_embd"] = 10**9
+    meta["model"]["config"]["n_embd"] = 10**9
     save_checkpoint(tmp_path / "huge.safetensors", arrays, meta)
     tracemalloc.start()
     try:

@@ -6,7 +6,6 @@ import pytest
 from lmladder.io import CheckpointError, save_checkpoint
 from lmladder.models import build_model
 from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint, score_tokens
-from lmladder.training.run import pad_id_for
 
 KW = {
     "ngram": dict(order=3),
@@ -18,10 +17,7 @@ KW = {
 @pytest.mark.parametrize("kind", ["ngram", "mlp", "gpt"])
 def test_roundtrip_rebuilds_an_identical_model(kind, tiny_names, tmp_path):
     rngs = make_rngs(0)
-    extra = {"boundary_id": tiny_names.boundary_id} if kind == "ngram" else {}
-    model = build_model(
-        kind, vocab_size=tiny_names.vocab_size, pad_id=pad_id_for(tiny_names), rng=rngs["model"], **KW[kind], **extra
-    )
+    model = build_model(kind, data=tiny_names, rng=rngs["model"], **KW[kind])
     if kind == "ngram":
         model.fit(np.asarray(tiny_names.splits["train"]))
     save_training_checkpoint(

@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 
-from lmladder.models import GPT, MLP, NGram
+from lmladder.models import build_model
 from lmladder.training import SamplingError, generate, next_token
 
 
 def gpt(block=8, seed=0):
-    return GPT(11, block_size=block, n_layer=2, n_head=2, n_embd=16, rng=np.random.default_rng(seed))
+    return build_model(
+        "gpt", vocab_size=11, block_size=block, n_layer=2, n_head=2, n_embd=16, rng=np.random.default_rng(seed)
+    )
 
 
 def test_next_token_semantics():
@@ -42,9 +44,9 @@ def test_bad_options_are_refused(kw, msg):
 
 
 def test_same_seed_same_samples_for_every_rung():
-    ng = NGram(11, order=2)
+    ng = build_model("ngram", vocab_size=11, order=2)
     ng.fit(np.random.default_rng(1).integers(0, 11, 500))
-    for model in (gpt(), MLP(11, rng=np.random.default_rng(0)), ng):
+    for model in (gpt(), build_model("mlp", vocab_size=11, rng=np.random.default_rng(0)), ng):
         a = generate(model, np.zeros((3, 1), dtype=np.int64), 20, rng=np.random.default_rng(5))
         b = generate(model, np.zeros((3, 1), dtype=np.int64), 20, rng=np.random.default_rng(5))
         c = generate(model, np.zeros((3, 1), dtype=np.int64), 20, rng=np.random.default_rng(6))

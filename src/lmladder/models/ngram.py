@@ -6,17 +6,46 @@ Jurafsky & Martin, Speech and Language Processing, ch. 3). Fitted by counting, n
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
-from .base import LanguageModel, ModelConfigError, is_size
+from .base import LanguageModel, ModelConfigError, check_ids, check_sizes
 
 MAX_TABLE = 5e7  # dense counts table entries (V ** order); 65 ** 4 fits, 65 ** 5 does not
 LOG_ZERO = -1e30  # log-prob of a never-seen pair when smoothing=0: finite, so ignored targets never yield nan
+
+
+@dataclass
+class NGramConfig:
+    """The count model's settings: `bigram.model` in conf/, and what its checkpoints store."""
+
+    order: int = 2  # 1 = unigram, 2 = bigram, 3 = trigram, ...
+    smoothing: float = 1.0  # k of add-k smoothing; 0 = raw counts
+    vocab_size: int | None = None  # from the data
+    pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
+    boundary_id: int | None = None  # from the data: a lines corpus's boundary; no context crosses it
+
+    def check(self) -> None:
+        check_sizes(self, "order")
+        if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, int | float) or not self.smoothing >= 0:
+            raise ModelConfigError(f"smoothing={self.smoothing!r} must be >= 0 (add-k counts)", params=("smoothing",))
+        if self.vocab_size is None:
+            return
+        check_ids(self, "pad_id", "boundary_id")
+        V, log_max = self.vocab_size, math.log(MAX_TABLE)
+        if self.order * math.log(V) > log_max:  # in logs: a hostile order must not overflow a float
+            table = math.exp(min(self.order * math.log(V), 700))
+            fits = int(log_max // math.log(V)) if V > 1 else 0
+            raise ModelConfigError(
+                f"order={self.order}: vocab_size**order = {V}**{self.order} = {table:.3g} dense counts exceeds "
+                f"{MAX_TABLE:.0e}; " + (f"use order <= {fits}" if fits else "use a smaller vocabulary"),
+                params=("order",),
+            )
 
 
 class NGram(LanguageModel):
@@ -27,47 +56,27 @@ class NGram(LanguageModel):
     """
 
     kind = "ngram"
+    Config = NGramConfig
     trainable = False
 
-    def __init__(
-        self,
-        vocab_size: int,
-        order: int = 2,
-        smoothing: float = 1.0,
-        pad_id: int = 0,
-        boundary_id: int | None = None,
-        rng: np.random.Generator | None = None,  # unused: accepted so every rung is built alike
-        dtype=None,  # unused: counts are always float64
-    ):
-        if not is_size(vocab_size):
-            raise ModelConfigError(f"NGram: vocab_size must be a positive int, got {vocab_size!r}")
-        if not is_size(order):
-            raise ModelConfigError(f"NGram: order must be an int >= 1 (1 = unigram, 2 = bigram), got {order!r}")
-        if not smoothing >= 0:
-            raise ModelConfigError(f"NGram: smoothing must be >= 0 (add-k counts), got {smoothing!r}")
-        for name, v in (("pad_id", pad_id), ("boundary_id", boundary_id)):
-            if v is not None and not 0 <= v < vocab_size:
-                raise ModelConfigError(f"NGram: {name}={v} outside [0, {vocab_size}); use an id of the vocabulary")
-        if float(vocab_size) ** order > MAX_TABLE:
-            fits = [o for o in range(1, order) if float(vocab_size) ** o <= MAX_TABLE]
-            raise ModelConfigError(
-                f"NGram: vocab_size**order = {vocab_size}**{order} = {float(vocab_size) ** order:.3g} dense counts "
-                f"exceeds {MAX_TABLE:.0e}; " + (f"use order <= {fits[-1]}" if fits else "use a smaller vocabulary")
-            )
-        self.vocab_size, self.order, self.smoothing = int(vocab_size), int(order), float(smoothing)
-        self.pad_id, self.boundary_id = int(pad_id), None if boundary_id is None else int(boundary_id)
+    # rng and dtype are accepted so every rung is built alike: counting draws nothing, and counts are float64
+    def __init__(self, config: NGramConfig, *, rng: np.random.Generator | None = None, dtype=None):
+        config.check()
+        check_ids(config, "pad_id", "boundary_id")
+        c = self.config = config
+        self.vocab_size, self.order, self.smoothing = c.vocab_size, c.order, float(c.smoothing)
+        self.pad_id, self.boundary_id = c.pad_id, c.boundary_id
         self.block_size = None  # any length: the context is only the last order-1 tokens
         self.counts = np.zeros((self.vocab_size,) * self.order, dtype=np.float64)
         self._logp: np.ndarray | None = None  # cached (V**(order-1), V) log-prob table
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "vocab_size": self.vocab_size,
-            "order": self.order,
-            "smoothing": self.smoothing,
-            "pad_id": self.pad_id,
-            "boundary_id": self.boundary_id,
-        }
+    @classmethod
+    def min_params(cls, c: NGramConfig) -> float:
+        # in logs first: a hostile order must not make Python build a huge integer
+        return math.inf if c.order * math.log(max(c.vocab_size, 1)) > 100 else float(c.vocab_size**c.order)
+
+    def num_parameters(self) -> int:
+        return self.counts.size
 
     # ------------------------------------------------------------------ fitting
     def fit(self, tokens: np.ndarray) -> NGram:

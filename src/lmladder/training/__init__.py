@@ -3,9 +3,9 @@
 from .checkpoints import Checkpoint, load_training_checkpoint, save_training_checkpoint
 from .evaluate import estimate_loss, score_tokens
 from .loop import TrainingError, TrainResult, make_rngs, train
-from .run import run_count_model, run_neural_model, sample_text, score_splits
+from .run import run_rung, sample_text, score_splits
 from .sampling import SamplingError, generate, next_token
-from .settings import OptimSettings, SettingsError, TrainSettings
+from .settings import OptimSettings, SampleSettings, SettingsError, TrainSettings
 
 __all__ = [
     "Checkpoint",
@@ -17,14 +17,14 @@ __all__ = [
     "TrainResult",
     "make_rngs",
     "train",
-    "run_count_model",
-    "run_neural_model",
+    "run_rung",
     "sample_text",
     "score_splits",
     "SamplingError",
     "generate",
     "next_token",
     "OptimSettings",
+    "SampleSettings",
     "SettingsError",
     "TrainSettings",
 ]

@@ -10,17 +10,18 @@ from ..data.prepared import Prepared
 
 
 class Batcher:
-    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int, block_key: str = "block_size"):
+    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int):
         if split not in data.splits:
             raise DataError(f"split '{split}' not in the prepared data ({sorted(data.splits)}); re-run prepare")
         self.tokens = data.splits[split]
         self.kind, self.batch_size, self.block_size = data.kind, batch_size, block_size
         n = len(self.tokens)
         if data.kind == "stream" and n < block_size + 1:  # fail before training, not at the first eval
-            fix = f"set {block_key} <= {n - 1}, or use" if n > 1 else "use"
+            fix = f"set block_size <= {n - 1}, or use" if n > 1 else "use"
             raise DataError(
-                f"the {split} split has {n} tokens, too short for {block_key}={block_size} (a window needs "
-                f"block_size + 1 tokens); {fix} a larger corpus or a larger data.fractions share for {split}"
+                f"the {split} split has {n} tokens, too short for block_size={block_size} (a window needs one "
+                f"token more); {fix} a larger corpus or a larger {split} share in fractions=",
+                params=("block_size", "fractions"),
             )
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
 

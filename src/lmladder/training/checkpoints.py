@@ -1,13 +1,13 @@
 """Training checkpoints: model weights, optimizer moments and every Generator's state in one safetensors file.
 
-Array names: `model.<param>` and `optim.<buffer>.<param>`; metadata (JSON) holds the model class and kwargs,
-the tokenizer, step, config, seed and RNG states. A checkpoint alone is enough to sample, evaluate or resume.
+Array names: `model.<param>` and `optim.<buffer>.<param>`; metadata (JSON) holds the model kind and its config
+dataclass's fields, the tokenizer, step, config, seed and RNG states. A checkpoint alone is enough to sample,
+evaluate or resume.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,11 @@ import numpy as np
 from ..data.errors import DataError
 from ..data.tokenizers import Tokenizer, tokenizer_from_dict
 from ..io import CheckpointError, load_checkpoint, save_checkpoint
-from ..models import LanguageModel, ModelConfigError, build_model
+from ..models import model_class
+from ..models.base import LanguageModel, ModelConfigError
 from ..nn import Optimizer, StateDictError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model is {kind, config} (1 stored constructor kwargs)
 
 
 @dataclass
@@ -33,10 +34,6 @@ class Checkpoint:
     @property
     def step(self) -> int:
         return int(self.meta.get("step", 0))
-
-
-def _param_names(model: LanguageModel) -> list[str]:
-    return [n for n, _ in model.named_parameters()]
 
 
 def save_training_checkpoint(
@@ -53,7 +50,7 @@ def save_training_checkpoint(
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {
         "version": FORMAT_VERSION,
-        "model": {"kind": model.kind, "kwargs": model.config()},
+        "model": {"kind": model.kind, "config": asdict(model.config)},
         "dtype": str(next(iter(arrays.values())).dtype) if arrays else "float32",
         "tokenizer": tokenizer.to_dict(),
         "step": int(step),
@@ -83,50 +80,35 @@ _FLOAT_DTYPES = ("float16", "float32", "float64")
 _FIX = "the file was modified or mixed from two runs — restore it or retrain"
 
 
-def _int_kwarg(path, kwargs: dict, key: str, default: int) -> int:
-    v = kwargs.get(key, default)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise CheckpointError(f"{path}: model kwarg {key}={str(v)[:40]!r} in its metadata is not a size; {_FIX}")
-    return v
-
-
-def _min_params(path, kind: str, kw: dict) -> float:
-    """A lower bound on the parameter count of the model the metadata describes, from its sizes alone (no build).
-    Lower bound on purpose: a legitimate checkpoint never exceeds it, whatever small layers a model adds."""
-    V = _int_kwarg(path, kw, "vocab_size", 1)
-    if kind == "gpt":
-        C, L, B = (_int_kwarg(path, kw, k, d) for k, d in (("n_embd", 128), ("n_layer", 4), ("block_size", 64)))
-        head = 0 if kw.get("tie_weights", True) else V * C
-        return float(V * C + B * C + L * 12 * C * C + head)  # embeddings + per block: qkv 3C², proj C², MLP 8C²
-    if kind == "mlp":
-        E, H, K, L = (
-            _int_kwarg(path, kw, k, d) for k, d in (("n_embd", 10), ("n_hidden", 200), ("context", 3), ("n_layers", 1))
+def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[LanguageModel], Any, str]:
+    """(model class, config, dtype) of the model the metadata describes, refused before building (and
+    allocating) it when that model does not fit the arrays present."""
+    if meta.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {str(meta.get('version'))[:20]}, this lmladder reads format {FORMAT_VERSION}; "
+            "retrain it (`dvc repro`) with this version"
         )
-        return float(V * E + K * E * H + max(L - 1, 0) * (H * H + H) + H * V)
-    if kind == "ngram":
-        order = _int_kwarg(path, kw, "order", 2)
-        return math.inf if order * math.log(max(V, 1)) > 100 else float(V**order)  # logs: no huge powers
-    return 0.0  # unknown kinds are refused by build_model
-
-
-def _check_plan(path, kind: Any, kwargs: Any, tokenizer: Tokenizer, arrays: dict, dtype: Any) -> None:
-    """Refuse metadata that does not describe the arrays present, before building (and allocating) the model."""
-    if not isinstance(kind, str) or not isinstance(kwargs, dict):
-        raise CheckpointError(f"{path}: model kind/kwargs in its metadata are malformed; {_FIX}")
+    kind, fields, dtype = meta["model"]["kind"], meta["model"]["config"], meta.get("dtype", "float32")
+    if not isinstance(kind, str) or not isinstance(fields, dict):
+        raise CheckpointError(f"{path}: model kind/config in its metadata are malformed; {_FIX}")
     if dtype not in _FLOAT_DTYPES:
         raise CheckpointError(f"{path}: metadata dtype {str(dtype)[:40]!r} is not one of {_FLOAT_DTYPES}; {_FIX}")
-    if kwargs.get("vocab_size") != tokenizer.vocab_size:
+    cls = model_class(kind)
+    config = cls.Config(**fields)
+    config.check()
+    if config.vocab_size != tokenizer.vocab_size:
         raise CheckpointError(
-            f"{path}: model vocab_size {str(kwargs.get('vocab_size'))[:40]} differs from its tokenizer's "
+            f"{path}: model vocab_size {str(config.vocab_size)[:40]} differs from its tokenizer's "
             f"{tokenizer.vocab_size} symbols; {_FIX}"
         )
     held = sum(a.size for k, a in arrays.items() if k.startswith("model."))
-    need = _min_params(path, kind, kwargs)
+    need = cls.min_params(config)
     if need > 2 * held + 4096:  # slack so a model that gains a few small layers still loads older files
         raise CheckpointError(
             f"{path}: its metadata describes a {kind} of at least {need:.3g} parameters but the file holds "
             f"{held:,} weights; {_FIX}"
         )
+    return cls, config, dtype
 
 
 def _shape_mismatch(model: LanguageModel, weights: dict[str, np.ndarray]) -> str | None:
@@ -149,21 +131,19 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
     Everything that can go wrong with the file raises CheckpointError (one line: the file, the problem, the fix)."""
     arrays, meta = load_checkpoint(path)
     try:
-        kind, kwargs = meta["model"]["kind"], meta["model"]["kwargs"]
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
-        dtype = meta.get("dtype", "float32")
-        _check_plan(path, kind, kwargs, tokenizer, arrays, dtype)
-        model = build_model(kind, rng=np.random.default_rng(0), dtype=np.dtype(dtype), **kwargs)
+        cls, config, dtype = _plan(path, meta, tokenizer, arrays)
+        model = cls(config, rng=np.random.default_rng(0), dtype=np.dtype(dtype))
         weights = {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}
         if problem := _shape_mismatch(model, weights):
             raise CheckpointError(
-                f"{path}: its arrays do not match the {kind} its metadata describes ({problem}); {_FIX}"
+                f"{path}: its arrays do not match the {cls.kind} its metadata describes ({problem}); {_FIX}"
             )
         model.load_state_dict(weights)
     except CheckpointError:
         raise
     except (ModelConfigError, StateDictError, DataError) as e:  # StateDictError first: it is also a KeyError
-        reason = str(e).split(";")[0]  # the model's own fix names a config key; for a file, ours applies
+        reason = str(e).split(";")[0]  # the model's own fix is for whoever builds it; for a file, ours applies
         raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {_FIX}") from None
     except KeyError as e:
         raise CheckpointError(
@@ -198,9 +178,7 @@ def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str,
     if not ok:
         raise CheckpointError(f"{path}: optimizer metadata is malformed; {_FIX}")
     params = dict(model.named_parameters())
-    # files from before "params" was recorded named the buffers in model order; their shapes are checked by
-    # Optimizer.load_state_dict, in the optimizer's order
-    order = om.get("params", _param_names(model))
+    order = om.get("params")  # the optimizer's parameter order, which the buffers follow
     if not (isinstance(order, list) and sorted(map(str, order)) == sorted(params) and len(order) == len(params)):
         raise CheckpointError(f"{path}: optimizer metadata names other parameters than the model's; {_FIX}")
     buffers = {}
@@ -211,7 +189,7 @@ def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str,
                 f"{path}: optimizer buffer optim.{buf}.{missing[0]} is missing; the checkpoint cannot resume "
                 "training (it can still sample and evaluate)"
             )
-        bad = [n for n in order if "params" in om and arrays[f"optim.{buf}.{n}"].shape != params[n].shape]
+        bad = [n for n in order if arrays[f"optim.{buf}.{n}"].shape != params[n].shape]
         if bad:
             raise CheckpointError(f"{path}: optimizer buffer optim.{buf}.{bad[0]} has the wrong shape; {_FIX}")
         buffers[buf] = [arrays[f"optim.{buf}.{n}"] for n in order]

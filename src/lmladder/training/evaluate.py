@@ -15,8 +15,8 @@ import numpy as np
 
 from ..autograd import functional as F
 from ..autograd import no_grad
-from ..data.batching import eval_batches
-from ..models import IGNORE_INDEX, LanguageModel
+from ..data.batching import IGNORE_INDEX, eval_batches
+from ..models.base import LanguageModel
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
 

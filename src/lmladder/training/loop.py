@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from .. import nn
 from ..data.prepared import Prepared
 from ..errors import LmladderError
 from ..io import CheckpointError, WriteError, remove_stale_temps
-from ..models import LanguageModel
+from ..models.base import LanguageModel
 from .batches import Batcher
 from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
 from .evaluate import estimate_loss
@@ -92,7 +92,7 @@ def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict) ->
     """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
     Anything unusable in the file is a CheckpointError/TrainingError before a single step runs."""
     ck = load_training_checkpoint(path)
-    theirs, ours = ck.model.config(), model.config()
+    theirs, ours = asdict(ck.model.config), asdict(model.config)
     if theirs != ours:
         diff = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
         has = ", ".join(f"{k}={theirs.get(k)!r}" for k in diff[:4])
@@ -149,14 +149,12 @@ def train(
     meta: dict[str, Any] | None = None,
     resume: str | Path | None = None,
     stop_at: int | None = None,
-    block_key: str = "block_size",
     log=print,
 ) -> TrainResult:
     """Train `model` (built with rngs['model']) on data.splits['train']; write checkpoints and logs to out_dir.
 
     `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
     the schedule still follows settings.max_iters, so resuming reproduces the uninterrupted run bit for bit.
-    `block_key` names the setting behind the sequence length in messages (e.g. "transformer.model.block_size").
     """
     optim.check()
     settings.check()
@@ -166,8 +164,8 @@ def train(
     except OSError as e:
         raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
     seq_len = model.block_size or settings.block_size
-    train_b = Batcher(data, "train", settings.batch_size, seq_len, block_key)
-    val_b = Batcher(data, "val", settings.batch_size, seq_len, block_key)
+    train_b = Batcher(data, "train", settings.batch_size, seq_len)
+    val_b = Batcher(data, "val", settings.batch_size, seq_len)
     opt = build_optimizer(model, optim)
     schedule = build_schedule(optim, settings.max_iters)
     meta = dict(meta or {})
@@ -180,13 +178,15 @@ def train(
         start, best_val, best_step, nonfinite = _restore(Path(resume), model, opt, rngs)
         if start > settings.max_iters:
             raise TrainingError(
-                f"cannot resume from {resume}: it is at step {start}, past train.max_iters={settings.max_iters}; "
-                "raise max_iters, or start a new run"
+                f"cannot resume from {resume}: it is at step {start}, past max_iters={settings.max_iters}; "
+                "raise max_iters, or start a new run",
+                params=("max_iters",),
             )
         log(f"resumed from {resume} at step {start}")
     # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
     keep = start + 1 if start >= settings.max_iters else start
-    step_log = TsvLog(out / "train_log.tsv", ["step", "lr", "loss", "grad_norm", "tokens_per_s"], truncate_from=keep)
+    # every logged value is a function of the seed (no wall-clock column), so a rerun writes the same bytes
+    step_log = TsvLog(out / "train_log.tsv", ["step", "lr", "loss", "grad_norm"], truncate_from=keep)
     eval_log = TsvLog(out / "eval_log.tsv", ["step", "train_loss", "val_loss"], truncate_from=keep)
     grad_log = TsvLog(
         out / "grad_stats.tsv",
@@ -251,7 +251,7 @@ def train(
             dt = time.perf_counter() - t0
             train_time += dt
             tokens_seen += n_tok
-            step_log.write([step, lr, loss_sum, norm, n_tok / dt])
+            step_log.write([step, lr, loss_sum, norm])
             bar.update(step, loss=loss_sum, lr=lr, tok_s=f"{n_tok / dt:,.0f}")
             # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
             if (step + 1) % settings.checkpoint_interval == 0 and step + 1 < settings.max_iters:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..errors import LmladderError
-from ..models import LanguageModel
+from ..models.base import LanguageModel
 
 
 class SamplingError(LmladderError, ValueError):

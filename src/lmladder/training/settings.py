@@ -1,15 +1,28 @@
-"""Typed settings for training. Stages merge their YAML into these dataclasses, so a wrong type or an unknown key
-fails before any work starts; the library itself only ever sees these plain objects."""
+"""Typed settings for training and sampling a rung. Stages merge their YAML into these dataclasses, so a wrong type
+or an unknown key fails before any work starts; the library itself only ever sees these plain objects.
+
+Each `check()` names a field as `name=value`; the stages say it as the config key (mlp.optim.lr=0)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, make_dataclass
 
 from ..errors import LmladderError
 
 
 class SettingsError(LmladderError, ValueError):
-    """A setting is out of range; the message names the key and the fix."""
+    """A setting is out of range; the message names it and the fix."""
+
+
+def _bad(name: str, value, rule: str) -> SettingsError:
+    return SettingsError(f"{name}={value!r} {rule}", params=(name,))
+
+
+def _positive_ints(obj, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise _bad(name, getattr(obj, name), "must be a positive integer")
 
 
 @dataclass
@@ -28,19 +41,20 @@ class OptimSettings:
     gamma: float = 0.1  # step schedule only
     grad_clip: float | None = 1.0
 
-    def check(self, prefix: str = "optim") -> None:
+    def check(self) -> None:
         if self.name not in ("adamw", "adam", "sgd"):
-            raise SettingsError(f"{prefix}.name={self.name!r}; choose adamw, adam or sgd")
+            raise _bad("name", self.name, "is not an optimizer; choose adamw, adam or sgd")
         if not self.lr > 0:
-            raise SettingsError(f"{prefix}.lr={self.lr} must be > 0")
+            raise _bad("lr", self.lr, "must be > 0")
         if self.min_lr < 0 or self.min_lr > self.lr:
-            raise SettingsError(f"{prefix}.min_lr={self.min_lr} must be in [0, lr={self.lr}]")
+            raise _bad("min_lr", self.min_lr, f"must be in [0, lr={self.lr}]")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise SettingsError(f"{prefix}.betas={list(self.betas)} must be two numbers in [0, 1)")
-        if self.weight_decay < 0 or self.warmup_iters < 0:
-            raise SettingsError(f"{prefix}.weight_decay and {prefix}.warmup_iters must be >= 0")
+            raise _bad("betas", list(self.betas), "must be two numbers in [0, 1)")
+        for name in ("weight_decay", "warmup_iters"):
+            if getattr(self, name) < 0:
+                raise _bad(name, getattr(self, name), "must be >= 0")
         if self.grad_clip is not None and self.grad_clip < 0:
-            raise SettingsError(f"{prefix}.grad_clip={self.grad_clip} must be >= 0 (0 or null disables clipping)")
+            raise _bad("grad_clip", self.grad_clip, "must be >= 0 (0 or null disables clipping)")
 
 
 @dataclass
@@ -55,13 +69,11 @@ class TrainSettings:
     checkpoint_interval: int = 500
     grad_stats_interval: int = 100
     max_nonfinite: int = 0  # steps with a non-finite loss/gradient that may be skipped before stopping
-    num_samples: int = 10
-    sample_tokens: int = 500  # per sample (lines corpora stop at the boundary)
-    temperature: float = 1.0
     progress: bool = True
 
-    def check(self, prefix: str = "train") -> None:
-        for key in (
+    def check(self) -> None:
+        _positive_ints(
+            self,
             "max_iters",
             "batch_size",
             "block_size",
@@ -71,10 +83,32 @@ class TrainSettings:
             "eval_batch_size",
             "checkpoint_interval",
             "grad_stats_interval",
-        ):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{prefix}.{key}={getattr(self, key)} must be a positive integer")
-        if self.max_nonfinite < 0 or self.num_samples < 0 or self.sample_tokens < 0:
-            raise SettingsError(f"{prefix}.max_nonfinite, num_samples and sample_tokens must be >= 0")
+        )
+        if self.max_nonfinite < 0:
+            raise _bad("max_nonfinite", self.max_nonfinite, "must be >= 0")
+
+
+@dataclass
+class SampleSettings:
+    """The samples written next to every trained rung (samples.txt)."""
+
+    num_samples: int = 20
+    sample_tokens: int = 500  # per sample (lines corpora stop at the boundary)
+    temperature: float = 1.0
+
+    def check(self) -> None:
+        for name in ("num_samples", "sample_tokens"):
+            if getattr(self, name) < 0:
+                raise _bad(name, getattr(self, name), "must be >= 0")
         if self.temperature < 0:
-            raise SettingsError(f"{prefix}.temperature={self.temperature} must be >= 0")
+            raise _bad("temperature", self.temperature, "must be >= 0 (0 = greedy)")
+
+
+@functools.cache
+def rung_schema(model_cls: type) -> type:
+    """The dataclass of a rung's block in the config (`mlp`, `transformer`, ...): the model's own Config, sample
+    settings and, for a rung trained by gradient descent, optim and train; run_rung takes the same four parts."""
+    parts = [("model", model_cls.Config), ("sample", SampleSettings)]
+    if model_cls.trainable:
+        parts += [("optim", OptimSettings), ("train", TrainSettings)]
+    return make_dataclass(f"{model_cls.__name__}Settings", [(n, t, field(default_factory=t)) for n, t in parts])

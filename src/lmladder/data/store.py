@@ -10,9 +10,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .config import ConfigError, DataConfig
-from .data import Prepared, load_prepared, load_source, prepare_corpus
-from .data.errors import DataError
+from .config import DataConfig
+from .errors import DataError
+from .prepared import Prepared, load_prepared, prepare_corpus
+from .sources import load_source
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not)
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
@@ -60,7 +61,7 @@ def load_matching(data: DataConfig, prepared_dir: str | Path) -> Prepared:
     prep = load_prepared(prepared_dir)
     recorded = prep.stats.get("meta", {}).get("signature")
     if recorded != json.loads(json.dumps(data_signature(data))):
-        raise ConfigError(
+        raise DataError(
             f"{prepared_dir} was prepared from data config {recorded}, but this run asks for "
             f"{data_signature(data)}; run `dvc repro` (or `dvc exp run` after editing conf/)"
         )
@@ -73,7 +74,7 @@ def ensure_prepared(
     """The prepared data for `data`: data/prepared if it matches, else the cache entry (prepared on first use)."""
     try:
         return load_matching(data, prepared_dir), Path(prepared_dir)
-    except (ConfigError, DataError):
+    except DataError:
         pass
     src = load_source(
         data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir

@@ -1,0 +1,48 @@
+"""Stage `<rung>`: train one rung of the ladder (fit it, for a count model) with the settings under `<rung>.*`.
+
+    python stages/train.py rung=mlp                        # one run, into outputs/runs/<date>/<time>/
+    python stages/train.py -m rung=mlp,transformer seed=0,1,2    # a sweep; `lmladder report` tabulates it
+
+dvc.yaml runs it once per rung and seed, writing outputs/<rung>/seed<N>/.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from _stage import stage
+from lmladder.config import ConfigError, block, block_keys
+from lmladder.models import LADDER, rung_class
+from lmladder.training import run_rung
+from lmladder.training.settings import rung_schema
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    with stage(str(cfg.get("rung") or "train"), cfg) as st:
+        rung = st.run.rung
+        if rung is None:
+            raise ConfigError(
+                f"rung is not set; choose one of {', '.join(LADDER)}, e.g. python stages/train.py rung=mlp"
+            )
+        cls = rung_class(rung)
+        settings = block(cfg, rung, rung_schema(cls))
+        st.keys.update(block_keys(rung, settings))
+        out = st.out_dir(rung)
+        parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
+        m = run_rung(
+            cls,
+            settings.model,
+            st.prepared(),
+            **parts,
+            seed=st.run.seed,
+            out_dir=out,
+            meta=st.meta(rung),
+            resume=st.resume_path(out),
+        )
+        print(
+            f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""dvc.yaml never lets an output go stale: every stage depends on every project file its command runs.
+
+For each stage DVC itself reads from dvc.yaml, the files its command imports are found transitively from the
+import statements of the stage script (under stages/ and src/), plus the model modules that
+`lmladder.models.model_class` imports on demand: a stage that passes `rung=<r>` loads only that rung's module; any
+other stage that can open checkpoints may load every rung's. Each of those files must lie under one of the stage's
+`deps`. Unused deps are allowed (they only cost a rerun).
+"""
+
+import ast
+import shlex
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from lmladder.models import LADDER
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC, STAGES = ROOT / "src", ROOT / "stages"
+LOADER = SRC / "lmladder" / "training" / "checkpoints.py"  # opens a checkpoint of any kind
+
+
+def _module_file(name: str) -> Path | None:
+    """The project file of an absolute module name (lmladder.* under src/, stage helpers under stages/)."""
+    base = SRC if name.split(".")[0] == "lmladder" else STAGES
+    path = base.joinpath(*name.split("."))
+    for cand in (path.with_suffix(".py"), path / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _package(file: Path) -> str:
+    rel = file.relative_to(SRC if file.is_relative_to(SRC) else STAGES).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] != "__init__" else parts[:-1])
+
+
+def _imported_names(file: Path) -> set[str]:
+    """Absolute names of every module an `import` anywhere in `file` may load (submodules of `from X import Y`
+    included; each parent package too, since importing a.b.c runs a/__init__ and a/b/__init__)."""
+    names = set()
+    tree = ast.parse(file.read_text(), str(file))
+    typing_only = {  # `if TYPE_CHECKING:` blocks never run
+        id(n)
+        for i in ast.walk(tree)
+        if isinstance(i, ast.If) and ast.unparse(i.test) == "TYPE_CHECKING"
+        for n in ast.walk(i)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                pkg = _package(file).split(".")
+                pkg = pkg[: len(pkg) - node.level + 1] if node.level > 1 else pkg
+                base = ".".join([*pkg, *([node.module] if node.module else [])])
+            else:
+                base = node.module
+            names.add(base)
+            names |= {f"{base}.{a.name}" for a in node.names}
+    expanded = set()
+    for n in names:
+        parts = n.split(".")
+        expanded |= {".".join(parts[: i + 1]) for i in range(len(parts))}
+    return expanded
+
+
+@cache
+def closure(file: Path) -> frozenset[Path]:
+    seen, todo = {file}, [file]
+    while todo:
+        for name in _imported_names(todo.pop()):
+            f = _module_file(name)
+            if f is not None and f not in seen:
+                seen.add(f)
+                todo.append(f)
+    return frozenset(seen)
+
+
+def _rung_module(rung: str) -> Path:
+    return SRC / "lmladder" / "models" / f"{LADDER[rung]}.py"
+
+
+def stage_files(cmd: str) -> set[Path]:
+    """The project files a stage command runs: its script's import closure and the rung modules it may load."""
+    args = shlex.split(cmd)
+    script = ROOT / next(a for a in args if a.endswith(".py"))
+    files = set(closure(script))
+    rungs = [a.split("=", 1)[1] for a in args if a.startswith("rung=")]
+    if rungs:
+        modules = [_rung_module(r) for r in rungs]
+    else:
+        modules = [_rung_module(r) for r in LADDER] if LOADER in files else []
+    for m in modules:
+        files |= closure(m)
+    return files
+
+
+@pytest.fixture(scope="module")
+def stages():
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return [(s.addressing, s.cmd, [ROOT / d.def_path for d in s.deps]) for s in repo.index.stages]
+
+
+def test_every_stage_depends_on_every_file_it_runs(stages):
+    stale = []
+    for name, cmd, deps in stages:
+        for f in sorted(stage_files(cmd)):
+            if not any(f == d or f.is_relative_to(d) for d in deps):
+                stale.append(f"{name}: {f.relative_to(ROOT)}")
+    assert not stale, (
+        "add these to the stage's deps in dvc.yaml (a change to them would leave its outputs stale):\n"
+        + ("\n".join(stale))
+    )
+
+
+def test_the_scenario_of_the_stale_outputs_issue(stages):
+    """Editing the stage glue, the checkpoint format or the config layer must mark every stage that runs them."""
+    for edited in ("stages/_stage.py", "src/lmladder/io/checkpoint.py", "src/lmladder/config.py"):
+        for name, cmd, _ in stages:
+            assert ROOT / edited in stage_files(cmd), f"{name} does not run {edited}?"
+
+
+def test_every_rung_has_a_stage_and_evaluate_reads_it(stages):
+    by_name = {name.split("@")[0]: (cmd, deps) for name, cmd, deps in stages}
+    for rung in LADDER:
+        assert rung in by_name, f"dvc.yaml has no stage '{rung}'; add one (docs/adding-a-rung.md)"
+        assert f"rung={rung}" in by_name[rung][0]
+        assert ROOT / "outputs" / rung in by_name["evaluate"][1], f"evaluate's deps lack outputs/{rung}"
+
+
+def test_a_training_stage_does_not_depend_on_other_rungs(stages):
+    """A change to one model file reruns that rung (and evaluate), not the others."""
+    for name, cmd, _ in stages:
+        rung = name.split("@")[0]
+        if rung in LADDER:
+            others = {_rung_module(r) for r in LADDER if r != rung}
+            assert not others & stage_files(cmd), f"{name} imports another rung's model"
