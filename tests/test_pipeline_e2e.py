@@ -85,13 +85,13 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
 
 
 def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):
-    r = exp_run(repo, "bigram.smoothing=0.5")
+    r = exp_run(repo, "bigram.model.smoothing=0.5")
     assert ran(r.stdout) == {"bigram@0", "evaluate"}
-    assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["smoothing"] == 0.5
+    assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["model"]["smoothing"] == 0.5
 
 
 def test_exp_run_trigram(repo):
-    exp_run(repo, "bigram.order=3")
+    exp_run(repo, "bigram.model.order=3")
     ck = repo / "outputs/bigram/seed0/metrics.json"
     assert json.loads(ck.read_text())["params"] == 27**3
     assert "exp" in dvc("exp", "show", "--csv", cwd=repo).stdout.lower()
@@ -100,7 +100,7 @@ def test_exp_run_trigram(repo):
 def test_hydra_run_gives_the_same_metrics_as_dvc(repo):
     exp_run(repo)  # back to the TINY defaults under DVC
     dvc_metrics = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
-    r = sh([sys.executable, "stages/train_mlp.py", *TINY, "hydra.run.dir=outputs/runs/same"], repo)
+    r = sh([sys.executable, "stages/train.py", "rung=mlp", *TINY, "hydra.run.dir=outputs/runs/same"], repo)
     hydra_metrics = json.loads((repo / "outputs/runs/same/metrics.json").read_text())
     assert hydra_metrics["val"] == dvc_metrics["val"] and hydra_metrics["test"] == dvc_metrics["test"], r.stdout
     # the plain run never touched the DVC-tracked outputs
@@ -119,6 +119,48 @@ def test_repro_of_the_committed_snapshot_gives_the_same_metrics(repo):
 
 
 def test_stage_refuses_another_config_under_dvc(repo):
-    env_cmd = [sys.executable, "stages/train_mlp.py", "hydra.run.dir=outputs/runs/x"]
+    env_cmd = [sys.executable, "stages/train.py", "rung=mlp", "hydra.run.dir=outputs/runs/x"]
     r = subprocess.run(env_cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "DVC_STAGE": "mlp@0"})
     assert r.returncode == 2 and "--config-name params" in r.stderr and "Traceback" not in r.stderr
+
+
+def changed_stages(repo) -> set[str]:
+    """The stages `dvc status` lists (its stage lines are the unindented ones ending in a colon)."""
+    out = dvc("status", cwd=repo).stdout.splitlines()
+    return {ln[:-1] for ln in out if ln.endswith(":") and not ln[:1].isspace()}
+
+
+def test_a_code_change_marks_every_stage_that_runs_it(repo):
+    """The stale-outputs bug: editing the stage glue, the checkpoint format or the config layer left the
+    training and evaluate stages "up to date". Every stage runs all three, so every stage must be marked."""
+    exp_run(repo)
+    assert dvc("status", cwd=repo).stdout.strip().endswith("up to date.")
+    for edited in ("stages/_stage.py", "src/lmladder/io/checkpoint.py", "src/lmladder/config.py"):
+        path = repo / edited
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            changed = changed_stages(repo)
+            assert changed == {"prepare", "bigram@0", "mlp@0", "transformer@0", "evaluate"}, (edited, changed)
+        finally:
+            path.write_text(original)
+    edited = repo / "src/lmladder/models/mlp.py"  # a model file reruns its own rung (and evaluate) only
+    original = edited.read_text()
+    edited.write_text(original + "\n# an edit\n")
+    try:
+        assert changed_stages(repo) == {"mlp@0", "evaluate"}
+    finally:
+        edited.write_text(original)
+
+
+def test_repro_forced_gives_the_same_bits(repo):
+    """Same code, same config, same machine: `dvc repro -f` writes every output again with the same hashes, and
+    `dvc metrics diff` against the last run shows nothing (timings live outside every output's hash)."""
+    exp_run(repo)
+    sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "before repro -f"], repo)
+    before = yaml.safe_load((repo / "dvc.lock").read_text())
+    dvc("repro", "--force", cwd=repo)
+    after = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert after == before
+    diff = dvc("metrics", "diff", "--json", cwd=repo).stdout.strip()
+    assert json.loads(diff or "{}") == {}, diff

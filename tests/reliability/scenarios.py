@@ -135,7 +135,7 @@ SCENARIOS = [
     Scenario("nonfinite-loss", "resume with mlp.optim.lr=1e38: the loss turns NaN", nonfinite,
              r"non-finite loss nan / grad norm nan at step 21 \(parameter 'wte.weight' gradient is non-finite\); "
              r"last good checkpoint kept at .*model.safetensors",
-             r"lower the learning rate, enable grad_clip, or allow skipping with train.max_nonfinite"),
+             r"lower mlp.optim.lr=1e\+38, enable mlp.optim.grad_clip= or allow skipping with mlp.train.max_nonfinite="),
     Scenario("disk-full-checkpoint", "a checkpoint write hits a full disk (RLIMIT_FSIZE)", disk_full_checkpoint,
              r"cannot write .*(best|model).safetensors: File too large", r"free disk space \(or quota\)"),
     Scenario("permission-denied-checkpoint", "renaming a checkpoint into place is denied (EACCES)",

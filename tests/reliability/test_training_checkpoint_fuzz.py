@@ -23,25 +23,24 @@ from hypothesis import strategies as st
 
 from lmladder.data import CharTokenizer
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
-from lmladder.models import build_model
+from lmladder.models import model_class
 from lmladder.training import TrainingError, load_training_checkpoint, make_rngs, save_training_checkpoint
 from lmladder.training.loop import _restore, build_optimizer
 from lmladder.training.sampling import generate
 from lmladder.training.settings import OptimSettings
 
+from ..ladder import KINDS as LADDER_KINDS
+from ..ladder import small_config
+
 FUZZ_EXAMPLES = max(1000, int(os.environ.get("LMLADDER_FUZZ_EXAMPLES", "1000")))
 MAX_PEAK = 64 * 2**20  # the bases are a few kB; anything near this is a model built from hostile metadata
 TOK = CharTokenizer(list("abcdefg"), lines=True)  # vocab 8
-KINDS = {
-    "gpt": dict(block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.1),
-    "mlp": dict(context=3, n_embd=4, n_hidden=8),
-    "ngram": dict(order=2),
-}
+KINDS = {k: small_config(k, TOK.vocab_size, n_layer=1, dropout=0.1, order=2) for k in LADDER_KINDS}  # every rung
 
 
 def _base(kind: str, path) -> tuple[dict, dict]:
     rngs = make_rngs(0)
-    model = build_model(kind, vocab_size=TOK.vocab_size, rng=rngs["model"], **KINDS[kind])
+    model = model_class(kind)(KINDS[kind], rng=rngs["model"])
     opt = build_optimizer(model, OptimSettings()) if model.trainable else None
     if opt is not None:  # non-zero moments, like a real run
         for p in model.parameters():
@@ -176,7 +175,7 @@ def _load_and_resume(path, kind) -> str:
     if kind == "ngram":
         return "loaded and usable"
     rngs = make_rngs(1)
-    fresh = build_model(kind, vocab_size=TOK.vocab_size, rng=rngs["model"], **KINDS[kind])
+    fresh = model_class(kind)(KINDS[kind], rng=rngs["model"])
     try:
         _restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs)
     except (CheckpointError, TrainingError) as e:

@@ -1,34 +1,13 @@
-"""Checkpoints of every rung: a checkpoint alone rebuilds the model, samples and scores like the original."""
+"""Training checkpoints that disagree with themselves are refused (every rung's round trip: models/test_contract)."""
 
 import numpy as np
 import pytest
 
 from lmladder.io import CheckpointError, save_checkpoint
 from lmladder.models import build_model
-from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint, score_tokens
+from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint
 
-KW = {
-    "ngram": dict(order=3),
-    "mlp": dict(context=3, n_embd=4, n_hidden=8),
-    "gpt": dict(block_size=16, n_layer=1, n_head=2, n_embd=8),
-}
-
-
-@pytest.mark.parametrize("kind", ["ngram", "mlp", "gpt"])
-def test_roundtrip_rebuilds_an_identical_model(kind, tiny_names, tmp_path):
-    rngs = make_rngs(0)
-    model = build_model(kind, data=tiny_names, rng=rngs["model"], **KW[kind])
-    if kind == "ngram":
-        model.fit(np.asarray(tiny_names.splits["train"]))
-    save_training_checkpoint(
-        tmp_path / "m.safetensors", model, tiny_names.tokenizer, rngs=rngs, step=7, extra={"note": "x"}
-    )
-    ck = load_training_checkpoint(tmp_path / "m.safetensors")
-    assert ck.step == 7 and ck.meta["note"] == "x" and type(ck.model) is type(model)
-    assert ck.tokenizer.to_dict() == tiny_names.tokenizer.to_dict()
-    args = dict(kind="lines", boundary_id=tiny_names.boundary_id)
-    val = np.asarray(tiny_names.splits["val"])
-    assert score_tokens(ck.model, val, **args) == score_tokens(model, val, **args)
+KW = {"mlp": dict(context=3, n_embd=4, n_hidden=8)}
 
 
 def test_arrays_that_disagree_with_the_config_are_refused(tiny_names, tmp_path):

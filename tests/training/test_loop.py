@@ -127,7 +127,7 @@ def test_non_finite_loss_stops_with_step_and_parameter(tiny_names, tmp_path):
     model.head.bias.data[3] = np.inf  # a poisoned weight: every loss from here on is non-finite
     with pytest.raises(
         TrainingError,
-        match=r"non-finite loss nan .* at step 0 \(parameter 'head.bias' weights are non-finite\).*lower the",
+        match=r"non-finite loss nan .* at step 0 \(parameter 'head.bias' weights are non-finite\).*lower lr=",
     ):
         train(model, tiny_names, optim=OPTIM, settings=settings(), rngs=rngs, out_dir=tmp_path, log=lambda *_: None)
 

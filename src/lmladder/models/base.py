@@ -76,6 +76,12 @@ class LanguageModel(Module):
         if cls.kind:
             REGISTRY[cls.kind] = cls
 
+    def __init__(self, config: Any):
+        """Check `config`, its data fields included (they must be set by now: models.for_data), and keep it."""
+        config.check()
+        check_ids(config, *(f for f in ("pad_id", "boundary_id") if hasattr(config, f)))
+        self.config, self.vocab_size = config, config.vocab_size
+
     @classmethod
     def min_params(cls, config: Any) -> float:  # pragma: no cover - abstract
         """A lower bound on the parameter count of the model `config` describes, from its sizes alone (no build):

@@ -121,11 +121,9 @@ class GPT(LanguageModel):
     Config = GPTConfig
 
     def __init__(self, config: GPTConfig, *, rng: np.random.Generator, dtype=np.float32):
-        config.check()
-        check_sizes(config, "vocab_size")
-        c = self.config = config
-        self.vocab_size, self.block_size, self.n_layer, self.n_head = c.vocab_size, c.block_size, c.n_layer, c.n_head
-        self.n_embd = c.n_embd
+        super().__init__(config)
+        c = config
+        self.block_size, self.n_layer, self.n_head, self.n_embd = c.block_size, c.n_layer, c.n_head, c.n_embd
         std = 0.02
         self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         self.wte.weight.data[...] = nn.init.normal(rng, self.wte.weight.shape, std, dtype=dtype)

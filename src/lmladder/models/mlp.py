@@ -43,10 +43,9 @@ class MLP(LanguageModel):
     Config = MLPConfig
 
     def __init__(self, config: MLPConfig, *, rng: np.random.Generator, dtype=np.float32):
-        config.check()
-        check_ids(config, "pad_id")
-        c = self.config = config
-        self.vocab_size, self.context, self.pad_id = c.vocab_size, c.context, c.pad_id
+        super().__init__(config)
+        c = config
+        self.context, self.pad_id = c.context, c.pad_id
         self.block_size = None  # any length: each position only looks at its own `context` window
         self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         gain = nn.init.calculate_gain(c.activation if c.activation in ("tanh", "relu", "gelu") else "linear")

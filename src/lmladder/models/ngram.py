@@ -61,10 +61,9 @@ class NGram(LanguageModel):
 
     # rng and dtype are accepted so every rung is built alike: counting draws nothing, and counts are float64
     def __init__(self, config: NGramConfig, *, rng: np.random.Generator | None = None, dtype=None):
-        config.check()
-        check_ids(config, "pad_id", "boundary_id")
-        c = self.config = config
-        self.vocab_size, self.order, self.smoothing = c.vocab_size, c.order, float(c.smoothing)
+        super().__init__(config)
+        c = config
+        self.order, self.smoothing = c.order, float(c.smoothing)
         self.pad_id, self.boundary_id = c.pad_id, c.boundary_id
         self.block_size = None  # any length: the context is only the last order-1 tokens
         self.counts = np.zeros((self.vocab_size,) * self.order, dtype=np.float64)

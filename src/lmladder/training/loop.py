@@ -240,7 +240,8 @@ def train(
                     )
                     raise TrainingError(
                         f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
-                        "lower the learning rate, enable grad_clip, or allow skipping with train.max_nonfinite"
+                        f"lower lr={optim.lr}, enable grad_clip= or allow skipping with max_nonfinite=",
+                        params=("lr", "grad_clip", "max_nonfinite"),
                     )
                 log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
                 continue
