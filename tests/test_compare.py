@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lmladder.cli import main
-from lmladder.compare import Table, compare, load, verdict
+from lmladder.reports.compare import Table, compare, load, verdict
 
 from .test_pipeline_e2e import TINY, dvc, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
 
