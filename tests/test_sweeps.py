@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lmladder.cli import main
-from lmladder.reports import collect, summarize
+from lmladder.reports import TIMINGS, collect, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ def test_report_command_writes_every_file_and_lists_failures(sweep, capsys):
     for f in ("perplexity.csv", "runs.csv", "perplexity.md", "metrics.json"):
         assert "time" not in (rep / f).read_text() and "tokens_per_s" not in (rep / f).read_text(), f
     timing = pd.read_csv(rep / "timing.csv")
-    assert list(timing.columns) == ["n_hidden", "n", "train_time_s", "tokens_per_s", "train_time_s_std", "tokens_per_s_std"]
+    assert list(timing.columns) == ["n_hidden", "n", *TIMINGS, *(f"{c}_std" for c in TIMINGS)]
     assert list(timing["n_hidden"]) == [64, 32, -1] and timing["train_time_s"][0] == 4.0
     assert "| 4.0 ± 0.7 " in (rep / "timing.md").read_text()
     assert main(["report", str(sweep), "--strict", "--out", str(sweep.parent / "r2")]) == 1
@@ -212,7 +212,7 @@ def test_a_failing_setting_is_reported_and_the_others_survive(tmp_path):
         + ["transformer.model.n_head=3,4", "seed=0,1", "hydra.sweep.dir=sweep"],
         tmp_path,
     )
-    assert r.stderr.count("is not divisible by n_head=3") == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("is not divisible by transformer.model.n_head=3") == 2 and "Traceback" not in r.stderr
     rep = run(["-m", "lmladder", "report", "sweep"], tmp_path)
     table = pd.read_csv(tmp_path / "sweep" / "report" / "perplexity.csv")
     assert list(table["n_head"]) == [4, 3] and list(table["n"]) == [2, 0] and list(table["failed"]) == [0, 2]

@@ -178,6 +178,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    """Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ into one table per
+    setting (CSV, Markdown, also printed, and a PNG) and a timing table. Failed jobs are listed, not counted."""
     from .reports import collect, write_report
 
     runs = collect(a.dir)
@@ -198,6 +200,9 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
+    """Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), a sweep folder,
+    or REV:PATH read from a git revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
+    Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'."""
     from .io import atomic_write_text
     from .reports.compare import compare, load, markdown
 
@@ -242,26 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32)
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser(
-        "report",
-        help="one table (mean ± std over seeds) from a sweep folder or the pipeline's outputs/",
-        description="Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ "
-        "into one table per setting: CSV, Markdown (also printed) and a PNG, and a timing table. Failed jobs are "
-        "listed, not counted.",
-    )
+    what = "one table (mean ± std over seeds) from a sweep folder or the pipeline's outputs/"
+    r = sub.add_parser("report", help=what, description=cmd_report.__doc__)
     r.add_argument("dir", help="sweep folder, a folder of sweeps, or outputs/ (DVC layout outputs/<rung>/seed<N>)")
     r.add_argument("--out", help="where to write the report (default: DIR/report)")
     r.add_argument("--title", help="Markdown title (default: names DIR)")
     r.add_argument("--strict", action="store_true", help="exit 1 when any job failed or is incomplete (for CI)")
     r.set_defaults(func=cmd_report)
 
-    c = sub.add_parser(
-        "compare",
-        help="two reports row by row, with deltas judged against the seed spread",
-        description="Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), "
-        "a sweep folder, or REV:PATH read from a git revision or DVC experiment "
-        "(`REV:` alone = REV:outputs/reports/perplexity.csv). Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'.",
-    )
+    what = "two reports row by row, with deltas judged against the seed spread"
+    c = sub.add_parser("compare", help=what, description=cmd_compare.__doc__)
     c.add_argument("a", help="the baseline: folder, CSV, or REV:PATH (e.g. HEAD:, main:outputs/reports, my-exp:)")
     c.add_argument("b", nargs="?", default="outputs/reports", help="the candidate (default: outputs/reports)")
     c.add_argument("--metric", action="append", choices=METRICS, help="score to compare (repeatable; default val_nll)")

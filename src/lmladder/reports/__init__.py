@@ -3,20 +3,7 @@ into the perplexity table (quality only, deterministic: DVC outputs and metrics)
 plot them, and compare two tables. Used by the evaluate stage, `lmladder report` and `lmladder compare`."""
 
 from .collect import SCORES, TIMINGS, ReportError, Runs, collect
-from .compare import Table, compare, load
 from .plots import write_curves
 from .tables import summarize, write_report
 
-__all__ = [
-    "SCORES",
-    "TIMINGS",
-    "ReportError",
-    "Runs",
-    "Table",
-    "collect",
-    "compare",
-    "load",
-    "summarize",
-    "write_curves",
-    "write_report",
-]
+__all__ = ["SCORES", "TIMINGS", "ReportError", "Runs", "collect", "summarize", "write_curves", "write_report"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,10 @@ def collect(root: str | Path, *, seeds: Iterable[int] | None = None, score: Call
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
         )
-    dvc_jobs = [[p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir()] for r in LADDER]
+    dvc_jobs = [
+        [p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir() and p.name[4:].isdigit()]
+        for r in LADDER
+    ]
     if any(dvc_jobs):
         return _collect_dvc(root, dvc_jobs, score)
     jobs = sorted({p.parent.parent for p in root.rglob("overrides.yaml") if p.parent.name == ".hydra"}, key=_natural)
@@ -63,7 +66,7 @@ def collect(root: str | Path, *, seeds: Iterable[int] | None = None, score: Call
     return _collect_hydra(root, jobs)
 
 
-def run_row(metrics: dict, **labels) -> dict:
+def _row(metrics: dict, **labels) -> dict:
     """One run's metrics.json (+ timing.json) flattened into a table row after its labels."""
     row = dict(labels)
     for split in ("val", "test"):
@@ -72,6 +75,14 @@ def run_row(metrics: dict, **labels) -> dict:
     for k in ("params", *TIMINGS):
         row[k] = metrics.get(k, math.nan)
     return row
+
+
+def settings(summary: pd.DataFrame, by: Sequence[str], sep: str | None = None) -> list[str]:
+    """One label per row: "64" for one column, "n_layer=2, n_embd=64" for several (or values joined by sep)."""
+    cols = {b: summary[b].astype(str).tolist() for b in by}  # per column, so 64 never turns into 64.0
+    if sep is not None or len(by) == 1:
+        return [(sep or "").join(vals) for vals in zip(*cols.values(), strict=True)]
+    return [", ".join(f"{b}={v}" for b, v in zip(by, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
 
 def _natural(p: Path) -> list:
@@ -155,18 +166,18 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     swept = [k for k in varies if k != "rung"]  # a swept `rung` is the rung column itself
     fixed = {k: overrides[0][k] for k in keys if k not in varies}
     short = _short_names(swept)
-    runs = Runs(pd.DataFrame(), (["rung"] if len(set(stages)) > 1 or not swept else []) + [short[k] for k in swept])
-    runs.fixed = fixed
+    by = (["rung"] if len(set(stages)) > 1 or not swept else []) + [short[k] for k in swept]
+    runs = Runs(pd.DataFrame(), by, fixed)
     rows = []
     for job, ov, stage in zip(jobs, overrides, stages, strict=True):
         status, error, metrics = _outcome(job)
         seed = ov.get("seed", metrics.get("seed"))
         if seed is None:  # a failed job never wrote metrics.json: its composed config still has the seed
             seed = (_read_yaml(job / ".hydra" / "config.yaml") or {}).get("seed")
-        labels = ({"rung": stage} if "rung" in runs.by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
-        rows.append(run_row(metrics, **labels, seed=seed, status=status, error=error, job=_rel(job, root)))
+        labels = ({"rung": stage} if "rung" in by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
+        rows.append(_row(metrics, **labels, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
     runs.table = pd.DataFrame(rows)
-    for c in [*runs.by, "seed"]:
+    for c in [*by, "seed"]:
         runs.table[c] = _numeric(runs.table[c])
     for job, row in zip(jobs, runs.table.to_dict("records"), strict=True):
         _add_curve(runs, job, row)
@@ -179,12 +190,10 @@ def _collect_dvc(root: Path, jobs_by_rung: list[list[Path]], score: Callable | N
     for rung, jobs in zip(LADDER, jobs_by_rung, strict=True):
         for job in jobs:
             status, error, metrics = _outcome(job, score)
-            if metrics is None:
-                continue
-            seed = job.name.removeprefix("seed")
-            seed = int(seed) if seed.isdigit() else seed
-            rows.append(run_row(metrics, rung=rung, seed=seed, status=status, error=error, job=_rel(job, root)))
-            _add_curve(runs, job, rows[-1])
+            if metrics is not None:  # None: `score` left the job out
+                seed = int(job.name.removeprefix("seed"))
+                rows.append(_row(metrics, rung=rung, seed=seed, status=status, error=error, job=f"{rung}/{job.name}"))
+                _add_curve(runs, job, rows[-1])
     runs.table = pd.DataFrame(rows)
     return runs
 
@@ -201,10 +210,3 @@ def _add_curve(runs: Runs, job: Path, row: dict) -> None:
         label = str(row["rung"]) if runs.by == ["rung"] else ", ".join(f"{b}={row[b]}" for b in runs.by)
         runs.curves[f"{label}_seed{row['seed']}"] = df
         runs.groups[f"{label}_seed{row['seed']}"] = label
-
-
-def _rel(job: Path, root: Path) -> str:
-    try:
-        return str(job.relative_to(root)) or "."
-    except ValueError:
-        return str(job)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .collect import SCORES, TIMINGS, ReportError, collect
-from .tables import pm, settings, summarize
+from .collect import SCORES, TIMINGS, ReportError, collect, settings
+from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
 REPORT_FILES = ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.csv")  # looked for in a folder side

@@ -10,25 +10,26 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_directory, atomic_writer
+from .collect import settings
 
 
 def plot(
     summary: pd.DataFrame,
-    labels: list[str],
-    xlabel: str,
+    by: list[str],
     curves: dict[str, pd.DataFrame],
     path: Path,
     *,
     groups: dict[str, str] | None = None,
 ) -> None:
-    """Perplexity by setting (one label per summary row) with error bars (left) and every run's val-loss curve,
-    one colour per setting (`groups`: curve name -> setting)."""
+    """Perplexity by setting with error bars (left) and every run's val-loss curve, one colour per setting
+    (`groups`: curve name -> setting)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = settings(summary, by)
     ppl = summary["val_ppl"] if "val_ppl" in summary else pd.Series(math.nan, index=summary.index)
     err = summary["val_ppl_std"] if "val_ppl_std" in summary else None
     x = np.arange(len(labels))
@@ -42,7 +43,7 @@ def plot(
     long = max((len(lb) for lb in labels), default=0) > 8
     ax1.set_xticks(x, labels, rotation=30 if long else 0, ha="right" if long else "center", fontsize=8)
     ax1.set_ylabel("val perplexity (exact, full split)")
-    ax1.set_xlabel(xlabel)
+    ax1.set_xlabel(" / ".join(by) if len(by) == 1 else "")
     ax1.set_title("Perplexity by setting (mean ± std over seeds)")
     colours = {}
     for name, df in curves.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write_json, atomic_write_text
-from .collect import SCORES, TIMINGS, Runs
+from .collect import SCORES, TIMINGS, Runs, settings
 from .plots import plot
 
 # column -> (Markdown header, digits); digits None: a count, shown whole
@@ -43,7 +43,7 @@ def summarize(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 
 def pm(mean: float, std: float, n: int, digits: int = 4) -> str:
-    """"mean ± std", or the mean alone for one seed; "—" for none."""
+    """ "mean ± std", or the mean alone for one seed; "—" for none."""
     if mean != mean:  # NaN
         return "—"
     return f"{mean:,.{digits}f} ± {std:,.{digits}f}" if n > 1 else f"{mean:,.{digits}f}"
@@ -93,14 +93,6 @@ def metrics_json(summary: pd.DataFrame, by: Sequence[str]) -> dict:
     return out
 
 
-def settings(summary: pd.DataFrame, by: Sequence[str], sep: str | None = None) -> list[str]:
-    """One label per row: "64" for one column, "n_layer=2, n_embd=64" for several (or values joined by sep)."""
-    cols = {b: summary[b].astype(str).tolist() for b in by}  # per column, so 64 never turns into 64.0
-    if sep is not None or len(by) == 1:
-        return [(sep or "").join(vals) for vals in zip(*cols.values(), strict=True)]
-    return [", ".join(f"{b}={v}" for b, v in zip(by, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
-
-
 def write_report(runs: Runs, out_dir: str | Path, *, title: str, notes: Sequence[str] = ()) -> pd.DataFrame:
     """Into out_dir: perplexity.csv/.md/.png, runs.csv (one row per run) and metrics.json, quality only; then
     timing.csv/.md (wall clock, machine-local: never a DVC output). Returns the whole summary.
@@ -115,9 +107,9 @@ def write_report(runs: Runs, out_dir: str | Path, *, title: str, notes: Sequence
     atomic_write_text(out / "perplexity.csv", quality.to_csv(index=False))
     atomic_write_text(out / "perplexity.md", markdown(quality, by, QUALITY, title, notes=notes, failures=failures))
     atomic_write_json(out / "metrics.json", metrics_json(summary, by))
-    plot(quality, settings(quality, by), by[0] if len(by) == 1 else "", runs.curves, out / "perplexity.png", groups=runs.groups)
+    plot(quality, by, runs.curves, out / "perplexity.png", groups=runs.groups)
     timing = summary[[*by, "n", *timed]]
     atomic_write_text(out / "timing.csv", timing.to_csv(index=False))
     note = "Wall clock on the machine that trained each run: compare only runs from one idle machine."
-    atomic_write_text(out / "timing.md", markdown(timing, by, TIMING, f"Training time: {title}", notes=[note]))
+    atomic_write_text(out / "timing.md", markdown(timing, by, TIMING, "Training time and throughput", notes=[note]))
     return summary
