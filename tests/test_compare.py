@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lmladder.cli import main
-from lmladder.compare import Table, compare, load, verdict
+from lmladder.reports.compare import Table, compare, load, verdict
 
 from .test_pipeline_e2e import TINY, dvc, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
 
@@ -68,6 +68,17 @@ def test_compare_a_git_revision_with_the_workspace(tmp_path, capsys):
     assert "| mlp    | 3     | 3     | 2.2000 ± 0.0100 | 2.1000 ± 0.0100 | -0.1000     | -4.55% | B better  |" in md
     assert "| bigram | 3     | 3     | 2.4500 ± 0.0000 | 2.4500 ± 0.0000 | +0.0000     | +0.00% | same      |" in md
     assert (tmp_path / "compare.csv").exists() and (tmp_path / "compare.md").read_text() == md[:-1]
+
+
+def test_timings_come_from_the_timing_table_beside_each_report(tmp_path, capsys):
+    for side, seconds in (("a", 10.0), ("b", 5.0)):
+        write_report(tmp_path / side / "perplexity.csv", [("mlp", 2, 2.1, 0.01)])
+        timing = pd.DataFrame([("mlp", 2, seconds, 0.5)], columns=["rung", "n", "train_time_s", "train_time_s_std"])
+        timing.to_csv(tmp_path / side / "timing.csv", index=False)
+    a, b = load(str(tmp_path / "a")), load(str(tmp_path / "b" / "perplexity.csv"))
+    assert a.by == b.by == ["rung"] and b.summary["train_time_s"].tolist() == [5.0]
+    out, _ = compare(a, b, ("val_nll", "train_time_s"))
+    assert out["train_time_s_verdict"].tolist() == ["B better"] and out["val_nll_verdict"].tolist() == ["same"]
 
 
 def test_bad_sides_are_one_line_errors(tmp_path, capsys):

@@ -13,24 +13,24 @@ import pytest
 import yaml
 
 from lmladder.cli import main
-from lmladder.report import summarize
-from lmladder.sweeps import collect
+from lmladder.reports import TIMINGS, collect, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def fake_job(sweep: Path, num: int, overrides: list[str], val_nll: float | None, *, status=None, stage="mlp"):
-    """A Hydra job folder as a training stage leaves it (val_nll None: no metrics.json)."""
+    """A Hydra job folder as stages/train.py leaves it (val_nll None: no metrics.json)."""
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"name": f"train_{stage}"}}}))
+    (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"name": "train"}}}))
     seed = next((int(o.split("=")[1]) for o in overrides if o.startswith("seed=")), 0)
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed}))
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "rung": stage}))
     if val_nll is not None:
         split = {"nll": val_nll, "ppl": float(np.exp(val_nll)), "bpc": val_nll / np.log(2), "tokens": 10, "chars": 10}
         metrics = {"model": stage, "seed": seed, "params": 100, "step": 60, "val": split, "test": split}
-        (job / "metrics.json").write_text(json.dumps({**metrics, "train_time_s": 1.5, "tokens_per_s": 1000.0}))
+        (job / "metrics.json").write_text(json.dumps(metrics))
+        (job / "timing.json").write_text(json.dumps({"train_time_s": 1.5 + num, "tokens_per_s": 1000.0}))
         (job / "eval_log.tsv").write_text("step\ttrain_loss\tval_loss\n0\t3.3\t3.3\n60\t2.9\t2.9\n")
         status = status or {"status": "ok", "stage": stage}
     if status:
@@ -72,16 +72,24 @@ def test_summary_counts_only_finished_seeds_and_sorts_best_first(sweep):
 def test_report_command_writes_every_file_and_lists_failures(sweep, capsys):
     assert main(["report", str(sweep)]) == 0
     out = capsys.readouterr()
-    for f in ("perplexity.csv", "perplexity.md", "perplexity.png", "runs.csv", "metrics.json"):
-        assert (sweep / "report" / f).stat().st_size > 0
+    rep = sweep / "report"
+    for f in ("perplexity.csv", "perplexity.md", "perplexity.png", "runs.csv", "metrics.json", "timing.csv"):
+        assert (rep / f).stat().st_size > 0
     md = out.out
-    assert md == (sweep / "report" / "perplexity.md").read_text() + "\n"
+    assert md == (rep / "perplexity.md").read_text() + "\n" + (rep / "timing.md").read_text() + "\n"
     assert "Fixed overrides: `mlp.train.max_iters=60`" in md
     assert "## Failed or incomplete jobs (2, not counted in n)" in md
     assert "must be a positive integer" in md and "no metrics.json" in md
     assert "2 of 6 jobs failed" in out.err
     table = pd.read_csv(sweep / "report" / "perplexity.csv")
     assert list(table.columns[:3]) == ["n_hidden", "n", "failed"]
+    # wall clock only in the timing table (jobs 2 and 3 took 3.5 s and 4.5 s)
+    for f in ("perplexity.csv", "runs.csv", "perplexity.md", "metrics.json"):
+        assert "time" not in (rep / f).read_text() and "tokens_per_s" not in (rep / f).read_text(), f
+    timing = pd.read_csv(rep / "timing.csv")
+    assert list(timing.columns) == ["n_hidden", "n", *TIMINGS, *(f"{c}_std" for c in TIMINGS)]
+    assert list(timing["n_hidden"]) == [64, 32, -1] and timing["train_time_s"][0] == 4.0
+    assert "| 4.0 ± 0.7 " in (rep / "timing.md").read_text()
     assert main(["report", str(sweep), "--strict", "--out", str(sweep.parent / "r2")]) == 1
 
 
@@ -92,12 +100,20 @@ def test_report_on_a_folder_of_sweeps_and_a_missing_override(tmp_path):
     assert runs.by == ["n_layer"] and sorted(map(str, runs.table["n_layer"])) == ["2", "default"]
 
 
-def test_only_seeds_swept_groups_by_stage(tmp_path):
+def test_only_seeds_swept_groups_by_rung(tmp_path):
     for seed in (0, 1, 2):
         fake_job(tmp_path, seed, [f"seed={seed}"], 2.0 + seed / 10)
     runs = collect(tmp_path)
     s = summarize(runs.table, runs.by)
-    assert runs.by == ["stage"] and list(s["stage"]) == ["mlp"] and s["n"][0] == 3
+    assert runs.by == ["rung"] and list(s["rung"]) == ["mlp"] and s["n"][0] == 3
+
+
+def test_a_swept_rung_is_the_rung_column(tmp_path):
+    for i, rung in enumerate(("mlp", "transformer")):
+        fake_job(tmp_path, i, [f"rung={rung}", "seed=0"], 2.0 + i, stage=rung)
+    fake_job(tmp_path, 2, ["rung=mlp", "seed=1"], None)  # killed: no status.json, its rung from .hydra/config.yaml
+    runs = collect(tmp_path)
+    assert runs.by == ["rung"] and runs.fixed == {} and list(runs.table["rung"]) == ["mlp", "transformer", "mlp"]
 
 
 def test_short_names_stay_unique(tmp_path):
@@ -114,7 +130,7 @@ def test_dvc_layout(tmp_path):
     (tmp_path / "mlp" / "seed2").mkdir()  # never finished
     runs = collect(tmp_path)
     s = summarize(runs.table, runs.by)
-    assert runs.layout == "dvc" and runs.by == ["rung"]
+    assert runs.by == ["rung"] and list(runs.table["job"]) == ["bigram/seed0", "mlp/seed0", "mlp/seed1", "mlp/seed2"]
     assert list(s["rung"]) == ["mlp", "bigram"] and list(s["n"]) == [2, 1] and list(s["failed"]) == [1, 0]
 
 
@@ -132,8 +148,12 @@ def test_report_errors_are_one_line(tmp_path, capsys):
 
 # --- real sweeps (slow) --------------------------------------------------------------------------------------------
 
-MLP_TINY = ["mlp.train.max_iters=40", "mlp.train.eval_interval=20", "mlp.train.eval_iters=4"]
+MLP_TINY = ["rung=mlp", "mlp.train.max_iters=40", "mlp.train.eval_interval=20", "mlp.train.eval_iters=4"]
+MLP_TINY += ["mlp.sample.num_samples=2", "mlp.sample.sample_tokens=20"]
 GPT_TINY = [
+    "rung=transformer",
+    "transformer.sample.num_samples=2",
+    "transformer.sample.sample_tokens=20",
     "transformer.train.max_iters=20",
     "transformer.train.eval_interval=10",
     "transformer.train.eval_iters=4",
@@ -154,7 +174,7 @@ def run(args, cwd, check=True):
 def test_joblib_2x2_sweep_then_report(tmp_path):
     """Two workers prepare the data (once), train into their job folders only, and the report matches them."""
     r = run(
-        [str(ROOT / "stages/train_mlp.py"), "-m", "hydra/launcher=joblib_2", *MLP_TINY]
+        [str(ROOT / "stages/train.py"), "-m", "hydra/launcher=joblib_2", *MLP_TINY]
         + ["mlp.model.n_hidden=16,32", "seed=0,1", "hydra.sweep.dir=sweep"],
         tmp_path,
     )
@@ -188,11 +208,11 @@ def _overrides(job: Path) -> str:
 def test_a_failing_setting_is_reported_and_the_others_survive(tmp_path):
     """n_head=3 does not divide n_embd=32: those jobs fail with one line, the sweep goes on and exits 0."""
     r = run(
-        [str(ROOT / "stages/train_transformer.py"), "-m", *GPT_TINY]
+        [str(ROOT / "stages/train.py"), "-m", *GPT_TINY]
         + ["transformer.model.n_head=3,4", "seed=0,1", "hydra.sweep.dir=sweep"],
         tmp_path,
     )
-    assert r.stderr.count("is not divisible by n_head=3") == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("is not divisible by transformer.model.n_head=3") == 2 and "Traceback" not in r.stderr
     rep = run(["-m", "lmladder", "report", "sweep"], tmp_path)
     table = pd.read_csv(tmp_path / "sweep" / "report" / "perplexity.csv")
     assert list(table["n_head"]) == [4, 3] and list(table["n"]) == [2, 0] and list(table["failed"]) == [0, 2]

@@ -1,7 +1,12 @@
-"""The `lmladder` command: sample from or score text with any checkpoint (and, see `report`, compare runs).
+"""The `lmladder` command: sample from or score text with any checkpoint, tabulate runs and compare tables.
 
 lmladder sample outputs/transformer/seed0/model.safetensors --num-samples 5 --temperature 0.8
 lmladder evaluate outputs/mlp/seed0/model.safetensors --text held_out.txt
+lmladder report outputs/multirun/2026-11-22/05-07-32          # -> that folder's report/ (CSV, Markdown, PNG)
+lmladder report outputs                                       # the DVC pipeline's outputs/<rung>/seed<N>
+lmladder compare outputs/multirun/A outputs/multirun/B        # two sweeps, row by row
+lmladder compare HEAD:                                        # last commit's outputs/reports vs the workspace
+lmladder compare my-exp: other-exp:                           # two DVC experiments (names from `dvc exp show`)
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LmladderError
+from .reports.compare import METRICS
 
 
 class CliError(LmladderError, ValueError):
@@ -171,6 +177,53 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    """Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ into one table per
+    setting (CSV, Markdown, also printed, and a PNG) and a timing table. Failed jobs are listed, not counted."""
+    from .reports import collect, write_report
+
+    runs = collect(a.dir)
+    out = Path(a.out) if a.out else Path(a.dir) / "report"
+    t = runs.table
+    notes = ["Fixed overrides: " + ", ".join(f"`{k}={v}`" for k, v in runs.fixed.items())] if runs.fixed else []
+    notes.append(
+        f"{len(t)} jobs, {int((t['status'] == 'ok').sum())} finished; n counts finished seeds; mean ± std over seeds; "
+        "best (lowest val NLL) first."
+    )
+    write_report(runs, out, title=a.title or f"Perplexity by setting: {a.dir}", notes=notes)
+    print((out / "perplexity.md").read_text())
+    print((out / "timing.md").read_text())
+    print(f"[report] {out}/perplexity.{{csv,md,png}}, runs.csv, metrics.json, timing.{{csv,md}}", file=sys.stderr)
+    if bad := int((t["status"] != "ok").sum()):
+        print(f"lmladder report: {bad} of {len(t)} jobs failed or are incomplete (listed above)", file=sys.stderr)
+    return 1 if bad and a.strict else 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    """Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), a sweep folder,
+    or REV:PATH read from a git revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
+    Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'."""
+    from .io import atomic_write_text
+    from .reports.compare import compare, load, markdown
+
+    metrics = a.metric or ["val_nll"]
+    ta, tb = load(a.a, repo=a.repo), load(a.b, repo=a.repo)
+    table, by = compare(ta, tb, metrics)
+    md = markdown(table, by, ta, tb, metrics)
+    print(md)
+    if table[f"{metrics[0]}_verdict"].str.startswith("only in").all():
+        print(
+            f"lmladder compare: no setting is in both tables (A by {ta.by}, B by {tb.by}); "
+            "compare tables of the same kind (two sweeps of one grid, or two pipeline reports)",
+            file=sys.stderr,
+        )
+    if a.out:
+        atomic_write_text(Path(a.out) / "compare.csv", table.to_csv(index=False))
+        atomic_write_text(Path(a.out) / "compare.md", md)
+        print(f"[compare] {a.out}/compare.{{csv,md}}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmladder", description="Sample from, score and compare lmladder models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -194,9 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32)
     e.set_defaults(func=cmd_evaluate)
 
-    from .sweep_report import add_report_commands
+    what = "one table (mean ± std over seeds) from a sweep folder or the pipeline's outputs/"
+    r = sub.add_parser("report", help=what, description=cmd_report.__doc__)
+    r.add_argument("dir", help="sweep folder, a folder of sweeps, or outputs/ (DVC layout outputs/<rung>/seed<N>)")
+    r.add_argument("--out", help="where to write the report (default: DIR/report)")
+    r.add_argument("--title", help="Markdown title (default: names DIR)")
+    r.add_argument("--strict", action="store_true", help="exit 1 when any job failed or is incomplete (for CI)")
+    r.set_defaults(func=cmd_report)
 
-    add_report_commands(sub)
+    what = "two reports row by row, with deltas judged against the seed spread"
+    c = sub.add_parser("compare", help=what, description=cmd_compare.__doc__)
+    c.add_argument("a", help="the baseline: folder, CSV, or REV:PATH (e.g. HEAD:, main:outputs/reports, my-exp:)")
+    c.add_argument("b", nargs="?", default="outputs/reports", help="the candidate (default: outputs/reports)")
+    c.add_argument("--metric", action="append", choices=METRICS, help="score to compare (repeatable; default val_nll)")
+    c.add_argument("--repo", default=".", help="the git/DVC repository REV:PATH is read from (default: .)")
+    c.add_argument("--out", help="also write compare.csv and compare.md into this folder")
+    c.set_defaults(func=cmd_compare)
     return p
 
 

@@ -1,6 +1,6 @@
 """Every bad-input case: the command, and the two things its one-line message must say (the problem, the fix).
 
-`entry` is a stage (prepare, bigram, mlp, transformer, evaluate: `python stages/<file>.py` with Hydra overrides)
+`entry` is a stage (prepare, evaluate, or a rung: `python stages/<file>.py` with Hydra overrides)
 or "cli" (`python -m lmladder ...`). "{sb}" is the sandbox folder (see harness.py). `hydra=True` marks errors that
 Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback.
 docs/errors.md is this table with the actual messages (regenerate: python -m tests.reliability.make_errors_doc).
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GOOD = "{sb}/runs/good/model.safetensors"
+REPORT = "{sb}/reports"
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
 ZEROS = "0" * 64
@@ -176,6 +177,25 @@ CASES = [
     case("evaluate-batch-size-zero", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt",
                                                           "--batch-size", "0"],
          r"--batch-size 0", r"must be >= 1"),
+    # ------------------------------------------------------------------ lmladder report / compare
+    case("report-folder-missing", "report", "cli", ["report", "{sb}/nope"],
+         r"nope is not a folder", r"give a sweep folder .* or the pipeline's outputs/", fast=True),
+    case("report-no-runs", "report", "cli", ["report", C],
+         r"no runs under .*corpora: expected Hydra job folders", r"run a sweep first"),
+    case("report-out-is-a-file", "report", "cli", ["report", "{sb}/outputs_names", "--out", f"{C}/names.txt"],
+         r"cannot write .*names.txt/\w+\.\w+: File exists", r"a file is in the way of a directory"),
+    case("compare-side-missing", "report", "cli", ["compare", "{sb}/nope.csv", REPORT],
+         r"'.*nope.csv' is neither a file/folder nor REV:PATH", r"give a report folder or CSV", fast=True),
+    case("compare-not-a-table", "report", "cli", ["compare", f"{C}/names.txt", REPORT],
+         r"names.txt has neither an `n` nor a `seed` column", r"give a perplexity.csv or runs.csv"),
+    case("compare-broken-json", "report", "cli", ["compare", f"{REPORT}/broken.json", REPORT],
+         r"broken.json is not a report table \(", r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+    case("compare-metric-missing", "report", "cli", ["compare", REPORT, REPORT, "--metric", "test_ppl"],
+         r"A \(.*reports\) has no test_ppl", r"this table has val_nll"),
+    case("compare-timing-missing", "report", "cli", ["compare", REPORT, REPORT, "--metric", "tokens_per_s"],
+         r"has no tokens_per_s", r"timings are in timing.csv beside a report on this machine"),
+    case("compare-unknown-revision", "report", "cli", ["compare", "no-such-rev:", REPORT, "--repo", "{sb}"],
+         r"cannot read outputs/reports/perplexity.csv at 'no-such-rev'", r"check the name with `git log`"),
 ]  # fmt: skip
 
 BY_ID = {c.id: c for c in CASES}

@@ -102,7 +102,7 @@ class Sandbox:
     def snapshot(self) -> dict[str, str]:
         """sha256 of every file that must survive any failing command unchanged."""
         out = {}
-        for top in ("corpora", "data/prepared", "runs/good", "outputs", "outputs_names", "ckpt"):
+        for top in ("corpora", "data/prepared", "runs/good", "outputs", "outputs_names", "ckpt", "reports"):
             for p in sorted((self.root / top).rglob("*")):
                 if p.is_file():
                     out[str(p.relative_to(self.root))] = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -165,7 +165,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage) and hostile checkpoint files."""
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), hostile checkpoint files and a report
+    table (reports/perplexity.csv) with a broken metrics file beside it."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
@@ -188,6 +189,9 @@ def build_sandbox(root: Path) -> Sandbox:
     seed0.mkdir(parents=True)
     shutil.copy2(good / "model.safetensors", seed0 / "model.safetensors")
     _hostile_checkpoints(root / "ckpt", good / "model.safetensors")
+    (root / "reports").mkdir()
+    (root / "reports" / "perplexity.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\nbigram,2,2.45,0.0\n")
+    (root / "reports" / "broken.json").write_text('{"mlp": {"val_nll": 2.1')  # cut short
     return sb
 
 

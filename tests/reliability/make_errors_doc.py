@@ -20,6 +20,7 @@ GROUPS = {
     "checkpoint": "Checkpoints (sample, evaluate, resume)",
     "sampling": "`lmladder sample` options",
     "evaluate": "`lmladder evaluate --text`",
+    "report": "`lmladder report` and `lmladder compare`",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong
@@ -52,7 +53,7 @@ def _cell(text: str) -> str:
 def _command(entry: str, args) -> str:
     if entry == "cli":
         return "lmladder " + shlex.join(args)
-    return f"python stages/{STAGE_FILES[entry]} " + shlex.join(args)
+    return f"python stages/{' '.join(STAGE_FILES[entry])} " + shlex.join(args)
 
 
 def _message(stderr: str, hydra: bool) -> str:

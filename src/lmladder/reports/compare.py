@@ -1,30 +1,28 @@
 """`lmladder compare A B`: two perplexity tables side by side, row by row, with deltas, and each difference judged
 against the seed spread (|Δ mean| ≤ max(std A, std B) is "within noise").
 
-A side is a report CSV (`perplexity.csv` from `lmladder report` or the evaluate stage) or a folder holding one, a
-sweep folder or `outputs/` (reported on the fly), or `REV:PATH` for a git revision or DVC experiment (read through
-DVC, so DVC-tracked files come from the cache). `REV:` alone means REV:outputs/reports/perplexity.csv."""
+A side is a report CSV (`perplexity.csv` from `lmladder report` or the evaluate stage, with the timing table
+`timing.csv` beside it) or a folder holding one, a sweep folder or `outputs/` (reported on the fly), or `REV:PATH`
+for a git revision or DVC experiment (read through DVC, so DVC-tracked files come from the cache). `REV:` alone
+means REV:outputs/reports/perplexity.csv."""
 
 from __future__ import annotations
 
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import LmladderError
-from .report import EXTRAS, SCORES, settings, summarize
+from .collect import SCORES, TIMINGS, ReportError, collect, settings
+from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
+REPORT_FILES = ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.csv")  # looked for in a folder side
+METRICS = (*SCORES, "params", *TIMINGS)
 HIGHER_IS_BETTER = {"tokens_per_s"}
 NEUTRAL = {"params"}  # a different size is neither better nor worse
-
-
-class CompareError(LmladderError, ValueError):
-    """A side of the comparison cannot be read; the message names it and the fix."""
 
 
 @dataclass
@@ -45,22 +43,24 @@ def load(spec: str, *, repo: str | Path = ".") -> Table:
         if not rel.endswith((".csv", ".json")):
             rel = rel.rstrip("/") + "/perplexity.csv"
         return _from_text(_read_rev(rev, rel, repo), rel, spec)
-    raise CompareError(
+    raise ReportError(
         f"{spec!r} is neither a file/folder nor REV:PATH; give a report folder or CSV, a sweep folder, "
         "or e.g. HEAD:outputs/reports/perplexity.csv (an experiment name works as REV)"
     )
 
 
 def _from_path(path: Path, spec: str) -> Table:
-    if path.is_file():
-        return _from_text(path.read_text(), path.name, spec)
-    for cand in ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.csv"):
-        if (path / cand).is_file():
-            return _from_text((path / cand).read_text(), cand, spec)
-    from .sweeps import collect  # a sweep folder or outputs/ with no report yet: summarize it now
-
-    runs = collect(path)
-    return Table(summarize(runs.table, runs.by), runs.by, spec)
+    found = [p for p in (path, *(path / c for c in REPORT_FILES)) if p.is_file()]
+    if not found:  # a sweep folder or outputs/ with no report yet: summarize it now (timings included)
+        runs = collect(path)
+        return Table(summarize(runs.table, runs.by), runs.by, spec)
+    table = _from_text(found[0].read_text(errors="replace"), found[0].name, spec)
+    timing = found[0].with_name("timing.csv")  # wall clock: kept beside the report, never in git or DVC
+    if timing.is_file() and timing != found[0]:
+        t = _from_text(timing.read_text(errors="replace"), timing.name, spec)
+        if t.by == table.by:
+            table.summary = table.summary.merge(t.summary.drop(columns="n"), on=table.by, how="left")
+    return table
 
 
 def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
@@ -79,24 +79,29 @@ def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
         return dvc.api.read(rel, repo=str(repo), rev=rev)
     except Exception as e:  # dvc raises many types here (bad rev, missing path, object not in cache, no repo)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CompareError(
+        raise ReportError(
             f"cannot read {rel} at {rev!r} ({msg}); check the name with `git log` or `dvc exp list`, "
             "and that the experiment ran in this repository (its outputs must be in the DVC cache)"
         ) from None
 
 
 def _from_text(text: str, name: str, spec: str) -> Table:
-    if name.endswith(".json"):
-        data = json.loads(text)  # evaluate's metrics.json: {setting: {score: mean, score_std: std, n: n}}
-        rows = [{"setting": k, **v} for k, v in data.items() if isinstance(v, dict)]
-        return Table(pd.DataFrame(rows), ["setting"], spec)
-    df = pd.read_csv(io.StringIO(text))
+    try:
+        if name.endswith(".json"):  # evaluate's metrics.json: {setting: {score: mean, score_std: std, n: n}}
+            rows = [{"setting": k, "n": 1, **v} for k, v in json.loads(text).items() if isinstance(v, dict)]
+            return Table(pd.DataFrame(rows), ["setting"], spec)
+        df = pd.read_csv(io.StringIO(text))
+    except (ValueError, AttributeError) as e:  # pandas' parser errors are ValueErrors
+        raise ReportError(
+            f"{spec}: {name} is not a report table ({str(e).splitlines()[0]}); give a perplexity.csv, runs.csv "
+            "or evaluate's metrics.json"
+        ) from None
     if "n" in df.columns:  # a summary: the configuration columns come before n
         return Table(df, list(df.columns[: list(df.columns).index("n")]), spec)
     if "seed" in df.columns:  # runs.csv: one row per run
         by = list(df.columns[: list(df.columns).index("seed")])
         return Table(summarize(df, by), by, spec)
-    raise CompareError(f"{spec}: {name} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
+    raise ReportError(f"{spec}: {name} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
 
 
 def _keys(a: Table, b: Table) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -129,8 +134,15 @@ def compare(a: Table, b: Table, metrics=("val_nll",)) -> tuple[pd.DataFrame, lis
     """One row per configuration in A or B: A, B, std, n, Δ = B − A, Δ % and the verdict for each metric."""
     sa, sb, by = _keys(a, b)
     for m in metrics:
-        if m not in sa and m not in sb:
-            raise CompareError(f"metric {m!r} is in neither table; choose from {', '.join((*SCORES, *EXTRAS))}")
+        for side, t in (("A", a), ("B", b)):
+            if m not in t.summary:
+                hint = (
+                    "timings are in timing.csv beside a report on this machine (not in git, DVC or metrics.json); "
+                    "give report or sweep folders"
+                    if m in TIMINGS
+                    else f"this table has {', '.join(c for c in METRICS if c in t.summary) or 'no scores'}"
+                )
+                raise ReportError(f"{side} ({t.source}) has no {m}; {hint}")
     cols = [c for m in metrics for c in (m, m + "_std")] + ["n"]
     # suffix every value column up front: merge() only suffixes the columns both sides have
     left = sa[[*by, *[c for c in cols if c in sa]]].rename(columns={c: f"{c}_A" for c in cols})
@@ -139,11 +151,10 @@ def compare(a: Table, b: Table, metrics=("val_nll",)) -> tuple[pd.DataFrame, lis
     merged = left.merge(right, on=by, how="outer", indicator=True)
     merged = merged.sort_values(["_ia", "_ib"], na_position="last").reset_index(drop=True)  # A's order (best first)
     out = merged[by].copy()
-    out["n_A"] = merged.get("n_A", math.nan)
-    out["n_B"] = merged.get("n_B", math.nan)
+    out["n_A"], out["n_B"] = merged["n_A"], merged["n_B"]
     for m in metrics:
         for side in ("A", "B"):
-            out[f"{m}_{side}"] = merged.get(f"{m}_{side}", math.nan)
+            out[f"{m}_{side}"] = merged[f"{m}_{side}"]
             out[f"{m}_std_{side}"] = merged.get(f"{m}_std_{side}", pd.Series(0.0, index=merged.index)).fillna(0.0)
         out[f"{m}_delta"] = out[f"{m}_B"] - out[f"{m}_A"]
         out[f"{m}_delta_pct"] = 100 * out[f"{m}_delta"] / out[f"{m}_A"].abs()
@@ -165,12 +176,6 @@ def _signed(v: float, digits: int) -> str:
     return "—" if v != v else f"{round(v, digits) or 0.0:+.{digits}f}"  # never "-0.0000"
 
 
-def _pm(mean: float, std: float, n: int) -> str:
-    if mean != mean:
-        return "—"
-    return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
-
-
 def markdown(table: pd.DataFrame, by: list[str], a: Table, b: Table, metrics=("val_nll",)) -> str:
     show = table[by].copy()
     show["n A"] = table["n_A"].map(_n)
@@ -179,7 +184,7 @@ def markdown(table: pd.DataFrame, by: list[str], a: Table, b: Table, metrics=("v
         name = m.replace("_", " ")
         for side in ("A", "B"):
             trip = zip(table[f"{m}_{side}"], table[f"{m}_std_{side}"], table[f"n_{side}"], strict=True)
-            show[f"{name} {side}"] = [_pm(v, s, _n(n)) for v, s, n in trip]
+            show[f"{name} {side}"] = [pm(v, s, _n(n)) for v, s, n in trip]
         show[f"Δ {name}"] = table[f"{m}_delta"].map(lambda v: _signed(v, 4))
         pct = table[f"{m}_delta_pct"].map(lambda v: _signed(v, 2) + "%" if v == v else "—")
         show["Δ %" if len(metrics) == 1 else f"Δ % {name}"] = pct

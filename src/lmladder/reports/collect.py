@@ -1,0 +1,212 @@
+"""Collect training runs: the DVC pipeline's `outputs/<rung>/seed<N>/` or the job folders of Hydra sweeps
+(`.hydra/overrides.yaml` in each), as one row per run with its settings, seed, status, scores and timings.
+
+In a sweep a configuration is a job's overrides minus `seed`; the overrides that differ between jobs become the
+table's columns and the ones every job shares are reported once. Failed and incomplete jobs stay in the table with
+NaN scores, so a report shows them instead of silently counting fewer seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..errors import LmladderError
+from ..models import LADDER
+
+SCORES = ("val_nll", "val_ppl", "val_bpc", "test_nll", "test_ppl", "test_bpc")
+TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
+MISSING = "default"  # shown when a job did not override a key that other jobs sweep
+INCOMPLETE = "no metrics.json: the job crashed, was killed or is still running (see the .log in its folder)"
+
+
+class ReportError(LmladderError, ValueError):
+    """Runs or a report cannot be read; the message names the folder or file and the fix."""
+
+
+@dataclass
+class Runs:
+    table: pd.DataFrame  # one row per run: by..., seed, status, error, job, SCORES (NaN unless "ok"), params, TIMINGS
+    by: list[str]  # the columns that make a configuration
+    fixed: dict[str, str] = field(default_factory=dict)  # overrides shared by every job
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # "<label>_seed<N>" -> its eval_log.tsv
+    groups: dict[str, str] = field(default_factory=dict)  # curve name -> configuration label (one colour each)
+
+
+def collect(root: str | Path, *, seeds: Iterable[int] | None = None, score: Callable | None = None) -> Runs:
+    """Every run below `root`: the DVC layout if root has outputs/<rung>/seed<N> (or `seeds` is given), else every
+    Hydra job folder. The evaluate stage passes its `seeds` and `score(job) -> {"val": ..., "test": ...}`, which
+    re-scores the job's checkpoint (or returns None to leave the job out); its scores replace metrics.json's."""
+    root = Path(root)
+    if seeds is not None:
+        return _collect_dvc(root, [[root / r / f"seed{s}" for s in seeds] for r in LADDER], score)
+    if not root.is_dir():
+        raise ReportError(
+            f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
+        )
+    dvc_jobs = [
+        [p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir() and p.name[4:].isdigit()]
+        for r in LADDER
+    ]
+    if any(dvc_jobs):
+        return _collect_dvc(root, dvc_jobs, score)
+    jobs = sorted({p.parent.parent for p in root.rglob("overrides.yaml") if p.parent.name == ".hydra"}, key=_natural)
+    jobs = [j for j in jobs if _stage_name(j) not in ("prepare", "evaluate")]  # not training jobs
+    if not jobs:
+        raise ReportError(
+            f"no runs under {root}: expected Hydra job folders with .hydra/overrides.yaml "
+            "(outputs/multirun/<date>/<time>) or outputs/<rung>/seed<N>/metrics.json; run a sweep first"
+        )
+    return _collect_hydra(root, jobs)
+
+
+def _row(metrics: dict, **labels) -> dict:
+    """One run's metrics.json (+ timing.json) flattened into a table row after its labels."""
+    row = dict(labels)
+    for split in ("val", "test"):
+        for k in ("nll", "ppl", "bpc"):
+            row[f"{split}_{k}"] = metrics.get(split, {}).get(k, math.nan)
+    for k in ("params", *TIMINGS):
+        row[k] = metrics.get(k, math.nan)
+    return row
+
+
+def settings(summary: pd.DataFrame, by: Sequence[str], sep: str | None = None) -> list[str]:
+    """One label per row: "64" for one column, "n_layer=2, n_embd=64" for several (or values joined by sep)."""
+    cols = {b: summary[b].astype(str).tolist() for b in by}  # per column, so 64 never turns into 64.0
+    if sep is not None or len(by) == 1:
+        return [(sep or "").join(vals) for vals in zip(*cols.values(), strict=True)]
+    return [", ".join(f"{b}={v}" for b, v in zip(by, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+
+def _natural(p: Path) -> list:
+    # job folders 0, 1, ..., 10 in numeric order
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))]
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # absent, or cut short by a killed job: treated as missing
+
+
+def _read_yaml(path: Path):
+    try:
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _stage_name(job: Path) -> str:
+    """The job's rung (status.json, else its composed config), or for other stages the Hydra job name."""
+    status = _read_json(job / "status.json") or {}
+    rung = status.get("stage") or (_read_yaml(job / ".hydra" / "config.yaml") or {}).get("rung")
+    if rung:
+        return str(rung)
+    hydra = _read_yaml(job / ".hydra" / "hydra.yaml") or {}
+    return str(hydra.get("hydra", {}).get("job", {}).get("name", "?"))
+
+
+def _outcome(job: Path, score: Callable | None = None) -> tuple[str, str, dict | None]:
+    """('ok' | 'failed' | 'incomplete', error, metrics + timings); metrics None: `score` left the job out."""
+    metrics, timing = _read_json(job / "metrics.json"), _read_json(job / "timing.json") or {}
+    if score is not None:
+        fresh = score(job)
+        return "ok", "", None if fresh is None else {**(metrics or {}), **timing, **fresh}
+    st = _read_json(job / "status.json") or {}
+    if st.get("status") == "failed":
+        return "failed", str(st.get("error", "failed (no message)")).splitlines()[0], {}
+    if metrics is None:
+        return "incomplete", INCOMPLETE, {}
+    return "ok", "", {**metrics, **timing}
+
+
+def _parse_overrides(lines) -> dict[str, str]:
+    out = {}
+    for ov in lines or []:
+        key, sep, value = str(ov).partition("=")
+        out[key.lstrip("+")] = value if sep else "(deleted)"
+    return out
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """transformer.model.n_layer -> n_layer: the shortest dotted suffix that is still unique among the keys."""
+    names = {}
+    for k in keys:
+        parts = k.split(".")
+        for i in range(len(parts) - 1, -1, -1):
+            cand = ".".join(parts[i:])
+            if sum(1 for o in keys if o == cand or o.endswith("." + cand)) == 1:
+                names[k] = cand
+                break
+        else:
+            names[k] = k
+    return names
+
+
+def _numeric(col: pd.Series) -> pd.Series:
+    conv = pd.to_numeric(col, errors="coerce")
+    return conv if conv.notna().all() else col
+
+
+def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
+    overrides = [_parse_overrides(_read_yaml(j / ".hydra" / "overrides.yaml")) for j in jobs]
+    stages = [_stage_name(j) for j in jobs]
+    keys: list[str] = []
+    for ov in overrides:
+        keys += [k for k in ov if k != "seed" and k not in keys]
+    varies = [k for k in keys if len({ov.get(k, MISSING) for ov in overrides}) > 1]
+    swept = [k for k in varies if k != "rung"]  # a swept `rung` is the rung column itself
+    fixed = {k: overrides[0][k] for k in keys if k not in varies}
+    short = _short_names(swept)
+    by = (["rung"] if len(set(stages)) > 1 or not swept else []) + [short[k] for k in swept]
+    runs = Runs(pd.DataFrame(), by, fixed)
+    rows = []
+    for job, ov, stage in zip(jobs, overrides, stages, strict=True):
+        status, error, metrics = _outcome(job)
+        seed = ov.get("seed", metrics.get("seed"))
+        if seed is None:  # a failed job never wrote metrics.json: its composed config still has the seed
+            seed = (_read_yaml(job / ".hydra" / "config.yaml") or {}).get("seed")
+        labels = ({"rung": stage} if "rung" in by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
+        rows.append(_row(metrics, **labels, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
+    runs.table = pd.DataFrame(rows)
+    for c in [*by, "seed"]:
+        runs.table[c] = _numeric(runs.table[c])
+    for job, row in zip(jobs, runs.table.to_dict("records"), strict=True):
+        _add_curve(runs, job, row)
+    return runs
+
+
+def _collect_dvc(root: Path, jobs_by_rung: list[list[Path]], score: Callable | None) -> Runs:
+    runs = Runs(pd.DataFrame(), ["rung"])
+    rows = []
+    for rung, jobs in zip(LADDER, jobs_by_rung, strict=True):
+        for job in jobs:
+            status, error, metrics = _outcome(job, score)
+            if metrics is not None:  # None: `score` left the job out
+                seed = int(job.name.removeprefix("seed"))
+                rows.append(_row(metrics, rung=rung, seed=seed, status=status, error=error, job=f"{rung}/{job.name}"))
+                _add_curve(runs, job, rows[-1])
+    runs.table = pd.DataFrame(rows)
+    return runs
+
+
+def _add_curve(runs: Runs, job: Path, row: dict) -> None:
+    log = job / "eval_log.tsv"
+    if row["status"] != "ok" or not log.exists():  # the count models have no training curve
+        return
+    try:
+        df = pd.read_csv(log, sep="\t")
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return
+    if {"step", "val_loss"} <= set(df.columns):
+        label = str(row["rung"]) if runs.by == ["rung"] else ", ".join(f"{b}={row[b]}" for b in runs.by)
+        runs.curves[f"{label}_seed{row['seed']}"] = df
+        runs.groups[f"{label}_seed{row['seed']}"] = label
