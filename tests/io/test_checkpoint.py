@@ -1,5 +1,5 @@
-"""Checkpoints: round trips for every dtype, interop with the reference safetensors, and one clear CheckpointError
-for every malformed file (including pickles, which must never be unpickled)."""
+"""Checkpoints: round trips for every dtype, interop with the reference safetensors package, and one clear
+CheckpointError for every malformed file (including pickles, which must never be unpickled)."""
 
 import ast
 import hashlib
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from lmladder import io as lio
@@ -59,12 +60,26 @@ def _write(path, header, data=b"", n=None):
     return path
 
 
+def _record(header):
+    """Our record: the JSON in the header's only metadata entry."""
+    return json.loads(header["__metadata__"]["lmladder"])
+
+
 def _rehash(header):
-    """Recompute header_sha256 the way the spec says: canonical JSON of the header minus both digests."""
-    md = {k: v for k, v in header["__metadata__"].items() if k not in ("sha256", "header_sha256")}
-    canon = json.dumps({**header, "__metadata__": md}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    header["__metadata__"]["header_sha256"] = hashlib.sha256(canon.encode()).hexdigest()
+    """Recompute header_sha256 the way the spec says: canonical JSON of every tensor's name, dtype and shape plus the
+    format tag and meta (not the byte offsets: they are the package's layout, not the header's meaning)."""
+    record = _record(header)
+    tensors = {k: [v["dtype"], v["shape"]] for k, v in header.items() if k != "__metadata__"}
+    canon = {"format": record["format"], "meta": record["meta"], "tensors": tensors}
+    canon = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    record["header_sha256"] = hashlib.sha256(canon.encode()).hexdigest()
+    header["__metadata__"]["lmladder"] = json.dumps(record)
     return header
+
+
+def _data_sha256(arrays):
+    """The spec's data digest: every tensor's little-endian C-order bytes, in name order, whatever the file layout."""
+    return hashlib.sha256(b"".join(np.ascontiguousarray(arrays[k]).tobytes() for k in sorted(arrays))).hexdigest()
 
 
 def _expect(path, fragment, loader=load_checkpoint):
@@ -126,14 +141,16 @@ def test_inputs_are_normalised_and_output_is_deterministic(tmp_path):
     header, data = _split(tmp_path / "a.safetensors")
     (n,) = struct.unpack("<Q", raw[:8])
     assert n % 8 == 0
-    names = [k for k in header if k != "__metadata__"]
-    offsets = [header[k]["data_offsets"] for k in sorted(names)]
+    offsets = sorted(v["data_offsets"] for k, v in header.items() if k != "__metadata__")
     assert offsets[0][0] == 0 and offsets[-1][1] == len(data)
-    assert all(a[1] == b[0] for a, b in zip(offsets, offsets[1:], strict=False))  # sorted, contiguous
-    md = header["__metadata__"]
-    assert md["format"] == FORMAT and json.loads(md["lmladder"]) == META
-    assert md["sha256"] == hashlib.sha256(data).hexdigest()
-    assert md["header_sha256"] == _rehash(json.loads(json.dumps(header)))["__metadata__"]["header_sha256"]
+    assert all(a[1] == b[0] for a, b in zip(offsets, offsets[1:], strict=False))  # contiguous, in any order
+    # One metadata entry: the package writes several in a random order, which would make the bytes differ run to run.
+    assert list(header["__metadata__"]) == ["lmladder"]
+    record = _record(header)
+    assert sorted(record) == ["format", "header_sha256", "meta", "sha256"]
+    assert record["format"] == FORMAT and record["meta"] == META
+    assert record["sha256"] == _data_sha256({k: a.astype("<f8") for k, a in arrays.items()})
+    assert record["header_sha256"] == _record(_rehash(json.loads(json.dumps(header))))["header_sha256"]
 
 
 def test_save_refuses_bad_input(tmp_path):
@@ -184,20 +201,32 @@ def test_meta_only_reader_skips_the_data_and_verify_false_skips_the_checksum(tmp
 def test_reference_writer_with_our_metadata_loads(tmp_path):
     tensors = {"b": np.arange(3, dtype=np.int64), "a": np.ones((2, 2), np.float16), "c": np.array([True])}
     p = str(tmp_path / "ref.safetensors")
-    md = {"format": FORMAT, "lmladder": json.dumps(META), "sha256": "0" * 64, "header_sha256": "0" * 64}
-    save_file(tensors, p, metadata=md)
+    record = {"format": FORMAT, "meta": META, "sha256": "0" * 64, "header_sha256": "0" * 64}
+    save_file(tensors, p, metadata={"lmladder": json.dumps(record)})
     _expect(p, "checkpoint header is corrupted (checksum mismatch)")
-    # Neither the data buffer nor the offsets depend on the metadata, so both digests can be taken from this file.
-    header, data = _split(p)
-    md["sha256"] = hashlib.sha256(data).hexdigest()
-    md["header_sha256"] = _rehash(header)[MD]["header_sha256"]
-    save_file(tensors, p, metadata=md)
+    # Both digests follow from the spec alone: the data's from the arrays, the header's from names, dtypes and shapes.
+    record["sha256"] = _data_sha256(tensors)
+    record["header_sha256"] = _record(_rehash(_split(p)[0]))["header_sha256"]
+    save_file(tensors, p, metadata={"lmladder": json.dumps(record)})
     arrays, meta = load_checkpoint(p)
     assert meta == META and sorted(arrays) == ["a", "b", "c"]
     assert all(_same(arrays[k], tensors[k]) for k in tensors)
+    # and what we write is exactly what the reference writer writes for our record
+    save_checkpoint(tmp_path / "ours.safetensors", tensors, META)
+    with safe_open(tmp_path / "ours.safetensors", framework="np") as f:
+        ours = f.metadata()
+    save_file(tensors, p, metadata=ours)
+    assert Path(p).read_bytes() == (tmp_path / "ours.safetensors").read_bytes()
 
 
-@pytest.mark.parametrize("metadata,fragment", [(None, "has no format tag"), ({"format": "pt"}, "format tag 'pt'")])
+@pytest.mark.parametrize(
+    "metadata,fragment",
+    [
+        (None, "has no format tag"),
+        ({"format": "pt"}, "format tag 'pt'"),
+        ({"format": "lmladder-checkpoint-v1", "lmladder": '{"step": 1}'}, "tag 'lmladder-checkpoint-v1', expected"),
+    ],
+)
 def test_plain_safetensors_is_not_an_lmladder_checkpoint(tmp_path, metadata, fragment):
     p = str(tmp_path / "plain.safetensors")
     save_file({"w": np.zeros(3, np.float32)}, p, metadata=metadata)
@@ -269,6 +298,21 @@ def _set(path, value):
     return mutate
 
 
+def _rec(key, value):
+    """A mutation of our record (the JSON in __metadata__["lmladder"]): record[key] = value, or delete it (DEL)."""
+
+    def mutate(h, d):
+        record = json.loads(h[MD]["lmladder"])
+        if value is DEL:
+            del record[key]
+        else:
+            record[key] = value
+        h[MD]["lmladder"] = json.dumps(record)
+        return h, d
+
+    return mutate
+
+
 def _chain(*mutations):
     def mutate(h, d):
         for m in mutations:
@@ -290,8 +334,9 @@ MALFORMED = {
     "not an object": (lambda h, d: (b"[1, 2, 3]", d), "header is a JSON list, not an object"),
     "metadata not a map": (_set([MD], ["x"]), "__metadata__ is not a map of strings to strings"),
     "metadata value not str": (_set([MD, "step"], 3), "__metadata__ is not a map of strings to strings"),
-    "no format tag": (_set([MD, "format"], DEL), "not an lmladder checkpoint (it has no format tag)"),
-    "wrong format tag": (_set([MD, "format"], "lmladder-checkpoint-v0"), "not an lmladder checkpoint"),
+    "no format tag": (_rec("format", DEL), "not an lmladder checkpoint (it has no format tag)"),
+    "wrong format tag": (_rec("format", "lmladder-checkpoint-v0"), "not an lmladder checkpoint"),
+    "no lmladder entry": (_set([MD, "lmladder"], DEL), "not an lmladder checkpoint (it has no format tag)"),
     "entry not object": (_set(["a"], [1, 2]), "is not an object with exactly dtype, shape and data_offsets"),
     "entry missing field": (_set(["a", "dtype"], DEL), "exactly dtype, shape and data_offsets"),
     "entry extra field": (_set(["a", "stride"], [1]), "exactly dtype, shape and data_offsets"),
@@ -310,24 +355,38 @@ MALFORMED = {
     "offsets negative": (_set(["a", "data_offsets"], [-1, 23]), "invalid data_offsets"),
     "offsets reversed": (_set(["a", "data_offsets"], [24, 0]), "end before begin"),
     "offsets size mismatch": (_set(["a", "data_offsets"], [0, 20]), "spans 20 bytes"),
-    "offsets overlap": (_set(["b", "data_offsets"], [16, 32]), "overlap at tensor 'b'"),
-    "offsets gap": (lambda h, d: (_set(["b", "data_offsets"], [32, 48])(h, d)[0], d + bytes(8)), "gap before"),
+    "offsets overlap": (
+        _chain(_set(["b", "data_offsets"], [0, 16]), _set(["a", "data_offsets"], [8, 32])),
+        "overlap at tensor 'a' (byte 8, expected 16)",
+    ),
+    "offsets gap": (
+        _chain(
+            _set(["b", "data_offsets"], [0, 16]), _set(["a", "data_offsets"], [24, 48]), lambda h, d: (h, d + bytes(8))
+        ),
+        "gap before tensor 'a' (byte 24, expected 16)",
+    ),
     "beyond buffer": (lambda h, d: (h, d[:-1]), "ends at byte 40 but the data buffer has 39; the file was cut short"),
     "huge tensor, tiny file": (
         _chain(_set(["a", "shape"], [2**40]), _set(["a", "data_offsets"], [0, 4 * 2**40])),
         "ends",
     ),
     "trailing bytes": (lambda h, d: (h, d + b"junk"), "4 unexpected bytes after the last tensor"),
-    "no lmladder meta": (_set([MD, "lmladder"], DEL), "no 'lmladder' entry"),
     "lmladder not json": (_set([MD, "lmladder"], "{step: 1}"), "lmladder metadata is not valid JSON"),
     "lmladder not object": (_set([MD, "lmladder"], "[1]"), "lmladder metadata is a JSON list, not an object"),
-    "no sha256": (_set([MD, "sha256"], DEL), "no valid sha256"),
-    "bad sha256": (_set([MD, "sha256"], "ABC"), "no valid sha256"),
-    "bad header_sha256": (_set([MD, "header_sha256"], "xyz"), "no valid header_sha256"),
-    "no header_sha256": (_set([MD, "header_sha256"], DEL), "no valid header_sha256"),
+    "no meta": (_rec("meta", DEL), "lmladder metadata has no 'meta' object"),
+    "meta not object": (_rec("meta", [1]), "lmladder metadata has no 'meta' object"),
+    "extra record entry": (
+        _rec("x", 1),
+        "lmladder metadata has entries ['format', 'header_sha256', 'meta', 'sha256', 'x']",
+    ),
+    "no sha256": (_rec("sha256", DEL), "no valid sha256"),
+    "bad sha256": (_rec("sha256", "ABC"), "no valid sha256"),
+    "sha256 not str": (_rec("sha256", 5), "no valid sha256"),
+    "bad header_sha256": (_rec("header_sha256", "xyz"), "no valid header_sha256"),
+    "no header_sha256": (_rec("header_sha256", DEL), "no valid header_sha256"),
     "shape swapped": (_set(["a", "shape"], [3, 2]), "checkpoint header is corrupted (checksum mismatch)"),
     "dtype swapped": (_set(["a", "dtype"], "I32"), "checkpoint header is corrupted (checksum mismatch)"),
-    "meta edited": (_set([MD, "lmladder"], '{"step": 8}'), "checkpoint header is corrupted (checksum mismatch)"),
+    "meta edited": (_rec("meta", {"step": 8}), "checkpoint header is corrupted (checksum mismatch)"),
     "data flipped": (lambda h, d: (h, bytes([d[0] ^ 1]) + d[1:]), "checkpoint is corrupted (checksum mismatch)"),
 }
 HEADER_ONLY = {"data flipped"}  # read_checkpoint_meta does not read the data, so it cannot see this one
@@ -347,7 +406,7 @@ def test_bool_bytes_other_than_0_and_1(tmp_path):
     save_checkpoint(tmp_path / "m.safetensors", {"m": np.array([True, False, True])}, META)
     header, data = _split(tmp_path / "m.safetensors")
     data = b"\x01\x02\x01"
-    header[MD]["sha256"] = hashlib.sha256(data).hexdigest()
+    header, _ = _rec("sha256", hashlib.sha256(data).hexdigest())(header, data)
     _expect(_write(tmp_path / "b.safetensors", header, data), "bool bytes other than 0 and 1")
 
 
@@ -358,6 +417,33 @@ def test_rehashed_header_edit_is_accepted(tmp_path):
     _write(tmp_path / "r.safetensors", _rehash(header), data)
     arrays, _ = load_checkpoint(tmp_path / "r.safetensors")
     assert arrays["a"].shape == (3, 2)
+
+
+def test_the_package_refusing_or_the_file_changing_is_a_checkpoint_error(tmp_path, monkeypatch):
+    # A lone surrogate in a name: Python's JSON reads it, the package's reader does not.
+    header, data = _base(tmp_path)
+    header["\ud800"] = header.pop("a")
+    text = json.dumps(_rehash(header)).encode()
+    msg = _expect(_write(tmp_path / "s.safetensors", text, data), "the safetensors reader refused it (")
+    assert "hex escape" in msg
+    # The file is replaced between our header check and the package's read (same names, another shape; cut short).
+    p = tmp_path / "m.safetensors"
+    real_open = ckpt_mod.safe_open
+    for replacement, fragment in [
+        (
+            lambda q: save_checkpoint(q, {"a": np.zeros(6, np.float32)}, META),
+            "the file changed while it was being read",
+        ),
+        (lambda q: q.write_bytes(q.read_bytes()[:-4]), "the safetensors reader refused it ("),
+    ]:
+        save_checkpoint(p, {"a": np.zeros((2, 3), np.float32)}, META)
+
+        def replaced_then_opened(path, replacement=replacement, **kwargs):
+            replacement(Path(path))
+            return real_open(path, **kwargs)
+
+        monkeypatch.setattr(ckpt_mod, "safe_open", replaced_then_opened)
+        _expect(p, fragment)
 
 
 # ------------------------------------------------------------------------------------------------ never unpickle

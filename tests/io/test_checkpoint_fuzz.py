@@ -1,5 +1,6 @@
 """Fuzz `load_checkpoint` with mutated checkpoints: byte flips, truncations, header rewrites (shapes, dtypes, offsets,
-names, metadata), header-length rewrites, and inserted/appended/deleted bytes, one to three at a time.
+names, metadata and the fields of our record in it), header-length rewrites, and inserted/appended/deleted bytes, one
+to three at a time.
 
 Oracle: the only exception ever raised is CheckpointError, and a file that does load has exactly the original names,
 dtypes, shapes, bytes and meta (a mutation that changes nothing the header means, such as swapping a padding space for
@@ -79,6 +80,15 @@ def _split(raw):
     return n, raw[8 : 8 + n], raw[8 + n :]
 
 
+def _record(metadata):
+    """The lmladder record (a dict) inside __metadata__, or None if an earlier mutation broke it."""
+    try:
+        record = json.loads(metadata["lmladder"])
+    except Exception:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _rewrite_header(data, raw):
     n, head, rest = _split(raw)
     try:
@@ -92,14 +102,26 @@ def _rewrite_header(data, raw):
     op = data.draw(st.sampled_from(["set", "del_field", "del_entry", "rename", "permute", "swap", "add"]), label="op")
     event(f"header op: {op}")
     if op == "set" and isinstance(entry, dict):
-        if key == "__metadata__":
-            field = data.draw(st.sampled_from(["format", "lmladder", "sha256", "header_sha256", "other"]))
-            entry[field] = data.draw(META_VALUES | JSON, label="value")
+        if key == "__metadata__":  # its one entry, "lmladder", is a JSON record: set a field of it or an entry
+            fields = ["format", "meta", "sha256", "header_sha256", "extra", "lmladder", "other"]
+            field = data.draw(st.sampled_from(fields))
+            value = data.draw(META_VALUES | JSON, label="value")
+            record = _record(entry)
+            if field in ("lmladder", "other") or record is None:
+                entry[field] = value
+            else:
+                record[field] = value
+                entry["lmladder"] = json.dumps(record, ensure_ascii=data.draw(st.booleans()))
         else:
             field = data.draw(st.sampled_from(sorted(FIELD_VALUES)))
             entry[field] = data.draw(FIELD_VALUES[field], label="value")
     elif op == "del_field" and isinstance(entry, dict) and entry:
-        del entry[data.draw(st.sampled_from(sorted(entry)))]
+        record = _record(entry) if key == "__metadata__" else None
+        if record and data.draw(st.booleans()):
+            del record[data.draw(st.sampled_from(sorted(record)))]
+            entry["lmladder"] = json.dumps(record)
+        else:
+            del entry[data.draw(st.sampled_from(sorted(entry)))]
     elif op == "del_entry":
         del header[key]
     elif op == "rename":

@@ -1,18 +1,17 @@
-"""Checkpoints as safetensors files, written and read by our own code (never pickle).
+"""Checkpoints as safetensors files, written and read through the `safetensors` package (never pickle).
 
-Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N, N bytes of UTF-8 JSON
-header (space-padded to a multiple of 8), then the data buffer. The header maps each tensor name to its dtype, shape
-and [begin, end) byte offsets in the buffer; `__metadata__` (a str -> str map) holds our format tag, the caller's
-metadata as a JSON string, `sha256` of the data buffer and `header_sha256` of the canonical header (tensor index plus
-metadata), so a flipped dtype, shape or metadata byte is caught as surely as a flipped weight.
+`__metadata__` holds one entry, "lmladder": our JSON record {format, meta, sha256, header_sha256}; one, because the
+package writes several in a random order (safetensors issue #584) and same inputs must give the same bytes (DVC).
+`sha256` covers the tensors' bytes in name order, `header_sha256` the header's meaning (names, dtypes, shapes, format
+tag, meta): neither depends on the layout the package picks, and a flipped shape or meta byte is caught like a weight.
 
-Loading checks the whole header against the file size before allocating anything and raises only `CheckpointError`,
-whose one-line message names the file, the problem and the fix.
+Loading validates the header itself before the package sees the file: a pickle is refused unopened, every field is
+checked against the file size before anything is allocated, and the messages are more precise than the package's.
+Only `CheckpointError` comes out, its one-line message naming the file, the problem and the fix.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -20,18 +19,20 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any
 
 import numpy as np
+import safetensors.numpy
+from safetensors import SafetensorError, safe_open
 
 from ..errors import LmladderError
 from .atomic import atomic_writer
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta", "FORMAT", "DTYPES"]
 
-FORMAT = "lmladder-checkpoint-v1"
+FORMAT = "lmladder-checkpoint-v2"  # v1 (lmladder's own writer) kept format, meta and digests as separate entries
 DTYPES = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
     "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
@@ -42,45 +43,39 @@ _CODES = {dt.str: code for code, dt in DTYPES.items()}
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 _MAX_DIMS = 32  # NumPy 1.x's limit (2.x allows 64)
 _MAX_NBYTES = np.iinfo(np.intp).max  # NumPy refuses shapes whose non-zero dims multiply past this, even if empty
+_RECORD = ("format", "header_sha256", "meta", "sha256")
 _UNREADABLE = "check permissions of the file and its folder"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CORRUPT = "the file is corrupted or not an lmladder checkpoint — restore it or retrain"
 _TRUNCATED = "the file was cut short (an interrupted copy or a full disk) — restore it or retrain"
+_MODIFIED = "modified — restore it or retrain"
+_PICKLE = "looks like a pickle/PyTorch file; lmladder never unpickles files — convert it to safetensors"
 _PICKLE_OPCODES = frozenset(b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}") | frozenset(range(0x80, 0x99))
+
+_Specs = dict[str, tuple[str, tuple[int, ...]]]  # tensor name -> (dtype code, shape), in name order
 
 
 class CheckpointError(LmladderError, ValueError):
     """A checkpoint could not be saved or loaded; the message names the file, the problem and the fix."""
 
 
-class _Entry(NamedTuple):
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    begin: int
-    end: int
-
-
-class _Header(NamedTuple):
-    entries: list[_Entry]  # sorted by offset, i.e. in file order
-    meta: dict
-    sha256: str
-    data_start: int
-
-
 def _bad(path: Path, problem: str, fix: str = _CORRUPT) -> CheckpointError:
     return CheckpointError(f"{path}: {problem}; {fix}")
 
 
-def _header_digest(entries: Mapping[str, Any], metadata: Mapping[str, str]) -> str:
-    """sha256 of the header's meaning (not its bytes): entries + metadata minus both digests, canonical JSON."""
-    md = {k: v for k, v in metadata.items() if k not in ("sha256", "header_sha256")}
-    canon = json.dumps({**entries, "__metadata__": md}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canon.encode("ascii")).hexdigest()
+def _header_digest(specs: _Specs, meta: Any) -> str:
+    """sha256 of the header's meaning, not of its bytes: tensor names, dtypes and shapes, format and meta."""
+    tensors = {name: [code, list(shape)] for name, (code, shape) in specs.items()}
+    text = json.dumps({"format": FORMAT, "meta": meta, "tensors": tensors}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def _bytes(a: np.ndarray) -> np.ndarray:
-    return a.reshape(-1).view(np.uint8)  # a C-contiguous byte view (0-d and empty arrays included), no copy
+def _data_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the tensors' bytes in name order (`arrays` is sorted): shapes are pinned by the header digest."""
+    h = hashlib.sha256()
+    for a in arrays.values():
+        h.update(a.reshape(-1).view(np.uint8))  # a C-contiguous byte view (0-d and empty arrays included), no copy
+    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------- saving
@@ -90,38 +85,28 @@ def save_checkpoint(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], m
     path = Path(path)
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot save {path}: meta must be a dict, got {type(meta).__name__}; wrap it in a dict")
+    bad = [n for n in arrays if not isinstance(n, str) or n == "__metadata__"]
+    if bad:
+        raise CheckpointError(f"cannot save {path}: invalid array names {bad!r}; use strings other than '__metadata__'")
+    prepared = {name: _prepare(path, name, arrays[name]) for name in sorted(arrays)}
+    specs = {name: (_CODES[a.dtype.str], a.shape) for name, a in prepared.items()}
+    sha256 = _data_digest(prepared)
     try:
-        meta_json = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        meta = json.loads(json.dumps(meta, sort_keys=True))  # as loading will see it (str keys, lists): same digest
+        record = {"format": FORMAT, "meta": meta, "sha256": sha256, "header_sha256": _header_digest(specs, meta)}
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise CheckpointError(
             f"cannot save {path}: meta is not JSON-serialisable ({exc}); "
             "store plain dicts/lists/str/int/float/bool/None (arrays via .tolist(), NumPy scalars via .item())"
         ) from None
-    bad = [n for n in arrays if not isinstance(n, str) or n == "__metadata__"]
-    if bad:
-        raise CheckpointError(f"cannot save {path}: invalid array names {bad!r}; use strings other than '__metadata__'")
-    prepared = {name: _prepare(path, name, arrays[name]) for name in sorted(arrays)}
-    data_hash = hashlib.sha256()
-    entries, offset = {}, 0
-    for name, a in prepared.items():
-        data_hash.update(_bytes(a))
-        shape = [int(d) for d in a.shape]
-        entries[name] = {"dtype": _CODES[a.dtype.str], "shape": shape, "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    metadata = {"format": FORMAT, "lmladder": meta_json, "sha256": data_hash.hexdigest()}
-    metadata["header_sha256"] = _header_digest(entries, metadata)
     try:
-        header = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":"), ensure_ascii=False)
-        raw = header.encode("utf-8")
+        blob = safetensors.numpy.save(prepared, metadata={"lmladder": text})
     except UnicodeEncodeError:
         msg = f"cannot save {path}: a name or meta string is not valid Unicode; remove lone surrogates"
         raise CheckpointError(msg) from None
-    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8 bytes so the data buffer is aligned
     with atomic_writer(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for a in prepared.values():
-            f.write(_bytes(a))
+        f.write(blob)
 
 
 def _prepare(path: Path, name: str, value: Any) -> np.ndarray:
@@ -139,40 +124,31 @@ def _prepare(path: Path, name: str, value: Any) -> np.ndarray:
 def load_checkpoint(path: str | os.PathLike, *, verify: bool = True) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by `save_checkpoint`: (name -> array, meta). `verify` checks both sha256 digests."""
     path = Path(path)
-    with _open(path) as (f, size):
-        header = _read_header(f, path, size, verify)
-        f.seek(header.data_start)
-        data_hash = hashlib.sha256() if verify else None
-        arrays = {}
-        for e in header.entries:  # in file order, so one sequential read
-            arr = np.empty(e.shape, dtype=DTYPES[e.dtype])
-            buf = _bytes(arr)
-            if f.readinto(buf) != e.end - e.begin:
-                raise _bad(path, "the file shrank while it was being read", "make sure nothing else writes to it")
-            if e.dtype == "BOOL" and (buf > 1).any():
-                raise _bad(path, f"tensor {_short(e.name)} has bool bytes other than 0 and 1")
-            if data_hash is not None:
-                data_hash.update(buf)
-            arrays[e.name] = arr
-    if data_hash is not None and data_hash.hexdigest() != header.sha256:
-        raise _bad(
-            path,
-            "checkpoint is corrupted (checksum mismatch)",
-            "it was probably truncated or modified — restore it or retrain",
-        )
-    return dict(sorted(arrays.items())), header.meta
+    specs, record = _read_header(path, verify)
+    try:  # pread, not mmap: a file cut short under a mapping kills the process (SIGBUS); a short pread raises
+        with safe_open(path, framework="np", backend="pread") as f:
+            arrays = {name: f.get_tensor(name).copy() for name in specs}  # owned, not views of its buffers
+    except (SafetensorError, OSError, TypeError, ValueError) as exc:  # TypeError: a dtype NumPy lacks
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise _bad(path, f"the safetensors reader refused it ({reason})", "restore it or retrain") from None
+    for name, (code, shape) in specs.items():
+        a = arrays[name]
+        if a.dtype != DTYPES[code] or a.shape != shape:
+            raise _bad(path, "the file changed while it was being read", "make sure nothing else writes to it")
+        if code == "BOOL" and (a.view(np.uint8) > 1).any():
+            raise _bad(path, f"tensor {_short(name)} has bool bytes other than 0 and 1")
+    if verify and _data_digest(arrays) != record["sha256"]:
+        raise _bad(path, "checkpoint is corrupted (checksum mismatch)", f"it was probably truncated or {_MODIFIED}")
+    return arrays, record["meta"]
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
-    """The checkpoint's meta dict, from its (fully validated) header alone; the data buffer is not read."""
-    path = Path(path)
-    with _open(path) as (f, size):
-        return _read_header(f, path, size, verify=True).meta
+    """The checkpoint's meta dict, from its (fully validated) header alone; the data is not read."""
+    return _read_header(Path(path), verify=True)[1]["meta"]
 
 
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[tuple[IO[bytes], int]]:
-    """Open a regular file for reading; every OS error becomes a CheckpointError."""
+def _raw_header(path: Path) -> tuple[bytes, int]:
+    """The header's bytes and the data's length; a pickle, an impossible length or any OS error is refused here."""
     try:
         st = os.stat(path)  # before open(): opening a FIFO would block
     except (FileNotFoundError, NotADirectoryError):
@@ -185,31 +161,31 @@ def _open(path: Path) -> Iterator[tuple[IO[bytes], int]]:
         raise _bad(path, "is not a regular file", "pass the path of a .safetensors checkpoint")
     try:
         with open(path, "rb") as f:
-            yield f, os.fstat(f.fileno()).st_size
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            if not (2 <= n <= min(MAX_HEADER_BYTES, size - 8) and f.read(1) == b"{"):
+                f.seek(max(size - 1, 0))
+                if _looks_like_pickle(head, f.read(1)):
+                    raise CheckpointError(f"{path} {_PICKLE}")
+                if len(head) < 8:
+                    raise _bad(path, f"file is too short ({size} bytes) to be a checkpoint")
+                if n > MAX_HEADER_BYTES:
+                    raise _bad(path, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
+                if n > size - 8:
+                    raise _bad(path, f"header length {n} is larger than the file ({size} bytes)", _TRUNCATED)
+            f.seek(8)
+            raw = f.read(n)
     except OSError as exc:
         raise _bad(path, f"cannot read checkpoint ({exc.strerror or exc})", _UNREADABLE) from None
-
-
-def _read_header(f: IO[bytes], path: Path, size: int, verify: bool) -> _Header:
-    head = f.read(8)
-    n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-    plausible = 2 <= n <= min(MAX_HEADER_BYTES, size - 8)
-    if not (plausible and f.read(1) == b"{"):
-        f.seek(max(size - 1, 0))
-        if _looks_like_pickle(head, f.read(1)):
-            raise CheckpointError(
-                f"{path} looks like a pickle/PyTorch file; lmladder never unpickles files — convert it to safetensors"
-            )
-        if len(head) < 8:
-            raise _bad(path, f"file is too short ({size} bytes) to be a checkpoint")
-        if n > MAX_HEADER_BYTES:
-            raise _bad(path, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
-        if n > size - 8:
-            raise _bad(path, f"header length {n} is larger than the file ({size} bytes)", _TRUNCATED)
-    f.seek(8)
-    raw = f.read(n)
     if len(raw) != n:
         raise _bad(path, "the file shrank while it was being read", "make sure nothing else writes to it")
+    return raw, size - 8 - n
+
+
+def _read_header(path: Path, verify: bool) -> tuple[_Specs, dict]:
+    """(name -> (dtype, shape), our record), all validated; `verify` checks the header digest."""
+    raw, data_len = _raw_header(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -218,28 +194,34 @@ def _read_header(f: IO[bytes], path: Path, size: int, verify: bool) -> _Header:
     if not isinstance(header, dict):
         raise _bad(path, f"header is a JSON {type(header).__name__}, not an object")
     metadata = header.pop("__metadata__", None)
-    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+    metadata = {} if metadata is None else metadata  # the format allows null
+    if not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise _bad(path, "__metadata__ is not a map of strings to strings")
-    tag = (metadata or {}).get("format")
+    record = {}
+    if "lmladder" in metadata:
+        record = _parse_json(path, metadata["lmladder"], "lmladder metadata", allow_nan=True)
+    if not isinstance(record, dict):
+        raise _bad(path, f"lmladder metadata is a JSON {type(record).__name__}, not an object")
+    tag = record.get("format", metadata.get("format"))  # a v1 or a plain safetensors file has it in __metadata__
     if tag != FORMAT:
-        got = "has no format tag" if tag is None else f"has format tag {tag!r}, expected {FORMAT!r}"
+        got = "has no format tag" if tag is None else f"has format tag {_short(tag)}, expected {FORMAT!r}"
         raise _bad(path, f"not an lmladder checkpoint (it {got})", "save it with lmladder.io.save_checkpoint")
-    entries = _check_entries(path, header, size - 8 - n)
-    if "lmladder" not in metadata:
-        raise _bad(path, "metadata has no 'lmladder' entry (model config, vocab, step)")
-    meta = _parse_json(path, metadata["lmladder"], "lmladder metadata", allow_nan=True)
-    if not isinstance(meta, dict):
-        raise _bad(path, f"lmladder metadata is a JSON {type(meta).__name__}, not an object")
+    specs = _check_entries(path, header, data_len)
+    if not isinstance(record.get("meta"), dict):
+        raise _bad(path, "lmladder metadata has no 'meta' object (model config, vocab, step)")
     for key in ("sha256", "header_sha256"):  # both required: were one optional, a flip in its key would disable it
-        if not _HEX64.fullmatch(metadata.get(key, "")):
+        if not (isinstance(record.get(key), str) and _HEX64.fullmatch(record[key])):
             raise _bad(path, f"metadata has no valid {key} (64 lowercase hex digits)")
-    if verify and metadata["header_sha256"] != _header_digest(header, metadata):
-        raise _bad(
-            path,
-            "checkpoint header is corrupted (checksum mismatch)",
-            "it was probably modified — restore it or retrain",
-        )
-    return _Header(entries, meta, metadata["sha256"], 8 + n)
+    if set(record) != set(_RECORD):
+        raise _bad(path, f"lmladder metadata has entries {_short(sorted(record))}, expected {list(_RECORD)}")
+    if verify:
+        try:
+            digest = _header_digest(specs, record["meta"])
+        except RecursionError:  # json.loads reached a depth that json.dumps, a few frames deeper, cannot
+            raise _bad(path, "lmladder metadata is nested too deeply") from None
+        if digest != record["header_sha256"]:
+            raise _bad(path, "checkpoint header is corrupted (checksum mismatch)", f"it was probably {_MODIFIED}")
+    return specs, record
 
 
 def _parse_json(path: Path, text: str, what: str, allow_nan: bool = False) -> Any:
@@ -272,9 +254,9 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _check_entries(path: Path, header: dict, data_len: int) -> list[_Entry]:
+def _check_entries(path: Path, header: dict, data_len: int) -> _Specs:
     """Validate every tensor entry, then that they tile the data buffer exactly (no gap, overlap or tail)."""
-    entries = []
+    spans = []
     for name, info in header.items():
         where = f"tensor {_short(name)}"
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
@@ -297,17 +279,16 @@ def _check_entries(path: Path, header: dict, data_len: int) -> list[_Entry]:
             raise _bad(path, f"{where} spans {end - begin} bytes but shape {_short(shape)} of {dtype} needs {need}")
         if end > data_len:
             raise _bad(path, f"{where} ends at byte {end} but the data buffer has {data_len}", _TRUNCATED)
-        entries.append(_Entry(name, dtype, tuple(shape), begin, end))
-    entries.sort(key=lambda e: (e.begin, e.end))
+        spans.append((begin, end, name))
     pos = 0
-    for e in entries:
-        if e.begin != pos:
-            kind = "gap before" if e.begin > pos else "overlap at"
-            raise _bad(path, f"data buffer has a {kind} tensor {_short(e.name)} (byte {e.begin}, expected {pos})")
-        pos = e.end
+    for begin, end, name in sorted(spans):
+        if begin != pos:
+            kind = "gap before" if begin > pos else "overlap at"
+            raise _bad(path, f"data buffer has a {kind} tensor {_short(name)} (byte {begin}, expected {pos})")
+        pos = end
     if pos != data_len:
         raise _bad(path, f"{data_len - pos} unexpected bytes after the last tensor; the file was appended to")
-    return entries
+    return {name: (header[name]["dtype"], tuple(header[name]["shape"])) for name in sorted(header)}
 
 
 def _looks_like_pickle(head: bytes, tail: bytes) -> bool:

@@ -20,7 +20,7 @@ from .batches import Batcher
 from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
 from .evaluate import estimate_loss
 from .logs import TsvLog
-from .progress import Progress
+from .progress import progress_bar
 from .settings import OptimSettings, TrainSettings
 
 RNG_NAMES = ("model", "batch", "eval", "sample")
@@ -210,12 +210,15 @@ def train(
             best_val, best_step = va, step
             checkpoint(out / BEST, step)
 
-    bar = Progress(settings.max_iters, start, enabled=settings.progress)
     train_time, tokens_seen = 0.0, 0
     params = model.parameters()
     end = settings.max_iters if stop_at is None else min(stop_at, settings.max_iters)
-    # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise.
+    # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows it.
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        progress_bar(settings.max_iters, start, enabled=settings.progress) as bar,
+    ):
         for step in range(start, end):
             if step % settings.eval_interval == 0:
                 evaluate(step)
@@ -253,11 +256,13 @@ def train(
             train_time += dt
             tokens_seen += n_tok
             step_log.write([step, lr, loss_sum, norm])
-            bar.update(step, loss=loss_sum, lr=lr, tok_s=f"{n_tok / dt:,.0f}")
+            bar.set_postfix(
+                {"loss": f"{loss_sum:.4g}", "lr": f"{lr:.3g}", "tok/s": f"{n_tok / dt:,.0f}"}, refresh=False
+            )
+            bar.update(step + 1 - bar.n)  # to the absolute step, so skipped non-finite steps count too
             # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
             if (step + 1) % settings.checkpoint_interval == 0 and step + 1 < settings.max_iters:
                 checkpoint(out / LAST, step + 1)
-    bar.close()
     if end < settings.max_iters:
         checkpoint(out / LAST, end)
     elif start < settings.max_iters or not (out / LAST).exists():
