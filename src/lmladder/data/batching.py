@@ -35,8 +35,7 @@ def doc_bounds(tokens: np.ndarray, boundary_id: int) -> tuple[np.ndarray, np.nda
     if len(b) < 2 or b[0] != 0 or b[-1] != len(tokens) - 1:
         raise DataError(
             f"a lines split must start and end with the boundary id {boundary_id} and hold a document; "
-            "re-run prepare (kind=lines) or use kind=stream",
-            params=("kind",),
+            "re-run prepare (kind=lines) or use kind=stream"
         )
     return b[:-1], b[1:]
 

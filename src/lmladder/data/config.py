@@ -35,10 +35,7 @@ class DataConfig:
             ("tokenizer", TOKENIZERS, "char or byte"),
         ):
             if getattr(self, name) not in options:
-                raise DataError(f"{name}={getattr(self, name)!r}; choose {choose}", params=(name,))
+                raise DataError(f"{name}={getattr(self, name)!r}; choose {choose}")
         check_fractions(self.fractions)
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", str(self.sha256).strip()):
-            raise DataError(
-                f"sha256={str(self.sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`",
-                params=("sha256",),
-            )
+            raise DataError(f"sha256={str(self.sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`")

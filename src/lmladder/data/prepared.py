@@ -37,7 +37,7 @@ def make_tokenizer(name: str, *, kind: str, train, others: Sequence = ()) -> Tok
         if isinstance(train, bytes):
             raise DataError("tokenizer=char needs text, got bytes; decode the source with Source.text()")
         return CharTokenizer.build(train, lines=kind == "lines", others=others)
-    raise DataError(f"tokenizer={name!r} is unknown; choose char or byte", params=("tokenizer",))
+    raise DataError(f"tokenizer={name!r} is unknown; choose char or byte")
 
 
 def prepare_corpus(
@@ -57,7 +57,7 @@ def prepare_corpus(
     `meta` (e.g. the data config that produced it) is stored in stats.json under "meta".
     """
     if kind not in KINDS:
-        raise DataError(f"kind={kind!r} is unknown; choose {' or '.join(KINDS)}", params=("kind",))
+        raise DataError(f"kind={kind!r} is unknown; choose {' or '.join(KINDS)}")
     fractions = tuple(DEFAULT_FRACTIONS[kind] if fractions is None else fractions)
     if kind == "lines":
         parts = split_lines(corpus_lines(text), fractions, seed=split_seed)
@@ -65,7 +65,7 @@ def prepare_corpus(
         texts = {k: nl + nl.join(v) + nl for k, v in parts.items()}  # [B, w1, B, w2, ..., B]
     else:
         if not text:
-            raise DataError("the stream corpus is empty; point path= at a non-empty text file", params=("path",))
+            raise DataError("the stream corpus is empty; point path= at a non-empty text file")
         parts = texts = split_stream(text, fractions)
     tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=[texts[k] for k in texts if k != "train"])
     if tok.vocab_size > 65536:

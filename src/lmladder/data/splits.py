@@ -17,11 +17,10 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
     try:
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
-        raise DataError(f"fractions={fractions!r} must be a list of numbers", params=("fractions",)) from None
+        raise DataError(f"fractions={fractions!r} must be a list of numbers") from None
     if len(fr) not in (2, 3) or not all(0 < f < 1 for f in fr) or abs(math.fsum(fr) - 1) > 1e-9:
         raise DataError(
-            f"fractions={list(fr)} must be 2 or 3 values in (0, 1) summing to 1, e.g. [0.9, 0.1], [0.8, 0.1, 0.1]",
-            params=("fractions",),
+            f"fractions={list(fr)} must be 2 or 3 values in (0, 1) summing to 1, e.g. [0.9, 0.1], [0.8, 0.1, 0.1]"
         )
     return fr
 

@@ -32,25 +32,25 @@ def check_sizes(config: Any, *names: str) -> None:
     for name in names:
         v = getattr(config, name)
         if not is_size(v):
-            raise ModelConfigError(f"{name}={v!r} must be a positive integer", params=(name,))
+            raise ModelConfigError(f"{name}={v!r} must be a positive integer")
 
 
 def check_choice(config: Any, name: str, options) -> None:
     v = getattr(config, name)
     if v not in options:
-        raise ModelConfigError(f"{name}={str(v)[:40]!r}; choose one of {', '.join(options)}", params=(name,))
+        raise ModelConfigError(f"{name}={str(v)[:40]!r}; choose one of {', '.join(options)}")
 
 
 def check_fraction(config: Any, name: str) -> None:
     v = getattr(config, name)
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
-        raise ModelConfigError(f"{name}={v!r} must be in [0, 1) (0 turns it off)", params=(name,))
+        raise ModelConfigError(f"{name}={v!r} must be in [0, 1) (0 turns it off)")
 
 
 def check_flags(config: Any, *names: str) -> None:
     for name in names:
         if not isinstance(getattr(config, name), bool):
-            raise ModelConfigError(f"{name}={getattr(config, name)!r} must be true or false", params=(name,))
+            raise ModelConfigError(f"{name}={getattr(config, name)!r} must be true or false")
 
 
 def check_ids(config: Any, *names: str) -> None:
@@ -59,7 +59,7 @@ def check_ids(config: Any, *names: str) -> None:
     for name in names:
         v = getattr(config, name)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < config.vocab_size):
-            raise ModelConfigError(f"{name}={v!r} outside the vocabulary [0, {config.vocab_size})", params=(name,))
+            raise ModelConfigError(f"{name}={v!r} outside the vocabulary [0, {config.vocab_size})")
 
 
 class LanguageModel(Module):

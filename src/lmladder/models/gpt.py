@@ -40,8 +40,7 @@ class GPTConfig:
         check_sizes(self, "block_size", "n_layer", "n_head", "n_embd")
         if self.n_embd % self.n_head:
             raise ModelConfigError(
-                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head",
-                params=("n_embd", "n_head"),
+                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head"
             )
         check_fraction(self, "dropout")
         check_flags(self, "bias", "tie_weights")

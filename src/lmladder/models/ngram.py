@@ -33,7 +33,7 @@ class NGramConfig:
     def check(self) -> None:
         check_sizes(self, "order")
         if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, int | float) or not self.smoothing >= 0:
-            raise ModelConfigError(f"smoothing={self.smoothing!r} must be >= 0 (add-k counts)", params=("smoothing",))
+            raise ModelConfigError(f"smoothing={self.smoothing!r} must be >= 0 (add-k counts)")
         if self.vocab_size is None:
             return
         check_ids(self, "pad_id", "boundary_id")
@@ -43,8 +43,7 @@ class NGramConfig:
             fits = int(log_max // math.log(V)) if V > 1 else 0
             raise ModelConfigError(
                 f"order={self.order}: vocab_size**order = {V}**{self.order} = {table:.3g} dense counts exceeds "
-                f"{MAX_TABLE:.0e}; " + (f"use order <= {fits}" if fits else "use a smaller vocabulary"),
-                params=("order",),
+                f"{MAX_TABLE:.0e}; " + (f"use order <= {fits}" if fits else "use a smaller vocabulary")
             )
 
 

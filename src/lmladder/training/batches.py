@@ -20,8 +20,7 @@ class Batcher:
             fix = f"set block_size <= {n - 1}, or use" if n > 1 else "use"
             raise DataError(
                 f"the {split} split has {n} tokens, too short for block_size={block_size} (a window needs one "
-                f"token more); {fix} a larger corpus or a larger {split} share in fractions=",
-                params=("block_size", "fractions"),
+                f"token more); {fix} a larger corpus or a larger {split} share in fractions="
             )
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
 

@@ -179,8 +179,7 @@ def train(
         if start > settings.max_iters:
             raise TrainingError(
                 f"cannot resume from {resume}: it is at step {start}, past max_iters={settings.max_iters}; "
-                "raise max_iters, or start a new run",
-                params=("max_iters",),
+                "raise max_iters, or start a new run"
             )
         log(f"resumed from {resume} at step {start}")
     # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
@@ -243,8 +242,7 @@ def train(
                     )
                     raise TrainingError(
                         f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
-                        f"lower lr={optim.lr}, enable grad_clip= or allow skipping with max_nonfinite=",
-                        params=("lr", "grad_clip", "max_nonfinite"),
+                        f"lower lr={optim.lr}, enable grad_clip= or allow skipping with max_nonfinite="
                     )
                 log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
                 continue

@@ -16,7 +16,7 @@ class SettingsError(LmladderError, ValueError):
 
 
 def _bad(name: str, value, rule: str) -> SettingsError:
-    return SettingsError(f"{name}={value!r} {rule}", params=(name,))
+    return SettingsError(f"{name}={value!r} {rule}")
 
 
 def _positive_ints(obj, *names: str) -> None:
@@ -72,18 +72,8 @@ class TrainSettings:
     progress: bool = True
 
     def check(self) -> None:
-        _positive_ints(
-            self,
-            "max_iters",
-            "batch_size",
-            "block_size",
-            "grad_accum",
-            "eval_interval",
-            "eval_iters",
-            "eval_batch_size",
-            "checkpoint_interval",
-            "grad_stats_interval",
-        )
+        sizes = ("max_iters", "batch_size", "block_size", "grad_accum", "eval_interval", "eval_iters")
+        _positive_ints(self, *sizes, "eval_batch_size", "checkpoint_interval", "grad_stats_interval")
         if self.max_nonfinite < 0:
             raise _bad("max_nonfinite", self.max_nonfinite, "must be >= 0")
 
