@@ -93,8 +93,11 @@ class Function:
     def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
         """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
         fn = cls()
-        needs = tuple([t.requires_grad for t in inputs])
-        track = _grad_enabled and True in needs
+        if _grad_enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            track = True in needs
+        else:  # evaluation and sampling: no graph, and nothing more per op than the forward itself
+            track = False
         fn.needs = needs if track else (False,) * len(inputs)
         data = fn.forward(*[t.data for t in inputs], **kwargs)
         # Tensor.__init__'s checks, inlined: this runs once per op and is most of a small op's overhead
@@ -218,13 +221,9 @@ class Tensor:
             if grad.shape != self.shape:
                 grad = np.broadcast_to(grad, self.shape).copy()
 
-        order = self._topo_order()
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        owned: set[int] = set()  # tensors whose entry in `grads` we allocated, so `+=` is safe
-        handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
-        shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's), never to become a leaf's .grad
-        for t in order:
-            g = grads.pop(id(t), None)
+        grads = _Gradients(self, grad)
+        for t in self._topo_order():
+            g = grads.pop(t)
             node = t._node
             if node is _RELEASED:
                 if g is not None:  # its inputs' gradients were already paid out: silently stopping would be wrong
@@ -235,29 +234,11 @@ class Tensor:
             if g is None:
                 continue
             if node is None:  # a leaf
-                _accumulate_leaf(t, g, shared)
+                grads.accumulate_leaf(t, g)
                 continue
-            parent_grads = node.backward(g)
-            for p, pg, need in zip(node.parents, parent_grads, node.needs, strict=True):
-                if pg is None or not need:
-                    continue
-                if pg.shape != p.data.shape:
-                    pg = unbroadcast(pg, p.data.shape)
-                if pg.dtype != p.data.dtype:
-                    pg = pg.astype(p.data.dtype)
-                k = id(p)
-                prev = grads.get(k)
-                if prev is None:
-                    grads[k] = pg
-                    if id(pg) in handed:
-                        shared.add(id(pg))
-                    else:
-                        handed.add(id(pg))
-                elif k in owned:
-                    prev += pg
-                else:
-                    grads[k] = np.add(prev, pg, out=memory.empty(prev.shape, prev.dtype))
-                    owned.add(k)
+            for p, pg, need in zip(node.parents, node.backward(g), node.needs, strict=True):
+                if need and pg is not None:
+                    grads.add(p, pg)
             node.parents = ()
 
     def _topo_order(self) -> list[Tensor]:
@@ -283,11 +264,50 @@ class Tensor:
         return order
 
 
-def _accumulate_leaf(t: Tensor, g: np.ndarray, shared: set[int]) -> None:
-    # A leaf's .grad must never alias another array (optimizers and clipping update it in place).
-    if t.grad is None:
-        if g.base is not None or id(g) in shared or not g.flags.writeable:
-            g = g.copy()
-        t.grad = g
-    else:
-        t.grad += g
+class _Gradients:
+    """The gradients in flight during one backward pass, and the aliasing rules that keep them safe.
+
+    A node's backward may return an array that is stored elsewhere too: its upstream gradient (Add hands g to both
+    inputs), a view of it, the caller's own array. So the first gradient to reach a tensor is kept as it is, with no
+    copy; the second goes into a fresh sum buffer that this class owns, and later ones are added into that in place
+    (`+=` only on arrays we own). A leaf's .grad never aliases another array (optimizers and clipping update it in
+    place): a view, a read-only array or an array handed to two places is copied before it becomes one.
+    """
+
+    __slots__ = ("grads", "owned", "handed", "shared")
+
+    def __init__(self, root: Tensor, grad: np.ndarray):
+        self.grads: dict[int, np.ndarray] = {id(root): grad}  # id(tensor) -> its gradient so far
+        self.owned: set[int] = set()  # tensors whose entry we allocated, so `+=` is safe
+        self.handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
+        self.shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's): never a leaf's .grad as they are
+
+    def pop(self, t: Tensor) -> np.ndarray | None:
+        """t's summed gradient (None if none arrived), handed over: the walk reaches each tensor once."""
+        return self.grads.pop(id(t), None)
+
+    def add(self, t: Tensor, g: np.ndarray) -> None:
+        """Add g, a gradient from one of t's consumers, to t's; g is first summed and cast to t's shape and dtype."""
+        if g.shape != t.data.shape:
+            g = unbroadcast(g, t.data.shape)
+        if g.dtype != t.data.dtype:
+            g = g.astype(t.data.dtype)
+        k = id(t)
+        prev = self.grads.get(k)
+        if prev is None:
+            self.grads[k] = g
+            (self.shared if id(g) in self.handed else self.handed).add(id(g))
+        elif k in self.owned:
+            prev += g
+        else:
+            self.grads[k] = np.add(prev, g, out=memory.empty(prev.shape, prev.dtype))
+            self.owned.add(k)
+
+    def accumulate_leaf(self, t: Tensor, g: np.ndarray) -> None:
+        """t.grad += g, or t.grad = g (a copy of it where g may be aliased)."""
+        if t.grad is None:
+            if g.base is not None or id(g) in self.shared or not g.flags.writeable:
+                g = g.copy()
+            t.grad = g
+        else:
+            t.grad += g
