@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import memory
-from .attention_core import TILE, attend, attend_backward
+from .attention_core import TILE, Block, Grads, attend, attend_backward
 from .engine import AutogradError, Function
 from .kernels import dropout_scale
 
@@ -53,12 +53,6 @@ def _blocks(B: int, H: int, plan: tuple[int, int]):
             yield slice(b, min(b + bc, B)), slice(h, min(h + hc, H))
 
 
-class _Saved:
-    """What a forward keeps for backward: lse per query, dropout masks per block, probabilities if small."""
-
-    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "bias", "scale", "plan", "tiles")
-
-
 def _tiles(T: int, S: int, causal: bool) -> list[tuple[int, int, int]]:
     """Query tiles (t0, t1, s1): causal queries t0..t1 see keys < s1 = t1 + S - T, so for long sequences the
     key rows past s1 (the masked upper triangle, up to half the work) are skipped tile by tile."""
@@ -67,47 +61,64 @@ def _tiles(T: int, S: int, causal: bool) -> list[tuple[int, int, int]]:
     return [(t0, min(t0 + TILE, T), min(t0 + TILE, T) + S - T) for t0 in range(0, T, TILE)]
 
 
-def run_forward(q, k, v, out, causal, dropout_p, rng) -> _Saved:
+class _Saved:
+    """What a forward keeps for backward: inputs and output, lse per query, dropout masks per block, probabilities
+    if small (else None: backward recomputes them from lse), and the call's constants."""
+
+    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "scale", "bias", "plan", "tiles")
+
+    def block(self, i: int, bs: slice, hs: slice, scratch) -> Block:
+        """Block i, batch rows bs and heads hs, as views; its probabilities live in `scratch` (n, S, T) when the
+        call keeps none."""
+        blk = Block()
+        blk.q, blk.k, blk.v, blk.lse = self.q[bs, hs], self.k[bs, hs], self.v[bs, hs], self.lse[bs, hs]
+        blk.keep = self.keeps[i] if self.keeps else None
+        blk.recompute = self.probs is None
+        if blk.recompute:
+            b, h, S, T = blk.k.shape[0], blk.k.shape[1], blk.k.shape[2], blk.q.shape[2]
+            blk.probs = scratch[: b * h].reshape(b, h, S, T)
+        else:
+            blk.probs = self.probs[bs, hs]
+        blk.scale, blk.bias, blk.tiles = self.scale, self.bias, self.tiles
+        return blk
+
+
+def run_forward(q, k, v, out, *, causal, dropout_p, rng) -> _Saved:
     """Blocked attention of q (B,H,T,d) over k, v (B,H,S,d) into the view out (B,H,T,d)."""
     (B, H, T, d), S, dt = q.shape, k.shape[2], q.dtype
     sv = _Saved()
     sv.q, sv.k, sv.v, sv.out, sv.scale = q, k, v, out, dt.type(1 / math.sqrt(d))
     sv.bias = _causal_bias(T, S, dt.str) if causal and T > 1 else None
     sv.plan, sv.tiles = _plan(B, H, T * S * dt.itemsize), _tiles(T, S, sv.bias is not None)
-    sv.lse, sv.keeps = np.empty((B, H, 1, T), dt), []
+    sv.lse, sv.keeps = memory.empty((B, H, 1, T), dt), []
     keep_all = B * H * S * T * dt.itemsize <= KEEP_BYTES
     sv.probs = memory.empty((B, H, S, T), dt) if keep_all else None
     scratch = None if keep_all else memory.empty((sv.plan[0] * sv.plan[1], S, T), dt)
-    for bs, hs in _blocks(B, H, sv.plan):
-        b, h = bs.stop - bs.start, hs.stop - hs.start
-        pt = sv.probs[bs, hs] if keep_all else scratch[: b * h].reshape(b, h, S, T)
-        keep = None
-        if dropout_p > 0:
-            keep = dropout_scale(rng, (b, h, S, T), dt, dropout_p)  # key-major
-            sv.keeps.append(keep)
-        sv.lse[bs, hs] = attend(q[bs, hs], k[bs, hs], v[bs, hs], out[bs, hs], sv.scale, sv.bias, keep, pt, sv.tiles)
+    for i, (bs, hs) in enumerate(_blocks(B, H, sv.plan)):
+        if dropout_p > 0:  # one key-major mask per block, drawn in block order
+            sv.keeps.append(dropout_scale(rng, (bs.stop - bs.start, hs.stop - hs.start, S, T), dt, dropout_p))
+        attend(sv.block(i, bs, hs, scratch), out[bs, hs])
     return sv
 
 
 def run_backward(sv: _Saved, g, gq, gk, gv) -> None:
     """Gradients into the (B,H,T,d)/(B,H,S,d) views gq, gk, gv (None to skip) for upstream g (B,H,T,d)."""
-    (B, H, T, _), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
+    (B, H, T, d), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
     # rowsum(g * out): (B, H, T, d) -> (B, H, 1, T). One einsum, no (B, H, T, d) temporary; C order, because
     # every block subtracts it from its scores and a strided broadcast operand is ~3x slower
     D = np.einsum("bhtd,bhtd->bht", g, sv.out, order="C")[:, :, None]
     n = sv.plan[0] * sv.plan[1]
     scratch = memory.empty((n, S, T), dt) if sv.probs is None else None
-    dscratch = memory.empty((n, S, T), dt)
-    acc = memory.empty((n, S, sv.q.shape[3]), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
+    ds = memory.empty((n, S, T), dt)
+    acc = memory.empty((n, S, d), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
     for i, (bs, hs) in enumerate(_blocks(B, H, sv.plan)):
-        b, h = bs.stop - bs.start, hs.stop - hs.start
-        pt = scratch[: b * h].reshape(b, h, S, T) if sv.probs is None else sv.probs[bs, hs]
-        views = [None if a is None else a[bs, hs] for a in (gq, gk, gv)]
-        attend_backward(
-            sv.q[bs, hs], sv.k[bs, hs], sv.v[bs, hs], g[bs, hs], D[bs, hs], sv.lse[bs, hs], sv.scale, sv.bias,
-            sv.keeps[i] if sv.keeps else None, *views, pt, dscratch[: b * h].reshape(b, h, S, T), sv.probs is None,
-            sv.tiles, None if acc is None else acc[: b * h].reshape(b, h, S, -1),
-        )  # fmt: skip
+        m = (bs.stop - bs.start) * (hs.stop - hs.start)
+        gr = Grads()
+        gr.g, gr.D = g[bs, hs], D[bs, hs]
+        gr.gq, gr.gk, gr.gv = (None if a is None else a[bs, hs] for a in (gq, gk, gv))
+        gr.ds = ds[:m].reshape(*gr.g.shape[:2], S, T)
+        gr.acc = None if acc is None else acc[:m].reshape(*gr.g.shape[:2], S, d)
+        attend_backward(sv.block(i, bs, hs, scratch), gr)
 
 
 def _heads(a, H):
@@ -143,7 +154,7 @@ class AttentionQKV(Function):
             vc[:, :, start : start + T] = v
             k, v = kc[:, :, : start + T], vc[:, :, : start + T]  # (B, H, S, d)
         out = memory.empty((B, T, C), qkv.dtype)
-        saved = run_forward(q, k, v, _heads(out, n_head), True, dropout_p, rng)
+        saved = run_forward(q, k, v, _heads(out, n_head), causal=True, dropout_p=dropout_p, rng=rng)
         self.saved, self.n_head = (saved if cache is None else None), n_head
         return out
 
@@ -171,7 +182,7 @@ class Attention(Function):
         if dropout_p > 0 and rng is None:
             raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
         out = np.empty(q.shape, q.dtype)
-        self.saved = run_forward(q, k, v, out, causal, dropout_p, rng)
+        self.saved = run_forward(q, k, v, out, causal=causal, dropout_p=dropout_p, rng=rng)
         return out
 
     def backward(self, g):
