@@ -2,6 +2,11 @@
 
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
 to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
+
+Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam also
+has `fused_step`, the same rule over the whole model's flat state buffers for speed; it must equal the reference
+to float32 rounding (tests/nn/test_optim.py runs both on the same parameters and gradients). `step()` takes the
+fused path when there is one and every parameter has a gradient, the reference otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ _CHUNK = 65536  # elements per pass of the flat update: its five operands stay i
 class Optimizer:
     defaults: dict = {}
     buffers: tuple[str, ...] = ()  # per-parameter state arrays, saved in checkpoints
-    _flat_step = None  # optional whole-model update (params, grads), used when every parameter has a gradient
+    fused_step = None  # optional whole-model version of reference_update (params, grads); see the module docstring
 
     def __init__(self, params, **hyper):
         unknown = set(hyper) - set(self.defaults)
@@ -78,20 +83,22 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient."""
         self.step_count += 1
         params = self.params
         grads = [p.grad for p in params]
-        if self._flat and self._flat_step is not None and all(g is not None for g in grads):
-            self._flat_step(params, grads)
+        if self._flat and self.fused_step is not None and all(g is not None for g in grads):
+            self.fused_step(params, grads)
             return
         i = 0
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p.data, p.grad, i, group)
+                    self.reference_update(p.data, p.grad, i, group)
                 i += 1
 
-    def _update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
+    def reference_update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
+        """The rule for one parameter w (updated in place) with gradient g; i indexes its state buffers."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpoints
@@ -127,7 +134,7 @@ class SGD(Optimizer):
     defaults = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False}
     buffers = ("momentum_buffer",)
 
-    def _update(self, w, g, i, group):
+    def reference_update(self, w, g, i, group):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd:
             g = g + wd * w
@@ -146,7 +153,8 @@ class Adam(Optimizer):
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def _update(self, w, g, i, group):
+    def reference_update(self, w, g, i, group):
+        """The paper's Algorithm 1 for one parameter (bias-corrected moments), plus L2 or decoupled decay."""
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if wd:
             if self.decoupled:
@@ -165,10 +173,13 @@ class Adam(Optimizer):
         denom += eps
         w -= (lr / bc1) * m / denom
 
-    def _flat_step(self, params, grads) -> None:
-        """The update on flat state buffers, one run of parameters at a time: a parameter of >= _CHUNK elements
-        is a run of its own (its gradient used in place), smaller neighbours are gathered into one vector, so
-        each run costs ~11 in-place vector ops (in cache-sized chunks) plus one subtraction per parameter.
+    def fused_step(self, params, grads) -> None:
+        """reference_update for every parameter at once, on the flat state buffers; it must equal the reference
+        (moments to the bit, weights to float32 rounding: the folded bias correction below rounds differently).
+
+        One run of parameters at a time: a parameter of >= _CHUNK elements is a run of its own (its gradient used
+        in place), smaller neighbours are gathered into one vector, so each run costs ~11 in-place vector ops (in
+        cache-sized chunks) plus one subtraction per parameter.
         Algebra: (lr / bc1) m / (sqrt(v / bc2) + eps) = [lr sqrt(bc2) / bc1] m / (sqrt(v) + eps sqrt(bc2))."""
         G, U, M, V, o = self._grad, self._tmp, self._bufs["exp_avg"], self._bufs["exp_avg_sq"], self._offsets
         t = self.step_count
