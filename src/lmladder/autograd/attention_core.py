@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import memory
+from .kernels import filled
 
 TILE = 1024  # queries per tile when a long causal block is split, skipping its masked upper triangle.
 # Measured on the 10.7M GPT (T=256): 64- or 128-query tiles saved no time (their smaller GEMMs run slower than the
@@ -41,9 +42,11 @@ def _scaled(a, scale):
     return np.multiply(a, scale, out=memory.empty(a.shape, a.dtype))
 
 
-def _colsum(a):
-    """Sum over axis -2 as a GEMV with a ones vector: (S,) @ (b,h,S,T) -> (b,h,1,T), several times np.sum's speed."""
-    return np.matmul(np.ones(a.shape[-2], a.dtype), a)[..., None, :]
+def _colsum(a, out):
+    """out (b,h,1,T) <- the sum of a (b,h,S,T) over axis -2, as a GEMV with a ones vector (several times np.sum's
+    speed); returns out."""
+    np.matmul(filled(a.shape[-2], 1, a.dtype), a, out=out[..., 0, :])
+    return out
 
 
 def _scores(blk: Block, qs, st, tile):
@@ -56,43 +59,42 @@ def _scores(blk: Block, qs, st, tile):
         st[:, :, lo:] += blk.bias[lo:s1, t0:t1]
 
 
-def _softmax_cols(blk: Block, qs, p, tile):
-    """p <- exp(p - shift) for one tile of scores (b,h,s1,r); returns (shift, column sums), both (b,h,1,r).
+def _softmax_cols(blk: Block, qs, p, tile, m, lsum) -> None:
+    """p <- exp(p - m) for one tile of scores (b,h,s1,r), the shift into m and the column sums into lsum (b,h,1,r).
 
     The shift is each query's own score (row own + j of column j, always visible), not the column max: that
     saves the max pass, and the sum cannot underflow (its own term is exp(0) = 1). A score more than ~88 above it
     overflows; then the tile is recomputed with the exact max, as it is when queries outnumber keys (own < 0)."""
     r, own = p.shape[-1], tile[0] + blk.k.shape[2] - blk.q.shape[2]
     if own >= 0:
-        m = np.diagonal(p[:, :, own : own + r], axis1=-2, axis2=-1)[:, :, None, :].copy()  # (b,h,1,r)
+        m[..., 0, :] = p[:, :, own : own + r].diagonal(axis1=-2, axis2=-1)  # (b,h,r)
         p -= m
         with np.errstate(over="ignore"):  # detected below
             np.exp(p, out=p)
-        lsum = _colsum(p)
-        if np.isfinite(lsum).all():
-            return m, lsum
+        if np.maximum.reduce(_colsum(p, lsum), axis=None) < np.inf:  # every sum finite (a NaN fails this too)
+            return
         _scores(blk, qs, p, tile)  # overflow (or NaN input, which the exact path propagates too)
-    m = p.max(axis=-2, keepdims=True)
+    p.max(axis=-2, keepdims=True, out=m)
     p -= m
     np.exp(p, out=p)
-    return m, _colsum(p)
+    _colsum(p, lsum)
 
 
 def attend(blk: Block, out) -> None:
     """out (b,h,T,d) <- softmax(q k^T * scale + bias) [* keep] @ v; the probabilities are left key-major in
     blk.probs, the log-sum-exp per query in blk.lse."""
     qs = _scaled(blk.q, blk.scale)
+    shift, colsum = memory.empty((2, *blk.lse.shape), blk.lse.dtype)  # per query, (b,h,1,T) each
     for tile in blk.tiles:
         t0, t1, s1 = tile
-        p = blk.probs[:, :, :s1, t0:t1]
+        p, m, lsum = blk.probs[:, :, :s1, t0:t1], shift[..., t0:t1], colsum[..., t0:t1]
         _scores(blk, qs, p, tile)
-        m, lsum = _softmax_cols(blk, qs, p, tile)
-        p *= 1 / lsum
-        pd = p if blk.keep is None else p * blk.keep[:, :, :s1, t0:t1]
+        _softmax_cols(blk, qs, p, tile, m, lsum)
+        lse = np.log(lsum, out=blk.lse[..., t0:t1])
+        lse += m
+        p *= np.divide(1, lsum, out=lsum)  # normalised: p * (1 / sum)
+        pd = p if blk.keep is None else np.multiply(p, blk.keep[:, :, :s1, t0:t1], out=memory.empty_like(p))
         np.matmul(pd.swapaxes(-1, -2), blk.v[:, :, :s1], out=out[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
-        np.log(lsum, out=lsum)
-        lsum += m
-        blk.lse[..., t0:t1] = lsum
 
 
 def _into(dst, a, b, acc, first):

@@ -10,6 +10,7 @@ and accumulates leaf gradients into `.grad`.
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator
 
 import numpy as np
@@ -59,7 +60,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        kept = tuple(1 if i in axes else n for i, n in enumerate(grad.shape))
+        grad = grad.sum(axis=axes, keepdims=True, out=memory.empty(kept, grad.dtype))
     return grad.reshape(shape)
 
 
@@ -69,7 +71,8 @@ class Function:
     Subclasses register themselves in `Function.registry` (name -> class) so tests can enumerate every op.
     Contract: `forward(*arrays, **kwargs) -> array` saves on `self` only what backward needs;
     `backward(grad) -> tuple` returns one array (or None) per tensor input, each broadcastable to that input;
-    `self.needs[i]` says whether input i wants a gradient, so work for the others can be skipped.
+    `self.needs[i]` (set when the node is recorded, after forward) says whether input i wants a gradient, so
+    backward can skip the work for the others.
     `backward` must not write into `grad` (it may be shared with other nodes).
     """
 
@@ -93,28 +96,31 @@ class Function:
     def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
         """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
         fn = cls()
-        if _grad_enabled:
-            needs = tuple([t.requires_grad for t in inputs])
-            track = True in needs
-        else:  # evaluation and sampling: no graph, and nothing more per op than the forward itself
-            track = False
-        fn.needs = needs if track else (False,) * len(inputs)
-        data = fn.forward(*[t.data for t in inputs], **kwargs)
+        # forward(*arrays, **kwargs), unrolled for one and two inputs: a star-call costs ~0.4 us, more than a decoded
+        # token's arithmetic in many ops
+        n = len(inputs)
+        if n == 1:
+            data = fn.forward(inputs[0].data, **kwargs) if kwargs else fn.forward(inputs[0].data)
+        elif n == 2:
+            a, b = inputs[0].data, inputs[1].data
+            data = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
+        else:
+            data = fn.forward(*map(_data, inputs), **kwargs)
         # Tensor.__init__'s checks, inlined: this runs once per op and is most of a small op's overhead
         out = _new_tensor(Tensor)
         out.data = data if type(data) is np.ndarray else np.asarray(data)
-        out.grad = out.name = None
-        if track:
-            fn.parents = inputs
-            out.requires_grad = True
-            out._node = fn
-        else:
-            out.requires_grad = False
-            out._node = None
+        out.grad = out.name = out._node = None
+        out.requires_grad = False
+        if _grad_enabled:  # under no_grad (evaluation, sampling) an op costs its forward and nothing more
+            needs = tuple(map(_requires_grad, inputs))
+            if True in needs:  # record the node: backward will need it
+                fn.needs, fn.parents = needs, inputs
+                out.requires_grad, out._node = True, fn
         return out
 
 
 _new_tensor = object.__new__
+_data, _requires_grad = operator.attrgetter("data"), operator.attrgetter("requires_grad")  # C-level getters
 
 
 class _Released:
@@ -291,7 +297,7 @@ class _Gradients:
         if g.shape != t.data.shape:
             g = unbroadcast(g, t.data.shape)
         if g.dtype != t.data.dtype:
-            g = g.astype(t.data.dtype)
+            g = _copy(g, t.data.dtype)
         k = id(t)
         prev = self.grads.get(k)
         if prev is None:
@@ -307,7 +313,14 @@ class _Gradients:
         """t.grad += g, or t.grad = g (a copy of it where g may be aliased)."""
         if t.grad is None:
             if g.base is not None or id(g) in self.shared or not g.flags.writeable:
-                g = g.copy()
+                g = _copy(g, g.dtype)
             t.grad = g
         else:
             t.grad += g
+
+
+def _copy(a: np.ndarray, dtype) -> np.ndarray:
+    """a as a new pooled array of dtype (memory.py's rule holds for the gradients the engine makes, too)."""
+    c = memory.empty(a.shape, dtype)
+    np.copyto(c, a, casting="unsafe")
+    return c
