@@ -202,14 +202,16 @@ def test_mlp_learns_xor():
     assert loss.item() < 0.05
 
 
+@pytest.mark.parametrize("lr2", [1e-2 / 3, 1e-2], ids=["two lrs", "one lr"])
 @pytest.mark.parametrize("cls", [nn.Adam, nn.AdamW], ids=["L2 decay", "decoupled decay"])
-def test_fused_step_equals_reference_update(cls, monkeypatch):
+def test_fused_step_equals_reference_update(cls, lr2, monkeypatch):
     """Adam's fused whole-model step against its per-parameter reference_update, float32, several steps: two
-    groups (decay / none, different lr), parameters below, at and above the chunk size (gathered runs, runs of
-    one, several chunks). The fused step folds the bias corrections into two scalars, so its update rounds
-    differently: each step may move a weight by one float32 rounding more or less (a spacing of max(|w|, lr)),
-    so after n steps they agree to 2n such spacings. With decoupled decay the moments agree to the bit (the same
-    ops on the same gradients); with L2 decay the gradient adds wd * w, so they inherit the weights' rounding."""
+    groups (decay / none; with one lr and decoupled decay their runs merge), parameters below, at and above the
+    chunk size (gathered runs, runs of one, several chunks). The fused step folds the bias corrections into two
+    scalars, so its update rounds differently: each step may move a weight by one float32 rounding more or less
+    (a spacing of max(|w|, lr)), so after n steps they agree to 2n such spacings. With decoupled decay the
+    moments agree to the bit (the same ops on the same gradients); with L2 decay the gradient adds wd * w, so they
+    inherit the weights' rounding."""
     from lmladder.nn import optim
 
     monkeypatch.setattr(optim, "_CHUNK", 64)
@@ -222,7 +224,7 @@ def test_fused_step_equals_reference_update(cls, monkeypatch):
         ps = [nn.Parameter(w.copy()) for w in w0]
         groups = [
             {"params": [ps[0], ps[2], ps[5]], "weight_decay": 0.1},
-            {"params": [ps[1], ps[3], ps[4], ps[6]], "weight_decay": 0.0, "lr": lr / 3},
+            {"params": [ps[1], ps[3], ps[4], ps[6]], "weight_decay": 0.0, "lr": lr2},
         ]
         return ps, cls(groups, lr=lr, betas=(0.9, 0.99), eps=1e-8)
 
