@@ -3,8 +3,8 @@
 A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forward` on the arrays and, when a
 gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
 reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
-gradients of its inputs, sums every gradient back to its input's shape (the one place broadcasting is undone),
-and accumulates leaf gradients into `.grad`.
+gradients of its inputs and hands them to `gradients.Gradients`, which sums each back to its input's shape (the
+one place broadcasting is undone), accumulates them, and pays the leaves' out into `.grad`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import LmladderError
 from . import memory
+from .gradients import Gradients, unbroadcast
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
 
@@ -51,18 +52,6 @@ def enable_grad() -> Iterator[None]:
         yield
     finally:
         _grad_enabled = prev
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` down to `shape`, undoing NumPy broadcasting (leading dims added, size-1 dims stretched)."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
-    if axes:
-        kept = tuple(1 if i in axes else n for i, n in enumerate(grad.shape))
-        grad = grad.sum(axis=axes, keepdims=True, out=memory.empty(kept, grad.dtype))
-    return grad.reshape(shape)
 
 
 class Function:
@@ -221,13 +210,15 @@ class Tensor:
                     f"backward: implicit gradient needs a single-element output, got shape {self.shape}; "
                     "reduce to a scalar loss first or pass grad= with the same shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = memory.empty(self.shape, self.data.dtype)
+            grad.fill(1)
         else:
             grad = np.asarray(grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
-                grad = np.broadcast_to(grad, self.shape).copy()
+                seed, grad = grad, memory.empty(self.shape, self.data.dtype)
+                grad[...] = seed  # broadcast
 
-        grads = _Gradients(self, grad)
+        grads = Gradients(self, grad)
         for t in self._topo_order():
             g = grads.pop(t)
             node = t._node
@@ -268,59 +259,3 @@ class Tensor:
                         stack.append((p, False))
         order.reverse()
         return order
-
-
-class _Gradients:
-    """The gradients in flight during one backward pass, and the aliasing rules that keep them safe.
-
-    A node's backward may return an array that is stored elsewhere too: its upstream gradient (Add hands g to both
-    inputs), a view of it, the caller's own array. So the first gradient to reach a tensor is kept as it is, with no
-    copy; the second goes into a fresh sum buffer that this class owns, and later ones are added into that in place
-    (`+=` only on arrays we own). A leaf's .grad never aliases another array (optimizers and clipping update it in
-    place): a view, a read-only array or an array handed to two places is copied before it becomes one.
-    """
-
-    __slots__ = ("grads", "owned", "handed", "shared")
-
-    def __init__(self, root: Tensor, grad: np.ndarray):
-        self.grads: dict[int, np.ndarray] = {id(root): grad}  # id(tensor) -> its gradient so far
-        self.owned: set[int] = set()  # tensors whose entry we allocated, so `+=` is safe
-        self.handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
-        self.shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's): never a leaf's .grad as they are
-
-    def pop(self, t: Tensor) -> np.ndarray | None:
-        """t's summed gradient (None if none arrived), handed over: the walk reaches each tensor once."""
-        return self.grads.pop(id(t), None)
-
-    def add(self, t: Tensor, g: np.ndarray) -> None:
-        """Add g, a gradient from one of t's consumers, to t's; g is first summed and cast to t's shape and dtype."""
-        if g.shape != t.data.shape:
-            g = unbroadcast(g, t.data.shape)
-        if g.dtype != t.data.dtype:
-            g = _copy(g, t.data.dtype)
-        k = id(t)
-        prev = self.grads.get(k)
-        if prev is None:
-            self.grads[k] = g
-            (self.shared if id(g) in self.handed else self.handed).add(id(g))
-        elif k in self.owned:
-            prev += g
-        else:
-            self.grads[k] = np.add(prev, g, out=memory.empty(prev.shape, prev.dtype))
-            self.owned.add(k)
-
-    def accumulate_leaf(self, t: Tensor, g: np.ndarray) -> None:
-        """t.grad += g, or t.grad = g (a copy of it where g may be aliased)."""
-        if t.grad is None:
-            if g.base is not None or id(g) in self.shared or not g.flags.writeable:
-                g = _copy(g, g.dtype)
-            t.grad = g
-        else:
-            t.grad += g
-
-
-def _copy(a: np.ndarray, dtype) -> np.ndarray:
-    """a as a new pooled array of dtype (memory.py's rule holds for the gradients the engine makes, too)."""
-    c = memory.empty(a.shape, dtype)
-    c[...] = a
-    return c
