@@ -45,9 +45,11 @@ def _out(x: np.ndarray) -> np.ndarray:
 
 
 def _chunks(n: int, step: int | None = None):
-    """slice(0, step), slice(step, 2 step), ... covering range(n) (built in C: no generator frames per call)."""
+    """slice(0, step), slice(step, 2 step), ... covering range(n); one slice when it fits (a decoded token)."""
     step = step or CHUNK
-    return map(slice, range(0, n, step), [*range(step, n, step), n])
+    if n <= step:
+        return (slice(0, n),)
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -119,8 +121,9 @@ def gelu_tanh_forward(x: np.ndarray):
     s is kept for backward, which then needs 9 passes instead of 15 with tanh recomputed."""
     xf = _flat(x)
     result, out = _out(x)
-    half, sf = _out(x)
-    k, kc = x.dtype.type(_K), x.dtype.type(_K * _C)
+    s, sf = _out(x)
+    t = x.dtype.type  # typed constants: a Python scalar costs each ufunc call more
+    k, kc, one, half = t(_K), t(_K * _C), t(1), t(0.5)
     for sl in _chunks(xf.size):
         xc, oc, sc = xf[sl], out[sl], sf[sl]
         np.multiply(xc, xc, out=sc)
@@ -128,10 +131,10 @@ def gelu_tanh_forward(x: np.ndarray):
         sc += k
         sc *= xc  # u = K x + K c x^3
         np.tanh(sc, out=sc)
-        sc += 1
-        sc *= 0.5
+        sc += one
+        sc *= half
         np.multiply(xc, sc, out=oc)
-    return result, half
+    return result, s
 
 
 def gelu_tanh_backward(x: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -195,6 +198,7 @@ def layer_norm_forward(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None
     y, xhat = memory.empty_like(x), memory.empty_like(x)
     rstd = memory.empty((N,), x.dtype)
     ones = filled(C, 1 / C, x.dtype)  # (C,): x @ ones is the row mean
+    eps, one = x.dtype.type(eps), x.dtype.type(1)  # typed: a Python scalar costs a ufunc call more
     for sl in _chunks(N, max(1, CHUNK // C)):
         xc, hc, yc, rc = x[sl], xhat[sl], y[sl], rstd[sl]
         col = rc[:, None]  # (rows, 1)
@@ -204,7 +208,7 @@ def layer_norm_forward(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None
         np.matmul(yc, ones, out=rc)  # variance
         rc += eps
         np.sqrt(rc, out=rc)
-        np.divide(1, rc, out=rc)
+        np.divide(one, rc, out=rc)
         hc *= col
         if w is not None:
             np.multiply(hc, w, out=yc)

@@ -24,7 +24,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 
 def _result(a, b) -> np.ndarray:
     """A pooled array for the broadcast result of a op b."""
-    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    shape = a.shape if a.shape == b.shape else np.broadcast(a, b).shape
     return memory.empty(shape, a.dtype if a.dtype == b.dtype else np.result_type(a, b))
 
 
