@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import statistics
@@ -80,6 +81,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def build_model(package: str, kind: str, rng, **dims):
+    """`package`'s GPT or MLP (kind "gpt" / "mlp") with these dims (keyword names of its config).
+
+    Newer lmladder takes the model's config dataclass (GPTConfig beside GPT in models/gpt.py, MLPConfig beside MLP);
+    older revisions take the same names as keyword arguments. bench_ab.py compares one of each, so both work."""
+    module = importlib.import_module(f"{package}.models.{kind}")
+    model_cls = getattr(module, kind.upper())
+    config_cls = getattr(module, f"{kind.upper()}Config", None)
+    if config_cls is not None:
+        return model_cls(config_cls(**dims), rng=rng)
+    return model_cls(**dims, rng=rng)
 
 
 def once(fn) -> float:

@@ -1,10 +1,11 @@
 """A/B speed of two lmladder checkouts in one process, interleaved: is a change faster, and by how much?
 
 On a shared VM the machine's speed drifts by tens of percent over minutes, so two benchmark runs minutes apart
-cannot show a 3% change. Here both versions train the same workload (bench_train.py's step) in the same process,
+cannot show a 3% change. Here both versions run the same workload (bench_train.py's training step, or
+bench_generate.py's batch-1 sampling: the `generate_*` workloads) in the same process,
 taking turns in rounds; the ratio of their medians, and its spread over rounds, is what drift cannot fake.
 
-    python benchmarks/bench_ab.py --base 8fe5894 --threads 2 --workloads gpt_nanogpt_cpu gpt_10m
+    python benchmarks/bench_ab.py --base 8fe5894 --threads 2 --workloads gpt_nanogpt_cpu gpt_10m generate_kv_cache
 
 --base/--new name a git revision (its src/lmladder is exported with `git archive`) or a folder holding a
 `lmladder` package; --new defaults to this working tree. Each copy is imported under its own name (lm_base,
@@ -48,6 +49,29 @@ def stage(spec: str, name: str, into: Path) -> Path:
     return dst
 
 
+# batch-1 sampling with the nanogpt_cpu GPT through training.sampling.generate (bench_generate.py's calls): new
+# tokens per call; 200 cached tokens cross block_size (64) so the cache is rebuilt (a 48-token prefill) every 16.
+# A call takes ~0.2 s, so the contenders alternate call by call (block 1): the VM's drift within a round is smaller
+GENERATE = {
+    "generate_kv_cache": dict(use_cache=True, tokens=200, warmup=2, repeats=40, block=1),
+    "generate_no_cache": dict(use_cache=False, tokens=100, warmup=2, repeats=40, block=1),
+}
+
+
+def build(wl: str, package: str):
+    """(step or call to time, its workload's timing plan) of `package`'s copy."""
+    import bench_generate as bg
+    import bench_train as bt
+
+    if wl in GENERATE:
+        w = GENERATE[wl]
+        return bg.build_generate(w["tokens"], w["use_cache"], package), w
+    w = bt.WORKLOADS[wl]
+    data = batches(corpus_ids("shakespeare" if w["kind"] == "gpt" else "names", 200_000, w["vocab"]),
+                   w["B"], w["T"], count=8)  # fmt: skip
+    return bt.build_ours(w, data, package)[1], w
+
+
 def main() -> None:
     import bench_train as bt
 
@@ -55,7 +79,7 @@ def main() -> None:
     ap.add_argument("--base", required=True, help="git revision or folder holding lmladder/")
     ap.add_argument("--new", default=str(ROOT / "src"), help="git revision or folder (default: this checkout)")
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
-    ap.add_argument("--workloads", nargs="*", default=["gpt_nanogpt_cpu"], choices=list(bt.WORKLOADS))
+    ap.add_argument("--workloads", nargs="*", default=["gpt_nanogpt_cpu"], choices=[*bt.WORKLOADS, *GENERATE])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of timed steps")
     args = ap.parse_args()
     set_threads(args.threads)
@@ -68,10 +92,8 @@ def main() -> None:
         sys.path.insert(0, tmp)
         print(json.dumps({"benchmark": "machine", **machine_info(args.threads), "base": args.base, "new": args.new}))
         for wl in args.workloads:
-            w = bt.WORKLOADS[wl]
-            data = batches(corpus_ids("shakespeare" if w["kind"] == "gpt" else "names", 200_000, w["vocab"]),
-                           w["B"], w["T"], count=8)  # fmt: skip
-            fns = {name: bt.build_ours(w, data, name)[1] for name in ("lm_base", "lm_new")}
+            built = {name: build(wl, name) for name in ("lm_base", "lm_new")}
+            fns, w = {name: fn for name, (fn, _) in built.items()}, built["lm_new"][1]
             med, rounds = interleaved(fns, w["warmup"], max(3, int(w["repeats"] * args.scale)), block=w["block"])
             row = {"benchmark": "ab", "workload": wl, "base_ms": round(med["lm_base"] * 1e3, 3)}
             row["new_ms"] = round(med["lm_new"] * 1e3, 3)

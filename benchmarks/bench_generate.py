@@ -10,14 +10,32 @@ is the median over --repeats runs. Prints one JSON line for the machine, then on
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, machine_info, set_threads, torch_or_none  # noqa: E402
+from _common import build_model, interleaved, machine_info, set_threads, torch_or_none  # noqa: E402
 
 CFG = dict(vocab=65, T=64, L=4, H=4, C=128)  # conf/transformer/nanogpt_cpu.yaml
+
+
+def build_generate(tokens: int, use_cache: bool, package: str = "lmladder"):
+    """A call that generates `tokens` new tokens, batch 1, with `package`'s GPT and sampler (bench_ab.py passes
+    the copy of another checkout)."""
+    import numpy as np
+
+    generate = importlib.import_module(f"{package}.training.sampling").generate
+    dims = dict(vocab_size=CFG["vocab"], block_size=CFG["T"], n_layer=CFG["L"], n_head=CFG["H"], n_embd=CFG["C"])
+    model = build_model(package, "gpt", np.random.default_rng(0), **dims)
+    prompt = np.zeros((1, 1), dtype=np.int64)
+
+    def run():
+        out = generate(model, prompt, tokens, rng=np.random.default_rng(1), use_cache=use_cache)
+        assert out[0].size == tokens
+
+    return run
 
 
 def main() -> None:
@@ -28,30 +46,8 @@ def main() -> None:
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
-    import numpy as np
-
-    from lmladder.models import GPT
-    from lmladder.training.sampling import generate
-
     torch = torch_or_none(args.threads, not args.no_torch)
-    model = GPT(
-        CFG["vocab"],
-        block_size=CFG["T"],
-        n_layer=CFG["L"],
-        n_head=CFG["H"],
-        n_embd=CFG["C"],
-        rng=np.random.default_rng(0),
-    )
-    prompt = np.zeros((1, 1), dtype=np.int64)
-
-    def ours(use_cache):
-        def run():
-            out = generate(model, prompt, args.tokens, rng=np.random.default_rng(1), use_cache=use_cache)
-            assert out[0].size == args.tokens
-
-        return run
-
-    fns = {"ours_kv_cache": ours(True), "ours_no_cache": ours(False)}
+    fns = {"ours_kv_cache": build_generate(args.tokens, True), "ours_no_cache": build_generate(args.tokens, False)}
     if torch is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import torch_ref

@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     batches,
+    build_model,
     corpus_ids,
     interleaved,
     machine_info,
@@ -72,12 +73,12 @@ def ours_step(model, params, opt, data, nn):
 def build_ours(w: dict, data, package: str = "lmladder"):
     """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name)."""
     nn = importlib.import_module(f"{package}.nn")
-    GPT, MLP = (getattr(importlib.import_module(f"{package}.models"), n) for n in ("GPT", "MLP"))
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
-        model = GPT(w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"], rng=rng)
+        dims = dict(vocab_size=w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"])
     else:
-        model = MLP(w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"], rng=rng)
+        dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
+    model = build_model(package, w["kind"], rng, **dims)
     opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=LR, betas=BETAS)
     return model, ours_step(model, model.parameters(), opt, data, nn)
 

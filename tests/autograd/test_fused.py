@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from lmladder.autograd import Tensor
+from lmladder.autograd import Tensor, kernels
 from lmladder.autograd import functional as F
-from lmladder.autograd.ops_elementwise import erf_np
 
 rng = np.random.default_rng(0)
 T_ = np.array([[0, 3, 1], [2, 2, -100]])  # (2, 3) targets with one ignored position
@@ -91,7 +90,7 @@ def test_fused_equals_composite(name, fused, composite, arrays, dtype, tol):
 def test_fused_equals_composite_across_many_blocks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
     """Tiny chunk, block and tile sizes push every kernel through its multi-chunk / multi-block / multi-tile
     path; attention either keeps its probabilities for backward or recomputes them from the log-sum-exp."""
-    from lmladder.autograd import kernels, ops_attention
+    from lmladder.autograd import ops_attention
 
     monkeypatch.setattr(kernels, "CHUNK", 7)
     monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)
@@ -173,8 +172,8 @@ def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_by
 
 def test_float32_erf_is_within_float32_rounding_of_libm():
     x = np.linspace(-6, 6, 20001).astype(np.float32).astype(np.float64)  # inputs exactly representable
-    exact = erf_np(x)
-    approx = erf_np(x.astype(np.float32)).astype(np.float64)
+    exact = kernels.erf(x)
+    approx = kernels.erf(x.astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(exact - approx)) < 3e-7
 
 

@@ -114,19 +114,32 @@ INFER_CASES = [
 
 
 @pytest.mark.parametrize("norm,act,bias,tie", INFER_CASES)
-def test_gpt_inference_path_gives_the_same_bits_as_the_graph(norm, act, bias, tie):
-    """Under no_grad GPT.forward skips the graph (raw-array forward); logits and loss must not change at all."""
+def test_gpt_no_grad_forward_gives_the_same_bits_as_the_graph(norm, act, bias, tie):
+    """GPT.forward is the only forward: under no_grad it records no graph, and its logits and loss are the graph's
+    bit for bit. The sampler's calls (KV cache, last position only) agree with the full forward to rounding."""
     g = small_gpt(dtype=np.float32, norm=norm, activation=act, bias=bias, tie_weights=tie)
     _jitter(g, 0.2)
     idx, tgt = rng(1).integers(0, 7, (2, 5)), rng(2).integers(0, 7, (2, 5))
     logits, loss = g(idx, tgt)
     with no_grad():
         logits2, loss2 = g(idx, tgt)
+        last = g(idx, last_only=True)[0].data  # (B, 1, V)
         cache = g.new_cache(2)
         cached = np.concatenate([g(idx[:, :3], cache=cache)[0].data, g(idx[:, 3:], cache=cache)[0].data], axis=1)
+        cache = g.new_cache(2)
+        prompt_last = g(idx[:, :4], cache=cache, last_only=True)[0].data
+        step_last = g(idx[:, 4:], cache=cache, last_only=True)[0].data
     np.testing.assert_array_equal(logits.data, logits2.data)
-    assert loss.item() == loss2.item() and not logits2.requires_grad
+    assert loss.item() == loss2.item() and not logits2.requires_grad and logits2._node is None
     np.testing.assert_allclose(cached, logits.data, rtol=1e-5, atol=1e-6)
+    assert last.shape == prompt_last.shape == step_last.shape == (2, 1, 7)
+    for got, t in ((last, 4), (prompt_last, 3), (step_last, 4)):
+        np.testing.assert_allclose(got[:, 0], logits.data[:, t], rtol=1e-5, atol=1e-6)
+
+
+def test_gpt_last_only_refuses_targets():
+    with pytest.raises(ModelConfigError, match="last_only=True scores one position"):
+        small_gpt()(np.zeros((1, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), last_only=True)
 
 
 def test_gpt_kv_cache_matches_full_forward():

@@ -200,3 +200,53 @@ def test_mlp_learns_xor():
         opt.step()
     assert (mlp(Tensor(x)).data.argmax(-1) == y).all()
     assert loss.item() < 0.05
+
+
+@pytest.mark.parametrize("lr2", [1e-2 / 3, 1e-2], ids=["two lrs", "one lr"])
+@pytest.mark.parametrize("cls", [nn.Adam, nn.AdamW], ids=["L2 decay", "decoupled decay"])
+def test_fused_step_equals_reference_update(cls, lr2, monkeypatch):
+    """Adam's fused whole-model step against its per-parameter reference_update, float32, several steps: two
+    groups (decay / none; with one lr and decoupled decay their runs merge), parameters below, at and above the
+    chunk size (gathered runs, runs of one, several chunks). The fused step folds the bias corrections into two
+    scalars, so its update rounds differently: each step may move a weight by one float32 rounding more or less
+    (a spacing of max(|w|, lr)), so after n steps they agree to 2n such spacings. With decoupled decay the
+    moments agree to the bit (the same ops on the same gradients); with L2 decay the gradient adds wd * w, so they
+    inherit the weights' rounding."""
+    from lmladder.nn import optim
+
+    monkeypatch.setattr(optim, "_CHUNK", 64)
+    r = np.random.default_rng(5)
+    shapes = [(3, 5), (64,), (10, 13), (7,), (1,), (4, 40), (2,)]  # 15, 64 (= chunk), 130 and 160 (> 2 chunks) ...
+    w0 = [r.standard_normal(s).astype(np.float32) for s in shapes]
+    lr, steps = 1e-2, 6
+
+    def make():
+        ps = [nn.Parameter(w.copy()) for w in w0]
+        groups = [
+            {"params": [ps[0], ps[2], ps[5]], "weight_decay": 0.1},
+            {"params": [ps[1], ps[3], ps[4], ps[6]], "weight_decay": 0.0, "lr": lr2},
+        ]
+        return ps, cls(groups, lr=lr, betas=(0.9, 0.99), eps=1e-8)
+
+    (pf, fused), (pr, ref) = make(), make()
+    ref.fused_step = None  # step() then runs reference_update on each parameter
+    for _ in range(steps):
+        grads = [r.standard_normal(s).astype(np.float32) for s in shapes]
+        for ps, opt in ((pf, fused), (pr, ref)):
+            for p, g in zip(ps, grads, strict=True):
+                p.grad = g.copy()
+            opt.step()
+
+    def close(a, b, floor, what):
+        bound = 2 * steps * np.spacing(np.maximum(np.abs(b), np.float32(floor)))
+        assert (np.abs(a - b) <= bound).all(), f"{what}: off by {np.abs(a - b).max()} (bound {bound.min()}..)"
+
+    for i, (a, b) in enumerate(zip(pf, pr, strict=True)):
+        assert not np.array_equal(b.data, w0[i])  # every parameter moved
+        close(a.data, b.data, lr, f"weight {i}")
+    for name in ("exp_avg", "exp_avg_sq"):
+        for i, (a, b) in enumerate(zip(fused.state[name], ref.state[name], strict=True)):
+            if cls.decoupled:
+                np.testing.assert_array_equal(a, b, err_msg=f"{name} of parameter {i}")
+            else:
+                close(a, b, 0, f"{name} of parameter {i}")

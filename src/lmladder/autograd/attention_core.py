@@ -11,10 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from . import memory
+from .kernels import filled
 
 TILE = 1024  # queries per tile when a long causal block is split, skipping its masked upper triangle.
 # Measured on the 10.7M GPT (T=256): 64- or 128-query tiles saved no time (their smaller GEMMs run slower than the
 # skipped work costs), so tiling starts only at T >= 2048.
+
+
+class Block:
+    """One block of (batch, heads) as the kernels see it: views into the call's arrays, plus the call's constants.
+
+    q (b,h,T,d), k and v (b,h,S,d); keep: the dropout multiplier (b,h,S,T) or None; probs (b,h,S,T): the kept
+    probabilities, or (recompute) scratch to compute them in; lse (b,h,1,T): log-sum-exp per query, written by
+    `attend`; scale: 1 / sqrt(d); bias: the causal mask as an additive key-major (S, T) bias, or None; tiles: the
+    query tiles (t0, t1, s1)."""
+
+    __slots__ = ("q", "k", "v", "keep", "probs", "recompute", "lse", "scale", "bias", "tiles")
+
+
+class Grads:
+    """What `attend_backward` reads and writes for one block: upstream g (b,h,T,d), D = rowsum(g * out) per query
+    (b,h,1,T), the views gq (b,h,T,d), gk and gv (b,h,S,d) to fill (None to skip), and scratch: ds (b,h,S,T) for
+    the score gradient, acc (b,h,S,d) for key-side partial sums when there are several tiles (else None)."""
+
+    __slots__ = ("g", "D", "gq", "gk", "gv", "ds", "acc")
 
 
 def _scaled(a, scale):
@@ -22,58 +42,59 @@ def _scaled(a, scale):
     return np.multiply(a, scale, out=memory.empty(a.shape, a.dtype))
 
 
-def _colsum(a):
-    """Sum over axis -2 as a GEMV with a ones vector: (S,) @ (b,h,S,T) -> (b,h,1,T), several times np.sum's speed."""
-    return np.matmul(np.ones(a.shape[-2], a.dtype), a)[..., None, :]
+def _colsum(a, out):
+    """out (b,h,1,T) <- the sum of a (b,h,S,T) over axis -2, as a GEMV with a ones vector (several times np.sum's
+    speed); returns out."""
+    np.matmul(filled(a.shape[-2], 1, a.dtype), a, out=out[..., 0, :])
+    return out
 
 
-def _scores(k, qs, bias_t, st, t0, s1):
-    """st <- k qs^T + bias^T (b,h,s1,r) for one tile; only rows >= t0 + S - T can be masked."""
-    np.matmul(k[:, :, :s1], qs.swapaxes(-1, -2), out=st)  # (b,h,s1,d) @ (b,h,d,r) -> (b,h,s1,r)
-    if bias_t is not None:
-        lo = t0 + bias_t.shape[0] - bias_t.shape[1]  # first key row any query of the tile may not see
-        st[:, :, lo:] += bias_t[lo:s1, t0 : t0 + st.shape[-1]]
+def _scores(blk: Block, qs, st, tile):
+    """st <- k qs^T + bias^T (b,h,s1,r) for one tile of the scaled queries qs; only rows >= t0 + S - T can be
+    masked."""
+    t0, t1, s1 = tile
+    np.matmul(blk.k[:, :, :s1], qs[:, :, t0:t1].swapaxes(-1, -2), out=st)  # (b,h,s1,d) @ (b,h,d,r) -> (b,h,s1,r)
+    if blk.bias is not None:
+        lo = t0 + blk.bias.shape[0] - blk.bias.shape[1]  # first key row any query of the tile may not see
+        st[:, :, lo:] += blk.bias[lo:s1, t0:t1]
 
 
-def _softmax_cols(p, k, qs, bias_t, t0, s1, own):
-    """p <- exp(p - shift) for one tile of scores (b,h,s1,r); returns (shift, column sums), both (b,h,1,r).
+def _softmax_cols(blk: Block, qs, p, tile, m, lsum) -> None:
+    """p <- exp(p - m) for one tile of scores (b,h,s1,r), the shift into m and the column sums into lsum (b,h,1,r).
 
-    The shift is each query's own score (row `own` + j of column j, always visible), not the column max: that
+    The shift is each query's own score (row own + j of column j, always visible), not the column max: that
     saves the max pass, and the sum cannot underflow (its own term is exp(0) = 1). A score more than ~88 above it
     overflows; then the tile is recomputed with the exact max, as it is when queries outnumber keys (own < 0)."""
-    r = p.shape[-1]
+    r, own = p.shape[-1], tile[0] + blk.k.shape[2] - blk.q.shape[2]
     if own >= 0:
-        m = np.diagonal(p[:, :, own : own + r], axis1=-2, axis2=-1)[:, :, None, :].copy()  # (b,h,1,r)
+        m[..., 0, :] = p[:, :, own : own + r].diagonal(axis1=-2, axis2=-1)  # (b,h,r)
         p -= m
         with np.errstate(over="ignore"):  # detected below
             np.exp(p, out=p)
-        lsum = _colsum(p)
-        if np.isfinite(lsum).all():
-            return m, lsum
-        _scores(k, qs, bias_t, p, t0, s1)  # overflow (or NaN input, which the exact path propagates too)
-    m = p.max(axis=-2, keepdims=True)
+        if np.maximum.reduce(_colsum(p, lsum), axis=None) < np.inf:  # every sum finite (a NaN fails this too)
+            return
+        _scores(blk, qs, p, tile)  # overflow (or NaN input, which the exact path propagates too)
+    p.max(axis=-2, keepdims=True, out=m)
     p -= m
     np.exp(p, out=p)
-    return m, _colsum(p)
+    _colsum(p, lsum)
 
 
-def attend(q, k, v, out, scale, bias_t, keep, pt, tiles):
-    """out <- softmax(q k^T * scale + bias) [* keep] @ v, probabilities left key-major in pt (b,h,S,T);
-    returns the log-sum-exp per query (b,h,1,T)."""
-    qs = _scaled(q, scale)
-    S, T = k.shape[2], q.shape[2]
-    lse = np.empty((*q.shape[:2], 1, T), q.dtype)
-    for t0, t1, s1 in tiles:
-        p = pt[:, :, :s1, t0:t1]
-        _scores(k, qs[:, :, t0:t1], bias_t, p, t0, s1)
-        m, lsum = _softmax_cols(p, k, qs[:, :, t0:t1], bias_t, t0, s1, t0 + S - T)
-        p *= 1 / lsum
-        pd = p if keep is None else p * keep[:, :, :s1, t0:t1]
-        np.matmul(pd.swapaxes(-1, -2), v[:, :, :s1], out=out[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
-        np.log(lsum, out=lsum)
-        lsum += m
-        lse[..., t0:t1] = lsum
-    return lse
+def attend(blk: Block, out) -> None:
+    """out (b,h,T,d) <- softmax(q k^T * scale + bias) [* keep] @ v; the probabilities are left key-major in
+    blk.probs, the log-sum-exp per query in blk.lse."""
+    qs = _scaled(blk.q, blk.scale)
+    shift, colsum = memory.empty((2, *blk.lse.shape), blk.lse.dtype)  # per query, (b,h,1,T) each
+    for tile in blk.tiles:
+        t0, t1, s1 = tile
+        p, m, lsum = blk.probs[:, :, :s1, t0:t1], shift[..., t0:t1], colsum[..., t0:t1]
+        _scores(blk, qs, p, tile)
+        _softmax_cols(blk, qs, p, tile, m, lsum)
+        lse = np.log(lsum, out=blk.lse[..., t0:t1])
+        lse += m
+        p *= np.divide(1, lsum, out=lsum)  # normalised: p * (1 / sum)
+        pd = p if blk.keep is None else np.multiply(p, blk.keep[:, :, :s1, t0:t1], out=memory.empty_like(p))
+        np.matmul(pd.swapaxes(-1, -2), blk.v[:, :, :s1], out=out[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
 
 
 def _into(dst, a, b, acc, first):
@@ -86,29 +107,29 @@ def _into(dst, a, b, acc, first):
         dst[:, :, : a.shape[2]] += part
 
 
-def attend_backward(q, k, v, g, D, lse, scale, bias_t, keep, gq, gk, gv, pt, dst, recompute, tiles, acc):
-    """Gradients of `attend` into the views gq, gk, gv (None to skip); D = rowsum(g * out) per query (b,h,1,T).
-    pt holds the probabilities, or (recompute) is scratch for them; dst is scratch for the score gradient;
-    acc (b,h,S,d) is scratch for the key-side partial sums when there are several tiles."""
-    qs = _scaled(q, scale)
-    for i, (t0, t1, s1) in enumerate(reversed(tiles)):  # the last tile sees every key: it initialises gk, gv
-        p, ds, gt = pt[:, :, :s1, t0:t1], dst[:, :, :s1, t0:t1], g[:, :, t0:t1]
-        if recompute:
-            _scores(k, qs[:, :, t0:t1], bias_t, p, t0, s1)
-            p -= lse[..., t0:t1]
+def attend_backward(blk: Block, gr: Grads) -> None:
+    """Gradients of `attend` into the views gr.gq, gr.gk, gr.gv (those that are not None)."""
+    qs = _scaled(blk.q, blk.scale)
+    k, v, scale = blk.k, blk.v, blk.scale
+    for i, tile in enumerate(reversed(blk.tiles)):  # the last tile sees every key: it initialises gk, gv
+        t0, t1, s1 = tile
+        p, ds, gt = blk.probs[:, :, :s1, t0:t1], gr.ds[:, :, :s1, t0:t1], gr.g[:, :, t0:t1]
+        if blk.recompute:
+            _scores(blk, qs, p, tile)
+            p -= blk.lse[..., t0:t1]
             np.exp(p, out=p)
-        kp = None if keep is None else keep[:, :, :s1, t0:t1]
+        kp = None if blk.keep is None else blk.keep[:, :, :s1, t0:t1]
         np.matmul(v[:, :, :s1], gt.swapaxes(-1, -2), out=ds)  # dP^T: (b,h,s1,d) @ (b,h,d,r) -> (b,h,s1,r)
         if kp is not None:
             ds *= kp
-        ds -= D[..., t0:t1]
+        ds -= gr.D[..., t0:t1]
         ds *= p  # softmax backward: p * (dp - rowsum(p * dp)), and rowsum(p * dp) = rowsum(g * out)
-        if gv is not None:
+        if gr.gv is not None:
             if kp is not None:
                 p *= kp
-            _into(gv, p, gt, acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
-        if gq is not None:
-            np.matmul(ds.swapaxes(-1, -2), k[:, :, :s1], out=gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
-            gq[:, :, t0:t1] *= scale
-        if gk is not None:
-            _into(gk, ds, qs[:, :, t0:t1], acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
+            _into(gr.gv, p, gt, gr.acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)
+        if gr.gq is not None:
+            np.matmul(ds.swapaxes(-1, -2), k[:, :, :s1], out=gr.gq[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
+            gr.gq[:, :, t0:t1] *= scale
+        if gr.gk is not None:
+            _into(gr.gk, ds, qs[:, :, t0:t1], gr.acc, i == 0)  # (b,h,s1,r) @ (b,h,r,d) -> (b,h,s1,d)

@@ -3,19 +3,21 @@
 A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forward` on the arrays and, when a
 gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
 reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
-gradients of its inputs, sums every gradient back to its input's shape (the one place broadcasting is undone),
-and accumulates leaf gradients into `.grad`.
+gradients of its inputs and hands them to `gradients.Gradients`, which sums each back to its input's shape (the
+one place broadcasting is undone), accumulates them, and pays the leaves' out into `.grad`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..errors import LmladderError
 from . import memory
+from .gradients import Gradients, unbroadcast
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
 
@@ -52,24 +54,14 @@ def enable_grad() -> Iterator[None]:
         _grad_enabled = prev
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum `grad` down to `shape`, undoing NumPy broadcasting (leading dims added, size-1 dims stretched)."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
 class Function:
     """One primitive op: `forward` on arrays, `backward` from the output gradient to one gradient per input.
 
     Subclasses register themselves in `Function.registry` (name -> class) so tests can enumerate every op.
     Contract: `forward(*arrays, **kwargs) -> array` saves on `self` only what backward needs;
     `backward(grad) -> tuple` returns one array (or None) per tensor input, each broadcastable to that input;
-    `self.needs[i]` says whether input i wants a gradient, so work for the others can be skipped.
+    `self.needs[i]` (set when the node is recorded, after forward) says whether input i wants a gradient, so
+    backward can skip the work for the others.
     `backward` must not write into `grad` (it may be shared with other nodes).
     """
 
@@ -93,25 +85,31 @@ class Function:
     def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
         """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
         fn = cls()
-        needs = tuple([t.requires_grad for t in inputs])
-        track = _grad_enabled and True in needs
-        fn.needs = needs if track else (False,) * len(inputs)
-        data = fn.forward(*[t.data for t in inputs], **kwargs)
+        # forward(*arrays, **kwargs), unrolled for one and two inputs: a star-call costs ~0.4 us, more than a decoded
+        # token's arithmetic in many ops
+        n = len(inputs)
+        if n == 1:
+            data = fn.forward(inputs[0].data, **kwargs) if kwargs else fn.forward(inputs[0].data)
+        elif n == 2:
+            a, b = inputs[0].data, inputs[1].data
+            data = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
+        else:
+            data = fn.forward(*map(_data, inputs), **kwargs)
         # Tensor.__init__'s checks, inlined: this runs once per op and is most of a small op's overhead
         out = _new_tensor(Tensor)
         out.data = data if type(data) is np.ndarray else np.asarray(data)
-        out.grad = out.name = None
-        if track:
-            fn.parents = inputs
-            out.requires_grad = True
-            out._node = fn
-        else:
-            out.requires_grad = False
-            out._node = None
+        out.grad = out.name = out._node = None
+        out.requires_grad = False
+        if _grad_enabled:  # under no_grad (evaluation, sampling) an op costs its forward and nothing more
+            needs = tuple(map(_requires_grad, inputs))
+            if True in needs:  # record the node: backward will need it
+                fn.needs, fn.parents = needs, inputs
+                out.requires_grad, out._node = True, fn
         return out
 
 
 _new_tensor = object.__new__
+_data, _requires_grad = operator.attrgetter("data"), operator.attrgetter("requires_grad")  # C-level getters
 
 
 class _Released:
@@ -212,19 +210,17 @@ class Tensor:
                     f"backward: implicit gradient needs a single-element output, got shape {self.shape}; "
                     "reduce to a scalar loss first or pass grad= with the same shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = memory.empty(self.shape, self.data.dtype)
+            grad.fill(1)
         else:
             grad = np.asarray(grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
-                grad = np.broadcast_to(grad, self.shape).copy()
+                seed, grad = grad, memory.empty(self.shape, self.data.dtype)
+                grad[...] = seed  # broadcast
 
-        order = self._topo_order()
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        owned: set[int] = set()  # tensors whose entry in `grads` we allocated, so `+=` is safe
-        handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
-        shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's), never to become a leaf's .grad
-        for t in order:
-            g = grads.pop(id(t), None)
+        grads = Gradients(self, grad)
+        for t in self._topo_order():
+            g = grads.pop(t)
             node = t._node
             if node is _RELEASED:
                 if g is not None:  # its inputs' gradients were already paid out: silently stopping would be wrong
@@ -235,29 +231,11 @@ class Tensor:
             if g is None:
                 continue
             if node is None:  # a leaf
-                _accumulate_leaf(t, g, shared)
+                grads.accumulate_leaf(t, g)
                 continue
-            parent_grads = node.backward(g)
-            for p, pg, need in zip(node.parents, parent_grads, node.needs, strict=True):
-                if pg is None or not need:
-                    continue
-                if pg.shape != p.data.shape:
-                    pg = unbroadcast(pg, p.data.shape)
-                if pg.dtype != p.data.dtype:
-                    pg = pg.astype(p.data.dtype)
-                k = id(p)
-                prev = grads.get(k)
-                if prev is None:
-                    grads[k] = pg
-                    if id(pg) in handed:
-                        shared.add(id(pg))
-                    else:
-                        handed.add(id(pg))
-                elif k in owned:
-                    prev += pg
-                else:
-                    grads[k] = np.add(prev, pg, out=memory.empty(prev.shape, prev.dtype))
-                    owned.add(k)
+            for p, pg, need in zip(node.parents, node.backward(g), node.needs, strict=True):
+                if need and pg is not None:
+                    grads.add(p, pg)
             node.parents = ()
 
     def _topo_order(self) -> list[Tensor]:
@@ -281,13 +259,3 @@ class Tensor:
                         stack.append((p, False))
         order.reverse()
         return order
-
-
-def _accumulate_leaf(t: Tensor, g: np.ndarray, shared: set[int]) -> None:
-    # A leaf's .grad must never alias another array (optimizers and clipping update it in place).
-    if t.grad is None:
-        if g.base is not None or id(g) in shared or not g.flags.writeable:
-            g = g.copy()
-        t.grad = g
-    else:
-        t.grad += g

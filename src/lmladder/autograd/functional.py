@@ -1,5 +1,8 @@
 """Neural-net functions. Public names use the fused primitives; `*_composite` twins are built from plain
-primitives only (no backward code) and exist to prove the fused ones right (tests/autograd/test_fused.py)."""
+primitives only (no backward code) and exist to prove the fused ones right (tests/autograd/test_fused.py).
+
+The wrappers the layers call test `isinstance(x, Tensor)` inline instead of calling as_tensor for a tensor:
+decoding one token makes ~50 such calls, where a Python call costs about what the op's arithmetic does."""
 
 from __future__ import annotations
 
@@ -33,16 +36,18 @@ def cross_entropy(logits, targets, ignore_index: int = -100, reduction: str = "m
 
 def gelu(x, approximate: str = "tanh") -> Tensor:
     if approximate == "tanh":
-        return N.GeluTanh.apply(as_tensor(x))
+        return N.GeluTanh.apply(x if isinstance(x, Tensor) else as_tensor(x))
     if approximate == "none":
-        return N.GeluErf.apply(as_tensor(x))
+        return N.GeluErf.apply(x if isinstance(x, Tensor) else as_tensor(x))
     raise AutogradError(f"gelu: approximate={approximate!r}; use 'tanh' or 'none' (exact erf)")
 
 
 def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    x = as_tensor(x)
-    extra = [t for t in (weight, bias) if t is not None]
-    return N.LayerNorm.apply(x, *extra, eps=eps, has_weight=weight is not None)
+    x = x if isinstance(x, Tensor) else as_tensor(x)
+    wb = () if weight is None else (weight,)
+    if bias is not None:
+        wb += (bias,)
+    return N.LayerNorm.apply(x, *wb, eps=eps, has_weight=weight is not None)
 
 
 def rms_norm(x, weight, eps: float = 1e-5) -> Tensor:
@@ -50,7 +55,7 @@ def rms_norm(x, weight, eps: float = 1e-5) -> Tensor:
 
 
 def linear(x, weight, bias=None) -> Tensor:
-    x = as_tensor(x)
+    x = x if isinstance(x, Tensor) else as_tensor(x)
     return N.Linear.apply(x, weight) if bias is None else N.Linear.apply(x, weight, bias)
 
 
@@ -75,7 +80,8 @@ def scaled_dot_product_attention(q, k, v, causal: bool = True, dropout_p: float 
 def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, cache=None) -> Tensor:
     """Causal multi-head attention on a fused projection qkv (B, T, 3C) -> (B, T, C) (heads split and merged
     inside). `cache=(k_cache, v_cache, start)` appends this step's keys/values for KV-cached decoding."""
-    return A.AttentionQKV.apply(as_tensor(qkv), n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
+    qkv = qkv if isinstance(qkv, Tensor) else as_tensor(qkv)
+    return A.AttentionQKV.apply(qkv, n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
 
 
 # ---------------------------------------------------------------------- composites (reference twins)

@@ -1,19 +1,21 @@
-"""Cache-blocked NumPy kernels behind the fused primitives (GELU, layer norm).
+"""Cache-blocked NumPy kernels behind the primitives (GELU, layer norm, erf, dropout masks).
 
 NumPy runs one pass over memory per ufunc call and allocates a fresh temporary for every intermediate. For an
 expression of ten ufuncs over a (B, T, 4C) activation that is ten trips to DRAM and ten page-faulting
-allocations. These kernels instead walk the array in chunks small enough for the L2 cache, write every
-intermediate into one reused scratch buffer with `out=`, and allocate nothing but the result.
+allocations. These kernels instead walk the array in chunks small enough for the L2 cache and write every
+intermediate into reused scratch buffers with `out=`; results and scratch come from the pool (memory.py's rule).
+
+The speed layer's direction: ops import kernels, kernels import only NumPy and the pool, never an op module.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from . import memory
-from .ops_elementwise import erf_np
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
 
@@ -24,7 +26,16 @@ _INV_SQRT2PI = 1 / math.sqrt(2 * math.pi)
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x).reshape(-1)
+    """x as a flat C-ordered vector: a view, or a pooled copy when x is strided."""
+    if not x.flags.c_contiguous:
+        x = _copy(x)
+    return x.reshape(-1)
+
+
+def _copy(x: np.ndarray) -> np.ndarray:
+    c = memory.empty(x.shape, x.dtype)
+    np.copyto(c, x)
+    return c
 
 
 def _out(x: np.ndarray) -> np.ndarray:
@@ -34,9 +45,19 @@ def _out(x: np.ndarray) -> np.ndarray:
 
 
 def _chunks(n: int, step: int | None = None):
+    """slice(0, step), slice(step, 2 step), ... covering range(n); one slice when it fits (a decoded token)."""
     step = step or CHUNK
-    for i in range(0, n, step):
-        yield slice(i, min(i + step, n))
+    if n <= step:
+        return (slice(0, n),)
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+@functools.lru_cache(maxsize=64)
+def filled(n: int, value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only (n,) vector of `value`: the constant operand of the GEMV reductions (x @ ones), made once."""
+    v = np.full(n, value, dtype)
+    v.flags.writeable = False
+    return v
 
 
 def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
@@ -44,7 +65,54 @@ def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) ->
 
     Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16)."""
     draw = dtype if dtype in (np.float32, np.float64) else np.float64
-    return (rng.random(shape, dtype=draw) >= p) * dtype.type(1 / (1 - p))
+    u = rng.random(shape, dtype=draw, out=memory.empty(shape, draw))
+    keep = np.greater_equal(u, p, out=memory.empty(shape, np.bool_))
+    return np.multiply(keep, dtype.type(1 / (1 - p)), out=memory.empty(shape, dtype))
+
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, i.e. float32 rounding level, at ~10 NumPy passes.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf_chunk(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """out <- erf(x) for one flat chunk (out may be x). float64: libm's erf, exact, one Python call per element
+    (the gradient checks' dtype). Otherwise the A&S fit, evaluated in float64 scratch (3, >= len) so that only the
+    fit's own error remains, then rounded to out's dtype."""
+    if x.dtype == np.float64:
+        for i, v in enumerate(x.tolist()):
+            out[i] = math.erf(v)
+        return
+    a, t, poly = scratch[:, : x.size]
+    np.abs(x, out=a)  # |x|
+    np.multiply(a, _AS_P, out=t)
+    t += 1
+    np.divide(1, t, out=t)  # t = 1 / (1 + p |x|)
+    np.multiply(t, _AS_A[4], out=poly)  # Horner, innermost first: t (a0 + t (a1 + t (a2 + t (a3 + t a4))))
+    for coef in _AS_A[3::-1]:
+        poly += coef
+        poly *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)  # exp(-x^2)
+    poly *= a
+    np.subtract(1, poly, out=poly)
+    np.copysign(poly, x, out=poly)
+    np.copyto(out, poly, casting="same_kind")
+
+
+def _erf_scratch(n: int) -> np.ndarray:
+    return memory.empty((3, min(CHUNK, n)), np.float64)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, into a pooled array, in cache-sized chunks (see _erf_chunk)."""
+    xf = _flat(x)
+    result, out = _out(x)
+    scratch = _erf_scratch(xf.size)
+    for sl in _chunks(xf.size):
+        _erf_chunk(xf[sl], out[sl], scratch)
+    return result
 
 
 def gelu_tanh_forward(x: np.ndarray):
@@ -53,8 +121,9 @@ def gelu_tanh_forward(x: np.ndarray):
     s is kept for backward, which then needs 9 passes instead of 15 with tanh recomputed."""
     xf = _flat(x)
     result, out = _out(x)
-    half, sf = _out(x)
-    k, kc = x.dtype.type(_K), x.dtype.type(_K * _C)
+    s, sf = _out(x)
+    t = x.dtype.type  # typed constants: a Python scalar costs each ufunc call more
+    k, kc, one, half = t(_K), t(_K * _C), t(1), t(0.5)
     for sl in _chunks(xf.size):
         xc, oc, sc = xf[sl], out[sl], sf[sl]
         np.multiply(xc, xc, out=sc)
@@ -62,17 +131,17 @@ def gelu_tanh_forward(x: np.ndarray):
         sc += k
         sc *= xc  # u = K x + K c x^3
         np.tanh(sc, out=sc)
-        sc += 1
-        sc *= 0.5
+        sc += one
+        sc *= half
         np.multiply(xc, sc, out=oc)
-    return result, half
+    return result, s
 
 
 def gelu_tanh_backward(x: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarray:
     """g * gelu'(x) = g * s (1 + (1 - s) x (2K + 6Kc x^2)), using 1 - tanh(u)^2 = 4 s (1 - s)."""
     xf, sf, gf = _flat(x), _flat(s), _flat(g)
     result, out = _out(x)
-    w = np.empty(min(CHUNK, xf.size), x.dtype)
+    w = memory.empty((min(CHUNK, xf.size),), x.dtype)
     k2, kc6 = x.dtype.type(2 * _K), x.dtype.type(6 * _K * _C)
     for sl in _chunks(xf.size):
         xc, sc, oc, wc = xf[sl], sf[sl], out[sl], w[: sl.stop - sl.start]
@@ -93,9 +162,12 @@ def gelu_erf_forward(x: np.ndarray):
     xf = _flat(x)
     result, out = _out(x)
     cdf, cf = _out(x)
+    scratch = _erf_scratch(xf.size)
     for sl in _chunks(xf.size):
         xc, oc, pc = xf[sl], out[sl], cf[sl]
-        np.multiply(erf_np(xc * x.dtype.type(_INV_SQRT2)), 0.5, out=pc)
+        np.multiply(xc, x.dtype.type(_INV_SQRT2), out=pc)
+        _erf_chunk(pc, pc, scratch)
+        pc *= 0.5
         pc += 0.5
         np.multiply(xc, pc, out=oc)
     return result, cdf
@@ -124,18 +196,20 @@ def layer_norm_forward(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None
     slower than BLAS."""
     N, C = x.shape
     y, xhat = memory.empty_like(x), memory.empty_like(x)
-    rstd = np.empty(N, x.dtype)
-    ones = np.full(C, 1 / C, x.dtype)  # (C,): x @ ones is the row mean
+    rstd = memory.empty((N,), x.dtype)
+    ones = filled(C, 1 / C, x.dtype)  # (C,): x @ ones is the row mean
+    eps, one = x.dtype.type(eps), x.dtype.type(1)  # typed: a Python scalar costs a ufunc call more
     for sl in _chunks(N, max(1, CHUNK // C)):
         xc, hc, yc, rc = x[sl], xhat[sl], y[sl], rstd[sl]
+        col = rc[:, None]  # (rows, 1)
         np.matmul(xc, ones, out=rc)  # mean (rstd's slot as scratch)
-        np.subtract(xc, rc[:, None], out=hc)
+        np.subtract(xc, col, out=hc)
         np.multiply(hc, hc, out=yc)  # y as scratch for the squares
         np.matmul(yc, ones, out=rc)  # variance
         rc += eps
         np.sqrt(rc, out=rc)
-        np.divide(1, rc, out=rc)
-        hc *= rc[:, None]
+        np.divide(one, rc, out=rc)
+        hc *= col
         if w is not None:
             np.multiply(hc, w, out=yc)
         else:
@@ -149,13 +223,13 @@ def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bo
     """(gx, gw, gb), each None unless needed: gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))."""
     N, C = g.shape
     gx = memory.empty_like(g) if need_x else None
-    gw = np.zeros(C, g.dtype) if need_w else None
-    gb = np.zeros(C, g.dtype) if need_b else None
+    gw = memory.zeros((C,), g.dtype) if need_w else None
+    gb = memory.zeros((C,), g.dtype) if need_b else None
     step = max(1, CHUNK // C)
-    ones_c = np.full(C, 1 / C, g.dtype)  # (C,): a @ ones_c is the row mean
-    ones_r = np.ones(min(step, N), g.dtype)  # (rows,): ones_r @ a sums the rows of a chunk
-    s = np.empty((min(step, N), C), g.dtype)
-    m1, m2 = np.empty(min(step, N), g.dtype), np.empty(min(step, N), g.dtype)
+    ones_c = filled(C, 1 / C, g.dtype)  # (C,): a @ ones_c is the row mean
+    ones_r = filled(min(step, N), 1, g.dtype)  # (rows,): ones_r @ a sums the rows of a chunk
+    s = memory.empty((min(step, N), C), g.dtype)
+    m1, m2 = memory.empty((min(step, N),), g.dtype), memory.empty((min(step, N),), g.dtype)
     for sl in _chunks(N, step):
         n = sl.stop - sl.start
         gc, hc, sc, o = g[sl], xhat[sl], s[:n], ones_r[:n]

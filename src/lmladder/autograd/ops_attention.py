@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import memory
-from .attention_core import TILE, attend, attend_backward
+from .attention_core import TILE, Block, Grads, attend, attend_backward
 from .engine import AutogradError, Function
 from .kernels import dropout_scale
 
@@ -39,81 +39,101 @@ def _causal_bias(T: int, S: int, dtype: str) -> np.ndarray:
     return bias
 
 
-def _plan(B: int, H: int, head_bytes: int) -> tuple[int, int]:
-    """(batch elements, heads) per block, so that a block's score matrices hold about BLOCK_BYTES."""
-    if head_bytes * H <= BLOCK_BYTES:
-        return min(B, max(1, BLOCK_BYTES // (head_bytes * H))), H
-    return 1, max(1, BLOCK_BYTES // head_bytes)
+@functools.lru_cache(maxsize=256)
+def _layout(B: int, H: int, T: int, S: int, itemsize: int, causal: bool, block_bytes: int, tile: int):
+    """(blocks, tiles, rows) of a call, cached by shape (each decoded token repeats its layer's):
 
-
-def _blocks(B: int, H: int, plan: tuple[int, int]):
-    bc, hc = plan
-    for b in range(0, B, bc):
-        for h in range(0, H, hc):
-            yield slice(b, min(b + bc, B)), slice(h, min(h + hc, H))
+    blocks: (batch slice, head slice) pairs of about block_bytes of scores each; tiles: query tiles (t0, t1, s1)
+    (causal queries t0..t1 see keys < s1 = t1 + S - T, so for long sequences the key rows past s1, the masked
+    upper triangle, are skipped tile by tile); rows: the (batch, heads) a block holds at most."""
+    head_bytes = T * S * itemsize
+    if head_bytes * H <= block_bytes:
+        bc, hc = min(B, max(1, block_bytes // (head_bytes * H))), H
+    else:
+        bc, hc = 1, max(1, block_bytes // head_bytes)
+    blocks = [(slice(b, min(b + bc, B)), slice(h, min(h + hc, H))) for b in range(0, B, bc) for h in range(0, H, hc)]
+    if not causal or T < 2 * tile:
+        tiles = [(0, T, S)]
+    else:
+        tiles = [(t0, min(t0 + tile, T), min(t0 + tile, T) + S - T) for t0 in range(0, T, tile)]
+    return blocks, tiles, bc * hc
 
 
 class _Saved:
-    """What a forward keeps for backward: lse per query, dropout masks per block, probabilities if small."""
+    """What a forward keeps for backward: inputs and output, lse per query, dropout masks per block, probabilities
+    if small (else None: backward recomputes them from lse), and the call's constants."""
 
-    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "bias", "scale", "plan", "tiles")
+    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "scale", "bias", "blocks", "tiles", "rows")
+
+    def block(self, i: int, bs: slice, hs: slice, scratch) -> Block:
+        """Block i, batch rows bs and heads hs, as views; its probabilities live in `scratch` (n, S, T) when the
+        call keeps none."""
+        blk = Block()
+        blk.q, blk.k, blk.v, blk.lse = self.q[bs, hs], self.k[bs, hs], self.v[bs, hs], self.lse[bs, hs]
+        blk.keep = self.keeps[i] if self.keeps else None
+        blk.recompute = self.probs is None
+        if blk.recompute:
+            b, h, S, T = blk.k.shape[0], blk.k.shape[1], blk.k.shape[2], blk.q.shape[2]
+            blk.probs = scratch[: b * h].reshape(b, h, S, T)
+        else:
+            blk.probs = self.probs[bs, hs]
+        blk.scale, blk.bias, blk.tiles = self.scale, self.bias, self.tiles
+        return blk
 
 
-def _tiles(T: int, S: int, causal: bool) -> list[tuple[int, int, int]]:
-    """Query tiles (t0, t1, s1): causal queries t0..t1 see keys < s1 = t1 + S - T, so for long sequences the
-    key rows past s1 (the masked upper triangle, up to half the work) are skipped tile by tile."""
-    if not causal or T < 2 * TILE:
-        return [(0, T, S)]
-    return [(t0, min(t0 + TILE, T), min(t0 + TILE, T) + S - T) for t0 in range(0, T, TILE)]
-
-
-def run_forward(q, k, v, out, causal, dropout_p, rng) -> _Saved:
+def run_forward(q, k, v, out, *, causal, dropout_p, rng) -> _Saved:
     """Blocked attention of q (B,H,T,d) over k, v (B,H,S,d) into the view out (B,H,T,d)."""
     (B, H, T, d), S, dt = q.shape, k.shape[2], q.dtype
     sv = _Saved()
-    sv.q, sv.k, sv.v, sv.out, sv.scale = q, k, v, out, dt.type(1 / math.sqrt(d))
+    sv.q, sv.k, sv.v, sv.out, sv.scale = q, k, v, out, _scale(d, dt)
     sv.bias = _causal_bias(T, S, dt.str) if causal and T > 1 else None
-    sv.plan, sv.tiles = _plan(B, H, T * S * dt.itemsize), _tiles(T, S, sv.bias is not None)
-    sv.lse, sv.keeps = np.empty((B, H, 1, T), dt), []
+    sv.blocks, sv.tiles, sv.rows = _layout(B, H, T, S, dt.itemsize, sv.bias is not None, BLOCK_BYTES, TILE)
+    sv.lse, sv.keeps = memory.empty((B, H, 1, T), dt), []
     keep_all = B * H * S * T * dt.itemsize <= KEEP_BYTES
     sv.probs = memory.empty((B, H, S, T), dt) if keep_all else None
-    scratch = None if keep_all else memory.empty((sv.plan[0] * sv.plan[1], S, T), dt)
-    for bs, hs in _blocks(B, H, sv.plan):
-        b, h = bs.stop - bs.start, hs.stop - hs.start
-        pt = sv.probs[bs, hs] if keep_all else scratch[: b * h].reshape(b, h, S, T)
-        keep = None
-        if dropout_p > 0:
-            keep = dropout_scale(rng, (b, h, S, T), dt, dropout_p)  # key-major
-            sv.keeps.append(keep)
-        sv.lse[bs, hs] = attend(q[bs, hs], k[bs, hs], v[bs, hs], out[bs, hs], sv.scale, sv.bias, keep, pt, sv.tiles)
+    scratch = None if keep_all else memory.empty((sv.rows, S, T), dt)
+    for i, (bs, hs) in enumerate(sv.blocks):
+        if dropout_p > 0:  # one key-major mask per block, drawn in block order
+            sv.keeps.append(dropout_scale(rng, (bs.stop - bs.start, hs.stop - hs.start, S, T), dt, dropout_p))
+        attend(sv.block(i, bs, hs, scratch), out[bs, hs])
     return sv
+
+
+@functools.lru_cache(maxsize=64)
+def _scale(d: int, dtype: np.dtype):
+    return dtype.type(1 / math.sqrt(d))
 
 
 def run_backward(sv: _Saved, g, gq, gk, gv) -> None:
     """Gradients into the (B,H,T,d)/(B,H,S,d) views gq, gk, gv (None to skip) for upstream g (B,H,T,d)."""
-    (B, H, T, _), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
-    # rowsum(g * out): (B, H, T, d) -> (B, H, 1, T). One einsum, no (B, H, T, d) temporary; C order, because
-    # every block subtracts it from its scores and a strided broadcast operand is ~3x slower
-    D = np.einsum("bhtd,bhtd->bht", g, sv.out, order="C")[:, :, None]
-    n = sv.plan[0] * sv.plan[1]
-    scratch = memory.empty((n, S, T), dt) if sv.probs is None else None
-    dscratch = memory.empty((n, S, T), dt)
-    acc = memory.empty((n, S, sv.q.shape[3]), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
-    for i, (bs, hs) in enumerate(_blocks(B, H, sv.plan)):
-        b, h = bs.stop - bs.start, hs.stop - hs.start
-        pt = scratch[: b * h].reshape(b, h, S, T) if sv.probs is None else sv.probs[bs, hs]
-        views = [None if a is None else a[bs, hs] for a in (gq, gk, gv)]
-        attend_backward(
-            sv.q[bs, hs], sv.k[bs, hs], sv.v[bs, hs], g[bs, hs], D[bs, hs], sv.lse[bs, hs], sv.scale, sv.bias,
-            sv.keeps[i] if sv.keeps else None, *views, pt, dscratch[: b * h].reshape(b, h, S, T), sv.probs is None,
-            sv.tiles, None if acc is None else acc[: b * h].reshape(b, h, S, -1),
-        )  # fmt: skip
+    (B, H, T, d), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
+    # rowsum(g * out): (B, H, T, d) -> (B, H, 1, T). One einsum, no (B, H, T, d) temporary; into a C-ordered
+    # array, because every block subtracts it from its scores and a strided broadcast operand is ~3x slower
+    D = np.einsum("bhtd,bhtd->bht", g, sv.out, out=memory.empty((B, H, T), dt))[:, :, None]
+    scratch = memory.empty((sv.rows, S, T), dt) if sv.probs is None else None
+    ds = memory.empty((sv.rows, S, T), dt)
+    acc = memory.empty((sv.rows, S, d), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
+    for i, (bs, hs) in enumerate(sv.blocks):
+        m = (bs.stop - bs.start) * (hs.stop - hs.start)
+        gr = Grads()
+        gr.g, gr.D = g[bs, hs], D[bs, hs]
+        gr.gq, gr.gk, gr.gv = (None if a is None else a[bs, hs] for a in (gq, gk, gv))
+        gr.ds = ds[:m].reshape(*gr.g.shape[:2], S, T)
+        gr.acc = None if acc is None else acc[:m].reshape(*gr.g.shape[:2], S, d)
+        attend_backward(sv.block(i, bs, hs, scratch), gr)
 
 
 def _heads(a, H):
     """(b, T, H*d) -> (b, H, T, d) strided view (no copy)."""
     b, T, C = a.shape
     return a.reshape(b, T, H, C // H).transpose(0, 2, 1, 3)
+
+
+def _split_heads(qkv, H):
+    """(b, T, 3*H*d) -> q, k, v, each a (b, H, T, d) strided view (no copy)."""
+    b, T, C3 = qkv.shape
+    heads = qkv.reshape(b, T, 3, H, C3 // (3 * H)).transpose(2, 0, 3, 1, 4)  # (3, b, H, T, d)
+    return heads[0], heads[1], heads[2]
 
 
 class AttentionQKV(Function):
@@ -136,14 +156,14 @@ class AttentionQKV(Function):
         if dropout_p > 0 and rng is None:
             raise AutogradError("AttentionQKV: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
         C = C3 // 3
-        q, k, v = (_heads(qkv[..., i * C : (i + 1) * C], n_head) for i in range(3))  # each (B, H, T, d)
+        q, k, v = _split_heads(qkv, n_head)  # each (B, H, T, d)
         if cache is not None:
             kc, vc, start = cache
             kc[:, :, start : start + T] = k
             vc[:, :, start : start + T] = v
             k, v = kc[:, :, : start + T], vc[:, :, : start + T]  # (B, H, S, d)
         out = memory.empty((B, T, C), qkv.dtype)
-        saved = run_forward(q, k, v, _heads(out, n_head), True, dropout_p, rng)
+        saved = run_forward(q, k, v, _heads(out, n_head), causal=True, dropout_p=dropout_p, rng=rng)
         self.saved, self.n_head = (saved if cache is None else None), n_head
         return out
 
@@ -152,8 +172,7 @@ class AttentionQKV(Function):
             raise AutogradError("AttentionQKV: no backward through the KV cache; decode under no_grad()")
         B, T, C = g.shape
         gqkv = memory.empty((B, T, 3 * C), g.dtype)
-        views = [_heads(gqkv[..., i * C : (i + 1) * C], self.n_head) for i in range(3)]  # gq, gk, gv
-        run_backward(self.saved, _heads(g, self.n_head), *views)
+        run_backward(self.saved, _heads(g, self.n_head), *_split_heads(gqkv, self.n_head))
         return (gqkv,)
 
 
@@ -170,12 +189,12 @@ class Attention(Function):
             )
         if dropout_p > 0 and rng is None:
             raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
-        out = np.empty(q.shape, q.dtype)
-        self.saved = run_forward(q, k, v, out, causal, dropout_p, rng)
+        out = memory.empty(q.shape, q.dtype)
+        self.saved = run_forward(q, k, v, out, causal=causal, dropout_p=dropout_p, rng=rng)
         return out
 
     def backward(self, g):
         sv = self.saved
-        gq, gk, gv = (np.empty_like(a) if n else None for a, n in zip((sv.q, sv.k, sv.v), self.needs, strict=True))
+        gq, gk, gv = (memory.empty_like(a) if n else None for a, n in zip((sv.q, sv.k, sv.v), self.needs, strict=True))
         run_backward(sv, g, gq, gk, gv)
         return gq, gk, gv

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from . import kernels as K
 from . import memory
 from .engine import AutogradError, Function, Tensor
 
@@ -22,8 +23,8 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
 
 
 def _result(a, b) -> np.ndarray:
-    """A (pooled) array for the broadcast result of a op b."""
-    shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+    """A pooled array for the broadcast result of a op b."""
+    shape = a.shape if a.shape == b.shape else np.broadcast(a, b).shape
     return memory.empty(shape, a.dtype if a.dtype == b.dtype else np.result_type(a, b))
 
 
@@ -41,10 +42,10 @@ class Sub(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        return a - b
+        return np.subtract(a, b, out=_result(a, b))
 
     def backward(self, g):
-        return g, (-g if self.needs[1] else None)
+        return g, (np.negative(g, out=memory.empty_like(g)) if self.needs[1] else None)
 
 
 class Mul(Function):
@@ -52,10 +53,12 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        return np.multiply(a, b, out=_result(a, b))
 
     def backward(self, g):
-        return (g * self.b if self.needs[0] else None), (g * self.a if self.needs[1] else None)
+        ga = np.multiply(g, self.b, out=_result(g, self.b)) if self.needs[0] else None
+        gb = np.multiply(g, self.a, out=_result(g, self.a)) if self.needs[1] else None
+        return ga, gb
 
 
 class Div(Function):
@@ -63,12 +66,16 @@ class Div(Function):
 
     def forward(self, a, b):
         self.b = b
-        self.out = a / b
+        self.out = np.divide(a, b, out=_result(a, b))
         return self.out
 
     def backward(self, g):
-        ga = g / self.b if self.needs[0] else None
-        gb = -g * self.out / self.b if self.needs[1] else None  # d(a/b)/db = -(a/b)/b
+        ga = np.divide(g, self.b, out=_result(g, self.b)) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:  # d(a/b)/db = -(a/b)/b
+            gb = np.multiply(g, self.out, out=memory.result(g.shape, g, self.out, self.b))
+            gb /= self.b
+            np.negative(gb, out=gb)
         return ga, gb
 
 
@@ -76,10 +83,10 @@ class Neg(Function):
     __slots__ = ()
 
     def forward(self, a):
-        return -a
+        return np.negative(a, out=memory.empty_like(a))
 
     def backward(self, g):
-        return (-g,)
+        return (np.negative(g, out=memory.empty_like(g)),)
 
 
 class Pow(Function):
@@ -94,21 +101,24 @@ class Pow(Function):
                 "for a tensor exponent use exp(b * log(a))"
             )
         self.x, self.p = x, exponent
-        return x**exponent
+        return np.power(x, exponent, out=memory.empty(x.shape, np.result_type(x, exponent)))
 
     def backward(self, g):
-        return (g * (self.p * self.x ** (self.p - 1)),)
+        gx = np.power(self.x, self.p - 1, out=memory.empty(g.shape, np.result_type(g, self.x, self.p)))
+        gx *= self.p
+        gx *= g  # g * p x^(p-1)
+        return (gx,)
 
 
 class Exp(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        self.out = np.exp(x)
+        self.out = np.exp(x, out=memory.float_result(x))
         return self.out
 
     def backward(self, g):
-        return (g * self.out,)
+        return (np.multiply(g, self.out, out=_result(g, self.out)),)
 
 
 class Log(Function):
@@ -116,21 +126,21 @@ class Log(Function):
 
     def forward(self, x):
         self.x = x
-        return np.log(x)
+        return np.log(x, out=memory.float_result(x))
 
     def backward(self, g):
-        return (g / self.x,)
+        return (np.divide(g, self.x, out=_result(g, self.x)),)
 
 
 class Tanh(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        self.out = np.tanh(x, out=memory.empty(x.shape, x.dtype)) if x.dtype.kind == "f" else np.tanh(x)
+        self.out = np.tanh(x, out=memory.float_result(x))
         return self.out
 
     def backward(self, g):
-        gx = np.multiply(self.out, self.out, out=memory.empty(self.out.shape, self.out.dtype))
+        gx = np.multiply(self.out, self.out, out=memory.empty_like(self.out))
         np.subtract(1, gx, out=gx)
         gx *= g  # g * (1 - tanh^2), one buffer
         return (gx,)
@@ -140,41 +150,31 @@ class Relu(Function):
     __slots__ = ("mask",)
 
     def forward(self, x):
-        self.mask = x > 0
-        return np.maximum(x, 0)
+        self.mask = np.greater(x, 0, out=memory.empty(x.shape, np.bool_))
+        return np.maximum(x, 0, out=memory.empty_like(x))
 
     def backward(self, g):
-        return (g * self.mask,)
+        return (np.multiply(g, self.mask, out=memory.empty_like(g)),)
 
 
 class Sigmoid(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        # exp of a non-positive number only, so large |x| never overflows
-        e = np.exp(-np.abs(x))
-        self.out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        # 1 / (1 + e) for x >= 0, e / (1 + e) below, with e = exp(-|x|): exp of a non-positive number only, so
+        # large |x| never overflows
+        e = np.abs(x, out=memory.float_result(x))
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        den = np.add(e, 1, out=memory.empty_like(e))
+        np.copyto(e, 1, where=np.greater_equal(x, 0, out=memory.empty(x.shape, np.bool_)))  # the numerator
+        self.out = np.divide(e, den, out=e)
         return self.out
 
     def backward(self, g):
-        return (g * self.out * (1 - self.out),)
-
-
-# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, i.e. float32 rounding level, at ~10 NumPy passes.
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-_math_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def erf_np(x: np.ndarray) -> np.ndarray:
-    """Error function on arrays: exact (libm) in float64; otherwise the A&S 7.1.26 fit (|err| < 1.5e-7)."""
-    if x.dtype == np.float64:
-        return _math_erf(x) if x.ndim else np.float64(math.erf(float(x)))
-    ax = np.abs(x, dtype=np.float64)  # evaluate in float64 so only the fit's own error remains
-    t = 1 / (1 + _AS_P * ax)
-    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
-    y = 1 - poly * np.exp(-ax * ax)
-    return np.copysign(y, x).astype(x.dtype, copy=False)
+        gx = np.multiply(g, self.out, out=_result(g, self.out))
+        gx *= np.subtract(1, self.out, out=memory.empty_like(self.out))
+        return (gx,)
 
 
 class Erf(Function):
@@ -182,31 +182,36 @@ class Erf(Function):
 
     def forward(self, x):
         self.x = x
-        return erf_np(x)
+        return K.erf(x)
 
     def backward(self, g):
-        return (g * (2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x),)
+        e = np.multiply(self.x, self.x, out=memory.empty_like(self.x))
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # exp(-x^2)
+        gx = np.multiply(g, 2 / math.sqrt(math.pi), out=_result(g, e))
+        gx *= e
+        return (gx,)
 
 
 # ---------------------------------------------------------------------- functional wrappers
 def add(a, b):
-    a = as_tensor(a)
-    return Add.apply(a, as_tensor(b, a))
+    a = a if isinstance(a, Tensor) else as_tensor(a)  # inline: tensor operands skip a Python call
+    return Add.apply(a, b if isinstance(b, Tensor) else as_tensor(b, a))
 
 
 def sub(a, b):
-    a = as_tensor(a)
-    return Sub.apply(a, as_tensor(b, a))
+    a = a if isinstance(a, Tensor) else as_tensor(a)  # inline: tensor operands skip a Python call
+    return Sub.apply(a, b if isinstance(b, Tensor) else as_tensor(b, a))
 
 
 def mul(a, b):
-    a = as_tensor(a)
-    return Mul.apply(a, as_tensor(b, a))
+    a = a if isinstance(a, Tensor) else as_tensor(a)  # inline: tensor operands skip a Python call
+    return Mul.apply(a, b if isinstance(b, Tensor) else as_tensor(b, a))
 
 
 def div(a, b):
-    a = as_tensor(a)
-    return Div.apply(a, as_tensor(b, a))
+    a = a if isinstance(a, Tensor) else as_tensor(a)  # inline: tensor operands skip a Python call
+    return Div.apply(a, b if isinstance(b, Tensor) else as_tensor(b, a))
 
 
 def neg(a):

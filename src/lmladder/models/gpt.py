@@ -12,9 +12,6 @@ import numpy as np
 from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
-from ..autograd import ops_attention as A
-from ..autograd import ops_elementwise as E
-from ..autograd import ops_nn as N
 from ..autograd.engine import Tensor
 from .base import LanguageModel, ModelConfigError, check_choice, check_flags, check_fraction, check_sizes
 
@@ -154,7 +151,13 @@ class GPT(LanguageModel):
             self.n_layer, batch, self.n_head, self.block_size, self.n_embd // self.n_head, self.wte.weight.dtype
         )
 
-    def forward(self, idx, targets=None, cache: KVCache | None = None):
+    def forward(self, idx, targets=None, cache: KVCache | None = None, last_only: bool = False):
+        """(logits (B, T, vocab), mean loss against targets or None): the one forward, with or without a graph.
+
+        cache: KV-cached decoding (under no_grad): idx continues the cache's tokens, whose keys/values it appends.
+        last_only: logits of the last position only, (B, 1, vocab), for sampling (nanoGPT's
+        lm_head(x[:, [-1], :])): the final norm and the head skip the other T - 1 positions. Scoring needs all
+        positions, so it cannot be combined with targets."""
         idx = self.check_input(idx)
         B, T = idx.shape
         start = 0
@@ -167,48 +170,15 @@ class GPT(LanguageModel):
                     f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
                     "start a new cache from the last tokens"
                 )
-        if not is_grad_enabled() and not (self.training and self.config.dropout > 0):
-            logits = Tensor(self._infer(idx, start, cache))  # evaluation and sampling: no graph to build
-            return logits, (self.loss(logits, targets) if targets is not None else None)
+        if last_only and targets is not None:
+            raise ModelConfigError("GPT.forward: last_only=True scores one position; drop targets or last_only")
         x = self.wte(idx) + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i)
         if cache is not None:
             cache.length += T
+        if last_only and T > 1:
+            x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)
-
-    def _infer(self, idx: np.ndarray, start: int, cache: KVCache | None) -> np.ndarray:
-        """forward() on raw arrays: each primitive's own forward code (so the same bits), minus the Tensor and
-        Module dispatch that dominates decoding one token (~60 ops of a few microseconds of math each)."""
-        T = idx.shape[1]
-        x = N.Embedding().forward(self.wte.weight.data, idx) + self.wpe.weight.data[start : start + T]  # (B, T, C)
-        for i, blk in enumerate(self.blocks):
-            kv = None if cache is None else (cache.k[i], cache.v[i], cache.length)
-            qkv = _linear(blk.attn.c_attn, _normed(blk.ln_1, x))  # (B, T, 3C)
-            x = x + _linear(blk.attn.c_proj, A.AttentionQKV().forward(qkv, self.n_head, cache=kv))
-            h = _linear(blk.mlp.c_fc, _normed(blk.ln_2, x))  # (B, T, 4C)
-            x = x + _linear(blk.mlp.c_proj, _ACTS[type(blk.mlp.act)](blk.mlp.act).forward(h))
-        if cache is not None:
-            cache.length += T
-        return _linear(self.lm_head, _normed(self.ln_f, x))  # (B, T, vocab)
-
-
-def _linear(lin: nn.Linear, x: np.ndarray) -> np.ndarray:
-    return N.Linear().forward(x, lin.weight.data, *([] if lin.bias is None else [lin.bias.data]))
-
-
-def _normed(norm: nn.Module, x: np.ndarray) -> np.ndarray:
-    if isinstance(norm, nn.RMSNorm):
-        return N.RMSNorm().forward(x, norm.weight.data, eps=norm.eps)
-    wb = [p.data for p in (norm.weight, norm.bias) if p is not None]
-    return N.LayerNorm().forward(x, *wb, eps=norm.eps, has_weight=norm.weight is not None)
-
-
-# activation module -> the primitive its forward applies
-_ACTS = {
-    nn.GELU: lambda m: N.GeluTanh() if m.approximate == "tanh" else N.GeluErf(),
-    nn.ReLU: lambda m: E.Relu(),
-    nn.Tanh: lambda m: E.Tanh(),
-}

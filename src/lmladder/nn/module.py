@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -30,9 +31,10 @@ class Module:
     """Base class: parameters and sub-modules are found by walking attributes in assignment order."""
 
     training: bool = True
-
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+    # module(x) is module.forward(x). A property that returns the bound forward, not a def calling it: the call then
+    # costs no Python frame of its own (decoding makes ~50 module calls per token); forward is still looked up on
+    # every call, so a subclass or a patched class attribute is honoured
+    __call__ = property(operator.attrgetter("forward"))
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -2,11 +2,18 @@
 
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
 to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
+
+Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam also
+has `fused_step`, the same rule over the whole model's flat state buffers for speed; it must equal the reference
+to float32 rounding (tests/nn/test_optim.py runs both on the same parameters and gradients). `step()` takes the
+fused path when there is one and every parameter has a gradient, the reference otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Iterable
 
 import numpy as np
@@ -14,12 +21,14 @@ import numpy as np
 from .module import Parameter
 
 _CHUNK = 65536  # elements per pass of the flat update: its five operands stay in the L2 cache
+_grad = operator.attrgetter("grad")
+_is_set = functools.partial(operator.is_not, None)  # g is not None
 
 
 class Optimizer:
     defaults: dict = {}
     buffers: tuple[str, ...] = ()  # per-parameter state arrays, saved in checkpoints
-    _flat_step = None  # optional whole-model update (params, grads), used when every parameter has a gradient
+    fused_step = None  # optional whole-model version of reference_update (params, grads); see the module docstring
 
     def __init__(self, params, **hyper):
         unknown = set(hyper) - set(self.defaults)
@@ -78,20 +87,22 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient."""
         self.step_count += 1
         params = self.params
-        grads = [p.grad for p in params]
-        if self._flat and self._flat_step is not None and all(g is not None for g in grads):
-            self._flat_step(params, grads)
+        grads = list(map(_grad, params))
+        if self._flat and self.fused_step is not None and all(map(_is_set, grads)):
+            self.fused_step(params, grads)
             return
         i = 0
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p.data, p.grad, i, group)
+                    self.reference_update(p.data, p.grad, i, group)
                 i += 1
 
-    def _update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
+    def reference_update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
+        """The rule for one parameter w (updated in place) with gradient g; i indexes its state buffers."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpoints
@@ -127,7 +138,7 @@ class SGD(Optimizer):
     defaults = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False}
     buffers = ("momentum_buffer",)
 
-    def _update(self, w, g, i, group):
+    def reference_update(self, w, g, i, group):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd:
             g = g + wd * w
@@ -146,7 +157,8 @@ class Adam(Optimizer):
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def _update(self, w, g, i, group):
+    def reference_update(self, w, g, i, group):
+        """The paper's Algorithm 1 for one parameter (bias-corrected moments), plus L2 or decoupled decay."""
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if wd:
             if self.decoupled:
@@ -165,32 +177,35 @@ class Adam(Optimizer):
         denom += eps
         w -= (lr / bc1) * m / denom
 
-    def _flat_step(self, params, grads) -> None:
-        """The update on flat state buffers, one run of parameters at a time: a parameter of >= _CHUNK elements
-        is a run of its own (its gradient used in place), smaller neighbours are gathered into one vector, so
-        each run costs ~11 in-place vector ops (in cache-sized chunks) plus one subtraction per parameter.
+    def fused_step(self, params, grads) -> None:
+        """reference_update for every parameter at once, on the flat state buffers; it must equal the reference
+        (moments to the bit, weights to float32 rounding: the folded bias correction below rounds differently).
+
+        One run of parameters at a time: a parameter of >= _CHUNK elements is a run of its own (its gradient used
+        in place), smaller neighbours are gathered into one vector, so each run costs ~11 in-place vector ops (in
+        cache-sized chunks) plus one subtraction per parameter. Runs cross group boundaries where the groups update
+        alike (same lr, betas, eps; decoupled decay is applied per parameter), so decay / no-decay groups share them.
         Algebra: (lr / bc1) m / (sqrt(v / bc2) + eps) = [lr sqrt(bc2) / bc1] m / (sqrt(v) + eps sqrt(bc2))."""
         G, U, M, V, o = self._grad, self._tmp, self._bufs["exp_avg"], self._bufs["exp_avg_sq"], self._offsets
         t = self.step_count
-        for group, (i0, i1) in zip(self.param_groups, self._group_spans, strict=True):
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        spans, decay = self._spans(params[0].data.dtype)
+        for i0, i1, (lr, (b1, b2), eps, l2) in spans:
             root_bc2 = math.sqrt(1 - b2**t)
             step, eps2 = lr * root_bc2 / (1 - b1**t), eps * root_bc2
-            decay = params[i0].data.dtype.type(1 - lr * wd) if wd and self.decoupled and i1 > i0 else None
             i = i0
             while i < i1:
                 j = i + 1
                 while j < i1 and o[j + 1] - o[i] <= _CHUNK:
                     j += 1
                 a, b = o[i], o[j]
-                if j - i == 1 and not (wd and not self.decoupled):
+                if j - i == 1 and not l2:
                     g = grads[i].reshape(-1)  # read only
                 else:
                     g = G[a:b]
                     np.concatenate([grads[k].reshape(-1) for k in range(i, j)], out=g)
-                    if wd and not self.decoupled:  # L2: g + wd * w
+                    if l2:  # L2: g + wd * w
                         np.concatenate([params[k].data.reshape(-1) for k in range(i, j)], out=U[a:b])
-                        U[a:b] *= wd
+                        U[a:b] *= l2
                         g += U[a:b]
                 for c in range(0, b - a, _CHUNK):
                     sl = slice(a + c, min(a + c + _CHUNK, b))
@@ -208,10 +223,24 @@ class Adam(Optimizer):
                     u *= step
                 for k in range(i, j):
                     w = params[k].data
-                    if decay is not None:
-                        w *= decay
+                    if decay[k] is not None:
+                        w *= decay[k]
                     w -= U[o[k] : o[k + 1]].reshape(w.shape)
                 i = j
+
+    def _spans(self, dtype):
+        """(spans, decay): maximal runs of consecutive groups that update alike, [first, stop, (lr, betas, eps, L2
+        decay or 0)], and per parameter its group's decoupled decay factor 1 - lr wd (None without)."""
+        spans, decay = [], []
+        for group, (i0, i1) in zip(self.param_groups, self._group_spans, strict=True):
+            lr, wd = group["lr"], group["weight_decay"]
+            key = (lr, group["betas"], group["eps"], 0 if self.decoupled else wd)
+            if spans and spans[-1][2] == key:
+                spans[-1][1] = i1
+            else:
+                spans.append([i0, i1, key])
+            decay += [dtype.type(1 - lr * wd) if wd and self.decoupled else None] * (i1 - i0)
+        return spans, decay
 
 
 class AdamW(Adam):
@@ -234,8 +263,8 @@ def decay_groups(named_params: Iterable[tuple[str, Parameter]], weight_decay: fl
 
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float | None) -> float:
     """Scale all gradients in place so their global L2 norm is at most max_norm; return the norm before clipping."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    grads = list(filter(_is_set, map(_grad, params)))
+    total = math.sqrt(sum(map(float, map(np.vdot, grads, grads))))  # sum of g . g, in C-level loops
     if max_norm is not None and max_norm > 0 and total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:

@@ -1,8 +1,11 @@
 """Autoregressive sampling for every rung: greedy, temperature, top-k and top-p (nucleus), seeded.
 
-Models with `new_cache` (the GPT) decode with a KV cache: the prompt is encoded once, then each step feeds one
-token. When the cache reaches block_size it is rebuilt from the last 3/4 block_size tokens (positions are
-absolute), so long generations keep at least that much context; uncached decoding slides the window by one.
+Models with `new_cache` (the GPT) speak the decoding extension of the model contract:
+`forward(idx, cache=..., last_only=True)`. They decode with a KV cache: the prompt is encoded once, then each
+step feeds one token. When the cache reaches block_size it is rebuilt from the last 3/4 block_size tokens
+(positions are absolute), so long generations keep at least that much context; uncached decoding slides the
+window by one. Sampling needs only the last position's logits, so such models are asked for those alone
+(`last_only`), cached or not; other rungs return every position and the sampler takes the last.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def next_token(
     logits = logits.astype(np.float64)
     if temperature == 0:
         return logits.argmax(axis=-1)
-    logits = logits / temperature
+    if temperature != 1:  # x / 1 is x: skip the pass
+        logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = np.partition(logits, -top_k, axis=-1)[:, -top_k, None]
         logits = np.where(logits < kth, -np.inf, logits)
@@ -79,7 +83,9 @@ def generate(
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
     out = np.zeros((B, max_new_tokens), dtype=np.int64)
     done = np.zeros(B, dtype=bool)
-    cached = use_cache and hasattr(model, "new_cache") and bs is not None
+    decoder = hasattr(model, "new_cache")  # the decoding extension: cache= and last_only=
+    cached = use_cache and decoder and bs is not None
+    last = {"last_only": True} if decoder else {}  # for the uncached calls
     was_training = model.training
     model.eval()
     try:
@@ -90,12 +96,12 @@ def generate(
                     if cache is None or cache.length >= bs:
                         keep = seq[:, -(bs - max(1, bs // 4)) :] if cache is not None else seq
                         cache = model.new_cache(B)
-                        logits = model(keep, cache=cache)[0].data[:, -1]
+                        logits = model(keep, cache=cache, last_only=True)[0].data[:, -1]
                     else:
-                        logits = model(seq[:, -1:], cache=cache)[0].data[:, -1]
+                        logits = model(seq[:, -1:], cache=cache, last_only=True)[0].data[:, -1]
                 else:
                     ctx = seq if bs is None else seq[:, -bs:]
-                    logits = model(ctx)[0].data[:, -1]
+                    logits = model(ctx, **last)[0].data[:, -1]
                 tok = next_token(logits, rng, temperature, top_k, top_p)
                 out[:, i] = tok
                 seq = np.concatenate([seq, tok[:, None]], axis=1)
