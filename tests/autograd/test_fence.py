@@ -31,3 +31,12 @@ def test_kernels_never_import_an_op_module():
 
 def test_the_check_sees_an_import():
     assert "memory" in _local_imports("kernels") and "kernels" in _local_imports("attention_core")
+
+
+PLAIN = {"ops_elementwise", "ops_reduce", "ops_shape"}
+
+
+def test_the_plain_primitives_never_touch_the_pool():
+    """The array pool is the speed layer's (memory.py's rule): the plain primitives stay micrograd-plain NumPy."""
+    for module in sorted(PLAIN):
+        assert "memory" not in _local_imports(module), f"autograd/{module}.py uses the pool; see memory.py's rule"

@@ -67,6 +67,21 @@ def test_forward_speaks_the_contract(kind):
             model(np.zeros((1, model.block_size + 1), dtype=np.int64))
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_last_only_is_the_last_position_of_the_full_forward(kind):
+    """Sampling asks for the last position only (the head then skips the other T - 1)."""
+    model = build(kind)
+    if not model.trainable:
+        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    x = np.random.default_rng(6).integers(0, V, (2, 8))
+    with no_grad():
+        full, last = model(x)[0].data, model(x, last_only=True)[0].data
+    assert last.shape == (2, 1, V)
+    np.testing.assert_allclose(last, full[:, -1:], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelConfigError, match="last_only=True scores one position"):
+        model(x, x, last_only=True)
+
+
 @pytest.mark.parametrize("kind", [k for k in KINDS if model_class(k).trainable])
 def test_gradcheck_of_the_whole_model(kind):
     model = build(kind, dtype=np.float64)

@@ -156,7 +156,7 @@ def test_gpt_kv_cache_matches_full_forward():
 
 
 def test_gpt_config_errors_name_the_fix():
-    with pytest.raises(ModelConfigError, match="n_embd=10 is not divisible by n_head=4") as e:
+    with pytest.raises(ModelConfigError, match="n_embd=10 is not divisible by n_head=4"):
         GPT(GPTConfig(vocab_size=10, n_embd=10, n_head=4), rng=rng())
     with pytest.raises(ModelConfigError, match="n_layer=0 must be a positive integer"):
         GPT(GPTConfig(vocab_size=10, n_layer=0), rng=rng())

@@ -143,7 +143,8 @@ CASES = [
     case("resume-pickle", "checkpoint", "mlp", [f"resume={CK}/pickle.safetensors"],
          r"looks like a pickle/PyTorch file", r"convert it to safetensors"),
     case("resume-other-model-config", "checkpoint", "mlp", [f"resume={GOOD}", "mlp.model.n_hidden=64"],
-         r"cannot resume from .*good/model.safetensors: its model has mlp.model.n_hidden=32, this run asks for mlp.model.n_hidden=64",
+         r"cannot resume from .*good/model.safetensors: its model has mlp.model.n_hidden=32, "
+         r"this run asks for mlp.model.n_hidden=64",
          r"resume with the same model settings, or start a new run"),
     case("resume-without-optimizer-state", "checkpoint", "mlp", [f"resume={CK}/no_optim.safetensors"],
          r"no_optim.safetensors: it holds no optimizer state \(it can sample and evaluate, not resume\)",

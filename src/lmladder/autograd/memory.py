@@ -1,13 +1,11 @@
-"""A caching allocator for the arrays of a training step (activations, gradients, kernel scratch), and its rule.
+"""A caching allocator for the big arrays of a training step (activations, gradients, kernel scratch), and its rule.
 
-The rule, for every op, kernel and the engine's own gradient sums and copies: each array they allocate (an op's
-forward output, every gradient its backward returns, every intermediate and scratch buffer) comes from this
-module (`empty`, `empty_like`, `zeros`, `result` for NumPy's arithmetic dtype, `float_result` for a float function
-of x), written with NumPy's `out=`. Views allocate nothing (Reshape, Permute, basic indexing, the broadcast views
-a reduction's backward returns). The stated exceptions are what NumPy can only return fresh or types its own way:
-advanced indexing (GetItem with index arrays, CrossEntropy's picked target logits); a reshape that cannot be a
-view; reductions NumPy computes in a wider type and rounds once (sums of integers, means of integers and float16);
-and integer or boolean bookkeeping (targets, row indices, masks of ignored targets). Constants made once and cached
+The rule: the pool belongs to the speed layer. The kernels (kernels.py, attention_core.py), the fused primitives
+built on them (ops_nn.py, ops_attention.py) and the engine's gradient sums may allocate through this module
+(`empty`, `empty_like`, `zeros`) with NumPy's `out=`, where a measured step gains from it. The plain primitives
+(ops_elementwise, ops_reduce, ops_shape) are the readable reference, NumPy expressions as micrograd writes them,
+and never touch the pool (tests/autograd/test_fence.py checks it); what a model runs hot goes through fused
+primitives. Views allocate nothing; constants made once and cached
 (`kernels.filled`, the causal-mask bias) are not per-step allocations.
 
 Why: every step allocates the same arrays again. glibc serves each big request with a fresh mmap (and trims its
@@ -66,21 +64,6 @@ def zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     a = empty(shape, dtype)
     a.fill(0)
     return a
-
-
-def result(shape: tuple[int, ...], *arrays: np.ndarray) -> np.ndarray:
-    """empty(shape) in the dtype of NumPy arithmetic on `arrays` (theirs, or the promoted one if they differ)."""
-    dt = arrays[0].dtype
-    for a in arrays[1:]:
-        if a.dtype != dt:
-            return empty(shape, np.result_type(*arrays))
-    return empty(shape, dt)
-
-
-def float_result(x: np.ndarray) -> np.ndarray:
-    """empty(x.shape) for a float function of x (exp, tanh, a mask to divide): x's dtype if it is a float, else
-    the float type NumPy's ufuncs give integers and booleans (the smallest that holds them)."""
-    return empty(x.shape, x.dtype if x.dtype.kind == "f" else np.result_type(x.dtype, np.float16))
 
 
 def pooled_bytes() -> int:

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from . import kernels as K
-from . import memory
 from .engine import AutogradError, Function, Tensor
 
 
@@ -22,17 +21,11 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     return Tensor(arr)
 
 
-def _result(a, b) -> np.ndarray:
-    """A pooled array for the broadcast result of a op b."""
-    shape = a.shape if a.shape == b.shape else np.broadcast(a, b).shape
-    return memory.empty(shape, a.dtype if a.dtype == b.dtype else np.result_type(a, b))
-
-
 class Add(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        return np.add(a, b, out=_result(a, b))
+        return a + b
 
     def backward(self, g):
         return g, g
@@ -42,10 +35,10 @@ class Sub(Function):
     __slots__ = ()
 
     def forward(self, a, b):
-        return np.subtract(a, b, out=_result(a, b))
+        return a - b
 
     def backward(self, g):
-        return g, (np.negative(g, out=memory.empty_like(g)) if self.needs[1] else None)
+        return g, (-g if self.needs[1] else None)
 
 
 class Mul(Function):
@@ -53,12 +46,10 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return np.multiply(a, b, out=_result(a, b))
+        return a * b
 
     def backward(self, g):
-        ga = np.multiply(g, self.b, out=_result(g, self.b)) if self.needs[0] else None
-        gb = np.multiply(g, self.a, out=_result(g, self.a)) if self.needs[1] else None
-        return ga, gb
+        return (g * self.b if self.needs[0] else None), (g * self.a if self.needs[1] else None)
 
 
 class Div(Function):
@@ -66,16 +57,12 @@ class Div(Function):
 
     def forward(self, a, b):
         self.b = b
-        self.out = np.divide(a, b, out=_result(a, b))
+        self.out = a / b
         return self.out
 
     def backward(self, g):
-        ga = np.divide(g, self.b, out=_result(g, self.b)) if self.needs[0] else None
-        gb = None
-        if self.needs[1]:  # d(a/b)/db = -(a/b)/b
-            gb = np.multiply(g, self.out, out=memory.result(g.shape, g, self.out, self.b))
-            gb /= self.b
-            np.negative(gb, out=gb)
+        ga = g / self.b if self.needs[0] else None
+        gb = -g * self.out / self.b if self.needs[1] else None  # d(a/b)/db = -(a/b)/b
         return ga, gb
 
 
@@ -83,10 +70,10 @@ class Neg(Function):
     __slots__ = ()
 
     def forward(self, a):
-        return np.negative(a, out=memory.empty_like(a))
+        return -a
 
     def backward(self, g):
-        return (np.negative(g, out=memory.empty_like(g)),)
+        return (-g,)
 
 
 class Pow(Function):
@@ -101,24 +88,21 @@ class Pow(Function):
                 "for a tensor exponent use exp(b * log(a))"
             )
         self.x, self.p = x, exponent
-        return np.power(x, exponent, out=memory.empty(x.shape, np.result_type(x, exponent)))
+        return x**exponent
 
     def backward(self, g):
-        gx = np.power(self.x, self.p - 1, out=memory.empty(g.shape, np.result_type(g, self.x, self.p)))
-        gx *= self.p
-        gx *= g  # g * p x^(p-1)
-        return (gx,)
+        return (g * (self.p * self.x ** (self.p - 1)),)
 
 
 class Exp(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        self.out = np.exp(x, out=memory.float_result(x))
+        self.out = np.exp(x)
         return self.out
 
     def backward(self, g):
-        return (np.multiply(g, self.out, out=_result(g, self.out)),)
+        return (g * self.out,)
 
 
 class Log(Function):
@@ -126,55 +110,45 @@ class Log(Function):
 
     def forward(self, x):
         self.x = x
-        return np.log(x, out=memory.float_result(x))
+        return np.log(x)
 
     def backward(self, g):
-        return (np.divide(g, self.x, out=_result(g, self.x)),)
+        return (g / self.x,)
 
 
 class Tanh(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        self.out = np.tanh(x, out=memory.float_result(x))
+        self.out = np.tanh(x)
         return self.out
 
     def backward(self, g):
-        gx = np.multiply(self.out, self.out, out=memory.empty_like(self.out))
-        np.subtract(1, gx, out=gx)
-        gx *= g  # g * (1 - tanh^2), one buffer
-        return (gx,)
+        return (g * (1 - self.out * self.out),)
 
 
 class Relu(Function):
     __slots__ = ("mask",)
 
     def forward(self, x):
-        self.mask = np.greater(x, 0, out=memory.empty(x.shape, np.bool_))
-        return np.maximum(x, 0, out=memory.empty_like(x))
+        self.mask = x > 0
+        return np.maximum(x, 0)
 
     def backward(self, g):
-        return (np.multiply(g, self.mask, out=memory.empty_like(g)),)
+        return (g * self.mask,)
 
 
 class Sigmoid(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        # 1 / (1 + e) for x >= 0, e / (1 + e) below, with e = exp(-|x|): exp of a non-positive number only, so
-        # large |x| never overflows
-        e = np.abs(x, out=memory.float_result(x))
-        np.negative(e, out=e)
-        np.exp(e, out=e)
-        den = np.add(e, 1, out=memory.empty_like(e))
-        np.copyto(e, 1, where=np.greater_equal(x, 0, out=memory.empty(x.shape, np.bool_)))  # the numerator
-        self.out = np.divide(e, den, out=e)
+        # exp of a non-positive number only, so large |x| never overflows
+        e = np.exp(-np.abs(x))
+        self.out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return self.out
 
     def backward(self, g):
-        gx = np.multiply(g, self.out, out=_result(g, self.out))
-        gx *= np.subtract(1, self.out, out=memory.empty_like(self.out))
-        return (gx,)
+        return (g * self.out * (1 - self.out),)
 
 
 class Erf(Function):
@@ -185,12 +159,7 @@ class Erf(Function):
         return K.erf(x)
 
     def backward(self, g):
-        e = np.multiply(self.x, self.x, out=memory.empty_like(self.x))
-        np.negative(e, out=e)
-        np.exp(e, out=e)  # exp(-x^2)
-        gx = np.multiply(g, 2 / math.sqrt(math.pi), out=_result(g, e))
-        gx *= e
-        return (gx,)
+        return (g * (2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x),)
 
 
 # ---------------------------------------------------------------------- functional wrappers

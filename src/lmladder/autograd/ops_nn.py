@@ -13,49 +13,31 @@ from .engine import AutogradError, Function
 from .ops_attention import Attention, AttentionQKV, causal_mask  # noqa: F401  (re-exported)
 
 
-def _kept(x: np.ndarray, axis: int) -> np.ndarray:
-    """A pooled array for x reduced over axis with keepdims (a row max, sum or mean)."""
-    axis %= x.ndim
-    return memory.empty((*x.shape[:axis], 1, *x.shape[axis + 1 :]), x.dtype)
-
-
-def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
-    """x - max(x, axis) into a pooled float array: exp of it never overflows."""
-    return np.subtract(x, x.max(axis=axis, keepdims=True, out=_kept(x, axis)), out=memory.float_result(x))
-
-
 class Softmax(Function):
     __slots__ = ("out", "axis")
 
     def forward(self, x, axis=-1):
-        e = np.exp(_shifted(x, axis), out=memory.float_result(x))
-        e /= e.sum(axis=axis, keepdims=True, out=_kept(e, axis))
+        e = np.exp(x - x.max(axis=axis, keepdims=True))  # max-subtracted: exp never overflows
+        e /= e.sum(axis=axis, keepdims=True)
         self.out, self.axis = e, axis
         return e
 
     def backward(self, g):
         y = self.out
-        gx = np.multiply(g, y, out=memory.result(y.shape, g, y))
-        np.subtract(g, gx.sum(axis=self.axis, keepdims=True, out=_kept(gx, self.axis)), out=gx)
-        gx *= y  # y (g - sum(g y))
-        return (gx,)
+        return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
 
 
 class LogSoftmax(Function):
     __slots__ = ("out", "axis")
 
     def forward(self, x, axis=-1):
-        shifted = _shifted(x, axis)
-        e = np.exp(shifted, out=memory.empty_like(shifted))
-        lse = e.sum(axis=axis, keepdims=True, out=_kept(x, axis))
-        shifted -= np.log(lse, out=lse)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         self.out, self.axis = shifted, axis
         return shifted
 
     def backward(self, g):
-        gx = np.exp(self.out, out=memory.result(g.shape, g, self.out))
-        gx *= g.sum(axis=self.axis, keepdims=True, out=_kept(g, self.axis))
-        return (np.subtract(g, gx, out=gx),)  # g - exp(out) sum(g)
+        return (g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
 
 
 class CrossEntropy(Function):
@@ -90,12 +72,11 @@ class CrossEntropy(Function):
                 )
             t = np.where(valid, t, 0)
         rows = np.arange(t.size)
-        e = _shifted(L, 1)  # (N, V)
-        nll = e[rows, t]  # (N,), advanced indexing: NumPy's own allocation (memory.py)
-        np.negative(nll, out=nll)
+        e = np.subtract(L, L.max(axis=1, keepdims=True), out=memory.empty(L.shape, L.dtype))  # exp never overflows
+        nll = -e[rows, t]
         np.exp(e, out=e)
-        s = e.sum(axis=1, out=memory.empty((L.shape[0],), e.dtype))  # (N,)
-        nll += np.log(s, out=memory.empty_like(s))  # log-sum-exp minus the target's logit
+        s = e.sum(axis=1)
+        nll += np.log(s)  # (N,) log-sum-exp minus the target's logit
         e /= s[:, None]  # the buffer becomes the probabilities backward needs
         if valid is not None:
             nll *= valid
@@ -104,8 +85,7 @@ class CrossEntropy(Function):
         if reduction == "none":
             out = nll.reshape(targets.shape)
         else:
-            out = memory.empty((), logits.dtype)
-            out[...] = nll.sum() * self.scale
+            out = np.asarray(nll.sum() * self.scale, dtype=logits.dtype)
         self.probs, self.targets, self.valid, self.in_shape = e, t, valid, logits.shape
         return out
 
@@ -155,35 +135,19 @@ class RMSNorm(Function):
     __slots__ = ("xhat", "rstd", "w")
 
     def forward(self, x, w, eps=1e-5):
-        sq = np.multiply(x, x, out=memory.empty_like(x))
-        rstd = _row_mean(sq)
-        rstd += eps
-        np.sqrt(rstd, out=rstd)
-        self.rstd = np.divide(1, rstd, out=rstd)  # 1 / sqrt(mean(x^2) + eps)
-        self.xhat = np.multiply(x, self.rstd, out=sq)
+        self.rstd = 1 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+        self.xhat = x * self.rstd
         self.w = w
-        return np.multiply(self.xhat, w, out=memory.result(x.shape, self.xhat, w))
+        return self.xhat * w
 
     def backward(self, g):
         C = g.shape[-1]
-        gx = gw = None
+        gxhat = g * self.w
+        gx = None
         if self.needs[0]:
-            gxhat = np.multiply(g, self.w, out=memory.result(g.shape, g, self.w))
-            t = np.multiply(gxhat, self.xhat, out=memory.result(g.shape, gxhat, self.xhat))
-            np.multiply(self.xhat, _row_mean(t), out=t)
-            gx = np.subtract(gxhat, t, out=t)
-            gx *= self.rstd  # rstd (gxhat - xhat mean(gxhat xhat))
-        if self.needs[1]:
-            g2, h2 = g.reshape(-1, C), self.xhat.reshape(-1, C)  # (N, C)
-            gh = np.multiply(g2, h2, out=memory.result(g2.shape, g2, h2))
-            gw = gh.sum(axis=0, out=memory.empty((C,), gh.dtype))
+            gx = self.rstd * (gxhat - self.xhat * (gxhat * self.xhat).mean(axis=-1, keepdims=True))
+        gw = (g.reshape(-1, C) * self.xhat.reshape(-1, C)).sum(axis=0) if self.needs[1] else None
         return gx, gw
-
-
-def _row_mean(a: np.ndarray) -> np.ndarray:
-    """mean over the last axis, keepdims, into a pooled array; float16 is left to NumPy, which means it in float32
-    and rounds once (into a float16 `out` it would round twice)."""
-    return a.mean(axis=-1, keepdims=True, out=None if a.dtype.itemsize < 4 else _kept(a, -1))
 
 
 class GeluTanh(Function):
@@ -246,8 +210,7 @@ class Linear(Function):
             gw = np.matmul(g2.T, x2, out=memory.empty(w.shape, dt))  # (out, N) @ (N, in)
         if len(self.needs) == 2:
             return gx, gw
-        gb = g2.sum(axis=0, out=memory.empty((g2.shape[1],), g2.dtype)) if self.needs[2] else None
-        return gx, gw, gb
+        return gx, gw, (g2.sum(axis=0) if self.needs[2] else None)
 
 
 class Embedding(Function):
@@ -264,21 +227,22 @@ class Embedding(Function):
             )
         self.idx, self.w_shape, self.dtype = idx, w.shape, w.dtype
         # ids were range-checked above, so mode="clip" (unbuffered) is exact
-        return w.take(idx, axis=0, out=memory.empty((*idx.shape, w.shape[1]), w.dtype), mode="clip")
+        return np.take(w, idx, axis=0, out=memory.empty((*idx.shape, w.shape[1]), w.dtype), mode="clip")
 
     def backward(self, g):
         V, C = self.w_shape
         ids, g2 = self.idx.reshape(-1), g.reshape(-1, C)  # (N,), (N, C)
         if V <= 4096 and V * ids.size <= 1 << 24:
             # small vocabulary: a one-hot GEMM sums the rows, ~5-50x faster than np.add.at's scatter
-            onehot = memory.zeros((V, ids.size), self.dtype)
+            onehot = memory.empty((V, ids.size), self.dtype)
+            onehot.fill(0)
             onehot[ids, np.arange(ids.size)] = 1
             with np.errstate(invalid="ignore"):  # a non-finite g is handled below
-                gw = np.matmul(onehot, g2, out=memory.result((V, C), onehot, g2))  # (V, N) @ (N, C) -> (V, C)
-            if np.isfinite(gw, out=memory.empty(gw.shape, np.bool_)).all():
+                gw = onehot @ g2  # (V, N) @ (N, C) -> (V, C)
+            if np.isfinite(gw).all():
                 return (gw,)
         # 0 * inf = nan would leak into unused rows; the scatter keeps them exactly zero
-        gw = memory.zeros(self.w_shape, self.dtype)
+        gw = np.zeros(self.w_shape, dtype=self.dtype)
         np.add.at(gw, ids, g2)
         return (gw,)
 
@@ -292,7 +256,7 @@ class Dropout(Function):
         if not 0 <= p < 1:
             raise AutogradError(f"Dropout: p={p} outside [0, 1); use 0 to disable dropout")
         self.mask = K.dropout_scale(rng, x.shape, x.dtype, p)
-        return np.multiply(x, self.mask, out=memory.empty_like(x))
+        return x * self.mask
 
     def backward(self, g):
-        return (np.multiply(g, self.mask, out=memory.result(g.shape, g, self.mask)),)
+        return (g * self.mask,)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import memory
 from .engine import AutogradError, Function, Tensor
 from .ops_elementwise import as_tensor
 
@@ -45,10 +44,8 @@ class Permute(Function):
 
 def _is_basic_index(index) -> bool:
     """Slices/ints/None/Ellipsis only: each input element is picked at most once, so a plain assignment scatters."""
-    for i in index if isinstance(index, tuple) else (index,):
-        if not (isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis):
-            return False
-    return True
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
 class GetItem(Function):
@@ -65,7 +62,7 @@ class GetItem(Function):
             raise AutogradError(f"GetItem: index does not fit shape {x.shape}: {e}; check the index bounds") from None
 
     def backward(self, g):
-        gx = memory.zeros(self.in_shape, self.dtype)
+        gx = np.zeros(self.in_shape, dtype=self.dtype)
         if self.basic:
             gx[self.index] = g
         else:
@@ -78,10 +75,8 @@ class Concat(Function):
 
     def forward(self, *xs, axis=0):
         try:
-            shape = list(xs[0].shape)
-            shape[axis] = sum(x.shape[axis] for x in xs)
-            out = np.concatenate(xs, axis=axis, out=memory.result(tuple(shape), *xs))
-        except (ValueError, IndexError):
+            out = np.concatenate(xs, axis=axis)
+        except ValueError:
             shapes = [x.shape for x in xs]
             raise AutogradError(
                 f"Concat: shapes {shapes} differ outside axis {axis}; make all other dims equal"
@@ -99,10 +94,8 @@ class Stack(Function):
 
     def forward(self, *xs, axis=0):
         try:
-            shape = list(xs[0].shape)
-            shape.insert(axis % (len(shape) + 1), len(xs))
-            out = np.stack(xs, axis=axis, out=memory.result(tuple(shape), *xs))
-        except (ValueError, IndexError):
+            out = np.stack(xs, axis=axis)
+        except ValueError:
             raise AutogradError(
                 f"Stack: all inputs need one shape, got {[x.shape for x in xs]}; reshape or pad them first"
             ) from None
@@ -120,14 +113,11 @@ class Where(Function):
 
     def forward(self, a, b, cond):
         self.cond = np.asarray(cond, dtype=bool)
-        out = memory.result(np.broadcast_shapes(self.cond.shape, a.shape, b.shape), a, b)
-        np.copyto(out, b)
-        np.copyto(out, a, where=self.cond)
-        return out
+        return np.where(self.cond, a, b)
 
     def backward(self, g):
-        ga = _masked(g, self.cond, keep=True) if self.needs[0] else None  # np.where(cond, g, 0)
-        gb = _masked(g, self.cond, keep=False) if self.needs[1] else None  # np.where(cond, 0, g)
+        ga = np.where(self.cond, g, 0) if self.needs[0] else None
+        gb = np.where(self.cond, 0, g) if self.needs[1] else None
         return ga, gb
 
 
@@ -139,30 +129,15 @@ class MaskedFill(Function):
     def forward(self, x, mask, value):
         self.mask = np.asarray(mask, dtype=bool)
         try:
-            out = memory.empty(np.broadcast_shapes(self.mask.shape, x.shape), x.dtype)
+            return np.where(self.mask, np.asarray(value, dtype=x.dtype), x)
         except ValueError:
             raise AutogradError(
                 f"MaskedFill: mask shape {self.mask.shape} does not broadcast to input shape {x.shape}; "
                 "give the mask the input's shape or size-1 dims"
             ) from None
-        np.copyto(out, x)
-        np.copyto(out, np.asarray(value, dtype=x.dtype), where=self.mask)
-        return out
 
     def backward(self, g):
-        return (_masked(g, self.mask, keep=False),)
-
-
-def _masked(g, cond, keep: bool):
-    """g where cond == keep, 0 elsewhere, in g's shape (cond broadcasts to it)."""
-    if keep:
-        out = memory.zeros(g.shape, g.dtype)
-        np.copyto(out, g, where=cond)
-    else:
-        out = memory.empty_like(g)
-        np.copyto(out, g)
-        np.copyto(out, 0, where=cond)
-    return out
+        return (np.where(self.mask, 0, g),)
 
 
 # ---------------------------------------------------------------------- functional wrappers

@@ -4,6 +4,7 @@ Every rung is a `LanguageModel` built from its own config dataclass (nanoGPT's G
 
     model = GPT(GPTConfig(vocab_size=65, n_layer=4), rng=rng)   # the config is the whole schema
     logits, loss = model(idx, targets)   # idx (B, T) int ids; logits (B, T, V) Tensor; loss = mean CE or None
+    logits, _ = model(idx, last_only=True)   # (B, 1, V): only the last position, what sampling needs
     model.block_size                     # longest input it accepts, or None when any length works
     GPT(GPTConfig(**asdict(model.config)))   # what a checkpoint stores, and how it is rebuilt
 
@@ -88,7 +89,7 @@ class LanguageModel(Module):
         checkpoint loading refuses metadata describing a model far larger than the arrays in the file."""
         raise NotImplementedError
 
-    def forward(self, idx, targets=None) -> tuple[Tensor, Tensor | None]:  # pragma: no cover - abstract
+    def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
         raise NotImplementedError
 
     @staticmethod
@@ -96,7 +97,11 @@ class LanguageModel(Module):
         """Mean cross-entropy over targets that are not IGNORE_INDEX."""
         return F.cross_entropy(logits, np.asarray(targets), ignore_index=IGNORE_INDEX)
 
-    def check_input(self, idx: np.ndarray) -> np.ndarray:
+    def check_input(self, idx: np.ndarray, targets=None, last_only: bool = False) -> np.ndarray:
+        if last_only and targets is not None:
+            raise ModelConfigError(
+                f"{type(self).__name__}.forward: last_only=True scores one position; drop targets or last_only"
+            )
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ModelConfigError(

@@ -158,7 +158,7 @@ class GPT(LanguageModel):
         last_only: logits of the last position only, (B, 1, vocab), for sampling (nanoGPT's
         lm_head(x[:, [-1], :])): the final norm and the head skip the other T - 1 positions. Scoring needs all
         positions, so it cannot be combined with targets."""
-        idx = self.check_input(idx)
+        idx = self.check_input(idx, targets, last_only)
         B, T = idx.shape
         start = 0
         if cache is not None:
@@ -170,8 +170,6 @@ class GPT(LanguageModel):
                     f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
                     "start a new cache from the last tokens"
                 )
-        if last_only and targets is not None:
-            raise ModelConfigError("GPT.forward: last_only=True scores one position; drop targets or last_only")
         x = self.wte(idx) + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
         for i, block in enumerate(self.blocks):

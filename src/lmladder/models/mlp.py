@@ -77,10 +77,14 @@ class MLP(LanguageModel):
         offsets = np.arange(T)[:, None] + np.arange(self.context)  # (T, context): window t covers t..t+context-1
         return padded[:, offsets]  # (B, T + context - 1) -> (B, T, context); cheaper than sliding_window_view
 
-    def forward(self, idx, targets=None):
-        idx = self.check_input(idx)
+    def forward(self, idx, targets=None, *, last_only=False):
+        idx = self.check_input(idx, targets, last_only)
+        if last_only:
+            idx = idx[:, -self.context :]  # the last position's window is all it needs: (B, T) -> (B, <=context)
         B, T = idx.shape
         emb = self.wte(self.windows(idx))  # (B, T, context, n_embd)
         h = self.hidden(emb.reshape(B, T, -1))  # (B, T, context*n_embd) -> (B, T, n_hidden)
+        if last_only:
+            h = h[:, -1:]  # (B, T, n_hidden) -> (B, 1, n_hidden)
         logits = self.head(h)  # (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)

@@ -114,14 +114,18 @@ class NGram(LanguageModel):
         return self._logp
 
     # ------------------------------------------------------------------ the contract
-    def forward(self, idx, targets=None) -> tuple[Tensor, Tensor | None]:
-        idx = self.check_input(idx)
+    def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:
+        idx = self.check_input(idx, targets, last_only)
+        if last_only:  # the last position's context is its last order-1 tokens: (B, T) -> (B, 1)
+            idx = idx[:, -max(self.order - 1, 1) :]
         if idx.size and (idx.min() < 0 or idx.max() >= self.vocab_size):
             raise ModelConfigError(
                 f"NGram.forward: ids span [{idx.min()}, {idx.max()}] outside [0, {self.vocab_size}); "
                 "encode with the model's own vocabulary"
             )
         ctx = context_windows(idx, self.order - 1, self.pad_id, self.boundary_id)  # (B, T, order-1)
+        if last_only:
+            ctx = ctx[:, -1:]
         logits = Tensor(self.log_probs()[self._flat(ctx)])  # (B, T, V), log P(next | last order-1 tokens)
         return logits, None if targets is None else self.loss(logits, targets)
 

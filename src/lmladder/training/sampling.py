@@ -83,9 +83,7 @@ def generate(
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
     out = np.zeros((B, max_new_tokens), dtype=np.int64)
     done = np.zeros(B, dtype=bool)
-    decoder = hasattr(model, "new_cache")  # the decoding extension: cache= and last_only=
-    cached = use_cache and decoder and bs is not None
-    last = {"last_only": True} if decoder else {}  # for the uncached calls
+    cached = use_cache and hasattr(model, "new_cache") and bs is not None  # the decoding extension: cache=
     was_training = model.training
     model.eval()
     try:
@@ -101,7 +99,7 @@ def generate(
                         logits = model(seq[:, -1:], cache=cache, last_only=True)[0].data[:, -1]
                 else:
                     ctx = seq if bs is None else seq[:, -bs:]
-                    logits = model(ctx, **last)[0].data[:, -1]
+                    logits = model(ctx, last_only=True)[0].data[:, -1]
                 tok = next_token(logits, rng, temperature, top_k, top_p)
                 out[:, i] = tok
                 seq = np.concatenate([seq, tok[:, None]], axis=1)
