@@ -47,18 +47,6 @@ def kaiming_normal(rng, shape, gain: float = 1.0, mode: str = "fan_in", dtype=np
     return normal(rng, shape, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), dtype=dtype)
 
 
-def kaiming_uniform(rng, shape, gain: float = 1.0, mode: str = "fan_in", dtype=np.float32) -> np.ndarray:
-    fan_in, fan_out = _fans(tuple(shape))
-    bound = gain * math.sqrt(3.0 / (fan_in if mode == "fan_in" else fan_out))
-    return uniform(rng, shape, -bound, bound, dtype=dtype)
-
-
-def xavier_normal(rng, shape, gain: float = 1.0, dtype=np.float32) -> np.ndarray:
-    """std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
-    fan_in, fan_out = _fans(tuple(shape))
-    return normal(rng, shape, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype=dtype)
-
-
 def xavier_uniform(rng, shape, gain: float = 1.0, dtype=np.float32) -> np.ndarray:
     fan_in, fan_out = _fans(tuple(shape))
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))

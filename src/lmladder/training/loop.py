@@ -62,7 +62,6 @@ class TrainResult:
     best_step: int
     train_time_s: float
     tokens_per_s: float
-    last_path: Path
     best_path: Path | None
 
 
@@ -274,6 +273,5 @@ def train(
         best_step=best_step,
         train_time_s=train_time,
         tokens_per_s=tokens_seen / train_time if train_time else 0.0,
-        last_path=out / LAST,
         best_path=(out / BEST) if (out / BEST).exists() else None,
     )
