@@ -141,14 +141,12 @@ def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
     assert any(after is None for *_, after in kills), "no kill landed before the first checkpoint"
     assert not [f.name for f in killed.iterdir() if TEMP.match(f.name)], "a temporary was left behind"
 
-    for name in ("model.safetensors", "best.safetensors", "samples.txt", "eval_log.tsv", "grad_stats.tsv"):
+    # every file but timing.json (wall clock) is the same bytes: the logs and metrics hold no timing
+    for name in ("model.safetensors", "best.safetensors", "samples.txt", "eval_log.tsv", "grad_stats.tsv",
+                 "train_log.tsv", "metrics.json"):  # fmt: skip
         assert (killed / name).read_bytes() == (straight / name).read_bytes(), f"{name} differs"
     a, b = _array_hashes(killed / "model.safetensors"), _array_hashes(straight / "model.safetensors")
     print(f"  weights sha256 {a[0][:16]}…  optimizer sha256 {a[1][:16]}…  (uninterrupted: {b[0][:16]}… {b[1][:16]}…)")
     assert a == b
-    cols = ["step", "lr", "loss", "grad_norm"]  # tokens_per_s is a timing
-    la, lb = (pd.read_csv(d / "train_log.tsv", sep="\t")[cols] for d in (killed, straight))
-    pd.testing.assert_frame_equal(la, lb)
+    la = pd.read_csv(killed / "train_log.tsv", sep="\t")
     assert la["step"].tolist() == list(range(MAX_ITERS))
-    ma, mb = (pd.read_json(d / "metrics.json", typ="series") for d in (killed, straight))
-    assert ma.drop(["train_time_s", "tokens_per_s"]).to_dict() == mb.drop(["train_time_s", "tokens_per_s"]).to_dict()
