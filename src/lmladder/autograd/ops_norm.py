@@ -20,7 +20,8 @@ class BatchNorm(Function):
     def forward(self, x, w, b, *, training=True, running=None, momentum=0.1, eps=1e-5, mask=None):
         C = x.shape[-1]
         x2 = x.reshape(-1, C)  # (N, C) rows
-        self.rows = None if mask is None else np.broadcast_to(mask, x.shape[:-1]).reshape(-1)  # (N,) or all rows
+        # (N,) booleans (an integer mask would index rows instead of picking them), or None: every row
+        self.rows = None if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), x.shape[:-1]).reshape(-1)
         if training:
             picked = x2 if self.rows is None else x2[self.rows]  # (n, C): the rows that carry a target
             self.n = picked.shape[0]

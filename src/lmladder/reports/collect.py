@@ -52,8 +52,8 @@ def collect(
     leave the job out); its scores replace metrics.json's."""
     root = Path(root)
     if seeds is not None:
-        rungs = [r for r in LADDER if r in (LADDER if rungs is None else rungs)]  # in ladder order
-        return _collect_dvc(root, {r: [root / r / f"seed{s}" for s in seeds] for r in rungs}, score)
+        chosen = list(LADDER) if rungs is None else [r for r in LADDER if r in rungs]  # in ladder order
+        return _collect_dvc(root, {r: [root / r / f"seed{s}" for s in seeds] for r in chosen}, score)
     if not root.is_dir():
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
