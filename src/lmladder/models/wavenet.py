@@ -78,9 +78,10 @@ class WaveNet(LanguageModel):
 
     def forward(self, idx, targets=None, *, last_only=False):
         idx = self.check_input(idx, targets, last_only)
-        windows = context_windows(idx[:, -self.context :] if last_only else idx, self.context, self.pad_id)
-        if last_only:
-            windows = windows[:, -1:]  # (B, T, context) -> (B, 1, context): the last position's window only
+        if last_only:  # sampling: the last position's window alone, (B, T) -> (B, 1, context)
+            windows = context_windows(idx[:, -self.context :], self.context, self.pad_id)[:, -1:]
+        else:
+            windows = context_windows(idx, self.context, self.pad_id)  # (B, T, context)
         B, T = windows.shape[:2]
         # the positions that carry a target, whose statistics BatchNorm learns from; none without targets
         rows = np.zeros((B, T), dtype=bool) if targets is None else np.asarray(targets) != IGNORE_INDEX  # (B, T)
