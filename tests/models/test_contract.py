@@ -2,12 +2,14 @@
 tested here without a line of its own (docs/adding-a-rung.md). Gradients, the config schema, checkpoints, sampling
 and bitwise resume."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
 from lmladder.autograd import Tensor, gradcheck, no_grad
+from lmladder import nn
+from lmladder.autograd import functional as F
 from lmladder.data.batching import IGNORE_INDEX
 from lmladder.io import read_checkpoint_meta
 from lmladder.models import ModelConfigError, for_data, model_class
@@ -78,8 +80,24 @@ def test_last_only_is_the_last_position_of_the_full_forward(kind):
         full, last = model(x)[0].data, model(x, last_only=True)[0].data
     assert last.shape == (2, 1, V)
     np.testing.assert_allclose(last, full[:, -1:], rtol=1e-5, atol=1e-6)
-    with pytest.raises(ModelConfigError, match="last_only=True scores one position"):
+    with pytest.raises(ModelConfigError, match=r"give targets \(B, 1\)"):
         model(x, x, last_only=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_last_only_with_targets_trains_on_the_last_position(kind):
+    """train.targets=last (Zero-to-Hero's random windows): targets (B, 1) score the last position of each row."""
+    model = build(kind)
+    if not model.trainable:
+        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model.eval()  # BatchNorm's running statistics, so both calls see the same normalisation
+    x = np.random.default_rng(6).integers(0, V, (3, 8))
+    y = np.random.default_rng(7).integers(0, V, (3, 1))
+    with no_grad():
+        full = model(x)[0]
+        loss = model(x, y, last_only=True)[1].item()
+    want = F.cross_entropy(Tensor(full.data[:, -1:]), y).item()
+    np.testing.assert_allclose(loss, want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if model_class(k).trainable])
@@ -124,9 +142,15 @@ TRAIN = TrainSettings(
 OPTIM = OptimSettings(lr=3e-3, warmup_iters=2)
 
 
-def _run(kind, data, out, **kw):
+def _settings(kind, targets=None) -> TrainSettings:
+    """TRAIN, with one random target per row for a model with BatchNorm (which refuses every-position batches)."""
+    has_bn = any(isinstance(m, nn.BatchNorm1d) for m in build(kind).modules())
+    return replace(TRAIN, targets=targets or ("last" if has_bn else "all"))
+
+
+def _run(kind, data, out, targets=None, **kw):
     cls = model_class(kind)
-    parts = dict(optim=OPTIM, train=TRAIN) if cls.trainable else {}
+    parts = dict(optim=OPTIM, train=_settings(kind, targets)) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=10)
     config = small_config(kind, V)  # run_rung sets the data fields from `data`
     return run_rung(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw)
@@ -143,16 +167,21 @@ def test_a_run_writes_a_checkpoint_that_alone_rebuilds_the_model(kind, tiny_name
     assert (tmp_path / "timing.json").is_file() and (tmp_path / "samples.txt").read_text().strip()
 
 
+@pytest.mark.parametrize("targets", [None, "last"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_an_interrupted_and_resumed_run_writes_the_same_bytes(kind, tiny_names, tmp_path):
-    """Same seed, same bits: an uninterrupted run and one resumed from its checkpoint write identical files."""
-    _run(kind, tiny_names, tmp_path / "a")
+def test_an_interrupted_and_resumed_run_writes_the_same_bytes(kind, targets, tiny_names, tmp_path):
+    """Same seed, same bits: an uninterrupted run and one resumed from its checkpoint write identical files
+    (with every position a target, and with one random target per row)."""
     cls = model_class(kind)
+    if targets and not cls.trainable:
+        pytest.skip("a count model is fitted, not trained on batches")
+    _run(kind, tiny_names, tmp_path / "a", targets)
     if cls.trainable:  # the first 4 steps, then stop with a resumable checkpoint, as a kill after it would
         rngs = make_rngs(0)
         model = cls(for_data(small_config(kind, V), tiny_names), rng=rngs["model"])
-        train(model, tiny_names, optim=OPTIM, settings=TRAIN, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print)
-        _run(kind, tiny_names, tmp_path / "b", resume=tmp_path / "b" / "model.safetensors")
+        settings = _settings(kind, targets)
+        train(model, tiny_names, optim=OPTIM, settings=settings, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print)
+        _run(kind, tiny_names, tmp_path / "b", targets, resume=tmp_path / "b" / "model.safetensors")
     else:
         _run(kind, tiny_names, tmp_path / "b")
     files = sorted(p.name for p in (tmp_path / "a").iterdir() if p.name != "timing.json")

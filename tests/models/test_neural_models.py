@@ -138,8 +138,8 @@ def test_gpt_no_grad_forward_gives_the_same_bits_as_the_graph(norm, act, bias, t
         np.testing.assert_allclose(got[:, 0], logits.data[:, t], rtol=1e-5, atol=1e-6)
 
 
-def test_gpt_last_only_refuses_targets():
-    with pytest.raises(ModelConfigError, match="last_only=True scores one position"):
+def test_gpt_last_only_refuses_targets_of_every_position():
+    with pytest.raises(ModelConfigError, match=r"give targets \(B, 1\)"):
         small_gpt()(np.zeros((1, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), last_only=True)
 
 

@@ -138,8 +138,8 @@ def test_bounded_number_of_nonfinite_steps_can_be_skipped(tiny_names, tmp_path):
     real_forward = type(model).forward
     calls = {"n": 0}
 
-    def flaky_forward(self, idx, targets=None):  # the 3rd and 5th training batches produce a NaN loss
-        logits, loss = real_forward(self, idx, targets)
+    def flaky_forward(self, idx, targets=None, **kw):  # the 3rd and 5th training batches produce a NaN loss
+        logits, loss = real_forward(self, idx, targets, **kw)
         if targets is not None and self.training:
             calls["n"] += 1
             if calls["n"] in (3, 5):

@@ -2,6 +2,7 @@
 
 - stream (nanoGPT): random windows of block_size tokens, y = x shifted by one.
 - lines (makemore): whole documents [B, c1, ..., cn] -> x = [B, c1..cn], y = [c1..cn, B], right-padded.
+- last (Zero-to-Hero): random single targets of either kind, x the tokens before each, y (B, 1).
 - eval_batches scores every predicted token of a split exactly once, each with at least block_size // 2 context.
 """
 
@@ -51,6 +52,18 @@ def sample_docs(tokens, bounds, batch_size: int, block_size: int, rng: np.random
     rows = np.minimum(length, T + 1) - 1  # scored targets per row
     pad = int(tokens[starts[0]])  # every document starts with the boundary id
     return _gather(tokens, starts[d] + off, rows, np.zeros_like(rows), pad=pad)
+
+
+def sample_last(tokens, starts, batch_size: int, block_size: int, pad: int, rng: np.random.Generator):
+    """Zero-to-Hero's batches: batch_size targets tokens[p] drawn uniformly from the whole split (p >= 1), each row
+    x the block_size tokens before it and y = [[tokens[p]]] (B, 1). Rows never share a sequence, so no row's target
+    sits in another row (which BatchNorm's batch statistics would leak). With document `starts` (a lines split),
+    tokens before the target's own document are pad, as makemore's '...' context."""
+    p = rng.integers(1, len(tokens), batch_size)  # (B,) target positions
+    pos = p[:, None] - block_size + np.arange(block_size)  # (B, T) the context, oldest first
+    first = np.zeros_like(p) if starts is None else starts[np.searchsorted(starts, p - 1, side="right") - 1]
+    x = np.where(pos >= first[:, None], np.asarray(tokens[np.maximum(pos, 0)], dtype=np.int64), pad)
+    return x, np.asarray(tokens[p], dtype=np.int64)[:, None]
 
 
 def _gather(tokens, start, width, first, pad: int):

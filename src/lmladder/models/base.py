@@ -5,6 +5,7 @@ Every rung is a `LanguageModel` built from its own config dataclass (nanoGPT's G
     model = GPT(GPTConfig(vocab_size=65, n_layer=4), rng=rng)   # the config is the whole schema
     logits, loss = model(idx, targets)   # idx (B, T) int ids; logits (B, T, V) Tensor; loss = mean CE or None
     logits, _ = model(idx, last_only=True)   # (B, 1, V): only the last position, what sampling needs
+    logits, loss = model(idx, y_last, last_only=True)   # y_last (B, 1): train on the last position only
     model.block_size                     # longest input it accepts, or None when any length works
     GPT(GPTConfig(**asdict(model.config)))   # what a checkpoint stores, and how it is rebuilt
 
@@ -98,15 +99,17 @@ class LanguageModel(Module):
         return F.cross_entropy(logits, np.asarray(targets), ignore_index=IGNORE_INDEX)
 
     def check_input(self, idx: np.ndarray, targets=None, last_only: bool = False) -> np.ndarray:
-        if last_only and targets is not None:
-            raise ModelConfigError(
-                f"{type(self).__name__}.forward: last_only=True scores one position; drop targets or last_only"
-            )
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ModelConfigError(
                 f"{type(self).__name__}.forward: idx must be integer ids of shape (B, T), got {idx.dtype} "
                 f"{idx.shape}; add a batch dim with idx[None]"
+            )
+        if targets is not None and np.shape(targets) != (idx.shape[0], 1 if last_only else idx.shape[1]):
+            want = "(B, 1): last_only scores the last position" if last_only else "the shape of idx"
+            raise ModelConfigError(
+                f"{type(self).__name__}.forward: targets of shape {np.shape(targets)} for idx {idx.shape}; "
+                f"give targets {want}"
             )
         if self.block_size is not None and idx.shape[1] > self.block_size:
             raise ModelConfigError(

@@ -1,20 +1,21 @@
-"""Training batches from a prepared split: random windows (stream) or random documents (lines)."""
+"""Training batches from a prepared split: random windows (stream) or random documents (lines), every position a
+target; or, with last=True, random single targets with the tokens before them (Zero-to-Hero's batches)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data.batching import doc_bounds, sample_docs, sample_windows
+from ..data.batching import doc_bounds, sample_docs, sample_last, sample_windows
 from ..data.errors import DataError
 from ..data.prepared import Prepared
 
 
 class Batcher:
-    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int):
+    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int, last: bool = False):
         if split not in data.splits:
             raise DataError(f"split '{split}' not in the prepared data ({sorted(data.splits)}); re-run prepare")
         self.tokens = data.splits[split]
-        self.kind, self.batch_size, self.block_size = data.kind, batch_size, block_size
+        self.kind, self.batch_size, self.block_size, self.last = data.kind, batch_size, block_size, last
         n = len(self.tokens)
         if data.kind == "stream" and n < block_size + 1:  # fail before training, not at the first eval
             fix = f"set block_size <= {n - 1}, or use" if n > 1 else "use"
@@ -25,6 +26,10 @@ class Batcher:
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.last:
+            starts = None if self.bounds is None else self.bounds[0]
+            pad = 0 if self.bounds is None else int(self.tokens[0])  # a lines split starts with its boundary
+            return sample_last(self.tokens, starts, self.batch_size, self.block_size, pad, rng)
         if self.kind == "lines":
             return sample_docs(self.tokens, self.bounds, self.batch_size, self.block_size, rng)
         return sample_windows(self.tokens, self.batch_size, self.block_size, rng)

@@ -53,13 +53,14 @@ def score_tokens(
     return {"nll": nll, "ppl": math.exp(nll), "bpc": total / math.log(2) / n_chars, "tokens": count, "chars": n_chars}
 
 
-def estimate_loss(model: LanguageModel, batches) -> float:
-    """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off."""
+def estimate_loss(model: LanguageModel, batches, last_only: bool = False) -> float:
+    """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off
+    (last_only: y is (B, 1), the target after each row)."""
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            losses = [float(model(x, y)[1].data) for x, y in batches]
+            losses = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches]
     finally:
         model.train(was_training)
     return float(np.mean(losses))

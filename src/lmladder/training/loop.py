@@ -21,7 +21,7 @@ from .checkpoints import load_training_checkpoint, restore_rngs, save_training_c
 from .evaluate import estimate_loss
 from .logs import TsvLog
 from .progress import progress_bar
-from .settings import OptimSettings, TrainSettings
+from .settings import OptimSettings, SettingsError, TrainSettings
 
 RNG_NAMES = ("model", "batch", "eval", "sample")
 LAST, BEST = "model.safetensors", "best.safetensors"
@@ -157,14 +157,21 @@ def train(
     """
     optim.check()
     settings.check()
+    if settings.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+        # batch statistics over the positions of one sequence carry its later tokens into its earlier predictions
+        raise SettingsError(
+            "targets='all' with BatchNorm lets a row's later positions leak its targets through the batch "
+            "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
+        )
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
     seq_len = model.block_size or settings.block_size
-    train_b = Batcher(data, "train", settings.batch_size, seq_len)
-    val_b = Batcher(data, "val", settings.batch_size, seq_len)
+    last = settings.targets == "last"
+    train_b = Batcher(data, "train", settings.batch_size, seq_len, last)
+    val_b = Batcher(data, "val", settings.batch_size, seq_len, last)
     opt = build_optimizer(model, optim)
     schedule = build_schedule(optim, settings.max_iters)
     meta = dict(meta or {})
@@ -200,8 +207,8 @@ def train(
 
     def evaluate(step: int) -> None:
         nonlocal best_val, best_step
-        tr = estimate_loss(model, (train_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)))
-        va = estimate_loss(model, (val_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)))
+        tr = estimate_loss(model, (train_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)), last)
+        va = estimate_loss(model, (val_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)), last)
         eval_log.write([step, tr, va])
         log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
         if va < best_val:
@@ -226,7 +233,7 @@ def train(
             loss_sum, n_tok = 0.0, 0
             for _ in range(settings.grad_accum):
                 x, y = train_b.sample(rngs["batch"])
-                _, loss = model(x, y)
+                _, loss = model(x, y, last_only=last)
                 loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
                 loss_sum += float(loss.data) / settings.grad_accum
                 n_tok += int((y >= 0).sum())

@@ -63,6 +63,7 @@ class TrainSettings:
     batch_size: int = 12
     block_size: int = 64  # sequence length for models without their own (n-gram, MLP)
     grad_accum: int = 1
+    targets: str = "all"  # all: every position of a row | last: one random target per row (Zero-to-Hero's batches)
     eval_interval: int = 250
     eval_iters: int = 200
     eval_batch_size: int = 32  # exact full-split scoring
@@ -76,6 +77,8 @@ class TrainSettings:
         _positive_ints(self, *sizes, "eval_batch_size", "checkpoint_interval", "grad_stats_interval")
         if self.max_nonfinite < 0:
             raise _bad("max_nonfinite", self.max_nonfinite, "must be >= 0")
+        if self.targets not in ("all", "last"):
+            raise _bad("targets", self.targets, "must be all or last")
 
 
 @dataclass
