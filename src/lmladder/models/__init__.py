@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # this module stays light: a stage imports only the model mod
 LADDER = {
     "bigram": "ngram",
     "mlp": "mlp",
+    "rnn": "rnn",
     "transformer": "gpt",
 }
 
