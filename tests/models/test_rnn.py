@@ -3,11 +3,13 @@ the carried state, its init and its config errors. The shared contract (gradchec
 is tests/models/test_contract.py's."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
-from lmladder.autograd import no_grad
+from lmladder.autograd import Tensor, no_grad
+from lmladder.autograd import functional as F
 from lmladder.models import ModelConfigError
 from lmladder.models.rnn import RNN, RNNConfig
 from lmladder.training import generate
@@ -113,3 +115,17 @@ def test_lstm_forget_gate_starts_at_forget_bias():
 def test_bad_configs_name_the_field(kw, msg):
     with pytest.raises(ModelConfigError, match=msg):
         RNNConfig(**kw).check()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_saturated_gates_stay_finite_and_quiet(cell):
+    """Pre-activations of +-1000 (exp overflows in float32): the gates are exactly 0 or 1, with no warning."""
+    gates, width = {"rnn": (1, 1), "gru": (3, 1), "lstm": (4, 2)}[cell]
+    step = {"rnn": F.rnn_cell, "gru": F.gru_cell, "lstm": F.lstm_cell}[cell]
+    xg = np.tile(np.float32([1000.0, -1000.0]), (2, 2 * gates))  # (2, 4 * gates): H = 4
+    s = Tensor(np.ones((2, 4 * width), np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = step(xg, s, np.zeros((4 * gates, 4), np.float32), np.zeros(4 * gates, np.float32))
+        out.backward(np.ones(out.shape, np.float32))
+    assert np.isfinite(out.data).all() and np.isfinite(s.grad).all()

@@ -87,17 +87,17 @@ def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, ca
 
 def rnn_cell(xg, h, w_hh, b_hh) -> Tensor:
     """One Elman step: tanh(xg + h @ w_hh.T + b_hh), xg = x @ w_ih.T + b_ih precomputed (torch.nn.RNN)."""
-    return C.RNNCell.apply(xg, h, w_hh, b_hh)
+    return C.RNNCell.apply(*map(as_tensor, (xg, h, w_hh, b_hh)))
 
 
 def gru_cell(xg, h, w_hh, b_hh) -> Tensor:
     """One GRU step (torch.nn.GRU's equations, gates r, z, n): xg (B, 3H), h (B or 1, H) -> h' (B, H)."""
-    return C.GRUCell.apply(xg, h, w_hh, b_hh)
+    return C.GRUCell.apply(*map(as_tensor, (xg, h, w_hh, b_hh)))
 
 
 def lstm_cell(xg, s, w_hh, b_hh) -> Tensor:
     """One LSTM step (torch.nn.LSTM's gates i, f, g, o): xg (B, 4H), s = [h, c] (B or 1, 2H) -> [h', c'] (B, 2H)."""
-    return C.LSTMCell.apply(xg, s, w_hh, b_hh)
+    return C.LSTMCell.apply(*map(as_tensor, (xg, s, w_hh, b_hh)))
 
 
 # ---------------------------------------------------------------------- composites (reference twins)

@@ -15,12 +15,13 @@ from .engine import AutogradError, Function
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) as 0.5 (1 + tanh(x / 2)): one ufunc pass, and no overflow for large |x|."""
-    y = np.multiply(x, 0.5)
-    np.tanh(y, out=y)
+    """1 / (1 + exp(-x)) in one new array: NumPy's exp is ~2x cheaper than its tanh (so not 0.5 (1 + tanh(x/2))),
+    and where exp(-x) overflows (x < -88 in float32) 1 / inf is the right 0, so the warning is silenced."""
+    y = np.negative(x)
+    with np.errstate(over="ignore"):
+        np.exp(y, out=y)
     y += 1
-    y *= 0.5
-    return y
+    return np.reciprocal(y, out=y)
 
 
 def _check(name: str, xg, h, w, gates: int, state: int) -> None:
