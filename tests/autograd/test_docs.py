@@ -25,7 +25,8 @@ BEGIN, END = "<!-- op-table:begin -->", "<!-- op-table:end -->"
 REGEN = "python -m tests.autograd.test_docs"
 HEADER = ["Op (`Function`)", "Module", "Kind", "Computes", "Composite twin"]
 MODULE_ORDER = ["ops_elementwise", "ops_reduce", "ops_shape", "ops_nn", "ops_attention", "ops_recurrent"]
-FUSED_MODULES = {"ops_nn", "ops_attention", "ops_recurrent"}  # hand-written forward and backward for what primitives could compose
+# hand-written forward and backward for what primitives could compose
+FUSED_MODULES = {"ops_nn", "ops_attention", "ops_recurrent"}
 TODO = "TODO: say what it computes"
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 

@@ -83,7 +83,8 @@ def test_the_state_cache_continues_the_sequence(cell):
     with no_grad():
         full = model(x)[0].data
         cache = model.new_cache(2)
-        parts = [model(x[:, :4], cache=cache)[0].data] + [model(x[:, t : t + 1], cache=cache)[0].data for t in (4, 5, 6)]
+        parts = [model(x[:, :4], cache=cache)[0].data]  # a prompt, then one token at a time
+        parts += [model(x[:, t : t + 1], cache=cache)[0].data for t in (4, 5, 6)]
     np.testing.assert_allclose(np.concatenate(parts, axis=1), full, rtol=1e-12, atol=1e-12)
     with pytest.raises(ModelConfigError, match="wrap the call in no_grad"):
         model(x, cache=model.new_cache(2))

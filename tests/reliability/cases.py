@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GOOD = "{sb}/runs/good/model.safetensors"
+GOOD_GRU = "{sb}/runs/good_gru/model.safetensors"
 REPORT = "{sb}/reports"
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
@@ -152,7 +153,7 @@ CASES = [
          r"cannot resume from .*good/model.safetensors: its model has mlp.model.n_hidden=32, "
          r"this run asks for mlp.model.n_hidden=64",
          r"resume with the same model settings, or start a new run"),
-    case("resume-other-cell", "checkpoint", "rnn", ["resume={sb}/runs/good_gru/model.safetensors", "rnn.model.cell=lstm"],
+    case("resume-other-cell", "checkpoint", "rnn", [f"resume={GOOD_GRU}", "rnn.model.cell=lstm"],
          r"cannot resume from .*good_gru/model.safetensors: its model has rnn.model.cell='gru', "
          r"this run asks for rnn.model.cell='lstm'",
          r"resume with the same model settings, or start a new run"),

@@ -110,7 +110,8 @@ class Sandbox:
     def snapshot(self) -> dict[str, str]:
         """sha256 of every file that must survive any failing command unchanged."""
         out = {}
-        for top in ("corpora", "data/prepared", "runs/good", "runs/good_gru", "outputs", "outputs_names", "ckpt", "reports"):
+        tops = ("corpora", "data/prepared", "runs/good", "runs/good_gru", "outputs", "outputs_names", "ckpt", "reports")
+        for top in tops:
             for p in sorted((self.root / top).rglob("*")):
                 if p.is_file():
                     out[str(p.relative_to(self.root))] = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -173,8 +174,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), hostile checkpoint files and a report
-    table (reports/perplexity.csv) with a broken metrics file beside it."""
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), hostile
+    checkpoint files and a report table (reports/perplexity.csv) with a broken metrics file beside it."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
