@@ -1,10 +1,10 @@
-"""Recurrent language models, as makemore's RNN and GRU rungs: token embeddings run through stacked recurrent
-layers, and a linear head reads every hidden state. Elman (1990), "Finding Structure in Time" (tanh RNN);
-Cho et al. (2014), "Learning Phrase Representations using RNN Encoder-Decoder" (GRU); Hochreiter & Schmidhuber
-(1997), "Long Short-Term Memory", with the forget gate of Gers et al. (2000) (LSTM).
+"""Recurrent language models (makemore's RNN and GRU rungs): token embeddings run through stacked recurrent
+layers, and a linear head reads every hidden state. Elman (1990), "Finding Structure in Time" (tanh RNN); Cho et
+al. (2014), "Learning Phrase Representations using RNN Encoder-Decoder" (GRU); Hochreiter & Schmidhuber (1997),
+"Long Short-Term Memory", with the forget gate of Gers et al. (2000) (LSTM).
 
-Weights are laid out as torch.nn.RNN / GRU / LSTM lay them out (layer k's weight_ih_l{k}, weight_hh_l{k},
-bias_ih_l{k}, bias_hh_l{k}) and the cells compute PyTorch's equations, so they load 1:1 into torch. Each layer
+The cells compute PyTorch's equations (not makemore's own cells) with its weight layout (layer k's weight_ih_l{k},
+weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}), so the weights load 1:1 into torch.nn.RNN / GRU / LSTM. Each layer
 also learns its start state (makemore's `start`); to torch that is the h0 (and c0) passed in.
 """
 
@@ -132,7 +132,7 @@ class RNN(LanguageModel):
                 p = self.dropout if self.training else 0.0
                 xgs = [F.linear(F.dropout(h, p, self.rng), layer.weight_ih, layer.bias_ih) for h in hs]  # T x (B, G)
             states = layer(xgs, None if cache is None else Tensor(cache.states[k]))  # T x (B, S)
-            if cache is not None and T:
+            if cache is not None:
                 cache.states[k] = states[-1].data
             hs = [getitem(s, h_of) for s in states] if self.cell == "lstm" else states  # T x (B, H)
         if last_only:
