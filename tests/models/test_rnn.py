@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lmladder.autograd import Tensor, no_grad
+from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
 from lmladder.models import ModelConfigError
 from lmladder.models.rnn import RNN, RNNConfig
@@ -130,3 +130,13 @@ def test_saturated_gates_stay_finite_and_quiet(cell):
         out = step(xg, s, np.zeros((4 * gates, 4), np.float32), np.zeros(4 * gates, np.float32))
         out.backward(np.ones(out.shape, np.float32))
     assert np.isfinite(out.data).all() and np.isfinite(s.grad).all()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])  # the GRU, the default cell, is the contract test's
+def test_gradcheck_of_the_other_cells(cell):
+    model = rnn(cell)
+    r = np.random.default_rng(3)
+    for p in model.parameters():
+        p.data += 0.2 * r.standard_normal(p.shape)
+    x, y = r.integers(0, 11, (2, 4)), r.integers(0, 11, (2, 4))
+    assert gradcheck(lambda: model(x, y)[1], [], params=model.parameters(), name=cell, atol=1e-5)
