@@ -92,6 +92,7 @@ def build_ours(w: dict, data, package: str = "lmladder"):
 
 def build_torch(torch, w: dict, data, fused: bool, model_ours):
     import torch_ref
+    from lmladder.data.batching import context_windows
 
     torch.manual_seed(0)
     if w["kind"] == "gpt":
@@ -103,7 +104,8 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours):
     else:
         model = torch_ref.MLP(w["vocab"], w["context"], w["E"], w["hidden"])
         # the same examples as ours: each position's context window -> its next token
-        tdata = [(model_ours.windows(x).reshape(-1, w["context"]).copy(), y.reshape(-1)) for x, y in data]
+        win = [context_windows(x, w["context"], model_ours.pad_id) for x, _ in data]
+        tdata = [(c.reshape(-1, w["context"]).copy(), y.reshape(-1)) for c, (_, y) in zip(win, data, strict=True)]
     opt = torch_ref.adamw(model, LR, BETAS, WD, fused)
     return torch_ref.train_step(model, opt, tdata, CLIP)
 

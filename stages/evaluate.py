@@ -1,6 +1,7 @@
-"""Stage `evaluate`: re-score every rung's checkpoint for every seed on the full val/test splits (which also proves
-it was trained on this vocabulary) and write the perplexity table (outputs/reports/perplexity.{csv,md,png},
-runs.csv, metrics.json, curves/: quality only, deterministic) and the wall-clock timing.{csv,md} beside it."""
+"""Stage `evaluate`: re-score the checkpoint of every rung in `pipeline` (the rungs dvc.yaml trains) for every seed
+on the full val/test splits (which also proves it was trained on this vocabulary) and write the perplexity table
+(outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/: quality only, deterministic) and the
+wall-clock timing.{csv,md} beside it."""
 
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def main(cfg: DictConfig) -> None:
                 )
             return score_splits(ck.model, data)
 
-        runs = collect(st.run.paths.outputs, seeds=st.run.seeds, score=rescore)
+        runs = collect(st.run.paths.outputs, seeds=st.run.seeds, rungs=st.run.pipeline, score=rescore)
         if runs.table.empty:
             raise ConfigError(f"no checkpoints under {st.run.paths.outputs}; train first (`dvc repro`)")
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir

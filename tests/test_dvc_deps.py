@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lmladder.models import LADDER
 
@@ -127,12 +128,40 @@ def test_the_scenario_of_the_stale_outputs_issue(stages):
             assert ROOT / edited in stage_files(cmd), f"{name} does not run {edited}?"
 
 
-def test_every_rung_has_a_stage_and_evaluate_reads_it(stages):
+def _pipeline() -> list[str]:
+    """The rungs the DVC pipeline trains: `pipeline` in params.yaml (what conf/ composes to: test_params_in_sync)."""
+    return yaml.safe_load((ROOT / "params.yaml").read_text())["pipeline"]
+
+
+def _training_stages(stages) -> dict[str, str]:
+    """stage name (matrix suffix dropped) -> the rung its command trains, for every stage that trains one."""
+    out = {}
+    for name, cmd, _ in stages:
+        rungs = [a.split("=", 1)[1] for a in shlex.split(cmd) if a.startswith("rung=")]
+        if rungs:
+            out[name.split("@")[0]] = rungs[0]
+    return out
+
+
+def test_every_rung_of_the_pipeline_has_a_stage_and_evaluate_reads_it(stages):
     by_name = {name.split("@")[0]: (cmd, deps) for name, cmd, deps in stages}
-    for rung in LADDER:
-        assert rung in by_name, f"dvc.yaml has no stage '{rung}'; add one (docs/adding-a-rung.md)"
+    for rung in _pipeline():
+        assert rung in LADDER, f"pipeline lists '{rung}', which is not a rung of the ladder (lmladder.models.LADDER)"
+        assert rung in by_name, f"dvc.yaml has no stage '{rung}'; add one or drop it from pipeline (adding-a-rung.md)"
         assert f"rung={rung}" in by_name[rung][0]
         assert ROOT / "outputs" / rung in by_name["evaluate"][1], f"evaluate's deps lack outputs/{rung}"
+
+
+def test_every_training_stage_trains_a_rung_of_the_pipeline(stages):
+    """A stage outside `pipeline` would train a rung that evaluate never reads: its outputs would go unreported."""
+    pipeline = _pipeline()
+    for stage, rung in _training_stages(stages).items():
+        assert stage == rung, f"stage '{stage}' trains rung={rung}; name the stage after its rung"
+        assert rung in pipeline, f"stage '{stage}' trains a rung outside pipeline {pipeline}; add it to pipeline"
+    assert list(pipeline) == [r for r in LADDER if r in pipeline], f"list pipeline {pipeline} in LADDER order"
+    evaluate = next(deps for name, _, deps in stages if name == "evaluate")
+    read = {d.name for d in evaluate if d.parent == ROOT / "outputs"}
+    assert read == set(pipeline), f"evaluate reads outputs/{sorted(read)}, pipeline is {pipeline}"
 
 
 def test_a_training_stage_does_not_depend_on_other_rungs(stages):

@@ -115,3 +115,29 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert names["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (4, 4, 64, 16)
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
+
+
+def test_the_wavenet_and_bow_presets_are_their_sources():
+    """Zero-to-Hero part 5: SGD at 0.1, 0.01 for the last 25% of 200,000 steps; makemore's BoW: AdamW 5e-4."""
+    names = _typed(_composed(["experiment=makemore_names"]))
+    m, o, t = (getattr(names["wavenet"], k) for k in ("model", "optim", "train"))
+    assert (m.context, m.n_embd, m.n_hidden) == (8, 24, 128)
+    assert (o.name, o.lr, o.momentum, o.weight_decay, o.schedule, o.gamma, o.grad_clip) == (
+        ("sgd", 0.1, 0.0, 0.0, "step", 0.1, None)
+    )
+    assert (t.max_iters, o.step_size) == (200_000, 150_000)
+    b = _typed(_composed())["bow"]
+    assert (b.model.n_embd, b.model.n_hidden, b.model.block_size, b.optim.lr, b.optim.weight_decay) == (
+        (64, 64, 16, 5e-4, 0.01)
+    )
+
+
+def test_the_pipeline_is_rungs_of_the_ladder_in_its_order():
+    from lmladder.config import ConfigError
+
+    pipeline = validate(_composed()).pipeline
+    assert pipeline == [r for r in LADDER if r in pipeline] and {"bigram", "mlp", "transformer"} <= set(pipeline)
+    assert not {"bow", "wavenet"} & set(pipeline)  # full rungs, trained outside the default `dvc repro`
+    for bad, why in (("[mlp,nope]", "'nope' is not a rung"), ("[mlp,mlp]", "'mlp' is listed twice")):
+        with pytest.raises(ConfigError, match=why):
+            validate(_composed([f"pipeline={bad}"]))

@@ -10,7 +10,7 @@ import pytest
 
 from lmladder.reports import SCORES, TIMINGS
 
-from .reliability.harness import build_sandbox, run_in_process
+from .reliability.harness import Sandbox, build_sandbox, run_in_process
 
 DVC_OUTS = ("perplexity.csv", "perplexity.md", "perplexity.png", "runs.csv", "metrics.json", "curves")
 
@@ -68,3 +68,17 @@ def test_timings_go_to_the_timing_table_only(evaluated):
     good = json.loads((evaluated[2] / "mlp" / "seed1" / "timing.json").read_text())
     assert timing.loc["mlp", "train_time_s"] == pytest.approx((99.0 + good["train_time_s"]) / 2)
     assert "train s" in (b / "timing.md").read_text()
+
+
+def test_evaluate_reports_the_rungs_of_the_pipeline_only(evaluated):
+    """Rungs outside `pipeline` (bow, wavenet: trained by hand or in sweeps) never enter the DVC report, even when
+    their runs lie in outputs/; `lmladder report outputs` still tabulates every rung it finds."""
+    from lmladder.reports import collect
+
+    _, _, out = evaluated
+    sb = Sandbox(out.parent)
+    r = run_in_process(sb, "evaluate", ["seeds=[0,1]", "pipeline=[bigram]"], str(sb.root / "eval_bigram"))
+    assert r.rc == 0, r.stderr
+    assert set(json.loads((sb.root / "eval_bigram" / "metrics.json").read_text())) == {"bigram"}
+    assert set(collect(out, seeds=[0], rungs=["mlp"]).table["rung"]) == {"mlp"}
+    assert set(collect(out).table["rung"]) == {"bigram", "mlp"}

@@ -36,6 +36,7 @@ class RunConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     resume: Any = False  # false | true (this run's own checkpoint) | a checkpoint path
     rung: str | None = None  # the rung stages/train.py trains: a key of lmladder.models.LADDER
+    pipeline: list[str] = field(default_factory=lambda: list(LADDER))  # the rungs DVC trains and evaluate reports
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
@@ -89,6 +90,12 @@ def validate(cfg: Any) -> RunConfig:
         raise ConfigError("seeds is empty; list at least one seed, e.g. seeds=[0]")
     if run.rung is not None and run.rung not in LADDER:
         raise ConfigError(f"rung={run.rung!r} is not a rung of the ladder; choose one of {', '.join(LADDER)}")
+    for rung in run.pipeline:
+        if rung not in LADDER or run.pipeline.count(rung) > 1:
+            problem = "is listed twice" if rung in LADDER else "is not a rung of the ladder"
+            raise ConfigError(
+                f"pipeline={list(run.pipeline)}: {rung!r} {problem}; list each rung once, from {', '.join(LADDER)}"
+            )
     return run
 
 

@@ -50,6 +50,8 @@ def unary(fn, gen=r):
 
 
 ATT_RNG = np.random.default_rng(7)
+BN_MASK = np.array([[True, True, False], [False, True, True]])  # (2, 3) rows that count for batch statistics
+BN_RUNNING = (ATT_RNG.standard_normal(2), ATT_RNG.uniform(0.5, 2.0, 2))  # fixed running mean and variance
 
 PRIMITIVE_CASES = {
     "Add": binary(lambda a, b: a + b),
@@ -83,6 +85,11 @@ PRIMITIVE_CASES = {
         ("all", lambda a: a.mean(), [r(2, 2)]),
         ("axis1", lambda a: a.mean(axis=1), [r(3, 3)]),
         ("keep", lambda a: a.mean(axis=(0, 1), keepdims=True), [r(2, 3, 4)]),
+    ],
+    "CumSum": [
+        ("axis-1", lambda a: R.cumsum(a), [r(2, 3)]),
+        ("axis1 3d", lambda a: R.cumsum(a, axis=1), [r(2, 4, 3)]),
+        ("causal mean", lambda a: F.causal_mean(a), [r(2, 4, 3)]),
     ],
     "Max": [
         ("all", lambda a: a.max(), [r(3, 3)]),
@@ -145,6 +152,19 @@ PRIMITIVE_CASES = {
     "RMSNorm": [
         ("2d", lambda x, w: F.rms_norm(x, w), [r(3, 4), r(4)]),
         ("3d", lambda x, w: F.rms_norm(x, w), [r(2, 3, 3), r(3)]),
+    ],
+    # training mode: the statistics of the batch (or of the masked rows) carry gradient; evaluation: an affine map
+    "BatchNorm": [
+        ("train 2d", lambda x, w, b: F.batch_norm(x, w, b), [r(4, 3), r(3), r(3)]),
+        ("train 3d", lambda x, w, b: F.batch_norm(x, w, b), [r(2, 3, 2), r(2), r(2)]),
+        ("train 2x2", lambda x, w, b: F.batch_norm(x, w, b), [r(2, 2), r(2), r(2)]),
+        ("train masked", lambda x, w, b: F.batch_norm(x, w, b, mask=BN_MASK), [r(2, 3, 2), r(2), r(2)]),
+        (
+            "train masked 4d",
+            lambda x, w, b: F.batch_norm(x, w, b, mask=BN_MASK[:, :, None]),
+            [r(2, 3, 2, 2), r(2), r(2)],
+        ),
+        ("eval", lambda x, w, b: F.batch_norm(x, w, b, *BN_RUNNING, training=False), [r(3, 2), r(2), r(2)]),
     ],
     "GeluTanh": unary(lambda a: F.gelu(a, "tanh")),
     "GeluErf": unary(lambda a: F.gelu(a, "none")),
@@ -214,6 +234,10 @@ COMPOSITE_CASES = {
     "gelu_tanh_composite": unary(F.gelu_tanh_composite),
     "gelu_erf_composite": unary(F.gelu_erf_composite),
     "layer_norm_composite": [("affine", lambda x, w, b: F.layer_norm_composite(x, w, b), [r(3, 4), r(4), r(4)])],
+    "batch_norm_composite": [
+        ("3d", lambda x, w, b: F.batch_norm_composite(x, w, b), [r(2, 3, 2), r(2), r(2)]),
+        ("masked", lambda x, w, b: F.batch_norm_composite(x, w, b, mask=BN_MASK), [r(2, 3, 2), r(2), r(2)]),
+    ],
     "rms_norm_composite": [("2d", lambda x, w: F.rms_norm_composite(x, w), [r(3, 4), r(4)])],
     "linear_composite": [("bias", lambda x, w, b: F.linear_composite(x, w, b), [r(2, 3, 4), r(2, 4), r(2)])],
     "embedding_composite": [("repeated", lambda w: F.embedding_composite(np.array([1, 1, 0]), w), [r(2, 3)])],

@@ -8,6 +8,7 @@ from lmladder.autograd import functional as F
 
 rng = np.random.default_rng(0)
 T_ = np.array([[0, 3, 1], [2, 2, -100]])  # (2, 3) targets with one ignored position
+BN_MASK = T_ != -100  # batch statistics from the rows that carry a target
 
 
 def r(*s):
@@ -34,6 +35,13 @@ PAIRS = [
     ("gelu erf", lambda a: F.gelu(a, "none"), F.gelu_erf_composite, [3 * r(5, 7)]),
     ("layer_norm", F.layer_norm, F.layer_norm_composite, [r(2, 3, 8), r(8), r(8)]),
     ("rms_norm", F.rms_norm, F.rms_norm_composite, [r(2, 3, 8), r(8)]),
+    ("batch_norm", F.batch_norm, F.batch_norm_composite, [r(2, 3, 8), r(8), r(8)]),
+    (
+        "batch_norm masked",
+        lambda x, w, b: F.batch_norm(x, w, b, mask=BN_MASK),
+        lambda x, w, b: F.batch_norm_composite(x, w, b, mask=BN_MASK),
+        [r(2, 3, 8), r(8), r(8)],
+    ),
     ("linear", F.linear, F.linear_composite, [r(2, 3, 4), r(5, 4), r(5)]),
     (
         "embedding",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lmladder.autograd import Tensor, gradcheck, no_grad
+from lmladder.data.batching import context_windows
 from lmladder.models import ModelConfigError, build_model
 from lmladder.models.gpt import GPT, CausalSelfAttention, GPTConfig
 from lmladder.models.mlp import MLP, MLPConfig
@@ -37,8 +38,8 @@ def test_mlp_initial_loss_is_log_vocab():
 
 
 def test_mlp_windows_pad_like_makemore():
-    m = MLP(MLPConfig(vocab_size=27, context=3, pad_id=0), rng=rng())
-    w = m.windows(np.array([[0, 5, 13, 13]]))  # boundary, e, m, m
+    """The windows the MLP and the WaveNet embed: makemore's X = [0, 0, 0] for a word's first prediction."""
+    w = context_windows(np.array([[0, 5, 13, 13]]), 3, pad_id=0)  # boundary, e, m, m
     assert w[0].tolist() == [[0, 0, 0], [0, 0, 5], [0, 5, 13], [5, 13, 13]]
 
 

@@ -58,6 +58,8 @@ TINY = {
     "transformer.sample.num_samples": "2",
     "transformer.sample.sample_tokens": "20",
     "transformer.train.progress": "false",
+    **{f"{r}.train.{k}": v for r in ("bow", "wavenet") for k, v in (("max_iters", "20"), ("eval_iters", "2"))},
+    **{f"{r}.train.progress": "false" for r in ("bow", "wavenet")},
 }
 
 

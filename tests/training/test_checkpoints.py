@@ -21,3 +21,23 @@ def test_arrays_that_disagree_with_the_config_are_refused(tiny_names, tmp_path):
     fragment = r"arrays do not match the mlp .*model.head.weight is \(3, 3\), the model needs .*restore it or retrain"
     with pytest.raises(CheckpointError, match=fragment):
         load_training_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_batchnorm_running_statistics_travel_with_the_weights_and_never_with_the_optimizer(tiny_names, tmp_path):
+    from lmladder.io import load_checkpoint
+    from lmladder.training import OptimSettings
+    from lmladder.training.loop import build_optimizer
+
+    rngs = make_rngs(0)
+    model = build_model("wavenet", vocab_size=tiny_names.vocab_size, rng=rngs["model"], context=4, n_hidden=8)
+    x = np.random.default_rng(1).integers(0, tiny_names.vocab_size, (3, 6))
+    model(x, x)  # one training forward moves the running statistics off their initial 0 / 1
+    opt = build_optimizer(model, OptimSettings())
+    save_training_checkpoint(tmp_path / "w.safetensors", model, tiny_names.tokenizer, optimizer=opt, rngs=rngs)
+    arrays, _ = load_checkpoint(tmp_path / "w.safetensors")
+    assert "model.levels.1.norm.running_var" in arrays
+    assert not [k for k in arrays if k.startswith("optim.") and "running" in k]
+    restored = load_training_checkpoint(tmp_path / "w.safetensors").model
+    for k, v in model.state_dict().items():
+        assert np.array_equal(restored.state_dict()[k], v), k
+    assert not np.array_equal(model.levels[0].norm.running_mean, 0)

@@ -13,6 +13,7 @@ import numpy as np
 from . import ops_attention as A
 from . import ops_elementwise as E
 from . import ops_nn as N
+from . import ops_norm as BN
 from . import ops_recurrent as C
 from . import ops_reduce as R
 from . import ops_shape as S
@@ -53,6 +54,29 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
 
 def rms_norm(x, weight, eps: float = 1e-5) -> Tensor:
     return N.RMSNorm.apply(as_tensor(x), weight, eps=eps)
+
+
+def batch_norm(
+    x, weight, bias, running_mean=None, running_var=None, *, training=True, momentum=0.1, eps=1e-5, mask=None
+) -> Tensor:
+    """Batch normalisation over every axis of x but the last. Training: the statistics of the rows where `mask`
+    (broadcast to x.shape[:-1]; None: every row) is True, and the running arrays, if given, updated in place
+    (PyTorch's momentum rule). Evaluation: the running statistics."""
+    running = None if running_mean is None else (running_mean, running_var)
+    if not training and running is None:
+        raise AutogradError("batch_norm: evaluation needs running_mean and running_var; pass them or training=True")
+    x = x if isinstance(x, Tensor) else as_tensor(x)
+    return BN.BatchNorm.apply(
+        x, weight, bias, training=training, running=running, momentum=momentum, eps=eps, mask=mask
+    )
+
+
+def causal_mean(x, axis: int = -2) -> Tensor:
+    """Position t of `axis` -> the mean of positions 0..t (makemore's causal bag of words): a running sum / counts."""
+    x = as_tensor(x)
+    n = x.shape[axis]
+    counts = np.arange(1, n + 1, dtype=x.dtype).reshape((n,) + (1,) * (x.ndim - 1 - axis % x.ndim))  # broadcasts
+    return R.cumsum(x, axis=axis) / counts
 
 
 def linear(x, weight, bias=None) -> Tensor:
@@ -144,6 +168,17 @@ def layer_norm_composite(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor
     if weight is not None:
         y = y * weight
     return y + bias if bias is not None else y
+
+
+def batch_norm_composite(x, weight, bias, eps: float = 1e-5, mask=None) -> Tensor:
+    """Training-mode batch norm from primitives: the statistics of the masked rows (the boolean index selects them)."""
+    x = as_tensor(x)
+    rows = S.reshape(x, -1, x.shape[-1])  # (N, C)
+    if mask is not None:
+        rows = S.getitem(rows, np.broadcast_to(mask, x.shape[:-1]).reshape(-1))  # (n, C)
+    mean = R.mean(rows, axis=0)
+    var = R.mean((rows - mean) ** 2, axis=0)
+    return (x - mean) * (var + eps) ** -0.5 * weight + bias
 
 
 def rms_norm_composite(x, weight, eps: float = 1e-5) -> Tensor:

@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, max over axes) and matrix multiplication."""
+"""Reductions (sum, mean, max over axes), running sums and matrix multiplication."""
 
 from __future__ import annotations
 
@@ -59,6 +59,19 @@ class Max(Function):
         return (self.mask * _expand(g, self.axes, self.keepdims),)
 
 
+class CumSum(Function):
+    """Running sum along one axis; backward is the running sum of the gradient taken from the other end."""
+
+    __slots__ = ("axis",)
+
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        return np.cumsum(x, axis=axis)
+
+    def backward(self, g):
+        return (np.flip(np.cumsum(np.flip(g, self.axis), axis=self.axis), self.axis),)
+
+
 class MatMul(Function):
     """a @ b for 2-D and batched N-D operands; batch dims broadcast like NumPy."""
 
@@ -103,6 +116,10 @@ def mean(x, axis=None, keepdims: bool = False):
 
 def max(x, axis=None, keepdims: bool = False):  # noqa: A001 - mirrors numpy
     return Max.apply(as_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def cumsum(x, axis: int = -1):
+    return CumSum.apply(as_tensor(x), axis=axis)
 
 
 def matmul(a, b):

@@ -106,13 +106,14 @@ def context_windows(idx: np.ndarray, n_ctx: int, pad_id: int, boundary_id: int |
     with boundary_id, tokens before the most recent boundary (at or before the position) are pad_id too."""
     idx = np.asarray(idx, dtype=np.int64)
     B, T = idx.shape
-    src = np.arange(T)[:, None] - n_ctx + 1 + np.arange(n_ctx)  # (T, n_ctx) source column for each slot
-    lo = np.zeros((B, T), dtype=np.int64)  # earliest column each position may see
-    if boundary_id is not None:
-        lo = np.maximum.accumulate(np.where(idx == boundary_id, np.arange(T), 0), axis=1)  # (B, T)
-    keep = src[None] >= lo[:, :, None]  # (B, T, n_ctx); also drops src < 0 since lo >= 0
-    out = idx[:, np.maximum(src, 0)]  # (B, T, n_ctx)
-    return np.where(keep, out, pad_id)
+    padded = np.concatenate([np.full((B, max(n_ctx - 1, 0)), pad_id, dtype=np.int64), idx], axis=1)
+    offsets = np.arange(T)[:, None] + np.arange(n_ctx)  # (T, n_ctx): window t covers padded[t..t+n_ctx-1]
+    windows = padded[:, offsets]  # (B, T + n_ctx - 1) -> (B, T, n_ctx); cheaper than sliding_window_view
+    if boundary_id is None:
+        return windows
+    lo = np.maximum.accumulate(np.where(idx == boundary_id, np.arange(T), 0), axis=1)  # (B, T) earliest visible
+    src = offsets - n_ctx + 1  # (T, n_ctx): the column of idx each slot reads
+    return np.where(src[None] >= lo[:, :, None], windows, pad_id)  # (B, T, n_ctx)
 
 
 def contexts(tokens: np.ndarray, n_ctx: int, pad_id: int, boundary_id: int | None = None):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # this module stays light: a stage imports only the model mod
 LADDER = {
     "bigram": "ngram",
     "mlp": "mlp",
+    "bow": "bow",
+    "wavenet": "wavenet",
     "rnn": "rnn",
     "transformer": "gpt",
 }

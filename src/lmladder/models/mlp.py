@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
+from ..data.batching import context_windows
 from .base import LanguageModel, check_choice, check_fraction, check_ids, check_sizes
 
 
@@ -70,19 +71,12 @@ class MLP(LanguageModel):
         V, E, H, K, L = c.vocab_size, c.n_embd, c.n_hidden, c.context, c.n_layers
         return float(V * E + K * E * H + (L - 1) * (H * H + H) + H * V)
 
-    def windows(self, idx: np.ndarray) -> np.ndarray:
-        """(B, T) ids -> (B, T, context) ids: row t holds tokens t-context+1..t, left-padded with pad_id."""
-        B, T = idx.shape
-        padded = np.concatenate([np.full((B, self.context - 1), self.pad_id, dtype=idx.dtype), idx], axis=1)
-        offsets = np.arange(T)[:, None] + np.arange(self.context)  # (T, context): window t covers t..t+context-1
-        return padded[:, offsets]  # (B, T + context - 1) -> (B, T, context); cheaper than sliding_window_view
-
     def forward(self, idx, targets=None, *, last_only=False):
         idx = self.check_input(idx, targets, last_only)
         if last_only:
             idx = idx[:, -self.context :]  # the last position's window is all it needs: (B, T) -> (B, <=context)
         B, T = idx.shape
-        emb = self.wte(self.windows(idx))  # (B, T, context, n_embd)
+        emb = self.wte(context_windows(idx, self.context, self.pad_id))  # (B, T, context, n_embd)
         h = self.hidden(emb.reshape(B, T, -1))  # (B, T, context*n_embd) -> (B, T, n_hidden)
         if last_only:
             h = h[:, -1:]  # (B, T, n_hidden) -> (B, 1, n_hidden)

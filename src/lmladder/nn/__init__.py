@@ -1,7 +1,20 @@
 """Layers, optimizers, schedules and initialisers on top of lmladder.autograd."""
 
 from . import init
-from .layers import ACTIVATIONS, GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, RMSNorm, Tanh, activation
+from .layers import (
+    ACTIVATIONS,
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Embedding,
+    FlattenConsecutive,
+    LayerNorm,
+    Linear,
+    ReLU,
+    RMSNorm,
+    Tanh,
+    activation,
+)
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, decay_groups
 from .schedules import Constant, LinearDecay, StepDecay, WarmupCosine, make_schedule
@@ -10,8 +23,10 @@ __all__ = [
     "init",
     "ACTIVATIONS",
     "GELU",
+    "BatchNorm1d",
     "Dropout",
     "Embedding",
+    "FlattenConsecutive",
     "LayerNorm",
     "Linear",
     "ReLU",

@@ -62,6 +62,43 @@ class RMSNorm(Module):
         return F.rms_norm(x, self.weight, self.eps)
 
 
+class BatchNorm1d(Module):
+    """Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the last, so (N, C) and (B, T, C) both work.
+
+    Training normalises by the statistics of the batch and updates the running estimates (PyTorch's momentum 0.1,
+    unbiased running variance); evaluation uses the running estimates. `mask` (boolean over x's leading axes, or
+    broadcastable to them) picks the rows the statistics come from: a language model passes the positions that carry
+    a target, so padding never moves the statistics. A training forward whose mask picks no row (no targets: a
+    sample or a score) has nothing to learn from and uses the running estimates, as evaluation does.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32):
+        self.eps, self.momentum = eps, momentum
+        self.weight = Parameter(init.ones((dim,), dtype))
+        self.bias = Parameter(init.zeros((dim,), dtype))
+        self.register_buffer("running_mean", init.zeros((dim,), dtype))
+        self.register_buffer("running_var", init.ones((dim,), dtype))
+
+    def forward(self, x, mask=None):
+        batch = self.training and (mask is None or np.any(mask))
+        stats = dict(training=batch, momentum=self.momentum, eps=self.eps, mask=mask)
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, **stats)
+
+
+class FlattenConsecutive(Module):
+    """(..., L, C) -> (..., L/n, n*C): concatenate each n neighbouring vectors (WaveNet's dilated merge, as in
+    Zero-to-Hero part 5)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def forward(self, x):
+        *lead, L, C = x.shape
+        if L % self.n:
+            raise ValueError(f"FlattenConsecutive: length {L} of input {x.shape} is not a multiple of n={self.n}")
+        return x.reshape(*lead, L // self.n, self.n * C)  # (..., L, C) -> (..., L/n, n*C)
+
+
 class Dropout(Module):
     """Inverted dropout drawing its mask from the Generator it was given (so a seed fixes every mask)."""
 

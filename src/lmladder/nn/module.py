@@ -1,4 +1,7 @@
-"""`Module` and `Parameter`: named, stateful building blocks whose parameters the optimizers update."""
+"""`Module` and `Parameter`: named, stateful building blocks whose parameters the optimizers update.
+
+A module's state is its parameters (trained) and its buffers (arrays it updates itself, such as BatchNorm's running
+statistics): `state_dict()` holds both, so checkpoints save and restore both; optimizers only see `parameters()`."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class Module:
     """Base class: parameters and sub-modules are found by walking attributes in assignment order."""
 
     training: bool = True
+    _buffer_names: tuple[str, ...] = ()  # attributes that are buffers (register_buffer)
     # module(x) is module.forward(x). A property that returns the bound forward, not a def calling it: the call then
     # costs no Python frame of its own (decoding makes ~50 module calls per token); forward is still looked up on
     # every call, so a subclass or a patched class attribute is honoured
@@ -67,12 +71,28 @@ class Module:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def modules(self) -> Iterator[Module]:
-        stack: list[Module] = [self]
+    def named_modules(self) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) pairs, depth-first in attribute order; the root is named ""."""
+        stack: list[tuple[str, Module]] = [("", self)]
         while stack:
-            m = stack.pop()
-            yield m
-            stack.extend(reversed([c for _, c in m._children() if isinstance(c, Module)]))
+            name, m = stack.pop()
+            yield name, m
+            children = [(f"{name}.{n}" if name else n, c) for n, c in m._children() if isinstance(c, Module)]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        return (m for _, m in self.named_modules())
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Keep `array` as attribute `name`: state the module updates in place itself (not by an optimizer), saved
+        and restored with the parameters."""
+        setattr(self, name, array)
+        self._buffer_names = (*self._buffer_names, name)
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, m in self.named_modules():
+            for b in m._buffer_names:
+                yield (f"{prefix}.{b}" if prefix else b), getattr(m, b)
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
@@ -92,18 +112,18 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """name -> array (the live arrays; copy them if you mutate)."""
-        return {name: p.data for name, p in self.named_parameters()}
+        """name -> array, parameters then buffers (the live arrays; copy them if you mutate)."""
+        return {**{name: p.data for name, p in self.named_parameters()}, **dict(self.named_buffers())}
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copy arrays into the parameters in place. Strict: every key must match by name and shape."""
-        params = dict(self.named_parameters())
-        missing = sorted(set(params) - set(state))
-        unexpected = sorted(set(state) - set(params))
+        """Copy arrays into the parameters and buffers in place. Strict: every key must match by name and shape."""
+        live = self.state_dict()
+        missing = sorted(set(live) - set(state))
+        unexpected = sorted(set(state) - set(live))
         mismatched = [
-            f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {params[k].shape}"
-            for k in params
-            if k in state and tuple(np.shape(state[k])) != params[k].shape
+            f"{k}: checkpoint {tuple(np.shape(state[k]))} vs model {live[k].shape}"
+            for k in live
+            if k in state and tuple(np.shape(state[k])) != live[k].shape
         ]
         if mismatched or (strict and (missing or unexpected)):
             parts = []
@@ -117,9 +137,9 @@ class Module:
                 f"load_state_dict: {'; '.join(parts)}; build the model with the checkpoint's own config "
                 "(model kwargs in its metadata)"
             )
-        for k, p in params.items():
+        for k, arr in live.items():
             if k in state:
-                np.copyto(p.data, state[k], casting="same_kind")
+                np.copyto(arr, state[k], casting="same_kind")
 
 
 class ModuleList(Module):

@@ -39,22 +39,30 @@ class Runs:
     groups: dict[str, str] = field(default_factory=dict)  # curve name -> configuration label (one colour each)
 
 
-def collect(root: str | Path, *, seeds: Iterable[int] | None = None, score: Callable | None = None) -> Runs:
+def collect(
+    root: str | Path,
+    *,
+    seeds: Iterable[int] | None = None,
+    rungs: Sequence[str] | None = None,
+    score: Callable | None = None,
+) -> Runs:
     """Every run below `root`: the DVC layout if root has outputs/<rung>/seed<N> (or `seeds` is given), else every
-    Hydra job folder. The evaluate stage passes its `seeds` and `score(job) -> {"val": ..., "test": ...}`, which
-    re-scores the job's checkpoint (or returns None to leave the job out); its scores replace metrics.json's."""
+    Hydra job folder. The evaluate stage passes its `seeds`, the `rungs` of its pipeline (default: the whole
+    ladder) and `score(job) -> {"val": ..., "test": ...}`, which re-scores the job's checkpoint (or returns None to
+    leave the job out); its scores replace metrics.json's."""
     root = Path(root)
     if seeds is not None:
-        return _collect_dvc(root, [[root / r / f"seed{s}" for s in seeds] for r in LADDER], score)
+        chosen = list(LADDER) if rungs is None else [r for r in LADDER if r in rungs]  # in ladder order
+        return _collect_dvc(root, {r: [root / r / f"seed{s}" for s in seeds] for r in chosen}, score)
     if not root.is_dir():
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
         )
-    dvc_jobs = [
-        [p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir() and p.name[4:].isdigit()]
+    dvc_jobs = {
+        r: [p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir() and p.name[4:].isdigit()]
         for r in LADDER
-    ]
-    if any(dvc_jobs):
+    }
+    if any(dvc_jobs.values()):
         return _collect_dvc(root, dvc_jobs, score)
     jobs = sorted({p.parent.parent for p in root.rglob("overrides.yaml") if p.parent.name == ".hydra"}, key=_natural)
     jobs = [j for j in jobs if _stage_name(j) not in ("prepare", "evaluate")]  # not training jobs
@@ -184,10 +192,10 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     return runs
 
 
-def _collect_dvc(root: Path, jobs_by_rung: list[list[Path]], score: Callable | None) -> Runs:
+def _collect_dvc(root: Path, jobs_by_rung: dict[str, list[Path]], score: Callable | None) -> Runs:
     runs = Runs(pd.DataFrame(), ["rung"])
     rows = []
-    for rung, jobs in zip(LADDER, jobs_by_rung, strict=True):
+    for rung, jobs in jobs_by_rung.items():
         for job in jobs:
             status, error, metrics = _outcome(job, score)
             if metrics is not None:  # None: `score` left the job out

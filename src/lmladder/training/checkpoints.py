@@ -1,8 +1,8 @@
 """Training checkpoints: model weights, optimizer moments and every Generator's state in one safetensors file.
 
-Array names: `model.<param>` and `optim.<buffer>.<param>`; metadata (JSON) holds the model kind and its config
-dataclass's fields, the tokenizer, step, config, seed and RNG states. A checkpoint alone is enough to sample,
-evaluate or resume.
+Array names: `model.<param or buffer>` (buffers: BatchNorm's running statistics) and `optim.<buffer>.<param>`;
+metadata (JSON) holds the model kind and its config dataclass's fields, the tokenizer, step, config, seed and RNG
+states. A checkpoint alone is enough to sample, evaluate or resume.
 """
 
 from __future__ import annotations
