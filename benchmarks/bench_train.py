@@ -6,6 +6,9 @@ median step time after warm-up. Prints one JSON line for the machine, then one p
 
     python benchmarks/bench_train.py --threads 2 [--workloads gpt_nanogpt_cpu mlp_z2h] [--no-torch] [--scale 1]
 
+GRU batches: idx (32, 16) windows of the names stream, the same for torch.nn.GRU (batch_first, a learned start
+state as ours) as for lmladder's RNN rung.
+
 MLP batches: "32 (context -> next token) examples" is idx (1, 32) from a running stream, so every position is
 scored and sees its own real `context` window (the model's sliding windows; only the first context-1 positions
 see the padding token). That is 32 rows through the hidden layer, exactly Zero-to-Hero's X (32, 3) batch, whose
@@ -44,6 +47,8 @@ WORKLOADS = {
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
     "mlp_large": dict(kind="mlp", vocab=27, context=8, E=24, hidden=512, B=4, T=64, warmup=20, repeats=200, block=20),
+    # makemore-like GRU on names: embedding + one GRU layer + linear head, trained by BPTT over 16 steps
+    "gru_names": dict(kind="rnn", cell="gru", vocab=27, E=64, hidden=128, B=32, T=16, warmup=10, repeats=200, block=20),
 }
 LR, BETAS, WD, CLIP = 1e-3, (0.9, 0.99), 0.1, 1.0
 
@@ -76,6 +81,8 @@ def build_ours(w: dict, data, package: str = "lmladder"):
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
         dims = dict(vocab_size=w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"])
+    elif w["kind"] == "rnn":
+        dims = dict(vocab_size=w["vocab"], cell=w["cell"], n_embd=w["E"], n_hidden=w["hidden"])
     else:
         dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
     model = build_model(package, w["kind"], rng, **dims)
@@ -90,6 +97,9 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours):
     torch.manual_seed(0)
     if w["kind"] == "gpt":
         model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused)
+        tdata = data
+    elif w["kind"] == "rnn":
+        model = torch_ref.GRU(w["vocab"], w["E"], w["hidden"])  # torch.nn.GRU: the same sizes and equations
         tdata = data
     else:
         model = torch_ref.MLP(w["vocab"], w["context"], w["E"], w["hidden"])

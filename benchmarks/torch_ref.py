@@ -89,6 +89,23 @@ class MLP(tnn.Module):
         return logits, TF.cross_entropy(logits, Y)
 
 
+class GRU(tnn.Module):
+    """Embedding -> torch.nn.GRU (one layer, a learned start state as lmladder's rung) -> linear head."""
+
+    def __init__(self, vocab, n_embd, n_hidden):
+        super().__init__()
+        self.wte = tnn.Embedding(vocab, n_embd)
+        self.gru = tnn.GRU(n_embd, n_hidden, batch_first=True)
+        self.start = tnn.Parameter(torch.zeros(1, 1, n_hidden))
+        self.head = tnn.Linear(n_hidden, vocab)
+
+    def forward(self, idx, targets):
+        h0 = self.start.expand(1, idx.shape[0], -1).contiguous()
+        out, _ = self.gru(self.wte(idx), h0)  # (B, T, H)
+        logits = self.head(out)
+        return logits, TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
 def adamw(model, lr, betas, wd, fused):
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]

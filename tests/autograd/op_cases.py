@@ -209,6 +209,19 @@ PRIMITIVE_CASES = {
         ("1 head T1", lambda x: F.causal_self_attention(x, 1), [r(2, 1, 6)]),
         ("dropout", lambda x: F.causal_self_attention(x, 2, 0.3, np.random.default_rng(5)), [r(1, 4, 6)]),
     ],
+    # recurrent cells: a batch state, and the (1, S) start state a batch shares
+    "RNNCell": [
+        ("batch", lambda x, h, w, b: F.rnn_cell(x, h, w, b), [r(3, 4), r(3, 4), r(4, 4), r(4)]),
+        ("start", lambda x, h, w, b: F.rnn_cell(x, h, w, b), [r(2, 3), r(1, 3), r(3, 3), r(3)]),
+    ],
+    "GRUCell": [
+        ("batch", lambda x, h, w, b: F.gru_cell(x, h, w, b), [r(3, 12), r(3, 4), r(12, 4), r(12)]),
+        ("start", lambda x, h, w, b: F.gru_cell(x, h, w, b), [r(2, 9), r(1, 3), r(9, 3), r(9)]),
+    ],
+    "LSTMCell": [
+        ("batch", lambda x, s, w, b: F.lstm_cell(x, s, w, b), [r(3, 16), r(3, 8), r(16, 4), r(16)]),
+        ("start", lambda x, s, w, b: F.lstm_cell(x, s, w, b), [r(2, 12), r(1, 6), r(12, 3), r(12)]),
+    ],
 }
 
 COMPOSITE_CASES = {
@@ -232,6 +245,9 @@ COMPOSITE_CASES = {
     "attention_composite": [
         ("causal", lambda q, k, v: F.attention_composite(q, k, v), [r(1, 2, 3, 2), r(1, 2, 3, 2), r(1, 2, 3, 2)])
     ],
+    "rnn_cell_composite": [("batch", F.rnn_cell_composite, [r(3, 4), r(3, 4), r(4, 4), r(4)])],
+    "gru_cell_composite": [("start", F.gru_cell_composite, [r(2, 9), r(1, 3), r(9, 3), r(9)])],
+    "lstm_cell_composite": [("batch", F.lstm_cell_composite, [r(3, 16), r(3, 8), r(16, 4), r(16)])],
     "causal_self_attention_composite": [
         ("2 heads", lambda x: F.causal_self_attention_composite(x, 2), [r(1, 3, 12)]),
     ],

@@ -24,8 +24,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "autograd.md"
 BEGIN, END = "<!-- op-table:begin -->", "<!-- op-table:end -->"
 REGEN = "python -m tests.autograd.test_docs"
 HEADER = ["Op (`Function`)", "Module", "Kind", "Computes", "Composite twin"]
-MODULE_ORDER = ["ops_elementwise", "ops_reduce", "ops_shape", "ops_nn", "ops_norm", "ops_attention"]
-FUSED_MODULES = {"ops_nn", "ops_norm", "ops_attention"}  # hand-written forward and backward, composable from primitives
+MODULE_ORDER = ["ops_elementwise", "ops_reduce", "ops_shape", "ops_nn", "ops_norm", "ops_attention", "ops_recurrent"]
+# hand-written forward and backward, composable from primitives
+FUSED_MODULES = {"ops_nn", "ops_norm", "ops_attention", "ops_recurrent"}
 TODO = "TODO: say what it computes"
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 

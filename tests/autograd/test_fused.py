@@ -63,6 +63,12 @@ PAIRS = [
         lambda q, k, v: F.attention_composite(q, k, v, causal=False),
         [r(2, 3, 5, 4), r(2, 3, 3, 4), r(2, 3, 3, 4)],
     ),
+    ("rnn_cell", F.rnn_cell, F.rnn_cell_composite, [r(3, 4), r(3, 4), r(4, 4), r(4)]),
+    ("rnn_cell start", F.rnn_cell, F.rnn_cell_composite, [r(3, 4), r(1, 4), r(4, 4), r(4)]),
+    ("gru_cell", F.gru_cell, F.gru_cell_composite, [r(3, 15), r(3, 5), r(15, 5), r(15)]),
+    ("gru_cell start", F.gru_cell, F.gru_cell_composite, [r(3, 15), r(1, 5), r(15, 5), r(15)]),
+    ("lstm_cell", F.lstm_cell, F.lstm_cell_composite, [r(3, 20), r(3, 10), r(20, 5), r(20)]),
+    ("lstm_cell start", F.lstm_cell, F.lstm_cell_composite, [r(3, 20), r(1, 10), r(20, 5), r(20)]),
     (
         "causal_self_attention",
         lambda x: F.causal_self_attention(x, 3),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GOOD = "{sb}/runs/good/model.safetensors"
+GOOD_GRU = "{sb}/runs/good_gru/model.safetensors"
 REPORT = "{sb}/reports"
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
@@ -92,6 +93,12 @@ CASES = [
          r"data.fractions=\[0.5, 0.3\]", r"summing to 1, e.g. \[0.9, 0.1\]"),
     case("config-dropout-out-of-range", "config", "mlp", ["mlp.model.dropout=1.5"],
          r"mlp.model.dropout=1.5", r"must be in \[0, 1\)"),
+    case("config-rnn-cell-unknown", "config", "rnn", ["rnn.model.cell=foo"],
+         r"rnn.model.cell='foo'", r"choose one of rnn, gru, lstm", fast=True),
+    case("config-rnn-no-layers", "config", "rnn", ["rnn.model.n_layer=0"],
+         r"rnn.model.n_layer=0", r"must be a positive integer"),
+    case("config-rnn-dropout-out-of-range", "config", "rnn", ["rnn.model.dropout=-0.1"],
+         r"rnn.model.dropout=-0.1", r"must be in \[0, 1\)"),
     case("config-data-kind-unknown", "config", "prepare", ["data.kind=paragraphs"],
          r"data.kind='paragraphs'", r"choose lines .* or stream"),
     case("config-tokenizer-unknown", "config", "prepare", ["data.tokenizer=word"],
@@ -162,6 +169,13 @@ CASES = [
          r"cannot resume from .*good/model.safetensors: its model has mlp.model.n_hidden=32, "
          r"this run asks for mlp.model.n_hidden=64",
          r"resume with the same model settings, or start a new run"),
+    case("resume-other-cell", "checkpoint", "rnn", [f"resume={GOOD_GRU}", "rnn.model.cell=lstm"],
+         r"cannot resume from .*good_gru/model.safetensors: its model has rnn.model.cell='gru', "
+         r"this run asks for rnn.model.cell='lstm'",
+         r"resume with the same model settings, or start a new run"),
+    case("resume-other-rung", "checkpoint", "rnn", [f"resume={GOOD}"],
+         r"cannot resume from .*good/model.safetensors: it holds a mlp model, this run trains a rnn",
+         r"resume it with rung=mlp, or start a new run"),
     case("resume-without-optimizer-state", "checkpoint", "mlp", [f"resume={CK}/no_optim.safetensors"],
          r"no_optim.safetensors: it holds no optimizer state \(it can sample and evaluate, not resume\)",
          r"resume from a model.safetensors written by training"),

@@ -40,6 +40,14 @@ TINY = {
     "mlp.sample.num_samples": "2",
     "mlp.sample.sample_tokens": "20",
     "mlp.train.progress": "false",
+    "rnn.model.n_hidden": "16",
+    "rnn.train.max_iters": "20",
+    "rnn.train.eval_interval": "10",
+    "rnn.train.eval_iters": "2",
+    "rnn.train.checkpoint_interval": "10",
+    "rnn.sample.num_samples": "2",
+    "rnn.sample.sample_tokens": "20",
+    "rnn.train.progress": "false",
     "transformer.model.n_layer": "1",
     "transformer.model.n_head": "2",
     "transformer.model.n_embd": "16",
@@ -104,7 +112,8 @@ class Sandbox:
     def snapshot(self) -> dict[str, str]:
         """sha256 of every file that must survive any failing command unchanged."""
         out = {}
-        for top in ("corpora", "data/prepared", "runs/good", "outputs", "outputs_names", "ckpt", "reports"):
+        tops = ("corpora", "data/prepared", "runs/good", "runs/good_gru", "outputs", "outputs_names", "ckpt", "reports")
+        for top in tops:
             for p in sorted((self.root / top).rglob("*")):
                 if p.is_file():
                     out[str(p.relative_to(self.root))] = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -167,8 +176,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), hostile checkpoint files and a report
-    table (reports/perplexity.csv) with a broken metrics file beside it."""
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), hostile
+    checkpoint files and a report table (reports/perplexity.csv) with a broken metrics file beside it."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
@@ -187,6 +196,8 @@ def build_sandbox(root: Path) -> Sandbox:
     good = root / "runs" / "good"
     r = run_in_process(sb, "mlp", [], str(good))
     assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    r = run_in_process(sb, "rnn", [], str(root / "runs" / "good_gru"))  # a GRU checkpoint (resume as another cell)
+    assert r.rc == 0, r.stderr
     seed0 = root / "outputs_names" / "mlp" / "seed0"
     seed0.mkdir(parents=True)
     shutil.copy2(good / "model.safetensors", seed0 / "model.safetensors")

@@ -14,6 +14,7 @@ from . import ops_attention as A
 from . import ops_elementwise as E
 from . import ops_nn as N
 from . import ops_norm as BN
+from . import ops_recurrent as C
 from . import ops_reduce as R
 from . import ops_shape as S
 from .engine import AutogradError, Tensor
@@ -108,6 +109,21 @@ def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, ca
     return A.AttentionQKV.apply(qkv, n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
 
 
+def rnn_cell(xg, h, w_hh, b_hh) -> Tensor:
+    """One Elman step: tanh(xg + h @ w_hh.T + b_hh), xg = x @ w_ih.T + b_ih precomputed (torch.nn.RNN)."""
+    return C.RNNCell.apply(*map(as_tensor, (xg, h, w_hh, b_hh)))
+
+
+def gru_cell(xg, h, w_hh, b_hh) -> Tensor:
+    """One GRU step (torch.nn.GRU's equations, gates r, z, n): xg (B, 3H), h (B or 1, H) -> h' (B, H)."""
+    return C.GRUCell.apply(*map(as_tensor, (xg, h, w_hh, b_hh)))
+
+
+def lstm_cell(xg, s, w_hh, b_hh) -> Tensor:
+    """One LSTM step (torch.nn.LSTM's gates i, f, g, o): xg (B, 4H), s = [h, c] (B or 1, 2H) -> [h', c'] (B, 2H)."""
+    return C.LSTMCell.apply(*map(as_tensor, (xg, s, w_hh, b_hh)))
+
+
 # ---------------------------------------------------------------------- composites (reference twins)
 def softmax_composite(x, axis: int = -1) -> Tensor:
     x = as_tensor(x)
@@ -198,3 +214,30 @@ def causal_self_attention_composite(qkv, n_head: int) -> Tensor:
     heads = S.permute(S.reshape(qkv, B, T, 3, n_head, C3 // (3 * n_head)), 2, 0, 3, 1, 4)  # (3, B, H, T, d)
     y = attention_composite(S.getitem(heads, 0), S.getitem(heads, 1), S.getitem(heads, 2))  # (B, H, T, d)
     return S.reshape(S.permute(y, 0, 2, 1, 3), B, T, C3 // 3)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, C)
+
+
+def _cols(x, k: int, H: int) -> Tensor:
+    """Gate k of a (B, G) gate array: columns k*H .. (k+1)*H."""
+    return S.getitem(x, (slice(None), slice(k * H, (k + 1) * H)))
+
+
+def rnn_cell_composite(xg, h, w_hh, b_hh) -> Tensor:
+    return E.tanh(xg + R.matmul(h, S.transpose(w_hh)) + b_hh)
+
+
+def gru_cell_composite(xg, h, w_hh, b_hh) -> Tensor:
+    H = w_hh.shape[1]
+    hg = R.matmul(h, S.transpose(w_hh)) + b_hh  # (B, 3H)
+    r = E.sigmoid(_cols(xg, 0, H) + _cols(hg, 0, H))
+    z = E.sigmoid(_cols(xg, 1, H) + _cols(hg, 1, H))
+    n = E.tanh(_cols(xg, 2, H) + r * _cols(hg, 2, H))
+    return (1 - z) * n + z * h
+
+
+def lstm_cell_composite(xg, s, w_hh, b_hh) -> Tensor:
+    H = w_hh.shape[1]
+    h, c = _cols(s, 0, H), _cols(s, 1, H)
+    a = xg + R.matmul(h, S.transpose(w_hh)) + b_hh  # (B, 4H)
+    i, f, g, o = (_cols(a, k, H) for k in range(4))
+    c2 = E.sigmoid(f) * c + E.sigmoid(i) * E.tanh(g)
+    return S.concat([E.sigmoid(o) * E.tanh(c2), c2], axis=-1)

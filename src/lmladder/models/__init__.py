@@ -23,6 +23,7 @@ LADDER = {
     "mlp": "mlp",
     "bow": "bow",
     "wavenet": "wavenet",
+    "rnn": "rnn",
     "transformer": "gpt",
 }
 

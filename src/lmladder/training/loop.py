@@ -15,6 +15,7 @@ from .. import nn
 from ..data.prepared import Prepared
 from ..errors import LmladderError
 from ..io import CheckpointError, WriteError, remove_stale_temps
+from ..models import LADDER
 from ..models.base import LanguageModel
 from .batches import Batcher
 from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
@@ -91,6 +92,12 @@ def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict) ->
     """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
     Anything unusable in the file is a CheckpointError/TrainingError before a single step runs."""
     ck = load_training_checkpoint(path)
+    if ck.model.kind != model.kind:  # a config diff across two models' schemas would list unrelated fields
+        rung = {kind: r for r, kind in LADDER.items()}[ck.model.kind]
+        raise TrainingError(
+            f"cannot resume from {path}: it holds a {ck.model.kind} model, this run trains a {model.kind}; "
+            f"resume it with rung={rung}, or start a new run"
+        )
     theirs, ours = asdict(ck.model.config), asdict(model.config)
     if theirs != ours:
         diff = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]

@@ -1,11 +1,12 @@
 """Autoregressive sampling for every rung: greedy, temperature, top-k and top-p (nucleus), seeded.
 
-Models with `new_cache` (the GPT) speak the decoding extension of the model contract:
-`forward(idx, cache=..., last_only=True)`. They decode with a KV cache: the prompt is encoded once, then each
-step feeds one token. When the cache reaches block_size it is rebuilt from the last 3/4 block_size tokens
-(positions are absolute), so long generations keep at least that much context; uncached decoding slides the
-window by one. Sampling needs only the last position's logits, so such models are asked for those alone
-(`last_only`), cached or not; other rungs return every position and the sampler takes the last.
+Models with `new_cache` (the GPT's KV cache, the RNN's hidden state) speak the decoding extension of the model
+contract: `forward(idx, cache=..., last_only=True)`. The prompt is encoded once, then each step feeds one token.
+A GPT's cache is rebuilt from the last 3/4 block_size tokens when it reaches block_size (positions are absolute),
+so long generations keep at least that much context; uncached decoding slides the window by one. A model with
+no block_size (the RNN) never rebuilds its cache: the state carries the whole prefix. Sampling needs only the last
+position's logits, so such models are asked for those alone (`last_only`), cached or not; other rungs return every
+position and the sampler takes the last.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def generate(
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
     out = np.zeros((B, max_new_tokens), dtype=np.int64)
     done = np.zeros(B, dtype=bool)
-    cached = use_cache and hasattr(model, "new_cache") and bs is not None  # the decoding extension: cache=
+    cached = use_cache and hasattr(model, "new_cache")  # the decoding extension: cache=
     was_training = model.training
     model.eval()
     try:
@@ -91,7 +92,7 @@ def generate(
             cache = None
             for i in range(max_new_tokens):
                 if cached:
-                    if cache is None or cache.length >= bs:
+                    if cache is None or (bs is not None and cache.length >= bs):
                         keep = seq[:, -(bs - max(1, bs // 4)) :] if cache is not None else seq
                         cache = model.new_cache(B)
                         logits = model(keep, cache=cache, last_only=True)[0].data[:, -1]
