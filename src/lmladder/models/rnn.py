@@ -34,7 +34,7 @@ class RNNConfig:
     n_embd: int = 64
     n_hidden: int = 64  # hidden state width of every layer
     n_layer: int = 1
-    dropout: float = 0.0  # on the outputs of every layer but the last, as torch.nn.GRU's dropout
+    dropout: float = 0.0  # on every layer's outputs: between layers (torch.nn.GRU's dropout=) and before the head
     # LSTM only: the forget gate's initial bias (b_ih + b_hh of its gate), so c is mostly kept at first and gradients
     # reach far back (Gers et al., 2000; Jozefowicz et al., 2015); 0 is PyTorch's plain init
     forget_bias: float = 1.0
@@ -137,5 +137,8 @@ class RNN(LanguageModel):
             hs = [getitem(s, h_of) for s in states] if self.cell == "lstm" else states  # T x (B, H)
         if last_only:
             hs = hs[-1:]
-        logits = self.head(stack(hs, axis=1))  # T x (B, H) -> (B, T, H) -> (B, T, vocab)
+        h = stack(hs, axis=1)  # T x (B, H) -> (B, T, H)
+        if self.training and self.dropout:  # the non-recurrent connections only (Zaremba et al., 2014)
+            h = F.dropout(h, self.dropout, self.rng)
+        logits = self.head(h)  # (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)
