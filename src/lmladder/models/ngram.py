@@ -93,7 +93,7 @@ class NGram(LanguageModel):
 
     def _set(self, levels: list[np.ndarray], keys: np.ndarray, counts: np.ndarray) -> None:
         self.levels, self.keys, self.counts = levels, keys, counts  # see ngram_counts.py for the layout
-        self._tables: list[tuple] | None = None  # per-order scoring tables, derived on first use
+        self._tables = self._level_tables()  # built now, so a fit's time includes them
 
     @classmethod
     def min_params(cls, c: NGramConfig) -> float:
@@ -120,22 +120,17 @@ class NGram(LanguageModel):
 
     def _level_tables(self) -> list[tuple]:
         """add_k: [(runs, targets, counts)] of the top order; kneser_ney: kn_level's tables of orders 1..order."""
-        if self._tables is None:
-            V, sizes = self.vocab_size, [1] + [len(a) for a in self.levels]  # contexts per level, root first
-            if self.smoothing == "add_k":
-                self._tables = [(child_runs(self.keys, V, sizes[-1]), self.keys % V, self.counts)]
-            else:
-                by_order = continuation_levels(self.levels, self.keys, self.counts, V)
-                self._tables = [
-                    kn_level(k, c, V, n, discounts(c, self.discount)) for (k, c), n in zip(by_order, sizes, strict=True)
-                ]
-        return self._tables
+        V, sizes = self.vocab_size, [1] + [len(a) for a in self.levels]  # contexts per level, root first
+        if self.smoothing == "add_k":
+            return [(child_runs(self.keys, V, sizes[-1]), self.keys % V, self.counts)]
+        by_order = continuation_levels(self.levels, self.keys, self.counts, V)
+        return [kn_level(k, c, V, n, discounts(c, self.discount)) for (k, c), n in zip(by_order, sizes, strict=True)]
 
     def _log_probs(self, ids: np.ndarray) -> np.ndarray:
         """(U, order) context ids (lookup's) -> (U, V) log P(target | context)."""
         V = self.vocab_size
         if self.smoothing == "add_k":
-            ((runs, targets, counts),) = self._level_tables()
+            ((runs, targets, counts),) = self._tables
             r = np.flatnonzero(ids[:, -1] >= 0)
             rows, pos = scatter_index(runs, ids[r, -1])
             c = np.zeros((len(ids), V))
@@ -147,7 +142,7 @@ class NGram(LanguageModel):
             logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
             return logp
         p = np.full((len(ids), V), 1.0 / V)  # P_0: uniform, so every token keeps some mass
-        for m, (runs, targets, disc, total, gamma_num) in enumerate(self._level_tables(), start=1):
+        for m, (runs, targets, disc, total, gamma_num) in enumerate(self._tables, start=1):
             r = np.flatnonzero(ids[:, m - 1] >= 0)  # rows whose (m-1)-token context was seen; the rest fall through
             r = r[total[ids[r, m - 1]] > 0]  # (an unfitted model has seen no root either)
             c = ids[r, m - 1]
