@@ -30,7 +30,7 @@ from .ngram_counts import check_arrays, child_runs, continuation_levels, count, 
 from .ngram_counts import scatter_index
 
 MAX_ORDER = 16  # beyond this nearly every training context is unique: the model only memorises the text
-FIT_BYTES = 60  # peak bytes per training token per order while fitting (measured: benchmarks/bench_ngram.py)
+FIT_BYTES = 24  # a fit's peak is about FIT_BYTES * (order + 1) bytes per training token (benchmarks/bench_ngram.py)
 LOG_ZERO = -1e30  # log-prob of a never-seen pair when k=0: finite, so ignored targets never yield nan
 SMOOTHINGS = ("add_k", "kneser_ney")
 
@@ -50,11 +50,11 @@ class NGramConfig:
     def check(self) -> None:
         check_sizes(self, "order")
         if self.order > MAX_ORDER:  # floats: a hostile order must not build a huge integer
-            gb = FIT_BYTES * float(self.order) * 1e6 / 1e9
+            per_token = FIT_BYTES * (float(self.order) + 1)
             raise ModelConfigError(
-                f"order={self.order} exceeds {MAX_ORDER}: fitting needs about {FIT_BYTES * float(self.order):.3g} "
-                f"bytes per training token ({gb:.3g} GB for 1M tokens) and contexts that long are nearly all "
-                f"unique; use order <= {MAX_ORDER}"
+                f"order={self.order} exceeds {MAX_ORDER}: fitting needs about {per_token:.3g} bytes per training "
+                f"token ({per_token / 1e3:.3g} GB for 1M tokens) and contexts that long are nearly all unique; "
+                f"use order <= {MAX_ORDER}"
             )
         check_choice(self, "smoothing", SMOOTHINGS)
         k = self.k
