@@ -26,8 +26,16 @@ from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
 from .base import LanguageModel, ModelConfigError, check_choice, check_ids, check_sizes
-from .ngram_counts import check_arrays, child_runs, continuation_levels, count, discounts, kn_level, lookup
-from .ngram_counts import scatter_index
+from .ngram_counts import (
+    check_arrays,
+    child_runs,
+    continuation_levels,
+    count,
+    discounts,
+    kn_level,
+    lookup,
+    scatter_index,
+)
 
 MAX_ORDER = 16  # beyond this nearly every training context is unique: the model only memorises the text
 FIT_BYTES = 24  # a fit's peak is about FIT_BYTES * (order + 1) bytes per training token (benchmarks/bench_ngram.py)
@@ -169,8 +177,8 @@ class NGram(LanguageModel):
         # the longest seen context decides a row's distribution: compute each distinct one once
         depth = (ids >= 0).sum(axis=1) - 1
         start = np.cumsum([0, 1] + [len(a) for a in self.levels])  # first id of each level in one numbering
-        _, first, inverse = np.unique(start[depth] + ids[np.arange(B * T), depth], return_index=True,
-                                      return_inverse=True)  # fmt: skip
+        node = start[depth] + ids[np.arange(B * T), depth]  # (B*T,) the longest seen context of each row
+        _, first, inverse = np.unique(node, return_index=True, return_inverse=True)
         logp = self._log_probs(ids[first])[inverse.reshape(-1)]  # (B*T, V)
         logits = Tensor(logp.reshape(B, T, self.vocab_size))  # (B, T, V), log P(next | last order-1 tokens)
         return logits, None if targets is None else self.loss(logits, targets)

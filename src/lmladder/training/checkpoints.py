@@ -144,7 +144,9 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         raise
     except StateDictError as e:  # before KeyError, which it also is
         reason = str(e).split(";")[0]  # the model's own fix is for whoever builds it; for a file, ours applies
-        raise CheckpointError(f"{path}: its arrays do not load into the model its metadata describes ({reason}); {_FIX}") from None
+        raise CheckpointError(
+            f"{path}: its arrays do not load into the model its metadata describes ({reason}); {_FIX}"
+        ) from None
     except (ModelConfigError, DataError) as e:
         reason = str(e).split(";")[0]
         raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {_FIX}") from None
