@@ -154,9 +154,11 @@ class NGram(LanguageModel):
             r = np.flatnonzero(ids[:, m - 1] >= 0)  # rows whose (m-1)-token context was seen; the rest fall through
             r = r[total[ids[r, m - 1]] > 0]  # (an unfitted model has seen no root either)
             c = ids[r, m - 1]
-            p[r] *= (gamma_num[c] / total[c])[:, None]  # gamma(c) P_{m-1}
+            gamma = np.ones(len(ids))
+            gamma[r] = gamma_num[c] / total[c]
+            p *= gamma[:, None]  # gamma(c) P_{m-1}; a dense multiply beats gathering the seen rows
             rows, pos = scatter_index(runs, c)
-            p[r[rows], targets[pos]] += disc[pos] / total[c[rows]]  # + (a - D) / a(c)
+            p.reshape(-1)[r[rows] * V + targets[pos]] += disc[pos] / total[c[rows]]  # + (a - D) / a(c)
         return np.log(p)
 
     # ------------------------------------------------------------------ the contract
