@@ -149,17 +149,22 @@ class NGram(LanguageModel):
                 logp = np.where(c > 0, np.log(c / np.where(total > 0, total, 1)), LOG_ZERO)
             logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
             return logp
-        p = np.full((len(ids), V), 1.0 / V)  # P_0: uniform, so every token keeps some mass
+        out = np.empty((len(ids), V))
+        p = np.full((1, V), 1.0 / V)  # P_{m-1} of each distinct context still in play; P_0 is uniform
+        live, at = np.arange(len(ids)), np.zeros(len(ids), dtype=np.int64)  # rows in play and their line of p
         for m, (runs, targets, disc, total, gamma_num) in enumerate(self._tables, start=1):
-            r = np.flatnonzero(ids[:, m - 1] >= 0)  # rows whose (m-1)-token context was seen; the rest fall through
-            r = r[total[ids[r, m - 1]] > 0]  # (an unfitted model has seen no root either)
-            c = ids[r, m - 1]
-            gamma = np.ones(len(ids))
-            gamma[r] = gamma_num[c] / total[c]
-            p *= gamma[:, None]  # gamma(c) P_{m-1}; a dense multiply beats gathering the seen rows
+            col = ids[live, m - 1]  # each live row's (m-1)-token context
+            seen = col >= 0
+            seen[seen] = total[col[seen]] > 0  # (an unfitted model has seen no root either)
+            out[live[~seen]] = p[at[~seen]]  # a context never seen falls through: the row keeps P_{m-1}
+            live, at = live[seen], at[seen]
+            c, first, at_c = np.unique(col[seen], return_index=True, return_inverse=True)  # each context once
+            q = p[at[first]] * (gamma_num[c] / total[c])[:, None]  # gamma(c) P_{m-1}(. | c')
             rows, pos = scatter_index(runs, c)
-            p.reshape(-1)[r[rows] * V + targets[pos]] += disc[pos] / total[c[rows]]  # + (a - D) / a(c)
-        return np.log(p)
+            q.reshape(-1)[rows * V + targets[pos]] += disc[pos] / total[c[rows]]  # + (a - D) / a(c)
+            p, at = q, at_c.reshape(-1)
+        out[live] = p[at]
+        return np.log(out)
 
     # ------------------------------------------------------------------ the contract
     def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:
