@@ -5,7 +5,7 @@ Over the order-1 previous tokens c, fitted by counting, never by gradient descen
 - add_k: P(t | c) = (count(c, t) + k) / (count(c) + k V) (add-k / Laplace smoothing; Jurafsky & Martin, Speech and
   Language Processing, ch. 3).
 - kneser_ney: interpolated modified Kneser-Ney (Chen & Goodman, An Empirical Study of Smoothing Techniques for
-  Language Modeling, 1998, eq. 17):
+  Language Modeling, 1998, section 3):
       P_m(t | c) = (a(c, t) - D(a(c, t))) / a(c) + gamma(c) P_{m-1}(t | c'),   c' = c without its oldest token,
       gamma(c) = (D1 N1(c.) + D2 N2(c.) + D3+ N3+(c.)) / a(c),
   with a = raw counts at the top order and continuation counts N1+(. c t) below it, D(a) = D1, D2 or D3+ for

@@ -1,6 +1,6 @@
 """Sparse n-gram counts for models/ngram.py: a trie by levels in sorted int64 arrays, and the interpolated
 (modified) Kneser-Ney tables built from it (Chen & Goodman, An Empirical Study of Smoothing Techniques for
-Language Modeling, 1998, sections 2.7 and 3).
+Language Modeling, TR-10-98, 1998, section 3).
 
 Memory grows with the distinct n-grams seen, never with V ** order. Two kinds of sorted key arrays:
 
