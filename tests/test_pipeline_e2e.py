@@ -91,15 +91,15 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
 
 
 def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):
-    r = exp_run(repo, "bigram.model.smoothing=0.5")
+    r = exp_run(repo, "bigram.model.k=0.5")
     assert ran(r.stdout) == {"bigram@0", "evaluate"}
-    assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["model"]["smoothing"] == 0.5
+    assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["model"]["k"] == 0.5
 
 
 def test_exp_run_trigram(repo):
     exp_run(repo, "bigram.model.order=3")
     ck = repo / "outputs/bigram/seed0/metrics.json"
-    assert json.loads(ck.read_text())["params"] == 27**3
+    assert 27**2 < json.loads(ck.read_text())["params"] < 27**3  # sparse: the contexts and trigrams seen
     assert "exp" in dvc("exp", "show", "--csv", cwd=repo).stdout.lower()
 
 

@@ -176,7 +176,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), hostile
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
+    trigram (runs/ngram), hostile
     checkpoint files and a report table (reports/perplexity.csv) with a broken metrics file beside it."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
@@ -202,10 +203,23 @@ def build_sandbox(root: Path) -> Sandbox:
     seed0.mkdir(parents=True)
     shutil.copy2(good / "model.safetensors", seed0 / "model.safetensors")
     _hostile_checkpoints(root / "ckpt", good / "model.safetensors")
+    ngram = root / "runs" / "ngram"
+    r = run_in_process(sb, "bigram", ["bigram.model.order=3", "bigram.sample.num_samples=2"], str(ngram))
+    assert r.rc == 0, r.stderr
+    _tampered_ngram(root / "ckpt", ngram / "model.safetensors")
     (root / "reports").mkdir()
     (root / "reports" / "perplexity.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\nbigram,2,2.45,0.0\n")
     (root / "reports" / "broken.json").write_text('{"mlp": {"val_nll": 2.1')  # cut short
     return sb
+
+
+def _tampered_ngram(d: Path, good: Path) -> None:
+    """Checksum-valid n-gram checkpoints whose sparse count arrays no fit could have written."""
+    arrays, meta = load_checkpoint(good)
+    unsorted = {**arrays, "model.ngrams": arrays["model.ngrams"][::-1].copy()}
+    save_checkpoint(d / "ngram_unsorted.safetensors", unsorted, meta)
+    out_of_range = {**arrays, "model.context2": arrays["model.context2"] + 10**6}
+    save_checkpoint(d / "ngram_out_of_range.safetensors", out_of_range, meta)
 
 
 def _hostile_checkpoints(d: Path, good: Path) -> None:

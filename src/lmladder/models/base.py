@@ -68,6 +68,7 @@ class LanguageModel(Module):
     kind: ClassVar[str] = ""  # registry key and module name: "ngram", "mlp", "gpt"
     Config: ClassVar[type]  # the config dataclass; `Config().check()` holds every rule about its fields
     trainable: ClassVar[bool] = True  # False for count models fitted with fit()
+    sized_by_data: ClassVar[bool] = False  # True: state array lengths come from the data; load_state_dict checks
 
     config: Any  # the instance of Config it was built from
     vocab_size: int

@@ -1,7 +1,18 @@
 """The count n-gram model: the bottom rung of the ladder (makemore's bigram, generalised to any order).
 
-P(t | c) = (count(c, t) + k) / (count(c) + k V) over the order-1 previous tokens c ("add-k" / Laplace smoothing;
-Jurafsky & Martin, Speech and Language Processing, ch. 3). Fitted by counting, never by gradient descent.
+Over the order-1 previous tokens c, fitted by counting, never by gradient descent, with one of two smoothings:
+
+- add_k: P(t | c) = (count(c, t) + k) / (count(c) + k V) (add-k / Laplace smoothing; Jurafsky & Martin, Speech and
+  Language Processing, ch. 3).
+- kneser_ney: interpolated modified Kneser-Ney (Chen & Goodman, An Empirical Study of Smoothing Techniques for
+  Language Modeling, 1998, section 3):
+      P_m(t | c) = (a(c, t) - D(a(c, t))) / a(c) + gamma(c) P_{m-1}(t | c'),   c' = c without its oldest token,
+      gamma(c) = (D1 N1(c.) + D2 N2(c.) + D3+ N3+(c.)) / a(c),
+  with a = raw counts at the top order and continuation counts N1+(. c t) below it, D(a) = D1, D2 or D3+ for
+  a = 1, 2, >= 3 (estimated per order, or one fixed `discount`), P_0 = 1/V, and a context never seen falling
+  through to the next lower order.
+
+Counts are sparse (models/ngram_counts.py): memory grows with the distinct n-grams seen, not V ** order.
 """
 
 from __future__ import annotations
@@ -14,67 +25,90 @@ import numpy as np
 from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
-from .base import LanguageModel, ModelConfigError, check_ids, check_sizes
+from .base import LanguageModel, ModelConfigError, check_choice, check_ids, check_sizes
+from .ngram_counts import (
+    check_arrays,
+    child_runs,
+    continuation_levels,
+    count,
+    discounts,
+    kn_level,
+    lookup,
+    scatter_index,
+)
 
-MAX_TABLE = 5e7  # dense counts table entries (V ** order); 65 ** 4 fits, 65 ** 5 does not
-LOG_ZERO = -1e30  # log-prob of a never-seen pair when smoothing=0: finite, so ignored targets never yield nan
+MAX_ORDER = 16  # beyond this nearly every training context is unique: the model only memorises the text
+FIT_BYTES = 24  # a fit's peak is about FIT_BYTES * (order + 1) bytes per training token (benchmarks/bench_ngram.py)
+LOG_ZERO = -1e30  # log-prob of a never-seen pair when k=0: finite, so ignored targets never yield nan
+SMOOTHINGS = ("add_k", "kneser_ney")
 
 
 @dataclass
 class NGramConfig:
     """The count model's settings: `bigram.model` in conf/, and what its checkpoints store."""
 
-    order: int = 2  # 1 = unigram, 2 = bigram, 3 = trigram, ...
-    smoothing: float = 1.0  # k of add-k smoothing; 0 = raw counts
+    order: int = 2  # 1 = unigram, 2 = bigram, 3 = trigram, ... up to MAX_ORDER
+    smoothing: str = "add_k"  # add_k | kneser_ney
+    k: float = 1.0  # add_k's pseudo-count; 0 = raw counts
+    discount: float | None = None  # kneser_ney: null = modified KN's estimated D1, D2, D3+; or one in (0, 1)
     vocab_size: int | None = None  # from the data
     pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
     boundary_id: int | None = None  # from the data: a lines corpus's boundary; no context crosses it
 
     def check(self) -> None:
         check_sizes(self, "order")
-        if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, int | float) or not self.smoothing >= 0:
-            raise ModelConfigError(f"smoothing={self.smoothing!r} must be >= 0 (add-k counts)")
-        if self.vocab_size is None:
-            return
-        check_ids(self, "pad_id", "boundary_id")
-        V, log_max = self.vocab_size, math.log(MAX_TABLE)
-        if self.order * math.log(V) > log_max:  # in logs: a hostile order must not overflow a float
-            table = math.exp(min(self.order * math.log(V), 700))
-            fits = int(log_max // math.log(V)) if V > 1 else 0
+        if self.order > MAX_ORDER:  # floats: a hostile order must not build a huge integer
+            per_token = FIT_BYTES * (float(self.order) + 1)
             raise ModelConfigError(
-                f"order={self.order}: vocab_size**order = {V}**{self.order} = {table:.3g} dense counts exceeds "
-                f"{MAX_TABLE:.0e}; " + (f"use order <= {fits}" if fits else "use a smaller vocabulary")
+                f"order={self.order} exceeds {MAX_ORDER}: fitting needs about {per_token:.3g} bytes per training "
+                f"token ({per_token / 1e3:.3g} GB for 1M tokens) and contexts that long are nearly all unique; "
+                f"use order <= {MAX_ORDER}"
             )
+        check_choice(self, "smoothing", SMOOTHINGS)
+        k = self.k
+        if isinstance(k, bool) or not isinstance(k, int | float) or not (math.isfinite(k) and k >= 0):
+            raise ModelConfigError(f"k={k!r} must be a finite number >= 0 (add-k's pseudo-count; 0 = raw counts)")
+        d = self.discount
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < 1):
+            raise ModelConfigError(
+                f"discount={d!r} must be in (0, 1), or null for the estimated modified Kneser-Ney discounts"
+            )
+        if self.vocab_size is not None:
+            check_ids(self, "pad_id", "boundary_id")
 
 
 class NGram(LanguageModel):
-    """Add-k smoothed count model over the previous order-1 tokens, left-padded with pad_id.
+    """Smoothed count model over the previous order-1 tokens, left-padded with pad_id.
 
-    With smoothing=0 an unseen (context, target) pair scores LOG_ZERO (loss ~1e30, i.e. infinite perplexity), and
-    a context never seen at all falls back to the uniform distribution.
+    With add_k and k=0 an unseen (context, target) pair scores LOG_ZERO (loss ~1e30, i.e. infinite perplexity),
+    and a context never seen at all falls back to the uniform distribution.
     """
 
     kind = "ngram"
     Config = NGramConfig
     trainable = False
+    sized_by_data = True
 
-    # rng and dtype are accepted so every rung is built alike: counting draws nothing, and counts are float64
+    # rng and dtype are accepted so every rung is built alike: counting draws nothing, and scores are float64
     def __init__(self, config: NGramConfig, *, rng: np.random.Generator | None = None, dtype=None):
         super().__init__(config)
         c = config
-        self.order, self.smoothing = c.order, float(c.smoothing)
+        self.order, self.smoothing, self.k, self.discount = c.order, c.smoothing, float(c.k), c.discount
         self.pad_id, self.boundary_id = c.pad_id, c.boundary_id
         self.block_size = None  # any length: the context is only the last order-1 tokens
-        self.counts = np.zeros((self.vocab_size,) * self.order, dtype=np.float64)
-        self._logp: np.ndarray | None = None  # cached (V**(order-1), V) log-prob table
+        empty = np.zeros(0, dtype=np.int64)
+        self._set([empty] * (self.order - 1), empty, empty)
+
+    def _set(self, levels: list[np.ndarray], keys: np.ndarray, counts: np.ndarray) -> None:
+        self.levels, self.keys, self.counts = levels, keys, counts  # see ngram_counts.py for the layout
+        self._tables = self._level_tables()  # built now, so a fit's time includes them
 
     @classmethod
     def min_params(cls, c: NGramConfig) -> float:
-        # in logs first: a hostile order must not make Python build a huge integer
-        return math.inf if c.order * math.log(max(c.vocab_size, 1)) > 100 else float(c.vocab_size**c.order)
+        return 0.0  # the arrays grow with the data: nothing to bound from the config alone
 
     def num_parameters(self) -> int:
-        return self.counts.size
+        return sum(a.size for a in self.state_dict().values())
 
     # ------------------------------------------------------------------ fitting
     def fit(self, tokens: np.ndarray) -> NGram:
@@ -88,30 +122,49 @@ class NGram(LanguageModel):
                 f"NGram.fit: token ids span [{tokens.min()}, {tokens.max()}] but vocab_size={self.vocab_size}; "
                 "build the model with the prepared data's vocab size"
             )
-        ctx, tgt = contexts(tokens, self.order - 1, self.pad_id, self.boundary_id)
-        flat = self._flat(np.concatenate([ctx, tgt[:, None]], axis=1))  # (N-1,) index into counts.ravel()
-        self.counts = np.bincount(flat, minlength=self.counts.size).astype(np.float64).reshape(self.counts.shape)
-        self._logp = None
+        ctx, tgt = contexts(tokens, self.order - 1, self.pad_id, self.boundary_id)  # (N-1, order-1), (N-1,)
+        self._set(*count(ctx, tgt, self.vocab_size))
         return self
 
-    def _flat(self, ids: np.ndarray) -> np.ndarray:
-        """(..., m) ids -> (...,) row-major index into a (V,)*m table."""
-        flat = np.zeros(ids.shape[:-1], dtype=np.int64)
-        for j in range(ids.shape[-1]):
-            flat = flat * self.vocab_size + ids[..., j]
-        return flat
+    def _level_tables(self) -> list[tuple]:
+        """add_k: [(runs, targets, counts)] of the top order; kneser_ney: kn_level's tables of orders 1..order."""
+        V, sizes = self.vocab_size, [1] + [len(a) for a in self.levels]  # contexts per level, root first
+        if self.smoothing == "add_k":
+            return [(child_runs(self.keys, V, sizes[-1]), self.keys % V, self.counts)]
+        by_order = continuation_levels(self.levels, self.keys, self.counts, V)
+        return [kn_level(k, c, V, n, discounts(c, self.discount)) for (k, c), n in zip(by_order, sizes, strict=True)]
 
-    def log_probs(self) -> np.ndarray:
-        """(V**(order-1), V) table of log P(target | context), context flattened row-major."""
-        if self._logp is None:
-            V = self.vocab_size
-            c = self.counts.reshape(-1, V) + self.smoothing  # (V**(order-1), V)
+    def _log_probs(self, ids: np.ndarray) -> np.ndarray:
+        """(U, order) context ids (lookup's) -> (U, V) log P(target | context)."""
+        V = self.vocab_size
+        if self.smoothing == "add_k":
+            ((runs, targets, counts),) = self._tables
+            r = np.flatnonzero(ids[:, -1] >= 0)
+            rows, pos = scatter_index(runs, ids[r, -1])
+            c = np.zeros((len(ids), V))
+            c[r[rows], targets[pos]] = counts[pos]  # the dense rows of the counts table that are asked for
+            c += self.k
             total = c.sum(axis=1, keepdims=True)
             with np.errstate(divide="ignore", invalid="ignore"):
                 logp = np.where(c > 0, np.log(c / np.where(total > 0, total, 1)), LOG_ZERO)
-            logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with smoothing=0)
-            self._logp = logp
-        return self._logp
+            logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
+            return logp
+        out = np.empty((len(ids), V))
+        p = np.full((1, V), 1.0 / V)  # P_{m-1} of each distinct context still in play; P_0 is uniform
+        live, at = np.arange(len(ids)), np.zeros(len(ids), dtype=np.int64)  # rows in play and their line of p
+        for m, (runs, targets, disc, total, gamma_num) in enumerate(self._tables, start=1):
+            col = ids[live, m - 1]  # each live row's (m-1)-token context
+            seen = col >= 0
+            seen[seen] = total[col[seen]] > 0  # (an unfitted model has seen no root either)
+            out[live[~seen]] = p[at[~seen]]  # a context never seen falls through: the row keeps P_{m-1}
+            live, at = live[seen], at[seen]
+            c, first, at_c = np.unique(col[seen], return_index=True, return_inverse=True)  # each context once
+            q = p[at[first]] * (gamma_num[c] / total[c])[:, None]  # gamma(c) P_{m-1}(. | c')
+            rows, pos = scatter_index(runs, c)
+            q.reshape(-1)[rows * V + targets[pos]] += disc[pos] / total[c[rows]]  # + (a - D) / a(c)
+            p, at = q, at_c.reshape(-1)
+        out[live] = p[at]
+        return np.log(out)
 
     # ------------------------------------------------------------------ the contract
     def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:
@@ -126,22 +179,28 @@ class NGram(LanguageModel):
         ctx = context_windows(idx, self.order - 1, self.pad_id, self.boundary_id)  # (B, T, order-1)
         if last_only:
             ctx = ctx[:, -1:]
-        logits = Tensor(self.log_probs()[self._flat(ctx)])  # (B, T, V), log P(next | last order-1 tokens)
+        B, T = ctx.shape[:2]
+        ids = lookup(self.levels, ctx.reshape(B * T, self.order - 1), self.vocab_size)  # (B*T, order)
+        # the longest seen context decides a row's distribution: compute each distinct one once
+        depth = (ids >= 0).sum(axis=1) - 1
+        start = np.cumsum([0, 1] + [len(a) for a in self.levels])  # first id of each level in one numbering
+        node = start[depth] + ids[np.arange(B * T), depth]  # (B*T,) the longest seen context of each row
+        _, first, inverse = np.unique(node, return_index=True, return_inverse=True)
+        logp = self._log_probs(ids[first])[inverse.reshape(-1)]  # (B*T, V)
+        logits = Tensor(logp.reshape(B, T, self.vocab_size))  # (B, T, V), log P(next | last order-1 tokens)
         return logits, None if targets is None else self.loss(logits, targets)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts}
+        levels = {f"context{j}": a for j, a in enumerate(self.levels, start=1)}
+        return {**levels, "ngrams": self.keys, "counts": self.counts}
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        if set(state) != {"counts"}:
+        want = list(self.state_dict())
+        if set(state) != set(want):
             raise StateDictError(
-                f"NGram.load_state_dict: expected keys ['counts'], got {sorted(state)}; load an ngram checkpoint"
+                f"NGram.load_state_dict: expected keys {sorted(want)}, got {sorted(state)}; load an ngram "
+                f"checkpoint of order {self.order}"
             )
-        counts = np.asarray(state["counts"])
-        if counts.shape != self.counts.shape:
-            raise StateDictError(
-                f"NGram.load_state_dict: counts shape expected {self.counts.shape}, got {counts.shape}; build the "
-                "model with the checkpoint's vocab_size and order"
-            )
-        self.counts = counts.astype(np.float64, copy=True)
-        self._logp = None
+        arrays = [np.asarray(state[name]) for name in want]
+        check_arrays(arrays[:-2], arrays[-2], arrays[-1], self.vocab_size)
+        self._set([a.copy() for a in arrays[:-2]], arrays[-2].copy(), arrays[-1].copy())

@@ -51,7 +51,7 @@ def save_training_checkpoint(
     meta: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "model": {"kind": model.kind, "config": asdict(model.config)},
-        "dtype": str(next(iter(arrays.values())).dtype) if arrays else "float32",
+        "dtype": next((str(a.dtype) for a in arrays.values() if a.dtype.kind == "f"), "float32"),  # of the weights
         "tokenizer": tokenizer.to_dict(),
         "step": int(step),
         "rng_states": {name: g.bit_generator.state for name, g in (rngs or {}).items()},
@@ -118,7 +118,7 @@ def _shape_mismatch(model: LanguageModel, weights: dict[str, np.ndarray]) -> str
     problems += [
         f"model.{k} is {tuple(weights[k].shape)}, the model needs {tuple(want[k])}"
         for k in sorted(set(want) & set(weights))
-        if tuple(weights[k].shape) != tuple(want[k])
+        if tuple(weights[k].shape) != tuple(want[k]) and not model.sized_by_data  # (its load_state_dict checks)
     ]
     if not problems:
         return None
@@ -142,8 +142,13 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         model.load_state_dict(weights)
     except CheckpointError:
         raise
-    except (ModelConfigError, StateDictError, DataError) as e:  # StateDictError first: it is also a KeyError
+    except StateDictError as e:  # before KeyError, which it also is
         reason = str(e).split(";")[0]  # the model's own fix is for whoever builds it; for a file, ours applies
+        raise CheckpointError(
+            f"{path}: its arrays do not load into the model its metadata describes ({reason}); {_FIX}"
+        ) from None
+    except (ModelConfigError, DataError) as e:
+        reason = str(e).split(";")[0]
         raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {_FIX}") from None
     except KeyError as e:
         raise CheckpointError(

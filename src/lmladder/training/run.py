@@ -77,8 +77,8 @@ def run_rung(
     out = Path(out_dir)
     rngs = make_rngs(seed)
     model = cls(for_data(config, data), rng=rngs["model"])
-    log(f"{cls.kind}: {model.num_parameters():,} parameters")
     if cls.trainable:
+        log(f"{cls.kind}: {model.num_parameters():,} parameters")
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
         res = loop.train(
@@ -90,6 +90,7 @@ def run_rung(
         model.fit(np.asarray(data.splits["train"]))
         seconds, step, batch = time.perf_counter() - t0, 0, 32
         tokens_per_s = len(data.splits["train"]) / max(seconds, 1e-9)
+        log(f"{cls.kind}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # they come from the data
         save_training_checkpoint(out / LAST, model, data.tokenizer, rngs=rngs, step=0, extra=meta)
     metrics: dict[str, Any] = {
         "model": cls.kind,
