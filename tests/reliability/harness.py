@@ -177,8 +177,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
     (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
-    trigram (runs/ngram), hostile
-    checkpoint files and a report table (reports/perplexity.csv) with a broken metrics file beside it."""
+    trigram (runs/ngram), hostile checkpoint files and a report table (reports/perplexity.csv) with a broken
+    metrics file beside it."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
