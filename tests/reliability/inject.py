@@ -70,12 +70,12 @@ elif MODE == "kill-eval":
 
     real_estimate = loop.estimate_loss
 
-    def estimate_loss(model, batches):
+    def estimate_loss(model, batches, *a, **k):
         if nth():
             batches = iter(batches)
             next(batches), next(batches)  # some of the evaluation's batches are drawn, then the process dies
             die("in the middle of an evaluation")
-        return real_estimate(model, batches)
+        return real_estimate(model, batches, *a, **k)
 
     loop.estimate_loss = estimate_loss
 elif MODE == "kill-scoring":
