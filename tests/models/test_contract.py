@@ -35,6 +35,14 @@ def build(kind, dtype=np.float32, seed=0, **overrides):
     return cls(small_config(kind, V, **overrides), rng=np.random.default_rng(seed), dtype=dtype)
 
 
+def ready(kind):
+    """`build(kind)`, fitted when it is a count model: a model that can score."""
+    model = build(kind)
+    if not model.trainable:
+        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    return model
+
+
 def batch(seed, B=2, T=5):
     r = np.random.default_rng(seed)
     return r.integers(0, V, (B, T)), r.integers(0, V, (B, T))
@@ -55,9 +63,7 @@ def test_the_config_is_the_schema(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_speaks_the_contract(kind):
-    model = build(kind)
-    if not model.trainable:
-        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model = ready(kind)
     x, y = batch(1)
     logits, loss = model(x, y)
     assert logits.shape == (2, 5, V) and loss.data.shape == ()
@@ -72,9 +78,7 @@ def test_forward_speaks_the_contract(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_last_only_is_the_last_position_of_the_full_forward(kind):
     """Sampling asks for the last position only (the head then skips the other T - 1)."""
-    model = build(kind)
-    if not model.trainable:
-        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model = ready(kind)
     x = np.random.default_rng(6).integers(0, V, (2, 8))
     with no_grad():
         full, last = model(x)[0].data, model(x, last_only=True)[0].data
@@ -87,9 +91,7 @@ def test_last_only_is_the_last_position_of_the_full_forward(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_last_only_with_targets_trains_on_the_last_position(kind):
     """train.targets=last (Zero-to-Hero's random windows): targets (B, 1) score the last position of each row."""
-    model = build(kind)
-    if not model.trainable:
-        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model = ready(kind)
     model.eval()  # BatchNorm's running statistics, so both calls see the same normalisation
     x = np.random.default_rng(6).integers(0, V, (3, 8))
     y = np.random.default_rng(7).integers(0, V, (3, 1))
@@ -112,9 +114,7 @@ def test_gradcheck_of_the_whole_model(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_grad_gives_the_same_bits_and_no_graph(kind):
-    model = build(kind)
-    if not model.trainable:
-        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model = ready(kind)
     x, y = batch(4)
     logits, loss = model(x, y)
     with no_grad():
@@ -126,9 +126,7 @@ def test_no_grad_gives_the_same_bits_and_no_graph(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_sampling_is_seeded_and_stays_in_the_vocabulary(kind):
-    model = build(kind)
-    if not model.trainable:
-        model.fit(np.random.default_rng(3).integers(0, V, 200))
+    model = ready(kind)
     prompt = np.zeros((3, 1), dtype=np.int64)
     a = generate(model, prompt, 12, rng=np.random.default_rng(5))
     b = generate(model, prompt, 12, rng=np.random.default_rng(5))

@@ -129,16 +129,15 @@ class RNN(LanguageModel):
                 table = F.linear(self.wte.weight, layer.weight_ih, layer.bias_ih)  # (V, G)
                 xgs = [F.embedding(idx[:, t], table) for t in range(T)]  # T x (B, G)
             else:
-                p = self.dropout if self.training else 0.0
-                xgs = [F.linear(F.dropout(h, p, self.rng), layer.weight_ih, layer.bias_ih) for h in hs]  # T x (B, G)
+                drop = [F.dropout(h, self.dropout, self.rng, self.training) for h in hs]
+                xgs = [F.linear(h, layer.weight_ih, layer.bias_ih) for h in drop]  # T x (B, G)
             states = layer(xgs, None if cache is None else Tensor(cache.states[k]))  # T x (B, S)
             if cache is not None:
                 cache.states[k] = states[-1].data
             hs = [getitem(s, h_of) for s in states] if self.cell == "lstm" else states  # T x (B, H)
         if last_only:
             hs = hs[-1:]
-        h = stack(hs, axis=1)  # T x (B, H) -> (B, T, H)
-        if self.training and self.dropout:  # the non-recurrent connections only (Zaremba et al., 2014)
-            h = F.dropout(h, self.dropout, self.rng)
+        # dropout on the non-recurrent connections only (Zaremba et al., 2014)
+        h = F.dropout(stack(hs, axis=1), self.dropout, self.rng, self.training)  # T x (B, H) -> (B, T, H)
         logits = self.head(h)  # (B, T, vocab)
         return logits, (self.loss(logits, targets) if targets is not None else None)
