@@ -97,6 +97,8 @@ CASES = [
          r"rnn.model.cell='foo'", r"choose one of rnn, gru, lstm", fast=True),
     case("config-rnn-no-layers", "config", "rnn", ["rnn.model.n_layer=0"],
          r"rnn.model.n_layer=0", r"must be a positive integer"),
+    case("config-rnn-forget-bias-not-finite", "config", "rnn", ["rnn.model.forget_bias=inf"],
+         r"rnn.model.forget_bias=inf", r"must be a finite number", fast=True),
     case("config-rnn-dropout-out-of-range", "config", "rnn", ["rnn.model.dropout=-0.1"],
          r"rnn.model.dropout=-0.1", r"must be in \[0, 1\)"),
     case("config-data-kind-unknown", "config", "prepare", ["data.kind=paragraphs"],
