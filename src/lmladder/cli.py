@@ -75,6 +75,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
     tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
     if err := _unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt, or use a checkpoint trained on it"):
         raise err
+    _warn_unknown_words(tok, a.prompt, "--prompt")
     ids = tok.encode(a.prompt) if a.prompt else np.zeros(0, dtype=np.int64)
     if boundary is not None:  # lines corpus: a document starts after the boundary token
         ids = np.concatenate([[boundary], ids]).astype(np.int64)
@@ -94,9 +95,28 @@ def cmd_sample(a: argparse.Namespace) -> int:
         use_cache=not a.no_cache,
     )
     for r in rows:
-        text = (a.prompt or "") + tok.decode(r[r != boundary] if boundary is not None else r)
+        text = (a.prompt or "") + _continuation(tok, ids, r[r != boundary] if boundary is not None else r)
         print(text if boundary is not None else text + "\n" + "-" * 40)
     return 0
+
+
+def _continuation(tok, prompt_ids: np.ndarray, new_ids: np.ndarray) -> str:
+    """The text `new_ids` add after the prompt: decoded after the prompt's last token, so a word tokenizer puts
+    the space between them (for characters, bytes and BPE this is just decode(new_ids))."""
+    last = prompt_ids[-1:]
+    return tok.decode(np.concatenate([last, new_ids]).astype(np.int64))[len(tok.decode(last)) :]
+
+
+def _warn_unknown_words(tok, text: str, what: str) -> None:
+    """A word vocabulary maps words it lacks to <unk>: say so (on stderr), but go on."""
+    words = tok.unknown_words(text) if hasattr(tok, "unknown_words") else []
+    if words:
+        n = tok.count_unknown(text)
+        shown = ", ".join(map(repr, words)) + (", ..." if n > len(words) else "")
+        print(
+            f"lmladder: warning: {what} has {n} word(s) outside the vocabulary ({shown}); they read as <unk>",
+            file=sys.stderr,
+        )
 
 
 def _encodable(tok, text: str) -> bool:
@@ -144,6 +164,7 @@ def _documents(path: str, text) -> list:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .data.prepared import text_sizes
     from .training.evaluate import score_tokens
 
     if a.batch_size < 1:
@@ -159,16 +180,20 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
     if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
         raise err
-    ids = tok.encode(nl + text + nl if lines else text)  # a lines split is [B, doc1, B, doc2, ..., B]
+    _warn_unknown_words(tok, text, f"--text {a.text}")
+    if lines:
+        text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
+    ids = tok.encode(text)
     if len(ids) < 2:
         raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
-    n_chars = len(tok.decode(ids[1:])) if byte_level else None
+    n_chars, n_bytes = text_sizes(tok, text, ids)
     scores = score_tokens(
         ck.model,
         ids,
         kind="lines" if lines else "stream",
         boundary_id=tok.boundary_id,
         n_chars=n_chars,
+        n_bytes=n_bytes,
         batch_size=a.batch_size,
     )
     print(

@@ -58,7 +58,9 @@ def test_byte_tokenizer_takes_raw_bytes_and_uint16_for_big_vocab(tmp_path):
 def test_prepare_errors(tmp_path):
     with pytest.raises(DataError, match="kind='doc' is unknown"):
         prepare_corpus("a\n", kind="doc", tokenizer="char", out_dir=tmp_path)
-    with pytest.raises(DataError, match="tokenizer='bpe' is unknown"):
+    with pytest.raises(DataError, match="tokenizer='wordpiece' is unknown"):
+        prepare_corpus("abcdefghij" * 5, kind="stream", tokenizer="wordpiece", out_dir=tmp_path)
+    with pytest.raises(DataError, match="data.vocab_size=1024 is more than the train split can merge"):
         prepare_corpus("abcdefghij" * 5, kind="stream", tokenizer="bpe", out_dir=tmp_path)
     with pytest.raises(DataError, match="tokenizer=char needs text"):
         prepare_corpus(b"abcdefghij" * 5, kind="stream", tokenizer="char", out_dir=tmp_path)
@@ -137,3 +139,52 @@ def test_errors_are_one_line_lmladder_errors(tmp_path, call):
         call(tmp_path)
     assert isinstance(info.value, DataError) and isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
+
+
+TALE = "It was the best of times, it was the worst of times; naïve café.\n" * 40
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "byte", "word", "bpe"])
+def test_every_tokenizer_records_the_text_its_predictions_cover(tmp_path, tokenizer):
+    """predicted chars/bytes are the same for every tokenizer of one text: bits per char compare across them."""
+    text = TALE + "An unseen tail.\n"
+    stats = prepare_corpus(
+        text, kind="stream", tokenizer=tokenizer, vocab_size=280, fractions=[0.9, 0.1], out_dir=tmp_path / tokenizer
+    )
+    data = load_prepared(tmp_path / tokenizer)
+    n = int(0.9 * len(text))
+    for split, part in (("train", text[:n]), ("val", text[n:])):
+        s = stats["splits"][split]
+        first = data.tokenizer.decode(data.splits[split][:1])
+        assert s["predicted_chars"] == len(part) - len(first)
+        assert s["predicted_bytes"] == len(part.encode()) - len(first.encode())
+    assert stats["tokenizer_label"] == {"bpe": "bpe-280/gpt4", "word": "word/min1"}.get(tokenizer, tokenizer)
+
+
+def test_word_and_bpe_vocabularies_come_from_train_only(tmp_path):
+    text = TALE + "Zebras quagga.\n" * 5
+    word = prepare_corpus(text, kind="stream", tokenizer="word", fractions=[0.9, 0.1], out_dir=tmp_path / "w")
+    tok = load_prepared(tmp_path / "w").tokenizer
+    assert "Zebras" not in tok.stoi and word["unk_count"]["val"] > 0
+    assert word["splits"]["val"]["unk_rate"] == word["unk_count"]["val"] / word["splits"]["val"]["tokens"]
+    prepare_corpus(text, kind="stream", tokenizer="bpe", vocab_size=280, fractions=[0.9, 0.1], out_dir=tmp_path / "b")
+    bpe = load_prepared(tmp_path / "b")
+    assert bpe.tokenizer.decode(bpe.splits["val"]) == text[int(0.9 * len(text)) :]  # unseen words still encode
+    assert all(b"Zebra" not in bpe.tokenizer.token_bytes(i) for i in range(bpe.vocab_size - 1))
+
+
+def test_bpe_lines_corpus_uses_endoftext_as_boundary(tmp_path):
+    names = "\n".join(["anna", "annabel", "bob", "bobby", "hannah", "anne"] * 20)
+    prepare_corpus(names, kind="lines", tokenizer="bpe", vocab_size=270, out_dir=tmp_path)
+    data = load_prepared(tmp_path)
+    assert data.boundary_id == 269 == data.vocab_size - 1
+    train = data.splits["train"]
+    assert train[0] == train[-1] == data.boundary_id and train.dtype == np.uint16
+    assert data.tokenizer.decode(train).strip("\n").split("\n")[0] in {
+        "anna",
+        "annabel",
+        "bob",
+        "bobby",
+        "hannah",
+        "anne",
+    }

@@ -65,7 +65,9 @@ def test_dict_round_trip_is_json(tok):
 
 
 def test_bad_dicts_and_ids():
-    with pytest.raises(DataError, match="unknown tokenizer type 'bpe'"):
+    with pytest.raises(DataError, match="unknown tokenizer type 'wordpiece'"):
+        tokenizer_from_dict({"type": "wordpiece"})
+    with pytest.raises(DataError, match=r"bpe tokenizer dict lacks \['version'"):
         tokenizer_from_dict({"type": "bpe"})
     with pytest.raises(DataError, match="malformed char tokenizer"):
         tokenizer_from_dict({"type": "char"})

@@ -7,8 +7,8 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 
-from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder import nn
+from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
 from lmladder.data.batching import IGNORE_INDEX
 from lmladder.io import read_checkpoint_meta
@@ -178,7 +178,9 @@ def test_an_interrupted_and_resumed_run_writes_the_same_bytes(kind, targets, tin
         rngs = make_rngs(0)
         model = cls(for_data(small_config(kind, V), tiny_names), rng=rngs["model"])
         settings = _settings(kind, targets)
-        train(model, tiny_names, optim=OPTIM, settings=settings, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print)
+        train(
+            model, tiny_names, optim=OPTIM, settings=settings, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print
+        )
         _run(kind, tiny_names, tmp_path / "b", targets, resume=tmp_path / "b" / "model.safetensors")
     else:
         _run(kind, tiny_names, tmp_path / "b")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmladder.data import DataConfig, prepare
+from lmladder.data import BPETokenizer, DataConfig, prepare
 from lmladder.io import load_checkpoint, save_checkpoint
 from lmladder.models import LADDER
 
@@ -192,6 +192,8 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "blank_lines.txt").write_text("anna\nbob\n\ncarl\n")
     (c / "bad_utf8.txt").write_bytes(b"anna\nbob\xff\xfe\ncarl\n")
     (c / "two_lines.txt").write_text("anna\nbob\n")
+    (c / "eot.txt").write_text("First Citizen:<|endoftext|>Before we proceed any further, hear me speak.\n" * 3)
+    (c / "spaces.txt").write_text("   \n\t \n" * 20)
     (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
     prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
     good = root / "runs" / "good"
@@ -237,6 +239,9 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     save_checkpoint(d / "huge.safetensors", arrays, huge)
     other = {**meta, "tokenizer": {"type": "char", "lines": True, "chars": "abc", "unk": None}}
     save_checkpoint(d / "vocab_mismatch.safetensors", arrays, other)
+    bpe = BPETokenizer.train("a rose by any other name would smell as sweet " * 4, 270).to_dict()
+    edited = {**meta, "tokenizer": {**bpe, "merges": [[98, 97], *bpe["merges"][1:]]}}  # checksum left as it was
+    save_checkpoint(d / "bpe_edited.safetensors", arrays, edited)
     no_optim = {k: v for k, v in arrays.items() if k.startswith("model.")}
     save_checkpoint(d / "no_optim.safetensors", no_optim, {k: v for k, v in meta.items() if k != "optimizer"})
     bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}

@@ -2,7 +2,7 @@
 
     out_dir/train.npy, val.npy[, test.npy]   1-D uint8 (vocab <= 256) or uint16 token ids
     out_dir/vocab.json                       tokenizer dict + {"kind", "boundary_id"}
-    out_dir/stats.json                       sizes per split, vocab size, unknown-character counts, source, sha256
+    out_dir/stats.json                       per split: tokens, predicted chars/bytes, unknown tokens; vocab, source
 
 A lines split is [B, w1..., B, w2..., B]: it starts and ends with the boundary B, so its predicted tokens
 (len - 1) are sum(len(word) + 1), the end token included. The directory is replaced whole or not at all.
@@ -21,23 +21,24 @@ import numpy as np
 
 from ..io.atomic import atomic_directory
 from .errors import DataError
+from .registry import describe, make_tokenizer, tokenizer_from_dict
 from .sources import corpus_lines, sha256_hex
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
-from .tokenizers import ByteTokenizer, CharTokenizer, Tokenizer, tokenizer_from_dict
+from .tokenizers import Tokenizer
 
 KINDS = ("stream", "lines")
 PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
 
 
-def make_tokenizer(name: str, *, kind: str, train, others: Sequence = ()) -> Tokenizer:
-    """The "byte" or "char" tokenizer (the char vocabulary is built from the training split only)."""
-    if name == "byte":
-        return ByteTokenizer(lines=kind == "lines")
-    if name == "char":
-        if isinstance(train, bytes):
-            raise DataError("tokenizer=char needs text, got bytes; decode the source with Source.text()")
-        return CharTokenizer.build(train, lines=kind == "lines", others=others)
-    raise DataError(f"tokenizer={name!r} is unknown; choose char or byte")
+def text_sizes(tok: Tokenizer, text: str | bytes, ids: np.ndarray) -> tuple[int, int]:
+    """(characters, UTF-8 bytes) of the text a split's predicted tokens (all but the first) stand for: the
+    denominators of bits per character and per byte, the same for every tokenizer of one text."""
+    if isinstance(text, bytes):  # the byte tokenizer's raw file: one token per byte
+        return len(text[1:].decode("utf-8", errors="replace")), len(text) - 1
+    first = tok.decode(ids[:1])
+    return len(text) - len(first), len(text.encode("utf-8", "surrogatepass")) - len(
+        first.encode("utf-8", "surrogatepass")
+    )
 
 
 def prepare_corpus(
@@ -45,6 +46,9 @@ def prepare_corpus(
     *,
     kind: str,
     tokenizer: str,
+    vocab_size: int = 1024,
+    bpe_pattern: str = "gpt4",
+    min_count: int = 1,
     fractions: Sequence[float] | None = None,
     split_seed: int = 42,
     out_dir: str | os.PathLike,
@@ -54,6 +58,7 @@ def prepare_corpus(
     """Split, tokenize and write `out_dir` atomically; returns the stats written to stats.json.
 
     `text` is a str, or raw bytes for tokenizer="byte" (so any file works, valid UTF-8 or not).
+    `vocab_size` and `bpe_pattern` apply to tokenizer="bpe", `min_count` to "word".
     `meta` (e.g. the data config that produced it) is stored in stats.json under "meta".
     """
     if kind not in KINDS:
@@ -67,17 +72,31 @@ def prepare_corpus(
         if not text:
             raise DataError("the stream corpus is empty; point path= at a non-empty text file")
         parts = texts = split_stream(text, fractions)
-    tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=[texts[k] for k in texts if k != "train"])
+    others = [texts[k] for k in texts if k != "train"]
+    tok = make_tokenizer(
+        tokenizer,
+        kind=kind,
+        train=texts["train"],
+        others=others,
+        vocab_size=vocab_size,
+        bpe_pattern=bpe_pattern,
+        min_count=min_count,
+    )
     if tok.vocab_size > 65536:
-        raise DataError(f"vocabulary of {tok.vocab_size} symbols does not fit uint16; use tokenizer=byte")
+        raise DataError(
+            f"vocabulary of {tok.vocab_size} symbols does not fit uint16; "
+            "use tokenizer=bpe or byte (or raise data.min_count for words)"
+        )
     dtype = np.uint8 if tok.vocab_size <= 256 else np.uint16
     arrays = {k: tok.encode(t).astype(dtype) for k, t in texts.items()}
-    unk = {k: tok.count_unknown(t) if isinstance(tok, CharTokenizer) else 0 for k, t in texts.items()}
+    unk = {k: tok.count_unknown(t) if hasattr(tok, "count_unknown") else 0 for k, t in texts.items()}
+    sizes = {k: text_sizes(tok, t, arrays[k]) for k, t in texts.items()}
     stats = {
         "source": source,
         "sha256": sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8")),
         "kind": kind,
         "tokenizer": tokenizer,
+        "tokenizer_label": describe(tok),
         "fractions": list(fractions),
         "split_seed": split_seed if kind == "lines" else None,
         "vocab_size": tok.vocab_size,
@@ -91,6 +110,9 @@ def prepare_corpus(
                 "lines": len(parts[k]) if kind == "lines" else None,
                 "tokens": int(a.size),
                 "predicted_tokens": int(a.size) - 1,
+                "predicted_chars": sizes[k][0],
+                "predicted_bytes": sizes[k][1],
+                "unk_rate": unk[k] / max(int(a.size), 1),  # share of the split's tokens that are unknown
             }
             for k, a in arrays.items()
         },

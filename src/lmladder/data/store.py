@@ -17,10 +17,11 @@ from .sources import load_source
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not)
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
+_TOKENIZER_KEYS = {"bpe": ("vocab_size", "bpe_pattern"), "word": ("min_count",)}  # only where they apply
 
 
 def data_signature(data: DataConfig) -> dict:
-    sig = {k: getattr(data, k) for k in _KEYS}
+    sig = {k: getattr(data, k) for k in (*_KEYS, *_TOKENIZER_KEYS.get(data.tokenizer, ()))}
     if data.source == "file":
         sig["path"] = data.path
     sig["fractions"] = [float(f) for f in data.fractions]
@@ -43,6 +44,9 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
         text,
         kind=data.kind,
         tokenizer=data.tokenizer,
+        vocab_size=data.vocab_size,
+        bpe_pattern=data.bpe_pattern,
+        min_count=data.min_count,
         fractions=list(data.fractions),
         split_seed=data.split_seed,
         out_dir=out_dir,

@@ -150,17 +150,3 @@ class CharTokenizer(Tokenizer):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CharTokenizer:
         return cls(list(d["chars"]), lines=d.get("lines", False), unk=d.get("unk"))
-
-
-TOKENIZERS: dict[str, type[Tokenizer]] = {"byte": ByteTokenizer, "char": CharTokenizer}
-
-
-def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
-    """Rebuild a tokenizer from its to_dict() form (extra keys, e.g. vocab.json's "kind", are ignored)."""
-    kind = d.get("type") if isinstance(d, dict) else None
-    if kind not in TOKENIZERS:
-        raise DataError(f"unknown tokenizer type {kind!r} in vocab dict; expected one of {sorted(TOKENIZERS)}")
-    try:
-        return TOKENIZERS[kind].from_dict(d)  # type: ignore[attr-defined]
-    except (KeyError, TypeError) as e:
-        raise DataError(f"malformed {kind} tokenizer dict ({e!r}); re-run prepare to rewrite vocab.json") from None

@@ -20,7 +20,7 @@ import yaml
 from ..errors import LmladderError
 from ..models import LADDER
 
-SCORES = ("val_nll", "val_ppl", "val_bpc", "test_nll", "test_ppl", "test_bpc")
+SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
 TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
 MISSING = "default"  # shown when a job did not override a key that other jobs sweep
 INCOMPLETE = "no metrics.json: the job crashed, was killed or is still running (see the .log in its folder)"
@@ -78,8 +78,9 @@ def _row(metrics: dict, **labels) -> dict:
     """One run's metrics.json (+ timing.json) flattened into a table row after its labels."""
     row = dict(labels)
     for split in ("val", "test"):
-        for k in ("nll", "ppl", "bpc"):
+        for k in ("nll", "ppl", "bpc", "bpb"):
             row[f"{split}_{k}"] = metrics.get(split, {}).get(k, math.nan)
+    row.setdefault("tokenizer", metrics.get("tokenizer"))  # a swept data.tokenizer keeps its own column
     for k in ("params", *TIMINGS):
         row[k] = metrics.get(k, math.nan)
     return row

@@ -36,6 +36,8 @@ def summarize(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     if counts["_failed"].any():
         out.insert(0, "failed", counts["_failed"])
     out.insert(0, "n", counts["_ok"])
+    if "tokenizer" in runs and "tokenizer" not in by:  # which tokenizer each row used (its NLL is per its token)
+        out.insert(0, "tokenizer", g["tokenizer"].agg(lambda s: "/".join(sorted({str(v) for v in s.dropna()})) or "—"))
     out = out.reset_index()
     if "val_nll" not in out:
         return out
@@ -59,7 +61,7 @@ def markdown(
     failures: pd.DataFrame | None = None,
 ) -> str:
     """The summary's `columns` as a Markdown table (mean ± std over n seeds), then any failed or incomplete jobs."""
-    show = summary[[*by, *(c for c in ("n", "failed") if c in summary)]].copy()
+    show = summary[[*by, *(c for c in ("tokenizer", "n", "failed") if c in summary and c not in by)]].copy()
     for c, (header, digits) in columns.items():
         if c in summary and digits is None:
             show[header] = summary[c].map(lambda v: f"{int(v):,}" if v == v else "—")

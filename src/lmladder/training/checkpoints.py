@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..data.errors import DataError
-from ..data.tokenizers import Tokenizer, tokenizer_from_dict
+from ..data.registry import tokenizer_from_dict
+from ..data.tokenizers import Tokenizer
 from ..io import CheckpointError, load_checkpoint, save_checkpoint
 from ..models import model_class
 from ..models.base import LanguageModel, ModelConfigError

@@ -4,7 +4,9 @@ Estimator: the targets are tokens[1:] of the split, each scored exactly once (`d
 Lines corpora are scored one document at a time (a name sees only its own prefix, as in makemore); stream
 corpora are scored with half-overlapping windows of the model's block size, so every scored token after the
 first window has at least block_size/2 tokens of context. Mean NLL = total NLL / scored tokens (nats);
-perplexity = exp(mean NLL); bits per char = total NLL / ln 2 / characters predicted.
+perplexity = exp(mean NLL); bits per character (per UTF-8 byte) = total NLL / ln 2 / characters (bytes) of the
+text the predicted tokens stand for, the same denominator for every tokenizer of one text, so models with
+different tokenizers rank on one scale.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def score_tokens(
     kind: str,
     boundary_id: int | None,
     n_chars: int | None = None,
+    n_bytes: int | None = None,
     batch_size: int = 32,
     block_size: int | None = None,
 ) -> dict:
-    """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, tokens and chars."""
+    """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
+    (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively)."""
     T = model.block_size or block_size or DEFAULT_EVAL_BLOCK
     was_training = model.training
     model.eval()
@@ -48,9 +52,17 @@ def score_tokens(
         model.train(was_training)
     if count == 0:
         raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
-    n_chars = n_chars or count
-    nll = total / count
-    return {"nll": nll, "ppl": math.exp(nll), "bpc": total / math.log(2) / n_chars, "tokens": count, "chars": n_chars}
+    n_chars, n_bytes = n_chars or count, n_bytes or count
+    nll, bits = total / count, total / math.log(2)
+    return {
+        "nll": nll,
+        "ppl": math.exp(nll),
+        "bpc": bits / n_chars,
+        "bpb": bits / n_bytes,
+        "tokens": count,
+        "chars": n_chars,
+        "bytes": n_bytes,
+    }
 
 
 def estimate_loss(model: LanguageModel, batches, last_only: bool = False) -> float:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.prepared import Prepared
+from ..data.prepared import Prepared, text_sizes
+from ..data.registry import describe
 from ..io import atomic_write_json, atomic_write_text
 from ..models import for_data
 from ..models.base import LanguageModel
@@ -26,14 +27,23 @@ METRICS, TIMING = "metrics.json", "timing.json"
 
 def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
     """Exact val (and test, when the split has one) scores; see evaluate.py for the estimator."""
-    byte_level = data.tokenizer.to_dict().get("type") == "byte"
     scores = {}
     for split in ("val", "test"):
         if split in data.splits:
             toks = data.splits[split]
-            n_chars = len(data.tokenizer.decode(np.asarray(toks[1:]))) if byte_level else None
+            sizes = data.stats.get("splits", {}).get(split, {})
+            if "predicted_bytes" in sizes:
+                n_chars, n_bytes = sizes["predicted_chars"], sizes["predicted_bytes"]
+            else:  # prepared before the sizes were recorded: the text the tokens decode to (exact for char/byte)
+                n_chars, n_bytes = text_sizes(data.tokenizer, data.tokenizer.decode(np.asarray(toks)), toks)
             scores[split] = score_tokens(
-                model, toks, kind=data.kind, boundary_id=data.boundary_id, n_chars=n_chars, batch_size=batch_size
+                model,
+                toks,
+                kind=data.kind,
+                boundary_id=data.boundary_id,
+                n_chars=n_chars,
+                n_bytes=n_bytes,
+                batch_size=batch_size,
             )
     return scores
 
@@ -94,6 +104,7 @@ def run_rung(
         save_training_checkpoint(out / LAST, model, data.tokenizer, rngs=rngs, step=0, extra=meta)
     metrics: dict[str, Any] = {
         "model": cls.kind,
+        "tokenizer": describe(data.tokenizer),
         "seed": seed,
         "params": model.num_parameters(),
         "step": step,
