@@ -82,7 +82,8 @@ def test_report_command_writes_every_file_and_lists_failures(sweep, capsys):
     assert "must be a positive integer" in md and "no metrics.json" in md
     assert "2 of 6 jobs failed" in out.err
     table = pd.read_csv(sweep / "report" / "perplexity.csv")
-    assert list(table.columns[:3]) == ["n_hidden", "n", "failed"]
+    assert list(table.columns[:4]) == ["n_hidden", "tokenizer", "n", "failed"]
+    assert set(table["tokenizer"]) <= {"char", "—"}  # which tokenizer each row used ("—": no job finished)
     # wall clock only in the timing table (jobs 2 and 3 took 3.5 s and 4.5 s)
     for f in ("perplexity.csv", "runs.csv", "perplexity.md", "metrics.json"):
         assert "time" not in (rep / f).read_text() and "tokens_per_s" not in (rep / f).read_text(), f
