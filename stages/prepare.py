@@ -9,22 +9,25 @@ from _stage import stage
 from lmladder.data import ensure_prepared, prepare
 
 
+def _summary(stats: dict) -> str:
+    """tokenizer, vocabulary and tokens per split, with the share of unknown tokens where there are any."""
+    splits = stats["splits"]
+    unk = {k: v.get("unk_rate", 0.0) for k, v in splits.items()}
+    parts = [f"{k} {v['predicted_tokens']:,} tokens" + (f" ({unk[k]:.1%} unknown)" if unk[k] else "")
+             for k, v in splits.items()]  # fmt: skip
+    return f"{stats.get('tokenizer_label', stats['tokenizer'])} vocab {stats['vocab_size']:,}, " + ", ".join(parts)
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     with stage("prepare", cfg) as st:
         if st.dvc:
             stats = prepare(st.run.data, st.run.paths.prepared)
-            print(
-                f"[prepare] {st.run.paths.prepared}: {stats['source']}, vocab {stats['vocab_size']}, "
-                + ", ".join(f"{k} {v['predicted_tokens']:,} tokens" for k, v in stats["splits"].items())
-            )
+            print(f"[prepare] {st.run.paths.prepared}: {stats['source']}, {_summary(stats)}")
         else:
             cache = Path(st.run.paths.prepared).parent / "cache"  # as Stage.prepared: next to paths.prepared
             prep, where = ensure_prepared(st.run.data, prepared_dir=st.run.paths.prepared, cache_root=cache)
-            print(
-                f"[prepare] {where}: vocab {prep.vocab_size}, "
-                + ", ".join(f"{k} {len(v) - 1:,} tokens" for k, v in prep.splits.items())
-            )
+            print(f"[prepare] {where}: {_summary(prep.stats)}")
 
 
 if __name__ == "__main__":
