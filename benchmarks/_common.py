@@ -96,6 +96,16 @@ def build_model(package: str, kind: str, rng, **dims):
     return model_cls(**dims, rng=rng)
 
 
+def median_time(fn, repeats: int) -> tuple[float, object]:
+    """(median wall time of `repeats` calls of fn, the last call's result)."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
 def once(fn) -> float:
     t = time.perf_counter()
     fn()

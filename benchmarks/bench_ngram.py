@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
-import time
 import tracemalloc
 
-from _common import SHARED, machine_info, set_threads
+from _common import SHARED, machine_info, median_time, set_threads
 
 
 def shakespeare():
@@ -41,15 +39,6 @@ def zipf_stream(V: int = 4096, n_train: int = 1_000_000, n_val: int = 100_000, s
     shift = np.concatenate([[0], base[:-1] % 7])  # a little dependence on the previous token
     ids = (base + shift) % V
     return ids[:n_train], ids[n_train:], V
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def workload(name, train, val, V, order, smoothing, repeats, batch_size=32) -> dict:

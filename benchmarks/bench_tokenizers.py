@@ -14,21 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
-from _common import SHARED, machine_info, set_threads
+from _common import SHARED, machine_info, median_time, set_threads
 
 TRAIN = [("gpt4", 512), ("gpt4", 1024), ("gpt4", 4096), ("gpt2", 1024), ("none", 1024)]
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def train_row(train: str, pattern: str, vocab_size: int, repeats: int):
