@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lmladder.config import ConfigError, RunConfig, config_keys, validate
 from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
-from lmladder.io import atomic_write_json
+from lmladder.io import atomic_write_json, check_user_file
 
 
 class Stage:
@@ -74,11 +74,9 @@ class Stage:
                 return None
             return ckpt
         ckpt = Path(str(r))
-        if not ckpt.is_file():
-            raise ConfigError(
-                f"resume={r}: no checkpoint file there; give the path of a model.safetensors, or resume=true "
-                "to continue this run's own"
-            )
+        fix = "give the path of a model.safetensors, or resume=true to continue this run's own"
+        missing = f"resume={r}: no checkpoint file there; {fix}"
+        check_user_file(ckpt, what=f"resume={r}", fix=fix, error=ConfigError, missing=missing)
         return ckpt
 
     def meta(self, rung: str) -> dict:

@@ -12,194 +12,14 @@ lmladder compare my-exp: other-exp:                           # two DVC experime
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from .cli_checkpoint import cmd_evaluate, cmd_sample
 from .errors import LmladderError
 from .reports.compare import METRICS
-
-
-class CliError(LmladderError, ValueError):
-    """Bad command-line input; the message names the option and the fix."""
-
-
-def _load(path: str):
-    from .training.checkpoints import load_training_checkpoint
-
-    return load_training_checkpoint(path)
-
-
-def _check_sample_options(a: argparse.Namespace) -> None:
-    # checked here, in the words of the command line, before the checkpoint is even opened
-    if a.num_samples < 1:
-        raise CliError(f"--num-samples {a.num_samples} must be >= 1")
-    if a.max_new_tokens < 0:
-        raise CliError(f"--max-new-tokens {a.max_new_tokens} must be >= 0")
-    if not a.temperature >= 0:
-        raise CliError(f"--temperature {a.temperature} must be >= 0 (0 = greedy, 1 = the model's own distribution)")
-    if a.top_k is not None and a.top_k < 1:
-        raise CliError(f"--top-k {a.top_k} must be >= 1; leave it out to sample from every token")
-    if a.top_p is not None and not 0 < a.top_p <= 1:
-        raise CliError(f"--top-p {a.top_p} must be in (0, 1]; leave it out to keep the whole distribution")
-
-
-def _vocab_hint(tok) -> str:
-    chars = "".join(c for c in getattr(tok, "itos", []) if c.isprintable())
-    return f" (it knows {chars[:40]!r}{'...' if len(chars) > 40 else ''})" if chars else ""
-
-
-def _unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
-    hit = tok.first_unknown(text) if hasattr(tok, "first_unknown") else None
-    if hit is None:
-        return None
-    i, c = hit
-    col = i - text.rfind("\n", 0, i)  # 1-based
-    where = f"line {text.count(chr(10), 0, i) + 1}, column {col}" if "\n" in text else f"position {i}"
-    return CliError(
-        f"{what} has the character {c!r} (U+{ord(c):04X}) at {where}, which is not in the checkpoint's "
-        f"{tok.vocab_size}-symbol vocabulary{_vocab_hint(tok)}; {fix}"
-    )
-
-
-def cmd_sample(a: argparse.Namespace) -> int:
-    from .training.sampling import generate
-
-    _check_sample_options(a)
-    temperature = 0.0 if a.greedy else a.temperature
-    ck = _load(a.checkpoint)
-    tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
-    if err := _unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt, or use a checkpoint trained on it"):
-        raise err
-    _warn_unknown_words(tok, a.prompt, "--prompt")
-    ids = tok.encode(a.prompt) if a.prompt else np.zeros(0, dtype=np.int64)
-    if boundary is not None:  # lines corpus: a document starts after the boundary token
-        ids = np.concatenate([[boundary], ids]).astype(np.int64)
-    elif ids.size == 0:
-        nl = tok.encode("\n") if _encodable(tok, "\n") else np.zeros(1, dtype=np.int64)
-        ids = nl[:1]
-    prompt = np.repeat(ids[None], a.num_samples, axis=0)
-    rows = generate(
-        ck.model,
-        prompt,
-        a.max_new_tokens,
-        rng=np.random.default_rng(a.seed),
-        temperature=temperature,
-        top_k=a.top_k,
-        top_p=a.top_p,
-        stop_id=boundary,
-        use_cache=not a.no_cache,
-    )
-    for r in rows:
-        text = (a.prompt or "") + _continuation(tok, ids, r[r != boundary] if boundary is not None else r)
-        print(text if boundary is not None else text + "\n" + "-" * 40)
-    return 0
-
-
-def _continuation(tok, prompt_ids: np.ndarray, new_ids: np.ndarray) -> str:
-    """The text `new_ids` add after the prompt: decoded after the prompt's last token, so a word tokenizer puts
-    the space between them (for characters, bytes and BPE this is just decode(new_ids))."""
-    last = prompt_ids[-1:]
-    return tok.decode(np.concatenate([last, new_ids]).astype(np.int64))[len(tok.decode(last)) :]
-
-
-def _warn_unknown_words(tok, text: str, what: str) -> None:
-    """A word vocabulary maps words it lacks to <unk>: say so (on stderr), but go on."""
-    words = tok.unknown_words(text) if hasattr(tok, "unknown_words") else []
-    if words:
-        n = tok.count_unknown(text)
-        shown = ", ".join(map(repr, words)) + (", ..." if n > len(words) else "")
-        print(
-            f"lmladder: warning: {what} has {n} word(s) outside the vocabulary ({shown}); they read as <unk>",
-            file=sys.stderr,
-        )
-
-
-def _encodable(tok, text: str) -> bool:
-    try:
-        tok.encode(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _read_text(path: str, byte_level: bool) -> str | bytes:
-    p = Path(path)
-    if not p.exists():
-        raise CliError(f"--text {path}: no such file; give the path of a text file to score")
-    if p.is_dir():
-        raise CliError(f"--text {path} is a directory; give the path of a text file to score")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise CliError(f"--text {path}: cannot read it ({e.strerror or e}); check its permissions") from None
-    if not data.strip():
-        raise CliError(f"--text {path} is empty; give a file with text to score")
-    if byte_level:
-        return data
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CliError(
-            f"--text {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
-            "UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
-        ) from None
-
-
-def _documents(path: str, text) -> list:
-    """The documents of a names-style checkpoint's text: one per line, none blank."""
-    from .data.sources import split_lines
-
-    lines, blank = split_lines(text)
-    if blank is not None:
-        raise CliError(
-            f"--text {path}: line {blank + 1} is blank, but this checkpoint models one document per line "
-            f"(e.g. one name); remove the blank lines (e.g. grep -v '^$' {path} > clean.txt)"
-        )
-    return lines
-
-
-def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .data.prepared import text_sizes
-    from .training.evaluate import score_tokens
-
-    if a.batch_size < 1:
-        raise CliError(f"--batch-size {a.batch_size} must be >= 1")
-    ck = _load(a.checkpoint)
-    tok = ck.tokenizer
-    byte_level = tok.to_dict().get("type") == "byte"
-    text = _read_text(a.text, byte_level)
-    lines = tok.boundary_id is not None
-    if lines:
-        nl = b"\n" if byte_level else "\n"
-        text = nl.join(_documents(a.text, text))
-    fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
-    if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
-        raise err
-    _warn_unknown_words(tok, text, f"--text {a.text}")
-    if lines:
-        text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
-    ids = tok.encode(text)
-    if len(ids) < 2:
-        raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
-    n_chars, n_bytes = text_sizes(tok, text, ids)
-    scores = score_tokens(
-        ck.model,
-        ids,
-        kind="lines" if lines else "stream",
-        boundary_id=tok.boundary_id,
-        n_chars=n_chars,
-        n_bytes=n_bytes,
-        batch_size=a.batch_size,
-    )
-    print(
-        json.dumps({"checkpoint": a.checkpoint, "text": a.text, "model": ck.meta["model"]["kind"], **scores}, indent=2)
-    )
-    return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -300,6 +120,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"lmladder {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        if os.environ.get("LMLADDER_DEBUG"):
+            raise
+        print(f"lmladder {args.command}: interrupted {e}".rstrip(), file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE: the reader went away (`| head -1`), as for any Unix filter
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not hit the closed pipe again (the recipe in
+    the `signal` module's docs)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a StringIO (tests): nothing to silence
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io.files import path_kind, read_user_file
 from .errors import DataError
 
 SOURCES = ("babynames", "file", "url")
@@ -108,9 +109,9 @@ def corpus_lines(text: str | bytes) -> list:
 # ---------------------------------------------------------------------- kinds
 def _read_file(path) -> bytes:
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)")
-    data = p.read_bytes()
+    missing = f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)"
+    fix = "set path= to a text file (or source=babynames)"
+    data = read_user_file(p, what=f"data file {str(p)!r}", fix=fix, error=DataError, missing=missing)
     if not data:
         raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file")
     return data
@@ -121,7 +122,7 @@ def _download(url: str, raw_dir: Path, expected: str) -> bytes:
     if not name:
         raise DataError(f"cannot name the download of {url!r} (no file name in its path); set path= instead")
     dest = raw_dir / name
-    if dest.is_file():
+    if path_kind(dest) == "file":  # anything else there (a FIFO...) is replaced by the download, never read
         data = dest.read_bytes()
         if sha256_hex(data) == expected:
             return data  # cached and verified: no network

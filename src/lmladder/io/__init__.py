@@ -10,6 +10,7 @@ from .atomic import (
     remove_stale_temps,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from .files import check_user_file, path_kind, read_user_file
 
 __all__ = [
     "WriteError",
@@ -19,6 +20,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "atomic_writer",
+    "check_user_file",
+    "path_kind",
+    "read_user_file",
     "remove_stale_temps",
     "load_checkpoint",
     "read_checkpoint_meta",

@@ -29,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import LmladderError
 from .atomic import atomic_writer
+from .files import check_user_file, path_kind
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta", "FORMAT", "DTYPES"]
 
@@ -149,19 +150,16 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
 
 def _raw_header(path: Path) -> tuple[bytes, int]:
     """The header's bytes and the data's length; a pickle, an impossible length or any OS error is refused here."""
+    kind = path_kind(path)  # before open(): opening a FIFO would block
+    fix = "pass the .safetensors file inside it" if kind == "a directory" else "pass the path of a .safetensors file"
+    missing = f"no checkpoint at {path}; train first or check the path"
+    check_user_file(path, what=str(path), fix=fix, error=CheckpointError, missing=missing)
     try:
-        st = os.stat(path)  # before open(): opening a FIFO would block
-    except (FileNotFoundError, NotADirectoryError):
-        raise CheckpointError(f"no checkpoint at {path}; train first or check the path") from None
-    except OSError as exc:
-        raise _bad(path, f"cannot read checkpoint ({exc.strerror})", _UNREADABLE) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise _bad(path, "is a directory, not a checkpoint file", "pass the .safetensors file inside it")
-    if not stat.S_ISREG(st.st_mode):
-        raise _bad(path, "is not a regular file", "pass the path of a .safetensors checkpoint")
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # swapped for something else since the stat
+                raise _bad(path, "is not a regular file", "pass the path of a .safetensors checkpoint")
+            size = st.st_size
             head = f.read(8)
             n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
             if not (2 <= n <= min(MAX_HEADER_BYTES, size - 8) and f.read(1) == b"{"):

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from ..errors import LmladderError
+from ..io.files import path_kind, read_user_file
 from ..models import LADDER
 
 SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
@@ -100,10 +101,19 @@ def _natural(p: Path) -> list:
 
 
 def _read_json(path: Path) -> dict | None:
+    """None when absent (the job has not written it yet); written atomically, so a malformed one was edited."""
+    if path_kind(path) == "missing":
+        return None
+    fix = "repair or delete it (the job then counts as incomplete), or re-run the job"
+    raw = read_user_file(path, what=str(path), fix=fix, error=ReportError)
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # absent, or cut short by a killed job: treated as missing
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        reason = str(e).splitlines()[0][:80]
+        raise ReportError(f"{path} is malformed, not JSON ({reason}); {fix}") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path} holds a JSON {type(data).__name__}, not an object; {fix}")
+    return data
 
 
 def _read_yaml(path: Path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io.files import path_kind, read_user_file
 from .collect import SCORES, TIMINGS, ReportError, collect, settings
 from .tables import pm, summarize
 
@@ -35,8 +36,11 @@ class Table:
 def load(spec: str, *, repo: str | Path = ".") -> Table:
     """A report table from a path (CSV, JSON or folder) or from `REV:PATH` (git revision or DVC experiment)."""
     path = Path(spec)
-    if path.exists():
+    kind = path_kind(path)
+    if kind in ("file", "a directory"):
         return _from_path(path, spec)
+    if kind != "missing":
+        raise ReportError(f"{spec} is {kind}; give a report folder or CSV, a sweep folder, or REV:PATH")
     if ":" in spec:
         rev, _, rel = spec.partition(":")
         rel = rel or DEFAULT_PATH
@@ -54,13 +58,29 @@ def _from_path(path: Path, spec: str) -> Table:
     if not found:  # a sweep folder or outputs/ with no report yet: summarize it now (timings included)
         runs = collect(path)
         return Table(summarize(runs.table, runs.by), runs.by, spec)
-    table = _from_text(found[0].read_text(errors="replace"), found[0].name, spec)
+    table = _from_text(_read(found[0]), found[0].name, spec)
     timing = found[0].with_name("timing.csv")  # wall clock: kept beside the report, never in git or DVC
     if timing.is_file() and timing != found[0]:
-        t = _from_text(timing.read_text(errors="replace"), timing.name, spec)
+        t = _from_text(_read(timing), timing.name, spec)
         if t.by == table.by:
             table.summary = table.summary.merge(t.summary.drop(columns="n"), on=table.by, how="left")
     return table
+
+
+def _read(path: Path) -> str:
+    fix = "give a perplexity.csv, runs.csv or evaluate's metrics.json"
+    raw = read_user_file(path, what=str(path), fix=fix, error=ReportError)
+    if not raw.strip():
+        raise ReportError(f"{path} is empty; {fix}")
+    bad = raw.find(b"\0")  # UTF-16 or binary data: nothing pandas should guess a table from
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = e.start if bad < 0 else min(bad, e.start)
+    if bad >= 0:
+        what = f"a binary file, not a UTF-8 text table (byte {raw[bad]:#04x} at offset {bad})"
+        raise ReportError(f"{path} is {what}; {fix}")
+    return text
 
 
 def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
@@ -86,14 +106,16 @@ def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
 
 
 def _from_text(text: str, name: str, spec: str) -> Table:
+    where = spec if Path(spec).name == name else f"{spec}: {name}"
     try:
         if name.endswith(".json"):  # evaluate's metrics.json: {setting: {score: mean, score_std: std, n: n}}
             rows = [{"setting": k, "n": 1, **v} for k, v in json.loads(text).items() if isinstance(v, dict)]
             return Table(pd.DataFrame(rows), ["setting"], spec)
         df = pd.read_csv(io.StringIO(text))
     except (ValueError, AttributeError) as e:  # pandas' parser errors are ValueErrors
+        what = "malformed JSON: " if isinstance(e, json.JSONDecodeError) else ""
         raise ReportError(
-            f"{spec}: {name} is not a report table ({str(e).splitlines()[0]}); give a perplexity.csv, runs.csv "
+            f"{where} is not a report table ({what}{str(e).splitlines()[0]}); give a perplexity.csv, runs.csv "
             "or evaluate's metrics.json"
         ) from None
     if "n" in df.columns:  # a summary: the configuration columns come before n
@@ -101,7 +123,7 @@ def _from_text(text: str, name: str, spec: str) -> Table:
     if "seed" in df.columns:  # runs.csv: one row per run
         by = list(df.columns[: list(df.columns).index("seed")])
         return Table(summarize(df, by), by, spec)
-    raise ReportError(f"{spec}: {name} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
+    raise ReportError(f"{where} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
 
 
 def _keys(a: Table, b: Table) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:

@@ -128,10 +128,22 @@ def _shape_mismatch(model: LanguageModel, weights: dict[str, np.ndarray]) -> str
     return ", ".join(problems[:3]) + more
 
 
+def _check_finite(path, arrays: dict[str, np.ndarray]) -> None:
+    """Training never saves NaN/inf weights or moments (it stops first), so such a file would sample empty strings
+    and score NaN: refuse it, naming the tensor."""
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and (bad := a.size - int(np.count_nonzero(np.isfinite(a)))):
+            raise CheckpointError(
+                f"{path}: tensor '{name}' holds {bad} non-finite value{'s' if bad > 1 else ''} (NaN/inf); the run "
+                "diverged or the file was edited — restore an earlier checkpoint or retrain"
+            )
+
+
 def load_training_checkpoint(path: str | Path) -> Checkpoint:
     """Rebuild the model from a checkpoint's own metadata and load its weights (and optimizer state, if any).
     Everything that can go wrong with the file raises CheckpointError (one line: the file, the problem, the fix)."""
     arrays, meta = load_checkpoint(path)
+    _check_finite(path, arrays)
     try:
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
         cls, config, dtype = _plan(path, meta, tokenizer, arrays)

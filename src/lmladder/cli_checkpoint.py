@@ -1,0 +1,226 @@
+"""The commands that read a checkpoint: `lmladder sample` and `lmladder evaluate` (parsed in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from .errors import LmladderError
+
+
+class CliError(LmladderError, ValueError):
+    """Bad command-line input; the message names the option and the fix."""
+
+
+def _load(path: str):
+    from .training.checkpoints import load_training_checkpoint
+
+    return load_training_checkpoint(path)
+
+
+def _check_sample_options(a: argparse.Namespace) -> None:
+    # checked here, in the words of the command line, before the checkpoint is even opened
+    if a.num_samples < 1:
+        raise CliError(f"--num-samples {a.num_samples} must be >= 1")
+    if a.max_new_tokens < 0:
+        raise CliError(f"--max-new-tokens {a.max_new_tokens} must be >= 0")
+    if not a.temperature >= 0:
+        raise CliError(f"--temperature {a.temperature} must be >= 0 (0 = greedy, 1 = the model's own distribution)")
+    if a.top_k is not None and a.top_k < 1:
+        raise CliError(f"--top-k {a.top_k} must be >= 1; leave it out to sample from every token")
+    if a.top_p is not None and not 0 < a.top_p <= 1:
+        raise CliError(f"--top-p {a.top_p} must be in (0, 1]; leave it out to keep the whole distribution")
+
+
+def _vocab_hint(tok) -> str:
+    chars = "".join(c for c in getattr(tok, "itos", []) if c.isprintable())
+    return f" (it knows {chars[:40]!r}{'...' if len(chars) > 40 else ''})" if chars else ""
+
+
+def _unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
+    hit = tok.first_unknown(text) if hasattr(tok, "first_unknown") else None
+    if hit is None:
+        return None
+    i, c = hit
+    col = i - text.rfind("\n", 0, i)  # 1-based
+    where = f"line {text.count(chr(10), 0, i) + 1}, column {col}" if "\n" in text else f"position {i}"
+    return CliError(
+        f"{what} has the character {c!r} (U+{ord(c):04X}) at {where}, which is not in the checkpoint's "
+        f"{tok.vocab_size}-symbol vocabulary{_vocab_hint(tok)}; {fix}"
+    )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, carrying how far the command got ("after 2 of 5 samples")."""
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones."""
+    from .training.sampling import generate
+
+    _check_sample_options(a)
+    temperature = 0.0 if a.greedy else a.temperature
+    done = 0
+    try:
+        ck = _load(a.checkpoint)
+        tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
+        prompt = _prompt(tok, a.prompt)
+        shown = prompt.decode("utf-8", errors="replace") if isinstance(prompt, bytes) else prompt
+        if err := _unknown_char(tok, shown, "--prompt", "remove it from the prompt, or use a checkpoint trained on it"):
+            raise err
+        _warn_unknown_words(tok, shown, "--prompt")
+        ids = tok.encode(prompt) if prompt else np.zeros(0, dtype=np.int64)
+        if boundary is not None:  # lines corpus: a document starts after the boundary token
+            ids = np.concatenate([[boundary], ids]).astype(np.int64)
+        elif ids.size == 0:
+            nl = tok.encode("\n") if _encodable(tok, "\n") else np.zeros(1, dtype=np.int64)
+            ids = nl[:1]
+        rng = np.random.default_rng(a.seed)
+        for _ in range(a.num_samples):  # one at a time, one Generator: seeded, and each shown when it is done
+            r = generate(
+                ck.model,
+                ids[None],
+                a.max_new_tokens,
+                rng=rng,
+                temperature=temperature,
+                top_k=a.top_k,
+                top_p=a.top_p,
+                stop_id=boundary,
+                use_cache=not a.no_cache,
+            )[0]
+            text = shown + _continuation(tok, ids, r[r != boundary] if boundary is not None else r)
+            print(text if boundary is not None else text + "\n" + "-" * 40, flush=True)
+            done += 1
+    except KeyboardInterrupt:
+        raise Interrupted(f"after {done} of {a.num_samples} samples") from None
+    return 0
+
+
+def _prompt(tok, prompt: str) -> str | bytes:
+    """The prompt to encode. argv bytes that are not UTF-8 arrive as lone surrogates (surrogateescape): a byte
+    tokenizer takes those bytes as they are; any other tokenizer reads text, so they are refused."""
+    try:
+        prompt.encode("utf-8")
+        return prompt
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(prompt)
+        raw.decode("utf-8")
+        where = ""  # valid after all (surrogates that were not from argv): the position is unknown
+    except UnicodeDecodeError as e:
+        if tok.to_dict().get("type") == "byte":
+            return raw
+        where = f" (byte {raw[e.start]:#04x} at offset {e.start})"
+    except UnicodeEncodeError:
+        where = ""
+    raise CliError(
+        f"--prompt is not valid UTF-8{where}; pass UTF-8 text (a UTF-8 locale), or use a checkpoint trained with "
+        "tokenizer=byte, which takes any bytes"
+    )
+
+
+def _continuation(tok, prompt_ids: np.ndarray, new_ids: np.ndarray) -> str:
+    """The text `new_ids` add after the prompt: decoded after the prompt's last token, so a word tokenizer puts
+    the space between them (for characters, bytes and BPE this is just decode(new_ids))."""
+    last = prompt_ids[-1:]
+    return tok.decode(np.concatenate([last, new_ids]).astype(np.int64))[len(tok.decode(last)) :]
+
+
+def _warn_unknown_words(tok, text: str, what: str) -> None:
+    """A word vocabulary maps words it lacks to <unk>: say so (on stderr), but go on."""
+    words = tok.unknown_words(text) if hasattr(tok, "unknown_words") else []
+    if words:
+        n = tok.count_unknown(text)
+        shown = ", ".join(map(repr, words)) + (", ..." if n > len(words) else "")
+        print(
+            f"lmladder: warning: {what} has {n} word(s) outside the vocabulary ({shown}); they read as <unk>",
+            file=sys.stderr,
+        )
+
+
+def _encodable(tok, text: str) -> bool:
+    try:
+        tok.encode(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_text(path: str, byte_level: bool) -> str | bytes:
+    from .io import read_user_file
+
+    data = read_user_file(path, what=f"--text {path}", fix="give the path of a text file to score", error=CliError)
+    if not data.strip():
+        raise CliError(f"--text {path} is empty; give a file with text to score")
+    if byte_level:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CliError(
+            f"--text {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
+            "UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
+        ) from None
+
+
+def _documents(path: str, text) -> list:
+    """The documents of a names-style checkpoint's text: one per line, none blank."""
+    from .data.sources import split_lines
+
+    lines, blank = split_lines(text)
+    if blank is not None:
+        raise CliError(
+            f"--text {path}: line {blank + 1} is blank, but this checkpoint models one document per line "
+            f"(e.g. one name); remove the blank lines (e.g. grep -v '^$' {path} > clean.txt)"
+        )
+    return lines
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .data.prepared import text_sizes
+    from .training.evaluate import score_tokens
+
+    if a.batch_size < 1:
+        raise CliError(f"--batch-size {a.batch_size} must be >= 1")
+    ck = _load(a.checkpoint)
+    tok = ck.tokenizer
+    byte_level = tok.to_dict().get("type") == "byte"
+    text = _read_text(a.text, byte_level)
+    lines = tok.boundary_id is not None
+    if lines:
+        nl = b"\n" if byte_level else "\n"
+        text = nl.join(_documents(a.text, text))
+    fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
+    if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
+        raise err
+    _warn_unknown_words(tok, text, f"--text {a.text}")
+    if lines:
+        text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
+    ids = tok.encode(text)
+    if len(ids) < 2:
+        raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
+    n_chars, n_bytes = text_sizes(tok, text, ids)
+    scores = score_tokens(
+        ck.model,
+        ids,
+        kind="lines" if lines else "stream",
+        boundary_id=tok.boundary_id,
+        n_chars=n_chars,
+        n_bytes=n_bytes,
+        batch_size=a.batch_size,
+    )
+    for key, v in scores.items():  # JSON has no NaN/Infinity: a reader of this output must never see them
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CliError(
+                f"--text {a.text} scores {key}={v}, not a finite number; the model gives some token of it zero "
+                "probability or its outputs overflow — use a smoothed model (k > 0) or an earlier checkpoint"
+            )
+    out = {"checkpoint": a.checkpoint, "text": a.text, "model": ck.meta["model"]["kind"], **scores}
+    print(json.dumps(out, indent=2, allow_nan=False))
+    return 0

@@ -1,0 +1,71 @@
+"""Reading files a user names (corpora, --text, checkpoints, report tables): regular files only.
+
+A path is examined with os.stat before anything opens it: opening a FIFO for reading blocks until a writer comes,
+/dev/zero never ends, a directory or a symlink loop fails with an OS error that reads like "not found". Each is
+refused in one line that says what the path is instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from ..errors import LmladderError
+
+__all__ = ["path_kind", "check_user_file", "read_user_file"]
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def path_kind(path: str | os.PathLike) -> str:
+    """'file' (a regular file, symlinks followed), 'missing', or what the path is instead, in words for a message:
+    'a directory', 'a FIFO (named pipe)', 'a character device', 'a symlink loop', 'unreadable (<reason>)'."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as e:
+        return "a symlink loop" if e.errno == errno.ELOOP else f"unreadable ({e.strerror or e})"
+    except ValueError:  # an embedded NUL byte
+        return "missing"
+    if stat.S_ISREG(mode):
+        return "file"
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def check_user_file(
+    path: str | os.PathLike, *, what: str, fix: str, error: type[LmladderError], missing: str | None = None
+) -> None:
+    """Raise `error` unless `path` is a regular file: "{what} is a FIFO (named pipe), not a regular file; {fix}".
+    `missing` is the whole message for a path where nothing is (default "{what}: no such file; {fix}")."""
+    kind = path_kind(path)
+    if kind == "missing":
+        raise error(missing or f"{what}: no such file; {fix}")
+    if kind.startswith("unreadable"):
+        raise error(f"{what} is {kind}; check the permissions of the file and its folders")
+    if kind != "file":
+        raise error(f"{what} is {kind}, not a regular file; {fix}")
+
+
+def read_user_file(
+    path: str | os.PathLike, *, what: str, fix: str, error: type[LmladderError], missing: str | None = None
+) -> bytes:
+    """The bytes of the regular file at `path`, after `check_user_file` (same arguments)."""
+    check_user_file(path, what=what, fix=fix, error=error, missing=missing)
+    try:
+        # O_NONBLOCK: should a FIFO be swapped in after the stat, opening it must still not wait for a writer
+        fd = os.open(Path(path), os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise error(f"{what} stopped being a regular file while it was opened; {fix}")
+            return f.read()
+    except OSError as e:
+        raise error(f"{what}: cannot read it ({e.strerror or e}); check its permissions") from None
