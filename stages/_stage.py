@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lmladder.config import ConfigError, RunConfig, config_keys, validate
 from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
-from lmladder.io import atomic_write_json, check_user_file
+from lmladder.io import atomic_write_json, check_user_file, path_kind
 
 
 class Stage:
@@ -137,3 +137,43 @@ def stage(name: str, cfg: DictConfig):
             error = f"{type(e).__name__}: {e} (a bug; traceback in status.json)"
             _mark_failed(st.name if st else name, error, traceback=format_exc())
         raise
+
+
+def check_run_dir(name: str, argv: list[str] | None = None) -> None:
+    """Hydra makes hydra.run.dir (hydra.sweep.dir with -m) before a stage's code runs, and shows a failure there as a
+    traceback; a folder given on the command line that cannot be made is refused here first, in one line."""
+    args = sys.argv[1:] if argv is None else argv
+    if name == "train":  # a rung trains through train.py: its errors are the rung's
+        name = next((a.split("=", 1)[1] for a in reversed(args) if a.startswith("rung=")), name)
+    key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(args) else "hydra.run.dir"
+    value = next((a.split("=", 1)[1] for a in reversed(args) if a.startswith(key + "=")), None)
+    if not value:
+        return
+    path = value.strip("'\"")
+    literal = path.split("${")[0]  # up to the first interpolation (${now:...}): the part that may exist already
+    start = Path(literal or ".") if literal == path or literal.endswith("/") else Path(literal).parent
+    try:
+        if problem := _unmakeable(start):
+            raise ConfigError(f"{key}={value}: {problem}; point {key} at a new or existing folder you can write to")
+    except ConfigError as e:
+        if os.environ.get("LMLADDER_DEBUG"):
+            raise
+        print(f"lmladder {name}: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _unmakeable(folder: Path) -> str | None:
+    """Why `folder` cannot be made into a folder this process can write to, or None (it then exists)."""
+    for p in (folder, *folder.parents):  # its nearest existing part says what is in the way
+        kind = path_kind(p)
+        if kind not in ("missing", "a directory"):
+            return f"{p} is {'a regular file' if kind == 'file' else kind}, not a folder"
+        if kind == "a directory":
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # what Hydra does next
+    except OSError as e:
+        return f"cannot make {folder} ({e.strerror or e})"
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is read-only (not writable by this user, or on a read-only file system)"
+    return None

@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import stage
+from _stage import check_run_dir, stage
 from lmladder.config import ConfigError
 from lmladder.reports import collect, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits
@@ -45,4 +45,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir("evaluate")
     main()

@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import stage
+from _stage import check_run_dir, stage
 from lmladder.data import ensure_prepared, prepare
 
 
@@ -31,4 +31,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir("prepare")
     main()

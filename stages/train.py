@@ -9,7 +9,7 @@ dvc.yaml runs it once per rung and seed, writing outputs/<rung>/seed<N>/.
 import hydra
 from omegaconf import DictConfig
 
-from _stage import stage
+from _stage import check_run_dir, stage
 from lmladder.config import ConfigError, block, block_keys
 from lmladder.models import LADDER, rung_class
 from lmladder.training import run_rung
@@ -45,4 +45,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_run_dir("train")
     main()
