@@ -8,6 +8,7 @@ docs/errors.md is this table with the actual messages (regenerate: python -m tes
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 GOOD = "{sb}/runs/good/model.safetensors"
@@ -16,6 +17,7 @@ REPORT = "{sb}/reports"
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
 ZEROS = "0" * 64
+NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands a non-UTF-8 argv byte to the program ("\udcff")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,15 @@ CASES = [
          r"check data.url= and data.sha256=", fast=True),
     case("corpus-file-wrong-sha256", "corpus", "prepare", [f"data.sha256={ZEROS}"],
          r"sha256 mismatch for file:.*names.txt", r"fix data.sha256= or the file"),
+    case("corpus-is-a-folder", "corpus", "prepare", [f"data.path={C}/a_folder"],
+         r"data file '.*a_folder' is a directory, not a regular file", r"set data.path= to a text file"),
+    case("corpus-is-a-fifo", "corpus", "prepare", [f"data.path={C}/fifo.txt"],
+         r"data file '.*fifo.txt' is a FIFO \(named pipe\), not a regular file", r"set data.path= to a text file",
+         fast=True),
+    case("corpus-symlink-loop", "corpus", "prepare", [f"data.path={C}/loop_a.txt"],
+         r"data file '.*loop_a.txt' is a symlink loop, not a regular file", r"set data.path= to a text file"),
+    case("corpus-is-a-device", "corpus", "prepare", ["data.path=/dev/zero"],
+         r"data file '/dev/zero' is a character device, not a regular file", r"set data.path= to a text file"),
     case("corpus-sha256-malformed", "corpus", "prepare", ["data.sha256=abc123"],
          r"data.sha256='abc123' is not 64 hex digits", r"sha256sum"),
     # ------------------------------------------------------------------ config
@@ -221,6 +232,26 @@ CASES = [
     case("resume-without-optimizer-state", "checkpoint", "mlp", [f"resume={CK}/no_optim.safetensors"],
          r"no_optim.safetensors: it holds no optimizer state \(it can sample and evaluate, not resume\)",
          r"resume from a model.safetensors written by training"),
+    case("resume-fifo", "checkpoint", "mlp", [f"resume={C}/fifo.txt"],
+         r"resume=.*fifo.txt is a FIFO \(named pipe\), not a regular file", r"give the path of a model.safetensors"),
+    case("ckpt-fifo", "checkpoint", "cli", ["sample", f"{C}/fifo.txt"],
+         r"fifo.txt is a FIFO \(named pipe\), not a regular file", r"pass the path of a .safetensors file"),
+    case("ckpt-symlink-loop", "checkpoint", "cli", ["evaluate", f"{C}/loop_a.txt", f"--text={C}/names.txt"],
+         r"loop_a.txt is a symlink loop, not a regular file", r"pass the path of a .safetensors file"),
+    case("ckpt-non-finite-weights", "checkpoint", "cli", ["sample", f"{CK}/nan_weights.safetensors"],
+         r"nan_weights.safetensors: tensor 'model.head.weight' holds 3 non-finite values \(NaN/inf\); the run "
+         r"diverged or the file was edited", r"restore an earlier checkpoint or retrain", fast=True),
+    case("ckpt-non-finite-optimizer-moments", "checkpoint", "cli",
+         ["evaluate", f"{CK}/inf_moments.safetensors", f"--text={C}/names.txt"],
+         r"tensor 'optim\.\w+\.head.bias' holds \d+ non-finite values? \(NaN/inf\)",
+         r"restore an earlier checkpoint or retrain"),
+    case("resume-non-finite-weights", "checkpoint", "mlp", [f"resume={CK}/nan_weights.safetensors"],
+         r"tensor 'model.head.weight' holds 3 non-finite values", r"restore an earlier checkpoint or retrain"),
+    case("run-dir-is-a-file", "checkpoint", "mlp", [f"hydra.run.dir={C}/names.txt"],
+         r"hydra.run.dir=.*names.txt: .*names.txt is a regular file, not a folder",
+         r"point hydra.run.dir at a new or existing folder you can write to", fast=True),
+    case("run-dir-under-a-fifo", "checkpoint", "prepare", [f"hydra.run.dir={C}/fifo.txt/run"],
+         r"fifo.txt is a FIFO \(named pipe\), not a folder", r"point hydra.run.dir at a new or existing folder"),
     case("run-dir-has-a-checkpoint", "checkpoint", "mlp", ["hydra.run.dir={sb}/runs/good"],
          r"runs/good/model.safetensors already exists", r"pass resume=true to continue it, or use a new output dir"),
     # ------------------------------------------------------------------ sampling
@@ -237,6 +268,9 @@ CASES = [
          r"--max-new-tokens -1", r"must be >= 0"),
     case("sample-num-samples-zero", "sampling", "cli", ["sample", GOOD, "--num-samples", "0"],
          r"--num-samples 0", r"must be >= 1"),
+    case("sample-prompt-not-utf8", "sampling", "cli", ["sample", GOOD, "--prompt", "an" + NOT_UTF8],
+         r"--prompt is not valid UTF-8 \(byte 0xff at offset 2\)",
+         r"pass UTF-8 text .* or use a checkpoint trained with tokenizer=byte", fast=True),
     # ------------------------------------------------------------------ lmladder evaluate --text
     case("evaluate-text-missing", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/nope.txt"],
          r"--text .*nope.txt: no such file", r"give the path of a text file"),
@@ -250,6 +284,15 @@ CASES = [
     case("evaluate-batch-size-zero", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt",
                                                           "--batch-size", "0"],
          r"--batch-size 0", r"must be >= 1"),
+    case("evaluate-text-fifo", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/fifo.txt"],
+         r"--text .*fifo.txt is a FIFO \(named pipe\), not a regular file", r"give the path of a text file to score",
+         fast=True),
+    case("evaluate-text-folder", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/a_folder"],
+         r"--text .*a_folder is a directory, not a regular file", r"give the path of a text file to score"),
+    case("evaluate-text-symlink-loop", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/loop_a.txt"],
+         r"--text .*loop_a.txt is a symlink loop, not a regular file", r"give the path of a text file to score"),
+    case("evaluate-text-device", "evaluate", "cli", ["evaluate", GOOD, "--text=/dev/zero"],
+         r"--text /dev/zero is a character device, not a regular file", r"give the path of a text file to score"),
     # ------------------------------------------------------------------ lmladder report / compare
     case("report-folder-missing", "report", "cli", ["report", "{sb}/nope"],
          r"nope is not a folder", r"give a sweep folder .* or the pipeline's outputs/", fast=True),
@@ -257,6 +300,16 @@ CASES = [
          r"no runs under .*corpora: expected Hydra job folders", r"run a sweep first"),
     case("report-out-is-a-file", "report", "cli", ["report", "{sb}/outputs_names", "--out", f"{C}/names.txt"],
          r"cannot write .*names.txt/\w+\.\w+: File exists", r"a file is in the way of a directory"),
+    case("report-metrics-malformed", "report", "cli", ["report", "{sb}/outputs_bad_metrics", "--out", "{sb}/runs/rep"],
+         r"outputs_bad_metrics/mlp/seed0/metrics.json is malformed, not JSON \(",
+         r"repair or delete it \(the job then counts as incomplete\), or re-run the job", fast=True),
+    case("compare-empty-csv", "report", "cli", ["compare", f"{REPORT}/empty.csv", REPORT],
+         r"empty.csv is empty", r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+    case("compare-binary-file", "report", "cli", ["compare", f"{REPORT}/binary.csv", REPORT],
+         r"binary.csv is a binary file, not a UTF-8 text table \(byte 0x00 at offset 0\)",
+         r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+    case("compare-fifo", "report", "cli", ["compare", REPORT, f"{C}/fifo.txt"],
+         r"fifo.txt is a FIFO \(named pipe\)", r"give a report folder or CSV"),
     case("compare-side-missing", "report", "cli", ["compare", "{sb}/nope.csv", REPORT],
          r"'.*nope.csv' is neither a file/folder nor REV:PATH", r"give a report folder or CSV", fast=True),
     case("compare-not-a-table", "report", "cli", ["compare", f"{C}/names.txt", REPORT],

@@ -112,7 +112,17 @@ class Sandbox:
     def snapshot(self) -> dict[str, str]:
         """sha256 of every file that must survive any failing command unchanged."""
         out = {}
-        tops = ("corpora", "data/prepared", "runs/good", "runs/good_gru", "outputs", "outputs_names", "ckpt", "reports")
+        tops = (
+            "corpora",
+            "data/prepared",
+            "runs/good",
+            "runs/good_gru",
+            "outputs",
+            "outputs_names",
+            "outputs_bad_metrics",
+            "ckpt",
+            "reports",
+        )
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
                 if p.is_file():
@@ -195,6 +205,7 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "eot.txt").write_text("First Citizen:<|endoftext|>Before we proceed any further, hear me speak.\n" * 3)
     (c / "spaces.txt").write_text("   \n\t \n" * 20)
     (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
+    _not_regular_files(c)
     prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
     good = root / "runs" / "good"
     r = run_in_process(sb, "mlp", [], str(good))
@@ -212,7 +223,20 @@ def build_sandbox(root: Path) -> Sandbox:
     (root / "reports").mkdir()
     (root / "reports" / "perplexity.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\nbigram,2,2.45,0.0\n")
     (root / "reports" / "broken.json").write_text('{"mlp": {"val_nll": 2.1')  # cut short
+    (root / "reports" / "empty.csv").write_bytes(b"")
+    (root / "reports" / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    bad_metrics = root / "outputs_bad_metrics" / "mlp" / "seed0"
+    bad_metrics.mkdir(parents=True)
+    (bad_metrics / "metrics.json").write_text('{"val": {"nll": 2.1, "ppl"')  # cut short (an editor, a full disk)
     return sb
+
+
+def _not_regular_files(c: Path) -> None:
+    """Paths that exist but are no file to read: opening the FIFO would block, a loop fails on stat."""
+    (c / "a_folder").mkdir()
+    os.mkfifo(c / "fifo.txt")
+    os.symlink(c / "loop_b.txt", c / "loop_a.txt")
+    os.symlink(c / "loop_a.txt", c / "loop_b.txt")
 
 
 def _tampered_ngram(d: Path, good: Path) -> None:
@@ -244,5 +268,11 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     save_checkpoint(d / "bpe_edited.safetensors", arrays, edited)
     no_optim = {k: v for k, v in arrays.items() if k.startswith("model.")}
     save_checkpoint(d / "no_optim.safetensors", no_optim, {k: v for k, v in meta.items() if k != "optimizer"})
+    nan = {**arrays, "model.head.weight": arrays["model.head.weight"].copy()}
+    nan["model.head.weight"][0, :3] = [np.nan, np.inf, -np.inf]
+    save_checkpoint(d / "nan_weights.safetensors", nan, meta)  # checksums valid: re-saved, not corrupted
+    name = next(k for k in arrays if k.startswith("optim.") and k.endswith(".head.bias") and "sq" in k)
+    inf = {**arrays, name: np.full_like(arrays[name], np.inf)}
+    save_checkpoint(d / "inf_moments.safetensors", inf, meta)
     bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}
     (d / "pickle.safetensors").write_bytes(pickle.dumps(bomb, protocol=4))

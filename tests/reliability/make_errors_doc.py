@@ -5,6 +5,7 @@ python -m tests.reliability.make_errors_doc
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import tempfile
@@ -51,6 +52,8 @@ def _cell(text: str) -> str:
 
 
 def _command(entry: str, args) -> str:
+    # argv bytes that are not UTF-8 (os.fsdecode(b"\xff") == "\udcff") are shown as \xff: the page is UTF-8
+    args = [os.fsencode(a).decode("utf-8", "backslashreplace") for a in args]
     if entry == "cli":
         return "lmladder " + shlex.join(args)
     return f"python stages/{' '.join(STAGE_FILES[entry])} " + shlex.join(args)
