@@ -94,8 +94,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
                 use_cache=not a.no_cache,
             )[0]
             text = shown + _continuation(tok, ids, r[r != boundary] if boundary is not None else r)
+            done += 1  # counted before it is printed: a Ctrl-C right after the print must not miss it
             print(text if boundary is not None else text + "\n" + "-" * 40, flush=True)
-            done += 1
     except KeyboardInterrupt:
         raise Interrupted(f"after {done} of {a.num_samples} samples") from None
     return 0

@@ -1,0 +1,143 @@
+"""The edges of the command line that a table of bad inputs cannot reach: Ctrl-C and a closed pipe (real
+subprocesses and signals), argv bytes that are not UTF-8, non-finite scores, output folders that cannot be written.
+Each ends in one line (or, for the pipe, silence) and never a traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lmladder import cli
+from lmladder.data import ByteTokenizer, CharTokenizer
+from lmladder.io import atomic
+from lmladder.models import build_model
+from lmladder.training import make_rngs, save_training_checkpoint
+
+from .harness import ROOT, THREADS
+
+
+def _checkpoint(path, tokenizer):
+    rngs = make_rngs(0)
+    model = build_model("mlp", vocab_size=tokenizer.vocab_size, rng=rngs["model"], context=3, n_embd=4, n_hidden=8)
+    save_training_checkpoint(path, model, tokenizer, rngs=rngs)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def stream_ckpt(tmp_path_factory):
+    """An untrained character model of a stream corpus: its samples never stop early, so there is always more."""
+    return _checkpoint(tmp_path_factory.mktemp("edges") / "m.safetensors", CharTokenizer.build("abc de\n"))
+
+
+def _lmladder(*args, **kw) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "LMLADDER_DEBUG"} | THREADS
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    argv = [sys.executable, "-m", "lmladder", *args]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_ctrl_c_keeps_the_finished_samples_and_says_how_many(stream_ckpt):
+    p = _lmladder("sample", stream_ckpt, "--num-samples", "100000", "--max-new-tokens", "300")
+    first = b""
+    while not first.endswith(b"-" * 40 + b"\n"):  # the first sample, with its separator line, is out
+        line = p.stdout.readline()
+        assert line, p.stderr.read().decode()
+        first += line
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    lines = err.decode().strip().splitlines()
+    assert p.returncode == 130, err.decode()
+    assert len(lines) == 1 and "Traceback" not in err.decode(), err.decode()
+    done = int(lines[0].removeprefix("lmladder sample: interrupted after ").split()[0])
+    assert lines[0] == f"lmladder sample: interrupted after {done} of 100000 samples"
+    assert (first + out).count(b"-" * 40 + b"\n") == done >= 1  # each finished sample was printed in full
+
+
+def test_a_closed_pipe_ends_quietly(stream_ckpt):
+    p = _lmladder("sample", stream_ckpt, "--num-samples", "100000", "--max-new-tokens", "50")
+    head = subprocess.Popen(["head", "-1"], stdin=p.stdout, stdout=subprocess.PIPE)
+    p.stdout.close()  # head alone reads the pipe: when it exits, the next write fails with EPIPE
+    first, _ = head.communicate(timeout=60)
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) in (0, 141), err
+    assert err == "" and first.strip()
+
+
+def test_a_non_utf8_prompt_is_taken_as_bytes_by_a_byte_model(tmp_path):
+    ckpt = _checkpoint(tmp_path / "b.safetensors", ByteTokenizer())
+    p = _lmladder("sample", ckpt, "--prompt", b"ab\xff", "--num-samples", "2", "--max-new-tokens", "3")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and "Traceback" not in err.decode(), err.decode()
+    assert out.decode().startswith("ab\ufffd")  # the raw byte was encoded; shown as U+FFFD, as decode shows it
+
+
+def test_a_non_utf8_prompt_is_refused_by_a_char_model(stream_ckpt, capsys):
+    assert cli.main(["sample", stream_ckpt, "--prompt", "a" + os.fsdecode(b"\xfe")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "lmladder sample: error: --prompt is not valid UTF-8 (byte 0xfe at offset 1); pass UTF-8 text (a UTF-8 "
+        "locale), or use a checkpoint trained with tokenizer=byte, which takes any bytes"
+    )
+
+
+def test_evaluate_never_prints_nan(stream_ckpt, tmp_path, monkeypatch, capsys):
+    import lmladder.training.evaluate as evaluate
+
+    text = tmp_path / "t.txt"
+    text.write_text("abc de\nabc\n")
+    real = evaluate.score_tokens
+    monkeypatch.setattr(evaluate, "score_tokens", lambda *a, **k: {**real(*a, **k), "ppl": float("inf")})
+    assert cli.main(["evaluate", stream_ckpt, "--text", str(text)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"lmladder evaluate: error: --text {text} scores ppl=inf, not a finite number")
+
+
+def test_report_into_a_read_only_folder_names_it(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "outputs" / "mlp" / "seed0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"val": {"nll": 2.0, "ppl": 7.4, "bpc": 2.9}}')
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *a, **k):  # what a read-only mount says; chmod cannot stop root
+        if str(path).startswith(str(ro)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(atomic.os, "open", read_only)
+    assert cli.main(["report", str(tmp_path / "outputs"), "--out", str(ro)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"lmladder report: error: cannot write {ro}/") and "read-only file system" in err
+
+
+def test_a_hydra_run_dir_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "stages"))
+    try:
+        import _stage
+    finally:
+        sys.path.remove(str(ROOT / "stages"))
+    monkeypatch.setattr(_stage.os, "access", lambda *a, **k: False)  # a read-only folder, even for root
+    with pytest.raises(SystemExit) as e:
+        _stage.check_run_dir("train", ["rung=mlp", f"hydra.run.dir={tmp_path}"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lmladder mlp: error: hydra.run.dir={tmp_path}: {tmp_path} is read-only (not writable by this user, or on a "
+        "read-only file system); point hydra.run.dir at a new or existing folder you can write to\n"
+    )
+
+
+def test_every_sample_is_the_same_for_a_seed(stream_ckpt, capsys):
+    args = ["sample", stream_ckpt, "--num-samples", "3", "--max-new-tokens", "20", "--seed", "7"]
+    assert cli.main(args) == 0
+    first = capsys.readouterr().out
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out == first and first.count("-" * 40) == 3
+    assert np.unique(first.split("-" * 40)[:3]).size > 1  # one Generator across samples: they differ
