@@ -1,6 +1,7 @@
 """Sources: the embedded baby names, local files, verified downloads (file:// URLs, no network), lines checks."""
 
 import hashlib
+import os
 
 import pytest
 
@@ -32,6 +33,11 @@ def test_file_source_and_sha256():
 def test_file_errors(tmp_path):
     with pytest.raises(DataError, match=r"not found; set path="):
         load_source("file", path=tmp_path / "nope.txt")
+    os.mkfifo(tmp_path / "fifo")  # refused without being opened: reading it would wait for a writer forever
+    with pytest.raises(DataError, match=r"is a FIFO \(named pipe\), not a regular file; set path= to a text file"):
+        load_source("file", path=tmp_path / "fifo")
+    with pytest.raises(DataError, match=r"is a directory, not a regular file"):
+        load_source("file", path=tmp_path)
     (tmp_path / "empty.txt").write_bytes(b"")
     with pytest.raises(DataError, match="is empty"):
         load_source("file", path=tmp_path / "empty.txt")

@@ -244,7 +244,11 @@ def test_missing_directory_fifo_short(tmp_path):
     _expect(tmp_path, "is a directory")
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "fifo")
-        _expect(tmp_path / "fifo", "not a regular file")  # and it did not block on open
+        _expect(tmp_path / "fifo", "is a FIFO (named pipe), not a regular file")  # and it did not block on open
+    os.symlink(tmp_path / "loop_b", tmp_path / "loop_a")
+    os.symlink(tmp_path / "loop_a", tmp_path / "loop_b")
+    _expect(tmp_path / "loop_a", "is a symlink loop, not a regular file")
+    _expect(Path("/dev/zero"), "is a character device, not a regular file")
     for raw in [b"", b"\x08", b"\x08\x00\x00\x00\x00\x00\x00"]:
         (tmp_path / "short").write_bytes(raw)
         _expect(tmp_path / "short", "too short")

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import stat
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -155,11 +154,8 @@ def _raw_header(path: Path) -> tuple[bytes, int]:
     missing = f"no checkpoint at {path}; train first or check the path"
     check_user_file(path, what=str(path), fix=fix, error=CheckpointError, missing=missing)
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):  # swapped for something else since the stat
-                raise _bad(path, "is not a regular file", "pass the path of a .safetensors checkpoint")
-            size = st.st_size
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
             if not (2 <= n <= min(MAX_HEADER_BYTES, size - 8) and f.read(1) == b"{"):
