@@ -41,3 +41,16 @@ def test_batchnorm_running_statistics_travel_with_the_weights_and_never_with_the
     for k, v in model.state_dict().items():
         assert np.array_equal(restored.state_dict()[k], v), k
     assert not np.array_equal(model.levels[0].norm.running_mean, 0)
+
+
+def test_non_finite_weights_with_valid_checksums_are_refused_naming_the_tensor(tiny_names, tmp_path):
+    from lmladder.io import load_checkpoint
+
+    rngs = make_rngs(0)
+    model = build_model("mlp", vocab_size=tiny_names.vocab_size, rng=rngs["model"], **KW["mlp"])
+    save_training_checkpoint(tmp_path / "m.safetensors", model, tiny_names.tokenizer, rngs=rngs)
+    arrays, meta = load_checkpoint(tmp_path / "m.safetensors")
+    arrays["model.head.bias"][:2] = np.nan  # re-saved through save_checkpoint: the checksums are valid
+    save_checkpoint(tmp_path / "nan.safetensors", arrays, meta)
+    with pytest.raises(CheckpointError, match=r"tensor 'model.head.bias' holds 2 non-finite values \(NaN/inf\)"):
+        load_training_checkpoint(tmp_path / "nan.safetensors")

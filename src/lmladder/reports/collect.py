@@ -117,6 +117,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_yaml(path: Path):
+    if path_kind(path) != "file":  # Hydra's own files; anything else there (a FIFO would block) reads as absent
+        return None
     try:
         return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError):
@@ -219,7 +221,7 @@ def _collect_dvc(root: Path, jobs_by_rung: dict[str, list[Path]], score: Callabl
 
 def _add_curve(runs: Runs, job: Path, row: dict) -> None:
     log = job / "eval_log.tsv"
-    if row["status"] != "ok" or not log.exists():  # the count models have no training curve
+    if row["status"] != "ok" or path_kind(log) != "file":  # the count models have no training curve
         return
     try:
         df = pd.read_csv(log, sep="\t")
