@@ -109,16 +109,16 @@ def _prompt(tok, prompt: str) -> str | bytes:
         return prompt
     except UnicodeEncodeError:
         pass
+    where = ""
     try:
-        raw = os.fsencode(prompt)
+        raw = os.fsencode(prompt)  # the argv bytes back
         raw.decode("utf-8")
-        where = ""  # valid after all (surrogates that were not from argv): the position is unknown
     except UnicodeDecodeError as e:
         if tok.to_dict().get("type") == "byte":
             return raw
         where = f" (byte {raw[e.start]:#04x} at offset {e.start})"
-    except UnicodeEncodeError:
-        where = ""
+    except UnicodeEncodeError:  # surrogates that did not come from argv (a caller's str): no bytes to name
+        pass
     raise CliError(
         f"--prompt is not valid UTF-8{where}; pass UTF-8 text (a UTF-8 locale), or use a checkpoint trained with "
         "tokenizer=byte, which takes any bytes"
