@@ -137,8 +137,9 @@ class NGram(LanguageModel):
             c[r[rows], targets[pos]] = counts[pos]  # the dense rows of the counts table that are asked for
             c += self.k
             total = c.sum(axis=1, keepdims=True)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                logp = np.where(c > 0, np.log(c / np.where(total > 0, total, 1)), LOG_ZERO)
+            # log c - log total, not log(c / total): a tiny k (1e-320) would underflow the ratio to 0 and give -inf
+            logp = np.log(np.where(c > 0, c, 1)) - np.log(np.where(total > 0, total, 1))
+            logp = np.where(c > 0, logp, LOG_ZERO)
             logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
             return logp
         out = np.empty((len(ids), V))
