@@ -21,8 +21,9 @@ from .evaluate import score_tokens
 from .loop import BEST, LAST, make_rngs
 from .sampling import generate
 from .settings import OptimSettings, SampleSettings, TrainSettings
+from .timing import TIMING
 
-METRICS, TIMING = "metrics.json", "timing.json"
+METRICS = "metrics.json"
 
 
 def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
@@ -115,7 +116,7 @@ def run_rung(
         metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}
     _write_samples(out / "samples.txt", sample_text(model, data, rngs["sample"], sample), data.kind)
     atomic_write_json(out / METRICS, metrics)
-    if seconds > 0:  # a resumed run that was already finished trained nothing: its timing stands
+    if not cls.trainable:  # the training loop keeps its own timing.json, across resumes (timing.py)
         atomic_write_json(out / TIMING, {"train_time_s": seconds, "tokens_per_s": tokens_per_s})
     return {**metrics, "train_time_s": seconds, "tokens_per_s": tokens_per_s}
 
