@@ -11,6 +11,7 @@ import pytest
 from lmladder.models import build_model
 from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
 from lmladder.training import loop as loop_mod
+from lmladder.training.loop import LAST
 from lmladder.training.logs import TsvLog
 
 from .harness import build_sandbox, run_in_process
@@ -146,4 +147,4 @@ def test_resuming_with_another_seed_is_refused(tiny_names, tmp_path):
     model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
     with pytest.raises(TrainingError, match=r"trained with seed=0, this run asks for seed=1; resume with seed=0"):
         train(model, tiny_names, optim=OPTIM, settings=TrainSettings(max_iters=20, progress=False), rngs=rngs,
-              out_dir=tmp_path, meta={"seed": 1}, resume=tmp_path / "model.safetensors", log=lambda *_: None)  # fmt: skip
+              out_dir=tmp_path, meta={"seed": 1}, resume=tmp_path / LAST, log=lambda *_: None)  # fmt: skip
