@@ -11,8 +11,8 @@ import pytest
 from lmladder.models import build_model
 from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
 from lmladder.training import loop as loop_mod
-from lmladder.training.loop import LAST
 from lmladder.training.logs import TsvLog
+from lmladder.training.loop import LAST
 
 from .harness import build_sandbox, run_in_process
 
