@@ -10,10 +10,14 @@ from .atomic import (
     remove_stale_temps,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from .lock import LOCK_NAME, RunLockedError, run_lock
 
 __all__ = [
     "WriteError",
     "CheckpointError",
+    "RunLockedError",
+    "LOCK_NAME",
+    "run_lock",
     "atomic_directory",
     "atomic_write_bytes",
     "atomic_write_json",

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.prepared import Prepared, text_sizes
 from ..data.registry import describe
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
 from . import loop
@@ -84,8 +84,13 @@ def run_rung(
     log=print,
 ) -> dict:
     """Build `cls` from `config` for `data` and fit it (count models) or train it (with `optim` and `train`);
-    then score the final and best-val checkpoints exactly and sample from the final one."""
-    out = Path(out_dir)
+    then score the final and best-val checkpoints exactly and sample from the final one. The whole run holds the
+    lock of `out_dir` (io.lock): a second run into the same folder fails at once."""
+    with run_lock(out_dir):
+        return _run(cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log)
+
+
+def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) -> dict:
     rngs = make_rngs(seed)
     model = cls(for_data(config, data), rng=rngs["model"])
     if cls.trainable:
