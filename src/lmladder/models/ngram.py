@@ -137,9 +137,12 @@ class NGram(LanguageModel):
             c[r[rows], targets[pos]] = counts[pos]  # the dense rows of the counts table that are asked for
             c += self.k
             total = c.sum(axis=1, keepdims=True)
-            # log c - log total, not log(c / total): a tiny k (1e-320) would underflow the ratio to 0 and give -inf
-            logp = np.log(np.where(c > 0, c, 1)) - np.log(np.where(total > 0, total, 1))
-            logp = np.where(c > 0, logp, LOG_ZERO)
+            ratio = c / np.where(total > 0, total, 1)
+            tiny = (c > 0) & (ratio == 0)  # a tiny k (1e-320) underflows the ratio to 0, whose log is -inf
+            with np.errstate(divide="ignore"):
+                logp = np.where(c > 0, np.log(ratio), LOG_ZERO)
+                if tiny.any():
+                    logp[tiny] = (np.log(np.where(tiny, c, 1)) - np.log(total))[tiny]
             logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
             return logp
         out = np.empty((len(ids), V))
