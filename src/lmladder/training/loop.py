@@ -91,8 +91,7 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
 
 def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict, seed: Any = None) -> tuple:
     """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
-    Anything unusable in the file, or a `seed` other than the one it was trained with, is a
-    CheckpointError/TrainingError before a single step runs."""
+    Anything unusable in the file, or another `seed` than its own, is an error before a single step runs."""
     ck = load_training_checkpoint(path)
     theirs = ck.meta.get("seed")
     if seed is not None and theirs is not None and theirs != seed:  # the RNG states restored are the file's seed's
