@@ -58,6 +58,7 @@ class Stage:
     def out_dir(self, rung: str) -> Path:
         if self.dvc:
             return Path(self.run.paths.outputs) / rung / f"seed{self.run.seed}"
+        self.keys.setdefault("out_dir", "hydra.run.dir")  # how a library message's out_dir= is set here
         return self.job_dir
 
     def resume_path(self, out: Path) -> Path | None:

@@ -6,6 +6,8 @@
 dvc.yaml runs it once per rung and seed, writing outputs/<rung>/seed<N>/.
 """
 
+import math
+
 import hydra
 from omegaconf import DictConfig
 
@@ -39,9 +41,9 @@ def main(cfg: DictConfig) -> None:
             meta=st.meta(rung),
             resume=st.resume_path(out),
         )
-        print(
-            f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) in {m['train_time_s']:.1f}s -> {out}"
-        )
+        t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
+        took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
+        print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ def sweep(tmp_path):
     return s
 
 
+def test_a_partly_timed_run_has_no_total_training_time(tmp_path):
+    job = fake_job(tmp_path / "sweep", 0, ["seed=0"], 2.5)  # resumed at step 20 from another folder's checkpoint
+    (job / "timing.json").write_text(json.dumps({"train_time_s": 3.0, "tokens_per_s": 900.0, "timed_from_step": 20}))
+    row = collect(tmp_path / "sweep").table.iloc[0]
+    assert np.isnan(row["train_time_s"]) and row["tokens_per_s"] == 900.0
+
+
 def test_collect_finds_the_swept_setting_and_the_fixed_ones(sweep):
     runs = collect(sweep)
     assert runs.by == ["n_hidden"] and runs.fixed == {"mlp.train.max_iters": "60"}

@@ -15,6 +15,7 @@ from typing import Any
 from .data import DataConfig
 from .errors import LmladderError, reworded
 from .models import DATA_FIELDS, LADDER
+from .rules import Rule, check_fields, integer
 
 
 class ConfigError(LmladderError, ValueError):
@@ -32,8 +33,8 @@ class PathsConfig:
 class RunConfig:
     """Everything but the rung blocks (`bigram`, `mlp`, ...), which `block` types one at a time."""
 
-    seed: int = 0
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seed: int = integer(0, low=0, note="numpy's SeedSequence takes no negative seed")
+    seeds: list[int] = field(default_factory=lambda: [0])  # each >= 0, each once: validate()
     resume: Any = False  # false | true (this run's own checkpoint) | a checkpoint path
     rung: str | None = None  # the rung stages/train.py trains: a key of lmladder.models.LADDER
     pipeline: list[str] = field(default_factory=lambda: list(LADDER))  # the rungs DVC trains and evaluate reports
@@ -85,9 +86,19 @@ def validate(cfg: Any) -> RunConfig:
     (a stage types the one it runs, so a stage never imports a rung it does not train)."""
     top = {k: v for k, v in cfg.items() if k not in LADDER}
     run: RunConfig = merge(RunConfig, top)
+    check_fields(run, ConfigError)
     check(run.data, "data")
     if not run.seeds:
         raise ConfigError("seeds is empty; list at least one seed, e.g. seeds=[0]")
+    bad = [s for s in run.seeds if not Rule("integer", 0).holds(s)]
+    if bad:
+        raise ConfigError(f"seeds={list(run.seeds)}: {bad[0]!r} is not a seed; list integers >= 0, e.g. seeds=[0,1,2]")
+    if len(set(run.seeds)) < len(run.seeds):
+        twice = next(s for s in run.seeds if run.seeds.count(s) > 1)
+        raise ConfigError(
+            f"seeds={list(run.seeds)} lists seed {twice} twice: the report would count one run as several "
+            "(n too high, std too low); list each seed once"
+        )
     if run.rung is not None and run.rung not in LADDER:
         raise ConfigError(f"rung={run.rung!r} is not a rung of the ladder; choose one of {', '.join(LADDER)}")
     for rung in run.pipeline:

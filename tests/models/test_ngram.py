@@ -2,6 +2,7 @@
 to the dense table it replaced, config, state and bad input. Kneser-Ney: test_ngram_kneser_ney.py."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from lmladder.data.batching import IGNORE_INDEX, context_windows
 from lmladder.models import ModelConfigError, build_model
 from lmladder.models.ngram import NGram, NGramConfig
 from lmladder.nn.module import StateDictError
+from lmladder.training.evaluate import score_tokens
+from lmladder.training.sampling import generate
 
 
 def fitted(prepared, order=2, **config):
@@ -123,6 +126,21 @@ def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
     _, loss = m(np.array([[0, 1]]), np.array([[1, IGNORE_INDEX]]))  # the ignored position scores nothing
     assert loss.item() == pytest.approx(0.0)
     np.testing.assert_allclose(m(np.array([[2]]))[0].data[0, 0], np.log(1 / 3))  # unseen context: uniform
+
+
+def test_unsmoothed_unseen_pair_scores_infinite_perplexity_and_samples(tmp_path):
+    m = NGram(NGramConfig(order=2, k=0.0, vocab_size=5)).fit(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
+    val = np.array([0, 1, 3, 4, 2, 0, 1])  # 1 -> 3 and 3 -> 4 were never seen
+    s = score_tokens(m, val, kind="stream", boundary_id=None)
+    assert s["nll"] > 1e28 and s["ppl"] == math.inf
+    rows = generate(m, np.array([[3], [0]]), 6, rng=np.random.default_rng(0), temperature=0.5)
+    assert all(r.min() >= 0 and r.max() < 5 for r in rows)
+
+
+def test_a_tiny_k_never_gives_minus_infinity():
+    m = NGram(NGramConfig(order=2, k=1e-320, vocab_size=3)).fit(np.array([0, 1, 0, 1]))
+    logp = m(np.array([[0, 1, 2]]))[0].data
+    assert np.isfinite(logp).all() and logp[0, 0, 0] < -700
 
 
 def test_config_registry_and_state_dict():

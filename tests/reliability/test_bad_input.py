@@ -72,7 +72,7 @@ def test_there_are_at_least_30_cases_in_every_group():
 @pytest.mark.parametrize(
     "entry, args, raised",
     [
-        ("mlp", ["mlp.optim.lr=0"], "ConfigError: mlp.optim.lr=0.0 must be > 0"),
+        ("mlp", ["mlp.optim.lr=0"], "ConfigError: mlp.optim.lr=0.0 must be a finite number > 0"),
         ("cli", ["sample", "{sb}/ckpt/pickle.safetensors"], "CheckpointError: {sb}/ckpt/pickle.safetensors looks like"),
     ],
 )

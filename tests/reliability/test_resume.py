@@ -1,6 +1,7 @@
 """Resume after an interruption, in-process and fast: nothing to resume yet, temporaries left by a killed write,
 logs a killed run wrote past its checkpoint (or half a row of), and a run interrupted in its final evaluation."""
 
+import json
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from lmladder.models import build_model
 from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
 from lmladder.training import loop as loop_mod
 from lmladder.training.logs import TsvLog
+from lmladder.training.loop import LAST
 
 from .harness import build_sandbox, run_in_process
 
@@ -18,13 +20,13 @@ OPTIM = OptimSettings(lr=3e-3, warmup_iters=5, min_lr=3e-4)
 KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 
 
-def _train(data, out, resume=None, **kw):
+def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
     s = dict(max_iters=40, batch_size=8, block_size=16, eval_interval=10, eval_iters=3, checkpoint_interval=10)
     s.update(kw)
     train(model, data, optim=OPTIM, settings=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
-          out_dir=out, resume=resume, log=lambda *_: None)  # fmt: skip
+          out_dir=out, resume=resume, stop_at=stop_at, meta={"seed": 0}, log=lambda *_: None)  # fmt: skip
     return model
 
 
@@ -103,3 +105,46 @@ def test_nonfinite_before_any_checkpoint_says_so(tiny_names, tmp_path):
         train(model, tiny_names, optim=OPTIM, settings=TrainSettings(max_iters=5, progress=False), rngs=rngs,
               out_dir=tmp_path, log=lambda *_: None)  # fmt: skip
     assert not (tmp_path / "model.safetensors").exists() and math.isnan(float(model.head.bias.data[0]))
+
+
+def _timing(folder):
+    return json.loads((folder / "timing.json").read_text())
+
+
+def test_resuming_a_finished_run_keeps_its_timing(tiny_names, tmp_path):
+    _train(tiny_names, tmp_path)
+    before = (tmp_path / "timing.json").read_text()
+    assert _timing(tmp_path)["step"] == 40 and _timing(tmp_path)["train_time_s"] > 0
+    rngs = make_rngs(0)
+    model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
+    s = TrainSettings(max_iters=40, batch_size=8, block_size=16, eval_interval=10, eval_iters=3,
+                      checkpoint_interval=10, progress=False)  # fmt: skip
+    res = train(model, tiny_names, optim=OPTIM, settings=s, rngs=rngs, out_dir=tmp_path,
+                resume=tmp_path / "model.safetensors", log=lambda *_: None)  # fmt: skip
+    assert (tmp_path / "timing.json").read_text() == before  # not rewritten as 0 s and 0 tokens/s
+    assert res.train_time_s == _timing(tmp_path)["train_time_s"] > 0 and res.tokens_per_s > 0
+
+
+def test_an_interrupted_run_adds_its_timing_across_the_resume(tiny_names, tmp_path):
+    _train(tiny_names, tmp_path, max_iters=40, stop_at=20)
+    first = _timing(tmp_path)
+    assert first["step"] == 20 and first["train_time_s"] > 0
+    _train(tiny_names, tmp_path, max_iters=40, resume=tmp_path / "model.safetensors")
+    total = _timing(tmp_path)
+    assert total["step"] == 40 and total["train_time_s"] > first["train_time_s"] and total["tokens"] > first["tokens"]
+    assert "timed_from_step" not in total
+
+
+def test_a_resume_without_the_earlier_timing_says_which_steps_it_timed(tiny_names, tmp_path):
+    _train(tiny_names, tmp_path / "a", max_iters=40, stop_at=20)
+    _train(tiny_names, tmp_path / "b", max_iters=40, resume=tmp_path / "a" / "model.safetensors")
+    assert _timing(tmp_path / "b")["timed_from_step"] == 20  # steps 0-19 ran elsewhere: b's total is unknown
+
+
+def test_resuming_with_another_seed_is_refused(tiny_names, tmp_path):
+    _train(tiny_names, tmp_path, max_iters=10)
+    rngs = make_rngs(1)
+    model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
+    with pytest.raises(TrainingError, match=r"trained with seed=0, this run asks for seed=1; resume with seed=0"):
+        train(model, tiny_names, optim=OPTIM, settings=TrainSettings(max_iters=20, progress=False), rngs=rngs,
+              out_dir=tmp_path, meta={"seed": 1}, resume=tmp_path / LAST, log=lambda *_: None)  # fmt: skip

@@ -11,10 +11,14 @@ from .atomic import (
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from .files import check_user_file, path_kind, read_user_file
+from .lock import LOCK_NAME, RunLockedError, run_lock
 
 __all__ = [
     "WriteError",
     "CheckpointError",
+    "RunLockedError",
+    "LOCK_NAME",
+    "run_lock",
     "atomic_directory",
     "atomic_write_bytes",
     "atomic_write_json",

@@ -37,24 +37,6 @@ def check_sizes(config: Any, *names: str) -> None:
             raise ModelConfigError(f"{name}={v!r} must be a positive integer")
 
 
-def check_choice(config: Any, name: str, options) -> None:
-    v = getattr(config, name)
-    if v not in options:
-        raise ModelConfigError(f"{name}={str(v)[:40]!r}; choose one of {', '.join(options)}")
-
-
-def check_fraction(config: Any, name: str) -> None:
-    v = getattr(config, name)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
-        raise ModelConfigError(f"{name}={v!r} must be in [0, 1) (0 turns it off)")
-
-
-def check_flags(config: Any, *names: str) -> None:
-    for name in names:
-        if not isinstance(getattr(config, name), bool):
-            raise ModelConfigError(f"{name}={getattr(config, name)!r} must be true or false")
-
-
 def check_ids(config: Any, *names: str) -> None:
     """Token ids of the data fields (pad_id, boundary_id): None or inside the vocabulary."""
     check_sizes(config, "vocab_size")

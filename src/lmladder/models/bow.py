@@ -10,20 +10,21 @@ import numpy as np
 
 from .. import nn
 from ..autograd import functional as F
-from .base import LanguageModel, check_sizes
+from ..rules import check_fields, integer
+from .base import LanguageModel, ModelConfigError
 
 
 @dataclass
 class BoWConfig:
     """The bag-of-words model's hyper-parameters: `bow.model` in conf/, and what its checkpoints store."""
 
-    block_size: int = 16  # longest input (position embeddings)
-    n_embd: int = 64
-    n_hidden: int = 64  # the block's MLP width (makemore's n_embd2)
-    vocab_size: int | None = None  # from the data
+    block_size: int = integer(16, low=1)  # longest input (position embeddings)
+    n_embd: int = integer(64, low=1)
+    n_hidden: int = integer(64, low=1)  # the block's MLP width (makemore's n_embd2)
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
-        check_sizes(self, "block_size", "n_embd", "n_hidden")
+        check_fields(self, ModelConfigError)
 
 
 class BoWBlock(nn.Module):

@@ -13,7 +13,8 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
-from .base import LanguageModel, ModelConfigError, check_choice, check_flags, check_fraction, check_sizes
+from ..rules import check_fields, choice, flag, integer, number
+from .base import LanguageModel, ModelConfigError
 
 NORMS = ("layernorm", "rmsnorm")
 
@@ -22,29 +23,23 @@ NORMS = ("layernorm", "rmsnorm")
 class GPTConfig:
     """The GPT's hyper-parameters: `transformer.model` in conf/, and what its checkpoints store."""
 
-    block_size: int = 64  # context length (positions embedded)
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = False  # biases in Linear and LayerNorm (nanoGPT: False is a little better and faster)
-    norm: str = "layernorm"  # layernorm | rmsnorm
-    activation: str = "gelu"  # gelu (tanh approximation) | gelu_exact | relu | tanh
-    tie_weights: bool = True  # lm_head shares the token embedding (Press & Wolf, 2017)
-    vocab_size: int | None = None  # from the data
+    block_size: int = integer(64, low=1)  # context length (positions embedded)
+    n_layer: int = integer(4, low=1)
+    n_head: int = integer(4, low=1)
+    n_embd: int = integer(128, low=1)
+    dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
+    bias: bool = flag(False)  # biases in Linear and LayerNorm (nanoGPT: False is a little better and faster)
+    norm: str = choice("layernorm", NORMS)
+    activation: str = choice("gelu", tuple(nn.ACTIVATIONS))  # gelu (tanh approximation) | gelu_exact | relu | tanh
+    tie_weights: bool = flag(True)  # lm_head shares the token embedding (Press & Wolf, 2017)
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
-        check_sizes(self, "block_size", "n_layer", "n_head", "n_embd")
+        check_fields(self, ModelConfigError)
         if self.n_embd % self.n_head:
             raise ModelConfigError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head"
             )
-        check_fraction(self, "dropout")
-        check_flags(self, "bias", "tie_weights")
-        check_choice(self, "norm", NORMS)
-        check_choice(self, "activation", tuple(nn.ACTIVATIONS))
-        if self.vocab_size is not None:
-            check_sizes(self, "vocab_size")
 
 
 def _norm(c: GPTConfig, dtype) -> nn.Module:

@@ -9,26 +9,25 @@ import numpy as np
 
 from .. import nn
 from ..data.batching import context_windows
-from .base import LanguageModel, check_choice, check_fraction, check_ids, check_sizes
+from ..rules import check_fields, choice, integer, number
+from .base import LanguageModel, ModelConfigError, check_ids
 
 
 @dataclass
 class MLPConfig:
     """The MLP's hyper-parameters: `mlp.model` in conf/, and what its checkpoints store."""
 
-    context: int = 3  # tokens each prediction sees
-    n_embd: int = 10
-    n_hidden: int = 200
-    n_layers: int = 1  # hidden layers
-    activation: str = "tanh"  # tanh | relu | gelu | gelu_exact
-    dropout: float = 0.0
-    vocab_size: int | None = None  # from the data
-    pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
+    context: int = integer(3, low=1)  # tokens each prediction sees
+    n_embd: int = integer(10, low=1)
+    n_hidden: int = integer(200, low=1)
+    n_layers: int = integer(1, low=1)  # hidden layers
+    activation: str = choice("tanh", tuple(nn.ACTIVATIONS))  # tanh | relu | gelu | gelu_exact
+    dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+    pad_id: int = integer(0, low=0)  # from the data: the boundary of a lines corpus, else 0
 
     def check(self) -> None:
-        check_sizes(self, "context", "n_embd", "n_hidden", "n_layers")
-        check_choice(self, "activation", tuple(nn.ACTIVATIONS))
-        check_fraction(self, "dropout")
+        check_fields(self, ModelConfigError)
         if self.vocab_size is not None:
             check_ids(self, "pad_id")
 

@@ -17,7 +17,6 @@ Counts are sparse (models/ngram_counts.py): memory grows with the distinct n-gra
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +24,8 @@ import numpy as np
 from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
-from .base import LanguageModel, ModelConfigError, check_choice, check_ids, check_sizes
+from ..rules import check_fields, choice, integer, number
+from .base import LanguageModel, ModelConfigError, check_ids
 from .ngram_counts import (
     check_arrays,
     child_runs,
@@ -47,31 +47,23 @@ SMOOTHINGS = ("add_k", "kneser_ney")
 class NGramConfig:
     """The count model's settings: `bigram.model` in conf/, and what its checkpoints store."""
 
-    order: int = 2  # 1 = unigram, 2 = bigram, 3 = trigram, ... up to MAX_ORDER
-    smoothing: str = "add_k"  # add_k | kneser_ney
-    k: float = 1.0  # add_k's pseudo-count; 0 = raw counts
-    discount: float | None = None  # kneser_ney: null = modified KN's estimated D1, D2, D3+; or one in (0, 1)
-    vocab_size: int | None = None  # from the data
-    pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
-    boundary_id: int | None = None  # from the data: a lines corpus's boundary; no context crosses it
+    order: int = integer(2, low=1)  # 1 = unigram, 2 = bigram, 3 = trigram, ... up to MAX_ORDER
+    smoothing: str = choice("add_k", SMOOTHINGS)
+    k: float = number(1.0, low=0, note="add-k's pseudo-count; 0 = raw counts")
+    # kneser_ney: null = modified KN's estimated D1, D2, D3+; or one in (0, 1)
+    discount: float | None = number(None, above=0, below=1, null="for the estimated modified Kneser-Ney discounts")
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+    pad_id: int = integer(0, low=0)  # from the data: the boundary of a lines corpus, else 0
+    boundary_id: int | None = integer(None, low=0, null="")  # from the data: a lines corpus's boundary
 
     def check(self) -> None:
-        check_sizes(self, "order")
+        check_fields(self, ModelConfigError)
         if self.order > MAX_ORDER:  # floats: a hostile order must not build a huge integer
             per_token = FIT_BYTES * (float(self.order) + 1)
             raise ModelConfigError(
                 f"order={self.order} exceeds {MAX_ORDER}: fitting needs about {per_token:.3g} bytes per training "
                 f"token ({per_token / 1e3:.3g} GB for 1M tokens) and contexts that long are nearly all unique; "
                 f"use order <= {MAX_ORDER}"
-            )
-        check_choice(self, "smoothing", SMOOTHINGS)
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, int | float) or not (math.isfinite(k) and k >= 0):
-            raise ModelConfigError(f"k={k!r} must be a finite number >= 0 (add-k's pseudo-count; 0 = raw counts)")
-        d = self.discount
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d < 1):
-            raise ModelConfigError(
-                f"discount={d!r} must be in (0, 1), or null for the estimated modified Kneser-Ney discounts"
             )
         if self.vocab_size is not None:
             check_ids(self, "pad_id", "boundary_id")
@@ -145,8 +137,12 @@ class NGram(LanguageModel):
             c[r[rows], targets[pos]] = counts[pos]  # the dense rows of the counts table that are asked for
             c += self.k
             total = c.sum(axis=1, keepdims=True)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                logp = np.where(c > 0, np.log(c / np.where(total > 0, total, 1)), LOG_ZERO)
+            ratio = c / np.where(total > 0, total, 1)
+            tiny = (c > 0) & (ratio == 0)  # a tiny k (1e-320) underflows the ratio to 0, whose log is -inf
+            with np.errstate(divide="ignore"):
+                logp = np.where(c > 0, np.log(ratio), LOG_ZERO)
+                if tiny.any():
+                    logp[tiny] = (np.log(np.where(tiny, c, 1)) - np.log(total))[tiny]
             logp[total[:, 0] == 0] = -np.log(V)  # a context never seen (only possible with k=0)
             return logp
         out = np.empty((len(ids), V))

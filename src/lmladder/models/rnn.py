@@ -19,7 +19,8 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import getitem, is_grad_enabled, stack
 from ..autograd.engine import Tensor
-from .base import LanguageModel, ModelConfigError, check_choice, check_fraction, check_sizes
+from ..rules import check_fields, choice, integer, number
+from .base import LanguageModel, ModelConfigError
 
 # cell -> (gates per hidden unit, state width in hidden units: the LSTM carries [h, c])
 CELLS = {"rnn": (1, 1), "gru": (3, 1), "lstm": (4, 2)}
@@ -30,25 +31,19 @@ STEPS = {"rnn": F.rnn_cell, "gru": F.gru_cell, "lstm": F.lstm_cell}
 class RNNConfig:
     """The recurrent model's hyper-parameters: `rnn.model` in conf/, and what its checkpoints store."""
 
-    cell: str = "gru"  # rnn (Elman, tanh) | gru | lstm
-    n_embd: int = 64
-    n_hidden: int = 64  # hidden state width of every layer
-    n_layer: int = 1
-    dropout: float = 0.0  # on every layer's outputs: between layers (torch.nn.GRU's dropout=) and before the head
+    cell: str = choice("gru", tuple(CELLS))  # rnn (Elman, tanh) | gru | lstm
+    n_embd: int = integer(64, low=1)
+    n_hidden: int = integer(64, low=1)  # hidden state width of every layer
+    n_layer: int = integer(1, low=1)
+    # on every layer's outputs: between layers (torch.nn.GRU's dropout=) and before the head
+    dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
     # LSTM only: the forget gate's initial bias (b_ih + b_hh of its gate), so c is mostly kept at first and gradients
     # reach far back (Gers et al., 2000; Jozefowicz et al., 2015); 0 is PyTorch's plain init
-    forget_bias: float = 1.0
-    vocab_size: int | None = None  # from the data
+    forget_bias: float = number(1.0, note="1.0 is usual, 0 is PyTorch's init")
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
-        check_choice(self, "cell", tuple(CELLS))
-        check_sizes(self, "n_embd", "n_hidden", "n_layer")
-        check_fraction(self, "dropout")
-        fb = self.forget_bias
-        if isinstance(fb, bool) or not isinstance(fb, int | float) or not math.isfinite(fb):
-            raise ModelConfigError(f"forget_bias={fb!r} must be a finite number (1.0 is usual, 0 is PyTorch's init)")
-        if self.vocab_size is not None:
-            check_sizes(self, "vocab_size")
+        check_fields(self, ModelConfigError)
 
 
 class RNNState:

@@ -11,21 +11,22 @@ import numpy as np
 
 from .. import nn
 from ..data.batching import IGNORE_INDEX, context_windows
-from .base import LanguageModel, ModelConfigError, check_ids, check_sizes
+from ..rules import check_fields, integer
+from .base import LanguageModel, ModelConfigError, check_ids
 
 
 @dataclass
 class WaveNetConfig:
     """The WaveNet's hyper-parameters: `wavenet.model` in conf/, and what its checkpoints store."""
 
-    context: int = 8  # tokens each prediction sees: a power of two, one merge level per doubling
-    n_embd: int = 24
-    n_hidden: int = 128
-    vocab_size: int | None = None  # from the data
-    pad_id: int = 0  # from the data: the boundary of a lines corpus, else 0
+    context: int = integer(8, low=1)  # tokens each prediction sees: a power of two, one merge level per doubling
+    n_embd: int = integer(24, low=1)
+    n_hidden: int = integer(128, low=1)
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+    pad_id: int = integer(0, low=0)  # from the data: the boundary of a lines corpus, else 0
 
     def check(self) -> None:
-        check_sizes(self, "context", "n_embd", "n_hidden")
+        check_fields(self, ModelConfigError)
         if self.context < 2 or self.context & (self.context - 1):
             raise ModelConfigError(
                 f"context={self.context} must be a power of two >= 2 (each level of the tree merges pairs); "

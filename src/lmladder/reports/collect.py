@@ -138,6 +138,8 @@ def _stage_name(job: Path) -> str:
 def _outcome(job: Path, score: Callable | None = None) -> tuple[str, str, dict | None]:
     """('ok' | 'failed' | 'incomplete', error, metrics + timings); metrics None: `score` left the job out."""
     metrics, timing = _read_json(job / "metrics.json"), _read_json(job / "timing.json") or {}
+    if timing.get("timed_from_step"):  # resumed without the timing of its first steps: its total is unknown
+        timing = {**timing, "train_time_s": math.nan}
     if score is not None:
         fresh = score(job)
         return "ok", "", None if fresh is None else {**(metrics or {}), **timing, **fresh}

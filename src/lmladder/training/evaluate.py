@@ -21,6 +21,9 @@ from ..data.batching import IGNORE_INDEX, eval_batches
 from ..models.base import LanguageModel
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
+# exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
+# infinite perplexity, said as inf rather than a crash
+_MAX_EXP = math.log(np.finfo(np.float64).max)
 
 
 def score_tokens(
@@ -56,7 +59,7 @@ def score_tokens(
     nll, bits = total / count, total / math.log(2)
     return {
         "nll": nll,
-        "ppl": math.exp(nll),
+        "ppl": math.exp(nll) if nll < _MAX_EXP else math.inf,
         "bpc": bits / n_chars,
         "bpb": bits / n_bytes,
         "tokens": count,

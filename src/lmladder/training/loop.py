@@ -23,6 +23,7 @@ from .evaluate import estimate_loss
 from .logs import TsvLog
 from .progress import progress_bar
 from .settings import OptimSettings, SettingsError, TrainSettings
+from .timing import RunTiming
 
 RNG_NAMES = ("model", "batch", "eval", "sample")
 LAST, BEST = "model.safetensors", "best.safetensors"
@@ -88,10 +89,16 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
     return None
 
 
-def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict) -> tuple[int, float, int, int]:
+def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict, seed: Any = None) -> tuple:
     """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
-    Anything unusable in the file is a CheckpointError/TrainingError before a single step runs."""
+    Anything unusable in the file, or another `seed` than its own, is an error before a single step runs."""
     ck = load_training_checkpoint(path)
+    theirs = ck.meta.get("seed")
+    if seed is not None and theirs is not None and theirs != seed:  # the RNG states restored are the file's seed's
+        raise TrainingError(
+            f"cannot resume from {path}: it was trained with seed={theirs!r}, this run asks for seed={seed!r}; "
+            f"resume with seed={theirs!r} (its results are that seed's), or start a new run"
+        )
     if ck.model.kind != model.kind:  # a config diff across two models' schemas would list unrelated fields
         rung = {kind: r for r, kind in LADDER.items()}[ck.model.kind]
         raise TrainingError(
@@ -188,7 +195,7 @@ def train(
     for name in remove_stale_temps(out):  # a run killed mid-write leaves its temporary behind; it is never read
         log(f"removed {out / name}, left by an interrupted write")
     if resume is not None:
-        start, best_val, best_step, nonfinite = _restore(Path(resume), model, opt, rngs)
+        start, best_val, best_step, nonfinite = _restore(Path(resume), model, opt, rngs, meta.get("seed"))
         if start > settings.max_iters:
             raise TrainingError(
                 f"cannot resume from {resume}: it is at step {start}, past max_iters={settings.max_iters}; "
@@ -206,11 +213,15 @@ def train(
         truncate_from=keep,
     )
 
+    timing = RunTiming.resumed(out, start)
+
     def checkpoint(path: Path, step: int) -> None:
         for f in (step_log, eval_log, grad_log):  # every row up to `step` is on disk before the checkpoint says so
             f.flush()
         extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite}
         save_training_checkpoint(path, model, data.tokenizer, optimizer=opt, rngs=rngs, step=step, extra=extra)
+        if path == out / LAST:
+            timing.save(step)
 
     def evaluate(step: int) -> None:
         nonlocal best_val, best_step
@@ -222,7 +233,6 @@ def train(
             best_val, best_step = va, step
             checkpoint(out / BEST, step)
 
-    train_time, tokens_seen = 0.0, 0
     params = model.parameters()
     end = settings.max_iters if stop_at is None else min(stop_at, settings.max_iters)
     # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise.
@@ -264,8 +274,7 @@ def train(
             opt.step()
             opt.zero_grad()
             dt = time.perf_counter() - t0
-            train_time += dt
-            tokens_seen += n_tok
+            timing.add(dt, n_tok)
             step_log.write([step, lr, loss_sum, norm])
             bar.set_postfix(
                 {"loss": f"{loss_sum:.4g}", "lr": f"{lr:.3g}", "tok/s": f"{n_tok / dt:,.0f}"}, refresh=False
@@ -285,7 +294,7 @@ def train(
         step=end,
         best_val=best_val,
         best_step=best_step,
-        train_time_s=train_time,
-        tokens_per_s=tokens_seen / train_time if train_time else 0.0,
+        train_time_s=timing.train_time_s,
+        tokens_per_s=timing.tokens_per_s,
         best_path=(out / BEST) if (out / BEST).exists() else None,
     )

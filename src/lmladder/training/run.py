@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.prepared import Prepared, text_sizes
 from ..data.registry import describe
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
 from . import loop
@@ -21,8 +21,9 @@ from .evaluate import score_tokens
 from .loop import BEST, LAST, make_rngs
 from .sampling import generate
 from .settings import OptimSettings, SampleSettings, TrainSettings
+from .timing import TIMING
 
-METRICS, TIMING = "metrics.json", "timing.json"
+METRICS = "metrics.json"
 
 
 def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
@@ -83,8 +84,13 @@ def run_rung(
     log=print,
 ) -> dict:
     """Build `cls` from `config` for `data` and fit it (count models) or train it (with `optim` and `train`);
-    then score the final and best-val checkpoints exactly and sample from the final one."""
-    out = Path(out_dir)
+    then score the final and best-val checkpoints exactly and sample from the final one. The whole run holds the
+    lock of `out_dir` (io.lock): a second run into the same folder fails at once."""
+    with run_lock(out_dir):
+        return _run(cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log)
+
+
+def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) -> dict:
     rngs = make_rngs(seed)
     model = cls(for_data(config, data), rng=rngs["model"])
     if cls.trainable:
@@ -115,7 +121,7 @@ def run_rung(
         metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}
     _write_samples(out / "samples.txt", sample_text(model, data, rngs["sample"], sample), data.kind)
     atomic_write_json(out / METRICS, metrics)
-    if seconds > 0:  # a resumed run that was already finished trained nothing: its timing stands
+    if not cls.trainable:  # the training loop keeps its own timing.json, across resumes (timing.py)
         atomic_write_json(out / TIMING, {"train_time_s": seconds, "tokens_per_s": tokens_per_s})
     return {**metrics, "train_time_s": seconds, "tokens_per_s": tokens_per_s}
 

@@ -93,7 +93,8 @@ def generate(
             for i in range(max_new_tokens):
                 if cached:
                     if cache is None or (bs is not None and cache.length >= bs):
-                        keep = seq[:, -(bs - max(1, bs // 4)) :] if cache is not None else seq
+                        # at least the last token: with block_size 1, bs - bs // 4 is 0 and seq[:, -0:] is all of it
+                        keep = seq[:, -max(1, bs - max(1, bs // 4)) :] if cache is not None else seq
                         cache = model.new_cache(B)
                         logits = model(keep, cache=cache, last_only=True)[0].data[:, -1]
                     else:

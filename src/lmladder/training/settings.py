@@ -9,92 +9,77 @@ import functools
 from dataclasses import dataclass, field, make_dataclass
 
 from ..errors import LmladderError
+from ..nn.schedules import SCHEDULES
+from ..rules import Rule, check_fields, choice, flag, integer, number
 
 
 class SettingsError(LmladderError, ValueError):
     """A setting is out of range; the message names it and the fix."""
 
 
+OPTIMIZERS = ("adamw", "adam", "sgd")
+_BETA = Rule("number", 0, 1, open_high=True)
+
+
 def _bad(name: str, value, rule: str) -> SettingsError:
     return SettingsError(f"{name}={value!r} {rule}")
 
 
-def _positive_ints(obj, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise _bad(name, getattr(obj, name), "must be a positive integer")
-
-
 @dataclass
 class OptimSettings:
-    name: str = "adamw"  # adamw | adam | sgd
-    lr: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
-    eps: float = 1e-8
-    weight_decay: float = 0.1  # AdamW: applied to >=2-D weights only
-    momentum: float = 0.9  # sgd only
-    schedule: str = "cosine"  # constant | step | linear | cosine
-    warmup_iters: int = 0
-    min_lr: float = 0.0
-    decay_iters: int | None = None  # default: max_iters
-    step_size: int = 1000  # step schedule only
-    gamma: float = 0.1  # step schedule only
-    grad_clip: float | None = 1.0
+    name: str = choice("adamw", OPTIMIZERS)
+    lr: float = number(1e-3, above=0)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])  # two in [0, 1): check() below
+    eps: float = number(1e-8, above=0)
+    weight_decay: float = number(0.1, low=0)  # AdamW: applied to >=2-D weights only
+    momentum: float = number(0.9, low=0, below=1)  # sgd only
+    schedule: str = choice("cosine", tuple(SCHEDULES))
+    warmup_iters: int = integer(0, low=0)
+    min_lr: float = number(0.0, low=0)  # <= lr: check() below
+    decay_iters: int | None = integer(None, low=1, null="(default: max_iters)")
+    step_size: int = integer(1000, low=1)  # step schedule only
+    gamma: float = number(0.1, above=0, high=1, note="the step schedule's decay factor")  # step schedule only
+    grad_clip: float | None = number(1.0, low=0, null="(0 or null disables clipping)")
 
     def check(self) -> None:
-        if self.name not in ("adamw", "adam", "sgd"):
-            raise _bad("name", self.name, "is not an optimizer; choose adamw, adam or sgd")
-        if not self.lr > 0:
-            raise _bad("lr", self.lr, "must be > 0")
-        if self.min_lr < 0 or self.min_lr > self.lr:
+        check_fields(self, SettingsError)
+        if self.min_lr > self.lr:
             raise _bad("min_lr", self.min_lr, f"must be in [0, lr={self.lr}]")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise _bad("betas", list(self.betas), "must be two numbers in [0, 1)")
-        for name in ("weight_decay", "warmup_iters"):
-            if getattr(self, name) < 0:
-                raise _bad(name, getattr(self, name), "must be >= 0")
-        if self.grad_clip is not None and self.grad_clip < 0:
-            raise _bad("grad_clip", self.grad_clip, "must be >= 0 (0 or null disables clipping)")
+        betas = list(self.betas) if isinstance(self.betas, list | tuple) else self.betas
+        if not isinstance(betas, list) or len(betas) != 2 or not all(map(_BETA.holds, betas)):
+            raise _bad("betas", betas, "must be two numbers in [0, 1)")
 
 
 @dataclass
 class TrainSettings:
-    max_iters: int = 2000
-    batch_size: int = 12
-    block_size: int = 64  # sequence length for models without their own (n-gram, MLP)
-    grad_accum: int = 1
-    targets: str = "all"  # all: every position of a row | last: one random target per row (Zero-to-Hero's batches)
-    eval_interval: int = 250
-    eval_iters: int = 200
-    eval_batch_size: int = 32  # exact full-split scoring
-    checkpoint_interval: int = 500
-    grad_stats_interval: int = 100
-    max_nonfinite: int = 0  # steps with a non-finite loss/gradient that may be skipped before stopping
-    progress: bool = True
+    max_iters: int = integer(2000, low=1)
+    batch_size: int = integer(12, low=1)
+    block_size: int = integer(64, low=1)  # sequence length for models without their own (n-gram, MLP)
+    grad_accum: int = integer(1, low=1)
+    # all: every position of a row | last: one random target per row (Zero-to-Hero's batches)
+    targets: str = choice("all", ("all", "last"))
+    eval_interval: int = integer(250, low=1)
+    eval_iters: int = integer(200, low=1)
+    eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
+    checkpoint_interval: int = integer(500, low=1)
+    grad_stats_interval: int = integer(100, low=1)
+    max_nonfinite: int = integer(0, low=0)  # steps with a non-finite loss/gradient that may be skipped before stopping
+    progress: bool = flag(True)
 
     def check(self) -> None:
-        sizes = ("max_iters", "batch_size", "block_size", "grad_accum", "eval_interval", "eval_iters")
-        _positive_ints(self, *sizes, "eval_batch_size", "checkpoint_interval", "grad_stats_interval")
-        if self.max_nonfinite < 0:
-            raise _bad("max_nonfinite", self.max_nonfinite, "must be >= 0")
-        if self.targets not in ("all", "last"):
-            raise _bad("targets", self.targets, "must be all or last")
+        check_fields(self, SettingsError)
 
 
 @dataclass
 class SampleSettings:
     """The samples written next to every trained rung (samples.txt)."""
 
-    num_samples: int = 20
-    sample_tokens: int = 500  # per sample (lines corpora stop at the boundary)
-    temperature: float = 1.0
+    num_samples: int = integer(20, low=0)
+    sample_tokens: int = integer(500, low=0)  # per sample (lines corpora stop at the boundary)
+    temperature: float = number(1.0, low=0, note="0 = greedy")
 
     def check(self) -> None:
-        for name in ("num_samples", "sample_tokens"):
-            if getattr(self, name) < 0:
-                raise _bad(name, getattr(self, name), "must be >= 0")
-        if self.temperature < 0:
-            raise _bad("temperature", self.temperature, "must be >= 0 (0 = greedy)")
+        check_fields(self, SettingsError)
 
 
 @functools.cache

@@ -1,0 +1,107 @@
+"""Every config field's valid values, declared next to the field, and the one checker all configs run.
+
+    lr: float = number(1e-3, above=0)               # a finite number > 0
+    n_layer: int = integer(4, low=1)                # a positive integer
+    norm: str = choice("layernorm", NORMS)
+    decay_iters: int | None = integer(None, low=1, null="(default: max_iters)")
+
+`check_fields(config, Error)` tests each field against its rule and raises Error("name=value must be ...") for the
+first that breaks it, so a bad value fails before any work starts. Rules between fields (min_lr <= lr, n_embd a
+multiple of n_head) stay in the config's own check(), after this one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # integer | number | choice | flag
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False  # low itself is excluded
+    open_high: bool = False
+    options: tuple = ()
+    null: str | None = None  # None: null is invalid; else what null means, said after "or null" ("" for nothing)
+    note: str = ""
+
+    def holds(self, v: Any) -> bool:
+        if v is None:
+            return self.null is not None
+        if self.kind == "flag":
+            return isinstance(v, bool | np.bool_)
+        if self.kind == "choice":
+            return isinstance(v, str) and v in self.options
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            return False
+        if self.kind == "integer" and not isinstance(v, int | np.integer):
+            return False
+        if not math.isfinite(v):
+            return False
+        low_ok = self.low is None or (v > self.low if self.open_low else v >= self.low)
+        return low_ok and (self.high is None or (v < self.high if self.open_high else v <= self.high))
+
+    def wanted(self) -> str:
+        """What a valid value is, in words: "must be a finite number > 0", "choose one of a, b"."""
+        if self.kind == "flag":
+            text = "must be true or false"
+        elif self.kind == "choice":
+            text = f"choose one of {', '.join(self.options)}"
+        elif self.kind == "integer" and self.low == 1 and self.high is None:
+            text = "must be a positive integer"
+        else:
+            what = "an integer" if self.kind == "integer" else "a finite number"
+            if self.low is not None and self.high is not None:  # a number in a closed range is finite anyway
+                what = "an integer" if self.kind == "integer" else ""
+                brackets = "(" if self.open_low else "[", ")" if self.open_high else "]"
+                bounds = f"in {brackets[0]}{self.low:g}, {self.high:g}{brackets[1]}"
+            elif self.low is not None:
+                bounds = f"{'>' if self.open_low else '>='} {self.low:g}"
+            elif self.high is not None:
+                bounds = f"{'<' if self.open_high else '<='} {self.high:g}"
+            else:
+                bounds = ""
+            text = " ".join(w for w in ("must be", what, bounds) if w)
+        if self.null is not None:
+            text += f", or null {self.null}".rstrip()
+        return text + (f" ({self.note})" if self.note else "")
+
+
+def _field(default: Any, rule: Rule) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+def integer(default, *, low=None, high=None, null: str | None = None, note: str = "") -> Any:
+    return _field(default, Rule("integer", low, high, null=null, note=note))
+
+
+def number(default, *, low=None, high=None, above=None, below=None, null: str | None = None, note: str = "") -> Any:
+    """A finite number; `low`/`high` are inclusive bounds, `above`/`below` exclusive ones."""
+    lo, hi = (above, True) if above is not None else (low, False), (below, True) if below is not None else (high, False)
+    return _field(default, Rule("number", lo[0], hi[0], lo[1], hi[1], null=null, note=note))
+
+
+def choice(default: str, options, *, note: str = "") -> Any:
+    return _field(default, Rule("choice", options=tuple(options), note=note))
+
+
+def flag(default: bool) -> Any:
+    return _field(default, Rule("flag"))
+
+
+def check_fields(config: Any, error: type[Exception]) -> None:
+    """Raise `error` naming the first field of `config` whose value breaks the rule declared beside it."""
+    for f in fields(config):
+        rule = f.metadata.get("rule")
+        v = getattr(config, f.name)
+        if rule is not None and not rule.holds(v):
+            shown = str(v)[:40] if isinstance(v, str) else v
+            sep = ";" if rule.kind == "choice" else ""
+            raise error(f"{f.name}={shown!r}{sep} {rule.wanted()}")

@@ -1,0 +1,89 @@
+"""Two training runs into one run folder: the second fails at once (exit 2, one line naming the folder and the fix)
+and the first finishes as if it had been alone. Real processes, real stages/train.py; and the lock itself."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lmladder.data import DataConfig, prepare
+from lmladder.io import LOCK_NAME, RunLockedError, run_lock
+
+from ..shared_data import shared_file
+from .harness import ROOT, THREADS, Sandbox, run_subprocess
+
+LONG = ["mlp.train.max_iters=5000", "mlp.train.eval_interval=1000", "mlp.train.checkpoint_interval=1000"]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Sandbox:
+    """conf/, stages/ and prepared names, nothing trained (harness.build_sandbox trains three runs: not needed)."""
+    root = tmp_path_factory.mktemp("lock")
+    for d in ("conf", "stages"):
+        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "corpora").mkdir()
+    names = shared_file("names.txt").read_text().splitlines()[:1500]
+    (root / "corpora" / "names.txt").write_text("\n".join(names) + "\n")
+    prepare(DataConfig(source="file", path=str(root / "corpora" / "names.txt")), root / "data" / "prepared")
+    return Sandbox(root)
+
+
+def test_a_second_run_into_a_busy_folder_fails_at_once_and_the_first_finishes(sandbox):
+    run = sandbox.root / "runs" / "shared"
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "LMLADDER_DEBUG")} | THREADS
+    first = subprocess.Popen(
+        [sys.executable, *sandbox.stage_argv("mlp", LONG, str(run))],
+        cwd=sandbox.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / LOCK_NAME).exists():  # the first run holds the folder once its lock file is there
+            assert first.poll() is None, f"the first run ended early:\n{first.communicate()[1]}"
+            assert time.monotonic() < deadline, "the first run never took its lock"
+            time.sleep(0.05)
+        hydra_before = {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()}
+        t0 = time.monotonic()
+        second = run_subprocess(sandbox, "mlp", LONG, str(run))
+        took = time.monotonic() - t0
+        assert first.poll() is None, "the first run should still be training: raise max_iters in LONG"
+    finally:
+        out, err = first.communicate(timeout=600)
+    lines = second.stderr.strip().splitlines()
+    assert second.rc == 2 and "Traceback" not in second.stderr, second.stderr
+    assert lines[-1].startswith(f"lmladder mlp: error: {run} is in use by another training run (process {first.pid}")
+    assert lines[-1].endswith(
+        "wait for it to finish, or train this one into another folder: hydra.run.dir=<a new folder>"
+    )
+    assert took < 60  # at once: no waiting for the lock (the bound is start-up on a busy machine)
+    assert first.returncode == 0, err
+    assert "val NLL" in out and (run / "metrics.json").exists() and not (run / LOCK_NAME).exists()
+    # Hydra writes the second job's .hydra/ before lmladder runs; with the same overrides it is the same bytes
+    assert {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()} == hydra_before
+
+
+def test_the_lock_is_released_and_removed_after_the_run(tmp_path):
+    with run_lock(tmp_path / "run"):
+        assert (tmp_path / "run" / LOCK_NAME).read_text().strip() == str(os.getpid())
+        with pytest.raises(RunLockedError, match=r"run is in use by another training run"), run_lock(tmp_path / "run"):
+            pass  # a second open file description: flock refuses it even in the same process
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    with run_lock(tmp_path / "run"):  # free again
+        pass
+
+
+def test_an_unlinked_lock_file_is_not_a_lock(tmp_path, monkeypatch):
+    """A run that opened the lock file just before its holder removed it must not train beside a third run."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: real_stat(Path(folder).parent, *a, **k))  # another inode
+    with pytest.raises(RunLockedError), run_lock(folder):
+        pass
