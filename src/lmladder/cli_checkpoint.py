@@ -156,12 +156,14 @@ def _read_text(path: str, byte_level: bool) -> str | bytes:
     from .io import read_user_file
 
     data = read_user_file(path, what=f"--text {path}", fix="give the path of a text file to score", error=CliError)
-    if not data.strip():
+    if not data:
         raise CliError(f"--text {path} is empty; give a file with text to score")
+    if not data.strip():
+        raise CliError(f"--text {path} holds only whitespace ({len(data)} bytes); give a file with text to score")
     if byte_level:
         return data
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark is no text
     except UnicodeDecodeError as e:
         raise CliError(
             f"--text {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "

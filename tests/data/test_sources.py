@@ -97,3 +97,11 @@ def test_corpus_lines():
         corpus_lines("a\n\r\nc\n")
     with pytest.raises(DataError, match="empty"):
         corpus_lines("\n\n")
+
+
+def test_a_byte_order_mark_is_not_text_and_cr_only_lines_are_lines(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes("\ufeffanna\nbob\n".encode())
+    assert load_source("file", path=str(f)).text() == "anna\nbob\n"  # no U+FEFF symbol in the vocabulary
+    assert corpus_lines("anna\rbob\rcarl\r") == ["anna", "bob", "carl"]  # classic Mac line endings
+    assert corpus_lines(b"anna\r\nbob\r\n") == [b"anna", b"bob"]

@@ -321,6 +321,8 @@ CASES = [
     case("evaluate-batch-size-zero", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt",
                                                           "--batch-size", "0"],
          r"--batch-size 0", r"must be >= 1"),
+    case("evaluate-text-whitespace-only", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/spaces.txt"],
+         r"--text .*spaces.txt holds only whitespace \(140 bytes\)", r"give a file with text to score"),
     case("evaluate-text-fifo", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/fifo.txt"],
          r"--text .*fifo.txt is a FIFO \(named pipe\), not a regular file", r"give the path of a text file to score",
          fast=True),

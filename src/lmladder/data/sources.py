@@ -30,9 +30,10 @@ class Source:
     sha256: str  # hex digest of data
 
     def text(self) -> str:
-        """The data as UTF-8; invalid bytes are an error naming the offset (the byte tokenizer takes any bytes)."""
+        """The data as UTF-8, without a leading byte order mark (an editor's marker, not text: it would become a
+        vocabulary symbol); invalid bytes are an error naming the offset (the byte tokenizer takes any bytes)."""
         try:
-            return self.data.decode("utf-8")
+            return self.data.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{self.description} is not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start}); "
@@ -84,8 +85,11 @@ def load_text(source: str, **kwargs) -> str:
 
 
 def split_lines(text: str | bytes) -> tuple[list, int | None]:
-    """(lines, index of the first blank line or None): "\\r" stripped, the newline ending the last line allowed."""
+    """(lines, index of the first blank line or None): "\\r" stripped, the newline ending the last line allowed;
+    a text with "\\r" and no "\\n" (classic Mac line endings) is split at each "\\r"."""
     nl, cr = ("\n", "\r") if isinstance(text, str) else (b"\n", b"\r")
+    if nl not in text and cr in text:
+        nl = cr
     lines = text.split(nl)
     if lines[-1] in ("", b""):  # the newline that ends the last line
         lines.pop()

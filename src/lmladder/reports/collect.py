@@ -24,7 +24,10 @@ from ..models import LADDER
 SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
 TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
 MISSING = "default"  # shown when a job did not override a key that other jobs sweep
-INCOMPLETE = "no metrics.json: the job crashed, was killed or is still running (see the .log in its folder)"
+INCOMPLETE = (
+    "no metrics.json: the job was killed, crashed outside lmladder or is still running (the launcher's output "
+    "says which); re-run it, with resume=true to continue from its checkpoint"
+)
 
 
 class ReportError(LmladderError, ValueError):
