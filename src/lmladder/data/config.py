@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 from ..rules import check_fields, choice, integer
 from .bpe import PATTERNS
 from .errors import DataError
-from .prepared import KINDS
+from .prepared import KINDS, MAX_VOCAB
 from .registry import TOKENIZERS
 from .sources import SOURCES
 from .splits import check_fractions
-
-MAX_VOCAB = 65536  # token ids are stored as uint16
 
 
 @dataclass

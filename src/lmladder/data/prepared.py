@@ -27,6 +27,7 @@ from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
 from .tokenizers import Tokenizer
 
 KINDS = ("stream", "lines")
+MAX_VOCAB = 65536  # token ids are stored as uint16
 PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
 
 
@@ -82,7 +83,7 @@ def prepare_corpus(
         bpe_pattern=bpe_pattern,
         min_count=min_count,
     )
-    if tok.vocab_size > 65536:
+    if tok.vocab_size > MAX_VOCAB:
         raise DataError(
             f"vocabulary of {tok.vocab_size} symbols does not fit uint16; "
             "use tokenizer=bpe or byte (or raise data.min_count for words)"
