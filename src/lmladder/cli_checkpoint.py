@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import math
 import os
@@ -10,7 +11,10 @@ import sys
 
 import numpy as np
 
+from .data.bpe import DECODE_ERRORS as BPE_ERRORS
 from .errors import LmladderError
+
+PROGRESS_FROM = 200_000  # tokens of --text past which scoring shows a progress bar (a few seconds of work)
 
 
 class CliError(LmladderError, ValueError):
@@ -61,7 +65,7 @@ class Interrupted(KeyboardInterrupt):
 
 def cmd_sample(a: argparse.Namespace) -> int:
     """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones."""
-    from .training.sampling import generate
+    from .training.sampling import stream
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else a.temperature
@@ -81,8 +85,9 @@ def cmd_sample(a: argparse.Namespace) -> int:
             nl = tok.encode("\n") if _encodable(tok, "\n") else np.zeros(1, dtype=np.int64)
             ids = nl[:1]
         rng = np.random.default_rng(a.seed)
-        for _ in range(a.num_samples):  # one at a time, one Generator: seeded, and each shown when it is done
-            r = generate(
+        out = sys.stdout
+        for _ in range(a.num_samples):  # one at a time, one Generator: seeded, and each shown as it is drawn
+            steps = stream(
                 ck.model,
                 ids[None],
                 a.max_new_tokens,
@@ -92,10 +97,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
                 top_p=a.top_p,
                 stop_id=boundary,
                 use_cache=not a.no_cache,
-            )[0]
-            text = shown + _continuation(tok, ids, r[r != boundary] if boundary is not None else r)
-            done += 1  # counted before it is printed: a Ctrl-C right after the print must not miss it
-            print(text if boundary is not None else text + "\n" + "-" * 40, flush=True)
+            )
+            out.write(shown)
+            for piece in _pieces(tok, ids[-1], (int(t[0]) for t in steps), boundary):
+                out.write(piece)
+                out.flush()
+            done += 1  # counted before the separator: a Ctrl-C right after the last piece must not miss it
+            out.write("\n" if boundary is not None else "\n" + "-" * 40 + "\n")
+            out.flush()
     except KeyboardInterrupt:
         raise Interrupted(f"after {done} of {a.num_samples} samples") from None
     return 0
@@ -132,6 +141,25 @@ def _continuation(tok, prompt_ids: np.ndarray, new_ids: np.ndarray) -> str:
     return tok.decode(np.concatenate([last, new_ids]).astype(np.int64))[len(tok.decode(last)) :]
 
 
+def _pieces(tok, prev: int, ids, stop_id: int | None):
+    """The text of each id of `ids` as it comes (up to `stop_id`, not shown), joined equal to decoding them all at
+    once: byte-level vocabularies go through an incremental UTF-8 decoder, since a character may span tokens."""
+    kind = tok.to_dict().get("type")
+    if kind in ("byte", "bpe"):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace" if kind == "byte" else BPE_ERRORS)
+        for i in ids:
+            if i == stop_id:
+                break
+            yield decoder.decode(tok.token_bytes(i) if kind == "bpe" else bytes([i]))
+        yield decoder.decode(b"", final=True)
+        return
+    for i in ids:
+        if i == stop_id:
+            break
+        yield _continuation(tok, np.array([prev]), np.array([i]))
+        prev = i
+
+
 def _warn_unknown_words(tok, text: str, what: str) -> None:
     """A word vocabulary maps words it lacks to <unk>: say so (on stderr), but go on."""
     words = tok.unknown_words(text) if hasattr(tok, "unknown_words") else []
@@ -154,8 +182,11 @@ def _encodable(tok, text: str) -> bool:
 
 def _read_text(path: str, byte_level: bool) -> str | bytes:
     from .io import read_user_file
+    from .resources import text_limit
 
-    data = read_user_file(path, what=f"--text {path}", fix="give the path of a text file to score", error=CliError)
+    cap, too_big = text_limit("scoring", path)
+    fix = "give the path of a text file to score"
+    data = read_user_file(path, what=f"--text {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
     if not data:
         raise CliError(f"--text {path} is empty; give a file with text to score")
     if not data.strip():
@@ -216,6 +247,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         n_chars=n_chars,
         n_bytes=n_bytes,
         batch_size=a.batch_size,
+        progress=len(ids) > PROGRESS_FROM,
     )
     for key, v in scores.items():  # JSON has no NaN/Infinity: a reader of this output must never see them
         if isinstance(v, float) and not math.isfinite(v):

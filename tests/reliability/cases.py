@@ -211,6 +211,22 @@ CASES = [
          fast=True),
     case("config-seeds-negative", "config", "evaluate", ["seeds=[0,-1]"],
          r"seeds=\[0, -1\]: -1 is not a seed", r"list integers >= 0"),
+    # ------------------------------------------------------------------ memory
+    case("memory-batch-size-huge", "memory", "transformer", ["transformer.train.batch_size=1000000000"],
+         r"a training step of transformer.train.batch_size=1000000000 rows x \d+ tokens \(.* per row\) needs about "
+         r"[\d.]+ TiB of memory, but [\d.]+ \w+ is available", r"lower transformer.train.batch_size=", fast=True),
+    case("memory-eval-batch-size-huge", "memory", "rnn", ["rnn.train.eval_batch_size=100000000"],
+         r"scoring with rnn.train.eval_batch_size=100000000 windows .* needs about [\d.]+ TiB of memory",
+         r"lower rnn.train.eval_batch_size="),
+    case("memory-mlp-context-huge", "memory", "mlp", ["mlp.model.context=1000000000"],
+         r"a mlp model of these sizes \(at least [\d,]+ parameters, 16 bytes each to train\) needs about",
+         r"make it smaller \(.*mlp.model.context=1000000000"),
+    case("memory-corpus-huge", "memory", "prepare", ["data.path={sb}/sparse/huge.txt"],
+         r"data file '.*huge.txt' is over [\d.]+ [MG]iB, the most that fits in memory \(preparing takes about 64",
+         r"use a part of it, e.g. head -c 100M"),
+    case("memory-evaluate-text-huge", "memory", "cli", ["evaluate", GOOD, "--text={sb}/sparse/huge.txt"],
+         r"--text .*huge.txt is over [\d.]+ [MG]iB, the most that fits in memory \(scoring takes about 64",
+         r"use a part of it, e.g. head -c 100M", fast=True),
     # ------------------------------------------------------------------ checkpoints
     case("ckpt-missing", "checkpoint", "cli", ["sample", f"{CK}/nope.safetensors"],
          r"no checkpoint at .*nope.safetensors", r"train first or check the path", fast=True),

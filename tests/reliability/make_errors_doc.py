@@ -18,6 +18,7 @@ from .scenarios import SCENARIOS
 GROUPS = {
     "corpus": "Corpus",
     "config": "Configuration",
+    "memory": "Memory: requests estimated before anything is allocated",
     "checkpoint": "Checkpoints (sample, evaluate, resume)",
     "sampling": "`lmladder sample` options",
     "evaluate": "`lmladder evaluate --text`",

@@ -66,7 +66,7 @@ def test_subprocess(case, sandbox):
 
 def test_there_are_at_least_30_cases_in_every_group():
     assert len(CASES) >= 30
-    assert {c.group for c in CASES} == {"corpus", "config", "checkpoint", "sampling", "evaluate", "report"}
+    assert {c.group for c in CASES} == {"corpus", "config", "memory", "checkpoint", "sampling", "evaluate", "report"}
 
 
 @pytest.mark.parametrize(

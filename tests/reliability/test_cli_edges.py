@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from lmladder import cli
-from lmladder.data import ByteTokenizer, CharTokenizer
+from lmladder.data import BPETokenizer, ByteTokenizer, CharTokenizer, WordTokenizer
 from lmladder.io import atomic
 from lmladder.models import build_model
 from lmladder.training import make_rngs, save_training_checkpoint
@@ -141,3 +143,48 @@ def test_every_sample_is_the_same_for_a_seed(stream_ckpt, capsys):
     assert cli.main(args) == 0
     assert capsys.readouterr().out == first and first.count("-" * 40) == 3
     assert np.unique(first.split("-" * 40)[:3]).size > 1  # one Generator across samples: they differ
+
+
+TEXT = "naïve café — ÆØÅ über 日本語 text, it's a test.\nA second line: ñandú!\n" * 3
+
+
+@pytest.mark.parametrize(
+    "tokenizer",
+    [
+        lambda: CharTokenizer.build(TEXT),
+        lambda: ByteTokenizer(),
+        lambda: BPETokenizer.train(TEXT, 300),
+        lambda: WordTokenizer.build(TEXT),
+    ],
+    ids=["char", "byte", "bpe", "word"],
+)
+def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
+    """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole."""
+    from lmladder.cli_checkpoint import _continuation
+    from lmladder.training import generate, load_training_checkpoint
+
+    tok = tokenizer()
+    ckpt = _checkpoint(tmp_path / "m.safetensors", tok)
+    assert cli.main(["sample", ckpt, "--prompt", "caf", "--num-samples", "2", "--max-new-tokens", "60"]) == 0
+    out = capsys.readouterr().out
+    model, ids = load_training_checkpoint(ckpt).model, tok.encode("caf")
+    rng = np.random.default_rng(0)  # the CLI draws its samples one after another from one Generator
+    rows = [generate(model, ids[None], 60, rng=rng)[0] for _ in range(2)]
+    want = "".join("caf" + _continuation(tok, ids, r) + "\n" + "-" * 40 + "\n" for r in rows)
+    assert out == want
+
+
+def test_a_long_sample_prints_as_it_goes(stream_ckpt):
+    """A billion tokens: the first ones are on stdout at once (before, nothing until the end, and an 8 GB buffer)."""
+    p = _lmladder("sample", stream_ckpt, "--max-new-tokens", "1000000000")
+    first, deadline = b"", time.monotonic() + 60
+    try:
+        while len(first) < 200 and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                assert chunk, p.stderr.read().decode()
+                first += chunk
+        assert len(first) >= 200
+    finally:
+        p.kill()
+        p.communicate(timeout=60)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from lmladder.models import build_model
+from lmladder.resources import MemoryBudgetError
 from lmladder.training import SamplingError, generate, next_token
+from lmladder.training.sampling import stream
 
 
 def gpt(block=8, seed=0):
@@ -95,3 +97,22 @@ def test_prompt_longer_than_context_is_cropped_on_the_left():
     a = generate(model, long, 5, rng=np.random.default_rng(0), temperature=0)
     b = generate(model, long[:, -8:], 5, rng=np.random.default_rng(0), temperature=0)
     assert np.array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("name", ["gpt", "rnn", "mlp"])
+def test_stream_is_lazy_and_draws_what_generate_draws(name):
+    from itertools import islice
+
+    model = build_model(
+        name, vocab_size=11, rng=np.random.default_rng(0), **({"block_size": 8} if name == "gpt" else {})
+    )
+    prompt = np.array([[1, 2], [3, 4]])
+    # 10**15 steps: before, the output buffer for them was allocated up front (8 PB); now each step comes as drawn
+    steps = list(islice(stream(model, prompt, 10**15, rng=np.random.default_rng(5)), 50))
+    rows = generate(model, prompt, 50, rng=np.random.default_rng(5))
+    assert np.array_equal(np.stack(steps, axis=1), np.stack(rows))
+
+
+def test_generate_refuses_a_buffer_that_cannot_fit():
+    with pytest.raises(MemoryBudgetError, match=r"collecting max_new_tokens=1000000000000000 tokens .* lower max_new"):
+        generate(gpt(), np.array([[1]]), 10**15, rng=np.random.default_rng(0))

@@ -48,7 +48,8 @@ def _surrogatepass_else_replace(err: UnicodeDecodeError):
         return codecs.lookup_error("replace")(err)
 
 
-codecs.register_error("lmladder.bpe", _surrogatepass_else_replace)
+DECODE_ERRORS = "lmladder.bpe"  # the codec error handler decode() uses, registered here
+codecs.register_error(DECODE_ERRORS, _surrogatepass_else_replace)
 
 
 def _checksum(fields: dict[str, Any]) -> str:
@@ -285,7 +286,7 @@ class BPETokenizer(Tokenizer):
 
     def decode(self, ids) -> str:
         data = b"".join([self.vocab[i] for i in self._check_ids(ids).tolist()])
-        return data.decode("utf-8", errors="lmladder.bpe")
+        return data.decode("utf-8", errors=DECODE_ERRORS)
 
     def token_bytes(self, id: int) -> bytes:
         return self.vocab[id]

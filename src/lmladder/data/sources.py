@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.files import path_kind, read_user_file
+from ..resources import text_limit
 from .errors import DataError
 
 SOURCES = ("babynames", "file", "url")
@@ -115,7 +116,9 @@ def _read_file(path) -> bytes:
     p = Path(path)
     missing = f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)"
     fix = "set path= to a text file (or source=babynames)"
-    data = read_user_file(p, what=f"data file {str(p)!r}", fix=fix, error=DataError, missing=missing)
+    cap, too_big = text_limit("preparing", str(p))
+    what = f"data file {str(p)!r}"
+    data = read_user_file(p, what=what, fix=fix, error=DataError, missing=missing, max_bytes=cap, too_big=too_big)
     if not data:
         raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file")
     return data

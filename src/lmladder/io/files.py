@@ -8,13 +8,17 @@ refused in one line that says what the path is instead.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 from pathlib import Path
 
 from ..errors import LmladderError
+from ..resources import fmt_bytes
 
 __all__ = ["path_kind", "check_user_file", "read_user_file"]
+
+_CHUNK = 1 << 24  # 16 MiB a read
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -56,16 +60,37 @@ def check_user_file(
 
 
 def read_user_file(
-    path: str | os.PathLike, *, what: str, fix: str, error: type[LmladderError], missing: str | None = None
+    path: str | os.PathLike,
+    *,
+    what: str,
+    fix: str,
+    error: type[LmladderError],
+    missing: str | None = None,
+    max_bytes: float = math.inf,
+    too_big: str = "",
 ) -> bytes:
-    """The bytes of the regular file at `path`, after `check_user_file` (same arguments)."""
+    """The bytes of the regular file at `path`, after `check_user_file` (same arguments). Read in bounded chunks:
+    a file over `max_bytes` (by its size, or by what it yields, should it grow) is refused with `too_big`."""
     check_user_file(path, what=what, fix=fix, error=error, missing=missing)
+
+    def over() -> LmladderError:
+        return error(f"{what} is over {fmt_bytes(max_bytes)}, {too_big}")
+
     try:
         # O_NONBLOCK: should a FIFO be swapped in after the stat, opening it must still not wait for a writer
         fd = os.open(Path(path), os.O_RDONLY | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
                 raise error(f"{what} stopped being a regular file while it was opened; {fix}")
-            return f.read()
+            if st.st_size > max_bytes:
+                raise over()
+            chunks, n = [], 0
+            while chunk := f.read(_CHUNK):
+                n += len(chunk)
+                if n > max_bytes:
+                    raise over()
+                chunks.append(chunk)
+            return b"".join(chunks)
     except OSError as e:
         raise error(f"{what}: cannot read it ({e.strerror or e}); check its permissions") from None

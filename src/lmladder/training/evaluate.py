@@ -19,6 +19,7 @@ from ..autograd import functional as F
 from ..autograd import no_grad
 from ..data.batching import IGNORE_INDEX, eval_batches
 from ..models.base import LanguageModel
+from .progress import progress_bar
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
@@ -36,21 +37,24 @@ def score_tokens(
     n_bytes: int | None = None,
     batch_size: int = 32,
     block_size: int | None = None,
+    progress: bool = False,
 ) -> dict:
     """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
-    (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively)."""
+    (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
+    `progress`: a bar over the scored tokens on stderr."""
     T = model.block_size or block_size or DEFAULT_EVAL_BLOCK
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
+    batches = eval_batches(np.asarray(tokens), kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size)
     try:
-        with no_grad():
-            for x, y in eval_batches(
-                np.asarray(tokens), kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size
-            ):
+        with no_grad(), progress_bar(max(len(tokens) - 1, 0), enabled=progress, unit="tok") as bar:
+            for x, y in batches:
                 logits, _ = model(x)
                 total += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").data)
-                count += int((y != IGNORE_INDEX).sum())
+                n = int((y != IGNORE_INDEX).sum())
+                count += n
+                bar.update(n)
     finally:
         model.train(was_training)
     if count == 0:

@@ -22,13 +22,14 @@ class _Lines:
         self.stream.flush()
 
 
-def progress_bar(total: int, start: int = 0, enabled: bool = True) -> tqdm:
-    """A bar over the steps up to `total`, resumed at `start` (so rate and ETA count this run's steps only)."""
+def progress_bar(total: int, start: int = 0, enabled: bool = True, unit: str = "step") -> tqdm:
+    """A bar over the `unit`s up to `total`, resumed at `start` (so rate and ETA count this run's steps only)."""
     tty = sys.stderr.isatty()
     return tqdm(
         total=total,
         initial=start,
-        unit="step",
+        unit=unit,
+        unit_scale=unit != "step",  # 1.2M tok, but step 1500
         disable=not enabled,
         file=sys.stderr if tty else _Lines(sys.stderr),
         dynamic_ncols=tty,  # off in a log: there the terminal width means nothing and would cut the line short

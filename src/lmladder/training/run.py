@@ -15,9 +15,9 @@ from ..data.registry import describe
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
-from . import loop
+from . import budget, loop
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
-from .evaluate import score_tokens
+from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
 from .loop import BEST, LAST, make_rngs
 from .sampling import generate
 from .settings import OptimSettings, SampleSettings, TrainSettings
@@ -92,11 +92,22 @@ def run_rung(
 
 def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) -> dict:
     rngs = make_rngs(seed)
-    model = cls(for_data(config, data), rng=rngs["model"])
+    config = for_data(config, data)
+    budget.check_weights(cls, config)
+    model = cls(config, rng=rngs["model"])
     if cls.trainable:
         log(f"{cls.kind}: {model.num_parameters():,} parameters")
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
+        train.check()  # the estimate below reads its sizes
+        budget.check_training(
+            model,
+            batch_size=train.batch_size,
+            seq_len=model.block_size or train.block_size,
+            last=train.targets == "last",
+            eval_batch_size=train.eval_batch_size,
+            eval_len=model.block_size or DEFAULT_EVAL_BLOCK,
+        )
         res = loop.train(
             model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log
         )

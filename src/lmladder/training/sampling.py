@@ -11,11 +11,14 @@ position and the sampler takes the last.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..autograd import no_grad
 from ..errors import LmladderError
 from ..models.base import LanguageModel
+from ..resources import check_fits
 
 
 class SamplingError(LmladderError, ValueError):
@@ -64,7 +67,7 @@ def next_token(
     return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
 
 
-def generate(
+def stream(
     model: LanguageModel,
     prompt: np.ndarray,
     max_new_tokens: int,
@@ -75,14 +78,15 @@ def generate(
     top_p: float | None = None,
     stop_id: int | None = None,
     use_cache: bool = True,
-) -> list[np.ndarray]:
-    """Continue each row of `prompt` (B, T0); returns B arrays of new ids, each cut after `stop_id`."""
+) -> Iterator[np.ndarray]:
+    """Continue each row of `prompt` (B, T0), yielding the B new ids of each step as soon as they are drawn, until
+    `max_new_tokens` or until every row has drawn `stop_id`. Memory stays bounded however long it runs: only the
+    last block_size tokens are kept (all of them only for a model with no block size and no cache)."""
     check_options(max_new_tokens, temperature, top_k, top_p)
     prompt = np.atleast_2d(np.asarray(prompt, dtype=np.int64))
     B = prompt.shape[0]
     bs = model.block_size
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
-    out = np.zeros((B, max_new_tokens), dtype=np.int64)
     done = np.zeros(B, dtype=bool)
     cached = use_cache and hasattr(model, "new_cache")  # the decoding extension: cache=
     was_training = model.training
@@ -90,7 +94,7 @@ def generate(
     try:
         with no_grad():
             cache = None
-            for i in range(max_new_tokens):
+            for _ in range(max_new_tokens):
                 if cached:
                     if cache is None or (bs is not None and cache.length >= bs):
                         # at least the last token: with block_size 1, bs - bs // 4 is 0 and seq[:, -0:] is all of it
@@ -100,18 +104,33 @@ def generate(
                     else:
                         logits = model(seq[:, -1:], cache=cache, last_only=True)[0].data[:, -1]
                 else:
-                    ctx = seq if bs is None else seq[:, -bs:]
-                    logits = model(ctx, last_only=True)[0].data[:, -1]
+                    logits = model(seq, last_only=True)[0].data[:, -1]
                 tok = next_token(logits, rng, temperature, top_k, top_p)
-                out[:, i] = tok
                 seq = np.concatenate([seq, tok[:, None]], axis=1)
+                if bs is not None:  # the window the next step can see
+                    seq = seq[:, -bs:]
+                elif cached:  # the state carries the prefix: the next step feeds the last token alone
+                    seq = seq[:, -1:]
+                yield tok
                 if stop_id is not None:
                     done |= tok == stop_id
                     if done.all():
-                        out = out[:, : i + 1]
                         break
     finally:
         model.train(was_training)
+
+
+def generate(model: LanguageModel, prompt: np.ndarray, max_new_tokens: int, **options) -> list[np.ndarray]:
+    """`stream` collected: B arrays of new ids, each cut after its first `stop_id` (options as `stream`'s)."""
+    B = np.atleast_2d(np.asarray(prompt)).shape[0]
+    check_fits(
+        16 * B * max_new_tokens,  # the steps' arrays and their stacked copy, int64
+        f"collecting max_new_tokens={max_new_tokens} tokens for each of {B} samples",
+        "lower max_new_tokens= (lmladder sample streams its output and needs no such buffer)",
+    )
+    steps = list(stream(model, prompt, max_new_tokens, **options))
+    out = np.stack(steps, axis=1) if steps else np.zeros((B, 0), dtype=np.int64)
+    stop_id = options.get("stop_id")
     rows = []
     for r in out:
         if stop_id is not None and (hits := np.flatnonzero(r == stop_id)).size:

@@ -1,0 +1,91 @@
+"""How much memory this process may still use, and the one check every large request goes through before it
+allocates: a batch of 10 million rows or a million-token context is refused with its estimate, not run until the
+machine swaps or the kernel kills it.
+
+Available = the smallest of: MemAvailable (/proc/meminfo: free memory plus what the kernel can reclaim), the
+cgroup v2 limit minus its usage (a container's memory.max), and LMLADDER_MEMORY_LIMIT (bytes, or with a K/M/G/T
+suffix: a cap a user sets on a shared machine). Where none can be read, nothing is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from .errors import LmladderError
+
+ENV = "LMLADDER_MEMORY_LIMIT"
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class MemoryBudgetError(LmladderError, MemoryError):
+    """A request would need more memory than is available; the message gives the estimate and the fix."""
+
+
+def fmt_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def parse_bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise MemoryBudgetError(f"{ENV}={text!r} is not a size; give bytes or e.g. 512M, 8G (or unset it)")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _meminfo_available() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return math.inf
+
+
+def _cgroup_available() -> float:
+    try:
+        root = Path("/sys/fs/cgroup")
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return math.inf
+        return int(limit) - int((root / "memory.current").read_text())
+    except (OSError, ValueError):
+        return math.inf
+
+
+def available_bytes() -> float:
+    """Bytes this process may still allocate (math.inf where nothing says)."""
+    cap = os.environ.get(ENV)
+    return min(_meminfo_available(), _cgroup_available(), parse_bytes(cap) if cap else math.inf)
+
+
+# Memory to read, decode and tokenize one byte of text, measured ~26 bytes for characters (the bytes, the str,
+# int64 ids, the scoring plan); BPE's regex chunks cost more: this bound leaves room for both.
+TEXT_COST = 64
+
+
+def text_limit(use: str, name: str) -> tuple[float, str]:
+    """(the most bytes of text that fit, the reason and fix for read_user_file's too_big) for `use` ("scoring")."""
+    have = available_bytes()
+    why = (
+        f"the most that fits in memory ({use} takes about {TEXT_COST} bytes per byte of text, and {fmt_bytes(have)} "
+        f"is available); use a part of it, e.g. head -c 100M {name} > part.txt"
+    )
+    return have / TEXT_COST, why
+
+
+def check_fits(need: float, what: str, fix: str) -> None:
+    """Raise MemoryBudgetError("{what} needs about X of memory, but Y is available; {fix}") when need > available."""
+    have = available_bytes()
+    if need > have:
+        raise MemoryBudgetError(
+            f"{what} needs about {fmt_bytes(need)} of memory, but {fmt_bytes(have)} is available; {fix}"
+        )

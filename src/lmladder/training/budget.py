@@ -1,0 +1,128 @@
+"""The memory a run will need, estimated before it allocates, so that a batch of 10 million rows or a 100,000-token
+context is refused in one line with its estimate (resources.check_fits) instead of swapping the machine to death.
+
+Weights: from the config alone (`min_params`, a lower bound), before the model is built. Activations: measured,
+not modelled, so every rung is covered without a formula of its own: forward + backward (training) and forward
+(scoring) of one and two rows at growing lengths up to the run's (or as far as stays small), with tracemalloc
+counting NumPy's buffers; a fixed part plus one row's cost times the batch size (see `fit`). The probes run in
+eval mode (no dropout draw, no BatchNorm update) and leave no gradient behind, so a run's bits do not depend on
+them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+
+import numpy as np
+
+from ..autograd import memory, no_grad
+from ..models.base import LanguageModel
+from ..resources import check_fits, fmt_bytes
+
+PROBE_T = 16  # the probes' lengths: PROBE_T / 2, PROBE_T, 2 * PROBE_T, ... up to the run's own
+PROBE_BYTES = 256 << 20  # the most a probe may allocate: past it, the estimate extrapolates
+_TRAIN_STATE = 4  # float32 weights, gradients and AdamW's two moments
+
+
+def check_weights(cls: type[LanguageModel], config) -> None:
+    """Refuse a model whose weights (and their training state) cannot fit, before building it."""
+    n = cls.min_params(config)
+    per = 4 * (_TRAIN_STATE if cls.trainable else 1)
+    sizes = ", ".join(
+        f"{f.name}={getattr(config, f.name)}"
+        for f in dataclasses.fields(config)
+        if type(getattr(config, f.name)) is int and f.name not in ("vocab_size", "pad_id", "boundary_id")
+    )
+    check_fits(
+        n * per,
+        f"a {cls.kind} model of these sizes (at least {n:,.0f} parameters, {per} bytes each to train)",
+        f"make it smaller ({sizes})",
+    )
+
+
+def _peak(fn) -> int:
+    """Bytes allocated at the peak of fn(), beyond what was live before it, from an empty array pool."""
+    memory.release()
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        if not tracing:
+            tracemalloc.stop()
+        memory.release()
+    return max(peak - base, 0)
+
+
+def fit(peak, T: int) -> tuple[float, float]:
+    """(fixed bytes, bytes per row) at length T, from `peak(B, t)` at B = 1, 2 and t = 8, 16, 32, ... up to T,
+    stopping early once the next probe would need more than PROBE_BYTES. Read off at T when the probes reach it;
+    else both parts are fitted on the last three lengths as e + b * t + c * t**2 (c: attention's T x T scores;
+    e: what a row costs whatever its length, for a model that reads only its last window; the fixed part grows
+    with t for a recurrent rung's per-step graph) and read at T, negative coefficients dropped."""
+    ts: list[int] = []
+    fixed: list[float] = []
+    rows: list[float] = []
+    t = min(T, PROBE_T // 2)
+    while True:
+        peak(1, t)  # a first call at a length also makes what is kept for later calls (cached constants)
+        one = peak(1, t)
+        rows.append(max(peak(2, t) - one, 0))
+        fixed.append(max(one - rows[-1], 0))
+        ts.append(t)
+        if t == T:
+            return fixed[-1], rows[-1]
+        t = min(T, 2 * t)
+        if len(ts) >= 3 and _at(ts[-3:], fixed[-3:], t) + 2 * _at(ts[-3:], rows[-3:], t) > PROBE_BYTES:
+            return _at(ts[-3:], fixed[-3:], T), _at(ts[-3:], rows[-3:], T)
+
+
+def _at(ts: list[int], ys: list[float], T: int) -> float:
+    coefs = np.polyfit(ts, ys, len(ts) - 1)  # through every point: no more points than coefficients
+    return float(np.polyval(np.maximum(coefs, 0), T))
+
+
+def _train_step(model: LanguageModel, B: int, T: int, last: bool) -> None:
+    x = np.zeros((B, T), dtype=np.int64)
+    _, loss = model(x, np.zeros((B, 1 if last else T), dtype=np.int64), last_only=last)
+    loss.backward()
+    for p in model.parameters():
+        p.grad = None
+
+
+def _forward(model: LanguageModel, B: int, T: int) -> None:
+    with no_grad():
+        model(np.zeros((B, T), dtype=np.int64))
+
+
+def check_training(
+    model: LanguageModel, *, batch_size: int, seq_len: int, last: bool, eval_batch_size: int, eval_len: int
+) -> None:
+    """Refuse a training run whose step (batch_size rows of seq_len tokens) or exact scoring (eval_batch_size
+    windows of eval_len) would not fit; the message gives the estimate and how many rows would."""
+    n = model.num_parameters()
+    itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
+    moments = 2 * n * itemsize  # AdamW's, allocated at the first step
+    was = model.training
+    model.eval()
+    try:
+        fixed, row = fit(lambda B, t: _peak(lambda: _train_step(model, B, t, last)), seq_len)
+        e_fixed, e_row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), eval_len)
+    finally:
+        model.train(was)
+    rows = f"{fmt_bytes(row)} per row"
+    check_fits(
+        moments + fixed + batch_size * row,
+        f"a training step of batch_size={batch_size} rows x {seq_len} tokens ({rows})",
+        "lower batch_size= (grad_accum= keeps the effective batch), or block_size= or the model's size",
+    )
+    check_fits(
+        e_fixed + eval_batch_size * e_row,
+        f"scoring with eval_batch_size={eval_batch_size} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
+        "lower eval_batch_size=",
+    )

@@ -1,0 +1,84 @@
+"""Memory estimates before allocating: the fit, its accuracy against a measured step for every rung, refusals."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lmladder.models import LADDER, model_class
+from lmladder.resources import MemoryBudgetError, available_bytes, check_fits, fmt_bytes, parse_bytes
+from lmladder.training import budget, make_rngs
+from tests.ladder import small_config
+
+TRAINABLE = sorted({k for k in LADDER.values() if model_class(k).trainable})
+
+
+def test_the_fit_recovers_linear_and_quadratic_costs():
+    a, d, e, b, c = 1000, 7, 90, 40, 3
+    peak = lambda B, T: a + d * T + B * (e + b * T + c * T * T)  # noqa: E731
+    assert budget.fit(peak, 500) == (a + d * 500, e + b * 500 + c * 500 * 500)  # probed at 8, 16, ..., 256, 500
+    assert budget.fit(peak, 8) == (a + d * 8, e + b * 8 + c * 64)
+    fixed, row = budget.fit(peak, 10**6)  # probes stop at the length where a row passes PROBE_BYTES; the rest is fit
+    assert math.isclose(fixed, a + d * 10**6) and math.isclose(row, e + b * 10**6 + c * 10**12)
+
+
+@pytest.mark.parametrize("kind", TRAINABLE)
+@pytest.mark.parametrize("last", [False, True])
+def test_the_estimate_is_within_a_factor_of_two_of_a_measured_step(kind, last):
+    cfg = small_config(kind, vocab_size=40, **({"block_size": 64, "context": 8} if kind != "rnn" else {}))
+    model = model_class(kind)(cfg, rng=make_rngs(0)["model"])
+    T, B = model.block_size or 64, 24
+    model.eval()
+    fixed, row = budget.fit(lambda b, t: budget._peak(lambda: budget._train_step(model, b, t, last)), T)
+    measured = budget._peak(lambda: budget._train_step(model, B, T, last))
+    assert 0.5 <= (fixed + B * row) / measured <= 2, (fmt_bytes(fixed + B * row), fmt_bytes(measured))
+
+
+def test_probing_changes_nothing_a_run_depends_on():
+    cfg = small_config("gpt", vocab_size=20, dropout=0.2)
+    rngs = make_rngs(0)
+    model = model_class("gpt")(cfg, rng=rngs["model"])
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    state = rngs["model"].bit_generator.state
+    budget.check_training(model, batch_size=4, seq_len=8, last=False, eval_batch_size=4, eval_len=8)
+    assert rngs["model"].bit_generator.state == state  # no dropout mask was drawn
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+def test_a_batch_that_cannot_fit_is_refused_with_its_estimate():
+    model = model_class("mlp")(small_config("mlp", vocab_size=20), rng=make_rngs(0)["model"])
+    with pytest.raises(
+        MemoryBudgetError,
+        match=r"a training step of batch_size=10000000000 rows x 4 tokens \(.* per "
+        r"row\) needs about .* of memory, but .* is available; lower batch_size=",
+    ):
+        budget.check_training(model, batch_size=10**10, seq_len=4, last=False, eval_batch_size=4, eval_len=4)
+    with pytest.raises(MemoryBudgetError, match=r"scoring with eval_batch_size=10000000000 .* lower eval_batch_size="):
+        budget.check_training(model, batch_size=4, seq_len=4, last=False, eval_batch_size=10**10, eval_len=4)
+
+
+def test_weights_that_cannot_fit_are_refused_before_building():
+    cfg = small_config("mlp", vocab_size=20, context=10**9)
+    with pytest.raises(
+        MemoryBudgetError,
+        match=r"a mlp model of these sizes \(at least .* parameters, 16 bytes each"
+        r" to train\) needs about .*; make it smaller \(.*context=1000000000",
+    ):
+        budget.check_weights(model_class("mlp"), cfg)
+
+
+@pytest.mark.parametrize(("text", "n"), [("512", 512), ("8K", 8192), ("1.5g", 3 << 29), ("2 GiB", 2 << 30)])
+def test_memory_limit_sizes(text, n):
+    assert parse_bytes(text) == n
+
+
+def test_the_memory_limit_caps_what_is_available(monkeypatch):
+    monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "1M")
+    assert available_bytes() == 1 << 20
+    check_fits(1 << 19, "half", "n/a")
+    with pytest.raises(MemoryBudgetError, match=r"^two needs about 2.0 MiB of memory, but 1.0 MiB is available; fix$"):
+        check_fits(2 << 20, "two", "fix")
+    monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "lots")
+    with pytest.raises(MemoryBudgetError, match=r"LMLADDER_MEMORY_LIMIT='lots' is not a size; give bytes or e.g."):
+        available_bytes()
