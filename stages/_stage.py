@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from lmladder.config import ConfigError, RunConfig, config_keys, validate
 from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
-from lmladder.io import atomic_write_json, check_user_file, path_kind
+from lmladder.io import atomic_write_json, check_user_file, path_kind, read_checkpoint_meta
+
+PARTIAL = ".partial"  # outputs/.partial/<rung>/seed<N>: a DVC stage's run until it finishes (Stage.out_dir)
 
 
 class Stage:
@@ -34,6 +37,7 @@ class Stage:
             )
         self.raw = OmegaConf.to_container(cfg, resolve=True)
         self._cfg, self._run = cfg, None
+        self.partial: Path | None = None
         self.keys: dict[str, str] = {}  # library parameter -> the config key that sets it, for error messages
 
     @property
@@ -56,12 +60,47 @@ class Stage:
         return prep
 
     def out_dir(self, rung: str) -> Path:
+        """Where the run writes. Under DVC: outputs/.partial/<rung>/seed<N>, a folder DVC does not own, so the
+        checkpoints of an interrupted `dvc repro` survive it (DVC deletes a stage's outputs before it runs the
+        stage again); `publish` moves the finished run to the stage's output, outputs/<rung>/seed<N>."""
         if self.dvc:
-            return Path(self.run.paths.outputs) / rung / f"seed{self.run.seed}"
+            self.partial = Path(self.run.paths.outputs) / PARTIAL / rung / f"seed{self.run.seed}"
+            return self.partial
         self.keys.setdefault("out_dir", "hydra.run.dir")  # how a library message's out_dir= is set here
         return self.job_dir
 
+    def publish(self, rung: str) -> Path:
+        """The finished run's folder, moved (one rename) to where dvc.yaml expects it, under DVC."""
+        if not self.dvc:
+            return self.job_dir
+        final = Path(self.run.paths.outputs) / rung / f"seed{self.run.seed}"
+        if final.exists():  # DVC removed it before running the stage; only a run outside `dvc repro` finds one
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.partial, final)
+        return final
+
+    def _dvc_resume(self, out: Path) -> Path | None:
+        """Continue the run an interrupted `dvc repro` left in `out` when it trained this very stage (same rung
+        settings, seed and data; resuming is bit-exact, so the result is the uninterrupted run's); else clear it."""
+        ckpt = out / "model.safetensors"
+        if not ckpt.exists():
+            shutil.rmtree(out, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
+            return None
+        rung = out.parent.name  # outputs/.partial/<rung>/seed<N>
+        theirs = read_checkpoint_meta(ckpt)
+        ours = self.meta(rung)
+        mine = (ours["seed"], ours["data"], ours["config"].get(rung))
+        if (theirs.get("seed"), theirs.get("data"), theirs.get("config", {}).get(rung)) == mine:
+            print(f"[{self.name}] continuing the run an interrupted `dvc repro` left in {out} (step {theirs['step']})")
+            return ckpt
+        print(f"[{self.name}] {out} holds an interrupted run with other settings; starting over")
+        shutil.rmtree(out)
+        return None
+
     def resume_path(self, out: Path) -> Path | None:
+        if self.dvc:
+            return self._dvc_resume(out)
         r = self.run.resume
         if r in (False, None, "false", "False"):
             return None
@@ -125,13 +164,12 @@ def stage(name: str, cfg: DictConfig):
     except KeyboardInterrupt:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
-        # the last checkpoint on disk is complete (atomic writes); resume=true continues from it
+        # the last checkpoint on disk is complete (atomic writes); resume=true (`dvc repro`) continues from it
         name = st.name if st else name
-        print(
-            f"lmladder {name}: interrupted; rerun with resume=true to continue from the last checkpoint",
-            file=sys.stderr,
-            flush=True,
-        )
+        how = "rerun with resume=true to continue from the last checkpoint"
+        if st and st.partial:
+            how = f"`dvc repro` continues from the last checkpoint, kept in {st.partial}"
+        print(f"lmladder {name}: interrupted; {how}", file=sys.stderr, flush=True)
         sys.exit(130)
     except Exception as e:
         if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback

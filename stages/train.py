@@ -41,6 +41,7 @@ def main(cfg: DictConfig) -> None:
             meta=st.meta(rung),
             resume=st.resume_path(out),
         )
+        out = st.publish(rung)
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
         print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")

@@ -6,8 +6,10 @@ Slow (about a minute): `python -m pytest -m slow`.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,41 @@ def test_repro_forced_gives_the_same_bits(repo):
     assert after == before, [p for p in before if after.get(p) != before[p]]
     diff = dvc("metrics", "diff", "--json", cwd=repo).stdout.strip()
     assert json.loads(diff or "{}") == {}, diff
+
+
+def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
+    """DVC deletes a stage's outputs before running it again, so a checkpoint kept there would be lost: a stage
+    trains in outputs/.partial/ until it finishes. After Ctrl-C, the next `dvc repro` continues from the last
+    checkpoint and writes the uninterrupted run's bits."""
+    long = ("mlp.train.max_iters=4000", "mlp.train.checkpoint_interval=50", "mlp.train.eval_interval=2000")
+    exp_run(repo, *long)
+    want = outs_hashes(repo)["outputs/mlp/seed0"]
+    exp_run(repo)  # dvc.lock records another run now; then params.yaml asks for the long run again, by hand
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["mlp"]["train"].update({k.split(".")[-1]: int(v) for k, v in (o.split("=") for o in long)})
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    partial = repo / "outputs" / ".partial" / "mlp" / "seed0"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "--no-run-cache", "--single-item", "mlp@0"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (partial / "model.safetensors").exists():
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()[0]
+        time.sleep(0.01)
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground process group
+    out = p.communicate(timeout=60)[0]
+    assert p.returncode != 0, out
+    assert f"interrupted; `dvc repro` continues from the last checkpoint, kept in {partial.relative_to(repo)}" in out
+    assert not (repo / "outputs" / "mlp" / "seed0").exists()
+    # --no-run-cache: DVC would otherwise restore the long run's outputs from its run cache (a run interrupted the
+    # first time it is asked for has no such entry)
+    r = dvc("repro", "--no-run-cache", "--single-item", "mlp@0", cwd=repo)
+    assert "continuing the run an interrupted `dvc repro` left in outputs/.partial/mlp/seed0 (step " in r.stdout
+    assert outs_hashes(repo)["outputs/mlp/seed0"] == want and not partial.exists()

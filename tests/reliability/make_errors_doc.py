@@ -40,7 +40,12 @@ place, with sha256 checksums in every checkpoint that are verified on load, so a
 the previous file or the complete new one, never half of one. Re-launch a killed training run with `resume=true`
 and the same `hydra.run.dir`: it continues from its last checkpoint (or starts over if it had none yet), drops log
 rows written after that checkpoint and any temporary a killed write left behind, and ends with the same bytes as an
-uninterrupted run (`tests/reliability/test_kill_resume.py`).
+uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` just run `dvc repro` again: a stage
+trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
+continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
+
+**Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
+the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for.
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
