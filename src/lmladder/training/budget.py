@@ -101,10 +101,19 @@ def _forward(model: LanguageModel, B: int, T: int) -> None:
 
 
 def check_training(
-    model: LanguageModel, *, batch_size: int, seq_len: int, last: bool, eval_batch_size: int, eval_len: int
+    model: LanguageModel,
+    *,
+    batch_size: int,
+    seq_len: int,
+    last: bool,
+    eval_batch_size: int,
+    eval_len: int,
+    num_samples: int = 0,
+    sample_tokens: int = 0,
 ) -> None:
-    """Refuse a training run whose step (batch_size rows of seq_len tokens) or exact scoring (eval_batch_size
-    windows of eval_len) would not fit; the message gives the estimate and how many rows would."""
+    """Refuse a training run whose step (batch_size rows of seq_len tokens), exact scoring (eval_batch_size
+    windows of eval_len) or final samples (num_samples rows drawn at once, sample_tokens each) would not fit,
+    before its first step rather than after its last; the message gives the estimate."""
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
     moments = 2 * n * itemsize  # AdamW's, allocated at the first step
@@ -125,4 +134,9 @@ def check_training(
         e_fixed + eval_batch_size * e_row,
         f"scoring with eval_batch_size={eval_batch_size} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
         "lower eval_batch_size=",
+    )
+    check_fits(
+        e_fixed + num_samples * (e_row + 16 * sample_tokens),  # a forward of every row, and the ids drawn (int64 x2)
+        f"drawing num_samples={num_samples} samples of sample_tokens={sample_tokens} at once",
+        "lower num_samples= or sample_tokens=",
     )

@@ -107,6 +107,8 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) 
             last=train.targets == "last",
             eval_batch_size=train.eval_batch_size,
             eval_len=model.block_size or DEFAULT_EVAL_BLOCK,
+            num_samples=sample.num_samples,
+            sample_tokens=sample.sample_tokens,
         )
         res = loop.train(
             model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log
