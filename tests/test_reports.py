@@ -12,7 +12,16 @@ from lmladder.reports import SCORES, TIMINGS
 
 from .reliability.harness import Sandbox, build_sandbox, run_in_process
 
-DVC_OUTS = ("perplexity.csv", "perplexity.md", "perplexity.png", "runs.csv", "metrics.json", "curves")
+DVC_OUTS = (
+    "perplexity.csv",
+    "perplexity.md",
+    "perplexity.png",
+    "runs.csv",
+    "metrics.json",
+    "curves",
+    "health.csv",
+    "health.md",
+)
 
 
 @pytest.fixture(scope="module")

@@ -211,6 +211,8 @@ CASES = [
          fast=True),
     case("config-seeds-negative", "config", "evaluate", ["seeds=[0,-1]"],
          r"seeds=\[0, -1\]: -1 is not a seed", r"list integers >= 0"),
+    case("config-health-interval-negative", "config", "mlp", ["mlp.train.health_interval=-1"],
+         r"mlp.train.health_interval=-1 must be", r">= 0 \(0 turns health statistics off\)"),
     # ------------------------------------------------------------------ memory
     case("memory-batch-size-huge", "memory", "transformer", ["transformer.train.batch_size=1000000000"],
          r"a training step of transformer.train.batch_size=1000000000 rows x \d+ tokens \(.* per row\) needs about "

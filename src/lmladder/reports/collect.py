@@ -23,6 +23,7 @@ from ..models import LADDER
 
 SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
 TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
+HEALTH = ("clip_events", "saturated_max", "dead_max", "update_data", "attn_entropy_min")  # health.json
 MISSING = "default"  # shown when a job did not override a key that other jobs sweep
 INCOMPLETE = (
     "no metrics.json: the job was killed, crashed outside lmladder or is still running (the launcher's output "
@@ -85,8 +86,8 @@ def _row(metrics: dict, **labels) -> dict:
         for k in ("nll", "ppl", "bpc", "bpb"):
             row[f"{split}_{k}"] = metrics.get(split, {}).get(k, math.nan)
     row.setdefault("tokenizer", metrics.get("tokenizer"))  # a swept data.tokenizer keeps its own column
-    for k in ("params", *TIMINGS):
-        row[k] = metrics.get(k, math.nan)
+    for k in ("params", *TIMINGS, *HEALTH):
+        row[k] = math.nan if metrics.get(k) is None else metrics[k]
     return row
 
 
@@ -141,6 +142,7 @@ def _stage_name(job: Path) -> str:
 def _outcome(job: Path, score: Callable | None = None) -> tuple[str, str, dict | None]:
     """('ok' | 'failed' | 'incomplete', error, metrics + timings); metrics None: `score` left the job out."""
     metrics, timing = _read_json(job / "metrics.json"), _read_json(job / "timing.json") or {}
+    timing = {**timing, **(_read_json(job / "health.json") or {})}  # beside the scores, never among them
     if timing.get("timed_from_step"):  # resumed without the timing of its first steps: its total is unknown
         timing = {**timing, "train_time_s": math.nan}
     if score is not None:

@@ -12,12 +12,19 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write_json, atomic_write_text
-from .collect import SCORES, TIMINGS, Runs, settings
+from .collect import HEALTH, SCORES, TIMINGS, Runs, settings
 from .plots import plot
 
 # column -> (Markdown header, digits); digits None: a count, shown whole
 QUALITY = {"params": ("params", None)} | {c: (c.replace("_", " "), 4) for c in SCORES}
 TIMING = {"train_time_s": ("train s", 1), "tokens_per_s": ("tokens/s", 0)}
+HEALTH_COLUMNS = {
+    "clip_events": ("clipped steps", 0),
+    "saturated_max": ("tanh saturated (max layer)", 3),
+    "dead_max": ("dead units (max layer)", 3),
+    "update_data": ("log10 update:data (median)", 2),
+    "attn_entropy_min": ("attention entropy, nats (min head)", 3),
+}
 
 
 def summarize(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -25,7 +32,7 @@ def summarize(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
     With a `status` column (sweeps), only "ok" runs count: n is the number of successful seeds, `failed` the
     others, and a configuration whose every seed failed stays in the table (last, with NaN scores)."""
-    cols = [c for c in (*SCORES, "params", *TIMINGS) if c in runs and runs[c].notna().any()]
+    cols = [c for c in (*SCORES, "params", *TIMINGS, *HEALTH) if c in runs and runs[c].notna().any()]
     ok = runs["status"].eq("ok") if "status" in runs else pd.Series(True, index=runs.index)
     runs = runs.assign(_ok=ok.astype(int), _failed=(~ok).astype(int))
     runs[cols] = runs[cols].astype(float).where(ok)  # a failed job's partial numbers never enter a mean
@@ -97,15 +104,16 @@ def metrics_json(summary: pd.DataFrame, by: Sequence[str]) -> dict:
 
 def write_report(runs: Runs, out_dir: str | Path, *, title: str, notes: Sequence[str] = ()) -> pd.DataFrame:
     """Into out_dir: perplexity.csv/.md/.png, runs.csv (one row per run) and metrics.json, quality only; then
-    timing.csv/.md (wall clock, machine-local: never a DVC output). Returns the whole summary.
+    timing.csv/.md (wall clock, machine-local: never a DVC output) and health.csv/.md. Returns the whole summary.
 
     Runs with a `status` other than "ok" (sweeps) are listed in the Markdown as failed and never counted in n."""
     out, t, by = Path(out_dir), runs.table, runs.by
     summary = summarize(t, by)
     timed = [c for c in summary if c.startswith(TIMINGS)]
-    quality = summary.drop(columns=timed)
+    health = [c for c in summary if c.startswith(HEALTH)]
+    quality = summary.drop(columns=timed + health)
     failures = t[t["status"] != "ok"] if "status" in t else None
-    atomic_write_text(out / "runs.csv", t.drop(columns=[c for c in TIMINGS if c in t]).to_csv(index=False))
+    atomic_write_text(out / "runs.csv", t.drop(columns=[c for c in (*TIMINGS, *HEALTH) if c in t]).to_csv(index=False))
     atomic_write_text(out / "perplexity.csv", quality.to_csv(index=False))
     atomic_write_text(out / "perplexity.md", markdown(quality, by, QUALITY, title, notes=notes, failures=failures))
     atomic_write_json(out / "metrics.json", metrics_json(summary, by))
@@ -114,4 +122,9 @@ def write_report(runs: Runs, out_dir: str | Path, *, title: str, notes: Sequence
     atomic_write_text(out / "timing.csv", timing.to_csv(index=False))
     note = "Wall clock on the machine that trained each run: compare only runs from one idle machine."
     atomic_write_text(out / "timing.md", markdown(timing, by, TIMING, "Training time and throughput", notes=[note]))
+    # training/health.py: each network at its last health step (always written: the pipeline declares the files)
+    table = summary[[*by, "n", *health]]
+    atomic_write_text(out / "health.csv", table.to_csv(index=False))
+    note = "At the last health step of each run (health_*.tsv in its folder has every step); guides in the README."
+    atomic_write_text(out / "health.md", markdown(table, by, HEALTH_COLUMNS, "Network health", notes=[note]))
     return summary

@@ -3,6 +3,7 @@ TSV logs, best/final checkpoints and bitwise-exact resume."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from ..models.base import LanguageModel
 from .batches import Batcher
 from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
 from .evaluate import estimate_loss
+from .health import Health, grad_stats
 from .logs import TsvLog
 from .progress import progress_bar
 from .settings import OptimSettings, SettingsError, TrainSettings
@@ -65,16 +67,6 @@ class TrainResult:
     train_time_s: float
     tokens_per_s: float
     best_path: Path | None
-
-
-def _grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
-    rows = []
-    for name, p in model.named_parameters():
-        if p.grad is None:
-            continue
-        g, w = float(np.linalg.norm(p.grad)), float(np.linalg.norm(p.data))
-        rows.append([step, name, g, w, lr * g / (w + 1e-12), float(np.abs(p.grad).max())])
-    return rows
 
 
 def _nonfinite_param(model: LanguageModel) -> str | None:
@@ -213,10 +205,12 @@ def train(
         truncate_from=keep,
     )
 
+    health = Health(model, out, keep) if settings.health_interval else None
+    logs = (step_log, eval_log, grad_log, *(health.logs.values() if health else ()))
     timing = RunTiming.resumed(out, start)
 
     def checkpoint(path: Path, step: int) -> None:
-        for f in (step_log, eval_log, grad_log):  # every row up to `step` is on disk before the checkpoint says so
+        for f in logs:  # every row up to `step` is on disk before the checkpoint says so
             f.flush()
         extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite}
         save_training_checkpoint(path, model, data.tokenizer, optimizer=opt, rngs=rngs, step=step, extra=extra)
@@ -248,12 +242,14 @@ def train(
             opt.set_lr(lr)
             t0 = time.perf_counter()
             loss_sum, n_tok = 0.0, 0
-            for _ in range(settings.grad_accum):
-                x, y = train_b.sample(rngs["batch"])
-                _, loss = model(x, y, last_only=last)
-                loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
-                loss_sum += float(loss.data) / settings.grad_accum
-                n_tok += int((y >= 0).sum())
+            watch = health is not None and step % settings.health_interval == 0
+            with health.watch(step) if watch else contextlib.nullcontext():
+                for _ in range(settings.grad_accum):
+                    x, y = train_b.sample(rngs["batch"])
+                    _, loss = model(x, y, last_only=last)
+                    loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
+                    loss_sum += float(loss.data) / settings.grad_accum
+                    n_tok += int((y >= 0).sum())
             norm = nn.clip_grad_norm(params, optim.grad_clip)
             if not (math.isfinite(loss_sum) and math.isfinite(norm)):
                 bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"
@@ -270,8 +266,12 @@ def train(
                 log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
                 continue
             if step % settings.grad_stats_interval == 0:
-                grad_log.write_many(_grad_stats(model, step, lr))
+                grad_log.write_many(grad_stats(model, step, lr))
+            if watch:
+                health.before_update()
             opt.step()
+            if watch:
+                health.after_update(step)
             opt.zero_grad()
             dt = time.perf_counter() - t0
             timing.add(dt, n_tok)
@@ -288,7 +288,7 @@ def train(
     elif start < settings.max_iters or not (out / LAST).exists():
         evaluate(settings.max_iters)
         checkpoint(out / LAST, settings.max_iters)
-    for f in (step_log, eval_log, grad_log):
+    for f in logs:
         f.close()
     return TrainResult(
         step=end,

@@ -15,7 +15,7 @@ from ..data.registry import describe
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
-from . import budget, loop
+from . import budget, health, loop
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
 from .loop import BEST, LAST, make_rngs
@@ -24,6 +24,7 @@ from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
 
 METRICS = "metrics.json"
+HEALTH = "health.json"  # training/health.py: summarize
 
 
 def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
@@ -114,6 +115,8 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) 
             model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log
         )
         step, seconds, tokens_per_s, batch = res.step, res.train_time_s, res.tokens_per_s, train.eval_batch_size
+        if train.health_interval:
+            atomic_write_json(out / HEALTH, health.summarize(out, optim.grad_clip))
     else:
         t0 = time.perf_counter()
         model.fit(np.asarray(data.splits["train"]))

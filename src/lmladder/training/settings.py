@@ -63,6 +63,7 @@ class TrainSettings:
     eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
     checkpoint_interval: int = integer(500, low=1)
     grad_stats_interval: int = integer(100, low=1)
+    health_interval: int = integer(100, low=0, note="0 turns health statistics off")  # training/health.py
     max_nonfinite: int = integer(0, low=0)  # steps with a non-finite loss/gradient that may be skipped before stopping
     progress: bool = flag(True)
 

@@ -1,0 +1,173 @@
+"""Network health, every `health_interval` steps (Zero-to-Hero part 3's diagnostics), as TSV that `dvc plots` draws:
+
+    health_act.tsv     step, layer, mean, std, saturated, dead      per activation module (tanh/relu/gelu), forward
+    health_params.tsv  step, param, grad_mean, grad_std, grad_data, update_data      per parameter
+    health_attn.tsv    step, layer, head, entropy                   per attention head (nats; log T = uniform)
+
+saturated: the fraction of tanh outputs with |x| > 0.97 (their gradient is < 6% of its maximum); dead: the
+fraction of ReLU/GELU units not positive for any row of the batch. grad_data = std(grad) / std(weight);
+update_data = log10(std(applied update) / std(weight)), whose guide is -3 (Karpathy: updates ~1e-3 of the data).
+Clip events need no file of their own: train_log.tsv's grad_norm is the norm before clipping.
+
+Recording costs nothing between health steps: on a health step the activation modules and attention projections
+get an instance `forward` that takes statistics of what passes through (Module.__call__ looks `forward` up on
+the instance), and the weights are copied before the update. Statistics are read, never fed back: a run's
+numbers are the same with or without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import nn
+from ..models.base import LanguageModel
+from .logs import TsvLog
+
+SATURATED = 0.97  # |tanh| above this: saturated (Zero-to-Hero part 3)
+FILES = {
+    "health_act.tsv": ["step", "layer", "mean", "std", "saturated", "dead"],
+    "health_params.tsv": ["step", "param", "grad_mean", "grad_std", "grad_data", "update_data"],
+    "health_attn.tsv": ["step", "layer", "head", "entropy"],
+}
+
+
+def activation_stats(y: np.ndarray, kind: str) -> tuple[float, float, float, float]:
+    """(mean, std, saturated, dead) of an activation output (..., units); NaN where the measure does not apply."""
+    units = y.reshape(-1, y.shape[-1])  # (rows, units)
+    saturated = float(np.mean(np.abs(units) > SATURATED)) if kind == "tanh" else math.nan
+    dead = float(1 - np.mean((units > 0).any(axis=0))) if kind in ("relu", "gelu") else math.nan
+    return float(units.mean()), float(units.std()), saturated, dead
+
+
+def attention_entropy(qkv: np.ndarray, n_head: int) -> np.ndarray:
+    """(H,) mean entropy (nats) of each head's causal attention rows, from the projection qkv (B, T, 3C)."""
+    B, T, C3 = qkv.shape
+    heads = qkv.astype(np.float64).reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
+    q, k = heads[0], heads[1]  # (B, H, T, d)
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(q.shape[-1])  # (B, H, T, T)
+    scores = np.where(np.tri(T, dtype=bool), scores, -np.inf)
+    p = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    ent = -(p * np.log(np.where(p > 0, p, 1))).sum(axis=-1)  # (B, H, T); 0 log 0 = 0
+    return ent.mean(axis=(0, 2))
+
+
+def _kind(m: nn.Module) -> str | None:
+    if isinstance(m, nn.Tanh):
+        return "tanh"
+    if isinstance(m, nn.ReLU):
+        return "relu"
+    return "gelu" if isinstance(m, nn.GELU) else None
+
+
+def _named_modules(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    out = []
+    for name, child in model._children():
+        if isinstance(child, nn.Module):
+            path = f"{prefix}{name}"
+            out += [(path, child), *_named_modules(child, path + ".")]
+    return out
+
+
+def grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
+    """grad_stats.tsv's rows: per parameter, gradient and weight norms, lr * |g| / |w| and the largest |g|."""
+    rows = []
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        g, w = float(np.linalg.norm(p.grad)), float(np.linalg.norm(p.data))
+        rows.append([step, name, g, w, lr * g / (w + 1e-12), float(np.abs(p.grad).max())])
+    return rows
+
+
+class Health:
+    def __init__(self, model: LanguageModel, out_dir: Path, truncate_from: int):
+        self.model = model
+        self.logs = {f: TsvLog(Path(out_dir) / f, cols, truncate_from=truncate_from) for f, cols in FILES.items()}
+        mods = _named_modules(model)
+        self.acts = [(n, m, k) for n, m in mods if (k := _kind(m))]
+        self.attns = [
+            (n, m) for n, m in mods if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)
+        ]
+        self.before: dict[str, np.ndarray] = {}
+
+    @contextlib.contextmanager
+    def watch(self, step: int):
+        """Record activation and attention statistics of the forward passes run inside (one step's batches)."""
+        rows: dict[str, list] = {"act": [], "attn": []}
+        patched = []
+        for name, m, kind in self.acts:
+            patched.append(m)
+            m.forward = self._recording(m, lambda y, name=name, kind=kind: rows["act"].append((name, kind, y)))
+        for name, m in self.attns:
+            patched.append(m.c_attn)
+            record = lambda y, name=name, h=m.n_head: rows["attn"].append((name, h, y))  # noqa: E731
+            m.c_attn.forward = self._recording(m.c_attn, record)
+        try:
+            yield
+        finally:
+            for m in patched:
+                del m.forward  # back to the class's forward
+        for name, kind, y in rows["act"]:
+            self.logs["health_act.tsv"].write([step, name, *activation_stats(y, kind)])
+        for name, h, y in rows["attn"]:
+            for head, e in enumerate(attention_entropy(y, h)):
+                self.logs["health_attn.tsv"].write([step, name, head, float(e)])
+
+    @staticmethod
+    def _recording(m: nn.Module, record):
+        forward = type(m).forward.__get__(m)
+
+        def recording(*args, **kwargs):
+            out = forward(*args, **kwargs)
+            record(out.data)
+            return out
+
+        return recording
+
+    def before_update(self) -> None:
+        self.before = {n: p.data.copy() for n, p in self.model.named_parameters() if p.grad is not None}
+
+    def after_update(self, step: int) -> None:
+        for name, p in self.model.named_parameters():
+            if name not in self.before:
+                continue
+            w, g = self.before[name], p.grad
+            scale = float(w.std()) or 1.0  # a constant tensor (a fresh gain of ones): relative to 1
+            update = float((p.data - w).std()) / scale
+            row = [step, name, float(g.mean()), float(g.std()), float(g.std()) / scale]
+            self.logs["health_params.tsv"].write([*row, math.log10(update) if update > 0 else -math.inf])
+        self.before = {}
+
+    def flush(self) -> None:
+        for log in self.logs.values():
+            log.flush()
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
+
+
+def summarize(out_dir: str | Path, grad_clip: float | None) -> dict[str, float | None]:
+    """health.json's numbers (the report's health table) from a run's logs: clip events over the whole run
+    (train_log.tsv's grad_norm is the norm before clipping), and at the last health step the most saturated tanh
+    layer, the deadest ReLU/GELU layer, the median update:data ratio (log10) and the lowest attention entropy."""
+    out = Path(out_dir)
+    steps = pd.read_csv(out / "train_log.tsv", sep="\t")
+    s: dict[str, float | None] = {"clip_events": float((steps.grad_norm > grad_clip).sum()) if grad_clip else 0.0}
+    for file, col, key, agg in (
+        ("health_act.tsv", "saturated", "saturated_max", "max"),
+        ("health_act.tsv", "dead", "dead_max", "max"),
+        ("health_params.tsv", "update_data", "update_data", "median"),
+        ("health_attn.tsv", "entropy", "attn_entropy_min", "min"),
+    ):
+        t = pd.read_csv(out / file, sep="\t")
+        last = t[t.step == t.step.max()][col].replace([np.inf, -np.inf], np.nan) if len(t) else t[col]
+        s[key] = float(last.agg(agg)) if last.notna().any() else None  # null: no such layer (JSON has no NaN)
+    return s
