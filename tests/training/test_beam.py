@@ -61,11 +61,13 @@ def test_wider_beams_never_score_below_beam_1(order):
             assert b.score == pytest.approx(_logprob(m, prompt, b.ids) / len(b.ids), abs=1e-6)
 
 
-def test_a_beam_as_wide_as_every_prefix_finds_the_best_sequence():
-    m, n = model("mlp", 1), 3
-    best = max(itertools.product(range(V), repeat=n), key=lambda ids: _logprob(m, [1], ids))
-    got = beam_search(m, np.array([1]), n, V ** (n - 1))
-    assert tuple(got.ids) == best and got.logprob == pytest.approx(_logprob(m, [1], best), abs=1e-6)
+@pytest.mark.parametrize("seed", range(4))
+def test_a_beam_as_wide_as_every_prefix_finds_the_best_sequence(seed):
+    m, n = build_model("ngram", vocab_size=V, order=3, k=0.1), 3  # sparse random trigram counts: uneven odds
+    m.fit(np.random.default_rng(seed).integers(0, V, 150))
+    best = max(itertools.product(range(V), repeat=n), key=lambda ids: _logprob(m, [1, 2], ids))
+    got = beam_search(m, np.array([1, 2]), n, V ** (n - 1))  # the first step has only V candidates: all stay
+    assert tuple(got.ids) == best and got.logprob == pytest.approx(_logprob(m, [1, 2], best), abs=1e-9)
 
 
 def test_stop_token_ends_a_beam_and_the_search_is_deterministic():
@@ -83,3 +85,13 @@ def test_edges_and_bad_widths():
     for bad in (0, -2, 1.5):
         with pytest.raises(SamplingError, match=r"beam=.* must be an integer >= 1"):
             beam_search(m, np.array([1]), 5, bad)
+
+
+def test_a_wider_beam_escapes_the_greedy_trap():
+    """From 0, token 1 is likelier (0.6) than 2 (0.4), but after 1 the odds spread over 3-6 while 2 is always
+    followed by 3: greedy takes 1, beam 2 finds 0 2 3 0."""
+    m = build_model("ngram", vocab_size=V, order=2, k=0.0)
+    m.fit(np.array([0, 1, 3, 0, 1, 4, 0, 1, 5, 0, 1, 6, 0, 1, 3, 0, 1, 4, 0, 2, 3, 0, 2, 3, 0, 2, 3, 0, 2, 3, 0]))
+    greedy, wide = (beam_search(m, np.array([0]), 10, w, stop_id=0) for w in (1, 2))
+    assert greedy.ids.tolist() == [1, 3, 0] and wide.ids.tolist() == [2, 3, 0]
+    assert wide.score == pytest.approx(np.log(0.4) / 3) and greedy.score == pytest.approx(np.log(0.6 / 3) / 3)

@@ -66,8 +66,8 @@ def beam_search(
                 for k in np.flatnonzero(stops):
                     finished.append(Beam(np.append(new[rows[k]], toks[k]), float(cand[top[k]])))
                 keep = np.flatnonzero(~stops)
-                width = keep.size  # a finished beam gives up its place
-                if width == 0:
+                width -= int(stops.sum())  # a finished beam gives up its place
+                if width == 0 or keep.size == 0:
                     break
                 r, t = rows[keep], toks[keep]
                 new = np.concatenate([new[r], t[:, None]], axis=1)
