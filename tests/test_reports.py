@@ -91,3 +91,14 @@ def test_evaluate_reports_the_rungs_of_the_pipeline_only(evaluated):
     assert set(json.loads((sb.root / "eval_bigram" / "metrics.json").read_text())) == {"bigram"}
     assert set(collect(out, seeds=[0], rungs=["mlp"]).table["rung"]) == {"mlp"}
     assert set(collect(out).table["rung"]) == {"bigram", "mlp"}
+
+
+def test_the_report_shows_the_novelty_of_names_samples(evaluated):
+    """Lines corpora: each run's share of new samples (metrics.json `samples`) becomes a novelty column."""
+    a, _, out = evaluated
+    table = pd.read_csv(a / "perplexity.csv").set_index("rung")
+    for rung in ("bigram", "mlp"):
+        samples = json.loads((out / rung / "seed0" / "metrics.json").read_text())["samples"]
+        assert 0 <= samples["novelty"] <= 1 and table.loc[rung, "novelty"] == pytest.approx(samples["novelty"])
+    assert "| novelty" in (a / "perplexity.md").read_text()
+    assert "novelty" not in json.loads((a / "metrics.json").read_text())["mlp"]  # dvc metrics: the scores only

@@ -1,6 +1,7 @@
 """The `lmladder` command: sample from or score text with any checkpoint, tabulate runs and compare tables.
 
 lmladder sample outputs/transformer/seed0/model.safetensors --num-samples 5 --temperature 0.8
+lmladder sample outputs/rnn/seed0/model.safetensors --prompt-file prompt.txt --beam 5 --stop $'\n\n'
 lmladder evaluate outputs/mlp/seed0/model.safetensors --text held_out.txt
 lmladder report outputs/multirun/2026-11-22/05-07-32          # -> that folder's report/ (CSV, Markdown, PNG)
 lmladder report outputs                                       # the DVC pipeline's outputs/<rung>/seed<N>
@@ -75,13 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint")
-    s.add_argument("--prompt", default="", help="text to continue (cropped on the left to the model's context)")
-    s.add_argument("--num-samples", type=int, default=5)
+    s.add_argument("--prompt", help="text to continue (cropped on the left to the model's context)")
+    s.add_argument(
+        "--prompt-file", metavar="PATH", help="read the prompt from a file (a lines model drops its final newline)"
+    )
+    s.add_argument("--num-samples", type=int, help="how many samples (default 5; 1 with --beam)")
     s.add_argument("--max-new-tokens", type=int, default=200)
-    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    s.add_argument("--temperature", type=float, help="default 1; 0 = greedy")
     s.add_argument("--top-k", type=int, default=None)
     s.add_argument("--top-p", type=float, default=None)
     s.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    s.add_argument(
+        "--beam", type=int, metavar="N", help="beam search with N beams: the best by mean log-prob per token"
+    )
+    s.add_argument("--stop", metavar="STRING", help="end a sample once its new text contains STRING (printed with it)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-cache", action="store_true", help="decode without the KV cache (GPT)")
     s.set_defaults(func=cmd_sample)

@@ -29,16 +29,38 @@ def _load(path: str):
 
 def _check_sample_options(a: argparse.Namespace) -> None:
     # checked here, in the words of the command line, before the checkpoint is even opened
-    if a.num_samples < 1:
+    if a.num_samples is not None and a.num_samples < 1:
         raise CliError(f"--num-samples {a.num_samples} must be >= 1")
     if a.max_new_tokens < 0:
         raise CliError(f"--max-new-tokens {a.max_new_tokens} must be >= 0")
-    if not a.temperature >= 0:
+    if a.temperature is not None and not a.temperature >= 0:
         raise CliError(f"--temperature {a.temperature} must be >= 0 (0 = greedy, 1 = the model's own distribution)")
     if a.top_k is not None and a.top_k < 1:
         raise CliError(f"--top-k {a.top_k} must be >= 1; leave it out to sample from every token")
     if a.top_p is not None and not 0 < a.top_p <= 1:
         raise CliError(f"--top-p {a.top_p} must be in (0, 1]; leave it out to keep the whole distribution")
+    if a.stop == "":
+        raise CliError("--stop is empty; give the text that ends a sample (e.g. --stop $'\\n\\n'), or leave it out")
+    if a.prompt is not None and a.prompt_file is not None:
+        raise CliError("--prompt and --prompt-file both given; pass the prompt one way (text or file), not both")
+    if a.beam is None:
+        return
+    if a.beam < 1:
+        raise CliError(f"--beam {a.beam} must be >= 1 (1 = greedy decoding); leave it out to sample")
+    drawn = [
+        f for f, v in (("--temperature", a.temperature), ("--top-k", a.top_k), ("--top-p", a.top_p)) if v is not None
+    ]
+    if drawn or a.greedy:  # beam search draws nothing: these would silently do nothing
+        flag = drawn[0] if drawn else "--greedy"
+        raise CliError(
+            f"--beam {a.beam} with {flag}: beam search is deterministic and draws nothing; leave out {flag} "
+            "(or --beam, to sample)"
+        )
+    if a.num_samples is not None and a.num_samples > 1:
+        raise CliError(
+            f"--beam {a.beam} with --num-samples {a.num_samples}: beam search gives the same one result every "
+            "time; leave out --num-samples"
+        )
 
 
 def _vocab_hint(tok) -> str:
@@ -64,20 +86,25 @@ class Interrupted(KeyboardInterrupt):
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones."""
-    from .training.sampling import stream
+    """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones.
+    Beam search prints its one result when the search ends."""
+    from .training.beam import beam_search
+    from .training.sampling import stop_at, stop_token, stream
 
     _check_sample_options(a)
-    temperature = 0.0 if a.greedy else a.temperature
+    temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
+    num_samples = a.num_samples or (1 if a.beam else 5)
     done = 0
     try:
         ck = _load(a.checkpoint)
         tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
-        prompt = _prompt(tok, a.prompt)
+        stop_id = stop_token(tok)  # the boundary of a lines corpus, or <|endoftext|>: drawing it ends a sample
+        what = "--prompt" if a.prompt_file is None else f"--prompt-file {a.prompt_file}"
+        prompt = _prompt(tok, a.prompt or "") if a.prompt_file is None else _prompt_file(tok, a.prompt_file)
         shown = prompt.decode("utf-8", errors="replace") if isinstance(prompt, bytes) else prompt
-        if err := _unknown_char(tok, shown, "--prompt", "remove it from the prompt, or use a checkpoint trained on it"):
+        if err := _unknown_char(tok, shown, what, "remove it from the prompt, or use a checkpoint trained on it"):
             raise err
-        _warn_unknown_words(tok, shown, "--prompt")
+        _warn_unknown_words(tok, shown, what)
         ids = tok.encode(prompt) if prompt else np.zeros(0, dtype=np.int64)
         if boundary is not None:  # lines corpus: a document starts after the boundary token
             ids = np.concatenate([[boundary], ids]).astype(np.int64)
@@ -86,28 +113,55 @@ def cmd_sample(a: argparse.Namespace) -> int:
             ids = nl[:1]
         rng = np.random.default_rng(a.seed)
         out = sys.stdout
-        for _ in range(a.num_samples):  # one at a time, one Generator: seeded, and each shown as it is drawn
-            steps = stream(
-                ck.model,
-                ids[None],
-                a.max_new_tokens,
-                rng=rng,
-                temperature=temperature,
-                top_k=a.top_k,
-                top_p=a.top_p,
-                stop_id=boundary,
-                use_cache=not a.no_cache,
-            )
+        for _ in range(num_samples):  # one at a time, one Generator: seeded, and each shown as it is drawn
+            if a.beam:
+                new = iter(beam_search(ck.model, ids, a.max_new_tokens, a.beam, stop_id=stop_id).ids.tolist())
+            else:
+                steps = stream(
+                    ck.model,
+                    ids[None],
+                    a.max_new_tokens,
+                    rng=rng,
+                    temperature=temperature,
+                    top_k=a.top_k,
+                    top_p=a.top_p,
+                    stop_id=stop_id,
+                    use_cache=not a.no_cache,
+                )
+                new = (int(t[0]) for t in steps)
             out.write(shown)
-            for piece in _pieces(tok, ids[-1], (int(t[0]) for t in steps), boundary):
+            pieces = _pieces(tok, ids[-1], new, stop_id)
+            for piece in pieces if a.stop is None else stop_at(pieces, a.stop):
                 out.write(piece)
                 out.flush()
             done += 1  # counted before the separator: a Ctrl-C right after the last piece must not miss it
             out.write("\n" if boundary is not None else "\n" + "-" * 40 + "\n")
             out.flush()
     except KeyboardInterrupt:
-        raise Interrupted(f"after {done} of {a.num_samples} samples") from None
+        raise Interrupted(f"after {done} of {num_samples} samples") from None
     return 0
+
+
+def _prompt_file(tok, path: str) -> str | bytes:
+    """The prompt in the file at `path`: bytes for a byte tokenizer, else UTF-8 text. A lines model's documents are
+    lines, so the file's final newline (as `echo ja > p.txt` writes it) is no part of the prompt."""
+    from .io import read_user_file
+    from .resources import text_limit
+
+    cap, too_big = text_limit("encoding a prompt", path)
+    fix = "give the path of a text file that holds the prompt"
+    data = read_user_file(path, what=f"--prompt-file {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+    if tok.boundary_id is not None:
+        data = data.removesuffix(b"\n")
+    if tok.to_dict().get("type") == "byte":
+        return data
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark is no text
+    except UnicodeDecodeError as e:
+        raise CliError(
+            f"--prompt-file {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
+            "UTF-8, or use a checkpoint trained with tokenizer=byte, which takes any bytes"
+        ) from None
 
 
 def _prompt(tok, prompt: str) -> str | bytes:

@@ -159,9 +159,11 @@ TEXT = "naïve café — ÆØÅ über 日本語 text, it's a test.\nA second lin
     ids=["char", "byte", "bpe", "word"],
 )
 def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
-    """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole."""
+    """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole. BPE's
+    <|endoftext|> ends a sample unprinted."""
     from lmladder.cli_checkpoint import _continuation
     from lmladder.training import generate, load_training_checkpoint
+    from lmladder.training.sampling import stop_token
 
     tok = tokenizer()
     ckpt = _checkpoint(tmp_path / "m.safetensors", tok)
@@ -169,8 +171,9 @@ def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
     out = capsys.readouterr().out
     model, ids = load_training_checkpoint(ckpt).model, tok.encode("caf")
     rng = np.random.default_rng(0)  # the CLI draws its samples one after another from one Generator
-    rows = [generate(model, ids[None], 60, rng=rng)[0] for _ in range(2)]
-    want = "".join("caf" + _continuation(tok, ids, r) + "\n" + "-" * 40 + "\n" for r in rows)
+    eot = stop_token(tok)
+    rows = [generate(model, ids[None], 60, rng=rng, stop_id=eot)[0] for _ in range(2)]
+    want = "".join("caf" + _continuation(tok, ids, r[r != eot]) + "\n" + "-" * 40 + "\n" for r in rows)
     assert out == want
 
 

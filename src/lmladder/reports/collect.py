@@ -88,6 +88,9 @@ def _row(metrics: dict, **labels) -> dict:
     row.setdefault("tokenizer", metrics.get("tokenizer"))  # a swept data.tokenizer keeps its own column
     for k in ("params", *TIMINGS, *HEALTH):
         row[k] = math.nan if metrics.get(k) is None else metrics[k]
+    if "samples" in metrics:  # lines corpora: the share of samples that are no train/val/test document
+        novelty = metrics["samples"].get("novelty")  # None: no samples were drawn
+        row["novelty"] = math.nan if novelty is None else novelty
     return row
 
 

@@ -16,7 +16,7 @@ from .collect import HEALTH, SCORES, TIMINGS, Runs, settings
 from .plots import plot
 
 # column -> (Markdown header, digits); digits None: a count, shown whole
-QUALITY = {"params": ("params", None)} | {c: (c.replace("_", " "), 4) for c in SCORES}
+QUALITY = {"params": ("params", None)} | {c: (c.replace("_", " "), 4) for c in SCORES} | {"novelty": ("novelty", 3)}
 TIMING = {"train_time_s": ("train s", 1), "tokens_per_s": ("tokens/s", 0)}
 HEALTH_COLUMNS = {
     "clip_events": ("clipped steps", 0),
@@ -32,7 +32,7 @@ def summarize(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
     With a `status` column (sweeps), only "ok" runs count: n is the number of successful seeds, `failed` the
     others, and a configuration whose every seed failed stays in the table (last, with NaN scores)."""
-    cols = [c for c in (*SCORES, "params", *TIMINGS, *HEALTH) if c in runs and runs[c].notna().any()]
+    cols = [c for c in (*SCORES, "params", "novelty", *TIMINGS, *HEALTH) if c in runs and runs[c].notna().any()]
     ok = runs["status"].eq("ok") if "status" in runs else pd.Series(True, index=runs.index)
     runs = runs.assign(_ok=ok.astype(int), _failed=(~ok).astype(int))
     runs[cols] = runs[cols].astype(float).where(ok)  # a failed job's partial numbers never enter a mean

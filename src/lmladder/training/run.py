@@ -1,6 +1,7 @@
 """One run of any rung from start to report: build it for the data, fit or train it, score val/test exactly,
 sample, and write metrics.json (quality only: it is what DVC compares), timing.json (wall clock, machine-local)
-and samples.txt next to the checkpoints. Stages call `run_rung` with plain objects."""
+and samples.txt next to the checkpoints (for a lines corpus each sample labelled train/val/test/new, and the
+counts with the novelty rate in metrics.json's `samples`). Stages call `run_rung` with plain objects."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from . import budget, health, loop
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
 from .loop import BEST, LAST, make_rngs
+from .novelty import label, novelty, split_documents
 from .sampling import generate
 from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
@@ -65,7 +67,18 @@ def sample_text(model: LanguageModel, data: Prepared, rng: np.random.Generator, 
     return [tok.decode(r) for r in generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature)]
 
 
-def _write_samples(path: Path, samples: list[str], kind: str) -> None:
+def label_samples(samples: list[str], data: Prepared) -> tuple[list[str], dict]:
+    """Lines corpora: each sample's label (train/val/test/new, see novelty.py) and their counts with the novelty
+    rate, the `samples` entry of metrics.json."""
+    docs = split_documents(data)
+    labels = [label(s, docs) for s in samples]
+    return labels, novelty(labels, list(docs))
+
+
+def _write_samples(path: Path, samples: list[str], kind: str, labels: list[str] | None = None) -> None:
+    """Lines corpora: one sample a line, a tab, then its label ("emma\ttrain", "zaylen\tnew")."""
+    if labels is not None:
+        samples = [f"{s}\t{x}" for s, x in zip(samples, labels, strict=True)]
     sep = "\n" if kind == "lines" else "\n\n" + "-" * 40 + "\n"
     atomic_write_text(path, sep.join(samples) + "\n")
 
@@ -135,11 +148,14 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) 
     if cls.trainable and res.best_path is not None:
         best = load_training_checkpoint(res.best_path).model
         metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}
-    _write_samples(out / "samples.txt", sample_text(model, data, rngs["sample"], sample), data.kind)
+    samples, labels = sample_text(model, data, rngs["sample"], sample), None
+    if data.kind == "lines":
+        labels, metrics["samples"] = label_samples(samples, data)
+    _write_samples(out / "samples.txt", samples, data.kind, labels)
     atomic_write_json(out / METRICS, metrics)
     if not cls.trainable:  # the training loop keeps its own timing.json, across resumes (timing.py)
         atomic_write_json(out / TIMING, {"train_time_s": seconds, "tokens_per_s": tokens_per_s})
     return {**metrics, "train_time_s": seconds, "tokens_per_s": tokens_per_s}
 
 
-__all__ = ["run_rung", "score_splits", "sample_text", "METRICS", "TIMING", "BEST", "LAST"]
+__all__ = ["run_rung", "score_splits", "sample_text", "label_samples", "METRICS", "TIMING", "BEST", "LAST"]

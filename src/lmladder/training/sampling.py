@@ -11,7 +11,7 @@ position and the sampler takes the last.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -20,9 +20,33 @@ from ..errors import LmladderError
 from ..models.base import LanguageModel
 from ..resources import check_fits
 
+EOT = "<|endoftext|>"
+
 
 class SamplingError(LmladderError, ValueError):
     """Bad sampling options; the message names the option and its valid range."""
+
+
+def stop_token(tok) -> int | None:
+    """The id that ends a sample: a lines corpus's boundary, else the tokenizer's <|endoftext|> special (BPE)."""
+    if tok.boundary_id is not None:
+        return tok.boundary_id
+    return getattr(tok, "special_ids", {}).get(EOT)
+
+
+def stop_at(pieces: Iterable[str], stop: str) -> Iterator[str]:
+    """`pieces` of text as they come, until their text contains `stop`: the last piece is cut right after it, so
+    the text ends with `stop` (a match may span pieces; only the last len(stop) - 1 characters are kept to find it)."""
+    if not stop:
+        raise SamplingError("stop='' is empty; give the text that ends a sample")
+    tail = ""
+    for piece in pieces:
+        window = tail + piece
+        if (i := window.find(stop)) >= 0:
+            yield piece[: i + len(stop) - len(tail)]
+            return
+        yield piece
+        tail = window[max(0, len(window) - len(stop) + 1) :]
 
 
 def check_options(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
