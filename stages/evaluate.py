@@ -1,6 +1,7 @@
 """Stage `evaluate`: re-score the checkpoint of every rung in `pipeline` (the rungs dvc.yaml trains) for every seed
 on the full val/test splits (which also proves it was trained on this vocabulary) and write the perplexity table
-(outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/: quality only, deterministic) and the
+(outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/: quality only, deterministic), the
+network-health table, `lmladder inspect`'s pictures of each rung's first seed (inspect/<rung>/index.html) and the
 wall-clock timing.{csv,md} beside it."""
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from omegaconf import DictConfig
 
 from _stage import check_run_dir, stage
 from lmladder.config import ConfigError
+from lmladder.insight import inspect_run
 from lmladder.reports import collect, write_curves, write_report
 from lmladder.training import load_training_checkpoint, score_splits
 
@@ -40,6 +42,9 @@ def main(cfg: DictConfig) -> None:
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
         write_curves(runs.curves, out / "curves")
         summary = write_report(runs, out, title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
+        firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its pictures
+        for rung, job in zip(firsts["rung"], firsts["job"], strict=True):
+            inspect_run(Path(st.run.paths.outputs) / job, out / "inspect" / rung)
         print((out / "perplexity.md").read_text())
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 

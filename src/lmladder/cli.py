@@ -70,6 +70,26 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(a: argparse.Namespace) -> int:
+    """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
+    from .cli_checkpoint import CliError, _unknown_char
+    from .insight import inspect_run
+    from .training.checkpoints import load_training_checkpoint
+
+    ids = None
+    if a.prompt is not None:
+        if not a.prompt:
+            raise CliError("--prompt is empty; give some text, or leave --prompt out to use the start of a sample")
+        target = Path(a.target)
+        tok = load_training_checkpoint(target / "model.safetensors" if target.is_dir() else target).tokenizer
+        if err := _unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
+            raise err
+        ids = tok.encode(a.prompt)
+    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed)
+    print(f"[inspect] {page}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmladder", description="Sample from, score and compare lmladder models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -99,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--text", required=True, help="UTF-8 text file (one document per line for names models)")
     e.add_argument("--batch-size", type=int, default=32)
     e.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser("inspect", help="pictures of a run or checkpoint, in a folder with index.html")
+    i.add_argument("target", help="a run folder (outputs/<rung>/seed<N>, a Hydra job folder) or a checkpoint file")
+    i.add_argument("--out", help="where to write (default: <run folder>/inspect)")
+    i.add_argument("--prompt", help="text for the attention maps and next-token table (default: a sample's start)")
+    i.add_argument("--layer", type=int, help="draw this attention layer only (default: all)")
+    i.add_argument("--seed", type=int, default=0, help="seed of the sample the histograms are taken on")
+    i.set_defaults(func=cmd_inspect)
 
     what = "one table (mean ± std over seeds) from a sweep folder or the pipeline's outputs/"
     r = sub.add_parser("report", help=what, description=cmd_report.__doc__)

@@ -33,10 +33,11 @@ class BoWBlock(nn.Module):
     def __init__(self, n_embd: int, n_hidden: int, *, rng: np.random.Generator, dtype):
         self.c_fc = nn.Linear(n_embd, n_hidden, rng=rng, dtype=dtype)
         self.c_proj = nn.Linear(n_hidden, n_embd, rng=rng, dtype=dtype)
+        self.act = nn.Tanh()  # a module, so health statistics and `lmladder inspect` see it
 
     def forward(self, x):
         x = x + F.causal_mean(x, axis=1)  # (B, T, C): position t adds the mean of positions 0..t
-        return x + self.c_proj(self.c_fc(x).tanh())  # (B, T, C) -> (B, T, n_hidden) -> (B, T, C)
+        return x + self.c_proj(self.act(self.c_fc(x)))  # (B, T, C) -> (B, T, n_hidden) -> (B, T, C)
 
 
 class BoW(LanguageModel):

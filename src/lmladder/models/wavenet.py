@@ -46,10 +46,11 @@ class Level(nn.Module):
         # Zero-to-Hero's init, N(0, 1/fan_in): BatchNorm fixes the scale that follows anyway
         self.proj.weight.data[...] = nn.init.kaiming_normal(rng, self.proj.weight.shape, dtype=dtype)
         self.norm = nn.BatchNorm1d(n_hidden, dtype=dtype)
+        self.act = nn.Tanh()  # a module, so health statistics and `lmladder inspect` see it
 
     def forward(self, x, rows):
         h = self.proj(self.merge(x))  # (B, T, L, C) -> (B, T, L/2, 2C) -> (B, T, L/2, n_hidden)
-        return self.norm(h, rows).tanh()
+        return self.act(self.norm(h, rows))
 
 
 class WaveNet(LanguageModel):

@@ -45,15 +45,20 @@ def activation_stats(y: np.ndarray, kind: str) -> tuple[float, float, float, flo
     return float(units.mean()), float(units.std()), saturated, dead
 
 
-def attention_entropy(qkv: np.ndarray, n_head: int) -> np.ndarray:
-    """(H,) mean entropy (nats) of each head's causal attention rows, from the projection qkv (B, T, 3C)."""
+def attention_probs(qkv: np.ndarray, n_head: int) -> np.ndarray:
+    """(B, H, T, T) causal attention weights (float64) recomputed from the projection qkv (B, T, 3C)."""
     B, T, C3 = qkv.shape
     heads = qkv.astype(np.float64).reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
     q, k = heads[0], heads[1]  # (B, H, T, d)
     scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(q.shape[-1])  # (B, H, T, T)
     scores = np.where(np.tri(T, dtype=bool), scores, -np.inf)
     p = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    p /= p.sum(axis=-1, keepdims=True)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def attention_entropy(qkv: np.ndarray, n_head: int) -> np.ndarray:
+    """(H,) mean entropy (nats) of each head's causal attention rows, from the projection qkv (B, T, 3C)."""
+    p = attention_probs(qkv, n_head)
     ent = -(p * np.log(np.where(p > 0, p, 1))).sum(axis=-1)  # (B, H, T); 0 log 0 = 0
     return ent.mean(axis=(0, 2))
 
@@ -86,50 +91,62 @@ def grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
     return rows
 
 
+def probes(model: nn.Module) -> tuple[list, list]:
+    """([(name, module, kind)] of the activation modules, [(name, attention module)]) of `model`."""
+    mods = _named_modules(model)
+    acts = [(n, m, k) for n, m in mods if (k := _kind(m))]
+    attns = [(n, m) for n, m in mods if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)]
+    return acts, attns
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, on_act, on_attn):
+    """Inside: every activation module's output goes to on_act(name, kind, y) and every attention module's
+    projection to on_attn(name, n_head, qkv), as arrays (Module.__call__ looks `forward` up on the instance)."""
+    acts, attns = probes(model)
+    patched = []
+    for name, m, kind in acts:
+        patched.append(m)
+        m.forward = _recording(m, lambda y, name=name, kind=kind: on_act(name, kind, y))
+    for name, m in attns:
+        patched.append(m.c_attn)
+        m.c_attn.forward = _recording(m.c_attn, lambda y, name=name, h=m.n_head: on_attn(name, h, y))
+    try:
+        yield
+    finally:
+        for m in patched:
+            del m.forward  # back to the class's forward
+
+
+def _recording(m: nn.Module, record):
+    forward = type(m).forward.__get__(m)
+
+    def recording(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        record(out.data)
+        return out
+
+    return recording
+
+
 class Health:
     def __init__(self, model: LanguageModel, out_dir: Path, truncate_from: int):
         self.model = model
         self.logs = {f: TsvLog(Path(out_dir) / f, cols, truncate_from=truncate_from) for f, cols in FILES.items()}
-        mods = _named_modules(model)
-        self.acts = [(n, m, k) for n, m in mods if (k := _kind(m))]
-        self.attns = [
-            (n, m) for n, m in mods if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)
-        ]
         self.before: dict[str, np.ndarray] = {}
 
     @contextlib.contextmanager
     def watch(self, step: int):
         """Record activation and attention statistics of the forward passes run inside (one step's batches)."""
-        rows: dict[str, list] = {"act": [], "attn": []}
-        patched = []
-        for name, m, kind in self.acts:
-            patched.append(m)
-            m.forward = self._recording(m, lambda y, name=name, kind=kind: rows["act"].append((name, kind, y)))
-        for name, m in self.attns:
-            patched.append(m.c_attn)
-            record = lambda y, name=name, h=m.n_head: rows["attn"].append((name, h, y))  # noqa: E731
-            m.c_attn.forward = self._recording(m.c_attn, record)
-        try:
+        acts: list = []
+        attns: list = []
+        with capture(self.model, lambda *a: acts.append(a), lambda *a: attns.append(a)):
             yield
-        finally:
-            for m in patched:
-                del m.forward  # back to the class's forward
-        for name, kind, y in rows["act"]:
+        for name, kind, y in acts:
             self.logs["health_act.tsv"].write([step, name, *activation_stats(y, kind)])
-        for name, h, y in rows["attn"]:
+        for name, h, y in attns:
             for head, e in enumerate(attention_entropy(y, h)):
                 self.logs["health_attn.tsv"].write([step, name, head, float(e)])
-
-    @staticmethod
-    def _recording(m: nn.Module, record):
-        forward = type(m).forward.__get__(m)
-
-        def recording(*args, **kwargs):
-            out = forward(*args, **kwargs)
-            record(out.data)
-            return out
-
-        return recording
 
     def before_update(self) -> None:
         self.before = {n: p.data.copy() for n, p in self.model.named_parameters() if p.grad is not None}

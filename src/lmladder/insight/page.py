@@ -1,0 +1,207 @@
+"""`lmladder inspect`: a folder of PNGs about one run or checkpoint, and index.html that shows them all (the images
+embedded, so the page is one self-contained file). Every picture that applies to the model is drawn:
+
+    loss curves, update:data ratios          from the run folder's logs (train_log, eval_log, health_params.tsv)
+    activation and gradient histograms       one forward + backward of a batch the model samples itself (eval mode)
+    attention maps (GPT), next-token table   along the prompt
+    token embeddings (PCA), transitions      from the weights; transitions = P(next | one token), for every rung
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import nn
+from ..errors import LmladderError
+from ..io import atomic_directory, path_kind
+from ..training.checkpoints import load_training_checkpoint
+from ..training.health import SATURATED, attention_probs, capture
+from ..training.sampling import generate
+from . import figures
+
+MAX_TRANSITIONS = 512  # vocabularies above this get no V x V transition image (it would be unreadable)
+TOP = 5  # next-token candidates shown per prompt position
+
+
+class InspectError(LmladderError, ValueError):
+    """The run, checkpoint or an option cannot be inspected; the message names it and the fix."""
+
+
+def _where(target: Path) -> tuple[Path, Path]:
+    """(run folder, checkpoint) of a run folder or a checkpoint file."""
+    kind = path_kind(target)
+    if kind == "a directory":
+        if path_kind(target / "model.safetensors") != "file":
+            raise InspectError(
+                f"{target} holds no model.safetensors; give a run folder (outputs/<rung>/seed<N>, a Hydra job "
+                "folder) or a checkpoint file"
+            )
+        return target, target / "model.safetensors"
+    if kind == "file":
+        return target.parent, target
+    what = "no such file or folder" if kind == "missing" else f"is {kind}"
+    raise InspectError(f"{target}: {what}; give a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
+
+
+def label(tok, i: int) -> str:
+    """A short printable label for token id i: a newline as ⏎, a space as ␣."""
+    text = tok.decode(np.array([i])) if i != tok.boundary_id else "\n"
+    return text.replace("\n", "⏎").replace(" ", "␣") or "∅"
+
+
+def _read_tsv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, sep="\t") if path.is_file() else None
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: the same bytes
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def inspect_run(
+    target: str | Path, out_dir: str | Path | None = None, *, prompt_ids=None, layer: int | None = None, seed: int = 0
+) -> Path:
+    """Draw every picture that applies to `target` (a run folder or checkpoint) into `out_dir` (default:
+    <run>/inspect) with index.html; `prompt_ids` (encoded) for the attention maps and next-token table (default:
+    the start of a sample), `layer` to draw one attention layer only. Returns the page's path."""
+    run, ckpt = _where(Path(target))
+    ck = load_training_checkpoint(ckpt)
+    model, tok = ck.model, ck.tokenizer
+    rng = np.random.default_rng(seed)
+    attns = [m for m in model.modules() if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)]
+    if layer is not None and not 0 <= layer < len(attns):
+        has = f"attention layers 0..{len(attns) - 1}" if attns else "no attention layers"
+        raise InspectError(f"--layer {layer}: this {model.kind} model has {has}; leave --layer out to draw them all")
+    T = min(model.block_size or 64, 64)
+    start = tok.boundary_id if tok.boundary_id is not None else int(tok.encode("\n")[0]) if _has_newline(tok) else 0
+    batch = np.stack([np.concatenate([[start], r]) for r in generate(model, np.full((8, 1), start), T, rng=rng)])
+    if prompt_ids is None:
+        prompt_ids = batch[0, : min(16, T)]
+    prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
+    if model.block_size and len(prompt_ids) > model.block_size:
+        raise InspectError(
+            f"--prompt has {len(prompt_ids)} tokens, more than this model's context of {model.block_size}; shorten it"
+        )
+    pics: list[tuple[str, str, object]] = []  # (file stem, title, figure)
+    train_log, eval_log = _read_tsv(run / "train_log.tsv"), _read_tsv(run / "eval_log.tsv")
+    if train_log is not None or eval_log is not None:
+        pics.append(("loss", "Loss curves", figures.loss_curves(train_log, eval_log)))
+    params = _read_tsv(run / "health_params.tsv")
+    if params is not None and len(params):
+        pics.append(("update_data", "Update:data ratio", figures.update_ratios(params)))
+    pics += _batch_pictures(model, batch)
+    pics += _prompt_pictures(model, tok, prompt_ids, layer)
+    V = model.vocab_size
+    emb = next((m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight.shape[0] == V), None)
+    labels = [label(tok, i) for i in range(V)]
+    if emb is not None:
+        pics.append(("embeddings", "Token embeddings (PCA)", figures.embedding_pca(emb.weight.data, labels)))
+    if V <= MAX_TRANSITIONS:
+        probs = _softmax(_logits(model, np.arange(V)[:, None])[:, -1])  # (V, V)
+        pics.append(("transitions", "Transitions", figures.transitions(probs, labels)))
+    out = Path(out_dir) if out_dir is not None else run / "inspect"
+    with atomic_directory(out) as tmp:
+        images = []
+        for stem, title, fig in pics:
+            data = _png(fig)
+            (tmp / f"{stem}.png").write_bytes(data)
+            images.append((stem, title, data))
+        (tmp / "index.html").write_text(_page(ckpt, ck.meta, images), encoding="utf-8")
+    return out / "index.html"
+
+
+def _has_newline(tok) -> bool:
+    try:
+        return len(tok.encode("\n")) > 0
+    except ValueError:
+        return False
+
+
+def _logits(model, idx: np.ndarray) -> np.ndarray:
+    from ..autograd import no_grad
+
+    was = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return model(idx)[0].data.astype(np.float64)
+    finally:
+        model.train(was)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _batch_pictures(model, batch: np.ndarray) -> list:
+    """Activation histograms of a forward pass and gradient histograms of its backward (eval mode, no update)."""
+    if not model.trainable:
+        return []
+    acts: list = []
+    was = model.training
+    model.eval()
+    try:
+        with capture(model, lambda name, kind, y: acts.append((name, kind, y)), lambda *a: None):
+            _, loss = model(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        grads = [(n, p.grad.copy()) for n, p in model.named_parameters() if p.grad is not None and p.data.ndim == 2]
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.train(was)
+
+    def note(name, a):
+        kind = dict((n, k) for n, k, _ in acts)[name]
+        if kind == "tanh":
+            return f"saturated {np.mean(np.abs(a) > SATURATED):.1%}"
+        return f"dead {1 - np.mean((a.reshape(-1, a.shape[-1]) > 0).any(axis=0)):.1%}"
+
+    out = []
+    if acts:
+        hist = figures.histograms([(n, y) for n, _, y in acts], "Activations per layer", "activation", note)
+        out.append(("activations", "Activation histograms", hist))
+    if grads:
+        out.append(("gradients", "Gradient histograms", figures.histograms(grads, "Weight gradients", "gradient")))
+    return out
+
+
+def _prompt_pictures(model, tok, ids: np.ndarray, layer: int | None) -> list:
+    labels = [label(tok, int(i)) for i in ids]
+    maps: list = []
+    with capture(model, lambda *a: None, lambda name, h, qkv: maps.append((name, attention_probs(qkv, h)[0]))):
+        logits = _logits(model, ids[None])[0]  # (T, V)
+    out = []
+    if maps:
+        chosen = maps if layer is None else [maps[layer]]
+        out.append(("attention", "Attention maps", figures.attention_maps(chosen, labels)))
+    probs = _softmax(logits)
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, :TOP]
+    top = [[(label(tok, int(j)), float(p[j])) for j in row] for p, row in zip(probs, order, strict=True)]
+    out.append(("next_tokens", "Next-token probabilities", figures.next_token_table(labels, top)))
+    return out
+
+
+def _page(ckpt: Path, meta: dict, images: list[tuple[str, str, bytes]]) -> str:
+    model = meta.get("model", {})
+    head = f"{model.get('kind', '?')} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>lmladder inspect</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}</style>",
+        f"<h1>lmladder inspect</h1><p>{html.escape(head)}</p>",
+        f"<pre>{html.escape(str(model.get('config', {})))}</pre>",
+    ]
+    for stem, title, data in images:
+        b64 = base64.b64encode(data).decode("ascii")
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{stem}' src='data:image/png;base64,{b64}'>")
+    return "\n".join(parts) + "\n"

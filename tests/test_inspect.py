@@ -1,0 +1,91 @@
+"""`lmladder inspect`: every rung gets the pictures that apply to it, each image in the page is a valid PNG equal
+to the file beside it, and bad targets or options are one-line errors."""
+
+import base64
+import re
+
+import numpy as np
+import pytest
+
+from lmladder import cli
+from lmladder.data import CharTokenizer
+from lmladder.insight import InspectError, inspect_run
+from lmladder.models import LADDER, model_class
+from lmladder.training import OptimSettings, TrainSettings, make_rngs, save_training_checkpoint, train
+from tests.ladder import small_config
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TOK = CharTokenizer.build("abcdefgh ij\n")
+
+
+def _checkpoint(kind, path):
+    rngs = make_rngs(0)
+    model = model_class(kind)(small_config(kind, vocab_size=TOK.vocab_size), rng=rngs["model"])
+    if not model.trainable:
+        model.fit(np.random.default_rng(0).integers(0, TOK.vocab_size, 500))
+    save_training_checkpoint(path, model, TOK, rngs=rngs)
+    return path
+
+
+def images(page):
+    """{alt: PNG bytes} of every image the page shows."""
+    found = re.findall(r"<img alt='(\w+)' src='data:image/png;base64,([A-Za-z0-9+/=]+)'>", page.read_text())
+    return {alt: base64.b64decode(b64) for alt, b64 in found}
+
+
+@pytest.mark.parametrize("kind", sorted(set(LADDER.values())))
+def test_every_rung_gets_its_pictures_as_valid_pngs(kind, tmp_path):
+    page = inspect_run(_checkpoint(kind, tmp_path / "m.safetensors"), tmp_path / "out")
+    shown = images(page)
+    assert shown and all(data.startswith(PNG) for data in shown.values())
+    assert {p.stem for p in (tmp_path / "out").glob("*.png")} == set(shown)
+    assert all((tmp_path / "out" / f"{alt}.png").read_bytes() == data for alt, data in shown.items())
+    want = {"next_tokens", "transitions"}
+    want |= {"gradients", "embeddings"} if model_class(kind).trainable else set()
+    want |= {"attention"} if kind == "gpt" else set()
+    want |= {"activations"} if kind in ("mlp", "gpt", "bow", "wavenet") else set()
+    assert want <= set(shown), want - set(shown)
+
+
+def test_a_run_folder_adds_its_curves_and_update_ratios(tiny_names, tmp_path):
+    rngs = make_rngs(0)
+    model = model_class("gpt")(small_config("gpt", vocab_size=tiny_names.tokenizer.vocab_size), rng=rngs["model"])
+    settings = TrainSettings(
+        max_iters=4, batch_size=4, eval_interval=2, eval_iters=1, health_interval=2, progress=False
+    )
+    train(model, tiny_names, optim=OptimSettings(), settings=settings, rngs=rngs, out_dir=tmp_path, log=lambda *_: 0)
+    shown = images(inspect_run(tmp_path, prompt_ids=tiny_names.tokenizer.encode("\nemma"), layer=1))
+    assert {"loss", "update_data", "attention", "activations"} <= set(shown)
+    assert (tmp_path / "inspect" / "index.html").exists()
+
+
+def test_the_same_seed_draws_the_same_bytes(tmp_path):
+    ckpt = _checkpoint("gpt", tmp_path / "m.safetensors")
+    a, b = images(inspect_run(ckpt, tmp_path / "a")), images(inspect_run(ckpt, tmp_path / "b"))
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{d}/nope"], r"{d}/nope: no such file or folder; give a run folder"),
+        (["{d}"], r"{d} holds no model.safetensors; give a run folder"),
+        (["{ckpt}", "--layer", "5"], r"--layer 5: this gpt model has attention layers 0..1; leave --layer out"),
+        (["{mlp}", "--layer", "0"], r"--layer 0: this mlp model has no attention layers; leave --layer out"),
+        (["{ckpt}", "--prompt", "abcdefghij"], r"--prompt has 10 tokens, more than this model's context of 8; shorten"),
+        (["{ckpt}", "--prompt", ""], r"--prompt is empty; give some text"),
+        (["{ckpt}", "--prompt", "xyz"], r"--prompt has the character 'x' .* remove it from the prompt"),
+    ],
+)
+def test_bad_targets_and_options_are_one_line_errors(args, message, tmp_path, capsys):
+    names = {"d": tmp_path, "ckpt": tmp_path / "g.safetensors", "mlp": tmp_path / "m.safetensors"}
+    _checkpoint("gpt", names["ckpt"])
+    _checkpoint("mlp", names["mlp"])
+    assert cli.main(["inspect", *(a.format(**names) for a in args)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message.format(**names), err), err
+    assert not any(p.name == "inspect" for p in tmp_path.iterdir())
+
+
+def test_inspect_error_is_a_project_error():
+    assert issubclass(InspectError, ValueError)
