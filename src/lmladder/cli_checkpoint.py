@@ -145,23 +145,29 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def _prompt_file(tok, path: str) -> str | bytes:
     """The prompt in the file at `path`: bytes for a byte tokenizer, else UTF-8 text. A lines model's documents are
     lines, so the file's final newline (as `echo ja > p.txt` writes it) is no part of the prompt."""
-    from .io import read_user_file
-    from .resources import text_limit
-
-    cap, too_big = text_limit("encoding a prompt", path)
-    fix = "give the path of a text file that holds the prompt"
-    data = read_user_file(path, what=f"--prompt-file {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+    data = _read_file(path, "--prompt-file", "encoding a prompt", "give the path of a text file that holds the prompt")
     if tok.boundary_id is not None:
         data = data.removesuffix(b"\n")
     if tok.to_dict().get("type") == "byte":
         return data
+    fix = "re-save it as UTF-8, or use a checkpoint trained with tokenizer=byte, which takes any bytes"
+    return _utf8(data, f"--prompt-file {path}", fix)
+
+
+def _read_file(path: str, option: str, use: str, fix: str) -> bytes:
+    """The bytes of a file an option names: a regular file, and no larger than fits in memory for `use`."""
+    from .io import read_user_file
+    from .resources import text_limit
+
+    cap, too_big = text_limit(use, path)
+    return read_user_file(path, what=f"{option} {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+
+
+def _utf8(data: bytes, what: str, fix: str) -> str:
     try:
         return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark is no text
     except UnicodeDecodeError as e:
-        raise CliError(
-            f"--prompt-file {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
-            "UTF-8, or use a checkpoint trained with tokenizer=byte, which takes any bytes"
-        ) from None
+        raise CliError(f"{what} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); {fix}") from None
 
 
 def _prompt(tok, prompt: str) -> str | bytes:
@@ -235,25 +241,16 @@ def _encodable(tok, text: str) -> bool:
 
 
 def _read_text(path: str, byte_level: bool) -> str | bytes:
-    from .io import read_user_file
-    from .resources import text_limit
-
-    cap, too_big = text_limit("scoring", path)
-    fix = "give the path of a text file to score"
-    data = read_user_file(path, what=f"--text {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+    data = _read_file(path, "--text", "scoring", "give the path of a text file to score")
     if not data:
         raise CliError(f"--text {path} is empty; give a file with text to score")
     if not data.strip():
         raise CliError(f"--text {path} holds only whitespace ({len(data)} bytes); give a file with text to score")
     if byte_level:
         return data
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark is no text
-    except UnicodeDecodeError as e:
-        raise CliError(
-            f"--text {path} is not valid UTF-8 (byte {data[e.start]:#04x} at offset {e.start}); re-save it as "
-            "UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
-        ) from None
+    return _utf8(
+        data, f"--text {path}", "re-save it as UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
+    )
 
 
 def _documents(path: str, text) -> list:
