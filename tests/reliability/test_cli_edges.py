@@ -188,6 +188,10 @@ def test_a_long_sample_prints_as_it_goes(stream_ckpt):
                 assert chunk, p.stderr.read().decode()
                 first += chunk
         assert len(first) >= 200
+        time.sleep(1)  # and it keeps going in bounded memory (the old buffer for a billion ids was 8 GB)
+        status = open(f"/proc/{p.pid}/status").read()
+        peak_kb = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM:")))
+        assert peak_kb < 512 * 1024, f"peak resident memory {peak_kb} kB"
     finally:
         p.kill()
         p.communicate(timeout=60)
