@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from lmladder.autograd import is_grad_enabled
 from lmladder.models import build_model
 from lmladder.resources import MemoryBudgetError
 from lmladder.training import SamplingError, generate, next_token
@@ -109,6 +110,7 @@ def test_stream_is_lazy_and_draws_what_generate_draws(name):
     prompt = np.array([[1, 2], [3, 4]])
     # 10**15 steps: before, the output buffer for them was allocated up front (8 PB); now each step comes as drawn
     steps = list(islice(stream(model, prompt, 10**15, rng=np.random.default_rng(5)), 50))
+    assert is_grad_enabled()  # the suspended generator holds no no_grad() open (it once did, for the whole process)
     rows = generate(model, prompt, 50, rng=np.random.default_rng(5))
     assert np.array_equal(np.stack(steps, axis=1), np.stack(rows))
 

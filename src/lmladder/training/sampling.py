@@ -116,9 +116,11 @@ def stream(
     was_training = model.training
     model.eval()
     try:
-        with no_grad():
-            cache = None
-            for _ in range(max_new_tokens):
+        cache = None
+        for _ in range(max_new_tokens):
+            # no_grad around the forward only: a generator suspended at `yield` (a consumer that stops early)
+            # must not leave gradients off for the rest of the process
+            with no_grad():
                 if cached:
                     if cache is None or (bs is not None and cache.length >= bs):
                         # at least the last token: with block_size 1, bs - bs // 4 is 0 and seq[:, -0:] is all of it
@@ -129,17 +131,17 @@ def stream(
                         logits = model(seq[:, -1:], cache=cache, last_only=True)[0].data[:, -1]
                 else:
                     logits = model(seq, last_only=True)[0].data[:, -1]
-                tok = next_token(logits, rng, temperature, top_k, top_p)
-                seq = np.concatenate([seq, tok[:, None]], axis=1)
-                if bs is not None:  # the window the next step can see
-                    seq = seq[:, -bs:]
-                elif cached:  # the state carries the prefix: the next step feeds the last token alone
-                    seq = seq[:, -1:]
-                yield tok
-                if stop_id is not None:
-                    done |= tok == stop_id
-                    if done.all():
-                        break
+            tok = next_token(logits, rng, temperature, top_k, top_p)
+            seq = np.concatenate([seq, tok[:, None]], axis=1)
+            if bs is not None:  # the window the next step can see
+                seq = seq[:, -bs:]
+            elif cached:  # the state carries the prefix: the next step feeds the last token alone
+                seq = seq[:, -1:]
+            yield tok
+            if stop_id is not None:
+                done |= tok == stop_id
+                if done.all():
+                    break
     finally:
         model.train(was_training)
 
