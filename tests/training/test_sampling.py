@@ -118,3 +118,24 @@ def test_stream_is_lazy_and_draws_what_generate_draws(name):
 def test_generate_refuses_a_buffer_that_cannot_fit():
     with pytest.raises(MemoryBudgetError, match=r"collecting max_new_tokens=1000000000000000 tokens .* lower max_new"):
         generate(gpt(), np.array([[1]]), 10**15, rng=np.random.default_rng(0))
+
+
+def test_a_bpe_stream_runs_samples_end_at_end_of_text():
+    """samples.txt as `lmladder sample`: <|endoftext|> ends a stream sample and is not shown (it was once printed
+    as its literal text, mid-sample)."""
+    from lmladder.data import BPETokenizer, Prepared
+    from lmladder.training import SampleSettings
+    from lmladder.training.run import sample_text
+
+    text = "the cat sat on the mat, the dog sat on the log.\n" * 20
+    tok = BPETokenizer.train(text, 270)
+    eot = tok.special_ids["<|endoftext|>"]
+    ids = tok.encode(text)
+    data = Prepared(tokenizer=tok, kind="stream", boundary_id=None, splits={"train": ids, "val": ids}, stats={})
+    model = build_model(
+        "gpt", vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16, rng=np.random.default_rng(0)
+    )
+    samples = sample_text(model, data, np.random.default_rng(1), SampleSettings(num_samples=4, sample_tokens=3000))
+    assert all("<|endoftext|>" not in s for s in samples)
+    # an untrained model draws it at about 1 in 270 tokens: every sample stopped long before 3000 tokens
+    assert all(len(tok.encode(s)) < 3000 for s in samples) and eot == tok.vocab_size - 1

@@ -21,7 +21,7 @@ from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
 from .loop import BEST, LAST, make_rngs
 from .novelty import label, novelty, split_documents
-from .sampling import generate
+from .sampling import generate, stop_token
 from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
 
@@ -53,7 +53,8 @@ def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> 
 
 
 def sample_text(model: LanguageModel, data: Prepared, rng: np.random.Generator, s: SampleSettings) -> list[str]:
-    """Lines corpora: whole documents (names) from the boundary token; stream: `sample_tokens` from a newline."""
+    """Lines corpora: whole documents (names) from the boundary token; stream: `sample_tokens` from a newline, or
+    up to an end-of-text token where the tokenizer has one."""
     tok = data.tokenizer
     if data.kind == "lines":
         prompt = np.full((s.num_samples, 1), data.boundary_id)
@@ -64,7 +65,9 @@ def sample_text(model: LanguageModel, data: Prepared, rng: np.random.Generator, 
     except ValueError:
         start = np.zeros(1, dtype=np.int64)
     prompt = np.repeat(start[None], s.num_samples, axis=0)
-    return [tok.decode(r) for r in generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature)]
+    stop = stop_token(tok)  # BPE's <|endoftext|> ends a sample here too, as in `lmladder sample` (not shown)
+    rows = generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature, stop_id=stop)
+    return [tok.decode(r if stop is None else r[r != stop]) for r in rows]
 
 
 def label_samples(samples: list[str], data: Prepared) -> tuple[list[str], dict]:
