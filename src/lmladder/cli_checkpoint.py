@@ -89,7 +89,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
     """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones.
     Beam search prints its one result when the search ends."""
     from .training.beam import beam_search
-    from .training.sampling import stop_at, stop_token, stream
+    from .training.sampling import start_token, stop_at, stop_token, stream
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
@@ -109,8 +109,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         if boundary is not None:  # lines corpus: a document starts after the boundary token
             ids = np.concatenate([[boundary], ids]).astype(np.int64)
         elif ids.size == 0:
-            nl = tok.encode("\n") if _encodable(tok, "\n") else np.zeros(1, dtype=np.int64)
-            ids = nl[:1]
+            ids = np.array([start_token(tok)], dtype=np.int64)
         rng = np.random.default_rng(a.seed)
         out = sys.stdout
         for _ in range(num_samples):  # one at a time, one Generator: seeded, and each shown as it is drawn
@@ -230,14 +229,6 @@ def _warn_unknown_words(tok, text: str, what: str) -> None:
             f"lmladder: warning: {what} has {n} word(s) outside the vocabulary ({shown}); they read as <unk>",
             file=sys.stderr,
         )
-
-
-def _encodable(tok, text: str) -> bool:
-    try:
-        tok.encode(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _read_text(path: str, byte_level: bool) -> str | bytes:

@@ -21,8 +21,8 @@ from .. import nn
 from ..errors import LmladderError
 from ..io import atomic_directory, path_kind
 from ..training.checkpoints import load_training_checkpoint
-from ..training.health import SATURATED, attention_probs, capture
-from ..training.sampling import generate
+from ..training.health import activation_stats, attention_probs, capture, probes
+from ..training.sampling import generate, start_token
 from . import figures
 
 MAX_TRANSITIONS = 512  # vocabularies above this get no V x V transition image (it would be unreadable)
@@ -78,12 +78,12 @@ def inspect_run(
     ck = load_training_checkpoint(ckpt)
     model, tok = ck.model, ck.tokenizer
     rng = np.random.default_rng(seed)
-    attns = [m for m in model.modules() if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)]
+    attns = probes(model)[1]
     if layer is not None and not 0 <= layer < len(attns):
         has = f"attention layers 0..{len(attns) - 1}" if attns else "no attention layers"
         raise InspectError(f"--layer {layer}: this {model.kind} model has {has}; leave --layer out to draw them all")
     T = min(model.block_size or 64, 64)
-    start = tok.boundary_id if tok.boundary_id is not None else int(tok.encode("\n")[0]) if _has_newline(tok) else 0
+    start = start_token(tok)
     batch = np.stack([np.concatenate([[start], r]) for r in generate(model, np.full((8, 1), start), T, rng=rng)])
     if prompt_ids is None:
         prompt_ids = batch[0, : min(16, T)]
@@ -120,13 +120,6 @@ def inspect_run(
     return out / "index.html"
 
 
-def _has_newline(tok) -> bool:
-    try:
-        return len(tok.encode("\n")) > 0
-    except ValueError:
-        return False
-
-
 def _logits(model, idx: np.ndarray) -> np.ndarray:
     from ..autograd import no_grad
 
@@ -161,11 +154,11 @@ def _batch_pictures(model, batch: np.ndarray) -> list:
             p.grad = None
         model.train(was)
 
+    kinds = {name: kind for name, kind, _ in acts}
+
     def note(name, a):
-        kind = dict((n, k) for n, k, _ in acts)[name]
-        if kind == "tanh":
-            return f"saturated {np.mean(np.abs(a) > SATURATED):.1%}"
-        return f"dead {1 - np.mean((a.reshape(-1, a.shape[-1]) > 0).any(axis=0)):.1%}"
+        _, _, saturated, dead = activation_stats(a, kinds[name])
+        return f"saturated {saturated:.1%}" if kinds[name] == "tanh" else f"dead {dead:.1%}"
 
     out = []
     if acts:

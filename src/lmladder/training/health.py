@@ -71,15 +71,6 @@ def _kind(m: nn.Module) -> str | None:
     return "gelu" if isinstance(m, nn.GELU) else None
 
 
-def _named_modules(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
-    out = []
-    for name, child in model._children():
-        if isinstance(child, nn.Module):
-            path = f"{prefix}{name}"
-            out += [(path, child), *_named_modules(child, path + ".")]
-    return out
-
-
 def grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
     """grad_stats.tsv's rows: per parameter, gradient and weight norms, lr * |g| / |w| and the largest |g|."""
     rows = []
@@ -93,7 +84,7 @@ def grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
 
 def probes(model: nn.Module) -> tuple[list, list]:
     """([(name, module, kind)] of the activation modules, [(name, attention module)]) of `model`."""
-    mods = _named_modules(model)
+    mods = list(model.named_modules())
     acts = [(n, m, k) for n, m in mods if (k := _kind(m))]
     attns = [(n, m) for n, m in mods if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)]
     return acts, attns

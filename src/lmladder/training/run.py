@@ -21,7 +21,7 @@ from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
 from .loop import BEST, LAST, make_rngs
 from .novelty import label, novelty, split_documents
-from .sampling import generate, stop_token
+from .sampling import generate, start_token, stop_token
 from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
 
@@ -60,11 +60,7 @@ def sample_text(model: LanguageModel, data: Prepared, rng: np.random.Generator, 
         prompt = np.full((s.num_samples, 1), data.boundary_id)
         rows = generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature, stop_id=data.boundary_id)
         return [tok.decode(r[r != data.boundary_id]) for r in rows]
-    try:
-        start = tok.encode("\n")[:1]
-    except ValueError:
-        start = np.zeros(1, dtype=np.int64)
-    prompt = np.repeat(start[None], s.num_samples, axis=0)
+    prompt = np.full((s.num_samples, 1), start_token(tok))
     stop = stop_token(tok)  # BPE's <|endoftext|> ends a sample here too, as in `lmladder sample` (not shown)
     rows = generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature, stop_id=stop)
     return [tok.decode(r if stop is None else r[r != stop]) for r in rows]

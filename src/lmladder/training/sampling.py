@@ -27,6 +27,18 @@ class SamplingError(LmladderError, ValueError):
     """Bad sampling options; the message names the option and its valid range."""
 
 
+def start_token(tok) -> int:
+    """The id a sample with no prompt starts from: a lines corpus's boundary (a document begins after it), else a
+    newline where the vocabulary has one, else id 0."""
+    if tok.boundary_id is not None:
+        return tok.boundary_id
+    try:
+        ids = tok.encode("\n")
+    except ValueError:  # a character vocabulary without a newline
+        return 0
+    return int(ids[0]) if len(ids) else 0
+
+
 def stop_token(tok) -> int | None:
     """The id that ends a sample: a lines corpus's boundary, else the tokenizer's <|endoftext|> special (BPE)."""
     if tok.boundary_id is not None:
