@@ -7,9 +7,11 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from traceback import format_exc
+from typing import NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -19,8 +21,34 @@ from lmladder.config import ConfigError, RunConfig, config_keys, validate
 from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
 from lmladder.io import atomic_write_json, check_user_file, path_kind, read_checkpoint_meta
+from lmladder.parallel import World, connect
 
 PARTIAL = ".partial"  # outputs/.partial/<rung>/seed<N>: a DVC stage's run until it finishes (Stage.out_dir)
+_world = World()  # the MPI ranks of this process (join_world), before Hydra runs
+
+
+def join_world(name: str) -> None:
+    """Connect to the MPI ranks this stage was started with (mpiexec/srun), before Hydra makes its job folder:
+    ranks other than 0 then write no Hydra output or log, and use rank 0's job folder (Stage)."""
+    global _world
+    try:
+        _world = connect()
+    except LmladderError as e:
+        refuse(name, e)
+    if _world.size > 1 and {"-m", "--multirun"} & set(sys.argv):
+        if _world.lead:
+            print(
+                f"lmladder {name}: error: -m under mpiexec: each of the {_world.size} ranks would run the whole "
+                "sweep; start one mpiexec per run, or sweep without mpiexec",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            time.sleep(5)  # rank 0 says it and ends every rank
+        _world.abort(2)
+    if _world.rank:  # after the last override: argparse takes one run of them (a flag may come before or after)
+        at = max((i + 1 for i, a in enumerate(sys.argv) if "=" in a and not a.startswith("-")), default=len(sys.argv))
+        sys.argv[at:at] = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
 
 
 class Stage:
@@ -35,6 +63,13 @@ class Stage:
                 f"under DVC, stages read the params.yaml snapshot (--config-name params), not "
                 f"'{hc.job.config_name}'; use the cmd in dvc.yaml"
             )
+        self.world = _world
+        if self.world.size > 1:  # (join_world refused a sweep)
+            lead_dir = Path(self.world.bcast(str(self.job_dir)))  # ${now:...} may differ by a second between ranks
+            if lead_dir != self.job_dir:
+                with contextlib.suppress(OSError):
+                    self.job_dir.rmdir()  # this rank's own, made empty by Hydra (join_world)
+                self.job_dir = lead_dir
         self.raw = OmegaConf.to_container(cfg, resolve=True)
         self._cfg, self._run = cfg, None
         self.partial: Path | None = None
@@ -53,10 +88,14 @@ class Stage:
         paths = self.run.paths
         if self.dvc:
             return load_matching(self.run.data, paths.prepared)
+        if not self.world.lead:
+            self.world.bcast(None)  # rank 0 prepares (or finds) the data first; the others then read its cache
         prep, where = ensure_prepared(
             self.run.data, prepared_dir=paths.prepared, cache_root=Path(paths.prepared).parent / "cache"
         )
-        print(f"[{self.name}] data: {where}")
+        if self.world.lead:
+            self.world.bcast(None)
+            print(f"[{self.name}] data: {where}")
         return prep
 
     def out_dir(self, rung: str) -> Path:
@@ -74,6 +113,8 @@ class Stage:
         if not self.dvc:
             return self.job_dir
         final = Path(self.run.paths.outputs) / rung / f"seed{self.run.seed}"
+        if not self.world.lead:
+            return final
         if final.exists():  # DVC removed it before running the stage; only a run outside `dvc repro` finds one
             shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +123,11 @@ class Stage:
 
     def _dvc_resume(self, out: Path) -> Path | None:
         """Continue the run an interrupted `dvc repro` left in `out` when it trained this very stage (same rung
-        settings, seed and data; resuming is bit-exact, so the result is the uninterrupted run's); else clear it."""
+        settings, seed and data; resuming is bit-exact, so the result is the uninterrupted run's); else clear it.
+        Rank 0 decides, for every MPI rank."""
+        return self.world.bcast(self._dvc_partial(out) if self.world.lead else None)
+
+    def _dvc_partial(self, out: Path) -> Path | None:
         ckpt = out / "model.safetensors"
         if not ckpt.exists():
             shutil.rmtree(out, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
@@ -107,10 +152,11 @@ class Stage:
         if r in (True, "true", "True"):
             ckpt = out / "model.safetensors"
             if not ckpt.exists():  # resume what there is: a run killed before its first checkpoint starts over
-                print(
-                    f"[{self.name}] resume=true: no checkpoint in {out} yet, starting from step 0 (to continue "
-                    "an earlier run, give its folder as hydra.run.dir=...)"
-                )
+                if self.world.lead:
+                    print(
+                        f"[{self.name}] resume=true: no checkpoint in {out} yet, starting from step 0 (to continue "
+                        "an earlier run, give its folder as hydra.run.dir=...)"
+                    )
                 return None
             return ckpt
         ckpt = Path(str(r))
@@ -122,7 +168,7 @@ class Stage:
     def meta(self, rung: str) -> dict:
         # `resume` says how this process was started, not what was trained: an interrupted and resumed run
         # writes byte-identical checkpoints to an uninterrupted one
-        config = {k: v for k, v in self.raw.items() if k != "resume"}
+        config = {k: v for k, v in self.raw.items() if k not in ("resume", "reshard")}
         return {"rung": rung, "seed": self.run.seed, "config": config, "data": asdict(self.run.data)}
 
 
@@ -147,7 +193,7 @@ def stage(name: str, cfg: DictConfig):
     try:
         st = Stage(name, cfg)
         yield st
-        if not st.dvc:
+        if not st.dvc and st.world.lead:
             atomic_write_json(st.job_dir / "status.json", {"status": "ok", "stage": st.name})
     except LmladderError as e:
         if os.environ.get("LMLADDER_DEBUG"):
@@ -156,11 +202,14 @@ def stage(name: str, cfg: DictConfig):
         message = reworded(e, st.keys) if st else str(e)
         name = st.name if st else name
         suffix = " (the sweep goes on; `lmladder report` lists this job as failed)" if multirun else ""
+        if _world.rank:  # the same error on rank 0 ends every rank first; one only this rank hit says which
+            time.sleep(1)
+            name = f"{name} (MPI rank {_world.rank})"
         print(f"lmladder {name}: error: {message}{suffix}", file=sys.stderr, flush=True)
         if multirun:
             _mark_failed(name, message)
             return
-        sys.exit(2)
+        _world.abort(2)
     except KeyboardInterrupt:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
@@ -169,12 +218,16 @@ def stage(name: str, cfg: DictConfig):
         how = "rerun with resume=true to continue from the last checkpoint"
         if st and st.partial:
             how = f"`dvc repro` continues from the last checkpoint, kept in {st.partial}"
+        # under mpiexec the first rank to see Ctrl-C says it and ends them all (the others may be inside MPI)
         print(f"lmladder {name}: interrupted; {how}", file=sys.stderr, flush=True)
-        sys.exit(130)
+        _world.abort(130)
     except Exception as e:
         if _in_multirun(st):  # a bug: record it for the report, then let Hydra print the traceback
             error = f"{type(e).__name__}: {e} (a bug; traceback in status.json)"
             _mark_failed(st.name if st else name, error, traceback=format_exc())
+        if _world.size > 1:  # raising would leave the other ranks waiting for this one
+            print(format_exc(), file=sys.stderr, flush=True)
+            _world.abort(1)
         raise
 
 
@@ -182,8 +235,7 @@ def check_run_dir(name: str, argv: list[str] | None = None) -> None:
     """Hydra makes hydra.run.dir (hydra.sweep.dir with -m) before a stage's code runs, and shows a failure there as a
     traceback; a folder given on the command line that cannot be made is refused here first, in one line."""
     args = sys.argv[1:] if argv is None else argv
-    if name == "train":  # a rung trains through train.py: its errors are the rung's
-        name = next((a.split("=", 1)[1] for a in reversed(args) if a.startswith("rung=")), name)
+    name = rung_name(name, args)
     key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(args) else "hydra.run.dir"
     value = next((a.split("=", 1)[1] for a in reversed(args) if a.startswith(key + "=")), None)
     if not value:
@@ -195,10 +247,21 @@ def check_run_dir(name: str, argv: list[str] | None = None) -> None:
         if problem := _unmakeable(start):
             raise ConfigError(f"{key}={value}: {problem}; point {key} at a new or existing folder you can write to")
     except ConfigError as e:
-        if os.environ.get("LMLADDER_DEBUG"):
-            raise
-        print(f"lmladder {name}: error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        refuse(name, e)
+
+
+def rung_name(name: str, args: list[str]) -> str:
+    if name == "train":  # a rung trains through train.py: its errors are the rung's
+        name = next((a.split("=", 1)[1] for a in reversed(args) if a.startswith("rung=")), name)
+    return name
+
+
+def refuse(name: str, e: LmladderError) -> NoReturn:
+    """A problem found before Hydra runs, as one line (exit 2)."""
+    if os.environ.get("LMLADDER_DEBUG"):
+        raise e
+    print(f"lmladder {name}: error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
 
 
 def _unmakeable(folder: Path) -> str | None:

@@ -2,6 +2,7 @@
 
     python stages/train.py rung=mlp                        # one run, into outputs/runs/<date>/<time>/
     python stages/train.py -m rung=mlp,transformer seed=0,1,2    # a sweep; `lmladder report` tabulates it
+    python stages/train.py -m hydra/sweeper=optuna_mlp            # a search: Optuna minimises what main returns
 
 dvc.yaml runs it once per rung and seed, writing outputs/<rung>/seed<N>/.
 """
@@ -11,7 +12,8 @@ import math
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, stage
+from _stage import check_run_dir, join_world, stage
+from _sweeps import check_search_space, importable_in_jobs
 from lmladder.config import ConfigError, block, block_keys
 from lmladder.models import LADDER, rung_class
 from lmladder.training import run_rung
@@ -19,7 +21,12 @@ from lmladder.training.settings import rung_schema
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
+    """The run's exact val NLL: the objective of a search (hydra/sweeper=optuna_*); plain runs and DVC ignore it."""
+    # A job that fails with a project error is marked failed by `stage` and returns: it scores +inf, so a search
+    # goes on and steers away from it (None or NaN would make hydra-optuna-sweeper 1.3 log a misleading error,
+    # or, for NaN, stop the whole search).
+    val_nll = math.inf
     with stage(str(cfg.get("rung") or "train"), cfg) as st:
         rung = st.run.rung
         if rung is None:
@@ -40,13 +47,22 @@ def main(cfg: DictConfig) -> None:
             out_dir=out,
             meta=st.meta(rung),
             resume=st.resume_path(out),
+            world=st.world,
+            reshard=st.run.reshard,
         )
         out = st.publish(rung)
+        if not st.world.lead:
+            return
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
         print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
+        val_nll = m["val"]["nll"]
+    return val_nll
 
 
 if __name__ == "__main__":
     check_run_dir("train")
+    join_world("train")
+    check_search_space("train")
+    importable_in_jobs()
     main()

@@ -36,6 +36,7 @@ class RunConfig:
     seed: int = integer(0, low=0, note="numpy's SeedSequence takes no negative seed")
     seeds: list[int] = field(default_factory=lambda: [0])  # each >= 0, each once: validate()
     resume: Any = False  # false | true (this run's own checkpoint) | a checkpoint path
+    reshard: bool = False  # resume a checkpoint trained on another number of MPI ranks (training/parallel.py)
     rung: str | None = None  # the rung stages/train.py trains: a key of lmladder.models.LADDER
     pipeline: list[str] = field(default_factory=lambda: list(LADDER))  # the rungs DVC trains and evaluate reports
     data: DataConfig = field(default_factory=DataConfig)

@@ -77,6 +77,16 @@ class _Bomb:
         return write_marker, (self.marker,)
 
 
+def split_flags(args) -> tuple[list[str], list[str]]:
+    """Hydra's own options at the start of `args` (-m, --config-dir X, --config-name Y), which must come before the
+    overrides on a command line, and the overrides."""
+    flags, own = [], list(args)
+    while own and own[0].startswith("-"):
+        n = 1 if own[0] in ("-m", "--multirun") else 2
+        flags, own = [*flags, *own[:n]], own[n:]
+    return flags, own
+
+
 @dataclass
 class Sandbox:
     root: Path
@@ -99,10 +109,7 @@ class Sandbox:
 
     def stage_argv(self, stage: str, args, run_dir: str) -> list[str]:
         """Overrides as Hydra sees them: the base ones unless the case sets the same key; the case's own last."""
-        own = [self.fmt(a) for a in args]
-        flags = []  # Hydra's own options (--config-dir X, --config-name Y) must come before the overrides
-        while own and own[0].startswith("--"):
-            flags, own = [*flags, *own[:2]], own[2:]
+        flags, own = split_flags([self.fmt(a) for a in args])
         keys = {a.lstrip("+~").split("=", 1)[0] for a in own}
         base = [f"{k}={v}" for k, v in self.base().items() if k not in keys]
         run = [] if "hydra.run.dir" in keys else [f"hydra.run.dir={run_dir}"]
@@ -159,7 +166,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
     """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
     line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback."""
     out, err = io.StringIO(), io.StringIO()
-    saved = sys.argv[:], os.getcwd(), sys.path[:]
+    saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # train.py sets PYTHONPATH for its jobs
     rc = 0
     try:
         os.chdir(sb.root)
@@ -181,6 +188,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
     finally:
         sys.argv[:], sys.path[:] = saved[0], saved[2]
         os.chdir(saved[1])
+        os.environ.clear()
+        os.environ.update(saved[3])
     return Result(rc, out.getvalue(), err.getvalue())
 
 
@@ -277,5 +286,8 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     name = next(k for k in arrays if k.startswith("optim.") and k.endswith(".head.bias") and "sq" in k)
     inf = {**arrays, name: np.full_like(arrays[name], np.inf)}
     save_checkpoint(d / "inf_moments.safetensors", inf, meta)
+    rank1 = np.random.default_rng(1).bit_generator.state  # a checkpoint of 2 MPI ranks (training/parallel.py)
+    save_checkpoint(d / "two_ranks.safetensors", arrays, {**meta, "world_size": 2, "rank_rngs": [rank1]})
+    save_checkpoint(d / "bad_world_size.safetensors", arrays, {**meta, "world_size": "two"})
     bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}
     (d / "pickle.safetensors").write_bytes(pickle.dumps(bomb, protocol=4))

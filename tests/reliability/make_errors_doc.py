@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .cases import CASES
-from .harness import ROOT, STAGE_FILES, build_sandbox, run_subprocess
+from .harness import ROOT, STAGE_FILES, build_sandbox, run_subprocess, split_flags
 from .scenarios import SCENARIOS
 
 GROUPS = {
@@ -62,7 +62,9 @@ def _command(entry: str, args) -> str:
     args = [os.fsencode(a).decode("utf-8", "backslashreplace") for a in args]
     if entry == "cli":
         return "lmladder " + shlex.join(args)
-    return f"python stages/{' '.join(STAGE_FILES[entry])} " + shlex.join(args)
+    script, *fixed = STAGE_FILES[entry]
+    flags, own = split_flags(args)
+    return f"python stages/{script} " + shlex.join([*flags, *fixed, *own])
 
 
 def _message(stderr: str, hydra: bool) -> str:

@@ -19,6 +19,7 @@ from ..autograd import functional as F
 from ..autograd import no_grad
 from ..data.batching import IGNORE_INDEX, eval_batches
 from ..models.base import LanguageModel
+from ..parallel import World
 from .progress import progress_bar
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
@@ -72,14 +73,18 @@ def score_tokens(
     }
 
 
-def estimate_loss(model: LanguageModel, batches, last_only: bool = False) -> float:
+def estimate_loss(model: LanguageModel, batches, last_only: bool = False, world: World | None = None) -> float:
     """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off
-    (last_only: y is (B, 1), the target after each row)."""
+    (last_only: y is (B, 1), the target after each row). With `world` (MPI ranks), rank r scores batches r, r+N,
+    ... and the losses are put back in order: the mean one process would get, on every rank."""
+    world = world or World()
+    batches = list(batches)
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            losses = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches]
+            mine = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches[world.rank :: world.size]]
     finally:
         model.train(was_training)
-    return float(np.mean(losses))
+    parts = world.gather(mine)
+    return float(np.mean([parts[i % world.size][i // world.size] for i in range(len(batches))]))

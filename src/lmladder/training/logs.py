@@ -72,3 +72,19 @@ class TsvLog:
             self.f.close()
         except OSError as e:
             raise self._error(e) from None
+
+
+class Discard:
+    """A log that keeps nothing: MPI ranks other than 0 run the same loop, and rank 0 alone writes the run's logs."""
+
+    def write(self, row) -> None:
+        pass
+
+    def write_many(self, rows) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +14,21 @@ import numpy as np
 
 from .. import nn
 from ..data.prepared import Prepared
-from ..errors import LmladderError
-from ..io import CheckpointError, WriteError, remove_stale_temps
-from ..models import LADDER
+from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
+from ..parallel import World, rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from .batches import Batcher
-from .checkpoints import load_training_checkpoint, restore_rngs, save_training_checkpoint
+from .checkpoints import save_training_checkpoint
 from .evaluate import estimate_loss
 from .health import Health, grad_stats
-from .logs import TsvLog
+from .logs import Discard, TsvLog
 from .progress import progress_bar
+from .resume import TrainingError, restore
 from .settings import OptimSettings, SettingsError, TrainSettings
 from .timing import RunTiming
 
 RNG_NAMES = ("model", "batch", "eval", "sample")
 LAST, BEST = "model.safetensors", "best.safetensors"
-_RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfinite_skipped", 0))
-
-
-class TrainingError(LmladderError, RuntimeError):
-    """Training cannot go on (non-finite loss, unusable resume); the message says where and what to do."""
 
 
 def make_rngs(seed: int) -> dict[str, np.random.Generator]:
@@ -81,68 +76,6 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
     return None
 
 
-def _restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict, seed: Any = None) -> tuple:
-    """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
-    Anything unusable in the file, or another `seed` than its own, is an error before a single step runs."""
-    ck = load_training_checkpoint(path)
-    theirs = ck.meta.get("seed")
-    if seed is not None and theirs is not None and theirs != seed:  # the RNG states restored are the file's seed's
-        raise TrainingError(
-            f"cannot resume from {path}: it was trained with seed={theirs!r}, this run asks for seed={seed!r}; "
-            f"resume with seed={theirs!r} (its results are that seed's), or start a new run"
-        )
-    if ck.model.kind != model.kind:  # a config diff across two models' schemas would list unrelated fields
-        rung = {kind: r for r, kind in LADDER.items()}[ck.model.kind]
-        raise TrainingError(
-            f"cannot resume from {path}: it holds a {ck.model.kind} model, this run trains a {model.kind}; "
-            f"resume it with rung={rung}, or start a new run"
-        )
-    theirs, ours = asdict(ck.model.config), asdict(model.config)
-    if theirs != ours:
-        diff = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
-        has = ", ".join(f"{k}={theirs.get(k)!r}" for k in diff[:4])
-        wants = ", ".join(f"{k}={ours.get(k)!r}" for k in diff[:4])
-        raise TrainingError(
-            f"cannot resume from {path}: its model has {has}, this run asks for {wants}; resume with the same "
-            "model settings, or start a new run"
-        )
-    if ck.optim_state is None:
-        raise TrainingError(
-            f"cannot resume from {path}: it holds no optimizer state (it can sample and evaluate, not resume); "
-            "resume from a model.safetensors written by training"
-        )
-    m = ck.meta
-    step, best_val, best_step, skipped = (m.get(k, d) for k, d in _RESUME_META)
-    counts_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (step, best_step, skipped))
-    if not (counts_ok and step >= 0 and _numbers(best_val, 0)):
-        raise CheckpointError(f"{path}: step/best_val/best_step in its metadata are not numbers; restore it or retrain")
-    groups, hyper = opt.state_dict()["hyper"], ck.optim_state["hyper"]
-    if len(hyper) != len(groups) or any(
-        set(h) - set(g) or any(type(h[k]) is not type(g[k]) and not _numbers(h[k], g[k]) for k in h)
-        for h, g in zip(hyper, groups, strict=False)
-    ):
-        raise CheckpointError(
-            f"{path}: optimizer settings do not fit a {type(opt).__name__}; resume with the same optimizer"
-        )
-    try:
-        opt.load_state_dict(ck.optim_state)
-    except (ValueError, TypeError, KeyError) as e:
-        raise CheckpointError(
-            f"{path}: its optimizer state does not fit this model ({str(e).split(';')[0]}); "
-            "resume with the same model and optimizer"
-        ) from None
-    restore_rngs(rngs, ck.rng_states, path)
-    model.load_state_dict(ck.model.state_dict())
-    return step, best_val, best_step, skipped
-
-
-def _numbers(a: Any, b: Any) -> bool:
-    """Both plain numbers (int/float, not bool), or both lists/tuples of them of the same length."""
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_numbers(x, y) for x, y in zip(a, b, strict=True))
-    return all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
-
-
 def train(
     model: LanguageModel,
     data: Prepared,
@@ -155,12 +88,18 @@ def train(
     resume: str | Path | None = None,
     stop_at: int | None = None,
     log=print,
+    world: World | None = None,
+    reshard: bool = False,
 ) -> TrainResult:
     """Train `model` (built with rngs['model']) on data.splits['train']; write checkpoints and logs to out_dir.
 
     `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
     the schedule still follows settings.max_iters, so resuming reproduces the uninterrupted run bit for bit.
+    `world` (parallel.py): the MPI ranks this process trains with, each taking grad_accum micro-batches of every
+    step's global batch; rank 0 alone writes. `reshard`: resume a checkpoint of another world size.
     """
+    world = world or World()
+    log = log if world.lead else (lambda *_: None)
     optim.check()
     settings.check()
     if settings.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
@@ -170,10 +109,11 @@ def train(
             "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
         )
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
+    if world.lead:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
     seq_len = model.block_size or settings.block_size
     last = settings.targets == "last"
     train_b = Batcher(data, "train", settings.batch_size, seq_len, last)
@@ -184,10 +124,13 @@ def train(
     start, best_val, best_step, nonfinite = 0, math.inf, -1, 0
     if resume is None and (out / LAST).exists():
         raise TrainingError(f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir")
-    for name in remove_stale_temps(out):  # a run killed mid-write leaves its temporary behind; it is never read
+    # a run killed mid-write leaves its temporary behind; it is never read
+    for name in remove_stale_temps(out) if world.lead else ():
         log(f"removed {out / name}, left by an interrupted write")
     if resume is not None:
-        start, best_val, best_step, nonfinite = _restore(Path(resume), model, opt, rngs, meta.get("seed"))
+        start, best_val, best_step, nonfinite = restore(
+            Path(resume), model, opt, rngs, meta.get("seed"), world, reshard
+        )
         if start > settings.max_iters:
             raise TrainingError(
                 f"cannot resume from {resume}: it is at step {start}, past max_iters={settings.max_iters}; "
@@ -197,30 +140,30 @@ def train(
     # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
     keep = start + 1 if start >= settings.max_iters else start
     # every logged value is a function of the seed (no wall-clock column), so a rerun writes the same bytes
-    step_log = TsvLog(out / "train_log.tsv", ["step", "lr", "loss", "grad_norm"], truncate_from=keep)
-    eval_log = TsvLog(out / "eval_log.tsv", ["step", "train_loss", "val_loss"], truncate_from=keep)
-    grad_log = TsvLog(
-        out / "grad_stats.tsv",
-        ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"],
-        truncate_from=keep,
-    )
+    tsv = (lambda name, cols: TsvLog(out / name, cols, truncate_from=keep)) if world.lead else (lambda *_: Discard())
+    step_log = tsv("train_log.tsv", ["step", "lr", "loss", "grad_norm"])
+    eval_log = tsv("eval_log.tsv", ["step", "train_loss", "val_loss"])
+    grad_log = tsv("grad_stats.tsv", ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"])
 
-    health = Health(model, out, keep) if settings.health_interval else None
+    health = Health(model, out, keep) if settings.health_interval and world.lead else None
     logs = (step_log, eval_log, grad_log, *(health.logs.values() if health else ()))
     timing = RunTiming.resumed(out, start)
 
     def checkpoint(path: Path, step: int) -> None:
+        ranks = rank_state(world, rngs)  # every rank calls this at the same steps: it gathers their dropout streams
+        if not world.lead:
+            return
         for f in logs:  # every row up to `step` is on disk before the checkpoint says so
             f.flush()
-        extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite}
+        extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite, **ranks}
         save_training_checkpoint(path, model, data.tokenizer, optimizer=opt, rngs=rngs, step=step, extra=extra)
         if path == out / LAST:
             timing.save(step)
 
     def evaluate(step: int) -> None:
         nonlocal best_val, best_step
-        tr = estimate_loss(model, (train_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)), last)
-        va = estimate_loss(model, (val_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)), last)
+        tr = estimate_loss(model, [train_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)], last, world)
+        va = estimate_loss(model, [val_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)], last, world)
         eval_log.write([step, tr, va])
         log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
         if va < best_val:
@@ -228,12 +171,13 @@ def train(
             checkpoint(out / BEST, step)
 
     params = model.parameters()
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if world.size > 1 else []
     end = settings.max_iters if stop_at is None else min(stop_at, settings.max_iters)
     # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise.
     # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows it.
     with (
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        progress_bar(settings.max_iters, start, enabled=settings.progress) as bar,
+        progress_bar(settings.max_iters, start, enabled=settings.progress and world.lead) as bar,
     ):
         for step in range(start, end):
             if step % settings.eval_interval == 0:
@@ -244,12 +188,19 @@ def train(
             loss_sum, n_tok = 0.0, 0
             watch = health is not None and step % settings.health_interval == 0
             with health.watch(step) if watch else contextlib.nullcontext():
-                for _ in range(settings.grad_accum):
-                    x, y = train_b.sample(rngs["batch"])
+                micro = settings.grad_accum * world.size  # micro-batches in the global batch
+                before = running_stats(norms)
+                for i in range(micro):
+                    x, y = train_b.sample(rngs["batch"])  # every rank draws them all, to keep one batch stream
+                    if i // settings.grad_accum != world.rank:
+                        continue  # another rank's share
                     _, loss = model(x, y, last_only=last)
-                    loss.backward(np.asarray(1 / settings.grad_accum, dtype=loss.dtype))
-                    loss_sum += float(loss.data) / settings.grad_accum
+                    loss.backward(np.asarray(1 / micro, dtype=loss.dtype))
+                    loss_sum += float(loss.data) / micro
                     n_tok += int((y >= 0).sum())
+            sum_grads(params, world)
+            sync_running_stats(world, norms, before, settings.grad_accum)
+            loss_sum, n_tok = sum_scalars(world, loss_sum, n_tok)
             norm = nn.clip_grad_norm(params, optim.grad_clip)
             if not (math.isfinite(loss_sum) and math.isfinite(norm)):
                 bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"

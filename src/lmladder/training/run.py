@@ -16,6 +16,7 @@ from ..data.registry import describe
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
+from ..parallel import ParallelError, World, rank_stream
 from . import budget, health, loop
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
@@ -95,21 +96,38 @@ def run_rung(
     meta: dict[str, Any],
     resume: str | Path | None = None,
     log=print,
+    world: World | None = None,
+    reshard: bool = False,
 ) -> dict:
     """Build `cls` from `config` for `data` and fit it (count models) or train it (with `optim` and `train`);
     then score the final and best-val checkpoints exactly and sample from the final one. The whole run holds the
-    lock of `out_dir` (io.lock): a second run into the same folder fails at once."""
+    lock of `out_dir` (io.lock): a second run into the same folder fails at once.
+
+    `world` (training/parallel.py): train one model on MPI ranks; rank 0 holds the lock, writes, scores and
+    samples, and the other ranks return {} once training ends. `reshard`: resume on another number of ranks."""
+    world = world or World()
+    if not cls.trainable and world.size > 1:
+        raise ParallelError(
+            f"a {cls.kind} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "
+            "run it without mpiexec"
+        )
+    args = (cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log, world, reshard)
+    if not world.lead:
+        return _run(*args)
     with run_lock(out_dir):
-        return _run(cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log)
+        return _run(*args)
 
 
-def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) -> dict:
+def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, world, reshard) -> dict:
     rngs = make_rngs(seed)
     config = for_data(config, data)
     budget.check_weights(cls, config)
-    model = cls(config, rng=rngs["model"])
+    model = cls(config, rng=rngs["model"])  # the same weights on every rank: they all draw from the seed's stream
+    if world.rank:  # then each rank's own dropout masks
+        rngs["model"].bit_generator.state = rank_stream(seed, world.rank).bit_generator.state
     if cls.trainable:
-        log(f"{cls.kind}: {model.num_parameters():,} parameters")
+        if world.lead:
+            log(f"{cls.kind}: {model.num_parameters():,} parameters")
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
         train.check()  # the estimate below reads its sizes
@@ -124,8 +142,11 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log) 
             sample_tokens=sample.sample_tokens,
         )
         res = loop.train(
-            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log
-        )
+            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log,
+            world=world, reshard=reshard,
+        )  # fmt: skip
+        if not world.lead:
+            return {}
         step, seconds, tokens_per_s, batch = res.step, res.train_time_s, res.tokens_per_s, train.eval_batch_size
         if train.health_interval:
             atomic_write_json(out / HEALTH, health.summarize(out, optim.grad_clip))
