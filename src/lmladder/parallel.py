@@ -36,6 +36,7 @@ class World:
     """One process: rank 0 of 1. The training loop talks to other ranks only through these methods."""
 
     rank, size = 0, 1
+    threads: int | None = None  # threads per rank when share_cores set them
 
     @property
     def lead(self) -> bool:
@@ -73,6 +74,7 @@ class MpiWorld(World):
 
         n = max(1, len(os.sched_getaffinity(0)) // self.local_size)
         threadpool_limits(n)
+        self.threads = n  # training/run.py gives the compiled kernels' threaded loops the same share
         return n
 
     def sum(self, a: np.ndarray) -> np.ndarray:

@@ -5,6 +5,11 @@ expression of ten ufuncs over a (B, T, 4C) activation that is ten trips to DRAM 
 allocations. These kernels instead walk the array in chunks small enough for the L2 cache and write every
 intermediate into reused scratch buffers with `out=`; results and scratch come from the pool (memory.py's rule).
 
+On float32 arrays GELU (tanh) and layer norm hand over to their compiled twins in kernels_jit.py (numba: one fused
+pass per kernel, threaded on large arrays), as does AdamW's update (nn/optim.py); the NumPy code is their
+reference, and the whole path for every other dtype. `set_backend("numpy")` (or LMLADDER_KERNELS=numpy in the
+environment) keeps the reference.
+
 The speed layer's direction: ops import kernels, kernels import only NumPy and the pool, never an op module.
 """
 
@@ -12,17 +17,74 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 
 import numpy as np
 
+from ..errors import LmladderError
 from . import memory
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
+ENV = "LMLADDER_KERNELS"
+BACKENDS = ("compiled", "numpy")
+_backend: str | None = None  # None: read from the environment on first use
 
 _K = math.sqrt(2 / math.pi)
 _C = 0.044715
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT2PI = 1 / math.sqrt(2 * math.pi)
+
+
+class KernelError(LmladderError, ValueError):
+    """An unknown kernel backend."""
+
+
+def set_backend(name: str) -> None:
+    """ "compiled": the numba kernels where they apply (the default); "numpy": this module's reference code only."""
+    global _backend
+    if name not in BACKENDS:
+        raise KernelError(f"kernel backend {name!r} is unknown; use compiled (the default) or numpy")
+    _backend = name
+
+
+def backend() -> str:
+    """The backend in use: set_backend's, else LMLADDER_KERNELS's, else "compiled"."""
+    if _backend is None:
+        name = os.environ.get(ENV) or "compiled"
+        if name not in BACKENDS:
+            raise KernelError(f"{ENV}={name!r} is not a kernel backend; set it to compiled (the default) or numpy")
+        set_backend(name)
+    return _backend
+
+
+_threads: int | None = None  # set_threads's count, applied when the compiled kernels load
+
+
+def set_threads(n: int) -> None:
+    """Run the compiled kernels' parallel loops on n threads (MPI ranks sharing a machine's cores set this)."""
+    global _threads
+    _threads = n
+    if (jit := sys.modules.get(f"{__package__}.kernels_jit")) is not None:
+        jit.set_threads(n)
+
+
+@functools.cache
+def _load_jit():
+    try:
+        from . import kernels_jit
+    except ImportError:  # numba missing or not built for this platform: the reference does the work
+        return None
+    if _threads:
+        kernels_jit.set_threads(_threads)
+    return kernels_jit
+
+
+def compiled(x: np.ndarray):
+    """The compiled kernels module when it takes x (float32, the compiled backend, numba importable), else None."""
+    if x.dtype != np.float32 or backend() != "compiled":
+        return None
+    return _load_jit()
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -91,6 +153,8 @@ def gelu_tanh_forward(x: np.ndarray):
     """(y, s): y = x s with s = 0.5 (1 + tanh(u)), u = K (x + c x^3), K = sqrt(2/pi), c = 0.044715.
 
     s is kept for backward, which then needs 9 passes instead of 15 with tanh recomputed."""
+    if jit := compiled(x):
+        return jit.gelu_tanh_forward(x)
     xf = _flat(x)
     result, out = _out(x)
     s, sf = _out(x)
@@ -111,6 +175,8 @@ def gelu_tanh_forward(x: np.ndarray):
 
 def gelu_tanh_backward(x: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarray:
     """g * gelu'(x) = g * s (1 + (1 - s) x (2K + 6Kc x^2)), using 1 - tanh(u)^2 = 4 s (1 - s)."""
+    if jit := compiled(x):
+        return jit.gelu_tanh_backward(x, s, g)
     xf, sf, gf = _flat(x), _flat(s), _flat(g)
     result, out = _out(x)
     w = memory.empty((min(CHUNK, xf.size),), x.dtype)
@@ -163,6 +229,8 @@ def layer_norm_forward(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None
 
     Row sums are GEMVs against a ones vector: NumPy's last-axis reductions over short rows are several times
     slower than BLAS."""
+    if jit := compiled(x):
+        return jit.layer_norm_forward(x, w, b, eps)
     N, C = x.shape
     y, xhat = memory.empty_like(x), memory.empty_like(x)
     rstd = memory.empty((N,), x.dtype)
@@ -190,6 +258,8 @@ def layer_norm_forward(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None
 
 def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):
     """(gx, gw, gb), each None unless needed: gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat))."""
+    if jit := compiled(g):
+        return jit.layer_norm_backward(g, xhat, rstd, w, need_x, need_w, need_b)
     N, C = g.shape
     gx = memory.empty_like(g) if need_x else None
     gw = memory.zeros((C,), g.dtype) if need_w else None

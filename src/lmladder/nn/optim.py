@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..autograd import kernels
 from .module import Parameter
 
 _CHUNK = 65536  # elements per pass of the flat update: its five operands stay in the L2 cache
@@ -189,6 +190,7 @@ class Adam(Optimizer):
         G, U, M, V, o = self._grad, self._tmp, self._bufs["exp_avg"], self._bufs["exp_avg_sq"], self._offsets
         t = self.step_count
         spans, decay = self._spans(params[0].data.dtype)
+        jit = kernels.compiled(M)
         for i0, i1, (lr, (b1, b2), eps, l2) in spans:
             root_bc2 = math.sqrt(1 - b2**t)
             step, eps2 = lr * root_bc2 / (1 - b1**t), eps * root_bc2
@@ -207,20 +209,15 @@ class Adam(Optimizer):
                         np.concatenate([params[k].data.reshape(-1) for k in range(i, j)], out=U[a:b])
                         U[a:b] *= l2
                         g += U[a:b]
-                for c in range(0, b - a, _CHUNK):
-                    sl = slice(a + c, min(a + c + _CHUNK, b))
-                    gc, m, v, u = g[c : c + _CHUNK], M[sl], V[sl], U[sl]
-                    m *= b1
-                    np.multiply(gc, 1 - b1, out=u)
-                    m += u  # m = b1 m + (1 - b1) g
-                    v *= b2
-                    np.multiply(gc, gc, out=u)
-                    u *= 1 - b2
-                    v += u  # v = b2 v + (1 - b2) g^2
-                    np.sqrt(v, out=u)
-                    u += eps2
-                    np.divide(m, u, out=u)
-                    u *= step
+                if jit and j - i == 1 and params[i].data.flags.c_contiguous:  # moments and weight in one pass
+                    w, d = params[i].data.reshape(-1), 1.0 if decay[i] is None else decay[i]  # w * 1 is w, bit for bit
+                    jit.adam(g, M[a:b], V[a:b], w, b1, b2, eps2, step, decay=d)
+                    i = j
+                    continue
+                if jit:
+                    jit.adam(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
+                else:
+                    _adam_chunks(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
                 for k in range(i, j):
                     w = params[k].data
                     if decay[k] is not None:
@@ -270,3 +267,22 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float | None) -> float
         for g in grads:
             g *= g.dtype.type(scale)
     return total
+
+
+def _adam_chunks(g, M, V, U, b1, b2, eps2, step) -> None:
+    """U <- step m / (sqrt(v) + eps2) after m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2 (in place), in
+    L2-sized chunks of in-place NumPy passes: the reference of kernels_jit.adam."""
+    for c in range(0, g.size, _CHUNK):
+        sl = slice(c, c + _CHUNK)
+        gc, m, v, u = g[sl], M[sl], V[sl], U[sl]
+        m *= b1
+        np.multiply(gc, 1 - b1, out=u)
+        m += u  # m = b1 m + (1 - b1) g
+        v *= b2
+        np.multiply(gc, gc, out=u)
+        u *= 1 - b2
+        v += u  # v = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=u)
+        u += eps2
+        np.divide(m, u, out=u)
+        u *= step

@@ -1,0 +1,259 @@
+"""Compiled kernels: GELU (tanh), layer norm and the Adam update as single fused passes (numba).
+
+kernels.py's NumPy versions (and optim._adam_chunks) stay the reference: each function here takes and returns the
+same arrays as its namesake there, and tests/autograd/test_kernels_jit.py holds them together. NumPy spends 8-11
+passes over memory per GELU or layer norm; here every element is read and written once, in vectorised loops.
+
+Threads: arrays of SERIAL_BELOW elements or more are split over fixed blocks on numba's thread pool (its OpenMP
+layer where libgomp is found). Smaller calls stay on the calling thread: on a 2-core VM waking a second thread costs
+50-70 us, and OpenBLAS's workers spin on the other core for a while after each GEMM, so threading a nanoGPT-sized
+GELU (0.4 ms) lost more than it gained (benchmarks/README.md, "Compiled kernels").
+
+Determinism: every output element, and every partial sum, is computed by one block whose bounds depend only on the
+shapes, never on the thread count, so 1 or 16 threads give the same bits. Only float32 comes here (kernels.py
+decides): float64 is the gradcheck dtype and keeps NumPy's exact functions.
+
+Importing this module imports numba (~0.4 s); each kernel compiles on first use (~1 s), or loads from numba's
+cache beside this file (cache=True).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import memory
+
+BLOCK = 16384  # elements per parallel block: 64 KiB of float32, an L2-sized piece of work
+SERIAL_BELOW = 1 << 20  # elements: smaller calls run on the calling thread
+
+# No nnan/ninf: a NaN must still come out as NaN (training/health.py stops on it). error_model="numpy" everywhere:
+# Python's ZeroDivisionError check on every division stops the loop from vectorising (x / 0 is inf, as in NumPy).
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+_K = math.sqrt(2 / math.pi)
+_KC = _K * 0.044715
+
+# tanh(x) = x P(t) / Q(t), t = (x / 9)^2, |x| <= 9: a rational fit of our own (least squares weighted to the
+# relative error, then Lawson's iteration), |error| < 3.8e-7 evaluated in float32, i.e. a few float32 ulps;
+# past |x| = 8.7, tanh rounds to +-1 in float32 and so does this (exactly: GELU's backward multiplies 1 - tanh by
+# a large x^3). Only *, + and / : the loop vectorises (libm's tanhf does not).
+_TANH_CLAMP = 9.0
+_TANH_ONE = 8.7
+_TP = (0.99999994, 10.46465289, 19.16379483, 4.92558371, -0.55027482, 0.06367621)
+_TQ = (1.0, 37.46461288, 155.91292319, 121.2293496)
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def _tanh(x):
+    c = np.float32(_TANH_CLAMP)
+    x = min(max(x, -c), c)
+    t = x * x * np.float32(1 / _TANH_CLAMP**2)
+    p = np.float32(_TP[5])
+    p = p * t + np.float32(_TP[4])
+    p = p * t + np.float32(_TP[3])
+    p = p * t + np.float32(_TP[2])
+    p = p * t + np.float32(_TP[1])
+    p = p * t + np.float32(_TP[0])
+    q = np.float32(_TQ[3])
+    q = q * t + np.float32(_TQ[2])
+    q = q * t + np.float32(_TQ[1])
+    q = q * t + np.float32(_TQ[0])
+    sign = np.float32(1) if x > 0 else np.float32(-1)
+    return x * p / q if abs(x) < np.float32(_TANH_ONE) else sign
+
+
+def _twins(fn):
+    """(serial, parallel) compiled versions of one kernel: prange is range in the serial one."""
+    return (
+        njit(fastmath=_FAST, error_model="numpy", cache=True)(fn),
+        njit(fastmath=_FAST, error_model="numpy", cache=True, parallel=True)(fn),
+    )
+
+
+def _pick(twins, n: int):
+    return twins[n >= SERIAL_BELOW]
+
+
+def _gelu_tanh_fwd(x, y, s):
+    """y = x s, s = 0.5 (1 + tanh(K (x + c x^3))); flat float32 arrays."""
+    n = x.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            v = x[i]
+            u = v * (np.float32(_K) + np.float32(_KC) * v * v)
+            t = np.float32(0.5) + np.float32(0.5) * _tanh(u)
+            s[i] = t
+            y[i] = v * t
+
+
+def _gelu_tanh_bwd(x, s, g, out):
+    """out = g s (1 + (1 - s) x (2K + 6Kc x^2)), as kernels.gelu_tanh_backward."""
+    n = x.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            v, t = x[i], s[i]
+            w = v * (np.float32(2 * _K) + np.float32(6 * _KC) * v * v)
+            out[i] = g[i] * t * (np.float32(1) + (np.float32(1) - t) * w)
+
+
+def _layer_norm_fwd(x, w, b, eps, y, xhat, rstd):
+    """Rows of x (N, C): xhat = (x - mean) rstd, y = xhat w + b (w, b of size 0: absent). Two passes per row."""
+    N, C = x.shape
+    for r in prange(N):
+        row = x[r]
+        mean = np.float32(0)
+        for j in range(C):
+            mean += row[j]
+        mean /= np.float32(C)
+        var = np.float32(0)
+        for j in range(C):
+            d = row[j] - mean
+            var += d * d
+        rs = np.float32(1) / np.sqrt(var / np.float32(C) + eps)
+        rstd[r] = rs
+        for j in range(C):
+            h = (row[j] - mean) * rs
+            xhat[r, j] = h
+            if w.size and b.size:
+                y[r, j] = h * w[j] + b[j]
+            elif w.size:
+                y[r, j] = h * w[j]
+            elif b.size:
+                y[r, j] = h + b[j]
+            else:
+                y[r, j] = h
+
+
+ROWS = 64  # rows per block of layer norm's backward: its gw/gb partial sums are fixed per block
+
+
+def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
+    """gx (N, C) = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w; pw/pb (blocks, C): each row block's
+    partial sums of g xhat and g (summed in block order by the caller; size 0: not needed)."""
+    N, C = g.shape
+    for blk in prange((N + ROWS - 1) // ROWS):
+        for r in range(blk * ROWS, min(N, (blk + 1) * ROWS)):
+            if pw.size:
+                for j in range(C):
+                    pw[blk, j] += g[r, j] * xhat[r, j]
+            if pb.size:
+                for j in range(C):
+                    pb[blk, j] += g[r, j]
+            if need_x:
+                m1 = np.float32(0)
+                m2 = np.float32(0)
+                for j in range(C):
+                    gh = g[r, j] * w[j] if w.size else g[r, j]
+                    m1 += gh
+                    m2 += gh * xhat[r, j]
+                m1 /= np.float32(C)
+                m2 /= np.float32(C)
+                rs = rstd[r]
+                for j in range(C):
+                    gh = g[r, j] * w[j] if w.size else g[r, j]
+                    gx[r, j] = rs * (gh - m1 - xhat[r, j] * m2)
+
+
+def _adam(g, m, v, out, decay, b1, a1, b2, a2, eps2, step, into_weight):
+    """u = step m' / (sqrt(v') + eps2) with m' = b1 m + a1 g, v' = b2 v + a2 g^2 (a = 1 - b), m and v updated in
+    place; then out = u, or (into_weight) the weight out = out * decay - u. The same float32 operations in the same
+    order as optim._adam_chunks and the weight update after it, so moments and weights are bit-equal."""
+    n = g.size
+    for blk in prange((n + BLOCK - 1) // BLOCK):
+        for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
+            gi = g[i]
+            mi = m[i] * b1 + gi * a1
+            vi = v[i] * b2 + gi * gi * a2
+            m[i] = mi
+            v[i] = vi
+            u = mi / (np.sqrt(vi) + eps2) * step
+            if into_weight:
+                out[i] = out[i] * decay - u
+            else:
+                out[i] = u
+
+
+_GELU_FWD = _twins(_gelu_tanh_fwd)
+_GELU_BWD = _twins(_gelu_tanh_bwd)
+_LN_FWD = _twins(_layer_norm_fwd)
+_LN_BWD = _twins(_layer_norm_bwd)
+# no fastmath: bit-equal to NumPy
+_ADAM = (njit(error_model="numpy", cache=True)(_adam), njit(error_model="numpy", cache=True, parallel=True)(_adam))
+_NONE = np.empty(0, np.float32)  # an absent weight, bias or partial sum
+
+
+def set_threads(n: int) -> None:
+    """Run the parallel kernels on n threads (at most numba's pool size)."""
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _flat(x):
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+PAGE = 4096
+SKEW_FROM = 16384  # elements: smaller arrays are not placed (their loops are short)
+
+
+def _placed(ref, skew: int):
+    """A pooled array shaped like ref whose address is `skew` bytes past ref's, modulo a page.
+
+    Why: a load stalls behind a pending store whose address matches it in the low 12 bits (4K aliasing). glibc puts
+    consecutive allocations 16 bytes apart modulo a page, so a kernel streaming x into the y and s allocated right
+    after it stalled on every vector: GELU's forward ran 5x slower inside a training step than alone. An output
+    1-2 KiB *behind* its input (skew 2048-3072) is never the address of a load soon after its store."""
+    n = ref.size
+    if n < SKEW_FROM:
+        return memory.empty(ref.shape, ref.dtype)
+    buf = memory.empty((n + PAGE // ref.itemsize,), ref.dtype)
+    start = ((ref.ctypes.data + skew - buf.ctypes.data) % PAGE) // ref.itemsize
+    return buf[start : start + n].reshape(ref.shape)
+
+
+def gelu_tanh_forward(x):
+    y, s = _placed(x, 3072), _placed(x, 2048)
+    _pick(_GELU_FWD, x.size)(_flat(x), y.reshape(-1), s.reshape(-1))
+    return y, s
+
+
+def gelu_tanh_backward(x, s, g):
+    out = _placed(g, 2560)
+    _pick(_GELU_BWD, x.size)(_flat(x), _flat(s), _flat(g), out.reshape(-1))
+    return out
+
+
+def layer_norm_forward(x, w, b, eps):
+    y, xhat = _placed(x, 3072), _placed(x, 2048)
+    rstd = memory.empty((x.shape[0],), x.dtype)
+    w = _NONE if w is None else _flat(w)
+    b = _NONE if b is None else _flat(b)
+    _pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
+    return y, xhat, rstd
+
+
+def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):
+    N, C = g.shape
+    blocks = (N + ROWS - 1) // ROWS
+    gx = _placed(g, 2560) if need_x else _NONE.reshape(0, 0)
+    pw = np.zeros((blocks, C), g.dtype) if need_w else _NONE.reshape(0, 0)
+    pb = np.zeros((blocks, C), g.dtype) if need_b else _NONE.reshape(0, 0)
+    w = _NONE if w is None else _flat(w)
+    _pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
+    return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
+
+
+def adam(g, m, v, out, b1: float, b2: float, eps2: float, step: float, decay: float | None = None) -> None:
+    """One Adam run on flat float32 vectors: out <- the update (decay None), or the weight out updated in place
+    (out * decay - update). The scalars are rounded to float32 as NumPy rounds them."""
+    t = m.dtype.type
+    d = t(1 if decay is None else decay)
+    _pick(_ADAM, g.size)(g, m, v, out, d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step), decay is not None)
+
+
+if os.environ.get("OMP_NUM_THREADS"):  # the BLAS thread count a user (or a benchmark) asked for
+    set_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -1,0 +1,148 @@
+"""The compiled kernels (kernels_jit.py) against their NumPy references, and the rules they promise: the same bits
+at any thread count, NaN in -> NaN out, outputs placed off their inputs' page offsets, the backend switch."""
+
+import numpy as np
+import pytest
+
+from lmladder import nn
+from lmladder.autograd import kernels as K
+from lmladder.errors import LmladderError
+
+jit = pytest.importorskip("lmladder.autograd.kernels_jit")
+
+
+def both(fn, *args):
+    """fn(*args) with the NumPy reference, then with the compiled kernels (copies: outputs are pooled)."""
+    out = {}
+    for name in K.BACKENDS:
+        K.set_backend(name)
+        res = fn(*args)
+        out[name] = [np.array(r, copy=True) for r in (res if isinstance(res, tuple) else (res,)) if r is not None]
+    K.set_backend("compiled")
+    return out["numpy"], out["compiled"]
+
+
+def randn(*shape, scale=1.0, seed=0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def test_the_compiled_backend_is_in_use_for_float32_only():
+    assert K.compiled(np.zeros(3, np.float32)) is jit
+    assert K.compiled(np.zeros(3, np.float64)) is None  # gradchecks keep NumPy's exact functions
+    assert K.compiled(np.zeros(3, np.float16)) is None
+
+
+def test_tanh_fit_is_float32_accurate_and_saturates_exactly():
+    x = np.linspace(-20, 20, 400_001).astype(np.float32)
+    y, s = jit.gelu_tanh_forward(x)  # s = 0.5 (1 + tanh(u)): recover tanh(u)
+    u = np.sqrt(2 / np.pi) * (x.astype(np.float64) + 0.044715 * x.astype(np.float64) ** 3)
+    assert np.abs((2 * s.astype(np.float64) - 1) - np.tanh(u)).max() < 1e-6
+    assert np.all(s[u > 8.7] == 1) and np.all(s[u < -8.7] == 0)  # so GELU' is exactly 1 / 0 far out
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 33), (12, 64, 512), (1 << 20,)])  # tiny, odd, nanoGPT, threaded
+def test_gelu_tanh_matches_the_reference(shape):
+    x, g = randn(*shape, scale=3), randn(*shape, seed=1)
+    ref, new = both(K.gelu_tanh_forward, x)
+    np.testing.assert_allclose(new[0], ref[0], rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(new[1], ref[1], rtol=2e-6, atol=1e-6)
+    gref, gnew = both(K.gelu_tanh_backward, x, ref[1], g)
+    np.testing.assert_allclose(gnew[0], gref[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("weight,bias", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("rows", [5, 768, 9000])  # 9000 x 128 > SERIAL_BELOW: the threaded loop
+def test_layer_norm_matches_the_reference(weight, bias, rows):
+    C = 128
+    x, g = randn(rows, C, scale=2) + 1, randn(rows, C, seed=1)
+    w = randn(C, seed=2) if weight else None
+    b = randn(C, seed=3) if bias else None
+    ref, new = both(K.layer_norm_forward, x, w, b, 1e-5)
+    for r, n in zip(ref, new, strict=True):
+        np.testing.assert_allclose(n, r, rtol=1e-5, atol=2e-6)
+    for need in [(True, True, True), (True, False, False), (False, True, True)]:
+        need = (need[0], need[1] and weight, need[2] and bias)
+        gref, gnew = both(K.layer_norm_backward, g, ref[1], ref[2], w, *need)
+        assert len(gref) == len(gnew) == sum(need)
+        for r, n in zip(gref, gnew, strict=True):
+            np.testing.assert_allclose(n, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
+def _train_adamw(backend, steps=4):
+    """Weights and moments after a few AdamW steps on parameters of mixed sizes (gathered small runs and
+    single big ones) in a decay and a no-decay group."""
+    K.set_backend(backend)
+    rng = np.random.default_rng(0)
+    shapes = [(300, 256), (64,), (128, 4), (70_000,), (5, 5)]
+    params = [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+    opt = nn.AdamW(
+        [{"params": params[:3], "weight_decay": 0.1}, {"params": params[3:], "weight_decay": 0.0}],
+        lr=1e-2,
+        betas=(0.9, 0.99),
+    )
+    for _ in range(steps):
+        for p in params:
+            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
+        opt.step()
+    K.set_backend("compiled")
+    return [p.data for p in params], [opt._bufs["exp_avg"].copy(), opt._bufs["exp_avg_sq"].copy()]
+
+
+def test_adamw_is_bit_equal_to_the_numpy_update():
+    w_ref, m_ref = _train_adamw("numpy")
+    w_new, m_new = _train_adamw("compiled")
+    for a, b in zip(w_ref + m_ref, w_new + m_new, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", ["gelu", "layer_norm", "adam"])
+def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
+    x = randn(1 << 20, scale=2)
+    runs = []
+    for threads in (1, 2, 1):
+        jit.set_threads(threads)
+        if kernel == "gelu":
+            y, s = jit.gelu_tanh_forward(x)
+            out = [y, s, jit.gelu_tanh_backward(x, s, x)]
+        elif kernel == "layer_norm":
+            y, h, r = jit.layer_norm_forward(x.reshape(-1, 256), x[:256], x[256:512], 1e-5)
+            out = [y, *jit.layer_norm_backward(y, h, r, x[:256], True, True, True)]
+        else:
+            m, v, u = np.zeros_like(x), np.zeros_like(x), np.empty_like(x)
+            jit.adam(x, m, v, u, 0.9, 0.99, 1e-8, 1e-3)
+            out = [m, v, u]
+        runs.append([a.copy() for a in out])
+    jit.set_threads(2)
+    for later in runs[1:]:
+        for a, b in zip(runs[0], later, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_nan_goes_in_nan_comes_out():
+    x = randn(4, 64)
+    x[1, 3] = np.nan
+    y, s = jit.gelu_tanh_forward(x)
+    assert np.isnan(y[1, 3]) and np.isfinite(np.delete(y.ravel(), 67)).all()
+    y, h, r = jit.layer_norm_forward(x, None, None, 1e-5)
+    assert np.isnan(y[1]).all() and np.isfinite(y[[0, 2, 3]]).all()  # the row with the NaN, and only it
+
+
+@pytest.mark.parametrize("skew", [2048, 3072])
+def test_outputs_are_placed_off_their_inputs_page_offset(skew):
+    x = randn(12, 64, 512)
+    y = jit._placed(x, skew)
+    assert y.shape == x.shape and y.dtype == x.dtype and y.flags.c_contiguous
+    assert (y.ctypes.data - x.ctypes.data) % jit.PAGE == skew
+    assert not np.shares_memory(x, y)
+
+
+def test_a_bad_backend_is_refused_with_its_fix(monkeypatch):
+    with pytest.raises(LmladderError, match=r"kernel backend 'fast' is unknown; use compiled \(the default\) or numpy"):
+        K.set_backend("fast")
+    monkeypatch.setattr(K, "_backend", None)
+    monkeypatch.setenv("LMLADDER_KERNELS", "fast")
+    with pytest.raises(LmladderError, match=r"LMLADDER_KERNELS='fast' is not a kernel backend; set it to compiled"):
+        K.compiled(np.zeros(3, np.float32))
+    monkeypatch.setenv("LMLADDER_KERNELS", "numpy")
+    assert K.compiled(np.zeros(3, np.float32)) is None
+    monkeypatch.setattr(K, "_backend", "compiled")
