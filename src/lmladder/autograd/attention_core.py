@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import memory
-from .kernels import filled
+from .kernels import compiled, filled
 
 TILE = 1024  # queries per tile when a long causal block is split, skipping its masked upper triangle.
 # Measured on the 10.7M GPT (T=256): 64- or 128-query tiles saved no time (their smaller GEMMs run slower than the
@@ -89,10 +89,13 @@ def attend(blk: Block, out) -> None:
         t0, t1, s1 = tile
         p, m, lsum = blk.probs[:, :, :s1, t0:t1], shift[..., t0:t1], colsum[..., t0:t1]
         _scores(blk, qs, p, tile)
-        _softmax_cols(blk, qs, p, tile, m, lsum)
-        lse = np.log(lsum, out=blk.lse[..., t0:t1])
-        lse += m
-        p *= np.divide(1, lsum, out=lsum)  # normalised: p * (1 / sum)
+        if (jit := compiled(p)) and p.flags.c_contiguous and blk.lse.flags.c_contiguous:  # one tile, kept probs
+            jit.softmax_cols(p, blk.lse)
+        else:
+            _softmax_cols(blk, qs, p, tile, m, lsum)
+            lse = np.log(lsum, out=blk.lse[..., t0:t1])
+            lse += m
+            p *= np.divide(1, lsum, out=lsum)  # normalised: p * (1 / sum)
         pd = p if blk.keep is None else np.multiply(p, blk.keep[:, :, :s1, t0:t1], out=memory.empty_like(p))
         np.matmul(pd.swapaxes(-1, -2), blk.v[:, :, :s1], out=out[:, :, t0:t1])  # (b,h,r,s1) @ (b,h,s1,d)
 

@@ -67,6 +67,37 @@ def _tanh(x):
     return x * p / q if abs(x) < np.float32(_TANH_ONE) else sign
 
 
+_LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 0.693359375, -2.12194440e-4  # ln 2 = HI + LO, HI exact in float32
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def _exp_neg(x):
+    """exp(x) for x <= 0, 0 below -87 (and for -inf): x = r - n ln 2 with |r| <= ln2 / 2, exp(r) by its Taylor
+    polynomial to r^7 (relative error < 3e-7), times 2^-n built from n's bits (no table, no bit casts: the loop
+    vectorises; libm's expf does not)."""
+    small = x < np.float32(-87)
+    x = max(x, np.float32(-87))
+    n = np.int32(np.float32(0.5) - x * np.float32(_LOG2E))  # round(-x log2 e), 0..126
+    nf = np.float32(n)
+    r = x + nf * np.float32(_LN2_HI) + nf * np.float32(_LN2_LO)
+    p = np.float32(1 / 5040)
+    p = p * r + np.float32(1 / 720)
+    p = p * r + np.float32(1 / 120)
+    p = p * r + np.float32(1 / 24)
+    p = p * r + np.float32(1 / 6)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1)
+    p = p * r + np.float32(1)
+    p = p * (np.float32(0.5) if n & 1 else np.float32(1))
+    p = p * (np.float32(0.25) if n & 2 else np.float32(1))
+    p = p * (np.float32(2.0**-4) if n & 4 else np.float32(1))
+    p = p * (np.float32(2.0**-8) if n & 8 else np.float32(1))
+    p = p * (np.float32(2.0**-16) if n & 16 else np.float32(1))
+    p = p * (np.float32(2.0**-32) if n & 32 else np.float32(1))
+    p = p * (np.float32(2.0**-64) if n & 64 else np.float32(1))
+    return np.float32(0) if small else p
+
+
 def _twins(fn):
     """(serial, parallel) compiled versions of one kernel: prange is range in the serial one."""
     return (
@@ -159,30 +190,59 @@ def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
                     gx[r, j] = rs * (gh - m1 - xhat[r, j] * m2)
 
 
-def _adam(g, m, v, out, decay, b1, a1, b2, a2, eps2, step, into_weight):
-    """u = step m' / (sqrt(v') + eps2) with m' = b1 m + a1 g, v' = b2 v + a2 g^2 (a = 1 - b), m and v updated in
-    place; then out = u, or (into_weight) the weight out = out * decay - u. The same float32 operations in the same
-    order as optim._adam_chunks and the weight update after it, so moments and weights are bit-equal."""
+@njit(error_model="numpy", cache=True)  # no fastmath: bit-equal to NumPy
+def _adam_span(g, m, v, w, decay, b1, a1, b2, a2, eps2, step):
+    """m = b1 m + a1 g, v = b2 v + a2 g^2 (a = 1 - b), w = w decay - step m / (sqrt(v) + eps2), in place: the
+    float32 operations of optim._adam_chunks and the weight update after it, in the same order (bit-equal)."""
+    for i in range(g.size):
+        gi = g[i]
+        mi = m[i] * b1 + gi * a1
+        vi = v[i] * b2 + gi * gi * a2
+        m[i] = mi
+        v[i] = vi
+        w[i] = w[i] * decay - mi / (np.sqrt(vi) + eps2) * step
+
+
+def _adam(g, m, v, w, decay, b1, a1, b2, a2, eps2, step):
+    """_adam_span over fixed blocks; a span of its own per block, because without fastmath LLVM vectorises the
+    plain loop over a slice but not the inner loop of range(lo, hi) (4x slower, scalar sqrt and division)."""
     n = g.size
     for blk in prange((n + BLOCK - 1) // BLOCK):
-        for i in range(blk * BLOCK, min(n, (blk + 1) * BLOCK)):
-            gi = g[i]
-            mi = m[i] * b1 + gi * a1
-            vi = v[i] * b2 + gi * gi * a2
-            m[i] = mi
-            v[i] = vi
-            u = mi / (np.sqrt(vi) + eps2) * step
-            if into_weight:
-                out[i] = out[i] * decay - u
-            else:
-                out[i] = u
+        lo = blk * BLOCK
+        hi = min(n, lo + BLOCK)
+        _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], decay, b1, a1, b2, a2, eps2, step)
+
+
+def _softmax_cols(p, lse):
+    """Each column of every (S, T) block of p (n, S, T), key-major scores: p <- softmax over the column (axis -2),
+    lse (n, T) <- its log-sum-exp. Three passes per block while it sits in L1/L2: max, exp and sum, scale; rows
+    run along the contiguous query axis, so every pass is a vector loop."""
+    n, S, T = p.shape
+    for b in prange(n):
+        blk = p[b]
+        m = np.full(T, -np.inf, np.float32)
+        for j in range(S):
+            for t in range(T):
+                m[t] = max(m[t], blk[j, t])
+        total = np.zeros(T, np.float32)
+        for j in range(S):
+            for t in range(T):
+                e = _exp_neg(blk[j, t] - m[t])
+                blk[j, t] = e
+                total[t] += e
+        for t in range(T):
+            lse[b, t] = np.log(total[t]) + m[t]
+            total[t] = np.float32(1) / total[t]
+        for j in range(S):
+            for t in range(T):
+                blk[j, t] *= total[t]
 
 
 _GELU_FWD = _twins(_gelu_tanh_fwd)
 _GELU_BWD = _twins(_gelu_tanh_bwd)
 _LN_FWD = _twins(_layer_norm_fwd)
 _LN_BWD = _twins(_layer_norm_bwd)
-# no fastmath: bit-equal to NumPy
+_SOFTMAX = _twins(_softmax_cols)
 _ADAM = (njit(error_model="numpy", cache=True)(_adam), njit(error_model="numpy", cache=True, parallel=True)(_adam))
 _NONE = np.empty(0, np.float32)  # an absent weight, bias or partial sum
 
@@ -247,12 +307,19 @@ def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bo
     return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
 
 
-def adam(g, m, v, out, b1: float, b2: float, eps2: float, step: float, decay: float | None = None) -> None:
-    """One Adam run on flat float32 vectors: out <- the update (decay None), or the weight out updated in place
-    (out * decay - update). The scalars are rounded to float32 as NumPy rounds them."""
+def softmax_cols(p, lse) -> None:
+    """p (b, h, S, T) key-major scores, a contiguous array: softmax over axis -2 in place; lse (b, h, 1, T) <- the
+    log-sum-exp per query."""
+    b, h, S, T = p.shape
+    _pick(_SOFTMAX, p.size)(p.reshape(b * h, S, T), lse.reshape(b * h, T))
+
+
+def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: float | None) -> None:
+    """One parameter's AdamW step on flat float32 vectors: m, v and the weight w updated in place, w <- w * decay
+    - update (decay None: w - update). The scalars are rounded to float32 as NumPy rounds them."""
     t = m.dtype.type
-    d = t(1 if decay is None else decay)
-    _pick(_ADAM, g.size)(g, m, v, out, d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step), decay is not None)
+    d = t(1 if decay is None else decay)  # w * 1 is w, bit for bit
+    _pick(_ADAM, g.size)(g, m, v, w, d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))
 
 
 if os.environ.get("OMP_NUM_THREADS"):  # the BLAS thread count a user (or a benchmark) asked for

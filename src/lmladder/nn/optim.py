@@ -194,6 +194,12 @@ class Adam(Optimizer):
         for i0, i1, (lr, (b1, b2), eps, l2) in spans:
             root_bc2 = math.sqrt(1 - b2**t)
             step, eps2 = lr * root_bc2 / (1 - b1**t), eps * root_bc2
+            if jit and not l2 and all(params[k].data.flags.c_contiguous for k in range(i0, i1)):
+                for k in range(i0, i1):  # compiled: one pass per parameter, moments and weight together
+                    sl = slice(o[k], o[k + 1])
+                    w = params[k].data.reshape(-1)
+                    jit.adam(grads[k].reshape(-1), M[sl], V[sl], w, b1, b2, eps2, step, decay[k])
+                continue
             i = i0
             while i < i1:
                 j = i + 1
@@ -209,15 +215,7 @@ class Adam(Optimizer):
                         np.concatenate([params[k].data.reshape(-1) for k in range(i, j)], out=U[a:b])
                         U[a:b] *= l2
                         g += U[a:b]
-                if jit and j - i == 1 and params[i].data.flags.c_contiguous:  # moments and weight in one pass
-                    w, d = params[i].data.reshape(-1), 1.0 if decay[i] is None else decay[i]  # w * 1 is w, bit for bit
-                    jit.adam(g, M[a:b], V[a:b], w, b1, b2, eps2, step, decay=d)
-                    i = j
-                    continue
-                if jit:
-                    jit.adam(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
-                else:
-                    _adam_chunks(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
+                _adam_chunks(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
                 for k in range(i, j):
                     w = params[k].data
                     if decay[k] is not None:
