@@ -47,6 +47,10 @@ continues from there when its settings, seed and data are the same (`tests/test_
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
 the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for.
 
+**Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
+`LMLADDER_KERNELS=numpy` runs their NumPy reference instead (slower; the same results to float32 rounding, AdamW's
+to the bit). Any other value is refused (`kernels-env-unknown` below).
+
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
 left out below; `<tmp>` is the test's temporary folder.

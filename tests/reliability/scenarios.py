@@ -118,6 +118,14 @@ def disk_full_report(sb: Sandbox) -> Outcome:
     return _guarded_run(d, lambda: run_subprocess(sb, "evaluate", args, str(d), preexec=fsize_limit(1_000)))
 
 
+def kernels_env_unknown(sb: Sandbox) -> Outcome:
+    """LMLADDER_KERNELS names no kernel backend: refused before the resumed run touches its folder."""
+    d = _copy_good(sb, "kernels-env")
+    args = ["resume=true", "mlp.train.max_iters=40"]
+    env = {"LMLADDER_KERNELS": "fast"}
+    return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), env=env))
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
@@ -148,4 +156,7 @@ SCENARIOS = [
              r"free disk space"),
     Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
              r"cannot write .*: File too large", r"free disk space"),
+    Scenario("kernels-env-unknown", "LMLADDER_KERNELS=fast in the environment (a backend that does not exist)",
+             kernels_env_unknown, r"LMLADDER_KERNELS='fast' is not a kernel backend",
+             r"set it to compiled \(the default\) or numpy"),
 ]  # fmt: skip
