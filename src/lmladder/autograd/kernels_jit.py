@@ -14,7 +14,8 @@ shapes, never on the thread count, so 1 or 16 threads give the same bits. Only f
 decides): float64 is the gradcheck dtype and keeps NumPy's exact functions.
 
 Importing this module imports numba (~0.4 s); each kernel compiles on first use (~1 s), or loads from numba's
-cache beside this file (cache=True).
+cache in __pycache__ beside this file (cache=True). That cache is numba's own compiled code for this file, keyed to
+its source and the CPU, trusted like a .pyc; lmladder never loads one from elsewhere.
 """
 
 from __future__ import annotations
