@@ -7,8 +7,8 @@ intermediate into reused scratch buffers with `out=`; results and scratch come f
 
 On float32 arrays GELU (tanh) and layer norm hand over to their compiled twins in kernels_jit.py (numba: one fused
 pass per kernel, threaded on large arrays), as do attention's softmax (attention_core.py) and AdamW's update
-(nn/optim.py); the NumPy code is their reference, and the whole path for every other dtype. `set_backend("numpy")` (or LMLADDER_KERNELS=numpy in the
-environment) keeps the reference.
+(nn/optim.py); the NumPy code is their reference, and the whole path for every other dtype.
+`set_backend("numpy")` (or LMLADDER_KERNELS=numpy in the environment) keeps the reference.
 
 The speed layer's direction: ops import kernels, kernels import only NumPy and the pool, never an op module.
 """
