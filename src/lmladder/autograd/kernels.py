@@ -58,7 +58,7 @@ def backend() -> str:
     return _backend
 
 
-_threads: int | None = None  # set_threads's count, applied when the compiled kernels load
+_threads: int | None = None  # set_threads's count, applied when the compiled kernels load (else OMP_NUM_THREADS's)
 
 
 def set_threads(n: int) -> None:
@@ -75,8 +75,8 @@ def _load_jit():
         from . import kernels_jit
     except ImportError:  # numba missing or not built for this platform: the reference does the work
         return None
-    if _threads:
-        kernels_jit.set_threads(_threads)
+    if n := _threads or int(os.environ.get("OMP_NUM_THREADS") or 0):  # the thread count a user or benchmark set
+        kernels_jit.set_threads(n)
     return kernels_jit
 
 

@@ -21,14 +21,13 @@ its source and the CPU, trusted like a .pyc; lmladder never loads one from elsew
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from . import memory
-from .kernels import filled
+from .kernels import _flat, filled
 
 BLOCK = 16384  # elements per parallel block: 64 KiB of float32, an L2-sized piece of work
 SERIAL_BELOW = 1 << 20  # elements: smaller calls run on the calling thread
@@ -249,10 +248,6 @@ def set_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
-def _flat(x):
-    return np.ascontiguousarray(x).reshape(-1)
-
-
 def gelu_tanh_forward(x):
     y, s = memory.placed(x, 3072), memory.placed(x, 2048)
     _pick(_GELU_FWD, x.size)(_flat(x), y.reshape(-1), s.reshape(-1))
@@ -298,7 +293,3 @@ def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: floa
     t = m.dtype.type
     d = t(1 if decay is None else decay)  # w * 1 is w, bit for bit
     _pick(_ADAM, g.size)(g, m, v, w, d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))
-
-
-if os.environ.get("OMP_NUM_THREADS"):  # the BLAS thread count a user (or a benchmark) asked for
-    set_threads(int(os.environ["OMP_NUM_THREADS"]))
