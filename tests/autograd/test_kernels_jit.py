@@ -1,6 +1,10 @@
 """The compiled kernels (kernels_jit.py) against their NumPy references, and the rules they promise: the same bits
 at any thread count, NaN in -> NaN out, outputs placed off their inputs' page offsets, the backend switch."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -117,6 +121,20 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
     for later in runs[1:]:
         for a, b in zip(runs[0], later, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_threaded_twin_is_compiled_threaded_even_when_the_serial_one_is_cached(tmp_path):
+    """numba's cache keys a function by name and signature, not by parallel=: twins of one function once loaded
+    each other's code, so the threaded loops ran on one thread. Fresh cache, serial twin first, then the other."""
+    code = (
+        "import numpy as np; from lmladder.autograd import kernels_jit as kj\n"
+        "x = np.ones(8, np.float32); y, s = np.empty_like(x), np.empty_like(x)\n"
+        "for f in kj._GELU_FWD: f(x, y, s)\n"
+        "serial, threaded = (f.overloads[f.signatures[0]].library.get_llvm_str() for f in kj._GELU_FWD)\n"
+        "assert 'do_scheduling' not in serial and 'do_scheduling' in threaded, 'the threaded twin has no parfor'\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
 
 
 def test_nan_goes_in_nan_comes_out():

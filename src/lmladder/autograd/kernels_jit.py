@@ -21,6 +21,7 @@ its source and the CPU, trusted like a .pyc; lmladder never loads one from elsew
 from __future__ import annotations
 
 import math
+import types
 
 import numba
 import numpy as np
@@ -101,12 +102,14 @@ def _exp_neg(x):
     return np.float32(0) if small else p
 
 
-def _twins(fn):
-    """(serial, parallel) compiled versions of one kernel: prange is range in the serial one."""
-    return (
-        njit(fastmath=_FAST, error_model="numpy", cache=True)(fn),
-        njit(fastmath=_FAST, error_model="numpy", cache=True, parallel=True)(fn),
-    )
+def _twins(fn, **flags):
+    """(serial, parallel) compiled versions of one kernel: prange is range in the serial one. The parallel one
+    compiles from a renamed copy of fn: numba's cache files are named by the function's qualified name and keyed
+    by its signature, not by parallel=, so two twins of one function would load whichever was cached first."""
+    threaded = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_threaded")
+    threaded.__qualname__ = fn.__qualname__ + "_threaded"
+    flags = {"fastmath": _FAST, "error_model": "numpy", "cache": True, **flags}
+    return njit(**flags)(fn), njit(parallel=True, **flags)(threaded)
 
 
 def _pick(twins, n: int):
@@ -239,7 +242,7 @@ _GELU_BWD = _twins(_gelu_tanh_bwd)
 _LN_FWD = _twins(_layer_norm_fwd)
 _LN_BWD = _twins(_layer_norm_bwd)
 _SOFTMAX = _twins(_softmax_cols)
-_ADAM = (njit(error_model="numpy", cache=True)(_adam), njit(error_model="numpy", cache=True, parallel=True)(_adam))
+_ADAM = _twins(_adam, fastmath=False)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 
 
