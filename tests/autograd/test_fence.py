@@ -9,7 +9,7 @@ from pathlib import Path
 import lmladder.autograd
 
 AUTOGRAD = Path(lmladder.autograd.__file__).parent
-KERNELS = {"kernels", "kernels_jit", "attention_core", "memory"}
+KERNELS = {"kernels", "kernels_jit", "kernels_blas", "attention_core", "memory"}
 
 
 def _local_imports(module: str) -> set[str]:

@@ -7,7 +7,8 @@ intermediate into reused scratch buffers with `out=`; results and scratch come f
 
 On float32 arrays GELU (tanh) and layer norm hand over to their compiled twins in kernels_jit.py (numba: one fused
 pass per kernel, threaded on large arrays), as do attention's softmax (attention_core.py) and AdamW's update
-(nn/optim.py); the NumPy code is their reference, and the whole path for every other dtype.
+(nn/optim.py); the NumPy code is their reference, and the whole path for every other dtype. Linear's GEMMs
+(`matmul`) and causal self-attention go to kernels_blas.py: one thread pool (numba's) for the whole step.
 `set_backend("numpy")` (or LMLADDER_KERNELS=numpy in the environment) keeps the reference.
 
 The speed layer's direction: ops import kernels, kernels import only NumPy and the pool, never an op module.
@@ -26,6 +27,7 @@ from ..errors import LmladderError
 from . import memory
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
+SPLIT_ROWS = 64  # a GEMM split over threads gets at least this many output rows per block
 ENV = "LMLADDER_KERNELS"
 BACKENDS = ("compiled", "numpy")
 _backend: str | None = None  # None: read from the environment on first use
@@ -85,6 +87,32 @@ def compiled(x: np.ndarray):
     if x.dtype != np.float32 or backend() != "compiled":
         return None
     return _load_jit()
+
+
+@functools.cache
+def _load_blas():
+    try:
+        from . import kernels_blas
+    except ImportError:  # NumPy's BLAS is not the OpenBLAS of its wheels
+        return None
+    return kernels_blas
+
+
+def blas(x: np.ndarray):
+    """kernels_blas (GEMMs and attention on the compiled kernels' thread pool) when it takes x, else None."""
+    return _load_blas() if compiled(x) is not None else None
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = a @ b for 2-D arrays: split over the compiled kernels' threads when they have several and out has
+    2 * SPLIT_ROWS rows or more, else NumPy's (checked in that order: a decoded token's GEMMs pay ~0.1 us)."""
+    if out.shape[0] < 2 * SPLIT_ROWS or a.dtype != out.dtype or b.dtype != out.dtype or not _pooled(a, b, out):
+        np.matmul(a, b, out=out)
+    return out
+
+
+def _pooled(a, b, out) -> bool:
+    return (k := blas(out)) is not None and k.matmul(a, b, out)
 
 
 def _flat(x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from . import memory
 from .attention_core import TILE, Block, Grads, attend, attend_backward
 from .engine import AutogradError, Function
-from .kernels import dropout_scale
+from .kernels import blas, dropout_scale
 
 BLOCK_BYTES = 3 << 19  # score-matrix bytes per block (1.5 MiB): a block stays in the L2 cache
 KEEP_BYTES = 1 << 28  # up to 256 MiB of probabilities per call are kept for backward; beyond, recomputed
@@ -123,6 +123,37 @@ def run_backward(sv: _Saved, g, gq, gk, gv) -> None:
         attend_backward(sv.block(i, bs, hs, scratch), gr)
 
 
+class _Pooled:
+    """What the forward on the shared thread pool (kernels_blas) keeps: qkv and out (B,T,*), the probabilities
+    (B,H,T,T) query-major, the dropout multiplier and the kept probabilities (probs * keep), or None."""
+
+    __slots__ = ("qkv", "out", "probs", "keep", "kept", "scale")
+
+
+def _pooled_forward(qkv, n_head, dropout_p, rng):
+    """(out, saved) when kernels_blas takes the call (float32, compiled backend, the probabilities small enough
+    to keep), else None."""
+    B, T, C3 = qkv.shape
+    H, dt = n_head, qkv.dtype
+    if (k := blas(qkv)) is None or B * H * T * T * dt.itemsize * (1 + (dropout_p > 0)) > KEEP_BYTES:
+        return None
+    sv = _Pooled()
+    sv.qkv, sv.scale = np.ascontiguousarray(qkv), _scale(C3 // (3 * H), dt)
+    sv.out, sv.probs = memory.empty((B, T, C3 // 3), dt), memory.empty((B, H, T, T), dt)
+    sv.keep = sv.kept = None
+    if dropout_p > 0:  # query-major, unlike attention_core's masks: one draw for the call
+        sv.keep, sv.kept = dropout_scale(rng, (B, H, T, T), dt, dropout_p), memory.empty((B, H, T, T), dt)
+    k.attention_forward(sv.qkv, H, sv.scale, sv.keep, sv.out, sv.probs, sv.kept)
+    return sv.out, sv
+
+
+def _pooled_backward(sv: _Pooled, g, n_head):
+    gqkv = memory.empty(sv.qkv.shape, g.dtype)
+    g = np.ascontiguousarray(g)
+    blas(g).attention_backward(sv.qkv, n_head, sv.scale, sv.keep, sv.out, g, sv.probs, sv.kept, gqkv)
+    return gqkv
+
+
 def _heads(a, H):
     """(b, T, H*d) -> (b, H, T, d) strided view (no copy)."""
     b, T, C = a.shape
@@ -155,6 +186,10 @@ class AttentionQKV(Function):
             )
         if dropout_p > 0 and rng is None:
             raise AutogradError("AttentionQKV: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
+        if cache is None and (pooled := _pooled_forward(qkv, n_head, dropout_p, rng)) is not None:
+            out, self.saved = pooled
+            self.n_head = n_head
+            return out
         C = C3 // 3
         q, k, v = _split_heads(qkv, n_head)  # each (B, H, T, d)
         if cache is not None:
@@ -170,6 +205,8 @@ class AttentionQKV(Function):
     def backward(self, g):
         if self.saved is None:
             raise AutogradError("AttentionQKV: no backward through the KV cache; decode under no_grad()")
+        if isinstance(self.saved, _Pooled):
+            return (_pooled_backward(self.saved, g, self.n_head),)
         B, T, C = g.shape
         gqkv = memory.empty((B, T, 3 * C), g.dtype)
         run_backward(self.saved, _heads(g, self.n_head), *_split_heads(gqkv, self.n_head))

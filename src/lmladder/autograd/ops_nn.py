@@ -192,7 +192,7 @@ class Linear(Function):
         self.in_shape, self.w = x.shape, w
         self.x2 = x.reshape(-1, x.shape[-1])  # (N, in)
         dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
-        y = np.matmul(self.x2, w.T, out=memory.empty((self.x2.shape[0], w.shape[0]), dt))  # (N, in) @ (in, out)
+        y = K.matmul(self.x2, w.T, memory.empty((self.x2.shape[0], w.shape[0]), dt))  # (N, in) @ (in, out)
         if b:
             y += b[0]
         return y.reshape(*x.shape[:-1], w.shape[0])
@@ -203,11 +203,11 @@ class Linear(Function):
         gx = gw = None
         if self.needs[0]:
             dt = g.dtype if g.dtype == w.dtype else np.result_type(g, w)
-            gx = np.matmul(g2, w, out=memory.empty((g2.shape[0], w.shape[1]), dt))  # (N, out) @ (out, in)
+            gx = K.matmul(g2, w, memory.empty((g2.shape[0], w.shape[1]), dt))  # (N, out) @ (out, in)
             gx = gx.reshape(self.in_shape)
         if self.needs[1]:
             dt = g.dtype if g.dtype == x2.dtype else np.result_type(g, x2)
-            gw = np.matmul(g2.T, x2, out=memory.empty(w.shape, dt))  # (out, N) @ (N, in)
+            gw = K.matmul(g2.T, x2, memory.empty(w.shape, dt))  # (out, N) @ (N, in)
         if len(self.needs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if self.needs[2] else None)

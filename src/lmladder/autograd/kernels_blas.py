@@ -1,0 +1,195 @@
+"""One thread pool for a whole training step: GEMMs and attention split over numba's threads, every piece a
+single-threaded call into NumPy's own OpenBLAS (float32).
+
+Why: NumPy's OpenBLAS keeps its own pthread pool, numba another. Both spin for a while after a parallel call so
+that the next one starts at once, and on 2 cores each library's spinning workers took the second core from the
+other (benchmarks/README.md, "Compiled kernels"): so the element-wise kernels stayed on one core, and attention's
+per-head GEMMs, too small for OpenBLAS to thread, ran one head at a time. Here OpenBLAS is held to one thread and
+numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed blocks, attention by
+(batch, head), element-wise kernels by block (kernels_jit.py), so the pool stays warm from one call to the next.
+
+NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); this module finds that
+library through threadpoolctl and calls `scipy_cblas_sgemm64_` from compiled code. Where NumPy has another BLAS,
+importing this module raises ImportError and kernels.py keeps NumPy's matmul and attention_core.py.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from numba import njit, prange, types
+from threadpoolctl import ThreadpoolController, threadpool_info
+
+from .kernels import SPLIT_ROWS
+from .kernels_jit import _FAST, _exp_neg, _twins
+
+SYMBOL = "scipy_cblas_sgemm64_"
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
+
+
+def _openblas() -> str:
+    for pool in threadpool_info():
+        if pool.get("internal_api") == "openblas":
+            try:
+                if hasattr(ctypes.CDLL(pool["filepath"]), SYMBOL):
+                    return pool["filepath"]
+            except OSError:
+                continue
+    raise ImportError(f"NumPy's BLAS has no {SYMBOL}: GEMMs stay with NumPy")
+
+
+LIBRARY = _openblas()
+llvm.load_library_permanently(LIBRARY)
+_e, _i, _f, _p = types.int32, types.int64, types.float32, types.voidptr
+# (order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc): C (M, N) = alpha op(A) op(B) + beta C
+_sgemm = types.ExternalFunction(SYMBOL, types.void(_e, _e, _e, _i, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
+_F = 4  # bytes per float32
+
+
+def _mm(ta, tb, M, N, K, alpha, a, lda, b, ldb, c, ldc):
+    """c (M, N) <- alpha op(a) @ op(b) on the calling thread; a, b, c addresses of row-major float32 matrices
+    with row strides lda, ldb, ldc (in elements)."""
+    _sgemm(ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, M, N, K, alpha, a, lda, b, ldb, 0, c, ldc)
+
+
+def _gemm(a, b, out, ta, tb, blocks):
+    """out (M, N) = op(a) @ op(b), op transposing when ta / tb; a, b, out C-contiguous; M split into `blocks`."""
+    M, N = out.shape
+    K = a.shape[0] if ta else a.shape[1]
+    lda, ldb = a.shape[1], b.shape[1]
+    per = (M + blocks - 1) // blocks
+    for blk in prange(blocks):
+        lo = blk * per
+        hi = min(M, lo + per)
+        if hi > lo:
+            a0 = a.ctypes.data + (lo if ta else lo * lda) * _F  # rows lo.. of op(a)
+            _mm(ta, tb, hi - lo, N, K, 1, a0, lda, b.ctypes.data, ldb, out.ctypes.data + lo * N * _F, N)
+
+
+def _softmax_rows(p, n_first):
+    """Row t of the scores p (T, S) <- softmax over its first n_first + t entries (the keys query t may see), 0
+    after. A NaN score makes its whole row NaN."""
+    T, S = p.shape
+    for t in range(T):
+        row = p[t]
+        n = min(S, n_first + t)
+        m = np.float32(-np.inf)
+        z = np.float32(0)  # the plain sum: NaN iff a score is (max() skips NaN)
+        for j in range(n):
+            m = max(m, row[j])
+            z += row[j]
+        row[n:] = -np.inf
+        total = np.float32(0)
+        for j in range(S):  # whole rows: one vector loop
+            e = _exp_neg(row[j] - m)
+            row[j] = e
+            total += e
+        r = np.float32(1) / total + z * np.float32(0)
+        for j in range(S):
+            row[j] *= r
+
+
+def _attention_fwd(qkv, H, scale, keep, kept, out, probs):
+    """Causal attention of qkv (B,T,3C) into out (B,T,C), one (batch, head) per turn; probs (B,H,T,T) <- the
+    probabilities, query-major; with dropout (keep: (B,H,T,T) multiplier, else size 0) kept <- probs * keep."""
+    B, T, C3 = qkv.shape
+    C, d = C3 // 3, C3 // (3 * H)
+    for bh in prange(B * H):
+        b, h = bh // H, bh % H
+        q = qkv.ctypes.data + (b * T * C3 + h * d) * _F  # (T, d), row stride C3; k and v follow at +C, +2C
+        k, v = q + C * _F, q + 2 * C * _F
+        p = probs[b, h]
+        _mm(False, True, T, T, d, scale, q, C3, k, C3, p.ctypes.data, T)  # scores (T, T) = q k^T scale
+        _softmax_rows(p, 1)
+        pk = p
+        if keep.size:
+            pk = kept[b, h]
+            for t in range(T):
+                for j in range(T):
+                    pk[t, j] = p[t, j] * keep[b, h, t, j]
+        _mm(False, False, T, d, T, 1, pk.ctypes.data, T, v, C3, out.ctypes.data + (b * T * C + h * d) * _F, C)
+
+
+def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
+    """gqkv (B,T,3C) <- the gradient of `_attention_fwd` for upstream g (B,T,C)."""
+    B, T, C3 = qkv.shape
+    C, d = C3 // 3, C3 // (3 * H)
+    for bh in prange(B * H):
+        b, h = bh // H, bh % H
+        q = qkv.ctypes.data + (b * T * C3 + h * d) * _F
+        k, v = q + C * _F, q + 2 * C * _F
+        gq = gqkv.ctypes.data + (b * T * C3 + h * d) * _F
+        gk, gv = gq + C * _F, gq + 2 * C * _F
+        go = g.ctypes.data + (b * T * C + h * d) * _F
+        p = probs[b, h]
+        ds = np.empty((T, T), np.float32)
+        _mm(False, True, T, T, d, 1, go, C, v, C3, ds.ctypes.data, T)  # dP (T, T) = g v^T
+        for t in range(T):  # ds = p * (dP [* keep] - rowsum(g * out)), the softmax backward
+            D = np.float32(0)
+            gt, ot = g[b, t, h * d : (h + 1) * d], out[b, t, h * d : (h + 1) * d]
+            for i in range(d):
+                D += gt[i] * ot[i]
+            row, prow = ds[t], p[t]
+            if keep.size:
+                krow = keep[b, h, t]
+                for j in range(T):
+                    row[j] = prow[j] * (row[j] * krow[j] - D)
+            else:
+                for j in range(T):
+                    row[j] = prow[j] * (row[j] - D)
+        pk = kept[b, h] if keep.size else p
+        _mm(True, False, T, d, T, 1, pk.ctypes.data, T, go, C, gv, C3)  # gv = (p [* keep])^T g
+        _mm(False, False, T, d, T, scale, ds.ctypes.data, T, k, C3, gq, C3)  # gq = ds k scale
+        _mm(True, False, T, d, T, scale, ds.ctypes.data, T, q, C3, gk, C3)  # gk = ds^T q scale
+
+
+_inline = njit(inline="always", fastmath=_FAST, error_model="numpy")
+_mm, _softmax_rows = _inline(_mm), _inline(_softmax_rows)
+_GEMM, _FWD, _BWD = _twins(_gemm), _twins(_attention_fwd), _twins(_attention_bwd)
+_NO_KEEP = np.empty((0, 0, 0, 0), np.float32)
+
+
+def threads() -> int:
+    return numba.get_num_threads()
+
+
+_held = False
+
+
+def _hold_openblas() -> None:
+    """NumPy's OpenBLAS to one thread (its pool would spin against numba's), once; other BLAS libraries in the
+    process (PyTorch's, in the benchmarks) keep their threads."""
+    global _held
+    if not _held:
+        ThreadpoolController().select(filepath=LIBRARY).limit(limits=1)
+        _held = True
+
+
+def matmul(a, b, out) -> bool:
+    """out = a @ b over the pool for 2-D float32 a, b that are C-contiguous or transposes of C-contiguous
+    arrays, when the pool has more than one thread; returns False (nothing done) otherwise."""
+    blocks = min(threads(), out.shape[0] // SPLIT_ROWS)
+    ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    if blocks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        return False
+    _hold_openblas()
+    _GEMM[1](a, b, out, ta, tb, blocks)
+    return True
+
+
+def _keeps(keep, kept):
+    return (_NO_KEEP, _NO_KEEP) if keep is None else (keep, kept)
+
+
+def attention_forward(qkv, n_head, scale, keep, out, probs, kept) -> None:
+    if threads() > 1:
+        _hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
+    _FWD[threads() > 1](qkv, n_head, scale, *_keeps(keep, kept), out, probs)
+
+
+def attention_backward(qkv, n_head, scale, keep, out, g, probs, kept, gqkv) -> None:
+    _BWD[threads() > 1](qkv, n_head, scale, *_keeps(keep, kept), out, g, probs, gqkv)
