@@ -41,6 +41,10 @@ def test_small_or_odd_gemms_are_left_to_numpy(two_threads):
     assert not blas.matmul(a, b, np.empty((100, 4), np.float32))  # < 2 blocks of SPLIT_ROWS rows
     out = K.matmul(a[::2], b, np.empty((50, 4), np.float32))  # a strided view: NumPy's matmul
     np.testing.assert_allclose(out, a[::2] @ b, rtol=1e-6)
+    big = randn(256, 8)
+    assert not blas.matmul(big, randn(9, 4), np.empty((256, 4), np.float32))  # shapes that do not chain
+    with pytest.raises(ValueError, match="mismatch"):  # NumPy names it; no read past an array
+        K.matmul(big, randn(9, 4), np.empty((256, 4), np.float32))
 
 
 def attention(backend, qkv, g, H, dropout_p=0.0, seed=0):

@@ -3,7 +3,7 @@ single-threaded call into NumPy's own OpenBLAS (float32).
 
 Why: NumPy's OpenBLAS keeps its own pthread pool, numba another. Both spin for a while after a parallel call so
 that the next one starts at once, and on 2 cores each library's spinning workers took the second core from the
-other (benchmarks/README.md, "Compiled kernels"): so the element-wise kernels stayed on one core, and attention's
+other (benchmarks/README.md, "One thread pool"): so the element-wise kernels stayed on one core, and attention's
 per-head GEMMs, too small for OpenBLAS to thread, ran one head at a time. Here OpenBLAS is held to one thread and
 numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed blocks, attention by
 (batch, head), element-wise kernels by block (kernels_jit.py), so the pool stays warm from one call to the next.
@@ -170,8 +170,11 @@ def _hold_openblas() -> None:
 
 def matmul(a, b, out) -> bool:
     """out = a @ b over the pool for 2-D float32 a, b that are C-contiguous or transposes of C-contiguous
-    arrays, when the pool has more than one thread; returns False (nothing done) otherwise."""
+    arrays, when the pool has more than one thread; returns False (nothing done) otherwise, or for shapes that do
+    not chain (NumPy's matmul then names the mismatch)."""
     blocks = min(threads(), out.shape[0] // SPLIT_ROWS)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
+        return False
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
     a, b = (a.T if ta else a), (b.T if tb else b)
     if blocks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
