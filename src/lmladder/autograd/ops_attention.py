@@ -5,7 +5,9 @@ Both primitives run the same flash-attention-style core (Dao et al., 2022; atten
 long causal blocks skip their masked upper triangle tile by tile. Small calls keep the probabilities for
 backward; large ones keep only the log-sum-exp per query and recompute them. `AttentionQKV` takes the fused
 projection qkv (B, T, 3C) and returns (B, T, C): head split and merge are strided views, so neither the
-three-way split nor the head permutes cost a copy or a zero-filled gradient buffer.
+three-way split nor the head permutes cost a copy or a zero-filled gradient buffer. On float32 with the compiled
+kernels, `AttentionQKV` without a KV cache runs kernels_blas.py instead: one (batch, head) per turn of the compiled
+kernels' thread pool, which attention_core's per-head BLAS calls cannot use (they run one head at a time).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class _Pooled:
     """What the forward on the shared thread pool (kernels_blas) keeps: qkv and out (B,T,*), the probabilities
     (B,H,T,T) query-major, the dropout multiplier and the kept probabilities (probs * keep), or None."""
 
-    __slots__ = ("qkv", "out", "probs", "keep", "kept", "scale")
+    __slots__ = ("kernels", "qkv", "out", "probs", "keep", "kept", "scale")
 
 
 def _pooled_forward(qkv, n_head, dropout_p, rng):
@@ -138,19 +140,20 @@ def _pooled_forward(qkv, n_head, dropout_p, rng):
     if (k := blas(qkv)) is None or B * H * T * T * dt.itemsize * (1 + (dropout_p > 0)) > KEEP_BYTES:
         return None
     sv = _Pooled()
+    sv.kernels = k  # backward uses the same kernels, whatever the backend by then
     sv.qkv, sv.scale = np.ascontiguousarray(qkv), _scale(C3 // (3 * H), dt)
     sv.out, sv.probs = memory.empty((B, T, C3 // 3), dt), memory.empty((B, H, T, T), dt)
     sv.keep = sv.kept = None
     if dropout_p > 0:  # query-major, unlike attention_core's masks: one draw for the call
         sv.keep, sv.kept = dropout_scale(rng, (B, H, T, T), dt, dropout_p), memory.empty((B, H, T, T), dt)
-    k.attention_forward(sv.qkv, H, sv.scale, sv.keep, sv.out, sv.probs, sv.kept)
+    sv.kernels.attention_forward(sv.qkv, H, sv.scale, sv.keep, sv.out, sv.probs, sv.kept)
     return sv.out, sv
 
 
 def _pooled_backward(sv: _Pooled, g, n_head):
     gqkv = memory.empty(sv.qkv.shape, g.dtype)
     g = np.ascontiguousarray(g)
-    blas(g).attention_backward(sv.qkv, n_head, sv.scale, sv.keep, sv.out, g, sv.probs, sv.kept, gqkv)
+    sv.kernels.attention_backward(sv.qkv, n_head, sv.scale, sv.keep, sv.out, g, sv.probs, sv.kept, gqkv)
     return gqkv
 
 
