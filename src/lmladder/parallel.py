@@ -37,6 +37,7 @@ class World:
 
     rank, size = 0, 1
     threads: int | None = None  # threads per rank when share_cores set them
+    _grads: np.ndarray | None = None  # sum_grads's message buffer
 
     @property
     def lead(self) -> bool:
@@ -46,6 +47,9 @@ class World:
     def sum(self, a: np.ndarray) -> np.ndarray:
         """a summed over the ranks, in rank order (the same bits on every rank)."""
         return a
+
+    def sum_in_place(self, a: np.ndarray) -> None:
+        """a <- `sum(a)` (a contiguous)."""
 
     def gather(self, obj: Any) -> list:
         """[obj of rank 0, obj of rank 1, ...] on every rank."""
@@ -76,6 +80,14 @@ class MpiWorld(World):
         threadpool_limits(n)
         self.threads = n  # training/run.py gives the compiled kernels' threaded loops the same share
         return n
+
+    def sum_in_place(self, a: np.ndarray) -> None:
+        if self.size == 2:  # no second buffer: MPI reads and writes a (a fresh one per step cost ~5 ms here)
+            from mpi4py import MPI
+
+            self.comm.Allreduce(MPI.IN_PLACE, a)
+        else:
+            a[...] = self.sum(a)
 
     def sum(self, a: np.ndarray) -> np.ndarray:
         if self.size == 2:  # one addition per element, and a0 + a1 == a1 + a0 bit for bit: MPI's own is exact
@@ -147,19 +159,36 @@ def rank_stream(seed: int, rank: int) -> np.random.Generator:
 
 def sum_grads(params: list, world: World) -> None:
     """Every parameter's gradient summed over the ranks in place, through one flat message (one per step, not
-    one per parameter). A parameter without a gradient here sends zeros and gets the others' sum, if any."""
+    one per parameter) in a buffer kept for the run. A parameter without a gradient here sends zeros and gets the
+    others' sum, if any."""
     if world.size == 1:
         return
-    flat = np.concatenate([(p.grad if p.grad is not None else np.zeros_like(p.data)).reshape(-1) for p in params])
-    total = world.sum(flat)
+    flat = _flat_buffer(world, sum(p.data.size for p in params), np.result_type(*(p.data for p in params)))
     i = 0
     for p in params:
-        part = total[i : i + p.data.size].reshape(p.data.shape)
+        part = flat[i : i + p.data.size]
+        i += p.data.size
+        if p.grad is None:
+            part.fill(0)
+        else:
+            part[...] = p.grad.reshape(-1)
+    world.sum_in_place(flat)
+    i = 0
+    for p in params:
+        part = flat[i : i + p.data.size].reshape(p.data.shape)
         i += p.data.size
         if p.grad is not None:
             p.grad[...] = part
         elif part.any():
             p.grad = part.copy()
+
+
+def _flat_buffer(world: World, n: int, dtype) -> np.ndarray:
+    """The gradient message buffer of n elements, made once per world (MPI then registers its pages once)."""
+    buf = world._grads
+    if buf is None or buf.size != n or buf.dtype != dtype:
+        buf = world._grads = np.empty(n, dtype)
+    return buf
 
 
 def sum_scalars(world: World, loss: float, tokens: int) -> tuple[float, int]:
