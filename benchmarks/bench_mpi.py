@@ -9,9 +9,9 @@ The driver alternates two kinds of child process, `--rounds` times each, so both
   single: bench_mpi.py --single                lmladder with B rows on 2 BLAS threads, torch eager and torch
           sdpa + fused AdamW at 2 threads, interleaved in one process (bench_train's contenders).
 A round's ratio is single-round median over ranks-round median of step time (> 1: the ranks are faster). The
-worker also times `MpiWorld.sum` on float32 vectors of 10^4..10^7 elements and fits t = a + b n, which predicts
-the all-reduce at N ranks as t(N) = (N-1) a + 2 (N-1)/N b n (the same message pattern; this machine's shared
-memory: put a network's bandwidth in b across nodes). Prints JSON lines.
+worker also times `MpiWorld.sum_in_place` (sum_grads's call) on float32 vectors of 10^4..10^7 elements and fits
+t = a + b n, which predicts the all-reduce at N ranks as t(N) = (N-1) a + 2 (N-1)/N b n (the same message pattern;
+this machine's shared memory: put a network's bandwidth in b across nodes). Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ def worker(name: str, steps: int) -> None:
     sizes = {}
     for n in SIZES:
         v = np.ones(n, np.float32)
-        world.sum(v)
+        world.sum_in_place(v)  # what sum_grads does, into one buffer kept for the run
         ts = []
         for _ in range(7 if n < 10**7 else 3):
             t0 = time.perf_counter()
-            world.sum(v)
+            world.sum_in_place(v)
             ts.append(time.perf_counter() - t0)
         sizes[n] = statistics.median(ts)
     if world.lead:
