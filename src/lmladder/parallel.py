@@ -163,7 +163,7 @@ def sum_grads(params: list, world: World) -> None:
     others' sum, if any."""
     if world.size == 1:
         return
-    flat = _flat_buffer(world, sum(p.data.size for p in params), np.result_type(*(p.data for p in params)))
+    flat = _flat_buffer(world, sum(p.data.size for p in params), np.result_type(*{p.data.dtype for p in params}))
     i = 0
     for p in params:
         part = flat[i : i + p.data.size]
@@ -184,7 +184,8 @@ def sum_grads(params: list, world: World) -> None:
 
 
 def _flat_buffer(world: World, n: int, dtype) -> np.ndarray:
-    """The gradient message buffer of n elements, made once per world (MPI then registers its pages once)."""
+    """The gradient message buffer of n elements, made once per world: with a fresh one every step the sum took
+    7.5 ms instead of 2 (nanogpt_cpu, 2 ranks, benchmarks/README.md)."""
     buf = world._grads
     if buf is None or buf.size != n or buf.dtype != dtype:
         buf = world._grads = np.empty(n, dtype)
