@@ -69,13 +69,13 @@ def _gemm(a, b, out, ta, tb, blocks):
             _mm(ta, tb, hi - lo, N, K, 1, a0, lda, b.ctypes.data, ldb, out.ctypes.data + lo * N * _F, N)
 
 
-def _softmax_rows(p, n_first):
-    """Row t of the scores p (T, S) <- softmax over its first n_first + t entries (the keys query t may see), 0
+def _softmax_rows(p):
+    """Row t of the causal scores p (T, T) <- softmax over its first t + 1 entries (the keys query t sees), 0
     after. A NaN score makes its whole row NaN."""
-    T, S = p.shape
+    T = p.shape[0]
     for t in range(T):
         row = p[t]
-        n = min(S, n_first + t)
+        n = t + 1
         m = np.float32(-np.inf)
         z = np.float32(0)  # the plain sum: NaN iff a score is (max() skips NaN)
         for j in range(n):
@@ -83,12 +83,12 @@ def _softmax_rows(p, n_first):
             z += row[j]
         row[n:] = -np.inf
         total = np.float32(0)
-        for j in range(S):  # whole rows: one vector loop
+        for j in range(T):  # whole rows: one vector loop
             e = _exp_neg(row[j] - m)
             row[j] = e
             total += e
         r = np.float32(1) / total + z * np.float32(0)
-        for j in range(S):
+        for j in range(T):
             row[j] *= r
 
 
@@ -103,7 +103,7 @@ def _attention_fwd(qkv, H, scale, keep, kept, out, probs):
         k, v = q + C * _F, q + 2 * C * _F
         p = probs[b, h]
         _mm(False, True, T, T, d, scale, q, C3, k, C3, p.ctypes.data, T)  # scores (T, T) = q k^T scale
-        _softmax_rows(p, 1)
+        _softmax_rows(p)
         pk = p
         if keep.size:
             pk = kept[b, h]
@@ -189,9 +189,10 @@ def _keeps(keep, kept):
 
 
 def attention_forward(qkv, n_head, scale, keep, out, probs, kept) -> None:
-    if threads() > 1:
+    threaded = threads() > 1
+    if threaded:
         _hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
-    _FWD[threads() > 1](qkv, n_head, scale, *_keeps(keep, kept), out, probs)
+    _FWD[threaded](qkv, n_head, scale, *_keeps(keep, kept), out, probs)
 
 
 def attention_backward(qkv, n_head, scale, keep, out, g, probs, kept, gqkv) -> None:
