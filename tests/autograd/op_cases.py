@@ -209,6 +209,16 @@ PRIMITIVE_CASES = {
         ("1 head T1", lambda x: F.causal_self_attention(x, 1), [r(2, 1, 6)]),
         ("dropout", lambda x: F.causal_self_attention(x, 2, 0.3, np.random.default_rng(5)), [r(1, 4, 6)]),
     ],
+    # the modern transformer's primitives (ops_transformer.py)
+    "Rotary": [
+        ("start 0", lambda x: F.rotary(x), [r(2, 3, 2, 4)]),
+        ("start 5, base 100", lambda x: F.rotary(x, start=5, base=100.0), [r(1, 2, 3, 6)]),
+    ],
+    "RepeatHeads": [
+        ("2 groups", lambda x: F.repeat_heads(x, 2), [r(2, 3, 2, 3)]),
+        ("3 groups, 1 kv head", lambda x: F.repeat_heads(x, 3), [r(1, 2, 1, 2)]),
+    ],
+    "ReluSquared": unary(lambda a: F.relu2(a), gen=away0),
     # recurrent cells: a batch state, and the (1, S) start state a batch shares
     "RNNCell": [
         ("batch", lambda x, h, w, b: F.rnn_cell(x, h, w, b), [r(3, 4), r(3, 4), r(4, 4), r(4)]),

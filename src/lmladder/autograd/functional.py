@@ -17,6 +17,7 @@ from . import ops_norm as BN
 from . import ops_recurrent as C
 from . import ops_reduce as R
 from . import ops_shape as S
+from . import ops_transformer as X
 from .engine import AutogradError, Tensor
 from .ops_elementwise import as_tensor
 
@@ -107,6 +108,25 @@ def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, ca
     inside). `cache=(k_cache, v_cache, start)` appends this step's keys/values for KV-cached decoding."""
     qkv = qkv if isinstance(qkv, Tensor) else as_tensor(qkv)
     return A.AttentionQKV.apply(qkv, n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
+
+
+def rotary(x, start: int = 0, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding of x (B, T, H, head_dim) at positions start .. start + T - 1."""
+    return X.Rotary.apply(x if isinstance(x, Tensor) else as_tensor(x), start=start, base=base)
+
+
+def repeat_heads(x, groups: int) -> Tensor:
+    """(B, T, H_kv, d) -> (B, T, H_kv * groups, d): grouped-query attention's shared key/value heads."""
+    return x if groups == 1 else X.RepeatHeads.apply(x, groups=groups)
+
+
+def relu2(x) -> Tensor:
+    return X.ReluSquared.apply(x if isinstance(x, Tensor) else as_tensor(x))
+
+
+def softcap(x, cap: float) -> Tensor:
+    """cap * tanh(x / cap): logits pass unchanged near 0 and never exceed +-cap (Gemma 2; modded-nanogpt)."""
+    return (x * (1.0 / cap)).tanh() * cap
 
 
 def rnn_cell(xg, h, w_hh, b_hh) -> Tensor:

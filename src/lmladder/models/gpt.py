@@ -1,6 +1,11 @@
 """A tiny GPT (Radford et al., 2018/2019, "Language Models are Unsupervised Multitask Learners"), nanoGPT-style:
 token + learned position embeddings, pre-norm blocks of causal multi-head self-attention (Vaswani et al., 2017)
-and a 4x MLP, a final norm and a linear head optionally tied to the token embedding (Press & Wolf, 2017)."""
+and a 4x MLP, a final norm and a linear head optionally tied to the token embedding (Press & Wolf, 2017).
+
+The modern transformer of modded-nanogpt and nanochat is the same class by configuration: rotary positions
+(Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
+a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
+et al., 2023). Every option defaults to the GPT-2 model above."""
 
 from __future__ import annotations
 
@@ -10,13 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
+from ..autograd import as_tensor, concat, is_grad_enabled
 from ..autograd import functional as F
-from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
 from ..rules import check_fields, choice, flag, integer, number
 from .base import LanguageModel, ModelConfigError
 
 NORMS = ("layernorm", "rmsnorm")
+POSITIONS = ("learned", "rope")
 
 
 @dataclass
@@ -32,6 +38,13 @@ class GPTConfig:
     norm: str = choice("layernorm", NORMS)
     activation: str = choice("gelu", tuple(nn.ACTIVATIONS))  # gelu (tanh approximation) | gelu_exact | relu | tanh
     tie_weights: bool = flag(True)  # lm_head shares the token embedding (Press & Wolf, 2017)
+    pos: str = choice("learned", POSITIONS)  # learned position embeddings | rope: rotary, on queries and keys
+    rope_base: float = number(10000.0, above=1)  # rotary frequencies base^(-2i/head_dim)
+    qk_norm: bool = flag(False)  # RMS-normalise each head's queries and keys before attention
+    zero_init_proj: bool = flag(False)  # attention and MLP output projections start at zero
+    logit_softcap: float | None = number(None, above=0, null="(off)")  # logits = cap * tanh(logits / cap)
+    value_embeds: bool = flag(False)  # alternate layers add a per-token embedding to their values (nanochat)
+    n_kv_head: int | None = integer(None, low=1, null="(= n_head)")  # key/value heads, grouped-query attention
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
@@ -40,6 +53,28 @@ class GPTConfig:
             raise ModelConfigError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head"
             )
+        if self.n_head % self.kv_heads:
+            raise ModelConfigError(
+                f"n_kv_head={self.n_kv_head} does not divide n_head={self.n_head}; pick a divisor of n_head"
+            )
+        if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ModelConfigError(
+                f"pos=rope needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}; "
+                "pick n_embd / n_head even"
+            )
+        if self.value_embeds and self.n_layer < 2:
+            raise ModelConfigError(
+                "value_embeds=true needs n_layer >= 2 (they go on alternate layers); set n_layer >= 2 or turn "
+                "value_embeds off"
+            )
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_head if self.n_kv_head is None else self.n_kv_head
+
+    def has_value_embed(self, layer: int) -> bool:
+        """Alternate layers, the last one included (nanochat's rule)."""
+        return self.value_embeds and layer % 2 == (self.n_layer - 1) % 2
 
 
 def _norm(c: GPTConfig, dtype) -> nn.Module:
@@ -60,26 +95,56 @@ class KVCache:
 
 
 def _residual_proj(c: GPTConfig, fan_in: int, rng, dtype) -> nn.Linear:
-    """A projection back into the residual stream: N(0, 0.02 / sqrt(2 n_layer)), GPT-2's depth scaling."""
+    """A projection back into the residual stream: N(0, 0.02 / sqrt(2 n_layer)), GPT-2's depth scaling, or zero
+    (zero_init_proj: every block starts as the identity)."""
     lin = nn.Linear(fan_in, c.n_embd, bias=c.bias, rng=rng, dtype=dtype)
     lin.weight.data[...] = nn.init.normal(rng, lin.weight.shape, 0.02 / math.sqrt(2 * c.n_layer), dtype=dtype)
+    if c.zero_init_proj:
+        lin.weight.data[...] = 0
     return lin
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, c: GPTConfig, rng, dtype):
-        self.n_head, self.dropout, self.rng = c.n_head, c.dropout, rng
-        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias, rng=rng, dtype=dtype)
+        self.n_head, self.n_kv_head, self.head_dim = c.n_head, c.kv_heads, c.n_embd // c.n_head
+        self.dropout, self.rng = c.dropout, rng
+        self.rope_base = c.rope_base if c.pos == "rope" else None
+        self.qk_norm = c.qk_norm
+        width = (c.n_head + 2 * self.n_kv_head) * self.head_dim  # q, k, v side by side: 3C without GQA
+        self.c_attn = nn.Linear(c.n_embd, width, bias=c.bias, rng=rng, dtype=dtype)
         self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
         self.resid_drop = nn.Dropout(c.dropout, rng=rng)
+        self.plain = not (self.rope_base or self.qk_norm or self.n_kv_head != self.n_head)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
-        qkv = self.c_attn(x)  # (B, T, C) -> (B, T, 3C)
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve: Tensor | None = None) -> Tensor:
+        qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
+        if ve is not None or not self.plain:
+            qkv = self._modern_qkv(qkv, 0 if cache is None else cache.length, ve)  # -> (B, T, 3C)
         # inference: the op appends this step's keys/values to the cache and attends over all of them
         kv = None if cache is None else (cache.k[layer], cache.v[layer], cache.length)
         p = self.dropout if self.training else 0.0
         y = F.causal_self_attention(qkv, self.n_head, p, self.rng, kv)  # (B, T, 3C) -> (B, T, C), heads inside
         return self.resid_drop(self.c_proj(y))
+
+    def _modern_qkv(self, qkv: Tensor, start: int, ve: Tensor | None) -> Tensor:
+        """Value embeddings, QK-norm, rotary positions and shared key/value heads on the projection, packed back
+        into the (B, T, 3C) layout the fused attention reads."""
+        B, T, _ = qkv.shape
+        H, Hkv, d = self.n_head, self.n_kv_head, self.head_dim
+        q = qkv[:, :, : H * d].reshape(B, T, H, d)  # (B, T, H, d)
+        k = qkv[:, :, H * d : (H + Hkv) * d].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
+        v = qkv[:, :, (H + Hkv) * d :]  # (B, T, H_kv d)
+        if ve is not None:
+            v = v + ve  # (B, T, H_kv d): this token's value embedding
+        v = v.reshape(B, T, Hkv, d)
+        if self.qk_norm:
+            ones = as_tensor(np.ones(d, dtype=qkv.dtype))  # a gain-free RMS norm per head
+            q, k = F.rms_norm(q, ones), F.rms_norm(k, ones)
+        if self.rope_base:
+            q, k = F.rotary(q, start, self.rope_base), F.rotary(k, start, self.rope_base)
+        k, v = F.repeat_heads(k, H // Hkv), F.repeat_heads(v, H // Hkv)  # (B, T, H_kv, d) -> (B, T, H, d)
+        C = H * d
+        return concat([q.reshape(B, T, C), k.reshape(B, T, C), v.reshape(B, T, C)], axis=-1)  # (B, T, 3C)
 
 
 class FeedForward(nn.Module):
@@ -102,8 +167,8 @@ class Block(nn.Module):
         self.ln_2 = _norm(c, dtype)
         self.mlp = FeedForward(c, rng, dtype)
 
-    def forward(self, x, cache=None, layer=0):
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x, cache=None, layer=0, ve=None):
+        x = x + self.attn(self.ln_1(x), cache, layer, ve)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -118,8 +183,10 @@ class GPT(LanguageModel):
         std = 0.02
         self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         self.wte.weight.data[...] = nn.init.normal(rng, self.wte.weight.shape, std, dtype=dtype)
-        self.wpe = nn.Embedding(c.block_size, c.n_embd, rng=rng, dtype=dtype)
-        self.wpe.weight.data[...] = nn.init.normal(rng, self.wpe.weight.shape, std, dtype=dtype)
+        self.wpe = None
+        if c.pos == "learned":
+            self.wpe = nn.Embedding(c.block_size, c.n_embd, rng=rng, dtype=dtype)
+            self.wpe.weight.data[...] = nn.init.normal(rng, self.wpe.weight.shape, std, dtype=dtype)
         self.drop = nn.Dropout(c.dropout, rng=rng)
         self.blocks = nn.ModuleList(Block(c, rng, dtype) for _ in range(c.n_layer))
         for blk in self.blocks:  # nanoGPT's _init_weights: N(0, 0.02) for every non-residual Linear, zero biases
@@ -134,12 +201,22 @@ class GPT(LanguageModel):
             self.lm_head.weight = self.wte.weight
         else:
             self.lm_head.weight.data[...] = nn.init.normal(rng, self.lm_head.weight.shape, std, dtype=dtype)
+        kv_width = c.kv_heads * (c.n_embd // c.n_head)
+        self.value_embeds = nn.ModuleList(
+            nn.Embedding(c.vocab_size, kv_width, rng=rng, dtype=dtype) for i in range(c.n_layer) if c.has_value_embed(i)
+        )
+        for emb in self.value_embeds:
+            emb.weight.data[...] = nn.init.normal(rng, emb.weight.shape, std, dtype=dtype)
+        self.logit_softcap = c.logit_softcap
 
     @classmethod
     def min_params(cls, c: GPTConfig) -> float:
-        C, V = c.n_embd, c.vocab_size
+        C, V, L = c.n_embd, c.vocab_size, c.n_layer
+        kv = c.kv_heads * (C // c.n_head)  # width of the keys (and of the values)
         head = 0 if c.tie_weights else V * C
-        return float(V * C + c.block_size * C + c.n_layer * 12 * C * C + head)  # per block: qkv 3C², proj C², MLP 8C²
+        pos = c.block_size * C if c.pos == "learned" else 0
+        ve = V * kv * sum(map(c.has_value_embed, range(L)))
+        return float(V * C + pos + L * (10 * C * C + 2 * C * kv) + head + ve)  # per block: q + proj 2C², MLP 8C²
 
     def new_cache(self, batch: int) -> KVCache:
         return KVCache(
@@ -150,9 +227,9 @@ class GPT(LanguageModel):
         """(logits (B, T, vocab), mean loss against targets or None): the one forward, with or without a graph.
 
         cache: KV-cached decoding (under no_grad): idx continues the cache's tokens, whose keys/values it appends.
-        last_only: logits of the last position only, (B, 1, vocab), for sampling (nanoGPT's
-        lm_head(x[:, [-1], :])): the final norm and the head skip the other T - 1 positions. Scoring needs all
-        positions, so it cannot be combined with targets."""
+        last_only: logits of the last position only, (B, 1, vocab) (nanoGPT's lm_head(x[:, [-1], :])): the final
+        norm and the head skip the other T - 1 positions. Sampling calls it without targets; with targets (B, 1)
+        the loss is that of the last position alone (the contract of models/base.py)."""
         idx = self.check_input(idx, targets, last_only)
         B, T = idx.shape
         start = 0
@@ -165,13 +242,19 @@ class GPT(LanguageModel):
                     f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
                     "start a new cache from the last tokens"
                 )
-        x = self.wte(idx) + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
+        x = self.wte(idx)  # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
+        ves = iter(self.value_embeds)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i)
+            ve = next(ves)(idx) if self.config.has_value_embed(i) else None  # (B, T, H_kv d)
+            x = block(x, cache, i, ve)
         if cache is not None:
             cache.length += T
         if last_only and T > 1:
             x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)
+        if self.logit_softcap is not None:
+            logits = F.softcap(logits, self.logit_softcap)
         return logits, (self.loss(logits, targets) if targets is not None else None)

@@ -16,8 +16,8 @@ from .layers import (
     activation,
 )
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
-from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, decay_groups
-from .schedules import Constant, LinearDecay, StepDecay, WarmupCosine, make_schedule
+from .optim import SGD, Adam, AdamW, Muon, Optimizer, clip_grad_norm, decay_groups, muon_groups, newton_schulz
+from .schedules import Constant, LinearDecay, StepDecay, WarmupCosine, WarmupStableDecay, make_schedule
 
 __all__ = [
     "init",
@@ -41,12 +41,16 @@ __all__ = [
     "SGD",
     "Adam",
     "AdamW",
+    "Muon",
     "Optimizer",
     "clip_grad_norm",
     "decay_groups",
+    "muon_groups",
+    "newton_schulz",
     "Constant",
     "LinearDecay",
     "StepDecay",
     "WarmupCosine",
+    "WarmupStableDecay",
     "make_schedule",
 ]

@@ -125,6 +125,11 @@ class ReLU(Module):
         return x.relu()
 
 
+class ReLU2(Module):
+    def forward(self, x):
+        return F.relu2(x)
+
+
 class GELU(Module):
     def __init__(self, approximate: str = "tanh"):
         self.approximate = approximate
@@ -133,11 +138,12 @@ class GELU(Module):
         return F.gelu(x, self.approximate)
 
 
-ACTIVATIONS = {"tanh": Tanh, "relu": ReLU, "gelu": GELU, "gelu_exact": lambda: GELU("none")}  # gelu: tanh approx.
+# gelu: tanh approximation; relu2: max(x, 0)^2
+ACTIVATIONS = {"tanh": Tanh, "relu": ReLU, "relu2": ReLU2, "gelu": GELU, "gelu_exact": lambda: GELU("none")}
 
 
 def activation(name: str) -> Module:
-    """An activation module by name: tanh, relu, gelu (tanh approximation) or gelu_exact."""
+    """An activation module by name: tanh, relu, relu2, gelu (tanh approximation) or gelu_exact."""
     try:
         return ACTIVATIONS[name]()
     except KeyError:

@@ -1,4 +1,4 @@
-"""Optimizers (SGD with momentum, Adam, AdamW) updating parameters in place, plus global-norm clipping.
+"""Optimizers (SGD with momentum, Adam, AdamW, Muon) updating parameters in place, plus global-norm clipping.
 
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
 to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
@@ -19,7 +19,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..autograd import kernels
-from .module import Parameter
+from .layers import Linear
+from .module import Module, Parameter
 
 _CHUNK = 65536  # elements per pass of the flat update: its five operands stay in the L2 cache
 _grad = operator.attrgetter("grad")
@@ -243,6 +244,91 @@ class AdamW(Adam):
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
     decoupled = True
+
+
+NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Jordan's quintic: pushes every singular value towards 1 in 5 steps
+
+
+def newton_schulz(G: np.ndarray, steps: int, eps: float = 1e-7) -> np.ndarray:
+    """About U V^T for G = U S V^T (G's orthogonalisation), by `steps` quintic Newton-Schulz iterations."""
+    a, b, c = NS_COEFFS
+    tall = G.shape[0] > G.shape[1]
+    X = G.T if tall else G  # (r, c) with r <= c: X X^T is the smaller Gram matrix
+    X = X / (np.linalg.norm(X) + eps)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
+    for _ in range(steps):
+        A = X @ X.T  # (r, r)
+        B = b * A + c * (A @ A)
+        X = a * X + B @ X  # (r, c)
+    return X.T if tall else X
+
+
+class Muon(AdamW):
+    """Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks"): for every matrix of
+    a group with muon=True, SGD momentum (Nesterov by default) whose update is orthogonalised by Newton-Schulz and
+    scaled by sqrt(max(1, out / in)); AdamW for every other parameter (embeddings, head, gains, biases).
+
+    The matrices' rate is muon_lr at the schedule's peak: set_lr(lr) moves it in proportion to lr."""
+
+    defaults = {
+        **AdamW.defaults,
+        "muon": False,
+        "muon_lr": 0.02,
+        "momentum": 0.95,
+        "nesterov": True,
+        "ns_steps": 5,
+    }
+    buffers = ("exp_avg", "exp_avg_sq", "momentum_buffer")
+    fused_step = None  # one rule per parameter: the matrices' orthogonalisation is the cost, not the loop
+
+    def __init__(self, params, **hyper):
+        super().__init__(params, **hyper)
+        self.peak_lr = self.param_groups[0]["lr"]
+        if not any(g["muon"] and g["params"] for g in self.param_groups):
+            raise ValueError("Muon: no group has muon=True matrices; the model has no hidden matrices for Muon")
+        for g in self.param_groups:
+            bad = [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]
+            if bad:
+                raise ValueError(f"Muon: muon=True groups hold matrices only, got shapes {bad}")
+
+    def reference_update(self, w, g, i, group):
+        if not group["muon"]:
+            super().reference_update(w, g, i, group)
+            return
+        lr = group["muon_lr"] * group["lr"] / self.peak_lr
+        mu, wd = group["momentum"], group["weight_decay"]
+        buf = self.state["momentum_buffer"][i]
+        buf *= mu
+        buf += (1 - mu) * g  # buf = mu buf + (1 - mu) g
+        u = (1 - mu) * g + mu * buf if group["nesterov"] else buf
+        o = newton_schulz(u, group["ns_steps"])
+        if wd:
+            w *= w.dtype.type(1 - lr * wd)
+        w -= (lr * math.sqrt(max(1.0, w.shape[0] / w.shape[1])) * o).astype(w.dtype, copy=False)
+
+
+HEAD_NAMES = ("head", "lm_head")  # the attribute names of the output layer, which Muon leaves to AdamW
+
+
+def hidden_matrices(model: Module) -> list[Parameter]:
+    """Muon's parameters: the weights of the Linear layers other than the output head (HEAD_NAMES)."""
+    heads = {id(m.weight) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in HEAD_NAMES}
+    out: dict[int, Parameter] = {}
+    for m in model.modules():
+        if isinstance(m, Linear) and id(m.weight) not in heads:
+            out.setdefault(id(m.weight), m.weight)
+    return list(out.values())
+
+
+def muon_groups(model: Module, weight_decay: float) -> list[dict]:
+    """decay_groups for what is not a hidden matrix, plus one muon=True group of the hidden matrices (decayed)."""
+    matrices = hidden_matrices(model)
+    if not matrices:
+        raise ValueError(
+            f"optim.name=muon: {type(model).__name__} has no hidden Linear matrices for Muon; use adamw"
+        )
+    ids = {id(p) for p in matrices}
+    rest = [(n, p) for n, p in model.named_parameters() if id(p) not in ids]
+    return [*decay_groups(rest, weight_decay), {"params": matrices, "weight_decay": weight_decay, "muon": True}]
 
 
 def decay_groups(named_params: Iterable[tuple[str, Parameter]], weight_decay: float) -> list[dict]:

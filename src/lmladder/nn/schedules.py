@@ -64,11 +64,38 @@ class WarmupCosine(_WarmupDecay):
         return 0.5 * (1 + math.cos(math.pi * frac))
 
 
-SCHEDULES = {"constant": Constant, "step": StepDecay, "linear": LinearDecay, "cosine": WarmupCosine}
+@dataclass(frozen=True)
+class WarmupStableDecay:
+    """Warmup, then lr held flat, then a straight line down to min_lr over the last `cooldown_frac` of `total`
+    steps (Hägele et al., 2024; modded-nanogpt's and nanochat's schedule), flat after."""
+
+    lr: float
+    total: int
+    min_lr: float = 0.0
+    warmup: int = 0
+    cooldown_frac: float = 0.2
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return _warmup(self.lr, step, self.warmup)
+        if step >= self.total:
+            return self.min_lr
+        cool = max(1, round(self.cooldown_frac * self.total))  # steps of the decay
+        frac = max(0.0, (step - (self.total - cool)) / cool)
+        return self.min_lr + (1.0 - frac) * (self.lr - self.min_lr)
+
+
+SCHEDULES = {
+    "constant": Constant,
+    "step": StepDecay,
+    "linear": LinearDecay,
+    "cosine": WarmupCosine,
+    "wsd": WarmupStableDecay,
+}
 
 
 def make_schedule(name: str, **kwargs):
-    """Build a schedule by name (constant, step, linear, cosine) with its keyword arguments."""
+    """Build a schedule by name (constant, step, linear, cosine, wsd) with its keyword arguments."""
     try:
         cls = SCHEDULES[name]
     except KeyError:

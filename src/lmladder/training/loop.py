@@ -40,9 +40,14 @@ def make_rngs(seed: int) -> dict[str, np.random.Generator]:
 def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
     if s.name == "sgd":
         return nn.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    betas = tuple(s.betas)
+    if s.name == "muon":  # hidden matrices by Muon, the rest by AdamW
+        groups = nn.muon_groups(model, s.weight_decay)
+        hyper = {"muon_lr": s.muon_lr, "momentum": s.muon_momentum, "nesterov": s.nesterov, "ns_steps": s.ns_steps}
+        return nn.Muon(groups, lr=s.lr, betas=betas, eps=s.eps, **hyper)
     groups = nn.decay_groups(model.named_parameters(), s.weight_decay)  # no decay on biases and norm gains
     cls = nn.AdamW if s.name == "adamw" else nn.Adam
-    return cls(groups, lr=s.lr, betas=tuple(s.betas), eps=s.eps)
+    return cls(groups, lr=s.lr, betas=betas, eps=s.eps)
 
 
 def build_schedule(s: OptimSettings, max_iters: int):
@@ -51,7 +56,8 @@ def build_schedule(s: OptimSettings, max_iters: int):
         return nn.make_schedule("constant", lr=s.lr)
     if s.schedule == "step":
         return nn.make_schedule("step", lr=s.lr, step_size=s.step_size, gamma=s.gamma)
-    return nn.make_schedule(s.schedule, lr=s.lr, total=total, min_lr=s.min_lr, warmup=s.warmup_iters)
+    extra = {"cooldown_frac": s.cooldown_frac} if s.schedule == "wsd" else {}
+    return nn.make_schedule(s.schedule, lr=s.lr, total=total, min_lr=s.min_lr, warmup=s.warmup_iters, **extra)
 
 
 @dataclass

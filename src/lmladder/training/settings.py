@@ -17,7 +17,7 @@ class SettingsError(LmladderError, ValueError):
     """A setting is out of range; the message names it and the fix."""
 
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 _BETA = Rule("number", 0, 1, open_high=True)
 
 
@@ -33,12 +33,17 @@ class OptimSettings:
     eps: float = number(1e-8, above=0)
     weight_decay: float = number(0.1, low=0)  # AdamW: applied to >=2-D weights only
     momentum: float = number(0.9, low=0, below=1)  # sgd only
+    muon_lr: float = number(0.02, above=0)  # muon only: the hidden matrices' rate at the schedule's peak
+    muon_momentum: float = number(0.95, low=0, below=1)  # muon only
+    nesterov: bool = flag(True)  # muon only: Nesterov momentum
+    ns_steps: int = integer(5, low=1)  # muon only: Newton-Schulz iterations per update
     schedule: str = choice("cosine", tuple(SCHEDULES))
     warmup_iters: int = integer(0, low=0)
     min_lr: float = number(0.0, low=0)  # <= lr: check() below
     decay_iters: int | None = integer(None, low=1, null="(default: max_iters)")
     step_size: int = integer(1000, low=1)  # step schedule only
     gamma: float = number(0.1, above=0, high=1, note="the step schedule's decay factor")  # step schedule only
+    cooldown_frac: float = number(0.2, above=0, high=1)  # wsd only: the share of the steps spent decaying
     grad_clip: float | None = number(1.0, low=0, null="(0 or null disables clipping)")
 
     def check(self) -> None:
