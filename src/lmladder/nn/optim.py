@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..autograd import kernels
-from .layers import Linear
+from .layers import Embedding
 from .module import Module, Parameter
 
 _CHUNK = 65536  # elements per pass of the flat update: its five operands stay in the L2 cache
@@ -310,13 +310,10 @@ HEAD_NAMES = ("head", "lm_head")  # the attribute names of the output layer, whi
 
 
 def hidden_matrices(model: Module) -> list[Parameter]:
-    """Muon's parameters: the weights of the Linear layers other than the output head (HEAD_NAMES)."""
-    heads = {id(m.weight) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in HEAD_NAMES}
-    out: dict[int, Parameter] = {}
-    for m in model.modules():
-        if isinstance(m, Linear) and id(m.weight) not in heads:
-            out.setdefault(id(m.weight), m.weight)
-    return list(out.values())
+    """Muon's parameters: every true matrix (2-D, both sides > 1) but the embedding tables and the output head."""
+    skip = {id(m.weight) for m in model.modules() if isinstance(m, Embedding)}
+    skip |= {id(m.weight) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in HEAD_NAMES}
+    return [p for _, p in model.named_parameters() if p.ndim == 2 and min(p.shape) > 1 and id(p) not in skip]
 
 
 def muon_groups(model: Module, weight_decay: float) -> list[dict]:
@@ -324,7 +321,8 @@ def muon_groups(model: Module, weight_decay: float) -> list[dict]:
     matrices = hidden_matrices(model)
     if not matrices:
         raise ValueError(
-            f"optim.name=muon: {type(model).__name__} has no hidden Linear matrices for Muon; use adamw"
+            f"optim.name=muon: {type(model).__name__} has no hidden matrices (2-D weights besides embeddings and "
+            "the head) for Muon; use optim.name=adamw"
         )
     ids = {id(p) for p in matrices}
     rest = [(n, p) for n, p in model.named_parameters() if id(p) not in ids]
