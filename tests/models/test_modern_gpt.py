@@ -98,7 +98,7 @@ def test_softcap_bounds_the_logits():
 @pytest.mark.parametrize(
     "kw, message",
     [
-        (dict(pos="rope", n_embd=6, n_head=2), "pos=rope needs an even head size, got n_embd / n_head = 3"),
+        (dict(pos="rope", n_embd=6, n_head=2), "pos=rope needs an even head size: n_embd=6 / n_head=2 = 3"),
         (dict(n_head=4, n_kv_head=3), "n_kv_head=3 does not divide n_head=4"),
         (dict(value_embeds=True, n_layer=1), "value_embeds=true needs n_layer >= 2"),
         (dict(pos="absolute"), "pos='absolute'; choose one of learned, rope"),

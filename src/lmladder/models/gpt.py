@@ -59,8 +59,8 @@ class GPTConfig:
             )
         if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
             raise ModelConfigError(
-                f"pos=rope needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}; "
-                "pick n_embd / n_head even"
+                f"pos=rope needs an even head size: n_embd={self.n_embd} / n_head={self.n_head} = "
+                f"{self.n_embd // self.n_head}; pick n_embd / n_head even"
             )
         if self.value_embeds and self.n_layer < 2:
             raise ModelConfigError(
