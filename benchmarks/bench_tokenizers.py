@@ -21,7 +21,7 @@ TRAIN = [("gpt4", 512), ("gpt4", 1024), ("gpt4", 4096), ("gpt2", 1024), ("none",
 
 
 def train_row(train: str, pattern: str, vocab_size: int, repeats: int):
-    from lmladder.data.bpe import BPETokenizer
+    from lmladder.data.tokenizers.bpe import BPETokenizer
 
     train_s, tok = median_time(lambda: BPETokenizer.train(train, vocab_size, pattern=pattern), repeats)
     row = {
@@ -38,7 +38,7 @@ def train_row(train: str, pattern: str, vocab_size: int, repeats: int):
 
 
 def codec_row(text: str, val: str, tok, repeats: int) -> dict:
-    from lmladder.data.bpe import BPETokenizer
+    from lmladder.data.tokenizers.bpe import BPETokenizer
 
     mb = len(text.encode()) / 1e6
     cold_s, ids = median_time(lambda: BPETokenizer.from_dict(tok.to_dict()).encode(text), repeats)

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 
-from .data.bpe import DECODE_ERRORS as BPE_ERRORS
 from .errors import LmladderError
 
 PROGRESS_FROM = 200_000  # tokens of --text past which scoring shows a progress bar (a few seconds of work)
@@ -147,7 +146,7 @@ def _prompt_file(tok, path: str) -> str | bytes:
     data = _read_file(path, "--prompt-file", "encoding a prompt", "give the path of a text file that holds the prompt")
     if tok.boundary_id is not None:
         data = data.removesuffix(b"\n")
-    if tok.to_dict().get("type") == "byte":
+    if tok.reads_bytes:
         return data
     fix = "re-save it as UTF-8, or use a checkpoint trained with tokenizer=byte, which takes any bytes"
     return _utf8(data, f"--prompt-file {path}", fix)
@@ -182,7 +181,7 @@ def _prompt(tok, prompt: str) -> str | bytes:
         raw = os.fsencode(prompt)  # the argv bytes back
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        if tok.to_dict().get("type") == "byte":
+        if tok.reads_bytes:
             return raw
         where = f" (byte {raw[e.start]:#04x} at offset {e.start})"
     except UnicodeEncodeError:  # surrogates that did not come from argv (a caller's str): no bytes to name
@@ -202,14 +201,14 @@ def _continuation(tok, prompt_ids: np.ndarray, new_ids: np.ndarray) -> str:
 
 def _pieces(tok, prev: int, ids, stop_id: int | None):
     """The text of each id of `ids` as it comes (up to `stop_id`, not shown), joined equal to decoding them all at
-    once: byte-level vocabularies go through an incremental UTF-8 decoder, since a character may span tokens."""
-    kind = tok.to_dict().get("type")
-    if kind in ("byte", "bpe"):
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace" if kind == "byte" else BPE_ERRORS)
+    once: byte-level vocabularies (token_bytes) go through an incremental UTF-8 decoder, since a character may span
+    tokens."""
+    if hasattr(tok, "token_bytes"):
+        decoder = codecs.getincrementaldecoder("utf-8")(errors=tok.decode_errors)
         for i in ids:
             if i == stop_id:
                 break
-            yield decoder.decode(tok.token_bytes(i) if kind == "bpe" else bytes([i]))
+            yield decoder.decode(tok.token_bytes(i))
         yield decoder.decode(b"", final=True)
         return
     for i in ids:
@@ -265,7 +264,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
     ck = _load(a.checkpoint)
     tok = ck.tokenizer
-    byte_level = tok.to_dict().get("type") == "byte"
+    byte_level = tok.reads_bytes
     text = _read_text(a.text, byte_level)
     lines = tok.boundary_id is not None
     if lines:

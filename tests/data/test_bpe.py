@@ -5,7 +5,6 @@ import json
 from collections import Counter
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,19 +12,19 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmladder.data import DataError, bpe
-from lmladder.data.bpe import PATTERNS, BPETokenizer
+from lmladder.data import DataError
+from lmladder.data.tokenizers import bpe
+from lmladder.data.tokenizers.bpe import PATTERNS, BPETokenizer
 
-SHAKESPEARE = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare.txt"
+from ..shared_data import shared_file
+
 TOY = "aaaa aaab aaaaa baaa ab ab aa\naaa\nbbbb abab aaaa\n\naaaaaaa b"
 EOT = "<|endoftext|>"
 
 
 @cache
 def shakespeare(start: int = 0, n: int = 4000) -> str:
-    if not SHAKESPEARE.exists():
-        pytest.skip(f"{SHAKESPEARE} is not on this machine")
-    return SHAKESPEARE.read_text()[start : start + n]
+    return shared_file("tinyshakespeare.txt").read_text()[start : start + n]
 
 
 @contextmanager

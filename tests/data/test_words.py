@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmladder.data import DataError, WordTokenizer, tokenizer_from_dict
-from lmladder.data.words import split_words
+from lmladder.data.tokenizers.word import split_words
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
 

@@ -8,16 +8,14 @@ prep, where = ensure_prepared(DataConfig(source="file", path="names.txt"), prepa
 """
 
 from .batching import context_windows, contexts, doc_bounds, eval_batches, eval_plan, sample_docs, sample_windows
-from .bpe import BPETokenizer
 from .config import DataConfig
 from .errors import DataError
 from .prepared import Prepared, atomic_directory, load_prepared, prepare_corpus, text_sizes
-from .registry import TOKENIZERS, describe, make_tokenizer, tokenizer_from_dict
+from .registry import describe, make_tokenizer, tokenizer_from_dict
 from .sources import Source, corpus_lines, load_source, load_text
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, check_fractions, split_lines, split_stream
 from .store import data_signature, ensure_prepared, load_matching, prepare
-from .tokenizers import ByteTokenizer, CharTokenizer, Tokenizer
-from .words import WordTokenizer
+from .tokenizers import TOKENIZERS, BPETokenizer, ByteTokenizer, CharTokenizer, Tokenizer, WordTokenizer
 
 __all__ = [
     "DataConfig",

@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 from ..rules import check_fields, choice, integer
-from .bpe import PATTERNS
 from .errors import DataError
 from .prepared import KINDS, MAX_VOCAB
-from .registry import TOKENIZERS
 from .sources import SOURCES
 from .splits import check_fractions
+from .tokenizers import TOKENIZERS
+from .tokenizers.bpe import PATTERNS
 
 
 @dataclass

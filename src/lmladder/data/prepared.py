@@ -21,7 +21,7 @@ import numpy as np
 
 from ..io.atomic import atomic_directory
 from .errors import DataError
-from .registry import describe, make_tokenizer, tokenizer_from_dict
+from .registry import make_tokenizer, tokenizer_from_dict
 from .sources import corpus_lines, sha256_hex
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
 from .tokenizers import Tokenizer
@@ -47,19 +47,17 @@ def prepare_corpus(
     *,
     kind: str,
     tokenizer: str,
-    vocab_size: int = 1024,
-    bpe_pattern: str = "gpt4",
-    min_count: int = 1,
     fractions: Sequence[float] | None = None,
     split_seed: int = 42,
     out_dir: str | os.PathLike,
     source: str = "",
     meta: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Split, tokenize and write `out_dir` atomically; returns the stats written to stats.json.
 
-    `text` is a str, or raw bytes for tokenizer="byte" (so any file works, valid UTF-8 or not).
-    `vocab_size` and `bpe_pattern` apply to tokenizer="bpe", `min_count` to "word".
+    `text` is a str, or raw bytes for a tokenizer that reads bytes ("byte": any file works, valid UTF-8 or not).
+    `settings` are the tokenizer's data settings (vocab_size=, bpe_pattern= for "bpe", min_count= for "word").
     `meta` (e.g. the data config that produced it) is stored in stats.json under "meta".
     """
     if kind not in KINDS:
@@ -74,15 +72,7 @@ def prepare_corpus(
             raise DataError("the stream corpus is empty; point path= at a non-empty text file")
         parts = texts = split_stream(text, fractions)
     others = [texts[k] for k in texts if k != "train"]
-    tok = make_tokenizer(
-        tokenizer,
-        kind=kind,
-        train=texts["train"],
-        others=others,
-        vocab_size=vocab_size,
-        bpe_pattern=bpe_pattern,
-        min_count=min_count,
-    )
+    tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=others, **settings)
     if tok.vocab_size > MAX_VOCAB:
         raise DataError(
             f"vocabulary of {tok.vocab_size} symbols does not fit uint16; "
@@ -90,19 +80,19 @@ def prepare_corpus(
         )
     dtype = np.uint8 if tok.vocab_size <= 256 else np.uint16
     arrays = {k: tok.encode(t).astype(dtype) for k, t in texts.items()}
-    unk = {k: tok.count_unknown(t) if hasattr(tok, "count_unknown") else 0 for k, t in texts.items()}
+    unk = {k: tok.count_unknown(t) for k, t in texts.items()}
     sizes = {k: text_sizes(tok, t, arrays[k]) for k, t in texts.items()}
     stats = {
         "source": source,
         "sha256": sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8")),
         "kind": kind,
         "tokenizer": tokenizer,
-        "tokenizer_label": describe(tok),
+        "tokenizer_label": tok.describe(),
         "fractions": list(fractions),
         "split_seed": split_seed if kind == "lines" else None,
         "vocab_size": tok.vocab_size,
         "boundary_id": tok.boundary_id,
-        "unk_token": getattr(tok, "unk", None),
+        "unk_token": tok.unk,
         "unk_count": unk,
         "meta": meta or {},
         "splits": {

@@ -1,48 +1,33 @@
-"""Every tokenizer by name: build one from a train split (`make_tokenizer`), rebuild one from its dict form
-(vocab.json, a checkpoint's metadata) and label it for reports."""
+"""Every tokenizer by name (lmladder.data.tokenizers registers them): build one from a train split
+(`make_tokenizer`), rebuild one from its dict form (vocab.json, a checkpoint's metadata) and label it for reports."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from .bpe import BPETokenizer
 from .errors import DataError
-from .tokenizers import ByteTokenizer, CharTokenizer, Tokenizer
-from .words import WordTokenizer
-
-TOKENIZERS: dict[str, type[Tokenizer]] = {
-    "char": CharTokenizer,
-    "byte": ByteTokenizer,
-    "word": WordTokenizer,
-    "bpe": BPETokenizer,
-}
+from .tokenizers import TOKENIZERS, Tokenizer
 
 
-def make_tokenizer(
-    name: str,
-    *,
-    kind: str,
-    train,
-    others: Sequence = (),
-    vocab_size: int = 1024,
-    bpe_pattern: str = "gpt4",
-    min_count: int = 1,
-) -> Tokenizer:
-    """The tokenizer `name`, its vocabulary learned from the training split only (`others`, val/test, only decide
-    whether the char vocabulary needs an unknown token)."""
-    lines = kind == "lines"
-    if name == "byte":
-        return ByteTokenizer(lines=lines)
+def tokenizer_class(name: str) -> type[Tokenizer]:
     if name not in TOKENIZERS:
         raise DataError(f"tokenizer={name!r} is unknown; choose {', '.join(TOKENIZERS)}")
-    if isinstance(train, bytes):
+    return TOKENIZERS[name]
+
+
+def make_tokenizer(name: str, *, kind: str, train, others: Sequence = (), **settings) -> Tokenizer:
+    """The tokenizer `name`, its vocabulary learned from the training split only (`others`, val/test, only decide
+    whether a vocabulary needs an unknown token). Of the data `settings` (vocab_size=, min_count=, ...) it takes
+    those in its `options`; the others' are ignored, so one set of settings serves every tokenizer."""
+    cls = tokenizer_class(name)
+    known = {o for t in TOKENIZERS.values() for o in t.options}
+    if unknown := sorted(set(settings) - known):
+        raise DataError(f"tokenizer setting {unknown[0]!r} is unknown; the settings are {', '.join(sorted(known))}")
+    if isinstance(train, bytes) and not cls.reads_bytes:
         raise DataError(f"tokenizer={name} needs text, got bytes; decode the source with Source.text()")
-    if name == "char":
-        return CharTokenizer.build(train, lines=lines, others=others)
-    if name == "word":
-        return WordTokenizer.build(train, lines=lines, min_count=min_count)
-    return BPETokenizer.train(train, vocab_size, pattern=bpe_pattern, lines=lines)
+    options = {k: v for k, v in settings.items() if k in cls.options}
+    return cls.build(train, lines=kind == "lines", others=others, **options)
 
 
 def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
@@ -51,7 +36,7 @@ def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
     if kind not in TOKENIZERS:
         raise DataError(f"unknown tokenizer type {kind!r} in vocab dict; expected one of {sorted(TOKENIZERS)}")
     try:
-        return TOKENIZERS[kind].from_dict(d)  # type: ignore[attr-defined]
+        return TOKENIZERS[kind].from_dict(d)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError):
             raise
@@ -59,10 +44,5 @@ def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
 
 
 def describe(tok: Tokenizer) -> str:
-    """A short label for reports: char, byte, bpe-1024/gpt4, word/min2."""
-    d = tok.to_dict()
-    if d["type"] == "bpe":
-        return f"bpe-{tok.vocab_size}/{d['pattern']}"
-    if d["type"] == "word":
-        return f"word/min{d['min_count']}"
-    return d["type"]
+    """A short label for reports: char, byte, bpe-1024/gpt4, word/min2 (the tokenizer's own describe())."""
+    return tok.describe()

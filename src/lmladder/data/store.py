@@ -13,15 +13,15 @@ from pathlib import Path
 from .config import DataConfig
 from .errors import DataError
 from .prepared import Prepared, load_prepared, prepare_corpus
+from .registry import tokenizer_class
 from .sources import load_source
 
-# keys that change the prepared arrays (name, raw_dir and where a copy lives do not)
+# keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the tokenizer's options
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
-_TOKENIZER_KEYS = {"bpe": ("vocab_size", "bpe_pattern"), "word": ("min_count",)}  # only where they apply
 
 
 def data_signature(data: DataConfig) -> dict:
-    sig = {k: getattr(data, k) for k in (*_KEYS, *_TOKENIZER_KEYS.get(data.tokenizer, ()))}
+    sig = {k: getattr(data, k) for k in (*_KEYS, *tokenizer_class(data.tokenizer).options)}
     if data.source == "file":
         sig["path"] = data.path
     sig["fractions"] = [float(f) for f in data.fractions]
@@ -33,7 +33,8 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
     src = load_source(
         data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir
     )
-    text = src.data if data.tokenizer == "byte" else src.text()
+    tokenizer = tokenizer_class(data.tokenizer)
+    text = src.data if tokenizer.reads_bytes else src.text()
     meta = {
         "data": asdict(data),
         "signature": data_signature(data),
@@ -44,14 +45,12 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
         text,
         kind=data.kind,
         tokenizer=data.tokenizer,
-        vocab_size=data.vocab_size,
-        bpe_pattern=data.bpe_pattern,
-        min_count=data.min_count,
         fractions=list(data.fractions),
         split_seed=data.split_seed,
         out_dir=out_dir,
         source=src.description,
         meta=meta,
+        **{k: getattr(data, k) for k in tokenizer.options},
     )
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import regex
 
-from .errors import DataError
-from .tokenizers import Tokenizer
+from ..errors import DataError
+from .base import Tokenizer
 
 PATTERNS: dict[str, str | None] = {
     # GPT-2 (openai/gpt-2 encoder.py): contractions, letter runs, number runs, punctuation runs, whitespace
@@ -132,7 +132,9 @@ def _learn(chunks: Sequence[bytes], weights: Sequence[int], n_merges: int) -> tu
 class BPETokenizer(Tokenizer):
     """Byte-level BPE: 256 byte ids, then merges (id 256 + rank), then specials; see the module docstring."""
 
-    type = "bpe"
+    name = "bpe"
+    options = ("vocab_size", "bpe_pattern")
+    decode_errors = DECODE_ERRORS
 
     def __init__(self, merges, *, pattern: str = "gpt4", lines: bool = False, specials=("<|endoftext|>",)):
         if pattern not in PATTERNS:
@@ -219,6 +221,12 @@ class BPETokenizer(Tokenizer):
         tok._cache.update((c, ids) for c, b, ids in zip(counts, chunks, finals, strict=True) if len(b) <= LONG_CHUNK)
         return tok
 
+    @classmethod
+    def build(
+        cls, train: str, *, lines: bool = False, others: Sequence = (), vocab_size: int = 1024, bpe_pattern="gpt4"
+    ) -> BPETokenizer:
+        return cls.train(train, vocab_size, pattern=bpe_pattern, lines=lines)
+
     def _split(self, text: str) -> list[str]:
         if self._split_re is None:
             return [text] if text else []
@@ -286,14 +294,17 @@ class BPETokenizer(Tokenizer):
 
     def decode(self, ids) -> str:
         data = b"".join([self.vocab[i] for i in self._check_ids(ids).tolist()])
-        return data.decode("utf-8", errors=DECODE_ERRORS)
+        return data.decode("utf-8", errors=self.decode_errors)
 
     def token_bytes(self, id: int) -> bytes:
         return self.vocab[id]
 
+    def describe(self) -> str:
+        return f"bpe-{self.vocab_size}/{self.pattern}"
+
     def to_dict(self) -> dict[str, Any]:
         fields = {
-            "type": self.type,
+            "type": self.name,
             "version": 1,
             "pattern": self.pattern,
             "lines": self.lines,

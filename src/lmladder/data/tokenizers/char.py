@@ -1,78 +1,26 @@
-"""Character and byte tokenizers: text <-> int64 id arrays, with a JSON-able dict form for vocab.json.
+"""The character tokenizer: one id per character of the train split, plus an unknown token if val/test need one.
 
-A lines corpus (one document per line, e.g. names) has a boundary token that both starts and ends every
-document; it decodes to "\\n", so `encode("\\n" + "\\n".join(lines) + "\\n")` is the flat [B, w1..., B, w2..., B]
-layout. makemore's names vocabulary falls out exactly: boundary 0 ('.' there), then a..z = 1..26.
+A lines corpus puts its boundary "\\n" at id 0: makemore's names vocabulary falls out exactly (boundary 0, '.'
+there, then a..z = 1..26).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from .base import Tokenizer
 
 DEFAULT_UNK = "\ufffd"  # the Unicode replacement character stands in for characters the training split never had
-
-
-class Tokenizer:
-    type: ClassVar[str] = ""
-    vocab_size: int
-    boundary_id: int | None  # separator token of a lines corpus, None for a stream
-
-    def encode(self, text: str) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def decode(self, ids) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _check_ids(self, ids) -> np.ndarray:
-        ids = np.asarray(ids).reshape(-1)
-        if ids.size and ids.dtype.kind not in "iu":
-            raise DataError(f"{type(self).__name__}.decode: ids must be integers, got {ids.dtype}; pass token ids")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            bad = ids[(ids < 0) | (ids >= self.vocab_size)][0]
-            raise DataError(
-                f"{type(self).__name__}.decode: id {int(bad)} outside [0, {self.vocab_size}); "
-                "decode with the tokenizer the ids were made with (the run's vocab.json)"
-            )
-        return ids
-
-
-class ByteTokenizer(Tokenizer):
-    """UTF-8 bytes, vocab 256: encodes any text, never needs an unknown token."""
-
-    type = "byte"
-    vocab_size = 256
-
-    def __init__(self, lines: bool = False):
-        self.lines = bool(lines)
-        self.boundary_id = 10 if self.lines else None  # b"\n" separates the documents of a lines corpus
-
-    def encode(self, text: str | bytes) -> np.ndarray:
-        data = text if isinstance(text, bytes | bytearray) else text.encode("utf-8")
-        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
-
-    def decode(self, ids) -> str:
-        return self._check_ids(ids).astype(np.uint8).tobytes().decode("utf-8", errors="replace")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "lines": self.lines}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ByteTokenizer:
-        return cls(lines=d.get("lines", False))
 
 
 class CharTokenizer(Tokenizer):
     """One id per character: [boundary "\\n" if lines] + chars (in the given order) + [unk if declared]."""
 
-    type = "char"
+    name = "char"
 
     def __init__(self, chars: Sequence[str], *, lines: bool = False, unk: str | None = None):
         chars = list(chars)
@@ -98,9 +46,11 @@ class CharTokenizer(Tokenizer):
         self._sorted_codes = codes[order]
 
     @classmethod
-    def build(cls, train_text: str, *, lines: bool = False, others: Iterable[str] = (), unk: str = DEFAULT_UNK):
+    def build(
+        cls, train: str, *, lines: bool = False, others: Iterable[str] = (), unk: str = DEFAULT_UNK
+    ) -> CharTokenizer:
         """Vocabulary from the training split only; an unk token is added only if `others` (val/test) need one."""
-        chars = set(train_text) - ({"\n"} if lines else set())
+        chars = set(train) - ({"\n"} if lines else set())
         unseen = set().union(*(set(o) for o in others)) - chars - ({"\n"} if lines else set())
         return cls(sorted(chars), lines=lines, unk=unk if unseen else None)
 
@@ -145,7 +95,7 @@ class CharTokenizer(Tokenizer):
         return self._codes[ids].astype(np.uint32).tobytes().decode("utf-32-le", errors="surrogatepass")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "lines": self.lines, "chars": "".join(self.chars), "unk": self.unk}
+        return {"type": self.name, "lines": self.lines, "chars": "".join(self.chars), "unk": self.unk}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CharTokenizer:

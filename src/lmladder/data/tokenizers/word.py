@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import DataError
-from .tokenizers import Tokenizer
+from ..errors import DataError
+from .base import Tokenizer
 
 UNK = "<unk>"
 # a word with inner apostrophes (o'er, Who's), one other non-space character, or a newline
@@ -32,7 +33,8 @@ def split_words(text: str) -> list[str]:
 class WordTokenizer(Tokenizer):
     """[boundary "\\n" if lines] + "<unk>" + words (most frequent first); unknown words encode to "<unk>"."""
 
-    type = "word"
+    name = "word"
+    options = ("min_count",)
 
     def __init__(self, words: list[str], *, lines: bool = False, min_count: int = 1):
         words = list(words)
@@ -48,11 +50,11 @@ class WordTokenizer(Tokenizer):
         self.unk_id = self.stoi[UNK]
 
     @classmethod
-    def build(cls, train_text: str, *, lines: bool = False, min_count: int = 1) -> WordTokenizer:
+    def build(cls, train: str, *, lines: bool = False, others: Sequence = (), min_count: int = 1) -> WordTokenizer:
         """Vocabulary from the training split only: words seen >= min_count times, by count then first use."""
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise DataError(f"data.min_count={min_count!r} must be a whole number >= 1 (1 keeps every train word)")
-        counts = Counter(split_words(train_text))
+        counts = Counter(split_words(train))
         if lines:
             counts.pop("\n", None)
         if set(counts) <= {"\n"}:  # nothing but blank lines
@@ -94,8 +96,11 @@ class WordTokenizer(Tokenizer):
             prev = w
         return "".join(parts)
 
+    def describe(self) -> str:
+        return f"word/min{self.min_count}"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "lines": self.lines, "min_count": self.min_count, "words": self.words}
+        return {"type": self.name, "lines": self.lines, "min_count": self.min_count, "words": self.words}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WordTokenizer:
