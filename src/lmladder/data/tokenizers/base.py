@@ -32,6 +32,9 @@ class Tokenizer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.name in TOKENIZERS:
+            taken = TOKENIZERS[cls.name].__name__
+            raise TypeError(f"{cls.__name__}: the tokenizer name {cls.name!r} is {taken}'s already; choose another")
         if cls.name:
             TOKENIZERS[cls.name] = cls
 
@@ -63,7 +66,8 @@ class Tokenizer:
         """How many tokens of text fall outside the vocabulary (none, for a vocabulary that covers any text)."""
         return 0
 
-    def _check_ids(self, ids) -> np.ndarray:
+    def checked_ids(self, ids) -> np.ndarray:
+        """ids as a flat integer array, every one inside the vocabulary: what decode() starts with."""
         ids = np.asarray(ids).reshape(-1)
         if ids.size and ids.dtype.kind not in "iu":
             raise DataError(f"{type(self).__name__}.decode: ids must be integers, got {ids.dtype}; pass token ids")

@@ -293,7 +293,7 @@ class BPETokenizer(Tokenizer):
         return np.array(out, dtype=np.int64)
 
     def decode(self, ids) -> str:
-        data = b"".join([self.vocab[i] for i in self._check_ids(ids).tolist()])
+        data = b"".join([self.vocab[i] for i in self.checked_ids(ids).tolist()])
         return data.decode("utf-8", errors=self.decode_errors)
 
     def token_bytes(self, id: int) -> bytes:

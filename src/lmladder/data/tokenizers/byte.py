@@ -31,7 +31,7 @@ class ByteTokenizer(Tokenizer):
         return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
 
     def decode(self, ids) -> str:
-        return self._check_ids(ids).astype(np.uint8).tobytes().decode("utf-8", errors=self.decode_errors)
+        return self.checked_ids(ids).astype(np.uint8).tobytes().decode("utf-8", errors=self.decode_errors)
 
     def token_bytes(self, id: int) -> bytes:
         return bytes([id])

@@ -91,7 +91,7 @@ class CharTokenizer(Tokenizer):
         return ids.astype(np.int64)
 
     def decode(self, ids) -> str:
-        ids = self._check_ids(ids)
+        ids = self.checked_ids(ids)
         return self._codes[ids].astype(np.uint32).tobytes().decode("utf-32-le", errors="surrogatepass")
 
     def to_dict(self) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class WordTokenizer(Tokenizer):
     def decode(self, ids) -> str:
         parts: list[str] = []
         prev = "\n"
-        for i in self._check_ids(ids).tolist():
+        for i in self.checked_ids(ids).tolist():
             w = self.itos[i]
             if parts and w not in _NO_SPACE_BEFORE and prev not in _NO_SPACE_AFTER:
                 parts.append(" ")
