@@ -45,7 +45,19 @@ trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a st
 continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
 
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
-the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for.
+the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for. The estimates
+(`src/lmladder/resources.py`): a model's weights from its sizes, a training step's and scoring's activations from
+short probe steps (forward + backward of one and two rows, counted by tracemalloc; within a few percent of a real
+step), text files from their size. On a machine with 22.1 GiB free, for example: `a training step of
+transformer.train.batch_size=1000000000 rows x 16 tokens (326.6 KiB per row) needs about 304.2 TiB of memory, but
+22.1 GiB is available; lower transformer.train.batch_size= ...`.
+
+**Checks before any work:** every config field declares its valid set or range next to it (`src/lmladder/rules.py`
+checks them all before any work starts); every file a user names is checked to be a regular file before it is
+opened (a directory, FIFO, symlink loop or device is named as such, and nothing waits on a pipe); checkpoints are
+safetensors files (lmladder never unpickles anything), and one with NaN/inf weights is refused at load with the
+tensor's name; a run folder is locked for the run (a second run into it stops at once); `seeds` may not repeat and
+a resume may not change the seed.
 
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
 `LMLADDER_KERNELS=numpy` runs their NumPy reference instead (slower; the same results to float32 rounding, AdamW's
