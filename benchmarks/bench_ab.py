@@ -49,7 +49,7 @@ def stage(spec: str, name: str, into: Path) -> Path:
     return dst
 
 
-# batch-1 sampling with the nanogpt_cpu GPT through training.sampling.generate (bench_generate.py's calls): new
+# batch-1 sampling with the nanogpt_cpu GPT through inference.sampling.generate (bench_generate.py's calls): new
 # tokens per call; 200 cached tokens cross block_size (64) so the cache is rebuilt (a 48-token prefill) every 16.
 # A call takes ~0.2 s, so the contenders alternate call by call (block 1): the VM's drift within a round is smaller
 GENERATE = {

@@ -1,6 +1,6 @@
 """Generation throughput of the nanogpt_cpu GPT: batch 1, 500 new tokens, with and without the KV cache.
 
-Uses lmladder.training.sampling.generate (temperature 1, seeded) on an untrained model (speed does not depend on
+Uses lmladder.inference.sampling.generate (temperature 1, seeded) on an untrained model (speed does not depend on
 the weights). The optional torch reference is nanoGPT's own sampler (no KV cache). Runs interleave; each number
 is the median over --repeats runs. Prints one JSON line for the machine, then one per variant.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -23,10 +24,11 @@ CFG = dict(vocab=65, T=64, L=4, H=4, C=128)  # conf/transformer/nanogpt_cpu.yaml
 
 def build_generate(tokens: int, use_cache: bool, package: str = "lmladder"):
     """A call that generates `tokens` new tokens, batch 1, with `package`'s GPT and sampler (bench_ab.py passes
-    the copy of another checkout)."""
+    the copy of another checkout; one from before inference/ existed has its sampler in training/)."""
     import numpy as np
 
-    generate = importlib.import_module(f"{package}.training.sampling").generate
+    home = "inference" if importlib.util.find_spec(f"{package}.inference") else "training"
+    generate = importlib.import_module(f"{package}.{home}.sampling").generate
     dims = dict(vocab_size=CFG["vocab"], block_size=CFG["T"], n_layer=CFG["L"], n_head=CFG["H"], n_embd=CFG["C"])
     model = build_model(package, "gpt", np.random.default_rng(0), **dims)
     prompt = np.zeros((1, 1), dtype=np.int64)

@@ -5,7 +5,7 @@ synthetic Zipf-like stream, until BPE lands). One JSON line per workload; times 
     python benchmarks/bench_ngram.py [--orders 2 3 4 5 6 7 8 9 10] [--repeats 3] [--no-zipf] > ngram.jsonl
 
 fit tokens/s = training tokens / fit time (counting and the scoring tables); score tokens/s = val tokens scored /
-time of the shared exact scorer (training.evaluate.score_tokens: windows of 256, batch 32; batch 4 at V=4096, where
+time of the shared exact scorer (inference.scoring.score_tokens: windows of 256, batch 32; batch 4 at V=4096, where
 a batch's (B, T, V) float64 log-probs would otherwise be 270 MB). peak_mb: tracemalloc's peak during one more fit
 (NumPy reports its buffers to it); max_rss_mb: the process's peak resident memory so far.
 """
@@ -42,8 +42,8 @@ def zipf_stream(V: int = 4096, n_train: int = 1_000_000, n_val: int = 100_000, s
 
 
 def workload(name, train, val, V, order, smoothing, repeats, batch_size=32) -> dict:
+    from lmladder.inference.scoring import score_tokens
     from lmladder.models.ngram import NGram, NGramConfig
-    from lmladder.training.evaluate import score_tokens
 
     config = NGramConfig(order=order, smoothing=smoothing, vocab_size=V, pad_id=0)
     fit_s, model = median_time(lambda: NGram(config).fit(train), repeats)

@@ -11,9 +11,10 @@ from omegaconf import DictConfig
 
 from _stage import check_run_dir, stage
 from lmladder.config import ConfigError
+from lmladder.inference import score_splits
 from lmladder.insight import inspect_run
 from lmladder.reports import collect, write_curves, write_report
-from lmladder.training import load_training_checkpoint, score_splits
+from lmladder.training import load_training_checkpoint
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

@@ -87,8 +87,8 @@ class Interrupted(KeyboardInterrupt):
 def cmd_sample(a: argparse.Namespace) -> int:
     """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones.
     Beam search prints its one result when the search ends."""
-    from .training.beam import beam_search
-    from .training.sampling import start_token, stop_at, stop_token, stream
+    from .inference.beam import beam_search
+    from .inference.sampling import start_token, stop_at, stop_token, stream
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
@@ -258,7 +258,7 @@ def _documents(path: str, text) -> list:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data.prepared import text_sizes
-    from .training.evaluate import score_tokens
+    from .inference.scoring import score_tokens
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")

@@ -11,18 +11,10 @@ from lmladder import nn
 from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
 from lmladder.data.batching import IGNORE_INDEX
+from lmladder.inference import generate, score_splits
 from lmladder.io import read_checkpoint_meta
 from lmladder.models import ModelConfigError, for_data, model_class
-from lmladder.training import (
-    OptimSettings,
-    SampleSettings,
-    TrainSettings,
-    generate,
-    load_training_checkpoint,
-    make_rngs,
-    score_splits,
-    train,
-)
+from lmladder.training import OptimSettings, SampleSettings, TrainSettings, load_training_checkpoint, make_rngs, train
 from lmladder.training.run import run_rung
 
 from ..ladder import KINDS, small_config

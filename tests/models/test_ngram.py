@@ -10,11 +10,10 @@ import pytest
 from lmladder.autograd import functional as F
 from lmladder.data import contexts, eval_batches
 from lmladder.data.batching import IGNORE_INDEX, context_windows
+from lmladder.inference import generate, score_tokens
 from lmladder.models import ModelConfigError, build_model
 from lmladder.models.ngram import NGram, NGramConfig
 from lmladder.nn.module import StateDictError
-from lmladder.training.evaluate import score_tokens
-from lmladder.training.sampling import generate
 
 
 def fitted(prepared, order=2, **config):

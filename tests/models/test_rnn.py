@@ -10,9 +10,9 @@ import pytest
 
 from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
+from lmladder.inference import generate
 from lmladder.models import ModelConfigError
 from lmladder.models.rnn import RNN, RNNConfig
-from lmladder.training import generate
 
 CELLS = ["rnn", "gru", "lstm"]
 

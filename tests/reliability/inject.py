@@ -79,16 +79,16 @@ elif MODE == "kill-eval":
 
     loop.estimate_loss = estimate_loss
 elif MODE == "kill-scoring":
-    import lmladder.training.run as run
+    import lmladder.inference.scoring as scoring
 
-    real_score = run.score_tokens
+    real_score = scoring.score_tokens
 
     def score_tokens(*a, **k):
         if nth():
             die("during the exact scoring after training")
         return real_score(*a, **k)
 
-    run.score_tokens = score_tokens
+    scoring.score_tokens = score_tokens
 elif MODE == "kill-step":
     from lmladder.autograd import Tensor
 

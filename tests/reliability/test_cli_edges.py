@@ -88,12 +88,12 @@ def test_a_non_utf8_prompt_is_refused_by_a_char_model(stream_ckpt, capsys):
 
 
 def test_evaluate_never_prints_nan(stream_ckpt, tmp_path, monkeypatch, capsys):
-    import lmladder.training.evaluate as evaluate
+    import lmladder.inference.scoring as scoring
 
     text = tmp_path / "t.txt"
     text.write_text("abc de\nabc\n")
-    real = evaluate.score_tokens
-    monkeypatch.setattr(evaluate, "score_tokens", lambda *a, **k: {**real(*a, **k), "ppl": float("inf")})
+    real = scoring.score_tokens
+    monkeypatch.setattr(scoring, "score_tokens", lambda *a, **k: {**real(*a, **k), "ppl": float("inf")})
     assert cli.main(["evaluate", stream_ckpt, "--text", str(text)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
@@ -162,8 +162,8 @@ def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
     """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole. BPE's
     <|endoftext|> ends a sample unprinted."""
     from lmladder.cli_checkpoint import _continuation
-    from lmladder.training import generate, load_training_checkpoint
-    from lmladder.training.sampling import stop_token
+    from lmladder.inference.sampling import generate, stop_token
+    from lmladder.training import load_training_checkpoint
 
     tok = tokenizer()
     ckpt = _checkpoint(tmp_path / "m.safetensors", tok)

@@ -9,10 +9,10 @@ import pytest
 from lmladder import cli
 from lmladder.cli_checkpoint import _continuation
 from lmladder.data import BPETokenizer, CharTokenizer
+from lmladder.inference.beam import beam_search
+from lmladder.inference.sampling import generate, stop_at, stop_token
 from lmladder.models import build_model
-from lmladder.training import generate, load_training_checkpoint, make_rngs, save_training_checkpoint
-from lmladder.training.beam import beam_search
-from lmladder.training.sampling import stop_at, stop_token
+from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint
 
 SEP = "\n" + "-" * 40 + "\n"
 

@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lmladder.data import CharTokenizer
+from lmladder.inference.sampling import generate
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import model_class
 from lmladder.parallel import World
 from lmladder.training import TrainingError, load_training_checkpoint, make_rngs, save_training_checkpoint
 from lmladder.training.loop import build_optimizer
 from lmladder.training.resume import restore
-from lmladder.training.sampling import generate
 from lmladder.training.settings import OptimSettings
 
 from ..ladder import KINDS as LADDER_KINDS
@@ -179,7 +179,7 @@ def _load_and_resume(path, kind) -> str:
     rngs = make_rngs(1)
     fresh = model_class(kind)(KINDS[kind], rng=rngs["model"])
     try:
-        restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, None, World(), False)
+        restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, World(), False)
     except (CheckpointError, TrainingError) as e:
         assert "\n" not in str(e) and str(path) in str(e), str(e)
         return "resume refused — " + _problem(e)

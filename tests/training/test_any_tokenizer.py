@@ -9,10 +9,10 @@ import pytest
 
 from lmladder import cli
 from lmladder.data import load_prepared, load_text, prepare_corpus
+from lmladder.inference import sample_text
 from lmladder.io import load_checkpoint
 from lmladder.models import model_class
 from lmladder.training import OptimSettings, SampleSettings, TrainSettings, load_training_checkpoint, run_rung
-from lmladder.training.run import sample_text
 
 from ..ladder import KINDS, small_config
 from ..shared_data import shared_file
@@ -83,7 +83,7 @@ def test_lines_corpus_samples_whole_documents_with_its_boundary(tok, corpora, tm
     data = corpora["lines", tok]
     _train("gpt", data, tmp_path)
     ck = load_training_checkpoint(tmp_path / "model.safetensors")
-    docs = sample_text(ck.model, data, np.random.default_rng(0), SampleSettings(num_samples=4, sample_tokens=12))
+    docs = sample_text(ck.model, data, np.random.default_rng(0), num_samples=4, sample_tokens=12)
     assert len(docs) == 4 and all(d and "<|endoftext|>" not in d for d in docs)
     assert cli.main(["sample", str(tmp_path / "model.safetensors"), "--prompt", "an", "--max-new-tokens", "3"]) == 0
     assert capsys.readouterr().out.startswith("an")

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
+from lmladder.progress import progress_bar
 from lmladder.training import TrainingError, train
-from lmladder.training.progress import progress_bar
 
 from .test_loop import OPTIM, build, run, settings
 

@@ -19,10 +19,10 @@ import pandas as pd
 
 from .. import nn
 from ..errors import LmladderError
+from ..inference.sampling import generate, start_token
 from ..io import atomic_directory, path_kind
 from ..training.checkpoints import load_training_checkpoint
 from ..training.health import activation_stats, attention_probs, capture, probes
-from ..training.sampling import generate, start_token
 from . import figures
 
 MAX_TRANSITIONS = 512  # vocabularies above this get no V x V transition image (it would be unreadable)

@@ -1,10 +1,11 @@
-"""Training, evaluation, sampling and checkpoints, written once for every rung of the ladder."""
+"""Training for every rung of the ladder: the trainer, its checkpoints and a whole run from data to report."""
 
+from .batches import estimate_loss
 from .checkpoints import Checkpoint, load_training_checkpoint, save_training_checkpoint
-from .evaluate import estimate_loss, score_tokens
-from .loop import TrainingError, TrainResult, make_rngs, train
-from .run import run_rung, sample_text, score_splits
-from .sampling import SamplingError, generate, next_token
+from .loop import Trainer, TrainResult, train
+from .resume import TrainingError
+from .rngs import Rngs, make_rngs
+from .run import run_rung
 from .settings import OptimSettings, SampleSettings, SettingsError, TrainSettings
 
 __all__ = [
@@ -12,17 +13,13 @@ __all__ = [
     "load_training_checkpoint",
     "save_training_checkpoint",
     "estimate_loss",
-    "score_tokens",
+    "Trainer",
     "TrainingError",
     "TrainResult",
-    "make_rngs",
     "train",
+    "Rngs",
+    "make_rngs",
     "run_rung",
-    "sample_text",
-    "score_splits",
-    "SamplingError",
-    "generate",
-    "next_token",
     "OptimSettings",
     "SampleSettings",
     "SettingsError",

@@ -1,13 +1,17 @@
 """Training batches from a prepared split: random windows (stream) or random documents (lines), every position a
-target; or, with last=True, random single targets with the tokens before them (Zero-to-Hero's batches)."""
+target; or, with last=True, random single targets with the tokens before them (Zero-to-Hero's batches). And
+nanoGPT's estimate of the loss over some of them, the evaluation during training."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..data.batching import doc_bounds, sample_docs, sample_last, sample_windows
 from ..data.errors import DataError
 from ..data.prepared import Prepared
+from ..models.base import LanguageModel
+from ..parallel import World
 
 
 class Batcher:
@@ -33,3 +37,20 @@ class Batcher:
         if self.kind == "lines":
             return sample_docs(self.tokens, self.bounds, self.batch_size, self.block_size, rng)
         return sample_windows(self.tokens, self.batch_size, self.block_size, rng)
+
+
+def estimate_loss(model: LanguageModel, batches, last_only: bool = False, world: World | None = None) -> float:
+    """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off
+    (last_only: y is (B, 1), the target after each row). With `world` (MPI ranks), rank r scores batches r, r+N,
+    ... and the losses are put back in order: the mean one process would get, on every rank."""
+    world = world or World()
+    batches = list(batches)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            mine = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches[world.rank :: world.size]]
+    finally:
+        model.train(was_training)
+    parts = world.gather(mine)
+    return float(np.mean([parts[i % world.size][i // world.size] for i in range(len(batches))]))

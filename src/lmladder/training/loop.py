@@ -1,5 +1,5 @@
-"""The training loop for the neural rungs: AdamW + schedule + clipping + accumulation, nanoGPT-style evaluation,
-TSV logs, best/final checkpoints and bitwise-exact resume."""
+"""The trainer of the neural rungs: AdamW + schedule + clipping + accumulation, nanoGPT-style evaluation, TSV
+logs, best/final checkpoints and bitwise-exact resume."""
 
 from __future__ import annotations
 
@@ -17,24 +17,17 @@ from ..data.prepared import Prepared
 from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
 from ..parallel import World, rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
-from .batches import Batcher
+from ..progress import progress_bar
+from .batches import Batcher, estimate_loss
 from .checkpoints import save_training_checkpoint
-from .evaluate import estimate_loss
 from .health import Health, grad_stats
 from .logs import Discard, TsvLog
-from .progress import progress_bar
 from .resume import TrainingError, restore
+from .rngs import Rngs
 from .settings import OptimSettings, SettingsError, TrainSettings
 from .timing import RunTiming
 
-RNG_NAMES = ("model", "batch", "eval", "sample")
 LAST, BEST = "model.safetensors", "best.safetensors"
-
-
-def make_rngs(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for init+dropout, batches, evaluation batches and sampling, all from one seed."""
-    children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
-    return {name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children, strict=True)}
 
 
 def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
@@ -82,176 +75,227 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
     return None
 
 
-def train(
-    model: LanguageModel,
-    data: Prepared,
-    *,
-    optim: OptimSettings,
-    settings: TrainSettings,
-    rngs: dict[str, np.random.Generator],
-    out_dir: str | Path,
-    meta: dict[str, Any] | None = None,
-    resume: str | Path | None = None,
-    stop_at: int | None = None,
-    log=print,
-    world: World | None = None,
-    reshard: bool = False,
-) -> TrainResult:
-    """Train `model` (built with rngs['model']) on data.splits['train']; write checkpoints and logs to out_dir.
+class Trainer:
+    """Trains `model` (built with rngs['model']) on data.splits['train'] and writes checkpoints and logs to out_dir.
 
-    `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
-    the schedule still follows settings.max_iters, so resuming reproduces the uninterrupted run bit for bit.
-    `world` (parallel.py): the MPI ranks this process trains with, each taking grad_accum micro-batches of every
-    step's global batch; rank 0 alone writes. `reshard`: resume a checkpoint of another world size.
+    The settings are checked here, before any work. `world` (parallel.py): the MPI ranks this process trains with,
+    each taking grad_accum micro-batches of every step's global batch; rank 0 alone writes.
     """
-    world = world or World()
-    log = log if world.lead else (lambda *_: None)
-    optim.check()
-    settings.check()
-    if settings.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
-        # batch statistics over the positions of one sequence carry its later tokens into its earlier predictions
-        raise SettingsError(
-            "targets='all' with BatchNorm lets a row's later positions leak its targets through the batch "
-            "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        data: Prepared,
+        *,
+        optim: OptimSettings,
+        settings: TrainSettings,
+        rngs: Rngs,
+        out_dir: str | Path,
+        meta: dict[str, Any] | None = None,
+        log=print,
+        world: World | None = None,
+    ):
+        optim.check()
+        settings.check()
+        if settings.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+            # batch statistics over the positions of one sequence carry its later tokens into its earlier predictions
+            raise SettingsError(
+                "targets='all' with BatchNorm lets a row's later positions leak its targets through the batch "
+                "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
+            )
+        self.model, self.data, self.optim, self.s, self.rngs = model, data, optim, settings, rngs
+        self.world = world or World()
+        self.log = log if self.world.lead else (lambda *_: None)
+        self.out, self.meta = Path(out_dir), dict(meta or {})
+        seq_len = model.block_size or settings.block_size
+        self.last = settings.targets == "last"
+        self.train_b = Batcher(data, "train", settings.batch_size, seq_len, self.last)
+        self.val_b = Batcher(data, "val", settings.batch_size, seq_len, self.last)
+        self.opt = build_optimizer(model, optim)
+        self.schedule = build_schedule(optim, settings.max_iters)
+        self.params = model.parameters()
+        # BatchNorm's running statistics, kept equal on every MPI rank
+        self.norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if self.world.size > 1 else []
+        self.best_val, self.best_step, self.nonfinite = math.inf, -1, 0
+
+    def run(self, resume: str | Path | None = None, stop_at: int | None = None, reshard: bool = False) -> TrainResult:
+        """Train from step 0, or from the checkpoint `resume` (`reshard`: one of another world size), to max_iters.
+
+        `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
+        the schedule still follows max_iters, so resuming reproduces the uninterrupted run bit for bit.
+        """
+        s, out = self.s, self.out
+        start = self._start(resume, reshard)
+        self._open_logs(start)
+        end = s.max_iters if stop_at is None else min(stop_at, s.max_iters)
+        # overflow/NaN are detected and reported per step (_skip); NumPy's RuntimeWarnings would only add noise.
+        # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows.
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            progress_bar(s.max_iters, start, enabled=s.progress and self.world.lead) as bar,
+        ):
+            for step in range(start, end):
+                if step % s.eval_interval == 0:
+                    self.evaluate(step)
+                if not self.step(step, bar):
+                    continue
+                # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
+                if (step + 1) % s.checkpoint_interval == 0 and step + 1 < s.max_iters:
+                    self.checkpoint(out / LAST, step + 1)
+        if end < s.max_iters:
+            self.checkpoint(out / LAST, end)
+        elif start < s.max_iters or not (out / LAST).exists():
+            self.evaluate(s.max_iters)
+            self.checkpoint(out / LAST, s.max_iters)
+        for f in self.logs:
+            f.close()
+        return TrainResult(
+            step=end,
+            best_val=self.best_val,
+            best_step=self.best_step,
+            train_time_s=self.timing.train_time_s,
+            tokens_per_s=self.timing.tokens_per_s,
+            best_path=(out / BEST) if (out / BEST).exists() else None,
         )
-    out = Path(out_dir)
-    if world.lead:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
-    seq_len = model.block_size or settings.block_size
-    last = settings.targets == "last"
-    train_b = Batcher(data, "train", settings.batch_size, seq_len, last)
-    val_b = Batcher(data, "val", settings.batch_size, seq_len, last)
-    opt = build_optimizer(model, optim)
-    schedule = build_schedule(optim, settings.max_iters)
-    meta = dict(meta or {})
-    start, best_val, best_step, nonfinite = 0, math.inf, -1, 0
-    if resume is None and (out / LAST).exists():
-        raise TrainingError(f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir")
-    # a run killed mid-write leaves its temporary behind; it is never read
-    for name in remove_stale_temps(out) if world.lead else ():
-        log(f"removed {out / name}, left by an interrupted write")
-    if resume is not None:
-        start, best_val, best_step, nonfinite = restore(
-            Path(resume), model, opt, rngs, meta.get("seed"), world, reshard
-        )
-        if start > settings.max_iters:
+
+    def _start(self, resume: str | Path | None, reshard: bool) -> int:
+        """The output folder made and cleared of an interrupted write's temporaries, and `resume` loaded into the
+        model, optimizer and generators: the step to start from."""
+        out, max_iters = self.out, self.s.max_iters
+        if self.world.lead:
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
+        if resume is None and (out / LAST).exists():
             raise TrainingError(
-                f"cannot resume from {resume}: it is at step {start}, past max_iters={settings.max_iters}; "
+                f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir"
+            )
+        # a run killed mid-write leaves its temporary behind; it is never read
+        for name in remove_stale_temps(out) if self.world.lead else ():
+            self.log(f"removed {out / name}, left by an interrupted write")
+        if resume is None:
+            return 0
+        state = restore(Path(resume), self.model, self.opt, self.rngs, self.world, reshard)
+        start, self.best_val, self.best_step, self.nonfinite = state
+        if start > max_iters:
+            raise TrainingError(
+                f"cannot resume from {resume}: it is at step {start}, past max_iters={max_iters}; "
                 "raise max_iters, or start a new run"
             )
-        log(f"resumed from {resume} at step {start}")
-    # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
-    keep = start + 1 if start >= settings.max_iters else start
-    # every logged value is a function of the seed (no wall-clock column), so a rerun writes the same bytes
-    tsv = (lambda name, cols: TsvLog(out / name, cols, truncate_from=keep)) if world.lead else (lambda *_: Discard())
-    step_log = tsv("train_log.tsv", ["step", "lr", "loss", "grad_norm"])
-    eval_log = tsv("eval_log.tsv", ["step", "train_loss", "val_loss"])
-    grad_log = tsv("grad_stats.tsv", ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"])
+        self.log(f"resumed from {resume} at step {start}")
+        return start
 
-    health = Health(model, out, keep) if settings.health_interval and world.lead else None
-    logs = (step_log, eval_log, grad_log, *(health.logs.values() if health else ()))
-    timing = RunTiming.resumed(out, start)
+    def _open_logs(self, start: int) -> None:
+        """train_log, eval_log and grad_stats (and health's, health.py) on rank 0, kept up to `start`."""
+        out, lead = self.out, self.world.lead
+        # A finished run (start == max_iters) keeps its final eval row: the final checkpoint was written after it.
+        keep = start + 1 if start >= self.s.max_iters else start
+        # every logged value is a function of the seed (no wall-clock column), so a rerun writes the same bytes
+        tsv = (lambda name, cols: TsvLog(out / name, cols, truncate_from=keep)) if lead else (lambda *_: Discard())
+        self.step_log = tsv("train_log.tsv", ["step", "lr", "loss", "grad_norm"])
+        self.eval_log = tsv("eval_log.tsv", ["step", "train_loss", "val_loss"])
+        self.grad_log = tsv(
+            "grad_stats.tsv", ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"]
+        )
+        self.health = Health(self.model, out, keep) if self.s.health_interval and lead else None
+        self.logs = (self.step_log, self.eval_log, self.grad_log, *(self.health.logs.values() if self.health else ()))
+        self.timing = RunTiming.resumed(out, start)
 
-    def checkpoint(path: Path, step: int) -> None:
-        ranks = rank_state(world, rngs)  # every rank calls this at the same steps: it gathers their dropout streams
-        if not world.lead:
-            return
-        for f in logs:  # every row up to `step` is on disk before the checkpoint says so
-            f.flush()
-        extra = {**meta, "best_val": best_val, "best_step": best_step, "nonfinite_skipped": nonfinite, **ranks}
-        save_training_checkpoint(path, model, data.tokenizer, optimizer=opt, rngs=rngs, step=step, extra=extra)
-        if path == out / LAST:
-            timing.save(step)
+    def step(self, step: int, bar) -> bool:
+        """One optimizer step (lr from the schedule, the global batch's gradient, clipping, the update), logged and
+        shown on `bar`; False when a non-finite loss or gradient skipped it (_skip)."""
+        lr = self.schedule(step)
+        self.opt.set_lr(lr)
+        t0 = time.perf_counter()
+        watch = self.health is not None and step % self.s.health_interval == 0
+        loss, n_tok = self._gradients(step, watch)
+        norm = nn.clip_grad_norm(self.params, self.optim.grad_clip)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self._skip(step, loss, norm)
+            return False
+        if step % self.s.grad_stats_interval == 0:
+            self.grad_log.write_many(grad_stats(self.model, step, lr))
+        if watch:
+            self.health.before_update()
+        self.opt.step()
+        if watch:
+            self.health.after_update(step)
+        self.opt.zero_grad()
+        dt = time.perf_counter() - t0
+        self.timing.add(dt, n_tok)
+        self.step_log.write([step, lr, loss, norm])
+        bar.set_postfix({"loss": f"{loss:.4g}", "lr": f"{lr:.3g}", "tok/s": f"{n_tok / dt:,.0f}"}, refresh=False)
+        bar.update(step + 1 - bar.n)  # to the absolute step, so skipped non-finite steps count too
+        return True
 
-    def evaluate(step: int) -> None:
-        nonlocal best_val, best_step
-        tr = estimate_loss(model, [train_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)], last, world)
-        va = estimate_loss(model, [val_b.sample(rngs["eval"]) for _ in range(settings.eval_iters)], last, world)
-        eval_log.write([step, tr, va])
-        log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
-        if va < best_val:
-            best_val, best_step = va, step
-            checkpoint(out / BEST, step)
+    def _gradients(self, step: int, watch: bool) -> tuple[float, int]:
+        """The gradient of the step's global batch, summed over micro-batches and MPI ranks: (mean loss, tokens)."""
+        s, world = self.s, self.world
+        loss_sum, n_tok = 0.0, 0
+        with self.health.watch(step) if watch else contextlib.nullcontext():
+            micro = s.grad_accum * world.size  # micro-batches in the global batch
+            before = running_stats(self.norms)
+            for i in range(micro):
+                x, y = self.train_b.sample(self.rngs["batch"])  # every rank draws them all, to keep one batch stream
+                if i // s.grad_accum != world.rank:
+                    continue  # another rank's share
+                _, loss = self.model(x, y, last_only=self.last)
+                loss.backward(np.asarray(1 / micro, dtype=loss.dtype))
+                loss_sum += float(loss.data) / micro
+                n_tok += int((y >= 0).sum())
+        sum_grads(self.params, world)
+        sync_running_stats(world, self.norms, before, s.grad_accum)
+        return sum_scalars(world, loss_sum, n_tok)
 
-    params = model.parameters()
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if world.size > 1 else []
-    end = settings.max_iters if stop_at is None else min(stop_at, settings.max_iters)
-    # overflow/NaN are detected and reported per step below; NumPy's RuntimeWarnings would only add noise.
-    # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows it.
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        progress_bar(settings.max_iters, start, enabled=settings.progress and world.lead) as bar,
-    ):
-        for step in range(start, end):
-            if step % settings.eval_interval == 0:
-                evaluate(step)
-            lr = schedule(step)
-            opt.set_lr(lr)
-            t0 = time.perf_counter()
-            loss_sum, n_tok = 0.0, 0
-            watch = health is not None and step % settings.health_interval == 0
-            with health.watch(step) if watch else contextlib.nullcontext():
-                micro = settings.grad_accum * world.size  # micro-batches in the global batch
-                before = running_stats(norms)
-                for i in range(micro):
-                    x, y = train_b.sample(rngs["batch"])  # every rank draws them all, to keep one batch stream
-                    if i // settings.grad_accum != world.rank:
-                        continue  # another rank's share
-                    _, loss = model(x, y, last_only=last)
-                    loss.backward(np.asarray(1 / micro, dtype=loss.dtype))
-                    loss_sum += float(loss.data) / micro
-                    n_tok += int((y >= 0).sum())
-            sum_grads(params, world)
-            sync_running_stats(world, norms, before, settings.grad_accum)
-            loss_sum, n_tok = sum_scalars(world, loss_sum, n_tok)
-            norm = nn.clip_grad_norm(params, optim.grad_clip)
-            if not (math.isfinite(loss_sum) and math.isfinite(norm)):
-                bad = _nonfinite_param(model) or "none' is non-finite: the loss alone"
-                nonfinite += 1
-                opt.zero_grad()
-                if nonfinite > settings.max_nonfinite:
-                    kept = (
-                        f"last good checkpoint kept at {out / LAST}" if (out / LAST).exists() else "no checkpoint yet"
-                    )
-                    raise TrainingError(
-                        f"non-finite loss {loss_sum} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
-                        f"lower lr={optim.lr}, enable grad_clip= or allow skipping with max_nonfinite="
-                    )
-                log(f"step {step}: skipped a non-finite update (parameter '{bad}), {nonfinite} so far")
-                continue
-            if step % settings.grad_stats_interval == 0:
-                grad_log.write_many(grad_stats(model, step, lr))
-            if watch:
-                health.before_update()
-            opt.step()
-            if watch:
-                health.after_update(step)
-            opt.zero_grad()
-            dt = time.perf_counter() - t0
-            timing.add(dt, n_tok)
-            step_log.write([step, lr, loss_sum, norm])
-            bar.set_postfix(
-                {"loss": f"{loss_sum:.4g}", "lr": f"{lr:.3g}", "tok/s": f"{n_tok / dt:,.0f}"}, refresh=False
+    def _skip(self, step: int, loss: float, norm: float) -> None:
+        """A non-finite loss or gradient: the update is dropped, up to max_nonfinite times in a run, then it stops."""
+        bad = _nonfinite_param(self.model) or "none' is non-finite: the loss alone"
+        self.nonfinite += 1
+        self.opt.zero_grad()
+        if self.nonfinite > self.s.max_nonfinite:
+            last = self.out / LAST
+            kept = f"last good checkpoint kept at {last}" if last.exists() else "no checkpoint yet"
+            raise TrainingError(
+                f"non-finite loss {loss} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
+                f"lower lr={self.optim.lr}, enable grad_clip= or allow skipping with max_nonfinite="
             )
-            bar.update(step + 1 - bar.n)  # to the absolute step, so skipped non-finite steps count too
-            # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
-            if (step + 1) % settings.checkpoint_interval == 0 and step + 1 < settings.max_iters:
-                checkpoint(out / LAST, step + 1)
-    if end < settings.max_iters:
-        checkpoint(out / LAST, end)
-    elif start < settings.max_iters or not (out / LAST).exists():
-        evaluate(settings.max_iters)
-        checkpoint(out / LAST, settings.max_iters)
-    for f in logs:
-        f.close()
-    return TrainResult(
-        step=end,
-        best_val=best_val,
-        best_step=best_step,
-        train_time_s=timing.train_time_s,
-        tokens_per_s=timing.tokens_per_s,
-        best_path=(out / BEST) if (out / BEST).exists() else None,
-    )
+        self.log(f"step {step}: skipped a non-finite update (parameter '{bad}), {self.nonfinite} so far")
+
+    def evaluate(self, step: int) -> None:
+        """nanoGPT's estimate of the train and val loss (eval_iters batches each), logged; a new best val loss
+        writes best.safetensors."""
+        n, rng = self.s.eval_iters, self.rngs["eval"]
+        tr = estimate_loss(self.model, [self.train_b.sample(rng) for _ in range(n)], self.last, self.world)
+        va = estimate_loss(self.model, [self.val_b.sample(rng) for _ in range(n)], self.last, self.world)
+        self.eval_log.write([step, tr, va])
+        self.log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
+        if va < self.best_val:
+            self.best_val, self.best_step = va, step
+            self.checkpoint(self.out / BEST, step)
+
+    def checkpoint(self, path: Path, step: int) -> None:
+        """Weights, optimizer moments, generators and the run's state at `step`, after every log row up to it."""
+        ranks = rank_state(self.world, self.rngs)  # every rank calls this at the same steps: it gathers their dropout
+        if not self.world.lead:
+            return
+        for f in self.logs:
+            f.flush()
+        extra = {
+            **self.meta,
+            "seed": self.rngs.seed,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "nonfinite_skipped": self.nonfinite,
+            **ranks,
+        }
+        save_training_checkpoint(
+            path, self.model, self.data.tokenizer, optimizer=self.opt, rngs=self.rngs, step=step, extra=extra
+        )
+        if path == self.out / LAST:
+            self.timing.save(step)
+
+
+def train(model: LanguageModel, data: Prepared, *, resume=None, stop_at=None, reshard=False, **kw) -> TrainResult:
+    """Trainer(model, data, **kw).run(resume, stop_at, reshard): a whole run in one call."""
+    return Trainer(model, data, **kw).run(resume=resume, stop_at=stop_at, reshard=reshard)

@@ -15,6 +15,7 @@ from ..models import LADDER
 from ..models.base import LanguageModel
 from ..parallel import World, restored_rank_state
 from .checkpoints import _FIX, load_training_checkpoint, restore_rngs
+from .rngs import Rngs
 
 _RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfinite_skipped", 0))
 
@@ -23,10 +24,12 @@ class TrainingError(LmladderError, RuntimeError):
     """Training cannot go on (non-finite loss, unusable resume); the message says where and what to do."""
 
 
-def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: dict, seed: Any, world: World, reshard: bool):
+def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, world: World, reshard: bool):
     """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
-    Anything unusable in the file, another `seed` or world size than its own, is an error before a step runs."""
+    Anything unusable in the file, another seed (rngs.seed) or world size than its own, is an error before a step
+    runs."""
     ck = load_training_checkpoint(path)
+    seed = rngs.seed
     ranks = ck.meta.get("world_size", 1)
     if not isinstance(ranks, int) or isinstance(ranks, bool) or ranks < 1:
         raise CheckpointError(f"{path}: its world_size {str(ranks)[:20]!r} is not a number of MPI ranks; {_FIX}")

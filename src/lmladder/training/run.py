@@ -12,68 +12,24 @@ from typing import Any
 import numpy as np
 
 from ..autograd import kernels
-from ..data.prepared import Prepared, text_sizes
+from ..data.prepared import Prepared
 from ..data.registry import describe
+from ..inference.novelty import label_samples
+from ..inference.sampling import sample_text
+from ..inference.scoring import DEFAULT_EVAL_BLOCK, score_splits
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
 from ..parallel import ParallelError, World, rank_stream
-from . import budget, health, loop
+from . import budget, health
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
-from .evaluate import DEFAULT_EVAL_BLOCK, score_tokens
-from .loop import BEST, LAST, make_rngs
-from .novelty import label, novelty, split_documents
-from .sampling import generate, start_token, stop_token
+from .loop import BEST, LAST, Trainer
+from .rngs import make_rngs
 from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
 
 METRICS = "metrics.json"
 HEALTH = "health.json"  # training/health.py: summarize
-
-
-def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
-    """Exact val (and test, when the split has one) scores; see evaluate.py for the estimator."""
-    scores = {}
-    for split in ("val", "test"):
-        if split in data.splits:
-            toks = data.splits[split]
-            sizes = data.stats.get("splits", {}).get(split, {})
-            if "predicted_bytes" in sizes:
-                n_chars, n_bytes = sizes["predicted_chars"], sizes["predicted_bytes"]
-            else:  # prepared before the sizes were recorded: the text the tokens decode to (exact for char/byte)
-                n_chars, n_bytes = text_sizes(data.tokenizer, data.tokenizer.decode(np.asarray(toks)), toks)
-            scores[split] = score_tokens(
-                model,
-                toks,
-                kind=data.kind,
-                boundary_id=data.boundary_id,
-                n_chars=n_chars,
-                n_bytes=n_bytes,
-                batch_size=batch_size,
-            )
-    return scores
-
-
-def sample_text(model: LanguageModel, data: Prepared, rng: np.random.Generator, s: SampleSettings) -> list[str]:
-    """Lines corpora: whole documents (names) from the boundary token; stream: `sample_tokens` from a newline, or
-    up to an end-of-text token where the tokenizer has one."""
-    tok = data.tokenizer
-    if data.kind == "lines":
-        prompt = np.full((s.num_samples, 1), data.boundary_id)
-        rows = generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature, stop_id=data.boundary_id)
-        return [tok.decode(r[r != data.boundary_id]) for r in rows]
-    prompt = np.full((s.num_samples, 1), start_token(tok))
-    stop = stop_token(tok)  # BPE's <|endoftext|> ends a sample here too, as in `lmladder sample` (not shown)
-    rows = generate(model, prompt, s.sample_tokens, rng=rng, temperature=s.temperature, stop_id=stop)
-    return [tok.decode(r if stop is None else r[r != stop]) for r in rows]
-
-
-def label_samples(samples: list[str], data: Prepared) -> tuple[list[str], dict]:
-    """Lines corpora: each sample's label (train/val/test/new, see novelty.py) and their counts with the novelty
-    rate, the `samples` entry of metrics.json."""
-    docs = split_documents(data)
-    labels = [label(s, docs) for s in samples]
-    return labels, novelty(labels, list(docs))
 
 
 def _write_samples(path: Path, samples: list[str], kind: str, labels: list[str] | None = None) -> None:
@@ -134,7 +90,9 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
             log(f"{cls.kind}: {model.num_parameters():,} parameters")
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
-        train.check()  # the estimate below reads its sizes
+        trainer = Trainer(
+            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, log=log, world=world
+        )
         budget.check_training(
             model,
             batch_size=train.batch_size,
@@ -145,10 +103,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
             num_samples=sample.num_samples,
             sample_tokens=sample.sample_tokens,
         )
-        res = loop.train(
-            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, resume=resume, log=log,
-            world=world, reshard=reshard,
-        )  # fmt: skip
+        res = trainer.run(resume=resume, reshard=reshard)
         if not world.lead:
             return {}
         step, seconds, tokens_per_s, batch = res.step, res.train_time_s, res.tokens_per_s, train.eval_batch_size
@@ -172,7 +127,9 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
     if cls.trainable and res.best_path is not None:
         best = load_training_checkpoint(res.best_path).model
         metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}
-    samples, labels = sample_text(model, data, rngs["sample"], sample), None
+    n, tokens, temperature = sample.num_samples, sample.sample_tokens, sample.temperature
+    samples = sample_text(model, data, rngs["sample"], num_samples=n, sample_tokens=tokens, temperature=temperature)
+    labels = None
     if data.kind == "lines":
         labels, metrics["samples"] = label_samples(samples, data)
     _write_samples(out / "samples.txt", samples, data.kind, labels)
@@ -182,4 +139,4 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
     return {**metrics, "train_time_s": seconds, "tokens_per_s": tokens_per_s}
 
 
-__all__ = ["run_rung", "score_splits", "sample_text", "label_samples", "METRICS", "TIMING", "BEST", "LAST"]
+__all__ = ["run_rung", "METRICS", "TIMING", "BEST", "LAST"]

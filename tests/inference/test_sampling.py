@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from lmladder.autograd import is_grad_enabled
+from lmladder.inference import SamplingError, generate, next_token
+from lmladder.inference.sampling import sample_text, stream
 from lmladder.models import build_model
 from lmladder.resources import MemoryBudgetError
-from lmladder.training import SamplingError, generate, next_token
-from lmladder.training.sampling import stream
 
 
 def gpt(block=8, seed=0):
@@ -124,8 +124,6 @@ def test_a_bpe_stream_runs_samples_end_at_end_of_text():
     """samples.txt as `lmladder sample`: <|endoftext|> ends a stream sample and is not shown (it was once printed
     as its literal text, mid-sample)."""
     from lmladder.data import BPETokenizer, Prepared
-    from lmladder.training import SampleSettings
-    from lmladder.training.run import sample_text
 
     text = "the cat sat on the mat, the dog sat on the log.\n" * 20
     tok = BPETokenizer.train(text, 270)
@@ -135,7 +133,7 @@ def test_a_bpe_stream_runs_samples_end_at_end_of_text():
     model = build_model(
         "gpt", vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16, rng=np.random.default_rng(0)
     )
-    samples = sample_text(model, data, np.random.default_rng(1), SampleSettings(num_samples=4, sample_tokens=3000))
+    samples = sample_text(model, data, np.random.default_rng(1), num_samples=4, sample_tokens=3000)
     assert all("<|endoftext|>" not in s for s in samples)
     # an untrained model draws it at about 1 in 270 tokens: every sample stopped long before 3000 tokens
     assert all(len(tok.encode(s)) < 3000 for s in samples) and eot == tok.vocab_size - 1

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from lmladder.data.prepared import load_prepared, prepare_corpus
+from lmladder.inference.novelty import label, novelty, split_documents
 from lmladder.models import model_class
 from lmladder.training import SampleSettings, run_rung
-from lmladder.training.novelty import label, novelty, split_documents
 
 NAMES = [f"{a}{b}{c}" for a in "abcde" for b in "aeiou" for c in "lmnrs"]  # 125 distinct names
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from ..autograd import no_grad
+from ..data.prepared import Prepared
 from ..errors import LmladderError
 from ..models.base import LanguageModel
 from ..resources import check_fits
@@ -175,3 +176,25 @@ def generate(model: LanguageModel, prompt: np.ndarray, max_new_tokens: int, **op
             r = r[: hits[0] + 1]
         rows.append(r)
     return rows
+
+
+def sample_text(
+    model: LanguageModel,
+    data: Prepared,
+    rng: np.random.Generator,
+    *,
+    num_samples: int,
+    sample_tokens: int,
+    temperature: float = 1.0,
+) -> list[str]:
+    """`num_samples` texts of up to `sample_tokens` tokens each. Lines corpora: whole documents (names) from the
+    boundary token; stream: from a newline, up to an end-of-text token where the tokenizer has one."""
+    tok = data.tokenizer
+    if data.kind == "lines":
+        prompt = np.full((num_samples, 1), data.boundary_id)
+        rows = generate(model, prompt, sample_tokens, rng=rng, temperature=temperature, stop_id=data.boundary_id)
+        return [tok.decode(r[r != data.boundary_id]) for r in rows]
+    prompt = np.full((num_samples, 1), start_token(tok))
+    stop = stop_token(tok)  # BPE's <|endoftext|> ends a sample here too, as in `lmladder sample` (not shown)
+    rows = generate(model, prompt, sample_tokens, rng=rng, temperature=temperature, stop_id=stop)
+    return [tok.decode(r if stop is None else r[r != stop]) for r in rows]

@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
+from lmladder.inference import SamplingError, generate
+from lmladder.inference.beam import beam_search
 from lmladder.models import build_model
-from lmladder.training import SamplingError, generate
-from lmladder.training.beam import beam_search
 
 V = 7
 

@@ -18,9 +18,9 @@ import numpy as np
 from ..autograd import functional as F
 from ..autograd import no_grad
 from ..data.batching import IGNORE_INDEX, eval_batches
+from ..data.prepared import Prepared, text_sizes
 from ..models.base import LanguageModel
-from ..parallel import World
-from .progress import progress_bar
+from ..progress import progress_bar
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
@@ -73,18 +73,24 @@ def score_tokens(
     }
 
 
-def estimate_loss(model: LanguageModel, batches, last_only: bool = False, world: World | None = None) -> float:
-    """nanoGPT's estimator: the mean of per-batch mean losses over the given (x, y) batches, dropout off
-    (last_only: y is (B, 1), the target after each row). With `world` (MPI ranks), rank r scores batches r, r+N,
-    ... and the losses are put back in order: the mean one process would get, on every rank."""
-    world = world or World()
-    batches = list(batches)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            mine = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches[world.rank :: world.size]]
-    finally:
-        model.train(was_training)
-    parts = world.gather(mine)
-    return float(np.mean([parts[i % world.size][i // world.size] for i in range(len(batches))]))
+def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
+    """Exact val (and test, when the split has one) scores of `score_tokens`."""
+    scores = {}
+    for split in ("val", "test"):
+        if split in data.splits:
+            toks = data.splits[split]
+            sizes = data.stats.get("splits", {}).get(split, {})
+            if "predicted_bytes" in sizes:
+                n_chars, n_bytes = sizes["predicted_chars"], sizes["predicted_bytes"]
+            else:  # prepared before the sizes were recorded: the text the tokens decode to (exact for char/byte)
+                n_chars, n_bytes = text_sizes(data.tokenizer, data.tokenizer.decode(np.asarray(toks)), toks)
+            scores[split] = score_tokens(
+                model,
+                toks,
+                kind=data.kind,
+                boundary_id=data.boundary_id,
+                n_chars=n_chars,
+                n_bytes=n_bytes,
+                batch_size=batch_size,
+            )
+    return scores

@@ -38,3 +38,10 @@ def novelty(labels: Sequence[str], splits: Sequence[str]) -> dict:
     for no samples: JSON has no NaN)."""
     counts = {name: sum(1 for x in labels if x == name) for name in [*splits, NEW]}
     return {"n": len(labels), **counts, "novelty": counts[NEW] / len(labels) if labels else None}
+
+
+def label_samples(samples: list[str], data: Prepared) -> tuple[list[str], dict]:
+    """Each sample's label and their counts with the novelty rate (metrics.json's `samples`)."""
+    docs = split_documents(data)
+    labels = [label(s, docs) for s in samples]
+    return labels, novelty(labels, list(docs))

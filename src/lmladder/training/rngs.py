@@ -1,0 +1,22 @@
+"""A run's random streams: one Generator per use, all spawned from the run's one seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+RNG_NAMES = ("model", "batch", "eval", "sample")
+
+
+class Rngs(dict[str, np.random.Generator]):
+    """A run's Generators by name (RNG_NAMES) and the `seed` they come from (make_rngs)."""
+
+    seed: int
+
+
+def make_rngs(seed: int) -> Rngs:
+    """Independent generators for init+dropout, batches, evaluation batches and sampling, all from one seed, which
+    they carry: a resume checks it against the checkpoint's, and MPI ranks > 0 draw their dropout from it."""
+    children = np.random.SeedSequence(seed).spawn(len(RNG_NAMES))
+    rngs = Rngs({name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children, strict=True)})
+    rngs.seed = seed
+    return rngs
