@@ -201,6 +201,8 @@ def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # a background job (`pytest ... &`) inherits SIGINT ignored; a terminal's foreground job has the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (partial / "model.safetensors").exists():

@@ -37,11 +37,21 @@ def stream_ckpt(tmp_path_factory):
     return _checkpoint(tmp_path_factory.mktemp("edges") / "m.safetensors", CharTokenizer.build("abc de\n"))
 
 
+HANG = 600  # seconds: a guard against a hang only, far above any run's time on a busy machine
+
+
+def _default_sigint() -> None:
+    """A background job of a non-interactive shell (`pytest ... &`) inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: the child gets the default, as a command started from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _lmladder(*args, **kw) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "LMLADDER_DEBUG"} | THREADS
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     argv = [sys.executable, "-m", "lmladder", *args]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(argv, env=env, preexec_fn=_default_sigint, **pipes, **kw)
 
 
 def test_ctrl_c_keeps_the_finished_samples_and_says_how_many(stream_ckpt):
@@ -52,7 +62,7 @@ def test_ctrl_c_keeps_the_finished_samples_and_says_how_many(stream_ckpt):
         assert line, p.stderr.read().decode()
         first += line
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=HANG)
     lines = err.decode().strip().splitlines()
     assert p.returncode == 130, err.decode()
     assert len(lines) == 1 and "Traceback" not in err.decode(), err.decode()
@@ -65,16 +75,16 @@ def test_a_closed_pipe_ends_quietly(stream_ckpt):
     p = _lmladder("sample", stream_ckpt, "--num-samples", "100000", "--max-new-tokens", "50")
     head = subprocess.Popen(["head", "-1"], stdin=p.stdout, stdout=subprocess.PIPE)
     p.stdout.close()  # head alone reads the pipe: when it exits, the next write fails with EPIPE
-    first, _ = head.communicate(timeout=60)
+    first, _ = head.communicate(timeout=HANG)
     err = p.stderr.read().decode()
-    assert p.wait(timeout=60) in (0, 141), err
+    assert p.wait(timeout=HANG) in (0, 141), err
     assert err == "" and first.strip()
 
 
 def test_a_non_utf8_prompt_is_taken_as_bytes_by_a_byte_model(tmp_path):
     ckpt = _checkpoint(tmp_path / "b.safetensors", ByteTokenizer())
     p = _lmladder("sample", ckpt, "--prompt", b"ab\xff", "--num-samples", "2", "--max-new-tokens", "3")
-    out, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=HANG)
     assert p.returncode == 0 and "Traceback" not in err.decode(), err.decode()
     assert out.decode().startswith("ab\ufffd")  # the raw byte was encoded; shown as U+FFFD, as decode shows it
 
@@ -180,7 +190,7 @@ def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
 def test_a_long_sample_prints_as_it_goes(stream_ckpt):
     """A billion tokens: the first ones are on stdout at once (before, nothing until the end, and an 8 GB buffer)."""
     p = _lmladder("sample", stream_ckpt, "--max-new-tokens", "1000000000")
-    first, deadline = b"", time.monotonic() + 60
+    first, deadline = b"", time.monotonic() + HANG
     try:
         while len(first) < 200 and time.monotonic() < deadline:
             if select.select([p.stdout], [], [], 1)[0]:
@@ -194,4 +204,4 @@ def test_a_long_sample_prints_as_it_goes(stream_ckpt):
         assert peak_kb < 512 * 1024, f"peak resident memory {peak_kb} kB"
     finally:
         p.kill()
-        p.communicate(timeout=60)
+        p.communicate(timeout=HANG)
