@@ -78,7 +78,7 @@ def save_training_checkpoint(
 
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-_FIX = "the file was modified or mixed from two runs — restore it or retrain"
+TAMPERED = "the file was modified or mixed from two runs — restore it or retrain"
 
 
 def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[LanguageModel], Any, str]:
@@ -91,23 +91,23 @@ def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[La
         )
     kind, fields, dtype = meta["model"]["kind"], meta["model"]["config"], meta.get("dtype", "float32")
     if not isinstance(kind, str) or not isinstance(fields, dict):
-        raise CheckpointError(f"{path}: model kind/config in its metadata are malformed; {_FIX}")
+        raise CheckpointError(f"{path}: model kind/config in its metadata are malformed; {TAMPERED}")
     if dtype not in _FLOAT_DTYPES:
-        raise CheckpointError(f"{path}: metadata dtype {str(dtype)[:40]!r} is not one of {_FLOAT_DTYPES}; {_FIX}")
+        raise CheckpointError(f"{path}: metadata dtype {str(dtype)[:40]!r} is not one of {_FLOAT_DTYPES}; {TAMPERED}")
     cls = model_class(kind)
     config = cls.Config(**fields)
     config.check()
     if config.vocab_size != tokenizer.vocab_size:
         raise CheckpointError(
             f"{path}: model vocab_size {str(config.vocab_size)[:40]} differs from its tokenizer's "
-            f"{tokenizer.vocab_size} symbols; {_FIX}"
+            f"{tokenizer.vocab_size} symbols; {TAMPERED}"
         )
     held = sum(a.size for k, a in arrays.items() if k.startswith("model."))
     need = cls.min_params(config)
     if need > 2 * held + 4096:  # slack so a model that gains a few small layers still loads older files
         raise CheckpointError(
             f"{path}: its metadata describes a {kind} of at least {need:.3g} parameters but the file holds "
-            f"{held:,} weights; {_FIX}"
+            f"{held:,} weights; {TAMPERED}"
         )
     return cls, config, dtype
 
@@ -151,7 +151,7 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         weights = {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}
         if problem := _shape_mismatch(model, weights):
             raise CheckpointError(
-                f"{path}: its arrays do not match the {cls.kind} its metadata describes ({problem}); {_FIX}"
+                f"{path}: its arrays do not match the {cls.kind} its metadata describes ({problem}); {TAMPERED}"
             )
         model.load_state_dict(weights)
     except CheckpointError:
@@ -159,11 +159,11 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
     except StateDictError as e:  # before KeyError, which it also is
         reason = str(e).split(";")[0]  # the model's own fix is for whoever builds it; for a file, ours applies
         raise CheckpointError(
-            f"{path}: its arrays do not load into the model its metadata describes ({reason}); {_FIX}"
+            f"{path}: its arrays do not load into the model its metadata describes ({reason}); {TAMPERED}"
         ) from None
     except (ModelConfigError, DataError) as e:
         reason = str(e).split(";")[0]
-        raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {_FIX}") from None
+        raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {TAMPERED}") from None
     except KeyError as e:
         raise CheckpointError(
             f"{path}: its metadata lacks {str(e)[:60]}; the file was not written by lmladder training — "
@@ -179,7 +179,7 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         optim_state = _optim_state(path, meta["optimizer"], arrays, model)
     rng_states = meta.get("rng_states", {})
     if not isinstance(rng_states, dict):
-        raise CheckpointError(f"{path}: rng_states in its metadata is not a map; {_FIX}")
+        raise CheckpointError(f"{path}: rng_states in its metadata is not a map; {TAMPERED}")
     return Checkpoint(model=model, tokenizer=tokenizer, meta=meta, optim_state=optim_state, rng_states=rng_states)
 
 
@@ -195,11 +195,11 @@ def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str,
         and all(isinstance(h, dict) for h in om["hyper"])
     )
     if not ok:
-        raise CheckpointError(f"{path}: optimizer metadata is malformed; {_FIX}")
+        raise CheckpointError(f"{path}: optimizer metadata is malformed; {TAMPERED}")
     params = dict(model.named_parameters())
     order = om.get("params")  # the optimizer's parameter order, which the buffers follow
     if not (isinstance(order, list) and sorted(map(str, order)) == sorted(params) and len(order) == len(params)):
-        raise CheckpointError(f"{path}: optimizer metadata names other parameters than the model's; {_FIX}")
+        raise CheckpointError(f"{path}: optimizer metadata names other parameters than the model's; {TAMPERED}")
     buffers = {}
     for buf in om["buffers"]:
         missing = [n for n in order if f"optim.{buf}.{n}" not in arrays]
@@ -210,7 +210,7 @@ def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str,
             )
         bad = [n for n in order if arrays[f"optim.{buf}.{n}"].shape != params[n].shape]
         if bad:
-            raise CheckpointError(f"{path}: optimizer buffer optim.{buf}.{bad[0]} has the wrong shape; {_FIX}")
+            raise CheckpointError(f"{path}: optimizer buffer optim.{buf}.{bad[0]} has the wrong shape; {TAMPERED}")
         buffers[buf] = [arrays[f"optim.{buf}.{n}"] for n in order]
     return {"step": om["step"], "hyper": om["hyper"], "buffers": buffers}
 
@@ -224,5 +224,5 @@ def restore_rngs(rngs: dict[str, np.random.Generator], states: dict[str, Any], p
             g.bit_generator.state = states[name]
         except (TypeError, ValueError, KeyError, OverflowError) as e:
             raise CheckpointError(
-                f"{path}: its state for the '{name}' generator is unusable ({str(e)[:60]}); {_FIX}"
+                f"{path}: its state for the '{name}' generator is unusable ({str(e)[:60]}); {TAMPERED}"
             ) from None

@@ -14,7 +14,7 @@ from ..io import CheckpointError
 from ..models import LADDER
 from ..models.base import LanguageModel
 from ..parallel import World, restored_rank_state
-from .checkpoints import _FIX, load_training_checkpoint, restore_rngs
+from .checkpoints import TAMPERED, load_training_checkpoint, restore_rngs
 from .rngs import Rngs
 
 _RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfinite_skipped", 0))
@@ -32,7 +32,7 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
     seed = rngs.seed
     ranks = ck.meta.get("world_size", 1)
     if not isinstance(ranks, int) or isinstance(ranks, bool) or ranks < 1:
-        raise CheckpointError(f"{path}: its world_size {str(ranks)[:20]!r} is not a number of MPI ranks; {_FIX}")
+        raise CheckpointError(f"{path}: its world_size {str(ranks)[:20]!r} is not a number of MPI ranks; {TAMPERED}")
     if ranks != world.size and not reshard:
         raise TrainingError(
             f"cannot resume from {path}: it was trained on {ranks} rank(s), this run has {world.size}; resume it "

@@ -60,7 +60,7 @@ def run_rung(
     then score the final and best-val checkpoints exactly and sample from the final one. The whole run holds the
     lock of `out_dir` (io.lock): a second run into the same folder fails at once.
 
-    `world` (training/parallel.py): train one model on MPI ranks; rank 0 holds the lock, writes, scores and
+    `world` (parallel.py): train one model on MPI ranks; rank 0 holds the lock, writes, scores and
     samples, and the other ranks return {} once training ends. `reshard`: resume on another number of ranks."""
     world = world or World()
     kernels.backend()  # a bad LMLADDER_KERNELS fails here, before any work
