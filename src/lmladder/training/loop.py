@@ -281,14 +281,8 @@ class Trainer:
             return
         for f in self.logs:
             f.flush()
-        extra = {
-            **self.meta,
-            "seed": self.rngs.seed,
-            "best_val": self.best_val,
-            "best_step": self.best_step,
-            "nonfinite_skipped": self.nonfinite,
-            **ranks,
-        }
+        run = {"seed": self.rngs.seed, "best_val": self.best_val, "best_step": self.best_step}
+        extra = {**self.meta, **run, "nonfinite_skipped": self.nonfinite, **ranks}
         save_training_checkpoint(
             path, self.model, self.data.tokenizer, optimizer=self.opt, rngs=self.rngs, step=step, extra=extra
         )
