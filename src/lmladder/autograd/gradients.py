@@ -36,13 +36,9 @@ def fit(grad: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 class Gradients:
-    """The summed gradient of each tensor a backward pass has reached so far.
-
-    It never writes into an array it did not make: a node's backward may return an array that is stored elsewhere
-    too (Add hands g to both inputs; a view of it; the caller's own array). So a sum is a new array, and a leaf's
-    `.grad` starts as a copy (optimizers and clipping update it in place). The speed wing's `PooledGradients`
-    (fast/gradients.py) keeps the same sums, bit for bit, without the copies.
-    """
+    """The summed gradient of each tensor a backward pass has reached so far. A node's backward may return an array
+    stored elsewhere too (Add hands g to both inputs), so a sum is a new array, and a leaf's `.grad` starts as a
+    copy (optimizers and clipping update it in place). fast/gradients.py keeps the same sums without copies."""
 
     __slots__ = ("grads",)
 

@@ -1,12 +1,7 @@
-"""Attention calls laid out for speed: the (batch, heads) blocks and query tiles attention_core.py works on, and
-the choice between that core and kernels_blas.py's one-thread-pool path for causal self-attention.
-
-A call is cut into blocks of (batch, heads) whose score matrices fit the L2 cache; each block's scores are built,
-soft-maxed and consumed while they sit there, and long causal blocks skip their masked upper triangle tile by
-tile. Small calls keep the probabilities for backward; large ones keep only the log-sum-exp per query and
-recompute them. On float32 with the compiled backend, causal self-attention on the fused projection (`causal_qkv`)
-runs kernels_blas.py instead: one (batch, head) per turn of the compiled kernels' thread pool, which
-attention_core's per-head BLAS calls cannot use (they run one head at a time).
+"""Attention calls laid out for speed: the (batch, heads) blocks and query tiles attention_core.py works on (score
+matrices that fit the L2 cache; long causal blocks skip their masked upper triangle tile by tile; probabilities
+kept for backward when small, else recomputed from the log-sum-exp), and the choice of kernels_blas.py for causal
+self-attention on float32 with the compiled backend: one (batch, head) per turn of the one thread pool.
 """
 
 from __future__ import annotations

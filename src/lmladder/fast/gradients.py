@@ -1,11 +1,5 @@
-"""The engine's gradient sums without copies: autograd/gradients.py's `Gradients`, bit for bit, where an array is
-copied only when it may be stored somewhere else too, and sums live in pooled arrays (memory.py's rule).
-
-The first gradient to reach a tensor is kept as it is; the second goes into a fresh sum buffer that this class
-owns, and later ones are added into that in place (`+=` only on arrays it owns). A leaf's .grad never aliases
-another array (optimizers and clipping update it in place): a view, a read-only array or an array handed to two
-places is copied before it becomes one.
-"""
+"""The engine's gradient sums without copies: autograd/gradients.py's `Gradients`, bit for bit, copying an array
+only where it may be stored twice and summing into pooled arrays that it owns (memory.py's rule)."""
 
 from __future__ import annotations
 
@@ -15,7 +9,11 @@ from . import memory
 
 
 class PooledGradients:
-    """The summed gradient of each tensor a backward pass has reached so far (keyed by id: any object will do)."""
+    """The summed gradient of each tensor a backward pass has reached so far (keyed by id: any object will do).
+
+    The first gradient to reach a tensor is kept as it is; the second goes into a fresh sum buffer, and later ones
+    are added into that in place. A leaf's .grad never aliases another array (optimizers and clipping update it in
+    place): a view, a read-only array or an array handed to two places is copied before it becomes one."""
 
     __slots__ = ("grads", "owned", "handed", "shared")
 

@@ -79,13 +79,10 @@ def blas(x: np.ndarray):
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = a @ b for 2-D arrays: split over the compiled kernels' threads when they have several and out has
     2 * SPLIT_ROWS rows or more, else NumPy's (checked in that order: a decoded token's GEMMs pay ~0.1 us)."""
-    if out.shape[0] < 2 * SPLIT_ROWS or a.dtype != out.dtype or b.dtype != out.dtype or not _pooled(a, b, out):
+    split = out.shape[0] >= 2 * SPLIT_ROWS and a.dtype == out.dtype == b.dtype and (k := blas(out)) is not None
+    if not (split and k.matmul(a, b, out, SPLIT_ROWS)):
         np.matmul(a, b, out=out)
     return out
-
-
-def _pooled(a, b, out) -> bool:
-    return (k := blas(out)) is not None and k.matmul(a, b, out, SPLIT_ROWS)
 
 
 def _out(x: np.ndarray) -> np.ndarray:

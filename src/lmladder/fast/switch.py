@@ -1,9 +1,6 @@
-"""The one switch of the speed wing: "compiled" (the default) runs it, "numpy" turns all of it off.
-
-With "numpy" (`set_backend("numpy")`, or LMLADDER_KERNELS=numpy in the environment) the kernels run their NumPy
-reference code, the array pool hands out plain np.empty arrays, the engine sums gradients with copies, and the
-optimizers run their reference_update. Float64, the gradcheck dtype, always takes the NumPy reference kernels.
-"""
+"""The one switch of the speed wing: "compiled" (the default) runs it; "numpy" (`set_backend("numpy")`, or
+LMLADDER_KERNELS=numpy) turns all of it off: the kernels run their NumPy reference code, the array pool hands out
+plain np.empty arrays, the engine sums gradients with copies, and the optimizers run their reference_update."""
 
 from __future__ import annotations
 
