@@ -114,7 +114,7 @@ def peak_traced_mb(step) -> float:
     import tracemalloc
 
     try:  # empty lmladder's array pool first, or the step would reuse arrays allocated before tracing began
-        from lmladder.autograd import memory
+        from lmladder.fast import memory
 
         memory.release()
     except ImportError:  # an older lmladder without the pool

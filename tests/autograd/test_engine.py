@@ -1,9 +1,18 @@
-"""The backward walk: ordering, accumulation, graph release, no_grad, detach, dtype and aliasing rules."""
+"""The backward walk: ordering, accumulation, graph release, no_grad, detach, dtype and aliasing rules, with the
+engine's plain gradient sums (the numpy backend) and the speed wing's copy-free ones alike."""
 
 import numpy as np
 import pytest
 
 from lmladder.autograd import AutogradError, Tensor, gradcheck, no_grad, unbroadcast
+from lmladder.fast import switch
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def backend(request):
+    switch.set_backend(request.param)
+    yield request.param
+    switch.set_backend("compiled")
 
 
 def leaf(*shape, dtype=np.float64, seed=0):
@@ -137,3 +146,23 @@ def test_unbroadcast():
 def test_operators_with_constants_on_both_sides():
     assert gradcheck(lambda x: 2.0 - x + 1.0 / x * 3 - (x**2) / 4.0 + np.ones(3) * x, [np.random.rand(2, 3) + 1])
     assert gradcheck(lambda x: np.eye(2) @ x, [np.random.randn(2, 2)])
+
+
+def test_both_gradient_sums_give_the_same_bits(backend):
+    """A GPT's gradients after two backward passes (accumulated), with either backend's sums; in float64, so that
+    the kernels are NumPy's under both backends."""
+    from lmladder.models import build_model
+
+    def grads(name):
+        switch.set_backend(name)
+        model = build_model("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1,
+                            rng=np.random.default_rng(0))  # fmt: skip
+        for p in model.parameters():
+            p.data = p.data.astype(np.float64)
+        for batch in np.random.default_rng(1).integers(0, 11, (2, 3, 9)):
+            model(batch[:, :-1], batch[:, 1:])[1].backward()
+        return [p.grad.copy() for p in model.parameters()]
+
+    if backend == "compiled":
+        for a, b in zip(grads("compiled"), grads("numpy"), strict=True):
+            np.testing.assert_array_equal(a, b)

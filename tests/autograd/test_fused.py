@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from lmladder.autograd import Tensor, kernels
+from lmladder.autograd import Tensor
 from lmladder.autograd import functional as F
+from lmladder.fast import attention, kernels
 
 rng = np.random.default_rng(0)
 T_ = np.array([[0, 3, 1], [2, 2, -100]])  # (2, 3) targets with one ignored position
@@ -104,20 +105,16 @@ def test_fused_equals_composite(name, fused, composite, arrays, dtype, tol):
 def test_fused_equals_composite_across_many_blocks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
     """Tiny chunk, block and tile sizes push every kernel through its multi-chunk / multi-block / multi-tile
     path; attention either keeps its probabilities for backward or recomputes them from the log-sum-exp."""
-    from lmladder.autograd import ops_attention
-
     monkeypatch.setattr(kernels, "CHUNK", 7)
-    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(ops_attention, "TILE", tile)
-    monkeypatch.setattr(ops_attention, "KEEP_BYTES", 1 << 30 if keep_probs else 0)
+    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(attention, "TILE", tile)
+    monkeypatch.setattr(attention, "KEEP_BYTES", 1 << 30 if keep_probs else 0)
     test_fused_equals_composite(name, fused, composite, arrays, np.float64, 1e-10)
 
 
 @pytest.mark.parametrize("tile", [64, 2])
 def test_attention_qkv_cache_matches_full_forward(tile, monkeypatch):
-    from lmladder.autograd import ops_attention
-
-    monkeypatch.setattr(ops_attention, "TILE", tile)  # the 4-token prompt splits into tiles over a longer cache
+    monkeypatch.setattr(attention, "TILE", tile)  # the 4-token prompt splits into tiles over a longer cache
     qkv = r(2, 6, 12)
     full = F.causal_self_attention(Tensor(qkv), 2).data
     kc, vc = np.zeros((2, 2, 8, 2)), np.zeros((2, 2, 8, 2))
@@ -126,26 +123,12 @@ def test_attention_qkv_cache_matches_full_forward(tile, monkeypatch):
     np.testing.assert_allclose(np.concatenate([first, *steps], axis=1), full, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("T,S", [(5, 5), (1, 7), (3, 8)])
-def test_causal_bias_is_c_ordered_and_masks_the_future(T, S):
-    """Key-major (S, T), 0 where query t sees key s <= t + S - T, -inf after; C order, because a Fortran-ordered
-    bias added to C-ordered scores is walked with a stride of S elements (it was, and cost 10x at T=256)."""
-    from lmladder.autograd.ops_attention import _causal_bias
-
-    bias = _causal_bias(T, S, "<f4")
-    assert bias.shape == (S, T) and bias.dtype == np.float32 and bias.flags.c_contiguous
-    s, t = np.indices((S, T))
-    np.testing.assert_array_equal(bias, np.where(s > t + S - T, -np.inf, 0))
-
-
 def test_attention_dropout_is_seeded_and_blocks_draw_the_same_masks(monkeypatch):
-    from lmladder.autograd import ops_attention
-
     qkv = Tensor(r(2, 4, 12))
     a = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     b = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     np.testing.assert_array_equal(a, b)
-    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)  # one (batch, head) per block: same stream order
+    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)  # one (batch, head) per block: same stream order
     np.testing.assert_allclose(F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data, a, rtol=1e-12)
 
 
@@ -162,11 +145,9 @@ def test_attention_dropout_runs_in_float16():
 @pytest.mark.parametrize("keep_bytes", [1 << 30, 0], ids=["keep", "recompute"])
 def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_bytes, tile, monkeypatch):
     """With dropout, both backward paths equal the composite with the op's own mask applied."""
-    from lmladder.autograd import ops_attention
-
-    monkeypatch.setattr(ops_attention, "KEEP_BYTES", keep_bytes)
-    monkeypatch.setattr(ops_attention, "TILE", tile)
-    monkeypatch.setattr(ops_attention, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(attention, "KEEP_BYTES", keep_bytes)
+    monkeypatch.setattr(attention, "TILE", tile)
+    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)
     q, k, v = r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 3)
     u = r(1, 2, 4, 3)
     ts = [Tensor(a, requires_grad=True) for a in (q, k, v)]

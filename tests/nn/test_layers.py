@@ -105,6 +105,4 @@ def test_init_helpers_use_the_given_generator_only():
     b = nn.init.kaiming_normal(rng(5), (200, 100), gain=nn.init.calculate_gain("tanh"))
     np.testing.assert_array_equal(a, b)
     assert abs(a.std() - (5 / 3) / 10) < 0.01
-    x = nn.init.xavier_uniform(rng(1), (300, 100))
-    assert abs(x.std() - np.sqrt(2 / 400)) < 0.005
     assert a.dtype == np.float32

@@ -42,14 +42,9 @@ def test_adam_and_adamw_match_reference(cls, decoupled):
     np.testing.assert_allclose(p.data, _ref_adam(w0, grads, 0.01, 0.9, 0.99, 1e-8, 0.1, decoupled), rtol=1e-12)
 
 
-@pytest.mark.parametrize("chunk", [65536, 5, 3], ids=["one run", "runs", "chunked runs"])
 @pytest.mark.parametrize("cls,decoupled", [(nn.Adam, False), (nn.AdamW, True)])
-def test_whole_model_update_matches_reference_per_parameter_and_group(cls, decoupled, chunk, monkeypatch):
-    """Several parameters of several shapes in two groups (decay / no decay) go through the flat update, as one
-    gathered run, as runs of one large parameter each, and in chunks smaller than a parameter."""
-    from lmladder.nn import optim
-
-    monkeypatch.setattr(optim, "_CHUNK", chunk)
+def test_update_matches_reference_per_parameter_and_group(cls, decoupled):
+    """Several parameters of several shapes in two groups (decay / no decay), each with its group's options."""
     r = np.random.default_rng(3)
     w0 = [r.standard_normal(s) for s in ((3, 4), (4,), (2, 2, 2), (1,))]
     ps = [_param(w) for w in w0]
@@ -80,7 +75,7 @@ def test_parameter_without_grad_is_left_alone():
     np.testing.assert_allclose(a.data, _ref_adam(np.array([1.0, 2.0]), [a.grad], 0.1, 0.9, 0.999, 1e-8, 0.5, True))
 
 
-def test_mixed_dtypes_fall_back_to_per_parameter_state():
+def test_mixed_dtypes_update_alike():
     a, b = _param([1.0]), nn.Parameter(np.array([1.0], dtype=np.float32))
     opt = nn.AdamW([a, b], lr=0.1)
     a.grad, b.grad = np.array([1.0]), np.array([1.0], dtype=np.float32)
@@ -204,19 +199,15 @@ def test_mlp_learns_xor():
 
 @pytest.mark.parametrize("lr2", [1e-2 / 3, 1e-2], ids=["two lrs", "one lr"])
 @pytest.mark.parametrize("cls", [nn.Adam, nn.AdamW], ids=["L2 decay", "decoupled decay"])
-def test_fused_step_equals_reference_update(cls, lr2, monkeypatch):
-    """Adam's fused whole-model step against its per-parameter reference_update, float32, several steps: two
-    groups (decay / none; with one lr and decoupled decay their runs merge), parameters below, at and above the
-    chunk size (gathered runs, runs of one, several chunks). The fused step folds the bias corrections into two
-    scalars, so its update rounds differently: each step may move a weight by one float32 rounding more or less
-    (a spacing of max(|w|, lr)), so after n steps they agree to 2n such spacings. With decoupled decay the
-    moments agree to the bit (the same ops on the same gradients); with L2 decay the gradient adds wd * w, so they
-    inherit the weights' rounding."""
-    from lmladder.nn import optim
-
-    monkeypatch.setattr(optim, "_CHUNK", 64)
+def test_fast_step_equals_reference_update(cls, lr2):
+    """Adam's fast whole-model step (lmladder/fast/adam.py) against its per-parameter reference_update, float32,
+    several steps, two groups (decay / none). The fast step folds the bias corrections into two scalars, so its
+    update rounds differently: each step may move a weight by one float32 rounding more or less (a spacing of
+    max(|w|, lr)), so after n steps they agree to 2n such spacings. With decoupled decay the moments agree to the
+    bit (the same ops on the same gradients); with L2 decay the gradient adds wd * w, so they inherit the
+    weights' rounding."""
     r = np.random.default_rng(5)
-    shapes = [(3, 5), (64,), (10, 13), (7,), (1,), (4, 40), (2,)]  # 15, 64 (= chunk), 130 and 160 (> 2 chunks) ...
+    shapes = [(3, 5), (64,), (10, 13), (7,), (1,), (4, 40), (2,)]
     w0 = [r.standard_normal(s).astype(np.float32) for s in shapes]
     lr, steps = 1e-2, 6
 
@@ -228,11 +219,11 @@ def test_fused_step_equals_reference_update(cls, lr2, monkeypatch):
         ]
         return ps, cls(groups, lr=lr, betas=(0.9, 0.99), eps=1e-8)
 
-    (pf, fused), (pr, ref) = make(), make()
-    ref.fused_step = None  # step() then runs reference_update on each parameter
+    (pf, fast), (pr, ref) = make(), make()
+    ref.fast_step = lambda: False  # step() then runs reference_update on each parameter
     for _ in range(steps):
         grads = [r.standard_normal(s).astype(np.float32) for s in shapes]
-        for ps, opt in ((pf, fused), (pr, ref)):
+        for ps, opt in ((pf, fast), (pr, ref)):
             for p, g in zip(ps, grads, strict=True):
                 p.grad = g.copy()
             opt.step()
@@ -245,7 +236,7 @@ def test_fused_step_equals_reference_update(cls, lr2, monkeypatch):
         assert not np.array_equal(b.data, w0[i])  # every parameter moved
         close(a.data, b.data, lr, f"weight {i}")
     for name in ("exp_avg", "exp_avg_sq"):
-        for i, (a, b) in enumerate(zip(fused.state[name], ref.state[name], strict=True)):
+        for i, (a, b) in enumerate(zip(fast.state[name], ref.state[name], strict=True)):
             if cls.decoupled:
                 np.testing.assert_array_equal(a, b, err_msg=f"{name} of parameter {i}")
             else:

@@ -60,8 +60,8 @@ tensor's name; a run folder is locked for the run (a second run into it stops at
 a resume may not change the seed.
 
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
-`LMLADDER_KERNELS=numpy` runs their NumPy reference instead (slower; the same results to float32 rounding, AdamW's
-to the bit). Any other value is refused (`kernels-env-unknown` below).
+`LMLADDER_KERNELS=numpy` turns the whole speed wing (lmladder/fast) off and runs the NumPy reference instead
+(slower; the same results to float32 rounding). Any other value is refused (`kernels-env-unknown` below).
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

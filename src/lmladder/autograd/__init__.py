@@ -6,7 +6,7 @@ x = Tensor(np.ones((2, 3)), requires_grad=True)
 """
 
 from . import functional, tensor_methods  # noqa: F401  (tensor_methods attaches operators to Tensor)
-from .engine import AutogradError, Function, Tensor, enable_grad, is_grad_enabled, no_grad, unbroadcast
+from .engine import AutogradError, Function, Tensor, is_grad_enabled, no_grad, unbroadcast
 from .gradcheck import GradcheckError, gradcheck
 from .ops_elementwise import add, as_tensor, div, erf, exp, log, mul, neg, relu, sigmoid, sub, tanh
 from .ops_elementwise import pow as pow_  # noqa: F401
@@ -17,7 +17,6 @@ __all__ = [
     "AutogradError",
     "Function",
     "Tensor",
-    "enable_grad",
     "is_grad_enabled",
     "no_grad",
     "unbroadcast",

@@ -3,8 +3,9 @@
 A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forward` on the arrays and, when a
 gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
 reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
-gradients of its inputs and hands them to `gradients.Gradients`, which sums each back to its input's shape (the
-one place broadcasting is undone), accumulates them, and pays the leaves' out into `.grad`.
+gradients of its inputs, sums each back to its input's shape (`gradients.fit`, the one place broadcasting is
+undone) and adds them up per tensor (`gradients.Gradients`, or the speed wing's copy-free twin), paying the
+leaves' out into `.grad`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import LmladderError
-from . import memory
-from .gradients import Gradients, unbroadcast
+from ..fast import switch
+from ..fast.gradients import PooledGradients
+from .gradients import Gradients, fit, unbroadcast
 
-__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
+__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
 
 
 class AutogradError(LmladderError, ValueError):
@@ -38,16 +40,6 @@ def no_grad() -> Iterator[None]:
     """Build no graph inside the block (evaluation, sampling, optimizer updates)."""
     global _grad_enabled
     prev, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = prev
-
-
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    global _grad_enabled
-    prev, _grad_enabled = _grad_enabled, True
     try:
         yield
     finally:
@@ -167,15 +159,8 @@ class Tensor:
     def size(self) -> int:
         return self.data.size
 
-    @property
-    def is_leaf(self) -> bool:
-        return self._node is None  # a tensor whose graph was released is not a leaf
-
     def __len__(self) -> int:
         return len(self.data)
-
-    def numpy(self) -> np.ndarray:
-        return self.data
 
     def item(self) -> float:
         return self.data.item()
@@ -210,15 +195,13 @@ class Tensor:
                     f"backward: implicit gradient needs a single-element output, got shape {self.shape}; "
                     "reduce to a scalar loss first or pass grad= with the same shape"
                 )
-            grad = memory.empty(self.shape, self.data.dtype)
-            grad.fill(1)
+            grad = np.ones(self.shape, self.data.dtype)
         else:
             grad = np.asarray(grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
-                seed, grad = grad, memory.empty(self.shape, self.data.dtype)
-                grad[...] = seed  # broadcast
+                grad = np.broadcast_to(grad, self.shape).copy()
 
-        grads = Gradients(self, grad)
+        grads = (PooledGradients if switch.on() else Gradients)(self, grad)
         for t in self._topo_order():
             g = grads.pop(t)
             node = t._node
@@ -235,7 +218,7 @@ class Tensor:
                 continue
             for p, pg, need in zip(node.parents, node.backward(g), node.needs, strict=True):
                 if need and pg is not None:
-                    grads.add(p, pg)
+                    grads.add(p, fit(pg, p.data))
             node.parents = ()
 
     def _topo_order(self) -> list[Tensor]:

@@ -1,14 +1,15 @@
-"""The gradients in flight during one backward pass: summed back to each input's shape (the one place NumPy
-broadcasting is undone), accumulated per tensor, and kept from aliasing one another (`Tensor.backward` walks the
-graph; this module does its bookkeeping)."""
+"""The gradients in flight during one backward pass (`Tensor.backward` walks the graph; this module keeps its sums).
+
+A gradient reaches an input in the shape of its consumer's output: `fit` sums it back to the input's shape, the
+one place NumPy broadcasting is undone, and casts it to the input's dtype. `Gradients` then adds the gradients
+from each of a tensor's consumers up, and pays a leaf's out into its `.grad`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from . import memory
 
 if TYPE_CHECKING:
     from .engine import Tensor
@@ -21,62 +22,41 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
     if axes:
-        kept = tuple(1 if i in axes else n for i, n in enumerate(grad.shape))
-        grad = grad.sum(axis=axes, keepdims=True, out=memory.empty(kept, grad.dtype))
+        grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
 
 
+def fit(grad: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """grad, the gradient of an input from one of its consumers, in the input's (like's) shape and dtype."""
+    if grad.shape != like.shape:
+        grad = unbroadcast(grad, like.shape)
+    if grad.dtype != like.dtype:
+        grad = grad.astype(like.dtype)
+    return grad
+
+
 class Gradients:
-    """The gradients in flight during one backward pass, and the aliasing rules that keep them safe.
+    """The summed gradient of each tensor a backward pass has reached so far. A node's backward may return an array
+    stored elsewhere too (Add hands g to both inputs), so a sum is a new array, and a leaf's `.grad` starts as a
+    copy (optimizers and clipping update it in place). fast/gradients.py keeps the same sums without copies."""
 
-    A node's backward may return an array that is stored elsewhere too: its upstream gradient (Add hands g to both
-    inputs), a view of it, the caller's own array. So the first gradient to reach a tensor is kept as it is, with no
-    copy; the second goes into a fresh sum buffer that this class owns, and later ones are added into that in place
-    (`+=` only on arrays we own). A leaf's .grad never aliases another array (optimizers and clipping update it in
-    place): a view, a read-only array or an array handed to two places is copied before it becomes one.
-    """
-
-    __slots__ = ("grads", "owned", "handed", "shared")
+    __slots__ = ("grads",)
 
     def __init__(self, root: Tensor, grad: np.ndarray):
         self.grads: dict[int, np.ndarray] = {id(root): grad}  # id(tensor) -> its gradient so far
-        self.owned: set[int] = set()  # tensors whose entry we allocated, so `+=` is safe
-        self.handed: set[int] = {id(grad)}  # arrays stored somewhere during this pass
-        self.shared: set[int] = {id(grad)}  # arrays stored twice (or the caller's): never a leaf's .grad as they are
 
     def pop(self, t: Tensor) -> np.ndarray | None:
         """t's summed gradient (None if none arrived), handed over: the walk reaches each tensor once."""
         return self.grads.pop(id(t), None)
 
     def add(self, t: Tensor, g: np.ndarray) -> None:
-        """Add g, a gradient from one of t's consumers, to t's; g is first summed and cast to t's shape and dtype."""
-        if g.shape != t.data.shape:
-            g = unbroadcast(g, t.data.shape)
-        if g.dtype != t.data.dtype:
-            g = _copy(g, t.data.dtype)
-        k = id(t)
-        prev = self.grads.get(k)
-        if prev is None:
-            self.grads[k] = g
-            (self.shared if id(g) in self.handed else self.handed).add(id(g))
-        elif k in self.owned:
-            prev += g
-        else:
-            self.grads[k] = np.add(prev, g, out=memory.empty(prev.shape, prev.dtype))
-            self.owned.add(k)
+        """Add g, a gradient from one of t's consumers (in t's shape and dtype), to t's."""
+        prev = self.grads.get(id(t))
+        self.grads[id(t)] = g if prev is None else prev + g
 
     def accumulate_leaf(self, t: Tensor, g: np.ndarray) -> None:
-        """t.grad += g, or t.grad = g (a copy of it where g may be aliased)."""
+        """t.grad += g, or t.grad = a copy of g."""
         if t.grad is None:
-            if g.base is not None or id(g) in self.shared or not g.flags.writeable:
-                g = _copy(g, g.dtype)
-            t.grad = g
+            t.grad = g.copy()
         else:
             t.grad += g
-
-
-def _copy(a: np.ndarray, dtype) -> np.ndarray:
-    """a as a new pooled array of dtype (memory.py's rule holds for the gradients the engine makes, too)."""
-    c = memory.empty(a.shape, dtype)
-    c[...] = a
-    return c

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels as K
-from . import memory
+from ..fast import kernels as K
+from ..fast import memory
 from .engine import AutogradError, Function
 from .ops_attention import Attention, AttentionQKV, causal_mask  # noqa: F401  (re-exported)
 

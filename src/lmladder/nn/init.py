@@ -26,13 +26,6 @@ def calculate_gain(nonlinearity: str) -> float:
         ) from None
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) for a weight stored (out, in) as in Linear; 1-D shapes count as fan_in = fan_out = n."""
-    if len(shape) < 2:
-        return shape[0], shape[0]
-    return shape[1], shape[0]
-
-
 def normal(rng: np.random.Generator, shape, std: float = 1.0, mean: float = 0.0, dtype=np.float32) -> np.ndarray:
     return (rng.standard_normal(shape) * std + mean).astype(dtype)
 
@@ -41,16 +34,11 @@ def uniform(rng: np.random.Generator, shape, low: float, high: float, dtype=np.f
     return rng.uniform(low, high, shape).astype(dtype)
 
 
-def kaiming_normal(rng, shape, gain: float = 1.0, mode: str = "fan_in", dtype=np.float32) -> np.ndarray:
-    """std = gain / sqrt(fan): He et al. (2015) with the gain of the following nonlinearity."""
-    fan_in, fan_out = _fans(tuple(shape))
-    return normal(rng, shape, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), dtype=dtype)
-
-
-def xavier_uniform(rng, shape, gain: float = 1.0, dtype=np.float32) -> np.ndarray:
-    fan_in, fan_out = _fans(tuple(shape))
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform(rng, shape, -bound, bound, dtype=dtype)
+def kaiming_normal(rng, shape, gain: float = 1.0, dtype=np.float32) -> np.ndarray:
+    """std = gain / sqrt(fan_in): He et al. (2015) with the gain of the following nonlinearity; fan_in is in_features
+    for a weight stored (out, in) as in Linear, n for a 1-D shape."""
+    fan_in = shape[1] if len(shape) >= 2 else shape[0]
+    return normal(rng, shape, gain / math.sqrt(fan_in), dtype=dtype)
 
 
 def zeros(shape, dtype=np.float32) -> np.ndarray:

@@ -3,10 +3,10 @@
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
 to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
 
-Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam also
-has `fused_step`, the same rule over the whole model's flat state buffers for speed; it must equal the reference
-to float32 rounding (tests/nn/test_optim.py runs both on the same parameters and gradients). `step()` takes the
-fused path when there is one and every parameter has a gradient, the reference otherwise.
+Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam's
+`fast_step` hands the whole model to the speed wing's compiled twin (lmladder/fast/adam.py), which must equal the
+reference to float32 rounding (tests/nn/test_optim.py runs both on the same parameters and gradients). `step()`
+takes the fast step where the wing takes it, the reference otherwise.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..autograd import kernels
+from ..fast import adam
 from .layers import Embedding
 from .module import Module, Parameter
 
-_CHUNK = 65536  # elements per pass of the flat update: its five operands stay in the L2 cache
 _grad = operator.attrgetter("grad")
 _is_set = functools.partial(operator.is_not, None)  # g is not None
 
@@ -30,7 +29,6 @@ _is_set = functools.partial(operator.is_not, None)  # g is not None
 class Optimizer:
     defaults: dict = {}
     buffers: tuple[str, ...] = ()  # per-parameter state arrays, saved in checkpoints
-    fused_step = None  # optional whole-model version of reference_update (params, grads); see the module docstring
 
     def __init__(self, params, **hyper):
         unknown = set(hyper) - set(self.defaults)
@@ -48,33 +46,11 @@ class Optimizer:
             self._validate(group)
             self.param_groups.append(group)
         self.step_count = 0
-        self._layout()
+        self.state = {name: [np.zeros_like(p.data) for p in self.params] for name in self.buffers}
 
     @property
     def params(self) -> list[Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
-
-    def _layout(self) -> None:
-        """Lay every state buffer out flat, parameter after parameter (groups contiguous), so an update can
-        be a handful of whole-model vector ops; `state[name][i]` stays a per-parameter view of that buffer."""
-        params = self.params
-        dtype = params[0].data.dtype
-        self._flat = dtype.kind == "f" and all(p.data.dtype == dtype for p in params)
-        if not self._flat:  # mixed dtypes: separate arrays, updated one parameter at a time
-            self.state = {name: [np.zeros_like(p.data) for p in params] for name in self.buffers}
-            return
-        self._offsets = np.cumsum([0] + [p.size for p in params]).tolist()
-        total = self._offsets[-1]
-        self._bufs = {name: np.zeros(total, dtype) for name in self.buffers}
-        self._grad, self._tmp = np.empty(total, dtype), np.empty(total, dtype)
-        o = self._offsets
-        self.state = {
-            name: [buf[o[i] : o[i + 1]].reshape(p.shape) for i, p in enumerate(params)]
-            for name, buf in self._bufs.items()
-        }
-        # [start, stop) of each group's parameters in the flat layout
-        bounds = np.cumsum([0] + [len(g["params"]) for g in self.param_groups]).tolist()
-        self._group_spans = [(bounds[j], bounds[j + 1]) for j in range(len(self.param_groups))]
 
     def _validate(self, group: dict) -> None:
         if not group["lr"] > 0 or not math.isfinite(group["lr"]):
@@ -91,10 +67,7 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         self.step_count += 1
-        params = self.params
-        grads = list(map(_grad, params))
-        if self._flat and self.fused_step is not None and all(map(_is_set, grads)):
-            self.fused_step(params, grads)
+        if self.fast_step():
             return
         i = 0
         for group in self.param_groups:
@@ -106,6 +79,11 @@ class Optimizer:
     def reference_update(self, w: np.ndarray, g: np.ndarray, i: int, group: dict) -> None:  # pragma: no cover
         """The rule for one parameter w (updated in place) with gradient g; i indexes its state buffers."""
         raise NotImplementedError
+
+    def fast_step(self) -> bool:
+        """The whole update by the speed wing (lmladder.fast); False (nothing done) where it has none for this rule
+        or these parameters, and step() runs reference_update."""
+        return False
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -179,64 +157,9 @@ class Adam(Optimizer):
         denom += eps
         w -= (lr / bc1) * m / denom
 
-    def fused_step(self, params, grads) -> None:
-        """reference_update for every parameter at once, on the flat state buffers; it must equal the reference
-        (moments to the bit, weights to float32 rounding: the folded bias correction below rounds differently).
-
-        One run of parameters at a time: a parameter of >= _CHUNK elements is a run of its own (its gradient used
-        in place), smaller neighbours are gathered into one vector, so each run costs ~11 in-place vector ops (in
-        cache-sized chunks) plus one subtraction per parameter. Runs cross group boundaries where the groups update
-        alike (same lr, betas, eps; decoupled decay is applied per parameter), so decay / no-decay groups share them.
-        Algebra: (lr / bc1) m / (sqrt(v / bc2) + eps) = [lr sqrt(bc2) / bc1] m / (sqrt(v) + eps sqrt(bc2))."""
-        G, U, M, V, o = self._grad, self._tmp, self._bufs["exp_avg"], self._bufs["exp_avg_sq"], self._offsets
-        t = self.step_count
-        spans, decay = self._spans(params[0].data.dtype)
-        jit = kernels.compiled(M)
-        for i0, i1, (lr, (b1, b2), eps, l2) in spans:
-            root_bc2 = math.sqrt(1 - b2**t)
-            step, eps2 = lr * root_bc2 / (1 - b1**t), eps * root_bc2
-            if jit and not l2 and all(params[k].data.flags.c_contiguous for k in range(i0, i1)):
-                for k in range(i0, i1):  # compiled: one pass per parameter, moments and weight together
-                    sl = slice(o[k], o[k + 1])
-                    w = params[k].data.reshape(-1)
-                    jit.adam(grads[k].reshape(-1), M[sl], V[sl], w, b1, b2, eps2, step, decay[k])
-                continue
-            i = i0
-            while i < i1:
-                j = i + 1
-                while j < i1 and o[j + 1] - o[i] <= _CHUNK:
-                    j += 1
-                a, b = o[i], o[j]
-                if j - i == 1 and not l2:
-                    g = grads[i].reshape(-1)  # read only
-                else:
-                    g = G[a:b]
-                    np.concatenate([grads[k].reshape(-1) for k in range(i, j)], out=g)
-                    if l2:  # L2: g + wd * w
-                        np.concatenate([params[k].data.reshape(-1) for k in range(i, j)], out=U[a:b])
-                        U[a:b] *= l2
-                        g += U[a:b]
-                _adam_chunks(g, M[a:b], V[a:b], U[a:b], b1, b2, eps2, step)
-                for k in range(i, j):
-                    w = params[k].data
-                    if decay[k] is not None:
-                        w *= decay[k]
-                    w -= U[o[k] : o[k + 1]].reshape(w.shape)
-                i = j
-
-    def _spans(self, dtype):
-        """(spans, decay): maximal runs of consecutive groups that update alike, [first, stop, (lr, betas, eps, L2
-        decay or 0)], and per parameter its group's decoupled decay factor 1 - lr wd (None without)."""
-        spans, decay = [], []
-        for group, (i0, i1) in zip(self.param_groups, self._group_spans, strict=True):
-            lr, wd = group["lr"], group["weight_decay"]
-            key = (lr, group["betas"], group["eps"], 0 if self.decoupled else wd)
-            if spans and spans[-1][2] == key:
-                spans[-1][1] = i1
-            else:
-                spans.append([i0, i1, key])
-            decay += [dtype.type(1 - lr * wd) if wd and self.decoupled else None] * (i1 - i0)
-        return spans, decay
+    def fast_step(self) -> bool:
+        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
+        return adam.step(self.param_groups, m, v, self.step_count, self.decoupled)
 
 
 class AdamW(Adam):
@@ -278,7 +201,6 @@ class Muon(AdamW):
         "ns_steps": 5,
     }
     buffers = ("exp_avg", "exp_avg_sq", "momentum_buffer")
-    fused_step = None  # one rule per parameter: the matrices' orthogonalisation is the cost, not the loop
 
     def __init__(self, params, **hyper):
         super().__init__(params, **hyper)
@@ -289,6 +211,9 @@ class Muon(AdamW):
             bad = [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]
             if bad:
                 raise ValueError(f"Muon: muon=True groups hold matrices only, got shapes {bad}")
+
+    def fast_step(self) -> bool:
+        return False  # one rule per parameter: the matrices' orthogonalisation is the cost, not the loop
 
     def reference_update(self, w, g, i, group):
         if not group["muon"]:
@@ -349,22 +274,3 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float | None) -> float
         for g in grads:
             g *= g.dtype.type(scale)
     return total
-
-
-def _adam_chunks(g, M, V, U, b1, b2, eps2, step) -> None:
-    """U <- step m / (sqrt(v) + eps2) after m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2 (in place), in
-    L2-sized chunks of in-place NumPy passes: the reference of kernels_jit.adam."""
-    for c in range(0, g.size, _CHUNK):
-        sl = slice(c, c + _CHUNK)
-        gc, m, v, u = g[sl], M[sl], V[sl], U[sl]
-        m *= b1
-        np.multiply(gc, 1 - b1, out=u)
-        m += u  # m = b1 m + (1 - b1) g
-        v *= b2
-        np.multiply(gc, gc, out=u)
-        u *= 1 - b2
-        v += u  # v = b2 v + (1 - b2) g^2
-        np.sqrt(v, out=u)
-        u += eps2
-        np.divide(m, u, out=u)
-        u *= step

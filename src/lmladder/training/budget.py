@@ -16,7 +16,8 @@ import tracemalloc
 
 import numpy as np
 
-from ..autograd import memory, no_grad
+from ..autograd import no_grad
+from ..fast import memory
 from ..models.base import LanguageModel
 from ..resources import check_fits, fmt_bytes
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import kernels
+from .. import fast
 from ..data.prepared import Prepared
 from ..data.registry import describe
 from ..inference.novelty import label_samples
@@ -63,9 +63,9 @@ def run_rung(
     `world` (parallel.py): train one model on MPI ranks; rank 0 holds the lock, writes, scores and
     samples, and the other ranks return {} once training ends. `reshard`: resume on another number of ranks."""
     world = world or World()
-    kernels.backend()  # a bad LMLADDER_KERNELS fails here, before any work
+    fast.backend()  # a bad LMLADDER_KERNELS fails here, before any work
     if world.threads:
-        kernels.set_threads(world.threads)
+        fast.set_threads(world.threads)
     if not cls.trainable and world.size > 1:
         raise ParallelError(
             f"a {cls.kind} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "

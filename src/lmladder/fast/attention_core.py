@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import memory
-from .kernels import compiled, filled
+from .kernels import compiled
+from .memory import filled
 
 TILE = 1024  # queries per tile when a long causal block is split, skipping its masked upper triangle.
 # Measured on the 10.7M GPT (T=256): 64- or 128-query tiles saved no time (their smaller GEMMs run slower than the

@@ -1,7 +1,8 @@
 """Compiled kernels: GELU (tanh), layer norm, attention's softmax and AdamW's update as fused passes (numba).
 
-kernels.py's NumPy versions (and optim._adam_chunks) stay the reference: each function here takes and returns the
-same arrays as its namesake there, and tests/autograd/test_kernels_jit.py holds them together. NumPy spends 8-11
+kernels.py's NumPy versions stay the reference: each function here takes and returns the same arrays as its
+namesake there, and tests/fast/test_kernels_jit.py holds them together (AdamW's update: adam.py, which states its
+algebra, and tests/fast/test_adam.py). NumPy spends 8-11
 passes over memory per GELU or layer norm; here every element is read and written once, in vectorised loops.
 
 Threads: arrays of SERIAL_BELOW elements or more are split over fixed blocks on numba's thread pool (its OpenMP
@@ -28,14 +29,14 @@ import numpy as np
 from numba import njit, prange
 
 from . import memory
-from .kernels import _flat, filled
+from .memory import filled, flat
 
 BLOCK = 16384  # elements per parallel block: 64 KiB of float32, an L2-sized piece of work
 SERIAL_BELOW = 1 << 20  # elements: smaller calls run on the calling thread
 
 # No nnan/ninf: a NaN must still come out as NaN (training/health.py stops on it). error_model="numpy" everywhere:
 # Python's ZeroDivisionError check on every division stops the loop from vectorising (x / 0 is inf, as in NumPy).
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 _K = math.sqrt(2 / math.pi)
 _KC = _K * 0.044715
@@ -52,7 +53,7 @@ _TP = (0.99999994, 10.46465289, 19.16379483, 4.92558371, -0.55027482, 0.06367621
 _TQ = (1.0, 37.46461288, 155.91292319, 121.2293496)
 
 
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def _tanh(x):
     c = np.float32(_TANH_CLAMP)
     x = min(max(x, -c), c)
@@ -74,8 +75,8 @@ def _tanh(x):
 _LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 0.693359375, -2.12194440e-4  # ln 2 = HI + LO, HI exact in float32
 
 
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
-def _exp_neg(x):
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def exp_neg(x):
     """exp(x) for x <= 0, 0 below -87 (and for -inf): x = r - n ln 2 with |r| <= ln2 / 2, exp(r) by its Taylor
     polynomial to r^7 (relative error < 3e-7), times 2^-n built from n's bits (no table, no bit casts: the loop
     vectorises; libm's expf does not)."""
@@ -102,13 +103,13 @@ def _exp_neg(x):
     return np.float32(0) if small else p
 
 
-def _twins(fn, **flags):
+def twins(fn, **flags):
     """(serial, parallel) compiled versions of one kernel: prange is range in the serial one. The parallel one
     compiles from a renamed copy of fn: numba's cache files are named by the function's qualified name and keyed
     by its signature, not by parallel=, so two twins of one function would load whichever was cached first."""
     threaded = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_threaded")
     threaded.__qualname__ = fn.__qualname__ + "_threaded"
-    flags = {"fastmath": _FAST, "error_model": "numpy", "cache": True, **flags}
+    flags = {"fastmath": FASTMATH, "error_model": "numpy", "cache": True, **flags}
     return njit(**flags)(fn), njit(parallel=True, **flags)(threaded)
 
 
@@ -190,11 +191,11 @@ def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
 
 
 @njit(error_model="numpy", cache=True)  # no fastmath: bit-equal to NumPy
-def _adam_span(g, m, v, w, decay, b1, a1, b2, a2, eps2, step):
-    """m = b1 m + a1 g, v = b2 v + a2 g^2 (a = 1 - b), w = w decay - step m / (sqrt(v) + eps2), in place: the
-    float32 operations of optim._adam_chunks and the weight update after it, in the same order (bit-equal)."""
+def _adam_span(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
+    """g' = g + l2 w (l2 0: g), m = b1 m + a1 g', v = b2 v + a2 g'^2 (a = 1 - b), w = w decay - step m / (sqrt(v) +
+    eps2), in place: adam.py's algebra, each float32 operation in the order NumPy would run it."""
     for i in range(g.size):
-        gi = g[i]
+        gi = g[i] + w[i] * l2 if l2 else g[i]
         mi = m[i] * b1 + gi * a1
         vi = v[i] * b2 + gi * gi * a2
         m[i] = mi
@@ -202,14 +203,14 @@ def _adam_span(g, m, v, w, decay, b1, a1, b2, a2, eps2, step):
         w[i] = w[i] * decay - mi / (np.sqrt(vi) + eps2) * step
 
 
-def _adam(g, m, v, w, decay, b1, a1, b2, a2, eps2, step):
+def _adam(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
     """_adam_span over fixed blocks; a span of its own per block, because without fastmath LLVM vectorises the
     plain loop over a slice but not the inner loop of range(lo, hi) (4x slower, scalar sqrt and division)."""
     n = g.size
     for blk in prange((n + BLOCK - 1) // BLOCK):
         lo = blk * BLOCK
         hi = min(n, lo + BLOCK)
-        _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], decay, b1, a1, b2, a2, eps2, step)
+        _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], l2, decay, b1, a1, b2, a2, eps2, step)
 
 
 def _softmax_cols(p, lse):
@@ -226,7 +227,7 @@ def _softmax_cols(p, lse):
         total = np.zeros(T, np.float32)
         for j in range(S):
             for t in range(T):
-                e = _exp_neg(blk[j, t] - m[t])
+                e = exp_neg(blk[j, t] - m[t])
                 blk[j, t] = e
                 total[t] += e
         for t in range(T):
@@ -237,12 +238,12 @@ def _softmax_cols(p, lse):
                 blk[j, t] *= total[t]
 
 
-_GELU_FWD = _twins(_gelu_tanh_fwd)
-_GELU_BWD = _twins(_gelu_tanh_bwd)
-_LN_FWD = _twins(_layer_norm_fwd)
-_LN_BWD = _twins(_layer_norm_bwd)
-_SOFTMAX = _twins(_softmax_cols)
-_ADAM = _twins(_adam, fastmath=False)
+_GELU_FWD = twins(_gelu_tanh_fwd)
+_GELU_BWD = twins(_gelu_tanh_bwd)
+_LN_FWD = twins(_layer_norm_fwd)
+_LN_BWD = twins(_layer_norm_bwd)
+_SOFTMAX = twins(_softmax_cols)
+_ADAM = twins(_adam, fastmath=False)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 
 
@@ -253,21 +254,21 @@ def set_threads(n: int) -> None:
 
 def gelu_tanh_forward(x):
     y, s = memory.placed(x, 3072), memory.placed(x, 2048)
-    _pick(_GELU_FWD, x.size)(_flat(x), y.reshape(-1), s.reshape(-1))
+    _pick(_GELU_FWD, x.size)(flat(x), y.reshape(-1), s.reshape(-1))
     return y, s
 
 
 def gelu_tanh_backward(x, s, g):
     out = memory.placed(g, 2560)
-    _pick(_GELU_BWD, x.size)(_flat(x), _flat(s), _flat(g), out.reshape(-1))
+    _pick(_GELU_BWD, x.size)(flat(x), flat(s), flat(g), out.reshape(-1))
     return out
 
 
 def layer_norm_forward(x, w, b, eps):
     y, xhat = memory.placed(x, 3072), memory.placed(x, 2048)
     rstd = memory.empty((x.shape[0],), x.dtype)
-    w = filled(x.shape[1], 1, x.dtype) if w is None else _flat(w)
-    b = filled(x.shape[1], 0, x.dtype) if b is None else _flat(b)
+    w = filled(x.shape[1], 1, x.dtype) if w is None else flat(w)
+    b = filled(x.shape[1], 0, x.dtype) if b is None else flat(b)
     _pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
     return y, xhat, rstd
 
@@ -278,7 +279,7 @@ def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bo
     gx = memory.placed(g, 2560) if need_x else _NONE
     pw = np.zeros((blocks, C), g.dtype) if need_w else _NONE
     pb = np.zeros((blocks, C), g.dtype) if need_b else _NONE
-    w = filled(C, 1, g.dtype) if w is None else _flat(w)
+    w = filled(C, 1, g.dtype) if w is None else flat(w)
     _pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
     return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
 
@@ -290,9 +291,10 @@ def softmax_cols(p, lse) -> None:
     _pick(_SOFTMAX, p.size)(p.reshape(b * h, S, T), lse.reshape(b * h, T))
 
 
-def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: float | None) -> None:
-    """One parameter's AdamW step on flat float32 vectors: m, v and the weight w updated in place, w <- w * decay
-    - update (decay None: w - update). The scalars are rounded to float32 as NumPy rounds them."""
+def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: float | None, l2: float = 0) -> None:
+    """One parameter's Adam step on flat float32 vectors: m, v and the weight w updated in place, w <- w * decay
+    - update (decay None: w - update), l2 > 0 adding l2 * w to the gradient. The scalars are rounded to float32
+    as NumPy rounds them."""
     t = m.dtype.type
     d = t(1 if decay is None else decay)  # w * 1 is w, bit for bit
-    _pick(_ADAM, g.size)(g, m, v, w, d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))
+    _pick(_ADAM, g.size)(g, m, v, w, t(l2), d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))

@@ -1,15 +1,15 @@
 """A caching allocator for the big arrays of a training step (activations, gradients, kernel scratch), and its rule.
 
-The rule: the pool belongs to the speed layer. The kernels (kernels.py, attention_core.py), the fused primitives
-built on them (ops_nn.py, ops_attention.py) and the engine's gradient sums may allocate through this module
-(`empty`, `empty_like`, `zeros`) with NumPy's `out=`, where a measured step gains from it. The plain primitives
+The rule: the pool belongs to the speed wing. The kernels, the fused primitives built on them (autograd's ops_nn.py,
+ops_attention.py) and the engine's gradient sums (gradients.py) may allocate through this module (`empty`,
+`empty_like`, `zeros`) with NumPy's `out=`, where a measured step gains from it. The plain primitives
 (ops_elementwise, ops_reduce, ops_shape) are the readable reference, NumPy expressions as micrograd writes them,
-and never touch the pool (tests/autograd/test_fence.py checks it); what a model runs hot goes through fused
-primitives. Views allocate nothing; constants made once and cached
-(`kernels.filled`, the causal-mask bias) are not per-step allocations.
+and never touch the pool (tests/test_imports.py checks it); what a model runs hot goes through fused primitives.
+Views allocate nothing; constants made once and cached (`filled`, the causal-mask bias) are not per-step
+allocations. With the numpy backend (switch.py) the pool is off: `empty` is np.empty.
 
 Why: every step allocates the same arrays again. glibc serves each big request with a fresh mmap (and trims its
-heap when a step frees them), so the kernel zero-fills every page on first touch: for a 10M-parameter GPT that was
+heap when a step frees them), so the kernel zero-fills every page on first touch: for a 10M-parameter GPT that costs
 a third of the step. `empty` instead hands back an array of the same shape and dtype that nobody references any
 more, as PyTorch's caching allocator does on GPU. "Nobody" is exact: the pool's list, the loop variable and
 getrefcount's argument account for 3 references, and every live view of an array holds one more (NumPy views
@@ -19,10 +19,13 @@ free lists serve them as fast), so for small arrays the rule costs a function ca
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
 import numpy as np
+
+from . import switch
 
 MIN_BYTES = 1 << 16  # below this, malloc's own free lists are already fast
 LIMIT_BYTES = 8 << 30  # past this many pooled bytes, allocate without pooling
@@ -40,7 +43,7 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
         return np.empty(shape, dtype)
     dtype = np.dtype(dtype)
     n = dtype.itemsize * count
-    if n < MIN_BYTES:
+    if n < MIN_BYTES or not switch.on():
         return np.empty(shape, dtype)
     key = (shape, dtype.char)
     arrays = _pool.get(key)
@@ -66,6 +69,23 @@ def zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     return a
 
 
+def flat(x: np.ndarray) -> np.ndarray:
+    """x as a flat C-ordered vector: a view, or a pooled copy when x is strided."""
+    if not x.flags.c_contiguous:
+        c = empty(x.shape, x.dtype)
+        np.copyto(c, x)
+        x = c
+    return x.reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def filled(n: int, value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only (n,) vector of `value`: the constant operand of the GEMV reductions (x @ ones), made once."""
+    v = np.full(n, value, dtype)
+    v.flags.writeable = False
+    return v
+
+
 def pooled_bytes() -> int:
     return _pooled
 
@@ -86,7 +106,7 @@ def placed(ref: np.ndarray, skew: int) -> np.ndarray:
 
     Why: a load stalls behind a pending store whose address matches it in the low 12 bits (4K aliasing). glibc puts
     consecutive allocations 16 bytes apart modulo a page, so a kernel streaming x into the y and s allocated right
-    after it stalled on every vector: GELU's forward ran 5x slower inside a training step than alone. An output
+    after it stalls on every vector: GELU's forward runs 5x slower inside a training step than alone. An output
     1-2 KiB *behind* its input (skew 2048-3072) is never the address of a load soon after its store."""
     n = ref.size
     if n < SKEW_FROM:

@@ -5,11 +5,13 @@ NumPy's BLAS is not the OpenBLAS of its wheels."""
 import numpy as np
 import pytest
 
-from lmladder.autograd import kernels as K
 from lmladder.autograd import ops_attention as A
+from lmladder.fast import attention as fast_attention
+from lmladder.fast import kernels as K
+from lmladder.fast import switch
 
-jit = pytest.importorskip("lmladder.autograd.kernels_jit")
-blas = pytest.importorskip("lmladder.autograd.kernels_blas")
+jit = pytest.importorskip("lmladder.fast.kernels_jit")
+blas = pytest.importorskip("lmladder.fast.kernels_blas")
 
 
 def randn(*shape, seed=0):
@@ -28,33 +30,33 @@ def test_split_gemm_matches_numpy(layout, two_threads):
     a = randn(300, 70) if layout != "tn" else randn(70, 300).T
     b = randn(70, 50) if layout != "nt" else randn(50, 70).T
     out = np.empty((300, 50), np.float32)
-    assert blas.matmul(a, b, out)  # 300 rows: split in two
+    assert blas.matmul(a, b, out, K.SPLIT_ROWS)  # 300 rows: split in two
     exact = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose(out, exact, rtol=1e-5, atol=1e-4)
     again = np.empty_like(out)
-    blas.matmul(a, b, again)
+    blas.matmul(a, b, again, K.SPLIT_ROWS)
     np.testing.assert_array_equal(out, again)
 
 
 def test_small_or_odd_gemms_are_left_to_numpy(two_threads):
     a, b = randn(100, 8), randn(8, 4)
-    assert not blas.matmul(a, b, np.empty((100, 4), np.float32))  # < 2 blocks of SPLIT_ROWS rows
+    assert not blas.matmul(a, b, np.empty((100, 4), np.float32), K.SPLIT_ROWS)  # < 2 blocks of SPLIT_ROWS rows
     out = K.matmul(a[::2], b, np.empty((50, 4), np.float32))  # a strided view: NumPy's matmul
     np.testing.assert_allclose(out, a[::2] @ b, rtol=1e-6)
     big = randn(256, 8)
-    assert not blas.matmul(big, randn(9, 4), np.empty((256, 4), np.float32))  # shapes that do not chain
+    assert not blas.matmul(big, randn(9, 4), np.empty((256, 4), np.float32), K.SPLIT_ROWS)  # shapes that do not chain
     with pytest.raises(ValueError, match="mismatch"):  # NumPy names it; no read past an array
         K.matmul(big, randn(9, 4), np.empty((256, 4), np.float32))
 
 
 def attention(backend, qkv, g, H, dropout_p=0.0, seed=0):
-    K.set_backend(backend)
+    switch.set_backend(backend)
     try:
         f = A.AttentionQKV()
         out = f.forward(qkv, H, dropout_p=dropout_p, rng=np.random.default_rng(seed)).copy()
         return out, f.backward(g)[0].copy(), f.saved
     finally:
-        K.set_backend("compiled")
+        switch.set_backend("compiled")
 
 
 @pytest.mark.parametrize("B, H, T, d", [(12, 4, 64, 32), (2, 3, 17, 8), (1, 1, 1, 4)])
@@ -62,7 +64,7 @@ def test_attention_matches_attention_core(B, H, T, d):
     qkv, g = randn(B, T, 3 * H * d, seed=1), randn(B, T, H * d, seed=2)
     out, gq, saved = attention("compiled", qkv, g, H)
     ref_out, ref_g, ref_saved = attention("numpy", qkv, g, H)
-    assert isinstance(saved, A._Pooled) and not isinstance(ref_saved, A._Pooled)
+    assert isinstance(saved, fast_attention._Pooled) and not isinstance(ref_saved, fast_attention._Pooled)
     np.testing.assert_allclose(out, ref_out, atol=2e-6, rtol=1e-5)
     np.testing.assert_allclose(gq, ref_g, atol=1e-5, rtol=1e-4)
     probs = saved.probs
@@ -118,6 +120,6 @@ def test_another_blas_is_refused_at_import(monkeypatch):
 def test_openblas_is_held_to_one_thread_while_the_pool_splits_gemms(two_threads):
     from threadpoolctl import threadpool_info
 
-    blas.matmul(randn(256, 16), randn(16, 16), np.empty((256, 16), np.float32))
+    blas.matmul(randn(256, 16), randn(16, 16), np.empty((256, 16), np.float32), K.SPLIT_ROWS)
     ours = [p for p in threadpool_info() if p.get("filepath") == blas.LIBRARY]
     assert ours and all(p["num_threads"] == 1 for p in ours)

@@ -8,22 +8,21 @@ import sys
 import numpy as np
 import pytest
 
-from lmladder import nn
-from lmladder.autograd import kernels as K
-from lmladder.autograd import memory
 from lmladder.errors import LmladderError
+from lmladder.fast import attention, memory, switch
+from lmladder.fast import kernels as K
 
-jit = pytest.importorskip("lmladder.autograd.kernels_jit")
+jit = pytest.importorskip("lmladder.fast.kernels_jit")
 
 
 def both(fn, *args):
     """fn(*args) with the NumPy reference, then with the compiled kernels (copies: outputs are pooled)."""
     out = {}
-    for name in K.BACKENDS:
-        K.set_backend(name)
+    for name in switch.BACKENDS:
+        switch.set_backend(name)
         res = fn(*args)
         out[name] = [np.array(r, copy=True) for r in (res if isinstance(res, tuple) else (res,)) if r is not None]
-    K.set_backend("compiled")
+    switch.set_backend("compiled")
     return out["numpy"], out["compiled"]
 
 
@@ -73,33 +72,6 @@ def test_layer_norm_matches_the_reference(weight, bias, rows):
             np.testing.assert_allclose(n, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
 
 
-def _train_adamw(backend, steps=4):
-    """Weights and moments after a few AdamW steps on parameters of mixed sizes (gathered small runs and
-    single big ones) in a decay and a no-decay group."""
-    K.set_backend(backend)
-    rng = np.random.default_rng(0)
-    shapes = [(300, 256), (64,), (128, 4), (70_000,), (5, 5)]
-    params = [nn.Parameter(rng.standard_normal(s).astype(np.float32)) for s in shapes]
-    opt = nn.AdamW(
-        [{"params": params[:3], "weight_decay": 0.1}, {"params": params[3:], "weight_decay": 0.0}],
-        lr=1e-2,
-        betas=(0.9, 0.99),
-    )
-    for _ in range(steps):
-        for p in params:
-            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
-        opt.step()
-    K.set_backend("compiled")
-    return [p.data for p in params], [opt._bufs["exp_avg"].copy(), opt._bufs["exp_avg_sq"].copy()]
-
-
-def test_adamw_is_bit_equal_to_the_numpy_update():
-    w_ref, m_ref = _train_adamw("numpy")
-    w_new, m_new = _train_adamw("compiled")
-    for a, b in zip(w_ref + m_ref, w_new + m_new, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("kernel", ["gelu", "layer_norm", "adam"])
 def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
     x = randn(1 << 20, scale=2)
@@ -127,7 +99,7 @@ def test_the_threaded_twin_is_compiled_threaded_even_when_the_serial_one_is_cach
     """numba's cache keys a function by name and signature, not by parallel=: twins of one function once loaded
     each other's code, so the threaded loops ran on one thread. Fresh cache, serial twin first, then the other."""
     code = (
-        "import numpy as np; from lmladder.autograd import kernels_jit as kj\n"
+        "import numpy as np; from lmladder.fast import kernels_jit as kj\n"
         "x = np.ones(8, np.float32); y, s = np.empty_like(x), np.empty_like(x)\n"
         "for f in kj._GELU_FWD: f(x, y, s)\n"
         "serial, threaded = (f.overloads[f.signatures[0]].library.get_llvm_str() for f in kj._GELU_FWD)\n"
@@ -157,14 +129,14 @@ def test_outputs_are_placed_off_their_inputs_page_offset(skew):
 
 def test_a_bad_backend_is_refused_with_its_fix(monkeypatch):
     with pytest.raises(LmladderError, match=r"kernel backend 'fast' is unknown; use compiled \(the default\) or numpy"):
-        K.set_backend("fast")
-    monkeypatch.setattr(K, "_backend", None)
+        switch.set_backend("fast")
+    monkeypatch.setattr(switch, "_backend", None)
     monkeypatch.setenv("LMLADDER_KERNELS", "fast")
     with pytest.raises(LmladderError, match=r"LMLADDER_KERNELS='fast' is not a kernel backend; set it to compiled"):
         K.compiled(np.zeros(3, np.float32))
     monkeypatch.setenv("LMLADDER_KERNELS", "numpy")
     assert K.compiled(np.zeros(3, np.float32)) is None
-    monkeypatch.setattr(K, "_backend", "compiled")
+    monkeypatch.setattr(switch, "_backend", "compiled")
 
 
 def test_exp_of_non_positive_numbers_is_float32_accurate():
@@ -173,7 +145,7 @@ def test_exp_of_non_positive_numbers_is_float32_accurate():
     @numba.njit
     def exp_all(x, out):
         for i in range(x.size):
-            out[i] = jit._exp_neg(x[i])
+            out[i] = jit.exp_neg(x[i])
 
     x = np.concatenate([np.linspace(-100, 0, 200_001), [-np.inf, -87.5, -0.0]]).astype(np.float32)
     y = np.empty_like(x)
@@ -185,19 +157,17 @@ def test_exp_of_non_positive_numbers_is_float32_accurate():
 
 @pytest.mark.parametrize("B,H,T,S", [(12, 4, 64, 64), (2, 3, 1, 9), (1, 2, 5, 5)])  # nanoGPT, a decoded token, tiny
 def test_attention_softmax_matches_the_reference(B, H, T, S):
-    from lmladder.autograd.ops_attention import run_backward, run_forward
-
     q, k, v = randn(B, H, T, 32, scale=2), randn(B, H, S, 32, seed=1, scale=2), randn(B, H, S, 32, seed=2)
     g = randn(B, H, T, 32, seed=3)
 
-    def attention():
+    def attend():
         out = np.empty_like(q)
-        sv = run_forward(q, k, v, out, causal=True, dropout_p=0.0, rng=None)
+        sv = attention.forward(q, k, v, out, causal=True, dropout_p=0.0, rng=None)
         grads = [np.empty_like(a) for a in (q, k, v)]
-        run_backward(sv, g, *grads)
+        attention.backward(sv, g, *grads)
         return out, sv.probs, sv.lse, *grads
 
-    ref, new = both(attention)
+    ref, new = both(attend)
     for r, n in zip(ref, new, strict=True):
         np.testing.assert_allclose(n, r, rtol=2e-5, atol=2e-6 * np.abs(r).max())
     masked = np.triu(np.ones((T, S), bool), k=S - T + 1).T  # key-major: key j above query t's own position

@@ -2,10 +2,10 @@
 single-threaded call into NumPy's own OpenBLAS (float32).
 
 Why: NumPy's OpenBLAS keeps its own pthread pool, numba another. Both spin for a while after a parallel call so
-that the next one starts at once, and on 2 cores each library's spinning workers took the second core from the
-other (benchmarks/README.md, "One thread pool"): so the element-wise kernels stayed on one core, and attention's
-per-head GEMMs, too small for OpenBLAS to thread, ran one head at a time. Here OpenBLAS is held to one thread and
-numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed blocks, attention by
+that the next one starts at once, and on 2 cores each library's spinning workers take the second core from the
+other (benchmarks/README.md, "One thread pool"): the element-wise kernels would stay on one core, and attention's
+per-head GEMMs, too small for OpenBLAS to thread, would run one head at a time. Here OpenBLAS is held to one thread
+and numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed blocks, attention by
 (batch, head), element-wise kernels by block (kernels_jit.py), so the pool stays warm from one call to the next.
 
 NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); this module finds that
@@ -23,8 +23,7 @@ import numpy as np
 from numba import njit, prange, types
 from threadpoolctl import ThreadpoolController, threadpool_info
 
-from .kernels import SPLIT_ROWS
-from .kernels_jit import _FAST, _exp_neg, _twins
+from .kernels_jit import FASTMATH, exp_neg, twins
 
 SYMBOL = "scipy_cblas_sgemm64_"
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
@@ -84,7 +83,7 @@ def _softmax_rows(p):
         row[n:] = -np.inf
         total = np.float32(0)
         for j in range(T):  # whole rows: one vector loop
-            e = _exp_neg(row[j] - m)
+            e = exp_neg(row[j] - m)
             row[j] = e
             total += e
         r = np.float32(1) / total + z * np.float32(0)
@@ -146,9 +145,9 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
         _mm(True, False, T, d, T, scale, ds.ctypes.data, T, q, C3, gk, C3)  # gk = ds^T q scale
 
 
-_inline = njit(inline="always", fastmath=_FAST, error_model="numpy")
+_inline = njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 _mm, _softmax_rows = _inline(_mm), _inline(_softmax_rows)
-_GEMM, _FWD, _BWD = _twins(_gemm), _twins(_attention_fwd), _twins(_attention_bwd)
+_GEMM, _FWD, _BWD = twins(_gemm), twins(_attention_fwd), twins(_attention_bwd)
 _NO_KEEP = np.empty((0, 0, 0, 0), np.float32)
 
 
@@ -168,11 +167,11 @@ def _hold_openblas() -> None:
         _held = True
 
 
-def matmul(a, b, out) -> bool:
-    """out = a @ b over the pool for 2-D float32 a, b that are C-contiguous or transposes of C-contiguous
-    arrays, when the pool has more than one thread; returns False (nothing done) otherwise, or for shapes that do
-    not chain (NumPy's matmul then names the mismatch)."""
-    blocks = min(threads(), out.shape[0] // SPLIT_ROWS)
+def matmul(a, b, out, min_rows: int) -> bool:
+    """out = a @ b over the pool, in blocks of at least min_rows rows of out, for 2-D float32 a, b that are
+    C-contiguous or transposes of C-contiguous arrays, when the pool has more than one thread; returns False
+    (nothing done) otherwise, or for shapes that do not chain (NumPy's matmul then names the mismatch)."""
+    blocks = min(threads(), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return False
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous

@@ -1,4 +1,5 @@
-"""Cache-blocked NumPy kernels behind the primitives (GELU, layer norm, erf, dropout masks).
+"""Cache-blocked NumPy kernels behind the fused primitives (GELU, layer norm, erf, dropout masks), and the loaders
+of their compiled twins.
 
 NumPy runs one pass over memory per ufunc call and allocates a fresh temporary for every intermediate. For an
 expression of ten ufuncs over a (B, T, 4C) activation that is ten trips to DRAM and ten page-faulting
@@ -7,11 +8,9 @@ intermediate into reused scratch buffers with `out=`; results and scratch come f
 
 On float32 arrays GELU (tanh) and layer norm hand over to their compiled twins in kernels_jit.py (numba: one fused
 pass per kernel, threaded on large arrays), as do attention's softmax (attention_core.py) and AdamW's update
-(nn/optim.py); the NumPy code is their reference, and the whole path for every other dtype. Linear's GEMMs
-(`matmul`) and causal self-attention go to kernels_blas.py: one thread pool (numba's) for the whole step.
-`set_backend("numpy")` (or LMLADDER_KERNELS=numpy in the environment) keeps the reference.
-
-The speed layer's direction: ops import kernels, kernels import only NumPy and the pool, never an op module.
+(adam.py); the NumPy code here is their reference, and the whole path for every other dtype and for the numpy
+backend (switch.py). Linear's GEMMs (`matmul`) and causal self-attention go to kernels_blas.py: one thread pool
+(numba's) for the whole step.
 """
 
 from __future__ import annotations
@@ -23,41 +22,15 @@ import sys
 
 import numpy as np
 
-from ..errors import LmladderError
-from . import memory
+from . import memory, switch
+from .memory import filled, flat
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
 SPLIT_ROWS = 64  # a GEMM split over threads gets at least this many output rows per block
-ENV = "LMLADDER_KERNELS"
-BACKENDS = ("compiled", "numpy")
-_backend: str | None = None  # None: read from the environment on first use
-
 _K = math.sqrt(2 / math.pi)
 _C = 0.044715
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT2PI = 1 / math.sqrt(2 * math.pi)
-
-
-class KernelError(LmladderError, ValueError):
-    """An unknown kernel backend."""
-
-
-def set_backend(name: str) -> None:
-    """ "compiled": the numba kernels where they apply (the default); "numpy": this module's reference code only."""
-    global _backend
-    if name not in BACKENDS:
-        raise KernelError(f"kernel backend {name!r} is unknown; use compiled (the default) or numpy")
-    _backend = name
-
-
-def backend() -> str:
-    """The backend in use: set_backend's, else LMLADDER_KERNELS's, else "compiled"."""
-    if _backend is None:
-        name = os.environ.get(ENV) or "compiled"
-        if name not in BACKENDS:
-            raise KernelError(f"{ENV}={name!r} is not a kernel backend; set it to compiled (the default) or numpy")
-        set_backend(name)
-    return _backend
 
 
 _threads: int | None = None  # set_threads's count, applied when the compiled kernels load (else OMP_NUM_THREADS's)
@@ -84,7 +57,7 @@ def _load_jit():
 
 def compiled(x: np.ndarray):
     """The compiled kernels module when it takes x (float32, the compiled backend, numba importable), else None."""
-    if x.dtype != np.float32 or backend() != "compiled":
+    if x.dtype != np.float32 or not switch.on():
         return None
     return _load_jit()
 
@@ -106,26 +79,10 @@ def blas(x: np.ndarray):
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = a @ b for 2-D arrays: split over the compiled kernels' threads when they have several and out has
     2 * SPLIT_ROWS rows or more, else NumPy's (checked in that order: a decoded token's GEMMs pay ~0.1 us)."""
-    if out.shape[0] < 2 * SPLIT_ROWS or a.dtype != out.dtype or b.dtype != out.dtype or not _pooled(a, b, out):
+    split = out.shape[0] >= 2 * SPLIT_ROWS and a.dtype == out.dtype == b.dtype and (k := blas(out)) is not None
+    if not (split and k.matmul(a, b, out, SPLIT_ROWS)):
         np.matmul(a, b, out=out)
     return out
-
-
-def _pooled(a, b, out) -> bool:
-    return (k := blas(out)) is not None and k.matmul(a, b, out)
-
-
-def _flat(x: np.ndarray) -> np.ndarray:
-    """x as a flat C-ordered vector: a view, or a pooled copy when x is strided."""
-    if not x.flags.c_contiguous:
-        x = _copy(x)
-    return x.reshape(-1)
-
-
-def _copy(x: np.ndarray) -> np.ndarray:
-    c = memory.empty(x.shape, x.dtype)
-    np.copyto(c, x)
-    return c
 
 
 def _out(x: np.ndarray) -> np.ndarray:
@@ -140,14 +97,6 @@ def _chunks(n: int, step: int | None = None):
     if n <= step:
         return (slice(0, n),)
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
-
-
-@functools.lru_cache(maxsize=64)
-def filled(n: int, value: float, dtype: np.dtype) -> np.ndarray:
-    """A read-only (n,) vector of `value`: the constant operand of the GEMV reductions (x @ ones), made once."""
-    v = np.full(n, value, dtype)
-    v.flags.writeable = False
-    return v
 
 
 def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
@@ -183,7 +132,7 @@ def gelu_tanh_forward(x: np.ndarray):
     s is kept for backward, which then needs 9 passes instead of 15 with tanh recomputed."""
     if jit := compiled(x):
         return jit.gelu_tanh_forward(x)
-    xf = _flat(x)
+    xf = flat(x)
     result, out = _out(x)
     s, sf = _out(x)
     t = x.dtype.type  # typed constants: a Python scalar costs each ufunc call more
@@ -205,7 +154,7 @@ def gelu_tanh_backward(x: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarra
     """g * gelu'(x) = g * s (1 + (1 - s) x (2K + 6Kc x^2)), using 1 - tanh(u)^2 = 4 s (1 - s)."""
     if jit := compiled(x):
         return jit.gelu_tanh_backward(x, s, g)
-    xf, sf, gf = _flat(x), _flat(s), _flat(g)
+    xf, sf, gf = flat(x), flat(s), flat(g)
     result, out = _out(x)
     w = memory.empty((min(CHUNK, xf.size),), x.dtype)
     k2, kc6 = x.dtype.type(2 * _K), x.dtype.type(6 * _K * _C)
@@ -225,7 +174,7 @@ def gelu_tanh_backward(x: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarra
 
 def gelu_erf_forward(x: np.ndarray):
     """(y, Phi): y = x Phi(x) with Phi(x) = 0.5 (1 + erf(x / sqrt 2)), Phi kept for backward."""
-    xf = _flat(x)
+    xf = flat(x)
     result, out = _out(x)
     cdf, cf = _out(x)
     for sl in _chunks(xf.size):
@@ -238,7 +187,7 @@ def gelu_erf_forward(x: np.ndarray):
 
 def gelu_erf_backward(x: np.ndarray, cdf: np.ndarray, g: np.ndarray) -> np.ndarray:
     """g * (Phi(x) + x phi(x))."""
-    xf, cf, gf = _flat(x), _flat(cdf), _flat(g)
+    xf, cf, gf = flat(x), flat(cdf), flat(g)
     result, out = _out(x)
     for sl in _chunks(xf.size):
         xc, oc = xf[sl], out[sl]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lmladder import nn
-from lmladder.autograd import memory
+from lmladder.fast import memory, switch
 from lmladder.models import build_model
 
 
@@ -69,3 +69,14 @@ def test_training_is_bitwise_identical_with_and_without_the_pool(monkeypatch):
     monkeypatch.setattr(memory, "LIMIT_BYTES", 0)
     plain = _train_bits()
     np.testing.assert_array_equal(pooled, plain)
+
+
+def test_the_numpy_backend_turns_the_pool_off():
+    switch.set_backend("numpy")
+    try:
+        memory.empty((4, 5), np.float32)
+        assert memory.pooled_bytes() == 0
+    finally:
+        switch.set_backend("compiled")
+    memory.empty((4, 5), np.float32)
+    assert memory.pooled_bytes() == 4 * 5 * 4

@@ -1,0 +1,40 @@
+"""The one switch of the speed wing: "compiled" (the default) runs it; "numpy" (`set_backend("numpy")`, or
+LMLADDER_KERNELS=numpy) turns all of it off: the kernels run their NumPy reference code, the array pool hands out
+plain np.empty arrays, the engine sums gradients with copies, and the optimizers run their reference_update."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import LmladderError
+
+ENV = "LMLADDER_KERNELS"
+BACKENDS = ("compiled", "numpy")
+_backend: str | None = None  # None: read from the environment on first use
+
+
+class KernelError(LmladderError, ValueError):
+    """An unknown kernel backend."""
+
+
+def set_backend(name: str) -> None:
+    """ "compiled": the speed wing where it applies (the default); "numpy": the NumPy reference only."""
+    global _backend
+    if name not in BACKENDS:
+        raise KernelError(f"kernel backend {name!r} is unknown; use compiled (the default) or numpy")
+    _backend = name
+
+
+def backend() -> str:
+    """The backend in use: set_backend's, else LMLADDER_KERNELS's, else "compiled"."""
+    if _backend is None:
+        name = os.environ.get(ENV) or "compiled"
+        if name not in BACKENDS:
+            raise KernelError(f"{ENV}={name!r} is not a kernel backend; set it to compiled (the default) or numpy")
+        set_backend(name)
+    return _backend
+
+
+def on() -> bool:
+    """Whether the speed wing runs (the compiled backend)."""
+    return (_backend or backend()) == "compiled"

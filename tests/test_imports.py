@@ -1,0 +1,113 @@
+"""The import graph of src/lmladder: no cycles, no private name imported from another module, and the speed wing
+fenced off from the readable core (lmladder.fast imports only itself and lmladder.errors; the plain primitives
+never touch the array pool).
+
+Imports under `if TYPE_CHECKING:` are left out (annotations only: no import at run time); imports inside
+functions count."""
+
+import ast
+from pathlib import Path
+
+import lmladder
+
+SRC = Path(lmladder.__file__).parent.parent
+# (module, name) pairs of other parts of the tree, each on its way out in a branch of issue 27
+ELSEWHERE = {("lmladder.cli", "_unknown_char"), ("lmladder.training.resume", "_FIX")}
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    """Module name -> (file, is a package)."""
+    found = {}
+    for f in (SRC / "lmladder").rglob("*.py"):
+        parts = list(f.relative_to(SRC).with_suffix("").parts)
+        package = parts[-1] == "__init__"
+        found[".".join(parts[:-1] if package else parts)] = (f, package)
+    return found
+
+
+def _type_checking(tree) -> set[int]:
+    """ids of the nodes inside `if TYPE_CHECKING:` blocks."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skip
+
+
+def _graph():
+    """(edges: module -> the lmladder modules it imports, private: (module, imported from, name) triples)."""
+    modules = _modules()
+    edges, private = {}, []
+    for name, (path, package) in modules.items():
+        here = name.split(".") if package else name.split(".")[:-1]
+        tree = ast.parse(path.read_text())
+        skip = _type_checking(tree)
+        out = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom):
+                parts = here[: len(here) - node.level + 1] if node.level else []
+                base = ".".join(parts + ([node.module] if node.module else []))
+                for a in node.names:
+                    if f"{base}.{a.name}" in modules:
+                        out.add(f"{base}.{a.name}")
+                    elif base in modules:
+                        out.add(base)
+                        if a.name.startswith("_") and base != name:
+                            private.append((name, base, a.name))
+        edges[name] = out - {name}
+    return edges, private
+
+
+def _cycle(edges) -> list[str] | None:
+    """One import cycle, as a list of modules, or None."""
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(edges[m]):
+            if state.get(n) == "open":
+                return path[path.index(n) :] + [n]
+            if n not in state and (found := visit(n, path + [n])):
+                return found
+        state[m] = "done"
+        return None
+
+    for m in sorted(edges):
+        if m not in state and (found := visit(m, [m])):
+            return found
+    return None
+
+
+def test_the_import_graph_has_no_cycle():
+    cycle = _cycle(_graph()[0])
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_private_name_crosses_a_module():
+    private = [p for p in _graph()[1] if (p[0], p[2]) not in ELSEWHERE]
+    assert not private, [f"{m} imports {n} from {src}" for m, src, n in private]
+
+
+def test_the_checks_see_a_cycle_and_a_private_import():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    edges, private = _graph()
+    assert "lmladder.fast.memory" in edges["lmladder.fast.kernels"]
+    assert {(m, n) for m, _, n in private} >= ELSEWHERE
+
+
+def test_the_speed_wing_imports_only_itself():
+    for module, imports in _graph()[0].items():
+        if module.startswith("lmladder.fast"):
+            outside = {m for m in imports if not m.startswith("lmladder.fast")} - {"lmladder.errors"}
+            assert not outside, f"{module} imports {sorted(outside)}; lmladder.fast imports only itself"
+
+
+def test_the_plain_primitives_never_touch_the_pool():
+    """The array pool is the speed wing's (fast/memory.py's rule): the plain primitives stay micrograd-plain."""
+    edges = _graph()[0]
+    for module in ("ops_elementwise", "ops_reduce", "ops_shape"):
+        assert "lmladder.fast.memory" not in edges[f"lmladder.autograd.{module}"], f"{module} uses the pool"
