@@ -42,7 +42,7 @@ def zipf_stream(V: int = 4096, n_train: int = 1_000_000, n_val: int = 100_000, s
 
 
 def workload(name, train, val, V, order, smoothing, repeats, batch_size=32) -> dict:
-    from lmladder.models.ngram import NGram, NGramConfig
+    from lmladder.models.bigram import NGram, NGramConfig
     from lmladder.training.evaluate import score_tokens
 
     config = NGramConfig(order=order, smoothing=smoothing, vocab_size=V, pad_id=0)

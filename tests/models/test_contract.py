@@ -22,8 +22,8 @@ from lmladder.training import (
     generate,
     load_training_checkpoint,
     make_rngs,
-    score_splits,
     save_training_checkpoint,
+    score_splits,
     train,
 )
 from lmladder.training.run import run_rung
@@ -57,8 +57,8 @@ def test_the_ladder_is_the_model_files():
     assert set(rungs()) == {f for f in files if not any(f.startswith(f"{o}_") for o in files)}
     assert {"bigram", "mlp", "rnn", "transformer"} <= set(rungs())
     assert [rung_class(r).rung for r in ladder()] == ladder() and ladder()[0] == "bigram"
-    positions = [rung_class(r).ladder_position for r in ladder()]
-    assert len(set(positions)) == len(positions), f"two rungs share a ladder_position: {dict(zip(ladder(), positions))}"
+    positions = {r: rung_class(r).ladder_position for r in ladder()}
+    assert len(set(positions.values())) == len(positions), f"two rungs share a ladder_position: {positions}"
     with pytest.raises(TypeError, match=r"define it in lmladder/models/toy.py"):
         type("Toy", (LanguageModel,), {"rung": "toy", "ladder_position": 1})
     with pytest.raises(ModelConfigError, match=r"unknown rung 'gpt'; choose one of bigram, "):
