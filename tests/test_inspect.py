@@ -72,7 +72,7 @@ def test_the_same_seed_draws_the_same_bytes(tmp_path):
     [
         (["{d}/nope"], r"{d}/nope: no such file or folder; give a run folder"),
         (["{d}"], r"{d} holds no model.safetensors; give a run folder"),
-        (["{ckpt}", "--layer", "5"], r"--layer 5: this gpt model has attention layers 0..1; leave --layer out"),
+        (["{ckpt}", "--layer", "5"], r"--layer 5: this transformer model has attention layers 0..1; leave --layer out"),
         (["{mlp}", "--layer", "0"], r"--layer 0: this mlp model has no attention layers; leave --layer out"),
         (["{ckpt}", "--prompt", "abcdefghij"], r"--prompt has 10 tokens, more than this model's context of 8; shorten"),
         (["{ckpt}", "--prompt", ""], r"--prompt is empty; give some text"),
