@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from lmladder import cli
+from lmladder import cli, nn
 from lmladder.data import CharTokenizer
 from lmladder.insight import InspectError, inspect_run
 from lmladder.models import rung_class
@@ -40,8 +40,11 @@ def test_every_rung_gets_its_pictures_as_valid_pngs(rung, tmp_path):
     assert shown and all(data.startswith(PNG) for data in shown.values())
     assert {p.stem for p in (tmp_path / "out").glob("*.png")} == set(shown)
     assert all((tmp_path / "out" / f"{alt}.png").read_bytes() == data for alt, data in shown.items())
+    model = rung_class(rung)(small_config(rung, vocab_size=TOK.vocab_size), rng=make_rngs(0)["model"])
+    tokens = any(isinstance(m, nn.Embedding) and m.weight.shape[0] == model.vocab_size for m in model.modules())
     want = {"next_tokens", "transitions"}
-    want |= {"gradients", "embeddings"} if rung_class(rung).trainable else set()
+    want |= {"gradients"} if model.trainable else set()
+    want |= {"embeddings"} if tokens else set()  # a token embedding: V rows
     want |= {"attention"} if rung == "transformer" else set()
     want |= {"activations"} if rung in ("mlp", "transformer", "bow", "wavenet") else set()
     assert want <= set(shown), want - set(shown)

@@ -56,7 +56,8 @@ def test_the_ladder_is_the_model_files():
     files = {p.stem for p in Path(models.__file__).parent.glob("*.py")} - {"__init__", "base"}
     assert set(rungs()) == {f for f in files if not any(f.startswith(f"{o}_") for o in files)}
     assert {"bigram", "mlp", "rnn", "transformer"} <= set(rungs())
-    assert [rung_class(r).rung for r in ladder()] == ladder() and ladder()[0] == "bigram"
+    assert [rung_class(r).rung for r in ladder()] == ladder()
+    assert ladder().index("bigram") < ladder().index("mlp") < ladder().index("transformer")  # bottom to top
     positions = {r: rung_class(r).ladder_position for r in ladder()}
     assert len(set(positions.values())) == len(positions), f"two rungs share a ladder_position: {positions}"
     with pytest.raises(TypeError, match=r"define it in lmladder/models/toy.py"):
