@@ -13,7 +13,7 @@ from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
 from lmladder.data.batching import IGNORE_INDEX
 from lmladder.io import load_checkpoint, read_checkpoint_meta, save_checkpoint
-from lmladder.models import KIND_RUNGS, ModelConfigError, for_data, ladder, rung_class, rungs
+from lmladder.models import ModelConfigError, for_data, ladder, rung_class, rungs
 from lmladder.models.base import LanguageModel
 from lmladder.training import (
     OptimSettings,
@@ -26,6 +26,7 @@ from lmladder.training import (
     score_splits,
     train,
 )
+from lmladder.training.checkpoints import KIND_RUNGS
 from lmladder.training.run import run_rung
 
 from ..ladder import RUNGS, small_config
@@ -211,7 +212,7 @@ def test_an_interrupted_and_resumed_run_writes_the_same_bytes(rung, targets, tin
 @pytest.mark.parametrize("rung", RUNGS)
 def test_a_checkpoint_of_format_2_names_its_model_by_kind_and_still_loads(rung, tiny_names, tmp_path):
     """Format 2 (the format before this one) stored the model as {kind, config}: "ngram" and "gpt" were the
-    bigram's and the transformer's kinds (models.KIND_RUNGS), every other kind its rung's name."""
+    bigram's and the transformer's kinds (training.checkpoints.KIND_RUNGS), every other kind its rung's name."""
     model = rung_class(rung)(for_data(small_config(rung), tiny_names), rng=np.random.default_rng(0))
     if not model.trainable:
         model.fit(tiny_names.splits["train"])

@@ -23,9 +23,6 @@ if TYPE_CHECKING:  # this module stays light: a stage imports only the model mod
 # Config fields that come from the prepared data (its tokenizer), never from conf/: run_rung fills them in.
 DATA_FIELDS = ("vocab_size", "pad_id", "boundary_id")
 
-# Format-2 checkpoints and metrics.json name a model by its kind; these kinds differ from their rung's name.
-KIND_RUNGS = {"ngram": "bigram", "gpt": "transformer"}
-
 REGISTRY: dict[str, type[LanguageModel]] = {}  # rung -> model class; a LanguageModel that sets `rung` adds itself
 
 

@@ -17,12 +17,13 @@ from ..data.errors import DataError
 from ..data.registry import tokenizer_from_dict
 from ..data.tokenizers import Tokenizer
 from ..io import CheckpointError, load_checkpoint, save_checkpoint
-from ..models import KIND_RUNGS, rung_class
+from ..models import rung_class
 from ..models.base import LanguageModel, ModelConfigError
 from ..nn import Optimizer, StateDictError
 
 FORMAT_VERSION = 3  # the model is {rung, config}
-READS = (2, 3)  # 2: the model is {kind, config}, its kind a rung's name or a key of models.KIND_RUNGS
+READS = (2, 3)  # 2: the model is {kind, config}, its kind a key of KIND_RUNGS or the rung's own name
+KIND_RUNGS = {"ngram": "bigram", "gpt": "transformer"}  # format 2's kinds that are not their rung's name
 
 
 @dataclass
