@@ -282,7 +282,7 @@ CASES = [
     case("ckpt-flipped-bit", "checkpoint", "cli", ["evaluate", f"{CK}/flipped.safetensors", f"--text={C}/names.txt"],
          r"checkpoint is corrupted \(checksum mismatch\)", r"restore it or retrain"),
     case("ckpt-shapes-disagree", "checkpoint", "cli", ["sample", f"{CK}/shapes.safetensors"],
-         r"arrays do not match the mlp its metadata describes \(model.head.weight is \(27, 32\), the model needs "
+         r"arrays do not match the mlp model its metadata describes \(model.head.weight is \(27, 32\), the model needs "
          r"\(27, 40\)", r"restore it or retrain"),
     case("ckpt-huge-model-in-metadata", "checkpoint", "cli", ["sample", f"{CK}/huge.safetensors"],
          r"metadata describes a mlp model of at least 1.23e\+11 parameters but the file holds 2,153 weights",
