@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -83,12 +84,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def build_model(package: str, kind: str, rng, **dims):
-    """`package`'s GPT or MLP (kind "gpt" / "mlp") with these dims (keyword names of its config).
+# class name (lowercase) -> its module in lmladder/models: the rung's name, or the class's in older revisions
+MODULES = {"gpt": ("transformer", "gpt"), "mlp": ("mlp",), "rnn": ("rnn",)}
 
-    Newer lmladder takes the model's config dataclass (GPTConfig beside GPT in models/gpt.py, MLPConfig beside MLP);
-    older revisions take the same names as keyword arguments. bench_ab.py compares one of each, so both work."""
-    module = importlib.import_module(f"{package}.models.{kind}")
+
+def build_model(package: str, kind: str, rng, **dims):
+    """`package`'s GPT, MLP or RNN (kind "gpt" / "mlp" / "rnn") with these dims (keyword names of its config).
+
+    Newer lmladder takes the model's config dataclass (GPTConfig beside GPT in models/transformer.py, MLPConfig
+    beside MLP); older revisions take the same names as keyword arguments. bench_ab.py compares one of each, so
+    both work."""
+    names = [f"{package}.models.{m}" for m in MODULES[kind]]
+    module = next(importlib.import_module(n) for n in names if importlib.util.find_spec(n) is not None)
     model_cls = getattr(module, kind.upper())
     config_cls = getattr(module, f"{kind.upper()}Config", None)
     if config_cls is not None:

@@ -35,7 +35,7 @@ def main() -> int:
 
     def run(interval: int) -> float:
         rngs = make_rngs(0)
-        model = build_model("gpt", data=data, rng=rngs["model"], block_size=64, n_layer=4, n_head=4, n_embd=128)
+        model = build_model("transformer", data=data, rng=rngs["model"], block_size=64, n_layer=4, n_head=4, n_embd=128)
         s = TrainSettings(
             max_iters=a.steps,
             batch_size=12,

@@ -43,7 +43,7 @@ def zipf_stream(V: int = 4096, n_train: int = 1_000_000, n_val: int = 100_000, s
 
 def workload(name, train, val, V, order, smoothing, repeats, batch_size=32) -> dict:
     from lmladder.inference.scoring import score_tokens
-    from lmladder.models.ngram import NGram, NGramConfig
+    from lmladder.models.bigram import NGram, NGramConfig
 
     config = NGramConfig(order=order, smoothing=smoothing, vocab_size=V, pad_id=0)
     fit_s, model = median_time(lambda: NGram(config).fit(train), repeats)

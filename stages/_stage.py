@@ -98,21 +98,22 @@ class Stage:
             print(f"[{self.name}] data: {where}")
         return prep
 
-    def out_dir(self, rung: str) -> Path:
-        """Where the run writes. Under DVC: outputs/.partial/<rung>/seed<N>, a folder DVC does not own, so the
-        checkpoints of an interrupted `dvc repro` survive it (DVC deletes a stage's outputs before it runs the
-        stage again); `publish` moves the finished run to the stage's output, outputs/<rung>/seed<N>."""
+    def out_dir(self) -> Path:
+        """Where the run of the config's rung and seed writes. Under DVC: outputs/.partial/<rung>/seed<N>, a folder
+        DVC does not own, so the checkpoints of an interrupted `dvc repro` survive it (DVC deletes a stage's outputs
+        before it runs the stage again); `publish` moves the finished run to the stage's output,
+        outputs/<rung>/seed<N>."""
         if self.dvc:
-            self.partial = Path(self.run.paths.outputs) / PARTIAL / rung / f"seed{self.run.seed}"
+            self.partial = Path(self.run.paths.outputs) / PARTIAL / self.run.rung / f"seed{self.run.seed}"
             return self.partial
         self.keys.setdefault("out_dir", "hydra.run.dir")  # how a library message's out_dir= is set here
         return self.job_dir
 
-    def publish(self, rung: str) -> Path:
+    def publish(self) -> Path:
         """The finished run's folder, moved (one rename) to where dvc.yaml expects it, under DVC."""
         if not self.dvc:
             return self.job_dir
-        final = Path(self.run.paths.outputs) / rung / f"seed{self.run.seed}"
+        final = Path(self.run.paths.outputs) / self.run.rung / f"seed{self.run.seed}"
         if not self.world.lead:
             return final
         if final.exists():  # DVC removed it before running the stage; only a run outside `dvc repro` finds one
@@ -132,9 +133,7 @@ class Stage:
         if not ckpt.exists():
             shutil.rmtree(out, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             return None
-        rung = out.parent.name  # outputs/.partial/<rung>/seed<N>
-        theirs = read_checkpoint_meta(ckpt)
-        ours = self.meta(rung)
+        rung, theirs, ours = self.run.rung, read_checkpoint_meta(ckpt), self.meta()
         mine = (ours["seed"], ours["data"], ours["config"].get(rung))
         if (theirs.get("seed"), theirs.get("data"), theirs.get("config", {}).get(rung)) == mine:
             print(f"[{self.name}] continuing the run an interrupted `dvc repro` left in {out} (step {theirs['step']})")
@@ -165,11 +164,12 @@ class Stage:
         check_user_file(ckpt, what=f"resume={r}", fix=fix, error=ConfigError, missing=missing)
         return ckpt
 
-    def meta(self, rung: str) -> dict:
+    def meta(self) -> dict:
+        """What a run's checkpoints record beside the model (which names its rung): the seed, config and data."""
         # `resume` says how this process was started, not what was trained: an interrupted and resumed run
         # writes byte-identical checkpoints to an uninterrupted one
         config = {k: v for k, v in self.raw.items() if k not in ("resume", "reshard")}
-        return {"rung": rung, "seed": self.run.seed, "config": config, "data": asdict(self.run.data)}
+        return {"seed": self.run.seed, "config": config, "data": asdict(self.run.data)}
 
 
 def _in_multirun(st: Stage | None) -> bool:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from _stage import check_run_dir, join_world, stage
 from _sweeps import check_search_space, importable_in_jobs
 from lmladder.config import ConfigError, block, block_keys
-from lmladder.models import LADDER, rung_class
+from lmladder.models import rung_class, rungs
 from lmladder.training import run_rung
 from lmladder.training.settings import rung_schema
 
@@ -31,12 +31,12 @@ def main(cfg: DictConfig) -> float:
         rung = st.run.rung
         if rung is None:
             raise ConfigError(
-                f"rung is not set; choose one of {', '.join(LADDER)}, e.g. python stages/train.py rung=mlp"
+                f"rung is not set; choose one of {', '.join(rungs())}, e.g. python stages/train.py rung=mlp"
             )
         cls = rung_class(rung)
         settings = block(cfg, rung, rung_schema(cls))
         st.keys.update(block_keys(rung, settings))
-        out = st.out_dir(rung)
+        out = st.out_dir()
         parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
         m = run_rung(
             cls,
@@ -45,12 +45,12 @@ def main(cfg: DictConfig) -> float:
             **parts,
             seed=st.run.seed,
             out_dir=out,
-            meta=st.meta(rung),
+            meta=st.meta(),
             resume=st.resume_path(out),
             world=st.world,
             reshard=st.run.reshard,
         )
-        out = st.publish(rung)
+        out = st.publish()
         if not st.world.lead:
             return
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it

@@ -1,18 +1,18 @@
-"""Small instances of every rung of the ladder for tests: a test that loops over LADDER covers a new rung too."""
+"""Small instances of every rung of the ladder for tests: a test that loops over RUNGS covers a new rung too."""
 
 from dataclasses import fields, replace
 
-from lmladder.models import DATA_FIELDS, LADDER, model_class
+from lmladder.models import DATA_FIELDS, ladder, rung_class
 
 # sizes small enough for float64 gradient checks; a rung whose config uses other names keeps its defaults
 # (context 4: a power of two, as the WaveNet needs)
 SMALL = dict(n_embd=8, n_hidden=8, n_layer=2, n_layers=2, n_head=2, block_size=8, context=4, order=3)
-KINDS = sorted(set(LADDER.values()))
+RUNGS = ladder()  # every model file of lmladder/models, bottom to top
 
 
-def small_config(kind: str, vocab_size: int = 7, **overrides):
-    """`kind`'s config at test size, its data fields for a stream of `vocab_size` tokens (padding with id 0)."""
-    cls = model_class(kind)
+def small_config(rung: str, vocab_size: int = 7, **overrides):
+    """`rung`'s config at test size, its data fields for a stream of `vocab_size` tokens (padding with id 0)."""
+    cls = rung_class(rung)
     names = {f.name for f in fields(cls.Config)}
     data = {"vocab_size": vocab_size, "pad_id": 0, "boundary_id": None}
     assert set(DATA_FIELDS) == set(data)

@@ -2,9 +2,9 @@
 
 For each stage DVC itself reads from dvc.yaml, the files its command imports are found transitively from the
 import statements of the stage script (under stages/ and src/), plus the model modules that
-`lmladder.models.model_class` imports on demand: a stage that passes `rung=<r>` loads only that rung's module; any
-other stage that can open checkpoints may load every rung's. Each of those files must lie under one of the stage's
-`deps`. Unused deps are allowed (they only cost a rerun).
+`lmladder.models.rung_class` imports on demand: a stage that passes `rung=<r>` loads only that rung's module; any
+other stage that can open checkpoints or list the ladder may load every rung's. Each of those files must lie under
+one of the stage's `deps`. Unused deps are allowed (they only cost a rerun).
 """
 
 import ast
@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmladder.models import LADDER
+from lmladder.models import ladder, rungs
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC, STAGES = ROOT / "src", ROOT / "stages"
-LOADER = SRC / "lmladder" / "training" / "checkpoints.py"  # opens a checkpoint of any kind
+LOADERS = {  # import any rung's module: a checkpoint's (training/checkpoints.py) or the whole ladder's (reports)
+    SRC / "lmladder" / "training" / "checkpoints.py",
+    SRC / "lmladder" / "reports" / "collect.py",
+}
 
 
 def _module_file(name: str) -> Path | None:
@@ -83,7 +86,7 @@ def closure(file: Path) -> frozenset[Path]:
 
 
 def _rung_module(rung: str) -> Path:
-    return SRC / "lmladder" / "models" / f"{LADDER[rung]}.py"
+    return SRC / "lmladder" / "models" / f"{rung}.py"
 
 
 def stage_files(cmd: str) -> set[Path]:
@@ -91,11 +94,11 @@ def stage_files(cmd: str) -> set[Path]:
     args = shlex.split(cmd)
     script = ROOT / next(a for a in args if a.endswith(".py"))
     files = set(closure(script))
-    rungs = [a.split("=", 1)[1] for a in args if a.startswith("rung=")]
-    if rungs:
-        modules = [_rung_module(r) for r in rungs]
+    passed = [a.split("=", 1)[1] for a in args if a.startswith("rung=")]
+    if passed:
+        modules = [_rung_module(r) for r in passed]
     else:
-        modules = [_rung_module(r) for r in LADDER] if LOADER in files else []
+        modules = [_rung_module(r) for r in rungs()] if LOADERS & files else []
     for m in modules:
         files |= closure(m)
     return files
@@ -133,32 +136,33 @@ def _pipeline() -> list[str]:
     return yaml.safe_load((ROOT / "params.yaml").read_text())["pipeline"]
 
 
-def _training_stages(stages) -> dict[str, str]:
-    """stage name (matrix suffix dropped) -> the rung its command trains, for every stage that trains one."""
-    out = {}
-    for name, cmd, _ in stages:
-        rungs = [a.split("=", 1)[1] for a in shlex.split(cmd) if a.startswith("rung=")]
-        if rungs:
-            out[name.split("@")[0]] = rungs[0]
-    return out
+def _arg(cmd: str, key: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in shlex.split(cmd) if a.startswith(f"{key}=")), None)
 
 
-def test_every_rung_of_the_pipeline_has_a_stage_and_evaluate_reads_it(stages):
-    by_name = {name.split("@")[0]: (cmd, deps) for name, cmd, deps in stages}
+def _training_stages(stages) -> dict[str, tuple[str, str]]:
+    """stage name -> (the rung, the seed) its command trains, for every stage that trains one."""
+    return {name: (_arg(cmd, "rung"), _arg(cmd, "seed")) for name, cmd, _ in stages if _arg(cmd, "rung")}
+
+
+def test_every_rung_and_seed_of_the_pipeline_has_a_stage_and_evaluate_reads_it(stages):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    trained = set(_training_stages(stages).values())
+    evaluate = next(deps for name, _, deps in stages if name == "evaluate")
     for rung in _pipeline():
-        assert rung in LADDER, f"pipeline lists '{rung}', which is not a rung of the ladder (lmladder.models.LADDER)"
-        assert rung in by_name, f"dvc.yaml has no stage '{rung}'; add one or drop it from pipeline (adding-a-rung.md)"
-        assert f"rung={rung}" in by_name[rung][0]
-        assert ROOT / "outputs" / rung in by_name["evaluate"][1], f"evaluate's deps lack outputs/{rung}"
+        assert rung in rungs(), f"pipeline lists '{rung}', which is no model file of lmladder/models"
+        for seed in params["seeds"]:
+            assert (rung, str(seed)) in trained, f"dvc.yaml trains no rung={rung} seed={seed}: its train matrix?"
+        assert ROOT / "outputs" / rung in evaluate, f"evaluate's deps lack outputs/{rung} (adding-a-rung.md)"
 
 
 def test_every_training_stage_trains_a_rung_of_the_pipeline(stages):
     """A stage outside `pipeline` would train a rung that evaluate never reads: its outputs would go unreported."""
     pipeline = _pipeline()
-    for stage, rung in _training_stages(stages).items():
-        assert stage == rung, f"stage '{stage}' trains rung={rung}; name the stage after its rung"
+    for stage, (rung, seed) in _training_stages(stages).items():
+        assert stage == f"train@{rung}-{seed}", f"stage '{stage}' trains rung={rung} seed={seed}; use the train matrix"
         assert rung in pipeline, f"stage '{stage}' trains a rung outside pipeline {pipeline}; add it to pipeline"
-    assert list(pipeline) == [r for r in LADDER if r in pipeline], f"list pipeline {pipeline} in LADDER order"
+    assert list(pipeline) == [r for r in ladder() if r in pipeline], f"list pipeline {pipeline} bottom to top"
     evaluate = next(deps for name, _, deps in stages if name == "evaluate")
     read = {d.name for d in evaluate if d.parent == ROOT / "outputs"}
     assert read == set(pipeline), f"evaluate reads outputs/{sorted(read)}, pipeline is {pipeline}"
@@ -166,8 +170,7 @@ def test_every_training_stage_trains_a_rung_of_the_pipeline(stages):
 
 def test_a_training_stage_does_not_depend_on_other_rungs(stages):
     """A change to one model file reruns that rung (and evaluate), not the others."""
-    for name, cmd, _ in stages:
-        rung = name.split("@")[0]
-        if rung in LADDER:
-            others = {_rung_module(r) for r in LADDER if r != rung}
-            assert not others & stage_files(cmd), f"{name} imports another rung's model"
+    for name, (rung, _) in _training_stages(stages).items():
+        cmd = next(cmd for n, cmd, _ in stages if n == name)
+        others = {_rung_module(r) for r in rungs() if r != rung}
+        assert not others & stage_files(cmd), f"{name} imports another rung's model"

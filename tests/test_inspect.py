@@ -7,20 +7,20 @@ import re
 import numpy as np
 import pytest
 
-from lmladder import cli
+from lmladder import cli, nn
 from lmladder.data import CharTokenizer
 from lmladder.insight import InspectError, inspect_run
-from lmladder.models import LADDER, model_class
+from lmladder.models import rung_class
 from lmladder.training import OptimSettings, TrainSettings, make_rngs, save_training_checkpoint, train
-from tests.ladder import small_config
+from tests.ladder import RUNGS, small_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TOK = CharTokenizer.build("abcdefgh ij\n")
 
 
-def _checkpoint(kind, path):
+def _checkpoint(rung, path):
     rngs = make_rngs(0)
-    model = model_class(kind)(small_config(kind, vocab_size=TOK.vocab_size), rng=rngs["model"])
+    model = rung_class(rung)(small_config(rung, vocab_size=TOK.vocab_size), rng=rngs["model"])
     if not model.trainable:
         model.fit(np.random.default_rng(0).integers(0, TOK.vocab_size, 500))
     save_training_checkpoint(path, model, TOK, rngs=rngs)
@@ -33,23 +33,28 @@ def images(page):
     return {alt: base64.b64decode(b64) for alt, b64 in found}
 
 
-@pytest.mark.parametrize("kind", sorted(set(LADDER.values())))
-def test_every_rung_gets_its_pictures_as_valid_pngs(kind, tmp_path):
-    page = inspect_run(_checkpoint(kind, tmp_path / "m.safetensors"), tmp_path / "out")
+@pytest.mark.parametrize("rung", RUNGS)
+def test_every_rung_gets_its_pictures_as_valid_pngs(rung, tmp_path):
+    page = inspect_run(_checkpoint(rung, tmp_path / "m.safetensors"), tmp_path / "out")
     shown = images(page)
     assert shown and all(data.startswith(PNG) for data in shown.values())
     assert {p.stem for p in (tmp_path / "out").glob("*.png")} == set(shown)
     assert all((tmp_path / "out" / f"{alt}.png").read_bytes() == data for alt, data in shown.items())
+    model = rung_class(rung)(small_config(rung, vocab_size=TOK.vocab_size), rng=make_rngs(0)["model"])
+    tokens = any(isinstance(m, nn.Embedding) and m.weight.shape[0] == model.vocab_size for m in model.modules())
     want = {"next_tokens", "transitions"}
-    want |= {"gradients", "embeddings"} if model_class(kind).trainable else set()
-    want |= {"attention"} if kind == "gpt" else set()
-    want |= {"activations"} if kind in ("mlp", "gpt", "bow", "wavenet") else set()
+    want |= {"gradients"} if model.trainable else set()
+    want |= {"embeddings"} if tokens else set()  # a token embedding: V rows
+    want |= {"attention"} if rung == "transformer" else set()
+    want |= {"activations"} if rung in ("mlp", "transformer", "bow", "wavenet") else set()
     assert want <= set(shown), want - set(shown)
 
 
 def test_a_run_folder_adds_its_curves_and_update_ratios(tiny_names, tmp_path):
     rngs = make_rngs(0)
-    model = model_class("gpt")(small_config("gpt", vocab_size=tiny_names.tokenizer.vocab_size), rng=rngs["model"])
+    model = rung_class("transformer")(
+        small_config("transformer", vocab_size=tiny_names.tokenizer.vocab_size), rng=rngs["model"]
+    )
     settings = TrainSettings(
         max_iters=4, batch_size=4, eval_interval=2, eval_iters=1, health_interval=2, progress=False
     )
@@ -60,7 +65,7 @@ def test_a_run_folder_adds_its_curves_and_update_ratios(tiny_names, tmp_path):
 
 
 def test_the_same_seed_draws_the_same_bytes(tmp_path):
-    ckpt = _checkpoint("gpt", tmp_path / "m.safetensors")
+    ckpt = _checkpoint("transformer", tmp_path / "m.safetensors")
     a, b = images(inspect_run(ckpt, tmp_path / "a")), images(inspect_run(ckpt, tmp_path / "b"))
     assert a == b
 
@@ -70,7 +75,7 @@ def test_the_same_seed_draws_the_same_bytes(tmp_path):
     [
         (["{d}/nope"], r"{d}/nope: no such file or folder; give a run folder"),
         (["{d}"], r"{d} holds no model.safetensors; give a run folder"),
-        (["{ckpt}", "--layer", "5"], r"--layer 5: this gpt model has attention layers 0..1; leave --layer out"),
+        (["{ckpt}", "--layer", "5"], r"--layer 5: this transformer model has attention layers 0..1; leave --layer out"),
         (["{mlp}", "--layer", "0"], r"--layer 0: this mlp model has no attention layers; leave --layer out"),
         (["{ckpt}", "--prompt", "abcdefghij"], r"--prompt has 10 tokens, more than this model's context of 8; shorten"),
         (["{ckpt}", "--prompt", ""], r"--prompt is empty; give some text"),
@@ -79,7 +84,7 @@ def test_the_same_seed_draws_the_same_bytes(tmp_path):
 )
 def test_bad_targets_and_options_are_one_line_errors(args, message, tmp_path, capsys):
     names = {"d": tmp_path, "ckpt": tmp_path / "g.safetensors", "mlp": tmp_path / "m.safetensors"}
-    _checkpoint("gpt", names["ckpt"])
+    _checkpoint("transformer", names["ckpt"])
     _checkpoint("mlp", names["mlp"])
     assert cli.main(["inspect", *(a.format(**names) for a in args)]) == 2
     err = capsys.readouterr().err

@@ -11,12 +11,13 @@ from omegaconf import OmegaConf
 
 from lmladder.config import block, validate
 from lmladder.data import DataConfig
-from lmladder.models import DATA_FIELDS, LADDER, rung_class
+from lmladder.models import DATA_FIELDS, ladder, rung_class
 from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings, rung_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
-GROUPS = ["data", *LADDER]
+RUNGS = ladder()  # every model file of lmladder/models
+GROUPS = ["data", *RUNGS]
 
 
 def _composed(overrides=()):
@@ -27,7 +28,7 @@ def _composed(overrides=()):
 def _typed(cfg: dict) -> dict:
     """Every part of a composed config through its schema (raises on an unknown key, a wrong type, a bad value)."""
     run = validate(cfg)
-    return {"run": run, **{r: block(cfg, r, rung_schema(rung_class(r))) for r in LADDER}}
+    return {"run": run, **{r: block(cfg, r, rung_schema(rung_class(r))) for r in RUNGS}}
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -50,7 +51,7 @@ def test_params_yaml_equals_the_default_composition():
 def test_every_rung_of_the_ladder_has_a_conf_group_in_the_defaults():
     defaults = yaml.safe_load((CONF / "config.yaml").read_text())["defaults"]
     chosen = {k for d in defaults if isinstance(d, dict) for k in d}
-    for rung in LADDER:
+    for rung in RUNGS:
         assert (CONF / rung / "base.yaml").is_file(), f"conf/{rung}/base.yaml is missing (docs/adding-a-rung.md)"
         assert rung in chosen, f"conf/config.yaml's defaults do not choose a preset of {rung}"
 
@@ -142,7 +143,7 @@ def test_the_pipeline_is_rungs_of_the_ladder_in_its_order():
     from lmladder.config import ConfigError
 
     pipeline = validate(_composed()).pipeline
-    assert pipeline == [r for r in LADDER if r in pipeline] and {"bigram", "mlp", "transformer"} <= set(pipeline)
+    assert pipeline == [r for r in RUNGS if r in pipeline] and {"bigram", "mlp", "transformer"} <= set(pipeline)
     assert not {"bow", "wavenet"} & set(pipeline)  # full rungs, trained outside the default `dvc repro`
     for bad, why in (("[mlp,nope]", "'nope' is not a rung"), ("[mlp,mlp]", "'mlp' is listed twice")):
         with pytest.raises(ConfigError, match=why):

@@ -32,7 +32,7 @@ TINY = [
 ]
 
 PIPELINE = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())["pipeline"]  # the rungs dvc repro trains
-EVERY_STAGE = {"prepare", *(f"{rung}@0" for rung in PIPELINE), "evaluate"}
+EVERY_STAGE = {"prepare", *(f"train@{rung}-0" for rung in PIPELINE), "evaluate"}
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
 
 def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):
     r = exp_run(repo, "bigram.model.k=0.5")
-    assert ran(r.stdout) == {"bigram@0", "evaluate"}
+    assert ran(r.stdout) == {"train@bigram-0", "evaluate"}
     assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["model"]["k"] == 0.5
 
 
@@ -120,15 +120,17 @@ def test_repro_of_the_committed_snapshot_gives_the_same_metrics(repo):
     exp_run(repo)
     before = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
     sh(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "params snapshot"], repo)
-    r = dvc("repro", "--force", "--single-item", "mlp@0", cwd=repo)
-    assert ran(r.stdout) == {"mlp@0"}
+    r = dvc("repro", "--force", "--single-item", "train@mlp-0", cwd=repo)
+    assert ran(r.stdout) == {"train@mlp-0"}
     after = json.loads((repo / "outputs/mlp/seed0/metrics.json").read_text())
     assert after["val"] == before["val"] and after["test"] == before["test"]
 
 
 def test_stage_refuses_another_config_under_dvc(repo):
     env_cmd = [sys.executable, "stages/train.py", "rung=mlp", "hydra.run.dir=outputs/runs/x"]
-    r = subprocess.run(env_cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "DVC_STAGE": "mlp@0"})
+    r = subprocess.run(
+        env_cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "DVC_STAGE": "train@mlp-0"}
+    )
     assert r.returncode == 2 and "--config-name params" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -156,7 +158,7 @@ def test_a_code_change_marks_every_stage_that_runs_it(repo):
     original = edited.read_text()
     edited.write_text(original + "\n# an edit\n")
     try:
-        assert changed_stages(repo) == {"mlp@0", "evaluate"}
+        assert changed_stages(repo) == {"train@mlp-0", "evaluate"}
     finally:
         edited.write_text(original)
 
@@ -194,7 +196,7 @@ def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
     partial = repo / "outputs" / ".partial" / "mlp" / "seed0"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     p = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--no-run-cache", "--single-item", "mlp@0"],
+        [sys.executable, "-m", "dvc", "repro", "--no-run-cache", "--single-item", "train@mlp-0"],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -215,6 +217,6 @@ def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
     assert not (repo / "outputs" / "mlp" / "seed0").exists()
     # --no-run-cache: DVC would otherwise restore the long run's outputs from its run cache (a run interrupted the
     # first time it is asked for has no such entry)
-    r = dvc("repro", "--no-run-cache", "--single-item", "mlp@0", cwd=repo)
+    r = dvc("repro", "--no-run-cache", "--single-item", "train@mlp-0", cwd=repo)
     assert "continuing the run an interrupted `dvc repro` left in outputs/.partial/mlp/seed0 (step " in r.stdout
     assert outs_hashes(repo)["outputs/mlp/seed0"] == want and not partial.exists()

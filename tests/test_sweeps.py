@@ -28,7 +28,7 @@ def fake_job(sweep: Path, num: int, overrides: list[str], val_nll: float | None,
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "rung": stage}))
     if val_nll is not None:
         split = {"nll": val_nll, "ppl": float(np.exp(val_nll)), "bpc": val_nll / np.log(2), "tokens": 10, "chars": 10}
-        metrics = {"model": stage, "seed": seed, "params": 100, "step": 60, "val": split, "test": split}
+        metrics = {"rung": stage, "seed": seed, "params": 100, "step": 60, "val": split, "test": split}
         (job / "metrics.json").write_text(json.dumps(metrics))
         (job / "timing.json").write_text(json.dumps({"train_time_s": 1.5 + num, "tokens_per_s": 1000.0}))
         (job / "eval_log.tsv").write_text("step\ttrain_loss\tval_loss\n0\t3.3\t3.3\n60\t2.9\t2.9\n")

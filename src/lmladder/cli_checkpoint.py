@@ -296,6 +296,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                 f"--text {a.text} scores {key}={v}, not a finite number; the model gives some token of it zero "
                 "probability or its outputs overflow — use a smoothed model (k > 0) or an earlier checkpoint"
             )
-    out = {"checkpoint": a.checkpoint, "text": a.text, "model": ck.meta["model"]["kind"], **scores}
+    out = {"checkpoint": a.checkpoint, "text": a.text, "rung": ck.model.rung, **scores}
     print(json.dumps(out, indent=2, allow_nan=False))
     return 0

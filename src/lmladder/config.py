@@ -14,7 +14,7 @@ from typing import Any
 
 from .data import DataConfig
 from .errors import LmladderError, reworded
-from .models import DATA_FIELDS, LADDER
+from .models import DATA_FIELDS, rungs
 from .rules import Rule, check_fields, integer
 
 
@@ -37,8 +37,8 @@ class RunConfig:
     seeds: list[int] = field(default_factory=lambda: [0])  # each >= 0, each once: validate()
     resume: Any = False  # false | true (this run's own checkpoint) | a checkpoint path
     reshard: bool = False  # resume a checkpoint trained on another number of MPI ranks (training/parallel.py)
-    rung: str | None = None  # the rung stages/train.py trains: a key of lmladder.models.LADDER
-    pipeline: list[str] = field(default_factory=lambda: list(LADDER))  # the rungs DVC trains and evaluate reports
+    rung: str | None = None  # the rung stages/train.py trains: one of lmladder.models.rungs()
+    pipeline: list[str] = field(default_factory=lambda: list(rungs()))  # the rungs DVC trains and evaluate reports
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
@@ -85,7 +85,7 @@ def check(settings: Any, prefix: str) -> None:
 def validate(cfg: Any) -> RunConfig:
     """The top level of a composed config (DictConfig or dict) as a RunConfig. The rung blocks are only named here
     (a stage types the one it runs, so a stage never imports a rung it does not train)."""
-    top = {k: v for k, v in cfg.items() if k not in LADDER}
+    top = {k: v for k, v in cfg.items() if k not in rungs()}
     run: RunConfig = merge(RunConfig, top)
     check_fields(run, ConfigError)
     check(run.data, "data")
@@ -100,13 +100,13 @@ def validate(cfg: Any) -> RunConfig:
             f"seeds={list(run.seeds)} lists seed {twice} twice: the report would count one run as several "
             "(n too high, std too low); list each seed once"
         )
-    if run.rung is not None and run.rung not in LADDER:
-        raise ConfigError(f"rung={run.rung!r} is not a rung of the ladder; choose one of {', '.join(LADDER)}")
+    if run.rung is not None and run.rung not in rungs():
+        raise ConfigError(f"rung={run.rung!r} is not a rung of the ladder; choose one of {', '.join(rungs())}")
     for rung in run.pipeline:
-        if rung not in LADDER or run.pipeline.count(rung) > 1:
-            problem = "is listed twice" if rung in LADDER else "is not a rung of the ladder"
+        if rung not in rungs() or run.pipeline.count(rung) > 1:
+            problem = "is listed twice" if rung in rungs() else "is not a rung of the ladder"
             raise ConfigError(
-                f"pipeline={list(run.pipeline)}: {rung!r} {problem}; list each rung once, from {', '.join(LADDER)}"
+                f"pipeline={list(run.pipeline)}: {rung!r} {problem}; list each rung once, from {', '.join(rungs())}"
             )
     return run
 

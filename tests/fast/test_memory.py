@@ -50,7 +50,9 @@ def test_limit_and_small_arrays_bypass_the_pool(monkeypatch):
 
 def _train_bits(steps=3):
     rng = np.random.default_rng(0)
-    model = build_model("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1, rng=rng)
+    model = build_model(
+        "transformer", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1, rng=rng
+    )
     opt = nn.AdamW(nn.decay_groups(model.named_parameters(), 0.1), lr=1e-2)
     data = np.random.default_rng(1).integers(0, 11, (steps, 3, 9))
     for batch in data:

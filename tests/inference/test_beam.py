@@ -14,7 +14,7 @@ V = 7
 
 
 def model(name, seed=0):
-    kw = {"block_size": 6, "n_layer": 1, "n_head": 2, "n_embd": 8} if name == "gpt" else {}
+    kw = {"block_size": 6, "n_layer": 1, "n_head": 2, "n_embd": 8} if name == "transformer" else {}
     return build_model(name, vocab_size=V, rng=np.random.default_rng(seed), **kw)
 
 
@@ -29,7 +29,7 @@ def _logprob(m, prompt, ids) -> float:
     return total
 
 
-@pytest.mark.parametrize("name", ["gpt", "rnn", "mlp"])
+@pytest.mark.parametrize("name", ["transformer", "rnn", "mlp"])
 @pytest.mark.parametrize("stop_id", [None, 0])
 def test_beam_1_is_greedy_decoding(name, stop_id):
     m = model(name)
@@ -51,7 +51,7 @@ def test_wider_beams_never_score_below_beam_1(order):
     not a guarantee: on an untrained model's near-uniform distributions a wider beam can lose by a hair."""
     chars = sorted(set("".join(NAMES)))
     ids = [0] + [i for n in NAMES for i in [*(chars.index(c) + 1 for c in n), 0]]  # 0: the boundary
-    m = build_model("ngram", vocab_size=len(chars) + 1, order=order)
+    m = build_model("bigram", vocab_size=len(chars) + 1, order=order)
     m.fit(np.array(ids))
     for prompt in ([0], [0, 1], [0, 5], [0, chars.index("l") + 1]):
         greedy = beam_search(m, np.array(prompt), 20, 1, stop_id=0)
@@ -63,7 +63,7 @@ def test_wider_beams_never_score_below_beam_1(order):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_beam_as_wide_as_every_prefix_finds_the_best_sequence(seed):
-    m, n = build_model("ngram", vocab_size=V, order=3, k=0.1), 3  # sparse random trigram counts: uneven odds
+    m, n = build_model("bigram", vocab_size=V, order=3, k=0.1), 3  # sparse random trigram counts: uneven odds
     m.fit(np.random.default_rng(seed).integers(0, V, 150))
     best = max(itertools.product(range(V), repeat=n), key=lambda ids: _logprob(m, [1, 2], ids))
     got = beam_search(m, np.array([1, 2]), n, V ** (n - 1))  # the first step has only V candidates: all stay
@@ -90,7 +90,7 @@ def test_edges_and_bad_widths():
 def test_a_wider_beam_escapes_the_greedy_trap():
     """From 0, token 1 is likelier (0.6) than 2 (0.4), but after 1 the odds spread over 3-6 while 2 is always
     followed by 3: greedy takes 1, beam 2 finds 0 2 3 0."""
-    m = build_model("ngram", vocab_size=V, order=2, k=0.0)
+    m = build_model("bigram", vocab_size=V, order=2, k=0.0)
     m.fit(np.array([0, 1, 3, 0, 1, 4, 0, 1, 5, 0, 1, 6, 0, 1, 3, 0, 1, 4, 0, 2, 3, 0, 2, 3, 0, 2, 3, 0, 2, 3, 0]))
     greedy, wide = (beam_search(m, np.array([0]), 10, w, stop_id=0) for w in (1, 2))
     assert greedy.ids.tolist() == [1, 3, 0] and wide.ids.tolist() == [2, 3, 0]

@@ -8,7 +8,7 @@ import pytest
 
 from lmladder.data.prepared import load_prepared, prepare_corpus
 from lmladder.inference.novelty import label, novelty, split_documents
-from lmladder.models import model_class
+from lmladder.models import rung_class
 from lmladder.training import SampleSettings, run_rung
 
 NAMES = [f"{a}{b}{c}" for a in "abcde" for b in "aeiou" for c in "lmnrs"]  # 125 distinct names
@@ -51,7 +51,7 @@ def test_label_takes_the_first_split_that_holds_the_sample():
 
 def test_a_lines_run_labels_its_samples_and_counts_them(tmp_path):
     data = _prepared(tmp_path, "char")
-    cls = model_class("ngram")
+    cls = rung_class("bigram")
     config = cls.Config(order=3)
     sample = SampleSettings(num_samples=40, sample_tokens=20)
     m = run_rung(cls, config, data, sample=sample, seed=0, out_dir=tmp_path / "run", meta={}, log=lambda _: 0)
@@ -69,7 +69,7 @@ def test_a_lines_run_labels_its_samples_and_counts_them(tmp_path):
 def test_a_stream_run_has_no_labels(tmp_path):
     prepare_corpus("abc de\n" * 200, kind="stream", tokenizer="char", out_dir=tmp_path / "p")
     data = load_prepared(tmp_path / "p")
-    cls = model_class("ngram")
+    cls = rung_class("bigram")
     m = run_rung(
         cls,
         cls.Config(order=2),

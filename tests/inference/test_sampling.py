@@ -12,7 +12,7 @@ from lmladder.resources import MemoryBudgetError
 
 def gpt(block=8, seed=0):
     return build_model(
-        "gpt", vocab_size=11, block_size=block, n_layer=2, n_head=2, n_embd=16, rng=np.random.default_rng(seed)
+        "transformer", vocab_size=11, block_size=block, n_layer=2, n_head=2, n_embd=16, rng=np.random.default_rng(seed)
     )
 
 
@@ -47,7 +47,7 @@ def test_bad_options_are_refused(kw, msg):
 
 
 def test_same_seed_same_samples_for_every_rung():
-    ng = build_model("ngram", vocab_size=11, order=2)
+    ng = build_model("bigram", vocab_size=11, order=2)
     ng.fit(np.random.default_rng(1).integers(0, 11, 500))
     for model in (gpt(), build_model("mlp", vocab_size=11, rng=np.random.default_rng(0)), ng):
         a = generate(model, np.zeros((3, 1), dtype=np.int64), 20, rng=np.random.default_rng(5))
@@ -100,12 +100,12 @@ def test_prompt_longer_than_context_is_cropped_on_the_left():
     assert np.array_equal(a[0], b[0])
 
 
-@pytest.mark.parametrize("name", ["gpt", "rnn", "mlp"])
+@pytest.mark.parametrize("name", ["transformer", "rnn", "mlp"])
 def test_stream_is_lazy_and_draws_what_generate_draws(name):
     from itertools import islice
 
     model = build_model(
-        name, vocab_size=11, rng=np.random.default_rng(0), **({"block_size": 8} if name == "gpt" else {})
+        name, vocab_size=11, rng=np.random.default_rng(0), **({"block_size": 8} if name == "transformer" else {})
     )
     prompt = np.array([[1, 2], [3, 4]])
     # 10**15 steps: before, the output buffer for them was allocated up front (8 PB); now each step comes as drawn
@@ -131,7 +131,13 @@ def test_a_bpe_stream_runs_samples_end_at_end_of_text():
     ids = tok.encode(text)
     data = Prepared(tokenizer=tok, kind="stream", boundary_id=None, splits={"train": ids, "val": ids}, stats={})
     model = build_model(
-        "gpt", vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16, rng=np.random.default_rng(0)
+        "transformer",
+        vocab_size=tok.vocab_size,
+        block_size=8,
+        n_layer=1,
+        n_head=2,
+        n_embd=16,
+        rng=np.random.default_rng(0),
     )
     samples = sample_text(model, data, np.random.default_rng(1), num_samples=4, sample_tokens=3000)
     assert all("<|endoftext|>" not in s for s in samples)

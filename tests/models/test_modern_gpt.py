@@ -6,7 +6,7 @@ import pytest
 
 from lmladder.autograd import gradcheck, no_grad
 from lmladder.models import ModelConfigError
-from lmladder.models.gpt import GPT, GPTConfig
+from lmladder.models.transformer import GPT, GPTConfig
 
 OPTIONS = {
     "rope": dict(pos="rope"),

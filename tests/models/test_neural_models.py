@@ -9,8 +9,8 @@ import pytest
 from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.data.batching import context_windows
 from lmladder.models import ModelConfigError, build_model
-from lmladder.models.gpt import GPT, CausalSelfAttention, GPTConfig
 from lmladder.models.mlp import MLP, MLPConfig
+from lmladder.models.transformer import GPT, CausalSelfAttention, GPTConfig
 
 
 def rng(s=0):
@@ -175,11 +175,13 @@ def test_rebuild_from_config_gives_same_architecture():
         assert [(n, p.shape) for n, p in clone.named_parameters()] == [(n, p.shape) for n, p in m.named_parameters()]
 
 
-@pytest.mark.parametrize("kind, key", [("gpt", "n_head"), ("gpt", "n_layer"), ("mlp", "n_hidden"), ("ngram", "order")])
-def test_a_bool_is_not_a_size(kind, key):
+@pytest.mark.parametrize(
+    "rung, key", [("transformer", "n_head"), ("transformer", "n_layer"), ("mlp", "n_hidden"), ("bigram", "order")]
+)
+def test_a_bool_is_not_a_size(rung, key):
     # found by the checkpoint fuzzer: n_head=True from a checkpoint's metadata reached a reshape as 1
     kwargs = {"vocab_size": 27, key: True}
-    if kind != "ngram":
+    if rung != "bigram":
         kwargs["rng"] = np.random.default_rng(0)
     with pytest.raises(ModelConfigError, match=key):
-        build_model(kind, **kwargs)
+        build_model(rung, **kwargs)

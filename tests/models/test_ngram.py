@@ -12,7 +12,7 @@ from lmladder.data import contexts, eval_batches
 from lmladder.data.batching import IGNORE_INDEX, context_windows
 from lmladder.inference import generate, score_tokens
 from lmladder.models import ModelConfigError, build_model
-from lmladder.models.ngram import NGram, NGramConfig
+from lmladder.models.bigram import NGram, NGramConfig
 from lmladder.nn.module import StateDictError
 
 
@@ -143,7 +143,7 @@ def test_a_tiny_k_never_gives_minus_infinity():
 
 
 def test_config_registry_and_state_dict():
-    m = build_model("ngram", vocab_size=5, order=3, k=0.5, pad_id=0, boundary_id=0, rng=np.random.default_rng())
+    m = build_model("bigram", vocab_size=5, order=3, k=0.5, pad_id=0, boundary_id=0, rng=np.random.default_rng())
     assert isinstance(m, NGram) and m.trainable is False and m.block_size is None
     assert NGram(NGramConfig(**dataclasses.asdict(m.config))).config == m.config
     m.fit(np.array([0, 1, 2, 0, 3, 4, 0]))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmladder.data import CharTokenizer
-from lmladder.models.ngram import NGram, NGramConfig
+from lmladder.models.bigram import NGram, NGramConfig
 from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
 from ..shared_data import shared_file

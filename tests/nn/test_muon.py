@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lmladder import nn
-from lmladder.models.gpt import GPT, GPTConfig
+from lmladder.models.transformer import GPT, GPTConfig
 
 
 def published_zeropower(G, steps):

@@ -183,7 +183,7 @@ CASES = [
          r"bow.model.block_size=0", r"must be a positive integer"),
     case("config-pipeline-unknown-rung", "config", "evaluate", ["pipeline=[bigram,rnnn]"],
          r"pipeline=\['bigram', 'rnnn'\]: 'rnnn' is not a rung of the ladder",
-         r"list each rung once, from bigram, mlp, .*transformer"),
+         r"list each rung once, from bigram, bow, mlp, .*transformer"),
     case("config-mlp-block-size-larger-than-data", "config", "mlp",
          [f"data.path={C}/shakespeare.txt", "data.kind=stream", "data.fractions=[0.99,0.01]",
           "mlp.train.block_size=100"],
@@ -283,10 +283,10 @@ CASES = [
     case("ckpt-flipped-bit", "checkpoint", "cli", ["evaluate", f"{CK}/flipped.safetensors", f"--text={C}/names.txt"],
          r"checkpoint is corrupted \(checksum mismatch\)", r"restore it or retrain"),
     case("ckpt-shapes-disagree", "checkpoint", "cli", ["sample", f"{CK}/shapes.safetensors"],
-         r"arrays do not match the mlp its metadata describes \(model.head.weight is \(27, 32\), the model needs "
+         r"arrays do not match the mlp model its metadata describes \(model.head.weight is \(27, 32\), the model needs "
          r"\(27, 40\)", r"restore it or retrain"),
     case("ckpt-huge-model-in-metadata", "checkpoint", "cli", ["sample", f"{CK}/huge.safetensors"],
-         r"metadata describes a mlp of at least 1.23e\+11 parameters but the file holds 2,153 weights",
+         r"metadata describes a mlp model of at least 1.23e\+11 parameters but the file holds 2,153 weights",
          r"restore it or retrain", fast=True),
     case("ckpt-ngram-unsorted", "checkpoint", "cli", ["sample", f"{CK}/ngram_unsorted.safetensors"],
          r"arrays do not load into the model its metadata describes \(NGram.load_state_dict: ngrams is not "

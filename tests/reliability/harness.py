@@ -21,14 +21,14 @@ import numpy as np
 
 from lmladder.data import BPETokenizer, DataConfig, prepare
 from lmladder.io import load_checkpoint, save_checkpoint
-from lmladder.models import LADDER
+from lmladder.models import rungs
 
 from ..shared_data import shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
 # entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
 STAGE_FILES = {"prepare": ("prepare.py",), "evaluate": ("evaluate.py",)} | {
-    rung: ("train.py", f"rung={rung}") for rung in LADDER
+    rung: ("train.py", f"rung={rung}") for rung in rungs()
 }
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the CPU is shared
 TINY = {
@@ -225,7 +225,7 @@ def build_sandbox(root: Path) -> Sandbox:
     seed0.mkdir(parents=True)
     shutil.copy2(good / "model.safetensors", seed0 / "model.safetensors")
     _hostile_checkpoints(root / "ckpt", good / "model.safetensors")
-    ngram = root / "runs" / "ngram"
+    ngram = root / "runs" / "bigram"
     r = run_in_process(sb, "bigram", ["bigram.model.order=3", "bigram.sample.num_samples=2"], str(ngram))
     assert r.rc == 0, r.stderr
     _tampered_ngram(root / "ckpt", ngram / "model.safetensors")

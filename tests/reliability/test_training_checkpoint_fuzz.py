@@ -24,25 +24,24 @@ from hypothesis import strategies as st
 from lmladder.data import CharTokenizer
 from lmladder.inference.sampling import generate
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
-from lmladder.models import model_class
+from lmladder.models import rung_class
 from lmladder.parallel import World
 from lmladder.training import TrainingError, load_training_checkpoint, make_rngs, save_training_checkpoint
 from lmladder.training.loop import build_optimizer
 from lmladder.training.resume import restore
 from lmladder.training.settings import OptimSettings
 
-from ..ladder import KINDS as LADDER_KINDS
-from ..ladder import small_config
+from ..ladder import RUNGS, small_config
 
 FUZZ_EXAMPLES = max(1000, int(os.environ.get("LMLADDER_FUZZ_EXAMPLES", "1000")))
 MAX_PEAK = 64 * 2**20  # the bases are a few kB; anything near this is a model built from hostile metadata
 TOK = CharTokenizer(list("abcdefg"), lines=True)  # vocab 8
-KINDS = {k: small_config(k, TOK.vocab_size, n_layer=1, dropout=0.1, order=2) for k in LADDER_KINDS}  # every rung
+CONFIGS = {r: small_config(r, TOK.vocab_size, n_layer=1, dropout=0.1, order=2) for r in RUNGS}  # every rung
 
 
-def _base(kind: str, path) -> tuple[dict, dict]:
+def _base(rung: str, path) -> tuple[dict, dict]:
     rngs = make_rngs(0)
-    model = model_class(kind)(KINDS[kind], rng=rngs["model"])
+    model = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
     opt = build_optimizer(model, OptimSettings()) if model.trainable else None
     if opt is not None:  # non-zero moments, like a real run
         for p in model.parameters():
@@ -116,7 +115,7 @@ def _use(ck) -> None:
 
 def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory):
     d = tmp_path_factory.mktemp("fuzz_training")
-    bases = {k: _base(k, d / f"{k}.safetensors") for k in KINDS}
+    bases = {k: _base(k, d / f"{k}.safetensors") for k in CONFIGS}
     path = d / "mutated.safetensors"
     outcomes = Counter()
 
@@ -126,9 +125,9 @@ def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory)
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(data=st.data(), kind=st.sampled_from(sorted(KINDS)))
-    def fuzz(data, kind):
-        arrays, meta = copy.deepcopy(bases[kind])
+    @given(data=st.data(), rung=st.sampled_from(sorted(CONFIGS)))
+    def fuzz(data, rung):
+        arrays, meta = copy.deepcopy(bases[rung])
         for _ in range(data.draw(st.sampled_from([1, 1, 2, 3]), label="mutations")):
             if data.draw(st.booleans()) and arrays:
                 _mutate_arrays(data, arrays)
@@ -140,11 +139,11 @@ def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory)
             return
         tracemalloc.start()
         try:
-            outcome = _load_and_resume(path, kind)
+            outcome = _load_and_resume(path, rung)
         finally:
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        assert peak < MAX_PEAK, f"{outcome}: {peak / 2**20:.0f} MiB allocated for a {kind} of a few kB"
+        assert peak < MAX_PEAK, f"{outcome}: {peak / 2**20:.0f} MiB allocated for a {rung} of a few kB"
         outcomes[outcome] += 1
         event(outcome)
 
@@ -167,17 +166,17 @@ def _problem(e: Exception) -> str:
     return re.sub(r"'[^']*'|\{[^}]*\}|-?\d[\d.e+]*", "#", text)[:70]
 
 
-def _load_and_resume(path, kind) -> str:
+def _load_and_resume(path, rung) -> str:
     try:
         ck = load_training_checkpoint(path)
     except CheckpointError as e:
         assert "\n" not in str(e) and str(path) in str(e), str(e)
         return "refused — " + _problem(e)
     _use(ck)
-    if kind == "ngram":
+    if rung == "bigram":
         return "loaded and usable"
     rngs = make_rngs(1)
-    fresh = model_class(kind)(KINDS[kind], rng=rngs["model"])
+    fresh = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
     try:
         restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, World(), False)
     except (CheckpointError, TrainingError) as e:
@@ -189,14 +188,14 @@ def _load_and_resume(path, kind) -> str:
 
 
 def test_the_huge_model_example_is_refused_before_building(tmp_path):
-    arrays, meta = _base("gpt", tmp_path / "g.safetensors")
+    arrays, meta = _base("transformer", tmp_path / "g.safetensors")
     meta["model"]["config"]["n_embd"] = 10**9
     save_checkpoint(tmp_path / "huge.safetensors", arrays, meta)
     tracemalloc.start()
     try:
         load_training_checkpoint(tmp_path / "huge.safetensors")
     except CheckpointError as e:
-        assert "describes a gpt of at least 1.2e+19 parameters but the file holds" in str(e)
+        assert "describes a transformer model of at least 1.2e+19 parameters but the file holds" in str(e)
     else:
         raise AssertionError("a 10**9-wide GPT was built")
     finally:

@@ -11,10 +11,10 @@ from lmladder import cli
 from lmladder.data import load_prepared, load_text, prepare_corpus
 from lmladder.inference import sample_text
 from lmladder.io import load_checkpoint
-from lmladder.models import model_class
+from lmladder.models import rung_class
 from lmladder.training import OptimSettings, SampleSettings, TrainSettings, load_training_checkpoint, run_rung
 
-from ..ladder import KINDS, small_config
+from ..ladder import RUNGS, small_config
 from ..shared_data import shared_file
 
 OPTIM = OptimSettings(lr=3e-3, warmup_iters=2, min_lr=3e-4)
@@ -40,22 +40,22 @@ def corpora(tmp_path_factory):
     return out
 
 
-def _train(kind, data, out, **kw):
-    cls = model_class(kind)
-    targets = "last" if kind == "wavenet" else "all"  # BatchNorm refuses every-position batches
+def _train(rung, data, out, **kw):
+    cls = rung_class(rung)
+    targets = "last" if rung == "wavenet" else "all"  # BatchNorm refuses every-position batches
     train = TrainSettings(max_iters=6, batch_size=4, block_size=8, eval_interval=3, eval_iters=1, targets=targets,
                           checkpoint_interval=3, progress=False)  # fmt: skip
     parts = dict(optim=OPTIM, train=train) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=8)
-    config = small_config(kind, data.vocab_size)
+    config = small_config(rung, data.vocab_size)
     return run_rung(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw)
 
 
 @pytest.mark.parametrize("tok", TOKENIZERS)
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_rung_trains_scores_samples_and_evaluates(kind, tok, corpora, tmp_path, capsys):
+@pytest.mark.parametrize("rung", RUNGS)
+def test_every_rung_trains_scores_samples_and_evaluates(rung, tok, corpora, tmp_path, capsys):
     data = corpora["stream", tok]
-    m = _train(kind, data, tmp_path)
+    m = _train(rung, data, tmp_path)
     val = data.stats["splits"]["val"]
     assert m["tokenizer"] == {"word": "word/min2", "bpe": "bpe-320/gpt4"}[tok]
     assert m["val"]["chars"] == val["predicted_chars"] and m["val"]["bytes"] == val["predicted_bytes"]
@@ -81,7 +81,7 @@ def test_every_rung_trains_scores_samples_and_evaluates(kind, tok, corpora, tmp_
 @pytest.mark.parametrize("tok", TOKENIZERS)
 def test_lines_corpus_samples_whole_documents_with_its_boundary(tok, corpora, tmp_path, capsys):
     data = corpora["lines", tok]
-    _train("gpt", data, tmp_path)
+    _train("transformer", data, tmp_path)
     ck = load_training_checkpoint(tmp_path / "model.safetensors")
     docs = sample_text(ck.model, data, np.random.default_rng(0), num_samples=4, sample_tokens=12)
     assert len(docs) == 4 and all(d and "<|endoftext|>" not in d for d in docs)
@@ -92,18 +92,18 @@ def test_lines_corpus_samples_whole_documents_with_its_boundary(tok, corpora, tm
 @pytest.mark.parametrize("tok", TOKENIZERS)
 def test_resume_is_bitwise_identical(tok, corpora, tmp_path):
     data = corpora["stream", tok]
-    _train("gpt", data, tmp_path / "a")
+    _train("transformer", data, tmp_path / "a")
     ckpt = tmp_path / "b" / "model.safetensors"
-    cls = model_class("gpt")
+    cls = rung_class("transformer")
     from lmladder.models import for_data
     from lmladder.training import make_rngs, train
 
     rngs = make_rngs(0)
-    model = cls(for_data(small_config("gpt", data.vocab_size), data), rng=rngs["model"])
+    model = cls(for_data(small_config("transformer", data.vocab_size), data), rng=rngs["model"])
     settings = TrainSettings(max_iters=6, batch_size=4, block_size=8, eval_interval=3, eval_iters=1,
                              checkpoint_interval=3, progress=False)  # fmt: skip
     train(model, data, optim=OPTIM, settings=settings, rngs=rngs, out_dir=ckpt.parent, stop_at=3, log=print)
-    _train("gpt", data, ckpt.parent, resume=ckpt)
+    _train("transformer", data, ckpt.parent, resume=ckpt)
     a, meta_a = load_checkpoint(tmp_path / "a" / "model.safetensors")
     b, meta_b = load_checkpoint(ckpt)
     assert meta_a["tokenizer"] == meta_b["tokenizer"] == data.tokenizer.to_dict()

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from lmladder.models import LADDER, model_class
+from lmladder.models import rung_class
 from lmladder.resources import MemoryBudgetError, available_bytes, check_fits, fmt_bytes, parse_bytes
 from lmladder.training import budget, make_rngs
-from tests.ladder import small_config
+from tests.ladder import RUNGS, small_config
 
-TRAINABLE = sorted({k for k in LADDER.values() if model_class(k).trainable})
+TRAINABLE = [r for r in RUNGS if rung_class(r).trainable]
 
 
 def test_the_fit_recovers_linear_and_quadratic_costs():
@@ -22,11 +22,11 @@ def test_the_fit_recovers_linear_and_quadratic_costs():
     assert math.isclose(fixed, a + d * 10**6) and math.isclose(row, e + b * 10**6 + c * 10**12)
 
 
-@pytest.mark.parametrize("kind", TRAINABLE)
+@pytest.mark.parametrize("rung", TRAINABLE)
 @pytest.mark.parametrize("last", [False, True])
-def test_the_estimate_is_within_a_factor_of_two_of_a_measured_step(kind, last):
-    cfg = small_config(kind, vocab_size=40, **({"block_size": 64, "context": 8} if kind != "rnn" else {}))
-    model = model_class(kind)(cfg, rng=make_rngs(0)["model"])
+def test_the_estimate_is_within_a_factor_of_two_of_a_measured_step(rung, last):
+    cfg = small_config(rung, vocab_size=40, **({"block_size": 64, "context": 8} if rung != "rnn" else {}))
+    model = rung_class(rung)(cfg, rng=make_rngs(0)["model"])
     T, B = model.block_size or 64, 24
     model.eval()
     fixed, row = budget.fit(lambda b, t: budget._peak(lambda: budget._train_step(model, b, t, last)), T)
@@ -35,9 +35,9 @@ def test_the_estimate_is_within_a_factor_of_two_of_a_measured_step(kind, last):
 
 
 def test_probing_changes_nothing_a_run_depends_on():
-    cfg = small_config("gpt", vocab_size=20, dropout=0.2)
+    cfg = small_config("transformer", vocab_size=20, dropout=0.2)
     rngs = make_rngs(0)
-    model = model_class("gpt")(cfg, rng=rngs["model"])
+    model = rung_class("transformer")(cfg, rng=rngs["model"])
     before = {k: v.copy() for k, v in model.state_dict().items()}
     state = rngs["model"].bit_generator.state
     budget.check_training(model, batch_size=4, seq_len=8, last=False, eval_batch_size=4, eval_len=8)
@@ -47,7 +47,7 @@ def test_probing_changes_nothing_a_run_depends_on():
 
 
 def test_a_batch_that_cannot_fit_is_refused_with_its_estimate():
-    model = model_class("mlp")(small_config("mlp", vocab_size=20), rng=make_rngs(0)["model"])
+    model = rung_class("mlp")(small_config("mlp", vocab_size=20), rng=make_rngs(0)["model"])
     with pytest.raises(
         MemoryBudgetError,
         match=r"a training step of batch_size=10000000000 rows x 4 tokens \(.* per "
@@ -65,7 +65,7 @@ def test_weights_that_cannot_fit_are_refused_before_building():
         match=r"a mlp model of these sizes \(at least .* parameters, 16 bytes each"
         r" to train\) needs about .*; make it smaller \(.*context=1000000000",
     ):
-        budget.check_weights(model_class("mlp"), cfg)
+        budget.check_weights(rung_class("mlp"), cfg)
 
 
 @pytest.mark.parametrize(("text", "n"), [("512", 512), ("8K", 8192), ("1.5g", 3 << 29), ("2 GiB", 2 << 30)])

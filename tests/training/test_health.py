@@ -43,10 +43,10 @@ def test_attention_entropy_matches_a_direct_loop():
     assert uniform == pytest.approx(np.full(H, np.mean(np.log(np.arange(1, T + 1)))))
 
 
-def _train(data, out, kind="mlp", optim=None, scale=1.0, **kw):
+def _train(data, out, rung="mlp", optim=None, scale=1.0, **kw):
     rngs = make_rngs(0)
-    sizes = dict(context=3, n_embd=8, n_hidden=32) if kind == "mlp" else dict(block_size=16, n_layer=2, n_head=2)
-    model = build_model(kind, data=data, rng=rngs["model"], **sizes)
+    sizes = dict(context=3, n_embd=8, n_hidden=32) if rung == "mlp" else dict(block_size=16, n_layer=2, n_head=2)
+    model = build_model(rung, data=data, rng=rngs["model"], **sizes)
     for p in model.parameters():
         if p.data.ndim == 2:
             p.data *= scale
@@ -67,7 +67,7 @@ def test_a_tanh_net_built_to_saturate_is_reported_saturated(tiny_names, tmp_path
 
 
 def test_gpt_health_has_gelu_dead_units_and_attention_entropy(tiny_names, tmp_path):
-    _train(tiny_names, tmp_path, kind="gpt", health_interval=2)
+    _train(tiny_names, tmp_path, rung="transformer", health_interval=2)
     act = pd.read_csv(tmp_path / "health_act.tsv", sep="\t")
     attn = pd.read_csv(tmp_path / "health_attn.tsv", sep="\t")
     assert set(act.step) == {0, 2, 4} and act.dead.between(0, 1).all() and act.saturated.isna().all()
@@ -84,8 +84,8 @@ def test_param_stats_match_a_direct_computation(tiny_names, tmp_path):
 
 
 def test_recording_changes_no_bit_of_the_run(tiny_names, tmp_path):
-    _train(tiny_names, tmp_path / "on", kind="gpt", health_interval=1)
-    _train(tiny_names, tmp_path / "off", kind="gpt", health_interval=0)
+    _train(tiny_names, tmp_path / "on", rung="transformer", health_interval=1)
+    _train(tiny_names, tmp_path / "off", rung="transformer", health_interval=0)
     on, _ = load_checkpoint(tmp_path / "on" / "model.safetensors")
     off, _ = load_checkpoint(tmp_path / "off" / "model.safetensors")
     assert on.keys() == off.keys() and all(np.array_equal(on[k], off[k]) for k in on)
@@ -95,7 +95,7 @@ def test_recording_changes_no_bit_of_the_run(tiny_names, tmp_path):
 def test_the_summary_reads_the_last_health_step_and_counts_clips(tiny_names, tmp_path):
     from lmladder.training.health import summarize
 
-    _train(tiny_names, tmp_path, kind="gpt", health_interval=2)
+    _train(tiny_names, tmp_path, rung="transformer", health_interval=2)
     s = summarize(tmp_path, grad_clip=1e-6)  # every step's norm is above it
     act = pd.read_csv(tmp_path / "health_act.tsv", sep="\t")
     assert s["clip_events"] == 6 and summarize(tmp_path, grad_clip=None)["clip_events"] == 0

@@ -29,18 +29,18 @@ def settings(**kw):
 OPTIM = OptimSettings(lr=3e-3, warmup_iters=5, min_lr=3e-4)
 MODELS = {
     "mlp": dict(context=3, n_embd=8, n_hidden=32, dropout=0.1),
-    "gpt": dict(block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1),
+    "transformer": dict(block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1),
 }
 
 
-def build(kind, data, seed=0):
+def build(rung, data, seed=0):
     rngs = make_rngs(seed)
-    model = build_model(kind, data=data, rng=rngs["model"], **MODELS[kind])
+    model = build_model(rung, data=data, rng=rngs["model"], **MODELS[rung])
     return model, rngs
 
 
-def run(kind, data, out, stop_at=None, resume=None, seed=0, **kw):
-    model, rngs = build(kind, data, seed)
+def run(rung, data, out, stop_at=None, resume=None, seed=0, **kw):
+    model, rngs = build(rung, data, seed)
     train(
         model,
         data,
@@ -55,9 +55,9 @@ def run(kind, data, out, stop_at=None, resume=None, seed=0, **kw):
     return model
 
 
-@pytest.mark.parametrize("kind", ["mlp", "gpt"])
-def test_loss_goes_down_and_files_are_written(kind, tiny_names, tmp_path):
-    run(kind, tiny_names, tmp_path)
+@pytest.mark.parametrize("rung", ["mlp", "transformer"])
+def test_loss_goes_down_and_files_are_written(rung, tiny_names, tmp_path):
+    run(rung, tiny_names, tmp_path)
     log = pd.read_csv(tmp_path / "train_log.tsv", sep="\t")
     assert list(log.columns) == ["step", "lr", "loss", "grad_norm"]  # no wall clock: a rerun writes the same bytes
     assert log["step"].tolist() == list(range(40))
@@ -69,13 +69,13 @@ def test_loss_goes_down_and_files_are_written(kind, tiny_names, tmp_path):
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "best.safetensors").exists()
 
 
-@pytest.mark.parametrize("kind", ["mlp", "gpt"])
-def test_resume_is_bitwise_identical_with_dropout(kind, tiny_names, tmp_path):
+@pytest.mark.parametrize("rung", ["mlp", "transformer"])
+def test_resume_is_bitwise_identical_with_dropout(rung, tiny_names, tmp_path):
     straight = tmp_path / "straight"
-    run(kind, tiny_names, straight)
+    run(rung, tiny_names, straight)
     split = tmp_path / "split"
-    run(kind, tiny_names, split, stop_at=20)
-    run(kind, tiny_names, split, resume=split / "model.safetensors")
+    run(rung, tiny_names, split, stop_at=20)
+    run(rung, tiny_names, split, resume=split / "model.safetensors")
     a, meta_a = load_checkpoint(straight / "model.safetensors")
     b, meta_b = load_checkpoint(split / "model.safetensors")
     assert sorted(a) == sorted(b) and any(k.startswith("optim.exp_avg_sq.") for k in a)
@@ -88,9 +88,9 @@ def test_resume_is_bitwise_identical_with_dropout(kind, tiny_names, tmp_path):
 
 
 def test_same_seed_same_bits_and_other_seed_differs(tiny_stream, tmp_path):
-    m1 = run("gpt", tiny_stream, tmp_path / "a", max_iters=6)
-    m2 = run("gpt", tiny_stream, tmp_path / "b", max_iters=6)
-    m3 = run("gpt", tiny_stream, tmp_path / "c", max_iters=6, seed=1)
+    m1 = run("transformer", tiny_stream, tmp_path / "a", max_iters=6)
+    m2 = run("transformer", tiny_stream, tmp_path / "b", max_iters=6)
+    m3 = run("transformer", tiny_stream, tmp_path / "c", max_iters=6, seed=1)
     for (_, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters(), strict=True):
         assert p1.data.tobytes() == p2.data.tobytes()
     assert not np.array_equal(m1.wte.weight.data, m3.wte.weight.data)

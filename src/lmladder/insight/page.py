@@ -21,7 +21,7 @@ from .. import nn
 from ..errors import LmladderError
 from ..inference.sampling import generate, start_token
 from ..io import atomic_directory, path_kind
-from ..training.checkpoints import load_training_checkpoint
+from ..training.checkpoints import Checkpoint, load_training_checkpoint
 from ..training.health import activation_stats, attention_probs, capture, probes
 from . import figures
 
@@ -81,7 +81,7 @@ def inspect_run(
     attns = probes(model)[1]
     if layer is not None and not 0 <= layer < len(attns):
         has = f"attention layers 0..{len(attns) - 1}" if attns else "no attention layers"
-        raise InspectError(f"--layer {layer}: this {model.kind} model has {has}; leave --layer out to draw them all")
+        raise InspectError(f"--layer {layer}: this {model.rung} model has {has}; leave --layer out to draw them all")
     T = min(model.block_size or 64, 64)
     start = start_token(tok)
     batch = np.stack([np.concatenate([[start], r]) for r in generate(model, np.full((8, 1), start), T, rng=rng)])
@@ -116,7 +116,7 @@ def inspect_run(
             data = _png(fig)
             (tmp / f"{stem}.png").write_bytes(data)
             images.append((stem, title, data))
-        (tmp / "index.html").write_text(_page(ckpt, ck.meta, images), encoding="utf-8")
+        (tmp / "index.html").write_text(_page(ckpt, ck, images), encoding="utf-8")
     return out / "index.html"
 
 
@@ -185,14 +185,14 @@ def _prompt_pictures(model, tok, ids: np.ndarray, layer: int | None) -> list:
     return out
 
 
-def _page(ckpt: Path, meta: dict, images: list[tuple[str, str, bytes]]) -> str:
-    model = meta.get("model", {})
-    head = f"{model.get('kind', '?')} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
+def _page(ckpt: Path, ck: Checkpoint, images: list[tuple[str, str, bytes]]) -> str:
+    meta = ck.meta
+    head = f"{ck.model.rung} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
     parts = [
         "<!doctype html><meta charset='utf-8'><title>lmladder inspect</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}</style>",
         f"<h1>lmladder inspect</h1><p>{html.escape(head)}</p>",
-        f"<pre>{html.escape(str(model.get('config', {})))}</pre>",
+        f"<pre>{html.escape(str(meta['model']['config']))}</pre>",
     ]
     for stem, title, data in images:
         b64 = base64.b64encode(data).decode("ascii")

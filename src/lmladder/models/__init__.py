@@ -1,15 +1,18 @@
-"""The ladder: its rungs, bottom to top, each a model class in its own module of this package.
+"""The ladder. A rung is a module of this package named after it (bigram.py, mlp.py, ..., transformer.py) whose
+model class sets `rung` to that name and `ladder_position` to its place on the ladder (models/base.py).
 
-`LADDER` is the one list of rungs. Everything that enumerates rungs (the config schema, the training stage, the
-evaluate stage, reports, the contract tests, checkpoint loading) reads it, so adding a rung is a model file, one
-line here, a conf group and a dvc.yaml stage block (docs/adding-a-rung.md). Modules are imported on first use,
-so a stage that trains one rung never imports, and never depends on, the others.
+Every module here is a rung except `base` (the contract) and a rung's helpers, named `<rung>_<part>.py`
+(bigram_counts.py). `rungs()` reads only the file names, so a stage that trains one rung imports, and depends on,
+that rung's module alone; `ladder()` imports them all and orders them bottom to top. Nothing else lists the rungs:
+adding one is a model file and a conf group (docs/adding-a-rung.md).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import fields, replace
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LmladderError
@@ -17,39 +20,40 @@ from ..errors import LmladderError
 if TYPE_CHECKING:  # this module stays light: a stage imports only the model modules it uses
     from .base import LanguageModel
 
-# rung (config key, DVC stage, outputs/<rung>/) -> model kind, which is also its module: lmladder.models.<kind>
-LADDER = {
-    "bigram": "ngram",
-    "mlp": "mlp",
-    "bow": "bow",
-    "wavenet": "wavenet",
-    "rnn": "rnn",
-    "transformer": "gpt",
-}
-
 # Config fields that come from the prepared data (its tokenizer), never from conf/: run_rung fills them in.
 DATA_FIELDS = ("vocab_size", "pad_id", "boundary_id")
 
-
-REGISTRY: dict[str, type[LanguageModel]] = {}  # kind -> class; every LanguageModel subclass with a kind adds itself
+REGISTRY: dict[str, type[LanguageModel]] = {}  # rung -> model class; a LanguageModel that sets `rung` adds itself
 
 
 class ModelConfigError(LmladderError, ValueError):
     """A model was asked for with bad or inconsistent hyper-parameters; the message names them and the fix."""
 
 
-def model_class(kind: str) -> type[LanguageModel]:
-    """The model class of a kind ("ngram", "mlp", "gpt", ...), importing its module on first use."""
-    if kind not in REGISTRY:
-        if kind not in LADDER.values():  # never import a module a checkpoint's metadata merely names
-            raise ModelConfigError(f"unknown model {str(kind)[:40]!r}; choose from {sorted(LADDER.values())}")
-        importlib.import_module(f"{__name__}.{kind}")
-    return REGISTRY[kind]
+@cache
+def rungs() -> tuple[str, ...]:
+    """The rungs' names, alphabetically, from this package's module files (none is imported)."""
+    names = {m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg} - {"base"}
+    return tuple(sorted(n for n in names if not any(n.startswith(f"{o}_") for o in names)))
 
 
 def rung_class(rung: str) -> type[LanguageModel]:
-    """The model class that trains on `rung` (a key of LADDER)."""
-    return model_class(LADDER[rung])
+    """The model class of `rung` ("bigram", "mlp", "transformer", ...), importing its module on first use."""
+    if rung not in REGISTRY:
+        if rung not in rungs():  # never import a module a checkpoint's metadata merely names
+            raise ModelConfigError(f"unknown rung {str(rung)[:40]!r}; choose one of {', '.join(rungs())}")
+        importlib.import_module(f"{__name__}.{rung}")
+        if rung not in REGISTRY:
+            raise ModelConfigError(
+                f"lmladder/models/{rung}.py defines no model with rung = {rung!r}; set it in its LanguageModel "
+                f"class, or name a helper module <rung>_<part>.py"
+            )
+    return REGISTRY[rung]
+
+
+def ladder() -> list[str]:
+    """Every rung, bottom to top (by its class's `ladder_position`); imports every rung's module."""
+    return sorted(rungs(), key=lambda r: rung_class(r).ladder_position)
 
 
 def for_data(config: Any, data: Any) -> Any:
@@ -61,9 +65,9 @@ def for_data(config: Any, data: Any) -> Any:
     return replace(config, **{k: v for k, v in known.items() if k in names})
 
 
-def build_model(kind: str, *, data: Any = None, rng=None, dtype=None, **config: Any) -> LanguageModel:
-    """`kind`'s model from its config fields, its data fields from `data` when given:
-    build_model("gpt", vocab_size=65, n_layer=2, rng=rng) or build_model("mlp", data=prepared, rng=rng)."""
-    cls = model_class(kind)
+def build_model(rung: str, *, data: Any = None, rng=None, dtype=None, **config: Any) -> LanguageModel:
+    """`rung`'s model from its config fields, its data fields from `data` when given:
+    build_model("transformer", vocab_size=65, n_layer=2, rng=rng) or build_model("mlp", data=prepared, rng=rng)."""
+    cls = rung_class(rung)
     c = cls.Config(**config)
     return cls(c if data is None else for_data(c, data), rng=rng, **({} if dtype is None else {"dtype": dtype}))

@@ -47,7 +47,8 @@ def check_ids(config: Any, *names: str) -> None:
 
 
 class LanguageModel(Module):
-    kind: ClassVar[str] = ""  # registry key and module name: "ngram", "mlp", "gpt"
+    rung: ClassVar[str] = ""  # the rung it is, which names its module: lmladder/models/<rung>.py
+    ladder_position: ClassVar[int]  # its place on the ladder: models.ladder() sorts the rungs by it, bottom first
     Config: ClassVar[type]  # the config dataclass; `Config().check()` holds every rule about its fields
     trainable: ClassVar[bool] = True  # False for count models fitted with fit()
     sized_by_data: ClassVar[bool] = False  # True: state array lengths come from the data; load_state_dict checks
@@ -58,8 +59,10 @@ class LanguageModel(Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.kind:
-            REGISTRY[cls.kind] = cls
+        if "rung" in vars(cls):  # a class that sets it, not a subclass inheriting it
+            if cls.__module__ != f"{__package__}.{cls.rung}":
+                raise TypeError(f"{cls.__name__} has rung = {cls.rung!r}: define it in lmladder/models/{cls.rung}.py")
+            REGISTRY[cls.rung] = cls
 
     def __init__(self, config: Any):
         """Check `config`, its data fields included (they must be set by now: models.for_data), and keep it."""

@@ -41,7 +41,7 @@ class BoWBlock(nn.Module):
 
 
 class BoW(LanguageModel):
-    kind = "bow"
+    rung, ladder_position = "bow", 30
     Config = BoWConfig
 
     def __init__(self, config: BoWConfig, *, rng: np.random.Generator, dtype=np.float32):

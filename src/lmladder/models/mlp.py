@@ -39,7 +39,7 @@ class MLP(LanguageModel):
     [boundary]*context exactly as makemore's `X = [0, 0, 0]`.
     """
 
-    kind = "mlp"
+    rung, ladder_position = "mlp", 20
     Config = MLPConfig
 
     def __init__(self, config: MLPConfig, *, rng: np.random.Generator, dtype=np.float32):

@@ -83,7 +83,7 @@ class Recurrent(nn.Module):
 class RNN(LanguageModel):
     """Position t predicts token t+1 from the hidden state after tokens 0..t: any length, state carried along."""
 
-    kind = "rnn"
+    rung, ladder_position = "rnn", 50
     Config = RNNConfig
 
     def __init__(self, config: RNNConfig, *, rng: np.random.Generator, dtype=np.float32):

@@ -58,7 +58,7 @@ class WaveNet(LanguageModel):
     for every t at once. BatchNorm's training statistics come from the positions that carry a target only, so the
     padding of a batch of names never skews them; without targets (sampling, scoring) it uses the running ones."""
 
-    kind = "wavenet"
+    rung, ladder_position = "wavenet", 40
     Config = WaveNetConfig
 
     def __init__(self, config: WaveNetConfig, *, rng: np.random.Generator, dtype=np.float32):

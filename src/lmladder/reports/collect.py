@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import LmladderError
 from ..io.files import path_kind, read_user_file
-from ..models import LADDER
+from ..models import ladder
 
 SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
 TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
@@ -53,24 +53,26 @@ def collect(
 ) -> Runs:
     """Every run below `root`: the DVC layout if root has outputs/<rung>/seed<N> (or `seeds` is given), else every
     Hydra job folder. The evaluate stage passes its `seeds`, the `rungs` of its pipeline (default: the whole
-    ladder) and `score(job) -> {"val": ..., "test": ...}`, which re-scores the job's checkpoint (or returns None to
-    leave the job out); its scores replace metrics.json's."""
+    ladder), which name the runs, and `score(job) -> {"val": ..., "test": ...}`, which re-scores the job's
+    checkpoint (or returns None to leave the job out); its scores replace metrics.json's."""
     root = Path(root)
     if seeds is not None:
-        chosen = list(LADDER) if rungs is None else [r for r in LADDER if r in rungs]  # in ladder order
-        return _collect_dvc(root, {r: [root / r / f"seed{s}" for s in seeds] for r in chosen}, score)
+        chosen = ladder() if rungs is None else rungs
+        return _collect_dvc(root, [(r, s, root / r / f"seed{s}") for r in chosen for s in seeds], score)
     if not root.is_dir():
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
         )
-    dvc_jobs = {
-        r: [p for p in sorted((root / r).glob("seed*"), key=_natural) if p.is_dir() and p.name[4:].isdigit()]
-        for r in LADDER
-    }
-    if any(dvc_jobs.values()):
+    dvc_jobs = [  # the pipeline's layout, which `publish` (stages/_stage.py) makes from each run's rung and seed
+        (r, int(p.name[4:]), p)
+        for r in ladder()
+        for p in sorted((root / r).glob("seed*"), key=_natural)
+        if p.is_dir() and p.name[4:].isdigit()
+    ]
+    if dvc_jobs:
         return _collect_dvc(root, dvc_jobs, score)
     jobs = sorted({p.parent.parent for p in root.rglob("overrides.yaml") if p.parent.name == ".hydra"}, key=_natural)
-    jobs = [j for j in jobs if _stage_name(j) not in ("prepare", "evaluate")]  # not training jobs
+    jobs = [j for j in jobs if _job_name(j) not in ("prepare", "evaluate")]  # not training jobs
     if not jobs:
         raise ReportError(
             f"no runs under {root}: expected Hydra job folders with .hydra/overrides.yaml "
@@ -132,12 +134,8 @@ def _read_yaml(path: Path):
         return None
 
 
-def _stage_name(job: Path) -> str:
-    """The job's rung (status.json, else its composed config), or for other stages the Hydra job name."""
-    status = _read_json(job / "status.json") or {}
-    rung = status.get("stage") or (_read_yaml(job / ".hydra" / "config.yaml") or {}).get("rung")
-    if rung:
-        return str(rung)
+def _job_name(job: Path) -> str:
+    """The stage a Hydra job ran: its job name ("train", "prepare", "evaluate")."""
     hydra = _read_yaml(job / ".hydra" / "hydra.yaml") or {}
     return str(hydra.get("hydra", {}).get("job", {}).get("name", "?"))
 
@@ -189,7 +187,8 @@ def _numeric(col: pd.Series) -> pd.Series:
 
 def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     overrides = [_parse_overrides(_read_yaml(j / ".hydra" / "overrides.yaml")) for j in jobs]
-    stages = [_stage_name(j) for j in jobs]
+    configs = [_read_yaml(j / ".hydra" / "config.yaml") or {} for j in jobs]  # each job's rung and seed
+    job_rungs = [str(c.get("rung") or "(no rung)") for c in configs]
     keys: list[str] = []
     for ov in overrides:
         keys += [k for k in ov if k != "seed" and k not in keys]
@@ -197,15 +196,13 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     swept = [k for k in varies if k != "rung"]  # a swept `rung` is the rung column itself
     fixed = {k: overrides[0][k] for k in keys if k not in varies}
     short = _short_names(swept)
-    by = (["rung"] if len(set(stages)) > 1 or not swept else []) + [short[k] for k in swept]
+    by = (["rung"] if len(set(job_rungs)) > 1 or not swept else []) + [short[k] for k in swept]
     runs = Runs(pd.DataFrame(), by, fixed)
     rows = []
-    for job, ov, stage in zip(jobs, overrides, stages, strict=True):
+    for job, ov, rung, config in zip(jobs, overrides, job_rungs, configs, strict=True):
         status, error, metrics = _outcome(job)
-        seed = ov.get("seed", metrics.get("seed"))
-        if seed is None:  # a failed job never wrote metrics.json: its composed config still has the seed
-            seed = (_read_yaml(job / ".hydra" / "config.yaml") or {}).get("seed")
-        labels = ({"rung": stage} if "rung" in by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
+        seed = config.get("seed")
+        labels = ({"rung": rung} if "rung" in by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
         rows.append(_row(metrics, **labels, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
     runs.table = pd.DataFrame(rows)
     for c in [*by, "seed"]:
@@ -215,16 +212,15 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     return runs
 
 
-def _collect_dvc(root: Path, jobs_by_rung: dict[str, list[Path]], score: Callable | None) -> Runs:
+def _collect_dvc(root: Path, jobs: list[tuple[str, int, Path]], score: Callable | None) -> Runs:
+    """One row per (rung, seed, run folder)."""
     runs = Runs(pd.DataFrame(), ["rung"])
     rows = []
-    for rung, jobs in jobs_by_rung.items():
-        for job in jobs:
-            status, error, metrics = _outcome(job, score)
-            if metrics is not None:  # None: `score` left the job out
-                seed = int(job.name.removeprefix("seed"))
-                rows.append(_row(metrics, rung=rung, seed=seed, status=status, error=error, job=f"{rung}/{job.name}"))
-                _add_curve(runs, job, rows[-1])
+    for rung, seed, job in jobs:
+        status, error, metrics = _outcome(job, score)
+        if metrics is not None:  # None: `score` left the job out
+            rows.append(_row(metrics, rung=rung, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
+            _add_curve(runs, job, rows[-1])
     runs.table = pd.DataFrame(rows)
     return runs
 

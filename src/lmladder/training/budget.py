@@ -37,7 +37,7 @@ def check_weights(cls: type[LanguageModel], config) -> None:
     )
     check_fits(
         n * per,
-        f"a {cls.kind} model of these sizes (at least {n:,.0f} parameters, {per} bytes each to train)",
+        f"a {cls.rung} model of these sizes (at least {n:,.0f} parameters, {per} bytes each to train)",
         f"make it smaller ({sizes})",
     )
 

@@ -1,7 +1,7 @@
 """Training checkpoints: model weights, optimizer moments and every Generator's state in one safetensors file.
 
 Array names: `model.<param or buffer>` (buffers: BatchNorm's running statistics) and `optim.<buffer>.<param>`;
-metadata (JSON) holds the model kind and its config dataclass's fields, the tokenizer, step, config, seed and RNG
+metadata (JSON) holds the model's rung and its config dataclass's fields, the tokenizer, step, config, seed and RNG
 states. A checkpoint alone is enough to sample, evaluate or resume.
 """
 
@@ -17,11 +17,13 @@ from ..data.errors import DataError
 from ..data.registry import tokenizer_from_dict
 from ..data.tokenizers import Tokenizer
 from ..io import CheckpointError, load_checkpoint, save_checkpoint
-from ..models import model_class
+from ..models import rung_class
 from ..models.base import LanguageModel, ModelConfigError
 from ..nn import Optimizer, StateDictError
 
-FORMAT_VERSION = 2  # 2: the model is {kind, config} (1 stored constructor kwargs)
+FORMAT_VERSION = 3  # the model is {rung, config}
+READS = (2, 3)  # 2: the model is {kind, config}, its kind a key of KIND_RUNGS or the rung's own name
+KIND_RUNGS = {"ngram": "bigram", "gpt": "transformer"}  # format 2's kinds that are not their rung's name
 
 
 @dataclass
@@ -51,7 +53,7 @@ def save_training_checkpoint(
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {
         "version": FORMAT_VERSION,
-        "model": {"kind": model.kind, "config": asdict(model.config)},
+        "model": {"rung": model.rung, "config": asdict(model.config)},
         "dtype": next((str(a.dtype) for a in arrays.values() if a.dtype.kind == "f"), "float32"),  # of the weights
         "tokenizer": tokenizer.to_dict(),
         "step": int(step),
@@ -84,17 +86,19 @@ TAMPERED = "the file was modified or mixed from two runs — restore it or retra
 def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[LanguageModel], Any, str]:
     """(model class, config, dtype) of the model the metadata describes, refused before building (and
     allocating) it when that model does not fit the arrays present."""
-    if meta.get("version") != FORMAT_VERSION:
+    version = meta.get("version")
+    if version not in READS:
         raise CheckpointError(
-            f"{path}: checkpoint format {str(meta.get('version'))[:20]}, this lmladder reads format {FORMAT_VERSION}; "
+            f"{path}: checkpoint format {str(version)[:20]}, this lmladder reads formats {READS}; "
             "retrain it (`dvc repro`) with this version"
         )
-    kind, fields, dtype = meta["model"]["kind"], meta["model"]["config"], meta.get("dtype", "float32")
-    if not isinstance(kind, str) or not isinstance(fields, dict):
-        raise CheckpointError(f"{path}: model kind/config in its metadata are malformed; {TAMPERED}")
+    key = "rung" if version == FORMAT_VERSION else "kind"
+    rung, fields, dtype = meta["model"][key], meta["model"]["config"], meta.get("dtype", "float32")
+    if not isinstance(rung, str) or not isinstance(fields, dict):
+        raise CheckpointError(f"{path}: model rung/config in its metadata are malformed; {TAMPERED}")
     if dtype not in _FLOAT_DTYPES:
         raise CheckpointError(f"{path}: metadata dtype {str(dtype)[:40]!r} is not one of {_FLOAT_DTYPES}; {TAMPERED}")
-    cls = model_class(kind)
+    cls = rung_class(rung if version == FORMAT_VERSION else KIND_RUNGS.get(rung, rung))
     config = cls.Config(**fields)
     config.check()
     if config.vocab_size != tokenizer.vocab_size:
@@ -106,7 +110,7 @@ def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[La
     need = cls.min_params(config)
     if need > 2 * held + 4096:  # slack so a model that gains a few small layers still loads older files
         raise CheckpointError(
-            f"{path}: its metadata describes a {kind} of at least {need:.3g} parameters but the file holds "
+            f"{path}: its metadata describes a {cls.rung} model of at least {need:.3g} parameters but the file holds "
             f"{held:,} weights; {TAMPERED}"
         )
     return cls, config, dtype
@@ -115,7 +119,7 @@ def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[La
 def _shape_mismatch(model: LanguageModel, weights: dict[str, np.ndarray]) -> str | None:
     want = {k: v.shape for k, v in model.state_dict().items()}
     problems = [f"model.{k} is missing" for k in sorted(set(want) - set(weights))]
-    problems += [f"model.{k} is not part of a {model.kind}" for k in sorted(set(weights) - set(want))]
+    problems += [f"model.{k} is not part of a {model.rung} model" for k in sorted(set(weights) - set(want))]
     if not model.sized_by_data:  # a model sized by its data checks the lengths in its own load_state_dict
         problems += [
             f"model.{k} is {tuple(weights[k].shape)}, the model needs {tuple(want[k])}"
@@ -151,7 +155,7 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         weights = {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}
         if problem := _shape_mismatch(model, weights):
             raise CheckpointError(
-                f"{path}: its arrays do not match the {cls.kind} its metadata describes ({problem}); {TAMPERED}"
+                f"{path}: its arrays do not match the {cls.rung} model its metadata describes ({problem}); {TAMPERED}"
             )
         model.load_state_dict(weights)
     except CheckpointError:

@@ -11,7 +11,6 @@ from typing import Any
 from .. import nn
 from ..errors import LmladderError
 from ..io import CheckpointError
-from ..models import LADDER
 from ..models.base import LanguageModel
 from ..parallel import World, restored_rank_state
 from .checkpoints import TAMPERED, load_training_checkpoint, restore_rngs
@@ -45,11 +44,10 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
             f"cannot resume from {path}: it was trained with seed={theirs!r}, this run asks for seed={seed!r}; "
             f"resume with seed={theirs!r} (its results are that seed's), or start a new run"
         )
-    if ck.model.kind != model.kind:  # a config diff across two models' schemas would list unrelated fields
-        rung = {kind: r for r, kind in LADDER.items()}[ck.model.kind]
+    if ck.model.rung != model.rung:  # a config diff across two models' schemas would list unrelated fields
         raise TrainingError(
-            f"cannot resume from {path}: it holds a {ck.model.kind} model, this run trains a {model.kind}; "
-            f"resume it with rung={rung}, or start a new run"
+            f"cannot resume from {path}: it holds a {ck.model.rung} model, this run trains a {model.rung}; "
+            f"resume it with rung={ck.model.rung}, or start a new run"
         )
     theirs, ours = asdict(ck.model.config), asdict(model.config)
     if theirs != ours:

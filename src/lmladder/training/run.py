@@ -68,7 +68,7 @@ def run_rung(
         fast.set_threads(world.threads)
     if not cls.trainable and world.size > 1:
         raise ParallelError(
-            f"a {cls.kind} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "
+            f"a {cls.rung} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "
             "run it without mpiexec"
         )
     args = (cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log, world, reshard)
@@ -87,7 +87,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         rngs["model"].bit_generator.state = rank_stream(seed, world.rank).bit_generator.state
     if cls.trainable:
         if world.lead:
-            log(f"{cls.kind}: {model.num_parameters():,} parameters")
+            log(f"{cls.rung}: {model.num_parameters():,} parameters")
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
         trainer = Trainer(
@@ -114,10 +114,10 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         model.fit(np.asarray(data.splits["train"]))
         seconds, step, batch = time.perf_counter() - t0, 0, 32
         tokens_per_s = len(data.splits["train"]) / max(seconds, 1e-9)
-        log(f"{cls.kind}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # they come from the data
+        log(f"{cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # they come from the data
         save_training_checkpoint(out / LAST, model, data.tokenizer, rngs=rngs, step=0, extra=meta)
     metrics: dict[str, Any] = {
-        "model": cls.kind,
+        "rung": cls.rung,
         "tokenizer": describe(data.tokenizer),
         "seed": seed,
         "params": model.num_parameters(),

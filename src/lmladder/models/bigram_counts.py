@@ -1,4 +1,4 @@
-"""Sparse n-gram counts for models/ngram.py: a trie by levels in sorted int64 arrays, and the interpolated
+"""Sparse n-gram counts for models/bigram.py: a trie by levels in sorted int64 arrays, and the interpolated
 (modified) Kneser-Ney tables built from it (Chen & Goodman, An Empirical Study of Smoothing Techniques for
 Language Modeling, TR-10-98, 1998, section 3).
 

@@ -12,7 +12,7 @@ Over the order-1 previous tokens c, fitted by counting, never by gradient descen
   a = 1, 2, >= 3 (estimated per order, or one fixed `discount`), P_0 = 1/V, and a context never seen falling
   through to the next lower order.
 
-Counts are sparse (models/ngram_counts.py): memory grows with the distinct n-grams seen, not V ** order.
+Counts are sparse (models/bigram_counts.py): memory grows with the distinct n-grams seen, not V ** order.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
 from .base import LanguageModel, ModelConfigError, check_ids
-from .ngram_counts import (
+from .bigram_counts import (
     check_arrays,
     child_runs,
     continuation_levels,
@@ -76,7 +76,7 @@ class NGram(LanguageModel):
     and a context never seen at all falls back to the uniform distribution.
     """
 
-    kind = "ngram"
+    rung, ladder_position = "bigram", 10
     Config = NGramConfig
     trainable = False
     sized_by_data = True
@@ -92,7 +92,7 @@ class NGram(LanguageModel):
         self._set([empty] * (self.order - 1), empty, empty)
 
     def _set(self, levels: list[np.ndarray], keys: np.ndarray, counts: np.ndarray) -> None:
-        self.levels, self.keys, self.counts = levels, keys, counts  # see ngram_counts.py for the layout
+        self.levels, self.keys, self.counts = levels, keys, counts  # see bigram_counts.py for the layout
         self._tables = self._level_tables()  # built now, so a fit's time includes them
 
     @classmethod
@@ -194,7 +194,7 @@ class NGram(LanguageModel):
         want = list(self.state_dict())
         if set(state) != set(want):
             raise StateDictError(
-                f"NGram.load_state_dict: expected keys {sorted(want)}, got {sorted(state)}; load an ngram "
+                f"NGram.load_state_dict: expected keys {sorted(want)}, got {sorted(state)}; load a bigram "
                 f"checkpoint of order {self.order}"
             )
         arrays = [np.asarray(state[name]) for name in want]

@@ -173,7 +173,7 @@ class Block(nn.Module):
 
 
 class GPT(LanguageModel):
-    kind = "gpt"
+    rung, ladder_position = "transformer", 60
     Config = GPTConfig
 
     def __init__(self, config: GPTConfig, *, rng: np.random.Generator, dtype=np.float32):
