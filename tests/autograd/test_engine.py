@@ -155,7 +155,7 @@ def test_both_gradient_sums_give_the_same_bits(backend):
 
     def grads(name):
         switch.set_backend(name)
-        model = build_model("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1,
+        model = build_model("transformer", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1,
                             rng=np.random.default_rng(0))  # fmt: skip
         for p in model.parameters():
             p.data = p.data.astype(np.float64)
