@@ -4,6 +4,13 @@ A step is what lmladder.training.loop does: forward + backward + clip_grad_norm(
 wd on >=2-D weights) + zero_grad. Contenders run interleaved, step by step, in one process; each number is the
 median step time after warm-up. Prints one JSON line for the machine, then one per workload.
 
+A workload's `model` holds GPTConfig options (torch_ref.GPT takes the same names) and its `optim` the optimizer:
+ADAMW, or MUON = nn.Muon over nn.muon_groups (torch: torch.optim.Muon for the blocks' matrices + AdamW, plain or
+fused, for the rest). A Muon workload adds `ours_adamw` and `torch_fused_adamw`, the same model and step with
+AdamW throughout, and reports Muon's overhead per step (`*_muon_overhead_ms`, and the per-round time ratios).
+torch.optim.Muon orthogonalises in bfloat16; `ratio_vs_torch_fused_adamw` sets ours (Muon) against torch's step
+with no Muon at all, the bound for any faster Muon in torch.
+
     python benchmarks/bench_train.py --threads 2 [--workloads gpt_nanogpt_cpu mlp_z2h] [--no-torch] [--scale 1]
 
 GRU batches: idx (32, 16) windows of the names stream, the same for torch.nn.GRU (batch_first, a learned start
@@ -40,22 +47,41 @@ from _common import (  # noqa: E402
     torch_or_none,
 )
 
+ADAMW = dict(name="adamw", lr=1e-3)
+MUON = dict(name="muon", lr=3e-3, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)  # lr: AdamW's, the rest
+# issue 28's candidate preset for Tiny Shakespeare in 30 minutes: GPTConfig options (edit here to follow the preset)
+MODERN = dict(pos="rope", qk_norm=True, activation="relu2", zero_init_proj=True, tie_weights=False)
+
 WORKLOADS = {
     # nanoGPT's baby GPT on Tiny Shakespeare (conf/transformer/nanogpt_cpu.yaml)
     "gpt_nanogpt_cpu": dict(kind="gpt", vocab=65, L=4, H=4, C=128, B=12, T=64, warmup=5, repeats=60, block=6),
     "gpt_10m": dict(kind="gpt", vocab=65, L=6, H=6, C=384, B=64, T=256, warmup=1, repeats=3, block=1),
+    # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head) trained by Muon + AdamW
+    "gpt_shakespeare_modern": dict(
+        kind="gpt", vocab=65, L=4, H=4, C=128, B=16, T=128, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
+    ),
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
     "mlp_large": dict(kind="mlp", vocab=27, context=8, E=24, hidden=512, B=4, T=64, warmup=20, repeats=200, block=20),
     # makemore-like GRU on names: embedding + one GRU layer + linear head, trained by BPTT over 16 steps
     "gru_names": dict(kind="rnn", cell="gru", vocab=27, E=64, hidden=128, B=32, T=16, warmup=10, repeats=200, block=20),
 }
-LR, BETAS, WD, CLIP = 1e-3, (0.9, 0.99), 0.1, 1.0
+BETAS, WD, CLIP = (0.9, 0.99), 0.1, 1.0
 
 
 def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
     """nanoGPT/PaLM estimate for fwd+bwd: 6 * N * tokens + 12 * L * C * T * tokens (attention scores and mix)."""
     return 6 * n_params * tokens + 12 * L * C * T * tokens
+
+
+def matmul_params(model) -> int:
+    """The GPT's parameters that do matmul work: all but its lookup tables (positions, value embeddings, and the
+    token embedding when the head has its own matrix; a tied one counts once, as the head)."""
+    tables = [model.wpe] if model.wpe is not None else []
+    tables += list(model.value_embeds)
+    if not model.config.tie_weights:
+        tables.append(model.wte)
+    return model.num_parameters() - sum(m.weight.size for m in tables)
 
 
 def ours_step(model, params, opt, data, nn):
@@ -75,28 +101,35 @@ def ours_step(model, params, opt, data, nn):
     return step
 
 
-def build_ours(w: dict, data, package: str = "lmladder"):
-    """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name)."""
+def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = None):
+    """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name); optim
+    replaces the workload's optimizer (ADAMW unless it names one)."""
     nn = importlib.import_module(f"{package}.nn")
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
         dims = dict(vocab_size=w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"])
+        dims.update(w.get("model", {}))
     elif w["kind"] == "rnn":
         dims = dict(vocab_size=w["vocab"], cell=w["cell"], n_embd=w["E"], n_hidden=w["hidden"])
     else:
         dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
     model = build_model(package, w["kind"], rng, **dims)
-    opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=LR, betas=BETAS)
+    o = optim or w.get("optim", ADAMW)
+    if o["name"] == "muon":  # training/loop.py's build_optimizer: Muon for the hidden matrices, AdamW the rest
+        hyper = {k: o[k] for k in ("muon_lr", "momentum", "nesterov", "ns_steps")}
+        opt = nn.Muon(nn.muon_groups(model, WD), lr=o["lr"], betas=BETAS, **hyper)
+    else:
+        opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=o["lr"], betas=BETAS)
     return model, ours_step(model, model.parameters(), opt, data, nn)
 
 
-def build_torch(torch, w: dict, data, fused: bool, model_ours):
+def build_torch(torch, w: dict, data, fused: bool, model_ours, optim: dict | None = None):
     import torch_ref
     from lmladder.data.batching import context_windows
 
     torch.manual_seed(0)
     if w["kind"] == "gpt":
-        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused)
+        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused, **w.get("model", {}))
         tdata = data
     elif w["kind"] == "rnn":
         model = torch_ref.GRU(w["vocab"], w["E"], w["hidden"])  # torch.nn.GRU: the same sizes and equations
@@ -106,7 +139,12 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours):
         # the same examples as ours: each position's context window -> its next token
         win = [context_windows(x, w["context"], model_ours.pad_id) for x, _ in data]
         tdata = [(c.reshape(-1, w["context"]).copy(), y.reshape(-1)) for c, (_, y) in zip(win, data, strict=True)]
-    opt = torch_ref.adamw(model, LR, BETAS, WD, fused)
+    o = optim or w.get("optim", ADAMW)
+    if o["name"] == "muon":  # torch.optim.Muon for the blocks' matrices, AdamW (fused or not) for the rest
+        hyper = (o["muon_lr"], o["momentum"], o["nesterov"], o["ns_steps"])
+        opt = torch_ref.muon(model, o["lr"], BETAS, WD, fused, *hyper)
+    else:
+        opt = torch_ref.adamw(model.parameters(), o["lr"], BETAS, WD, fused)
     return torch_ref.train_step(model, opt, tdata, CLIP)
 
 
@@ -131,24 +169,35 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     data = batches(corpus_ids(corpus, 200_000, w["vocab"]), w["B"], w["T"], count=8)
     model, ours = build_ours(w, data)
     fns = {"ours": ours}
+    optim = w.get("optim", ADAMW)
+    adamw = dict(name="adamw", lr=optim["lr"])  # Muon's overhead: the same model and step with AdamW throughout
+    if optim["name"] == "muon":
+        fns["ours_adamw"] = build_ours(w, data, optim=adamw)[1]
     if torch is not None:
         fns["torch_plain"] = build_torch(torch, w, data, False, model)
         fns["torch_fused"] = build_torch(torch, w, data, True, model)
+        if optim["name"] == "muon":
+            fns["torch_fused_adamw"] = build_torch(torch, w, data, True, model, optim=adamw)
     repeats = max(3, int(w["repeats"] * scale))
     med, rounds = interleaved(fns, w["warmup"], repeats, block=w["block"])
     tokens = w["B"] * w["T"]
     row = {"benchmark": "train", "workload": name, "tokens_per_step": tokens, "repeats": repeats}
     row["params"] = model.num_parameters()
+    if "model" in w or "optim" in w:
+        row |= {"model": w.get("model", {}), "optim": optim}
     for k, s in med.items():
         row[f"{k}_ms"] = round(s * 1e3, 3)
         row[f"{k}_tok_s"] = round(tokens / s)
-    for k in ("torch_plain", "torch_fused"):
+    for k in ("torch_plain", "torch_fused", "torch_fused_adamw"):
         if k in med:
             row[f"ratio_vs_{k}"] = round(med[k] / med["ours"], 3)  # > 1: ours is faster
             row[f"ratio_vs_{k}_rounds"] = ratio_spread(rounds, k, "ours")  # [min, median, max] over rounds
+    for k in ("ours", "torch_fused"):
+        if f"{k}_adamw" in med:  # Muon's cost per step over AdamW's, and the ratio's spread over rounds
+            row[f"{k}_muon_overhead_ms"] = round((med[k] - med[f"{k}_adamw"]) * 1e3, 3)
+            row[f"{k}_muon_over_adamw_rounds"] = ratio_spread(rounds, k, f"{k}_adamw")
     if w["kind"] == "gpt":
-        n = row["params"] - model.wpe.weight.size  # position embeddings do no matmul work
-        flops = gpt_flops(n, w["L"], w["C"], w["T"], tokens)
+        flops = gpt_flops(matmul_params(model), w["L"], w["C"], w["T"], tokens)
         row["flops_per_step"] = flops
         for k, s in med.items():
             row[f"{k}_mfu"] = round(flops / s / peak, 3)

@@ -51,7 +51,7 @@ def train_torch(train: np.ndarray, vocab: int, seed: int, threads: int):
         for name, p in model.named_parameters():
             if name.endswith("c_proj.weight"):
                 p.normal_(0.0, 0.02 / math.sqrt(2 * 4))
-    opt = adamw(model, LR, (0.9, 0.99), 0.1, fused=False)
+    opt = adamw(model.parameters(), LR, (0.9, 0.99), 0.1, fused=False)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     for it in range(ITERS):

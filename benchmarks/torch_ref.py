@@ -2,7 +2,9 @@
 
 Imported only when torch is importable; lmladder itself never depends on torch. Two GPT variants: "plain" spells
 attention out (matmul, mask, softmax, matmul) and uses the default AdamW; "fused" calls
-F.scaled_dot_product_attention and AdamW(fused=True) where this torch supports it.
+F.scaled_dot_product_attention and AdamW(fused=True) where this torch supports it. The GPT takes lmladder's
+GPTConfig options (the modern transformer) and parameter names, written from the papers, not from lmladder: it is
+the reference tests/models/test_gpt_torch_parity.py matches in float64. `muon` is torch.optim.Muon + AdamW.
 """
 
 from __future__ import annotations
@@ -14,63 +16,157 @@ import torch.nn as tnn
 import torch.nn.functional as TF
 
 
-class Attn(tnn.Module):
-    def __init__(self, C, H, T, sdpa):
-        super().__init__()
-        self.H, self.sdpa = H, sdpa
-        self.c_attn = tnn.Linear(C, 3 * C, bias=False)
-        self.c_proj = tnn.Linear(C, C, bias=False)
-        self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
+def rms(x, eps=1e-5):
+    """x / sqrt(mean(x^2) + eps) over the last dim, no gain (QK-norm; Zhang & Sennrich, 2019)."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
-    def forward(self, x):
+
+def rope_tables(T, d, base):
+    """cos, sin of angle t * base^(-2i/d) for t < T, i < d/2, in float64: (T, 1, d/2) each, broadcast over heads."""
+    inv_freq = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)  # (d/2,)
+    angles = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)  # (T, d/2)
+    return angles.cos()[:, None, :], angles.sin()[:, None, :]
+
+
+def rope(x, cos, sin):
+    """Rotary embedding (Su et al., 2021) of x (B, T, H, d), GPT-NeoX's "rotate half": the halves (x1, x2) of each
+    head turn by their angle, y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin."""
+    T = x.shape[1]
+    cos, sin = cos[:T].to(x.dtype), sin[:T].to(x.dtype)
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+class Attn(tnn.Module):
+    """Causal self-attention; c_attn's output is [q (H d) | k (H_kv d) | v (H_kv d)] (grouped-query attention with
+    H_kv < H, Ainslie et al., 2023). Options: QK-norm, then rotary positions, on q and k; a value embedding on v."""
+
+    def __init__(self, C, H, T, sdpa, Hkv=None, bias=False, rope_base=None, qk_norm=False):
+        super().__init__()
+        self.H, self.Hkv, self.d, self.sdpa, self.qk_norm = H, Hkv or H, C // H, sdpa, qk_norm
+        self.c_attn = tnn.Linear(C, (H + 2 * self.Hkv) * self.d, bias=bias)
+        self.c_proj = tnn.Linear(C, C, bias=bias)
+        self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
+        self.rope = rope_base is not None
+        if self.rope:
+            cos, sin = rope_tables(T, self.d, rope_base)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, x, ve=None):
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q = q.view(B, T, self.H, C // self.H).transpose(1, 2)  # (B, H, T, hs)
-        k = k.view(B, T, self.H, C // self.H).transpose(1, 2)
-        v = v.view(B, T, self.H, C // self.H).transpose(1, 2)
+        H, Hkv, d = self.H, self.Hkv, self.d
+        q, k, v = self.c_attn(x).split([H * d, Hkv * d, Hkv * d], dim=2)
+        if ve is not None:
+            v = v + ve  # (B, T, H_kv d)
+        q, k, v = q.view(B, T, H, d), k.view(B, T, Hkv, d), v.view(B, T, Hkv, d)
+        if self.qk_norm:
+            q, k = rms(q), rms(k)
+        if self.rope:
+            q, k = rope(q, self.cos, self.sin), rope(k, self.cos, self.sin)
+        if Hkv != H:  # each key/value head serves H / H_kv consecutive query heads
+            k, v = k.repeat_interleave(H // Hkv, dim=2), v.repeat_interleave(H // Hkv, dim=2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d)
         if self.sdpa:
             y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, H, T, T)
             att = att.masked_fill(~self.mask[:T, :T], float("-inf"))
-            y = TF.softmax(att, dim=-1) @ v  # (B, H, T, hs)
+            y = TF.softmax(att, dim=-1) @ v  # (B, H, T, d)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
-class Block(tnn.Module):
-    def __init__(self, C, H, T, sdpa):
+class ReLU2(tnn.Module):
+    def forward(self, x):
+        return TF.relu(x).square()  # Primer's squared ReLU (So et al., 2021)
+
+
+# lmladder's activation names; its "gelu" is the tanh approximation
+ACTIVATIONS = {
+    "gelu": lambda: tnn.GELU(approximate="tanh"), "gelu_exact": tnn.GELU, "relu": tnn.ReLU, "tanh": tnn.Tanh,
+    "relu2": ReLU2,
+}  # fmt: skip
+
+
+class MLP4(tnn.Module):
+    def __init__(self, C, activation, bias):
         super().__init__()
-        self.ln_1 = tnn.LayerNorm(C, bias=False)
-        self.attn = Attn(C, H, T, sdpa)
-        self.ln_2 = tnn.LayerNorm(C, bias=False)
-        self.c_fc = tnn.Linear(C, 4 * C, bias=False)
-        self.gelu = tnn.GELU(approximate="tanh")  # lmladder's "gelu" is the tanh approximation
-        self.c_proj = tnn.Linear(4 * C, C, bias=False)
+        self.c_fc = tnn.Linear(C, 4 * C, bias=bias)
+        self.act = ACTIVATIONS[activation]()
+        self.c_proj = tnn.Linear(4 * C, C, bias=bias)
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.c_proj(self.gelu(self.c_fc(self.ln_2(x))))
+        return self.c_proj(self.act(self.c_fc(x)))
+
+
+def norm(kind, C, bias):
+    return tnn.LayerNorm(C, eps=1e-5, bias=bias) if kind == "layernorm" else tnn.RMSNorm(C, eps=1e-5)
+
+
+class Block(tnn.Module):
+    def __init__(self, C, H, T, sdpa, o):
+        super().__init__()
+        self.ln_1 = norm(o["norm"], C, o["bias"])
+        rope_base = o["rope_base"] if o["pos"] == "rope" else None
+        self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"])
+        self.ln_2 = norm(o["norm"], C, o["bias"])
+        self.mlp = MLP4(C, o["activation"], o["bias"])
+
+    def forward(self, x, ve=None):
+        x = x + self.attn(self.ln_1(x), ve)
+        return x + self.mlp(self.ln_2(x))
+
+
+# lmladder's GPTConfig options and their defaults: nanoGPT's GPT-2
+OPTIONS = dict(
+    bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
+    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None,
+)  # fmt: skip
 
 
 class GPT(tnn.Module):
-    def __init__(self, vocab, T, L, H, C, sdpa=False):
+    """nanoGPT's GPT, and with options (GPTConfig's names) the modern one of modded-nanogpt / nanochat: rotary
+    positions instead of the table, QK-norm, ReLU^2, zero output projections, a logit soft-cap cap tanh(z / cap),
+    an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, and grouped-query attention.
+    Parameter names are lmladder's, so weights copy across by name."""
+
+    def __init__(self, vocab, T, L, H, C, sdpa=False, **options):
         super().__init__()
+        unknown = set(options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"torch_ref.GPT: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+        o = {**OPTIONS, **options}
+        self.softcap = o["logit_softcap"]
         self.wte = tnn.Embedding(vocab, C)
-        self.wpe = tnn.Embedding(T, C)
-        self.blocks = tnn.ModuleList(Block(C, H, T, sdpa) for _ in range(L))
-        self.ln_f = tnn.LayerNorm(C, bias=False)
+        self.wpe = tnn.Embedding(T, C) if o["pos"] == "learned" else None
+        self.blocks = tnn.ModuleList(Block(C, H, T, sdpa, o) for _ in range(L))
+        self.ln_f = norm(o["norm"], C, o["bias"])
         self.lm_head = tnn.Linear(C, vocab, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied, as ours
-        for p in self.parameters():
-            if p.dim() >= 2:
-                tnn.init.normal_(p, std=0.02)
+        if o["tie_weights"]:
+            self.lm_head.weight = self.wte.weight
+        kv_width = (o["n_kv_head"] or H) * (C // H)
+        self.ve_layers = [i for i in range(L) if o["value_embeds"] and i % 2 == (L - 1) % 2]
+        self.value_embeds = tnn.ModuleList(tnn.Embedding(vocab, kv_width) for _ in self.ve_layers)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if p.dim() >= 2:
+                    tnn.init.normal_(p, std=0.02)
+                elif name.endswith(".bias"):
+                    p.zero_()  # nanoGPT's _init_weights (LayerNorm's biases start at zero anyway)
+                if o["zero_init_proj"] and name.endswith("c_proj.weight"):
+                    p.zero_()
 
     def forward(self, idx, targets=None):
         T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(T))
-        for b in self.blocks:
-            x = b(x)
-        logits = self.lm_head(self.ln_f(x))
+        x = self.wte(idx)  # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T))
+        ves = dict(zip(self.ve_layers, self.value_embeds, strict=True))
+        for i, b in enumerate(self.blocks):
+            x = b(x, ves[i](idx) if i in ves else None)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
+        if self.softcap is not None:
+            logits = self.softcap * torch.tanh(logits / self.softcap)
         loss = None if targets is None else TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
         return logits, loss
 
@@ -106,15 +202,42 @@ class GRU(tnn.Module):
         return logits, TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
 
-def adamw(model, lr, betas, wd, fused):
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+def adamw(params, lr, betas, wd, fused):
+    """AdamW with nanoGPT's groups: decay on >= 2-D weights, none on gains and biases."""
+    params = list(params)
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
     kw = {"fused": True} if fused else {}
     try:
         return torch.optim.AdamW(groups, lr=lr, betas=betas, **kw)
     except (RuntimeError, TypeError):  # an old torch without fused CPU AdamW
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+class Chain:
+    """Several optimizers stepped as one (Muon for the hidden matrices, AdamW for the rest)."""
+
+    def __init__(self, *opts):
+        self.opts = opts
+
+    def zero_grad(self, set_to_none=True):
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        for o in self.opts:
+            o.step()
+
+
+def muon(model, lr, betas, wd, fused, muon_lr, momentum=0.95, nesterov=True, ns_steps=5):
+    """torch.optim.Muon (lr muon_lr) for the blocks' matrices, AdamW (lr, nanoGPT's decay groups) for the rest:
+    embeddings, the head, norm gains and biases -- lmladder's muon_groups."""
+    hidden = [p for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2]
+    ids = {id(p) for p in hidden}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    m = torch.optim.Muon(hidden, lr=muon_lr, weight_decay=wd, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps)
+    return Chain(m, adamw(rest, lr, betas, wd, fused))
 
 
 def train_step(model, opt, batches, clip=1.0):
