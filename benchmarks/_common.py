@@ -33,8 +33,20 @@ def torch_or_none(threads: int | None, enabled: bool = True):
     except ImportError:
         return None
     if threads:
+        start_numba_pool()
         torch.set_num_threads(threads)
     return torch
+
+
+def start_numba_pool() -> None:
+    """Start numba's thread pool now. Its OpenMP layer sets the process's OpenMP thread count to the core count when
+    the pool starts (at lmladder's first compiled kernel otherwise), and torch's OpenMP reads that count: without
+    this, torch pinned to 1 thread ran on 2 after lmladder's first step."""
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.get_num_threads()  # launches the pool
 
 
 def machine_info(threads: int | None, torch=None) -> dict:
