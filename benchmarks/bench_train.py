@@ -47,16 +47,19 @@ from _common import (  # noqa: E402
     torch_or_none,
 )
 
-ADAMW = dict(name="adamw", lr=1e-3)
-MUON = dict(name="muon", lr=3e-3, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)  # lr: AdamW's, the rest
-# issue 28's candidate preset for Tiny Shakespeare in 30 minutes: GPTConfig options (edit here to follow the preset)
-MODERN = dict(pos="rope", qk_norm=True, activation="relu2", zero_init_proj=True, tie_weights=False)
+ADAMW = dict(name="adamw", lr=1e-3, weight_decay=0.1)
+# conf/transformer/modern.yaml (experiment=shakespeare_30min): its model's GPTConfig options and its optimizer
+# (lr is AdamW's, for embeddings, head and gains); edit these two dicts to follow the preset
+MODERN = dict(
+    dropout=0.1, tie_weights=False, pos="rope", qk_norm=True, activation="relu2", zero_init_proj=True, value_embeds=True
+)
+MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)
 
 WORKLOADS = {
     # nanoGPT's baby GPT on Tiny Shakespeare (conf/transformer/nanogpt_cpu.yaml)
     "gpt_nanogpt_cpu": dict(kind="gpt", vocab=65, L=4, H=4, C=128, B=12, T=64, warmup=5, repeats=60, block=6),
     "gpt_10m": dict(kind="gpt", vocab=65, L=6, H=6, C=384, B=64, T=256, warmup=1, repeats=3, block=1),
-    # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head) trained by Muon + AdamW
+    # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
     "gpt_shakespeare_modern": dict(
         kind="gpt", vocab=65, L=4, H=4, C=128, B=16, T=128, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
     ),
@@ -66,7 +69,7 @@ WORKLOADS = {
     # makemore-like GRU on names: embedding + one GRU layer + linear head, trained by BPTT over 16 steps
     "gru_names": dict(kind="rnn", cell="gru", vocab=27, E=64, hidden=128, B=32, T=16, warmup=10, repeats=200, block=20),
 }
-BETAS, WD, CLIP = (0.9, 0.99), 0.1, 1.0
+BETAS, CLIP = (0.9, 0.99), 1.0
 
 
 def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
@@ -117,9 +120,9 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
     o = optim or w.get("optim", ADAMW)
     if o["name"] == "muon":  # training/loop.py's build_optimizer: Muon for the hidden matrices, AdamW the rest
         hyper = {k: o[k] for k in ("muon_lr", "momentum", "nesterov", "ns_steps")}
-        opt = nn.Muon(nn.muon_groups(model, WD), lr=o["lr"], betas=BETAS, **hyper)
+        opt = nn.Muon(nn.muon_groups(model, o["weight_decay"]), lr=o["lr"], betas=BETAS, **hyper)
     else:
-        opt = nn.AdamW(nn.decay_groups(model.named_parameters(), WD), lr=o["lr"], betas=BETAS)
+        opt = nn.AdamW(nn.decay_groups(model.named_parameters(), o["weight_decay"]), lr=o["lr"], betas=BETAS)
     return model, ours_step(model, model.parameters(), opt, data, nn)
 
 
@@ -142,9 +145,9 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours, optim: dict | Non
     o = optim or w.get("optim", ADAMW)
     if o["name"] == "muon":  # torch.optim.Muon for the blocks' matrices, AdamW (fused or not) for the rest
         hyper = (o["muon_lr"], o["momentum"], o["nesterov"], o["ns_steps"])
-        opt = torch_ref.muon(model, o["lr"], BETAS, WD, fused, *hyper)
+        opt = torch_ref.muon(model, o["lr"], BETAS, o["weight_decay"], fused, *hyper)
     else:
-        opt = torch_ref.adamw(model.parameters(), o["lr"], BETAS, WD, fused)
+        opt = torch_ref.adamw(model.parameters(), o["lr"], BETAS, o["weight_decay"], fused)
     return torch_ref.train_step(model, opt, tdata, CLIP)
 
 
@@ -170,7 +173,7 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     model, ours = build_ours(w, data)
     fns = {"ours": ours}
     optim = w.get("optim", ADAMW)
-    adamw = dict(name="adamw", lr=optim["lr"])  # Muon's overhead: the same model and step with AdamW throughout
+    adamw = {**ADAMW, "lr": optim["lr"], "weight_decay": optim["weight_decay"]}  # Muon's overhead: AdamW throughout
     if optim["name"] == "muon":
         fns["ours_adamw"] = build_ours(w, data, optim=adamw)[1]
     if torch is not None:

@@ -41,9 +41,11 @@ class Attn(tnn.Module):
     """Causal self-attention; c_attn's output is [q (H d) | k (H_kv d) | v (H_kv d)] (grouped-query attention with
     H_kv < H, Ainslie et al., 2023). Options: QK-norm, then rotary positions, on q and k; a value embedding on v."""
 
-    def __init__(self, C, H, T, sdpa, Hkv=None, bias=False, rope_base=None, qk_norm=False):
+    def __init__(self, C, H, T, sdpa, Hkv=None, bias=False, rope_base=None, qk_norm=False, dropout=0.0):
         super().__init__()
         self.H, self.Hkv, self.d, self.sdpa, self.qk_norm = H, Hkv or H, C // H, sdpa, qk_norm
+        self.p = dropout
+        self.attn_drop, self.resid_drop = tnn.Dropout(dropout), tnn.Dropout(dropout)
         self.c_attn = tnn.Linear(C, (H + 2 * self.Hkv) * self.d, bias=bias)
         self.c_proj = tnn.Linear(C, C, bias=bias)
         self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
@@ -68,12 +70,12 @@ class Attn(tnn.Module):
             k, v = k.repeat_interleave(H // Hkv, dim=2), v.repeat_interleave(H // Hkv, dim=2)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d)
         if self.sdpa:
-            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = TF.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0, is_causal=True)
         else:
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))  # (B, H, T, T)
             att = att.masked_fill(~self.mask[:T, :T], float("-inf"))
-            y = TF.softmax(att, dim=-1) @ v  # (B, H, T, d)
-        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+            y = self.attn_drop(TF.softmax(att, dim=-1)) @ v  # (B, H, T, d)
+        return self.resid_drop(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
 
 
 class ReLU2(tnn.Module):
@@ -89,14 +91,15 @@ ACTIVATIONS = {
 
 
 class MLP4(tnn.Module):
-    def __init__(self, C, activation, bias):
+    def __init__(self, C, activation, bias, dropout):
         super().__init__()
         self.c_fc = tnn.Linear(C, 4 * C, bias=bias)
         self.act = ACTIVATIONS[activation]()
         self.c_proj = tnn.Linear(4 * C, C, bias=bias)
+        self.drop = tnn.Dropout(dropout)
 
     def forward(self, x):
-        return self.c_proj(self.act(self.c_fc(x)))
+        return self.drop(self.c_proj(self.act(self.c_fc(x))))
 
 
 def norm(kind, C, bias):
@@ -108,9 +111,9 @@ class Block(tnn.Module):
         super().__init__()
         self.ln_1 = norm(o["norm"], C, o["bias"])
         rope_base = o["rope_base"] if o["pos"] == "rope" else None
-        self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"])
+        self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"], o["dropout"])
         self.ln_2 = norm(o["norm"], C, o["bias"])
-        self.mlp = MLP4(C, o["activation"], o["bias"])
+        self.mlp = MLP4(C, o["activation"], o["bias"], o["dropout"])
 
     def forward(self, x, ve=None):
         x = x + self.attn(self.ln_1(x), ve)
@@ -119,13 +122,14 @@ class Block(tnn.Module):
 
 # lmladder's GPTConfig options and their defaults: nanoGPT's GPT-2
 OPTIONS = dict(
-    bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
+    dropout=0.0, bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
     qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None,
 )  # fmt: skip
 
 
 class GPT(tnn.Module):
-    """nanoGPT's GPT, and with options (GPTConfig's names) the modern one of modded-nanogpt / nanochat: rotary
+    """nanoGPT's GPT (dropout where nanoGPT has it), and with options (GPTConfig's names) the modern one of
+    modded-nanogpt / nanochat: rotary
     positions instead of the table, QK-norm, ReLU^2, zero output projections, a logit soft-cap cap tanh(z / cap),
     an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, and grouped-query attention.
     Parameter names are lmladder's, so weights copy across by name."""
@@ -139,6 +143,7 @@ class GPT(tnn.Module):
         self.softcap = o["logit_softcap"]
         self.wte = tnn.Embedding(vocab, C)
         self.wpe = tnn.Embedding(T, C) if o["pos"] == "learned" else None
+        self.drop = tnn.Dropout(o["dropout"])
         self.blocks = tnn.ModuleList(Block(C, H, T, sdpa, o) for _ in range(L))
         self.ln_f = norm(o["norm"], C, o["bias"])
         self.lm_head = tnn.Linear(C, vocab, bias=False)
@@ -161,6 +166,7 @@ class GPT(tnn.Module):
         x = self.wte(idx)  # (B, T, C)
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(T))
+        x = self.drop(x)
         ves = dict(zip(self.ve_layers, self.value_embeds, strict=True))
         for i, b in enumerate(self.blocks):
             x = b(x, ves[i](idx) if i in ves else None)

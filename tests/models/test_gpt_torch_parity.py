@@ -11,7 +11,7 @@ import pytest
 
 from lmladder import nn
 from lmladder.autograd import no_grad
-from lmladder.models.gpt import GPT, GPTConfig
+from lmladder.models.transformer import GPT, GPTConfig
 
 torch = pytest.importorskip("torch")
 
