@@ -89,7 +89,10 @@ class MixtureConfig:
         try:
             return cls, cls.Config(**{**given, **data})
         except TypeError as e:
-            raise ModelConfigError(f"neural_config does not fit a {rung} model ({e}); fit it from a checkpoint") from None
+            raise ModelConfigError(
+                f"neural_config does not fit a {rung} model ({str(e)[:80]}); leave it to fit, which sets it from the "
+                "neural checkpoint"
+            ) from None
 
 
 def mix(log_p: np.ndarray, log_q: np.ndarray, lam: float) -> np.ndarray:
@@ -128,8 +131,9 @@ def holdout_split(tokens: np.ndarray, fraction: float, boundary_id: int | None) 
         cut = cut + int(later[0]) if later.size else n - 1
     if cut < 1 or n - cut < 2:
         raise ModelConfigError(
-            f"holdout={fraction} of a {n}-token train split leaves {'no' if cut < 1 else 'no tail'} tokens to "
-            f"{'count' if cut < 1 else 'fit lam'} on; change holdout or use a longer train split"
+            f"holdout={fraction} of a {n}-token train split leaves "
+            f"{'nothing to count the n-gram on' if cut < 1 else 'no tail to fit lam on'}; change holdout or use a "
+            "longer train split"
         )
     return tokens[: cut + 1], tokens[cut:]
 
@@ -241,6 +245,8 @@ class Mixture(LanguageModel):
         return {f"{name}.{k}": a for name, part in self.parts.items() for k, a in part.state_dict().items()}
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        if "neural" not in self.parts or self.lam is None:  # fit writes both before any checkpoint
+            raise StateDictError("Mixture.load_state_dict: its config has no neural component or no lam; fit it")
         if other := sorted(k for k in state if k.split(".", 1)[0] not in self.parts):
             raise StateDictError(
                 f"Mixture.load_state_dict: {other[:3]} belong to no component of {sorted(self.parts)}; load a mixture "
