@@ -129,7 +129,7 @@ def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, t
 @pytest.mark.parametrize(
     "fields, problem",
     [
-        (dict(neural=None), r"^neural=None: the mixture needs a trained neural rung; set neural to its checkpoint"),
+        (dict(neural=None), r"^neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. neu"),
         (dict(neural="nope/model.safetensors"), r"^neural='nope/model.safetensors': no checkpoint there; train"),
         (dict(holdout=1.5), r"^holdout=1.5 must be in \(0, 1\)"),
         (dict(holdout=0.0), r"^holdout=0.0 must be in \(0, 1\)"),

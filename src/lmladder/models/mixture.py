@@ -47,7 +47,7 @@ class MixtureConfig:
     smoothing: str = choice("kneser_ney", SMOOTHINGS)
     k: float = number(1.0, low=0, note="add_k's pseudo-count")
     discount: float | None = number(None, above=0, below=1, null="for the estimated Kneser-Ney discounts")
-    holdout: float = number(0.05, above=0, below=1, note="the share of the train split, at its end, lam is fitted on")
+    holdout: float = number(0.05, above=0, below=1, note="the end of the train split that lam is fitted on")
     lam: float | None = number(None, low=0, high=1, null="to fit it on the holdout tail")  # the neural share
     neural_rung: str | None = None  # fit sets these two from the checkpoint: the neural component's rung
     neural_config: dict[str, Any] | None = None  # and its config fields but the data fields (the mixture's own)
@@ -192,7 +192,7 @@ class Mixture(LanguageModel):
         neural = self.parts.get("neural") if c.neural is None else self.load_neural(c.neural)
         if neural is None:
             raise ModelConfigError(
-                "neural=None: the mixture needs a trained neural rung; set neural to its checkpoint, e.g. "
+                "neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. "
                 "neural=outputs/transformer/seed0/model.safetensors"
             )
         lam = c.lam
@@ -227,7 +227,7 @@ class Mixture(LanguageModel):
         if not same or any(getattr(model.config, k, v) != v for k, v in ids.items()):
             raise ModelConfigError(
                 f"{where} was trained with another tokenizer ({describe(ck.tokenizer)}, {model.vocab_size} symbols) "
-                f"than the prepared data (vocab_size={c.vocab_size}); give a checkpoint trained on this data"
+                f"than the prepared data ({c.vocab_size} symbols); give a checkpoint trained on this data"
             )
         return model
 
