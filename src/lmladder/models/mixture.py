@@ -1,5 +1,5 @@
-"""A trained neural rung mixed with a count n-gram, as Bengio et al. (2003, "A Neural Probabilistic Language Model",
-section 4) mixed their MLP with an interpolated trigram:
+"""A trained neural rung mixed with a count n-gram, as Bengio et al. (2003, "A Neural Probabilistic Language Model")
+mixed their MLP with an interpolated trigram:
 
     p(t | c) = lam p_neural(t | c) + (1 - lam) p_count(t | c)
 
