@@ -9,6 +9,7 @@ import pytest
 
 from lmladder.autograd import no_grad
 from lmladder.data import CharTokenizer
+from lmladder.inference import generate, score_splits, score_tokens
 from lmladder.models import ModelConfigError, for_data
 from lmladder.models.bigram import NGram, NGramConfig
 from lmladder.models.mixture import (
@@ -25,14 +26,11 @@ from lmladder.training import (
     OptimSettings,
     SampleSettings,
     TrainSettings,
-    generate,
     load_training_checkpoint,
     make_rngs,
-    score_splits,
+    run_rung,
     train,
 )
-from lmladder.training.evaluate import score_tokens
-from lmladder.training.run import run_rung
 
 KN7 = dict(order=7, smoothing="kneser_ney")
 

@@ -27,10 +27,10 @@ from ..autograd import Tensor, no_grad
 from ..autograd import functional as F
 from ..data.batching import IGNORE_INDEX, eval_batches
 from ..data.registry import describe
+from ..inference.scoring import DEFAULT_EVAL_BLOCK
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
 from ..training.checkpoints import load_training_checkpoint
-from ..training.evaluate import DEFAULT_EVAL_BLOCK
 from . import DATA_FIELDS, rung_class, rungs, tokenizer_digest
 from .base import LanguageModel, ModelConfigError
 from .bigram import SMOOTHINGS, NGram, NGramConfig
