@@ -47,6 +47,8 @@ def _base(rung: str, path) -> tuple[dict, dict]:
         for p in model.parameters():
             p.grad = np.ones_like(p.data)
         opt.step()
+    else:  # a count model's checkpoint is written after its fit
+        model.fit(np.random.default_rng(0).integers(0, TOK.vocab_size, 300))
     save_training_checkpoint(path, model, TOK, optimizer=opt, rngs=rngs, step=5, extra={"best_val": 2.5})
     return load_checkpoint(path)
 
@@ -173,7 +175,7 @@ def _load_and_resume(path, rung) -> str:
         assert "\n" not in str(e) and str(path) in str(e), str(e)
         return "refused — " + _problem(e)
     _use(ck)
-    if rung == "bigram":
+    if not ck.model.trainable:  # a count model has nothing to resume
         return "loaded and usable"
     rngs = make_rngs(1)
     fresh = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])

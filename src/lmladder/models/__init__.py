@@ -9,7 +9,9 @@ adding one is a model file and a conf group (docs/adding-a-rung.md).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import pkgutil
 from dataclasses import fields, replace
 from functools import cache
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # this module stays light: a stage imports only the model mod
     from .base import LanguageModel
 
 # Config fields that come from the prepared data (its tokenizer), never from conf/: run_rung fills them in.
-DATA_FIELDS = ("vocab_size", "pad_id", "boundary_id")
+DATA_FIELDS = ("vocab_size", "pad_id", "boundary_id", "tokenizer_digest")
 
 REGISTRY: dict[str, type[LanguageModel]] = {}  # rung -> model class; a LanguageModel that sets `rung` adds itself
 
@@ -56,12 +58,21 @@ def ladder() -> list[str]:
     return sorted(rungs(), key=lambda r: rung_class(r).ladder_position)
 
 
+def tokenizer_digest(tokenizer: Any) -> str:
+    """A tokenizer's identity: sha256 of its dict form (what checkpoints and vocab.json store), 16 hex digits."""
+    text = json.dumps(tokenizer.to_dict(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def for_data(config: Any, data: Any) -> Any:
     """`config` with its DATA_FIELDS set from prepared data (lmladder.data.Prepared): the vocabulary size, the
-    left-padding id (the boundary of a lines corpus, makemore's '.', else token 0) and the boundary id."""
+    left-padding id (the boundary of a lines corpus, makemore's '.', else token 0), the boundary id and, for a
+    model that reads another model's checkpoint (the mixture), the tokenizer's digest."""
     lines = data.kind == "lines"
     known = {"vocab_size": data.vocab_size, "pad_id": data.boundary_id if lines else 0, "boundary_id": data.boundary_id}
     names = {f.name for f in fields(config)}
+    if "tokenizer_digest" in names:  # hashing a BPE vocabulary costs a little: only for a model that declares it
+        known["tokenizer_digest"] = tokenizer_digest(data.tokenizer)
     return replace(config, **{k: v for k, v in known.items() if k in names})
 
 

@@ -1,0 +1,256 @@
+"""A trained neural rung mixed with a count n-gram, as Bengio et al. (2003, "A Neural Probabilistic Language Model")
+mixed their MLP with an interpolated trigram:
+
+    p(t | c) = lam p_neural(t | c) + (1 - lam) p_count(t | c)
+
+Fitted, not trained. `fit(train)` loads the neural component from a checkpoint (`neural`), counts the n-gram (the
+count rung's model, interpolated Kneser-Ney 7-gram by default) and chooses lam on the last `holdout` of the train
+split, never on val or test: the n-gram is counted on the rest of the split, lam maximises the tail's likelihood,
+then the n-gram is counted again on the whole split. The neural component saw the tail in its own training, so it
+scores better there than on unseen text and lam leans toward it: the count model's share comes out smaller than the
+best one for new text (a conservative mixture).
+
+forward returns log p as the logits, so exact scoring, sampling and the report treat the mixture as any rung. Its
+checkpoint alone rebuilds it: the arrays of both components (`neural.*`, `count.*`) and, in the config, the neural
+component's rung and fields, the n-gram's settings and lam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Tensor, no_grad
+from ..autograd import functional as F
+from ..data.batching import IGNORE_INDEX, eval_batches
+from ..data.registry import describe
+from ..inference.scoring import DEFAULT_EVAL_BLOCK
+from ..nn.module import StateDictError
+from ..rules import check_fields, choice, integer, number
+from ..training.checkpoints import load_training_checkpoint
+from . import DATA_FIELDS, rung_class, rungs, tokenizer_digest
+from .base import LanguageModel, ModelConfigError
+from .bigram import SMOOTHINGS, NGram, NGramConfig
+
+BATCH = 32  # rows per forward when scoring the holdout tail, as run_rung scores val and test
+
+
+@dataclass
+class MixtureConfig:
+    """The mixture's settings: `mixture.model` in conf/, and what its checkpoints store."""
+
+    neural: str | None = None  # a trained rung's model.safetensors, which fit loads (null: the component it holds)
+    order: int = integer(7, low=1)  # the n-gram: NGramConfig's fields
+    smoothing: str = choice("kneser_ney", SMOOTHINGS)
+    k: float = number(1.0, low=0, note="add_k's pseudo-count")
+    discount: float | None = number(None, above=0, below=1, null="for the estimated Kneser-Ney discounts")
+    holdout: float = number(0.05, above=0, below=1, note="the end of the train split that lam is fitted on")
+    lam: float | None = number(None, low=0, high=1, null="to fit it on the holdout tail")  # the neural share
+    neural_rung: str | None = None  # fit sets these two from the checkpoint: the neural component's rung
+    neural_config: dict[str, Any] | None = None  # and its config fields but the data fields (the mixture's own)
+    vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+    pad_id: int = integer(0, low=0)  # from the data: the boundary of a lines corpus, else 0
+    boundary_id: int | None = integer(None, low=0, null="")  # from the data: a lines corpus's boundary
+    tokenizer_digest: str | None = None  # from the data: the neural checkpoint must have the same tokenizer
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
+        for name in ("neural", "neural_rung", "tokenizer_digest"):
+            if not isinstance(getattr(self, name), str | None):
+                raise ModelConfigError(f"{name}={getattr(self, name)!r} must be a string or null")
+        self.count_config().check()
+        if (self.neural_rung is None) != (self.neural_config is None):
+            raise ModelConfigError(
+                f"neural_rung={self.neural_rung!r} and neural_config are set together (fit sets both from the "
+                "neural checkpoint); leave both null"
+            )
+        if self.neural_rung is not None:
+            self.neural_model()[1].check()
+
+    def count_config(self) -> NGramConfig:
+        names = {f.name for f in fields(NGramConfig)}
+        return NGramConfig(**{k: v for k, v in asdict(self).items() if k in names})
+
+    def neural_model(self) -> tuple[type[LanguageModel], Any]:
+        """The neural component's class and config: neural_config with the mixture's data fields."""
+        rung, given = self.neural_rung, self.neural_config
+        if rung not in rungs() or not rung_class(rung).trainable or not isinstance(given, dict):
+            trained = ", ".join(r for r in rungs() if rung_class(r).trainable)
+            raise ModelConfigError(
+                f"neural_rung={str(rung)[:40]!r} with neural_config of type {type(given).__name__}; the neural "
+                f"component is a trained rung ({trained}) and a map of its config fields"
+            )
+        cls = rung_class(rung)
+        own = {f.name for f in fields(cls.Config)}
+        data = {k: getattr(self, k) for k in DATA_FIELDS if k in own}
+        try:
+            return cls, cls.Config(**{**given, **data})
+        except TypeError as e:
+            raise ModelConfigError(
+                f"neural_config does not fit a {rung} model ({str(e)[:80]}); leave it to fit, which sets it from the "
+                "neural checkpoint"
+            ) from None
+
+
+def mix(log_p: np.ndarray, log_q: np.ndarray, lam: float) -> np.ndarray:
+    """log(lam p + (1 - lam) q) from log p and log q: exactly log p at lam = 1 and log q at lam = 0."""
+    with np.errstate(divide="ignore"):  # log(0) = -inf: that component drops out
+        return np.logaddexp(np.log(lam) + log_p, np.log1p(-lam) + log_q)
+
+
+def best_lambda(log_p: np.ndarray, log_q: np.ndarray) -> float:
+    """The lam in [0, 1] that maximises sum log(lam p + (1 - lam) q) over the targets (p, q: each component's
+    probability of each target). The sum is concave in lam, so its slope sum (p - q) / (lam p + (1 - lam) q) falls
+    as lam grows: bisection finds where it crosses 0, or the end where it keeps one sign."""
+    p, q = np.exp(log_p), np.exp(log_q)
+    p, q = p[(p > 0) | (q > 0)], q[(p > 0) | (q > 0)]  # a target both give 0 is lost whatever lam is
+
+    def slope(lam: float) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.sum((p - q) / (lam * p + (1 - lam) * q)))
+
+    if slope(0.0) <= 0 or slope(1.0) >= 0:
+        return 0.0 if slope(0.0) <= 0 else 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # 2^-60: past float64's resolution of a lam in (0, 1)
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if slope(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def holdout_split(tokens: np.ndarray, fraction: float, boundary_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(head, tail): the tail is the last `fraction` of a train split, from a document boundary in a lines corpus.
+    head[-1] is tail[0], so each target of the split is in exactly one of them."""
+    n = len(tokens)
+    cut = int(n * (1 - fraction))
+    if boundary_id is not None:
+        later = np.flatnonzero(np.asarray(tokens[cut:]) == boundary_id)
+        cut = cut + int(later[0]) if later.size else n - 1
+    if cut < 1 or n - cut < 2:
+        raise ModelConfigError(
+            f"holdout={fraction} of a {n}-token train split leaves "
+            f"{'nothing to count the n-gram on' if cut < 1 else 'no tail to fit lam on'}; change holdout or use a "
+            "longer train split"
+        )
+    return tokens[: cut + 1], tokens[cut:]
+
+
+def log_probs(model: LanguageModel, idx: np.ndarray, last_only: bool = False) -> np.ndarray:
+    """(B, T, V) float64 log-probabilities of `model`'s next-token distributions, no graph."""
+    with no_grad():
+        logits = model(idx, last_only=last_only)[0].data
+        return F.log_softmax(Tensor(logits.astype(np.float64))).data
+
+
+def target_log_probs(model: LanguageModel, tokens: np.ndarray, boundary_id: int | None, block_size: int):
+    """log p(target) of each predicted token of `tokens` under `model`, in order: the windows exact scoring uses."""
+    kind = "stream" if boundary_id is None else "lines"
+    out = []
+    for x, y in eval_batches(tokens, kind=kind, boundary_id=boundary_id, block_size=block_size, batch_size=BATCH):
+        keep = y != IGNORE_INDEX
+        lp = log_probs(model, x)  # (B, T, V)
+        out.append(np.take_along_axis(lp, np.where(keep, y, 0)[..., None], axis=-1)[..., 0][keep])
+    return np.concatenate(out)
+
+
+class Mixture(LanguageModel):
+    """p = lam p_neural + (1 - lam) p_count. Both components are frozen and always in eval mode: they are held
+    outside the module tree (no parameters to train, no dropout or BatchNorm update from a train() call)."""
+
+    rung, ladder_position = "mixture", 70  # above the transformer (60): the top neural rung with the n-gram
+    Config = MixtureConfig
+    trainable = False
+    sized_by_data = True  # the n-gram's arrays grow with the data
+
+    def __init__(self, config: MixtureConfig, *, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(config)
+        self.parts: dict[str, LanguageModel] = {}
+        if config.neural_rung is not None:  # a checkpoint's mixture: its weights are loaded next
+            cls, c = config.neural_model()
+            self.parts["neural"] = cls(c, rng=rng, dtype=dtype).eval()
+        self.parts["count"] = NGram(config.count_config())
+        self.lam = config.lam
+        self.block_size = self.parts["neural"].block_size if "neural" in self.parts else None
+
+    @classmethod
+    def min_params(cls, c: MixtureConfig) -> float:
+        if c.neural_rung is None:
+            return 0.0
+        neural, config = c.neural_model()
+        return neural.min_params(config)  # the n-gram's arrays grow with the data
+
+    def num_parameters(self) -> int:
+        return sum(part.num_parameters() for part in self.parts.values())
+
+    def fit(self, tokens: np.ndarray) -> Mixture:
+        """Take the neural component from `neural`'s checkpoint (or keep the one held), fit lam on the holdout tail
+        unless the config fixes it, and count the n-gram on all of `tokens` (a train split)."""
+        c, tokens = self.config, np.asarray(tokens)
+        neural = self.parts.get("neural") if c.neural is None else self.load_neural(c.neural)
+        if neural is None:
+            raise ModelConfigError(
+                "neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. "
+                "neural=outputs/transformer/seed0/model.safetensors"
+            )
+        lam = c.lam
+        if lam is None:
+            head, tail = holdout_split(tokens, c.holdout, c.boundary_id)
+            window = neural.block_size or DEFAULT_EVAL_BLOCK
+            count = NGram(c.count_config()).fit(head)
+            lam = best_lambda(*(target_log_probs(m, tail, c.boundary_id, window) for m in (neural, count)))
+        self.parts = {"neural": neural.eval(), "count": NGram(c.count_config()).fit(tokens)}
+        self.lam, self.block_size = lam, neural.block_size
+        own = {k: v for k, v in asdict(neural.config).items() if k not in DATA_FIELDS}
+        self.config = replace(c, lam=lam, neural_rung=neural.rung, neural_config=own)
+        return self
+
+    def load_neural(self, path: str) -> LanguageModel:
+        """The trained model of a checkpoint, refused unless it is a neural rung of this data's tokenizer."""
+        where = f"neural={path!r}"
+        if not Path(path).exists():
+            raise ModelConfigError(
+                f"{where}: no checkpoint there; train the neural rung first (python stages/train.py "
+                "rung=transformer ...) and give its model.safetensors"
+            )
+        ck = load_training_checkpoint(path)  # a bad file: one line naming it and the fix
+        model, c = ck.model, self.config
+        if not model.trainable:
+            raise ModelConfigError(
+                f"{where} holds a {model.rung} model, which is counted, not trained; give the checkpoint of a neural "
+                "rung (the mixture counts its own n-gram)"
+            )
+        same = c.tokenizer_digest in (None, tokenizer_digest(ck.tokenizer))
+        ids = {k: getattr(c, k) for k in ("vocab_size", "pad_id", "boundary_id")}  # as the neural config has them
+        if not same or any(getattr(model.config, k, v) != v for k, v in ids.items()):
+            raise ModelConfigError(
+                f"{where} was trained with another tokenizer ({describe(ck.tokenizer)}, {model.vocab_size} symbols) "
+                f"than the prepared data ({c.vocab_size} symbols); give a checkpoint trained on this data"
+            )
+        return model
+
+    def forward(self, idx, targets=None, *, last_only=False):
+        idx = self.check_input(idx, targets, last_only)
+        if "neural" not in self.parts or self.lam is None:
+            raise ModelConfigError("Mixture.forward: the mixture is not fitted; call fit(train_ids) or load one")
+        log_p = log_probs(self.parts["neural"], idx, last_only)  # (B, T, V)
+        with no_grad():
+            log_q = self.parts["count"](idx, last_only=last_only)[0].data  # (B, T, V), already log-probabilities
+        logits = Tensor(mix(log_p, log_q, self.lam))  # (B, T, V) log p of the mixture
+        return logits, None if targets is None else self.loss(logits, targets)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f"{name}.{k}": a for name, part in self.parts.items() for k, a in part.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        if "neural" not in self.parts or self.lam is None:  # fit writes both before any checkpoint
+            raise StateDictError("Mixture.load_state_dict: its config has no neural component or no lam; fit it")
+        if other := sorted(k for k in state if k.split(".", 1)[0] not in self.parts):
+            raise StateDictError(
+                f"Mixture.load_state_dict: {other[:3]} belong to no component of {sorted(self.parts)}; load a mixture "
+                "checkpoint"
+            )
+        for name, part in self.parts.items():
+            part.load_state_dict({k[len(name) + 1 :]: a for k, a in state.items() if k.startswith(f"{name}.")})

@@ -1,0 +1,156 @@
+"""The mixture rung (models/mixture.py) on real text: a tiny GPT trained for a few hundred steps on 20k characters of
+Tiny Shakespeare, mixed with the Kneser-Ney 7-gram. Its ends are its components, the fitted lam beats both ends on
+the holdout tail, its checkpoint alone scores bit for bit, and bad inputs fail in one line."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lmladder.autograd import no_grad
+from lmladder.data import CharTokenizer
+from lmladder.inference import generate, score_splits, score_tokens
+from lmladder.models import ModelConfigError, for_data
+from lmladder.models.bigram import NGram, NGramConfig
+from lmladder.models.mixture import (
+    Mixture,
+    MixtureConfig,
+    best_lambda,
+    holdout_split,
+    log_probs,
+    mix,
+    target_log_probs,
+)
+from lmladder.models.transformer import GPT, GPTConfig
+from lmladder.training import (
+    OptimSettings,
+    SampleSettings,
+    TrainSettings,
+    load_training_checkpoint,
+    make_rngs,
+    run_rung,
+    train,
+)
+
+KN7 = dict(order=7, smoothing="kneser_ney")
+
+
+@pytest.fixture(scope="module")
+def gpt(tiny_stream, tmp_path_factory):
+    """A tiny GPT trained 500 steps on tiny_stream (seconds; val NLL 2.13, the 7-gram's 1.76): its checkpoint."""
+    out = tmp_path_factory.mktemp("gpt")
+    rngs = make_rngs(0)
+    model = GPT(for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32), tiny_stream), rng=rngs["model"])
+    settings = TrainSettings(
+        max_iters=500, batch_size=16, block_size=32, eval_interval=500, eval_iters=2, checkpoint_interval=500,
+        health_interval=0, progress=False,
+    )  # fmt: skip
+    train(model, tiny_stream, optim=OptimSettings(lr=5e-3), settings=settings, rngs=rngs, out_dir=out, log=lambda _: 0)
+    return out / "model.safetensors"
+
+
+def fitted(data, **fields) -> Mixture:
+    model = Mixture(for_data(MixtureConfig(**fields), data), rng=np.random.default_rng(0))
+    return model.fit(np.asarray(data.splits["train"]))
+
+
+def test_lam_1_is_the_neural_model_and_lam_0_the_count_model(gpt, tiny_stream):
+    neural = load_training_checkpoint(gpt).model
+    count = NGram(for_data(NGramConfig(**KN7), tiny_stream)).fit(np.asarray(tiny_stream.splits["train"]))
+    x = np.asarray(tiny_stream.splits["val"][:64]).reshape(2, 32)
+    one, zero = fitted(tiny_stream, neural=str(gpt), lam=1.0), fitted(tiny_stream, neural=str(gpt), lam=0.0)
+    with no_grad():
+        np.testing.assert_array_equal(one(x)[0].data, log_probs(neural, x))  # log softmax of the GPT's logits
+        np.testing.assert_array_equal(zero(x)[0].data, count(x)[0].data)  # the n-gram's log-probabilities
+    val = np.asarray(tiny_stream.splits["val"])
+    nll = {m: score_tokens(m, val, kind="stream", boundary_id=None, block_size=32)["nll"] for m in (zero, count)}
+    assert nll[zero] == nll[count]  # the same windows (the mixture's block_size is the GPT's), the same bits
+    got, want = score_splits(one, tiny_stream)["val"]["nll"], score_splits(neural, tiny_stream)["val"]["nll"]
+    assert got == pytest.approx(want, rel=1e-6)  # the GPT scores in float32, the mixture in float64
+
+
+def test_the_fitted_lam_beats_both_ends_on_the_tail_and_both_components_on_val(gpt, tiny_stream):
+    model = fitted(tiny_stream, neural=str(gpt))
+    lam = model.config.lam
+    assert 0 < lam < 1 and model.config.neural_rung == "transformer"
+    train_ids = np.asarray(tiny_stream.splits["train"])
+    head, tail = holdout_split(train_ids, 0.05, None)
+    assert len(tail) == len(train_ids) - int(len(train_ids) * 0.95) and head[-1] == tail[0]
+    count = NGram(for_data(NGramConfig(**KN7), tiny_stream)).fit(head)
+    log_p, log_q = (target_log_probs(m, tail, None, 32) for m in (model.parts["neural"], count))
+    assert best_lambda(log_p, log_q) == lam
+    nll = {a: -mix(log_p, log_q, a).mean() for a in (0.0, lam / 2, lam, (1 + lam) / 2, 1.0)}
+    assert nll[lam] == min(nll.values()) and nll[lam] < min(nll[0.0], nll[1.0]) - 0.01, nll
+    val = {m: score_splits(m, tiny_stream)["val"]["nll"] for m in (model, *model.parts.values())}
+    assert val[model] < min(val[m] for m in model.parts.values()) - 0.005, val  # 1.756 < 1.765 (n-gram) < 2.13
+
+
+def test_best_lambda_solves_the_one_dimensional_problem():
+    p, q = np.log([0.9, 0.1]), np.log([0.1, 0.9])
+    assert best_lambda(p, q) == pytest.approx(0.5, abs=1e-15)  # symmetric
+    assert best_lambda(np.log([0.5, 0.6]), np.log([0.1, 0.2])) == 1.0  # the neural side is better on every target
+    assert best_lambda(np.log([0.1, 0.2]), np.log([0.5, 0.6])) == 0.0
+    r = np.random.default_rng(0)
+    p, q = np.log(r.random(1000)), np.log(r.random(1000))
+    lam = best_lambda(p, q)
+    grid = np.linspace(0, 1, 1001)
+    assert -mix(p, q, lam).mean() <= min(-mix(p, q, g).mean() for g in grid)
+
+
+def test_a_lines_corpus_is_cut_at_a_document_boundary(tiny_names):
+    ids = np.asarray(tiny_names.splits["train"])
+    head, tail = holdout_split(ids, 0.05, tiny_names.boundary_id)
+    assert tail[0] == tail[-1] == head[-1] == tiny_names.boundary_id and len(head) + len(tail) == len(ids) + 1
+    assert len(tail) >= 0.05 * len(ids) - 20  # from the first boundary after the 95% mark
+
+
+def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, tmp_path):
+    config = MixtureConfig(neural=str(gpt), holdout=0.1)
+    m = run_rung(
+        Mixture, config, tiny_stream, sample=SampleSettings(num_samples=2, sample_tokens=40), seed=0,
+        out_dir=tmp_path, meta={}, log=lambda _: 0,
+    )  # fmt: skip
+    ck = load_training_checkpoint(tmp_path / "model.safetensors")
+    c = ck.model.config
+    assert type(ck.model) is Mixture and 0 < c.lam < 1 and c.neural_rung == "transformer" and c.order == 7
+    assert c.neural_config["n_embd"] == 64 and "vocab_size" not in c.neural_config
+    assert {k.split(".")[0] for k in ck.model.state_dict()} == {"neural", "count"}
+    assert score_splits(ck.model, tiny_stream) == {k: m[k] for k in tiny_stream.splits if k != "train"}
+    x = np.asarray(tiny_stream.splits["val"][:96]).reshape(3, 32)
+    fresh = fitted(tiny_stream, neural=str(gpt), holdout=0.1)
+    with no_grad():
+        np.testing.assert_array_equal(ck.model(x)[0].data, fresh(x)[0].data)
+    a, b = (generate(m, x[:, :5], 30, rng=np.random.default_rng(1)) for m in (ck.model, fresh))
+    assert all(np.array_equal(r, s) for r, s in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        (dict(neural=None), r"^neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. neu"),
+        (dict(neural="nope/model.safetensors"), r"^neural='nope/model.safetensors': no checkpoint there; train"),
+        (dict(holdout=1.5), r"^holdout=1.5 must be in \(0, 1\)"),
+        (dict(holdout=0.0), r"^holdout=0.0 must be in \(0, 1\)"),
+        (dict(lam=2.0), r"^lam=2.0 must be in \[0, 1\], or null to fit it on the holdout tail"),
+        (dict(holdout=1e-9), r"^holdout=1e-09 of a 18000-token train split leaves no tail to fit lam on; change"),
+    ],
+)
+def test_bad_settings_fail_in_one_line(fields, problem, gpt, tiny_stream):
+    with pytest.raises(ModelConfigError, match=problem) as e:
+        fitted(tiny_stream, **{"neural": str(gpt), **fields})
+    assert "\n" not in str(e.value)
+
+
+def test_a_neural_checkpoint_of_other_data_or_a_count_model_is_refused(gpt, tiny_names, tiny_stream, tmp_path):
+    with pytest.raises(ModelConfigError, match=r"was trained with another tokenizer \(char, \d+ symbols\) than the "):
+        fitted(tiny_names, neural=str(gpt))
+    V = tiny_stream.vocab_size  # as many symbols, other ones: refused too
+    other = replace(tiny_stream, tokenizer=CharTokenizer([chr(0x100 + i) for i in range(V)]))
+    with pytest.raises(ModelConfigError, match="another tokenizer"):
+        Mixture(for_data(MixtureConfig(neural=str(gpt)), other), rng=np.random.default_rng(0)).load_neural(str(gpt))
+    run_rung(
+        NGram, NGramConfig(order=3), tiny_stream, sample=SampleSettings(num_samples=0), seed=0, out_dir=tmp_path,
+        meta={}, log=lambda _: 0,
+    )  # fmt: skip
+    with pytest.raises(ModelConfigError, match="holds a bigram model, which is counted, not trained"):
+        fitted(tiny_stream, neural=str(tmp_path / "model.safetensors"))
