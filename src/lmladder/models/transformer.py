@@ -215,7 +215,7 @@ class GPT(LanguageModel):
         kv = c.kv_heads * (C // c.n_head)  # width of the keys (and of the values)
         head = 0 if c.tie_weights else V * C
         pos = c.block_size * C if c.pos == "learned" else 0
-        ve = V * kv * sum(map(c.has_value_embed, range(L)))
+        ve = V * kv * ((L + 1) // 2 if c.value_embeds else 0)  # alternate layers, the last included: O(1) for any L
         return float(V * C + pos + L * (10 * C * C + 2 * C * kv) + head + ve)  # per block: q + proj 2C², MLP 8C²
 
     def new_cache(self, batch: int) -> KVCache:
