@@ -109,12 +109,13 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.n_kv_head, self.head_dim = c.n_head, c.kv_heads, c.n_embd // c.n_head
         self.dropout, self.rng = c.dropout, rng
         self.rope_base = c.rope_base if c.pos == "rope" else None
-        self.qk_norm = c.qk_norm
+        # QK-norm: a gain-free RMS norm per head (a constant unit gain, made once)
+        self.qk_gain = as_tensor(np.ones(self.head_dim, dtype)) if c.qk_norm else None
         width = (c.n_head + 2 * self.n_kv_head) * self.head_dim  # q, k, v side by side: 3C without GQA
         self.c_attn = nn.Linear(c.n_embd, width, bias=c.bias, rng=rng, dtype=dtype)
         self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
         self.resid_drop = nn.Dropout(c.dropout, rng=rng)
-        self.plain = not (self.rope_base or self.qk_norm or self.n_kv_head != self.n_head)
+        self.plain = not (self.rope_base or c.qk_norm or self.n_kv_head != self.n_head)
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve: Tensor | None = None) -> Tensor:
         qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
@@ -137,9 +138,8 @@ class CausalSelfAttention(nn.Module):
         if ve is not None:
             v = v + ve  # (B, T, H_kv d): this token's value embedding
         v = v.reshape(B, T, Hkv, d)
-        if self.qk_norm:
-            ones = as_tensor(np.ones(d, dtype=qkv.dtype))  # a gain-free RMS norm per head
-            q, k = F.rms_norm(q, ones), F.rms_norm(k, ones)
+        if self.qk_gain is not None:
+            q, k = F.rms_norm(q, self.qk_gain), F.rms_norm(k, self.qk_gain)
         if self.rope_base:
             q, k = F.rotary(q, start, self.rope_base), F.rotary(k, start, self.rope_base)
         k, v = F.repeat_heads(k, H // Hkv), F.repeat_heads(v, H // Hkv)  # (B, T, H_kv, d) -> (B, T, H, d)
