@@ -50,9 +50,8 @@ def test_a_second_run_into_a_busy_folder_fails_at_once_and_the_first_finishes(sa
             assert time.monotonic() < deadline, "the first run never took its lock"
             time.sleep(0.05)
         hydra_before = {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()}
-        t0 = time.monotonic()
         second = run_subprocess(sandbox, "mlp", LONG, str(run))
-        took = time.monotonic() - t0
+        # refused at once, not after waiting for the lock: the first run is still training when the second ends
         assert first.poll() is None, "the first run should still be training: raise max_iters in LONG"
     finally:
         out, err = first.communicate(timeout=600)
@@ -62,7 +61,6 @@ def test_a_second_run_into_a_busy_folder_fails_at_once_and_the_first_finishes(sa
     assert lines[-1].endswith(
         "wait for it to finish, or train this one into another folder: hydra.run.dir=<a new folder>"
     )
-    assert took < 60  # at once: no waiting for the lock (the bound is start-up on a busy machine)
     assert first.returncode == 0, err
     assert "val NLL" in out and (run / "metrics.json").exists() and not (run / LOCK_NAME).exists()
     # Hydra writes the second job's .hydra/ before lmladder runs; with the same overrides it is the same bytes
