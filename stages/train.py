@@ -38,6 +38,7 @@ def main(cfg: DictConfig) -> float:
         st.keys.update(block_keys(rung, settings))
         out = st.out_dir()
         parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
+        live = st.live_log(on=parts["train"].dvclive if "train" in parts else True, key=f"{rung}.train.dvclive")
         m = run_rung(
             cls,
             settings.model,
@@ -49,6 +50,7 @@ def main(cfg: DictConfig) -> float:
             resume=st.resume_path(out),
             world=st.world,
             reshard=st.run.reshard,
+            live=live,
         )
         out = st.publish()
         if not st.world.lead:

@@ -24,6 +24,15 @@ def _kept_rows(path: Path, keep_below: int) -> list[str]:
     return kept
 
 
+def trim_tsv(path: Path, keep_below: int) -> list[str]:
+    """Rewrite an existing TSV log (a header, then rows that start with their step) keeping the complete rows of
+    steps < keep_below, as TsvLog does on resume, for a log another writer appends to (DVCLive's); the kept rows."""
+    header = Path(path).read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+    kept = _kept_rows(Path(path), keep_below)
+    atomic_write_text(path, "".join(r + "\n" for r in [header, *kept]))
+    return kept
+
+
 class TsvLog:
     """`truncate_from` > 0 keeps an existing log's rows for steps < truncate_from (resume); 0 starts a new log."""
 

@@ -21,6 +21,7 @@ from ..progress import progress_bar
 from .batches import Batcher, estimate_loss
 from .checkpoints import save_training_checkpoint
 from .health import Health, grad_stats
+from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS, LiveLog
 from .logs import Discard, TsvLog
 from .resume import TrainingError, restore
 from .rngs import Rngs
@@ -79,7 +80,7 @@ class Trainer:
     """Trains `model` (built with rngs['model']) on data.splits['train'] and writes checkpoints and logs to out_dir.
 
     The settings are checked here, before any work. `world` (parallel.py): the MPI ranks this process trains with,
-    each taking grad_accum micro-batches of every step's global batch; rank 0 alone writes.
+    each taking grad_accum micro-batches of every step's global batch; rank 0 alone writes, and logs to `live`.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class Trainer:
         meta: dict[str, Any] | None = None,
         log=print,
         world: World | None = None,
+        live: LiveLog | None = None,
     ):
         optim.check()
         settings.check()
@@ -106,6 +108,7 @@ class Trainer:
         self.model, self.data, self.optim, self.s, self.rngs = model, data, optim, settings, rngs
         self.world = world or World()
         self.log = log if self.world.lead else (lambda *_: None)
+        self.live = live if self.world.lead else None
         self.out, self.meta = Path(out_dir), dict(meta or {})
         seq_len = model.block_size or settings.block_size
         self.last = settings.targets == "last"
@@ -147,7 +150,7 @@ class Trainer:
         elif start < s.max_iters or not (out / LAST).exists():
             self.evaluate(s.max_iters)
             self.checkpoint(out / LAST, s.max_iters)
-        for f in self.logs:
+        for f in (*self.logs, *([self.live] if self.live else ())):
             f.close()
         return TrainResult(
             step=end,
@@ -201,6 +204,8 @@ class Trainer:
         self.health = Health(self.model, out, keep) if self.s.health_interval and lead else None
         self.logs = (self.step_log, self.eval_log, self.grad_log, *(self.health.logs.values() if self.health else ()))
         self.timing = RunTiming.resumed(out, start)
+        if self.live:
+            self.live.open(keep)
 
     def step(self, step: int, bar) -> bool:
         """One optimizer step (lr from the schedule, the global batch's gradient, clipping, the update), logged and
@@ -225,6 +230,9 @@ class Trainer:
         dt = time.perf_counter() - t0
         self.timing.add(dt, n_tok)
         self.step_log.write([step, lr, loss, norm])
+        if self.live:
+            self.live.log(step, {TRAIN_LOSS: loss, LR: lr})
+            self.live.next_step()
         bar.set_postfix({"loss": f"{loss:.4g}", "lr": f"{lr:.3g}", "tok/s": f"{n_tok / dt:,.0f}"}, refresh=False)
         bar.update(step + 1 - bar.n)  # to the absolute step, so skipped non-finite steps count too
         return True
@@ -269,6 +277,8 @@ class Trainer:
         tr = estimate_loss(self.model, [self.train_b.sample(rng) for _ in range(n)], self.last, self.world)
         va = estimate_loss(self.model, [self.val_b.sample(rng) for _ in range(n)], self.last, self.world)
         self.eval_log.write([step, tr, va])
+        if self.live:
+            self.live.log(step, {EVAL_TRAIN: tr, EVAL_VAL: va})
         self.log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
         if va < self.best_val:
             self.best_val, self.best_step = va, step

@@ -23,6 +23,7 @@ from ..models.base import LanguageModel
 from ..parallel import ParallelError, World, rank_stream
 from . import budget, health
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
+from .live import EVAL_VAL, LiveLog
 from .loop import BEST, LAST, Trainer
 from .rngs import make_rngs
 from .settings import OptimSettings, SampleSettings, TrainSettings
@@ -55,13 +56,15 @@ def run_rung(
     log=print,
     world: World | None = None,
     reshard: bool = False,
+    live: LiveLog | None = None,
 ) -> dict:
     """Build `cls` from `config` for `data` and fit it (count models) or train it (with `optim` and `train`);
     then score the final and best-val checkpoints exactly and sample from the final one. The whole run holds the
     lock of `out_dir` (io.lock): a second run into the same folder fails at once.
 
     `world` (parallel.py): train one model on MPI ranks; rank 0 holds the lock, writes, scores and
-    samples, and the other ranks return {} once training ends. `reshard`: resume on another number of ranks."""
+    samples, and the other ranks return {} once training ends. `reshard`: resume on another number of ranks.
+    `live`: the run's DVCLive log (live.py), kept by rank 0."""
     world = world or World()
     fast.backend()  # a bad LMLADDER_KERNELS fails here, before any work
     if world.threads:
@@ -71,14 +74,14 @@ def run_rung(
             f"a {cls.rung} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "
             "run it without mpiexec"
         )
-    args = (cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log, world, reshard)
+    args = (cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log, world, reshard, live)
     if not world.lead:
         return _run(*args)
     with run_lock(out_dir):
         return _run(*args)
 
 
-def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, world, reshard) -> dict:
+def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, world, reshard, live) -> dict:
     rngs = make_rngs(seed)
     config = for_data(config, data)
     budget.check_weights(cls, config)
@@ -91,7 +94,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         if optim is None or train is None:
             raise TypeError(f"run_rung: {cls.__name__} trains by gradient descent; pass optim and train")
         trainer = Trainer(
-            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, log=log, world=world
+            model, data, optim=optim, settings=train, rngs=rngs, out_dir=out, meta=meta, log=log, world=world, live=live
         )
         budget.check_training(
             model,
@@ -124,6 +127,10 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         "step": step,
         **score_splits(model, data, batch),
     }
+    if live and not cls.trainable:  # a counted model has no steps: its curve is one point, its exact val NLL
+        live.open()
+        live.log(0, {EVAL_VAL: metrics["val"]["nll"]})
+        live.close()
     if cls.trainable and res.best_path is not None:
         best = load_training_checkpoint(res.best_path).model
         metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}

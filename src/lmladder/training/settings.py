@@ -71,6 +71,7 @@ class TrainSettings:
     health_interval: int = integer(100, low=0, note="0 turns health statistics off")  # training/health.py
     max_nonfinite: int = integer(0, low=0)  # steps with a non-finite loss/gradient that may be skipped before stopping
     progress: bool = flag(True)
+    dvclive: bool = flag(True)  # the run's live log for DVC (live.py); the pipeline (dvc.yaml) needs it
 
     def check(self) -> None:
         check_fields(self, SettingsError)

@@ -1,0 +1,74 @@
+"""The run's live log through DVCLive, in DVCLive's own layout, so `dvc exp show`, `dvc plots` and the VS Code
+extension see a run while it trains: <dir>/metrics.json (the latest value of each metric, and the step),
+<dir>/plots/metrics/<name>.tsv (a row per logged step) and <dir>/params.yaml (the run's settings)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .logs import trim_tsv
+
+if TYPE_CHECKING:
+    from dvclive import Live
+
+SYNC_S = 0.5  # the least time between two rewrites of metrics.json (next_step)
+# step rows and evaluation rows; DVCLive nests the summary by the part before the slash (train.loss in dvc exp show)
+TRAIN_LOSS, LR, EVAL_TRAIN, EVAL_VAL = "train/loss", "train/lr", "eval/train_loss", "eval/val_loss"
+
+
+class LiveLog:
+    """DVCLive's `Live` at `dir`, logging `params` once. It never saves a DVC experiment nor writes a dvc.yaml: a
+    plain run or a sweep job logs into its own folder and nothing more; under `dvc repro`/`dvc exp run` DVCLive
+    finds the pipeline by itself (DVC_ROOT) and the stage's dvc.yaml entries declare the log."""
+
+    def __init__(self, dir: str | Path, params: dict):  # noqa: A002 - DVCLive's own name for it
+        self.dir, self.params = Path(dir), params
+        self.live: Live | None = None
+        self.last = 0  # the last step logged
+        self._synced, self._took = -math.inf, 0.0  # when next_step last ran, and how long it took
+
+    def open(self, keep_below: int = 0) -> None:
+        """A new log (keep_below=0: DVCLive clears an earlier one), or an earlier one continued for steps >=
+        keep_below (resume: a killed run may have logged past its last checkpoint; those rows are dropped)."""
+        metrics = Path(self.dir) / "plots" / "metrics"
+        last = {}
+        if keep_below > 0:
+            for tsv in sorted(metrics.rglob("*.tsv")):
+                if kept := trim_tsv(tsv, keep_below):
+                    last[tsv.relative_to(metrics).with_suffix("").as_posix()] = kept[-1].split("\t")
+            # DVCLive writes these two in place: a kill mid-write leaves them unreadable, and they are rebuilt here
+            for name in ("metrics.json", "params.yaml"):
+                (self.dir / name).unlink(missing_ok=True)
+        from dvclive import Live  # imports DVC (a second): only runs that log pay for it
+
+        self.live = Live(str(self.dir), resume=keep_below > 0, save_dvc_exp=False, dvcyaml=None)
+        for name, (step, value) in last.items():  # the summary of the kept rows, as an unbroken run had it
+            self.live.step = int(step)
+            self.live.log_metric(name, float(value), plot=False)
+        self.last = max((int(step) for step, _ in last.values()), default=0)
+        self.live.log_params(self.params)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        self.live.step = self.last = step
+        for name, v in values.items():
+            self.live.log_metric(name, float(v))
+
+    def next_step(self) -> None:
+        """The step's rows are complete: DVCLive's next_step() writes metrics.json (the values and step that `dvc exp
+        show` reads) and signals the VS Code extension. It also rereads every row logged so far (for DVC Studio),
+        so it runs at most every SYNC_S seconds and in at most a tenth of the time: a long run's log stays linear.
+        Every row is still written at once (log), and close() writes the final metrics.json."""
+        now = time.monotonic()
+        if now - self._synced < max(SYNC_S, 10 * self._took):
+            return
+        self.live.next_step()
+        self._synced = time.monotonic()
+        self._took = self._synced - now
+
+    def close(self) -> None:
+        # end() would report the last step passed to next_step(); the final evaluation comes one step later
+        self.live.step = self.live.summary["step"] = self.last
+        self.live.end()
