@@ -257,6 +257,8 @@ CASES = [
          r"seeds=\[0, -1\]: -1 is not a seed", r"list integers >= 0"),
     case("config-health-interval-negative", "config", "mlp", ["mlp.train.health_interval=-1"],
          r"mlp.train.health_interval=-1 must be", r">= 0 \(0 turns health statistics off\)"),
+    case("config-dvclive-not-bool", "config", "mlp", ["mlp.train.dvclive=maybe"],
+         r"bad value for 'mlp.train.dvclive'", r"fix it in conf/ or on the command line"),
     # ------------------------------------------------------------------ memory
     case("memory-batch-size-huge", "memory", "transformer", ["transformer.train.batch_size=1000000000"],
          r"a training step of transformer.train.batch_size=1000000000 rows x \d+ tokens \(.* per row\) needs about "

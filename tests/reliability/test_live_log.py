@@ -1,7 +1,10 @@
-"""The DVCLive log (training/live.py) of a run killed with SIGKILL after a checkpoint and continued with
+"""The run's DVCLive log (training/live.py).
+
+The log of a run killed with SIGKILL after a checkpoint and continued with
 resume=true holds exactly the uninterrupted run's rows: the steps the killed run logged past its checkpoint are
 dropped, none is missing or repeated. Real training of a tiny MLP through stages/train.py; the kill is planted by
-inject.py inside a chosen training step, so it lands at the same step on any machine."""
+inject.py inside a chosen training step, so it lands at the same step on any machine. And the pipeline cannot
+turn the log off: dvc.yaml declares it as the stage's output."""
 
 import os
 import subprocess
@@ -61,3 +64,21 @@ def test_a_killed_and_resumed_run_logs_the_uninterrupted_rows(tmp_path):
         assert got[name] == want[name], f"{name} differs from the uninterrupted run's"
     steps = [int(r.split("\t")[0]) for r in want["plots/metrics/train/loss.tsv"].splitlines()[1:]]
     assert steps == list(range(60))
+
+
+def test_the_pipeline_refuses_to_train_without_its_live_log(tmp_path):
+    """Under DVC (DVC_STAGE, the params.yaml snapshot) mlp.train.dvclive=false is one line naming the fix."""
+    env = {k: v for k, v in os.environ.items() if k != "LMLADDER_DEBUG"}
+    cmd = [
+        sys.executable, str(ROOT / "stages" / "train.py"), "--config-dir", str(ROOT), "--config-name", "params",
+        "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout", "rung=mlp",
+        "mlp.train.dvclive=false",
+    ]  # fmt: skip
+    env = {**env, **THREADS, "DVC_STAGE": "train@mlp-0"}
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "lmladder mlp: error: mlp.train.dvclive=false: dvc.yaml declares this run's live log as an output; leave it "
+        "true in the pipeline (turn it off for plain runs and sweeps: python stages/train.py ...)"
+    )
+    assert not list(tmp_path.iterdir()), "nothing is written"
