@@ -22,7 +22,6 @@ from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
 from lmladder.io import atomic_write_json, check_user_file, path_kind, read_checkpoint_meta
 from lmladder.parallel import World, connect
-from lmladder.training.live import LiveLog
 
 LIVE = "dvclive"  # DVCLive's folder: dvclive/<rung>/seed<N> under DVC (dvc.yaml), else in the job folder
 PARTIAL = ".partial"  # outputs/.partial/<rung>/seed<N>: a DVC stage's run until it finishes (Stage.out_dir)
@@ -111,10 +110,10 @@ class Stage:
         self.keys.setdefault("out_dir", "hydra.run.dir")  # how a library message's out_dir= is set here
         return self.job_dir
 
-    def live_log(self, on: bool, key: str) -> LiveLog | None:
-        """The run's DVCLive log (rank 0's), logging the run's settings. Under DVC at dvclive/<rung>/seed<N>, outside
-        the renamed outputs/.partial folder, so `dvc exp show` and `dvc plots` read it while the stage trains (dvc.yaml
-        declares it); otherwise in the run's own job folder. `on`: the config switch, `key` its name."""
+    def live_dir(self, on: bool, key: str) -> Path | None:
+        """Where the run's DVCLive log goes (rank 0 alone logs; None: no log). Under DVC dvclive/<rung>/seed<N>,
+        outside the renamed outputs/.partial folder, so `dvc exp show` and `dvc plots` read it while the stage
+        trains (dvc.yaml declares it); otherwise the run's own job folder. `on`: the config switch, `key` its name."""
         if self.dvc and not on:
             raise ConfigError(
                 f"{key}=false: dvc.yaml declares this run's live log as an output; leave it true in the "
@@ -122,9 +121,7 @@ class Stage:
             )
         if not (on and self.world.lead):
             return None
-        rung, seed = self.run.rung, self.run.seed
-        where = Path(LIVE) / rung / f"seed{seed}" if self.dvc else self.job_dir / LIVE
-        return LiveLog(where, {"rung": rung, "seed": seed, "data": self.raw.get("data"), rung: self.raw.get(rung)})
+        return Path(LIVE) / self.run.rung / f"seed{self.run.seed}" if self.dvc else self.job_dir / LIVE
 
     def publish(self) -> Path:
         """The finished run's folder, moved (one rename) to where dvc.yaml expects it, under DVC."""

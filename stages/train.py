@@ -17,6 +17,7 @@ from _sweeps import check_search_space, importable_in_jobs
 from lmladder.config import ConfigError, block, block_keys
 from lmladder.models import rung_class, rungs
 from lmladder.training import run_rung
+from lmladder.training.live import LiveLog
 from lmladder.training.settings import rung_schema
 
 
@@ -38,7 +39,9 @@ def main(cfg: DictConfig) -> float:
         st.keys.update(block_keys(rung, settings))
         out = st.out_dir()
         parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
-        live = st.live_log(on=parts["train"].dvclive if "train" in parts else True, key=f"{rung}.train.dvclive")
+        where = st.live_dir(on=parts["train"].dvclive if "train" in parts else True, key=f"{rung}.train.dvclive")
+        params = {"rung": rung, "seed": st.run.seed, "data": st.raw.get("data"), rung: st.raw.get(rung)}
+        live = LiveLog(where, params) if where else None
         m = run_rung(
             cls,
             settings.model,
