@@ -31,9 +31,9 @@ class LiveLog:
         self._synced, self._took = -math.inf, 0.0  # when next_step last ran, and how long it took
 
     def open(self, keep_below: int = 0) -> None:
-        """A new log (keep_below=0: DVCLive clears an earlier one), or an earlier one continued for steps >=
-        keep_below (resume: a killed run may have logged past its last checkpoint; those rows are dropped)."""
-        metrics = Path(self.dir) / "plots" / "metrics"
+        """A new log (keep_below=0: DVCLive clears an earlier one), or an earlier one kept for steps < keep_below and
+        continued (resume: a killed run may have logged past its last checkpoint; those rows are dropped)."""
+        metrics = self.dir / "plots" / "metrics"
         last = {}
         if keep_below > 0:
             for tsv in sorted(metrics.rglob("*.tsv")):
@@ -69,6 +69,6 @@ class LiveLog:
         self._took = self._synced - now
 
     def close(self) -> None:
-        # end() would report the last step passed to next_step(); the final evaluation comes one step later
+        # end() would report the last step given to next_step(), not the final evaluation's (one step later)
         self.live.step = self.live.summary["step"] = self.last
         self.live.end()
