@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io import remove_stale_temps
 from .logs import trim_tsv
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class LiveLog:
         metrics = self.dir / "plots" / "metrics"
         last = {}
         if keep_below > 0:
+            for folder in (metrics, *metrics.rglob("*")):  # a kill while trimming leaves a temporary behind
+                remove_stale_temps(folder)
             for tsv in sorted(metrics.rglob("*.tsv")):
                 if kept := trim_tsv(tsv, keep_below):
                     last[tsv.relative_to(metrics).with_suffix("").as_posix()] = kept[-1].split("\t")
