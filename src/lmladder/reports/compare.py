@@ -64,8 +64,8 @@ def _from_path(path: Path, spec: str) -> Table:
     runs_csv = found[0].with_name("runs.csv")
     if (found[0].parent / "units").is_dir() and runs_csv.is_file():  # a report written with unit scores
         runs = pd.read_csv(io.StringIO(_read(runs_csv)))
-        by = list(runs.columns[: list(runs.columns).index("seed")]) if "seed" in runs else table.by
-        table.units = grouped(runs, by, read_report_units(runs, found[0].parent))
+        if set(table.by) <= set(runs):  # labelled as the table's rows are (its `by` includes the tokenizer column)
+            table.units = grouped(runs, table.by, read_report_units(runs, found[0].parent))
     timing = found[0].with_name("timing.csv")  # wall clock: kept beside the report, never in git or DVC
     if timing.is_file() and timing != found[0]:
         t = _from_text(_read(timing), timing.name, spec)
