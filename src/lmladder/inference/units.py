@@ -116,7 +116,7 @@ def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
 def load_units(path: str | Path, *, metrics: dict | None = None) -> dict[str, SplitUnits]:
     """Read and check a unit file; with the run's `metrics` (metrics.json), also that each split's units sum to
     its token count and NLL."""
-    fix = "re-run `lmladder evaluate` or the evaluate stage to write it again, or delete it (no intervals then)"
+    fix = "delete it (the run is then reported without intervals) or re-run the run, or the evaluate stage for a report"
     raw = read_user_file(path, what=str(path), fix=fix, error=UnitsError)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
