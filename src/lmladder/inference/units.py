@@ -109,8 +109,11 @@ def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
     """Write every split's units to `path` atomically (a crash leaves the old file or the whole new one)."""
     meta = {"format": FORMAT, "splits": {s: {"unit": u.unit, "digest": u.digest} for s, u in units.items()}}
     arrays = {f"{s}_{f}": getattr(u, f).astype(t) for s, u in units.items() for f, t in FIELDS.items()}
-    with atomic_writer(path, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_writer(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+        for key, a in arrays.items():  # np.savez's layout with a fixed date: the same scores, the same bytes
+            with z.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
 
 
 def load_units(path: str | Path, *, metrics: dict | None = None) -> dict[str, SplitUnits]:
