@@ -1,7 +1,7 @@
 """Stage `evaluate`: re-score the checkpoint of every rung in `pipeline` (the rungs dvc.yaml trains) for every seed
 on the full val/test splits (which also proves it was trained on this vocabulary) and write the perplexity table
-(outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/: quality only, deterministic), the
-network-health table, `lmladder inspect`'s pictures of each rung's first seed (inspect/<rung>/index.html) and the
+(outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/, units/: quality only, deterministic),
+the network-health table, `lmladder inspect`'s pictures of each rung's first seed (inspect/<rung>/index.html) and the
 wall-clock timing.{csv,md} beside it."""
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from _stage import check_run_dir, stage
 from lmladder.config import ConfigError
-from lmladder.inference import score_splits
+from lmladder.inference.scoring import score_splits_units
 from lmladder.insight import inspect_run
 from lmladder.reports import collect, write_curves, write_report
 from lmladder.training import load_training_checkpoint
@@ -21,6 +21,8 @@ from lmladder.training import load_training_checkpoint
 def main(cfg: DictConfig) -> None:
     with stage("evaluate", cfg) as st:
         data = st.prepared()
+        root = Path(st.run.paths.outputs)
+        fresh_units = {}  # job -> its units from this very scoring (written into the report's units/)
 
         def rescore(run_dir: Path) -> dict | None:
             ckpt = run_dir / "model.safetensors"
@@ -35,9 +37,11 @@ def main(cfg: DictConfig) -> None:
                     f"{ckpt} was trained with another vocabulary than {st.run.paths.prepared}; "
                     "re-run training (`dvc repro`)"
                 )
-            return score_splits(ck.model, data)
+            scores, fresh_units[str(run_dir.relative_to(root))] = score_splits_units(ck.model, data)
+            return scores
 
-        runs = collect(st.run.paths.outputs, seeds=st.run.seeds, rungs=st.run.pipeline, score=rescore)
+        runs = collect(root, seeds=st.run.seeds, rungs=st.run.pipeline, score=rescore)
+        runs.units = fresh_units
         if runs.table.empty:
             raise ConfigError(f"no checkpoints under {st.run.paths.outputs}; train first (`dvc repro`)")
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir

@@ -21,6 +21,7 @@ DVC_OUTS = (
     "curves",
     "health.csv",
     "health.md",
+    "units",
 )
 
 
@@ -42,9 +43,12 @@ def evaluated(tmp_path_factory):
     return sb.root / "eval1", sb.root / "eval2", out
 
 
+JOBS = ("bigram/seed0", "mlp/seed0", "mlp/seed1")
+
+
 def dvc_outs(folder):
     """Every file of evaluate's DVC outputs (dvc.yaml) in `folder`, by relative path."""
-    files = [p for name in DVC_OUTS for p in ([folder / name] if "." in name else (folder / name).rglob("*"))]
+    files = [p for name in DVC_OUTS for p in ([folder / name] if "." in name else (folder / name).rglob("*.*"))]
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
 
 
@@ -52,6 +56,7 @@ def test_dvc_outputs_are_byte_identical_across_evaluate_runs(evaluated):
     a, b, _ = evaluated
     outs = dvc_outs(a)
     assert sorted(k for k in outs if k.startswith("curves/")) == ["curves/mlp_seed0.tsv", "curves/mlp_seed1.tsv"]
+    assert sorted(k for k in outs if k.startswith("units/")) == [f"units/{j}.npz" for j in JOBS]  # fixed zip dates
     assert outs == dvc_outs(b)
     assert (a / "timing.csv").read_bytes() != (b / "timing.csv").read_bytes()  # the wall clock went there
 

@@ -48,14 +48,21 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     """Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), a sweep folder,
     or REV:PATH read from a git revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
-    Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'."""
+    Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
+    over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
     from .io import atomic_write_text
     from .reports.compare import compare, load, markdown
+    from .reports.paired import compare_units, paired_markdown
 
     metrics = a.metric or ["val_nll"]
     ta, tb = load(a.a, repo=a.repo), load(a.b, repo=a.repo)
     table, by = compare(ta, tb, metrics)
+    paired = compare_units(ta.summary, ta.by, tb.summary, tb.by, ta.units, tb.units)
     md = markdown(table, by, ta, tb, metrics)
+    if paired.empty:
+        md += "\nNo paired test: a side has no unit scores (units.npz, written by runs and reports since issue 29).\n"
+    else:
+        md += "\n" + paired_markdown(paired)
     print(md)
     if table[f"{metrics[0]}_verdict"].str.startswith("only in").all():
         print(
@@ -66,6 +73,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if a.out:
         atomic_write_text(Path(a.out) / "compare.csv", table.to_csv(index=False))
         atomic_write_text(Path(a.out) / "compare.md", md)
+        if not paired.empty:
+            atomic_write_text(Path(a.out) / "compare_paired.csv", paired.to_csv(index=False))
         print(f"[compare] {a.out}/compare.{{csv,md}}", file=sys.stderr)
     return 0
 
@@ -118,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint")
     e.add_argument("--text", required=True, help="UTF-8 text file (one document per line for names models)")
     e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("inspect", help="pictures of a run or checkpoint, in a folder with index.html")

@@ -259,6 +259,7 @@ def _documents(path: str, text) -> list:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data.prepared import text_sizes
     from .inference.scoring import score_tokens
+    from .inference.units import save_units, split_units
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
@@ -280,6 +281,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if len(ids) < 2:
         raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
     n_chars, n_bytes = text_sizes(tok, text, ids)
+    token_nll = np.full(len(ids) - 1, np.nan) if a.units else None
     scores = score_tokens(
         ck.model,
         ids,
@@ -289,6 +291,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         n_bytes=n_bytes,
         batch_size=a.batch_size,
         progress=len(ids) > PROGRESS_FROM,
+        token_nll=token_nll,
     )
     for key, v in scores.items():  # JSON has no NaN/Infinity: a reader of this output must never see them
         if isinstance(v, float) and not math.isfinite(v):
@@ -297,5 +300,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                 "probability or its outputs overflow — use a smoothed model (k > 0) or an earlier checkpoint"
             )
     out = {"checkpoint": a.checkpoint, "text": a.text, "rung": ck.model.rung, **scores}
+    if a.units:  # the same per-unit file a run writes, with the text as its one split
+        kind = "lines" if lines else "stream"
+        save_units(a.units, {"text": split_units(tok, ids, token_nll, kind=kind, boundary_id=tok.boundary_id)})
+        out["units"] = a.units
     print(json.dumps(out, indent=2, allow_nan=False))
     return 0

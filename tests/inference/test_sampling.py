@@ -143,3 +143,14 @@ def test_a_bpe_stream_runs_samples_end_at_end_of_text():
     assert all("<|endoftext|>" not in s for s in samples)
     # an untrained model draws it at about 1 in 270 tokens: every sample stopped long before 3000 tokens
     assert all(len(tok.encode(s)) < 3000 for s in samples) and eot == tok.vocab_size - 1
+
+
+def test_no_samples_asked_gives_none():
+    """sample.num_samples=0 is allowed: the MLP reshaped its empty batch and failed at the end of training."""
+    from lmladder.data import CharTokenizer, Prepared
+
+    tok = CharTokenizer(list("ab"), lines=True)
+    ids = np.array([0, 1, 2, 0, 2, 1, 0])
+    data = Prepared(tokenizer=tok, kind="lines", boundary_id=0, splits={"train": ids, "val": ids}, stats={})
+    model = build_model("mlp", vocab_size=tok.vocab_size, context=3, rng=np.random.default_rng(0))
+    assert sample_text(model, data, np.random.default_rng(1), num_samples=0, sample_tokens=5) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import pickle
 import runpy
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lmladder.data import BPETokenizer, DataConfig, prepare
+from lmladder.data import BPETokenizer, DataConfig, load_prepared, prepare
+from lmladder.inference.scoring import score_splits_units
+from lmladder.inference.units import UNITS_FILE, load_units, save_units
 from lmladder.io import load_checkpoint, save_checkpoint
 from lmladder.models import rungs
+from lmladder.training import load_training_checkpoint
 
 from ..shared_data import shared_file
 
@@ -129,6 +133,7 @@ class Sandbox:
             "outputs_bad_metrics",
             "ckpt",
             "reports",
+            "units",
         )
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
@@ -237,7 +242,26 @@ def build_sandbox(root: Path) -> Sandbox:
     bad_metrics = root / "outputs_bad_metrics" / "mlp" / "seed0"
     bad_metrics.mkdir(parents=True)
     (bad_metrics / "metrics.json").write_text('{"val": {"nll": 2.1, "ppl"')  # cut short (an editor, a full disk)
+    _unit_cases(root / "units", good, c / "names.txt")
     return sb
+
+
+def _unit_cases(d: Path, good: Path, names: Path) -> None:
+    """Copies of the good run whose units.npz is cut short, disagrees with metrics.json, or (with metrics.json to
+    match) comes from another split of the names (split_seed=7): what `lmladder compare` must refuse."""
+    for name in ("half", "tampered", "other_split"):
+        shutil.copytree(good, d / name)
+    raw = (good / UNITS_FILE).read_bytes()
+    (d / "half" / UNITS_FILE).write_bytes(raw[: len(raw) // 2])
+    units = load_units(good / UNITS_FILE)
+    units["val"].nll = units["val"].nll * 1.05
+    save_units(d / "tampered" / UNITS_FILE, units)
+    prepare(DataConfig(source="file", path=str(names), split_seed=7), d / "prepared7")
+    data = load_prepared(d / "prepared7")
+    scores, units = score_splits_units(load_training_checkpoint(good / "model.safetensors").model, data)
+    metrics = json.loads((good / "metrics.json").read_text())
+    (d / "other_split" / "metrics.json").write_text(json.dumps({**metrics, **scores}))
+    save_units(d / "other_split" / UNITS_FILE, units)
 
 
 def _not_regular_files(c: Path) -> None:

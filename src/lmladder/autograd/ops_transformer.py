@@ -34,8 +34,7 @@ class Rotary(Function):
     def forward(self, x, start: int = 0, base: float = 10000.0):
         if x.ndim != 4 or x.shape[-1] % 2:
             raise AutogradError(
-                f"Rotary: input {x.shape} must be (B, T, H, head_dim) with an even head_dim; "
-                "pick n_embd / n_head even"
+                f"Rotary: input {x.shape} must be (B, T, H, head_dim) with an even head_dim; pick n_embd / n_head even"
             )
         T, d = x.shape[1], x.shape[-1]
         cos, sin = rotary_tables(start + T, d, base, x.dtype.str)

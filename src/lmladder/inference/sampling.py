@@ -190,6 +190,8 @@ def sample_text(
     """`num_samples` texts of up to `sample_tokens` tokens each. Lines corpora: whole documents (names) from the
     boundary token; stream: from a newline, up to an end-of-text token where the tokenizer has one."""
     tok = data.tokenizer
+    if num_samples == 0:  # sample.num_samples=0: a run without samples (an empty batch would not reshape)
+        return []
     if data.kind == "lines":
         prompt = np.full((num_samples, 1), data.boundary_id)
         rows = generate(model, prompt, sample_tokens, rng=rng, temperature=temperature, stop_id=data.boundary_id)

@@ -17,10 +17,11 @@ import numpy as np
 
 from ..autograd import functional as F
 from ..autograd import no_grad
-from ..data.batching import IGNORE_INDEX, eval_batches
+from ..data.batching import IGNORE_INDEX, eval_batches, eval_plan
 from ..data.prepared import Prepared, text_sizes
 from ..models.base import LanguageModel
 from ..progress import progress_bar
+from .units import SplitUnits, split_units
 
 DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
@@ -39,23 +40,33 @@ def score_tokens(
     batch_size: int = 32,
     block_size: int | None = None,
     progress: bool = False,
+    token_nll: np.ndarray | None = None,
 ) -> dict:
     """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
     (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
-    `progress`: a bar over the scored tokens on stderr."""
+    `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
+    of every target tokens[1:] (what inference/units.py sums per unit)."""
     T = model.block_size or block_size or DEFAULT_EVAL_BLOCK
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    batches = eval_batches(np.asarray(tokens), kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size)
+    tokens = np.asarray(tokens)
+    plan = eval_plan(tokens, kind=kind, boundary_id=boundary_id, block_size=T)
+    batches = eval_batches(tokens, kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size)
     try:
         with no_grad(), progress_bar(max(len(tokens) - 1, 0), enabled=progress, unit="tok") as bar:
-            for x, y in batches:
+            for i, (x, y) in enumerate(batches):
                 logits, _ = model(x)
                 total += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").data)
                 n = int((y != IGNORE_INDEX).sum())
                 count += n
                 bar.update(n)
+                if token_nll is not None:  # a second, per-token pass: the sum above stays bit-identical
+                    per = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="none").data  # (B, W)
+                    start = plan[0][i * batch_size : (i + 1) * batch_size]  # (B,) row starts
+                    pos = start[:, None] + np.arange(y.shape[1])  # (B, W): column c predicts tokens[s+1+c], index s+c
+                    keep = y != IGNORE_INDEX
+                    token_nll[pos[keep]] = per[keep]
     finally:
         model.train(was_training)
     if count == 0:
@@ -75,7 +86,14 @@ def score_tokens(
 
 def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
     """Exact val (and test, when the split has one) scores of `score_tokens`."""
-    scores = {}
+    return score_splits_units(model, data, batch_size, units=False)[0]
+
+
+def score_splits_units(
+    model: LanguageModel, data: Prepared, batch_size: int = 32, *, units: bool = True
+) -> tuple[dict[str, dict], dict[str, SplitUnits]]:
+    """`score_splits`, and with `units` each split's per-unit sums (inference/units.py) from the same pass."""
+    scores, per_unit = {}, {}
     for split in ("val", "test"):
         if split in data.splits:
             toks = data.splits[split]
@@ -84,6 +102,7 @@ def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> 
                 n_chars, n_bytes = sizes["predicted_chars"], sizes["predicted_bytes"]
             else:  # prepared before the sizes were recorded: the text the tokens decode to (exact for char/byte)
                 n_chars, n_bytes = text_sizes(data.tokenizer, data.tokenizer.decode(np.asarray(toks)), toks)
+            token_nll = np.full(len(toks) - 1, np.nan) if units else None
             scores[split] = score_tokens(
                 model,
                 toks,
@@ -92,5 +111,10 @@ def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> 
                 n_chars=n_chars,
                 n_bytes=n_bytes,
                 batch_size=batch_size,
+                token_nll=token_nll,
             )
-    return scores
+            if units:
+                per_unit[split] = split_units(
+                    data.tokenizer, toks, token_nll, kind=data.kind, boundary_id=data.boundary_id
+                )
+    return scores, per_unit

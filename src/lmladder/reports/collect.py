@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from ..errors import LmladderError
+from ..inference.units import UNITS_FILE, SplitUnits, load_units
 from ..io.files import path_kind, read_user_file
 from ..models import ladder
 
@@ -42,6 +43,7 @@ class Runs:
     fixed: dict[str, str] = field(default_factory=dict)  # overrides shared by every job
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # "<label>_seed<N>" -> its eval_log.tsv
     groups: dict[str, str] = field(default_factory=dict)  # curve name -> configuration label (one colour each)
+    units: dict[str, dict[str, SplitUnits]] = field(default_factory=dict)  # job -> split -> its unit scores
 
 
 def collect(
@@ -201,6 +203,7 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     rows = []
     for job, ov, rung, config in zip(jobs, overrides, job_rungs, configs, strict=True):
         status, error, metrics = _outcome(job)
+        _add_units(runs, root, job, status, metrics)
         seed = config.get("seed")
         labels = ({"rung": rung} if "rung" in by else {}) | {short[k]: ov.get(k, MISSING) for k in swept}
         rows.append(_row(metrics, **labels, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
@@ -218,11 +221,19 @@ def _collect_dvc(root: Path, jobs: list[tuple[str, int, Path]], score: Callable 
     rows = []
     for rung, seed, job in jobs:
         status, error, metrics = _outcome(job, score)
+        if score is None:  # a re-scoring caller (the evaluate stage) brings its own fresh units
+            _add_units(runs, root, job, status, metrics)
         if metrics is not None:  # None: `score` left the job out
             rows.append(_row(metrics, rung=rung, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
             _add_curve(runs, job, rows[-1])
     runs.table = pd.DataFrame(rows)
     return runs
+
+
+def _add_units(runs: Runs, root: Path, job: Path, status: str, metrics: dict | None) -> None:
+    """The run's units.npz, checked against its metrics.json; runs from before unit files simply have none."""
+    if status == "ok" and path_kind(job / UNITS_FILE) != "missing":
+        runs.units[str(job.relative_to(root))] = load_units(job / UNITS_FILE, metrics=metrics)
 
 
 def _add_curve(runs: Runs, job: Path, row: dict) -> None:

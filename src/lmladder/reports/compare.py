@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..io.files import path_kind, read_user_file
 from .collect import SCORES, TIMINGS, ReportError, collect, settings
+from .paired import Grouped, grouped, read_report_units
 from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
@@ -31,6 +32,7 @@ class Table:
     summary: pd.DataFrame  # one row per configuration: by..., n, score, score_std, ...
     by: list[str]
     source: str
+    units: Grouped = field(default_factory=dict)  # setting label -> each seed's unit scores (paired.py)
 
 
 def load(spec: str, *, repo: str | Path = ".") -> Table:
@@ -57,8 +59,13 @@ def _from_path(path: Path, spec: str) -> Table:
     found = [p for p in (path, *(path / c for c in REPORT_FILES)) if p.is_file()]
     if not found:  # a sweep folder or outputs/ with no report yet: summarize it now (timings included)
         runs = collect(path)
-        return Table(summarize(runs.table, runs.by), runs.by, spec)
+        return Table(summarize(runs.table, runs.by), runs.by, spec, grouped(runs.table, runs.by, runs.units))
     table = _from_text(_read(found[0]), found[0].name, spec)
+    runs_csv = found[0].with_name("runs.csv")
+    if (found[0].parent / "units").is_dir() and runs_csv.is_file():  # a report written with unit scores
+        runs = pd.read_csv(io.StringIO(_read(runs_csv)))
+        if set(table.by) <= set(runs):  # labelled as the table's rows are (its `by` includes the tokenizer column)
+            table.units = grouped(runs, table.by, read_report_units(runs, found[0].parent))
     timing = found[0].with_name("timing.csv")  # wall clock: kept beside the report, never in git or DVC
     if timing.is_file() and timing != found[0]:
         t = _from_text(_read(timing), timing.name, spec)

@@ -13,8 +13,14 @@ import pandas as pd
 
 from ..io import atomic_write_json, atomic_write_text
 from .collect import HEALTH, SCORES, TIMINGS, Runs, settings
+from .paired import add_intervals, grouped, interval_text, prev_text, write_units
 from .plots import plot
 
+INTERVAL_NOTE = (
+    "95%: bootstrap interval of the mean NLL over the split's units (documents or 1,000-character blocks), "
+    "pooled over seeds; *(n.s.)*: the difference from the previous row in ladder order is not significant "
+    "(p ≥ 0.05). See docs/comparing.md."
+)
 # column -> (Markdown header, digits); digits None: a count, shown whole
 QUALITY = {"params": ("params", None)} | {c: (c.replace("_", " "), 4) for c in SCORES} | {"novelty": ("novelty", 3)}
 TIMING = {"train_time_s": ("train s", 1), "tokens_per_s": ("tokens/s", 0)}
@@ -75,6 +81,13 @@ def markdown(
         elif c in summary:
             trip = zip(summary[c], summary[c + "_std"], summary["n"], strict=True)
             show[header] = [pm(m, s, n, digits) for m, s, n in trip]
+    if "val_nll_lo" in summary:  # unit scores: 95% bootstrap intervals and the paired test against the rung below
+        for split in ("val", "test"):
+            show[f"{split} NLL 95%"] = [
+                interval_text(lo, hi) for lo, hi in summary[[f"{split}_nll_lo", f"{split}_nll_hi"]].values
+            ]
+        trip = zip(summary["vs_prev"], summary["prev_delta"], summary["prev_p"], strict=True)
+        show["Δ val NLL vs previous"] = [prev_text(*t) for t in trip]
     parts = [f"# {title}\n"] if title else []
     parts += [f"{n}\n" for n in notes]
     parts.append(show.to_markdown(index=False) + "\n")
@@ -109,6 +122,10 @@ def write_report(runs: Runs, out_dir: str | Path, *, title: str, notes: Sequence
     Runs with a `status` other than "ok" (sweeps) are listed in the Markdown as failed and never counted in n."""
     out, t, by = Path(out_dir), runs.table, runs.by
     summary = summarize(t, by)
+    if runs.units:  # pooled-over-seeds intervals and the paired test between neighbouring rows
+        summary = add_intervals(summary, by, grouped(t, by, runs.units))
+        write_units(out, runs.units)
+        notes = [*notes, INTERVAL_NOTE]
     timed = [c for c in summary if c.startswith(TIMINGS)]
     health = [c for c in summary if c.startswith(HEALTH)]
     quality = summary.drop(columns=timed + health)

@@ -1,5 +1,6 @@
 """One run of any rung from start to report: build it for the data, fit or train it, score val/test exactly,
-sample, and write metrics.json (quality only: it is what DVC compares), timing.json (wall clock, machine-local)
+sample, and write metrics.json (quality only: it is what DVC compares), units.npz (per-unit scores for the
+paired bootstrap, inference/units.py), timing.json (wall clock, machine-local)
 and samples.txt next to the checkpoints (for a lines corpus each sample labelled train/val/test/new, and the
 counts with the novelty rate in metrics.json's `samples`). Stages call `run_rung` with plain objects."""
 
@@ -16,7 +17,8 @@ from ..data.prepared import Prepared
 from ..data.registry import describe
 from ..inference.novelty import label_samples
 from ..inference.sampling import sample_text
-from ..inference.scoring import DEFAULT_EVAL_BLOCK, score_splits
+from ..inference.scoring import DEFAULT_EVAL_BLOCK, score_splits, score_splits_units
+from ..inference.units import UNITS_FILE, save_units
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
 from ..models.base import LanguageModel
@@ -119,13 +121,14 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         tokens_per_s = len(data.splits["train"]) / max(seconds, 1e-9)
         log(f"{cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # they come from the data
         save_training_checkpoint(out / LAST, model, data.tokenizer, rngs=rngs, step=0, extra=meta)
+    scores, units = score_splits_units(model, data, batch)
     metrics: dict[str, Any] = {
         "rung": cls.rung,
         "tokenizer": describe(data.tokenizer),
         "seed": seed,
         "params": model.num_parameters(),
         "step": step,
-        **score_splits(model, data, batch),
+        **scores,
     }
     if live and not cls.trainable:  # a counted model has no steps: its curve is one point, its exact val NLL
         live.open()
@@ -140,6 +143,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
     if data.kind == "lines":
         labels, metrics["samples"] = label_samples(samples, data)
     _write_samples(out / "samples.txt", samples, data.kind, labels)
+    save_units(out / UNITS_FILE, units)  # before metrics.json, whose presence marks a finished run
     atomic_write_json(out / METRICS, metrics)
     if not cls.trainable:  # the training loop keeps its own timing.json, across resumes (timing.py)
         atomic_write_json(out / TIMING, {"train_time_s": seconds, "tokens_per_s": tokens_per_s})

@@ -1,0 +1,155 @@
+"""Per-unit scores: what the paired bootstrap resamples (reports/significance.py).
+
+A split's scoring units are its documents (a lines corpus: one name each) or consecutive blocks of UNIT_CHARS
+characters of its text (a stream corpus). Blocks are cut in characters, not tokens, so runs with different
+tokenizers of one text share their units. A predicted token belongs to the unit its LAST character falls in: a
+token that spans a block boundary counts wholly in the later block (its NLL cannot be split), and a document's
+end token belongs to its document. Each unit keeps the NLL sum (nats), the token count and the characters and
+UTF-8 bytes of its predicted tokens, so its sums over units are the split's exact scores.
+
+The file (`units.npz`, numpy's zip of .npy arrays, read with allow_pickle=False) holds, per split S,
+S_nll (U,) float64, S_tokens / S_chars / S_bytes (U,) int64, and `meta`, a JSON string: the format, and per split
+its unit rule and a sha256 digest of the split's text + rule, so only units of the same text are ever paired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.batching import doc_bounds
+from ..data.tokenizers import Tokenizer
+from ..errors import LmladderError
+from ..io import atomic_writer, read_user_file
+
+UNIT_CHARS = 1000  # a stream corpus's unit: this many characters of the split's text (Tiny Shakespeare val: 112)
+UNITS_FILE = "units.npz"
+FORMAT = 1
+FIELDS = {"nll": np.float64, "tokens": np.int64, "chars": np.int64, "bytes": np.int64}
+NLL_RTOL = 1e-5  # float32 per-batch sums vs float64 per-unit sums: round-off, far below any real difference
+
+
+class UnitsError(LmladderError, ValueError):
+    """A unit scores file cannot be read or does not match its run; the message names the file and the fix."""
+
+
+@dataclass
+class SplitUnits:
+    nll: np.ndarray  # (U,) float64: summed NLL of the unit's predicted tokens, nats
+    tokens: np.ndarray  # (U,) int64
+    chars: np.ndarray  # (U,) int64
+    bytes: np.ndarray  # (U,) int64
+    unit: str  # "document" or "block1000"
+    digest: str  # sha256 of the rule and the split's text: equal digests <=> the same units
+
+    @property
+    def mean_nll(self) -> float:
+        return float(self.nll.sum() / max(int(self.tokens.sum()), 1))
+
+
+def _token_sizes(tok: Tokenizer, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """(chars (N,), bytes (N,), the text's UTF-8 bytes) of every token, the first included."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if hasattr(tok, "token_bytes"):  # byte-level: exact bytes; a character ends at each non-continuation byte
+        table = [tok.token_bytes(i) for i in range(tok.vocab_size)]
+        data = b"".join([table[i] for i in ids.tolist()])
+        nbytes = np.array([len(t) for t in table], dtype=np.int64)[ids]
+        lead = np.concatenate([[0], np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80)])
+        ends = lead[np.cumsum(nbytes)]  # (N,) characters up to the end of each token
+        return np.diff(ends, prepend=0), nbytes, data
+    # Otherwise what a token adds to the text may depend on the token before it (the word tokenizer's spaces):
+    # decode each distinct (previous, token) pair once.
+    V = tok.vocab_size
+    pairs, inverse = np.unique(ids[:-1] * V + ids[1:], return_inverse=True)
+    first = tok.decode(ids[:1])
+    adds = [tok.decode(np.array([p // V, p % V]))[len(tok.decode(np.array([p // V]))) :] for p in pairs.tolist()]
+    chars = np.array([len(first), *(len(a) for a in adds)], dtype=np.int64)
+    nbytes = np.array([len(_utf8(first)), *(len(_utf8(a)) for a in adds)], dtype=np.int64)
+    return (
+        np.concatenate([chars[:1], chars[1:][inverse]]),
+        np.concatenate([nbytes[:1], nbytes[1:][inverse]]),
+        _utf8(tok.decode(ids)),
+    )
+
+
+def _utf8(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
+def split_units(tok: Tokenizer, ids, token_nll: np.ndarray, *, kind: str, boundary_id: int | None) -> SplitUnits:
+    """Sum `token_nll` ((N-1,): the NLL of targets ids[1:]) into the split's units."""
+    ids = np.asarray(ids)
+    chars, nbytes, text = _token_sizes(tok, ids)
+    p = np.arange(1, len(ids))  # (N-1,) target positions
+    if kind == "lines":
+        _, ends = doc_bounds(ids, boundary_id)
+        unit, name, n = np.searchsorted(ends, p, side="left"), "document", len(ends)  # doc d: ids[s_d+1 .. e_d]
+    else:
+        end = np.cumsum(chars)  # (N,) the text's characters up to each token's end
+        unit, name = np.maximum(end[1:] - 1, 0) // UNIT_CHARS, f"block{UNIT_CHARS}"
+        n = max(-(-int(end[-1]) // UNIT_CHARS), 1)
+    digest = hashlib.sha256(f"lmladder-units/{FORMAT}/{kind}/{name}\n".encode() + text).hexdigest()
+    sums = {
+        "nll": np.bincount(unit, weights=np.asarray(token_nll, np.float64), minlength=n),
+        "tokens": np.bincount(unit, minlength=n).astype(np.int64),
+        "chars": np.bincount(unit, weights=chars[1:], minlength=n).astype(np.int64),
+        "bytes": np.bincount(unit, weights=nbytes[1:], minlength=n).astype(np.int64),
+    }
+    return SplitUnits(**sums, unit=name, digest=digest)
+
+
+def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
+    """Write every split's units to `path` atomically (a crash leaves the old file or the whole new one)."""
+    meta = {"format": FORMAT, "splits": {s: {"unit": u.unit, "digest": u.digest} for s, u in units.items()}}
+    arrays = {f"{s}_{f}": getattr(u, f).astype(t) for s, u in units.items() for f, t in FIELDS.items()}
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_writer(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+        for key, a in arrays.items():  # np.savez's layout with a fixed date: the same scores, the same bytes
+            with z.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as member:
+                np.lib.format.write_array(member, a, allow_pickle=False)
+
+
+def load_units(path: str | Path, *, metrics: dict | None = None) -> dict[str, SplitUnits]:
+    """Read and check a unit file; with the run's `metrics` (metrics.json), also that each split's units sum to
+    its token count and NLL."""
+    fix = "delete it (the run is then reported without intervals) or re-run the run, or the evaluate stage for a report"
+    raw = read_user_file(path, what=str(path), fix=fix, error=UnitsError)
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        specs = meta["splits"]
+    except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        why = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise UnitsError(f"{path} is truncated or corrupt, not a unit scores file ({why}); {fix}") from None
+    if meta.get("format") != FORMAT:
+        raise UnitsError(f"{path} has format {meta.get('format')!r}, this lmladder reads {FORMAT}; {fix}")
+    out = {}
+    for split, spec in specs.items():
+        got = {f: arrays.get(f"{split}_{f}") for f in FIELDS}
+        bad = [f for f, a in got.items() if a is None or a.ndim != 1 or a.dtype != FIELDS[f]]
+        if bad or len({a.shape for a in got.values()}) != 1 or np.isnan(got["nll"]).any() or (got["nll"] < 0).any():
+            what = f"its {split}_{bad[0]} array is missing or mistyped" if bad else f"its {split} arrays disagree"
+            raise UnitsError(f"{path} is corrupt ({what}); {fix}")
+        out[split] = SplitUnits(**got, unit=str(spec["unit"]), digest=str(spec["digest"]))
+    for split, u in out.items() if metrics else ():
+        m = metrics.get(split) or {}
+        nll, tokens = m.get("nll"), m.get("tokens")
+        n = int(u.tokens.sum())
+        if tokens is not None and n != tokens or nll is not None and not _close(u.mean_nll, float(nll)):
+            raise UnitsError(
+                f"{path} disagrees with its run's metrics.json: {split} units give NLL {u.mean_nll:.6f} over {n} "
+                f"tokens, metrics.json {nll} over {tokens}; the files come from different scorings — {fix}"
+            )
+    return out
+
+
+def _close(a: float, b: float) -> bool:
+    return a == b or math.isclose(a, b, rel_tol=NLL_RTOL)
