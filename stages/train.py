@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from _stage import check_run_dir, join_world, stage
 from _sweeps import check_search_space, importable_in_jobs
-from lmladder.config import ConfigError, block, block_keys
+from lmladder.config import ConfigError, rung_settings, rung_settings_keys
 from lmladder.models import rung_class, rungs
 from lmladder.training import run_rung
 from lmladder.training.live import LiveLog
@@ -35,8 +35,8 @@ def main(cfg: DictConfig) -> float:
                 f"rung is not set; choose one of {', '.join(rungs())}, e.g. python stages/train.py rung=mlp"
             )
         cls = rung_class(rung)
-        settings = block(cfg, rung, rung_schema(cls))
-        st.keys.update(block_keys(rung, settings))
+        settings = rung_settings(cfg, rung, rung_schema(cls))
+        st.keys.update(rung_settings_keys(rung, settings))
         out = st.out_dir()
         parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
         where = st.live_dir(on=parts["train"].dvclive if "train" in parts else True, key=f"{rung}.train.dvclive")

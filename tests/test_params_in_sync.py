@@ -9,7 +9,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lmladder.config import block, validate
+from lmladder.config import rung_settings, validate
 from lmladder.data import DataConfig
 from lmladder.models import DATA_FIELDS, ladder, rung_class
 from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings, rung_schema
@@ -28,7 +28,7 @@ def _composed(overrides=()):
 def _typed(cfg: dict) -> dict:
     """Every part of a composed config through its schema (raises on an unknown key, a wrong type, a bad value)."""
     run = validate(cfg)
-    return {"run": run, **{r: block(cfg, r, rung_schema(rung_class(r))) for r in RUNGS}}
+    return {"run": run, **{r: rung_settings(cfg, r, rung_schema(rung_class(r))) for r in RUNGS}}
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -19,7 +19,7 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
-from lmladder.config import block
+from lmladder.config import rung_settings
 from lmladder.models import rung_class
 from lmladder.training.settings import rung_schema
 
@@ -64,7 +64,7 @@ def test_a_search_space_samples_only_settings_its_rung_accepts(preset):
     for _ in range(4):
         trial = study.ask(space)
         cfg = OmegaConf.to_container(_compose([f"{k}={v}" for k, v in trial.params.items()]), resolve=True)
-        settings = block(cfg, rung, rung_schema(rung_class(rung)))
+        settings = rung_settings(cfg, rung, rung_schema(rung_class(rung)))
         for key, value in trial.params.items():
             part, name = key.split(".")[1:]
             assert getattr(getattr(settings, part), name) == value, key

@@ -31,7 +31,7 @@ class PathsConfig:
 
 @dataclass
 class RunConfig:
-    """Everything but the rung blocks (`bigram`, `mlp`, ...), which `block` types one at a time."""
+    """Everything but the rungs' settings (`bigram`, `mlp`, ...), which `rung_settings` types one at a time."""
 
     seed: int = integer(0, low=0, note="numpy's SeedSequence takes no negative seed")
     seeds: list[int] = field(default_factory=lambda: [0])  # each >= 0, each once: validate()
@@ -83,7 +83,7 @@ def check(settings: Any, prefix: str) -> None:
 
 
 def validate(cfg: Any) -> RunConfig:
-    """The top level of a composed config (DictConfig or dict) as a RunConfig. The rung blocks are only named here
+    """The top level of a composed config (DictConfig or dict) as a RunConfig. The rungs' settings are only named here
     (a stage types the one it runs, so a stage never imports a rung it does not train)."""
     top = {k: v for k, v in cfg.items() if k not in rungs()}
     run: RunConfig = merge(RunConfig, top)
@@ -111,8 +111,8 @@ def validate(cfg: Any) -> RunConfig:
     return run
 
 
-def block(cfg: Any, rung: str, schema: type) -> Any:
-    """The `rung` block of a composed config typed as `schema` (training.settings.rung_schema) and checked."""
+def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
+    """The `rung` settings of a composed config typed as `schema` (training.settings.rung_schema) and checked."""
     node = cfg.get(rung)
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
@@ -127,8 +127,8 @@ def block(cfg: Any, rung: str, schema: type) -> Any:
     return settings
 
 
-def block_keys(rung: str, settings: Any) -> dict[str, str]:
-    """How the parameters of a rung block are spelled in conf/; a name in two parts is the model's, then train's
+def rung_settings_keys(rung: str, settings: Any) -> dict[str, str]:
+    """How the parameters of a rung's settings are spelled in conf/; a name in two parts is the model's, then train's
     (a GPT's block_size is transformer.model.block_size; an MLP's is mlp.train.block_size)."""
     keys: dict[str, str] = {}
     for part in ("sample", "optim", "train", "model"):  # lowest priority first: later parts overwrite

@@ -91,7 +91,7 @@ class SampleSettings:
 
 @functools.cache
 def rung_schema(model_cls: type) -> type:
-    """The dataclass of a rung's block in the config (`mlp`, `transformer`, ...): the model's own Config, sample
+    """The dataclass of a rung's settings in the config (`mlp`, `transformer`, ...): the model's own Config, sample
     settings and, for a rung trained by gradient descent, optim and train; run_rung takes the same four parts."""
     parts = [("model", model_cls.Config), ("sample", SampleSettings)]
     if model_cls.trainable:
