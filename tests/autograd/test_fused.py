@@ -102,11 +102,11 @@ def test_fused_equals_composite(name, fused, composite, arrays, dtype, tol):
 @pytest.mark.parametrize("tile", [64, 2], ids=["one tile", "causal tiles"])
 @pytest.mark.parametrize("keep_probs", [True, False], ids=["keep", "recompute"])
 @pytest.mark.parametrize("name,fused,composite,arrays", PAIRS, ids=[p[0] for p in PAIRS])
-def test_fused_equals_composite_across_many_blocks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
-    """Tiny chunk, block and tile sizes push every kernel through its multi-chunk / multi-block / multi-tile
+def test_fused_equals_composite_across_many_chunks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
+    """Tiny chunk and tile sizes push every kernel through its multi-chunk / multi-tile
     path; attention either keeps its probabilities for backward or recomputes them from the log-sum-exp."""
     monkeypatch.setattr(kernels, "CHUNK", 7)
-    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(attention, "CHUNK_BYTES", 64)
     monkeypatch.setattr(attention, "TILE", tile)
     monkeypatch.setattr(attention, "KEEP_BYTES", 1 << 30 if keep_probs else 0)
     test_fused_equals_composite(name, fused, composite, arrays, np.float64, 1e-10)
@@ -123,12 +123,12 @@ def test_attention_qkv_cache_matches_full_forward(tile, monkeypatch):
     np.testing.assert_allclose(np.concatenate([first, *steps], axis=1), full, rtol=1e-12, atol=1e-12)
 
 
-def test_attention_dropout_is_seeded_and_blocks_draw_the_same_masks(monkeypatch):
+def test_attention_dropout_is_seeded_and_chunks_draw_the_same_masks(monkeypatch):
     qkv = Tensor(r(2, 4, 12))
     a = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     b = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     np.testing.assert_array_equal(a, b)
-    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)  # one (batch, head) per block: same stream order
+    monkeypatch.setattr(attention, "CHUNK_BYTES", 64)  # one (batch, head) per chunk: same stream order
     np.testing.assert_allclose(F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data, a, rtol=1e-12)
 
 
@@ -147,12 +147,12 @@ def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_by
     """With dropout, both backward paths equal the composite with the op's own mask applied."""
     monkeypatch.setattr(attention, "KEEP_BYTES", keep_bytes)
     monkeypatch.setattr(attention, "TILE", tile)
-    monkeypatch.setattr(attention, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(attention, "CHUNK_BYTES", 64)
     q, k, v = r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 3)
     u = r(1, 2, 4, 3)
     ts = [Tensor(a, requires_grad=True) for a in (q, k, v)]
     y = F.scaled_dot_product_attention(*ts, dropout_p=0.4, rng=np.random.default_rng(2))
-    keep = np.concatenate(y._node.saved.keeps, axis=1).swapaxes(-1, -2)  # key-major blocks -> (B, H, T, S)
+    keep = np.concatenate(y._node.saved.keeps, axis=1).swapaxes(-1, -2)  # key-major chunks -> (B, H, T, S)
     y.backward(u)
     tc = [Tensor(a, requires_grad=True) for a in (q, k, v)]
     att = F.softmax_composite(

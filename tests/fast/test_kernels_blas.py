@@ -40,7 +40,7 @@ def test_split_gemm_matches_numpy(layout, two_threads):
 
 def test_small_or_odd_gemms_are_left_to_numpy(two_threads):
     a, b = randn(100, 8), randn(8, 4)
-    assert not blas.matmul(a, b, np.empty((100, 4), np.float32), K.SPLIT_ROWS)  # < 2 blocks of SPLIT_ROWS rows
+    assert not blas.matmul(a, b, np.empty((100, 4), np.float32), K.SPLIT_ROWS)  # < 2 chunks of SPLIT_ROWS rows
     out = K.matmul(a[::2], b, np.empty((50, 4), np.float32))  # a strided view: NumPy's matmul
     np.testing.assert_allclose(out, a[::2] @ b, rtol=1e-6)
     big = randn(256, 8)

@@ -1,6 +1,6 @@
 """Fused scaled-dot-product attention (Vaswani et al., 2017): `AttentionQKV` on nanoGPT's fused projection, with
 an optional KV cache for decoding, and `Attention` on separate q, k, v. Both run the speed wing's flash-style core
-(Dao et al., 2022; fast/attention.py): scores are built, soft-maxed and consumed in cache-sized blocks."""
+(Dao et al., 2022; fast/attention.py): scores are built, soft-maxed and consumed in cache-sized chunks."""
 
 from __future__ import annotations
 

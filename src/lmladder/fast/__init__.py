@@ -1,5 +1,5 @@
 """The speed wing: everything lmladder runs only for speed (compiled kernels, BLAS calls, one thread pool, the array
-pool, blocked attention, Adam's fast step, copy-free gradient sums), behind one switch: LMLADDER_KERNELS=numpy
+pool, chunked attention, Adam's fast step, copy-free gradient sums), behind one switch: LMLADDER_KERNELS=numpy
 turns all of it off and the NumPy reference runs (switch.py). lmladder.autograd and lmladder.nn import this
 package, never the reverse. A map of its modules: docs/autograd.md, "The speed wing"."""
 

@@ -1,5 +1,5 @@
-"""Attention calls laid out for speed: the (batch, heads) blocks and query tiles attention_core.py works on (score
-matrices that fit the L2 cache; long causal blocks skip their masked upper triangle tile by tile; probabilities
+"""Attention calls laid out for speed: the (batch, heads) chunks and query tiles attention_core.py works on (score
+matrices that fit the L2 cache; long causal chunks skip their masked upper triangle tile by tile; probabilities
 kept for backward when small, else recomputed from the log-sum-exp), and the choice of kernels_blas.py for causal
 self-attention on float32 with the compiled backend: one (batch, head) per turn of the one thread pool.
 """
@@ -12,10 +12,10 @@ import math
 import numpy as np
 
 from . import memory
-from .attention_core import TILE, Block, Grads, attend, attend_backward
+from .attention_core import TILE, Chunk, Grads, attend, attend_backward
 from .kernels import blas, dropout_scale
 
-BLOCK_BYTES = 3 << 19  # score-matrix bytes per block (1.5 MiB): a block stays in the L2 cache
+CHUNK_BYTES = 3 << 19  # score-matrix bytes per chunk (1.5 MiB): a chunk stays in the L2 cache
 KEEP_BYTES = 1 << 28  # up to 256 MiB of probabilities per call are kept for backward; beyond, recomputed
 
 
@@ -31,62 +31,62 @@ def _causal_bias(T: int, S: int, dtype: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _layout(B: int, H: int, T: int, S: int, itemsize: int, causal: bool, block_bytes: int, tile: int):
-    """(blocks, tiles, rows) of a call, cached by shape (each decoded token repeats its layer's):
+def _layout(B: int, H: int, T: int, S: int, itemsize: int, causal: bool, chunk_bytes: int, tile: int):
+    """(chunks, tiles, rows) of a call, cached by shape (each decoded token repeats its layer's):
 
-    blocks: (batch slice, head slice) pairs of about block_bytes of scores each; tiles: query tiles (t0, t1, s1)
+    chunks: (batch slice, head slice) pairs of about chunk_bytes of scores each; tiles: query tiles (t0, t1, s1)
     (causal queries t0..t1 see keys < s1 = t1 + S - T, so for long sequences the key rows past s1, the masked
-    upper triangle, are skipped tile by tile); rows: the (batch, heads) a block holds at most."""
+    upper triangle, are skipped tile by tile); rows: the (batch, heads) a chunk holds at most."""
     head_bytes = T * S * itemsize
-    if head_bytes * H <= block_bytes:
-        bc, hc = min(B, max(1, block_bytes // (head_bytes * H))), H
+    if head_bytes * H <= chunk_bytes:
+        bc, hc = min(B, max(1, chunk_bytes // (head_bytes * H))), H
     else:
-        bc, hc = 1, max(1, block_bytes // head_bytes)
-    blocks = [(slice(b, min(b + bc, B)), slice(h, min(h + hc, H))) for b in range(0, B, bc) for h in range(0, H, hc)]
+        bc, hc = 1, max(1, chunk_bytes // head_bytes)
+    chunks = [(slice(b, min(b + bc, B)), slice(h, min(h + hc, H))) for b in range(0, B, bc) for h in range(0, H, hc)]
     if not causal or T < 2 * tile:
         tiles = [(0, T, S)]
     else:
         tiles = [(t0, min(t0 + tile, T), min(t0 + tile, T) + S - T) for t0 in range(0, T, tile)]
-    return blocks, tiles, bc * hc
+    return chunks, tiles, bc * hc
 
 
 class _Saved:
-    """What a forward keeps for backward: inputs and output, lse per query, dropout masks per block, probabilities
+    """What a forward keeps for backward: inputs and output, lse per query, dropout masks per chunk, probabilities
     if small (else None: backward recomputes them from lse), and the call's constants."""
 
-    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "scale", "bias", "blocks", "tiles", "rows")
+    __slots__ = ("q", "k", "v", "out", "lse", "keeps", "probs", "scale", "bias", "chunks", "tiles", "rows")
 
-    def block(self, i: int, bs: slice, hs: slice, scratch) -> Block:
-        """Block i, batch rows bs and heads hs, as views; its probabilities live in `scratch` (n, S, T) when the
+    def chunk(self, i: int, bs: slice, hs: slice, scratch) -> Chunk:
+        """Chunk i, batch rows bs and heads hs, as views; its probabilities live in `scratch` (n, S, T) when the
         call keeps none."""
-        blk = Block()
-        blk.q, blk.k, blk.v, blk.lse = self.q[bs, hs], self.k[bs, hs], self.v[bs, hs], self.lse[bs, hs]
-        blk.keep = self.keeps[i] if self.keeps else None
-        blk.recompute = self.probs is None
-        if blk.recompute:
-            b, h, S, T = blk.k.shape[0], blk.k.shape[1], blk.k.shape[2], blk.q.shape[2]
-            blk.probs = scratch[: b * h].reshape(b, h, S, T)
+        ck = Chunk()
+        ck.q, ck.k, ck.v, ck.lse = self.q[bs, hs], self.k[bs, hs], self.v[bs, hs], self.lse[bs, hs]
+        ck.keep = self.keeps[i] if self.keeps else None
+        ck.recompute = self.probs is None
+        if ck.recompute:
+            b, h, S, T = ck.k.shape[0], ck.k.shape[1], ck.k.shape[2], ck.q.shape[2]
+            ck.probs = scratch[: b * h].reshape(b, h, S, T)
         else:
-            blk.probs = self.probs[bs, hs]
-        blk.scale, blk.bias, blk.tiles = self.scale, self.bias, self.tiles
-        return blk
+            ck.probs = self.probs[bs, hs]
+        ck.scale, ck.bias, ck.tiles = self.scale, self.bias, self.tiles
+        return ck
 
 
 def forward(q, k, v, out, *, causal, dropout_p, rng) -> _Saved:
-    """Blocked attention of q (B,H,T,d) over k, v (B,H,S,d) into the view out (B,H,T,d)."""
+    """Chunked attention of q (B,H,T,d) over k, v (B,H,S,d) into the view out (B,H,T,d)."""
     (B, H, T, d), S, dt = q.shape, k.shape[2], q.dtype
     sv = _Saved()
     sv.q, sv.k, sv.v, sv.out, sv.scale = q, k, v, out, _scale(d, dt)
     sv.bias = _causal_bias(T, S, dt.str) if causal and T > 1 else None
-    sv.blocks, sv.tiles, sv.rows = _layout(B, H, T, S, dt.itemsize, sv.bias is not None, BLOCK_BYTES, TILE)
+    sv.chunks, sv.tiles, sv.rows = _layout(B, H, T, S, dt.itemsize, sv.bias is not None, CHUNK_BYTES, TILE)
     sv.lse, sv.keeps = memory.empty((B, H, 1, T), dt), []
     keep_all = B * H * S * T * dt.itemsize <= KEEP_BYTES
     sv.probs = memory.empty((B, H, S, T), dt) if keep_all else None
     scratch = None if keep_all else memory.empty((sv.rows, S, T), dt)
-    for i, (bs, hs) in enumerate(sv.blocks):
-        if dropout_p > 0:  # one key-major mask per block, drawn in block order
+    for i, (bs, hs) in enumerate(sv.chunks):
+        if dropout_p > 0:  # one key-major mask per chunk, drawn in chunk order
             sv.keeps.append(dropout_scale(rng, (bs.stop - bs.start, hs.stop - hs.start, S, T), dt, dropout_p))
-        attend(sv.block(i, bs, hs, scratch), out[bs, hs])
+        attend(sv.chunk(i, bs, hs, scratch), out[bs, hs])
     return sv
 
 
@@ -99,19 +99,19 @@ def backward(sv: _Saved, g, gq, gk, gv) -> None:
     """Gradients into the (B,H,T,d)/(B,H,S,d) views gq, gk, gv (None to skip) for upstream g (B,H,T,d)."""
     (B, H, T, d), S, dt = sv.q.shape, sv.k.shape[2], sv.q.dtype
     # rowsum(g * out): (B, H, T, d) -> (B, H, 1, T). One einsum, no (B, H, T, d) temporary; into a C-ordered
-    # array, because every block subtracts it from its scores and a strided broadcast operand is ~3x slower
+    # array, because every chunk subtracts it from its scores and a strided broadcast operand is ~3x slower
     D = np.einsum("bhtd,bhtd->bht", g, sv.out, out=memory.empty((B, H, T), dt))[:, :, None]
     scratch = memory.empty((sv.rows, S, T), dt) if sv.probs is None else None
     ds = memory.empty((sv.rows, S, T), dt)
     acc = memory.empty((sv.rows, S, d), dt) if len(sv.tiles) > 1 else None  # per-tile gk, gv partials
-    for i, (bs, hs) in enumerate(sv.blocks):
+    for i, (bs, hs) in enumerate(sv.chunks):
         m = (bs.stop - bs.start) * (hs.stop - hs.start)
         gr = Grads()
         gr.g, gr.D = g[bs, hs], D[bs, hs]
         gr.gq, gr.gk, gr.gv = (None if a is None else a[bs, hs] for a in (gq, gk, gv))
         gr.ds = ds[:m].reshape(*gr.g.shape[:2], S, T)
         gr.acc = None if acc is None else acc[:m].reshape(*gr.g.shape[:2], S, d)
-        attend_backward(sv.block(i, bs, hs, scratch), gr)
+        attend_backward(sv.chunk(i, bs, hs, scratch), gr)
 
 
 class _Pooled:
@@ -161,7 +161,7 @@ def split_heads(qkv, H):
 
 def causal_qkv(qkv, n_head, dropout_p, rng):
     """(out, saved): causal self-attention of the fused projection qkv (B, T, 3C) into out (B, T, C), heads split
-    and merged as views; on the compiled kernels' thread pool (kernels_blas) when it takes the call, else blocked."""
+    and merged as views; on the compiled kernels' thread pool (kernels_blas) when it takes the call, else chunked."""
     if (pooled := _pooled_forward(qkv, n_head, dropout_p, rng)) is not None:
         return pooled
     B, T, C3 = qkv.shape

@@ -26,7 +26,7 @@ from . import memory, switch
 from .memory import filled, flat
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
-SPLIT_ROWS = 64  # a GEMM split over threads gets at least this many output rows per block
+SPLIT_ROWS = 64  # a GEMM split over threads gets at least this many output rows per chunk
 _K = math.sqrt(2 / math.pi)
 _C = 0.044715
 _INV_SQRT2 = 1 / math.sqrt(2)

@@ -5,8 +5,8 @@ Why: NumPy's OpenBLAS keeps its own pthread pool, numba another. Both spin for a
 that the next one starts at once, and on 2 cores each library's spinning workers take the second core from the
 other (benchmarks/README.md, "One thread pool"): the element-wise kernels would stay on one core, and attention's
 per-head GEMMs, too small for OpenBLAS to thread, would run one head at a time. Here OpenBLAS is held to one thread
-and numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed blocks, attention by
-(batch, head), element-wise kernels by block (kernels_jit.py), so the pool stays warm from one call to the next.
+and numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed chunks, attention by
+(batch, head), element-wise kernels by chunk (kernels_jit.py), so the pool stays warm from one call to the next.
 
 NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); this module finds that
 library through threadpoolctl and calls `scipy_cblas_sgemm64_` from compiled code. Where NumPy has another BLAS,
@@ -54,14 +54,14 @@ def _mm(ta, tb, M, N, K, alpha, a, lda, b, ldb, c, ldc):
     _sgemm(ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, M, N, K, alpha, a, lda, b, ldb, 0, c, ldc)
 
 
-def _gemm(a, b, out, ta, tb, blocks):
-    """out (M, N) = op(a) @ op(b), op transposing when ta / tb; a, b, out C-contiguous; M split into `blocks`."""
+def _gemm(a, b, out, ta, tb, chunks):
+    """out (M, N) = op(a) @ op(b), op transposing when ta / tb; a, b, out C-contiguous; M split into `chunks`."""
     M, N = out.shape
     K = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
-    per = (M + blocks - 1) // blocks
-    for blk in prange(blocks):
-        lo = blk * per
+    per = (M + chunks - 1) // chunks
+    for ck in prange(chunks):
+        lo = ck * per
         hi = min(M, lo + per)
         if hi > lo:
             a0 = a.ctypes.data + (lo if ta else lo * lda) * _F  # rows lo.. of op(a)
@@ -168,18 +168,18 @@ def _hold_openblas() -> None:
 
 
 def matmul(a, b, out, min_rows: int) -> bool:
-    """out = a @ b over the pool, in blocks of at least min_rows rows of out, for 2-D float32 a, b that are
+    """out = a @ b over the pool, in chunks of at least min_rows rows of out, for 2-D float32 a, b that are
     C-contiguous or transposes of C-contiguous arrays, when the pool has more than one thread; returns False
     (nothing done) otherwise, or for shapes that do not chain (NumPy's matmul then names the mismatch)."""
-    blocks = min(threads(), out.shape[0] // min_rows)
+    chunks = min(threads(), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return False
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
     a, b = (a.T if ta else a), (b.T if tb else b)
-    if blocks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+    if chunks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         return False
     _hold_openblas()
-    _GEMM[1](a, b, out, ta, tb, blocks)
+    _GEMM[1](a, b, out, ta, tb, chunks)
     return True
 
 

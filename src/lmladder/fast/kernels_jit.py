@@ -5,12 +5,12 @@ namesake there, and tests/fast/test_kernels_jit.py holds them together (AdamW's 
 algebra, and tests/fast/test_adam.py). NumPy spends 8-11
 passes over memory per GELU or layer norm; here every element is read and written once, in vectorised loops.
 
-Threads: arrays of SERIAL_BELOW elements or more are split over fixed blocks on numba's thread pool (its OpenMP
+Threads: arrays of SERIAL_BELOW elements or more are split over fixed chunks on numba's thread pool (its OpenMP
 layer where libgomp is found). Smaller calls stay on the calling thread: on a 2-core VM waking a second thread costs
 50-70 us, and OpenBLAS's workers spin on the other core for a while after each GEMM, so threading a nanoGPT-sized
 GELU (0.4 ms) lost more than it gained (benchmarks/README.md, "Compiled kernels").
 
-Determinism: every output element, and every partial sum, is computed by one block whose bounds depend only on the
+Determinism: every output element, and every partial sum, is computed by one chunk whose bounds depend only on the
 shapes, never on the thread count, so 1 or 16 threads give the same bits. Only float32 comes here (kernels.py
 decides): float64 is the gradcheck dtype and keeps NumPy's exact functions.
 
@@ -31,7 +31,7 @@ from numba import njit, prange
 from . import memory
 from .memory import filled, flat
 
-BLOCK = 16384  # elements per parallel block: 64 KiB of float32, an L2-sized piece of work
+CHUNK = 16384  # elements per parallel chunk: 64 KiB of float32, an L2-sized piece of work
 SERIAL_BELOW = 1 << 20  # elements: smaller calls run on the calling thread
 
 # No nnan/ninf: a NaN must still come out as NaN (training/health.py stops on it). error_model="numpy" everywhere:
@@ -120,8 +120,8 @@ def _pick(twins, n: int):
 def _gelu_tanh_fwd(x, y, s):
     """y = x s, s = 0.5 (1 + tanh(K (x + c x^3))); flat float32 arrays."""
     n = x.size
-    for b in prange((n + BLOCK - 1) // BLOCK):
-        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+    for b in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(b * CHUNK, min(n, (b + 1) * CHUNK)):
             v = x[i]
             u = v * (np.float32(_K) + np.float32(_KC) * v * v)
             t = np.float32(0.5) + np.float32(0.5) * _tanh(u)
@@ -132,8 +132,8 @@ def _gelu_tanh_fwd(x, y, s):
 def _gelu_tanh_bwd(x, s, g, out):
     """out = g s (1 + (1 - s) x (2K + 6Kc x^2)), as kernels.gelu_tanh_backward."""
     n = x.size
-    for b in prange((n + BLOCK - 1) // BLOCK):
-        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+    for b in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(b * CHUNK, min(n, (b + 1) * CHUNK)):
             v, t = x[i], s[i]
             w = v * (np.float32(2 * _K) + np.float32(6 * _KC) * v * v)
             out[i] = g[i] * t * (np.float32(1) + (np.float32(1) - t) * w)
@@ -160,21 +160,21 @@ def _layer_norm_fwd(x, w, b, eps, y, xhat, rstd):
             y[r, j] = h * w[j] + b[j]
 
 
-ROWS = 64  # rows per block of layer norm's backward: its gw/gb partial sums are fixed per block
+ROWS = 64  # rows per chunk of layer norm's backward: its gw/gb partial sums are fixed per chunk
 
 
 def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
-    """gx (N, C) = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w (w ones when absent); pw/pb (blocks, C):
-    each row block's partial sums of g xhat and g (summed in block order by the caller; size 0: not needed)."""
+    """gx (N, C) = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w (w ones when absent); pw/pb (chunks, C):
+    each row chunk's partial sums of g xhat and g (summed in chunk order by the caller; size 0: not needed)."""
     N, C = g.shape
-    for blk in prange((N + ROWS - 1) // ROWS):
-        for r in range(blk * ROWS, min(N, (blk + 1) * ROWS)):
+    for ck in prange((N + ROWS - 1) // ROWS):
+        for r in range(ck * ROWS, min(N, (ck + 1) * ROWS)):
             if pw.size:
                 for j in range(C):
-                    pw[blk, j] += g[r, j] * xhat[r, j]
+                    pw[ck, j] += g[r, j] * xhat[r, j]
             if pb.size:
                 for j in range(C):
-                    pb[blk, j] += g[r, j]
+                    pb[ck, j] += g[r, j]
             if need_x:
                 m1 = np.float32(0)
                 m2 = np.float32(0)
@@ -204,38 +204,38 @@ def _adam_span(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
 
 
 def _adam(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
-    """_adam_span over fixed blocks; a span of its own per block, because without fastmath LLVM vectorises the
+    """_adam_span over fixed chunks; a span of its own per chunk, because without fastmath LLVM vectorises the
     plain loop over a slice but not the inner loop of range(lo, hi) (4x slower, scalar sqrt and division)."""
     n = g.size
-    for blk in prange((n + BLOCK - 1) // BLOCK):
-        lo = blk * BLOCK
-        hi = min(n, lo + BLOCK)
+    for ck in prange((n + CHUNK - 1) // CHUNK):
+        lo = ck * CHUNK
+        hi = min(n, lo + CHUNK)
         _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], l2, decay, b1, a1, b2, a2, eps2, step)
 
 
 def _softmax_cols(p, lse):
-    """Each column of every (S, T) block of p (n, S, T), key-major scores: p <- softmax over the column (axis -2),
-    lse (n, T) <- its log-sum-exp. Three passes per block while it sits in L1/L2: max, exp and sum, scale; rows
+    """Each column of every (S, T) matrix of p (n, S, T), key-major scores: p <- softmax over the column (axis -2),
+    lse (n, T) <- its log-sum-exp. Three passes per matrix while it sits in L1/L2: max, exp and sum, scale; rows
     run along the contiguous query axis, so every pass is a vector loop."""
     n, S, T = p.shape
     for b in prange(n):
-        blk = p[b]
+        mat = p[b]
         m = np.full(T, -np.inf, np.float32)
         for j in range(S):
             for t in range(T):
-                m[t] = max(m[t], blk[j, t])
+                m[t] = max(m[t], mat[j, t])
         total = np.zeros(T, np.float32)
         for j in range(S):
             for t in range(T):
-                e = exp_neg(blk[j, t] - m[t])
-                blk[j, t] = e
+                e = exp_neg(mat[j, t] - m[t])
+                mat[j, t] = e
                 total[t] += e
         for t in range(T):
             lse[b, t] = np.log(total[t]) + m[t]
             total[t] = np.float32(1) / total[t]
         for j in range(S):
             for t in range(T):
-                blk[j, t] *= total[t]
+                mat[j, t] *= total[t]
 
 
 _GELU_FWD = twins(_gelu_tanh_fwd)
@@ -275,10 +275,10 @@ def layer_norm_forward(x, w, b, eps):
 
 def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):
     N, C = g.shape
-    blocks = (N + ROWS - 1) // ROWS
+    chunks = (N + ROWS - 1) // ROWS
     gx = memory.placed(g, 2560) if need_x else _NONE
-    pw = np.zeros((blocks, C), g.dtype) if need_w else _NONE
-    pb = np.zeros((blocks, C), g.dtype) if need_b else _NONE
+    pw = np.zeros((chunks, C), g.dtype) if need_w else _NONE
+    pb = np.zeros((chunks, C), g.dtype) if need_b else _NONE
     w = filled(C, 1, g.dtype) if w is None else flat(w)
     _pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
     return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
