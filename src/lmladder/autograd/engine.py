@@ -37,7 +37,7 @@ def is_grad_enabled() -> bool:
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
-    """Build no graph inside the block (evaluation, sampling, optimizer updates)."""
+    """Build no graph inside the `with` (evaluation, sampling, optimizer updates)."""
     global _grad_enabled
     prev, _grad_enabled = _grad_enabled, False
     try:

@@ -32,15 +32,15 @@ def make_tokenizer(name: str, *, kind: str, train, others: Sequence = (), **sett
 
 def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer from its to_dict() form (extra keys, e.g. vocab.json's "kind", are ignored)."""
-    kind = d.get("type") if isinstance(d, dict) else None
-    if kind not in TOKENIZERS:
-        raise DataError(f"unknown tokenizer type {kind!r} in vocab dict; expected one of {sorted(TOKENIZERS)}")
+    name = d.get("type") if isinstance(d, dict) else None
+    if name not in TOKENIZERS:
+        raise DataError(f"unknown tokenizer type {name!r} in vocab dict; expected one of {sorted(TOKENIZERS)}")
     try:
-        return TOKENIZERS[kind].from_dict(d)
+        return TOKENIZERS[name].from_dict(d)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError):
             raise
-        raise DataError(f"malformed {kind} tokenizer dict ({e!r}); re-run prepare to rewrite vocab.json") from None
+        raise DataError(f"malformed {name} tokenizer dict ({e!r}); re-run prepare to rewrite vocab.json") from None
 
 
 def describe(tok: Tokenizer) -> str:

@@ -23,7 +23,7 @@ from ..models.base import LanguageModel
 from ..progress import progress_bar
 from .units import SplitUnits, split_units
 
-DEFAULT_EVAL_BLOCK = 256  # window for models that accept any length (n-gram, MLP)
+DEFAULT_EVAL_WINDOW = 256  # window for models that accept any length (n-gram, MLP)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
 # infinite perplexity, said as inf rather than a crash
 _MAX_EXP = math.log(np.finfo(np.float64).max)
@@ -46,7 +46,7 @@ def score_tokens(
     (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
     `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
     of every target tokens[1:] (what inference/units.py sums per unit)."""
-    T = model.block_size or block_size or DEFAULT_EVAL_BLOCK
+    T = model.block_size or block_size or DEFAULT_EVAL_WINDOW
     was_training = model.training
     model.eval()
     total, count = 0.0, 0

@@ -153,8 +153,8 @@ def _create_temp_file(path: Path) -> tuple[int, Path]:
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Yield a file object ("wb", or "w"/"wt" for UTF-8 text without newline translation) that replaces `path`
-    atomically when the block exits normally; an exception in the block discards it and leaves `path` untouched.
-    Any OSError raised in the block or by the write itself becomes a `WriteError`."""
+    atomically when the `with` exits normally; an exception in it discards the file and leaves `path` untouched.
+    Any OSError raised in the `with` or by the write itself becomes a `WriteError`."""
     if mode not in ("wb", "w", "wt"):
         raise ValueError(f"atomic_writer: mode {mode!r} is not supported; use 'wb' (bytes) or 'w' (text)")
     path = Path(path)
@@ -199,7 +199,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary sibling directory; when the block exits normally it replaces `path` (the old
+    """Yield a fresh temporary sibling directory; when the `with` exits normally it replaces `path` (the old
     directory, if any, is renamed aside, the new one renamed in, then the old one removed). On failure the temporary
     is removed and the old directory stays as it was.
 

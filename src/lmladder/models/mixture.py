@@ -27,7 +27,7 @@ from ..autograd import Tensor, no_grad
 from ..autograd import functional as F
 from ..data.batching import IGNORE_INDEX, eval_batches
 from ..data.registry import describe
-from ..inference.scoring import DEFAULT_EVAL_BLOCK
+from ..inference.scoring import DEFAULT_EVAL_WINDOW
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
 from ..training.checkpoints import load_training_checkpoint
@@ -198,7 +198,7 @@ class Mixture(LanguageModel):
         lam = c.lam
         if lam is None:
             head, tail = holdout_split(tokens, c.holdout, c.boundary_id)
-            window = neural.block_size or DEFAULT_EVAL_BLOCK
+            window = neural.block_size or DEFAULT_EVAL_WINDOW
             count = NGram(c.count_config()).fit(head)
             lam = best_lambda(*(target_log_probs(m, tail, c.boundary_id, window) for m in (neural, count)))
         self.parts = {"neural": neural.eval(), "count": NGram(c.count_config()).fit(tokens)}

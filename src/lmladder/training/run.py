@@ -17,7 +17,7 @@ from ..data.prepared import Prepared
 from ..data.registry import describe
 from ..inference.novelty import label_samples
 from ..inference.sampling import sample_text
-from ..inference.scoring import DEFAULT_EVAL_BLOCK, score_splits, score_splits_units
+from ..inference.scoring import DEFAULT_EVAL_WINDOW, score_splits, score_splits_units
 from ..inference.units import UNITS_FILE, save_units
 from ..io import atomic_write_json, atomic_write_text, run_lock
 from ..models import for_data
@@ -104,7 +104,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
             seq_len=model.block_size or train.block_size,
             last=train.targets == "last",
             eval_batch_size=train.eval_batch_size,
-            eval_len=model.block_size or DEFAULT_EVAL_BLOCK,
+            eval_len=model.block_size or DEFAULT_EVAL_WINDOW,
             num_samples=sample.num_samples,
             sample_tokens=sample.sample_tokens,
         )
