@@ -11,7 +11,7 @@ from .batching import context_windows, contexts, doc_bounds, eval_batches, eval_
 from .config import DataConfig
 from .errors import DataError
 from .prepared import Prepared, atomic_directory, load_prepared, prepare_corpus, text_sizes
-from .registry import describe, make_tokenizer, tokenizer_from_dict
+from .registry import make_tokenizer, tokenizer_from_dict
 from .sources import Source, corpus_lines, load_source, load_text
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, check_fractions, split_lines, split_stream
 from .store import data_signature, ensure_prepared, load_matching, prepare
@@ -30,7 +30,6 @@ __all__ = [
     "WordTokenizer",
     "BPETokenizer",
     "TOKENIZERS",
-    "describe",
     "text_sizes",
     "tokenizer_from_dict",
     "Source",

@@ -1,5 +1,5 @@
 """Every tokenizer by name (lmladder.data.tokenizers registers them): build one from a train split
-(`make_tokenizer`), rebuild one from its dict form (vocab.json, a checkpoint's metadata) and label it for reports."""
+(`make_tokenizer`) and rebuild one from its dict form (vocab.json, a checkpoint's metadata)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,3 @@ def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
         if isinstance(e, DataError):
             raise
         raise DataError(f"malformed {name} tokenizer dict ({e!r}); re-run prepare to rewrite vocab.json") from None
-
-
-def describe(tok: Tokenizer) -> str:
-    """A short label for reports: char, byte, bpe-1024/gpt4, word/min2 (the tokenizer's own describe())."""
-    return tok.describe()

@@ -26,7 +26,6 @@ import numpy as np
 from ..autograd import Tensor, no_grad
 from ..autograd import functional as F
 from ..data.batching import IGNORE_INDEX, eval_batches
-from ..data.registry import describe
 from ..inference.scoring import DEFAULT_EVAL_WINDOW
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
@@ -226,7 +225,7 @@ class Mixture(LanguageModel):
         ids = {k: getattr(c, k) for k in ("vocab_size", "pad_id", "boundary_id")}  # as the neural config has them
         if not same or any(getattr(model.config, k, v) != v for k, v in ids.items()):
             raise ModelConfigError(
-                f"{where} was trained with another tokenizer ({describe(ck.tokenizer)}, {model.vocab_size} symbols) "
+                f"{where} was trained with another tokenizer ({ck.tokenizer.describe()}, {model.vocab_size} symbols) "
                 f"than the prepared data ({c.vocab_size} symbols); give a checkpoint trained on this data"
             )
         return model

@@ -14,7 +14,6 @@ import numpy as np
 
 from .. import fast
 from ..data.prepared import Prepared
-from ..data.registry import describe
 from ..inference.novelty import label_samples
 from ..inference.sampling import sample_text
 from ..inference.scoring import DEFAULT_EVAL_WINDOW, score_splits, score_splits_units
@@ -124,7 +123,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
     scores, units = score_splits_units(model, data, batch)
     metrics: dict[str, Any] = {
         "rung": cls.rung,
-        "tokenizer": describe(data.tokenizer),
+        "tokenizer": data.tokenizer.describe(),
         "seed": seed,
         "params": model.num_parameters(),
         "step": step,
