@@ -6,8 +6,9 @@ x = Tensor(np.ones((2, 3)), requires_grad=True)
 """
 
 from . import functional, tensor_methods  # noqa: F401  (tensor_methods attaches operators to Tensor)
-from .engine import AutogradError, Function, Tensor, is_grad_enabled, no_grad, unbroadcast
+from .engine import AutogradError, Function, Tensor, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
+from .gradients import unbroadcast
 from .ops_elementwise import add, as_tensor, div, erf, exp, log, mul, neg, relu, sigmoid, sub, tanh
 from .ops_elementwise import pow as pow_  # noqa: F401
 from .ops_reduce import matmul, max, mean, sum

@@ -19,9 +19,7 @@ import numpy as np
 from ..errors import LmladderError
 from ..fast import switch
 from ..fast.gradients import PooledGradients
-from .gradients import Gradients, fit, unbroadcast
-
-__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "AutogradError", "unbroadcast"]
+from .gradients import Gradients, fit
 
 
 class AutogradError(LmladderError, ValueError):

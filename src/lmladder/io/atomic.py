@@ -21,16 +21,6 @@ from typing import IO, Any
 
 from ..errors import LmladderError
 
-__all__ = [
-    "WriteError",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_json",
-    "atomic_writer",
-    "atomic_directory",
-    "remove_stale_temps",
-]
-
 
 class WriteError(LmladderError, OSError):
     """Writing a file or directory failed; the message names the path, the OS reason and the fix."""

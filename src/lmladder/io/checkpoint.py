@@ -30,8 +30,6 @@ from ..errors import LmladderError
 from .atomic import atomic_writer
 from .files import check_user_file, path_kind
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta", "FORMAT", "DTYPES"]
-
 FORMAT = "lmladder-checkpoint-v2"  # v1 (lmladder's own writer) kept format, meta and digests as separate entries
 DTYPES = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),

@@ -16,8 +16,6 @@ from pathlib import Path
 from ..errors import LmladderError
 from ..resources import fmt_bytes
 
-__all__ = ["path_kind", "check_user_file", "read_user_file"]
-
 _CHUNK = 1 << 24  # 16 MiB a read
 
 _KINDS = (

@@ -25,7 +25,7 @@ from ..parallel import ParallelError, World, rank_stream
 from . import budget, health
 from .checkpoints import load_training_checkpoint, save_training_checkpoint
 from .live import EVAL_VAL, LiveLog
-from .loop import BEST, LAST, Trainer
+from .loop import LAST, Trainer
 from .rngs import make_rngs
 from .settings import OptimSettings, SampleSettings, TrainSettings
 from .timing import TIMING
@@ -147,6 +147,3 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
     if not cls.trainable:  # the training loop keeps its own timing.json, across resumes (timing.py)
         atomic_write_json(out / TIMING, {"train_time_s": seconds, "tokens_per_s": tokens_per_s})
     return {**metrics, "train_time_s": seconds, "tokens_per_s": tokens_per_s}
-
-
-__all__ = ["run_rung", "METRICS", "TIMING", "BEST", "LAST"]
