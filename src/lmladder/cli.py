@@ -81,7 +81,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
-    from .cli_checkpoint import CliError, _unknown_char
+    from .cli_checkpoint import CliError, unknown_char
     from .insight import inspect_run
     from .training.checkpoints import load_training_checkpoint
 
@@ -91,7 +91,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
             raise CliError("--prompt is empty; give some text, or leave --prompt out to use the start of a sample")
         target = Path(a.target)
         tok = load_training_checkpoint(target / "model.safetensors" if target.is_dir() else target).tokenizer
-        if err := _unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
+        if err := unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
             raise err
         ids = tok.encode(a.prompt)
     page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed)

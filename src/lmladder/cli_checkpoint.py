@@ -67,7 +67,7 @@ def _vocab_hint(tok) -> str:
     return f" (it knows {chars[:40]!r}{'...' if len(chars) > 40 else ''})" if chars else ""
 
 
-def _unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
+def unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
     hit = tok.first_unknown(text) if hasattr(tok, "first_unknown") else None
     if hit is None:
         return None
@@ -101,7 +101,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         what = "--prompt" if a.prompt_file is None else f"--prompt-file {a.prompt_file}"
         prompt = _prompt(tok, a.prompt or "") if a.prompt_file is None else _prompt_file(tok, a.prompt_file)
         shown = prompt.decode("utf-8", errors="replace") if isinstance(prompt, bytes) else prompt
-        if err := _unknown_char(tok, shown, what, "remove it from the prompt, or use a checkpoint trained on it"):
+        if err := unknown_char(tok, shown, what, "remove it from the prompt, or use a checkpoint trained on it"):
             raise err
         _warn_unknown_words(tok, shown, what)
         ids = tok.encode(prompt) if prompt else np.zeros(0, dtype=np.int64)
@@ -267,15 +267,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     tok = ck.tokenizer
     byte_level = tok.reads_bytes
     text = _read_text(a.text, byte_level)
-    lines = tok.boundary_id is not None
-    if lines:
+    kind = "lines" if tok.boundary_id is not None else "stream"
+    if kind == "lines":
         nl = b"\n" if byte_level else "\n"
         text = nl.join(_documents(a.text, text))
     fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
-    if not byte_level and (err := _unknown_char(tok, text, f"--text {a.text}", fix)):
+    if not byte_level and (err := unknown_char(tok, text, f"--text {a.text}", fix)):
         raise err
     _warn_unknown_words(tok, text, f"--text {a.text}")
-    if lines:
+    if kind == "lines":
         text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
     ids = tok.encode(text)
     if len(ids) < 2:
@@ -285,7 +285,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     scores = score_tokens(
         ck.model,
         ids,
-        kind="lines" if lines else "stream",
+        kind=kind,
         boundary_id=tok.boundary_id,
         n_chars=n_chars,
         n_bytes=n_bytes,
@@ -301,7 +301,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             )
     out = {"checkpoint": a.checkpoint, "text": a.text, "rung": ck.model.rung, **scores}
     if a.units:  # the same per-unit file a run writes, with the text as its one split
-        kind = "lines" if lines else "stream"
         save_units(a.units, {"text": split_units(tok, ids, token_nll, kind=kind, boundary_id=tok.boundary_id)})
         out["units"] = a.units
     print(json.dumps(out, indent=2, allow_nan=False))
