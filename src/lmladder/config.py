@@ -8,7 +8,6 @@ and wrong types fail at once with a one-line message; the library never reads co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -48,11 +47,6 @@ def config_keys(prefix: str, settings: Any) -> dict[str, str]:
     return {f.name: f"{prefix}.{f.name}" for f in fields(settings)}
 
 
-def in_config_keys(error: LmladderError, keys: Mapping[str, str]) -> ConfigError:
-    """A library error as a ConfigError whose message names config keys (see errors.reworded)."""
-    return ConfigError(reworded(error, keys))
-
-
 def merge(schema: type, node: Any, prefix: str = "") -> Any:
     """`node` (a DictConfig or dict) typed as the dataclass `schema`: unknown keys and wrong types are a ConfigError
     naming the full key (`prefix` + the key inside node)."""
@@ -79,7 +73,7 @@ def check(settings: Any, prefix: str) -> None:
         try:
             settings.check()
         except LmladderError as e:
-            raise in_config_keys(e, config_keys(prefix, settings)) from e  # LMLADDER_DEBUG shows both
+            raise ConfigError(reworded(e, config_keys(prefix, settings))) from e  # LMLADDER_DEBUG shows both
 
 
 def validate(cfg: Any) -> RunConfig:
