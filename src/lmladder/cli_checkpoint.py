@@ -62,11 +62,6 @@ def _check_sample_options(a: argparse.Namespace) -> None:
         )
 
 
-def _vocab_hint(tok) -> str:
-    chars = "".join(c for c in getattr(tok, "itos", []) if c.isprintable())
-    return f" (it knows {chars[:40]!r}{'...' if len(chars) > 40 else ''})" if chars else ""
-
-
 def unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
     hit = tok.first_unknown(text) if hasattr(tok, "first_unknown") else None
     if hit is None:
@@ -74,9 +69,11 @@ def unknown_char(tok, text: str, what: str, fix: str) -> CliError | None:
     i, c = hit
     col = i - text.rfind("\n", 0, i)  # 1-based
     where = f"line {text.count(chr(10), 0, i) + 1}, column {col}" if "\n" in text else f"position {i}"
+    known = "".join(ch for ch in getattr(tok, "itos", []) if ch.isprintable())
+    hint = f" (it knows {known[:40]!r}{'...' if len(known) > 40 else ''})" if known else ""
     return CliError(
         f"{what} has the character {c!r} (U+{ord(c):04X}) at {where}, which is not in the checkpoint's "
-        f"{tok.vocab_size}-symbol vocabulary{_vocab_hint(tok)}; {fix}"
+        f"{tok.vocab_size}-symbol vocabulary{hint}; {fix}"
     )
 
 

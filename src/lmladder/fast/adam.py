@@ -29,7 +29,8 @@ def step(groups: list[dict], exp_avg: list[np.ndarray], exp_avg_sq: list[np.ndar
     every parameter has a gradient and is a C-contiguous float32 array that the compiled kernels take."""
     params = [p for group in groups for p in group["params"]]
     jit = compiled(params[0].data)
-    if jit is None or not all(_takes(p) for p in params):
+    takes = all(p.grad is not None and p.data.dtype == np.float32 and p.data.flags.c_contiguous for p in params)
+    if jit is None or not takes:
         return False
     i = 0
     for group in groups:
@@ -43,7 +44,3 @@ def step(groups: list[dict], exp_avg: list[np.ndarray], exp_avg_sq: list[np.ndar
             jit.adam(p.grad.reshape(-1), m, v, w, b1, b2, eps_hat, alpha_t, decay, l2)
             i += 1
     return True
-
-
-def _takes(p) -> bool:
-    return p.grad is not None and p.data.dtype == np.float32 and p.data.flags.c_contiguous

@@ -43,7 +43,8 @@ class Optimizer:
         self.param_groups: list[dict] = []
         for g in groups:
             group = {**self.defaults, **hyper, **g, "params": list(g["params"])}
-            self._validate(group)
+            if not group["lr"] > 0 or not math.isfinite(group["lr"]):
+                raise ValueError(f"{type(self).__name__}: learning rate must be a positive number, got {group['lr']}")
             self.param_groups.append(group)
         self.step_count = 0
         self.state = {name: [np.zeros_like(p.data) for p in self.params] for name in self.buffers}
@@ -51,10 +52,6 @@ class Optimizer:
     @property
     def params(self) -> list[Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
-
-    def _validate(self, group: dict) -> None:
-        if not group["lr"] > 0 or not math.isfinite(group["lr"]):
-            raise ValueError(f"{type(self).__name__}: learning rate must be a positive number, got {group['lr']}")
 
     def set_lr(self, lr: float) -> None:
         for g in self.param_groups:

@@ -182,11 +182,6 @@ def _short_names(keys: list[str]) -> dict[str, str]:
     return names
 
 
-def _numeric(col: pd.Series) -> pd.Series:
-    conv = pd.to_numeric(col, errors="coerce")
-    return conv if conv.notna().all() else col
-
-
 def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
     overrides = [_parse_overrides(_read_yaml(j / ".hydra" / "overrides.yaml")) for j in jobs]
     configs = [_read_yaml(j / ".hydra" / "config.yaml") or {} for j in jobs]  # each job's rung and seed
@@ -209,7 +204,8 @@ def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
         rows.append(_row(metrics, **labels, seed=seed, status=status, error=error, job=str(job.relative_to(root))))
     runs.table = pd.DataFrame(rows)
     for c in [*by, "seed"]:
-        runs.table[c] = _numeric(runs.table[c])
+        conv = pd.to_numeric(runs.table[c], errors="coerce")
+        runs.table[c] = conv if conv.notna().all() else runs.table[c]
     for job, row in zip(jobs, runs.table.to_dict("records"), strict=True):
         _add_curve(runs, job, row)
     return runs

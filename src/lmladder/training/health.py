@@ -64,11 +64,7 @@ def attention_entropy(qkv: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def _kind(m: nn.Module) -> str | None:
-    if isinstance(m, nn.Tanh):
-        return "tanh"
-    if isinstance(m, nn.ReLU):
-        return "relu"
-    return "gelu" if isinstance(m, nn.GELU) else None
+    return next((k for c, k in ((nn.Tanh, "tanh"), (nn.ReLU, "relu"), (nn.GELU, "gelu")) if isinstance(m, c)), None)
 
 
 def grad_stats(model: LanguageModel, step: int, lr: float) -> list[list[Any]]:
