@@ -126,13 +126,8 @@ class Module:
             if k in state and tuple(np.shape(state[k])) != live[k].shape
         ]
         if mismatched or (strict and (missing or unexpected)):
-            parts = []
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            if mismatched:
-                parts.append(f"shape mismatch {mismatched}")
+            named = (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", mismatched))
+            parts = [f"{what} {keys}" for what, keys in named if keys]
             raise StateDictError(
                 f"load_state_dict: {'; '.join(parts)}; build the model with the checkpoint's own config "
                 "(model kwargs in its metadata)"
@@ -160,9 +155,6 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self.items)
-
-    def append(self, m: Module) -> None:
-        self.items.append(m)
 
 
 class Sequential(ModuleList):
