@@ -50,33 +50,28 @@ def beam_search(
     sums = np.zeros(1)  # (L,) their summed log-probabilities
     finished: list[Beam] = []
     width = beam  # live beams to keep
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            for _ in range(max_new_tokens):
-                logits = model(seq, last_only=True)[0].data[:, -1].astype(np.float64)  # (L, V)
-                logp = logits - logits.max(axis=-1, keepdims=True)
-                logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
-                V = logp.shape[-1]
-                cand = (sums[:, None] + logp).ravel()  # (L * V,) row-major: beam-major, then token
-                top = np.argsort(-cand, kind="stable")[:width]  # stable: ties to the earlier beam, the lower id
-                rows, toks = top // V, top % V
-                stops = toks == stop_id if stop_id is not None else np.zeros(top.size, dtype=bool)
-                for k in np.flatnonzero(stops):
-                    finished.append(Beam(np.append(new[rows[k]], toks[k]), float(cand[top[k]])))
-                keep = np.flatnonzero(~stops)
-                width -= int(stops.sum())  # a finished beam gives up its place
-                if width == 0 or keep.size == 0:
-                    break
-                r, t = rows[keep], toks[keep]
-                new = np.concatenate([new[r], t[:, None]], axis=1)
-                seq = np.concatenate([seq[r], t[:, None]], axis=1)
-                if bs is not None:
-                    seq = seq[:, -bs:]
-                sums = cand[top[keep]]
-            else:  # max_new_tokens reached: the live beams compete too
-                finished += [Beam(n, float(s)) for n, s in zip(new, sums, strict=True)]
-    finally:
-        model.train(was_training)
+    with model.evaluating(), no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(seq, last_only=True)[0].data[:, -1].astype(np.float64)  # (L, V)
+            logp = logits - logits.max(axis=-1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
+            V = logp.shape[-1]
+            cand = (sums[:, None] + logp).ravel()  # (L * V,) row-major: beam-major, then token
+            top = np.argsort(-cand, kind="stable")[:width]  # stable: ties to the earlier beam, the lower id
+            rows, toks = top // V, top % V
+            stops = toks == stop_id if stop_id is not None else np.zeros(top.size, dtype=bool)
+            for k in np.flatnonzero(stops):
+                finished.append(Beam(np.append(new[rows[k]], toks[k]), float(cand[top[k]])))
+            keep = np.flatnonzero(~stops)
+            width -= int(stops.sum())  # a finished beam gives up its place
+            if width == 0 or keep.size == 0:
+                break
+            r, t = rows[keep], toks[keep]
+            new = np.concatenate([new[r], t[:, None]], axis=1)
+            seq = np.concatenate([seq[r], t[:, None]], axis=1)
+            if bs is not None:
+                seq = seq[:, -bs:]
+            sums = cand[top[keep]]
+        else:  # max_new_tokens reached: the live beams compete too
+            finished += [Beam(n, float(s)) for n, s in zip(new, sums, strict=True)]
     return max(finished, key=lambda b: b.score) if finished else Beam(np.zeros(0, dtype=np.int64), 0.0)

@@ -126,9 +126,7 @@ def stream(
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
     done = np.zeros(B, dtype=bool)
     cached = use_cache and hasattr(model, "new_cache")  # the decoding extension: cache=
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         cache = None
         for _ in range(max_new_tokens):
             # no_grad around the forward only: a generator suspended at `yield` (a consumer that stops early)
@@ -155,8 +153,6 @@ def stream(
                 done |= tok == stop_id
                 if done.all():
                     break
-    finally:
-        model.train(was_training)
 
 
 def generate(model: LanguageModel, prompt: np.ndarray, max_new_tokens: int, **options) -> list[np.ndarray]:

@@ -47,28 +47,23 @@ def score_tokens(
     `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
     of every target tokens[1:] (what inference/units.py sums per unit)."""
     T = model.block_size or block_size or DEFAULT_EVAL_WINDOW
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
     tokens = np.asarray(tokens)
     plan = eval_plan(tokens, kind=kind, boundary_id=boundary_id, block_size=T)
     batches = eval_batches(tokens, kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size)
-    try:
-        with no_grad(), progress_bar(max(len(tokens) - 1, 0), enabled=progress, unit="tok") as bar:
-            for i, (x, y) in enumerate(batches):
-                logits, _ = model(x)
-                total += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").data)
-                n = int((y != IGNORE_INDEX).sum())
-                count += n
-                bar.update(n)
-                if token_nll is not None:  # a second, per-token pass: the sum above stays bit-identical
-                    per = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="none").data  # (B, W)
-                    start = plan[0][i * batch_size : (i + 1) * batch_size]  # (B,) row starts
-                    pos = start[:, None] + np.arange(y.shape[1])  # (B, W): column c predicts tokens[s+1+c], index s+c
-                    keep = y != IGNORE_INDEX
-                    token_nll[pos[keep]] = per[keep]
-    finally:
-        model.train(was_training)
+    with model.evaluating(), no_grad(), progress_bar(max(len(tokens) - 1, 0), enabled=progress, unit="tok") as bar:
+        for i, (x, y) in enumerate(batches):
+            logits, _ = model(x)
+            total += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").data)
+            n = int((y != IGNORE_INDEX).sum())
+            count += n
+            bar.update(n)
+            if token_nll is not None:  # a second, per-token pass: the sum above stays bit-identical
+                per = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="none").data  # (B, W)
+                start = plan[0][i * batch_size : (i + 1) * batch_size]  # (B,) row starts
+                pos = start[:, None] + np.arange(y.shape[1])  # (B, W): column c predicts tokens[s+1+c], index s+c
+                keep = y != IGNORE_INDEX
+                token_nll[pos[keep]] = per[keep]
     if count == 0:
         raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
     n_chars, n_bytes = n_chars or count, n_bytes or count

@@ -123,13 +123,8 @@ def inspect_run(
 def _logits(model, idx: np.ndarray) -> np.ndarray:
     from ..autograd import no_grad
 
-    was = model.training
-    model.eval()
-    try:
-        with no_grad():
-            return model(idx)[0].data.astype(np.float64)
-    finally:
-        model.train(was)
+    with model.evaluating(), no_grad():
+        return model(idx)[0].data.astype(np.float64)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -142,17 +137,14 @@ def _batch_pictures(model, batch: np.ndarray) -> list:
     if not model.trainable:
         return []
     acts: list = []
-    was = model.training
-    model.eval()
-    try:
-        with capture(model, lambda name, kind, y: acts.append((name, kind, y)), lambda *a: None):
-            _, loss = model(batch[:, :-1], batch[:, 1:])
-        loss.backward()
-        grads = [(n, p.grad.copy()) for n, p in model.named_parameters() if p.grad is not None and p.data.ndim == 2]
-    finally:
-        for p in model.parameters():
-            p.grad = None
-        model.train(was)
+    with model.evaluating():
+        try:
+            with capture(model, lambda name, kind, y: acts.append((name, kind, y)), lambda *a: None):
+                _, loss = model(batch[:, :-1], batch[:, 1:])
+            loss.backward()
+            grads = [(n, p.grad.copy()) for n, p in model.named_parameters() if p.grad is not None and p.data.ndim == 2]
+        finally:
+            model.zero_grad()
 
     kinds = {name: kind for name, kind, _ in acts}
 

@@ -5,6 +5,7 @@ statistics): `state_dict()` holds both, so checkpoints save and restore both; op
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Iterable, Iterator
 
@@ -105,6 +106,16 @@ class Module:
 
     def eval(self) -> Module:
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[Module]:
+        """Inside: eval mode (no dropout, BatchNorm on its running statistics); the mode before comes back after."""
+        was = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was)
 
     def zero_grad(self) -> None:
         for p in self.parameters():

@@ -45,12 +45,7 @@ def estimate_loss(model: LanguageModel, batches, last_only: bool = False, world:
     ... and the losses are put back in order: the mean one process would get, on every rank."""
     world = world or World()
     batches = list(batches)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            mine = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches[world.rank :: world.size]]
-    finally:
-        model.train(was_training)
+    with model.evaluating(), no_grad():
+        mine = [float(model(x, y, last_only=last_only)[1].data) for x, y in batches[world.rank :: world.size]]
     parts = world.gather(mine)
     return float(np.mean([parts[i % world.size][i // world.size] for i in range(len(batches))]))

@@ -118,13 +118,9 @@ def check_training(
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
     moments = 2 * n * itemsize  # AdamW's, allocated at the first step
-    was = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         fixed, row = fit(lambda B, t: _peak(lambda: _train_step(model, B, t, last)), seq_len)
         e_fixed, e_row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), eval_len)
-    finally:
-        model.train(was)
     rows = f"{fmt_bytes(row)} per row"
     check_fits(
         moments + fixed + batch_size * row,
