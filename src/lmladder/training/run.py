@@ -6,6 +6,7 @@ counts with the novelty rate in metrics.json's `samples`). Stages call `run_rung
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,12 @@ def run_rung(
             f"a {cls.rung} model is counted, not trained: there is nothing to share among {world.size} MPI ranks; "
             "run it without mpiexec"
         )
-    args = (cls, config, data, sample, optim, train, seed, Path(out_dir), meta, resume, log, world, reshard, live)
-    if not world.lead:
-        return _run(*args)
-    with run_lock(out_dir):
-        return _run(*args)
+    with run_lock(out_dir) if world.lead else contextlib.nullcontext():
+        return _run(cls, config, data, sample, optim, train, seed, out_dir, meta, resume, log, world, reshard, live)
 
 
 def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, world, reshard, live) -> dict:
+    out = Path(out)
     rngs = make_rngs(seed)
     config = for_data(config, data)
     budget.check_weights(cls, config)
