@@ -16,12 +16,7 @@ def _kept_rows(path: Path, keep_below: int) -> list[str]:
     except FileNotFoundError:
         return []
     rows = text.split("\n")[1:-1]  # drop the header and whatever follows the last newline
-    kept = []
-    for row in rows:
-        step = row.split("\t", 1)[0]
-        if step.isdigit() and int(step) < keep_below:
-            kept.append(row)
-    return kept
+    return [row for row in rows if (step := row.split("\t", 1)[0]).isdigit() and int(step) < keep_below]
 
 
 def trim_tsv(path: Path, keep_below: int) -> list[str]:
