@@ -178,9 +178,7 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
             f"{path}: its metadata is malformed ({str(e)[:60]}); the file was not written by lmladder training — "
             "retrain or re-save it"
         ) from None
-    optim_state = None
-    if "optimizer" in meta:
-        optim_state = _optim_state(path, meta["optimizer"], arrays, model)
+    optim_state = _optim_state(path, meta["optimizer"], arrays, model) if "optimizer" in meta else None
     rng_states = meta.get("rng_states", {})
     if not isinstance(rng_states, dict):
         raise CheckpointError(f"{path}: rng_states in its metadata is not a map; {TAMPERED}")
@@ -206,14 +204,12 @@ def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str,
         raise CheckpointError(f"{path}: optimizer metadata names other parameters than the model's; {TAMPERED}")
     buffers = {}
     for buf in om["buffers"]:
-        missing = [n for n in order if f"optim.{buf}.{n}" not in arrays]
-        if missing:
+        if missing := [n for n in order if f"optim.{buf}.{n}" not in arrays]:
             raise CheckpointError(
                 f"{path}: optimizer buffer optim.{buf}.{missing[0]} is missing; the checkpoint cannot resume "
                 "training (it can still sample and evaluate)"
             )
-        bad = [n for n in order if arrays[f"optim.{buf}.{n}"].shape != params[n].shape]
-        if bad:
+        if bad := [n for n in order if arrays[f"optim.{buf}.{n}"].shape != params[n].shape]:
             raise CheckpointError(f"{path}: optimizer buffer optim.{buf}.{bad[0]} has the wrong shape; {TAMPERED}")
         buffers[buf] = [arrays[f"optim.{buf}.{n}"] for n in order]
     return {"step": om["step"], "hyper": om["hyper"], "buffers": buffers}
