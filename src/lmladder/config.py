@@ -85,8 +85,7 @@ def validate(cfg: Any) -> RunConfig:
     check(run.data, "data")
     if not run.seeds:
         raise ConfigError("seeds is empty; list at least one seed, e.g. seeds=[0]")
-    bad = [s for s in run.seeds if not Rule("integer", 0).holds(s)]
-    if bad:
+    if bad := [s for s in run.seeds if not Rule("integer", 0).holds(s)]:
         raise ConfigError(f"seeds={list(run.seeds)}: {bad[0]!r} is not a seed; list integers >= 0, e.g. seeds=[0,1,2]")
     if len(set(run.seeds)) < len(run.seeds):
         twice = next(s for s in run.seeds if run.seeds.count(s) > 1)
@@ -111,8 +110,7 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
     model = node.get("model")
-    given = [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]
-    if given:
+    if given := [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]:
         raise ConfigError(
             f"{rung}.model.{given[0]} is set from the prepared data (its tokenizer), not in the config; remove it"
         )

@@ -83,8 +83,7 @@ def save_checkpoint(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], m
     path = Path(path)
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot save {path}: meta must be a dict, got {type(meta).__name__}; wrap it in a dict")
-    bad = [n for n in arrays if not isinstance(n, str) or n == "__metadata__"]
-    if bad:
+    if bad := [n for n in arrays if not isinstance(n, str) or n == "__metadata__"]:
         raise CheckpointError(f"cannot save {path}: invalid array names {bad!r}; use strings other than '__metadata__'")
     prepared = {name: _prepare(path, name, arrays[name]) for name in sorted(arrays)}
     specs = {name: (_CODES[a.dtype.str], a.shape) for name, a in prepared.items()}

@@ -31,8 +31,7 @@ class Optimizer:
     buffers: tuple[str, ...] = ()  # per-parameter state arrays, saved in checkpoints
 
     def __init__(self, params, **hyper):
-        unknown = set(hyper) - set(self.defaults)
-        if unknown:
+        if unknown := set(hyper) - set(self.defaults):
             raise ValueError(
                 f"{type(self).__name__}: unknown options {sorted(unknown)}; known: {sorted(self.defaults)}"
             )
@@ -205,8 +204,7 @@ class Muon(AdamW):
         if not any(g["muon"] and g["params"] for g in self.param_groups):
             raise ValueError("Muon: no group has muon=True matrices; the model has no hidden matrices for Muon")
         for g in self.param_groups:
-            bad = [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]
-            if bad:
+            if bad := [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]:
                 raise ValueError(f"Muon: muon=True groups hold matrices only, got shapes {bad}")
 
     def fast_step(self) -> bool:
