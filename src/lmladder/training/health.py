@@ -149,14 +149,6 @@ class Health:
             self.logs["health_params.tsv"].write([*row, math.log10(update) if update > 0 else -math.inf])
         self.before = {}
 
-    def flush(self) -> None:
-        for log in self.logs.values():
-            log.flush()
-
-    def close(self) -> None:
-        for log in self.logs.values():
-            log.close()
-
 
 def summarize(out_dir: str | Path, grad_clip: float | None) -> dict[str, float | None]:
     """health.json's numbers (the report's health table) from a run's logs: clip events over the whole run
