@@ -3,16 +3,17 @@
 from lmladder.autograd import Tensor, no_grad
 x = Tensor(np.ones((2, 3)), requires_grad=True)
 (x * x).sum().backward()      # x.grad == 2 * x.data
+
+The ops are Tensor's methods and operators (tensor_methods.py) and `functional`'s layers; each primitive lives in
+its ops_*.py module.
 """
 
 from . import functional, tensor_methods  # noqa: F401  (tensor_methods attaches operators to Tensor)
 from .engine import AutogradError, Function, Tensor, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .gradients import unbroadcast
-from .ops_elementwise import add, as_tensor, div, erf, exp, log, mul, neg, relu, sigmoid, sub, tanh
-from .ops_elementwise import pow as pow_  # noqa: F401
-from .ops_reduce import matmul, max, mean, sum
-from .ops_shape import concat, getitem, masked_fill, permute, reshape, stack, transpose, where
+from .ops_elementwise import as_tensor
+from .ops_shape import concat, getitem, stack
 
 __all__ = [
     "AutogradError",
@@ -24,29 +25,8 @@ __all__ = [
     "GradcheckError",
     "gradcheck",
     "functional",
-    "add",
     "as_tensor",
-    "div",
-    "erf",
-    "exp",
-    "log",
-    "mul",
-    "neg",
-    "relu",
-    "sigmoid",
-    "sub",
-    "tanh",
-    "pow_",
-    "matmul",
-    "max",
-    "mean",
-    "sum",
     "concat",
     "getitem",
-    "masked_fill",
-    "permute",
-    "reshape",
     "stack",
-    "transpose",
-    "where",
 ]
