@@ -1,4 +1,4 @@
-"""Layers, optimizers, schedules and initialisers on top of lmladder.autograd."""
+"""Layers, optimizers, schedules (`make_schedule` by name) and initialisers on top of lmladder.autograd."""
 
 from . import init
 from .layers import (
@@ -17,7 +17,7 @@ from .layers import (
 )
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .optim import SGD, Adam, AdamW, Muon, Optimizer, clip_grad_norm, decay_groups, muon_groups, newton_schulz
-from .schedules import Constant, LinearDecay, StepDecay, WarmupCosine, WarmupStableDecay, make_schedule
+from .schedules import make_schedule
 
 __all__ = [
     "init",
@@ -47,10 +47,5 @@ __all__ = [
     "decay_groups",
     "muon_groups",
     "newton_schulz",
-    "Constant",
-    "LinearDecay",
-    "StepDecay",
-    "WarmupCosine",
-    "WarmupStableDecay",
     "make_schedule",
 ]
