@@ -18,6 +18,7 @@ from .sources import load_source
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the tokenizer's options
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
+_SOURCE_KEYS = ("path", "url", "sha256", "year", "raw_dir")  # load_source's arguments, as DataConfig names them
 
 
 def data_signature(data: DataConfig) -> dict:
@@ -30,9 +31,7 @@ def data_signature(data: DataConfig) -> dict:
 
 def prepare(data: DataConfig, out_dir: str | Path) -> dict:
     """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically)."""
-    src = load_source(
-        data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir
-    )
+    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     tokenizer = tokenizer_class(data.tokenizer)
     text = src.data if tokenizer.reads_bytes else src.text()
     meta = {
@@ -79,9 +78,7 @@ def ensure_prepared(
         return load_matching(data, prepared_dir), Path(prepared_dir)
     except DataError:
         pass
-    src = load_source(
-        data.source, path=data.path, url=data.url, sha256=data.sha256, year=data.year, raw_dir=data.raw_dir
-    )
+    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
     if not (path / "stats.json").exists():
         with _lock(path.with_name(path.name + ".lock")):
