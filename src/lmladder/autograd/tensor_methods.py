@@ -22,10 +22,6 @@ def _rmatmul(self, other):
     return R.matmul(as_tensor(other, self), self)
 
 
-def _transpose(self, dim0: int = -2, dim1: int = -1):
-    return S.transpose(self, dim0, dim1)
-
-
 _METHODS = {
     "__add__": E.add,
     "__radd__": E.add,
@@ -50,7 +46,7 @@ _METHODS = {
     "max": R.max,
     "reshape": S.reshape,
     "permute": S.permute,
-    "transpose": _transpose,
+    "transpose": S.transpose,
     "masked_fill": S.masked_fill,
     "softmax": F.softmax,
     "log_softmax": F.log_softmax,
