@@ -142,14 +142,12 @@ class MaskedFill(Function):
 
 # ---------------------------------------------------------------------- functional wrappers
 def reshape(x, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Reshape.apply(as_tensor(x), shape=shape)
 
 
 def permute(x, *axes):
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
     return Permute.apply(as_tensor(x), axes=axes)
 
 
@@ -169,13 +167,11 @@ def getitem(x, index):
 
 
 def concat(xs, axis: int = 0):
-    xs = [as_tensor(x) for x in xs]
-    return Concat.apply(*xs, axis=axis)
+    return Concat.apply(*map(as_tensor, xs), axis=axis)
 
 
 def stack(xs, axis: int = 0):
-    xs = [as_tensor(x) for x in xs]
-    return Stack.apply(*xs, axis=axis)
+    return Stack.apply(*map(as_tensor, xs), axis=axis)
 
 
 def where(cond, a, b):
