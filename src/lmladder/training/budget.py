@@ -92,8 +92,7 @@ def _train_step(model: LanguageModel, B: int, T: int, last: bool) -> None:
     x = np.zeros((B, T), dtype=np.int64)
     _, loss = model(x, np.zeros((B, 1 if last else T), dtype=np.int64), last_only=last)
     loss.backward()
-    for p in model.parameters():
-        p.grad = None
+    model.zero_grad()
 
 
 def _forward(model: LanguageModel, B: int, T: int) -> None:
