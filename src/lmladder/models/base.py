@@ -25,21 +25,11 @@ from ..nn import Module
 from . import REGISTRY, ModelConfigError
 
 
-def is_size(v) -> bool:
-    """A positive integer size (bool is an int to Python, but True is not a size: metadata may say either)."""
-    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) and v > 0
-
-
-def check_sizes(config: Any, *names: str) -> None:
-    for name in names:
-        v = getattr(config, name)
-        if not is_size(v):
-            raise ModelConfigError(f"{name}={v!r} must be a positive integer")
-
-
 def check_ids(config: Any, *names: str) -> None:
     """Token ids of the data fields (pad_id, boundary_id): None or inside the vocabulary."""
-    check_sizes(config, "vocab_size")
+    V = config.vocab_size  # a positive integer: bool is an int to Python, but True is no size (metadata may say it)
+    if not isinstance(V, int | np.integer) or isinstance(V, bool | np.bool_) or V <= 0:
+        raise ModelConfigError(f"vocab_size={V!r} must be a positive integer")
     for name in names:
         v = getattr(config, name)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < config.vocab_size):
