@@ -10,7 +10,6 @@ import numpy as np
 from ..fast import kernels as K
 from ..fast import memory
 from .engine import AutogradError, Function
-from .ops_attention import Attention, AttentionQKV, causal_mask  # noqa: F401  (re-exported)
 
 
 class Softmax(Function):
