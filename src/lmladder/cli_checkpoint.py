@@ -20,12 +20,6 @@ class CliError(LmladderError, ValueError):
     """Bad command-line input; the message names the option and the fix."""
 
 
-def _load(path: str):
-    from .training.checkpoints import load_training_checkpoint
-
-    return load_training_checkpoint(path)
-
-
 def _check_sample_options(a: argparse.Namespace) -> None:
     # checked here, in the words of the command line, before the checkpoint is even opened
     if a.num_samples is not None and a.num_samples < 1:
@@ -86,13 +80,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
     Beam search prints its one result when the search ends."""
     from .inference.beam import beam_search
     from .inference.sampling import start_token, stop_at, stop_token, stream
+    from .training.checkpoints import load_training_checkpoint
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
     num_samples = a.num_samples or (1 if a.beam else 5)
     done = 0
     try:
-        ck = _load(a.checkpoint)
+        ck = load_training_checkpoint(a.checkpoint)
         tok, boundary = ck.tokenizer, ck.tokenizer.boundary_id
         stop_id = stop_token(tok)  # the boundary of a lines corpus, or <|endoftext|>: drawing it ends a sample
         what = "--prompt" if a.prompt_file is None else f"--prompt-file {a.prompt_file}"
@@ -257,10 +252,11 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data.prepared import text_sizes
     from .inference.scoring import score_tokens
     from .inference.units import save_units, split_units
+    from .training.checkpoints import load_training_checkpoint
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
-    ck = _load(a.checkpoint)
+    ck = load_training_checkpoint(a.checkpoint)
     tok = ck.tokenizer
     byte_level = tok.reads_bytes
     text = _read_text(a.text, byte_level)
