@@ -161,14 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except LmladderError as e:
+    except (LmladderError, KeyboardInterrupt) as e:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
-        print(f"lmladder {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        if os.environ.get("LMLADDER_DEBUG"):
-            raise
+        if isinstance(e, LmladderError):
+            print(f"lmladder {args.command}: error: {e}", file=sys.stderr)
+            return 2
         print(f"lmladder {args.command}: interrupted {e}".rstrip(), file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
     except BrokenPipeError:
