@@ -301,5 +301,4 @@ class Trainer:
 
 
 def train(model: LanguageModel, data: Prepared, *, resume=None, stop_at=None, reshard=False, **kw) -> TrainResult:
-    """Trainer(model, data, **kw).run(resume, stop_at, reshard): a whole run in one call."""
     return Trainer(model, data, **kw).run(resume=resume, stop_at=stop_at, reshard=reshard)
