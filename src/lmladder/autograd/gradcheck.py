@@ -54,10 +54,8 @@ def gradcheck(
     tensors = []
     for x in inputs:
         arr = np.array(x.data if isinstance(x, Tensor) else x)
-        if np.issubdtype(arr.dtype, np.floating):
-            tensors.append(Tensor(arr.astype(np.float64), requires_grad=True))
-        else:
-            tensors.append(Tensor(arr))
+        floating = np.issubdtype(arr.dtype, np.floating)
+        tensors.append(Tensor(arr.astype(np.float64) if floating else arr, requires_grad=floating))
     out = fn(*tensors)
     if out.dtype != np.float64:
         raise GradcheckError(f"{name or fn}: output dtype {out.dtype}; gradcheck needs the op to stay in float64")
