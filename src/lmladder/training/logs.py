@@ -81,14 +81,7 @@ class TsvLog:
 class Discard:
     """A log that keeps nothing: MPI ranks other than 0 run the same loop, and rank 0 alone writes the run's logs."""
 
-    def write(self, row) -> None:
-        pass
-
-    def write_many(self, rows) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    def write(self, row) -> None: ...
+    def write_many(self, rows) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
