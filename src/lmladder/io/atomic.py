@@ -69,34 +69,26 @@ def _as_write_error(path: Path) -> Iterator[None]:
         raise _write_error(path, exc) from exc
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable. Best effort: some platforms/file systems cannot open or fsync a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _fsync(path: str | Path) -> None:
+    # A file's bytes, or a directory's entries (which makes a rename durable). Best effort: some platforms and
+    # file systems cannot open or fsync a directory.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
-    # The files' bytes must be on disk before the rename publishes them (best effort, like _fsync_dir).
+    # The files' bytes must be on disk before the rename publishes them (best effort, like _fsync).
     for folder, _, files in os.walk(root):
         for name in files:
             file = os.path.join(folder, name)
             if os.path.islink(file) or not os.path.isfile(file):
                 continue  # opening a FIFO would block; a link's target is not ours to sync
-            with contextlib.suppress(OSError):
-                fd = os.open(file, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        _fsync_dir(Path(folder))
+            _fsync(file)
+        _fsync(folder)
 
 
 def _sibling_name(path: Path, tag: str) -> Path:
@@ -167,7 +159,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -208,7 +200,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 def _swap_in(tmp: Path, path: Path) -> None:
