@@ -37,9 +37,8 @@ def text_sizes(tok: Tokenizer, text: str | bytes, ids: np.ndarray) -> tuple[int,
     if isinstance(text, bytes):  # the byte tokenizer's raw file: one token per byte
         return len(text[1:].decode("utf-8", errors="replace")), len(text) - 1
     first = tok.decode(ids[:1])
-    return len(text) - len(first), len(text.encode("utf-8", "surrogatepass")) - len(
-        first.encode("utf-8", "surrogatepass")
-    )
+    n_bytes = len(text.encode("utf-8", "surrogatepass")) - len(first.encode("utf-8", "surrogatepass"))
+    return len(text) - len(first), n_bytes
 
 
 def prepare_corpus(
