@@ -1,14 +1,17 @@
 """`lmladder compare`: fast tests on fabricated tables and a git repository; a slow one on a queued DVC grid."""
 
+import hashlib
 import io
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lmladder.cli import main
+from lmladder.inference.units import SplitUnits, save_units
 from lmladder.reports.compare import Table, compare, load, verdict
 
 from .test_pipeline_e2e import TINY, dvc, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
@@ -89,6 +92,63 @@ def test_bad_sides_are_one_line_errors(tmp_path, capsys):
     assert main(["compare", "no-such-rev:", str(tmp_path), "--repo", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read outputs/reports/perplexity.csv at 'no-such-rev'" in err
+
+
+def units_report(folder, shift):
+    """A report folder as the evaluate stage writes it: perplexity.csv, runs.csv, units/mlp/seed0.npz (200 names of
+    5 tokens; `shift` nats added to every token's NLL). Returns the unit file's bytes."""
+    tokens = np.full(200, 5, np.int64)
+    nll = (np.random.default_rng(0).uniform(1.5, 2.5, 200) + shift) * tokens
+    u = SplitUnits(nll=nll, tokens=tokens, chars=tokens, bytes=tokens, unit="document", digest="d" * 64)
+    save_units(folder / "units" / "mlp" / "seed0.npz", {"val": u, "test": u})
+    m = u.mean_nll
+    write_report(folder / "perplexity.csv", [("mlp", 1, m, 0.0)])
+    runs = pd.DataFrame(
+        [("mlp", 0, "mlp/seed0", "ok", m, m)], columns=["rung", "seed", "job", "status", "val_nll", "test_nll"]
+    )
+    runs.to_csv(folder / "runs.csv", index=False)
+    return (folder / "units" / "mlp" / "seed0.npz").read_bytes()
+
+
+def test_a_revisions_unit_scores_come_from_the_dvc_cache(tmp_path, capsys):
+    """units/ is a DVC output: `compare HEAD:` reads it at HEAD from the cache and prints the paired test; an
+    older commit without units/ gets none; a damaged cache object or a missing one is a one-line error."""
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc("init", "-q", cwd=tmp_path)
+    reports = tmp_path / "outputs" / "reports"
+    write_report(reports / "perplexity.csv", [("mlp", 1, 2.1, 0.0)])
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "before units"], cwd=tmp_path, check=True)
+    committed = units_report(reports, 0.0)
+    dvc("add", "-q", "outputs/reports/units", cwd=tmp_path)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "units"], cwd=tmp_path, check=True)
+    units_report(reports, -0.1)  # the workspace's report: 0.1 nats lower on every name
+
+    def compare_with(rev):
+        code = main(["compare", rev, str(reports), "--repo", str(tmp_path)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = compare_with("HEAD:")
+    assert code == 0 and "## Paired bootstrap" in out
+    row = next(ln for ln in out.splitlines() if ln.startswith("| mlp ") and "[" in ln)
+    assert "-0.1000 [-0.1000, -0.1000]" in row and row.rstrip("| ").endswith("better")
+    code, out, _ = compare_with("HEAD~1:")
+    assert code == 0 and "No paired test" in out
+
+    cached = tmp_path / ".dvc" / "cache" / "files" / "md5" / hashlib.md5(committed).hexdigest()[:2]
+    cached /= hashlib.md5(committed).hexdigest()[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(committed[:100])  # cut short
+    code, _, err = compare_with("HEAD:")
+    assert code == 2 and err.count("\n") == 1
+    assert "HEAD:outputs/reports/units/mlp/seed0.npz is truncated or corrupt" in err
+    cached.unlink()  # a clone that never pulled it
+    code, _, err = compare_with("HEAD:")
+    assert code == 2 and err.count("\n") == 1 and "cannot read outputs/reports/units at 'HEAD'" in err
+    assert "dvc pull" in err
 
 
 # --- a queued DVC grid (slow) ------------------------------------------------------------------------------------

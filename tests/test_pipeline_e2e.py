@@ -50,8 +50,8 @@ def dvc(*args, cwd, check=True):
     return sh([sys.executable, "-m", "dvc", *args], cwd, check)
 
 
-def exp_run(repo, *overrides):
-    args = ["exp", "run"]
+def exp_run(repo, *overrides, name=None):
+    args = ["exp", "run", *(["-n", name] if name else [])]
     for o in (*TINY, *overrides):
         args += ["-S", o]
     return dvc(*args, cwd=repo)
@@ -103,6 +103,23 @@ def test_exp_run_trigram(repo):
     ck = repo / "outputs/bigram/seed0/metrics.json"
     assert 27**2 < json.loads(ck.read_text())["params"] < 27**3  # sparse: the contexts and trigrams seen
     assert "exp" in dvc("exp", "show", "--csv", cwd=repo).stdout.lower()
+
+
+def test_compare_two_experiments_with_the_paired_test(repo):
+    """`lmladder compare A: B:` reads each experiment's units/ from the DVC cache: a paired row per rung, the rungs
+    that did not change exactly zero."""
+    exp_run(repo, "mlp.model.n_hidden=16", name="units-small")
+    exp_run(repo, name="units-base")  # back to the TINY defaults, as the tests below expect
+    r = sh([sys.executable, "-m", "lmladder", "compare", "units-small:", "units-base:"], repo)
+    paired = r.stdout.split("## Paired bootstrap")[1]
+    rows = {  # keyed by rung (the setting is rung/tokenizer)
+        ln.split("|")[1].strip().split("/")[0]: ln
+        for ln in paired.splitlines()
+        if ln.startswith("| ") and "---" not in ln
+    }
+    assert set(PIPELINE) <= set(rows), r.stdout
+    assert "+0.0000 [+0.0000, +0.0000]" in rows["bigram"] and rows["bigram"].rstrip("| ").endswith("not significant")
+    assert "+0.0000 [+0.0000, +0.0000]" not in rows["mlp"] and rows["mlp"].rstrip("| ").endswith(("better", "worse"))
 
 
 def test_hydra_run_gives_the_same_metrics_as_dvc(repo):

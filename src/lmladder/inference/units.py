@@ -116,11 +116,12 @@ def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
                 np.lib.format.write_array(member, a, allow_pickle=False)
 
 
-def load_units(path: str | Path, *, metrics: dict | None = None) -> dict[str, SplitUnits]:
+def load_units(path: str | Path, *, metrics: dict | None = None, raw: bytes | None = None) -> dict[str, SplitUnits]:
     """Read and check a unit file; with the run's `metrics` (metrics.json), also that each split's units sum to
-    its token count and NLL."""
+    its token count and NLL. `raw`: the file's bytes, read elsewhere (at a git revision); `path` then names it."""
     fix = "delete it (the run is then reported without intervals) or re-run the run, or the evaluate stage for a report"
-    raw = read_user_file(path, what=str(path), fix=fix, error=UnitsError)
+    if raw is None:
+        raw = read_user_file(path, what=str(path), fix=fix, error=UnitsError)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

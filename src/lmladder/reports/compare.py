@@ -4,12 +4,14 @@ against the seed spread (|Δ mean| ≤ max(std A, std B) is "within noise").
 A side is a report CSV (`perplexity.csv` from `lmladder report` or the evaluate stage, with the timing table
 `timing.csv` beside it) or a folder holding one, a sweep folder or `outputs/` (reported on the fly), or `REV:PATH`
 for a git revision or DVC experiment (read through DVC, so DVC-tracked files come from the cache). `REV:` alone
-means REV:outputs/reports/perplexity.csv."""
+means REV:outputs/reports/perplexity.csv. A report side brings its unit scores (units/ beside runs.csv) for the
+paired test, a `REV:` side too: read at that revision from the DVC cache."""
 
 from __future__ import annotations
 
 import io
 import json
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +50,9 @@ def load(spec: str, *, repo: str | Path = ".") -> Table:
         rel = rel or DEFAULT_PATH
         if not rel.endswith((".csv", ".json")):
             rel = rel.rstrip("/") + "/perplexity.csv"
-        return _from_text(_read_rev(rev, rel, repo), rel, spec)
+        table = _from_text(_read_rev(rev, rel, repo), rel, spec)
+        table.units = _rev_units(rev, rel, repo, table.by)
+        return table
     raise ReportError(
         f"{spec!r} is neither a file/folder nor REV:PATH; give a report folder or CSV, a sweep folder, "
         "or e.g. HEAD:outputs/reports/perplexity.csv (an experiment name works as REV)"
@@ -63,8 +67,8 @@ def _from_path(path: Path, spec: str) -> Table:
     table = _from_text(_read(found[0]), found[0].name, spec)
     runs_csv = found[0].with_name("runs.csv")
     if (found[0].parent / "units").is_dir() and runs_csv.is_file():  # a report written with unit scores
-        runs = pd.read_csv(io.StringIO(_read(runs_csv)))
-        if set(table.by) <= set(runs):  # labelled as the table's rows are (its `by` includes the tokenizer column)
+        runs = _runs(_read(runs_csv), str(runs_csv))
+        if {*table.by, "job"} <= set(runs):  # labelled as the table's rows are (its `by` includes the tokenizer column)
             table.units = grouped(runs, table.by, read_report_units(runs, found[0].parent))
     timing = found[0].with_name("timing.csv")  # wall clock: kept beside the report, never in git or DVC
     if timing.is_file() and timing != found[0]:
@@ -109,6 +113,42 @@ def _read_rev(rev: str, rel: str, repo: str | Path) -> str:
         raise ReportError(
             f"cannot read {rel} at {rev!r} ({msg}); check the name with `git log` or `dvc exp list`, "
             "and that the experiment ran in this repository (its outputs must be in the DVC cache)"
+        ) from None
+
+
+def _rev_units(rev: str, rel: str, repo: str | Path, by: list[str]) -> Grouped:
+    """The unit scores beside the table at REV, checked as a local report's are; units/ is a DVC output, so they
+    come from the DVC cache. A revision without units/ or runs.csv there (older commits) has none."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    folder = posixpath.dirname(rel)
+    units, runs_rel = posixpath.join(folder, "units"), posixpath.join(folder, "runs.csv")
+    fs = dvc.api.DVCFileSystem(str(repo), rev=rev)
+    try:
+        if not (fs.isdir(units) and fs.isfile(runs_rel)):
+            return {}
+        runs = _runs(fs.cat_file(runs_rel).decode("utf-8", "replace"), f"{rev}:{runs_rel}")
+        if not {*by, "job"} <= set(runs):  # labelled as the table's rows are, as in _from_path
+            return {}
+        have = set(fs.find(units))
+        files = {str(j): fs.cat_file(p) for j in runs["job"] if (p := posixpath.join(units, f"{j}.npz")) in have}
+    except (OSError, DvcException) as e:  # e.g. listed in git but not in this DVC cache (never pulled here)
+        raise ReportError(
+            f"cannot read {units} at {rev!r} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+            "bring it into the DVC cache with `dvc pull` (`dvc exp pull REMOTE NAME` for an experiment)"
+        ) from None
+    finally:
+        fs.close()
+    return grouped(runs, by, read_report_units(runs, Path(f"{rev}:{folder}"), files))
+
+
+def _runs(text: str, where: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except ValueError as e:  # pandas' parser errors are ValueErrors
+        raise ReportError(
+            f"{where} is not a runs table ({str(e).splitlines()[0]}); re-run `lmladder report` or the evaluate stage"
         ) from None
 
 

@@ -43,13 +43,18 @@ def write_units(out_dir: Path, units: dict[str, dict[str, SplitUnits]]) -> None:
         save_units(out_dir / "units" / f"{job}.npz", u)
 
 
-def read_report_units(runs_csv: pd.DataFrame, folder: Path) -> dict[str, dict[str, SplitUnits]]:
-    """units/<job>.npz beside a report's runs.csv, each checked against the NLL that runs.csv records."""
+def read_report_units(
+    runs_csv: pd.DataFrame, folder: Path, files: dict[str, bytes] | None = None
+) -> dict[str, dict[str, SplitUnits]]:
+    """units/<job>.npz beside a report's runs.csv, each checked against the NLL that runs.csv records. `files`
+    (job -> bytes) instead of the folder's: a report read at a git revision, `folder` naming it."""
     out = {}
     for r in runs_csv.to_dict("records"):
-        path = folder / "units" / f"{r.get('job')}.npz"
-        if path_kind(path) != "missing":
-            out[str(r["job"])] = load_units(path, metrics={s: {"nll": r.get(f"{s}_nll")} for s in SPLITS})
+        job = str(r.get("job"))
+        path = folder / "units" / f"{job}.npz"
+        raw = None if files is None else files.get(job)
+        if raw is not None or files is None and path_kind(path) != "missing":
+            out[job] = load_units(path, metrics={s: {"nll": r.get(f"{s}_nll")} for s in SPLITS}, raw=raw)
     return out
 
 
