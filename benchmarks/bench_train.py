@@ -117,13 +117,16 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
     else:
         dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
     model = build_model(package, w["kind"], rng, **dims)
-    o = optim or w.get("optim", ADAMW)
-    if o["name"] == "muon":  # training/loop.py's build_optimizer: Muon for the hidden matrices, AdamW the rest
-        hyper = {k: o[k] for k in ("muon_lr", "momentum", "nesterov", "ns_steps")}
-        opt = nn.Muon(nn.muon_groups(model, o["weight_decay"]), lr=o["lr"], betas=BETAS, **hyper)
-    else:
-        opt = nn.AdamW(nn.decay_groups(model.named_parameters(), o["weight_decay"]), lr=o["lr"], betas=BETAS)
+    opt = build_optimizer(nn, model, optim or w.get("optim", ADAMW))
     return model, ours_step(model, model.parameters(), opt, data, nn)
+
+
+def build_optimizer(nn, model, o: dict):
+    """training/loop.py's build_optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW."""
+    if o["name"] == "muon":
+        hyper = {k: o[k] for k in ("muon_lr", "momentum", "nesterov", "ns_steps")}
+        return nn.Muon(nn.muon_groups(model, o["weight_decay"]), lr=o["lr"], betas=BETAS, **hyper)
+    return nn.AdamW(nn.decay_groups(model.named_parameters(), o["weight_decay"]), lr=o["lr"], betas=BETAS)
 
 
 def build_torch(torch, w: dict, data, fused: bool, model_ours, optim: dict | None = None):

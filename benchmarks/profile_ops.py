@@ -54,7 +54,7 @@ def main() -> None:
     w = bt.WORKLOADS[args.workload]
     data = batches(corpus_ids("shakespeare" if w["kind"] == "gpt" else "names", 200_000, w["vocab"]), w["B"], w["T"], 8)
     model, _ = bt.build_ours(w, data)
-    opt = nn.AdamW(nn.decay_groups(model.named_parameters(), bt.WD), lr=bt.LR, betas=bt.BETAS)
+    opt = bt.build_optimizer(nn, model, w.get("optim", bt.ADAMW))  # the workload's optimizer, as bench_train's
     params, one, n = model.parameters(), np.asarray(1.0, dtype=np.float32), args.steps
     parts: dict = collections.defaultdict(float)
     for i in range(n + 2):  # two warm-up steps

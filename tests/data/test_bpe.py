@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lmladder.data import DataError
 from lmladder.data.tokenizers import bpe
 from lmladder.data.tokenizers.bpe import PATTERNS, BPETokenizer
+from lmladder.data.tokenizers.bpe_learn import learn_merges
 
 from ..shared_data import shared_file
 
@@ -109,7 +110,7 @@ def test_encode_of_train_text_is_trainings_final_state(pattern, lines):
     tok = BPETokenizer.train(text, 400, pattern=pattern, lines=lines)  # its cache holds training's final chunks
     fresh = BPETokenizer.from_dict(tok.to_dict())  # empty cache: merges applied by encode
     np.testing.assert_array_equal(tok.encode(text), fresh.encode(text))
-    merges, finals = bpe._learn([text.encode()], [1], 100)  # "none", stream: one chunk, never cached
+    merges, finals = learn_merges([text.encode()], [1], 100)  # "none", stream: one chunk, never cached
     assert finals[0] == BPETokenizer(merges, pattern="none", specials=()).encode(text).tolist()
 
 
@@ -121,7 +122,7 @@ def test_incremental_counts_match_reference_on_random_text(text):
         chunks = Counter(
             c for doc in (text.split("\n") if lines else [text]) for c in BPETokenizer([], pattern=pattern)._split(doc)
         )
-        got, finals = bpe._learn([c.encode() for c in chunks], list(chunks.values()), 10**9)
+        got, finals = learn_merges([c.encode() for c in chunks], list(chunks.values()), 10**9)
         assert got == merges
         assert finals == [ref_encode(c, merges, "none", False) for c in chunks]
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..fast import kernels as K
 from ..fast import memory
+from ..fast import modern as KM
 from .engine import AutogradError, Function
 
 
@@ -134,19 +135,13 @@ class RMSNorm(Function):
     __slots__ = ("xhat", "rstd", "w")
 
     def forward(self, x, w, eps=1e-5):
-        self.rstd = 1 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
-        self.xhat = x * self.rstd
+        y, self.xhat, self.rstd = KM.rms_norm_forward(x, w, eps)  # xhat = x rstd, y = xhat w
         self.w = w
-        return self.xhat * w
+        return y
 
     def backward(self, g):
-        C = g.shape[-1]
-        gxhat = g * self.w
-        gx = None
-        if self.needs[0]:
-            gx = self.rstd * (gxhat - self.xhat * (gxhat * self.xhat).mean(axis=-1, keepdims=True))
-        gw = (g.reshape(-1, C) * self.xhat.reshape(-1, C)).sum(axis=0) if self.needs[1] else None
-        return gx, gw
+        # gx = rstd (g w - xhat mean(g w xhat)), gw = sum of g xhat over rows
+        return KM.rms_norm_backward(g, self.xhat, self.rstd, self.w, self.needs[0], self.needs[1])
 
 
 class GeluTanh(Function):

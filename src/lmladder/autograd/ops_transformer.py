@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from ..fast import modern as KM
 from .engine import AutogradError, Function
 
 
@@ -45,14 +46,7 @@ class Rotary(Function):
         return (self._turn(g, -self.sin),)
 
     def _turn(self, x, sin):
-        h = x.shape[-1] // 2
-        x1, x2 = x[..., :h], x[..., h:]  # (B, T, H, d/2) each
-        y = np.empty_like(x)
-        np.multiply(x1, self.cos, out=y[..., :h])
-        y[..., :h] -= x2 * sin
-        np.multiply(x2, self.cos, out=y[..., h:])
-        y[..., h:] += x1 * sin
-        return y
+        return KM.rotate_half(x, self.cos, sin)  # y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin
 
 
 class RepeatHeads(Function):
@@ -76,8 +70,8 @@ class ReluSquared(Function):
     __slots__ = ("r",)
 
     def forward(self, x):
-        self.r = np.maximum(x, 0)
-        return self.r * self.r
+        y, self.r = KM.relu2_forward(x)  # r = max(x, 0), y = r^2
+        return y
 
     def backward(self, g):
-        return (2 * g * self.r,)
+        return (KM.relu2_backward(g, self.r),)  # 2 g r

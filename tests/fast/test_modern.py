@@ -1,0 +1,104 @@
+"""The modern transformer's compiled kernels (fast/modern_jit.py) against their NumPy references (fast/modern.py):
+RMS norm on strided head views, rotary turns, ReLU^2; the same bits at any thread count; NaN in -> NaN out."""
+
+import numpy as np
+import pytest
+
+from lmladder.fast import kernels_jit, switch
+from lmladder.fast import modern as KM
+
+jit = pytest.importorskip("lmladder.fast.modern_jit")
+
+
+def both(fn, *args):
+    """fn(*args) with the NumPy reference, then with the compiled kernels (copies: outputs are pooled)."""
+    out = {}
+    for name in switch.BACKENDS:
+        switch.set_backend(name)
+        res = fn(*args)
+        out[name] = [np.array(r, copy=True) for r in (res if isinstance(res, tuple) else (res,)) if r is not None]
+    switch.set_backend("compiled")
+    return out["numpy"], out["compiled"]
+
+
+def randn(*shape, scale=1.0, seed=0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def qk_view(B=16, T=128, H=4, d=32):
+    """The query columns of a fused (B, T, 3C) projection as (B, T, H, d): a strided view, as QK-norm reads it."""
+    qkv = randn(B, T, 3 * H * d, scale=2)
+    return qkv[:, :, : H * d].reshape(B, T, H, d)
+
+
+def test_the_modern_kernels_compile_for_float32_only():
+    assert KM._twin(np.zeros(3, np.float32)) is jit
+    assert KM._twin(np.zeros(3, np.float64)) is None  # gradchecks keep the NumPy reference
+
+
+@pytest.mark.parametrize("make", [qk_view, lambda: randn(9000, 128), lambda: randn(5)])  # heads, rows, one vector
+@pytest.mark.parametrize("need_w", [True, False])
+def test_rms_norm_matches_the_reference(make, need_w):
+    x = make()
+    w = randn(x.shape[-1], seed=3) + 1
+    g = randn(*x.shape, seed=1)
+    ref, new = both(KM.rms_norm_forward, x, w, 1e-5)
+    np.testing.assert_allclose(new[0], ref[0], rtol=1e-5, atol=1e-5)
+    _, xhat, rstd = KM.rms_norm_forward(x, w, 1e-5)  # the compiled layout for the compiled backward
+    gnew = [np.array(a) for a in KM.rms_norm_backward(g, xhat, rstd, w, True, need_w) if a is not None]
+    switch.set_backend("numpy")
+    _, xhat, rstd = KM.rms_norm_forward(x, w, 1e-5)
+    gref = [np.array(a) for a in KM.rms_norm_backward(g, xhat, rstd, w, True, need_w) if a is not None]
+    switch.set_backend("compiled")
+    assert len(gnew) == len(gref) == 1 + need_w
+    for n, r in zip(gnew, gref, strict=True):
+        np.testing.assert_allclose(n.reshape(r.shape), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
+@pytest.mark.parametrize("start,T", [(0, 128), (37, 1)])  # a training window; one decoded token at position 37
+def test_rotation_matches_the_reference_and_backward_turns_back(start, T):
+    from lmladder.autograd.ops_transformer import rotary_tables
+
+    x = qk_view(B=3, T=T)
+    cos, sin = (a[start:, None, :] for a in rotary_tables(start + T, x.shape[-1], 10000.0, "<f4"))
+    ref, new = both(KM.rotate_half, x, cos, sin)
+    np.testing.assert_allclose(new[0], ref[0], rtol=1e-6, atol=1e-6)
+    back = KM.rotate_half(np.ascontiguousarray(new[0]), cos, -sin)
+    np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(7,), (16, 128, 512), (1 << 21,)])  # tiny, the 30-minute model's MLP, threaded
+def test_relu2_matches_the_reference_exactly(shape):
+    x, g = randn(*shape, scale=2), randn(*shape, seed=1)
+    ref, new = both(KM.relu2_forward, x)
+    for n, r in zip(new, ref, strict=True):
+        np.testing.assert_array_equal(n, r)  # max, one product: no rounding freedom
+    gref, gnew = both(KM.relu2_backward, g, ref[1])
+    np.testing.assert_array_equal(gnew[0], gref[0])
+
+
+def test_the_threaded_loops_give_the_same_bits_at_any_thread_count():
+    x = randn(1 << 21, scale=2)
+    w = x[:128] + 1
+    runs = []
+    for threads in (1, 2, 1):
+        kernels_jit.set_threads(threads)  # numba's one pool
+        y, h, r = jit.rms_norm_forward(x.reshape(-1, 4, 128), w, 1e-5)
+        out = [y, *jit.rms_norm_backward(x.reshape(-1, 4, 128), h, r, w, True, True)]
+        y2, r2 = jit.relu2_forward(x)
+        cos, sin = x[: 128 * 16].reshape(128, 1, 16), x[-128 * 16 :].reshape(128, 1, 16)
+        out += [y2, jit.relu2_backward(x, r2), jit.rotate_half(x.reshape(64, 128, 8, 32), cos, sin)]
+        runs.append([a.copy() for a in out])
+    kernels_jit.set_threads(2)
+    for later in runs[1:]:
+        for a, b in zip(runs[0], later, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_nan_goes_in_nan_comes_out():
+    x = randn(4, 2, 32)
+    x[1, 0, 3] = np.nan
+    y, _, _ = jit.rms_norm_forward(x, np.ones(32, np.float32), 1e-5)
+    assert np.isnan(y[1, 0]).all() and np.isfinite(np.delete(y.reshape(-1, 32), 2, axis=0)).all()  # that row only
+    y2, _ = jit.relu2_forward(x.reshape(-1))
+    assert np.isnan(y2[(1 * 2 + 0) * 32 + 3]) or y2[(1 * 2 + 0) * 32 + 3] == 0  # max(nan, 0) is either, as NumPy's
