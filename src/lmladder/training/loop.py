@@ -25,33 +25,10 @@ from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS, LiveLog
 from .logs import Discard, TsvLog
 from .resume import TrainingError, restore
 from .rngs import Rngs
-from .settings import OptimSettings, SettingsError, TrainSettings
+from .settings import OptimSettings, SettingsError, TrainSettings, build_optimizer, build_schedule
 from .timing import RunTiming
 
 LAST, BEST = "model.safetensors", "best.safetensors"
-
-
-def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
-    if s.name == "sgd":
-        return nn.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    betas = tuple(s.betas)
-    if s.name == "muon":  # hidden matrices by Muon, the rest by AdamW
-        groups = nn.muon_groups(model, s.weight_decay)
-        hyper = {"muon_lr": s.muon_lr, "momentum": s.muon_momentum, "nesterov": s.nesterov, "ns_steps": s.ns_steps}
-        return nn.Muon(groups, lr=s.lr, betas=betas, eps=s.eps, **hyper)
-    groups = nn.decay_groups(model.named_parameters(), s.weight_decay)  # no decay on biases and norm gains
-    cls = nn.AdamW if s.name == "adamw" else nn.Adam
-    return cls(groups, lr=s.lr, betas=betas, eps=s.eps)
-
-
-def build_schedule(s: OptimSettings, max_iters: int):
-    total = s.decay_iters or max_iters
-    if s.schedule == "constant":
-        return nn.make_schedule("constant", lr=s.lr)
-    if s.schedule == "step":
-        return nn.make_schedule("step", lr=s.lr, step_size=s.step_size, gamma=s.gamma)
-    extra = {"cooldown_frac": s.cooldown_frac} if s.schedule == "wsd" else {}
-    return nn.make_schedule(s.schedule, lr=s.lr, total=total, min_lr=s.min_lr, warmup=s.warmup_iters, **extra)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Typed settings for training and sampling a rung. Stages merge their YAML into these dataclasses, so a wrong type
-or an unknown key fails before any work starts; the library itself only ever sees these plain objects.
+"""Typed settings for training and sampling a rung, and the optimizer and schedule they build. Stages merge their
+YAML into these dataclasses, so a wrong type or an unknown key fails before any work starts; the library itself
+only ever sees these plain objects.
 
 Each `check()` names a field as `name=value`; the stages say it as the config key (mlp.optim.lr=0)."""
 
@@ -8,7 +9,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, make_dataclass
 
+from .. import nn
 from ..errors import LmladderError
+from ..models.base import LanguageModel
 from ..nn.schedules import SCHEDULES
 from ..rules import Rule, check_fields, choice, flag, integer, number
 
@@ -97,3 +100,26 @@ def rung_schema(model_cls: type) -> type:
     if model_cls.trainable:
         parts += [("optim", OptimSettings), ("train", TrainSettings)]
     return make_dataclass(f"{model_cls.__name__}Settings", [(n, t, field(default_factory=t)) for n, t in parts])
+
+
+def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
+    if s.name == "sgd":
+        return nn.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    betas = tuple(s.betas)
+    if s.name == "muon":  # hidden matrices by Muon, the rest by AdamW
+        groups = nn.muon_groups(model, s.weight_decay)
+        hyper = {"muon_lr": s.muon_lr, "momentum": s.muon_momentum, "nesterov": s.nesterov, "ns_steps": s.ns_steps}
+        return nn.Muon(groups, lr=s.lr, betas=betas, eps=s.eps, **hyper)
+    groups = nn.decay_groups(model.named_parameters(), s.weight_decay)  # no decay on biases and norm gains
+    cls = nn.AdamW if s.name == "adamw" else nn.Adam
+    return cls(groups, lr=s.lr, betas=betas, eps=s.eps)
+
+
+def build_schedule(s: OptimSettings, max_iters: int):
+    total = s.decay_iters or max_iters
+    if s.schedule == "constant":
+        return nn.make_schedule("constant", lr=s.lr)
+    if s.schedule == "step":
+        return nn.make_schedule("step", lr=s.lr, step_size=s.step_size, gamma=s.gamma)
+    extra = {"cooldown_frac": s.cooldown_frac} if s.schedule == "wsd" else {}
+    return nn.make_schedule(s.schedule, lr=s.lr, total=total, min_lr=s.min_lr, warmup=s.warmup_iters, **extra)
