@@ -1,14 +1,22 @@
-"""Glue for sweeps (-m) that runs before Hydra: a search space Optuna would refuse, and the PYTHONPATH of jobs that
-submitit starts in new interpreters."""
+"""Glue for sweeps (-m): before Hydra, a search space Optuna would refuse and the PYTHONPATH of jobs that submitit
+starts in new interpreters; after it, the sweep's summary line and exit status from its jobs (SweepOutcome)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
+import time
+import typing
+from dataclasses import is_dataclass
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
+
 from _stage import refuse, rung_name
-from lmladder.config import ConfigError
+from lmladder.config import ConfigError, RunConfig
 
 
 def importable_in_jobs() -> None:
@@ -34,13 +42,96 @@ def check_search_space(name: str, argv: list[str] | None = None) -> None:
 
     try:
         from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+        from optuna.distributions import DiscreteUniformDistribution, LogUniformDistribution, UniformDistribution
     except ModuleNotFoundError as e:
         refuse(rung_name(name, args), ConfigError(f"{sweeper}: {e}; pip install -e '.[optuna]'"))
     for a in args:
         try:
-            if not a.startswith(("-", "hydra")):
-                create_params_from_overrides([a])  # what the sweeper makes of it, one override at a time
+            if a.startswith(("-", "hydra")):
+                continue
+            space, _ = create_params_from_overrides([a])  # what the sweeper makes of it, one override at a time
         except OverrideParseException:
             continue
         except ValueError as e:
             refuse(rung_name(name, args), ConfigError(f"{a}: {str(e).rstrip('.')}; fix that search dimension"))
+        for key, dist in space.items():
+            # Hydra's interval(8, 64) is a float range, whatever its bounds: every trial would fail validation
+            floats = (UniformDistribution, LogUniformDistribution, DiscreteUniformDistribution)
+            if isinstance(dist, floats) and _integer_key(key):
+                value = a.split("=", 1)[1]
+                error = ConfigError(
+                    f"{a}: this search dimension samples floats, and {key} takes an integer; write "
+                    f"{key}='int({value})' (an integer range, both ends included), or list values with choice()"
+                )
+                refuse(rung_name(name, args), error)
+
+
+def _integer_key(key: str) -> bool:
+    """Whether the config key (mlp.model.n_hidden, seed) is an integer field of its rung's settings or of RunConfig."""
+    from lmladder.models import rung_class, rungs
+    from lmladder.training.settings import rung_schema
+
+    first, *rest = key.lstrip("+~").split(".")
+    node, names = (rung_schema(rung_class(first)), rest) if first in rungs() else (RunConfig, [first, *rest])
+    for name in names:
+        hints = typing.get_type_hints(node) if is_dataclass(node) else {}
+        if name not in hints:
+            return False
+        node = hints[name]
+    return node is int or (int in typing.get_args(node) and float not in typing.get_args(node))
+
+
+class SweepOutcome(Callback):
+    """A sweep's summary line and exit status, from its jobs' status.json (conf/config.yaml registers it as a Hydra
+    callback, so it runs in the process that drives the sweep, whatever the launcher). Every job failed: one error
+    line and exit 2, as one such run alone exits; some failed: one line on stderr and exit 0 (the others' results
+    are the sweep's; `lmladder report --strict` exits 1 on any failure). An Optuna search whose every trial failed
+    reports no best trial: its +inf would otherwise be logged, and kept in optimization_results.yaml, as the best."""
+
+    LOGGER = "hydra_plugins.hydra_optuna_sweeper._impl"  # where hydra-optuna-sweeper 1.3 logs "Best value: ..."
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self.sweep, self.started = Path(str(config.hydra.sweep.dir)), time.time()
+        logging.getLogger(self.LOGGER).addFilter(self._no_best_without_a_finished_job)
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        logging.getLogger(self.LOGGER).removeFilter(self._no_best_without_a_finished_job)
+        states = self._states()
+        failed, total = states.count("failed"), len(states)
+        name = rung_name(config.hydra.job.name, sys.argv[1:])
+        if name == config.hydra.job.name:  # a search preset sets the rung among its params
+            name = str(OmegaConf.select(config, "hydra.sweeper.params.rung", default=None) or name)
+        report = f"`lmladder report {self.sweep}` lists"
+        if total and failed == total:
+            results = self.sweep / "optimization_results.yaml"
+            best = ""
+            if results.exists():
+                results.unlink()
+                best = "; Optuna has no best trial, so no optimization_results.yaml"
+            print(
+                f"lmladder {name}: error: all {total} jobs of the sweep failed (their errors are above){best}; "
+                f"fix what they name and run it again ({report} them)",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.exit(2)  # Hydra's callback runner catches Exception only: SystemExit ends the sweep's process
+        if failed:
+            line = f"lmladder {name}: {failed} of {total} jobs failed ({total - failed} finished; the sweep exits 0)"
+            print(f"{line}; {report} the failed ones", file=sys.stderr, flush=True)
+        elif total:
+            print(f"[{name}] sweep: {total} of {total} jobs finished -> {self.sweep}", flush=True)
+
+    def _states(self) -> list[str]:
+        """The status of every job of this sweep. A job folder whose status.json is older than the sweep is an
+        earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file system's coarser clock)."""
+        states = []
+        for p in sorted(self.sweep.rglob("status.json")):
+            try:
+                if p.stat().st_mtime >= self.started - 1.0:
+                    states.append(json.loads(p.read_text()).get("status"))
+            except (OSError, ValueError, AttributeError):  # unreadable: not a status this sweep's jobs wrote
+                continue
+        return states
+
+    def _no_best_without_a_finished_job(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Best ") or "ok" in self._states()

@@ -49,7 +49,8 @@ def main(cfg: DictConfig) -> None:
         summary = write_report(runs, out, title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
         firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its pictures
         for rung, job in zip(firsts["rung"], firsts["job"], strict=True):
-            inspect_run(Path(st.run.paths.outputs) / job, out / "inspect" / rung)
+            note = lambda line, rung=rung: print(f"[evaluate] inspect/{rung}: {line}")  # noqa: E731
+            inspect_run(Path(st.run.paths.outputs) / job, out / "inspect" / rung, log=note)
         print((out / "perplexity.md").read_text())
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 

@@ -9,10 +9,12 @@ import pytest
 
 from lmladder import cli, nn
 from lmladder.data import CharTokenizer
-from lmladder.insight import InspectError, inspect_run
+from lmladder.insight import InspectError, figures, inspect_run
 from lmladder.models import rung_class
 from lmladder.training import OptimSettings, TrainSettings, make_rngs, save_training_checkpoint, train
 from tests.ladder import RUNGS, small_config
+
+from .reliability.harness import build_sandbox, run_in_process
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TOK = CharTokenizer.build("abcdefgh ij\n")
@@ -94,3 +96,55 @@ def test_bad_targets_and_options_are_one_line_errors(args, message, tmp_path, ca
 
 def test_inspect_error_is_a_project_error():
     assert issubclass(InspectError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("vocab", "n_embd", "has"),
+    [("abcdefgh ij\n", 1, "1-dimensional embeddings"), ("a", 8, "a vocabulary of one token")],
+)
+def test_a_picture_that_does_not_apply_is_a_note_and_the_others_are_drawn(vocab, n_embd, has, tmp_path):
+    """One embedding dimension, or a vocabulary of one, has no 2-D projection: the page says so in its place."""
+    tok = CharTokenizer.build(vocab)
+    rngs = make_rngs(0)
+    model = rung_class("mlp")(small_config("mlp", vocab_size=tok.vocab_size, n_embd=n_embd), rng=rngs["model"])
+    ckpt = tmp_path / "m.safetensors"
+    save_training_checkpoint(ckpt, model, tok, rngs=rngs)
+    notes = []
+    page = inspect_run(ckpt, tmp_path / "out", log=notes.append)
+    shown = images(page)
+    assert {"next_tokens", "transitions", "gradients", "activations"} <= set(shown) and "embeddings" not in shown
+    why = f"not drawn: the model has {has}; a 2-D projection needs at least 2 dimensions and 2 tokens"
+    assert notes == [f"Token embeddings (PCA): {why}"]
+    assert f"<h2>Token embeddings (PCA)</h2><p class='note'>{why}</p>" in page.read_text()
+
+
+def test_a_picture_that_fails_costs_only_itself(tmp_path, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("font cache unreadable")
+
+    monkeypatch.setattr(figures, "transitions", broken)
+    page = inspect_run(_checkpoint("mlp", tmp_path / "m.safetensors"), tmp_path / "out")
+    assert "transitions" not in images(page) and {"embeddings", "next_tokens"} <= set(images(page))
+    assert "not drawn: RuntimeError: font cache unreadable (a bug;" in page.read_text()
+    monkeypatch.setenv("LMLADDER_DEBUG", "1")  # the traceback back, for the one who fixes it
+    with pytest.raises(RuntimeError):
+        inspect_run(tmp_path / "m.safetensors", tmp_path / "out2")
+
+
+def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
+    """The real stages: train an MLP with mlp.model.n_embd=1 for a few steps, then `lmladder inspect` on its folder
+    and the evaluate stage (which draws the same pictures) both finish, with the note on the page."""
+    sb = build_sandbox(tmp_path)
+    run_dir = sb.root / "outputs" / "mlp" / "seed0"
+    r = run_in_process(sb, "mlp", ["mlp.model.n_embd=1"], str(run_dir))
+    assert r.rc == 0, r.stderr
+    note = "Token embeddings (PCA): not drawn: the model has 1-dimensional embeddings"
+    r = run_in_process(sb, "cli", ["inspect", str(run_dir)], "")
+    assert r.rc == 0 and f"[inspect] {note}" in r.stderr, r.stderr
+    assert "1-dimensional embeddings" in (run_dir / "inspect" / "index.html").read_text()
+    r = run_in_process(sb, "evaluate", ["pipeline=[mlp]"], str(sb.root / "eval"))
+    assert r.rc == 0, r.stderr
+    assert f"[evaluate] inspect/mlp: {note}" in r.stdout
+    assert (sb.root / "eval" / "perplexity.md").exists()
+    page = (sb.root / "eval" / "inspect" / "mlp" / "index.html").read_text()
+    assert "1-dimensional embeddings" in page and "alt='transitions'" in page

@@ -89,6 +89,35 @@ def test_a_search_without_the_plugin_says_how_to_install_it(monkeypatch, capsys)
     assert err.endswith("; pip install -e '.[optuna]'\n")
 
 
+@pytest.mark.parametrize(
+    ("dimension", "fix"),
+    [
+        ("mlp.model.n_hidden=interval(8, 64)", "mlp.model.n_hidden='int(interval(8, 64))'"),
+        ("mlp.model.n_hidden=tag(log, interval(8, 64))", "mlp.model.n_hidden='int(tag(log, interval(8, 64)))'"),
+        ("seed=interval(0, 3)", "seed='int(interval(0, 3))'"),
+    ],
+)
+def test_a_float_dimension_on_an_integer_key_is_refused_with_its_integer_form(dimension, fix, capsys):
+    with pytest.raises(SystemExit) as e:
+        _sweeps_module().check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and f"takes an integer; write {fix}" in err
+
+
+@pytest.mark.parametrize(
+    "dimension",
+    [
+        "mlp.model.n_hidden=int(interval(8, 64))",
+        "mlp.model.n_hidden=range(8, 64)",
+        "mlp.model.n_hidden=choice(8, 64)",
+        "mlp.optim.lr=tag(log, interval(1e-3, 1e-2))",
+        "mlp.model.dropout=interval(0, 1)",  # a float key: whole-number ends are fine
+    ],
+)
+def test_integer_and_float_dimensions_that_fit_their_keys_pass(dimension):
+    _sweeps_module().check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
+
+
 def test_jobs_started_by_submitit_can_import_the_stage_glue(monkeypatch):
     _sweeps = _sweeps_module()
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
@@ -139,10 +168,12 @@ def test_a_6_trial_search_minimises_val_nll_and_the_report_lists_every_trial(sea
     search, printed = search
     sweep = search / "sweep"
     assert "Failed experiment" not in printed  # a failed job's +inf is a value to Optuna, not a broken trial
+    assert "jobs failed (" in printed.splitlines()[-1]  # the sweep's summary: the search's last line, exit 0
     jobs = [sweep / str(i) for i in range(6)]
     status = {j.name: json.loads((j / "status.json").read_text())["status"] for j in jobs}
     failed = [j for j in jobs if status[j.name] == "failed"]
     assert failed and all(_overrides(j)["mlp.model.activation"] == "sigmoid" for j in failed)  # and the search went on
+    assert f"lmladder mlp: {len(failed)} of 6 jobs failed ({6 - len(failed)} finished; the sweep exits 0)" in printed
     nll = {j.name: json.loads((j / "metrics.json").read_text())["val"]["nll"] for j in jobs if j not in failed}
     best_job = min(nll, key=nll.get)
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -168,6 +199,21 @@ def test_the_same_search_samples_the_same_trials(search):
     assert [_overrides(search / "again" / str(i)) for i in range(6)] == [
         _overrides(search / "sweep" / str(i)) for i in range(6)
     ]
+
+
+def test_int_interval_samples_integers_and_an_earlier_sweeps_job_is_not_counted(tmp_path):
+    """The documented integer form trains; the summary counts this sweep's jobs only, not a failed job that an
+    earlier sweep left in the same hydra.sweep.dir."""
+    old = tmp_path / "s" / "7"
+    old.mkdir(parents=True)
+    (old / "status.json").write_text(json.dumps({"status": "failed", "stage": "mlp", "error": "an earlier sweep"}))
+    os.utime(old / "status.json", (time.time() - 3600, time.time() - 3600))
+    args = ["hydra/sweeper=optuna_mlp", "hydra.sweeper.n_trials=2", *MLP_TINY, "mlp.model.context=3"]
+    args += ["mlp.model.n_embd=8", "mlp.model.n_hidden=int(interval(8, 12))", "hydra.sweep.dir=s"]
+    r = run([TRAIN, "-m", *args], tmp_path)
+    sampled = [_overrides(tmp_path / "s" / str(i))["mlp.model.n_hidden"] for i in range(2)]
+    assert all(isinstance(h, int) and 8 <= h <= 12 for h in sampled)
+    assert "[mlp] sweep: 2 of 2 jobs finished -> s" in r.stdout and "jobs failed" not in r.stderr
 
 
 def _start(args, cwd: Path) -> subprocess.Popen:

@@ -221,6 +221,9 @@ def test_a_failing_setting_is_reported_and_the_others_survive(tmp_path):
         tmp_path,
     )
     assert r.stderr.count("is not divisible by transformer.model.n_head=3") == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith(
+        "lmladder transformer: 2 of 4 jobs failed (2 finished; the sweep exits 0)"
+    )
     rep = run(["-m", "lmladder", "report", "sweep"], tmp_path)
     table = pd.read_csv(tmp_path / "sweep" / "report" / "perplexity.csv")
     assert list(table["n_head"]) == [4, 3] and list(table["n"]) == [2, 0] and list(table["failed"]) == [0, 2]

@@ -94,7 +94,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         if err := unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
             raise err
         ids = tok.encode(a.prompt)
-    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed)
+    note = lambda line: print(f"[inspect] {line}", file=sys.stderr)  # noqa: E731 - a picture not drawn
+    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note)
     print(f"[inspect] {page}")
     return 0
 

@@ -2,7 +2,8 @@
 
 `entry` is a stage (prepare, evaluate, or a rung: `python stages/<file>.py` with Hydra overrides)
 or "cli" (`python -m lmladder ...`). "{sb}" is the sandbox folder (see harness.py). `hydra=True` marks errors that
-Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback.
+Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback. `sweep=True`
+marks a sweep (-m) whose every job fails: each job's own error line comes first, then the sweep's.
 docs/errors.md is this table with the actual messages (regenerate: python -m tests.reliability.make_errors_doc).
 """
 
@@ -30,6 +31,7 @@ class Case:
     fix: str  # regex: names the fix
     hydra: bool = False
     fast: bool = False  # also run as a real subprocess in the fast suite (one or two per group)
+    sweep: bool = False  # a sweep: its jobs' error lines precede the case's message
 
 
 def case(id, group, entry, args, problem, fix, **kw) -> Case:
@@ -98,6 +100,19 @@ CASES = [
          r"Error parsing override 'mlp.optim.lr=interval\(1e-3\)'", r"missing a required argument: 'end'", hydra=True),
     case("search-unknown-sweeper-key", "config", "mlp", ["-m", "hydra/sweeper=optuna_mlp", "hydra.sweeper.n_trial=3"],
          r"Could not override 'hydra.sweeper.n_trial'", r"Key 'n_trial' not in 'OptunaSweeperConf'", hydra=True),
+    case("search-interval-on-integer", "config", "mlp",
+         ["-m", "hydra/sweeper=optuna_mlp", "mlp.model.n_hidden=interval(8, 64)"],
+         r"mlp.model.n_hidden=interval\(8, 64\): this search dimension samples floats, and mlp.model.n_hidden takes "
+         r"an integer", r"write mlp.model.n_hidden='int\(interval\(8, 64\)\)'", fast=True),
+    case("search-every-trial-failed", "config", "mlp",
+         ["-m", "hydra/sweeper=optuna_mlp", "hydra.sweeper.n_trials=2", "mlp.model.n_hidden=0",
+          "hydra.sweep.dir={sb}/runs/search-every-trial-failed"],
+         r"all 2 jobs of the sweep failed \(their errors are above\); Optuna has no best trial, so no "
+         r"optimization_results.yaml", r"fix what they name and run it again", sweep=True),
+    case("sweep-every-job-failed", "config", "mlp",
+         ["-m", "mlp.model.n_hidden=0,-1", "hydra.sweep.dir={sb}/runs/sweep-every-job-failed"],
+         r"all 2 jobs of the sweep failed", r"fix what they name and run it again \(`lmladder report .*"
+         r"sweep-every-job-failed` lists them\)", sweep=True, fast=True),
     case("config-wrong-type-int", "config", "mlp", ["mlp.train.max_iters=abc"],
          r"bad value for 'mlp.train.max_iters'.*'abc'", r"fix it in conf/ or on the command line"),
     case("config-wrong-type-bool", "config", "transformer", ["transformer.model.bias=maybe"],

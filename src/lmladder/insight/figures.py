@@ -11,6 +11,10 @@ import pandas as pd
 GUIDE = -3.0  # log10 update:data ratio that Zero-to-Hero marks as healthy
 
 
+class NotApplicable(Exception):
+    """This picture does not apply to this model (the message says why); the page notes it in the picture's place."""
+
+
 def _plt():
     import matplotlib
 
@@ -18,6 +22,11 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def close_all() -> None:
+    """Free the figures a picture that failed half-way left open."""
+    _plt().close("all")
 
 
 def loss_curves(train_log: pd.DataFrame | None, eval_log: pd.DataFrame | None):
@@ -76,6 +85,10 @@ def attention_maps(maps: list[tuple[str, np.ndarray]], labels: list[str]):
 
 def embedding_pca(weight: np.ndarray, labels: list[str]):
     """Token embeddings on their first two principal components, labelled (Zero-to-Hero part 2)."""
+    if min(weight.shape) < 2:  # a valid model (n_embd=1, or a vocabulary of one) has no second component
+        V, d = weight.shape
+        has = f"{d}-dimensional embeddings" if d < 2 else "a vocabulary of one token"
+        raise NotApplicable(f"the model has {has}; a 2-D projection needs at least 2 dimensions and 2 tokens")
     x = weight.astype(np.float64) - weight.mean(axis=0)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T  # (V, 2)

@@ -5,6 +5,9 @@ embedded, so the page is one self-contained file). Every picture that applies to
     activation and gradient histograms       one forward + backward of a batch the model samples itself (eval mode)
     attention maps (GPT), next-token table   along the prompt
     token embeddings (PCA), transitions      from the weights; transitions = P(next | one token), for every rung
+
+A picture that cannot be drawn for this model (token embeddings of one dimension) or fails is a note on the page
+in its place; it never costs the other pictures (`lmladder inspect` and the evaluate stage go on).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +73,48 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+class _Pictures:
+    """The page's items in order: (file stem, title, PNG bytes, None) or, for a picture not drawn, (None, title,
+    None, why). Each picture is drawn and rendered on its own, so one that fails costs only itself."""
+
+    def __init__(self, log: Callable[[str], object]):
+        self.items: list[tuple[str | None, str, bytes | None, str | None]] = []
+        self.log = log
+
+    def draw(self, stem: str, title: str, make: Callable[[], object]) -> None:
+        data = self.attempt(title, lambda: _png(make()))
+        if data is not None:
+            self.items.append((stem, title, data, None))
+
+    def attempt(self, title: str, work: Callable[[], object]):
+        """work(), or None with a note on the page when it fails (LMLADDER_DEBUG=1: the traceback instead)."""
+        try:
+            return work()
+        except figures.NotApplicable as e:
+            why = f"not drawn: {e}"
+        except Exception as e:  # noqa: BLE001 - a picture must never cost the page
+            if os.environ.get("LMLADDER_DEBUG"):
+                raise
+            why = f"not drawn: {type(e).__name__}: {e} (a bug; LMLADDER_DEBUG=1 shows the traceback)"
+        figures.close_all()
+        self.items.append((None, title, None, why))
+        self.log(f"{title}: {why}")
+        return None
+
+
 def inspect_run(
-    target: str | Path, out_dir: str | Path | None = None, *, prompt_ids=None, layer: int | None = None, seed: int = 0
+    target: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    prompt_ids=None,
+    layer: int | None = None,
+    seed: int = 0,
+    log: Callable[[str], object] = lambda _: None,
 ) -> Path:
     """Draw every picture that applies to `target` (a run folder or checkpoint) into `out_dir` (default:
     <run>/inspect) with index.html; `prompt_ids` (encoded) for the attention maps and next-token table (default:
-    the start of a sample), `layer` to draw one attention layer only. Returns the page's path."""
+    the start of a sample), `layer` to draw one attention layer only; `log` gets one line per picture not drawn.
+    Returns the page's path."""
     run, ckpt = _where(Path(target))
     ck = load_training_checkpoint(ckpt)
     model, tok = ck.model, ck.tokenizer
@@ -92,31 +133,29 @@ def inspect_run(
         raise InspectError(
             f"--prompt has {len(prompt_ids)} tokens, more than this model's context of {model.block_size}; shorten it"
         )
-    pics: list[tuple[str, str, object]] = []  # (file stem, title, figure)
+    pics = _Pictures(log)
     train_log, eval_log = _read_tsv(run / "train_log.tsv"), _read_tsv(run / "eval_log.tsv")
     if train_log is not None or eval_log is not None:
-        pics.append(("loss", "Loss curves", figures.loss_curves(train_log, eval_log)))
+        pics.draw("loss", "Loss curves", lambda: figures.loss_curves(train_log, eval_log))
     params = _read_tsv(run / "health_params.tsv")
     if params is not None and len(params):
-        pics.append(("update_data", "Update:data ratio", figures.update_ratios(params)))
-    pics += _batch_pictures(model, batch)
-    pics += _prompt_pictures(model, tok, prompt_ids, layer)
+        pics.draw("update_data", "Update:data ratio", lambda: figures.update_ratios(params))
+    _batch_pictures(pics, model, batch)
+    _prompt_pictures(pics, model, tok, prompt_ids, layer)
     V = model.vocab_size
     emb = next((m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight.shape[0] == V), None)
     labels = [label(tok, i) for i in range(V)]
     if emb is not None:
-        pics.append(("embeddings", "Token embeddings (PCA)", figures.embedding_pca(emb.weight.data, labels)))
+        pics.draw("embeddings", "Token embeddings (PCA)", lambda: figures.embedding_pca(emb.weight.data, labels))
     if V <= MAX_TRANSITIONS:
-        probs = _softmax(_logits(model, np.arange(V)[:, None])[:, -1])  # (V, V)
-        pics.append(("transitions", "Transitions", figures.transitions(probs, labels)))
+        probs = lambda: _softmax(_logits(model, np.arange(V)[:, None])[:, -1])  # noqa: E731 - (V, V)
+        pics.draw("transitions", "Transitions", lambda: figures.transitions(probs(), labels))
     out = Path(out_dir) if out_dir is not None else run / "inspect"
     with atomic_directory(out) as tmp:
-        images = []
-        for stem, title, fig in pics:
-            data = _png(fig)
-            (tmp / f"{stem}.png").write_bytes(data)
-            images.append((stem, title, data))
-        (tmp / "index.html").write_text(_page(ckpt, ck, images), encoding="utf-8")
+        for stem, _, data, _ in pics.items:
+            if data is not None:
+                (tmp / f"{stem}.png").write_bytes(data)
+        (tmp / "index.html").write_text(_page(ckpt, ck, pics.items), encoding="utf-8")
     return out / "index.html"
 
 
@@ -132,52 +171,69 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _batch_pictures(model, batch: np.ndarray) -> list:
+def _batch_pictures(pics: _Pictures, model, batch: np.ndarray) -> None:
     """Activation histograms of a forward pass and gradient histograms of its backward (eval mode, no update)."""
     if not model.trainable:
-        return []
+        return
     acts: list = []
-    with model.evaluating():
-        try:
-            with capture(model, lambda name, kind, y: acts.append((name, kind, y)), lambda *a: None):
-                _, loss = model(batch[:, :-1], batch[:, 1:])
-            loss.backward()
-            grads = [(n, p.grad.copy()) for n, p in model.named_parameters() if p.grad is not None and p.data.ndim == 2]
-        finally:
-            model.zero_grad()
 
+    def forward_backward():
+        with model.evaluating():
+            try:
+                with capture(model, lambda name, kind, y: acts.append((name, kind, y)), lambda *a: None):
+                    _, loss = model(batch[:, :-1], batch[:, 1:])
+                loss.backward()
+                return [
+                    (n, p.grad.copy()) for n, p in model.named_parameters() if p.grad is not None and p.data.ndim == 2
+                ]
+            finally:
+                model.zero_grad()
+
+    grads = pics.attempt("Activation and gradient histograms", forward_backward)
+    if grads is None:
+        return
     kinds = {name: kind for name, kind, _ in acts}
 
     def note(name, a):
         _, _, saturated, dead = activation_stats(a, kinds[name])
         return f"saturated {saturated:.1%}" if kinds[name] == "tanh" else f"dead {dead:.1%}"
 
-    out = []
     if acts:
-        hist = figures.histograms([(n, y) for n, _, y in acts], "Activations per layer", "activation", note)
-        out.append(("activations", "Activation histograms", hist))
+        hist = [(n, y) for n, _, y in acts]
+        pics.draw(
+            "activations",
+            "Activation histograms",
+            lambda: figures.histograms(hist, "Activations per layer", "activation", note),
+        )
     if grads:
-        out.append(("gradients", "Gradient histograms", figures.histograms(grads, "Weight gradients", "gradient")))
-    return out
+        pics.draw("gradients", "Gradient histograms", lambda: figures.histograms(grads, "Weight gradients", "gradient"))
 
 
-def _prompt_pictures(model, tok, ids: np.ndarray, layer: int | None) -> list:
+def _prompt_pictures(pics: _Pictures, model, tok, ids: np.ndarray, layer: int | None) -> None:
     labels = [label(tok, int(i)) for i in ids]
     maps: list = []
-    with capture(model, lambda *a: None, lambda name, h, qkv: maps.append((name, attention_probs(qkv, h)[0]))):
-        logits = _logits(model, ids[None])[0]  # (T, V)
-    out = []
+
+    def forward():
+        with capture(model, lambda *a: None, lambda name, h, qkv: maps.append((name, attention_probs(qkv, h)[0]))):
+            return _logits(model, ids[None])[0]  # (T, V)
+
+    logits = pics.attempt("Attention maps and next-token probabilities", forward)
+    if logits is None:
+        return
     if maps:
         chosen = maps if layer is None else [maps[layer]]
-        out.append(("attention", "Attention maps", figures.attention_maps(chosen, labels)))
-    probs = _softmax(logits)
-    order = np.argsort(-probs, axis=-1, kind="stable")[:, :TOP]
-    top = [[(label(tok, int(j)), float(p[j])) for j in row] for p, row in zip(probs, order, strict=True)]
-    out.append(("next_tokens", "Next-token probabilities", figures.next_token_table(labels, top)))
-    return out
+        pics.draw("attention", "Attention maps", lambda: figures.attention_maps(chosen, labels))
+
+    def next_tokens():
+        probs = _softmax(logits)
+        order = np.argsort(-probs, axis=-1, kind="stable")[:, :TOP]
+        top = [[(label(tok, int(j)), float(p[j])) for j in row] for p, row in zip(probs, order, strict=True)]
+        return figures.next_token_table(labels, top)
+
+    pics.draw("next_tokens", "Next-token probabilities", next_tokens)
 
 
-def _page(ckpt: Path, ck: Checkpoint, images: list[tuple[str, str, bytes]]) -> str:
+def _page(ckpt: Path, ck: Checkpoint, items: list) -> str:
     meta = ck.meta
     head = f"{ck.model.rung} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
     parts = [
@@ -186,7 +242,10 @@ def _page(ckpt: Path, ck: Checkpoint, images: list[tuple[str, str, bytes]]) -> s
         f"<h1>lmladder inspect</h1><p>{html.escape(head)}</p>",
         f"<pre>{html.escape(str(meta['model']['config']))}</pre>",
     ]
-    for stem, title, data in images:
+    for stem, title, data, why in items:
+        if data is None:
+            parts.append(f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(why)}</p>")
+            continue
         b64 = base64.b64encode(data).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{stem}' src='data:image/png;base64,{b64}'>")
     return "\n".join(parts) + "\n"
