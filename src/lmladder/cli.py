@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli_checkpoint import cmd_evaluate, cmd_sample
+from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
 from .errors import LmladderError
 from .reports.compare import METRICS
 from .stdout import guard_stdout, guarded_stdout
@@ -82,7 +82,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
-    from .cli_checkpoint import CliError, unknown_char
+    from .cli_checkpoint import unknown_char
     from .insight import inspect_run
     from .training.checkpoints import load_training_checkpoint
 
@@ -163,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         guard_stdout(f"lmladder {args.command}")
         try:
+            if getattr(args, "seed", 0) < 0:  # NumPy's generators take no negative seed (a traceback, deep inside)
+                raise CliError(f"--seed {args.seed} must be >= 0")
             return args.func(args)
         except (LmladderError, KeyboardInterrupt) as e:
             if os.environ.get("LMLADDER_DEBUG"):
