@@ -22,6 +22,7 @@ from lmladder.data import Prepared, ensure_prepared, load_matching
 from lmladder.errors import LmladderError, reworded
 from lmladder.io import atomic_write_json, check_user_file, path_kind, read_checkpoint_meta
 from lmladder.parallel import World, connect
+from lmladder.stdout import StdoutFailed, guarded_stdout
 
 LIVE = "dvclive"  # DVCLive's folder: dvclive/<rung>/seed<N> under DVC (dvc.yaml), else in the job folder
 PARTIAL = ".partial"  # outputs/.partial/<rung>/seed<N>: a DVC stage's run until it finishes (Stage.out_dir)
@@ -224,6 +225,8 @@ def stage(name: str, cfg: DictConfig):
             _mark_failed(name, message)
             return
         _world.abort(2)
+    except StdoutFailed as e:  # said already (lmladder.stdout); under mpiexec the other ranks must not wait for us
+        _world.abort(e.code)
     except KeyboardInterrupt:
         if os.environ.get("LMLADDER_DEBUG"):
             raise
@@ -243,6 +246,11 @@ def stage(name: str, cfg: DictConfig):
             print(format_exc(), file=sys.stderr, flush=True)
             _world.abort(1)
         raise
+
+
+def entry(name: str) -> contextlib.AbstractContextManager:
+    """Around a stage script's whole run: a failed write to stdout ends it in one line (lmladder.stdout)."""
+    return guarded_stdout(f"lmladder {rung_name(name, sys.argv[1:])}")
 
 
 def check_run_dir(name: str, argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, stage
+from _stage import check_run_dir, entry, stage
 from lmladder.config import ConfigError
 from lmladder.inference.scoring import score_splits_units
 from lmladder.insight import inspect_run
@@ -56,5 +56,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_run_dir("evaluate")
-    main()
+    with entry("evaluate"):
+        check_run_dir("evaluate")
+        main()

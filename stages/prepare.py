@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, stage
+from _stage import check_run_dir, entry, stage
 from lmladder.data import ensure_prepared, prepare
 
 
@@ -31,5 +31,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_run_dir("prepare")
-    main()
+    with entry("prepare"):
+        check_run_dir("prepare")
+        main()

@@ -12,7 +12,7 @@ import math
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, join_world, stage
+from _stage import check_run_dir, entry, join_world, stage
 from _sweeps import check_search_space, importable_in_jobs
 from lmladder.config import ConfigError, rung_settings, rung_settings_keys
 from lmladder.models import rung_class, rungs
@@ -66,8 +66,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    check_run_dir("train")
-    join_world("train")
-    check_search_space("train")
-    importable_in_jobs()
-    main()
+    with entry("train"):
+        check_run_dir("train")
+        join_world("train")
+        check_search_space("train")
+        importable_in_jobs()
+        main()

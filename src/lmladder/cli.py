@@ -18,9 +18,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli_checkpoint import cmd_evaluate, cmd_sample
+from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
 from .errors import LmladderError
 from .reports.compare import METRICS
+from .stdout import guard_stdout, guarded_stdout
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
-    from .cli_checkpoint import CliError, unknown_char
+    from .cli_checkpoint import unknown_char
     from .insight import inspect_run
     from .training.checkpoints import load_training_checkpoint
 
@@ -159,32 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (LmladderError, KeyboardInterrupt) as e:
-        if os.environ.get("LMLADDER_DEBUG"):
-            raise
-        if isinstance(e, LmladderError):
-            print(f"lmladder {args.command}: error: {e}", file=sys.stderr)
-            return 2
-        print(f"lmladder {args.command}: interrupted {e}".rstrip(), file=sys.stderr)
-        return 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
-    except BrokenPipeError:
-        _quiet_stdout()
-        return 141  # 128 + SIGPIPE: the reader went away (`| head -1`), as for any Unix filter
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's flush at exit does not hit the closed pipe again (the recipe in
-    the `signal` module's docs)."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced by a StringIO (tests): nothing to silence
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    with guarded_stdout("lmladder"):  # --help is printed to stdout too
+        args = build_parser().parse_args(argv)
+        guard_stdout(f"lmladder {args.command}")
+        try:
+            if getattr(args, "seed", 0) < 0:  # NumPy's generators take no negative seed (a traceback, deep inside)
+                raise CliError(f"--seed {args.seed} must be >= 0")
+            return args.func(args)
+        except (LmladderError, KeyboardInterrupt) as e:
+            if os.environ.get("LMLADDER_DEBUG"):
+                raise
+            if isinstance(e, LmladderError):
+                print(f"lmladder {args.command}: error: {e}", file=sys.stderr)
+                return 2
+            print(f"lmladder {args.command}: interrupted {e}".rstrip(), file=sys.stderr)
+            return 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
 
 
 if __name__ == "__main__":  # pragma: no cover

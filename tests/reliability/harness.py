@@ -150,9 +150,10 @@ class Result:
 
 
 def run_subprocess(
-    sb: Sandbox, entry: str, args, run_dir: str, env: dict | None = None, timeout=120, preexec=None
+    sb: Sandbox, entry: str, args, run_dir: str, env: dict | None = None, timeout=120, preexec=None, stdout=None
 ) -> Result:
-    """`entry`: a stage name, "cli" (python -m lmladder ARGS) or "python" (python ARGS, e.g. inject.py)."""
+    """`entry`: a stage name, "cli" (python -m lmladder ARGS) or "python" (python ARGS, e.g. inject.py). `stdout`:
+    a file to write it to (its Result.stdout is then empty), else it is captured."""
     if entry == "cli":
         argv = [sys.executable, "-m", "lmladder", *[sb.fmt(a) for a in args]]
     elif entry == "python":
@@ -161,10 +162,9 @@ def run_subprocess(
         argv = [sys.executable, *sb.stage_argv(entry, args, run_dir)]
     full_env = {k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "LMLADDER_DEBUG", "HYDRA_FULL_ERROR")}
     full_env.update(THREADS, PYTHONUNBUFFERED="1", **(env or {}))
-    r = subprocess.run(
-        argv, cwd=sb.root, env=full_env, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec
-    )
-    return Result(r.returncode, r.stdout, r.stderr)
+    pipes = dict(stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE)
+    r = subprocess.run(argv, cwd=sb.root, env=full_env, text=True, timeout=timeout, preexec_fn=preexec, **pipes)
+    return Result(r.returncode, r.stdout or "", r.stderr)
 
 
 def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:

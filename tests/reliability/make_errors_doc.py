@@ -44,6 +44,11 @@ uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` j
 trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
 continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
 
+**Standard output:** a write to stdout that fails (`> /dev/full`, a file-size limit, a disk that fills up) ends any
+command or stage at once, whether the write was a print, a log line or the flush at exit: one line naming the problem
+and the fix, exit code 2 (`stdout-*` below). A closed pipe (`| head -1`) ends it quietly with exit code 141, as any
+Unix filter. Files are not affected: they are written atomically, as above.
+
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
 the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for. The estimates
 (`src/lmladder/resources.py`): a model's weights from its sizes, a training step's and scoring's activations from

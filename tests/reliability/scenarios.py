@@ -6,6 +6,7 @@ lists them."""
 from __future__ import annotations
 
 import hashlib
+import os
 import resource
 import shutil
 from collections.abc import Callable
@@ -126,6 +127,24 @@ def kernels_env_unknown(sb: Sandbox) -> Outcome:
     return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), env=env))
 
 
+def stdout_full(sb: Sandbox) -> Outcome:
+    """A finished run re-scored (resume=true at max_iters) with its stdout on a full disk: it stops at its first
+    line, before touching the run."""
+    d = _copy_good(sb, "stdout-full")
+    with open("/dev/full", "w") as full:
+        return _guarded_run(d, lambda: run_subprocess(sb, "mlp", ["resume=true"], str(d), stdout=full))
+
+
+def stdout_file_too_large(sb: Sandbox) -> Outcome:
+    """The same with stdout appended to a file already at the file-size limit (RLIMIT_FSIZE: EFBIG)."""
+    d, out, limit = _copy_good(sb, "stdout-fsize"), sb.root / "runs" / "stdout-fsize.txt", 1 << 20
+    out.write_bytes(b"")
+    os.truncate(out, limit)  # sparse: at the limit, yet it takes no disk
+    with out.open("a") as f:
+        args = (sb, "mlp", ["resume=true"], str(d))
+        return _guarded_run(d, lambda: run_subprocess(*args, stdout=f, preexec=fsize_limit(limit)))
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
@@ -156,6 +175,12 @@ SCENARIOS = [
              r"free disk space"),
     Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
              r"cannot write .*: File too large", r"free disk space"),
+    Scenario("stdout-full", "the run's standard output is on a full disk (`> /dev/full`)", stdout_full,
+             r"cannot write to standard output \(No space left on device\)",
+             r"free disk space \(or quota\) on the device it goes to, or send it elsewhere"),
+    Scenario("stdout-file-too-large", "the run's standard output is a file at the file-size limit (RLIMIT_FSIZE)",
+             stdout_file_too_large, r"cannot write to standard output \(File too large\)",
+             r"raise the file-size limit \(ulimit -f\), or send it elsewhere"),
     Scenario("kernels-env-unknown", "LMLADDER_KERNELS=fast in the environment (a backend that does not exist)",
              kernels_env_unknown, r"LMLADDER_KERNELS='fast' is not a kernel backend",
              r"set it to compiled \(the default\) or numpy"),
