@@ -110,14 +110,12 @@ def causal_self_attention(qkv, n_head: int, dropout_p: float = 0.0, rng=None, ca
     return A.AttentionQKV.apply(qkv, n_head=n_head, dropout_p=dropout_p, rng=rng, cache=cache)
 
 
-def rotary(x, start: int = 0, base: float = 10000.0) -> Tensor:
-    """Rotary position embedding of x (B, T, H, head_dim) at positions start .. start + T - 1."""
-    return X.Rotary.apply(x if isinstance(x, Tensor) else as_tensor(x), start=start, base=base)
-
-
-def repeat_heads(x, groups: int) -> Tensor:
-    """(B, T, H_kv, d) -> (B, T, H_kv * groups, d): grouped-query attention's shared key/value heads."""
-    return x if groups == 1 else X.RepeatHeads.apply(x, groups=groups)
+def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, *, qk_norm=False, rope_base=None, start: int = 0) -> Tensor:
+    """c_attn's (B, T, (H + 2 H_kv) d) -> (B, T, 3C) for causal_self_attention: v + ve (ve None: none), QK-norm,
+    rotary positions from `start` (rope_base None: none), key/value heads repeated n_head // n_kv_head times."""
+    inputs = (qkv,) if ve is None else (qkv, ve)
+    kw = dict(n_head=n_head, n_kv_head=n_kv_head, qk_norm=qk_norm, rope_base=rope_base, start=start)
+    return X.ModernQKV.apply(*inputs, **kw)
 
 
 def relu2(x) -> Tensor:

@@ -1,5 +1,5 @@
-"""Primitives of the modern transformer (modded-nanogpt, nanochat): rotary position embeddings, key/value heads
-shared by groups of query heads, and the squared ReLU."""
+"""Primitives of the modern transformer (modded-nanogpt, nanochat): the queries, keys and values of its attention
+(value embeddings, QK-norm, rotary positions, shared key/value heads) and the squared ReLU."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from ..fast import memory
 from ..fast import modern as KM
 from .engine import AutogradError, Function
 
@@ -23,45 +24,70 @@ def rotary_tables(n: int, head_dim: int, base: float, dtype: str) -> tuple[np.nd
     return cos, sin
 
 
-class Rotary(Function):
-    """Rotary position embedding (Su et al., 2021, RoFormer) of x (B, T, H, d) at positions start .. start + T - 1.
+class ModernQKV(Function):
+    """c_attn's output (B, T, (H + 2 H_kv) d) -> the (B, T, 3C) layout the fused attention reads, through the modern
+    transformer's pieces in one primitive: value embeddings added to v (nanochat), QK-norm (a gain-free RMS norm of
+    each head, Henry et al., 2020), rotary positions on q and k (Su et al., 2021, RoFormer) and key/value heads
+    repeated for their groups of query heads (grouped-query attention, Ainslie et al., 2023).
 
-    The two halves of each head (x1, x2) turn by angle t * base^(-2i/d) (GPT-NeoX's "rotate half" layout):
-    y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin. A rotation's transpose is the rotation back, so backward turns
-    the gradient by the opposite angle."""
+    Rotary: the two halves of each head (x1, x2) turn by angle t * base^(-2i/d) at positions start .. start + T - 1
+    (GPT-NeoX's "rotate half" layout): y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin. A rotation's transpose is the
+    rotation back, so backward turns the gradient by the opposite angle. Backward runs the pieces in reverse into
+    one gradient array; as separate ops they cost a zero-filled (B, T, 3C) gradient per slice and a concat."""
 
-    __slots__ = ("cos", "sin")
+    __slots__ = ("H", "Hkv", "d", "norms", "cos", "sin", "has_ve")
 
-    def forward(self, x, start: int = 0, base: float = 10000.0):
-        if x.ndim != 4 or x.shape[-1] % 2:
+    def forward(self, qkv, *ve, n_head: int, n_kv_head: int, qk_norm=False, rope_base=None, start=0, eps=1e-5):
+        B, T, W = qkv.shape
+        H, Hkv = n_head, n_kv_head
+        d = W // (H + 2 * Hkv)
+        if W != (H + 2 * Hkv) * d or H % Hkv or (rope_base and d % 2):
             raise AutogradError(
-                f"Rotary: input {x.shape} must be (B, T, H, head_dim) with an even head_dim; pick n_embd / n_head even"
+                f"ModernQKV: width {W} is not (n_head + 2 n_kv_head) * head_dim for n_head={H}, n_kv_head={Hkv} "
+                "with n_kv_head dividing n_head (and head_dim even for rotary positions)"
             )
-        T, d = x.shape[1], x.shape[-1]
-        cos, sin = rotary_tables(start + T, d, base, x.dtype.str)
-        self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
-        return self._turn(x, self.sin)
+        self.H, self.Hkv, self.d, self.has_ve = H, Hkv, d, bool(ve)
+        C, Ckv = H * d, Hkv * d
+        q = qkv[:, :, :C].reshape(B, T, H, d)  # (B, T, H, d), a strided view
+        k = qkv[:, :, C : C + Ckv].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
+        v = qkv[:, :, C + Ckv :]  # (B, T, H_kv d)
+        if ve:
+            v = v + ve[0]  # this token's value embedding
+        self.norms = None
+        if qk_norm:
+            one = np.ones(d, qkv.dtype)
+            (q, qh, qr), (k, kh, kr) = KM.rms_norm_forward(q, one, eps), KM.rms_norm_forward(k, one, eps)
+            self.norms = (one, qh, qr, kh, kr)
+        self.cos = None
+        if rope_base:
+            cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
+            self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
+            q, k = KM.rotate_half(q, self.cos, self.sin), KM.rotate_half(k, self.cos, self.sin)
+        out = memory.empty((B, T, 3 * C), qkv.dtype)
+        out[:, :, :C] = q.reshape(B, T, C)
+        g = H // Hkv  # each key/value head serves g query heads, side by side
+        out[:, :, C : 2 * C].reshape(B, T, Hkv, g, d)[...] = k.reshape(B, T, Hkv, 1, d)
+        out[:, :, 2 * C :].reshape(B, T, Hkv, g, d)[...] = v.reshape(B, T, Hkv, 1, d)
+        return out
 
-    def backward(self, g):
-        return (self._turn(g, -self.sin),)
-
-    def _turn(self, x, sin):
-        return KM.rotate_half(x, self.cos, sin)  # y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin
-
-
-class RepeatHeads(Function):
-    """x (B, T, H_kv, d) -> (B, T, H_kv * groups, d), each key/value head repeated for its group of query heads
-    (grouped-query attention, Ainslie et al., 2023); backward sums each group's gradients."""
-
-    __slots__ = ("groups",)
-
-    def forward(self, x, groups: int):
-        self.groups = groups
-        return np.repeat(x, groups, axis=2)
-
-    def backward(self, g):
-        B, T, H, d = g.shape
-        return (g.reshape(B, T, H // self.groups, self.groups, d).sum(axis=3),)
+    def backward(self, grad):
+        B, T, _ = grad.shape
+        H, Hkv, d = self.H, self.Hkv, self.d
+        C, Ckv, g = H * d, Hkv * d, H // Hkv
+        gq = grad[:, :, :C].reshape(B, T, H, d)
+        gk = grad[:, :, C : 2 * C].reshape(B, T, Hkv, g, d).sum(axis=3)  # a group's heads share one key head
+        gv = grad[:, :, 2 * C :].reshape(B, T, Hkv, g, d).sum(axis=3)
+        if self.cos is not None:
+            gq, gk = KM.rotate_half(gq, self.cos, -self.sin), KM.rotate_half(gk, self.cos, -self.sin)
+        if self.norms is not None:
+            one, qh, qr, kh, kr = self.norms
+            gq = KM.rms_norm_backward(gq, qh, qr, one, True, False)[0]
+            gk = KM.rms_norm_backward(gk, kh, kr, one, True, False)[0]
+        gqkv = memory.empty((B, T, C + 2 * Ckv), grad.dtype)
+        gqkv[:, :, :C] = gq.reshape(B, T, C)
+        gqkv[:, :, C : C + Ckv] = gk.reshape(B, T, Ckv)
+        gqkv[:, :, C + Ckv :] = gv.reshape(B, T, Ckv)
+        return (gqkv, gv.reshape(B, T, Ckv)) if self.has_ve else (gqkv,)
 
 
 class ReluSquared(Function):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..autograd import as_tensor, concat, is_grad_enabled
 from ..autograd import functional as F
+from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
 from ..rules import check_fields, choice, flag, integer, number
 from .base import LanguageModel, ModelConfigError
@@ -109,8 +109,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.n_kv_head, self.head_dim = c.n_head, c.kv_heads, c.n_embd // c.n_head
         self.dropout, self.rng = c.dropout, rng
         self.rope_base = c.rope_base if c.pos == "rope" else None
-        # QK-norm: a gain-free RMS norm per head (a constant unit gain, made once)
-        self.qk_gain = as_tensor(np.ones(self.head_dim, dtype)) if c.qk_norm else None
+        self.qk_norm = c.qk_norm  # a gain-free RMS norm of each query and key head
         width = (c.n_head + 2 * self.n_kv_head) * self.head_dim  # q, k, v side by side: 3C without GQA
         self.c_attn = nn.Linear(c.n_embd, width, bias=c.bias, rng=rng, dtype=dtype)
         self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
@@ -119,32 +118,15 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve: Tensor | None = None) -> Tensor:
         qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
-        if ve is not None or not self.plain:
-            qkv = self._modern_qkv(qkv, 0 if cache is None else cache.length, ve)  # -> (B, T, 3C)
+        if ve is not None or not self.plain:  # -> (B, T, 3C): value embeddings, QK-norm, rotary, shared kv heads
+            start = 0 if cache is None else cache.length
+            opts = dict(qk_norm=self.qk_norm, rope_base=self.rope_base, start=start)
+            qkv = F.modern_qkv(qkv, ve, self.n_head, self.n_kv_head, **opts)
         # inference: the op appends this step's keys/values to the cache and attends over all of them
         kv = None if cache is None else (cache.k[layer], cache.v[layer], cache.length)
         p = self.dropout if self.training else 0.0
         y = F.causal_self_attention(qkv, self.n_head, p, self.rng, kv)  # (B, T, 3C) -> (B, T, C), heads inside
         return self.resid_drop(self.c_proj(y))
-
-    def _modern_qkv(self, qkv: Tensor, start: int, ve: Tensor | None) -> Tensor:
-        """Value embeddings, QK-norm, rotary positions and shared key/value heads on the projection, packed back
-        into the (B, T, 3C) layout the fused attention reads."""
-        B, T, _ = qkv.shape
-        H, Hkv, d = self.n_head, self.n_kv_head, self.head_dim
-        q = qkv[:, :, : H * d].reshape(B, T, H, d)  # (B, T, H, d)
-        k = qkv[:, :, H * d : (H + Hkv) * d].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
-        v = qkv[:, :, (H + Hkv) * d :]  # (B, T, H_kv d)
-        if ve is not None:
-            v = v + ve  # (B, T, H_kv d): this token's value embedding
-        v = v.reshape(B, T, Hkv, d)
-        if self.qk_gain is not None:
-            q, k = F.rms_norm(q, self.qk_gain), F.rms_norm(k, self.qk_gain)
-        if self.rope_base:
-            q, k = F.rotary(q, start, self.rope_base), F.rotary(k, start, self.rope_base)
-        k, v = F.repeat_heads(k, H // Hkv), F.repeat_heads(v, H // Hkv)  # (B, T, H_kv, d) -> (B, T, H, d)
-        C = H * d
-        return concat([q.reshape(B, T, C), k.reshape(B, T, C), v.reshape(B, T, C)], axis=-1)  # (B, T, 3C)
 
 
 class FeedForward(nn.Module):
