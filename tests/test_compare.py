@@ -151,6 +151,22 @@ def test_a_revisions_unit_scores_come_from_the_dvc_cache(tmp_path, capsys):
     assert "dvc pull" in err
 
 
+def test_a_revisions_malformed_runs_table_is_a_one_line_error(tmp_path, capsys):
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc("init", "-q", cwd=tmp_path)
+    reports = tmp_path / "outputs" / "reports"
+    units_report(reports, 0.0)
+    dvc("add", "-q", "outputs/reports/units", cwd=tmp_path)
+    (reports / "runs.csv").write_text('rung,seed,job\n"mlp,0,mlp/seed0\n')  # a quote never closed
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "units, damaged runs.csv"], cwd=tmp_path, check=True)
+    code = main(["compare", "HEAD:", str(reports / "perplexity.csv"), "--repo", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1
+    assert "HEAD:outputs/reports/runs.csv is not a runs table" in err and "re-run `lmladder report`" in err
+
+
 # --- a queued DVC grid (slow) ------------------------------------------------------------------------------------
 
 

@@ -214,7 +214,11 @@ PRIMITIVE_CASES = {
         ("qk-norm + rope", lambda x: F.modern_qkv(x, None, 2, 2, qk_norm=True, rope_base=10000.0), [r(2, 3, 24)]),
         ("rope from 5, base 100", lambda x: F.modern_qkv(x, None, 3, 3, rope_base=100.0, start=5), [r(1, 2, 18)]),
         ("gqa 2 groups + ve", lambda x, ve: F.modern_qkv(x, ve, 4, 2, qk_norm=True), [r(2, 3, 24), r(2, 3, 6)]),
-        ("1 kv head, all", lambda x, ve: F.modern_qkv(x, ve, 3, 1, qk_norm=True, rope_base=1e4), [r(1, 2, 20), r(1, 2, 4)]),
+        (
+            "1 kv head, all",
+            lambda x, ve: F.modern_qkv(x, ve, 3, 1, qk_norm=True, rope_base=1e4),
+            [r(1, 2, 20), r(1, 2, 4)],
+        ),
     ],
     "ReluSquared": unary(lambda a: F.relu2(a), gen=away0),
     # recurrent cells: a batch state, and the (1, S) start state a batch shares
