@@ -56,6 +56,7 @@ def machine_info(threads: int | None, torch=None) -> dict:
     info = {
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
+        "isa": isa_level(),
         "threads": threads or "default",
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -85,15 +86,26 @@ def machine_info(threads: int | None, torch=None) -> dict:
 
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
+    """The CPU's model name from /proc/cpuinfo, with its family/model numbers where the name alone is vague (a VM's
+    "AMD EPYC": family 25 model 17 is Zen 4 Genoa); "unknown" elsewhere."""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        return f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
+    except (OSError, KeyError):
+        return platform.processor() or "unknown"
+
+
+def isa_level() -> str:
+    """The widest x86 vector ISA the CPU offers (avx512f, avx2, ...) from /proc/cpuinfo's flags: what decides which
+    kernels OpenBLAS, MKL and numba pick, so figures from different levels are not comparable."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        flags = []
+    return next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2") if isa in flags), platform.machine() or "unknown")
 
 
 # class name (lowercase) -> its module in lmladder/models: the rung's name, or the class's in older revisions
