@@ -1,10 +1,13 @@
 """Generation throughput of the nanogpt_cpu GPT: batch 1, 500 new tokens, with and without the KV cache.
 
 Uses lmladder.inference.sampling.generate (temperature 1, seeded) on an untrained model (speed does not depend on
-the weights). The optional torch reference is nanoGPT's own sampler (no KV cache). Runs interleave; each number
-is the median over --repeats runs. Prints one JSON line for the machine, then one per variant.
+the weights). The optional torch references are nanoGPT's own sampler (no KV cache) and the same model decoding
+with a KV cache through sdpa (torch_ref.generate_kv). Runs interleave, back to back; each variant's line gives the
+median over --repeats runs, the slowest run and slowest / median (a run that falls far behind shows there).
+`--busy` keeps one other process spinning on a core for the whole measurement, as a shared machine does.
+Prints one JSON line for the machine, then one per variant.
 
-    python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 5] [--no-torch]
+    python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 10] [--busy] [--no-torch]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,7 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
     ap.add_argument("--tokens", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--busy", action="store_true", help="one other process spinning on a core meanwhile")
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
@@ -58,12 +63,21 @@ def main() -> None:
         tmodel = torch_ref.GPT(CFG["vocab"], CFG["T"], CFG["L"], CFG["H"], CFG["C"], sdpa=True).eval()
         tprompt = torch.zeros((1, 1), dtype=torch.long)
         fns["torch_sdpa_no_cache"] = lambda: torch_ref.generate(tmodel, tprompt, args.tokens, CFG["T"])
-    print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
-    med, _ = interleaved(fns, warmup=1, repeats=args.repeats)
+        fns["torch_sdpa_kv_cache"] = lambda: torch_ref.generate_kv(tmodel, tprompt, args.tokens, CFG["T"])
+    print(json.dumps({"benchmark": "machine", "busy": args.busy, **machine_info(args.threads, torch)}), flush=True)
+    spin = [sys.executable, "-c", "while True: pass"]
+    busy = subprocess.Popen(spin) if args.busy else None
+    try:
+        med, rounds = interleaved(fns, warmup=1, repeats=args.repeats)
+    finally:
+        if busy is not None:
+            busy.kill()
     for name, s in med.items():
-        row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1}
+        slowest = max(r[name] for r in rounds)
+        row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1, "busy": args.busy}
         row.update(seconds=round(s, 4), tokens_per_s=round(args.tokens / s, 1))
         row["ms_per_token"] = round(s / args.tokens * 1e3, 3)
+        row.update(slowest_s=round(slowest, 4), slowest_over_median=round(slowest / s, 2), runs=len(rounds))
         print(json.dumps(row), flush=True)
 
 

@@ -272,3 +272,34 @@ def generate(model, idx, n, block):
         probs = TF.softmax(logits[:, -1], dim=-1)
         idx = torch.cat([idx, torch.multinomial(probs, 1)], dim=1)
     return idx
+
+
+@torch.no_grad()
+def generate_kv(model, idx, n, block):
+    """Batch decoding with a KV cache for nanoGPT's GPT (learned positions, no modern options), as lmladder's
+    sampler does it: every layer's keys/values in preallocated (B, H, block, d) buffers, one new token per step
+    through sdpa over the cached ones; a full cache restarts from the last block - block // 4 tokens."""
+    B, C = idx.shape[0], model.wte.weight.shape[1]
+    caches = [
+        (torch.empty(B, b.attn.H, block, b.attn.d), torch.empty(B, b.attn.H, block, b.attn.d)) for b in model.blocks
+    ]
+    length, feed = 0, idx[:, -block:]
+    for _ in range(n):
+        if length + feed.shape[1] > block:  # full: re-encode the window's last 3/4 from an empty cache
+            length, feed = 0, idx[:, -(block - block // 4) :]
+        T = feed.shape[1]
+        x = model.wte(feed) + model.wpe(torch.arange(length, length + T))
+        for b, (kc, vc) in zip(model.blocks, caches, strict=True):
+            a = b.attn
+            q, k, v = a.c_attn(b.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, a.H, a.d).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d)
+            kc[:, :, length : length + T], vc[:, :, length : length + T] = k, v
+            k, v = kc[:, :, : length + T], vc[:, :, : length + T]
+            y = TF.scaled_dot_product_attention(q, k, v, is_causal=T > 1)  # one new query sees every cached key
+            x = x + a.c_proj(y.transpose(1, 2).reshape(B, T, C))
+            x = x + b.mlp(b.ln_2(x))
+        probs = TF.softmax(model.lm_head(model.ln_f(x[:, -1])), dim=-1)
+        nxt = torch.multinomial(probs, 1)
+        length += T
+        idx, feed = torch.cat([idx, nxt], dim=1), nxt
+    return idx

@@ -123,3 +123,27 @@ def test_openblas_is_held_to_one_thread_while_the_pool_splits_gemms(two_threads)
     blas.matmul(randn(256, 16), randn(16, 16), np.empty((256, 16), np.float32), K.SPLIT_ROWS)
     ours = [p for p in threadpool_info() if p.get("filepath") == blas.LIBRARY]
     assert ours and all(p["num_threads"] == 1 for p in ours)
+
+
+def test_a_decoded_tokens_small_products_keep_openblas_on_one_thread():
+    """A fresh process with 2 BLAS threads: after one batch-1 product through K.matmul, NumPy's OpenBLAS runs on
+    the calling thread only (its worker, woken for every GEMV of a decoded token, stalls on a shared machine)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from lmladder.fast import kernels as K\n"
+        "from lmladder.fast.kernels_blas import LIBRARY\n"
+        "pool = lambda: next(p for p in threadpool_info() if p['filepath'] == LIBRARY)['num_threads']\n"
+        "before = pool()\n"
+        "x, w = np.ones((1, 128), np.float32), np.ones((128, 384), np.float32)\n"
+        "K.matmul(x, w, np.empty((1, 384), np.float32))\n"
+        "print(before, pool())\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "1"]

@@ -76,11 +76,23 @@ def blas(x: np.ndarray):
     return _load_blas() if compiled(x) is not None else None
 
 
+_small_on_one_thread = False  # set once NumPy's OpenBLAS is held to one thread for the small products
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = a @ b for 2-D arrays: split over the compiled kernels' threads when they have several and out has
-    2 * SPLIT_ROWS rows or more, else NumPy's (checked in that order: a decoded token's GEMMs pay ~0.1 us)."""
+    2 * SPLIT_ROWS rows or more, else NumPy's on the calling thread (checked in that order: a decoded token's
+    GEMMs pay ~0.1 us).
+
+    Why one thread for the small ones: OpenBLAS threads a GEMV of 128 x 384 already, and its worker must be
+    scheduled for every call; beside one busy process, a decoding run of ~20 such calls per token stalls for whole
+    time slices and fell 10x behind its median (benchmarks/README.md, "Generation on a shared machine")."""
+    global _small_on_one_thread
     split = out.shape[0] >= 2 * SPLIT_ROWS and a.dtype == out.dtype == b.dtype and (k := blas(out)) is not None
     if not (split and k.matmul(a, b, out, SPLIT_ROWS)):
+        if not _small_on_one_thread and (k := blas(out)) is not None:
+            k.hold_openblas()
+            _small_on_one_thread = True
         np.matmul(a, b, out=out)
     return out
 

@@ -158,7 +158,7 @@ def threads() -> int:
 _held = False
 
 
-def _hold_openblas() -> None:
+def hold_openblas() -> None:
     """NumPy's OpenBLAS to one thread (its pool would spin against numba's), once; other BLAS libraries in the
     process (PyTorch's, in the benchmarks) keep their threads."""
     global _held
@@ -178,7 +178,7 @@ def matmul(a, b, out, min_rows: int) -> bool:
     a, b = (a.T if ta else a), (b.T if tb else b)
     if chunks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         return False
-    _hold_openblas()
+    hold_openblas()
     _GEMM[1](a, b, out, ta, tb, chunks)
     return True
 
@@ -190,7 +190,7 @@ def _keeps(keep, kept):
 def attention_forward(qkv, n_head, scale, keep, out, probs, kept) -> None:
     threaded = threads() > 1
     if threaded:
-        _hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
+        hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
     _FWD[threaded](qkv, n_head, scale, *_keeps(keep, kept), out, probs)
 
 
