@@ -23,8 +23,6 @@ from lmladder.training import OptimSettings, SampleSettings, TrainSettings, run_
 from .ladder import small_config
 from .shared_data import shared_file
 
-transformers = pytest.importorskip("transformers")
-torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 gguf = pytest.importorskip("gguf")
 
@@ -58,6 +56,11 @@ def runs(tmp_path_factory):
     return out
 
 
+def _torch():
+    """transformers and torch, the foreign implementation (torch is no lmladder dependency: skip without it)."""
+    return pytest.importorskip("transformers"), pytest.importorskip("torch")
+
+
 def _lmladder_model(run):
     from lmladder.training import load_training_checkpoint
 
@@ -66,6 +69,7 @@ def _lmladder_model(run):
 
 @pytest.mark.parametrize("name", CORPORA)
 def test_transformers_computes_lmladders_numbers(name, runs, tmp_path, capsys):
+    transformers, torch = _torch()
     run, data = runs[name]
     assert cli.main(["export", str(run), "--to", "hf", str(tmp_path / "hf")]) == 0
     assert capsys.readouterr().out.strip() == f"[export] {tmp_path / 'hf'}"
@@ -105,6 +109,7 @@ def test_transformers_computes_lmladders_numbers(name, runs, tmp_path, capsys):
 
 
 def test_the_cli_sample_and_transformers_agree_on_text(runs, tmp_path, capsys):
+    transformers, torch = _torch()
     run, _ = runs["char"]
     export(run, "hf", tmp_path / "hf")
     ckpt = str(run / "model.safetensors")
@@ -144,6 +149,7 @@ def test_gguf_holds_every_tensor_and_llama_cpps_metadata(name, runs, tmp_path):
 
 def test_transformers_reads_the_gguf_back(runs, tmp_path):
     """transformers' own GGUF loader (it needs accelerate) computes the same logits and ids from the file."""
+    transformers, torch = _torch()
     pytest.importorskip("accelerate")
     run, data = runs["bpe"]
     export(run, "gguf", tmp_path / "m.gguf")
@@ -164,6 +170,7 @@ def test_transformers_reads_the_gguf_back(runs, tmp_path):
 @pytest.mark.parametrize("activation", ["gelu", "gelu_exact", "relu", "relu2", "tanh"])
 @pytest.mark.parametrize(("bias", "tie"), [(False, True), (True, False)])
 def test_every_gpt2_option_round_trips(activation, bias, tie, tmp_path):
+    transformers, torch = _torch()
     tok = CharTokenizer.build("hello world, the quick brown fox.\n")
     c = GPTConfig(block_size=12, n_layer=2, n_head=2, n_embd=8, vocab_size=tok.vocab_size, activation=activation,
                   bias=bias, tie_weights=tie)  # fmt: skip
