@@ -8,6 +8,7 @@ lmladder report outputs                                       # the DVC pipeline
 lmladder compare outputs/multirun/A outputs/multirun/B        # two sweeps, row by row
 lmladder compare HEAD:                                        # last commit's outputs/reports vs the workspace
 lmladder compare my-exp: other-exp:                           # two DVC experiments (names from `dvc exp show`)
+lmladder export outputs/transformer/seed0 --to hf gpt-hf      # transformers folder; --to gguf gpt.gguf: llama.cpp
 """
 
 from __future__ import annotations
@@ -101,6 +102,16 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    """Write a checkpoint in another program's format (see lmladder.export.FORMATS); atomic, so a failure leaves
+    nothing half-written, and an existing output is replaced only with --force."""
+    from .export import export
+
+    out = export(a.source, a.to, a.out, force=a.force)
+    print(f"[export] {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lmladder", description="Sample from, score and compare lmladder models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -139,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--layer", type=int, help="draw this attention layer only (default: all)")
     i.add_argument("--seed", type=int, default=0, help="seed of the sample the histograms are taken on")
     i.set_defaults(func=cmd_inspect)
+
+    from .export import FORMATS
+
+    x = sub.add_parser("export", help="write a checkpoint for other programs (transformers, llama.cpp)")
+    x.add_argument("source", help="a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
+    formats = "; ".join(f"{k}: {f.what}" for k, f in FORMATS.items())
+    x.add_argument("--to", required=True, metavar="FORMAT", help=formats)
+    x.add_argument("out", help="where to write: a folder (hf) or a file (gguf)")
+    x.add_argument("--force", action="store_true", help="replace an existing, non-empty output")
+    x.set_defaults(func=cmd_export)
 
     what = "one table (mean ± std over seeds) from a sweep folder or the pipeline's outputs/"
     r = sub.add_parser("report", help=what, description=cmd_report.__doc__)

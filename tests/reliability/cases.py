@@ -527,6 +527,22 @@ CASES = [
          r"the files come from different scorings — delete it"),
     case("compare-unknown-revision", "report", "cli", ["compare", "no-such-rev:", REPORT, "--repo", "{sb}"],
          r"cannot read outputs/reports/perplexity.csv at 'no-such-rev'", r"check the name with `git log`"),
+    # ------------------------------------------------------------------ lmladder export
+    case("export-other-rung", "export", "cli", ["export", GOOD, "--to", "hf", "{sb}/runs/export-hf"],
+         r"holds a mlp model, which --to hf cannot take \(formats by rung: hf: transformer; gguf: transformer\)",
+         r"no format takes a mlp model yet", fast=True),
+    case("export-output-not-empty", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "hf", C],
+         r"corpora exists and is not empty", r"pass --force to replace it, or choose a new folder"),
+    case("export-unknown-format", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "onnx",
+                                                    "{sb}/runs/export-onnx"],
+         r"--to 'onnx' is no format lmladder exports", r"choose one of hf: .*; gguf: "),
+    case("export-not-gpt2", "export", "cli", ["export", f"{CK}/rmsnorm_gpt.safetensors", "--to", "gguf",
+                                              "{sb}/runs/rmsnorm.gguf"],
+         r"--to gguf writes GPT-2's layout, which cannot express transformer.model.norm='rmsnorm'",
+         r"export a model trained with transformer.model.norm='layernorm'"),
+    case("export-unwritable", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "hf",
+                                                f"{C}/names.txt/hf"],
+         r"cannot write .*names.txt/hf", r"a file is in the way of a directory"),
 ]  # fmt: skip
 
 BY_ID = {c.id: c for c in CASES}

@@ -25,7 +25,8 @@ from lmladder.inference.scoring import score_splits_units
 from lmladder.inference.units import UNITS_FILE, load_units, save_units
 from lmladder.io import load_checkpoint, save_checkpoint
 from lmladder.models import rungs
-from lmladder.training import load_training_checkpoint
+from lmladder.models.transformer import GPT, GPTConfig
+from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
 from ..shared_data import shared_file
 
@@ -313,5 +314,9 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     rank1 = np.random.default_rng(1).bit_generator.state  # a checkpoint of 2 MPI ranks (training/parallel.py)
     save_checkpoint(d / "two_ranks.safetensors", arrays, {**meta, "world_size": 2, "rank_rngs": [rank1]})
     save_checkpoint(d / "bad_world_size.safetensors", arrays, {**meta, "world_size": "two"})
+    tok = load_training_checkpoint(good).tokenizer  # GPTs for lmladder export: GPT-2's layout, and one it cannot hold
+    for name, norm in (("gpt", "layernorm"), ("rmsnorm_gpt", "rmsnorm")):
+        c = GPTConfig(block_size=8, n_layer=1, n_head=2, n_embd=8, vocab_size=tok.vocab_size, norm=norm)
+        save_training_checkpoint(d / f"{name}.safetensors", GPT(c, rng=np.random.default_rng(0)), tok)
     bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}
     (d / "pickle.safetensors").write_bytes(pickle.dumps(bomb, protocol=4))

@@ -23,6 +23,7 @@ GROUPS = {
     "sampling": "`lmladder sample` options",
     "evaluate": "`lmladder evaluate --text`",
     "report": "`lmladder report` and `lmladder compare`",
+    "export": "`lmladder export`",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

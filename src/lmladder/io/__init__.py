@@ -3,6 +3,7 @@
 from .atomic import (
     WriteError,
     atomic_directory,
+    atomic_path,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -20,6 +21,7 @@ __all__ = [
     "LOCK_NAME",
     "run_lock",
     "atomic_directory",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

@@ -180,6 +180,25 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 @contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path for a writer that opens the file itself (a library's `write(path)`); when the
+    `with` exits normally the file is fsynced and renamed over `path`, on failure it is removed."""
+    path = Path(path)
+    with _as_write_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _sibling_name(path, "tmp")
+    try:
+        with _as_write_error(path):
+            yield tmp
+            _fsync(tmp)
+            os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync(path.parent)
+
+
+@contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary sibling directory; when the `with` exits normally it replaces `path` (the old
     directory, if any, is renamed aside, the new one renamed in, then the old one removed). On failure the temporary

@@ -22,8 +22,8 @@ from .base import Tokenizer
 UNK = "<unk>"
 # a word with inner apostrophes (o'er, Who's), one other non-space character, or a newline
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]|\n")
-_NO_SPACE_BEFORE = set(".,;:!?)]}'\"’”…\n")
-_NO_SPACE_AFTER = set("([{‘“\n")
+NO_SPACE_BEFORE = set(".,;:!?)]}'\"’”…\n")
+NO_SPACE_AFTER = set("([{‘“\n")
 
 
 def split_words(text: str) -> list[str]:
@@ -90,7 +90,7 @@ class WordTokenizer(Tokenizer):
         prev = "\n"
         for i in self.checked_ids(ids).tolist():
             w = self.itos[i]
-            if parts and w not in _NO_SPACE_BEFORE and prev not in _NO_SPACE_AFTER:
+            if parts and w not in NO_SPACE_BEFORE and prev not in NO_SPACE_AFTER:
                 parts.append(" ")
             parts.append(w)
             prev = w

@@ -1,0 +1,109 @@
+"""Take a trained model out of lmladder: `export(checkpoint_or_run, to, out)`, one writer per format in FORMATS.
+
+    export("outputs/transformer/seed0", "hf", "gpt-hf")        # AutoModelForCausalLM.from_pretrained("gpt-hf")
+    export("outputs/transformer/seed0", "gguf", "gpt.gguf")     # llama.cpp
+
+A format is its writer, whether it writes a folder or a file, and the rungs it takes; `lmladder export --to` and
+the messages below list FORMATS, so a new format is one entry here. Every export is written to a temporary sibling
+and renamed into place: a failure or a kill leaves no half-written export, and an existing one is replaced only
+with force=True. The writers import their libraries (tokenizers, gguf: the `export` extra) only when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..io import atomic_directory, atomic_path
+from .errors import ExportError
+
+if TYPE_CHECKING:  # the CLI lists FORMATS without importing the models
+    from ..training.checkpoints import Checkpoint
+
+
+def _hf(ck: Checkpoint, out: Path) -> None:
+    from .hf import write_hf
+
+    write_hf(ck, out)
+
+
+def _gguf(ck: Checkpoint, out: Path) -> None:
+    from .gguf_file import write_gguf
+
+    write_gguf(ck, out)
+
+
+@dataclass(frozen=True)
+class Format:
+    write: Callable[[Checkpoint, Path], None]  # writes the export at a fresh temporary path (a made folder, or a file)
+    folder: bool  # the output is a folder (else one file)
+    rungs: tuple[str, ...]  # the rungs whose checkpoints it takes
+    what: str
+
+
+FORMATS: dict[str, Format] = {
+    "hf": Format(_hf, True, ("transformer",), "a Hugging Face transformers folder (GPT2LMHeadModel + tokenizer.json)"),
+    "gguf": Format(_gguf, False, ("transformer",), "a llama.cpp GGUF file (architecture gpt2)"),
+}
+
+
+def formats_for(rung: str) -> list[str]:
+    return [name for name, f in FORMATS.items() if rung in f.rungs]
+
+
+def _checkpoint_path(source: Path) -> Path:
+    if source.is_dir():
+        if not (source / "model.safetensors").is_file():
+            raise ExportError(
+                f"{source} holds no model.safetensors; give a run folder (outputs/<rung>/seed<N>) or a checkpoint file"
+            )
+        return source / "model.safetensors"
+    return source
+
+
+def _check_output(out: Path, spec: Format, to: str, force: bool, checkpoint: Path) -> None:
+    """Refuse, before any work, an output that is of the wrong kind, would overwrite without force=True, or would
+    swallow the checkpoint being exported."""
+    kind = "folder" if spec.folder else "file"
+    if out.resolve() == checkpoint.resolve() or out.resolve() in checkpoint.resolve().parents:
+        raise ExportError(f"{out} holds the checkpoint being exported; write the export to another {kind}")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if spec.folder and not out.is_dir():
+        raise ExportError(f"{out} is a file, but --to {to} writes a folder; give a new folder path")
+    if not spec.folder and out.is_dir():
+        raise ExportError(f"{out} is a folder, but --to {to} writes one file; give a file path (e.g. model.gguf)")
+    if force or (out.is_dir() and not any(out.iterdir())):
+        return
+    what = "exists and is not empty" if spec.folder else "exists"
+    raise ExportError(f"{out} {what}; pass --force to replace it, or choose a new {kind}")
+
+
+def export(source: str | Path, to: str, out: str | Path, *, force: bool = False) -> Path:
+    """Export the checkpoint (or run folder) `source` as format `to` at `out`; returns `out`."""
+    if to not in FORMATS:
+        known = "; ".join(f"{name}: {f.what}" for name, f in FORMATS.items())
+        raise ExportError(f"--to {to!r} is no format lmladder exports; choose one of {known}")
+    spec, out = FORMATS[to], Path(out)
+    checkpoint = _checkpoint_path(Path(source))
+    _check_output(out, spec, to, force, checkpoint)
+    from ..training.checkpoints import load_training_checkpoint
+
+    ck = load_training_checkpoint(checkpoint)
+    rung = ck.model.rung
+    if rung not in spec.rungs:
+        others = formats_for(rung)
+        fix = f"export it with --to {' or '.join(others)}" if others else f"no format takes a {rung} model yet"
+        takes = "; ".join(f"{name}: {', '.join(f.rungs)}" for name, f in FORMATS.items())
+        raise ExportError(
+            f"{checkpoint} holds a {rung} model, which --to {to} cannot take (formats by rung: {takes}); {fix} — "
+            "lmladder sample / evaluate still read it"
+        )
+    with atomic_directory(out) if spec.folder else atomic_path(out) as tmp:
+        spec.write(ck, Path(tmp))
+    return out
+
+
+__all__ = ["FORMATS", "ExportError", "Format", "export", "formats_for"]
