@@ -162,6 +162,14 @@ class NGram(LanguageModel):
         out[live] = p[at]
         return np.log(out)
 
+    def context_log_probs(self, ctx: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        """(R, order-1) contexts (as context_windows builds them) -> (R, V) log P(next | context) when only the
+        `visible` (R,) most recent tokens of each row may be used: order-1 gives forward's scores, fewer gives the
+        lower-order distribution P_{visible+1} that Kneser-Ney interpolates with (for add_k: uniform)."""
+        ids = lookup(self.levels, np.asarray(ctx, dtype=np.int64).reshape(len(ctx), self.order - 1), self.vocab_size)
+        ids[np.arange(self.order) > np.asarray(visible)[:, None]] = -1  # a context not seen falls through
+        return self._log_probs(ids)
+
     # ------------------------------------------------------------------ the contract
     def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:
         idx = self.check_input(idx, targets, last_only)
