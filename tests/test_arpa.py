@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmladder.data import CharTokenizer
-from lmladder.io.arpa import ArpaError, arpa_words, write_arpa
+from lmladder.export.arpa import ArpaError, arpa_words, write_arpa
 from lmladder.models.bigram import NGram, NGramConfig
 
 from .shared_data import shared_file
@@ -137,3 +137,18 @@ def test_words_and_refusals(names_prepared, tmp_path):
         cfg = NGramConfig(2, vocab_size=p.vocab_size, pad_id=1, boundary_id=0)
         write_arpa(NGram(cfg).fit(p.splits["train"]), tmp_path / "x.arpa", words)
     assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_the_export_command_writes_a_checkpoints_arpa_file(names_prepared, tmp_path, capsys):
+    """`lmladder export CKPT --to arpa OUT`: the file the library writes, from a saved count-model checkpoint."""
+    from lmladder.cli import main
+    from lmladder.training import save_training_checkpoint
+
+    p = names_prepared
+    model = fitted(p.splits["train"], p.tokenizer, 3, "kneser_ney")
+    save_training_checkpoint(tmp_path / "ngram.safetensors", model, p.tokenizer)
+    write_arpa(model, tmp_path / "direct.arpa", arpa_words(p.tokenizer))
+    assert main(["export", str(tmp_path / "ngram.safetensors"), "--to", "arpa", str(tmp_path / "cli.arpa")]) == 0
+    assert (tmp_path / "cli.arpa").read_bytes() == (tmp_path / "direct.arpa").read_bytes()
+    assert main(["export", str(tmp_path / "ngram.safetensors"), "--to", "hf", str(tmp_path / "hf")]) == 2
+    assert "formats by rung: hf: transformer; gguf: transformer; arpa: bigram" in capsys.readouterr().err

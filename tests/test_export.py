@@ -307,6 +307,6 @@ def test_other_rungs_are_told_which_formats_take_them(tmp_path):
     with pytest.raises(
         ExportError,
         match=r"holds a mlp model, which --to hf cannot take \(formats by rung: hf: "
-        r"transformer; gguf: transformer\); no format takes a mlp model yet",
+        r"transformer; gguf: transformer; arpa: bigram\); no format takes a mlp model yet",
     ):
         export(tmp_path / "m.safetensors", "hf", tmp_path / "hf")

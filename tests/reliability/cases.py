@@ -529,7 +529,8 @@ CASES = [
          r"cannot read outputs/reports/perplexity.csv at 'no-such-rev'", r"check the name with `git log`"),
     # ------------------------------------------------------------------ lmladder export
     case("export-other-rung", "export", "cli", ["export", GOOD, "--to", "hf", "{sb}/runs/export-hf"],
-         r"holds a mlp model, which --to hf cannot take \(formats by rung: hf: transformer; gguf: transformer\)",
+         r"holds a mlp model, which --to hf cannot take \(formats by rung: hf: transformer; gguf: transformer; "
+         r"arpa: bigram\)",
          r"no format takes a mlp model yet", fast=True),
     case("export-output-not-empty", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "hf", C],
          r"corpora exists and is not empty", r"pass --force to replace it, or choose a new folder"),

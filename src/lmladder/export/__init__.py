@@ -2,6 +2,7 @@
 
     export("outputs/transformer/seed0", "hf", "gpt-hf")        # AutoModelForCausalLM.from_pretrained("gpt-hf")
     export("outputs/transformer/seed0", "gguf", "gpt.gguf")     # llama.cpp
+    export("outputs/bigram/seed0", "arpa", "ngram.arpa")         # KenLM, SRILM
 
 A format is its writer, whether it writes a folder or a file, and the rungs it takes; `lmladder export --to` and
 the messages below list FORMATS, so a new format is one entry here. Every export is written to a temporary sibling
@@ -35,6 +36,12 @@ def _gguf(ck: Checkpoint, out: Path) -> None:
     write_gguf(ck, out)
 
 
+def _arpa(ck: Checkpoint, out: Path) -> None:
+    from .arpa import arpa_words, write_arpa
+
+    write_arpa(ck.model, out, arpa_words(ck.tokenizer))
+
+
 @dataclass(frozen=True)
 class Format:
     write: Callable[[Checkpoint, Path], None]  # writes the export at a fresh temporary path (a made folder, or a file)
@@ -46,6 +53,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "hf": Format(_hf, True, ("transformer",), "a Hugging Face transformers folder (GPT2LMHeadModel + tokenizer.json)"),
     "gguf": Format(_gguf, False, ("transformer",), "a llama.cpp GGUF file (architecture gpt2)"),
+    "arpa": Format(_arpa, False, ("bigram",), "an ARPA back-off n-gram file (KenLM, SRILM)"),
 }
 
 

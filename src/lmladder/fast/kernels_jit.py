@@ -113,7 +113,7 @@ def twins(fn, **flags):
     return njit(**flags)(fn), njit(parallel=True, **flags)(threaded)
 
 
-def _pick(twins, n: int):
+def pick(twins, n: int):
     return twins[n >= SERIAL_BELOW]
 
 
@@ -254,13 +254,13 @@ def set_threads(n: int) -> None:
 
 def gelu_tanh_forward(x):
     y, s = memory.placed(x, 3072), memory.placed(x, 2048)
-    _pick(_GELU_FWD, x.size)(flat(x), y.reshape(-1), s.reshape(-1))
+    pick(_GELU_FWD, x.size)(flat(x), y.reshape(-1), s.reshape(-1))
     return y, s
 
 
 def gelu_tanh_backward(x, s, g):
     out = memory.placed(g, 2560)
-    _pick(_GELU_BWD, x.size)(flat(x), flat(s), flat(g), out.reshape(-1))
+    pick(_GELU_BWD, x.size)(flat(x), flat(s), flat(g), out.reshape(-1))
     return out
 
 
@@ -269,7 +269,7 @@ def layer_norm_forward(x, w, b, eps):
     rstd = memory.empty((x.shape[0],), x.dtype)
     w = filled(x.shape[1], 1, x.dtype) if w is None else flat(w)
     b = filled(x.shape[1], 0, x.dtype) if b is None else flat(b)
-    _pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
+    pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
     return y, xhat, rstd
 
 
@@ -280,7 +280,7 @@ def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bo
     pw = np.zeros((chunks, C), g.dtype) if need_w else _NONE
     pb = np.zeros((chunks, C), g.dtype) if need_b else _NONE
     w = filled(C, 1, g.dtype) if w is None else flat(w)
-    _pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
+    pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
     return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
 
 
@@ -288,7 +288,7 @@ def softmax_cols(p, lse) -> None:
     """p (b, h, S, T) key-major scores, a contiguous array: softmax over axis -2 in place; lse (b, h, 1, T) <- the
     log-sum-exp per query."""
     b, h, S, T = p.shape
-    _pick(_SOFTMAX, p.size)(p.reshape(b * h, S, T), lse.reshape(b * h, T))
+    pick(_SOFTMAX, p.size)(p.reshape(b * h, S, T), lse.reshape(b * h, T))
 
 
 def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: float | None, l2: float = 0) -> None:
@@ -297,4 +297,4 @@ def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: floa
     as NumPy rounds them."""
     t = m.dtype.type
     d = t(1 if decay is None else decay)  # w * 1 is w, bit for bit
-    _pick(_ADAM, g.size)(g, m, v, w, t(l2), d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))
+    pick(_ADAM, g.size)(g, m, v, w, t(l2), d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))

@@ -11,7 +11,7 @@ import numpy as np
 from numba import prange
 
 from . import memory
-from .kernels_jit import CHUNK, _pick, twins
+from .kernels_jit import CHUNK, pick, twins
 from .memory import flat
 
 ROWS = 64  # rows per chunk of RMS norm's backward: its gw partial sums are fixed per chunk
@@ -99,7 +99,7 @@ def rms_norm_forward(x, w, eps):
     x3 = _rows(x)
     y, xhat = memory.placed(x3, 3072), memory.placed(x3, 2048)
     rstd = memory.empty(x3.shape[:2], x.dtype)
-    _pick(_RMS_FWD, x.size)(x3, flat(w), x.dtype.type(eps), y, xhat, rstd)
+    pick(_RMS_FWD, x.size)(x3, flat(w), x.dtype.type(eps), y, xhat, rstd)
     return y.reshape(x.shape), xhat, rstd
 
 
@@ -108,23 +108,23 @@ def rms_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool):
     M, _, C = g3.shape
     gx = memory.placed(g3, 2560) if need_x else np.empty((0, 0, 0), g.dtype)
     pw = np.zeros(((M + ROWS - 1) // ROWS, C), g.dtype) if need_w else _NONE
-    _pick(_RMS_BWD, g.size)(g3, xhat, rstd, flat(w), gx, pw, need_x)
+    pick(_RMS_BWD, g.size)(g3, xhat, rstd, flat(w), gx, pw, need_x)
     return (gx.reshape(g.shape) if need_x else None, pw.sum(axis=0) if need_w else None)
 
 
 def rotate_half(x, cos, sin):
     y = memory.placed(x, 3072) if x.flags.c_contiguous else memory.empty(x.shape, x.dtype)
-    _pick(_ROTATE, x.size)(x, np.ascontiguousarray(cos[:, 0, :]), np.ascontiguousarray(sin[:, 0, :]), y)
+    pick(_ROTATE, x.size)(x, np.ascontiguousarray(cos[:, 0, :]), np.ascontiguousarray(sin[:, 0, :]), y)
     return y
 
 
 def relu2_forward(x):
     y, r = memory.placed(x, 3072), memory.placed(x, 2048)
-    _pick(_RELU2_FWD, x.size)(flat(x), y.reshape(-1), r.reshape(-1))
+    pick(_RELU2_FWD, x.size)(flat(x), y.reshape(-1), r.reshape(-1))
     return y, r
 
 
 def relu2_backward(g, r):
     out = memory.placed(g, 2560)
-    _pick(_RELU2_BWD, g.size)(flat(g), flat(r), out.reshape(-1))
+    pick(_RELU2_BWD, g.size)(flat(g), flat(r), out.reshape(-1))
     return out

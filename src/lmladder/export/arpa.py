@@ -32,17 +32,17 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..errors import LmladderError
+from ..io.atomic import atomic_writer
 from ..models.bigram import NGram
 from ..models.bigram_counts import continuation_levels
-from .atomic import atomic_writer
+from .errors import ExportError
 
 BOS, EOS = -1, -2  # the symbols <s> and </s> beside the token ids
 LOG_ZERO = -99.0  # ARPA's log10 of probability 0
 CHUNK = 1 << 22  # probabilities computed at once: (rows x V) float64s, 32 MiB
 
 
-class ArpaError(LmladderError, ValueError):
+class ArpaError(ExportError):
     """A model (or its vocabulary) that an ARPA file cannot express; the message says why."""
 
 
