@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lmladder.data import CharTokenizer, DataError, atomic_directory, load_prepared, load_source, prepare_corpus
+from lmladder.data.manifest import write_manifest
 from lmladder.errors import LmladderError
 from lmladder.io import WriteError
 
@@ -99,27 +100,36 @@ def test_atomic_directory_creates_and_refuses_files(tmp_path):
 
 
 def test_load_prepared_validates(tmp_path, names_prepared):
+    """The checks behind the checksums: each edit is re-sealed (manifest rewritten), as a careless tool might."""
     with pytest.raises(DataError, match=r"prepared data not found.*dvc repro prepare.*stages/prepare.py"):
         load_prepared(tmp_path / "none")
     out = tmp_path / "p"
     prepare_corpus("abcdefghij" * 10, kind="stream", tokenizer="char", out_dir=out)
     (out / "val.npy").unlink()
+    with pytest.raises(DataError, match=r"lacks val.npy; delete .*p \(the next run or `dvc repro` prepares it"):
+        load_prepared(out)
+    write_manifest(out)
     with pytest.raises(DataError, match=r"lacks val.npy; run `dvc repro prepare`"):
         load_prepared(out)
     np.save(out / "val.npy", np.array([[1, 2]], dtype=np.uint8))
+    write_manifest(out)
     with pytest.raises(DataError, match=r"holds uint8 \(1, 2\), expected non-empty 1-D"):
         load_prepared(out)
     np.save(out / "val.npy", np.array([1, 99], dtype=np.uint8))
+    write_manifest(out)
     with pytest.raises(DataError, match="token id 99 >= vocab size 10"):
         load_prepared(out)
     np.save(out / "val.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+    write_manifest(out)
     with pytest.raises(DataError, match=r"cannot read .*val.npy"):
         load_prepared(out)  # object arrays need pickle, which is never allowed
     np.save(out / "val.npy", np.array([1, 2], dtype=np.uint8))
     (out / "vocab.json").write_text("{not json")
+    write_manifest(out)
     with pytest.raises(DataError, match="vocab.json is not valid JSON"):
         load_prepared(out)
     (out / "vocab.json").write_text(json.dumps({"type": "char", "chars": "abcdefghij", "kind": "lines"}))
+    write_manifest(out)
     with pytest.raises(DataError, match="kind='lines', boundary_id=None"):
         load_prepared(out)
 

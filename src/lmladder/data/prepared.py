@@ -3,6 +3,7 @@
     out_dir/train.npy, val.npy[, test.npy]   1-D uint8 (vocab <= 256) or uint16 token ids
     out_dir/vocab.json                       tokenizer dict + {"kind", "boundary_id"}
     out_dir/stats.json                       per split: tokens, predicted chars/bytes, unknown tokens; vocab, source
+    out_dir/manifest.json                    sha256 of each file above, checked by load_prepared (manifest.py)
 
 A lines split is [B, w1..., B, w2..., B]: it starts and ends with the boundary B, so its predicted tokens
 (len - 1) are sum(len(word) + 1), the end token included. The directory is replaced whole or not at all.
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..io.atomic import atomic_directory
 from .errors import DataError
+from .manifest import verify, write_manifest
 from .registry import make_tokenizer, tokenizer_from_dict
 from .sources import corpus_lines, sha256_hex
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
@@ -113,6 +115,7 @@ def prepare_corpus(
             np.save(tmp / f"{k}.npy", a, allow_pickle=False)
         (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_manifest(tmp)
     return stats
 
 
@@ -134,6 +137,7 @@ def load_prepared(path: str | os.PathLike) -> Prepared:
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"prepared data not found at {str(path)!r}; {PREPARE_HINT}")
+    verify(path, PREPARE_HINT)  # before anything is parsed: an edited file is named as edited
     vocab, stats = _read_json(path / "vocab.json"), _read_json(path / "stats.json")
     tok = tokenizer_from_dict(vocab)
     kind, boundary = vocab.get("kind"), vocab.get("boundary_id")

@@ -11,7 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .config import DataConfig
-from .errors import DataError
+from .errors import CorruptDataError, DataError
+from .manifest import MANIFEST
 from .prepared import Prepared, load_prepared, prepare_corpus
 from .registry import tokenizer_class
 from .sources import load_source
@@ -76,14 +77,16 @@ def ensure_prepared(
     """The prepared data for `data`: data/prepared if it matches, else the cache entry (prepared on first use)."""
     try:
         return load_matching(data, prepared_dir), Path(prepared_dir)
+    except CorruptDataError:  # edited since it was prepared: say so rather than quietly train on the cache
+        raise
     except DataError:
         pass
     src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
-    if not (path / "stats.json").exists():
+    if not (path / MANIFEST).exists():  # never prepared, or by an older lmladder (unverifiable): prepare it now
         with _lock(path.with_name(path.name + ".lock")):
             # parallel sweep jobs wait here for the first one, instead of swapping the folder under its reader
-            if not (path / "stats.json").exists():
+            if not (path / MANIFEST).exists():
                 log(f"preparing {data.name} into {path}")
                 prepare(data, path)
     return load_prepared(path), path
