@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from ..errors import LmladderError
 from ..inference.units import UNITS_FILE, SplitUnits, load_units
 from ..io.files import path_kind, read_user_file
 from ..models import ladder
+from .readback import ReportError, not_finite, numbers, numeric_columns, read_yaml, run_metrics
 
 SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
 TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
@@ -30,10 +29,9 @@ INCOMPLETE = (
     "no metrics.json: the job was killed, crashed outside lmladder or is still running (the launcher's output "
     "says which); re-run it, with resume=true to continue from its checkpoint"
 )
-
-
-class ReportError(LmladderError, ValueError):
-    """Runs or a report cannot be read; the message names the folder or file and the fix."""
+RUN_FIX = "repair or delete it (the job then counts as incomplete), or re-run the job"
+SIDE_FIX = "delete it (the run is then reported without it) or re-run the job"  # timing.json, health.json
+HYDRA_FIX = "Hydra wrote it when the job started: re-run the job, or move its folder out to report without it"
 
 
 @dataclass
@@ -111,11 +109,10 @@ def _natural(p: Path) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))]
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(path: Path, fix: str = RUN_FIX) -> dict | None:
     """None when absent (the job has not written it yet); written atomically, so a malformed one was edited."""
     if path_kind(path) == "missing":
         return None
-    fix = "repair or delete it (the job then counts as incomplete), or re-run the job"
     raw = read_user_file(path, what=str(path), fix=fix, error=ReportError)
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -127,25 +124,25 @@ def _read_json(path: Path) -> dict | None:
     return data
 
 
-def _read_yaml(path: Path):
-    if path_kind(path) != "file":  # Hydra's own files; anything else there (a FIFO would block) reads as absent
-        return None
-    try:
-        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, yaml.YAMLError):
-        return None
-
-
 def _job_name(job: Path) -> str:
     """The stage a Hydra job ran: its job name ("train", "prepare", "evaluate")."""
-    hydra = _read_yaml(job / ".hydra" / "hydra.yaml") or {}
-    return str(hydra.get("hydra", {}).get("job", {}).get("name", "?"))
+    path = job / ".hydra" / "hydra.yaml"
+    hydra = read_yaml(path, dict, HYDRA_FIX) or {}
+    job_conf = hydra.get("hydra", {})
+    job_conf = job_conf.get("job", {}) if isinstance(job_conf, dict) else None
+    if not isinstance(job_conf, dict):
+        raise ReportError(f"{path} has no hydra.job mapping; {HYDRA_FIX}")
+    return str(job_conf.get("name", "?"))
 
 
 def _outcome(job: Path, score: Callable | None = None) -> tuple[str, str, dict | None]:
     """('ok' | 'failed' | 'incomplete', error, metrics + timings); metrics None: `score` left the job out."""
-    metrics, timing = _read_json(job / "metrics.json"), _read_json(job / "timing.json") or {}
-    timing = {**timing, **(_read_json(job / "health.json") or {})}  # beside the scores, never among them
+    metrics = _read_json(job / "metrics.json")
+    metrics = None if metrics is None else run_metrics(job / "metrics.json", metrics, RUN_FIX)
+    timing = {}
+    for name, keys in (("timing.json", (*TIMINGS, "timed_from_step")), ("health.json", HEALTH)):
+        data = _read_json(job / name, SIDE_FIX) or {}  # beside the scores, never among them
+        timing |= numbers(job / name, data, keys, SIDE_FIX)
     if timing.get("timed_from_step"):  # resumed without the timing of its first steps: its total is unknown
         timing = {**timing, "train_time_s": math.nan}
     if score is not None:
@@ -156,6 +153,8 @@ def _outcome(job: Path, score: Callable | None = None) -> tuple[str, str, dict |
         return "failed", str(st.get("error", "failed (no message)")).splitlines()[0], {}
     if metrics is None:
         return "incomplete", INCOMPLETE, {}
+    if bad := not_finite(metrics):  # a mean over the other seeds would hide it: listed as failed instead
+        return "failed", f"metrics.json has {bad}: the run diverged or the file was edited", {}
     return "ok", "", {**metrics, **timing}
 
 
@@ -183,8 +182,8 @@ def _short_names(keys: list[str]) -> dict[str, str]:
 
 
 def _collect_hydra(root: Path, jobs: list[Path]) -> Runs:
-    overrides = [_parse_overrides(_read_yaml(j / ".hydra" / "overrides.yaml")) for j in jobs]
-    configs = [_read_yaml(j / ".hydra" / "config.yaml") or {} for j in jobs]  # each job's rung and seed
+    overrides = [_parse_overrides(read_yaml(j / ".hydra" / "overrides.yaml", list, HYDRA_FIX)) for j in jobs]
+    configs = [read_yaml(j / ".hydra" / "config.yaml", dict, HYDRA_FIX) or {} for j in jobs]  # rung and seed
     job_rungs = [str(c.get("rung") or "(no rung)") for c in configs]
     keys: list[str] = []
     for ov in overrides:
@@ -236,11 +235,13 @@ def _add_curve(runs: Runs, job: Path, row: dict) -> None:
     log = job / "eval_log.tsv"
     if row["status"] != "ok" or path_kind(log) != "file":  # the count models have no training curve
         return
+    fix = "delete it (the run is then reported without its curve) or re-run the job"
     try:
         df = pd.read_csv(log, sep="\t")
-    except (OSError, ValueError, pd.errors.EmptyDataError):
-        return
+    except (OSError, ValueError) as e:  # EmptyDataError and the parser's errors are ValueErrors
+        raise ReportError(f"{log} is not a training log ({str(e).splitlines()[0][:80]}); {fix}") from None
     if {"step", "val_loss"} <= set(df.columns):
+        df = numeric_columns(df, str(log), fix, columns=("step", "val_loss"))
         label = str(row["rung"]) if runs.by == ["rung"] else ", ".join(f"{b}={row[b]}" for b in runs.by)
         runs.curves[f"{label}_seed{row['seed']}"] = df
         runs.groups[f"{label}_seed{row['seed']}"] = label

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.files import path_kind, read_user_file
-from .collect import SCORES, TIMINGS, ReportError, collect, settings
+from .collect import HEALTH, SCORES, TIMINGS, collect, settings
 from .paired import Grouped, grouped, read_report_units
+from .readback import ReportError, brief, number, numeric_columns
 from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
@@ -27,6 +28,10 @@ REPORT_FILES = ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.c
 METRICS = (*SCORES, "params", *TIMINGS)
 HIGHER_IS_BETTER = {"tokens_per_s"}
 NEUTRAL = {"params"}  # a different size is neither better nor worse
+# report-table columns that hold numbers (also with _std, _lo or _hi appended); the others are labels
+NUMERIC = {*METRICS, "novelty", *HEALTH, "n", "failed", "prev_delta", "prev_p"}
+TABLE_FIX = "give a perplexity.csv, runs.csv or the evaluate stage's metrics.json"
+REWRITE = "re-run `lmladder report` or the evaluate stage"  # what writes a report's tables
 
 
 @dataclass
@@ -79,7 +84,7 @@ def _from_path(path: Path, spec: str) -> Table:
 
 
 def _read(path: Path) -> str:
-    fix = "give a perplexity.csv, runs.csv or evaluate's metrics.json"
+    fix = TABLE_FIX
     raw = read_user_file(path, what=str(path), fix=fix, error=ReportError)
     if not raw.strip():
         raise ReportError(f"{path} is empty; {fix}")
@@ -145,32 +150,61 @@ def _rev_units(rev: str, rel: str, repo: str | Path, by: list[str]) -> Grouped:
 
 def _runs(text: str, where: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(io.StringIO(text))
+        df = pd.read_csv(io.StringIO(text))
     except ValueError as e:  # pandas' parser errors are ValueErrors
-        raise ReportError(
-            f"{where} is not a runs table ({str(e).splitlines()[0]}); re-run `lmladder report` or the evaluate stage"
-        ) from None
+        raise ReportError(f"{where} is not a runs table ({str(e).splitlines()[0]}); {REWRITE}") from None
+    return numeric_columns(df, where, f"fix that cell, or {REWRITE} to write it again", _numeric(df))
 
 
 def _from_text(text: str, name: str, spec: str) -> Table:
     where = spec if Path(spec).name == name else f"{spec}: {name}"
+    is_json = name.endswith(".json")  # the evaluate stage's metrics.json: {setting: {score: mean, ...}}
     try:
-        if name.endswith(".json"):  # evaluate's metrics.json: {setting: {score: mean, score_std: std, n: n}}
-            rows = [{"setting": k, "n": 1, **v} for k, v in json.loads(text).items() if isinstance(v, dict)]
-            return Table(pd.DataFrame(rows), ["setting"], spec)
-        df = pd.read_csv(io.StringIO(text))
-    except (ValueError, AttributeError) as e:  # pandas' parser errors are ValueErrors
+        parsed = json.loads(text) if is_json else pd.read_csv(io.StringIO(text))
+    except ValueError as e:  # malformed JSON; pandas' parser errors are ValueErrors too
         what = "malformed JSON: " if isinstance(e, json.JSONDecodeError) else ""
-        raise ReportError(
-            f"{where} is not a report table ({what}{str(e).splitlines()[0]}); give a perplexity.csv, runs.csv "
-            "or evaluate's metrics.json"
-        ) from None
+        raise ReportError(f"{where} is not a report table ({what}{str(e).splitlines()[0]}); {TABLE_FIX}") from None
+    if is_json:
+        return Table(_json_table(parsed, where), ["setting"], spec)
+    df = numeric_columns(parsed, where, f"fix that cell, or {REWRITE} to write it again", _numeric(parsed))
     if "n" in df.columns:  # a summary: the configuration columns come before n
         return Table(df, list(df.columns[: list(df.columns).index("n")]), spec)
     if "seed" in df.columns:  # runs.csv: one row per run
+        ok = df["status"].eq("ok") if "status" in df else pd.Series(True, index=df.index)
+        if "val_nll" in df and len(gap := df.index[ok & df["val_nll"].isna()]):  # a mean would skip it silently
+            raise ReportError(
+                f"{where}: line {gap[0] + 2} is a finished run with no val_nll; fix that cell, or {REWRITE} to write "
+                "it again"
+            )
         by = list(df.columns[: list(df.columns).index("seed")])
         return Table(summarize(df, by), by, spec)
     raise ReportError(f"{where} has neither an `n` nor a `seed` column; give a perplexity.csv or runs.csv")
+
+
+def _is_numeric(column) -> bool:
+    return str(column).removesuffix("_std").removesuffix("_lo").removesuffix("_hi") in NUMERIC
+
+
+def _numeric(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if _is_numeric(c)]
+
+
+def _json_table(data, where: str) -> pd.DataFrame:
+    """The evaluate stage's metrics.json, {setting: {score: mean, score_std: std, n: n}}, as a summary table."""
+    if isinstance(data, dict) and {"checkpoint", "text"} <= set(data):  # what a reader of TABLE_FIX may try
+        raise ReportError(
+            f"{where} is what `lmladder evaluate` prints (one checkpoint's scores on one text), not a report table; "
+            f"{TABLE_FIX} (outputs/reports/metrics.json)"
+        )
+    if not isinstance(data, dict) or not data:
+        raise ReportError(f"{where} holds {brief(data)}, not an object of settings and their scores; {TABLE_FIX}")
+    rows = []
+    for setting, scores in data.items():
+        if not isinstance(scores, dict):
+            raise ReportError(f"{where}: {setting} is {brief(scores)}, not an object of scores; {TABLE_FIX}")
+        check = {k: number(v, f"{where}: {setting}.{k}", TABLE_FIX) for k, v in scores.items() if _is_numeric(k)}
+        rows.append({"setting": setting, "n": 1, **scores, **check})
+    return pd.DataFrame(rows)
 
 
 def _keys(a: Table, b: Table) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
