@@ -15,6 +15,7 @@ from dataclasses import dataclass
 GOOD = "{sb}/runs/good/model.safetensors"
 GOOD_GRU = "{sb}/runs/good_gru/model.safetensors"
 REPORT = "{sb}/reports"
+RB = "{sb}/readback"  # readback_files.py: our own files, edited since lmladder wrote them
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
 ZEROS = "0" * 64
@@ -79,6 +80,12 @@ CASES = [
          r"data file '/dev/zero' is a character device, not a regular file", r"set data.path= to a text file"),
     case("corpus-sha256-malformed", "corpus", "prepare", ["data.sha256=abc123"],
          r"data.sha256='abc123' is not 64 hex digits", r"sha256sum"),
+    case("prepared-vocab-edited", "corpus", "mlp", [f"paths.prepared={RB}/vocab_swapped"],
+         r"vocab_swapped/vocab.json does not match its sha256 in manifest.json \(edited or corrupted since it was "
+         r"prepared\)", r"delete .*vocab_swapped \(the next run or `dvc repro` prepares it again\)", fast=True),
+    case("prepared-train-edited", "corpus", "mlp", [f"paths.prepared={RB}/train_swapped"],
+         r"train_swapped/train.npy does not match its sha256 in manifest.json",
+         r"delete .*train_swapped \(the next run or `dvc repro` prepares it again\)"),
     # ------------------------------------------------------------------ config
     case("config-unknown-key-added", "config", "mlp", ["+mlp.optim.lrr=0.1"],
          r"unknown key 'mlp.optim.lrr'", r"check the spelling against conf/", fast=True),
@@ -499,11 +506,22 @@ CASES = [
     case("report-metrics-malformed", "report", "cli", ["report", "{sb}/outputs_bad_metrics", "--out", "{sb}/runs/rep"],
          r"outputs_bad_metrics/mlp/seed0/metrics.json is malformed, not JSON \(",
          r"repair or delete it \(the job then counts as incomplete\), or re-run the job", fast=True),
+    case("report-metrics-wrong-type", "report", "cli", ["report", f"{RB}/metrics_type", "--out", "{sb}/runs/rep"],
+         r"metrics_type/mlp/seed0/metrics.json: val.nll is \"low\", not a number",
+         r"repair or delete it \(the job then counts as incomplete\), or re-run the job", fast=True),
+    case("report-overrides-not-utf8", "report", "cli",
+         ["report", f"{RB}/overrides_not_utf8", "--out", "{sb}/runs/rep"],
+         r"overrides_not_utf8/0/.hydra/overrides.yaml is not readable YAML \('utf-8' codec can't decode byte 0xff",
+         r"Hydra wrote it when the job started: re-run the job, or move its folder out to report without it"),
+    case("report-overrides-not-a-list", "report", "cli",
+         ["report", f"{RB}/overrides_mapping", "--out", "{sb}/runs/rep"],
+         r"overrides_mapping/0/.hydra/overrides.yaml holds \{\"seed\": 0\}, not a list of overrides \(strings\)",
+         r"re-run the job, or move its folder out to report without it"),
     case("compare-empty-csv", "report", "cli", ["compare", f"{REPORT}/empty.csv", REPORT],
-         r"empty.csv is empty", r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+         r"empty.csv is empty", r"give a perplexity.csv, runs.csv or the evaluate stage's metrics.json"),
     case("compare-binary-file", "report", "cli", ["compare", f"{REPORT}/binary.csv", REPORT],
          r"binary.csv is a binary file, not a UTF-8 text table \(byte 0x00 at offset 0\)",
-         r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+         r"give a perplexity.csv, runs.csv or the evaluate stage's metrics.json"),
     case("compare-fifo", "report", "cli", ["compare", REPORT, f"{C}/fifo.txt"],
          r"fifo.txt is a FIFO \(named pipe\)", r"give a report folder or CSV"),
     case("compare-side-missing", "report", "cli", ["compare", "{sb}/nope.csv", REPORT],
@@ -511,7 +529,17 @@ CASES = [
     case("compare-not-a-table", "report", "cli", ["compare", f"{C}/names.txt", REPORT],
          r"names.txt has neither an `n` nor a `seed` column", r"give a perplexity.csv or runs.csv"),
     case("compare-broken-json", "report", "cli", ["compare", f"{REPORT}/broken.json", REPORT],
-         r"broken.json is not a report table \(", r"give a perplexity.csv, runs.csv or evaluate's metrics.json"),
+         r"broken.json is not a report table \(",
+         r"give a perplexity.csv, runs.csv or the evaluate stage's metrics.json"),
+    case("compare-csv-not-a-number", "report", "cli", ["compare", f"{RB}/non_numeric.csv", REPORT],
+         r"non_numeric.csv: column val_nll, line 3 holds \"low\", not a number",
+         r"fix that cell, or re-run `lmladder report` or the evaluate stage to write it again", fast=True),
+    case("compare-evaluate-output", "report", "cli", ["compare", f"{RB}/evaluate.json", REPORT],
+         r"evaluate.json is what `lmladder evaluate` prints \(one checkpoint's scores on one text\), not a report",
+         r"give a perplexity.csv, runs.csv or the evaluate stage's metrics.json \(outputs/reports/metrics.json\)"),
+    case("compare-json-score-not-a-number", "report", "cli", ["compare", f"{RB}/score_string.json", REPORT],
+         r"score_string.json: mlp.val_nll is \"2.1\", not a number",
+         r"give a perplexity.csv, runs.csv or the evaluate stage's metrics.json"),
     case("compare-metric-missing", "report", "cli", ["compare", REPORT, REPORT, "--metric", "test_ppl"],
          r"A \(.*reports\) has no test_ppl", r"this table has val_nll"),
     case("compare-timing-missing", "report", "cli", ["compare", REPORT, REPORT, "--metric", "tokens_per_s"],

@@ -29,6 +29,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
 from ..shared_data import shared_file
+from .readback_files import build_readback
 
 ROOT = Path(__file__).resolve().parents[2]
 # entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
@@ -135,6 +136,7 @@ class Sandbox:
             "ckpt",
             "reports",
             "units",
+            "readback",
         )
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
@@ -202,8 +204,8 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
 def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
     (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
-    trigram (runs/ngram), hostile checkpoint files and a report table (reports/perplexity.csv) with a broken
-    metrics file beside it."""
+    trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
+    metrics file beside it, and edited copies of files lmladder reads back (readback/, readback_files.py)."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
@@ -244,6 +246,9 @@ def build_sandbox(root: Path) -> Sandbox:
     bad_metrics.mkdir(parents=True)
     (bad_metrics / "metrics.json").write_text('{"val": {"nll": 2.1, "ppl"')  # cut short (an editor, a full disk)
     _unit_cases(root / "units", good, c / "names.txt")
+    ev = run_in_process(sb, "cli", ["evaluate", str(good / "model.safetensors"), f"--text={c}/names.txt"], "")
+    assert ev.rc == 0, ev.stderr
+    build_readback(root, ev.stdout)
     return sb
 
 

@@ -45,6 +45,11 @@ uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` j
 trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
 continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
 
+**Files read back:** what lmladder wrote and reads again is checked before it is used: prepared data against the
+sha256 of each file in its manifest.json (recorded at prepare; a folder without one is prepared again, or named
+under DVC), a run's metrics.json, timing.json and health.json field by field, Hydra's `.hydra/*.yaml`, and report
+tables cell by cell. A run whose metrics.json holds a NaN or infinite score is listed as failed, never averaged.
+
 **Standard output:** a write to stdout that fails (`> /dev/full`, a file-size limit, a disk that fills up) ends any
 command or stage at once, whether the write was a print, a log line or the flush at exit: one line naming the problem
 and the fix, exit code 2 (`stdout-*` below). A closed pipe (`| head -1`) ends it quietly with exit code 141, as any
