@@ -67,7 +67,8 @@ def test_subprocess(case, sandbox):
 
 def test_there_are_at_least_30_cases_in_every_group():
     assert len(CASES) >= 30
-    assert {c.group for c in CASES} == {"corpus", "config", "memory", "checkpoint", "sampling", "evaluate", "report", "export"}
+    groups = {"corpus", "config", "memory", "checkpoint", "sampling", "evaluate", "report", "export"}
+    assert {c.group for c in CASES} == groups
 
 
 @pytest.mark.parametrize(
