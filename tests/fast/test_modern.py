@@ -7,22 +7,9 @@ import pytest
 from lmladder.fast import kernels_jit, switch
 from lmladder.fast import modern as KM
 
+from .twins import both, randn
+
 jit = pytest.importorskip("lmladder.fast.modern_jit")
-
-
-def both(fn, *args):
-    """fn(*args) with the NumPy reference, then with the compiled kernels (copies: outputs are pooled)."""
-    out = {}
-    for name in switch.BACKENDS:
-        switch.set_backend(name)
-        res = fn(*args)
-        out[name] = [np.array(r, copy=True) for r in (res if isinstance(res, tuple) else (res,)) if r is not None]
-    switch.set_backend("compiled")
-    return out["numpy"], out["compiled"]
-
-
-def randn(*shape, scale=1.0, seed=0):
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
 
 
 def qk_view(B=16, T=128, H=4, d=32):
