@@ -84,9 +84,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     2 * SPLIT_ROWS rows or more, else NumPy's on the calling thread (checked in that order: a decoded token's
     GEMMs pay ~0.1 us).
 
-    Why one thread for the small ones: OpenBLAS threads a GEMV of 128 x 384 already, and its worker must be
-    scheduled for every call; beside one busy process, a decoding run of ~20 such calls per token stalls for whole
-    time slices and fell 10x behind its median (benchmarks/README.md, "Generation on a shared machine")."""
+    Why one thread for the small ones: OpenBLAS threads a GEMV of 128 x 384 already, so its worker must be
+    scheduled for each of a decoded token's ~20 products, and on a shared machine a descheduled worker stalls the
+    token (benchmarks/README.md, 2026-11-24, "Generation on a shared machine")."""
     global _small_on_one_thread
     split = out.shape[0] >= 2 * SPLIT_ROWS and a.dtype == out.dtype == b.dtype and (k := blas(out)) is not None
     if not (split and k.matmul(a, b, out, SPLIT_ROWS)):
