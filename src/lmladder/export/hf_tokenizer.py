@@ -10,6 +10,7 @@ as explicit code-point ranges taken from Python's own `re` / `regex`, because On
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import sys
 from typing import Any
@@ -179,7 +180,7 @@ def _encodes_to(tok: Tokenizer, text: str, i: int) -> bool:
 def require(package: str, fmt: str) -> None:
     """ExportError unless `package` imports: the export formats' libraries are an optional extra."""
     try:
-        __import__(package)
+        importlib.import_module(package)
     except ImportError:
         raise ExportError(
             f"--to {fmt} needs the {package} package, which is not installed; pip install 'lmladder[export]'"
