@@ -7,25 +7,18 @@ quarter of the training step (benchmarks/profile_ops.py). The twins read and wri
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from .kernels import compiled
 
 
-@functools.cache
-def _jit():
-    if compiled(np.empty(0, np.float32)) is None:
-        return None
-    from . import modern_jit
-
-    return modern_jit
-
-
 def _twin(x: np.ndarray):
     """modern_jit when x is float32 and the compiled kernels are on and importable, else None."""
-    return _jit() if compiled(x) is not None else None
+    if compiled(x) is None:
+        return None
+    from . import modern_jit  # numba is importable: compiled() loaded kernels_jit
+
+    return modern_jit
 
 
 def rms_norm_forward(x: np.ndarray, w: np.ndarray, eps: float):
