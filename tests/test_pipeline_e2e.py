@@ -32,7 +32,7 @@ TINY = [
 ]
 
 PIPELINE = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())["pipeline"]  # the rungs dvc repro trains
-EVERY_STAGE = {"prepare", *(f"train@{rung}-0" for rung in PIPELINE), "evaluate"}
+EVERY_STAGE = {"check", "prepare", *(f"train@{rung}-0" for rung in PIPELINE), "evaluate"}
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
 
 def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):
     r = exp_run(repo, "bigram.model.k=0.5")
-    assert ran(r.stdout) == {"train@bigram-0", "evaluate"}
+    assert ran(r.stdout) == {"check", "train@bigram-0", "evaluate"}  # check: every change of params.yaml
     assert yaml.safe_load((repo / "params.yaml").read_text())["bigram"]["model"]["k"] == 0.5
 
 
@@ -153,6 +153,25 @@ def test_stage_refuses_another_config_under_dvc(repo):
     assert r.returncode == 2 and "--config-name params" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_bad_override_deletes_nothing(repo):
+    """DVC deletes a stage's outputs before running it: a setting only the training stage refused used to cost the
+    last good run (timing.json for good). The check stage refuses it first; a good run afterwards reruns nothing."""
+    exp_run(repo)
+    runs = {f: f.read_bytes() for f in (repo / "outputs").rglob("*") if f.is_file() and "config-checked" not in f.name}
+    prepared = {f: f.read_bytes() for f in (repo / "data" / "prepared").rglob("*") if f.is_file()}
+    assert repo / "outputs/rnn/seed0/timing.json" in runs
+    for bad, says in (
+        ("rnn.model.n_embd=0", "lmladder check: error: rnn.model.n_embd=0 must be a positive integer"),
+        ("data.source=file", "lmladder check: error: data.source=file needs a path; set data.path=/path/to/corpus.txt"),
+    ):
+        r = dvc("exp", "run", *(a for o in (*TINY, bad) for a in ("-S", o)), cwd=repo, check=False)
+        assert r.returncode != 0 and says in r.stderr, (bad, r.stdout, r.stderr)
+        assert ran(r.stdout) == {"check"}, r.stdout
+        assert {f: f.read_bytes() for f in runs} == runs and {f: f.read_bytes() for f in prepared} == prepared
+    r = exp_run(repo)  # check runs again (or DVC's run cache restores its output): byte for byte the last one
+    assert ran(r.stdout) <= {"check"} and (repo / "outputs/config-checked.txt").is_file(), r.stdout
+
+
 def changed_stages(repo) -> set[str]:
     """The stages `dvc status` lists (its stage lines are the unindented ones ending in a colon)."""
     out = dvc("status", cwd=repo).stdout.splitlines()
@@ -176,8 +195,8 @@ def test_a_code_change_marks_every_stage_that_runs_it(repo):
     edited = repo / "src/lmladder/models/mlp.py"  # a model file reruns its own rung (and evaluate) only
     original = edited.read_text()
     edited.write_text(original + "\n# an edit\n")
-    try:
-        assert changed_stages(repo) == {"train@mlp-0", "evaluate"}
+    try:  # and the check stage, which types every rung's settings
+        assert changed_stages(repo) == {"check", "train@mlp-0", "evaluate"}
     finally:
         edited.write_text(original)
 

@@ -1,6 +1,6 @@
 """Every bad-input case: the command, and the two things its one-line message must say (the problem, the fix).
 
-`entry` is a stage (prepare, evaluate, or a rung: `python stages/<file>.py` with Hydra overrides)
+`entry` is a stage (check, prepare, evaluate, or a rung: `python stages/<file>.py` with Hydra overrides)
 or "cli" (`python -m lmladder ...`). "{sb}" is the sandbox folder (see harness.py). `hydra=True` marks errors that
 Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback. `sweep=True`
 marks a sweep (-m) whose every job fails: each job's own error line comes first, then the sweep's.
@@ -129,6 +129,14 @@ CASES = [
     case("search-max-failure-rate-negative", "config", "mlp",
          ["-m", "hydra/sweeper=optuna_mlp", "hydra.sweeper.max_failure_rate=-0.1"],
          r"hydra.sweeper.max_failure_rate=-0.1", r"must be in \[0, 1\]"),
+    # the check stage (dvc.yaml runs it before any other): the whole config, before DVC deletes any output
+    case("config-check-rung-setting", "config", "check", ["transformer.model.n_kv_head=3"],
+         r"transformer.model.n_kv_head=3 does not divide transformer.model.n_head=\d", r"pick a divisor of n_head",
+         fast=True),
+    case("config-check-data-file-missing", "config", "check", [f"data.path={C}/nope.txt"],
+         r"data file '.*nope.txt' not found", r"set data.path="),
+    case("config-check-pipeline-unknown-rung", "config", "check", ["pipeline=[bigram,lstm]"],
+         r"'lstm' is not a rung of the ladder", r"list each rung once"),
     case("config-wrong-type-int", "config", "mlp", ["mlp.train.max_iters=abc"],
          r"bad value for 'mlp.train.max_iters'.*'abc'", r"fix it in conf/ or on the command line"),
     case("config-wrong-type-bool", "config", "transformer", ["transformer.model.bias=maybe"],

@@ -33,7 +33,7 @@ from .readback_files import build_readback
 
 ROOT = Path(__file__).resolve().parents[2]
 # entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
-STAGE_FILES = {"prepare": ("prepare.py",), "evaluate": ("evaluate.py",)} | {
+STAGE_FILES = {"check": ("check.py",), "prepare": ("prepare.py",), "evaluate": ("evaluate.py",)} | {
     rung: ("train.py", f"rung={rung}") for rung in rungs()
 }
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the CPU is shared

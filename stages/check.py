@@ -1,0 +1,40 @@
+"""Stage `check`: the whole composed config, validated before DVC runs any other stage.
+
+DVC deletes a stage's outputs just before it runs the stage, so an error that only the training stage found would
+cost the last good run of that rung (and its timing.json). Every other stage comes after this one (prepare depends
+on its gate file), so a bad `dvc exp run -S ...` stops here, with nothing deleted. The gate's bytes never change:
+a passing check reruns nothing downstream.
+
+    python stages/check.py rnn.model.n_embd=0             # the same check outside DVC, on conf/ and overrides
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from _stage import entry, stage
+from lmladder.config import rung_settings
+from lmladder.data import check_source
+from lmladder.io import atomic_write_text
+from lmladder.models import rung_class
+from lmladder.training.settings import rung_schema
+
+GATE = "outputs/config-checked.txt"  # dvc.yaml: check's output, prepare's dependency
+GATE_TEXT = "stages/check.py found the composed config (params.yaml) valid; every other stage runs after it.\n"
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    with stage("check", cfg) as st:
+        run = st.run  # the top level: data, seeds, pipeline, paths
+        d = run.data
+        check_source(d.source, path=d.path, url=d.url, sha256=d.sha256)
+        for rung in run.pipeline:  # every rung the pipeline trains, typed as its stage types it
+            rung_settings(cfg, rung, rung_schema(rung_class(rung)))
+        if st.dvc:
+            atomic_write_text(GATE, GATE_TEXT)
+        print(f"[check] config valid: data {d.name}, rungs {', '.join(run.pipeline)}, seeds {list(run.seeds)}")
+
+
+if __name__ == "__main__":
+    with entry("check"):
+        main()
