@@ -61,6 +61,9 @@ def main(cfg: DictConfig) -> float:
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
         print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
+        if n := m["val"].get("impossible_tokens"):
+            print(f"[{rung}] val NLL is infinite: the model gives {n:,} val tokens probability 0 (n-grams never seen in "
+                  "train); smooth it (a k > 0, or smoothing=kneser_ney)")
         val_nll = m["val"]["nll"]
     return val_nll
 

@@ -129,9 +129,10 @@ def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
 
 def test_unsmoothed_unseen_pair_scores_infinite_perplexity_and_samples(tmp_path):
     m = NGram(NGramConfig(order=2, k=0.0, vocab_size=5)).fit(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
-    val = np.array([0, 1, 3, 4, 2, 0, 1])  # 1 -> 3 and 3 -> 4 were never seen
+    val = np.array([0, 1, 3, 4, 2, 0, 1])  # 1 -> 3 never seen (probability 0); context 3 never seen (uniform)
     s = score_tokens(m, val, kind="stream", boundary_id=None)
-    assert s["nll"] > 1e28 and s["ppl"] == math.inf
+    assert s["nll"] == s["ppl"] == s["bpc"] == math.inf and s["impossible_tokens"] == 1
+    assert "impossible_tokens" not in score_tokens(m, val[:2], kind="stream", boundary_id=None)  # 0 -> 1: seen
     rows = generate(m, np.array([[3], [0]]), 6, rng=np.random.default_rng(0), temperature=0.5)
     assert all(r.min() >= 0 and r.max() < 5 for r in rows)
 

@@ -19,7 +19,7 @@ from ..autograd import functional as F
 from ..autograd import no_grad
 from ..data.batching import IGNORE_INDEX, eval_batches, eval_plan
 from ..data.prepared import Prepared, text_sizes
-from ..models.base import LanguageModel
+from ..models.base import LOG_ZERO, LanguageModel
 from ..progress import progress_bar
 from .units import SplitUnits, split_units
 
@@ -44,7 +44,8 @@ def score_tokens(
 ) -> dict:
     """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
     (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
-    `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
+    A target the model gives probability 0 (`LOG_ZERO`: add-k with k=0) makes the scores infinite; their number is
+    returned as `impossible_tokens`. `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
     of every target tokens[1:] (what inference/units.py sums per unit)."""
     T = model.block_size or block_size or DEFAULT_EVAL_WINDOW
     total, count = 0.0, 0
@@ -68,6 +69,10 @@ def score_tokens(
         raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
     n_chars, n_bytes = n_chars or count, n_bytes or count
     nll, bits = total / count, total / math.log(2)
+    # each target the model holds impossible adds -LOG_ZERO (1e30) to the total: the NLL is infinite, not 1e26
+    impossible = round(total / -LOG_ZERO) if total >= -LOG_ZERO / 2 else 0
+    if impossible:
+        nll = bits = math.inf
     return {
         "nll": nll,
         "ppl": math.exp(nll) if nll < _MAX_EXP else math.inf,
@@ -76,6 +81,7 @@ def score_tokens(
         "tokens": count,
         "chars": n_chars,
         "bytes": n_bytes,
+        **({"impossible_tokens": impossible} if impossible else {}),
     }
 
 

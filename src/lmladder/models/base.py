@@ -24,6 +24,10 @@ from ..data.batching import IGNORE_INDEX
 from ..nn import Module
 from . import REGISTRY, ModelConfigError
 
+# The log-probability a model gives a target it holds impossible (add-k with k=0, an unseen pair): finite, so targets
+# that are ignored (multiplied by 0) never make a NaN; exact scoring counts such targets and reports an infinite NLL.
+LOG_ZERO = -1e30
+
 
 def check_ids(config: Any, *names: str) -> None:
     """Token ids of the data fields (pad_id, boundary_id): None or inside the vocabulary."""

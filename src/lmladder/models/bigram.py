@@ -25,7 +25,7 @@ from ..autograd import Tensor
 from ..data.batching import context_windows, contexts
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
-from .base import LanguageModel, ModelConfigError, check_ids
+from .base import LOG_ZERO, LanguageModel, ModelConfigError, check_ids
 from .bigram_counts import (
     check_arrays,
     child_runs,
@@ -39,7 +39,6 @@ from .bigram_counts import (
 
 MAX_ORDER = 16  # beyond this nearly every training context is unique: the model only memorises the text
 FIT_BYTES = 24  # a fit's peak is about FIT_BYTES * (order + 1) bytes per training token (benchmarks/bench_ngram.py)
-LOG_ZERO = -1e30  # log-prob of a never-seen pair when k=0: finite, so ignored targets never yield nan
 SMOOTHINGS = ("add_k", "kneser_ney")
 
 
