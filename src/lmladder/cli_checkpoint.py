@@ -13,7 +13,6 @@ import numpy as np
 
 from .errors import LmladderError
 
-PROGRESS_FROM = 200_000  # tokens of --text past which scoring shows a progress bar (a few seconds of work)
 
 
 class CliError(LmladderError, ValueError):
@@ -250,7 +249,7 @@ def _documents(path: str, text) -> list:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .data.prepared import text_sizes
-    from .inference.scoring import score_tokens
+    from .inference.scoring import PROGRESS_FROM, score_tokens
     from .inference.units import save_units, split_units
     from .training.checkpoints import load_training_checkpoint
 

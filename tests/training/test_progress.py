@@ -66,3 +66,22 @@ def test_a_training_error_closes_the_bar_before_the_message_is_shown(tiny_names,
     assert len(lines) == 2 and all("0/40 [" in line for line in lines)
     gc.collect()
     assert capsys.readouterr().err == ""  # ...and prints nothing after it (were it closed at garbage collection)
+
+
+def test_scoring_a_long_split_shows_a_bar_unless_switched_off(monkeypatch, tiny_names):
+    """Final exact scoring of a long split took tens of seconds without a word; past PROGRESS_FROM tokens it draws
+    the same sparse bar (a count model here: the bar belongs to scoring, not to training)."""
+    from lmladder.inference import scoring
+    from lmladder.models import build_model
+
+    model = build_model("bigram", vocab_size=tiny_names.tokenizer.vocab_size, order=2, k=1.0)
+    model.fit(np.asarray(tiny_names.splits["train"]))
+    monkeypatch.setattr(scoring, "PROGRESS_FROM", 10)
+    shown, silent = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", shown)
+    on = scoring.score_splits(model, tiny_names, progress=True)
+    monkeypatch.setattr(sys, "stderr", silent)
+    off = scoring.score_splits(model, tiny_names, progress=False)
+    n = tiny_names.splits["val"].size - 1
+    assert f"{n}/{n}" in shown.getvalue() and "tok" in shown.getvalue() and silent.getvalue() == ""
+    assert on == off

@@ -24,6 +24,7 @@ from ..progress import progress_bar
 from .units import SplitUnits, split_units
 
 DEFAULT_EVAL_WINDOW = 256  # window for models that accept any length (n-gram, MLP)
+PROGRESS_FROM = 200_000  # tokens past which scoring may show a progress bar (a few seconds of work)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
 # infinite perplexity, said as inf rather than a crash
 _MAX_EXP = math.log(np.finfo(np.float64).max)
@@ -85,13 +86,14 @@ def score_tokens(
     }
 
 
-def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32) -> dict[str, dict]:
-    """Exact val (and test, when the split has one) scores of `score_tokens`."""
-    return score_splits_units(model, data, batch_size, units=False)[0]
+def score_splits(model: LanguageModel, data: Prepared, batch_size: int = 32, *, progress: bool = False) -> dict:
+    """Exact val (and test, when the split has one) scores of `score_tokens`; `progress`: a bar for each split
+    longer than PROGRESS_FROM tokens."""
+    return score_splits_units(model, data, batch_size, units=False, progress=progress)[0]
 
 
 def score_splits_units(
-    model: LanguageModel, data: Prepared, batch_size: int = 32, *, units: bool = True
+    model: LanguageModel, data: Prepared, batch_size: int = 32, *, units: bool = True, progress: bool = False
 ) -> tuple[dict[str, dict], dict[str, SplitUnits]]:
     """`score_splits`, and with `units` each split's per-unit sums (inference/units.py) from the same pass."""
     scores, per_unit = {}, {}
@@ -113,6 +115,7 @@ def score_splits_units(
                 n_bytes=n_bytes,
                 batch_size=batch_size,
                 token_nll=token_nll,
+                progress=progress and len(toks) > PROGRESS_FROM,
             )
             if units:
                 per_unit[split] = split_units(

@@ -119,7 +119,8 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         tokens_per_s = len(data.splits["train"]) / max(seconds, 1e-9)
         log(f"{cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # they come from the data
         save_training_checkpoint(out / LAST, model, data.tokenizer, rngs=rngs, step=0, extra=meta)
-    scores, units = score_splits_units(model, data, batch)
+    show = train.progress if cls.trainable else True  # a bar while a long split is scored (PROGRESS_FROM)
+    scores, units = score_splits_units(model, data, batch, progress=show)
     metrics: dict[str, Any] = {
         "rung": cls.rung,
         "tokenizer": data.tokenizer.describe(),
@@ -134,7 +135,7 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         live.close()
     if cls.trainable and res.best_path is not None:
         best = load_training_checkpoint(res.best_path).model
-        metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch)}
+        metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch, progress=show)}
     n, tokens, temperature = sample.num_samples, sample.sample_tokens, sample.temperature
     samples = sample_text(model, data, rngs["sample"], num_samples=n, sample_tokens=tokens, temperature=temperature)
     labels = None
