@@ -23,6 +23,7 @@ import numpy as np
 import regex
 
 from ..errors import DataError
+from ..splits import SPLIT_NAMES
 from .base import Tokenizer
 from .bpe_learn import learn_merges
 
@@ -129,12 +130,7 @@ class BPETokenizer(Tokenizer):
         docs = text.split("\n") if tok.lines else [text]
         if not any(docs):
             raise DataError("the train split is empty: bpe has no text to learn merges from; check the corpus")
-        for s in tok.specials:
-            if (at := text.find(s)) >= 0:
-                raise DataError(
-                    f"special token {s!r} occurs in the train split (at char {at}); remove it from the text or "
-                    "train with special tokens that do not occur in it"
-                )
+        tok.refuse_specials(text, "train")
         counts = Counter(chunk for doc in docs for chunk in tok._split(doc))
         chunks = [c.encode("utf-8", "surrogatepass") for c in counts]
         merges, finals = learn_merges(chunks, list(counts.values()), vocab_size - floor)
@@ -152,7 +148,20 @@ class BPETokenizer(Tokenizer):
     def build(
         cls, train: str, *, lines: bool = False, others: Sequence = (), vocab_size: int = 1024, bpe_pattern="gpt4"
     ) -> BPETokenizer:
-        return cls.train(train, vocab_size, pattern=bpe_pattern, lines=lines)
+        tok = cls.train(train, vocab_size, pattern=bpe_pattern, lines=lines)
+        for name, text in zip(SPLIT_NAMES[1:], others, strict=False):  # encode would make a literal one special
+            tok.refuse_specials(text, name)
+        return tok
+
+    def refuse_specials(self, text: str, split: str) -> None:
+        """DataError when a special token's spelling occurs in `text` (the corpus's `split`): encoded, it would
+        silently become the special token."""
+        for s in self.specials:
+            if (at := text.find(s)) >= 0:
+                raise DataError(
+                    f"special token {s!r} occurs in the {split} split (at char {at}); remove it from the text or "
+                    "train with special tokens that do not occur in it"
+                )
 
     def _split(self, text: str) -> list[str]:
         if self._split_re is None:
