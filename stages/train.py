@@ -62,8 +62,8 @@ def main(cfg: DictConfig) -> float:
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
         print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
         if n := m["val"].get("impossible_tokens"):
-            print(f"[{rung}] val NLL is infinite: the model gives {n:,} val tokens probability 0 (n-grams never seen in "
-                  "train); smooth it (a k > 0, or smoothing=kneser_ney)")
+            never = f"the model gives {n:,} val tokens probability 0 (n-grams never seen in train)"
+            print(f"[{rung}] val NLL is infinite: {never}; smooth it (a k > 0, or smoothing=kneser_ney)")
         val_nll = m["val"]["nll"]
     return val_nll
 

@@ -120,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--prompt", help="text to continue (cropped on the left to the model's context)")
     s.add_argument(
-        "--prompt-file", metavar="PATH", help="read the prompt from a file (a lines model drops its final newline)"
+        "--prompt-file",
+        metavar="PATH",
+        help="read the prompt from a file, - for stdin (a lines model drops its final newline)",
     )
     s.add_argument("--num-samples", type=int, help="how many samples (default 5; 1 with --beam)")
     s.add_argument("--max-new-tokens", type=int, default=200)
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="score a text file: NLL, perplexity, bits per char (JSON)")
     e.add_argument("checkpoint")
-    e.add_argument("--text", required=True, help="UTF-8 text file (one document per line for names models)")
+    e.add_argument("--text", required=True, help="UTF-8 text file, - for stdin (a document per line for names models)")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
     e.set_defaults(func=cmd_evaluate)

@@ -14,7 +14,6 @@ import numpy as np
 from .errors import LmladderError
 
 
-
 class CliError(LmladderError, ValueError):
     """Bad command-line input; the message names the option and the fix."""
 
@@ -144,11 +143,14 @@ def _prompt_file(tok, path: str) -> str | bytes:
 
 
 def _read_file(path: str, option: str, use: str, fix: str) -> bytes:
-    """The bytes of a file an option names: a regular file, and no larger than fits in memory for `use`."""
-    from .io import read_user_file
+    """The bytes of a file an option names: a regular file, or "-" for standard input, and no larger than fits in
+    memory for `use`."""
+    from .io import read_stdin, read_user_file
     from .resources import text_limit
 
     cap, too_big = text_limit(use, path)
+    if path == "-":
+        return read_stdin(what=f"{option} - (standard input)", error=CliError, max_bytes=cap, too_big=too_big)
     return read_user_file(path, what=f"{option} {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
 
 

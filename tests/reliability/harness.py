@@ -220,7 +220,8 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "bad_utf8.txt").write_bytes(b"anna\nbob\xff\xfe\ncarl\n")
     (c / "two_lines.txt").write_text("anna\nbob\n")
     (c / "eot.txt").write_text("First Citizen:<|endoftext|>Before we proceed any further, hear me speak.\n" * 3)
-    (c / "eot_val.txt").write_text("First Citizen: Before we proceed any further, hear me speak.\n" * 9 + "<|endoftext|>\n")
+    speech = "First Citizen: Before we proceed any further, hear me speak.\n"
+    (c / "eot_val.txt").write_text(speech * 9 + "<|endoftext|>\n")  # in the last 10%: the val split
     (c / "spaces.txt").write_text("   \n\t \n" * 20)
     (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
     _not_regular_files(c)

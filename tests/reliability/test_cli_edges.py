@@ -5,6 +5,7 @@ Each ends in one line (or, for the pipe, silence) and never a traceback."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import select
 import signal
@@ -79,6 +80,25 @@ def test_a_closed_pipe_ends_quietly(stream_ckpt):
     err = p.stderr.read().decode()
     assert p.wait(timeout=HANG) in (0, 141), err
     assert err == "" and first.strip()
+
+
+def test_a_dash_reads_the_prompt_and_the_text_from_a_pipe(stream_ckpt, tmp_path):
+    """`--prompt-file -` and `--text -` read standard input (a pipe here) to its end, as a file with those bytes."""
+    args = ("--num-samples", "2", "--max-new-tokens", "8", "--seed", "3")
+
+    def run(*argv, stdin=b""):
+        p = _lmladder(*argv, stdin=subprocess.PIPE)
+        out, err = p.communicate(stdin, timeout=HANG)
+        assert p.returncode == 0 and err == b"", err.decode()
+        return out
+
+    assert run("sample", stream_ckpt, "--prompt-file", "-", *args, stdin=b"ab d") == run(
+        "sample", stream_ckpt, "--prompt", "ab d", *args
+    )
+    (tmp_path / "t.txt").write_bytes(b"abc de\nab cd\n")
+    piped = json.loads(run("evaluate", stream_ckpt, "--text", "-", stdin=b"abc de\nab cd\n"))
+    read = json.loads(run("evaluate", stream_ckpt, "--text", str(tmp_path / "t.txt")))
+    assert piped.pop("text") == "-" and read.pop("text") == str(tmp_path / "t.txt") and piped == read
 
 
 def test_a_non_utf8_prompt_is_taken_as_bytes_by_a_byte_model(tmp_path):

@@ -133,7 +133,12 @@ def _read_file(path) -> bytes:
     what, fix = _file_words(path)
     cap, too_big = text_limit("preparing", str(Path(path)))
     data = read_user_file(
-        path, what=what, fix=fix, error=DataError, missing=f"{what} not found; {_SET_PATH}", max_bytes=cap,
+        path,
+        what=what,
+        fix=fix,
+        error=DataError,
+        missing=f"{what} not found; {_SET_PATH}",
+        max_bytes=cap,
         too_big=too_big,
     )
     if not data:

@@ -45,9 +45,9 @@ def score_tokens(
 ) -> dict:
     """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
     (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
-    A target the model gives probability 0 (`LOG_ZERO`: add-k with k=0) makes the scores infinite; their number is
-    returned as `impossible_tokens`. `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,) float64), if given, receives the NLL
-    of every target tokens[1:] (what inference/units.py sums per unit)."""
+    A target the model gives probability 0 (`LOG_ZERO`: add-k with k=0) makes the scores infinite; their number
+    is returned as `impossible_tokens`. `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,)
+    float64), if given, receives the NLL of every target tokens[1:] (what inference/units.py sums per unit)."""
     T = model.block_size or block_size or DEFAULT_EVAL_WINDOW
     total, count = 0.0, 0
     tokens = np.asarray(tokens)

@@ -11,7 +11,7 @@ from .atomic import (
     remove_stale_temps,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from .files import check_user_file, path_kind, read_user_file
+from .files import check_user_file, path_kind, read_stdin, read_user_file
 from .lock import LOCK_NAME, RunLockedError, run_lock
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "atomic_writer",
     "check_user_file",
     "path_kind",
+    "read_stdin",
     "read_user_file",
     "remove_stale_temps",
     "load_checkpoint",

@@ -11,6 +11,7 @@ import errno
 import math
 import os
 import stat
+import sys
 from pathlib import Path
 
 from ..errors import LmladderError
@@ -83,12 +84,29 @@ def read_user_file(
                 raise error(f"{what} stopped being a regular file while it was opened; {fix}")
             if st.st_size > max_bytes:
                 raise over()
-            chunks, n = [], 0
-            while chunk := f.read(_CHUNK):
-                n += len(chunk)
-                if n > max_bytes:
-                    raise over()
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return _read_bounded(f, max_bytes, over)
     except OSError as e:
         raise error(f"{what}: cannot read it ({e.strerror or e}); check its permissions") from None
+
+
+def read_stdin(*, what: str, error: type[LmladderError], max_bytes: float = math.inf, too_big: str = "") -> bytes:
+    """Standard input's bytes, to its end (a pipe, a file, a here-string), refused past `max_bytes` as
+    `read_user_file` refuses a file."""
+    if sys.stdin is None:
+        raise error(f"{what}: this process has no standard input; pipe the text in, or give a file's path")
+    try:
+        return _read_bounded(
+            sys.stdin.buffer, max_bytes, lambda: error(f"{what} is over {fmt_bytes(max_bytes)}, {too_big}")
+        )
+    except OSError as e:
+        raise error(f"{what}: cannot read it ({e.strerror or e}); pipe the text in, or give a file's path") from None
+
+
+def _read_bounded(f, max_bytes: float, over) -> bytes:
+    chunks, n = [], 0
+    while chunk := f.read(_CHUNK):
+        n += len(chunk)
+        if n > max_bytes:
+            raise over()
+        chunks.append(chunk)
+    return b"".join(chunks)

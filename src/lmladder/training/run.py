@@ -135,7 +135,8 @@ def _run(cls, config, data, sample, optim, train, seed, out, meta, resume, log, 
         live.close()
     if cls.trainable and res.best_path is not None:
         best = load_training_checkpoint(res.best_path).model
-        metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **score_splits(best, data, batch, progress=show)}
+        best_scores = score_splits(best, data, batch, progress=show)
+        metrics["best"] = {"step": res.best_step, "val_estimate": res.best_val, **best_scores}
     n, tokens, temperature = sample.num_samples, sample.sample_tokens, sample.temperature
     samples = sample_text(model, data, rngs["sample"], num_samples=n, sample_tokens=tokens, temperature=temperature)
     labels = None
