@@ -148,3 +148,19 @@ def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
     assert (sb.root / "eval" / "perplexity.md").exists()
     page = (sb.root / "eval" / "inspect" / "mlp" / "index.html").read_text()
     assert "1-dimensional embeddings" in page and "alt='transitions'" in page
+
+
+def test_byte_tokens_are_labelled_printably_and_draw_no_glyph_warnings(tmp_path, recwarn, capsys):
+    """A byte model's labels were raw control bytes (on the terminal) and missing glyphs (a warning each)."""
+    from lmladder.data import ByteTokenizer
+    from lmladder.insight.page import label
+
+    tok = ByteTokenizer()
+    assert [label(tok, i) for i in (0, 9, 10, 32, 97, 0xC3)] == ["\\x00", "⇥", "⏎", "␣", "a", "\\xc3"]
+    rngs = make_rngs(0)
+    model = rung_class("bigram")(small_config("bigram", vocab_size=tok.vocab_size), rng=rngs["model"])
+    model.fit(np.random.default_rng(0).integers(0, tok.vocab_size, 5000))
+    save_training_checkpoint(tmp_path / "m.safetensors", model, tok, rngs=rngs)
+    page = inspect_run(tmp_path / "m.safetensors", tmp_path / "out")
+    assert images(page) and not [w for w in recwarn if "Glyph" in str(w.message)]
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", capsys.readouterr().out + page.read_text())

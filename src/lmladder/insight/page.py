@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,10 +55,19 @@ def _where(target: Path) -> tuple[Path, Path]:
     raise InspectError(f"{target}: {what}; give a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
 
 
+_SHOWN = {"\n": "⏎", " ": "␣", "\t": "⇥"}
+
+
 def label(tok, i: int) -> str:
-    """A short printable label for token id i: a newline as ⏎, a space as ␣."""
-    text = tok.decode(np.array([i])) if i != tok.boundary_id else "\n"
-    return text.replace("\n", "⏎").replace(" ", "␣") or "∅"
+    """A short printable label for token id i: a newline as ⏎, a space as ␣, a tab as ⇥, and what is no printable
+    character (a control byte, a piece of a UTF-8 sequence in a byte or BPE token) escaped as \\xNN: raw, it
+    reached the terminal as control codes and the picture as missing glyphs."""
+    if i == tok.boundary_id:
+        return "⏎"
+    raw = tok.token_bytes(i) if hasattr(tok, "token_bytes") else None
+    text = raw.decode("utf-8", "backslashreplace") if raw is not None else tok.decode(np.array([i]))
+    shown = (_SHOWN.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode("ascii")) for c in text)
+    return "".join(shown) or "∅"
 
 
 def _read_tsv(path: Path) -> pd.DataFrame | None:
@@ -68,7 +78,9 @@ def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: the same bytes
+    with warnings.catch_warnings():  # a token in a script the font lacks is drawn as a box, not a warning per glyph
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: the same bytes
     plt.close(fig)
     return buf.getvalue()
 
