@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lmladder.data import CharTokenizer
+from lmladder.inference import score_tokens
 from lmladder.models.bigram import NGram, NGramConfig
 from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
@@ -41,17 +42,18 @@ class BruteKN:
             self.a[order][padded_context(tokens, i, order - 1, pad, boundary) + (tokens[i],)] += 1
         for m in range(order - 1, 0, -1):
             self.a[m] = Counter(g[1:] for g in self.a[m + 1])  # each distinct left extension counts once
-        self.D, self.by_ctx = {}, {}
-        for m, counts in self.a.items():
+        self.D, self.by_ctx = {0: FALLBACK}, {}
+        for m in range(1, order + 1):  # a meaningless estimate takes the order below's (FALLBACK below order 1)
+            counts = self.a[m]
             n = Counter(counts.values())
             if discount is not None:
                 self.D[m] = (discount,) * 3
             elif all(n[i] > 0 for i in (1, 2, 3, 4)):
                 y = n[1] / (n[1] + 2 * n[2])
                 d = (1 - 2 * y * n[2] / n[1], 2 - 3 * y * n[3] / n[2], 3 - 4 * y * n[4] / n[3])
-                self.D[m] = d if all(0 < d[i - 1] < i for i in (1, 2, 3)) else FALLBACK
+                self.D[m] = d if all(0 < d[i - 1] < i for i in (1, 2, 3)) else self.D[m - 1]
             else:
-                self.D[m] = FALLBACK
+                self.D[m] = self.D[m - 1]
             self.by_ctx[m] = defaultdict(dict)
             for g, c in counts.items():
                 self.by_ctx[m][g[:-1]][g[-1]] = c
@@ -85,7 +87,7 @@ def toy(text: str, lines: bool):
 
 
 @pytest.mark.parametrize("lines", [False, True])
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 7])  # 7: its top orders' estimates fall back to the order below's
 @pytest.mark.parametrize("discount", [None, 0.75])
 def test_kneser_ney_equals_brute_force(text, lines, order, discount):
     tokens, tok, b = toy(text, lines)
@@ -116,6 +118,19 @@ def test_probabilities_sum_to_one_at_every_order(names_prepared, smoothing):
         logits = m(np.stack([val, noise]))[0].data
         np.testing.assert_allclose(np.exp(logits).sum(-1), 1.0, rtol=0, atol=1e-12)
         assert np.isfinite(logits).all()
+
+
+def test_high_orders_are_no_worse_than_the_middle_ones(names_prepared):
+    """Past order 10 on names nearly every n-gram is seen once (n3 or n4 = 0) and the discounts cannot be estimated;
+    with KenLM's fixed fallback (D1 = 0.5) order 16 read val 2.45, a bigram's score. Taking the order below's
+    discounts (D1 ~ 0.99 there) keeps it within 0.01 of order 8 (1.9827; order 16: 1.9855)."""
+    p, b = names_prepared, names_prepared.boundary_id
+
+    def val_nll(order):
+        m = NGram(NGramConfig(order, "kneser_ney", vocab_size=p.vocab_size, pad_id=b, boundary_id=b))
+        return score_tokens(m.fit(p.splits["train"]), p.splits["val"], kind="lines", boundary_id=b)["nll"]
+
+    assert val_nll(16) < val_nll(8) + 0.01
 
 
 def test_tiny_corpus_uses_the_documented_fallback_and_never_nan():

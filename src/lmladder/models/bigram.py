@@ -27,6 +27,7 @@ from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
 from .base import LOG_ZERO, LanguageModel, ModelConfigError, check_ids
 from .bigram_counts import (
+    FALLBACK_DISCOUNTS,
     check_arrays,
     child_runs,
     continuation_levels,
@@ -122,8 +123,11 @@ class NGram(LanguageModel):
         V, sizes = self.vocab_size, [1] + [len(a) for a in self.levels]  # contexts per level, root first
         if self.smoothing == "add_k":
             return [(child_runs(self.keys, V, sizes[-1]), self.keys % V, self.counts)]
-        by_order = continuation_levels(self.levels, self.keys, self.counts, V)
-        return [kn_level(k, c, V, n, discounts(c, self.discount)) for (k, c), n in zip(by_order, sizes, strict=True)]
+        tables, d = [], FALLBACK_DISCOUNTS
+        for (k, c), n in zip(continuation_levels(self.levels, self.keys, self.counts, V), sizes, strict=True):
+            d = discounts(c, self.discount, fallback=d)  # orders 1..order: a meaningless estimate takes the one below's
+            tables.append(kn_level(k, c, V, n, d))
+        return tables
 
     def _log_probs(self, ids: np.ndarray) -> np.ndarray:
         """(U, order) context ids (lookup's) -> (U, V) log P(target | context)."""

@@ -75,18 +75,21 @@ def continuation_levels(levels, keys, counts, V: int) -> list[tuple[np.ndarray, 
     return out
 
 
-def discounts(counts: np.ndarray, fixed: float | None) -> tuple[float, float, float]:
+def discounts(counts: np.ndarray, fixed: float | None, fallback=FALLBACK_DISCOUNTS) -> tuple[float, float, float]:
     """(D1, D2, D3+) of one level: `fixed` for all three (plain interpolated KN), or Chen & Goodman's estimates
-    from the count-of-counts n1..n4. When some n_i is 0 (tiny corpora) or an estimate falls outside (0, i), the
-    estimate is meaningless, and FALLBACK_DISCOUNTS is used instead (as KenLM does), so nothing is ever NaN."""
+    from the count-of-counts n1..n4. When some n_i is 0 or an estimate falls outside (0, i), the estimate is
+    meaningless and `fallback` is used: the caller passes the order below's discounts. That matters at high orders,
+    where nearly every n-gram is seen once (n3 or n4 = 0): the discounts climb towards 1 with the order, and
+    KenLM's fixed fallback (0.5, 1, 1.5) would trust a context seen once twice as much as the order below did, which
+    made Kneser-Ney at orders 12-16 on names worse than a bigram."""
     if fixed is not None:
         return (float(fixed),) * 3
     n1, n2, n3, n4 = (int(np.count_nonzero(counts == i)) for i in (1, 2, 3, 4))
     if min(n1, n2, n3, n4) == 0:
-        return FALLBACK_DISCOUNTS
+        return fallback
     y = n1 / (n1 + 2 * n2)
     d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
-    return d if all(0 < di < i for i, di in enumerate(d, start=1)) else FALLBACK_DISCOUNTS
+    return d if all(0 < di < i for i, di in enumerate(d, start=1)) else fallback
 
 
 def kn_level(keys, counts, V: int, n_contexts: int, d: tuple[float, float, float]):
