@@ -78,6 +78,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
     Beam search prints its one result when the search ends."""
     from .inference.beam import beam_search
     from .inference.sampling import start_token, stop_at, stop_token, stream
+    from .training.budget import check_beam
     from .training.checkpoints import load_training_checkpoint
 
     _check_sample_options(a)
@@ -99,6 +100,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
             ids = np.concatenate([[boundary], ids]).astype(np.int64)
         elif ids.size == 0:
             ids = np.array([start_token(tok)], dtype=np.int64)
+        if a.beam:
+            check_beam(ck.model, a.beam, len(ids), a.max_new_tokens)
         rng = np.random.default_rng(a.seed)
         out = sys.stdout
         for _ in range(num_samples):  # one at a time, one Generator: seeded, and each shown as it is drawn

@@ -61,10 +61,22 @@ def _cgroup_available() -> float:
         return math.inf
 
 
+def _cap() -> float:
+    cap = os.environ.get(ENV)
+    return parse_bytes(cap) if cap else math.inf
+
+
 def available_bytes() -> float:
     """Bytes this process may still allocate (math.inf where nothing says)."""
-    cap = os.environ.get(ENV)
-    return min(_meminfo_available(), _cgroup_available(), parse_bytes(cap) if cap else math.inf)
+    return min(_meminfo_available(), _cgroup_available(), _cap())
+
+
+def _available_words() -> str:
+    """ "1.0 GiB is available", naming LMLADDER_MEMORY_LIMIT when it is what binds (a user may raise it)."""
+    have, cap = available_bytes(), _cap()
+    if cap == have:
+        return f"{fmt_bytes(have)} is available under {ENV}={os.environ[ENV]}"
+    return f"{fmt_bytes(have)} is available"
 
 
 # Memory to read, decode and tokenize one byte of text, measured ~26 bytes for characters (the bytes, the str,
@@ -76,16 +88,17 @@ def text_limit(use: str, name: str) -> tuple[float, str]:
     """(the most bytes of text that fit, the reason and fix for read_user_file's too_big) for `use` ("scoring")."""
     have = available_bytes()
     why = (
-        f"the most that fits in memory ({use} takes about {TEXT_COST} bytes per byte of text, and {fmt_bytes(have)} "
-        f"is available); use a part of it, e.g. head -c 100M {name} > part.txt"
+        f"the most that fits in memory ({use} takes about {TEXT_COST} bytes per byte of text, and "
+        f"{_available_words()}); use a part of it, e.g. head -c 100M {name} > part.txt"
     )
     return have / TEXT_COST, why
 
 
 def check_fits(need: float, what: str, fix: str) -> None:
-    """Raise MemoryBudgetError("{what} needs about X of memory, but Y is available; {fix}") when need > available."""
-    have = available_bytes()
-    if need > have:
+    """Raise MemoryBudgetError("{what} needs about X of memory, but Y is available; {fix}") when need > available;
+    when LMLADDER_MEMORY_LIMIT is the limit, the message names it."""
+    if need > available_bytes():
+        more = f" (or raise {ENV})" if _cap() == available_bytes() else ""
         raise MemoryBudgetError(
-            f"{what} needs about {fmt_bytes(need)} of memory, but {fmt_bytes(have)} is available; {fix}"
+            f"{what} needs about {fmt_bytes(need)} of memory, but {_available_words()}; {fix}{more}"
         )

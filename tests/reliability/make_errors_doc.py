@@ -45,6 +45,13 @@ uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` j
 trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
 continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
 
+**A bad setting under DVC deletes nothing:** DVC deletes a stage's outputs just before it runs the stage, so
+`dvc repro` starts with the `check` stage (`stages/check.py`): it validates the whole composed params.yaml (the data
+source, every rung of `pipeline`, the seeds) and every other stage runs after it. `dvc exp run -S
+rnn.model.n_embd=0` stops there with the line below and leaves every output (and its timing.json) as it was;
+fix the override, or `git checkout params.yaml`, and run again (`config-check-*` below;
+`tests/test_pipeline_e2e.py`). Run it by hand on conf/ with `python stages/check.py <overrides>`.
+
 **Files read back:** what lmladder wrote and reads again is checked before it is used: prepared data against the
 sha256 of each file in its manifest.json (recorded at prepare; a folder without one is prepared again, or named
 under DVC), a run's metrics.json, timing.json and health.json field by field, Hydra's `.hydra/*.yaml`, and report
@@ -56,7 +63,8 @@ and the fix, exit code 2 (`stdout-*` below). A closed pipe (`| head -1`) ends it
 Unix filter. Files are not affected: they are written atomically, as above.
 
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
-the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for. The estimates
+the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for (a refusal it
+causes names it). The estimates
 (`src/lmladder/resources.py`): a model's weights from its sizes, a training step's and scoring's activations from
 short probe steps (forward + backward of one and two rows, counted by tracemalloc; within a few percent of a real
 step), text files from their size. On a machine with 22.1 GiB free, for example: `a training step of

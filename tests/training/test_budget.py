@@ -77,7 +77,11 @@ def test_the_memory_limit_caps_what_is_available(monkeypatch):
     monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "1M")
     assert available_bytes() == 1 << 20
     check_fits(1 << 19, "half", "n/a")
-    with pytest.raises(MemoryBudgetError, match=r"^two needs about 2.0 MiB of memory, but 1.0 MiB is available; fix$"):
+    with pytest.raises(
+        MemoryBudgetError,
+        match=r"^two needs about 2.0 MiB of memory, but 1.0 MiB is available under LMLADDER_MEMORY_LIMIT=1M; fix "
+        r"\(or raise LMLADDER_MEMORY_LIMIT\)$",
+    ):
         check_fits(2 << 20, "two", "fix")
     monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "lots")
     with pytest.raises(MemoryBudgetError, match=r"LMLADDER_MEMORY_LIMIT='lots' is not a size; give bytes or e.g."):

@@ -136,3 +136,13 @@ def check_training(
         f"drawing num_samples={num_samples} samples of sample_tokens={sample_tokens} at once",
         "lower num_samples= or sample_tokens=",
     )
+
+
+def check_beam(model: LanguageModel, beam: int, prompt_len: int, max_new_tokens: int) -> None:
+    """Refuse a beam search whose `beam` live rows cannot fit: each row's forward (measured as the training probes
+    are), its V log-probabilities and candidates (float64 and int64 copies) and its tokens so far."""
+    T = prompt_len + max_new_tokens if model.block_size is None else min(prompt_len + max_new_tokens, model.block_size)
+    with model.evaluating():
+        fixed, row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), max(T, 1))
+    per = row + 5 * 8 * model.vocab_size + 2 * 8 * (T + max_new_tokens)
+    check_fits(fixed + beam * per, f"beam search with --beam {beam} ({fmt_bytes(per)} per beam)", "lower --beam")
