@@ -86,3 +86,20 @@ def test_the_memory_limit_caps_what_is_available(monkeypatch):
     monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "lots")
     with pytest.raises(MemoryBudgetError, match=r"LMLADDER_MEMORY_LIMIT='lots' is not a size; give bytes or e.g."):
         available_bytes()
+
+
+def test_a_context_bound_model_is_refused_after_small_probes_naming_its_sizes():
+    """A WaveNet of context 65,536 costs hundreds of MB per position: the probes used to grow to 5 GB over 45 s
+    (three lengths before the first check) and then blamed eval_batch_size alone. Now no probe runs that the last
+    one, scaled, puts over PROBE_BYTES, and the refusal names the model's sizes."""
+    import tracemalloc
+
+    model = rung_class("wavenet")(small_config("wavenet", vocab_size=27, context=65536), rng=make_rngs(0)["model"])
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryBudgetError, match=r"lower eval_batch_size=, or the model's sizes \(context=65536"):
+            budget.check_training(model, batch_size=4, seq_len=1, last=True, eval_batch_size=64, eval_len=256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * budget.PROBE_BYTES, fmt_bytes(peak)

@@ -21,7 +21,6 @@ from ..fast import memory
 from ..models.base import LanguageModel
 from ..resources import check_fits, fmt_bytes
 
-PROBE_T = 16  # the probes' lengths: PROBE_T / 2, PROBE_T, 2 * PROBE_T, ... up to the run's own
 PROBE_BYTES = 256 << 20  # the most a probe may allocate: past it, the estimate extrapolates
 _TRAIN_STATE = 4  # float32 weights, gradients and AdamW's two moments
 
@@ -30,15 +29,19 @@ def check_weights(cls: type[LanguageModel], config) -> None:
     """Refuse a model whose weights (and their training state) cannot fit, before building it."""
     n = cls.min_params(config)
     per = 4 * (_TRAIN_STATE if cls.trainable else 1)
-    sizes = ", ".join(
-        f"{f.name}={getattr(config, f.name)}"
-        for f in dataclasses.fields(config)
-        if type(getattr(config, f.name)) is int and f.name not in ("vocab_size", "pad_id", "boundary_id")
-    )
     check_fits(
         n * per,
         f"a {cls.rung} model of these sizes (at least {n:,.0f} parameters, {per} bytes each to train)",
-        f"make it smaller ({sizes})",
+        f"make it smaller ({_sizes(config)})",
+    )
+
+
+def _sizes(config) -> str:
+    """ "context=8, n_embd=24, ...": the integer sizes of a model's config, the settings that drive its memory."""
+    return ", ".join(
+        f"{f.name}={getattr(config, f.name)}"
+        for f in dataclasses.fields(config)
+        if type(getattr(config, f.name)) is int and f.name not in ("vocab_size", "pad_id", "boundary_id")
     )
 
 
@@ -61,15 +64,17 @@ def _peak(fn) -> int:
 
 
 def fit(peak, T: int) -> tuple[float, float]:
-    """(fixed bytes, bytes per row) at length T, from `peak(B, t)` at B = 1, 2 and t = 8, 16, 32, ... up to T,
-    stopping early once the next probe would need more than PROBE_BYTES. Read off at T when the probes reach it;
-    else both parts are fitted on the last three lengths as e + b * t + c * t**2 (c: attention's T x T scores;
-    e: what a row costs whatever its length, for a model that reads only its last window; the fixed part grows
-    with t for a recurrent rung's per-step graph) and read at T, negative coefficients dropped."""
+    """(fixed bytes, bytes per row) at length T, from `peak(B, t)` at B = 1, 2 and t = 1, 2, 4, ... up to T. Each
+    next probe runs only if the last one, scaled to its length, stays within PROBE_BYTES (a model whose cost is its
+    context, such as a WaveNet of context 65,536, is large from the first probe). Read off at T when the probes
+    reach it; else, from three lengths or more, both parts are fitted on the last three as e + b * t + c * t**2
+    (c: attention's T x T scores; e: what a row costs whatever its length, for a model that reads only its last
+    window; the fixed part grows with t for a recurrent rung's per-step graph) and read at T, negative coefficients
+    dropped; from fewer, both are scaled in proportion to T."""
     ts: list[int] = []
     fixed: list[float] = []
     rows: list[float] = []
-    t = min(T, PROBE_T // 2)
+    t = 1
     while True:
         peak(1, t)  # a first call at a length also makes what is kept for later calls (cached constants)
         one = peak(1, t)
@@ -79,8 +84,11 @@ def fit(peak, T: int) -> tuple[float, float]:
         if t == T:
             return fixed[-1], rows[-1]
         t = min(T, 2 * t)
-        if len(ts) >= 3 and _at(ts[-3:], fixed[-3:], t) + 2 * _at(ts[-3:], rows[-3:], t) > PROBE_BYTES:
-            return _at(ts[-3:], fixed[-3:], T), _at(ts[-3:], rows[-3:], T)
+        if len(ts) >= 3:
+            if _at(ts[-3:], fixed[-3:], t) + 2 * _at(ts[-3:], rows[-3:], t) > PROBE_BYTES:
+                return _at(ts[-3:], fixed[-3:], T), _at(ts[-3:], rows[-3:], T)
+        elif (fixed[-1] + 2 * rows[-1]) * t / ts[-1] > PROBE_BYTES:
+            return fixed[-1] * T / ts[-1], rows[-1] * T / ts[-1]
 
 
 def _at(ts: list[int], ys: list[float], T: int) -> float:
@@ -120,16 +128,18 @@ def check_training(
     with model.evaluating():
         fixed, row = fit(lambda B, t: _peak(lambda: _train_step(model, B, t, last)), seq_len)
         e_fixed, e_row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), eval_len)
-    rows = f"{fmt_bytes(row)} per row"
+    rows, sizes = f"{fmt_bytes(row)} per row", _sizes(model.config)
     check_fits(
         moments + fixed + batch_size * row,
         f"a training step of batch_size={batch_size} rows x {seq_len} tokens ({rows})",
-        "lower batch_size= (grad_accum= keeps the effective batch), or block_size= or the model's size",
+        f"lower batch_size= (grad_accum= keeps the effective batch), or block_size= or the model's sizes ({sizes})",
     )
     check_fits(
         e_fixed + eval_batch_size * e_row,
         f"scoring with eval_batch_size={eval_batch_size} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
-        "lower eval_batch_size=",
+        f"lower eval_batch_size=, or the model's sizes ({sizes})"
+        if e_fixed + e_row > PROBE_BYTES
+        else "lower eval_batch_size=",
     )
     check_fits(
         e_fixed + num_samples * (e_row + 16 * sample_tokens),  # a forward of every row, and the ids drawn (int64 x2)
