@@ -61,22 +61,23 @@ def _cgroup_available() -> float:
         return math.inf
 
 
-def _cap() -> float:
+def _available() -> tuple[float, str | None]:
+    """(bytes this process may still allocate, LMLADDER_MEMORY_LIMIT's value when it is what binds, else None),
+    read once so that a message's number and its words agree."""
     cap = os.environ.get(ENV)
-    return parse_bytes(cap) if cap else math.inf
+    limit = parse_bytes(cap) if cap else math.inf
+    have = min(_meminfo_available(), _cgroup_available(), limit)
+    return have, cap if cap and have == limit else None
+
+
+def _said(have: float, cap: str | None) -> str:
+    """ "1.0 GiB is available", naming LMLADDER_MEMORY_LIMIT when it binds (a user may raise it)."""
+    return f"{fmt_bytes(have)} is available" + (f" under {ENV}={cap}" if cap else "")
 
 
 def available_bytes() -> float:
     """Bytes this process may still allocate (math.inf where nothing says)."""
-    return min(_meminfo_available(), _cgroup_available(), _cap())
-
-
-def _available_words() -> str:
-    """ "1.0 GiB is available", naming LMLADDER_MEMORY_LIMIT when it is what binds (a user may raise it)."""
-    have, cap = available_bytes(), _cap()
-    if cap == have:
-        return f"{fmt_bytes(have)} is available under {ENV}={os.environ[ENV]}"
-    return f"{fmt_bytes(have)} is available"
+    return _available()[0]
 
 
 # Memory to read, decode and tokenize one byte of text, measured ~26 bytes for characters (the bytes, the str,
@@ -86,10 +87,10 @@ TEXT_COST = 64
 
 def text_limit(use: str, name: str) -> tuple[float, str]:
     """(the most bytes of text that fit, the reason and fix for read_user_file's too_big) for `use` ("scoring")."""
-    have = available_bytes()
+    have, cap = _available()
     why = (
         f"the most that fits in memory ({use} takes about {TEXT_COST} bytes per byte of text, and "
-        f"{_available_words()}); use a part of it, e.g. head -c 100M {name} > part.txt"
+        f"{_said(have, cap)}); use a part of it, e.g. head -c 100M {name} > part.txt"
     )
     return have / TEXT_COST, why
 
@@ -97,8 +98,7 @@ def text_limit(use: str, name: str) -> tuple[float, str]:
 def check_fits(need: float, what: str, fix: str) -> None:
     """Raise MemoryBudgetError("{what} needs about X of memory, but Y is available; {fix}") when need > available;
     when LMLADDER_MEMORY_LIMIT is the limit, the message names it."""
-    if need > available_bytes():
-        more = f" (or raise {ENV})" if _cap() == available_bytes() else ""
-        raise MemoryBudgetError(
-            f"{what} needs about {fmt_bytes(need)} of memory, but {_available_words()}; {fix}{more}"
-        )
+    have, cap = _available()
+    if need > have:
+        more = f" (or raise {ENV})" if cap else ""
+        raise MemoryBudgetError(f"{what} needs about {fmt_bytes(need)} of memory, but {_said(have, cap)}; {fix}{more}")
