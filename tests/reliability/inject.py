@@ -90,16 +90,17 @@ elif MODE == "kill-scoring":
 
     scoring.score_tokens = score_tokens
 elif MODE == "kill-step":
-    from lmladder.autograd import Tensor
+    from lmladder.training.loop import Trainer
 
-    real_backward = Tensor.backward
+    real_gradients = Trainer._gradients
 
-    def backward(self, *a, **k):
-        real_backward(self, *a, **k)
+    def _gradients(self, *a, **k):  # the loop's own steps only: memory probes (training/budget.py) don't count
+        out = real_gradients(self, *a, **k)
         if nth():
             die("inside a training step, after backward and before the optimizer update")
+        return out
 
-    Tensor.backward = backward
+    Trainer._gradients = _gradients
 elif MODE == "fail-replace":
     code, name = ARG.split(":", 1)
     real_replace = os.replace

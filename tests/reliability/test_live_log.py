@@ -17,7 +17,7 @@ from .harness import ROOT, THREADS
 
 INJECT = Path(__file__).with_name("inject.py")
 CHECKPOINT, EVAL = 20, 25
-KILL_AT = 50  # the 50th backward pass, memory probes (training/budget.py) included: a step in 25..39
+KILL_AT = 31  # the 31st training step (step 30): past the evaluation at 25, before the checkpoint at 40
 
 
 def _train(tmp: Path, run: str, *extra: str, inject: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
