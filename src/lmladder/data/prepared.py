@@ -1,6 +1,6 @@
 """Prepared data on disk: one flat token array per split (.npy, memory-mappable), vocab.json and stats.json.
 
-    out_dir/train.npy, val.npy[, test.npy]   1-D uint8 (vocab <= 256) or uint16 token ids
+    out_dir/train.npy, val.npy[, test.npy]   1-D token ids: uint8 (vocab <= 256), uint16 (<= 65,536) or uint32
     out_dir/vocab.json                       tokenizer dict + {"kind", "boundary_id"}
     out_dir/stats.json                       per split: tokens, predicted chars/bytes, unknown tokens; vocab, source
     out_dir/manifest.json                    sha256 of each file above, checked by load_prepared (manifest.py)
@@ -29,7 +29,7 @@ from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
 from .tokenizers import Tokenizer
 
 KINDS = ("stream", "lines")
-MAX_VOCAB = 65536  # token ids are stored as uint16
+MAX_VOCAB = 65536  # the most bpe tokens (data.vocab_size); ids are stored as uint8, uint16 or uint32
 PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
 
 
@@ -74,18 +74,41 @@ def prepare_corpus(
         parts = texts = split_stream(text, fractions)
     others = [texts[k] for k in texts if k != "train"]
     tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=others, **settings)
-    if tok.vocab_size > MAX_VOCAB:
-        raise DataError(
-            f"vocabulary of {tok.vocab_size} symbols does not fit uint16; "
-            "use tokenizer=bpe or byte (or raise data.min_count for words)"
-        )
-    dtype = np.uint8 if tok.vocab_size <= 256 else np.uint16
-    arrays = {k: tok.encode(t).astype(dtype) for k, t in texts.items()}
-    unk = {k: tok.count_unknown(t) for k, t in texts.items()}
-    sizes = {k: text_sizes(tok, t, arrays[k]) for k, t in texts.items()}
-    stats = {
+    arrays = {k: tok.encode(t).astype(token_dtype(tok.vocab_size)) for k, t in texts.items()}
+    splits = {}
+    for k, a in arrays.items():
+        n_chars, n_bytes = text_sizes(tok, texts[k], a)
+        chars = sum(map(len, parts[k])) if kind == "lines" else len(parts[k])  # str: chars, bytes: bytes
+        lines = len(parts[k]) if kind == "lines" else None
+        splits[k] = split_stats(chars, lines, int(a.size), n_chars, n_bytes, tok.count_unknown(texts[k]))
+    sha = sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8"))
+    stats = corpus_stats(tok, kind, tokenizer, fractions, split_seed, source, sha, meta, splits)
+    with atomic_directory(out_dir) as tmp:
+        for k, a in arrays.items():
+            np.save(tmp / f"{k}.npy", a, allow_pickle=False)
+        write_prepared(tmp, tok, kind, stats)
+    return stats
+
+
+def split_stats(chars: int, lines: int | None, tokens: int, n_chars: int, n_bytes: int, unk: int) -> dict[str, Any]:
+    """stats.json's entry for one split: its size in characters (bytes, for tokenizer=byte), lines and tokens, the
+    characters and bytes its predicted tokens stand for (text_sizes) and its unknown tokens."""
+    return {
+        "chars": chars,
+        "lines": lines,
+        "tokens": tokens,
+        "predicted_tokens": tokens - 1,
+        "predicted_chars": n_chars,
+        "predicted_bytes": n_bytes,
+        "unk_rate": unk / max(tokens, 1),  # share of the split's tokens that are unknown
+        "unk": unk,
+    }
+
+
+def corpus_stats(tok, kind, tokenizer, fractions, split_seed, source, sha, meta, splits) -> dict[str, Any]:
+    return {
         "source": source,
-        "sha256": sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8")),
+        "sha256": sha,
         "kind": kind,
         "tokenizer": tokenizer,
         "tokenizer_label": tok.describe(),
@@ -94,29 +117,23 @@ def prepare_corpus(
         "vocab_size": tok.vocab_size,
         "boundary_id": tok.boundary_id,
         "unk_token": tok.unk,
-        "unk_count": unk,
+        "unk_count": {k: s.pop("unk") for k, s in splits.items()},
         "meta": meta or {},
-        "splits": {
-            k: {
-                "chars": sum(map(len, parts[k])) if kind == "lines" else len(parts[k]),  # str: chars, bytes: bytes
-                "lines": len(parts[k]) if kind == "lines" else None,
-                "tokens": int(a.size),
-                "predicted_tokens": int(a.size) - 1,
-                "predicted_chars": sizes[k][0],
-                "predicted_bytes": sizes[k][1],
-                "unk_rate": unk[k] / max(int(a.size), 1),  # share of the split's tokens that are unknown
-            }
-            for k, a in arrays.items()
-        },
+        "splits": splits,
     }
+
+
+def write_prepared(tmp: Path, tok: Tokenizer, kind: str, stats: dict[str, Any]) -> None:
+    """vocab.json, stats.json and (last) manifest.json into a prepared folder whose arrays are written."""
     vocab = {**tok.to_dict(), "kind": kind, "boundary_id": tok.boundary_id}
-    with atomic_directory(out_dir) as tmp:
-        for k, a in arrays.items():
-            np.save(tmp / f"{k}.npy", a, allow_pickle=False)
-        (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        write_manifest(tmp)
-    return stats
+    (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_manifest(tmp)
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds every id."""
+    return np.dtype(np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.uint32)
 
 
 @dataclass
@@ -168,8 +185,8 @@ def _open_split(file: Path, vocab_size: int, kind: str, boundary: int | None) ->
         a = np.load(file, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:
         raise DataError(f"cannot read {file} ({e}); {PREPARE_HINT} again") from None
-    if a.ndim != 1 or a.dtype not in (np.uint8, np.uint16) or a.size == 0:
-        raise DataError(f"{file} holds {a.dtype} {a.shape}, expected non-empty 1-D uint8/uint16; {PREPARE_HINT} again")
+    if a.ndim != 1 or a.dtype not in (np.uint8, np.uint16, np.uint32) or a.size == 0:
+        raise DataError(f"{file} holds {a.dtype} {a.shape}, expected non-empty 1-D uint8/16/32; {PREPARE_HINT} again")
     if int(a.max()) >= vocab_size:
         raise DataError(f"{file} has token id {int(a.max())} >= vocab size {vocab_size}; {PREPARE_HINT} again")
     if kind == "lines" and (a[0] != boundary or a[-1] != boundary):

@@ -90,6 +90,24 @@ def load_source(
     return Source(data, desc, digest)
 
 
+def corpus_file(source: str, path: str | os.PathLike | None) -> Path | None:
+    """The local file a corpus is read from (a file, or an already downloaded url), or None (babynames, a url)."""
+    return Path(path) if source != "babynames" and path is not None else None
+
+
+def source_sha256(source: str, *, sha256: str | None = None, **kwargs) -> str:
+    """load_source(...).sha256 (checked against `sha256`), read a block at a time where the corpus is a file."""
+    file = corpus_file(source, kwargs.get("path"))
+    if file is None:
+        return load_source(source, sha256=sha256, **kwargs).sha256
+    expected = check_source(source, path=file, url=kwargs.get("url"), sha256=sha256)
+    with open(file, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if expected is not None and digest != expected:
+        raise DataError(f"sha256 mismatch for file:{file}: expected {expected}, got {digest}; fix sha256= or the file")
+    return digest
+
+
 def load_text(source: str, **kwargs) -> str:
     """`load_source(...).text()`: the corpus as a str for the char tokenizer."""
     return load_source(source, **kwargs).text()

@@ -10,15 +10,19 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ..io import remove_stale_temps
 from .config import DataConfig
 from .errors import CorruptDataError, DataError
 from .manifest import MANIFEST
 from .prepared import Prepared, load_prepared, prepare_corpus
 from .registry import tokenizer_class
-from .sources import load_source
+from .sources import corpus_file, load_source, source_sha256
+from .streaming import STREAMED, prepare_file
+from .tokenizers.bpe import PATTERNS
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the tokenizer's options
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
+STREAM_FROM = 1 << 25  # bytes of a stream corpus file from which it is prepared a chunk at a time (32 MiB)
 _SOURCE_KEYS = ("path", "url", "sha256", "year", "raw_dir")  # load_source's arguments, as DataConfig names them
 
 
@@ -31,27 +35,48 @@ def data_signature(data: DataConfig) -> dict:
 
 
 def prepare(data: DataConfig, out_dir: str | Path) -> dict:
-    """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically)."""
-    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically): in memory, or a chunk
+    at a time (streaming.py) for a stream corpus file of STREAM_FROM bytes or more."""
     tokenizer = tokenizer_class(data.tokenizer)
-    text = src.data if tokenizer.reads_bytes else src.text()
-    meta = {
-        "data": asdict(data),
-        "signature": data_signature(data),
-        "corpus_sha256": src.sha256,
-        "key": _key(data, src.sha256),
-    }
+    options = {k: getattr(data, k) for k in tokenizer.options}
+    remove_stale_temps(Path(out_dir).parent, of=Path(out_dir).name)  # a killed prepare's half-written arrays
+    if file := _streamed(data):
+        digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+        return prepare_file(
+            file, tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir,
+            source=f"file:{file}", meta=_meta(data, digest), **options,
+        )  # fmt: skip
+    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     return prepare_corpus(
-        text,
+        src.data if tokenizer.reads_bytes else src.text(),
         kind=data.kind,
         tokenizer=data.tokenizer,
         fractions=list(data.fractions),
         split_seed=data.split_seed,
         out_dir=out_dir,
         source=src.description,
-        meta=meta,
-        **{k: getattr(data, k) for k in tokenizer.options},
+        meta=_meta(data, src.sha256),
+        **options,
     )
+
+
+def _streamed(data: DataConfig) -> Path | None:
+    """The corpus file to prepare a chunk at a time, or None (in memory)."""
+    file = corpus_file(data.source, data.path)
+    if data.kind != "stream" or file is None or data.tokenizer not in STREAMED or not file.is_file():
+        return None
+    if data.tokenizer == "bpe" and PATTERNS.get(data.bpe_pattern) is None:  # no pre-split: one token run, unbounded
+        return None
+    return file if file.stat().st_size >= STREAM_FROM else None
+
+
+def _meta(data: DataConfig, corpus_sha256: str) -> dict:
+    return {
+        "data": asdict(data),
+        "signature": data_signature(data),
+        "corpus_sha256": corpus_sha256,
+        "key": _key(data, corpus_sha256),
+    }
 
 
 def _key(data: DataConfig, corpus_sha256: str) -> str:
@@ -81,8 +106,8 @@ def ensure_prepared(
         raise
     except DataError:
         pass
-    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
-    path = Path(cache_root) / f"{data.name}-{_key(data, src.sha256)}"
+    digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"
     if not (path / MANIFEST).exists():  # never prepared, or by an older lmladder (unverifiable): prepare it now
         with _lock(path.with_name(path.name + ".lock")):
             # parallel sweep jobs wait here for the first one, instead of swapping the folder under its reader

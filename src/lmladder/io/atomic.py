@@ -99,14 +99,16 @@ def _sibling_name(path: Path, tag: str) -> Path:
 _STALE = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
-def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+def remove_stale_temps(directory: str | os.PathLike, of: str | None = None) -> list[str]:
     """Delete the temporary files and folders a killed writer left in `directory` (names as `_sibling_name` makes
-    them); returns their names. Only for a directory this process alone writes to, e.g. a run's output folder:
-    in a shared one it would delete another writer's work in progress."""
+    them), only those of the file or folder named `of` if given; returns their names. Only where this process alone
+    writes (a run's output folder; one prepared folder under its lock): elsewhere it would delete another writer's
+    work in progress."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    stale = sorted(p for p in directory.iterdir() if _STALE.fullmatch(p.name) and not p.is_symlink())
+    pattern = re.compile(rf"\.{re.escape(of)}\.[0-9a-f]{{12}}\.tmp") if of else _STALE
+    stale = sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name) and not p.is_symlink())
     for p in stale:
         _remove_quietly(p)
     return [p.name for p in stale]

@@ -41,9 +41,10 @@ class CharTokenizer(Tokenizer):
         self.boundary_id = 0 if self.lines else None
         self.unk_id = itos.index(unk) if unk is not None else None
         codes = np.array([ord(c) for c in itos], dtype=np.int64)
-        order = np.argsort(codes, kind="stable")
-        self._codes, self._ids = codes, order  # sorted lookup: code -> id via searchsorted
-        self._sorted_codes = codes[order]
+        self._codes = codes
+        # code point -> id (-1: none); the last entry, -1, stands for every code point above the vocabulary's
+        self._table = np.full(int(codes.max()) + 2 if codes.size else 1, -1, dtype=np.int32)
+        self._table[codes] = np.arange(codes.size, dtype=np.int32)
 
     @classmethod
     def build(
@@ -55,11 +56,10 @@ class CharTokenizer(Tokenizer):
         return cls(sorted(chars), lines=lines, unk=unk if unseen else None)
 
     def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, known mask) for every character of text, vectorised over its code points."""
-        codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.int64)
-        pos = np.minimum(np.searchsorted(self._sorted_codes, codes), len(self._sorted_codes) - 1)
-        known = self._sorted_codes[pos] == codes
-        return self._ids[pos], known
+        """(ids, known mask) for every character of text (id -1 where unknown), a table lookup per code point."""
+        codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        ids = self._table[np.minimum(codes, len(self._table) - 1)]
+        return ids, ids >= 0
 
     def count_unknown(self, text: str) -> int:
         """How many characters of text are outside the vocabulary proper (they encode to unk, if declared)."""

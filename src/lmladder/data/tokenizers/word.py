@@ -52,9 +52,14 @@ class WordTokenizer(Tokenizer):
     @classmethod
     def build(cls, train: str, *, lines: bool = False, others: Sequence = (), min_count: int = 1) -> WordTokenizer:
         """Vocabulary from the training split only: words seen >= min_count times, by count then first use."""
+        return cls.from_counts(Counter(split_words(train)), lines=lines, min_count=min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, *, lines: bool = False, min_count: int = 1) -> WordTokenizer:
+        """build() from the train split's word counts, in order of first use (counted a piece at a time)."""
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise DataError(f"data.min_count={min_count!r} must be a whole number >= 1 (1 keeps every train word)")
-        counts = Counter(split_words(train))
+        counts = Counter(counts)
         if lines:
             counts.pop("\n", None)
         if set(counts) <= {"\n"}:  # nothing but blank lines

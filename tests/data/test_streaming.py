@@ -1,0 +1,151 @@
+"""Streaming prepare (data/streaming.py): a stream corpus file read a chunk at a time gives the arrays, vocabulary
+and stats that prepare_corpus makes from the whole text in memory; bad files fail as they do there; a killed
+prepare leaves nothing a later run would use."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lmladder.data.store as store
+import lmladder.data.streaming as streaming
+from lmladder.data import DataConfig, DataError, load_prepared, prepare_corpus
+from lmladder.data.streaming import prepare_file, token_dtype
+from tests.shared_data import shared_file
+
+TOKENIZERS = [("char", {}), ("byte", {}), ("word", {"min_count": 2}), ("bpe", {"vocab_size": 300})]
+
+
+def _odd_corpus(path: Path) -> Path:
+    """Shakespeare's start with a byte order mark, multi-byte characters, runs of blank lines and spaces, and a
+    character only val has (so char needs its unknown token)."""
+    text = shared_file("tinyshakespeare.txt").read_text()[:60_000]
+    text = text.replace("e\n", "é\n\n  ").replace("the", "the 😀 ").replace("\n\n", "\n\u00a0\n")
+    path.write_text("\ufeff" + text + "\nZZ \u2603 snow\n", encoding="utf-8")
+    return path
+
+
+def _same(a: Path, b: Path) -> None:
+    pa, pb = load_prepared(a), load_prepared(b)
+    assert set(pa.splits) == set(pb.splits)
+    for k in pa.splits:
+        assert pa.splits[k].dtype == pb.splits[k].dtype and np.array_equal(pa.splits[k], pb.splits[k]), k
+    for name in ("vocab.json", "stats.json"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+
+
+@pytest.mark.parametrize("tokenizer,opts", TOKENIZERS, ids=[t for t, _ in TOKENIZERS])
+@pytest.mark.parametrize("corpus", ["shakespeare", "odd"])
+def test_streamed_arrays_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
+    monkeypatch.setattr(streaming, "CHUNK", 997)  # many pieces, cut anywhere (inside a multi-byte character too)
+    file = shared_file("tinyshakespeare.txt") if corpus == "shakespeare" else _odd_corpus(tmp_path / "odd.txt")
+    if corpus == "shakespeare" and tokenizer in ("word", "bpe"):
+        file = tmp_path / "part.txt"  # a fifth of it keeps the slow tokenizers quick; the cuts are as many
+        file.write_bytes(shared_file("tinyshakespeare.txt").read_bytes()[:200_000])
+    data = file.read_bytes()
+    text = data if tokenizer == "byte" else data.decode("utf-8").removeprefix("\ufeff")
+    mem = prepare_corpus(text, kind="stream", tokenizer=tokenizer, out_dir=tmp_path / "mem", source="s", **opts)
+    got = prepare_file(file, tokenizer=tokenizer, fractions=(0.9, 0.1), out_dir=tmp_path / "str", source="s",
+                       workers=2, **opts)  # fmt: skip
+    assert got == mem
+    _same(tmp_path / "mem", tmp_path / "str")
+    if corpus == "odd" and tokenizer == "char":
+        assert mem["unk_count"]["val"] > 0  # the case the streamed vocabulary had to get right
+
+
+def test_prepare_streams_a_large_stream_file_with_the_same_result(tmp_path, monkeypatch):
+    """store.prepare switches to streaming at STREAM_FROM bytes; the prepared folder (meta included) is the same."""
+    file = shared_file("tinyshakespeare.txt")
+    cfg = DataConfig(name="s", source="file", path=str(file), kind="stream", tokenizer="char", fractions=[0.9, 0.1])
+    store.prepare(cfg, tmp_path / "mem")
+    calls = []
+    monkeypatch.setattr(store, "STREAM_FROM", 1000)
+    monkeypatch.setattr(store, "prepare_file", lambda *a, **k: calls.append(1) or prepare_file(*a, **k))
+    store.prepare(cfg, tmp_path / "str")
+    assert calls == [1]
+    _same(tmp_path / "mem", tmp_path / "str")
+    lines = DataConfig(name="n", source="file", path=str(shared_file("names.txt")), kind="lines")
+    store.prepare(lines, tmp_path / "lines")  # lines corpora are prepared in memory
+    assert calls == [1]
+
+
+def test_invalid_utf8_across_a_chunk_boundary_names_its_offset(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "CHUNK", 100)
+    file = tmp_path / "bad.txt"
+    file.write_bytes("é".encode() * 60 + b"\xff" + b"x" * 500)  # byte 120 sits in the second chunk
+    with pytest.raises(DataError) as e:
+        prepare_file(file, tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source=f"file:{file}")
+    assert str(e.value) == (
+        f"file:{file} is not valid UTF-8 (byte 0xff at offset 120); fix the file's encoding (save it as UTF-8) or "
+        "use tokenizer=byte"
+    )
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_corpus_too_small_for_its_splits_or_empty_is_refused(tmp_path):
+    file = tmp_path / "bom.txt"
+    file.write_bytes(b"\xef\xbb\xbf")
+    with pytest.raises(DataError, match="the stream corpus is empty"):
+        prepare_file(file, tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source="s")
+    file.write_text("a")
+    with pytest.raises(DataError, match=r"split 'train' is empty \(0.9 of 1 characters\)"):
+        prepare_file(file, tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source="s")
+
+
+def test_a_disk_too_small_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """A full disk cannot be made here: statvfs reports a nearly full one."""
+    real = os.statvfs
+
+    class Full:
+        def __init__(self, st):
+            self.f_frsize, self.f_bavail = st.f_frsize, 100_000 // st.f_frsize
+
+    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    with pytest.raises(DataError) as e:
+        prepare_file(shared_file("tinyshakespeare.txt"), tokenizer="char", fractions=(0.9, 0.1),
+                     out_dir=tmp_path / "p", source="s")  # fmt: skip
+    assert "the prepared arrays need about 2.0 MiB of disk at" in str(e.value)
+    assert str(e.value).endswith("free some space or set paths.prepared to a larger disk")
+    assert os.listdir(tmp_path) == []
+
+
+def test_token_dtype_is_the_smallest_that_holds_the_vocabulary():
+    assert [token_dtype(v) for v in (65, 256, 257, 65536, 65537)] == [np.uint8] * 2 + [np.uint16] * 2 + [np.uint32]
+
+
+KILL = """
+import os, signal, sys
+import lmladder.data.streaming as s
+from lmladder.data.tokenizers.char import CharTokenizer
+s.CHUNK = 10_000  # 112 pieces
+calls = []
+def count_unknown(self, text):  # the 50th piece: train.bin half written
+    calls.append(1)
+    if len(calls) == 50:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+CharTokenizer.count_unknown = count_unknown
+s.prepare_file(sys.argv[1], tokenizer="char", fractions=(0.9, 0.1), out_dir=sys.argv[2], source="s")
+"""
+
+
+def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path):
+    file = shared_file("tinyshakespeare.txt")
+    out = tmp_path / "prepared"
+    cfg = DataConfig(name="s", source="file", path=str(file), kind="stream", tokenizer="char", fractions=[0.9, 0.1])
+    store.prepare(cfg, out)
+    before = (out / "stats.json").read_text()
+    r = subprocess.run([sys.executable, "-c", KILL, str(file), str(out)], capture_output=True, timeout=600)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    temps = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(temps) == 1 and sorted(os.listdir(tmp_path / temps[0])) == ["train.bin", "val.bin"]
+    assert (out / "stats.json").read_text() == before  # the old folder is whole
+    load_prepared(out)
+    store.prepare(cfg, out)  # the next prepare removes the half-written folder
+    assert sorted(os.listdir(tmp_path)) == ["prepared"]
+    assert json.loads((out / "stats.json").read_text()) == json.loads(before)
