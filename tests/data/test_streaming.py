@@ -149,3 +149,16 @@ def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path):
     store.prepare(cfg, out)  # the next prepare removes the half-written folder
     assert sorted(os.listdir(tmp_path)) == ["prepared"]
     assert json.loads((out / "stats.json").read_text()) == json.loads(before)
+
+
+def test_a_special_token_deep_in_a_split_is_named_at_its_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "CHUNK", 1000)
+    file = tmp_path / "eot.txt"
+    speech = "First Citizen: Before we proceed any further, hear me speak.\n"
+    file.write_text(speech * 300 + "<|endoftext|>\n" + speech * 50)
+    kw = dict(kind="stream", tokenizer="bpe", vocab_size=260)
+    with pytest.raises(DataError) as mem:
+        prepare_corpus(file.read_text(), out_dir=tmp_path / "a", **kw)
+    with pytest.raises(DataError) as got:
+        prepare_file(file, fractions=(0.9, 0.1), out_dir=tmp_path / "b", source="s", tokenizer="bpe", vocab_size=260)
+    assert str(got.value) == str(mem.value) and "(at char 18300)" in str(got.value)

@@ -218,6 +218,7 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "empty.txt").write_bytes(b"")
     (c / "blank_lines.txt").write_text("anna\nbob\n\ncarl\n")
     (c / "bad_utf8.txt").write_bytes(b"anna\nbob\xff\xfe\ncarl\n")
+    (c / "big_bad_utf8.txt").write_bytes(b"to be or not\n" * (1 << 22) + b"\xff")  # 52 MiB: prepared streaming
     (c / "two_lines.txt").write_text("anna\nbob\n")
     (c / "eot.txt").write_text("First Citizen:<|endoftext|>Before we proceed any further, hear me speak.\n" * 3)
     speech = "First Citizen: Before we proceed any further, hear me speak.\n"

@@ -187,8 +187,18 @@ def _open_split(file: Path, vocab_size: int, kind: str, boundary: int | None) ->
         raise DataError(f"cannot read {file} ({e}); {PREPARE_HINT} again") from None
     if a.ndim != 1 or a.dtype not in (np.uint8, np.uint16, np.uint32) or a.size == 0:
         raise DataError(f"{file} holds {a.dtype} {a.shape}, expected non-empty 1-D uint8/16/32; {PREPARE_HINT} again")
-    if int(a.max()) >= vocab_size:
-        raise DataError(f"{file} has token id {int(a.max())} >= vocab size {vocab_size}; {PREPARE_HINT} again")
+    if (top := _max_id(a)) >= vocab_size:
+        raise DataError(f"{file} has token id {top} >= vocab size {vocab_size}; {PREPARE_HINT} again")
     if kind == "lines" and (a[0] != boundary or a[-1] != boundary):
         raise DataError(f"{file} must start and end with the boundary id {boundary}; {PREPARE_HINT} again")
     return a
+
+
+def _max_id(a: np.memmap) -> int:
+    """The largest id, read a block at a time rather than through the map, whose pages would stay resident."""
+    top = 0
+    with open(a.filename, "rb") as f:
+        f.seek(a.offset)
+        while (block := np.fromfile(f, dtype=a.dtype, count=1 << 24)).size:
+            top = max(top, int(block.max()))
+    return top

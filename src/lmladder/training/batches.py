@@ -13,6 +13,8 @@ from ..data.prepared import Prepared
 from ..models.base import LanguageModel
 from ..parallel import World
 
+REMAP_FROM = 1 << 26  # bytes of a split (64 MiB) from which each batch maps it afresh
+
 
 class Batcher:
     def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int, last: bool = False):
@@ -30,13 +32,23 @@ class Batcher:
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        tokens = _remapped(self.tokens)
         if self.last:
             starts = None if self.bounds is None else self.bounds[0]
-            pad = 0 if self.bounds is None else int(self.tokens[0])  # a lines split starts with its boundary
-            return sample_last(self.tokens, starts, self.batch_size, self.block_size, pad, rng)
+            pad = 0 if self.bounds is None else int(tokens[0])  # a lines split starts with its boundary
+            return sample_last(tokens, starts, self.batch_size, self.block_size, pad, rng)
         if self.kind == "lines":
-            return sample_docs(self.tokens, self.bounds, self.batch_size, self.block_size, rng)
-        return sample_windows(self.tokens, self.batch_size, self.block_size, rng)
+            return sample_docs(tokens, self.bounds, self.batch_size, self.block_size, rng)
+        return sample_windows(tokens, self.batch_size, self.block_size, rng)
+
+
+def _remapped(tokens: np.ndarray) -> np.ndarray:
+    """A large memory-mapped split mapped afresh for one batch: the kernel maps whole cached blocks of the file
+    (up to MBs) at each touched page, and a long-lived map keeps them all resident (20 random batches of a 2 GB
+    split left 1.3 GB in RSS); dropping the map with the batch keeps RSS flat, as nanoGPT's memmap per batch."""
+    if not isinstance(tokens, np.memmap) or tokens.nbytes < REMAP_FROM:
+        return tokens
+    return np.memmap(tokens.filename, dtype=tokens.dtype, mode="r", offset=tokens.offset, shape=tokens.shape)
 
 
 def estimate_loss(model: LanguageModel, batches, last_only: bool = False, world: World | None = None) -> float:

@@ -153,14 +153,14 @@ class BPETokenizer(Tokenizer):
             tok.refuse_specials(text, name)
         return tok
 
-    def refuse_specials(self, text: str, split: str) -> None:
-        """DataError when a special token's spelling occurs in `text` (the corpus's `split`): encoded, it would
-        silently become the special token."""
+    def refuse_specials(self, text: str, split: str, offset: int = 0) -> None:
+        """DataError when a special token's spelling occurs in `text` (the corpus's `split`, from its character
+        `offset` on): encoded, it would silently become the special token."""
         for s in self.specials:
             if (at := text.find(s)) >= 0:
                 raise DataError(
-                    f"special token {s!r} occurs in the {split} split (at char {at}); remove it from the text or "
-                    "train with special tokens that do not occur in it"
+                    f"special token {s!r} occurs in the {split} split (at char {offset + at}); remove it from the "
+                    "text or train with special tokens that do not occur in it"
                 )
 
     def _split(self, text: str) -> list[str]:
