@@ -142,7 +142,7 @@ def _prompt_file(tok, path: str) -> str | bytes:
     if tok.reads_bytes:
         return data
     fix = "re-save it as UTF-8, or use a checkpoint trained with tokenizer=byte, which takes any bytes"
-    return _utf8(data, f"--prompt-file {path}", fix)
+    return _utf8(data, _named("--prompt-file", path), fix)
 
 
 def _read_file(path: str, option: str, use: str, fix: str) -> bytes:
@@ -153,8 +153,12 @@ def _read_file(path: str, option: str, use: str, fix: str) -> bytes:
 
     cap, too_big = text_limit(use, path)
     if path == "-":
-        return read_stdin(what=f"{option} - (standard input)", error=CliError, max_bytes=cap, too_big=too_big)
-    return read_user_file(path, what=f"{option} {path}", fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+        return read_stdin(what=_named(option, path), error=CliError, max_bytes=cap, too_big=too_big)
+    return read_user_file(path, what=_named(option, path), fix=fix, error=CliError, max_bytes=cap, too_big=too_big)
+
+
+def _named(option: str, path: str) -> str:
+    return f"{option} - (standard input)" if path == "-" else f"{option} {path}"
 
 
 def _utf8(data: bytes, what: str, fix: str) -> str:
@@ -228,15 +232,14 @@ def _warn_unknown_words(tok, text: str, what: str) -> None:
 
 def _read_text(path: str, byte_level: bool) -> str | bytes:
     data = _read_file(path, "--text", "scoring", "give the path of a text file to score")
+    what = _named("--text", path)
     if not data:
-        raise CliError(f"--text {path} is empty; give a file with text to score")
+        raise CliError(f"{what} is empty; give a file with text to score")
     if not data.strip():
-        raise CliError(f"--text {path} holds only whitespace ({len(data)} bytes); give a file with text to score")
+        raise CliError(f"{what} holds only whitespace ({len(data)} bytes); give a file with text to score")
     if byte_level:
         return data
-    return _utf8(
-        data, f"--text {path}", "re-save it as UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)"
-    )
+    return _utf8(data, what, "re-save it as UTF-8 (this checkpoint's character vocabulary reads UTF-8 text)")
 
 
 def _documents(path: str, text) -> list:

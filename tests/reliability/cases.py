@@ -33,6 +33,7 @@ class Case:
     hydra: bool = False
     fast: bool = False  # also run as a real subprocess in the fast suite (one or two per group)
     sweep: bool = False  # a sweep: its jobs' error lines precede the case's message
+    stdin: str | None = None  # a file ("{sb}/...") given as standard input
 
 
 def case(id, group, entry, args, problem, fix, **kw) -> Case:
@@ -487,6 +488,9 @@ CASES = [
          r"give the path of a text file that holds the prompt", fast=True),
     case("sample-prompt-file-not-utf8", "sampling", "cli", ["sample", GOOD, "--prompt-file", f"{C}/bad_utf8.txt"],
          r"--prompt-file .*bad_utf8.txt is not valid UTF-8 \(byte 0xff at offset 8\)", r"re-save it as UTF-8"),
+    case("sample-prompt-stdin-not-utf8", "sampling", "cli", ["sample", GOOD, "--prompt-file", "-"],
+         r"--prompt-file - \(standard input\) is not valid UTF-8 \(byte 0xff at offset 8\)", r"re-save it as UTF-8",
+         stdin=f"{C}/bad_utf8.txt"),
     case("sample-prompt-file-outside-vocabulary", "sampling", "cli",
          ["sample", GOOD, "--prompt-file", f"{C}/other_vocab.txt"],
          r"--prompt-file .*other_vocab.txt has the character 'F' \(U\+0046\) at line 1, column 1",
@@ -496,6 +500,8 @@ CASES = [
          r"--text .*nope.txt: no such file", r"give the path of a text file"),
     case("evaluate-text-empty", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/empty.txt"],
          r"--text .*empty.txt is empty", r"give a file with text to score"),
+    case("evaluate-text-stdin-empty", "evaluate", "cli", ["evaluate", GOOD, "--text", "-"],
+         r"--text - \(standard input\) is empty", r"give a file with text to score", stdin=f"{C}/empty.txt"),
     case("evaluate-text-blank-lines", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/blank_lines.txt"],
          r"line 3 is blank, but this checkpoint models one document per line", r"remove the blank lines",
          fast=True),

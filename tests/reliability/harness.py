@@ -153,10 +153,18 @@ class Result:
 
 
 def run_subprocess(
-    sb: Sandbox, entry: str, args, run_dir: str, env: dict | None = None, timeout=120, preexec=None, stdout=None
+    sb: Sandbox,
+    entry: str,
+    args,
+    run_dir: str,
+    env: dict | None = None,
+    timeout=120,
+    preexec=None,
+    stdout=None,
+    stdin: str | None = None,
 ) -> Result:
     """`entry`: a stage name, "cli" (python -m lmladder ARGS) or "python" (python ARGS, e.g. inject.py). `stdout`:
-    a file to write it to (its Result.stdout is then empty), else it is captured."""
+    a file to write it to (its Result.stdout is then empty), else it is captured. `stdin`: a file to read it from."""
     if entry == "cli":
         argv = [sys.executable, "-m", "lmladder", *[sb.fmt(a) for a in args]]
     elif entry == "python":
@@ -166,17 +174,24 @@ def run_subprocess(
     full_env = {k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "LMLADDER_DEBUG", "HYDRA_FULL_ERROR")}
     full_env.update(THREADS, PYTHONUNBUFFERED="1", **(env or {}))
     pipes = dict(stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE)
-    r = subprocess.run(argv, cwd=sb.root, env=full_env, text=True, timeout=timeout, preexec_fn=preexec, **pipes)
+    with open(sb.fmt(stdin), "rb") if stdin else contextlib.nullcontext(None) as f:
+        r = subprocess.run(
+            argv, cwd=sb.root, env=full_env, text=True, timeout=timeout, preexec_fn=preexec, stdin=f, **pipes
+        )
     return Result(r.returncode, r.stdout or "", r.stderr)
 
 
-def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
+def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | None = None) -> Result:
     """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
-    line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback."""
+    line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback.
+    `stdin`: a file to read standard input from."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # train.py sets PYTHONPATH for its jobs
+    saved_stdin = sys.stdin
     rc = 0
     try:
+        if stdin:
+            sys.stdin = io.TextIOWrapper(io.BytesIO(Path(sb.fmt(stdin)).read_bytes()))
         os.chdir(sb.root)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -194,6 +209,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str) -> Result:
                 err.write(traceback.format_exc())
                 rc = 1
     finally:
+        sys.stdin = saved_stdin
         sys.argv[:], sys.path[:] = saved[0], saved[2]
         os.chdir(saved[1])
         os.environ.clear()

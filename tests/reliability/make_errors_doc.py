@@ -118,8 +118,9 @@ def main() -> int:
         for group, title in GROUPS.items():
             out += [f"\n## {title}\n", "| Case | Command | Message | Exit code |", "|---|---|---|---|"]
             for c in (c for c in CASES if c.group == group):
-                r = run_subprocess(sb, c.entry, c.args, str(sb.root / "runs" / c.id))
-                cmd = short(_command(c.entry, c.args).replace("{sb}", "<tmp>"))
+                r = run_subprocess(sb, c.entry, c.args, str(sb.root / "runs" / c.id), stdin=c.stdin)
+                cmd = _command(c.entry, c.args) + (f" < {c.stdin}" if c.stdin else "")
+                cmd = short(cmd.replace("{sb}", "<tmp>"))
                 out.append(f"| `{c.id}` | `{_cell(cmd)}` | {_cell(short(_message(r.stderr, c.hydra)))} | {r.rc} |")
                 print(c.id, r.rc, file=sys.stderr)
         out += ["\n## Faults during a run\n", "| Case | What happens | Message | Exit code |", "|---|---|---|---|"]

@@ -54,7 +54,8 @@ def check(case: Case, r, sb, before) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_in_process(case, sandbox):
     sb, before = sandbox
-    check(case, run_in_process(sb, case.entry, case.args, str(sb.root / "runs" / f"ip-{case.id}")), sb, before)
+    r = run_in_process(sb, case.entry, case.args, str(sb.root / "runs" / f"ip-{case.id}"), stdin=case.stdin)
+    check(case, r, sb, before)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,8 @@ def test_in_process(case, sandbox):
 )
 def test_subprocess(case, sandbox):
     sb, before = sandbox
-    check(case, run_subprocess(sb, case.entry, case.args, str(sb.root / "runs" / f"sp-{case.id}")), sb, before)
+    r = run_subprocess(sb, case.entry, case.args, str(sb.root / "runs" / f"sp-{case.id}"), stdin=case.stdin)
+    check(case, r, sb, before)
 
 
 def test_there_are_at_least_30_cases_in_every_group():
