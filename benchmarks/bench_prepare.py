@@ -5,6 +5,7 @@ sorted order and repeated up to --mb megabytes (10^6 bytes), cached under --dir.
 process (its peak RSS is its own; bpe's encoding workers are counted as their largest one) and prints one JSON line.
 
     python benchmarks/bench_prepare.py --mb 100 --tokenizers char byte word bpe > prepare.jsonl
+    python benchmarks/bench_prepare.py --mb 100 --kind lines        # one document per line
     python benchmarks/bench_prepare.py --mb 1000 --tokenizers char --end-to-end   # + 200 GPT steps, exact val score
 
 --end-to-end trains the GPT rung for 200 steps on the prepared corpus (stages/train.py, split 99% / 1%: a val split
@@ -46,13 +47,16 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def corpus(folder: Path, mb: int) -> Path:
-    """--mb million bytes of standard library source, written once (atomically) and reused."""
-    path = folder / f"stdlib-{mb}mb.txt"
+def corpus(folder: Path, mb: int, kind: str) -> Path:
+    """--mb million bytes of standard library source (lines: its non-blank lines, each a document), written once
+    (atomically) and reused."""
+    path = folder / f"stdlib-{kind}-{mb}mb.txt"
     if path.exists():
         return path
     files = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
     texts = [t for f in files if (t := _read(f))]
+    if kind == "lines":
+        texts = [b"".join(ln + b"\n" for ln in t.splitlines() if ln.strip()) for t in texts]
     need, tmp = mb * 10**6, path.with_suffix(".part")
     folder.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as out:
@@ -75,16 +79,17 @@ def _read(file: Path) -> bytes:
         return b""
 
 
-def prepare_row(path: Path, tokenizer: str, out: Path) -> dict:
-    cfg = {"name": "bench", "source": "file", "path": str(path), "kind": "stream", "tokenizer": tokenizer,
-           "fractions": [0.9, 0.1], **OPTIONS[tokenizer]}  # fmt: skip
+def prepare_row(path: Path, kind: str, tokenizer: str, out: Path) -> dict:
+    fractions = [0.9, 0.1] if kind == "stream" else [0.8, 0.1, 0.1]
+    cfg = {"name": "bench", "source": "file", "path": str(path), "kind": kind, "tokenizer": tokenizer,
+           "fractions": fractions, **OPTIONS[tokenizer]}  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     r = subprocess.run([sys.executable, "-c", ONE, json.dumps(cfg), str(out)], capture_output=True, text=True,
                        env=env, check=True)  # fmt: skip
     got = json.loads(r.stdout.strip().splitlines()[-1])
     mb = path.stat().st_size / 1e6
     return {
-        "workload": "prepare", "tokenizer": tokenizer, **OPTIONS[tokenizer], "mb": round(mb, 1),
+        "workload": "prepare", "kind": kind, "tokenizer": tokenizer, **OPTIONS[tokenizer], "mb": round(mb, 1),
         "s": round(got["s"], 1), "mb_per_s": round(mb / got["s"], 2), "peak_rss_mb": round(got["self_kb"] / 1024),
         "worker_peak_rss_mb": round(got["children_kb"] / 1024), "vocab": got["vocab"], "tokens": got["tokens"],
         "npy_mb": round(sum((out / f"{k}.npy").stat().st_size for k in got["tokens"]) / 1e6, 1),
@@ -98,6 +103,7 @@ def end_to_end_row(path: Path, work: Path, steps: int) -> dict:
         "rung=transformer", "data.source=file", f"data.path={path}", "data.kind=stream", "data.tokenizer=char",
         "data.fractions=[0.99,0.01]", "data.name=stdlib", f"paths.prepared={work}/prepared",
         f"transformer.train.max_iters={steps}", f"transformer.train.eval_interval={steps}",
+        "transformer.model.block_size=64", "transformer.train.eval_batch_size=256",  # scoring: 8,192 a batch
         "transformer.train.progress=false", "transformer.sample.num_samples=1", f"hydra.run.dir={run}",
     ]  # fmt: skip
     t = time.perf_counter()
@@ -119,16 +125,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=100, help="corpus size in millions of bytes")
     ap.add_argument("--tokenizers", nargs="*", default=["char", "byte", "word", "bpe"], choices=list(OPTIONS))
+    ap.add_argument("--kind", choices=["stream", "lines"], default="stream")
     ap.add_argument("--end-to-end", action="store_true", help="also train the GPT 200 steps and score val")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/lmladder-bench-prepare"))
     a = ap.parse_args()
-    path = corpus(a.dir, a.mb)
+    path = corpus(a.dir, a.mb, a.kind)
     print(json.dumps({"machine": machine_info(None), "corpus": str(path)}), flush=True)
     for tok in a.tokenizers:
-        print(json.dumps(prepare_row(path, tok, a.dir / f"prepared-{tok}")), flush=True)
+        print(json.dumps(prepare_row(path, a.kind, tok, a.dir / f"prepared-{tok}")), flush=True)
     if a.end_to_end:
-        print(json.dumps(end_to_end_row(path, a.dir, a.steps)), flush=True)
+        print(json.dumps(end_to_end_row(corpus(a.dir, a.mb, "stream"), a.dir, a.steps)), flush=True)
 
 
 if __name__ == "__main__":

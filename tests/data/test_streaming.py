@@ -1,5 +1,5 @@
-"""Streaming prepare (data/streaming.py): a stream corpus file read a chunk at a time gives the arrays, vocabulary
-and stats that prepare_corpus makes from the whole text in memory; bad files fail as they do there; a killed
+"""Streaming prepare (data/streaming.py, streaming_lines.py): a corpus file read a chunk at a time gives the arrays,
+vocabulary and stats that prepare_corpus makes from the whole text in memory; bad files fail as they do there; a killed
 prepare leaves nothing a later run would use."""
 
 import json
@@ -14,8 +14,10 @@ import pytest
 
 import lmladder.data.store as store
 import lmladder.data.streaming as streaming
-from lmladder.data import DataConfig, DataError, load_prepared, prepare_corpus
+import lmladder.data.streaming_lines as streaming_lines
+from lmladder.data import DataConfig, DataError, load_prepared, load_source, prepare_corpus
 from lmladder.data.streaming import prepare_file, token_dtype
+from lmladder.data.streaming_lines import prepare_lines_file
 from tests.shared_data import shared_file
 
 TOKENIZERS = [("char", {}), ("byte", {}), ("word", {"min_count": 2}), ("bpe", {"vocab_size": 300})]
@@ -69,8 +71,8 @@ def test_prepare_streams_a_large_stream_file_with_the_same_result(tmp_path, monk
     store.prepare(cfg, tmp_path / "str")
     assert calls == [1]
     _same(tmp_path / "mem", tmp_path / "str")
-    lines = DataConfig(name="n", source="file", path=str(shared_file("names.txt")), kind="lines")
-    store.prepare(lines, tmp_path / "lines")  # lines corpora are prepared in memory
+    monkeypatch.setattr(store, "STREAM_FROM", 1 << 40)
+    store.prepare(cfg, tmp_path / "again")  # under STREAM_FROM: in memory
     assert calls == [1]
 
 
@@ -162,3 +164,46 @@ def test_a_special_token_deep_in_a_split_is_named_at_its_place(tmp_path, monkeyp
     with pytest.raises(DataError) as got:
         prepare_file(file, fractions=(0.9, 0.1), out_dir=tmp_path / "b", source="s", tokenizer="bpe", vocab_size=260)
     assert str(got.value) == str(mem.value) and "(at char 18300)" in str(got.value)
+
+
+def _odd_lines(path: Path) -> Path:
+    """names with a byte order mark, Windows line ends, multi-byte letters and a letter only val or test has."""
+    names = shared_file("names.txt").read_text().splitlines()[:3000]
+    names = [n.replace("e", "é") if i % 7 == 0 else n for i, n in enumerate(names)] + ["zoë😀"]
+    path.write_bytes(("\ufeff" + "\r\n".join(names)).encode())  # no final newline
+    return path
+
+
+@pytest.mark.parametrize("tokenizer,opts", TOKENIZERS, ids=[t for t, _ in TOKENIZERS])
+@pytest.mark.parametrize("corpus", ["names", "odd"])
+def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
+    monkeypatch.setattr(streaming, "CHUNK", 997)
+    monkeypatch.setattr(streaming_lines, "BLOCK", 333)  # many blocks of documents
+    file = shared_file("names.txt") if corpus == "names" else _odd_lines(tmp_path / "odd.txt")
+    opts = {**opts, "min_count": 1} if tokenizer == "word" else opts  # a name is one word: most are seen once
+    src = load_source("file", path=file)
+    text = src.data if tokenizer == "byte" else src.text()
+    mem = prepare_corpus(text, kind="lines", tokenizer=tokenizer, out_dir=tmp_path / "mem", source="s", **opts)
+    got = prepare_lines_file(file, tokenizer=tokenizer, fractions=(0.8, 0.1, 0.1), out_dir=tmp_path / "str",
+                             source="s", **opts)  # fmt: skip
+    assert got == mem
+    _same(tmp_path / "mem", tmp_path / "str")
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"anna\nbob\n\ncarl\n", "blank line 3 in a lines corpus"),
+        (b"anna\nbob\r\n\r\ncarl\n", "blank line 3 in a lines corpus"),
+        (b"  \n\t\n", "the lines corpus is empty"),
+        (b"anna\nbob\n", r"split 'val' is empty \(0.1 of 2 lines\)"),
+    ],
+)
+def test_bad_lines_corpora_fail_as_in_memory(tmp_path, data, message):
+    file = tmp_path / "c.txt"
+    file.write_bytes(data)
+    with pytest.raises(DataError, match=message) as mem:
+        prepare_corpus(data.decode(), kind="lines", tokenizer="char", out_dir=tmp_path / "a")
+    with pytest.raises(DataError) as got:
+        prepare_lines_file(file, tokenizer="char", fractions=(0.8, 0.1, 0.1), out_dir=tmp_path / "b", source="s")
+    assert str(got.value) == str(mem.value)

@@ -18,11 +18,12 @@ from .prepared import Prepared, load_prepared, prepare_corpus
 from .registry import tokenizer_class
 from .sources import corpus_file, load_source, source_sha256
 from .streaming import STREAMED, prepare_file
+from .streaming_lines import prepare_lines_file
 from .tokenizers.bpe import PATTERNS
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the tokenizer's options
 _KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
-STREAM_FROM = 1 << 25  # bytes of a stream corpus file from which it is prepared a chunk at a time (32 MiB)
+STREAM_FROM = 1 << 25  # bytes of a corpus file from which it is prepared a chunk at a time (32 MiB)
 _SOURCE_KEYS = ("path", "url", "sha256", "year", "raw_dir")  # load_source's arguments, as DataConfig names them
 
 
@@ -36,16 +37,17 @@ def data_signature(data: DataConfig) -> dict:
 
 def prepare(data: DataConfig, out_dir: str | Path) -> dict:
     """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically): in memory, or a chunk
-    at a time (streaming.py) for a stream corpus file of STREAM_FROM bytes or more."""
+    at a time (streaming.py, streaming_lines.py) for a corpus file of STREAM_FROM bytes or more."""
     tokenizer = tokenizer_class(data.tokenizer)
     options = {k: getattr(data, k) for k in tokenizer.options}
     remove_stale_temps(Path(out_dir).parent, of=Path(out_dir).name)  # a killed prepare's half-written arrays
     if file := _streamed(data):
         digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
-        return prepare_file(
-            file, tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir,
-            source=f"file:{file}", meta=_meta(data, digest), **options,
-        )  # fmt: skip
+        args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
+                    meta=_meta(data, digest), **options)  # fmt: skip
+        if data.kind == "lines":
+            return prepare_lines_file(file, split_seed=data.split_seed, **args)
+        return prepare_file(file, **args)
     src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     return prepare_corpus(
         src.data if tokenizer.reads_bytes else src.text(),
@@ -63,7 +65,7 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
 def _streamed(data: DataConfig) -> Path | None:
     """The corpus file to prepare a chunk at a time, or None (in memory)."""
     file = corpus_file(data.source, data.path)
-    if data.kind != "stream" or file is None or data.tokenizer not in STREAMED or not file.is_file():
+    if file is None or data.tokenizer not in STREAMED or not file.is_file():
         return None
     if data.tokenizer == "bpe" and PATTERNS.get(data.bpe_pattern) is None:  # no pre-split: one token run, unbounded
         return None

@@ -48,7 +48,7 @@ def read_units(path: Path, reads_bytes: bool, what: str, hasher=None) -> Iterato
     offset = 0
     with open(path, "rb") as f:
         while True:
-            _trim()  # the last piece's buffers, freed by now, go back to the system
+            trim()  # the last piece's buffers, freed by now, go back to the system
             raw = f.read(CHUNK)
             if hasher is not None:
                 hasher.update(raw[3:] if offset == 0 and not reads_bytes and raw[:3] == BOM else raw)
@@ -83,7 +83,7 @@ def _malloc_trim():
         return None
 
 
-def _trim() -> None:
+def trim() -> None:
     if _TRIM is not None:
         _TRIM(0)
 
@@ -91,10 +91,13 @@ def _trim() -> None:
 _TRIM = _malloc_trim()
 
 
-def scan(path: Path, reads_bytes: bool, what: str) -> tuple[int, str]:
-    """Pass 1: (length in units, sha256 of what the tokenizer reads: the file, less a byte order mark for text)."""
-    h = hashlib.sha256()
-    return sum(len(piece) for piece in read_units(path, reads_bytes, what, h)), h.hexdigest()
+def scan(path: Path, reads_bytes: bool, what: str) -> tuple[int, str, bool]:
+    """Pass 1: (length in units, sha256 of what the tokenizer reads: the file, less a byte order mark for text,
+    whether any of it is not white space)."""
+    h, n, text = hashlib.sha256(), 0, False
+    for piece in read_units(path, reads_bytes, what, h):
+        n, text = n + len(piece), text or bool(piece.strip())
+    return n, h.hexdigest(), text
 
 
 def split_pieces(path: Path, cuts: list[int], reads_bytes: bool, what: str, safe: bool) -> Iterator[tuple[int, object]]:
@@ -198,7 +201,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
             f.close()
     splits = {}
     for k, name in enumerate(names):
-        _to_npy(out / f"{name}.bin", out / f"{name}.npy", dtype)
+        to_npy(out / f"{name}.bin", out / f"{name}.npy", dtype)
         s, units = acc[name], cuts[k + 1] - cuts[k]
         if reads_bytes:
             n_chars, n_bytes = s["size"] + len(decoders[name].decode(b"", final=True)), units - 1
@@ -238,7 +241,7 @@ def _encode_piece(piece: str) -> np.ndarray:
     return _WORKER["tok"].encode(piece)
 
 
-def _to_npy(src: Path, dst: Path, dtype: np.dtype) -> None:
+def to_npy(src: Path, dst: Path, dtype: np.dtype) -> None:
     """The raw ids of `src` as a .npy file (header, then the same bytes), copied a block at a time; src removed."""
     n = src.stat().st_size // dtype.itemsize
     with open(src, "rb") as f, open(dst, "wb") as g:
@@ -274,7 +277,7 @@ def prepare_file(
     stats written to stats.json. `workers`: processes that encode bpe (default: every core this process may use)."""
     path, fractions = Path(path), check_fractions(fractions)
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
-    n, sha = scan(path, reads_bytes, source)
+    n, sha, _ = scan(path, reads_bytes, source)
     if n == 0:
         raise DataError("the stream corpus is empty; point path= at a non-empty text file")
     cuts = stream_cuts(n, fractions)
