@@ -152,3 +152,35 @@ def test_the_export_command_writes_a_checkpoints_arpa_file(names_prepared, tmp_p
     assert (tmp_path / "cli.arpa").read_bytes() == (tmp_path / "direct.arpa").read_bytes()
     assert main(["export", str(tmp_path / "ngram.safetensors"), "--to", "hf", str(tmp_path / "hf")]) == 2
     assert "formats by rung: hf: transformer; gguf: transformer; arpa: bigram" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("smoothing", ["add_k", "kneser_ney"])
+def test_kenlm_loads_the_file_and_scores_names_as_lmladder(names_prepared, smoothing, tmp_path):
+    """KenLM itself (skipped where the kenlm module is not installed): each val name's log10 probability, end token
+    included, equals lmladder's to float32 precision (KenLM stores probabilities as 32-bit floats)."""
+    kenlm = pytest.importorskip("kenlm")
+    p = names_prepared
+    model = fitted(p.splits["train"], p.tokenizer, 5, smoothing)
+    words = arpa_words(p.tokenizer)
+    write_arpa(model, tmp_path / "names.arpa", words)
+    lm = kenlm.Model(str(tmp_path / "names.arpa"))
+    assert lm.order == 5
+    val = np.asarray(p.splits["val"][:4000], dtype=np.int64)
+    logp = model(val[None, :-1])[0].data[0][np.arange(len(val) - 1), val[1:]] / math.log(10)  # log10 p(target)
+    cuts = np.flatnonzero(val == p.tokenizer.boundary_id)
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):  # one name: tokens a+1..b (its end token at b)
+        name = " ".join(words[t] for t in val[a + 1 : b])
+        assert lm.score(name, bos=True, eos=True) == pytest.approx(logp[a:b].sum(), rel=1e-5, abs=1e-5), name
+
+
+def test_kenlm_scores_a_stream_as_lmladder(shakespeare, tmp_path):
+    kenlm = pytest.importorskip("kenlm")
+    train, val, tok = shakespeare
+    model = fitted(train, tok, 4, "kneser_ney")
+    words = arpa_words(tok)
+    write_arpa(model, tmp_path / "s.arpa", words)
+    lm = kenlm.Model(str(tmp_path / "s.arpa"))
+    seq = np.concatenate([train[:1], val[:3000]])  # the stream's first token after <s>, as the fit saw it
+    logp = model(seq[None, :-1])[0].data[0][np.arange(len(seq) - 1), seq[1:]] / math.log(10)
+    got = [s[0] for s in lm.full_scores(" ".join(words[t] for t in seq), bos=True, eos=False)]
+    np.testing.assert_allclose(got[1:], logp, rtol=1e-5, atol=1e-5)

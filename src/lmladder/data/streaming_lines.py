@@ -5,7 +5,7 @@
             cut into splits; the vocabulary from the train split's documents in that order
     pass 3  each split's documents, in shuffled order, read BLOCK at a time and encoded as [B, w1, B, w2, ..., B]
 
-Memory: the offsets and the shuffled order, 16 bytes per line (plus 36 while Python's shuffle runs: the same
+Memory: the offsets and the shuffled order, 24 bytes per line (plus 36 while Python's shuffle runs: the same
 permutation as shuffling the list of lines), and one block of documents. The arrays and stats are what
 prepare_corpus makes in memory (tests/data/test_streaming.py).
 """
