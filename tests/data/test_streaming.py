@@ -16,6 +16,7 @@ import lmladder.data.store as store
 import lmladder.data.streaming as streaming
 import lmladder.data.streaming_lines as streaming_lines
 from lmladder.data import DataConfig, DataError, load_prepared, load_source, prepare_corpus
+from lmladder.data.sources import source_sha256
 from lmladder.data.streaming import prepare_file, token_dtype
 from lmladder.data.streaming_lines import prepare_lines_file
 from tests.shared_data import shared_file
@@ -207,3 +208,28 @@ def test_bad_lines_corpora_fail_as_in_memory(tmp_path, data, message):
     with pytest.raises(DataError) as got:
         prepare_lines_file(file, tokenizer="char", fractions=(0.8, 0.1, 0.1), out_dir=tmp_path / "b", source="s")
     assert str(got.value) == str(mem.value)
+
+
+def test_a_corpus_larger_than_the_free_disk_is_refused_before_it_is_read_unless_cached(tmp_path, monkeypatch):
+    """ensure_prepared (a plain run): refused up front while nothing of this data config is cached; once prepared,
+    a full disk does not stop a run from using its cache."""
+    monkeypatch.setattr(store, "STREAM_FROM", 1000)
+    cfg = DataConfig(name="s", source="file", path=str(shared_file("tinyshakespeare.txt")), kind="stream",
+                     fractions=[0.9, 0.1])  # fmt: skip
+    real = os.statvfs
+
+    class Full:
+        def __init__(self, st):
+            self.f_frsize, self.f_bavail = st.f_frsize, 4096 // st.f_frsize
+
+    hashed = []
+    monkeypatch.setattr(store, "source_sha256", lambda *a, **k: hashed.append(1) or source_sha256(*a, **k))
+    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    with pytest.raises(DataError, match=r"the prepared arrays need about 1.1 MiB of disk at .*, which has 4.0 KiB"):
+        store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
+    assert hashed == []  # refused before the corpus was read
+    monkeypatch.setattr(streaming.os, "statvfs", real)
+    prep, where = store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
+    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    again, where2 = store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
+    assert where2 == where and np.array_equal(again.splits["val"], prep.splits["val"])

@@ -294,8 +294,8 @@ def _not_regular_files(c: Path) -> None:
     (c / "a_folder").mkdir()
     os.mkfifo(c / "fifo.txt")
     (c.parent / "sparse").mkdir()  # outside the snapshot: hashing a terabyte would take hours
-    with open(c.parent / "sparse" / "huge.txt", "wb") as f:  # 1 TiB that takes no disk (a sparse file)
-        f.truncate(1 << 40)
+    with open(c.parent / "sparse" / "huge.txt", "wb") as f:  # 8 TiB that take no disk (a sparse file)
+        f.truncate(1 << 43)
     os.symlink(c / "loop_b.txt", c / "loop_a.txt")
     os.symlink(c / "loop_a.txt", c / "loop_b.txt")
 

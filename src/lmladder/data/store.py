@@ -5,6 +5,7 @@ content-addressed cache, `data/cache/<key>`, keyed by the data config and the co
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 from dataclasses import asdict
@@ -17,7 +18,7 @@ from .manifest import MANIFEST
 from .prepared import Prepared, load_prepared, prepare_corpus
 from .registry import tokenizer_class
 from .sources import corpus_file, load_source, source_sha256
-from .streaming import STREAMED, prepare_file
+from .streaming import STREAMED, check_disk, prepare_file
 from .streaming_lines import prepare_lines_file
 from .tokenizers.bpe import PATTERNS
 
@@ -42,6 +43,7 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
     options = {k: getattr(data, k) for k in tokenizer.options}
     remove_stale_temps(Path(out_dir).parent, of=Path(out_dir).name)  # a killed prepare's half-written arrays
     if file := _streamed(data):
+        check_disk(Path(out_dir).absolute().parent, file.stat().st_size)  # before hashing: a TiB takes 20 minutes
         digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
         args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
                     meta=_meta(data, digest), **options)  # fmt: skip
@@ -108,6 +110,8 @@ def ensure_prepared(
         raise
     except DataError:
         pass
+    if (file := _streamed(data)) and not _cached_before(data, Path(cache_root)):
+        check_disk(Path(cache_root).absolute(), file.stat().st_size)  # before hashing: a TiB takes 20 minutes
     digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"
     if not (path / MANIFEST).exists():  # never prepared, or by an older lmladder (unverifiable): prepare it now
@@ -117,6 +121,16 @@ def ensure_prepared(
                 log(f"preparing {data.name} into {path}")
                 prepare(data, path)
     return load_prepared(path), path
+
+
+def _cached_before(data: DataConfig, cache_root: Path) -> bool:
+    """Whether the cache holds a folder prepared from this data config (from this corpus or an earlier version)."""
+    want = json.loads(json.dumps(data_signature(data)))
+    for stats in cache_root.glob(f"{glob.escape(data.name)}-*/stats.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if json.loads(stats.read_text(encoding="utf-8")).get("meta", {}).get("signature") == want:
+                return True
+    return False
 
 
 @contextlib.contextmanager
