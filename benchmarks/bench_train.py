@@ -61,7 +61,7 @@ WORKLOADS = {
     "gpt_10m": dict(kind="gpt", vocab=65, L=6, H=6, C=384, B=64, T=256, warmup=1, repeats=3, block=1),
     # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
     "gpt_shakespeare_modern": dict(
-        kind="gpt", vocab=65, L=4, H=4, C=128, B=16, T=128, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
+        kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
     ),
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
