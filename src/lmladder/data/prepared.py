@@ -30,6 +30,7 @@ from .tokenizers import Tokenizer
 
 KINDS = ("stream", "lines")
 MAX_VOCAB = 65536  # the most bpe tokens (data.vocab_size); ids are stored as uint8, uint16 or uint32
+EMPTY_STREAM = "the stream corpus is empty; point path= at a non-empty text file"
 PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
 
 
@@ -70,7 +71,7 @@ def prepare_corpus(
         texts = {k: nl + nl.join(v) + nl for k, v in parts.items()}  # [B, w1, B, w2, ..., B]
     else:
         if not text:
-            raise DataError("the stream corpus is empty; point path= at a non-empty text file")
+            raise DataError(EMPTY_STREAM)
         parts = texts = split_stream(text, fractions)
     others = [texts[k] for k in texts if k != "train"]
     tok = make_tokenizer(tokenizer, kind=kind, train=texts["train"], others=others, **settings)

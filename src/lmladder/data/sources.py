@@ -20,6 +20,7 @@ from pathlib import Path
 from ..io.files import check_user_file, path_kind, read_user_file
 from ..resources import text_limit
 from .errors import DataError
+from .manifest import sha256_file
 
 SOURCES = ("babynames", "file", "url")
 
@@ -84,10 +85,13 @@ def load_source(
         data, desc = _read_file(path), f"file:{path}"
     else:
         data, desc = _download(url, Path(raw_dir), expected), f"url:{url}"
-    digest = sha256_hex(data)
+    return Source(data, desc, _verified(desc, expected, sha256_hex(data)))
+
+
+def _verified(desc: str, expected: str | None, digest: str) -> str:
     if expected is not None and digest != expected:
         raise DataError(f"sha256 mismatch for {desc}: expected {expected}, got {digest}; fix sha256= or the file")
-    return Source(data, desc, digest)
+    return digest
 
 
 def corpus_file(source: str, path: str | os.PathLike | None) -> Path | None:
@@ -101,11 +105,7 @@ def source_sha256(source: str, *, sha256: str | None = None, **kwargs) -> str:
     if file is None:
         return load_source(source, sha256=sha256, **kwargs).sha256
     expected = check_source(source, path=file, url=kwargs.get("url"), sha256=sha256)
-    with open(file, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if expected is not None and digest != expected:
-        raise DataError(f"sha256 mismatch for file:{file}: expected {expected}, got {digest}; fix sha256= or the file")
-    return digest
+    return _verified(f"file:{file}", expected, sha256_file(file))
 
 
 def load_text(source: str, **kwargs) -> str:
@@ -126,16 +126,23 @@ def split_lines(text: str | bytes) -> tuple[list, int | None]:
     return lines, next((i for i, ln in enumerate(lines) if not ln), None)
 
 
+EMPTY_LINES = "the lines corpus is empty; give a file with one document (e.g. a name) per line"
+
+
+def blank_line(i: int) -> DataError:
+    """The error for line i (from 0) of a lines corpus being blank."""
+    return DataError(
+        f"blank line {i + 1} in a lines corpus (every line is a document); delete blank lines or use kind=stream"
+    )
+
+
 def corpus_lines(text: str | bytes) -> list:
     """The documents of a lines corpus: one per line, "\\r" stripped, a final newline allowed, no blank lines."""
     if not text.strip():
-        raise DataError("the lines corpus is empty; give a file with one document (e.g. a name) per line")
+        raise DataError(EMPTY_LINES)
     lines, blank = split_lines(text)
     if blank is not None:
-        raise DataError(
-            f"blank line {blank + 1} in a lines corpus (every line is a document); delete blank lines "
-            "or use kind=stream"
-        )
+        raise blank_line(blank)
     return lines
 
 

@@ -35,21 +35,25 @@ def cut_points(n: int, fractions: Sequence[float]) -> list[int]:
     return cuts + [n]
 
 
-def _named(parts: list, fr: tuple[float, ...], n: int, unit: str) -> dict:
-    out = dict(zip(SPLIT_NAMES, parts, strict=False))
-    for name, part, f in zip(SPLIT_NAMES, parts, fr, strict=False):
-        if len(part) == 0:
+def check_cuts(cuts: list[int], fr: tuple[float, ...], unit: str) -> None:
+    """Refuse a split that cut_points left empty (of cuts[-1] `unit`s)."""
+    for name, a, b, f in zip(SPLIT_NAMES, cuts, cuts[1:], fr, strict=False):
+        if a == b:
             raise DataError(
-                f"split {name!r} is empty ({f} of {n} {unit}); use a larger corpus or a larger fraction for it"
+                f"split {name!r} is empty ({f} of {cuts[-1]} {unit}); use a larger corpus or a larger fraction for it"
             )
-    return out
+
+
+def _named(parts: list, fr: tuple[float, ...], cuts: list[int], unit: str) -> dict:
+    check_cuts(cuts, fr, unit)
+    return dict(zip(SPLIT_NAMES, parts, strict=False))
 
 
 def split_stream(text, fractions: Sequence[float] = DEFAULT_FRACTIONS["stream"]) -> dict:
     """Contiguous pieces of one long text (str or bytes): the first 90% trains, the last 10% validates."""
     fr = check_fractions(fractions)
     c = cut_points(len(text), fr)
-    return _named([text[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, len(text), "characters")
+    return _named([text[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, c, "characters")
 
 
 def split_lines(lines: Sequence, fractions: Sequence[float] = DEFAULT_FRACTIONS["lines"], seed: int = 42) -> dict:
@@ -58,4 +62,4 @@ def split_lines(lines: Sequence, fractions: Sequence[float] = DEFAULT_FRACTIONS[
     lines = list(lines)
     random.Random(seed).shuffle(lines)  # noqa: S311 (a reproducible shuffle, not cryptography)
     c = cut_points(len(lines), fr)
-    return _named([lines[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, len(lines), "lines")
+    return _named([lines[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, c, "lines")

@@ -28,9 +28,9 @@ import numpy as np
 from ..io.atomic import atomic_directory
 from ..resources import fmt_bytes
 from .errors import DataError
-from .prepared import corpus_stats, split_stats, token_dtype, write_prepared
+from .prepared import EMPTY_STREAM, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class, tokenizer_from_dict
-from .splits import SPLIT_NAMES, check_fractions, cut_points
+from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
 
@@ -168,7 +168,8 @@ def _prefix(pieces, n: int) -> Iterator[str]:
 # ---------------------------------------------------------------------- pass 3: the arrays
 def check_disk(folder: Path, need: int) -> None:
     folder = next(p for p in [folder, *folder.parents] if p.exists())
-    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
     if need > free:
         raise DataError(
             f"the prepared arrays need about {fmt_bytes(need)} of disk at {folder}, which has {fmt_bytes(free)} free; "
@@ -251,17 +252,6 @@ def to_npy(src: Path, dst: Path, dtype: np.dtype) -> None:
     src.unlink()
 
 
-def stream_cuts(n: int, fractions) -> list[int]:
-    fr = check_fractions(fractions)
-    cuts = cut_points(n, fr)
-    for name, a, b, f in zip(SPLIT_NAMES, cuts, cuts[1:], fr, strict=False):
-        if a == b:
-            raise DataError(
-                f"split {name!r} is empty ({f} of {n} characters); use a larger corpus or a larger fraction for it"
-            )
-    return cuts
-
-
 def prepare_file(
     path: str | os.PathLike,
     *,
@@ -279,8 +269,9 @@ def prepare_file(
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
     n, sha, _ = scan(path, reads_bytes, source)
     if n == 0:
-        raise DataError("the stream corpus is empty; point path= at a non-empty text file")
-    cuts = stream_cuts(n, fractions)
+        raise DataError(EMPTY_STREAM)
+    cuts = cut_points(n, fractions)
+    check_cuts(cuts, fractions, "characters")
     tok = build_tokenizer(tokenizer, path, cuts, source, **settings)
     check_disk(Path(out_dir).absolute().parent, disk_need(cuts, token_dtype(tok.vocab_size)))
     workers = workers or len(os.sched_getaffinity(0))

@@ -23,7 +23,8 @@ from ..io.atomic import atomic_directory
 from .errors import DataError
 from .prepared import corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class
-from .splits import SPLIT_NAMES, check_fractions, cut_points
+from .sources import EMPTY_LINES, blank_line
+from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .streaming import BOM, BPE_SAMPLE, CHUNK, check_disk, scan, to_npy, trim
 from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
@@ -108,24 +109,16 @@ def split_order(path: Path, starts, ends, fractions, seed: int, has_text: bool) 
     """Every split's documents (line numbers) in split_lines's order; blank lines and a corpus without text refused
     as corpus_lines refuses them."""
     if not has_text:
-        raise DataError("the lines corpus is empty; give a file with one document (e.g. a name) per line")
+        raise DataError(EMPTY_LINES)
     if (blank := np.flatnonzero(ends == starts)).size:
-        raise DataError(
-            f"blank line {blank[0] + 1} in a lines corpus (every line is a document); delete blank lines or use "
-            "kind=stream"
-        )
+        raise blank_line(int(blank[0]))
     fr = check_fractions(fractions)
     order = list(range(len(starts)))
     random.Random(seed).shuffle(order)  # noqa: S311 - split_lines's shuffle: the permutation depends on the length only
     order = np.array(order, dtype=np.int64)
     cuts = cut_points(len(order), fr)
-    parts = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    for name, part, f in zip(SPLIT_NAMES, parts, fr, strict=False):
-        if len(part) == 0:
-            raise DataError(
-                f"split {name!r} is empty ({f} of {len(order)} lines); use a larger corpus or a larger fraction for it"
-            )
-    return parts
+    check_cuts(cuts, fr, "lines")
+    return [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 def build_lines_tokenizer(name: str, path: Path, starts, ends, parts, **settings) -> Tokenizer:
