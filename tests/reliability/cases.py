@@ -57,6 +57,8 @@ CASES = [
          [f"data.path={C}/big_bad_utf8.txt", "data.kind=stream", "data.fractions=[0.9,0.1]"],
          r"big_bad_utf8.txt is not valid UTF-8 \(byte 0xff at offset 54525952\)",
          r"fix the file's encoding \(save it as UTF-8\) or use data.tokenizer=byte"),
+    case("corpus-large-blank-line", "corpus", "prepare", [f"data.path={C}/big_blank_line.txt"],
+         r"blank line 7340033 in a lines corpus", r"delete blank lines or use data.kind=stream"),
     case("corpus-special-token-in-text", "corpus", "prepare",
          [f"data.path={C}/eot.txt", "data.kind=stream", "data.fractions=[0.9,0.1]", "data.tokenizer=bpe",
           "data.vocab_size=260"],

@@ -235,6 +235,7 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "blank_lines.txt").write_text("anna\nbob\n\ncarl\n")
     (c / "bad_utf8.txt").write_bytes(b"anna\nbob\xff\xfe\ncarl\n")
     (c / "big_bad_utf8.txt").write_bytes(b"to be or not\n" * (1 << 22) + b"\xff")  # 52 MiB: prepared streaming
+    (c / "big_blank_line.txt").write_bytes(b"anna\n" * (7 << 20) + b"\nbob\n")  # 35 MiB of lines, one blank
     (c / "two_lines.txt").write_text("anna\nbob\n")
     (c / "eot.txt").write_text("First Citizen:<|endoftext|>Before we proceed any further, hear me speak.\n" * 3)
     speech = "First Citizen: Before we proceed any further, hear me speak.\n"
