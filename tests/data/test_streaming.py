@@ -233,3 +233,23 @@ def test_a_corpus_larger_than_the_free_disk_is_refused_before_it_is_read_unless_
     monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
     again, where2 = store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
     assert where2 == where and np.array_equal(again.splits["val"], prep.splits["val"])
+
+
+def test_bpe_learns_its_merges_from_seeded_blocks_of_the_whole_train_split(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "BPE_SAMPLE", 40_000)
+    monkeypatch.setattr(streaming, "SAMPLE_BLOCK", 1_000)
+    file = tmp_path / "halves.txt"
+    file.write_text("alpha beta alpha\n" * 10_000 + "gamma delta gamma\n" * 10_000)  # 350,000 characters
+
+    def prepared(seed: int, name: str):
+        prepare_file(file, fractions=(0.9, 0.1), out_dir=tmp_path / name, source="s", tokenizer="bpe",
+                     vocab_size=275, split_seed=seed)  # fmt: skip
+        return load_prepared(tmp_path / name)
+
+    a, again = prepared(1, "a"), prepared(1, "again")
+    assert (tmp_path / "a" / "vocab.json").read_text() == (tmp_path / "again" / "vocab.json").read_text()
+    assert len(a.tokenizer.encode(" delta")) == 1  # the second half's words were merged: not only the first 40,000
+    pieces = list(streaming.split_pieces(file, [0, 315_000, 350_000], False, "s", True))
+    samples = {s: "".join(streaming._sample(iter(pieces), 315_000, 40_000, s)) for s in (1, 2)}
+    assert samples[1] != samples[2] and all(20_000 < len(t) < 60_000 for t in samples.values())  # ~BPE_SAMPLE
+    assert len(again.tokenizer.encode(" alpha")) == 1

@@ -47,9 +47,7 @@ def prepare(data: DataConfig, out_dir: str | Path) -> dict:
         digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
         args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
                     meta=_meta(data, digest), **options)  # fmt: skip
-        if data.kind == "lines":
-            return prepare_lines_file(file, split_seed=data.split_seed, **args)
-        return prepare_file(file, **args)
+        return (prepare_lines_file if data.kind == "lines" else prepare_file)(file, split_seed=data.split_seed, **args)
     src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     return prepare_corpus(
         src.data if tokenizer.reads_bytes else src.text(),

@@ -2,8 +2,8 @@
 
     pass 1  the corpus's sha256 and length (characters, or bytes for tokenizer=byte); strict UTF-8 checked
     pass 2  the vocabulary: char collects the train split's characters (and whether val/test need an unknown token),
-            word counts the train split's words, bpe learns its merges from the train split's first BPE_SAMPLE
-            characters (all of it when it is shorter), byte learns nothing
+            word counts the train split's words, bpe learns its merges from about BPE_SAMPLE characters drawn
+            from the whole train split in seeded blocks (all of it when it is shorter), byte learns nothing
     pass 3  each split encoded a piece at a time (bpe on every core), appended to its array on disk
 
 Peak memory is a few pieces of CHUNK characters and the vocabulary, whatever the size of the corpus. The split
@@ -36,6 +36,7 @@ from .tokenizers.word import split_words
 
 CHUNK = 1 << 22  # characters (bytes) read, decoded and encoded at a time: ~100 MB of working memory
 BPE_SAMPLE = 1 << 23  # characters of the train split that bpe learns its merges from
+SAMPLE_BLOCK = 1 << 16  # the grain of that sample: blocks of about 64K characters
 BOM = "\ufeff".encode()
 STREAMED = ("char", "byte", "word", "bpe")  # tokenizers whose tokens never cross a newline before a non-space
 
@@ -130,12 +131,12 @@ def _safe_end(text: str) -> int:
 
 
 # ---------------------------------------------------------------------- pass 2: the vocabulary
-def build_tokenizer(name: str, path: Path, cuts: list[int], what: str, **settings) -> Tokenizer:
+def build_tokenizer(name: str, path: Path, cuts: list[int], what: str, seed: int, **settings) -> Tokenizer:
     cls = tokenizer_class(name)
     if name == "byte":
         return make_tokenizer(name, kind="stream", train=b"", **settings)
     if name == "bpe":
-        sample = "".join(_prefix(split_pieces(path, cuts, False, what, True), min(BPE_SAMPLE, cuts[1])))
+        sample = "".join(_sample(split_pieces(path, cuts, False, what, True), cuts[1], BPE_SAMPLE, seed))
         tok = make_tokenizer(name, kind="stream", train=sample, **settings)
         done = [0] * len(cuts)  # characters of each split checked so far
         for k, piece in split_pieces(path, cuts, False, what, True):  # a special token has no newline: never cut
@@ -155,14 +156,28 @@ def build_tokenizer(name: str, path: Path, cuts: list[int], what: str, **setting
     return make_tokenizer(name, kind="stream", train=train, others=[other], **settings)
 
 
-def _prefix(pieces, n: int) -> Iterator[str]:
-    """The first n units of the train split's pieces (whole pieces, so never inside a token)."""
-    got = 0
+def _sample(pieces, n_train: int, n: int, seed: int) -> Iterator[str]:
+    """About n units of the train split: all of it when it is no longer; else blocks of about SAMPLE_BLOCK units
+    (each ending where no token can cross, so joined they tokenize as apart), each kept with probability
+    n / n_train by a generator seeded with split_seed: merges learned from the whole split, not its beginning."""
+    rng, keep = np.random.default_rng(seed), n / n_train
     for k, piece in pieces:
-        if k or got >= n:
+        if k:
             return
-        yield piece
-        got += len(piece)
+        while piece:
+            end = len(piece) if keep >= 1 else _safe_after(piece, SAMPLE_BLOCK)
+            if keep >= 1 or rng.random() < keep:
+                yield piece[:end]
+            piece = piece[end:]
+
+
+def _safe_after(text: str, i: int) -> int:
+    """The smallest j >= i with text[j - 1] == "\\n" and text[j] not a space, else len(text)."""
+    while (j := text.find("\n", i - 1)) >= 0 and j + 1 < len(text):
+        if not text[j + 1].isspace():
+            return j + 1
+        i = j + 2
+    return len(text)
 
 
 # ---------------------------------------------------------------------- pass 3: the arrays
@@ -260,11 +275,13 @@ def prepare_file(
     out_dir: str | os.PathLike,
     source: str,
     meta: dict | None = None,
+    split_seed: int = 42,
     workers: int | None = None,
     **settings,
 ) -> dict:
     """prepare_corpus for a stream corpus in a file, read a chunk at a time (this module's passes); returns the
-    stats written to stats.json. `workers`: processes that encode bpe (default: every core this process may use)."""
+    stats written to stats.json. `split_seed` draws bpe's sample of a long train split; `workers`: processes that
+    encode bpe (default: every core this process may use)."""
     path, fractions = Path(path), check_fractions(fractions)
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
     n, sha, _ = scan(path, reads_bytes, source)
@@ -272,7 +289,7 @@ def prepare_file(
         raise DataError(EMPTY_STREAM)
     cuts = cut_points(n, fractions)
     check_cuts(cuts, fractions, "characters")
-    tok = build_tokenizer(tokenizer, path, cuts, source, **settings)
+    tok = build_tokenizer(tokenizer, path, cuts, source, split_seed, **settings)
     check_disk(Path(out_dir).absolute().parent, disk_need(cuts, token_dtype(tok.vocab_size)))
     workers = workers or len(os.sched_getaffinity(0))
     with atomic_directory(out_dir) as tmp:
