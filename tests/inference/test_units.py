@@ -4,9 +4,10 @@ units across tokenizers of one text, and refuse a file that is cut short, tamper
 import numpy as np
 import pytest
 
+import lmladder.inference.units as units_module
 from lmladder.data import load_prepared, load_text, prepare_corpus
 from lmladder.inference.scoring import score_splits, score_splits_units
-from lmladder.inference.units import UNIT_CHARS, UnitsError, load_units, save_units
+from lmladder.inference.units import UNIT_CHARS, UnitsError, load_units, save_units, split_units
 from lmladder.models import for_data, rung_class
 
 from ..shared_data import shared_file
@@ -59,6 +60,26 @@ def test_stream_blocks_are_shared_by_tokenizers_of_one_text(stream_two_tokenizer
     assert char.chars.tolist() == [999, 1000, 1000, 1000]  # the first character is context, never predicted
     # a BPE token crossing a block boundary counts wholly in the block where it ends: blocks stay within a token
     assert abs(bpe.chars[1:-1] - 1000).max() < 20 and bpe.tokens.sum() < char.tokens.sum()
+
+
+TOKENIZERS = [("char", {}), ("byte", {}), ("word", {"min_count": 1}), ("bpe", {"vocab_size": 300})]
+
+
+@pytest.mark.parametrize("tokenizer,opts", TOKENIZERS, ids=[t for t, _ in TOKENIZERS])
+@pytest.mark.parametrize("kind", ["stream", "lines"])
+def test_units_read_a_chunk_at_a_time_are_the_units_of_the_whole_split(tmp_path, monkeypatch, kind, tokenizer, opts):
+    text = shared_file("names.txt" if kind == "lines" else "tinyshakespeare.txt").read_text()[:60_000]
+    prepare_corpus(text, kind=kind, tokenizer=tokenizer, out_dir=tmp_path / "p", **opts)
+    data = load_prepared(tmp_path / "p")
+    ids = data.splits["val"]
+    nll = np.random.default_rng(0).random(len(ids) - 1)
+    whole = split_units(data.tokenizer, ids, nll, kind=kind, boundary_id=data.boundary_id)
+    monkeypatch.setattr(units_module, "UNIT_CHUNK", 97)  # chunks cut inside units and inside documents
+    parts = split_units(data.tokenizer, ids, nll, kind=kind, boundary_id=data.boundary_id)
+    assert parts.digest == whole.digest and parts.unit == whole.unit
+    for k in ("tokens", "chars", "bytes"):
+        assert np.array_equal(getattr(parts, k), getattr(whole, k)), k
+    np.testing.assert_allclose(parts.nll, whole.nll, rtol=1e-12)  # sums in another order
 
 
 def test_a_unit_file_round_trips_and_bad_ones_are_refused(names_prepared, tmp_path):

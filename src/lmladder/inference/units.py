@@ -30,6 +30,7 @@ from ..errors import LmladderError
 from ..io import atomic_writer, read_user_file
 
 UNIT_CHARS = 1000  # a stream corpus's unit: this many characters of the split's text (Tiny Shakespeare val: 112)
+UNIT_CHUNK = 1 << 20  # tokens split_units reads at a time
 UNITS_FILE = "units.npz"
 FORMAT = 1
 FIELDS = {"nll": np.float64, "tokens": np.int64, "chars": np.int64, "bytes": np.int64}
@@ -54,28 +55,33 @@ class SplitUnits:
         return float(self.nll.sum() / max(int(self.tokens.sum()), 1))
 
 
-def _token_sizes(tok: Tokenizer, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bytes]:
-    """(chars (N,), bytes (N,), the text's UTF-8 bytes) of every token, the first included."""
+def _token_sizes(tok: Tokenizer, ids: np.ndarray, prev: int | None) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """(chars (n,), bytes (n,), their UTF-8 text) of the tokens `ids`, which follow the token `prev` in the split
+    (None: they open it)."""
     ids = np.asarray(ids, dtype=np.int64)
     if hasattr(tok, "token_bytes"):  # byte-level: exact bytes; a character ends at each non-continuation byte
         table = [tok.token_bytes(i) for i in range(tok.vocab_size)]
         data = b"".join([table[i] for i in ids.tolist()])
         nbytes = np.array([len(t) for t in table], dtype=np.int64)[ids]
         lead = np.concatenate([[0], np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80)])
-        ends = lead[np.cumsum(nbytes)]  # (N,) characters up to the end of each token
+        ends = lead[np.cumsum(nbytes)]  # (n,) characters up to the end of each token
         return np.diff(ends, prepend=0), nbytes, data
     # Otherwise what a token adds to the text may depend on the token before it (the word tokenizer's spaces):
     # decode each distinct (previous, token) pair once.
     V = tok.vocab_size
-    pairs, inverse = np.unique(ids[:-1] * V + ids[1:], return_inverse=True)
-    first = tok.decode(ids[:1])
-    adds = [tok.decode(np.array([p // V, p % V]))[len(tok.decode(np.array([p // V]))) :] for p in pairs.tolist()]
-    chars = np.array([len(first), *(len(a) for a in adds)], dtype=np.int64)
-    nbytes = np.array([len(_utf8(first)), *(len(_utf8(a)) for a in adds)], dtype=np.int64)
+    before = ids[:1] if prev is None else np.array([prev])
+    rest = ids[1:] if prev is None else ids
+    pairs, inverse = np.unique(np.concatenate([before, rest[:-1]]) * V + rest, return_inverse=True)
+    head = [tok.decode(before)] if prev is None else []
+    adds = head + [tok.decode(np.array([p // V, p % V]))[len(tok.decode(np.array([p // V]))) :] for p in pairs.tolist()]
+    chars = np.array([len(a) for a in adds], dtype=np.int64)
+    nbytes = np.array([len(_utf8(a)) for a in adds], dtype=np.int64)
+    k = len(head)
+    text = tok.decode(ids) if prev is None else tok.decode(np.concatenate([before, ids]))[len(tok.decode(before)) :]
     return (
-        np.concatenate([chars[:1], chars[1:][inverse]]),
-        np.concatenate([nbytes[:1], nbytes[1:][inverse]]),
-        _utf8(tok.decode(ids)),
+        np.concatenate([chars[:k], chars[k:][inverse]]),
+        np.concatenate([nbytes[:k], nbytes[k:][inverse]]),
+        _utf8(text),
     )
 
 
@@ -84,25 +90,36 @@ def _utf8(s: str) -> bytes:
 
 
 def split_units(tok: Tokenizer, ids, token_nll: np.ndarray, *, kind: str, boundary_id: int | None) -> SplitUnits:
-    """Sum `token_nll` ((N-1,): the NLL of targets ids[1:]) into the split's units."""
+    """Sum `token_nll` ((N-1,): the NLL of targets ids[1:]) into the split's units, UNIT_CHUNK tokens at a time (a
+    10M-token split in ~100 MB)."""
     ids = np.asarray(ids)
-    chars, nbytes, text = _token_sizes(tok, ids)
-    p = np.arange(1, len(ids))  # (N-1,) target positions
     if kind == "lines":
-        _, ends = doc_bounds(ids, boundary_id)
-        unit, name, n = np.searchsorted(ends, p, side="left"), "document", len(ends)  # doc d: ids[s_d+1 .. e_d]
+        _, ends = doc_bounds(ids, boundary_id)  # doc d: targets ids[s_d+1 .. e_d]
+        name, n = "document", len(ends)
     else:
-        end = np.cumsum(chars)  # (N,) the text's characters up to each token's end
-        unit, name = np.maximum(end[1:] - 1, 0) // UNIT_CHARS, f"block{UNIT_CHARS}"
-        n = max(-(-int(end[-1]) // UNIT_CHARS), 1)
-    digest = hashlib.sha256(f"lmladder-units/{FORMAT}/{kind}/{name}\n".encode() + text).hexdigest()
-    sums = {
-        "nll": np.bincount(unit, weights=np.asarray(token_nll, np.float64), minlength=n),
-        "tokens": np.bincount(unit, minlength=n).astype(np.int64),
-        "chars": np.bincount(unit, weights=chars[1:], minlength=n).astype(np.int64),
-        "bytes": np.bincount(unit, weights=nbytes[1:], minlength=n).astype(np.int64),
-    }
-    return SplitUnits(**sums, unit=name, digest=digest)
+        name, n, done = f"block{UNIT_CHARS}", 0, 0  # done: characters of the text before the chunk
+    h = hashlib.sha256(f"lmladder-units/{FORMAT}/{kind}/{name}\n".encode())
+    sums = {k: np.zeros(n) for k in FIELDS}
+    for a in range(0, len(ids), UNIT_CHUNK):
+        chunk = np.asarray(ids[a : a + UNIT_CHUNK])
+        chars, nbytes, text = _token_sizes(tok, chunk, None if a == 0 else int(ids[a - 1]))
+        h.update(text)
+        p = np.arange(max(a, 1), a + len(chunk))  # target positions
+        if kind == "lines":
+            unit = np.searchsorted(ends, p, side="left")
+        else:
+            end = done + np.cumsum(chars)  # the text's characters up to each token's end
+            unit, done = np.maximum(end[p - a] - 1, 0) // UNIT_CHARS, int(end[-1])
+            n = max(-(-done // UNIT_CHARS), 1)
+            sums = {k: np.pad(v, (0, n - len(v))) for k, v in sums.items()}
+        if not len(p):
+            continue
+        lo = int(unit[0])  # units only grow along the split: add this chunk's sums into sums[lo:]
+        for k, w in (("nll", np.asarray(token_nll[p[0] - 1 : p[-1]], np.float64)), ("tokens", None),
+                     ("chars", chars[p - a]), ("bytes", nbytes[p - a])):  # fmt: skip
+            part = np.bincount(unit - lo, weights=w)
+            sums[k][lo : lo + len(part)] += part
+    return SplitUnits(**{k: v.astype(FIELDS[k]) for k, v in sums.items()}, unit=name, digest=h.hexdigest())
 
 
 def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
