@@ -75,6 +75,27 @@ def test_gpt_health_has_gelu_dead_units_and_attention_entropy(tiny_names, tmp_pa
     assert (attn.entropy >= 0).all() and (attn.entropy <= math.log(16)).all()
 
 
+def test_the_modern_gpt_records_the_attention_it_computes(tiny_names):
+    """Rotary positions, QK-norm, shared key/value heads and value embeddings change what attention reads: the
+    entropy comes from that (B, T, 3C), not from c_attn's raw (B, T, (H + 2 H_kv) d) output (which crashed)."""
+    from lmladder.autograd import functional as F
+    from lmladder.training.health import capture
+
+    modern = dict(pos="rope", qk_norm=True, n_kv_head=1, value_embeds=True)
+    model = build_model("transformer", data=tiny_names, rng=make_rngs(0)["model"], block_size=16, n_layer=2,
+                        n_head=2, **modern)  # fmt: skip
+    seen, read = [], []
+    attend = F.causal_self_attention
+    F.causal_self_attention = lambda qkv, *a, **k: (read.append(qkv.data.copy()), attend(qkv, *a, **k))[1]
+    try:
+        with capture(model, lambda *a: None, lambda name, h, qkv: seen.append((h, qkv))):
+            model(np.asarray(tiny_names.splits["train"][:32]).reshape(2, 16))
+    finally:
+        F.causal_self_attention = attend
+    assert len(seen) == len(read) == 2 and all(np.array_equal(q, r) for (_, q), r in zip(seen, read, strict=True))
+    assert all(attention_entropy(q, h).shape == (2,) for h, q in seen)
+
+
 def test_param_stats_match_a_direct_computation(tiny_names, tmp_path):
     """With plain SGD the applied update is -lr * grad: update_data = log10(lr * std(g) / std(w))."""
     sgd = OptimSettings(name="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, schedule="constant", grad_clip=None)

@@ -117,16 +117,22 @@ class CausalSelfAttention(nn.Module):
         self.plain = not (self.rope_base or c.qk_norm or self.n_kv_head != self.n_head)
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve: Tensor | None = None) -> Tensor:
-        qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
-        if ve is not None or not self.plain:  # -> (B, T, 3C): value embeddings, QK-norm, rotary, shared kv heads
-            start = 0 if cache is None else cache.length
-            opts = dict(qk_norm=self.qk_norm, rope_base=self.rope_base, start=start)
-            qkv = F.modern_qkv(qkv, ve, self.n_head, self.n_kv_head, **opts)
+        qkv = self.qkv(x, cache, ve)  # (B, T, C) -> (B, T, 3C)
         # inference: the op appends this step's keys/values to the cache and attends over all of them
         kv = None if cache is None else (cache.k[layer], cache.v[layer], cache.length)
         p = self.dropout if self.training else 0.0
         y = F.causal_self_attention(qkv, self.n_head, p, self.rng, kv)  # (B, T, 3C) -> (B, T, C), heads inside
         return self.resid_drop(self.c_proj(y))
+
+    def qkv(self, x: Tensor, cache: KVCache | None = None, ve: Tensor | None = None) -> Tensor:
+        """The queries, keys and values attention reads, (B, T, C) -> (B, T, 3C): after value embeddings, QK-norm,
+        rotary positions and shared key/value heads (the health statistics record this)."""
+        qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
+        if ve is not None or not self.plain:
+            start = 0 if cache is None else cache.length
+            opts = dict(qk_norm=self.qk_norm, rope_base=self.rope_base, start=start)
+            qkv = F.modern_qkv(qkv, ve, self.n_head, self.n_kv_head, **opts)
+        return qkv
 
 
 class FeedForward(nn.Module):

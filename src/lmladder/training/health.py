@@ -46,7 +46,7 @@ def activation_stats(y: np.ndarray, kind: str) -> tuple[float, float, float, flo
 
 
 def attention_probs(qkv: np.ndarray, n_head: int) -> np.ndarray:
-    """(B, H, T, T) causal attention weights (float64) recomputed from the projection qkv (B, T, 3C)."""
+    """(B, H, T, T) causal attention weights (float64) recomputed from the qkv attention reads (B, T, 3C)."""
     B, T, C3 = qkv.shape
     heads = qkv.astype(np.float64).reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
     q, k = heads[0], heads[1]  # (B, H, T, d)
@@ -57,7 +57,7 @@ def attention_probs(qkv: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def attention_entropy(qkv: np.ndarray, n_head: int) -> np.ndarray:
-    """(H,) mean entropy (nats) of each head's causal attention rows, from the projection qkv (B, T, 3C)."""
+    """(H,) mean entropy (nats) of each head's causal attention rows, from the qkv attention reads (B, T, 3C)."""
     p = attention_probs(qkv, n_head)
     ent = -(p * np.log(np.where(p > 0, p, 1))).sum(axis=-1)  # (B, H, T); 0 log 0 = 0
     return ent.mean(axis=(0, 2))
@@ -82,31 +82,32 @@ def probes(model: nn.Module) -> tuple[list, list]:
     """([(name, module, kind)] of the activation modules, [(name, attention module)]) of `model`."""
     mods = list(model.named_modules())
     acts = [(n, m, k) for n, m in mods if (k := _kind(m))]
-    attns = [(n, m) for n, m in mods if hasattr(m, "n_head") and isinstance(getattr(m, "c_attn", None), nn.Module)]
+    attns = [(n, m) for n, m in mods if hasattr(m, "n_head") and callable(getattr(m, "qkv", None))]
     return acts, attns
 
 
 @contextlib.contextmanager
 def capture(model: nn.Module, on_act, on_attn):
-    """Inside: every activation module's output goes to on_act(name, kind, y) and every attention module's
-    projection to on_attn(name, n_head, qkv), as arrays (Module.__call__ looks `forward` up on the instance)."""
+    """Inside: every activation module's output goes to on_act(name, kind, y) and the queries, keys and values
+    every attention module reads (its `qkv`, (B, T, 3C)) to on_attn(name, n_head, qkv), as arrays (calls look the
+    methods up on the instance first)."""
     acts, attns = probes(model)
     patched = []
     for name, m, kind in acts:
-        patched.append(m)
-        m.forward = _recording(m, lambda y, name=name, kind=kind: on_act(name, kind, y))
+        patched.append((m, "forward"))
+        m.forward = _recording(m, "forward", lambda y, name=name, kind=kind: on_act(name, kind, y))
     for name, m in attns:
-        patched.append(m.c_attn)
-        m.c_attn.forward = _recording(m.c_attn, lambda y, name=name, h=m.n_head: on_attn(name, h, y))
+        patched.append((m, "qkv"))
+        m.qkv = _recording(m, "qkv", lambda y, name=name, h=m.n_head: on_attn(name, h, y))
     try:
         yield
     finally:
-        for m in patched:
-            del m.forward  # back to the class's forward
+        for m, method in patched:
+            delattr(m, method)  # back to the class's method
 
 
-def _recording(m: nn.Module, record):
-    forward = type(m).forward.__get__(m)
+def _recording(m: nn.Module, method: str, record):
+    forward = getattr(type(m), method).__get__(m)
 
     def recording(*args, **kwargs):
         out = forward(*args, **kwargs)
