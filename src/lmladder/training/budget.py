@@ -22,6 +22,7 @@ from ..models.base import LanguageModel
 from ..resources import check_fits, fmt_bytes
 
 PROBE_BYTES = 256 << 20  # the most a probe may allocate: past it, the estimate extrapolates
+CONTEXT_PROBE = 256  # the largest context probed as it is (MLP, WaveNet); longer ones are extrapolated
 _TRAIN_STATE = 4  # float32 weights, gradients and AdamW's two moments
 
 
@@ -77,11 +78,11 @@ def fit(peak, T: int) -> tuple[float, float]:
     t = 1
     while True:
         # first calls at a shape make what is kept for later ones (cached constants, a kernel compiled or a thread
-        # pool started for larger products): one-time memory, no cost per row, so both shapes run once unmeasured
-        peak(1, t)
-        peak(2, t)
-        one = peak(1, t)
-        rows.append(max(peak(2, t) - one, 0))
+        # pool started for larger products), and a call may meet the allocator's leftovers: one-time memory, no
+        # cost per row, so each shape runs twice and the smaller peak counts
+        first = (peak(1, t), peak(2, t))
+        one, two = min(first[0], peak(1, t)), min(first[1], peak(2, t))
+        rows.append(max(two - one, 0))
         fixed.append(max(one - rows[-1], 0))
         ts.append(t)
         if t == T:
@@ -92,6 +93,25 @@ def fit(peak, T: int) -> tuple[float, float]:
                 return _at(ts[-3:], fixed[-3:], T), _at(ts[-3:], rows[-3:], T)
         elif (fixed[-1] + 2 * rows[-1]) * t / ts[-1] > PROBE_BYTES:
             return fixed[-1] * T / ts[-1], rows[-1] * T / ts[-1]
+
+
+def measure(model: LanguageModel, step, T: int) -> tuple[float, float]:
+    """`fit` of step(model, B, t)'s peak, in eval mode. A model whose every position reads its own window of
+    `context` tokens (MLP, WaveNet) costs in proportion to its context: past CONTEXT_PROBE it is not probed itself
+    (one position of a WaveNet of context 2^20 takes GBs and minutes) but through two copies at CONTEXT_PROBE / 2
+    and CONTEXT_PROBE tokens, extrapolated linearly to its context."""
+    context = getattr(model.config, "context", None)
+    if model.block_size is not None or context is None or context <= CONTEXT_PROBE:
+        with model.evaluating():
+            return fit(lambda B, t: _peak(lambda: step(model, B, t)), T)
+    dtype, small = next(iter(model.parameters())).data.dtype, (CONTEXT_PROBE // 2, CONTEXT_PROBE)
+    copies = (
+        type(model)(dataclasses.replace(model.config, context=c), rng=np.random.default_rng(0), dtype=dtype)
+        for c in small
+    )  # fmt: skip  (their own generator: the run's streams are untouched)
+    (f1, r1), (f2, r2) = (measure(m, step, T) for m in copies)
+    k = (context - CONTEXT_PROBE) / (CONTEXT_PROBE // 2)
+    return f2 + k * max(f2 - f1, 0), r2 + k * max(r2 - r1, 0)
 
 
 def _at(ts: list[int], ys: list[float], T: int) -> float:
@@ -128,9 +148,8 @@ def check_training(
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
     moments = 2 * n * itemsize  # AdamW's, allocated at the first step
-    with model.evaluating():
-        fixed, row = fit(lambda B, t: _peak(lambda: _train_step(model, B, t, last)), seq_len)
-        e_fixed, e_row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), eval_len)
+    fixed, row = measure(model, lambda m, B, t: _train_step(m, B, t, last), seq_len)
+    e_fixed, e_row = measure(model, _forward, eval_len)
     rows, sizes = f"{fmt_bytes(row)} per row", _sizes(model.config)
     check_fits(
         moments + fixed + batch_size * row,
@@ -155,7 +174,6 @@ def check_beam(model: LanguageModel, beam: int, prompt_len: int, max_new_tokens:
     """Refuse a beam search whose `beam` live rows cannot fit: each row's forward (measured as the training probes
     are), its V log-probabilities and candidates (float64 and int64 copies) and its tokens so far."""
     T = prompt_len + max_new_tokens if model.block_size is None else min(prompt_len + max_new_tokens, model.block_size)
-    with model.evaluating():
-        fixed, row = fit(lambda B, t: _peak(lambda: _forward(model, B, t)), max(T, 1))
+    fixed, row = measure(model, _forward, max(T, 1))
     per = row + 5 * 8 * model.vocab_size + 2 * 8 * (T + max_new_tokens)
     check_fits(fixed + beam * per, f"beam search with --beam {beam} ({fmt_bytes(per)} per beam)", "lower --beam")
