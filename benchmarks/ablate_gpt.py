@@ -73,8 +73,8 @@ def train(data: Path, run: Path, overrides: list[str], steps: int, seed: int) ->
 def calibrate(a) -> dict[str, int]:
     """Steps per variant for equal training time: --steps x baseline tokens/s / variant tokens/s."""
     speed = {}
-    for name, overrides in VARIANTS.items():
-        m = train(a.data, a.out / "calibrate" / name, overrides, a.calib_steps, 0)
+    for name in dict.fromkeys(["baseline", *a.variants]):
+        m = train(a.data, a.out / "calibrate" / name, VARIANTS[name], a.calib_steps, 0)
         speed[name] = m["timing"]["tokens_per_s"]
         print(f"calibrate {name}: {speed[name]:,.0f} tokens/s", flush=True)
     return {k: int(round(a.steps * v / speed["baseline"])) for k, v in speed.items()}
@@ -121,7 +121,7 @@ def main() -> None:
     with cf.ThreadPoolExecutor(a.jobs) as pool:
         done = pool.map(lambda j: train(a.data, a.out / j[0] / f"seed{j[1]}", VARIANTS[j[0]], steps[j[0]], j[1]), jobs)
         results = list(done)
-    calib = {k: json.loads((a.out / "calibrate" / k / "timing.json").read_text())["tokens_per_s"] for k in VARIANTS}
+    calib = {k: json.loads((a.out / "calibrate" / k / "timing.json").read_text())["tokens_per_s"] for k in steps}
     rows = pd.DataFrame(
         {"variant": v, "seed": s, "steps": steps[v], "calib_tokens_per_s": calib[v], "val_nll": m["val"]["nll"],
          "train_s": m["timing"]["train_time_s"]}
