@@ -110,7 +110,7 @@ def test_a_context_bound_model_is_refused_from_small_copies_naming_its_sizes():
 SLOW = pytest.mark.slow  # probing these takes 10-35 s each
 SIZES = [
     pytest.param("mlp", dict(context=8, n_embd=24, n_hidden=256), 2000, 16, False, marks=SLOW),
-    ("mlp", dict(context=64, n_embd=64, n_hidden=1024), 256, 64, False),
+    pytest.param("mlp", dict(context=64, n_embd=64, n_hidden=1024), 256, 64, False, marks=SLOW),
     ("mlp", dict(context=1024, n_embd=24, n_hidden=128), 32, 1, True),
     ("wavenet", dict(context=8, n_embd=24, n_hidden=128), 32, 32, False),
     ("wavenet", dict(context=1024, n_embd=24, n_hidden=128), 32, 1, True),
