@@ -105,10 +105,10 @@ def measure(model: LanguageModel, step, T: int) -> tuple[float, float]:
         with model.evaluating():
             return fit(lambda B, t: _peak(lambda: step(model, B, t)), T)
     dtype, small = next(iter(model.parameters())).data.dtype, (CONTEXT_PROBE // 2, CONTEXT_PROBE)
-    copies = (
+    copies = (  # drawn from their own generator: the run's streams are untouched
         type(model)(dataclasses.replace(model.config, context=c), rng=np.random.default_rng(0), dtype=dtype)
         for c in small
-    )  # fmt: skip  (their own generator: the run's streams are untouched)
+    )
     (f1, r1), (f2, r2) = (measure(m, step, T) for m in copies)
     k = (context - CONTEXT_PROBE) / (CONTEXT_PROBE // 2)
     return f2 + k * max(f2 - f1, 0), r2 + k * max(r2 - r1, 0)
