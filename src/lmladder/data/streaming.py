@@ -164,11 +164,15 @@ def _sample(pieces, n_train: int, n: int, seed: int) -> Iterator[str]:
     for k, piece in pieces:
         if k:
             return
-        while piece:
-            end = len(piece) if keep >= 1 else _safe_after(piece, SAMPLE_BLOCK)
-            if keep >= 1 or rng.random() < keep:
-                yield piece[:end]
-            piece = piece[end:]
+        if keep >= 1:
+            yield piece
+            continue
+        start = 0
+        while start < len(piece):  # indices, not piece = piece[end:]: that copies the piece once per block
+            end = _safe_after(piece, start + SAMPLE_BLOCK)
+            if rng.random() < keep:
+                yield piece[start:end]
+            start = end
 
 
 def _safe_after(text: str, i: int) -> int:

@@ -80,8 +80,8 @@ def fit(peak, T: int) -> tuple[float, float]:
         # first calls at a shape make what is kept for later ones (cached constants, a kernel compiled or a thread
         # pool started for larger products), and a call may meet the allocator's leftovers: one-time memory, no
         # cost per row, so each shape runs twice and the smaller peak counts
-        first = (peak(1, t), peak(2, t))
-        one, two = min(first[0], peak(1, t)), min(first[1], peak(2, t))
+        p1, p2 = peak(1, t), peak(2, t)
+        one, two = min(p1, peak(1, t)), min(p2, peak(2, t))
         rows.append(max(two - one, 0))
         fixed.append(max(one - rows[-1], 0))
         ts.append(t)

@@ -107,10 +107,10 @@ def capture(model: nn.Module, on_act, on_attn):
 
 
 def _recording(m: nn.Module, method: str, record):
-    forward = getattr(type(m), method).__get__(m)
+    call = getattr(type(m), method).__get__(m)
 
     def recording(*args, **kwargs):
-        out = forward(*args, **kwargs)
+        out = call(*args, **kwargs)
         record(out.data)
         return out
 
