@@ -1,10 +1,12 @@
 """Muon against a direct transcription of the published algorithm (and torch.optim.Muon where installed), its
 checkpoint state, its parameter split, and the warmup-stable-decay schedule."""
 
+import numba
 import numpy as np
 import pytest
 
 from lmladder import nn
+from lmladder.fast import set_threads, threads
 from lmladder.models.transformer import GPT, GPTConfig
 
 
@@ -53,6 +55,45 @@ def test_muon_matches_the_published_algorithm_and_adamw_takes_the_rest(shape, ne
         ref_v.step()
     np.testing.assert_allclose(w.data, published_muon(w0, [g for g, _ in grads], 0.05, 0.9, 0.1, nesterov), rtol=1e-12)
     np.testing.assert_array_equal(v.data, ref_v.params[0].data)
+
+
+def test_the_step_on_both_cores_is_the_reference_bit_for_bit():
+    """Muon.step orthogonalises the matrices side by side (fast/threads.py): the same bits as reference_update
+    one parameter after another, on a 2-layer GPT's float32 parameters and gradients."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: the matrices are orthogonalised one after another anyway")
+    r = np.random.default_rng(4)
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=32), rng=r)
+    params = [p for _, p in model.named_parameters()]
+    w0 = [p.data.copy() for p in params]
+    steps = [[r.standard_normal(p.shape).astype(np.float32) for p in params] for _ in range(3)]
+
+    def run(step):
+        for p, w in zip(params, w0, strict=True):
+            p.data = w.copy()
+        opt = nn.Muon(nn.muon_groups(model, 0.1), lr=0.003, muon_lr=0.03, weight_decay=0.1)
+        for grads in steps:
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.copy()
+            step(opt)
+        return [p.data.copy() for p in params]
+
+    def one_after_another(opt):
+        opt.step_count += 1
+        i = 0
+        for group in opt.param_groups:
+            for p in group["params"]:
+                opt.reference_update(p.data, p.grad, i, group)
+                i += 1
+
+    set_threads(2)
+    try:
+        side_by_side = run(nn.Muon.step)
+        assert 2 in threads._pools  # the side-by-side path ran
+    finally:
+        set_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(side_by_side, run(one_after_another), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_newton_schulz_pushes_every_singular_value_near_one():

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..fast import adam
+from ..fast import adam, threads
 from .layers import Embedding
 from .module import Module, Parameter
 
@@ -207,23 +207,48 @@ class Muon(AdamW):
             if bad := [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]:
                 raise ValueError(f"Muon: muon=True groups hold matrices only, got shapes {bad}")
 
-    def fast_step(self) -> bool:
-        return False  # one rule per parameter: the matrices' orthogonalisation is the cost, not the loop
+    def step(self) -> None:
+        """reference_update for every parameter, with the matrices' orthogonalisations (the step's cost) run side by
+        side on the cores where the speed wing can (fast/threads.py): the same bits as one after another."""
+        self.step_count += 1
+        todo = []  # (w, update before orthogonalisation, group) for each matrix
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and group["muon"]:
+                    todo.append((p.data, self._momentum(p.grad, i, group), group))
+                elif p.grad is not None:
+                    super().reference_update(p.data, p.grad, i, group)
+                i += 1
+        if todo:
+            orthogonal = threads.map_on_cores(_orthogonalise, [(u, g["ns_steps"]) for _, u, g in todo], todo[0][1])
+            for (w, _, group), o in zip(todo, orthogonal, strict=True):
+                self._apply(w, o, group)
 
     def reference_update(self, w, g, i, group):
         if not group["muon"]:
             super().reference_update(w, g, i, group)
             return
-        lr = group["muon_lr"] * group["lr"] / self.peak_lr
-        mu, wd = group["momentum"], group["weight_decay"]
+        self._apply(w, newton_schulz(self._momentum(g, i, group), group["ns_steps"]), group)
+
+    def _momentum(self, g, i, group):
+        """The momentum buffer's step; returns the update to orthogonalise (Nesterov's look-ahead by default)."""
+        mu = group["momentum"]
         buf = self.state["momentum_buffer"][i]
         buf *= mu
         buf += (1 - mu) * g  # buf = mu buf + (1 - mu) g
-        u = (1 - mu) * g + mu * buf if group["nesterov"] else buf
-        o = newton_schulz(u, group["ns_steps"])
-        if wd:
+        return (1 - mu) * g + mu * buf if group["nesterov"] else buf
+
+    def _apply(self, w, o, group):
+        """Decoupled weight decay, then w -= lr sqrt(max(1, out / in)) o for the orthogonalised update o."""
+        lr = group["muon_lr"] * group["lr"] / self.peak_lr
+        if wd := group["weight_decay"]:
             w *= w.dtype.type(1 - lr * wd)
         w -= (lr * math.sqrt(max(1.0, w.shape[0] / w.shape[1])) * o).astype(w.dtype, copy=False)
+
+
+def _orthogonalise(job: tuple[np.ndarray, int]) -> np.ndarray:
+    return newton_schulz(*job)
 
 
 HEAD_NAMES = ("head", "lm_head")  # the attribute names of the output layer, which Muon leaves to AdamW
