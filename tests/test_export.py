@@ -24,7 +24,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 from lmladder.training import save_training_checkpoint
 
 from .ladder import small_config, tiny_gpt_run
-from .shared_data import shared_file
+from .shared_data import ODD, shared_file
 
 pytest.importorskip("tokenizers")
 gguf = pytest.importorskip("gguf")
@@ -32,7 +32,6 @@ gguf = pytest.importorskip("gguf")
 BLOCK = 16
 PLAY = read_corpus("file", path=shared_file("tinyshakespeare.txt"))
 NAMES = "\n".join(read_corpus("file", path=shared_file("names.txt")).splitlines()[:600])
-ODD = "Café naïve cafe\u0301 x\u001cy \u00a0z\u2028 ‘q’ (p) [b] don't’s 'S 'LL ſ K 1234 ١٢٣ ½ 你好 🙂 \t\tx\r\n\n\n  "
 CORPORA = {  # name -> (text, prepare_corpus options)
     "char": (PLAY[:20_000], dict(kind="stream", tokenizer="char")),
     "char-lines": (NAMES, dict(kind="lines", tokenizer="char")),
