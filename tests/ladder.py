@@ -2,7 +2,9 @@
 
 from dataclasses import fields, replace
 
+from lmladder.data import load_prepared, prepare_corpus
 from lmladder.models import DATA_FIELDS, ladder, rung_class
+from lmladder.training import OptimSettings, SampleSettings, TrainSettings, run_rung
 
 # sizes small enough for float64 gradient checks; a rung whose config uses other names keeps its defaults
 # (context 4: a power of two, as the WaveNet needs)
@@ -20,3 +22,18 @@ def small_config(rung: str, vocab_size: int = 7, **overrides):
     assert set(DATA_FIELDS) == set(data)
     sizes = {k: v for k, v in {**SMALL, **data, **overrides}.items() if k in names}
     return replace(cls.Config(), **sizes)
+
+
+def tiny_gpt_run(root, text, *, block_size: int, max_iters: int = 8, **prepare_options):
+    """(run folder, prepared data): `text` prepared under `root` and a 16-wide GPT trained on it for `max_iters`
+    steps: 8 move every weight off its init (what the export tests hand to foreign implementations); a few hundred
+    make greedy text that is more than one token repeated."""
+    prepare_corpus(text, out_dir=root / "prepared", **prepare_options)
+    data = load_prepared(root / "prepared")
+    train = TrainSettings(max_iters=max_iters, batch_size=4, block_size=block_size, eval_interval=max_iters // 2,
+                          eval_iters=1, checkpoint_interval=max_iters, progress=False)  # fmt: skip
+    config = small_config("transformer", data.vocab_size, block_size=block_size, n_embd=16)
+    run_rung(rung_class("transformer"), config, data, sample=SampleSettings(num_samples=0, sample_tokens=1),
+             optim=OptimSettings(lr=3e-3), train=train, seed=0, out_dir=root / "run", meta={},
+             log=lambda _: 0)  # fmt: skip
+    return root / "run", data

@@ -1,7 +1,8 @@
 """`lmladder export`: a foreign implementation computes lmladder's numbers. Tiny GPTs trained on char, char-lines,
 BPE and word corpora are loaded by transformers (AutoModelForCausalLM + AutoTokenizer: the same ids and text, logits
-within 1e-4, the same val NLL and greedy continuation) and written as GGUF (every tensor back equal, llama.cpp's
-metadata); options and tokenizers a format cannot express are refused in one line, and nothing is half-written."""
+within 1e-4, the exact val NLL over the whole split, the same greedy continuation) and written as GGUF (every tensor
+back equal, llama.cpp's metadata; tests/test_llama_cpp.py runs llama.cpp on it); options and tokenizers a format
+cannot express are refused in one line, and nothing is half-written."""
 
 import json
 
@@ -10,18 +11,20 @@ import pytest
 
 from lmladder import cli
 from lmladder.autograd import no_grad
-from lmladder.data import BPETokenizer, ByteTokenizer, CharTokenizer, WordTokenizer, load_prepared, prepare_corpus
+from lmladder.data import BPETokenizer, ByteTokenizer, CharTokenizer, WordTokenizer
 from lmladder.data import load_text as read_corpus
+from lmladder.data.batching import IGNORE_INDEX, eval_batches
 from lmladder.export import ExportError, export
 from lmladder.export.gguf_file import gguf_tensors
 from lmladder.export.hf_tokenizer import hf_tokenizer
 from lmladder.inference.sampling import generate, stop_token
+from lmladder.inference.scoring import score_splits
 from lmladder.models import rung_class
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training import OptimSettings, SampleSettings, TrainSettings, run_rung, save_training_checkpoint
+from lmladder.training import save_training_checkpoint
 
-from .ladder import small_config
-from .shared_data import shared_file
+from .ladder import small_config, tiny_gpt_run
+from .shared_data import ODD, shared_file
 
 pytest.importorskip("tokenizers")
 gguf = pytest.importorskip("gguf")
@@ -29,7 +32,6 @@ gguf = pytest.importorskip("gguf")
 BLOCK = 16
 PLAY = read_corpus("file", path=shared_file("tinyshakespeare.txt"))
 NAMES = "\n".join(read_corpus("file", path=shared_file("names.txt")).splitlines()[:600])
-ODD = "Café naïve cafe\u0301 x\u001cy \u00a0z\u2028 ‘q’ (p) [b] don't’s 'S 'LL ſ K 1234 ١٢٣ ½ 你好 🙂 \t\tx\r\n\n\n  "
 CORPORA = {  # name -> (text, prepare_corpus options)
     "char": (PLAY[:20_000], dict(kind="stream", tokenizer="char")),
     "char-lines": (NAMES, dict(kind="lines", tokenizer="char")),
@@ -41,19 +43,8 @@ CORPORA = {  # name -> (text, prepare_corpus options)
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """name -> (run folder, prepared data): a tiny GPT trained for a few steps on each corpus."""
-    out = {}
-    for name, (text, options) in CORPORA.items():
-        root = tmp_path_factory.mktemp(name)
-        prepare_corpus(text, out_dir=root / "prepared", **options)
-        data = load_prepared(root / "prepared")
-        train = TrainSettings(max_iters=8, batch_size=4, block_size=BLOCK, eval_interval=4, eval_iters=1,
-                              checkpoint_interval=8, progress=False)  # fmt: skip
-        config = small_config("transformer", data.vocab_size, block_size=BLOCK, n_embd=16)
-        run_rung(rung_class("transformer"), config, data, sample=SampleSettings(num_samples=0, sample_tokens=1),
-                 optim=OptimSettings(lr=3e-3), train=train, seed=0, out_dir=root / "run", meta={},
-                 log=lambda _: 0)  # fmt: skip
-        out[name] = root / "run", data
-    return out
+    return {name: tiny_gpt_run(tmp_path_factory.mktemp(name), text, block_size=BLOCK, **options)
+            for name, (text, options) in CORPORA.items()}  # fmt: skip
 
 
 def _torch():
@@ -84,19 +75,26 @@ def test_transformers_computes_lmladders_numbers(name, runs, tmp_path, capsys):
         ids = tok.encode(text).tolist()
         assert hf_tok(text)["input_ids"] == ids
         assert hf_tok.decode(ids) == tok.decode(np.array(ids, dtype=np.int64))
-    # 8 val windows: logits within 1e-4, the same NLL to 4 decimals
-    starts = np.linspace(0, len(val) - BLOCK - 1, 8).astype(int)
-    x = np.stack([val[s : s + BLOCK] for s in starts]).astype(np.int64)
-    y = np.stack([val[s + 1 : s + BLOCK + 1] for s in starts]).astype(np.int64)
+    # 8 val windows: logits within 1e-4
+    x = np.stack([val[s : s + BLOCK] for s in np.linspace(0, len(val) - BLOCK, 8).astype(int)]).astype(np.int64)
     with no_grad():
-        ours, loss = model(x, y)
+        ours = model(x)[0].data
     with torch.no_grad():
-        theirs = hf(torch.from_numpy(x), labels=None).logits
-        nll = torch.nn.functional.cross_entropy(theirs.reshape(-1, theirs.shape[-1]), torch.from_numpy(y).reshape(-1))
-    diff = float(np.abs(ours.data - theirs.numpy()).max())
+        theirs = hf(torch.from_numpy(x)).logits.numpy()
+    diff = float(np.abs(ours - theirs).max())
     print(f"{name}: max abs logit difference {diff:.3g}")
     assert diff < 1e-4
-    assert round(float(loss.data), 4) == round(float(nll), 4)
+    # the exact val NLL to 4 decimals: every val token once, in the windows lmladder's scoring reads (a later
+    # window's first positions unscored: IGNORE_INDEX), the sum taken by torch
+    total, count, ce = 0.0, 0, torch.nn.functional.cross_entropy
+    for x, y in eval_batches(val, kind=data.kind, boundary_id=data.boundary_id, block_size=BLOCK, batch_size=64):
+        with torch.no_grad():
+            logits = hf(torch.from_numpy(x)).logits.double().flatten(0, 1)  # (B*T, V)
+        total += float(ce(logits, torch.from_numpy(y).flatten(), ignore_index=IGNORE_INDEX, reduction="sum"))
+        count += int((y != IGNORE_INDEX).sum())
+    exact = score_splits(model, data)["val"]
+    print(f"{name}: val NLL {exact['nll']:.7f} (lmladder), {total / count:.7f} (transformers), {count} tokens")
+    assert count == exact["tokens"] == len(val) - 1 and f"{total / count:.4f}" == f"{exact['nll']:.4f}"
     # greedy: the same continuation as lmladder's sampling at temperature 0
     prompt = tok.encode(texts[0][:40])[:6] if data.kind == "stream" else tok.encode("\nan")
     new = BLOCK - len(prompt)
