@@ -63,6 +63,11 @@ WORKLOADS = {
     "gpt_shakespeare_modern": dict(
         kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
     ),
+    # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
+    "gpt_names_10min": dict(
+        kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40,
+        model=dict(dropout=0.2, pos="rope", activation="relu2"), optim=dict(name="adamw", lr=2e-3, weight_decay=0.1),
+    ),  # fmt: skip
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
     "mlp_large": dict(kind="mlp", vocab=27, context=8, E=24, hidden=512, B=4, T=64, warmup=20, repeats=200, block=20),

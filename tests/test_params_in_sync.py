@@ -114,12 +114,12 @@ def test_experiment_bundles_set_what_their_names_promise():
     names = _typed(_composed(["experiment=makemore_names"]))
     g = names["transformer"].model
     assert names["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (4, 4, 64, 16)
-    wide = _typed(_composed(["experiment=names_gpt"]))
+    wide = _typed(_composed(["experiment=names_10min"]))
     g, t = wide["transformer"].model, wide["transformer"].train
     assert wide["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size, g.dropout) == (
         (4, 4, 96, 16, 0.2)
     )
-    assert (t.batch_size, t.max_iters) == (32, 26000)
+    assert (g.pos, g.activation, t.batch_size, t.max_iters) == ("rope", "relu2", 32, 36000)
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
 
