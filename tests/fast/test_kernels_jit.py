@@ -82,6 +82,35 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
             np.testing.assert_array_equal(a, b)
 
 
+_TWINS_AGREE = """
+import numpy as np
+from lmladder.fast import kernels_jit as jit, modern_jit as mj
+def randn(*shape, seed): return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+for C in (32, 96, 128, 384):
+    x, g, w, b = randn(300, C, seed=1), randn(300, C, seed=4), randn(C, seed=2), randn(C, seed=3)
+    runs = []
+    for jit.SERIAL_BELOW in (1 << 40, 2):
+        y, h, r = jit.layer_norm_forward(x, w, b, 1e-5)
+        gy, s = jit.gelu_tanh_forward(x)
+        out = [y, h, r, *jit.layer_norm_backward(g, h, r, w, True, True, True), gy, s, jit.gelu_tanh_backward(x, s, g)]
+        out.append(jit.layer_norm_backward(g, h, r, None, True, False, False)[0])
+        y, h, r = mj.rms_norm_forward(x.reshape(300, 1, C), w, 1e-5)
+        out += [y, h, r, *mj.rms_norm_backward(g.reshape(300, 1, C), h, r, w, True, True), *mj.relu2_forward(x)]
+        runs.append([a.copy() for a in out])
+    for i, (a, b) in enumerate(zip(*runs)):
+        assert np.array_equal(a, b), f"C={C}: output {i} of the serial and threaded twins differs"
+"""
+
+
+def test_the_serial_and_threaded_twins_give_the_same_bits_compiled_or_cached(tmp_path):
+    """A call runs the serial twin below SERIAL_BELOW elements, else the threaded one, so the two must agree, as
+    numba compiles them and as it loads them from its cache: loaded from the cache, layer norm's threaded backward
+    once summed its rows in another order than it did just compiled (kernels_jit._LN_BWD). Cold cache, then warm."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for _ in ("cold", "warm"):
+        subprocess.run([sys.executable, "-c", _TWINS_AGREE], env=env, check=True, timeout=600)
+
+
 def test_the_threaded_twin_is_compiled_threaded_even_when_the_serial_one_is_cached(tmp_path):
     """numba's cache keys a function by name and signature, not by parallel=: twins of one function once loaded
     each other's code, so the threaded loops ran on one thread. Fresh cache, serial twin first, then the other."""

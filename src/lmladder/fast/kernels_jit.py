@@ -5,10 +5,11 @@ namesake there, and tests/fast/test_kernels_jit.py holds them together (AdamW's 
 algebra, and tests/fast/test_adam.py). NumPy spends 8-11
 passes over memory per GELU or layer norm; here every element is read and written once, in vectorised loops.
 
-Threads: arrays of SERIAL_BELOW elements or more are split over fixed chunks on numba's thread pool (its OpenMP
-layer where libgomp is found). Smaller calls stay on the calling thread: on a 2-core VM waking a second thread costs
-50-70 us, and OpenBLAS's workers spin on the other core for a while after each GEMM, so threading a nanoGPT-sized
-GELU (0.4 ms) lost more than it gained (benchmarks/README.md, "Compiled kernels").
+Threads: arrays of two chunks or more (SERIAL_BELOW) are split over fixed chunks on numba's thread pool (its OpenMP
+layer where libgomp is found). Once NumPy's OpenBLAS workers spun on the other core after each GEMM, and waking a
+second thread cost 50-70 us, so only calls of 1M elements or more were threaded; since numba's pool does the GEMMs
+too (kernels_blas.py) it is the only pool and stays warm, and threading from two chunks up made a nanoGPT-sized
+step 13% faster (benchmarks/README.md, "One thread pool").
 
 Determinism: every output element, and every partial sum, is computed by one chunk whose bounds depend only on the
 shapes, never on the thread count, so 1 or 16 threads give the same bits. Only float32 comes here (kernels.py
@@ -32,7 +33,7 @@ from . import memory
 from .memory import filled, flat
 
 CHUNK = 16384  # elements per parallel chunk: 64 KiB of float32, an L2-sized piece of work
-SERIAL_BELOW = 1 << 20  # elements: smaller calls run on the calling thread
+SERIAL_BELOW = 2 * CHUNK  # elements: smaller calls run on the calling thread (one chunk has nothing to share)
 
 # No nnan/ninf: a NaN must still come out as NaN (training/health.py stops on it). error_model="numpy" everywhere:
 # Python's ZeroDivisionError check on every division stops the loop from vectorising (x / 0 is inf, as in NumPy).
@@ -103,18 +104,19 @@ def exp_neg(x):
     return np.float32(0) if small else p
 
 
-def twins(fn, **flags):
+def twins(fn, cache_threaded: bool = True, **flags):
     """(serial, parallel) compiled versions of one kernel: prange is range in the serial one. The parallel one
     compiles from a renamed copy of fn: numba's cache files are named by the function's qualified name and keyed
-    by its signature, not by parallel=, so two twins of one function would load whichever was cached first."""
+    by its signature, not by parallel=, so two twins of one function would load whichever was cached first.
+    cache_threaded=False compiles the parallel one afresh in every process (about 1 s)."""
     threaded = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_threaded")
     threaded.__qualname__ = fn.__qualname__ + "_threaded"
     flags = {"fastmath": FASTMATH, "error_model": "numpy", "cache": True, **flags}
-    return njit(**flags)(fn), njit(parallel=True, **flags)(threaded)
+    return njit(**flags)(fn), njit(parallel=True, **{**flags, "cache": flags["cache"] and cache_threaded})(threaded)
 
 
 def pick(twins, n: int):
-    return twins[n >= SERIAL_BELOW]
+    return twins[n >= SERIAL_BELOW]  # by size only: the bits never depend on the thread count
 
 
 def _gelu_tanh_fwd(x, y, s):
@@ -241,7 +243,10 @@ def _softmax_cols(p, lse):
 _GELU_FWD = twins(_gelu_tanh_fwd)
 _GELU_BWD = twins(_gelu_tanh_bwd)
 _LN_FWD = twins(_layer_norm_fwd)
-_LN_BWD = twins(_layer_norm_bwd)
+# Loaded from numba's cache, this parallel loop computed other bits than the one numba had just compiled (and than
+# the serial twin) in the rows' sums (numba 0.68 on an AVX-512 Xeon), so a run's bits depended on whether the cache
+# was warm: it is compiled in each process that uses it (tests/fast/test_kernels_jit.py runs it cold and warm).
+_LN_BWD = twins(_layer_norm_bwd, cache_threaded=False)
 _SOFTMAX = twins(_softmax_cols)
 _ADAM = twins(_adam, fastmath=False)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
