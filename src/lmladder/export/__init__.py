@@ -75,6 +75,12 @@ def _check_output(out: Path, spec: Format, to: str, force: bool, checkpoint: Pat
     """Refuse, before any work, an output that is of the wrong kind, would overwrite without force=True, or would
     swallow the checkpoint being exported."""
     kind = "folder" if spec.folder else "file"
+    if out.name in ("", ".."):  # ., .., / (and an empty path, which is .): a folder that holds others
+        example = "gpt-hf" if spec.folder else f"model.{to}"
+        raise ExportError(
+            f"the output path {str(out)!r} (., .., / or an empty path) is no {kind} an export can replace; give a "
+            f"new {kind} path, e.g. {example}"
+        )
     if out.resolve() == checkpoint.resolve() or out.resolve() in checkpoint.resolve().parents:
         raise ExportError(f"{out} holds the checkpoint being exported; write the export to another {kind}")
     if not (out.exists() or out.is_symlink()):
