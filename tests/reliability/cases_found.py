@@ -34,6 +34,16 @@ FOUND = [
          r"set mlp.optim.name=adamw, or widen the model"),
     case("config-check-muon-no-hidden-matrices", "config", "check", NO_MATRICES,
          r"mlp.optim.name='muon' needs hidden matrices", r"set mlp.optim.name=adamw, or widen the model"),
+    # a file is written whole and renamed into place: over a FIFO or a device (--units /dev/null, as root) that
+    # rename replaced it with a file
+    case("evaluate-units-fifo", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt", "--units",
+                                                    f"{C}/fifo.txt"],
+         r"cannot write .*fifo.txt: it is a FIFO \(named pipe\), which renaming the new file into place would replace",
+         r"give the path of a regular file"),
+    case("export-output-fifo", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "gguf", f"{C}/fifo.txt",
+                                                 "--force"],
+         r"cannot write .*fifo.txt: it is a FIFO \(named pipe\), which renaming the new file into place would replace",
+         r"give the path of a regular file"),
     # a report table with one setting twice (two tables pasted together) paired each row with the other side's
     case("compare-setting-twice", "report", "cli", ["compare", f"{RB}/twice.csv", REPORT],
          r"twice.csv: lines 2 and 3 are both rung=mlp; a report table has one row per setting",
