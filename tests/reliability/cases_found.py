@@ -12,6 +12,10 @@ RAISE = r"\(or raise LMLADDER_MEMORY_LIMIT\)$"
 NO_MATRICES = ["mlp.optim.name=muon", "mlp.model.n_embd=1", "mlp.model.context=1"]  # every weight a vector
 
 FOUND = [
+    # the data cache goes beside paths.prepared: under a file it could not be made (a traceback)
+    case("prepared-path-under-a-file", "corpus", "mlp", [f"paths.prepared={C}/names.txt/prepared"],
+         r"cannot create the data cache .*names.txt/cache: Not a directory",
+         r"point paths.prepared at a folder that can be written \(its cache goes beside it\)"),
     # LMLADDER_MEMORY_LIMIT binds every command: each refusal names it, and that it may be raised
     case("memory-limit-beam", "memory", "cli", ["sample", GOOD, "--beam", "100000"],
          rf"beam search with --beam 100000 \(.* per beam\) needs about [\d.]+ \w+ of memory, but 64.0 MiB {UNDER}64M",
