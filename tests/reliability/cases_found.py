@@ -4,7 +4,7 @@ so each comes last in its group of docs/errors.md."""
 
 from __future__ import annotations
 
-from .case_kit import CK, GOOD, RB, REPORT, C, case
+from .case_kit import CK, GOOD, RB, REPORT, ZEROS, C, case
 
 LIMIT = "LMLADDER_MEMORY_LIMIT"
 UNDER = r"is available under LMLADDER_MEMORY_LIMIT="
@@ -12,10 +12,15 @@ RAISE = r"\(or raise LMLADDER_MEMORY_LIMIT\)$"
 NO_MATRICES = ["mlp.optim.name=muon", "mlp.model.n_embd=1", "mlp.model.context=1"]  # every weight a vector
 
 FOUND = [
-    # the data cache goes beside paths.prepared: under a file it could not be made (a traceback)
+    # folders lmladder makes for its data, under a file (a NotADirectoryError traceback each)
     case("prepared-path-under-a-file", "corpus", "mlp", [f"paths.prepared={C}/names.txt/prepared"],
          r"cannot create the data cache .*names.txt/cache: Not a directory",
          r"point paths.prepared at a folder that can be written \(its cache goes beside it\)"),
+    case("corpus-url-raw-dir-under-a-file", "corpus", "prepare",
+         ["data.source=url", f"data.url=file://{C}/names.txt", f"data.sha256={ZEROS}", "data.path=null",
+          f"data.raw_dir={C}/names.txt/raw"],
+         r"cannot keep the download of file://.*names.txt in .*names.txt/raw \(Not a directory\)",
+         r"point data.raw_dir= at a folder that can be written"),
     # LMLADDER_MEMORY_LIMIT binds every command: each refusal names it, and that it may be raised
     case("memory-limit-beam", "memory", "cli", ["sample", GOOD, "--beam", "100000"],
          rf"beam search with --beam 100000 \(.* per beam\) needs about [\d.]+ \w+ of memory, but 64.0 MiB {UNDER}64M",
