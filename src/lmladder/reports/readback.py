@@ -113,7 +113,7 @@ def summary_rows(df: pd.DataFrame, by: list[str], where: str, rewrite: str, json
     count or a negative spread is refused with its line (`json`: the evaluate stage's metrics.json, by setting).
     `rewrite`: what writes the table again."""
     labels = [", ".join(f"{b}={df[b].iloc[i]}" for b in by) for i in range(len(df))]
-    if (twice := df.duplicated(by)).any():
+    if by and (twice := df.duplicated(by)).any():
         j = int(np.flatnonzero(twice.to_numpy())[0])
         i = labels.index(labels[j])
         raise ReportError(
