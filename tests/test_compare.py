@@ -94,6 +94,15 @@ def test_bad_sides_are_one_line_errors(tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot read outputs/reports/perplexity.csv at 'no-such-rev'" in err
 
 
+def test_a_metric_given_twice_is_compared_once(tmp_path, capsys):
+    """--metric val_nll --metric val_nll raised a pandas ValueError (two columns set into one)."""
+    for side in ("a", "b"):
+        write_report(tmp_path / side / "perplexity.csv", [("mlp", 2, 2.1, 0.01)])
+    args = ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metric", "val_nll", "--metric", "val_nll"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("val nll A") == 1
+
+
 def units_report(folder, shift):
     """A report folder as the evaluate stage writes it: perplexity.csv, runs.csv, units/mlp/seed0.npz (200 names of
     5 tokens; `shift` nats added to every token's NLL). Returns the unit file's bytes."""

@@ -56,7 +56,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from .reports.compare import compare, load, markdown
     from .reports.paired import compare_units, paired_markdown
 
-    metrics = a.metric or ["val_nll"]
+    metrics = list(dict.fromkeys(a.metric or ["val_nll"]))  # a metric given twice is compared once
     ta, tb = load(a.a, repo=a.repo), load(a.b, repo=a.repo)
     table, by = compare(ta, tb, metrics)
     paired = compare_units(ta.summary, ta.by, tb.summary, tb.by, ta.units, tb.units)

@@ -184,6 +184,32 @@ def test_target_is_a_directory(tmp_path):
     assert _entries(tmp_path) == ["d"]
 
 
+def _specials(tmp_path):
+    """A FIFO, and (as root, who alone may make one) a character device like /dev/null, made in tmp_path."""
+    os.mkfifo(tmp_path / "fifo")
+    out = [("fifo", "a FIFO \\(named pipe\\)")]
+    if IS_ROOT:
+        os.mknod(tmp_path / "null", 0o666 | 0o020000, os.makedev(1, 3))  # S_IFCHR: /dev/null's numbers
+        out.append(("null", "a character device"))
+    return out
+
+
+@pytest.mark.parametrize("write", ["file", "path", "folder"])
+def test_a_device_or_fifo_is_never_renamed_over(tmp_path, write):
+    """`lmladder evaluate --units /dev/null` as root replaced /dev/null with a file: the rename would."""
+    specials = _specials(tmp_path)
+    for name, kind in specials:
+        target = tmp_path / name
+        with pytest.raises(WriteError, match=rf"cannot write .*{name}: it is {kind}, which renaming .*; give the path"):
+            if write == "file":
+                atomic_write_text(target, "new")
+            else:
+                with (atomic_mod.atomic_path if write == "path" else atomic_directory)(target):
+                    pass
+        assert not target.is_file() and not target.is_dir()
+    assert _entries(tmp_path) == sorted(name for name, _ in specials)  # no temporary left beside them
+
+
 # ------------------------------------------------------------------------------------------------ directories
 def _fill(directory, files):
     for name, text in files.items():

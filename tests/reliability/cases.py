@@ -5,40 +5,15 @@ or "cli" (`python -m lmladder ...`). "{sb}" is the sandbox folder (see harness.p
 Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback. `sweep=True`
 marks a sweep (-m) whose every job fails: each job's own error line comes first, then the sweep's.
 docs/errors.md is this table with the actual messages (regenerate: python -m tests.reliability.make_errors_doc).
+`env` sets environment variables for the command (LMLADDER_MEMORY_LIMIT). Case itself lives in case_kit.py.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, case
+from .cases_found import FOUND
 
-GOOD = "{sb}/runs/good/model.safetensors"
-GOOD_GRU = "{sb}/runs/good_gru/model.safetensors"
-REPORT = "{sb}/reports"
-RB = "{sb}/readback"  # readback_files.py: our own files, edited since lmladder wrote them
-CK = "{sb}/ckpt"
-C = "{sb}/corpora"
-ZEROS = "0" * 64
-NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands a non-UTF-8 argv byte to the program ("\udcff")
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    group: str
-    entry: str
-    args: tuple[str, ...]
-    problem: str  # regex: names the problem
-    fix: str  # regex: names the fix
-    hydra: bool = False
-    fast: bool = False  # also run as a real subprocess in the fast suite (one or two per group)
-    sweep: bool = False  # a sweep: its jobs' error lines precede the case's message
-    stdin: str | None = None  # a file ("{sb}/...") given as standard input
-
-
-def case(id, group, entry, args, problem, fix, **kw) -> Case:
-    return Case(id, group, entry, tuple(args), problem, fix, **kw)
-
+__all__ = ["BY_ID", "CASES", "Case"]
 
 CASES = [
     # ------------------------------------------------------------------ corpus
@@ -600,6 +575,8 @@ CASES = [
                                                 f"{C}/names.txt/hf"],
          r"cannot write .*names.txt/hf", r"a file is in the way of a directory"),
 ]  # fmt: skip
+
+CASES += FOUND  # cases found since, each at the end of its group in docs/errors.md
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -181,10 +181,10 @@ def run_subprocess(
     return Result(r.returncode, r.stdout or "", r.stderr)
 
 
-def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | None = None) -> Result:
+def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | None = None, env=None) -> Result:
     """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
     line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback.
-    `stdin`: a file to read standard input from."""
+    `stdin`: a file to read standard input from; `env`: environment variables set while it runs."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # train.py sets PYTHONPATH for its jobs
     saved_stdin = sys.stdin
@@ -192,6 +192,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
     try:
         if stdin:
             sys.stdin = io.TextIOWrapper(io.BytesIO(Path(sb.fmt(stdin)).read_bytes()))
+        os.environ.update(env or {})
         os.chdir(sb.root)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

@@ -47,7 +47,8 @@ continues from there when its settings, seed and data are the same (`tests/test_
 
 **A bad setting under DVC deletes nothing:** DVC deletes a stage's outputs just before it runs the stage, so
 `dvc repro` starts with the `check` stage (`stages/check.py`): it validates the whole composed params.yaml (the data
-source, every rung of `pipeline`, the seeds) and every other stage runs after it. `dvc exp run -S
+source, every rung of `pipeline`, the seeds; what only a built model can tell, Muon's hidden matrices and BatchNorm
+under `targets=all`, on a stand-in of the rung's sizes) and every other stage runs after it. `dvc exp run -S
 rnn.model.n_embd=0` stops there with the line below and leaves every output (and its timing.json) as it was;
 fix the override, or `git checkout params.yaml`, and run again (`config-check-*` below;
 `tests/test_pipeline_e2e.py`). Run it by hand on conf/ with `python stages/check.py <overrides>`.
@@ -55,7 +56,8 @@ fix the override, or `git checkout params.yaml`, and run again (`config-check-*`
 **Files read back:** what lmladder wrote and reads again is checked before it is used: prepared data against the
 sha256 of each file in its manifest.json (recorded at prepare; a folder without one is prepared again, or named
 under DVC), a run's metrics.json, timing.json and health.json field by field, Hydra's `.hydra/*.yaml`, and report
-tables cell by cell. A run whose metrics.json holds a NaN or infinite score is listed as failed, never averaged.
+tables cell by cell (one row per setting, counts and spreads >= 0). A run whose metrics.json holds a NaN or
+infinite score is listed as failed, never averaged.
 
 **Standard output:** a write to stdout that fails (`> /dev/full`, a file-size limit, a disk that fills up) ends any
 command or stage at once, whether the write was a print, a log line or the flush at exit: one line naming the problem
@@ -63,11 +65,14 @@ and the fix, exit code 2 (`stdout-*` below). A closed pipe (`| head -1`) ends it
 Unix filter. Files are not affected: they are written atomically, as above.
 
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
-the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for (a refusal it
-causes names it). The estimates
-(`src/lmladder/resources.py`): a model's weights from its sizes, a training step's and scoring's activations from
-short probe steps (forward + backward of one and two rows, counted by tracemalloc; within a few percent of a real
-step), text files from their size. On a machine with 22.1 GiB free, for example: `a training step of
+the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for, in every command
+and stage (a refusal it causes names it, `memory-limit-*` below). The estimates (`src/lmladder/resources.py`): a
+model's weights from its sizes, a checkpoint's arrays from its header before any is read, a training step's,
+scoring's and a beam search's activations from short probe steps (forward + backward of one and two rows, counted
+by tracemalloc, in `training/budget.py`; within 2x of a measured step for every rung from a few MB to a few
+hundred, `tests/training/test_budget.py`; a model that reads a window of more than 256 tokens per position, an MLP
+or a WaveNet, is probed through copies of context 128 and 256 and extrapolated, so a context of 2^20 is refused in
+seconds), text files from their size. On a machine with 22.1 GiB free, for example: `a training step of
 transformer.train.batch_size=1000000000 rows x 16 tokens (326.6 KiB per row) needs about 304.2 TiB of memory, but
 22.1 GiB is available; lower transformer.train.batch_size= ...`.
 
@@ -118,8 +123,9 @@ def main() -> int:
         for group, title in GROUPS.items():
             out += [f"\n## {title}\n", "| Case | Command | Message | Exit code |", "|---|---|---|---|"]
             for c in (c for c in CASES if c.group == group):
-                r = run_subprocess(sb, c.entry, c.args, str(sb.root / "runs" / c.id), stdin=c.stdin)
-                cmd = _command(c.entry, c.args) + (f" < {c.stdin}" if c.stdin else "")
+                r = run_subprocess(sb, c.entry, c.args, str(sb.root / "runs" / c.id), stdin=c.stdin, env=dict(c.env))
+                cmd = "".join(f"{k}={shlex.quote(v)} " for k, v in c.env) + _command(c.entry, c.args)
+                cmd += f" < {c.stdin}" if c.stdin else ""
                 cmd = short(cmd.replace("{sb}", "<tmp>"))
                 out.append(f"| `{c.id}` | `{_cell(cmd)}` | {_cell(short(_message(r.stderr, c.hydra)))} | {r.rc} |")
                 print(c.id, r.rc, file=sys.stderr)

@@ -13,7 +13,7 @@ import yaml
 
 def build_readback(root: Path, evaluate_output: str) -> None:
     """Under root/readback: a run whose metrics.json has a string score, two sweep jobs with a broken
-    .hydra/overrides.yaml, report tables with a non-numeric value, what `lmladder evaluate` prints
+    .hydra/overrides.yaml, report tables with a non-numeric value or one setting twice, what `lmladder evaluate` prints
     (`evaluate_output`), and two copies of data/prepared with two letters (vocab.json) or two ids (train.npy)
     swapped."""
     d = root / "readback"
@@ -30,6 +30,7 @@ def build_readback(root: Path, evaluate_output: str) -> None:
         (hydra / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"name": "train"}}}))
         (hydra / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "rung": "mlp"}))
     (d / "non_numeric.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\nbigram,2,low,0.0\n")
+    (d / "twice.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\nmlp,2,2.0,0.01\n")
     (d / "evaluate.json").write_text(evaluate_output)
     (d / "score_string.json").write_text(json.dumps({"mlp": {"val_nll": "2.1"}}))
     prepared = root / "data" / "prepared"

@@ -54,7 +54,8 @@ def check(case: Case, r, sb, before) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_in_process(case, sandbox):
     sb, before = sandbox
-    r = run_in_process(sb, case.entry, case.args, str(sb.root / "runs" / f"ip-{case.id}"), stdin=case.stdin)
+    run_dir = str(sb.root / "runs" / f"ip-{case.id}")
+    r = run_in_process(sb, case.entry, case.args, run_dir, stdin=case.stdin, env=dict(case.env))
     check(case, r, sb, before)
 
 
@@ -63,7 +64,8 @@ def test_in_process(case, sandbox):
 )
 def test_subprocess(case, sandbox):
     sb, before = sandbox
-    r = run_subprocess(sb, case.entry, case.args, str(sb.root / "runs" / f"sp-{case.id}"), stdin=case.stdin)
+    run_dir = str(sb.root / "runs" / f"sp-{case.id}")
+    r = run_subprocess(sb, case.entry, case.args, run_dir, stdin=case.stdin, env=dict(case.env))
     check(case, r, sb, before)
 
 

@@ -22,6 +22,7 @@ from lmladder.io import atomic
 from lmladder.models import build_model
 from lmladder.training import make_rngs, save_training_checkpoint
 
+from ..shared_data import shared_file
 from .harness import ROOT, THREADS
 
 
@@ -225,3 +226,19 @@ def test_a_long_sample_prints_as_it_goes(stream_ckpt):
     finally:
         p.kill()
         p.communicate(timeout=HANG)
+
+
+def test_an_unsmoothed_n_gram_says_its_val_nll_is_infinite_and_how_to_smooth(tmp_path):
+    """add-k with k=0 reported an NLL of 2.2e26 (the 1e30 sentinel averaged); now the train stage says it is
+    infinite, how many val tokens the model rules out, and what to do (issue 32 class 8)."""
+    (tmp_path / "names.txt").write_text("\n".join(shared_file("names.txt").read_text().splitlines()[:2000]) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LMLADDER_DEBUG", "DVC_STAGE")} | THREADS
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    argv = [sys.executable, str(ROOT / "stages" / "train.py"), "rung=bigram", "bigram.model.order=3",
+            "bigram.model.k=0", "data.source=file", f"data.path={tmp_path}/names.txt", f"paths.prepared={tmp_path}/p",
+            f"paths.outputs={tmp_path}/o", f"data.raw_dir={tmp_path}/raw", f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
+    p = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=HANG)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    n = json.loads((tmp_path / "run" / "metrics.json").read_text())["val"]["impossible_tokens"]
+    said = f"the model gives {n:,} val tokens probability 0 (n-grams never seen in train)"
+    assert n > 0 and f"[bigram] val NLL is infinite: {said}; smooth it (a k > 0, or smoothing=kneser_ney)" in p.stdout

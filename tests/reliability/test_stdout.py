@@ -5,6 +5,7 @@ scenarios.py has a training run's (stdout-full, stdout-file-too-large): it leave
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,47 @@ def test_the_command_on_a_full_disk(args, prefix, buffered, ckpt, tmp_path):
     argv = ["-m", "lmladder", *(a.format(ckpt=ckpt) for a in args)]
     with open("/dev/full", "w") as full:
         _one_line(*_run(argv, full, tmp_path, buffered), prefix, FULL)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, ckpt):
+    """What every other command reads: a text, a counted model (for --to arpa), a run of the pipeline, a table."""
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "text.txt").write_text("abc de\n" * 50)
+    tok, rngs = CharTokenizer.build("abc de\n"), make_rngs(0)
+    ngram = build_model("bigram", vocab_size=tok.vocab_size, rng=rngs["model"]).fit(tok.encode("abc de\n" * 20))
+    save_training_checkpoint(d / "ngram.safetensors", ngram, tok, rngs=rngs)
+    run = d / "outputs" / "mlp" / "seed0"
+    run.mkdir(parents=True)
+    split = {"nll": 2.0, "ppl": 7.39, "bpc": 2.89, "tokens": 10, "chars": 10}
+    (run / "metrics.json").write_text(json.dumps({"rung": "mlp", "seed": 0, "params": 1, "val": split, "test": split}))
+    (d / "a.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,2,2.1,0.01\n")
+    return d
+
+
+COMMANDS = {  # every command of `lmladder` (a test below keeps the list whole), with what it reads
+    "sample": ["sample", "{ckpt}"],
+    "evaluate": ["evaluate", "{ckpt}", "--text", "{d}/text.txt"],
+    "inspect": ["inspect", "{ckpt}", "--out", "{tmp}/inspect"],
+    "export": ["export", "{d}/ngram.safetensors", "--to", "arpa", "{tmp}/ngram.arpa"],
+    "report": ["report", "{d}/outputs", "--out", "{tmp}/report"],
+    "compare": ["compare", "{d}/a.csv", "{d}/a.csv"],
+}
+
+
+def test_every_command_is_listed():
+    from lmladder.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_on_a_full_disk(command, ckpt, inputs, tmp_path):
+    """What each command prints last (its result, or where it wrote it) fails: one line, whatever it wrote stays."""
+    argv = ["-m", "lmladder", *(a.format(ckpt=ckpt, d=inputs, tmp=tmp_path) for a in COMMANDS[command])]
+    with open("/dev/full", "w") as full:
+        _one_line(*_run(argv, full, tmp_path, buffered=True), f"lmladder {command}", FULL)
 
 
 @pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])

@@ -143,3 +143,22 @@ def test_the_evaluate_stage_metrics_json_still_loads(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"mlp": {"val_nll": 2.1, "val_nll_std": 0.1, "n": 2}}))
     t = load(str(tmp_path / "metrics.json"))
     assert t.by == ["setting"] and t.summary["val_nll"].iloc[0] == 2.1 and t.summary["n"].iloc[0] == 2
+
+
+@pytest.mark.parametrize(
+    "name, text, match",
+    [
+        ("side.csv", "rung,n,val_nll\nmlp,2,2.1\nrnn,2,2.0\nmlp,2,2.2\n", r"side.csv: lines 2 and 4 are both rung=mlp; "
+         r"a report table has one row per setting: delete one, or re-run `lmladder report`"),
+        ("side.csv", "rung,n,val_nll\nmlp,-2,2.1\n", r"side.csv: column n, line 2 holds -2, not a count of seeds"),
+        ("side.csv", "rung,n,val_nll\nmlp,1.5,2.1\n", r"side.csv: column n, line 2 holds 1.5, not a count of seeds"),
+        ("side.csv", "rung,n,val_nll,val_nll_std\nmlp,2,2.1,-0.1\n",
+         r"side.csv: column val_nll_std, line 2 holds -0.1, not a spread \(>= 0\)"),
+        ("side.json", '{"mlp": {"val_nll": 2.1, "n": -1}}', r"side.json: mlp.n is -1, not a count of seeds"),
+    ],
+)  # fmt: skip
+def test_a_summary_lists_each_setting_once_with_a_count_and_spreads(tmp_path, name, text, match):
+    """A setting twice (two tables pasted together) was paired with each row of the other side."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ReportError, match=match):
+        load(str(tmp_path / name))

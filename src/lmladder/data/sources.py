@@ -180,8 +180,14 @@ def _download(url: str, raw_dir: Path, expected: str) -> bytes:
         data = dest.read_bytes()
         if sha256_hex(data) == expected:
             return data  # cached and verified: no network
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=raw_dir)
+    try:  # under a file, or read-only: no download started
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=raw_dir)
+    except OSError as e:
+        raise DataError(
+            f"cannot keep the download of {url} in {raw_dir} ({e.strerror or e}); point raw_dir= at a folder that "
+            "can be written"
+        ) from None
     try:
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 (http(s)/file only)

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ..io import remove_stale_temps
+from ..io import WriteError, remove_stale_temps
 from .config import DataConfig
 from .errors import CorruptDataError, DataError
 from .manifest import MANIFEST
@@ -139,8 +139,15 @@ def _lock(path: Path):
     except ImportError:  # pragma: no cover
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    try:  # paths.prepared under a file or a read-only folder: the cache beside it cannot be made
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a")  # noqa: SIM115 - closed by the `with` below
+    except OSError as e:
+        raise WriteError(
+            f"cannot create the data cache {path.parent}: {e.strerror or e}; point paths.prepared at a folder that "
+            "can be written (its cache goes beside it)"
+        ) from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

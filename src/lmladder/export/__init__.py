@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import atomic_directory, atomic_path
+from ..io import atomic_directory, atomic_path, path_kind
 from .errors import ExportError
 
 if TYPE_CHECKING:  # the CLI lists FORMATS without importing the models
@@ -75,12 +75,19 @@ def _check_output(out: Path, spec: Format, to: str, force: bool, checkpoint: Pat
     """Refuse, before any work, an output that is of the wrong kind, would overwrite without force=True, or would
     swallow the checkpoint being exported."""
     kind = "folder" if spec.folder else "file"
+    if out.name in ("", ".."):  # ., .., / (and an empty path, which is .): a folder that holds others
+        example = "gpt-hf" if spec.folder else f"model.{to}"
+        raise ExportError(
+            f"the output path {str(out)!r} (., .., / or an empty path) is no {kind} an export can replace; give a "
+            f"new {kind} path, e.g. {example}"
+        )
     if out.resolve() == checkpoint.resolve() or out.resolve() in checkpoint.resolve().parents:
         raise ExportError(f"{out} holds the checkpoint being exported; write the export to another {kind}")
     if not (out.exists() or out.is_symlink()):
         return
     if spec.folder and not out.is_dir():
-        raise ExportError(f"{out} is a file, but --to {to} writes a folder; give a new folder path")
+        what = "a file" if (k := path_kind(out)) == "file" else k
+        raise ExportError(f"{out} is {what}, but --to {to} writes a folder; give a new folder path")
     if not spec.folder and out.is_dir():
         raise ExportError(f"{out} is a folder, but --to {to} writes one file; give a file path (e.g. model.gguf)")
     if force or (out.is_dir() and not any(out.iterdir())):

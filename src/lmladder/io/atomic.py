@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import LmladderError
+from .files import path_kind
 
 
 class WriteError(LmladderError, OSError):
@@ -67,6 +68,19 @@ def _as_write_error(path: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         raise _write_error(path, exc) from exc
+
+
+def _check_target(path: Path) -> None:
+    """Refuse a target that is a device, FIFO or socket (symlinks followed): the rename would put the new file in its
+    place (`--units /dev/null`, run as root, replaced /dev/null). A folder or a file in the way fails as before."""
+    kind = path_kind(path)
+    if kind in ("missing", "file", "a directory", "a symlink loop") or kind.startswith("unreadable"):
+        return
+    raise WriteError(
+        f"cannot write {path}: it is {kind}, which renaming the new file into place would replace; give the path of "
+        "a regular file",
+        filename=str(path),
+    )
 
 
 def _fsync(path: str | Path) -> None:
@@ -142,6 +156,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     if mode not in ("wb", "w", "wt"):
         raise ValueError(f"atomic_writer: mode {mode!r} is not supported; use 'wb' (bytes) or 'w' (text)")
     path = Path(path)
+    _check_target(path)
     with _as_write_error(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _create_temp_file(path)
@@ -186,6 +201,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path for a writer that opens the file itself (a library's `write(path)`); when the
     `with` exits normally the file is fsynced and renamed over `path`, on failure it is removed."""
     path = Path(path)
+    _check_target(path)
     with _as_write_error(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _sibling_name(path, "tmp")
@@ -209,6 +225,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     The swap is two renames, so for an instant `path` is absent; a crash in that instant leaves the old directory
     at `.NAME.<hex>.old` next to it (never a half-written `path`)."""
     path = Path(path)
+    _check_target(path)
     with _as_write_error(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _sibling_name(path, "tmp")

@@ -7,7 +7,8 @@ tag, meta): neither depends on the layout the package picks, and a flipped shape
 
 Loading validates the header itself before the package sees the file: a pickle is refused unopened, every field is
 checked against the file size before anything is allocated, and the messages are more precise than the package's.
-Only `CheckpointError` comes out, its one-line message naming the file, the problem and the fix.
+Only `CheckpointError` comes out, its one-line message naming the file, the problem and the fix (and, for arrays
+that cannot fit in memory or under LMLADDER_MEMORY_LIMIT, MemoryBudgetError, before any is read).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from ..errors import LmladderError
+from ..resources import check_fits, fmt_bytes
 from .atomic import atomic_writer
 from .files import check_user_file, path_kind
 
@@ -122,6 +124,12 @@ def load_checkpoint(path: str | os.PathLike, *, verify: bool = True) -> tuple[di
     """Read a checkpoint written by `save_checkpoint`: (name -> array, meta). `verify` checks both sha256 digests."""
     path = Path(path)
     specs, record = _read_header(path, verify)
+    sizes = [DTYPES[code].itemsize * math.prod(shape) for code, shape in specs.values()]
+    check_fits(  # every array, and the largest one twice: read into a buffer, then copied out of it
+        sum(sizes) + max(sizes, default=0),
+        f"reading {path} ({fmt_bytes(sum(sizes))} of arrays)",
+        "free some memory, or read it on a machine with more",
+    )
     try:  # pread, not mmap: a file cut short under a mapping kills the process (SIGBUS); a short pread raises
         with safe_open(path, framework="np", backend="pread") as f:
             arrays = {name: f.get_tensor(name).copy() for name in specs}  # owned, not views of its buffers

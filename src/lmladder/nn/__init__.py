@@ -16,7 +16,18 @@ from .layers import (
     activation,
 )
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
-from .optim import SGD, Adam, AdamW, Muon, Optimizer, clip_grad_norm, decay_groups, muon_groups, newton_schulz
+from .optim import (
+    SGD,
+    Adam,
+    AdamW,
+    Muon,
+    Optimizer,
+    clip_grad_norm,
+    decay_groups,
+    hidden_matrices,
+    muon_groups,
+    newton_schulz,
+)
 from .schedules import make_schedule
 
 __all__ = [
@@ -45,6 +56,7 @@ __all__ = [
     "Optimizer",
     "clip_grad_norm",
     "decay_groups",
+    "hidden_matrices",
     "muon_groups",
     "newton_schulz",
     "make_schedule",

@@ -20,7 +20,7 @@ import pandas as pd
 from ..io.files import path_kind, read_user_file
 from .collect import HEALTH, SCORES, TIMINGS, collect, settings
 from .paired import Grouped, grouped, read_report_units
-from .readback import ReportError, brief, number, numeric_columns
+from .readback import ReportError, brief, number, numeric_columns, summary_rows
 from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
@@ -168,7 +168,8 @@ def _from_text(text: str, name: str, spec: str) -> Table:
         return Table(_json_table(parsed, where), ["setting"], spec)
     df = numeric_columns(parsed, where, f"fix that cell, or {REWRITE} to write it again", _numeric(parsed))
     if "n" in df.columns:  # a summary: the configuration columns come before n
-        return Table(df, list(df.columns[: list(df.columns).index("n")]), spec)
+        by = list(df.columns[: list(df.columns).index("n")])
+        return Table(summary_rows(df, by, where, REWRITE), by, spec)
     if "seed" in df.columns:  # runs.csv: one row per run
         ok = df["status"].eq("ok") if "status" in df else pd.Series(True, index=df.index)
         if "val_nll" in df and len(gap := df.index[ok & df["val_nll"].isna()]):  # a mean would skip it silently
@@ -204,7 +205,7 @@ def _json_table(data, where: str) -> pd.DataFrame:
             raise ReportError(f"{where}: {setting} is {brief(scores)}, not an object of scores; {TABLE_FIX}")
         check = {k: number(v, f"{where}: {setting}.{k}", TABLE_FIX) for k, v in scores.items() if _is_numeric(k)}
         rows.append({"setting": setting, "n": 1, **scores, **check})
-    return pd.DataFrame(rows)
+    return summary_rows(pd.DataFrame(rows), ["setting"], where, REWRITE, json=True)
 
 
 def _keys(a: Table, b: Table) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:

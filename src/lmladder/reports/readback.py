@@ -105,3 +105,27 @@ def numeric_columns(df: pd.DataFrame, where: str, fix: str, columns) -> pd.DataF
             raise ReportError(f"{where}: column {c}, line {i + 2} holds {brief(df[c].iloc[i])}, not a number; {fix}")
         df[c] = conv
     return df
+
+
+def summary_rows(df: pd.DataFrame, by: list[str], where: str, rewrite: str, json: bool = False) -> pd.DataFrame:
+    """A summary table read back (one row per setting: its seed count n, means and spreads *_std): a setting listed
+    twice (two tables pasted together: compare would pair each row with the other side's), an n that is not a
+    count or a negative spread is refused with its line (`json`: the evaluate stage's metrics.json, by setting).
+    `rewrite`: what writes the table again."""
+    labels = [", ".join(f"{b}={df[b].iloc[i]}" for b in by) for i in range(len(df))]
+    if by and (twice := df.duplicated(by)).any():
+        j = int(np.flatnonzero(twice.to_numpy())[0])
+        i = labels.index(labels[j])
+        raise ReportError(
+            f"{where}: lines {i + 2} and {j + 2} are both {labels[j]}; a report table has one row per setting: delete "
+            f"one, or {rewrite} to write it again"
+        )
+    spreads = [c for c in df.columns if str(c).endswith("_std")]
+    for c, ok in (("n", lambda v: v >= 0 and v == int(v)), *((c, lambda v: v >= 0) for c in spreads)):
+        bad = [i for i, v in enumerate(df[c]) if v == v and not ok(v)] if c in df.columns else []
+        if bad:
+            i, what = bad[0], "a count of seeds" if c == "n" else "a spread (>= 0)"
+            at = f"{df['setting'].iloc[i]}.{c} is" if json else f"column {c}, line {i + 2} holds"
+            fix = f"fix that {'value' if json else 'cell'}, or {rewrite} to write it again"
+            raise ReportError(f"{where}: {at} {df[c].iloc[i]}, not {what}; {fix}")
+    return df

@@ -25,7 +25,7 @@ from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS, LiveLog
 from .logs import Discard, TsvLog
 from .resume import TrainingError, restore
 from .rngs import Rngs
-from .settings import OptimSettings, SettingsError, TrainSettings, build_optimizer, build_schedule
+from .settings import OptimSettings, TrainSettings, build_optimizer, build_schedule, check_model
 from .timing import RunTiming
 
 LAST, BEST = "model.safetensors", "best.safetensors"
@@ -76,12 +76,7 @@ class Trainer:
     ):
         optim.check()
         settings.check()
-        if settings.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
-            # batch statistics over the positions of one sequence carry its later tokens into its earlier predictions
-            raise SettingsError(
-                "targets='all' with BatchNorm lets a row's later positions leak its targets through the batch "
-                "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
-            )
+        check_model(model, optim, settings)
         self.model, self.data, self.optim, self.s, self.rngs = model, data, optim, settings, rngs
         self.world = world or World()
         self.log = log if self.world.lead else (lambda *_: None)

@@ -102,6 +102,21 @@ def rung_schema(model_cls: type) -> type:
     return make_dataclass(f"{model_cls.__name__}Settings", [(n, t, field(default_factory=t)) for n, t in parts])
 
 
+def check_model(model: LanguageModel, optim: OptimSettings, train: TrainSettings) -> None:
+    """What only the built model tells about its settings (the Trainer, and the check stage on a stand-in model)."""
+    if train.targets == "all" and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+        # batch statistics over the positions of one sequence carry its later tokens into its earlier predictions
+        raise SettingsError(
+            "targets='all' with BatchNorm lets a row's later positions leak its targets through the batch "
+            "statistics; set targets=last (one random target per row, Zero-to-Hero's batches)"
+        )
+    if optim.name == "muon" and not nn.hidden_matrices(model):  # e.g. an MLP of n_embd=1 and context=1
+        raise SettingsError(
+            f"name='muon' needs hidden matrices (2-D weights with both sides > 1, besides the embeddings and the "
+            f"head), and this {model.rung} model has none; set name=adamw, or widen the model"
+        )
+
+
 def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
     if s.name == "sgd":
         return nn.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
