@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+import lmladder.data.shuffle as shuffle
 from lmladder.data import DataError, check_fractions, corpus_lines, load_text, split_lines, split_stream
 
 from ..shared_data import NAMES, SHAKESPEARE
@@ -14,7 +15,9 @@ def test_shakespeare_stream_split():
     assert [len(parts[k]) for k in parts] == [1_003_854, 111_540]
 
 
-def test_names_split_matches_makemore():
+@pytest.mark.parametrize("jit_from", [1 << 16, 2], ids=["python", "compiled"])
+def test_names_split_matches_makemore(monkeypatch, jit_from):
+    monkeypatch.setattr(shuffle, "JIT_FROM", jit_from)  # 32,033 names: below JIT_FROM Python shuffles
     words = corpus_lines(load_text("file", path=NAMES))
     parts = split_lines(words)
     assert [sum(len(w) + 1 for w in parts[k]) for k in ("train", "val", "test")] == [182_625, 22_655, 22_866]

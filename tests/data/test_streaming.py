@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import lmladder.data.shuffle as shuffle
 import lmladder.data.store as store
 import lmladder.data.streaming as streaming
 import lmladder.data.streaming_lines as streaming_lines
@@ -180,6 +181,7 @@ def _odd_lines(path: Path) -> Path:
 def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
     monkeypatch.setattr(streaming, "CHUNK", 997)
     monkeypatch.setattr(streaming_lines, "BLOCK", 333)  # many blocks of documents
+    monkeypatch.setattr(shuffle, "JIT_FROM", 2)  # the compiled shuffle (uint32 line numbers), as large corpora take
     file = shared_file("names.txt") if corpus == "names" else _odd_lines(tmp_path / "odd.txt")
     opts = {**opts, "min_count": 1} if tokenizer == "word" else opts  # a name is one word: most are seen once
     src = load_source("file", path=file)

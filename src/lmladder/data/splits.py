@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 from .errors import DataError
+from .shuffle import shuffled_range
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_FRACTIONS = {"stream": (0.9, 0.1), "lines": (0.8, 0.1, 0.1)}
@@ -59,7 +59,7 @@ def split_stream(text, fractions: Sequence[float] = DEFAULT_FRACTIONS["stream"])
 def split_lines(lines: Sequence, fractions: Sequence[float] = DEFAULT_FRACTIONS["lines"], seed: int = 42) -> dict:
     """Documents shuffled with random.Random(seed) (== random.seed(seed); random.shuffle) then cut in order."""
     fr = check_fractions(fractions)
-    lines = list(lines)
-    random.Random(seed).shuffle(lines)  # noqa: S311 (a reproducible shuffle, not cryptography)
+    lines = lines if isinstance(lines, Sequence) else list(lines)
+    lines = [lines[i] for i in shuffled_range(len(lines), seed).tolist()]  # random.Random(seed).shuffle's order
     c = cut_points(len(lines), fr)
     return _named([lines[a:b] for a, b in zip(c[:-1], c[1:], strict=True)], fr, c, "lines")

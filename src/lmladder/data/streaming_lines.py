@@ -12,7 +12,6 @@ prepare_corpus makes in memory (tests/data/test_streaming.py).
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from ..io.atomic import atomic_directory
 from .errors import DataError
 from .prepared import corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class
+from .shuffle import shuffled_range
 from .sources import EMPTY_LINES, blank_line
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .streaming import BOM, BPE_SAMPLE, CHUNK, check_disk, scan, to_npy, trim
@@ -113,9 +113,7 @@ def split_order(path: Path, starts, ends, fractions, seed: int, has_text: bool) 
     if (blank := np.flatnonzero(ends == starts)).size:
         raise blank_line(int(blank[0]))
     fr = check_fractions(fractions)
-    order = list(range(len(starts)))
-    random.Random(seed).shuffle(order)  # noqa: S311 - split_lines's shuffle: the permutation depends on the length only
-    order = np.array(order, dtype=np.int64)
+    order = shuffled_range(len(starts), seed)  # split_lines's shuffle: the permutation depends on the length only
     cuts = cut_points(len(order), fr)
     check_cuts(cuts, fr, "lines")
     return [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
