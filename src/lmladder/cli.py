@@ -41,6 +41,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     write_report(runs, out, title=a.title or f"Perplexity by setting: {a.dir}", notes=notes)
     print((out / "perplexity.md").read_text())
     print((out / "timing.md").read_text())
+    sys.stdout.flush()  # the tables go out before the note below (a full disk fails here, in one line)
     print(f"[report] {out}/perplexity.{{csv,md,png}}, runs.csv, metrics.json, timing.{{csv,md}}", file=sys.stderr)
     if bad := int((t["status"] != "ok").sum()):
         print(f"lmladder report: {bad} of {len(t)} jobs failed or are incomplete (listed above)", file=sys.stderr)
