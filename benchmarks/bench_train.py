@@ -53,6 +53,9 @@ ADAMW = dict(name="adamw", lr=1e-3, weight_decay=0.1)
 MODERN = dict(
     dropout=0.1, tie_weights=False, pos="rope", qk_norm=True, activation="relu2", zero_init_proj=True, value_embeds=True
 )
+# conf/experiment/names_10min.yaml: its model options and AdamW settings
+NAMES = dict(dropout=0.2, pos="rope", activation="relu2")
+NAMES_OPT = dict(ADAMW, lr=2e-3)
 MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)
 
 WORKLOADS = {
@@ -65,8 +68,7 @@ WORKLOADS = {
     ),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
-        kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40,
-        model=dict(dropout=0.2, pos="rope", activation="relu2"), optim=dict(name="adamw", lr=2e-3, weight_decay=0.1),
+        kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
     ),  # fmt: skip
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),

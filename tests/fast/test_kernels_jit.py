@@ -96,6 +96,9 @@ for C in (32, 96, 128, 384):
         out.append(jit.layer_norm_backward(g, h, r, None, True, False, False)[0])
         y, h, r = mj.rms_norm_forward(x.reshape(300, 1, C), w, 1e-5)
         out += [y, h, r, *mj.rms_norm_backward(g.reshape(300, 1, C), h, r, w, True, True), *mj.relu2_forward(x)]
+        out.append(mj.relu2_backward(g, out[-1]))
+        cos, sin = np.cos(x[:60, None, : C // 4]), np.sin(x[:60, None, : C // 4])
+        out.append(mj.rotate_half(x.reshape(5, 60, 2, C // 2), cos, sin))
         runs.append([a.copy() for a in out])
     for i, (a, b) in enumerate(zip(*runs)):
         assert np.array_equal(a, b), f"C={C}: output {i} of the serial and threaded twins differs"
@@ -105,7 +108,8 @@ for C in (32, 96, 128, 384):
 def test_the_serial_and_threaded_twins_give_the_same_bits_compiled_or_cached(tmp_path):
     """A call runs the serial twin below SERIAL_BELOW elements, else the threaded one, so the two must agree, as
     numba compiles them and as it loads them from its cache: loaded from the cache, layer norm's threaded backward
-    once summed its rows in another order than it did just compiled (kernels_jit._LN_BWD). Cold cache, then warm."""
+    once summed its rows in another order than it did just compiled (kernels_jit._LN_BWD); compiled apart, GELU's
+    backward twins differed on a Zen 3 (kernels_jit.elementwise). Cold cache, then warm."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     for _ in ("cold", "warm"):
         subprocess.run([sys.executable, "-c", _TWINS_AGREE], env=env, check=True, timeout=600)

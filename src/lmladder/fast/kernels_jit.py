@@ -115,6 +115,38 @@ def twins(fn, cache_threaded: bool = True, **flags):
     return njit(**flags)(fn), njit(parallel=True, **{**flags, "cache": flags["cache"] and cache_threaded})(threaded)
 
 
+def elementwise(fn):
+    """(serial, parallel) for a kernel that treats each element of its flat arrays alone: the parallel one calls
+    the serial one's compiled loop on each chunk, so the two are the same machine code. Compiled apart, fastmath's
+    reassociation let LLVM order GELU's backward differently in each (half its elements differed by an ulp on a
+    Zen 3), and which one ran depended on the array's size."""
+    serial = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(fn)
+    template = _EACH_CHUNK[fn.__code__.co_argcount]
+    # numba keys its cache by the file a function's code names: the kernel's file, so that editing the kernel
+    # recompiles the chunk loop that holds its code; and its own name (see twins)
+    code = template.__code__.replace(co_filename=fn.__code__.co_filename)
+    threaded = types.FunctionType(code, {**template.__globals__, "_SPAN": serial}, fn.__name__ + "_chunks")
+    threaded.__qualname__ = fn.__qualname__ + "_chunks"
+    return serial, njit(parallel=True, fastmath=FASTMATH, error_model="numpy", cache=True)(threaded)
+
+
+def _each_chunk3(a, b, c):
+    n = a.size
+    for k in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+        _SPAN(a[lo:hi], b[lo:hi], c[lo:hi])  # noqa: F821 (bound by elementwise)
+
+
+def _each_chunk4(a, b, c, d):
+    n = a.size
+    for k in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+        _SPAN(a[lo:hi], b[lo:hi], c[lo:hi], d[lo:hi])  # noqa: F821 (bound by elementwise)
+
+
+_EACH_CHUNK = {3: _each_chunk3, 4: _each_chunk4}
+
+
 def pick(twins, n: int):
     return twins[n >= SERIAL_BELOW]  # by size only: the bits never depend on the thread count
 
@@ -240,8 +272,8 @@ def _softmax_cols(p, lse):
                 mat[j, t] *= total[t]
 
 
-_GELU_FWD = twins(_gelu_tanh_fwd)
-_GELU_BWD = twins(_gelu_tanh_bwd)
+_GELU_FWD = elementwise(_gelu_tanh_fwd)
+_GELU_BWD = elementwise(_gelu_tanh_bwd)
 _LN_FWD = twins(_layer_norm_fwd)
 # Loaded from numba's cache, this parallel loop computed other bits than the one numba had just compiled (and than
 # the serial twin) in the rows' sums (numba 0.68 on an AVX-512 Xeon), so a run's bits depended on whether the cache

@@ -11,7 +11,7 @@ import numpy as np
 from numba import prange
 
 from . import memory
-from .kernels_jit import CHUNK, pick, twins
+from .kernels_jit import CHUNK, elementwise, pick, twins
 from .memory import flat
 
 ROWS = 64  # rows per chunk of RMS norm's backward: its gw partial sums are fixed per chunk
@@ -85,8 +85,8 @@ def _relu2_bwd(g, r, out):
 _RMS_FWD = twins(_rms_fwd)
 _RMS_BWD = twins(_rms_bwd)
 _ROTATE = twins(_rotate)
-_RELU2_FWD = twins(_relu2_fwd)
-_RELU2_BWD = twins(_relu2_bwd)
+_RELU2_FWD = elementwise(_relu2_fwd)
+_RELU2_BWD = elementwise(_relu2_bwd)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 
 
