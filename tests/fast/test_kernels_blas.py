@@ -49,6 +49,19 @@ def test_small_or_odd_gemms_are_left_to_numpy(two_threads):
         K.matmul(big, randn(9, 4), np.empty((256, 4), np.float32))
 
 
+@pytest.mark.parametrize("M, K_, N", [(1024, 32, 27), (500, 96, 27), (768, 128, 384)])
+def test_a_gemm_gives_the_same_bits_at_one_and_two_threads(M, K_, N):
+    """At one thread the rows go in the chunks two threads would take: OpenBLAS computes some row counts with other
+    kernels (with its Haswell kernels, a 1024 x 32 x 27 product's bits changed with the rows per call)."""
+    a, b = randn(M, K_, seed=1), randn(K_, N, seed=2)
+    runs = []
+    for threads in (1, 2):
+        jit.set_threads(threads)
+        runs.append(K.matmul(a, b, np.empty((M, N), np.float32)).copy())
+    jit.set_threads(2)
+    np.testing.assert_array_equal(*runs)
+
+
 def attention(backend, qkv, g, H, dropout_p=0.0, seed=0):
     switch.set_backend(backend)
     try:

@@ -80,9 +80,9 @@ _small_on_one_thread = False  # set once NumPy's OpenBLAS is held to one thread 
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = a @ b for 2-D arrays: split over the compiled kernels' threads when they have several and out has
-    2 * SPLIT_ROWS rows or more, else NumPy's on the calling thread (checked in that order: a decoded token's
-    GEMMs pay ~0.1 us).
+    """out = a @ b for 2-D arrays: in row chunks over the compiled kernels' threads when out has 2 * SPLIT_ROWS
+    rows or more (in the chunks of two threads at one thread: the same bits), else NumPy's on the calling thread
+    (checked in that order: a decoded token's GEMMs pay ~0.1 us).
 
     Why one thread for the small ones: OpenBLAS threads a GEMV of 128 x 384 already, so its worker must be
     scheduled for each of a decoded token's ~20 products, and on a shared machine a descheduled worker stalls the

@@ -168,10 +168,15 @@ def hold_openblas() -> None:
 
 
 def matmul(a, b, out, min_rows: int) -> bool:
-    """out = a @ b over the pool, in chunks of at least min_rows rows of out, for 2-D float32 a, b that are
-    C-contiguous or transposes of C-contiguous arrays, when the pool has more than one thread; returns False
-    (nothing done) otherwise, or for shapes that do not chain (NumPy's matmul then names the mismatch)."""
-    chunks = min(threads(), out.shape[0] // min_rows)
+    """out = a @ b in chunks of at least min_rows rows of out, over the pool, for 2-D float32 a, b that are
+    C-contiguous or transposes of C-contiguous arrays; returns False (nothing done) for fewer than two chunks, or
+    for shapes that do not chain (NumPy's matmul then names the mismatch).
+
+    One thread makes the chunks that two would, one after the other: OpenBLAS's bits depend on a GEMM's row count
+    (its small-matrix kernels; a 1024 x 32 x 27 product's last 512 rows differed from those of a 512-row call in
+    4,076 of 13,824 entries, Haswell kernels), so one GEMM whole and the same GEMM in halves are different
+    runs."""
+    chunks = min(max(threads(), 2), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return False
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
@@ -179,7 +184,7 @@ def matmul(a, b, out, min_rows: int) -> bool:
     if chunks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         return False
     hold_openblas()
-    _GEMM[1](a, b, out, ta, tb, chunks)
+    _GEMM[threads() > 1](a, b, out, ta, tb, chunks)
     return True
 
 
