@@ -27,15 +27,24 @@ from _common import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = {"char": {}, "byte": {}, "word": {"min_count": 2}, "bpe": {"vocab_size": 4096}}
+# peak RSS counts the pages of mapped files too; RssAnon (sampled every 20 ms) is the memory the process itself took
 ONE = """
-import json, resource, sys, time
+import json, resource, sys, threading, time
 from lmladder.data import DataConfig
 from lmladder.data.store import prepare
+anon = [0]
+def sample():
+    while True:
+        for line in open("/proc/self/status"):
+            if line.startswith("RssAnon:"):
+                anon[0] = max(anon[0], int(line.split()[1]))
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
 t = time.perf_counter()
 stats = prepare(DataConfig(**json.loads(sys.argv[1])), sys.argv[2])
 print(json.dumps({"s": time.perf_counter() - t, "tokens": {k: v["tokens"] for k, v in stats["splits"].items()},
                   "vocab": stats["vocab_size"], "self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+                  "anon_kb": anon[0], "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 
 PEAK = """
@@ -91,6 +100,7 @@ def prepare_row(path: Path, kind: str, tokenizer: str, out: Path) -> dict:
     return {
         "workload": "prepare", "kind": kind, "tokenizer": tokenizer, **OPTIONS[tokenizer], "mb": round(mb, 1),
         "s": round(got["s"], 1), "mb_per_s": round(mb / got["s"], 2), "peak_rss_mb": round(got["self_kb"] / 1024),
+        "peak_anon_mb": round(got["anon_kb"] / 1024),
         "worker_peak_rss_mb": round(got["children_kb"] / 1024), "vocab": got["vocab"], "tokens": got["tokens"],
         "npy_mb": round(sum((out / f"{k}.npy").stat().st_size for k in got["tokens"]) / 1e6, 1),
     }  # fmt: skip
