@@ -176,7 +176,8 @@ def matmul(a, b, out, min_rows: int) -> bool:
     (its small-matrix kernels; a 1024 x 32 x 27 product's last 512 rows differed from those of a 512-row call in
     4,076 of 13,824 entries, Haswell kernels), so one GEMM whole and the same GEMM in halves are different
     runs."""
-    chunks = min(max(threads(), 2), out.shape[0] // min_rows)
+    pool = threads()
+    chunks = min(max(pool, 2), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return False
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
@@ -184,7 +185,7 @@ def matmul(a, b, out, min_rows: int) -> bool:
     if chunks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
         return False
     hold_openblas()
-    _GEMM[threads() > 1](a, b, out, ta, tb, chunks)
+    _GEMM[pool > 1](a, b, out, ta, tb, chunks)
     return True
 
 

@@ -119,7 +119,8 @@ def elementwise(fn):
     """(serial, parallel) for a kernel that treats each element of its flat arrays alone: the parallel one calls
     the serial one's compiled loop on each chunk, so the two are the same machine code. Compiled apart, fastmath's
     reassociation let LLVM order GELU's backward differently in each (half its elements differed by an ulp on a
-    Zen 3), and which one ran depended on the array's size."""
+    Zen 3), and which one ran depended on the array's size. The kernels keep their own chunk loop (one pass here):
+    written as one plain loop they may compile to other code and move every run's bits."""
     serial = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(fn)
     template = _EACH_CHUNK[fn.__code__.co_argcount]
     # numba keys its cache by the file a function's code names: the kernel's file, so that editing the kernel
