@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 import lmladder.data.shuffle as shuffle
+import lmladder.data.spill as spill
 import lmladder.data.store as store
 import lmladder.data.streaming as streaming
 import lmladder.data.streaming_lines as streaming_lines
 from lmladder.data import DataConfig, DataError, load_prepared, load_source, prepare_corpus
-from lmladder.data.sources import source_sha256
+from lmladder.data.sources import source_sha256, split_lines
 from lmladder.data.streaming import prepare_file, token_dtype
 from lmladder.data.streaming_lines import prepare_lines_file
 from tests.shared_data import shared_file
@@ -125,29 +126,33 @@ def test_token_dtype_is_the_smallest_that_holds_the_vocabulary():
 KILL = """
 import os, signal, sys
 import lmladder.data.streaming as s
+from lmladder.data.streaming_lines import prepare_lines_file
 from lmladder.data.tokenizers.char import CharTokenizer
-s.CHUNK = 10_000  # 112 pieces
-calls = []
-def count_unknown(self, text):  # the 50th piece: train.bin half written
+s.CHUNK = 10_000  # 112 pieces (stream), 23 blocks (lines)
+calls, real = [], CharTokenizer.encode_counted
+def encode_counted(self, text):  # the 10th piece: train.bin half written
     calls.append(1)
-    if len(calls) == 50:
+    if len(calls) == 10:
         os.kill(os.getpid(), signal.SIGKILL)
-    return 0
-CharTokenizer.count_unknown = count_unknown
-s.prepare_file(sys.argv[1], tokenizer="char", fractions=(0.9, 0.1), out_dir=sys.argv[2], source="s")
+    return real(self, text)
+CharTokenizer.encode_counted = encode_counted
+prepare = prepare_lines_file if sys.argv[3] == "lines" else s.prepare_file
+prepare(sys.argv[1], tokenizer="char", fractions=(0.8, 0.2), out_dir=sys.argv[2], source="s")
 """
 
 
-def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path):
-    file = shared_file("tinyshakespeare.txt")
+@pytest.mark.parametrize("kind", ["stream", "lines"])
+def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path, kind):
+    file = shared_file("tinyshakespeare.txt" if kind == "stream" else "names.txt")
     out = tmp_path / "prepared"
-    cfg = DataConfig(name="s", source="file", path=str(file), kind="stream", tokenizer="char", fractions=[0.9, 0.1])
+    cfg = DataConfig(name="s", source="file", path=str(file), kind=kind, tokenizer="char", fractions=[0.8, 0.2])
     store.prepare(cfg, out)
     before = (out / "stats.json").read_text()
-    r = subprocess.run([sys.executable, "-c", KILL, str(file), str(out)], capture_output=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", KILL, str(file), str(out), kind], capture_output=True, timeout=600)
     assert r.returncode == -signal.SIGKILL, r.stderr
     temps = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    assert len(temps) == 1 and sorted(os.listdir(tmp_path / temps[0])) == ["train.bin", "val.bin"]
+    left = {"stream": ["train.bin", "val.bin"], "lines": ["spill", "train.bin"]}[kind]  # lines: one split at a time
+    assert len(temps) == 1 and sorted(os.listdir(tmp_path / temps[0])) == left
     assert (out / "stats.json").read_text() == before  # the old folder is whole
     load_prepared(out)
     store.prepare(cfg, out)  # the next prepare removes the half-written folder
@@ -180,7 +185,9 @@ def _odd_lines(path: Path) -> Path:
 @pytest.mark.parametrize("corpus", ["names", "odd"])
 def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
     monkeypatch.setattr(streaming, "CHUNK", 997)
-    monkeypatch.setattr(streaming_lines, "BLOCK", 333)  # many blocks of documents
+    monkeypatch.setattr(spill, "BLOCK", 333)  # many blocks of documents, in many windows, spilled a piece at a time
+    monkeypatch.setattr(spill, "WINDOW", 4000)
+    monkeypatch.setattr(spill, "READ", 1500)
     monkeypatch.setattr(shuffle, "JIT_FROM", 2)  # the compiled shuffle (uint32 line numbers), as large corpora take
     file = shared_file("names.txt") if corpus == "names" else _odd_lines(tmp_path / "odd.txt")
     opts = {**opts, "min_count": 1} if tokenizer == "word" else opts  # a name is one word: most are seen once
@@ -191,6 +198,24 @@ def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, 
                              source="s", **opts)  # fmt: skip
     assert got == mem
     _same(tmp_path / "mem", tmp_path / "str")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
+def test_line_offsets_split_as_in_memory_wherever_the_pieces_end(tmp_path, monkeypatch, chunk):
+    """Runs of "\\r" before a newline (stripped) that straddle pieces, "\\r"-only files, a byte order mark, no
+    final newline: every line found where split_lines finds it."""
+    monkeypatch.setattr(streaming, "CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    cases = [b"a\r\r\r\nb\r\n", b"a\rb\rc", b"a\rb\r", b"\xef\xbb\xbfab\r\ncd", b"x\n\r\r", b"\r\r\n\r"]
+    cases += [bytes(rng.choice(list(b"ab\r\n"), size=int(rng.integers(1, 40)))) for _ in range(60)]
+    file = tmp_path / "c.txt"
+    for data in cases:
+        file.write_bytes(data)
+        for reads_bytes in (True, False):
+            text = data if reads_bytes else data.decode("utf-8").removeprefix("\ufeff").encode()
+            starts, lens = streaming_lines.line_offsets(file, reads_bytes)
+            got = [data[s : s + n] for s, n in zip(starts.tolist(), lens.tolist(), strict=True)]
+            assert got == split_lines(text)[0], (data, reads_bytes)
 
 
 @pytest.mark.parametrize(

@@ -205,7 +205,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
     raw = {name: open(out / f"{name}.bin", "wb") for name in names}  # noqa: SIM115 (closed below)
     try:
         pieces = split_pieces(path, cuts, reads_bytes, what, tok.name in ("bpe", "word"))
-        for k, piece, ids in _encoded(tok, pieces, workers):
+        for k, piece, ids, unk in _encoded(tok, pieces, workers):
             s = acc[names[k]]
             if reads_bytes:  # as text_sizes: the characters of the split's bytes after its first
                 s["size"] += len(decoders[names[k]].decode(piece[1:] if s["first"] is None else piece))
@@ -214,7 +214,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
             if s["first"] is None and len(ids):
                 s["first"] = int(ids[0])
             s["tokens"] += len(ids)
-            s["unk"] += tok.count_unknown(piece)
+            s["unk"] += unk
             raw[names[k]].write(ids.astype(dtype).tobytes())
     finally:
         for f in raw.values():
@@ -233,10 +233,11 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
 
 
 def _encoded(tok: Tokenizer, pieces, workers: int):
-    """(split, piece, ids) in order; bpe encodes on `workers` processes, a bounded number of pieces in flight."""
+    """(split, piece, ids, unknown tokens) in order; bpe encodes on `workers` processes, a bounded number of pieces
+    in flight (its vocabulary covers any text: no unknown tokens)."""
     if tok.name != "bpe" or workers <= 1:
         for k, piece in pieces:
-            yield k, piece, tok.encode(piece)
+            yield k, piece, *tok.encode_counted(piece)
         return
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: nothing of this process is copied into it
     with ctx.Pool(workers, initializer=_init_worker, initargs=(tok.to_dict(),)) as pool:
@@ -245,9 +246,9 @@ def _encoded(tok: Tokenizer, pieces, workers: int):
             queue.append((k, piece, pool.apply_async(_encode_piece, (piece,))))
             if len(queue) >= 2 * workers:
                 k0, p0, r0 = queue.pop(0)
-                yield k0, p0, r0.get()
+                yield k0, p0, r0.get(), 0
         for k0, p0, r0 in queue:
-            yield k0, p0, r0.get()
+            yield k0, p0, r0.get(), 0
 
 
 _WORKER: dict = {}

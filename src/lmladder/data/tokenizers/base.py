@@ -66,6 +66,10 @@ class Tokenizer:
         """How many tokens of text fall outside the vocabulary (none, for a vocabulary that covers any text)."""
         return 0
 
+    def encode_counted(self, text) -> tuple[np.ndarray, int]:
+        """(encode(text), count_unknown(text)); tokenizers that find both in one pass override it (prepare does)."""
+        return self.encode(text), self.count_unknown(text)
+
     def checked_ids(self, ids) -> np.ndarray:
         """ids as a flat integer array, every one inside the vocabulary: what decode() starts with."""
         ids = np.asarray(ids).reshape(-1)

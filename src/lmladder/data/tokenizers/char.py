@@ -58,15 +58,17 @@ class CharTokenizer(Tokenizer):
     def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids, known mask) for every character of text (id -1 where unknown), a table lookup per code point."""
         codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-        ids = self._table[np.minimum(codes, len(self._table) - 1)]
+        ids = self._table.take(codes, mode="clip")  # a code point past the table reads its last entry, -1
         return ids, ids >= 0
+
+    def _unknown(self, ids: np.ndarray, known: np.ndarray) -> int:
+        if self.unk_id is not None and self.unk not in self.chars:
+            known &= ids != self.unk_id  # a literal unk character was not in train either
+        return ids.size - int(np.count_nonzero(known))
 
     def count_unknown(self, text: str) -> int:
         """How many characters of text are outside the vocabulary proper (they encode to unk, if declared)."""
-        ids, known = self._lookup(text)
-        if self.unk_id is not None and self.unk not in self.chars:
-            known &= ids != self.unk_id  # a literal unk character was not in train either
-        return int((~known).sum())
+        return self._unknown(*self._lookup(text))
 
     def first_unknown(self, text: str) -> tuple[int, str] | None:
         """(position, character) of the first character with no id (not even unk), or None if all encode."""
@@ -77,18 +79,22 @@ class CharTokenizer(Tokenizer):
         return i, text[i]
 
     def encode(self, text: str) -> np.ndarray:
+        return self.encode_counted(text)[0]
+
+    def encode_counted(self, text: str) -> tuple[np.ndarray, int]:
         ids, known = self._lookup(text)
-        if not known.all():
-            if self.unk_id is None:
-                i, c = self.first_unknown(text)  # type: ignore[misc]
-                # callers that know where the text came from (a prompt, a file) re-word this with their own fix
-                raise DataError(
-                    f"CharTokenizer.encode: character {c!r} (U+{ord(c):04X}) at position {i} is not in the "
-                    f"{self.vocab_size}-symbol vocabulary; remove it from the text, or use a model whose "
-                    "vocabulary covers it (tokenizer=byte encodes any text)"
-                )
-            ids = np.where(known, ids, self.unk_id)
-        return ids.astype(np.int64)
+        if known.all():
+            return ids.astype(np.int64), 0
+        if self.unk_id is None:
+            i, c = self.first_unknown(text)  # type: ignore[misc]
+            # callers that know where the text came from (a prompt, a file) re-word this with their own fix
+            raise DataError(
+                f"CharTokenizer.encode: character {c!r} (U+{ord(c):04X}) at position {i} is not in the "
+                f"{self.vocab_size}-symbol vocabulary; remove it from the text, or use a model whose "
+                "vocabulary covers it (tokenizer=byte encodes any text)"
+            )
+        out = np.where(known, ids, self.unk_id).astype(np.int64)
+        return out, self._unknown(ids, known)
 
     def decode(self, ids) -> str:
         ids = self.checked_ids(ids)

@@ -76,6 +76,13 @@ class WordTokenizer(Tokenizer):
         unk = self.unk_id
         return np.array([self.stoi.get(w, unk) for w in split_words(text)], dtype=np.int64)
 
+    def encode_counted(self, text: str) -> tuple[np.ndarray, int]:
+        stoi = self.stoi
+        ids = np.array([stoi.get(w, -1) for w in split_words(text)], dtype=np.int64)
+        unknown = ids < 0
+        ids[unknown] = self.unk_id
+        return ids, int(np.count_nonzero(unknown))
+
     def count_unknown(self, text: str) -> int:
         """How many words of text are outside the vocabulary (they encode to <unk>)."""
         return sum(w not in self.stoi for w in split_words(text))

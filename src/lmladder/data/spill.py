@@ -1,0 +1,131 @@
+"""A lines corpus's documents in shuffled order without random reads (streaming_lines.py's passes 2 and 3).
+
+Every split is wanted in the order random.Random(split_seed) shuffled its documents, a block at a time. Gathering
+each block's scattered documents from the file took a page fault per document (25M for 1 GB) and kept the pages
+around each resident until the block ended. Instead the documents are moved twice, in order each time:
+
+    plan   blocks of at most BLOCK documents or about CHUNK bytes, grouped into windows of about WINDOW bytes,
+           each window inside one split
+    write  the file read once from start to end, READ bytes at a time; each document appended to the spill file of
+           the window that holds its place in the shuffle, with that place and its length
+    read   a window's files read whole and its documents put in order in memory; then yielded block by block
+
+Disk: the corpus again, plus 8 bytes a document (16 from 4 GiB). Memory: 20 bytes a line while writing (the line
+offsets, lengths, the shuffle and its inverse), then about twice WINDOW.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import streaming
+from .spill_jit import copy_ranges, invert
+from .streaming import trim
+
+BLOCK = 1 << 16  # documents yielded (decoded, encoded) at a time
+WINDOW = 1 << 26  # bytes of documents put in order in memory at a time
+READ = 1 << 24  # bytes of the corpus read at a time while writing the spill
+
+
+class Spill:
+    """Spill files under `folder` for the documents order[cuts[k]:cuts[k + 1]] of every split k."""
+
+    def __init__(self, folder: Path, path: Path, starts, lens, order, cuts: list[int]):
+        self.folder, self.cuts = folder, cuts
+        self.pair = np.dtype(np.uint32 if path.stat().st_size < 1 << 32 else np.int64)
+        self.bounds, self.windows = _plan(lens, order, cuts)
+        folder.mkdir()
+        self._write(path, starts, lens, order)
+
+    @staticmethod
+    def disk_need(path: Path, lines: int) -> int:
+        return path.stat().st_size + lines * 2 * (4 if path.stat().st_size < 1 << 32 else 8)
+
+    def _write(self, path: Path, starts, lens, order) -> None:
+        rank = np.empty(len(order), dtype=order.dtype)
+        invert(order, rank)
+        small = np.uint16 if len(self.windows) <= 1 << 16 else np.int64  # argsort's stable sort is a radix sort
+        i, n = 0, len(order)
+        with open(path, "rb") as f:
+            while i < n:  # lines i..j-1: those starting within READ bytes of line i
+                j = max(int(np.searchsorted(starts, starts[i] + READ)), i + 1)
+                f.seek(int(starts[i]))
+                buf = np.frombuffer(f.read(int(starts[j - 1] + lens[j - 1] - starts[i])), dtype=np.uint8)
+                place = rank[i:j].astype(np.int64)
+                w = np.searchsorted(self.windows, place, side="right") - 1
+                by = np.argsort(w.astype(small), kind="stable")
+                w, place, ln = w[by], place[by], lens[i:j][by].astype(np.int64)
+                at = _starts_of(ln)
+                out = np.empty(int(at[-1]), dtype=np.uint8)
+                copy_ranges(buf, starts[i:j][by] - starts[i], ln, out, at)
+                pairs = np.stack([place - self.windows[w], ln], axis=1).astype(self.pair)
+                edges = [0, *(np.flatnonzero(np.diff(w)) + 1).tolist(), len(w)]
+                for a, b in zip(edges[:-1], edges[1:], strict=False):
+                    with open(self.folder / f"{w[a]}.bytes", "ab") as g:
+                        g.write(out[at[a] : at[b]].data)
+                    with open(self.folder / f"{w[a]}.pairs", "ab") as g:
+                        g.write(pairs[a:b].data)
+                i = j
+                trim()
+
+    def blocks(self, k: int) -> Iterator[tuple[int, bytes]]:
+        """(documents, their bytes joined by "\\n") of split k, block by block in shuffled order."""
+        for w in self._windows_of(k):
+            a, b = int(self.windows[w]), int(self.windows[w + 1])
+            pairs = np.fromfile(self.folder / f"{w}.pairs", dtype=self.pair).reshape(-1, 2).astype(np.int64)
+            blob = np.fromfile(self.folder / f"{w}.bytes", dtype=np.uint8)
+            ln, src = np.empty(b - a, dtype=np.int64), np.empty(b - a, dtype=np.int64)
+            ln[pairs[:, 0]], src[pairs[:, 0]] = pairs[:, 1], _starts_of(pairs[:, 1])[:-1]
+            del pairs
+            at = _starts_of(ln + 1)  # each document's place in the window, a "\n" after each
+            out = np.full(int(at[-1]) - 1, ord("\n"), dtype=np.uint8)
+            copy_ranges(blob, src, ln, out, at)
+            del blob, src
+            cut = self.bounds[(self.bounds >= a) & (self.bounds <= b)] - a
+            for s, e in zip(cut[:-1].tolist(), cut[1:].tolist(), strict=True):
+                yield e - s, out[at[s] : at[e] - 1].tobytes()
+            del out
+            trim()
+
+    def unordered(self, k: int) -> Iterator[str]:
+        """Split k's documents decoded, in no particular order and with nothing between them, about CHUNK bytes at a
+        time: for what does not depend on order or boundaries (the characters seen), one read and no copy."""
+        for w in self._windows_of(k):
+            decoder = codecs.getincrementaldecoder("utf-8")()  # a piece may end inside a character
+            with open(self.folder / f"{w}.bytes", "rb") as f:
+                while raw := f.read(streaming.CHUNK):
+                    yield decoder.decode(raw)
+            decoder.decode(b"", final=True)
+
+    def _windows_of(self, k: int) -> range:
+        first, last = np.searchsorted(self.windows, [self.cuts[k], self.cuts[k + 1]])
+        return range(int(first), int(last))
+
+
+def _starts_of(lens: np.ndarray) -> np.ndarray:
+    """0, lens[0], lens[0] + lens[1], ..., sum(lens): where each range starts, and the end."""
+    at = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=at[1:])
+    return at
+
+
+def _plan(lens, order, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(where each block starts, then the end; where each window starts, then the end), as places in `order`. A
+    block ends before the document that would take it past CHUNK bytes; a window before the block that would take
+    it past WINDOW."""
+    bounds, windows = [], []
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        a, size = lo, WINDOW
+        while a < hi:
+            cum = np.cumsum(lens[order[a : min(a + BLOCK, hi)]].astype(np.int64) + 1)
+            take = min(max(int(np.searchsorted(cum, cum[0] + streaming.CHUNK)), 1), len(cum))
+            if size + int(cum[take - 1]) > WINDOW:
+                windows.append(a)
+                size = 0
+            bounds.append(a)
+            a, size = a + take, size + int(cum[take - 1])
+    return np.array([*bounds, cuts[-1]], dtype=np.int64), np.array([*windows, cuts[-1]], dtype=np.int64)
