@@ -102,8 +102,10 @@ def test_a_corpus_too_small_for_its_splits_or_empty_is_refused(tmp_path):
         prepare_file(file, tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source="s")
 
 
-def test_a_disk_too_small_is_refused_before_anything_is_written(tmp_path, monkeypatch):
-    """A full disk cannot be made here: statvfs reports a nearly full one."""
+@pytest.mark.parametrize("kind", ["stream", "lines"])
+def test_a_disk_too_small_is_refused_before_anything_is_written(tmp_path, monkeypatch, kind):
+    """A full disk cannot be made here: statvfs reports a nearly full one. Lines: the spill (the corpus again and 8
+    bytes a line) and the arrays."""
     real = os.statvfs
 
     class Full:
@@ -111,10 +113,11 @@ def test_a_disk_too_small_is_refused_before_anything_is_written(tmp_path, monkey
             self.f_frsize, self.f_bavail = st.f_frsize, 100_000 // st.f_frsize
 
     monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    prepare, name, need = {"stream": (prepare_file, "tinyshakespeare.txt", "1.1 MiB"),
+                           "lines": (prepare_lines_file, "names.txt", "695.9 KiB")}[kind]  # fmt: skip
     with pytest.raises(DataError) as e:
-        prepare_file(shared_file("tinyshakespeare.txt"), tokenizer="char", fractions=(0.9, 0.1),
-                     out_dir=tmp_path / "p", source="s")  # fmt: skip
-    assert "the prepared arrays need about 2.0 MiB of disk at" in str(e.value)
+        prepare(shared_file(name), tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source="s")
+    assert f"the prepared arrays need about {need} of disk at" in str(e.value)
     assert str(e.value).endswith("free some space or set paths.prepared to a larger disk")
     assert os.listdir(tmp_path) == []
 
@@ -151,7 +154,7 @@ def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path, kind):
     r = subprocess.run([sys.executable, "-c", KILL, str(file), str(out), kind], capture_output=True, timeout=600)
     assert r.returncode == -signal.SIGKILL, r.stderr
     temps = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    left = {"stream": ["train.bin", "val.bin"], "lines": ["spill", "train.bin"]}[kind]  # lines: one split at a time
+    left = {"stream": ["train.npy", "val.npy"], "lines": ["spill", "train.npy"]}[kind]  # lines: one split at a time
     assert len(temps) == 1 and sorted(os.listdir(tmp_path / temps[0])) == left
     assert (out / "stats.json").read_text() == before  # the old folder is whole
     load_prepared(out)

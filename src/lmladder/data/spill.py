@@ -16,7 +16,6 @@ offsets, lengths, the shuffle and its inverse), then about twice WINDOW.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,15 +90,11 @@ class Spill:
             del out
             trim()
 
-    def unordered(self, k: int) -> Iterator[str]:
-        """Split k's documents decoded, in no particular order and with nothing between them, about CHUNK bytes at a
-        time: for what does not depend on order or boundaries (the characters seen), one read and no copy."""
+    def unordered(self, k: int) -> Iterator[np.ndarray]:
+        """Split k's documents as bytes, in no particular order and with nothing between them, a window at a time: for
+        what depends on neither (the characters seen), one read and no copy."""
         for w in self._windows_of(k):
-            decoder = codecs.getincrementaldecoder("utf-8")()  # a piece may end inside a character
-            with open(self.folder / f"{w}.bytes", "rb") as f:
-                while raw := f.read(streaming.CHUNK):
-                    yield decoder.decode(raw)
-            decoder.decode(b"", final=True)
+            yield np.fromfile(self.folder / f"{w}.bytes", dtype=np.uint8)
 
     def _windows_of(self, k: int) -> range:
         first, last = np.searchsorted(self.windows, [self.cuts[k], self.cuts[k + 1]])

@@ -202,7 +202,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
     names = SPLIT_NAMES[: len(cuts) - 1]
     acc = {name: {"tokens": 0, "first": None, "unk": 0, "size": 0} for name in names}
     decoders = {name: codecs.getincrementaldecoder("utf-8")("replace") for name in names}  # bytes: chars counted
-    raw = {name: open(out / f"{name}.bin", "wb") for name in names}  # noqa: SIM115 (closed below)
+    raw = {name: NpyWriter(out / f"{name}.npy", dtype) for name in names}
     try:
         pieces = split_pieces(path, cuts, reads_bytes, what, tok.name in ("bpe", "word"))
         for k, piece, ids, unk in _encoded(tok, pieces, workers):
@@ -215,13 +215,12 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
                 s["first"] = int(ids[0])
             s["tokens"] += len(ids)
             s["unk"] += unk
-            raw[names[k]].write(ids.astype(dtype).tobytes())
+            raw[names[k]].write(ids)
     finally:
         for f in raw.values():
             f.close()
     splits = {}
     for k, name in enumerate(names):
-        to_npy(out / f"{name}.bin", out / f"{name}.npy", dtype)
         s, units = acc[name], cuts[k + 1] - cuts[k]
         if reads_bytes:
             n_chars, n_bytes = s["size"] + len(decoders[name].decode(b"", final=True)), units - 1
@@ -262,14 +261,37 @@ def _encode_piece(piece: str) -> np.ndarray:
     return _WORKER["tok"].encode(piece)
 
 
-def to_npy(src: Path, dst: Path, dtype: np.dtype) -> None:
-    """The raw ids of `src` as a .npy file (header, then the same bytes), copied a block at a time; src removed."""
-    n = src.stat().st_size // dtype.itemsize
-    with open(src, "rb") as f, open(dst, "wb") as g:
-        np.lib.format.write_array_header_1_0(g, {"descr": dtype.str, "fortran_order": False, "shape": (n,)})
-        while block := f.read(1 << 24):
-            g.write(block)
-    src.unlink()
+class NpyWriter:
+    """A 1-d .npy file of `dtype` written a piece at a time: numpy pads a 1-d header to 128 bytes whatever the
+    length, so a header for length 0 goes first and the real one over it at close (no second copy of the ids)."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype: np.dtype):
+        self.dtype, self.file = dtype, open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._header(0)
+
+    def __enter__(self) -> NpyWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, ids: np.ndarray) -> None:
+        self.file.write(ids.astype(self.dtype).tobytes())
+
+    def close(self) -> None:
+        if not self.file.closed:
+            n = (self.file.tell() - self.HEADER) // self.dtype.itemsize
+            self.file.seek(0)
+            self._header(n)
+            self.file.close()
+
+    def _header(self, n: int) -> None:
+        header = {"descr": self.dtype.str, "fortran_order": False, "shape": (n,)}
+        np.lib.format.write_array_header_1_0(self.file, header)
+        if self.file.tell() != self.HEADER:  # numpy changed its padding: the ids would be misread
+            raise RuntimeError(f".npy header of {self.file.tell()} bytes, not {self.HEADER}")
 
 
 def prepare_file(
@@ -305,6 +327,5 @@ def prepare_file(
 
 
 def disk_need(cuts: list[int], dtype: np.dtype) -> int:
-    """Bytes the arrays take at most (a token per unit) while the largest is copied into its .npy."""
-    sizes = [b - a for a, b in zip(cuts, cuts[1:], strict=False)]
-    return (sum(sizes) + max(sizes)) * dtype.itemsize
+    """Bytes the arrays take at most: a token per unit."""
+    return cuts[-1] * dtype.itemsize + NpyWriter.HEADER * (len(cuts) - 1)

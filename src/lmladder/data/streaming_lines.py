@@ -28,8 +28,9 @@ from .registry import make_tokenizer, tokenizer_class
 from .shuffle import shuffled_range
 from .sources import EMPTY_LINES, blank_line
 from .spill import Spill
+from .spill_jit import mark_chars
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
-from .streaming import BOM, BPE_SAMPLE, check_disk, scan, to_npy, trim
+from .streaming import BOM, BPE_SAMPLE, NpyWriter, check_disk, scan, trim
 from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
 
@@ -103,7 +104,7 @@ def spill_lines(path: Path, reads_bytes: bool, has_text: bool, fractions, seed: 
     offsets and the shuffle are dropped on return: 20 bytes a line)."""
     starts, lens = line_offsets(path, reads_bytes)
     order, cuts = split_order(starts, lens, fractions, seed, has_text)
-    check_disk(folder.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
+    check_disk(folder.parent.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
     return Spill(folder, path, starts, lens, order, cuts)
 
 
@@ -138,8 +139,8 @@ def build_lines_tokenizer(name: str, spill: Spill, **settings) -> Tokenizer:
         return tok
     seen = np.zeros((2, 0x110000), dtype=bool)  # char: the code points of the train documents, and of val/test's
     for k in splits:
-        for text in spill.unordered(k):
-            seen[min(k, 1), np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)] = True
+        for data in spill.unordered(k):
+            mark_chars(data, seen[min(k, 1)])
     train_chars, other = ("".join(map(chr, np.flatnonzero(row).tolist())) for row in seen)
     return make_tokenizer(name, kind="lines", train=train_chars, others=[other], **settings)
 
@@ -150,16 +151,15 @@ def encode_lines(tok: Tokenizer, spill: Spill, out: Path) -> dict:
     nl = b"\n" if tok.reads_bytes else "\n"
     for k in range(len(spill.cuts) - 1):
         name, tokens, docs, n_bytes, n_chars, unk = SPLIT_NAMES[k], 0, 0, 0, 0, 0
-        with open(out / f"{name}.bin", "wb") as f:
+        with NpyWriter(out / f"{name}.npy", dtype) as f:
             for count, data in spill.blocks(k):
                 block = data if tok.reads_bytes else data.decode("utf-8")
                 text = (nl if docs == 0 else nl[:0]) + block + nl
                 ids, unknown = tok.encode_counted(text)
-                f.write(ids.astype(dtype).tobytes())
+                f.write(ids)
                 tokens, unk, docs = tokens + len(ids), unk + unknown, docs + count
                 n_bytes += len(data) + 1  # the split's text: its documents, each with a "\n", after the first "\n"
                 n_chars += (len(data.decode("utf-8", errors="replace")) if tok.reads_bytes else len(block)) + 1
-        to_npy(out / f"{name}.bin", out / f"{name}.npy", dtype)
         units = (n_bytes if tok.reads_bytes else n_chars) - docs  # the documents' bytes (characters), no "\n"s
         splits[name] = split_stats(units, docs, tokens, n_chars, n_bytes, unk)
     return splits
@@ -175,7 +175,7 @@ def prepare_lines_file(
     with atomic_directory(out_dir) as tmp:
         spill = spill_lines(path, reads_bytes, has_text, fractions, split_seed, tmp / "spill")
         tok = build_lines_tokenizer(tokenizer, spill, **settings)
-        check_disk(tmp, 2 * path.stat().st_size * token_dtype(tok.vocab_size).itemsize)
+        check_disk(tmp.parent, (path.stat().st_size + 3) * token_dtype(tok.vocab_size).itemsize)  # a token a byte
         splits = encode_lines(tok, spill, tmp)
         shutil.rmtree(spill.folder)
         stats = corpus_stats(tok, "lines", tokenizer, check_fractions(fractions), split_seed, source, sha, meta, splits)
