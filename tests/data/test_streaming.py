@@ -154,7 +154,7 @@ def test_a_killed_prepare_leaves_nothing_a_later_run_uses(tmp_path, kind):
     r = subprocess.run([sys.executable, "-c", KILL, str(file), str(out), kind], capture_output=True, timeout=600)
     assert r.returncode == -signal.SIGKILL, r.stderr
     temps = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    left = {"stream": ["train.npy", "val.npy"], "lines": ["spill", "train.npy"]}[kind]  # lines: one split at a time
+    left = {"stream": ["train.npy", "val.npy"], "lines": ["spill", "train.npy", "val.npy"]}[kind]
     assert len(temps) == 1 and sorted(os.listdir(tmp_path / temps[0])) == left
     assert (out / "stats.json").read_text() == before  # the old folder is whole
     load_prepared(out)
@@ -184,15 +184,28 @@ def _odd_lines(path: Path) -> Path:
     return path
 
 
+def _long_lines(path: Path) -> Path:
+    """Shakespeare's lines joined into documents of 1 to ~12,000 characters: some longer than a window, a read, a
+    block."""
+    words = shared_file("tinyshakespeare.txt").read_text()[:200_000].split()
+    rng, docs, i = np.random.default_rng(0), [], 0
+    while i < len(words):
+        n = int(rng.choice([1, 5, 40, 2000]))
+        docs.append(" ".join(words[i : i + n]))
+        i += n
+    path.write_text("\n".join(docs) + "\n")
+    return path
+
+
 @pytest.mark.parametrize("tokenizer,opts", TOKENIZERS, ids=[t for t, _ in TOKENIZERS])
-@pytest.mark.parametrize("corpus", ["names", "odd"])
+@pytest.mark.parametrize("corpus", ["names", "odd", "long"])
 def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
     monkeypatch.setattr(streaming, "CHUNK", 997)
     monkeypatch.setattr(spill, "BLOCK", 333)  # many blocks of documents, in many windows, spilled a piece at a time
     monkeypatch.setattr(spill, "WINDOW", 4000)
     monkeypatch.setattr(spill, "READ", 1500)
     monkeypatch.setattr(shuffle, "JIT_FROM", 2)  # the compiled shuffle (uint32 line numbers), as large corpora take
-    file = shared_file("names.txt") if corpus == "names" else _odd_lines(tmp_path / "odd.txt")
+    file = {"names": lambda p: shared_file("names.txt"), "odd": _odd_lines, "long": _long_lines}[corpus](tmp_path / "c")
     opts = {**opts, "min_count": 1} if tokenizer == "word" else opts  # a name is one word: most are seen once
     src = load_source("file", path=file)
     text = src.data if tokenizer == "byte" else src.text()

@@ -137,6 +137,39 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.uint32)
 
 
+class NpyWriter:
+    """A 1-d .npy file of `dtype` written a piece at a time: numpy pads a 1-d header to 128 bytes whatever the
+    length, so a header for length 0 goes first and the real one over it at close (no second copy of the ids)."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype: np.dtype):
+        self.dtype, self.file = dtype, open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._header(0)
+
+    def __enter__(self) -> NpyWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, ids: np.ndarray) -> None:
+        self.file.write(ids.astype(self.dtype).tobytes())
+
+    def close(self) -> None:
+        if not self.file.closed:
+            n = (self.file.tell() - self.HEADER) // self.dtype.itemsize
+            self.file.seek(0)
+            self._header(n)
+            self.file.close()
+
+    def _header(self, n: int) -> None:
+        header = {"descr": self.dtype.str, "fortran_order": False, "shape": (n,)}
+        np.lib.format.write_array_header_1_0(self.file, header)
+        if self.file.tell() != self.HEADER:  # numpy changed its padding: the ids would be misread
+            raise RuntimeError(f".npy header of {self.file.tell()} bytes, not {self.HEADER}")
+
+
 @dataclass
 class Prepared:
     tokenizer: Tokenizer

@@ -28,7 +28,7 @@ import numpy as np
 from ..io.atomic import atomic_directory
 from ..resources import fmt_bytes
 from .errors import DataError
-from .prepared import EMPTY_STREAM, corpus_stats, split_stats, token_dtype, write_prepared
+from .prepared import EMPTY_STREAM, NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class, tokenizer_from_dict
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .tokenizers import Tokenizer
@@ -205,7 +205,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
     raw = {name: NpyWriter(out / f"{name}.npy", dtype) for name in names}
     try:
         pieces = split_pieces(path, cuts, reads_bytes, what, tok.name in ("bpe", "word"))
-        for k, piece, ids, unk in _encoded(tok, pieces, workers):
+        for k, piece, ids, unk in encode_pieces(tok, pieces, workers):
             s = acc[names[k]]
             if reads_bytes:  # as text_sizes: the characters of the split's bytes after its first
                 s["size"] += len(decoders[names[k]].decode(piece[1:] if s["first"] is None else piece))
@@ -231,9 +231,9 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
     return splits
 
 
-def _encoded(tok: Tokenizer, pieces, workers: int):
-    """(split, piece, ids, unknown tokens) in order; bpe encodes on `workers` processes, a bounded number of pieces
-    in flight (its vocabulary covers any text: no unknown tokens)."""
+def encode_pieces(tok: Tokenizer, pieces, workers: int):
+    """(key, piece, ids, unknown tokens) for each (key, piece) in order, the key passed through (the split, ...);
+    bpe encodes on `workers` processes, a bounded number of pieces in flight (it covers any text: no unknowns)."""
     if tok.name != "bpe" or workers <= 1:
         for k, piece in pieces:
             yield k, piece, *tok.encode_counted(piece)
@@ -259,39 +259,6 @@ def _init_worker(d: dict) -> None:
 
 def _encode_piece(piece: str) -> np.ndarray:
     return _WORKER["tok"].encode(piece)
-
-
-class NpyWriter:
-    """A 1-d .npy file of `dtype` written a piece at a time: numpy pads a 1-d header to 128 bytes whatever the
-    length, so a header for length 0 goes first and the real one over it at close (no second copy of the ids)."""
-
-    HEADER = 128
-
-    def __init__(self, path: Path, dtype: np.dtype):
-        self.dtype, self.file = dtype, open(path, "wb")  # noqa: SIM115 (closed by close())
-        self._header(0)
-
-    def __enter__(self) -> NpyWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def write(self, ids: np.ndarray) -> None:
-        self.file.write(ids.astype(self.dtype).tobytes())
-
-    def close(self) -> None:
-        if not self.file.closed:
-            n = (self.file.tell() - self.HEADER) // self.dtype.itemsize
-            self.file.seek(0)
-            self._header(n)
-            self.file.close()
-
-    def _header(self, n: int) -> None:
-        header = {"descr": self.dtype.str, "fortran_order": False, "shape": (n,)}
-        np.lib.format.write_array_header_1_0(self.file, header)
-        if self.file.tell() != self.HEADER:  # numpy changed its padding: the ids would be misread
-            raise RuntimeError(f".npy header of {self.file.tell()} bytes, not {self.HEADER}")
 
 
 def prepare_file(

@@ -13,6 +13,7 @@ pages, not memory taken. The arrays and stats are what prepare_corpus makes in m
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -23,14 +24,14 @@ import numpy as np
 from ..io.atomic import atomic_directory
 from . import streaming
 from .errors import DataError
-from .prepared import corpus_stats, split_stats, token_dtype, write_prepared
+from .prepared import NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class
 from .shuffle import shuffled_range
 from .sources import EMPTY_LINES, blank_line
 from .spill import Spill
 from .spill_jit import mark_chars
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
-from .streaming import BOM, BPE_SAMPLE, NpyWriter, check_disk, scan, trim
+from .streaming import BOM, BPE_SAMPLE, check_disk, encode_pieces, scan, trim
 from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
 
@@ -145,30 +146,42 @@ def build_lines_tokenizer(name: str, spill: Spill, **settings) -> Tokenizer:
     return make_tokenizer(name, kind="lines", train=train_chars, others=[other], **settings)
 
 
-def encode_lines(tok: Tokenizer, spill: Spill, out: Path) -> dict:
-    """out/<split>.npy for every split, [B, w1, B, w2, ..., B]; returns stats.json's "splits" (+ "unk")."""
-    dtype, splits = token_dtype(tok.vocab_size), {}
+def encode_lines(tok: Tokenizer, spill: Spill, out: Path, workers: int) -> dict:
+    """out/<split>.npy for every split, [B, w1, B, w2, ..., B] (bpe encoded on `workers` processes); returns
+    stats.json's "splits" (+ "unk")."""
+    dtype, n = token_dtype(tok.vocab_size), len(spill.cuts) - 1
     nl = b"\n" if tok.reads_bytes else "\n"
-    for k in range(len(spill.cuts) - 1):
-        name, tokens, docs, n_bytes, n_chars, unk = SPLIT_NAMES[k], 0, 0, 0, 0, 0
-        with NpyWriter(out / f"{name}.npy", dtype) as f:
-            for count, data in spill.blocks(k):
+
+    def pieces():  # ((split, documents, bytes, text), text to encode)
+        for k in range(n):
+            for a, (count, data) in enumerate(spill.blocks(k)):
                 block = data if tok.reads_bytes else data.decode("utf-8")
-                text = (nl if docs == 0 else nl[:0]) + block + nl
-                ids, unknown = tok.encode_counted(text)
-                f.write(ids)
-                tokens, unk, docs = tokens + len(ids), unk + unknown, docs + count
-                n_bytes += len(data) + 1  # the split's text: its documents, each with a "\n", after the first "\n"
-                n_chars += (len(data.decode("utf-8", errors="replace")) if tok.reads_bytes else len(block)) + 1
-        units = (n_bytes if tok.reads_bytes else n_chars) - docs  # the documents' bytes (characters), no "\n"s
-        splits[name] = split_stats(units, docs, tokens, n_chars, n_bytes, unk)
+                yield (k, count, data, block), (nl if a == 0 else nl[:0]) + block + nl
+
+    acc = [{"tokens": 0, "docs": 0, "bytes": 0, "chars": 0, "unk": 0} for _ in range(n)]
+    files = [NpyWriter(out / f"{SPLIT_NAMES[k]}.npy", dtype) for k in range(n)]
+    try:
+        for (k, count, data, block), _, ids, unknown in encode_pieces(tok, pieces(), workers):
+            files[k].write(ids)
+            s = acc[k]
+            s["tokens"], s["unk"], s["docs"] = s["tokens"] + len(ids), s["unk"] + unknown, s["docs"] + count
+            s["bytes"] += len(data) + 1  # the split's text: its documents, each with a "\n", after the first "\n"
+            s["chars"] += (len(data.decode("utf-8", errors="replace")) if tok.reads_bytes else len(block)) + 1
+    finally:
+        for f in files:
+            f.close()
+    splits = {}
+    for k, s in enumerate(acc):
+        units = (s["bytes"] if tok.reads_bytes else s["chars"]) - s["docs"]  # the documents', without the "\n"s
+        splits[SPLIT_NAMES[k]] = split_stats(units, s["docs"], s["tokens"], s["chars"], s["bytes"], s["unk"])
     return splits
 
 
 def prepare_lines_file(
-    path, *, tokenizer: str, fractions, split_seed: int = 42, out_dir, source: str, meta=None, **settings
+    path, *, tokenizer: str, fractions, split_seed: int = 42, out_dir, source: str, meta=None, workers=None, **settings
 ) -> dict:
-    """prepare_corpus for a lines corpus in a file, read a block of documents at a time; returns the stats."""
+    """prepare_corpus for a lines corpus in a file, read a block of documents at a time; returns the stats.
+    `workers`: processes that encode bpe (default: every core this process may use)."""
     path = Path(path)
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
     _, sha, has_text = scan(path, reads_bytes, source)
@@ -176,7 +189,7 @@ def prepare_lines_file(
         spill = spill_lines(path, reads_bytes, has_text, fractions, split_seed, tmp / "spill")
         tok = build_lines_tokenizer(tokenizer, spill, **settings)
         check_disk(tmp.parent, (path.stat().st_size + 3) * token_dtype(tok.vocab_size).itemsize)  # a token a byte
-        splits = encode_lines(tok, spill, tmp)
+        splits = encode_lines(tok, spill, tmp, workers or len(os.sched_getaffinity(0)))
         shutil.rmtree(spill.folder)
         stats = corpus_stats(tok, "lines", tokenizer, check_fractions(fractions), split_seed, source, sha, meta, splits)
         write_prepared(tmp, tok, "lines", stats)
