@@ -53,6 +53,23 @@ def test_unk_declared_only_when_val_needs_it():
     assert lines.itos == ["\n", "a", "b", "c", "\ufffd"] and lines.count_unknown("\nd\n") == 1
 
 
+@pytest.mark.parametrize("unk", [True, False])
+def test_char_ids_read_from_utf8_bytes_equal_those_of_the_text(unk):
+    """Prepare hands a char tokenizer UTF-8 bytes (bytes_jit.char_ids): one to four bytes a character, code points
+    past the vocabulary's largest, unknowns counted, the same error as for text."""
+    tok = CharTokenizer.build("aé€😀\n", others=["zß\ufffd"] if unk else [])
+    texts = ["", "aé€😀\n", "a" * 1000 + "€😀é", "zaß\ufffd😀"] if unk else ["", "aé€😀\n", "a" * 1000 + "€😀é"]
+    for text in texts:
+        ids, n = tok.encode_counted(text.encode())
+        assert ids.dtype == np.int64 and np.array_equal(ids, tok.encode(text)) and n == tok.count_unknown(text)
+    if not unk:
+        with pytest.raises(DataError) as by_bytes:
+            tok.encode_counted("a€zq".encode())
+        with pytest.raises(DataError) as by_text:
+            tok.encode_counted("a€zq")
+        assert str(by_bytes.value) == str(by_text.value) and "'z' (U+007A) at position 2" in str(by_text.value)
+
+
 @pytest.mark.parametrize(
     "tok",
     [ByteTokenizer(), ByteTokenizer(lines=True), CharTokenizer(list("xyz"), lines=True, unk="?"), CharTokenizer(["é"])],

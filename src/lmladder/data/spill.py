@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streaming
-from .spill_jit import copy_ranges, invert
+from .bytes_jit import copy_ranges, invert
 from .streaming import trim
 
 BLOCK = 1 << 16  # documents yielded (decoded, encoded) at a time

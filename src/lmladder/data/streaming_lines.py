@@ -23,13 +23,13 @@ import numpy as np
 
 from ..io.atomic import atomic_directory
 from . import streaming
+from .bytes_jit import mark_chars
 from .errors import DataError
 from .prepared import NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class
 from .shuffle import shuffled_range
 from .sources import EMPTY_LINES, blank_line
 from .spill import Spill
-from .spill_jit import mark_chars
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .streaming import BOM, BPE_SAMPLE, check_disk, encode_pieces, scan, trim
 from .tokenizers import Tokenizer
@@ -150,23 +150,23 @@ def encode_lines(tok: Tokenizer, spill: Spill, out: Path, workers: int) -> dict:
     """out/<split>.npy for every split, [B, w1, B, w2, ..., B] (bpe encoded on `workers` processes); returns
     stats.json's "splits" (+ "unk")."""
     dtype, n = token_dtype(tok.vocab_size), len(spill.cuts) - 1
-    nl = b"\n" if tok.reads_bytes else "\n"
+    raw = tok.reads_bytes or tok.name == "char"  # char reads UTF-8 bytes without decoding them (bytes_jit.py)
+    nl = b"\n" if raw else "\n"
 
-    def pieces():  # ((split, documents, bytes, text), text to encode)
+    def pieces():  # ((split, documents, bytes), text to encode)
         for k in range(n):
             for a, (count, data) in enumerate(spill.blocks(k)):
-                block = data if tok.reads_bytes else data.decode("utf-8")
-                yield (k, count, data, block), (nl if a == 0 else nl[:0]) + block + nl
+                yield (k, count, data), (nl if a == 0 else nl[:0]) + (data if raw else data.decode("utf-8")) + nl
 
     acc = [{"tokens": 0, "docs": 0, "bytes": 0, "chars": 0, "unk": 0} for _ in range(n)]
     files = [NpyWriter(out / f"{SPLIT_NAMES[k]}.npy", dtype) for k in range(n)]
     try:
-        for (k, count, data, block), _, ids, unknown in encode_pieces(tok, pieces(), workers):
+        for (k, count, data), _, ids, unknown in encode_pieces(tok, pieces(), workers):
             files[k].write(ids)
             s = acc[k]
             s["tokens"], s["unk"], s["docs"] = s["tokens"] + len(ids), s["unk"] + unknown, s["docs"] + count
             s["bytes"] += len(data) + 1  # the split's text: its documents, each with a "\n", after the first "\n"
-            s["chars"] += (len(data.decode("utf-8", errors="replace")) if tok.reads_bytes else len(block)) + 1
+            s["chars"] += (len(data.decode("utf-8", errors="replace")) if tok.reads_bytes else _chars(data)) + 1
     finally:
         for f in files:
             f.close()
@@ -194,3 +194,8 @@ def prepare_lines_file(
         stats = corpus_stats(tok, "lines", tokenizer, check_fractions(fractions), split_seed, source, sha, meta, splits)
         write_prepared(tmp, tok, "lines", stats)
     return stats
+
+
+def _chars(data: bytes) -> int:
+    """The characters of valid UTF-8: its bytes less the continuation bytes (10xxxxxx)."""
+    return len(data) - int(np.count_nonzero((np.frombuffer(data, dtype=np.uint8) & 0xC0) == 0x80))

@@ -55,10 +55,17 @@ class CharTokenizer(Tokenizer):
         unseen = set().union(*(set(o) for o in others)) - chars - ({"\n"} if lines else set())
         return cls(sorted(chars), lines=lines, unk=unk if unseen else None)
 
-    def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, known mask) for every character of text (id -1 where unknown), a table lookup per code point."""
-        codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-        ids = self._table.take(codes, mode="clip")  # a code point past the table reads its last entry, -1
+    def _lookup(self, text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, known mask) for every character of text (id -1 where unknown), a table lookup per code point; bytes
+        are valid UTF-8 (a corpus prepare checked), read without decoding them."""
+        if isinstance(text, bytes):
+            from ..bytes_jit import char_ids  # numba, imported only where a corpus is prepared
+
+            ids = np.empty(len(text), dtype=np.int64)
+            ids = ids[: char_ids(np.frombuffer(text, dtype=np.uint8), self._table, ids)]
+        else:
+            codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+            ids = self._table.take(codes, mode="clip")  # a code point past the table reads its last entry, -1
         return ids, ids >= 0
 
     def _unknown(self, ids: np.ndarray, known: np.ndarray) -> int:
@@ -81,12 +88,13 @@ class CharTokenizer(Tokenizer):
     def encode(self, text: str) -> np.ndarray:
         return self.encode_counted(text)[0]
 
-    def encode_counted(self, text: str) -> tuple[np.ndarray, int]:
+    def encode_counted(self, text: str | bytes) -> tuple[np.ndarray, int]:
+        """encode and count_unknown in one lookup; text may be valid UTF-8 bytes (prepare's blocks: no decoding)."""
         ids, known = self._lookup(text)
         if known.all():
-            return ids.astype(np.int64), 0
+            return ids.astype(np.int64, copy=False), 0
         if self.unk_id is None:
-            i, c = self.first_unknown(text)  # type: ignore[misc]
+            i, c = self.first_unknown(text.decode("utf-8") if isinstance(text, bytes) else text)  # type: ignore[misc]
             # callers that know where the text came from (a prompt, a file) re-word this with their own fix
             raise DataError(
                 f"CharTokenizer.encode: character {c!r} (U+{ord(c):04X}) at position {i} is not in the "
