@@ -127,6 +127,17 @@ def test_incremental_counts_match_reference_on_random_text(text):
         assert finals == [ref_encode(c, merges, "none", False) for c in chunks]
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab1 \r\n\t.'sé\u00a0\u2028\x0b", max_size=40), st.sampled_from(list(PATTERNS)))
+def test_one_split_of_many_documents_is_each_documents_split_in_turn(text, pattern):
+    """A lines corpus is split in one findall (LINES_PATTERNS), not one a document: the same chunks, "\\n" apart."""
+    per_doc = []
+    for k, doc in enumerate(text.split("\n")):
+        chunks = regex.findall(PATTERNS[pattern], doc) if PATTERNS[pattern] else [doc] * bool(doc)
+        per_doc += ["\n"] * bool(k) + chunks
+    assert regex.findall(bpe.LINES_PATTERNS[pattern], text) == per_doc
+
+
 def test_tie_break_most_frequent_then_smallest_pair():
     # (z, y) occurs 3 times; (a, z) and (a, b) twice each, and (a, z) is seen first but (97, 98) < (97, 122)
     tok = BPETokenizer.train("az\nzy\nab\nzy\naz\nzy\nab", 260, pattern="none", lines=True)

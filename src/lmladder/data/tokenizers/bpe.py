@@ -35,6 +35,16 @@ PATTERNS: dict[str, str | None] = {
     r"""|\s*[\r\n]|\s+(?!\S)|\s+""",
     "none": None,
 }
+# The same for a lines corpus's text, where "\n" only separates documents: within a document (no "\n") each matches
+# what its namesake matches, no chunk crosses a "\n" ("\s" made "[^\S\n]", "[\r\n]" made "\r"; none has a
+# lookbehind or an anchor, and a lookahead sees "\n" as it sees the end), and "\n" is a chunk of its own: one
+# findall over many documents gives the chunks of each in turn (tests/data/test_bpe.py), not one call a document.
+LINES_PATTERNS: dict[str, str] = {
+    "gpt2": r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|[^\S\n]+(?!\S)|[^\S\n]+|\n""",
+    "gpt4": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++\r*"""
+    r"""|[^\S\n]*\r|[^\S\n]+(?!\S)|[^\S\n]+|\n""",
+    "none": r"""[^\n]+|\n""",
+}
 LONG_CHUNK = 256  # bytes: longer chunks are merged by a NumPy pass per merge, shorter ones by a Python loop
 CACHE_MAX = 1 << 18  # cached chunk encodings; the cache starts over past this, so endless unique text stays bounded
 _ABSENT = 1 << 62  # rank of a pair that is no merge
@@ -105,7 +115,8 @@ class BPETokenizer(Tokenizer):
         # the boundary stands for "\n", so its own spelling is plain text there; other specials match literally
         literal = sorted(specials[1:] if self.lines else specials, key=len, reverse=True)  # longest match first
         self._special_re = regex.compile("(" + "|".join(map(regex.escape, literal)) + ")") if literal else None
-        self._split_re = regex.compile(PATTERNS[pattern]) if PATTERNS[pattern] else None
+        split = LINES_PATTERNS[pattern] if self.lines else PATTERNS[pattern]
+        self._split_re = regex.compile(split) if split else None
         self._cache: dict[str, list[int]] = {}
 
     @classmethod
@@ -205,6 +216,9 @@ class BPETokenizer(Tokenizer):
         for chunk in self._split(text):
             ids = self._cache.get(chunk)
             if ids is None:
+                if self.lines and chunk == "\n":  # a document ends
+                    out.append(self.boundary_id)  # type: ignore[arg-type]
+                    continue
                 data = chunk.encode("utf-8", "surrogatepass")
                 if len(data) > LONG_CHUNK:
                     out.extend(self._merge_long(data))
@@ -217,15 +231,11 @@ class BPETokenizer(Tokenizer):
 
     def encode(self, text: str) -> np.ndarray:
         out: list[int] = []
-        for k, doc in enumerate(text.split("\n") if self.lines else [text]):
-            if k:
-                out.append(self.boundary_id)  # type: ignore[arg-type]
-            pieces = self._special_re.split(doc) if self._special_re else [doc]
-            for m, piece in enumerate(pieces):
-                if m % 2:  # split puts the matched special tokens at odd places
-                    out.append(self.special_ids[piece])
-                else:
-                    self._encode_text(piece, out)
+        for m, piece in enumerate(self._special_re.split(text) if self._special_re else [text]):
+            if m % 2:  # split puts the matched special tokens at odd places (none holds a "\n")
+                out.append(self.special_ids[piece])
+            else:
+                self._encode_text(piece, out)
         return np.array(out, dtype=np.int64)
 
     def decode(self, ids) -> str:
