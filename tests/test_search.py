@@ -164,6 +164,7 @@ def search(tmp_path_factory):
     return tmp, r.stdout + r.stderr
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_a_6_trial_search_minimises_val_nll_and_the_report_lists_every_trial(search):
     search, printed = search
     sweep = search / "sweep"
@@ -227,6 +228,7 @@ def _start(args, cwd: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_slurm_cpu_local_runs_each_trial_in_its_own_process_and_the_report_collects_them(tmp_path):
     """The SLURM preset's twin under an Optuna search: a batch of 2 trials (n_jobs=2), each a submitit job."""
     search = ["hydra/sweeper=optuna_mlp", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2"]

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.shared_data import shared_file
 
 from .harness import ROOT, THREADS
@@ -42,6 +44,7 @@ def _rows(run: Path) -> dict[str, str]:
     return {p.relative_to(live).as_posix(): p.read_text() for p in sorted(live.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_a_killed_and_resumed_run_logs_the_uninterrupted_rows(tmp_path):
     straight = _train(tmp_path, "straight")
     assert straight.returncode == 0, straight.stderr

@@ -79,6 +79,7 @@ def test_sum_adds_in_rank_order_on_every_rank(tmp_path):
         assert np.array_equal(np.array(got, np.float32), np.repeat(expect[None], 3, 0))
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_two_ranks_equal_grad_accum_2_and_repeat_to_the_bit(tmp_path, prepared):
     r2, again, accum = tmp_path / "r2", tmp_path / "r2_again", tmp_path / "accum2"
     out = ok(train([*MLP, prepared], r2, ranks=2))
@@ -105,6 +106,7 @@ def assert_float32_close(a_path: Path, b_path: Path, atol: float = 2e-6) -> None
         assert np.abs(a[k].astype(np.float64) - b[k]).max() <= atol, k
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_two_ranks_keep_batchnorm_statistics_as_grad_accum_does(tmp_path, prepared):
     wavenet = ["rung=wavenet", "wavenet.train.max_iters=40", "wavenet.train.eval_interval=20"]
     wavenet += ["wavenet.train.eval_iters=4", "wavenet.train.progress=false", "wavenet.sample.num_samples=2"]
@@ -114,6 +116,7 @@ def test_two_ranks_keep_batchnorm_statistics_as_grad_accum_does(tmp_path, prepar
     assert_float32_close(tmp_path / "r2" / "model.safetensors", tmp_path / "accum2" / "model.safetensors")
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_killed_rank_ends_the_others_and_the_run_resumes_bit_for_bit(tmp_path, prepared):
     long = [
         *MLP,
@@ -155,6 +158,7 @@ def _is_rank(proc: Path, rank: int, run: Path) -> bool:
     return f"PMI_RANK={rank}".encode() in env and f"hydra.run.dir={run}".encode() in cmdline
 
 
+@pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_another_world_size_is_refused_unless_resharded(tmp_path, prepared):
     r2 = tmp_path / "r2"
     ok(train([*MLP, prepared], r2, ranks=2))
