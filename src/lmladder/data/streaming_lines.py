@@ -1,14 +1,13 @@
 """Preparing a lines corpus bigger than memory (one document per line): streaming.py's passes, by line.
 
-    pass 1  sha256, strict UTF-8 (streaming.scan) and the byte offsets of every line
+    pass 1  sha256 and strict UTF-8 (streaming.scan); the start and length of every line (two reads: counted, filled)
     pass 2  blank lines refused; the documents shuffled as split_lines shuffles them (random.Random(split_seed)),
-            cut into splits; the vocabulary from the train split's documents in that order
-    pass 3  each split's documents, in shuffled order, read BLOCK at a time and encoded as [B, w1, B, w2, ..., B]
+            cut into splits, and spilled in that order (spill.py: one read of the file from start to end)
+    pass 3  the vocabulary from the spilled train documents; each split read back a block at a time, in shuffled
+            order, and encoded as [B, w1, B, w2, ..., B] (bpe on every core)
 
-Memory: the offsets and the shuffled order, 20 bytes per line (about 26 while the offsets are found), and one block of
-documents. Reading a block's scattered documents through a map of the file also maps the pages around each (the
-kernel's fault-around: all of a 1 GB file for 65,536 documents), which counts as resident until the block ends: file
-pages, not memory taken. The arrays and stats are what prepare_corpus makes in memory (tests/data/test_streaming.py).
+Memory: 20 bytes per line while the lines are spilled (their offsets, lengths, the shuffle and its inverse), then a
+spill window (~130 MB). The arrays and stats are what prepare_corpus makes in memory (tests/data/test_streaming.py).
 """
 
 from __future__ import annotations
