@@ -201,9 +201,8 @@ def _long_lines(path: Path) -> Path:
 @pytest.mark.parametrize("corpus", ["names", "odd", "long"])
 def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, tokenizer, opts):
     monkeypatch.setattr(streaming, "CHUNK", 997)
-    monkeypatch.setattr(spill, "BLOCK", 333)  # many blocks of documents, in many windows, spilled a piece at a time
+    monkeypatch.setattr(spill, "BLOCK", 333)  # many blocks of documents, in many windows
     monkeypatch.setattr(spill, "WINDOW", 4000)
-    monkeypatch.setattr(spill, "READ", 1500)
     monkeypatch.setattr(shuffle, "JIT_FROM", 2)  # the compiled shuffle (uint32 line numbers), as large corpora take
     file = {"names": lambda p: shared_file("names.txt"), "odd": _odd_lines, "long": _long_lines}[corpus](tmp_path / "c")
     opts = {**opts, "min_count": 1} if tokenizer == "word" else opts  # a name is one word: most are seen once
@@ -217,7 +216,7 @@ def test_streamed_lines_equal_the_in_memory_ones(tmp_path, monkeypatch, corpus, 
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
-def test_line_offsets_split_as_in_memory_wherever_the_pieces_end(tmp_path, monkeypatch, chunk):
+def test_lines_are_split_as_in_memory_wherever_the_pieces_end(tmp_path, monkeypatch, chunk):
     """Runs of "\\r" before a newline (stripped) that straddle pieces, "\\r"-only files, a byte order mark, no
     final newline: every line found where split_lines finds it."""
     monkeypatch.setattr(streaming, "CHUNK", chunk)
@@ -229,9 +228,10 @@ def test_line_offsets_split_as_in_memory_wherever_the_pieces_end(tmp_path, monke
         file.write_bytes(data)
         for reads_bytes in (True, False):
             text = data if reads_bytes else data.decode("utf-8").removeprefix("\ufeff").encode()
-            starts, lens = streaming_lines.line_offsets(file, reads_bytes)
-            got = [data[s : s + n] for s, n in zip(starts.tolist(), lens.tolist(), strict=True)]
+            pieces = streaming_lines.line_pieces(file, reads_bytes)
+            got = [buf[s : s + n].tobytes() for buf, st, ln in pieces for s, n in zip(st, ln, strict=True)]
             assert got == split_lines(text)[0], (data, reads_bytes)
+            assert streaming_lines.line_lengths(file, reads_bytes).tolist() == [len(d) for d in got]
 
 
 @pytest.mark.parametrize(

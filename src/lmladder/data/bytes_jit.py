@@ -23,7 +23,8 @@ def copy_ranges(src, src_at, lens, dst, dst_at):
 
 @njit(cache=True)
 def invert(order, out):
-    """out[order[i]] = i: each line's place in the shuffle."""
+    """out[order[i]] = i: each line's place in the shuffle (0.4 s for 25M; following the permutation's cycles in
+    place, 4 bytes a line fewer, took 4.4)."""
     for i in range(len(order)):
         out[order[i]] = i
 

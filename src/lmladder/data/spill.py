@@ -6,12 +6,12 @@ around each resident until the block ended. Instead the documents are moved twic
 
     plan   blocks of at most BLOCK documents or about CHUNK bytes, grouped into windows of about WINDOW bytes,
            each window inside one split
-    write  the file read once from start to end, READ bytes at a time; each document appended to the spill file of
+    write  the file read once from start to end, a piece at a time; each document appended to the spill file of
            the window that holds its place in the shuffle, with that place and its length
     read   a window's files read whole and its documents put in order in memory; then yielded block by block
 
-Disk: the corpus again, plus 8 bytes a document (16 from 4 GiB). Memory: 20 bytes a line while writing (the line
-offsets, lengths, the shuffle and its inverse), then about twice WINDOW.
+Disk: the corpus again, plus 8 bytes a document (16 from 4 GiB). Memory: 8 bytes a line while writing (the lengths and
+the shuffle's inverse; 12 while it is computed), then about twice WINDOW.
 """
 
 from __future__ import annotations
@@ -27,49 +27,47 @@ from .streaming import trim
 
 BLOCK = 1 << 16  # documents yielded (decoded, encoded) at a time
 WINDOW = 1 << 26  # bytes of documents put in order in memory at a time
-READ = 1 << 24  # bytes of the corpus read at a time while writing the spill
 
 
 class Spill:
-    """Spill files under `folder` for the documents order[cuts[k]:cuts[k + 1]] of every split k."""
+    """Spill files under `folder` for the documents order[cuts[k]:cuts[k + 1]] of every split k, from `pieces`: the
+    corpus's lines in file order (streaming_lines.line_pieces), `size` bytes in all. `order` becomes its inverse:
+    each line's place in the shuffle."""
 
-    def __init__(self, folder: Path, path: Path, starts, lens, order, cuts: list[int]):
+    def __init__(self, folder: Path, pieces, lens, order, cuts: list[int], size: int):
         self.folder, self.cuts = folder, cuts
-        self.pair = np.dtype(np.uint32 if path.stat().st_size < 1 << 32 else np.int64)
+        self.pair = np.dtype(np.uint32 if size < 1 << 32 else np.int64)
         self.bounds, self.windows = _plan(lens, order, cuts)
+        rank = np.empty_like(order)
+        invert(order, rank)
+        order[:] = rank  # the shuffle is not needed again: 4 bytes a line fewer while the spill is written
+        del rank
         folder.mkdir()
-        self._write(path, starts, lens, order)
+        self._write(pieces, order)
 
     @staticmethod
     def disk_need(path: Path, lines: int) -> int:
         return path.stat().st_size + lines * 2 * (4 if path.stat().st_size < 1 << 32 else 8)
 
-    def _write(self, path: Path, starts, lens, order) -> None:
-        rank = np.empty(len(order), dtype=order.dtype)
-        invert(order, rank)
+    def _write(self, pieces, rank) -> None:
         small = np.uint16 if len(self.windows) <= 1 << 16 else np.int64  # argsort's stable sort is a radix sort
-        i, n = 0, len(order)
-        with open(path, "rb") as f:
-            while i < n:  # lines i..j-1: those starting within READ bytes of line i
-                j = max(int(np.searchsorted(starts, starts[i] + READ)), i + 1)
-                f.seek(int(starts[i]))
-                buf = np.frombuffer(f.read(int(starts[j - 1] + lens[j - 1] - starts[i])), dtype=np.uint8)
-                place = rank[i:j].astype(np.int64)
-                w = np.searchsorted(self.windows, place, side="right") - 1
-                by = np.argsort(w.astype(small), kind="stable")
-                w, place, ln = w[by], place[by], lens[i:j][by].astype(np.int64)
-                at = _starts_of(ln)
-                out = np.empty(int(at[-1]), dtype=np.uint8)
-                copy_ranges(buf, starts[i:j][by] - starts[i], ln, out, at)
-                pairs = np.stack([place - self.windows[w], ln], axis=1).astype(self.pair)
-                edges = [0, *(np.flatnonzero(np.diff(w)) + 1).tolist(), len(w)]
-                for a, b in zip(edges[:-1], edges[1:], strict=False):
-                    with open(self.folder / f"{w[a]}.bytes", "ab") as g:
-                        g.write(out[at[a] : at[b]].data)
-                    with open(self.folder / f"{w[a]}.pairs", "ab") as g:
-                        g.write(pairs[a:b].data)
-                i = j
-                trim()
+        m = 0
+        for buf, starts, lens in pieces:
+            place = rank[m : m + len(lens)].astype(np.int64)
+            m += len(lens)
+            w = np.searchsorted(self.windows, place, side="right") - 1
+            by = np.argsort(w.astype(small), kind="stable")
+            w, place, ln = w[by], place[by], lens[by].astype(np.int64)
+            at = _starts_of(ln)
+            out = np.empty(int(at[-1]), dtype=np.uint8)
+            copy_ranges(buf, starts[by], ln, out, at)
+            pairs = np.stack([place - self.windows[w], ln], axis=1).astype(self.pair)
+            edges = [0, *(np.flatnonzero(np.diff(w)) + 1).tolist(), len(w)]
+            for a, b in zip(edges[:-1], edges[1:], strict=False):
+                with open(self.folder / f"{w[a]}.bytes", "ab") as g:
+                    g.write(out[at[a] : at[b]].data)
+                with open(self.folder / f"{w[a]}.pairs", "ab") as g:
+                    g.write(pairs[a:b].data)
 
     def blocks(self, k: int) -> Iterator[tuple[int, bytes]]:
         """(documents, their bytes joined by "\\n") of split k, block by block in shuffled order."""

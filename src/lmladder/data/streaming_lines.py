@@ -35,34 +35,49 @@ from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
 
 
-def line_offsets(path: Path, reads_bytes: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(start, length) of every line in bytes, its newline and trailing "\\r"s excluded (a final newline ends the
-    last line; "\\r" separates the lines of a file without any "\\n", as corpus_lines splits them). Two passes: the
-    lines counted, then their arrays filled in place (12 bytes a line; a list of pieces took 40)."""
-    size = path.stat().st_size
+def line_pieces(path: Path, reads_bytes: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The file's lines in order, about CHUNK bytes at a time: (bytes holding whole lines, where each line starts in
+    them, its length), its newline and trailing "\\r"s excluded (a final newline ends the last line; "\\r" separates
+    the lines of a file without any "\\n", as corpus_lines splits them)."""
     with open(path, "rb") as f:
-        head = f.read(3)
-    first = 3 if not reads_bytes and head == BOM else 0
-    sep = b"\n" if (n := _count(path, b"\n")) else b"\r"
-    n = n or _count(path, sep)
-    starts = np.empty(n + 1, dtype=np.int64)
-    lens = np.empty(n + 1, dtype=np.uint32 if size < 1 << 32 else np.int64)
-    starts[0], m, offset, tail = first, 0, 0, b""
+        skip = 3 if not reads_bytes and f.read(3) == BOM else 0
+    sep, carry = _separator(path), b""  # carry: the start of a line no piece has ended yet
+    with open(path, "rb") as f:
+        f.seek(skip)
+        while True:
+            raw = f.read(streaming.CHUNK)
+            joined = carry + raw
+            buf = np.frombuffer(joined, dtype=np.uint8)
+            pos = np.flatnonzero(buf == sep)
+            if not raw and len(buf):  # the last line, which no newline ended
+                pos = np.append(pos, len(buf))
+            if len(pos):
+                starts = np.concatenate([[0], pos[:-1] + 1])
+                ends = pos - _returns_before(buf, pos) if sep == ord("\n") else pos
+                yield buf, starts, ends - starts
+            if not raw:
+                return
+            carry = joined[int(pos[-1]) + 1 :] if len(pos) else joined
+            trim()
+
+
+def line_lengths(path: Path, reads_bytes: bool) -> np.ndarray:
+    """Every line's length (line_pieces), 4 bytes a line below 4 GiB: counted, then filled in place."""
+    n, m = _count(path, bytes([_separator(path)])) + 1, 0
+    lens = np.empty(n, dtype=np.uint32 if path.stat().st_size < 1 << 32 else np.int64)
+    for _, _, ln in line_pieces(path, reads_bytes):
+        lens[m : m + len(ln)] = ln
+        m += len(ln)
+    return lens[:m]
+
+
+def _separator(path: Path) -> int:
+    """ "\\n", or "\\r" in a file without any "\\n"."""
     with open(path, "rb") as f:
         while raw := f.read(streaming.CHUNK):
-            joined = tail + raw  # after the "\r"s that ended the last piece, which may end a line here
-            buf, base = np.frombuffer(joined, dtype=np.uint8), offset - len(tail)
-            pos = np.flatnonzero(buf == sep[0])
-            end = pos - _returns_before(buf, pos) if sep == b"\n" else pos
-            starts[m + 1 : m + 1 + len(pos)] = pos + base + 1
-            lens[m : m + len(pos)] = end + base - starts[m : m + len(pos)]
-            m, offset = m + len(pos), offset + len(raw)
-            tail = joined[len(joined.rstrip(b"\r")) :] if sep == b"\n" else b""
-            trim()
-    lens[n] = size - len(tail) - starts[n]
-    if starts[n] == size:  # the newline that ends the last line
-        return starts[:n], lens[:n]
-    return starts, lens
+            if b"\n" in raw:
+                return ord("\n")
+    return ord("\r")
 
 
 def _count(path: Path, sep: bytes) -> int:
@@ -85,7 +100,7 @@ def _returns_before(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
         k += live
 
 
-def split_order(starts, lens, fractions, seed: int, has_text: bool) -> tuple[np.ndarray, list[int]]:
+def split_order(lens, fractions, seed: int, has_text: bool) -> tuple[np.ndarray, list[int]]:
     """The documents (line numbers) in split_lines's order, and where each split starts in it (then the end); blank
     lines and a corpus without text refused as corpus_lines refuses them."""
     if not has_text:
@@ -93,19 +108,19 @@ def split_order(starts, lens, fractions, seed: int, has_text: bool) -> tuple[np.
     if (blank := np.flatnonzero(lens == 0)).size:
         raise blank_line(int(blank[0]))
     fr = check_fractions(fractions)
-    order = shuffled_range(len(starts), seed)  # split_lines's shuffle: the permutation depends on the length only
+    order = shuffled_range(len(lens), seed)  # split_lines's shuffle: the permutation depends on the length only
     cuts = cut_points(len(order), fr)
     check_cuts(cuts, fr, "lines")
     return order, cuts
 
 
 def spill_lines(path: Path, reads_bytes: bool, has_text: bool, fractions, seed: int, folder: Path) -> Spill:
-    """Passes 2 and 3: the lines found, shuffled and split, and spilled in that order under `folder` (the line
-    offsets and the shuffle are dropped on return: 20 bytes a line)."""
-    starts, lens = line_offsets(path, reads_bytes)
-    order, cuts = split_order(starts, lens, fractions, seed, has_text)
+    """Passes 1 and 2: the lines found, shuffled and split, and spilled in that order under `folder` (their lengths
+    and the shuffle, 8 bytes a line, are dropped on return)."""
+    lens = line_lengths(path, reads_bytes)
+    order, cuts = split_order(lens, fractions, seed, has_text)
     check_disk(folder.parent.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
-    return Spill(folder, path, starts, lens, order, cuts)
+    return Spill(folder, line_pieces(path, reads_bytes), lens, order, cuts, path.stat().st_size)
 
 
 def texts(spill: Spill, k: int) -> Iterator[str]:
