@@ -154,7 +154,7 @@ class NpyWriter:
         self.close()
 
     def write(self, ids: np.ndarray) -> None:
-        self.file.write(ids.astype(self.dtype).tobytes())
+        self.file.write(np.ascontiguousarray(ids, dtype=self.dtype).data)
 
     def close(self) -> None:
         if not self.file.closed:

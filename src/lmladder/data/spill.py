@@ -36,7 +36,7 @@ class Spill:
 
     def __init__(self, folder: Path, pieces, lens, order, cuts: list[int], size: int):
         self.folder, self.cuts = folder, cuts
-        self.pair = np.dtype(np.uint32 if size < 1 << 32 else np.int64)
+        self.pair = _pair(size)
         self.bounds, self.windows = _plan(lens, order, cuts)
         rank = np.empty_like(order)
         invert(order, rank)
@@ -47,7 +47,8 @@ class Spill:
 
     @staticmethod
     def disk_need(path: Path, lines: int) -> int:
-        return path.stat().st_size + lines * 2 * (4 if path.stat().st_size < 1 << 32 else 8)
+        size = path.stat().st_size
+        return size + lines * 2 * _pair(size).itemsize
 
     def _write(self, pieces, rank) -> None:
         small = np.uint16 if len(self.windows) <= 1 << 16 else np.int64  # argsort's stable sort is a radix sort
@@ -99,6 +100,11 @@ class Spill:
         return range(int(first), int(last))
 
 
+def _pair(size: int) -> np.dtype:
+    """The dtype of a spilled document's (place, length): both below the corpus's size."""
+    return np.dtype(np.uint32 if size < 1 << 32 else np.int64)
+
+
 def _starts_of(lens: np.ndarray) -> np.ndarray:
     """0, lens[0], lens[0] + lens[1], ..., sum(lens): where each range starts, and the end."""
     at = np.zeros(len(lens) + 1, dtype=np.int64)
@@ -112,7 +118,7 @@ def _plan(lens, order, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
     it past WINDOW."""
     bounds, windows = [], []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        a, size = lo, WINDOW
+        a, size = lo, WINDOW  # as if a window were full: each split starts one
         while a < hi:
             cum = np.cumsum(lens[order[a : min(a + BLOCK, hi)]].astype(np.int64) + 1)
             take = min(max(int(np.searchsorted(cum, cum[0] + streaming.CHUNK)), 1), len(cum))

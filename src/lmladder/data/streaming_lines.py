@@ -1,13 +1,14 @@
 """Preparing a lines corpus bigger than memory (one document per line): streaming.py's passes, by line.
 
-    pass 1  sha256 and strict UTF-8 (streaming.scan); the start and length of every line (two reads: counted, filled)
+    pass 1  sha256 and strict UTF-8 (streaming.scan); the length of every line (two reads: counted, filled)
     pass 2  blank lines refused; the documents shuffled as split_lines shuffles them (random.Random(split_seed)),
             cut into splits, and spilled in that order (spill.py: one read of the file from start to end)
     pass 3  the vocabulary from the spilled train documents; each split read back a block at a time, in shuffled
             order, and encoded as [B, w1, B, w2, ..., B] (bpe on every core)
 
-Memory: 20 bytes per line while the lines are spilled (their offsets, lengths, the shuffle and its inverse), then a
-spill window (~130 MB). The arrays and stats are what prepare_corpus makes in memory (tests/data/test_streaming.py).
+Memory: 8 bytes per line while the lines are spilled (their lengths and the shuffle's inverse; 12 while that is
+computed), then a spill window (~130 MB). The arrays and stats are what prepare_corpus makes in memory
+(tests/data/test_streaming.py).
 """
 
 from __future__ import annotations

@@ -73,8 +73,7 @@ class WordTokenizer(Tokenizer):
         return cls(kept, lines=lines, min_count=min_count)
 
     def encode(self, text: str) -> np.ndarray:
-        unk = self.unk_id
-        return np.array([self.stoi.get(w, unk) for w in split_words(text)], dtype=np.int64)
+        return self.encode_counted(text)[0]
 
     def encode_counted(self, text: str) -> tuple[np.ndarray, int]:
         stoi = self.stoi
