@@ -168,6 +168,7 @@ PRIMITIVE_CASES = {
     ],
     "GeluTanh": unary(lambda a: F.gelu(a, "tanh")),
     "GeluErf": unary(lambda a: F.gelu(a, "none")),
+    "Residual": unary(lambda a: F.residual(a, a * 2)) + [("two inputs", F.residual, [r(2, 3, 4), r(2, 3, 4)])],
     "Linear": [
         ("bias", lambda x, w, b: F.linear(x, w, b), [r(3, 4), r(2, 4), r(2)]),
         ("no bias 3d", lambda x, w: F.linear(x, w), [r(2, 3, 4), r(5, 4)]),
@@ -251,6 +252,7 @@ COMPOSITE_CASES = {
         ("masked", lambda x, w, b: F.batch_norm_composite(x, w, b, mask=BN_MASK), [r(2, 3, 2), r(2), r(2)]),
     ],
     "rms_norm_composite": [("2d", lambda x, w: F.rms_norm_composite(x, w), [r(3, 4), r(4)])],
+    "residual_composite": [("3d", F.residual_composite, [r(2, 3, 4), r(2, 3, 4)])],
     "linear_composite": [("bias", lambda x, w, b: F.linear_composite(x, w, b), [r(2, 3, 4), r(2, 4), r(2)])],
     "embedding_composite": [("repeated", lambda w: F.embedding_composite(np.array([1, 1, 0]), w), [r(2, 3)])],
     "mean_composite": [("axis", lambda a: F.mean_composite(a, axis=1), [r(3, 3)])],

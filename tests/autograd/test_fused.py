@@ -44,6 +44,7 @@ PAIRS = [
         [r(2, 3, 8), r(8), r(8)],
     ),
     ("linear", F.linear, F.linear_composite, [r(2, 3, 4), r(5, 4), r(5)]),
+    ("residual", F.residual, F.residual_composite, [r(2, 3, 4), r(2, 3, 4)]),
     (
         "embedding",
         lambda w: F.embedding(np.array([[1, 1], [0, 3]]), w),

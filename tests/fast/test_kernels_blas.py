@@ -62,6 +62,24 @@ def test_a_gemm_gives_the_same_bits_at_one_and_two_threads(M, K_, N):
     np.testing.assert_array_equal(*runs)
 
 
+@pytest.mark.parametrize("N, out, inp", [(768, 384, 128), (1024, 27, 32), (300, 65, 128), (100, 64, 8)])
+def test_a_linear_backwards_pair_gives_the_bits_of_two_gemms_at_one_and_two_threads(N, out, inp):
+    """Linear's backward runs gx = g w and gw = g^T x side by side (matmul_pair), each in the row chunks `matmul`
+    would use: the same bits as two matmul calls, at any thread count; a product too small to split (65 or 100
+    rows) sends both to `matmul`."""
+    g, w, x = randn(N, out, seed=1), randn(out, inp, seed=2), randn(N, inp, seed=3)
+    expect = K.matmul(g, w, np.empty((N, inp), np.float32)), K.matmul(g.T, x, np.empty((out, inp), np.float32))
+    splits = out >= 2 * K.SPLIT_ROWS and N >= 2 * K.SPLIT_ROWS
+    for threads in (1, 2):
+        jit.set_threads(threads)
+        gx, gw = np.empty((N, inp), np.float32), np.empty((out, inp), np.float32)
+        assert blas.matmul_pair(g, w, gx, g.T, x, gw, K.SPLIT_ROWS) == splits
+        K.matmul_pair(g, w, gx, g.T, x, gw)
+        np.testing.assert_array_equal(gx, expect[0])
+        np.testing.assert_array_equal(gw, expect[1])
+    jit.set_threads(2)
+
+
 def attention(backend, qkv, g, H, dropout_p=0.0, seed=0):
     switch.set_backend(backend)
     try:

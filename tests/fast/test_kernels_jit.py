@@ -41,6 +41,13 @@ def test_gelu_tanh_matches_the_reference(shape):
     np.testing.assert_allclose(gnew[0], gref[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(7,), (12, 64, 128), (1 << 20,)])  # tiny, nanoGPT's residual, threaded
+def test_add_is_numpys_sum_bit_for_bit(shape):
+    a, b = randn(*shape), randn(*shape, seed=1)
+    np.testing.assert_array_equal(jit.add(a, b), a + b)
+    np.testing.assert_array_equal(jit.add(a[..., ::-1], b), a[..., ::-1] + b)  # a strided input is copied first
+
+
 @pytest.mark.parametrize("weight,bias", [(True, True), (True, False), (False, True), (False, False)])
 @pytest.mark.parametrize("rows", [5, 768, 9000])  # 9000 x 128 > SERIAL_BELOW: the threaded loop
 def test_layer_norm_matches_the_reference(weight, bias, rows):

@@ -80,6 +80,11 @@ def causal_mean(x, axis: int = -2) -> Tensor:
     return R.cumsum(x, axis=axis) / counts
 
 
+def residual(x, y) -> Tensor:
+    """x + y for tensors of one shape: the residual stream's sum, fused (pooled, threaded); + broadcasts."""
+    return N.Residual.apply(as_tensor(x), as_tensor(y))
+
+
 def linear(x, weight, bias=None) -> Tensor:
     x = x if isinstance(x, Tensor) else as_tensor(x)
     return N.Linear.apply(x, weight) if bias is None else N.Linear.apply(x, weight, bias)
@@ -202,6 +207,10 @@ def batch_norm_composite(x, weight, bias, eps: float = 1e-5, mask=None) -> Tenso
 def rms_norm_composite(x, weight, eps: float = 1e-5) -> Tensor:
     x = as_tensor(x)
     return x * (R.mean(x * x, axis=-1, keepdims=True) + eps) ** -0.5 * weight
+
+
+def residual_composite(x, y) -> Tensor:
+    return x + y
 
 
 def linear_composite(x, weight, bias=None) -> Tensor:

@@ -172,6 +172,23 @@ class GeluErf(Function):
         return (K.gelu_erf_backward(self.x, self.cdf, g),)
 
 
+class Residual(Function):
+    """x + y of one shape and dtype (a residual stream and a block's output); the gradient passes to both."""
+
+    __slots__ = ()
+
+    def forward(self, x, y):
+        if x.shape != y.shape or x.dtype != y.dtype:
+            raise AutogradError(
+                f"Residual: {x.shape} {x.dtype} and {y.shape} {y.dtype} differ; add tensors of one shape and dtype "
+                "(use + to broadcast)"
+            )
+        return K.add(x, y)
+
+    def backward(self, g):
+        return g, g
+
+
 class Linear(Function):
     """y = x @ weight.T + bias with weight (out, in); leading dims of x are flattened into one GEMM."""
 
@@ -197,11 +214,18 @@ class Linear(Function):
         gx = gw = None
         if self.needs[0]:
             dt = g.dtype if g.dtype == w.dtype else np.result_type(g, w)
-            gx = K.matmul(g2, w, memory.empty((g2.shape[0], w.shape[1]), dt))  # (N, out) @ (out, in)
-            gx = gx.reshape(self.in_shape)
+            gx = memory.empty((g2.shape[0], w.shape[1]), dt)  # (N, out) @ (out, in)
         if self.needs[1]:
             dt = g.dtype if g.dtype == x2.dtype else np.result_type(g, x2)
-            gw = K.matmul(g2.T, x2, memory.empty(w.shape, dt))  # (out, N) @ (N, in)
+            gw = memory.empty(w.shape, dt)  # (out, N) @ (N, in)
+        if gx is not None and gw is not None:
+            K.matmul_pair(g2, w, gx, g2.T, x2, gw)  # equal FLOPs: one product per core
+        elif gx is not None:
+            K.matmul(g2, w, gx)
+        elif gw is not None:
+            K.matmul(g2.T, x2, gw)
+        if gx is not None:
+            gx = gx.reshape(self.in_shape)
         if len(self.needs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if self.needs[2] else None)

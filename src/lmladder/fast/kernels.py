@@ -97,6 +97,15 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def matmul_pair(a, b, out, a2, b2, out2) -> None:
+    """out = a @ b and out2 = a2 @ b2: side by side, one product per thread, where both split into row chunks
+    (kernels_blas.matmul_pair: the bits of two `matmul` calls), else two `matmul` calls."""
+    same = a.dtype == b.dtype == out.dtype == a2.dtype == b2.dtype == out2.dtype
+    if not (same and (k := blas(out)) is not None and k.matmul_pair(a, b, out, a2, b2, out2, SPLIT_ROWS)):
+        matmul(a, b, out)
+        matmul(a2, b2, out2)
+
+
 def _out(x: np.ndarray) -> np.ndarray:
     """A (pooled) result array shaped like x, and its flat view."""
     out = memory.empty(x.shape, x.dtype)
@@ -136,6 +145,13 @@ def erf(x: np.ndarray) -> np.ndarray:
     poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
     y = 1 - poly * np.exp(-ax * ax)
     return np.copysign(y, x).astype(x.dtype, copy=False)
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b for arrays of one shape and dtype, into a pooled array (the residual stream's sums)."""
+    if jit := compiled(a):
+        return jit.add(a, b)
+    return np.add(a, b, out=memory.empty(a.shape, a.dtype))
 
 
 def gelu_tanh_forward(x: np.ndarray):

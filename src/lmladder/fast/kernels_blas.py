@@ -54,18 +54,34 @@ def _mm(ta, tb, M, N, K, alpha, a, lda, b, ldb, c, ldc):
     _sgemm(ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, M, N, K, alpha, a, lda, b, ldb, 0, c, ldc)
 
 
-def _gemm(a, b, out, ta, tb, chunks):
-    """out (M, N) = op(a) @ op(b), op transposing when ta / tb; a, b, out C-contiguous; M split into `chunks`."""
+def _chunk(a, b, out, ta, tb, ck, chunks):
+    """Rows [ck * per, (ck + 1) * per) of out (M, N) = op(a) @ op(b), per = ceil(M / chunks)."""
     M, N = out.shape
     K = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
     per = (M + chunks - 1) // chunks
+    lo = ck * per
+    hi = min(M, lo + per)
+    if hi > lo:
+        a0 = a.ctypes.data + (lo if ta else lo * lda) * _F  # rows lo.. of op(a)
+        _mm(ta, tb, hi - lo, N, K, 1, a0, lda, b.ctypes.data, ldb, out.ctypes.data + lo * N * _F, N)
+
+
+def _gemm(a, b, out, ta, tb, chunks):
+    """out (M, N) = op(a) @ op(b), op transposing when ta / tb; a, b, out C-contiguous; M split into `chunks`."""
     for ck in prange(chunks):
-        lo = ck * per
-        hi = min(M, lo + per)
-        if hi > lo:
-            a0 = a.ctypes.data + (lo if ta else lo * lda) * _F  # rows lo.. of op(a)
-            _mm(ta, tb, hi - lo, N, K, 1, a0, lda, b.ctypes.data, ldb, out.ctypes.data + lo * N * _F, N)
+        _chunk(a, b, out, ta, tb, ck, chunks)
+
+
+def _gemm_pair(a, b, out, ta, tb, chunks, a2, b2, out2, ta2, tb2, chunks2):
+    """Two independent products, one per thread, each in its own `chunks` one after the other."""
+    for t in prange(2):
+        if t == 0:
+            for ck in range(chunks):
+                _chunk(a, b, out, ta, tb, ck, chunks)
+        else:
+            for ck in range(chunks2):
+                _chunk(a2, b2, out2, ta2, tb2, ck, chunks2)
 
 
 def _softmax_rows(p):
@@ -146,8 +162,8 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
 
 
 _inline = njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-_mm, _softmax_rows = _inline(_mm), _inline(_softmax_rows)
-_GEMM, _FWD, _BWD = twins(_gemm), twins(_attention_fwd), twins(_attention_bwd)
+_mm, _softmax_rows, _chunk = _inline(_mm), _inline(_softmax_rows), _inline(_chunk)
+_GEMM, _PAIR, _FWD, _BWD = twins(_gemm), twins(_gemm_pair), twins(_attention_fwd), twins(_attention_bwd)
 _NO_KEEP = np.empty((0, 0, 0, 0), np.float32)
 
 
@@ -177,16 +193,39 @@ def matmul(a, b, out, min_rows: int) -> bool:
     4,076 of 13,824 entries, Haswell kernels), so one GEMM whole and the same GEMM in halves are different
     runs."""
     pool = threads()
-    chunks = min(max(pool, 2), out.shape[0] // min_rows)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
-        return False
-    ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
-    a, b = (a.T if ta else a), (b.T if tb else b)
-    if chunks < 2 or not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+    if (args := _gemm_args(a, b, out, min_rows)) is None or args[-1] < 2:
         return False
     hold_openblas()
-    _GEMM[pool > 1](a, b, out, ta, tb, chunks)
+    _GEMM[pool > 1](*args)
     return True
+
+
+def matmul_pair(a, b, out, a2, b2, out2, min_rows: int) -> bool:
+    """out = a @ b and out2 = a2 @ b2 side by side, one product per thread, each in the row chunks `matmul` gives
+    it (so the same bits); False (nothing done) where either would not split into chunks.
+
+    Why: a Linear's two backward products (the input's and the weight's gradients) have equal FLOPs, so one per
+    core keeps both busy, and each core packs its operands once instead of both packing the same weight."""
+    if (p := _gemm_args(a, b, out, min_rows)) is None or (q := _gemm_args(a2, b2, out2, min_rows)) is None:
+        return False
+    if p[-1] < 2 or q[-1] < 2:
+        return False
+    hold_openblas()
+    _PAIR[threads() > 1](*p, *q)
+    return True
+
+
+def _gemm_args(a, b, out, min_rows: int):
+    """(a, b, out, ta, tb, chunks) for _gemm, a and b as their C-contiguous bases; None where they are not 2-D
+    float32 products that chain, or not C-contiguous or transposes of C-contiguous arrays."""
+    chunks = min(max(threads(), 2), out.shape[0] // min_rows)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
+        return None
+    ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        return None
+    return a, b, out, ta, tb, chunks
 
 
 def _keeps(keep, kept):

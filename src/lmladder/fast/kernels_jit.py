@@ -164,6 +164,14 @@ def _gelu_tanh_fwd(x, y, s):
             y[i] = v * t
 
 
+def _add(a, b, out):
+    """out = a + b; flat float32 arrays."""
+    n = a.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            out[i] = a[i] + b[i]
+
+
 def _gelu_tanh_bwd(x, s, g, out):
     """out = g s (1 + (1 - s) x (2K + 6Kc x^2)), as kernels.gelu_tanh_backward."""
     n = x.size
@@ -273,6 +281,7 @@ def _softmax_cols(p, lse):
                 mat[j, t] *= total[t]
 
 
+_ADD = elementwise(_add)
 _GELU_FWD = elementwise(_gelu_tanh_fwd)
 _GELU_BWD = elementwise(_gelu_tanh_bwd)
 _LN_FWD = twins(_layer_norm_fwd)
@@ -288,6 +297,12 @@ _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 def set_threads(n: int) -> None:
     """Run the parallel kernels on n threads (at most numba's pool size)."""
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+def add(a, b):
+    out = memory.placed(a, 3072)
+    pick(_ADD, a.size)(flat(a), flat(b), out.reshape(-1))
+    return out
 
 
 def gelu_tanh_forward(x):
