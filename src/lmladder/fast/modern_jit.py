@@ -11,7 +11,7 @@ import numpy as np
 from numba import prange
 
 from . import memory
-from .kernels_jit import CHUNK, elementwise, pick, twins
+from .kernels_jit import elementwise, pick, twins
 from .memory import flat
 
 ROWS = 64  # rows per chunk of RMS norm's backward: its gw partial sums are fixed per chunk
@@ -67,19 +67,15 @@ def _rotate(x, cos, sin, y):
 
 
 def _relu2_fwd(x, y, r):
-    n = x.size
-    for b in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(b * CHUNK, min(n, (b + 1) * CHUNK)):
-            v = max(x[i], np.float32(0))
-            r[i] = v
-            y[i] = v * v
+    for i in range(x.size):
+        v = max(x[i], np.float32(0))
+        r[i] = v
+        y[i] = v * v
 
 
 def _relu2_bwd(g, r, out):
-    n = g.size
-    for b in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(b * CHUNK, min(n, (b + 1) * CHUNK)):
-            out[i] = np.float32(2) * g[i] * r[i]
+    for i in range(g.size):
+        out[i] = np.float32(2) * g[i] * r[i]
 
 
 _RMS_FWD = twins(_rms_fwd)
