@@ -79,6 +79,8 @@ def machine_info(threads: int | None, torch=None) -> dict:
         ]
     except ImportError:
         pass
+    # the library behind lmladder's GEMMs: NumPy's OpenBLAS, or MKL with LMLADDER_GEMM=mkl (its bits differ)
+    info["gemm"] = os.environ.get("LMLADDER_GEMM") or "openblas"
     if torch is not None:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()

@@ -1,9 +1,13 @@
 """Where a training step's time goes: every registered primitive's forward/backward wrapped with a timer.
 
-    python benchmarks/profile_ops.py gpt_nanogpt_cpu --threads 2 --steps 30     # workloads of bench_train.py
+    python benchmarks/profile_ops.py gpt_nanogpt_cpu --threads 2 --steps 30 [--torch]   # workloads of bench_train.py
 
 Prints forward / backward / optimizer time per step, the time spent inside the primitives (the rest of
 forward + backward is graph overhead) and the primitives by time. The timers cost ~1 us per op call.
+
+--torch adds the same step in PyTorch (sdpa attention + fused AdamW, bench_train's "torch best") under
+torch.profiler: its step time without and with the profiler, and its aten ops by self time per step (the
+profiler costs a few us per op, so its rows add up to more than the plain step).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ def main() -> None:
     ap.add_argument("workload")
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--torch", action="store_true", help="profile PyTorch's step too (torch must be importable)")
     args = ap.parse_args()
     set_threads(args.threads)
     import numpy as np
@@ -80,6 +85,34 @@ def main() -> None:
     print(f"inside primitives {inside / n * 1e3:.2f} ms, graph overhead {overhead / n * 1e3:.2f} ms")
     for (op, meth), v in sorted(acc.items(), key=lambda kv: -kv[1]):
         print(f"  {op:14s} {meth:8s} {v / n * 1e3:9.3f} ms/step  {calls[op, meth] // n:3d} calls")
+    if args.torch:
+        profile_torch(bt, w, data, model, args.threads, n)
+
+
+def profile_torch(bt, w: dict, data, model, threads: int | None, n: int) -> None:
+    from _common import torch_or_none
+
+    torch = torch_or_none(threads)
+    if torch is None:
+        sys.exit("profile_ops: --torch needs torch importable (pip install torch into the venv)")
+    from torch.profiler import ProfilerActivity, profile
+
+    step = bt.build_torch(torch, w, data, True, model)
+    for _ in range(5):
+        step()
+    t = time.perf_counter()
+    for _ in range(n):
+        step()
+    plain = (time.perf_counter() - t) / n * 1e3
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        profiled = (time.perf_counter() - t) / n * 1e3
+    print(f"torch (sdpa + fused AdamW): step {plain:.2f} ms, {profiled:.2f} ms under the profiler")
+    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    for e in rows[:16]:
+        print(f"  {e.key[:40]:40s} {e.self_cpu_time_total / n / 1e3:9.3f} ms/step  {e.count // n:3d} calls")
 
 
 if __name__ == "__main__":

@@ -143,9 +143,11 @@ def test_a_nan_score_makes_its_query_nan_and_no_other():
 
 
 def test_another_blas_is_refused_at_import(monkeypatch):
-    monkeypatch.setattr(blas, "SYMBOL", "not_a_blas_symbol")
+    from lmladder.fast import gemm_library
+
+    monkeypatch.setattr(gemm_library, "OPENBLAS_SYMBOL", "not_a_blas_symbol")
     with pytest.raises(ImportError, match="not_a_blas_symbol"):
-        blas._openblas()
+        gemm_library.openblas()
 
 
 def test_openblas_is_held_to_one_thread_while_the_pool_splits_gemms(two_threads):

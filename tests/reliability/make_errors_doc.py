@@ -86,6 +86,9 @@ a resume may not change the seed.
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
 `LMLADDER_KERNELS=numpy` turns the whole speed wing (lmladder/fast) off and runs the NumPy reference instead
 (slower; the same results to float32 rounding). Any other value is refused (`kernels-env-unknown` below).
+`LMLADDER_GEMM=mkl` sends the matrix products to Intel MKL instead of NumPy's OpenBLAS (`pip install -e '.[mkl]'`;
+other bits, docs/parallel.md); an unknown library or a missing MKL is refused before any work (`gemm-env-unknown`,
+`gemm-mkl-missing`).
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

@@ -127,6 +127,31 @@ def kernels_env_unknown(sb: Sandbox) -> Outcome:
     return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), env=env))
 
 
+def gemm_env_unknown(sb: Sandbox) -> Outcome:
+    """LMLADDER_GEMM names no GEMM library: refused before the resumed run touches its folder."""
+    d = _copy_good(sb, "gemm-env")
+    env = {"LMLADDER_GEMM": "cublas"}
+    return _guarded_run(
+        d, lambda: run_subprocess(sb, "mlp", ["resume=true", "mlp.train.max_iters=40"], str(d), env=env)
+    )
+
+
+def gemm_mkl_missing(sb: Sandbox) -> Outcome:
+    """LMLADDER_GEMM=mkl on an environment without MKL (its lib/ holds no libmkl_rt, as before `pip install
+    'lmladder[mkl]'`: sys.prefix is pointed at an empty folder by a sitecustomize): refused before any work."""
+    d = _copy_good(sb, "gemm-mkl")
+    site = sb.root / "no_mkl_site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(f"import sys\nsys.prefix = {str(site)!r}\n")
+    env = {
+        "LMLADDER_GEMM": "mkl",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    }
+    return _guarded_run(
+        d, lambda: run_subprocess(sb, "mlp", ["resume=true", "mlp.train.max_iters=40"], str(d), env=env)
+    )
+
+
 def stdout_full(sb: Sandbox) -> Outcome:
     """A finished run re-scored (resume=true at max_iters) with its stdout on a full disk: it stops at its first
     line, before touching the run."""
@@ -184,4 +209,10 @@ SCENARIOS = [
     Scenario("kernels-env-unknown", "LMLADDER_KERNELS=fast in the environment (a backend that does not exist)",
              kernels_env_unknown, r"LMLADDER_KERNELS='fast' is not a kernel backend",
              r"set it to compiled \(the default\) or numpy"),
+    Scenario("gemm-env-unknown", "LMLADDER_GEMM=cublas in the environment (a GEMM library lmladder does not call)",
+             gemm_env_unknown, r"LMLADDER_GEMM='cublas' is not a GEMM library",
+             r"set it to openblas \(the default\) or mkl"),
+    Scenario("gemm-mkl-missing", "LMLADDER_GEMM=mkl where Intel MKL is not installed", gemm_mkl_missing,
+             r"LMLADDER_GEMM=mkl but Intel MKL's runtime \(libmkl_rt with cblas_sgemm_64\) is not installed",
+             r"pip install 'lmladder\[mkl\]' \(x86-64\), or unset it for NumPy's OpenBLAS"),
 ]  # fmt: skip

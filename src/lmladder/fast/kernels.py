@@ -71,6 +71,16 @@ def _load_blas():
     return kernels_blas
 
 
+def gemm() -> str:
+    """The library behind the compiled kernels' GEMMs: "openblas", "mkl" (LMLADDER_GEMM) or "numpy" (the numpy
+    backend, or a NumPy whose BLAS is not its wheels' OpenBLAS). A bad LMLADDER_GEMM, or MKL asked for and
+    missing, raises KernelError here."""
+    from .gemm_library import choice
+
+    name = choice()
+    return name if switch.on() and _load_blas() is not None else "numpy"
+
+
 def blas(x: np.ndarray):
     """kernels_blas (GEMMs and attention on the compiled kernels' thread pool) when it takes x, else None."""
     return _load_blas() if compiled(x) is not None else None

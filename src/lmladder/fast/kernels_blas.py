@@ -1,5 +1,5 @@
 """One thread pool for a whole training step: GEMMs and attention split over numba's threads, every piece a
-single-threaded call into NumPy's own OpenBLAS (float32).
+single-threaded call into NumPy's own OpenBLAS (float32), or into MKL's with LMLADDER_GEMM=mkl (gemm_library.py).
 
 Why: NumPy's OpenBLAS keeps its own pthread pool, numba another. Both spin for a while after a parallel call so
 that the next one starts at once, and on 2 cores each library's spinning workers take the second core from the
@@ -8,40 +8,30 @@ per-head GEMMs, too small for OpenBLAS to thread, would run one head at a time. 
 and numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM rows in fixed chunks, attention by
 (batch, head), element-wise kernels by chunk (kernels_jit.py), so the pool stays warm from one call to the next.
 
-NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); this module finds that
-library through threadpoolctl and calls `scipy_cblas_sgemm64_` from compiled code. Where NumPy has another BLAS,
-importing this module raises ImportError and kernels.py keeps NumPy's matmul and attention_core.py.
+NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); gemm_library.py finds
+that library through threadpoolctl, and this module calls its `scipy_cblas_sgemm64_` (or MKL's `cblas_sgemm_64`)
+from compiled code. Where NumPy has another BLAS, importing this module raises ImportError and kernels.py keeps
+NumPy's matmul and attention_core.py.
 """
 
 from __future__ import annotations
-
-import ctypes
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import njit, prange, types
-from threadpoolctl import ThreadpoolController, threadpool_info
+from threadpoolctl import ThreadpoolController
 
+from . import gemm_library
 from .kernels_jit import FASTMATH, exp_neg, twins
 
-SYMBOL = "scipy_cblas_sgemm64_"
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
 
-
-def _openblas() -> str:
-    for pool in threadpool_info():
-        if pool.get("internal_api") == "openblas":
-            try:
-                if hasattr(ctypes.CDLL(pool["filepath"]), SYMBOL):
-                    return pool["filepath"]
-            except OSError:
-                continue
-    raise ImportError(f"NumPy's BLAS has no {SYMBOL}: GEMMs stay with NumPy")
-
-
-LIBRARY = _openblas()
-llvm.load_library_permanently(LIBRARY)
+LIBRARY = gemm_library.openblas()  # NumPy's, held to one thread during a step (it still runs the small products)
+GEMM_LIBRARY, SYMBOL = gemm_library.library()
+llvm.load_library_permanently(GEMM_LIBRARY)
+# numba's cache keys the kernels by their source, not by the symbol they call: only OpenBLAS's are cached
+_CACHE = SYMBOL == gemm_library.OPENBLAS_SYMBOL
 _e, _i, _f, _p = types.int32, types.int64, types.float32, types.voidptr
 # (order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc): C (M, N) = alpha op(A) op(B) + beta C
 _sgemm = types.ExternalFunction(SYMBOL, types.void(_e, _e, _e, _i, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
@@ -163,7 +153,8 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
 
 _inline = njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 _mm, _softmax_rows, _chunk = _inline(_mm), _inline(_softmax_rows), _inline(_chunk)
-_GEMM, _PAIR, _FWD, _BWD = twins(_gemm), twins(_gemm_pair), twins(_attention_fwd), twins(_attention_bwd)
+_GEMM, _PAIR = twins(_gemm, cache=_CACHE), twins(_gemm_pair, cache=_CACHE)
+_FWD, _BWD = twins(_attention_fwd, cache=_CACHE), twins(_attention_bwd, cache=_CACHE)
 _NO_KEEP = np.empty((0, 0, 0, 0), np.float32)
 
 

@@ -69,6 +69,7 @@ def run_rung(
     `live`: the run's DVCLive log (live.py), kept by rank 0."""
     world = world or World()
     fast.backend()  # a bad LMLADDER_KERNELS fails here, before any work
+    fast.gemm()  # and a bad LMLADDER_GEMM, or MKL asked for and not installed
     if world.threads:
         fast.set_threads(world.threads)
     if not cls.trainable and world.size > 1:
