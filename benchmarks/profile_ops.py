@@ -98,6 +98,7 @@ def profile_torch(bt, w: dict, data, model, threads: int | None, n: int) -> None
     from torch.profiler import ProfilerActivity, profile
 
     step = bt.build_torch(torch, w, data, True, model)
+    time.sleep(0.5)  # numba's workers spin for a while after our last step and would take torch's second core
     for _ in range(5):
         step()
     t = time.perf_counter()

@@ -110,7 +110,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
 def matmul_pair(a, b, out, a2, b2, out2) -> None:
     """out = a @ b and out2 = a2 @ b2: side by side, one product per thread, where both split into row chunks
     (kernels_blas.matmul_pair: the bits of two `matmul` calls), else two `matmul` calls."""
-    same = a.dtype == b.dtype == out.dtype == a2.dtype == b2.dtype == out2.dtype
+    big = min(out.shape[0], out2.shape[0]) >= 2 * SPLIT_ROWS  # checked first: an MLP's 32-row products pay ~0.1 us
+    same = big and a.dtype == b.dtype == out.dtype == a2.dtype == b2.dtype == out2.dtype
     if not (same and (k := blas(out)) is not None and k.matmul_pair(a, b, out, a2, b2, out2, SPLIT_ROWS)):
         matmul(a, b, out)
         matmul(a2, b2, out2)
@@ -158,8 +159,9 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a + b for arrays of one shape and dtype, into a pooled array (the residual stream's sums)."""
-    if jit := compiled(a):
+    """a + b for arrays of one shape and dtype, into a pooled array (the residual stream's sums); NumPy's add for
+    fewer than CHUNK elements (a decoded token's sum costs less than the call of a compiled kernel)."""
+    if a.size >= CHUNK and (jit := compiled(a)):
         return jit.add(a, b)
     return np.add(a, b, out=memory.empty(a.shape, a.dtype))
 

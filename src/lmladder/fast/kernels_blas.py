@@ -184,7 +184,7 @@ def matmul(a, b, out, min_rows: int) -> bool:
     4,076 of 13,824 entries, Haswell kernels), so one GEMM whole and the same GEMM in halves are different
     runs."""
     pool = threads()
-    if (args := _gemm_args(a, b, out, min_rows)) is None or args[-1] < 2:
+    if (args := _gemm_args(a, b, out, min_rows, pool)) is None or args[-1] < 2:
         return False
     hold_openblas()
     _GEMM[pool > 1](*args)
@@ -197,19 +197,20 @@ def matmul_pair(a, b, out, a2, b2, out2, min_rows: int) -> bool:
 
     Why: a Linear's two backward products (the input's and the weight's gradients) have equal FLOPs, so one per
     core keeps both busy, and each core packs its operands once instead of both packing the same weight."""
-    if (p := _gemm_args(a, b, out, min_rows)) is None or (q := _gemm_args(a2, b2, out2, min_rows)) is None:
+    pool = threads()
+    if (p := _gemm_args(a, b, out, min_rows, pool)) is None or (q := _gemm_args(a2, b2, out2, min_rows, pool)) is None:
         return False
     if p[-1] < 2 or q[-1] < 2:
         return False
     hold_openblas()
-    _PAIR[threads() > 1](*p, *q)
+    _PAIR[pool > 1](*p, *q)
     return True
 
 
-def _gemm_args(a, b, out, min_rows: int):
+def _gemm_args(a, b, out, min_rows: int, pool: int):
     """(a, b, out, ta, tb, chunks) for _gemm, a and b as their C-contiguous bases; None where they are not 2-D
     float32 products that chain, or not C-contiguous or transposes of C-contiguous arrays."""
-    chunks = min(max(threads(), 2), out.shape[0] // min_rows)
+    chunks = min(max(pool, 2), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return None
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous
