@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--torch", action="store_true", help="profile PyTorch's step too (torch must be importable)")
     args = ap.parse_args()
     set_threads(args.threads)
+    # torch loads before lmladder's kernels: loaded after MKL (LMLADDER_GEMM=mkl), its GEMMs ran on one thread
+    torch = _torch(args.threads) if args.torch else None
     import numpy as np
 
     import bench_train as bt
@@ -85,16 +87,20 @@ def main() -> None:
     print(f"inside primitives {inside / n * 1e3:.2f} ms, graph overhead {overhead / n * 1e3:.2f} ms")
     for (op, meth), v in sorted(acc.items(), key=lambda kv: -kv[1]):
         print(f"  {op:14s} {meth:8s} {v / n * 1e3:9.3f} ms/step  {calls[op, meth] // n:3d} calls")
-    if args.torch:
-        profile_torch(bt, w, data, model, args.threads, n)
+    if torch is not None:
+        profile_torch(torch, bt, w, data, model, n)
 
 
-def profile_torch(bt, w: dict, data, model, threads: int | None, n: int) -> None:
+def _torch(threads: int | None):
     from _common import torch_or_none
 
     torch = torch_or_none(threads)
     if torch is None:
         sys.exit("profile_ops: --torch needs torch importable (pip install torch into the venv)")
+    return torch
+
+
+def profile_torch(torch, bt, w: dict, data, model, n: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     step = bt.build_torch(torch, w, data, True, model)
