@@ -2,11 +2,11 @@
 MKL's, with LMLADDER_GEMM=mkl after `pip install 'lmladder[mkl]'`.
 
 Why a second library: on an AVX-512 Xeon, MKL's sgemm ran the products of a nanoGPT-sized step 5-30% faster than
-OpenBLAS's SkylakeX kernels, and the whole training step 9-14% faster (benchmarks/README.md, the log of
-2026-11-25, evening). The two compute other bits, so a run's numbers depend on the choice: OpenBLAS stays the default, and
-the pipeline's numbers are its. MKL runs sequentially on each of numba's threads (the pool does the splitting, as
-for OpenBLAS), in strict conditional-numerical-reproducibility mode: the same bits whatever the arrays' alignment,
-so the same config and seed give the same bits on one machine, as with OpenBLAS.
+OpenBLAS's SkylakeX kernels, and the whole training step 9-14% faster (benchmarks/README.md, the log of 2026-11-25,
+evening). The two compute other bits, so a run's numbers depend on the choice: OpenBLAS stays the default, and the
+pipeline's numbers are its. MKL runs sequentially on each of numba's threads (the pool does the splitting, as for
+OpenBLAS), in strict conditional-numerical-reproducibility mode: the same bits whatever the arrays' alignment, so
+the same config and seed give the same bits on one machine, as with OpenBLAS.
 """
 
 from __future__ import annotations
