@@ -73,12 +73,16 @@ def _load_blas():
 
 def gemm() -> str:
     """The library behind the compiled kernels' GEMMs: "openblas", "mkl" (LMLADDER_GEMM) or "numpy" (the numpy
-    backend, or a NumPy whose BLAS is not its wheels' OpenBLAS). A bad LMLADDER_GEMM, or MKL asked for and
-    missing, raises KernelError here."""
+    backend). A bad LMLADDER_GEMM, or MKL asked for and missing, raises KernelError here; only MKL loads the GEMM
+    kernels to find out (a count model's run never needs them)."""
     from .gemm_library import choice
 
     name = choice()
-    return name if switch.on() and _load_blas() is not None else "numpy"
+    if not switch.on():
+        return "numpy"
+    if name == "mkl":
+        _load_blas()
+    return name
 
 
 def blas(x: np.ndarray):

@@ -27,8 +27,9 @@ from .kernels_jit import FASTMATH, exp_neg, twins
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
 
-LIBRARY = gemm_library.openblas()  # NumPy's, held to one thread during a step (it still runs the small products)
 GEMM_LIBRARY, SYMBOL = gemm_library.library()
+# NumPy's OpenBLAS, held to one thread during a step (it still runs the small products)
+LIBRARY = GEMM_LIBRARY if SYMBOL == gemm_library.OPENBLAS_SYMBOL else gemm_library.openblas()
 llvm.load_library_permanently(GEMM_LIBRARY)
 # numba's cache keys the kernels by their source, not by the symbol they call: only OpenBLAS's are cached
 _CACHE = SYMBOL == gemm_library.OPENBLAS_SYMBOL
