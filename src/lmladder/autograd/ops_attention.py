@@ -38,13 +38,7 @@ class AttentionQKV(Function):
         if cache is None:
             out, self.saved = attention.causal_qkv(qkv, n_head, dropout_p, rng)
             return out
-        q, k, v = attention.split_heads(qkv, n_head)  # each (B, H, T, d)
-        kc, vc, start = cache
-        kc[:, :, start : start + T] = k
-        vc[:, :, start : start + T] = v
-        k, v = kc[:, :, : start + T], vc[:, :, : start + T]  # (B, H, S, d)
-        out = memory.empty((B, T, C3 // 3), qkv.dtype)
-        attention.forward(q, k, v, attention.heads(out, n_head), causal=True, dropout_p=dropout_p, rng=rng)
+        out = attention.cached_qkv(qkv, n_head, *cache, dropout_p=dropout_p, rng=rng)
         self.saved = None
         return out
 
