@@ -16,16 +16,36 @@ def test_causal_bias_is_c_ordered_and_masks_the_future(T, S):
     np.testing.assert_array_equal(bias, np.where(s > t + S - T, -np.inf, 0))
 
 
-@pytest.mark.parametrize("B,H,d,start", [(1, 4, 32, 0), (1, 4, 32, 30), (2, 2, 16, 63), (3, 1, 8, 7)])
+@pytest.mark.parametrize("B,H,d,start", [(1, 4, 32, 0), (1, 4, 32, 1), (1, 4, 32, 30), (2, 2, 16, 63), (3, 6, 12, 7)])
 def test_a_decoded_token_gets_the_bits_of_the_chunked_forward(B, H, d, start):
-    """cached_qkv's one-token path (no chunks or tiles) makes the calls of `forward`'s one tile: the same bits."""
-    rng = np.random.default_rng(start)
-    qkv = rng.standard_normal((B, 1, 3 * H * d)).astype(np.float32)
+    """cached_qkv's one-token kernel (kernels_blas.decode_attention: the sgemv calls NumPy's matmul makes, the same
+    softmax kernel) gives the bits of `forward` on the cache, and writes the same keys and values."""
+    rng = np.random.default_rng(start + 10 * B)
+    qkv = (rng.standard_normal((B, 1, 3 * H * d)) * 4).astype(np.float32)
     kc = rng.standard_normal((B, H, 64, d)).astype(np.float32)
     vc = rng.standard_normal((B, H, 64, d)).astype(np.float32)
+    kc_ref, vc_ref = kc.copy(), vc.copy()
     out = attention.cached_qkv(qkv, H, kc, vc, start, dropout_p=0.0, rng=None)
-    q = attention.split_heads(qkv, H)[0]
+    q, k, v = attention.split_heads(qkv, H)
+    kc_ref[:, :, start : start + 1], vc_ref[:, :, start : start + 1] = k, v
     ref = np.empty_like(out)
-    k, v = kc[:, :, : start + 1], vc[:, :, : start + 1]  # the keys and values cached_qkv wrote
+    k, v = kc_ref[:, :, : start + 1], vc_ref[:, :, : start + 1]
     attention.forward(q, k, v, attention.heads(ref, H), causal=True, dropout_p=0.0, rng=None)
     np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(kc, kc_ref)
+    np.testing.assert_array_equal(vc, vc_ref)
+
+
+def test_the_decode_kernel_takes_a_decoded_token_and_declines_what_it_cannot_take():
+    kernels = pytest.importorskip("lmladder.fast.kernels_blas")
+    qkv, out = np.ones((1, 1, 12), np.float32), np.empty((1, 1, 4), np.float32)
+    kc, vc = np.zeros((1, 2, 8, 2), np.float32), np.zeros((1, 2, 8, 2), np.float32)
+    scale = np.float32(0.5)
+    assert kernels.decode_attention(qkv, 2, scale, kc, vc, 3, out)
+    assert not kernels.decode_attention(qkv, 2, scale, kc, vc, 0, out)  # the first key: NumPy's matmul takes a dot
+    assert not kernels.decode_attention(qkv, 2, scale, kc, vc, 8, out)  # past the cache
+    assert not kernels.decode_attention(qkv, 2, scale, kc[:, :, :, :1], vc, 3, out)  # another head size
+    assert not kernels.decode_attention(qkv.astype(np.float64), 2, scale, kc, vc, 3, out)
+    assert not kernels.decode_attention(
+        qkv, 2, scale, kc.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2), vc, 3, out
+    )

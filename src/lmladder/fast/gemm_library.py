@@ -24,6 +24,7 @@ from .switch import KernelError
 ENV = "LMLADDER_GEMM"
 CHOICES = ("openblas", "mkl")
 OPENBLAS_SYMBOL = "scipy_cblas_sgemm64_"  # NumPy's wheels: OpenBLAS with 64-bit integers, renamed symbols
+OPENBLAS_GEMV = "scipy_cblas_sgemv64_"  # what NumPy's matmul calls for a matrix times a vector
 MKL_SYMBOL = "cblas_sgemm_64"  # MKL's ILP64 CBLAS
 _MKL_SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 _MKL_CBWR_AUTO_STRICT = 2 | 0x10000  # MKL_CBWR_AUTO | MKL_CBWR_STRICT

@@ -24,6 +24,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import gemm_library
 from .kernels_jit import FASTMATH, exp_neg, twins
+from .kernels_jit import softmax_cols as jit_softmax_cols
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
 
@@ -31,11 +32,15 @@ GEMM_LIBRARY, SYMBOL = gemm_library.library()
 # NumPy's OpenBLAS, held to one thread during a step (it still runs the small products)
 LIBRARY = GEMM_LIBRARY if SYMBOL == gemm_library.OPENBLAS_SYMBOL else gemm_library.openblas()
 llvm.load_library_permanently(GEMM_LIBRARY)
+llvm.load_library_permanently(LIBRARY)  # its sgemv: a decoded token's attention makes NumPy's matmul's calls
 # numba's cache keys the kernels by their source, not by the symbol they call: only OpenBLAS's are cached
 _CACHE = SYMBOL == gemm_library.OPENBLAS_SYMBOL
 _e, _i, _f, _p = types.int32, types.int64, types.float32, types.voidptr
 # (order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc): C (M, N) = alpha op(A) op(B) + beta C
 _sgemm = types.ExternalFunction(SYMBOL, types.void(_e, _e, _e, _i, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
+# (order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy): y = alpha op(A) x + beta y, A (M, N) in `order`
+_sgemv = types.ExternalFunction(gemm_library.OPENBLAS_GEMV, types.void(_e, _e, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
+COL_MAJOR = 102
 _F = 4  # bytes per float32
 
 
@@ -152,11 +157,40 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
         _mm(True, False, T, d, T, scale, ds.ctypes.data, T, q, C3, gk, C3)  # gk = ds^T q scale
 
 
+def _decode_scores(qkv, H, scale, kc, vc, start, qs, p):
+    """One new token per batch row: its keys and values into kc, vc (B, H, L, d) at `start`, its scaled queries
+    into qs (B*H, d), and the scores over the S = start + 1 cached keys into p (B, H, S, 1), one sgemv per head:
+    the call NumPy's matmul makes for attention_core's (S, d) @ (d, 1), so the same bits."""
+    B, C3, L, S = qkv.shape[0], qkv.shape[2], kc.shape[2], start + 1
+    C, d = C3 // 3, C3 // (3 * H)
+    for bh in range(B * H):
+        b, h = bh // H, bh % H
+        for i in range(d):
+            kc[b, h, start, i] = qkv[b, 0, C + h * d + i]
+            vc[b, h, start, i] = qkv[b, 0, 2 * C + h * d + i]
+            qs[bh, i] = qkv[b, 0, h * d + i] * scale
+        k = kc.ctypes.data + bh * L * d * _F
+        _sgemv(COL_MAJOR, TRANS, d, S, 1, k, d, qs.ctypes.data + bh * d * _F, 1, 0, p.ctypes.data + bh * S * _F, 1)
+
+
+def _decode_values(p, vc, out):
+    """out (B, 1, H*d) <- the probabilities p (B, H, S, 1) times the values vc[:, :, :S], one sgemv per head:
+    NumPy's call for (1, S) @ (S, d)."""
+    B, H, L, d = vc.shape
+    S = p.shape[2]
+    for bh in range(B * H):
+        v = vc.ctypes.data + bh * L * d * _F
+        y = out.ctypes.data + bh * d * _F  # (b, h) at b * H d + h d
+        _sgemv(ROW_MAJOR, TRANS, S, d, 1, v, d, p.ctypes.data + bh * S * _F, 1, 0, y, 1)
+
+
 _inline = njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 _mm, _softmax_rows, _chunk = _inline(_mm), _inline(_softmax_rows), _inline(_chunk)
 _GEMM, _PAIR = twins(_gemm, cache=_CACHE), twins(_gemm_pair, cache=_CACHE)
 _FWD, _BWD = twins(_attention_fwd, cache=_CACHE), twins(_attention_bwd, cache=_CACHE)
 _NO_KEEP = np.empty((0, 0, 0, 0), np.float32)
+_SCORES = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(_decode_scores)
+_VALUES = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(_decode_values)
 
 
 def threads() -> int:
@@ -234,3 +268,22 @@ def attention_forward(qkv, n_head, scale, keep, out, probs, kept) -> None:
 
 def attention_backward(qkv, n_head, scale, keep, out, g, probs, kept, gqkv) -> None:
     _BWD[threads() > 1](qkv, n_head, scale, *_keeps(keep, kept), out, g, probs, gqkv)
+
+
+def decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out) -> bool:
+    """out (B, 1, C) <- attention of one new token per row of qkv (B, 1, 3C) over the caches' first `start` keys
+    and its own, whose keys and values it writes at `start`: attention_core's arithmetic for one query (the same
+    sgemv calls and softmax kernel), in three compiled calls instead of ~20 NumPy ones. False (nothing done) for
+    arrays it does not take: a first key (S = 1, where NumPy's matmul takes other paths), non-float32 or strided
+    ones."""
+    B, H, S, d = qkv.shape[0], n_head, start + 1, qkv.shape[2] // (3 * n_head)
+    arrays = (qkv, k_cache, v_cache, out)
+    if not 1 <= start < k_cache.shape[2] or k_cache.shape != (B, H, k_cache.shape[2], d) != v_cache.shape:
+        return False
+    if qkv.shape[1] != 1 or any(a.dtype != np.float32 or not a.flags.c_contiguous for a in arrays):
+        return False
+    p = np.empty((B, H, S, 1), np.float32)
+    _SCORES(qkv, H, scale, k_cache, v_cache, start, np.empty((B * H, d), np.float32), p)
+    jit_softmax_cols(p, np.empty((B, H, 1, 1), np.float32))
+    _VALUES(p, v_cache, out)
+    return True
