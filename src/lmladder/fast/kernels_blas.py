@@ -284,7 +284,8 @@ def decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out) -> bool:
             return False
     S = start + 1
     p = np.empty((B, H, S, 1), np.float32)
-    _SCORES(qkv, H, scale, k_cache, v_cache, start, np.empty((B * H, d), np.float32), p)
+    qs = np.empty((B * H, d), np.float32)
+    _SCORES(qkv, H, np.float32(scale), k_cache, v_cache, start, qs, p)  # a float32 scale: q * scale as NumPy's
     jit_softmax_cols(p, np.empty((B, H, 1, 1), np.float32))
     _VALUES(p, v_cache, out)
     return True
