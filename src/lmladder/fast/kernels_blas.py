@@ -11,7 +11,8 @@ and numba's pool does all the splitting, as PyTorch's one OpenMP pool does: GEMM
 NumPy's wheels ship OpenBLAS with 64-bit integers and renamed symbols (scipy-openblas); gemm_library.py finds
 that library through threadpoolctl, and this module calls its `scipy_cblas_sgemm64_` (or MKL's `cblas_sgemm_64`)
 from compiled code. Where NumPy has another BLAS, importing this module raises ImportError and kernels.py keeps
-NumPy's matmul and attention_core.py.
+NumPy's matmul and attention_core.py. A decoded token's attention (`decode_attention`) runs on the calling thread
+and calls that OpenBLAS's `scipy_cblas_sgemv64_` exactly as NumPy's matmul would, whatever LMLADDER_GEMM says.
 """
 
 from __future__ import annotations
