@@ -176,10 +176,10 @@ def cached_qkv(qkv, n_head, k_cache, v_cache, start, *, dropout_p, rng):
     decoded token goes to kernels_blas when it takes the call: the same arithmetic, ~4 us a layer instead of ~18."""
     B, T, C3 = qkv.shape
     out = memory.empty((B, T, C3 // 3), qkv.dtype)
-    scale = _scale(C3 // (3 * n_head), qkv.dtype)
-    one = T == 1 and dropout_p == 0 and (kernels := blas(qkv)) is not None
-    if one and kernels.decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out):
-        return out
+    if T == 1 and dropout_p == 0 and (kernels := blas(qkv)) is not None:
+        scale = _scale(C3 // (3 * n_head), qkv.dtype)
+        if kernels.decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out):
+            return out
     q, k, v = split_heads(qkv, n_head)  # each (B, H, T, d)
     k_cache[:, :, start : start + T] = k
     v_cache[:, :, start : start + T] = v
