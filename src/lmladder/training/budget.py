@@ -12,6 +12,7 @@ them.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -70,8 +71,8 @@ def fit(peak, T: int) -> tuple[float, float]:
     context, such as a WaveNet of context 65,536, is large from the first probe). Read off at T when the probes
     reach it; else, from three lengths or more, both parts are fitted on the last three as e + b * t + c * t**2
     (c: attention's T x T scores; e: what a row costs whatever its length, for a model that reads only its last
-    window; the fixed part grows with t for a recurrent rung's per-step graph) and read at T, negative coefficients
-    dropped; from fewer, both are scaled in proportion to T."""
+    window; the fixed part grows with t for a recurrent rung's per-step graph) and read at T, all three >= 0
+    (`_at`); from fewer, both are scaled in proportion to T."""
     ts: list[int] = []
     fixed: list[float] = []
     rows: list[float] = []
@@ -115,8 +116,24 @@ def measure(model: LanguageModel, step, T: int) -> tuple[float, float]:
 
 
 def _at(ts: list[int], ys: list[float], T: int) -> float:
-    coefs = np.polyfit(ts, ys, len(ts) - 1)  # through every point: no more points than coefficients
-    return float(np.polyval(np.maximum(coefs, 0), T))
+    """ys fitted as e + b * t + c * t**2 with e, b, c >= 0, read at T: least squares over each subset of the
+    three terms, the closest fit whose coefficients are all >= 0 (a cost does not fall as a row grows). A probe
+    that meets a one-time buffer (a kernel's workspace from some size on) bends the curve through the three
+    points; dropping the negative coefficients of that curve read a 4.5 MB row as 2 GB."""
+    scale = ts[-1]  # t / scale in [0, 1]: the columns stay comparable at any length
+    X = np.vander(np.asarray(ts, dtype=np.float64) / scale, 3, increasing=True)  # (n, 3): 1, t, t^2
+    y = np.asarray(ys, dtype=np.float64)
+    best, coefs = float(y @ y), np.zeros(3)  # the empty subset: a cost of 0
+    for terms in itertools.product((False, True), repeat=3):
+        use = np.array(terms)
+        if not use.any():
+            continue
+        c = np.linalg.lstsq(X[:, use], y, rcond=None)[0]
+        err = float(np.sum((X[:, use] @ c - y) ** 2))
+        if (c >= 0).all() and err < best:
+            best, coefs = err, np.zeros(3)
+            coefs[use] = c
+    return float(np.polyval(coefs[::-1], T / scale))
 
 
 def _train_step(model: LanguageModel, B: int, T: int, last: bool) -> None:
