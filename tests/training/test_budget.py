@@ -22,6 +22,16 @@ def test_the_fit_recovers_linear_and_quadratic_costs():
     assert math.isclose(fixed, a + d * 10**6) and math.isclose(row, e + b * 10**6 + c * 10**12)
 
 
+def test_a_one_time_buffer_in_one_probe_does_not_blow_up_the_estimate():
+    """CI, stop 44: the 1,024-hidden MLP of context 64 meets a 4.8 MB workspace from 16 positions on, so the row cost
+    read 0.26 MB at length 4, 4.8 MB at 8, 1.1 MB at 16; the curve through them with its negative terms dropped
+    read 2 GB a row at 64 (measured: 4.5 MB)."""
+    rows = [264_272, 4_788_448, 1_122_320]
+    fitted = [budget._at([4, 8, 16], rows, t) for t in (16, 32, 64)]
+    assert all(0 < f <= 4 * 4_788_448 for f in fitted), fitted
+    assert fitted == sorted(fitted)  # no cost falls as a row grows
+
+
 @pytest.mark.parametrize("rung", TRAINABLE)
 @pytest.mark.parametrize("last", [False, True])
 def test_the_estimate_is_within_a_factor_of_two_of_a_measured_step(rung, last):
