@@ -2,9 +2,11 @@
 
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -179,7 +181,18 @@ def test_a_revisions_malformed_runs_table_is_a_one_line_error(tmp_path, capsys):
 # --- a queued DVC grid (slow) ------------------------------------------------------------------------------------
 
 
-def wait_for_queue(path, timeout=300):
+def start_queue(path, jobs: int, log: Path):
+    """`dvc queue start -j jobs`, its output into a file: the workers it leaves running inherit it, and a pipe
+    would keep the call waiting for as long as any worker lives (DVC 3.67 once left one alive after the queue
+    had emptied, and the test hung)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    with open(log, "w") as out:  # outside the project: an untracked file there would go into every experiment
+        cmd = [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)]
+        subprocess.run(cmd, cwd=path, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
+
+
+def wait_for_queue(path, timeout=1200):
+    """The queue's status once nothing is queued or running; `timeout` is a hang guard for a busy machine."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         status = dvc("queue", "status", cwd=path).stdout
@@ -191,14 +204,17 @@ def wait_for_queue(path, timeout=300):
 
 
 @pytest.mark.slow
-def test_queued_grid_then_exp_show_and_compare(repo):  # noqa: F811
+def test_queued_grid_then_exp_show_and_compare(repo, tmp_path):  # noqa: F811
     tiny = [o for o in TINY if not o.startswith("mlp.model")]
     args = ["exp", "run", "--queue", "-S", "mlp.model.n_hidden=16,32", "-S", "seeds=[0,1]"]
     for o in tiny:
         args += ["-S", o]
     dvc(*args, cwd=repo)
-    dvc("queue", "start", "-j", "2", cwd=repo)
-    status = wait_for_queue(repo)
+    start_queue(repo, 2, tmp_path / "queue-start.log")
+    try:
+        status = wait_for_queue(repo)
+    finally:
+        dvc("queue", "stop", cwd=repo, check=False, timeout=300)  # no worker outlives the test
     assert status.count("Success") == 2, status
 
     shown = pd.read_csv(io.StringIO(dvc("exp", "show", "--csv", cwd=repo).stdout))
