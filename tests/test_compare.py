@@ -2,7 +2,6 @@
 
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from lmladder.cli import main
 from lmladder.inference.units import SplitUnits, save_units
 from lmladder.reports.compare import Table, compare, load, verdict
 
-from .test_pipeline_e2e import TINY, dvc, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
+from .test_pipeline_e2e import TINY, dvc, project_env, repo, sh  # noqa: F401  (repo: the temporary project copy fixture)
 
 
 def table(rows, by=("hidden",)):
@@ -185,10 +184,9 @@ def start_queue(path, jobs: int, log: Path):
     """`dvc queue start -j jobs`, its output into a file: the workers it leaves running inherit it, and a pipe
     would keep the call waiting for as long as any worker lives (DVC 3.67 once left one alive after the queue
     had emptied, and the test hung)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with open(log, "w") as out:  # outside the project: an untracked file there would go into every experiment
         cmd = [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)]
-        subprocess.run(cmd, cwd=path, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
+        subprocess.run(cmd, cwd=path, env=project_env(), stdout=out, stderr=subprocess.STDOUT, check=True, timeout=300)
 
 
 def wait_for_queue(path, timeout=1200):

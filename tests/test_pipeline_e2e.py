@@ -37,12 +37,17 @@ EVERY_STAGE = {"check", "prepare", *(f"train@{rung}-0" for rung in PIPELINE), "e
 pytestmark = pytest.mark.slow
 
 
+def project_env() -> dict:
+    """The environment a command in the project copy runs with: this venv's tools first, outside any DVC stage."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DVC_STAGE", None)
+    return env
+
+
 def sh(args, cwd, check=True, timeout=1200):
     """Run a command in the project copy; `timeout` is a hang guard (a tiny pipeline takes a few minutes on a
     busy machine), never a speed check."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("DVC_STAGE", None)
-    r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True, timeout=timeout)
     if check and r.returncode:
         raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r
