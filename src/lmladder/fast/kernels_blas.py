@@ -27,7 +27,7 @@ from . import gemm_library
 from .kernels_jit import FASTMATH, exp_neg, twins
 from .kernels_jit import softmax_cols as jit_softmax_cols
 
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # cblas enums
+ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112  # cblas enums
 
 GEMM_LIBRARY, SYMBOL = gemm_library.library()
 # NumPy's OpenBLAS, held to one thread during a step (it still runs the small products)
@@ -41,7 +41,6 @@ _e, _i, _f, _p = types.int32, types.int64, types.float32, types.voidptr
 _sgemm = types.ExternalFunction(SYMBOL, types.void(_e, _e, _e, _i, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
 # (order, trans, M, N, alpha, A, lda, x, incx, beta, y, incy): y = alpha op(A) x + beta y, A (M, N) in `order`
 _sgemv = types.ExternalFunction(gemm_library.OPENBLAS_GEMV, types.void(_e, _e, _i, _i, _f, _p, _i, _p, _i, _f, _p, _i))
-COL_MAJOR = 102
 _F = 4  # bytes per float32
 
 
