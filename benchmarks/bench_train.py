@@ -12,6 +12,10 @@ torch.optim.Muon orthogonalises in bfloat16; `ratio_vs_torch_fused_adamw` sets o
 with no Muon at all, the bound for any faster Muon in torch.
 
     python benchmarks/bench_train.py --threads 2 [--workloads gpt_nanogpt_cpu mlp_z2h] [--no-torch] [--scale 1]
+    python benchmarks/bench_train.py --threads 2 --neighbour spin|train [--rounds 3] [--seconds 3]
+
+--neighbour: each contender's tokens/s idle and beside another busy program, and the ratio (neighbour.py): `spin`
+is one spinning process, `train` a second lmladder process training the same workload.
 
 GRU batches: idx (32, 16) windows of the names stream, the same for torch.nn.GRU (batch_first, a learned start
 state as ours) as for lmladder's RNN rung.
@@ -178,19 +182,14 @@ def peak_traced_mb(step) -> float:
 
 
 def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
-    corpus = "shakespeare" if w["kind"] == "gpt" else "names"
-    data = batches(corpus_ids(corpus, 200_000, w["vocab"]), w["B"], w["T"], count=8)
-    model, ours = build_ours(w, data)
-    fns = {"ours": ours}
+    fns, model, data = contenders(name, torch)
     optim = w.get("optim", ADAMW)
     adamw = {**ADAMW, "lr": optim["lr"], "weight_decay": optim["weight_decay"]}  # Muon's overhead: AdamW throughout
     if optim["name"] == "muon":
         fns["ours_adamw"] = build_ours(w, data, optim=adamw)[1]
-    if torch is not None:
-        fns["torch_plain"] = build_torch(torch, w, data, False, model)
-        fns["torch_fused"] = build_torch(torch, w, data, True, model)
-        if optim["name"] == "muon":
+        if torch is not None:
             fns["torch_fused_adamw"] = build_torch(torch, w, data, True, model, optim=adamw)
+    ours = fns["ours"]
     repeats = max(3, int(w["repeats"] * scale))
     med, rounds = interleaved(fns, w["warmup"], repeats, block=w["block"])
     tokens = w["B"] * w["T"]
@@ -218,17 +217,53 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     return row
 
 
+def contenders(name: str, torch) -> tuple[dict, object, list]:
+    """({name: step} of ours and torch's plain and fused steps, our model, the batches) for a workload."""
+    w = WORKLOADS[name]
+    data = batches(corpus_ids("shakespeare" if w["kind"] == "gpt" else "names", 200_000, w["vocab"]), w["B"], w["T"], 8)
+    model, ours = build_ours(w, data)
+    fns = {"ours": ours}
+    if torch is not None:
+        fns["torch_plain"] = build_torch(torch, w, data, False, model)
+        fns["torch_fused"] = build_torch(torch, w, data, True, model)
+    return fns, model, data
+
+
+def run_beside(name: str, torch, args) -> dict:
+    """Tokens/s of each contender idle and beside the neighbour, and the ratio (neighbour.py)."""
+    from neighbour import SPIN, Neighbour, beside
+
+    fns = contenders(name, torch)[0]
+    worker = [sys.executable, __file__, "--loop", name, *(["--threads", str(args.threads)] if args.threads else [])]
+    with Neighbour(SPIN if args.neighbour == "spin" else worker, 0 if args.neighbour == "spin" else 8) as n:
+        res = beside(fns, n, args.rounds, args.seconds)
+    tokens = WORKLOADS[name]["B"] * WORKLOADS[name]["T"]
+    row = {"benchmark": "neighbour", "workload": name, "neighbour": args.neighbour, "rounds": args.rounds}
+    for k, r in res.items():
+        row |= {f"{k}_idle_tok_s": round(r["idle"] * tokens), f"{k}_busy_tok_s": round(r["busy"] * tokens)}
+        row |= {f"{k}_busy_over_idle": r["ratio"], f"{k}_busy_over_idle_rounds": r["ratio_rounds"]}
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference even if importable")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of timed steps")
+    ap.add_argument("--neighbour", choices=("spin", "train"), help="time idle and beside this neighbour")
+    ap.add_argument("--rounds", type=int, default=3, help="--neighbour: idle/busy rounds")
+    ap.add_argument("--seconds", type=float, default=3.0, help="--neighbour: timed seconds per turn")
+    ap.add_argument("--loop", choices=list(WORKLOADS), help=argparse.SUPPRESS)  # the `train` neighbour's body
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
     global np
     import numpy as np
 
+    if args.loop:
+        from neighbour import loop
+
+        loop(contenders(args.loop, None)[0]["ours"])
     torch = torch_or_none(args.threads, not args.no_torch)
     peak = matmul_peak()
     print(
@@ -238,7 +273,8 @@ def main() -> None:
         flush=True,
     )
     for name in args.workloads:
-        print(json.dumps(run(name, WORKLOADS[name], torch, args.scale, peak)), flush=True)
+        row = run_beside(name, torch, args) if args.neighbour else run(name, WORKLOADS[name], torch, args.scale, peak)
+        print(json.dumps(row), flush=True)
     import resource
 
     print(json.dumps({"benchmark": "process", "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))

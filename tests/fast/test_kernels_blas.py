@@ -8,7 +8,7 @@ import pytest
 from lmladder.autograd import ops_attention as A
 from lmladder.fast import attention as fast_attention
 from lmladder.fast import kernels as K
-from lmladder.fast import switch
+from lmladder.fast import share, switch
 
 jit = pytest.importorskip("lmladder.fast.kernels_jit")
 blas = pytest.importorskip("lmladder.fast.kernels_blas")
@@ -20,9 +20,9 @@ def randn(*shape, seed=0):
 
 @pytest.fixture
 def two_threads():
-    jit.set_threads(2)
+    share.pin(2)
     yield
-    jit.set_threads(2)
+    share.pin(None)
 
 
 @pytest.mark.parametrize("layout", ["nn", "nt", "tn"])  # Linear's forward x w^T, backward g w and g^T x
@@ -56,9 +56,9 @@ def test_a_gemm_gives_the_same_bits_at_one_and_two_threads(M, K_, N):
     a, b = randn(M, K_, seed=1), randn(K_, N, seed=2)
     runs = []
     for threads in (1, 2):
-        jit.set_threads(threads)
+        share.pin(threads)
         runs.append(K.matmul(a, b, np.empty((M, N), np.float32)).copy())
-    jit.set_threads(2)
+    share.pin(None)
     np.testing.assert_array_equal(*runs)
 
 
@@ -71,13 +71,13 @@ def test_a_linear_backwards_pair_gives_the_bits_of_two_gemms_at_one_and_two_thre
     expect = K.matmul(g, w, np.empty((N, inp), np.float32)), K.matmul(g.T, x, np.empty((out, inp), np.float32))
     splits = out >= 2 * K.SPLIT_ROWS and N >= 2 * K.SPLIT_ROWS
     for threads in (1, 2):
-        jit.set_threads(threads)
+        share.pin(threads)
         gx, gw = np.empty((N, inp), np.float32), np.empty((out, inp), np.float32)
         assert blas.matmul_pair(g, w, gx, g.T, x, gw, K.SPLIT_ROWS) == splits
         K.matmul_pair(g, w, gx, g.T, x, gw)
         np.testing.assert_array_equal(gx, expect[0])
         np.testing.assert_array_equal(gw, expect[1])
-    jit.set_threads(2)
+    share.pin(None)
 
 
 def attention(backend, qkv, g, H, dropout_p=0.0, seed=0):
@@ -107,9 +107,9 @@ def test_attention_gives_the_same_bits_at_one_and_two_threads():
     qkv, g = randn(4, 40, 3 * 64, seed=3), randn(4, 40, 64, seed=4)
     runs = []
     for threads in (1, 2):
-        jit.set_threads(threads)
+        share.pin(threads)
         runs.append(attention("compiled", qkv, g, 4, dropout_p=0.1)[:2])
-    jit.set_threads(2)
+    share.pin(None)
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lmladder.errors import LmladderError
-from lmladder.fast import attention, memory, switch
+from lmladder.fast import attention, memory, share, switch
 from lmladder.fast import kernels as K
 
 from .twins import both, randn
@@ -71,7 +71,7 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
     x = randn(1 << 20, scale=2)
     runs = []
     for threads in (1, 2, 1):
-        jit.set_threads(threads)
+        share.pin(threads)
         if kernel == "gelu":
             y, s = jit.gelu_tanh_forward(x)
             out = [y, s, jit.gelu_tanh_backward(x, s, x)]
@@ -83,7 +83,7 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
             jit.adam(x, m, v, w, 0.9, 0.99, 1e-8, 1e-3, np.float32(0.999))
             out = [m, v, w]
         runs.append([a.copy() for a in out])
-    jit.set_threads(2)
+    share.pin(None)
     for later in runs[1:]:
         for a, b in zip(runs[0], later, strict=True):
             np.testing.assert_array_equal(a, b)

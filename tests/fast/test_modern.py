@@ -4,8 +4,8 @@ RMS norm on strided head views, rotary turns, ReLU^2; the same bits at any threa
 import numpy as np
 import pytest
 
-from lmladder.fast import kernels_jit, switch
 from lmladder.fast import modern as KM
+from lmladder.fast import share, switch
 
 from .twins import both, randn
 
@@ -69,14 +69,14 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count():
     w = x[:128] + 1
     runs = []
     for threads in (1, 2, 1):
-        kernels_jit.set_threads(threads)  # numba's one pool
+        share.pin(threads)  # numba's one pool
         y, h, r = jit.rms_norm_forward(x.reshape(-1, 4, 128), w, 1e-5)
         out = [y, *jit.rms_norm_backward(x.reshape(-1, 4, 128), h, r, w, True, True)]
         y2, r2 = jit.relu2_forward(x)
         cos, sin = x[: 128 * 16].reshape(128, 1, 16), x[-128 * 16 :].reshape(128, 1, 16)
         out += [y2, jit.relu2_backward(x, r2), jit.rotate_half(x.reshape(64, 128, 8, 32), cos, sin)]
         runs.append([a.copy() for a in out])
-    kernels_jit.set_threads(2)
+    share.pin(None)
     for later in runs[1:]:
         for a, b in zip(runs[0], later, strict=True):
             np.testing.assert_array_equal(a, b)

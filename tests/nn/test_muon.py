@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmladder import nn
-from lmladder.fast import set_threads, threads
+from lmladder.fast import share, threads
 from lmladder.models.transformer import GPT, GPTConfig
 
 
@@ -86,12 +86,12 @@ def test_the_step_on_both_cores_is_the_reference_bit_for_bit():
                 opt.reference_update(p.data, p.grad, i, group)
                 i += 1
 
-    set_threads(2)
+    share.pin(2)
     try:
         side_by_side = run(nn.Muon.step)
         assert 2 in threads._pools  # the side-by-side path ran
     finally:
-        set_threads(numba.config.NUMBA_NUM_THREADS)
+        share.pin(None)
     for a, b in zip(side_by_side, run(one_after_another), strict=True):
         np.testing.assert_array_equal(a, b)
 

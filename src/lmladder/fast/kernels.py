@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import sys
 
 import numpy as np
 
-from . import memory, switch
+from . import memory, share, switch
 from .memory import filled, flat
 
 CHUNK = 65536  # elements per chunk: 256 KiB of float32, so inputs, scratch and output stay in L2
@@ -33,25 +31,13 @@ _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT2PI = 1 / math.sqrt(2 * math.pi)
 
 
-_threads: int | None = None  # set_threads's count, applied when the compiled kernels load (else OMP_NUM_THREADS's)
-
-
-def set_threads(n: int) -> None:
-    """Run the compiled kernels' parallel loops on n threads (MPI ranks sharing a machine's cores set this)."""
-    global _threads
-    _threads = n
-    if (jit := sys.modules.get(f"{__package__}.kernels_jit")) is not None:
-        jit.set_threads(n)
-
-
 @functools.cache
 def _load_jit():
     try:
         from . import kernels_jit
     except ImportError:  # numba missing or not built for this platform: the reference does the work
         return None
-    if n := _threads or int(os.environ.get("OMP_NUM_THREADS") or 0):  # the thread count a user or benchmark set
-        kernels_jit.set_threads(n)
+    share.state()  # numba's pool on the thread count asked for (share.py decides it again while the process runs)
     return kernels_jit
 
 

@@ -18,7 +18,6 @@ and calls that OpenBLAS's `scipy_cblas_sgemv64_` exactly as NumPy's matmul would
 from __future__ import annotations
 
 import llvmlite.binding as llvm
-import numba
 import numpy as np
 from numba import njit, prange, types
 from threadpoolctl import ThreadpoolController
@@ -26,6 +25,7 @@ from threadpoolctl import ThreadpoolController
 from . import gemm_library
 from .kernels_jit import FASTMATH, exp_neg, twins
 from .kernels_jit import softmax_cols as jit_softmax_cols
+from .share import threads, width
 
 ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112  # cblas enums
 
@@ -193,10 +193,6 @@ _SCORES = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(_decode_score
 _VALUES = njit(fastmath=FASTMATH, error_model="numpy", cache=True)(_decode_values)
 
 
-def threads() -> int:
-    return numba.get_num_threads()
-
-
 _held = False
 
 
@@ -218,11 +214,10 @@ def matmul(a, b, out, min_rows: int) -> bool:
     (its small-matrix kernels; a 1024 x 32 x 27 product's last 512 rows differed from those of a 512-row call in
     4,076 of 13,824 entries, Haswell kernels), so one GEMM whole and the same GEMM in halves are different
     runs."""
-    pool = threads()
-    if (args := _gemm_args(a, b, out, min_rows, pool)) is None or args[-1] < 2:
+    if (args := _gemm_args(a, b, out, min_rows)) is None or args[-1] < 2:
         return False
     hold_openblas()
-    _GEMM[pool > 1](*args)
+    _GEMM[threads() > 1](*args)
     return True
 
 
@@ -232,20 +227,20 @@ def matmul_pair(a, b, out, a2, b2, out2, min_rows: int) -> bool:
 
     Why: a Linear's two backward products (the input's and the weight's gradients) have equal FLOPs, so one per
     core keeps both busy, and each core packs its operands once instead of both packing the same weight."""
-    pool = threads()
-    if (p := _gemm_args(a, b, out, min_rows, pool)) is None or (q := _gemm_args(a2, b2, out2, min_rows, pool)) is None:
+    if (p := _gemm_args(a, b, out, min_rows)) is None or (q := _gemm_args(a2, b2, out2, min_rows)) is None:
         return False
     if p[-1] < 2 or q[-1] < 2:
         return False
     hold_openblas()
-    _PAIR[pool > 1](*p, *q)
+    _PAIR[threads() > 1](*p, *q)
     return True
 
 
-def _gemm_args(a, b, out, min_rows: int, pool: int):
+def _gemm_args(a, b, out, min_rows: int):
     """(a, b, out, ta, tb, chunks) for _gemm, a and b as their C-contiguous bases; None where they are not 2-D
-    float32 products that chain, or not C-contiguous or transposes of C-contiguous arrays."""
-    chunks = min(max(pool, 2), out.shape[0] // min_rows)
+    float32 products that chain, or not C-contiguous or transposes of C-contiguous arrays. The chunks follow the
+    width, not the threads running now (share.py), so the bits do not change with them."""
+    chunks = min(max(width(), 2), out.shape[0] // min_rows)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         return None
     ta, tb = not a.flags.c_contiguous, not b.flags.c_contiguous

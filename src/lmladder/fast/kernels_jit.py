@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import types
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -296,11 +295,6 @@ _LN_BWD = twins(_layer_norm_bwd, cache_threaded=False)
 _SOFTMAX = twins(_softmax_cols)
 _ADAM = twins(_adam, fastmath=False)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
-
-
-def set_threads(n: int) -> None:
-    """Run the parallel kernels on n threads (at most numba's pool size)."""
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 def add(a, b):

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import share
 from .kernels import blas
 
 _pools: dict[int, ThreadPoolExecutor] = {}  # by thread count
@@ -21,7 +22,7 @@ def map_on_cores(fn: Callable, items: Sequence, like: np.ndarray) -> list:
     """[fn(x) for x in items], on the compiled kernels' thread count when it is above one and NumPy's OpenBLAS can
     be held to one thread (arrays like `like`); in order on the calling thread otherwise."""
     k = blas(like)
-    n = k.threads() if k is not None else 1
+    n = share.threads() if k is not None else 1
     if n < 2 or len(items) < 2:
         return list(map(fn, items))
     k.hold_openblas()  # two callers of a 2-thread OpenBLAS would put four threads on two cores

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn
+from .. import fast, nn
 from ..data.prepared import Prepared
 from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
@@ -201,6 +201,8 @@ class Trainer:
         self.opt.zero_grad()
         dt = time.perf_counter() - t0
         self.timing.add(dt, n_tok)
+        for line in fast.share_news():  # the thread count changed: other processes took cores, or gave them back
+            self.log(line)
         self.step_log.write([step, lr, loss, norm])
         if self.live:
             self.live.log(step, {TRAIN_LOSS: loss, LR: lr})

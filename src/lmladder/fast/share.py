@@ -1,0 +1,155 @@
+"""Sharing the machine: how many threads the compiled kernels run on, decided again while the process runs.
+
+A parallel region ends when its last chunk does. When other processes keep the cores busy, the scheduler takes one
+of our threads away now and then, and the others wait for it at the end of region after region: beside one
+spinning process a 2-thread training step ran at 0.05 of its idle speed, where a fair share is half (and one
+thread alone got the whole half). So the pool runs on the cores that other processes leave free: every WINDOW
+seconds `threads()` reads how much CPU time the cores this process may use spent busy and how much of it was ours,
+and sets the count to the usable cores minus the others' use, rounded, between 1 and the width. Fewer threads are
+taken at once; more only after a second window agrees, so a neighbour's pause does not make the count flap.
+
+The width is the thread count asked for (set_width, OMP_NUM_THREADS, else the usable cores). Every kernel splits its
+work by the width, never by the threads that happen to run it, so the count changes the speed, never the bits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+WINDOW = 0.25  # seconds between two decisions
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (Linux, Windows), else all."""
+    try:
+        return len(psutil.Process().cpu_affinity())
+    except (AttributeError, psutil.Error, OSError):  # macOS has no affinity
+        return os.cpu_count() or 1
+
+
+def _busy_seconds(cpus: list[int] | None) -> float:
+    """CPU seconds the given cores (None: all) have spent busy since boot, whoever ran on them."""
+    rows = psutil.cpu_times(percpu=True)
+    total = 0.0
+    for i in range(len(rows)) if cpus is None else cpus:
+        t = rows[i]
+        # guest time is already in user time (Linux); idle and waiting for I/O are not busy
+        total += sum(t) - t.idle - getattr(t, "iowait", 0) - getattr(t, "guest", 0) - getattr(t, "guest_nice", 0)
+    return total
+
+
+def _affinity() -> list[int] | None:
+    try:
+        cpus = psutil.Process().cpu_affinity()
+        return cpus if cpus and max(cpus) < psutil.cpu_count() else None
+    except (AttributeError, psutil.Error, OSError):
+        return None
+
+
+@dataclass
+class Share:
+    """The thread count of one process: `width` asked for, `running` now, and what decided it."""
+
+    width: int
+    cpus: list[int] | None = field(default_factory=_affinity)
+    cores: int = field(default_factory=usable_cores)
+    running: int = 0
+    others: float = 0.0  # cores the other processes kept busy in the last window
+    changes: list[str] = field(default_factory=list)  # messages not yet shown (news())
+    _due: float = 0.0
+    _mark: tuple[float, float, float] | None = None  # (wall, machine busy, ours) at the window's start
+    _rising: bool = False
+
+    pinned: bool = False  # pin(): a fixed count, not decided again
+
+    def __post_init__(self):
+        self.running = self.width
+        _numba().set_num_threads(self.running)
+
+    def threads(self) -> int:
+        now = time.perf_counter()
+        if now >= self._due and not self.pinned:
+            self._decide(now)
+        return self.running
+
+    def _decide(self, now: float) -> None:
+        self._due = now + WINDOW
+        mark = (now, _busy_seconds(self.cpus), time.process_time())
+        if self._mark is not None and self.width > 1:
+            wall, busy, ours = (b - a for a, b in zip(self._mark, mark, strict=True))
+            self.others = max(0.0, busy - ours) / wall
+            want = min(self.width, max(1, int(self.cores - self.others + 0.5)))
+            rise = want > self.running
+            if want < self.running or (rise and self._rising):
+                self._set(want)
+            self._rising = rise
+        self._mark = mark
+
+    def _set(self, n: int) -> None:
+        _numba().set_num_threads(n)
+        if n < self.width:
+            why = f"other processes keep {self.others:.1f} of {self.cores} cores busy"
+        else:
+            why = "the cores are free again"
+        self.changes.append(f"sharing the machine: {n} of {self.width} threads ({why})")
+        self.running = n
+
+
+def _numba():
+    import numba  # here, not at the top: the numpy backend runs without numba
+
+    return numba
+
+
+_share: Share | None = None
+_width: int | None = None  # set_width's count, used when the pool starts
+
+
+def set_width(n: int) -> None:
+    """Split the kernels' work for n threads and run on at most n (MPI ranks sharing a machine's cores set this)."""
+    global _share, _width
+    _width = n
+    if _share is not None:
+        _share = None
+        state()
+
+
+def state() -> Share:
+    """The process's Share, made on first use (this starts numba's thread pool)."""
+    global _share
+    if _share is None:
+        n = _width or int(os.environ.get("OMP_NUM_THREADS") or 0) or usable_cores()
+        _share = Share(max(1, min(n, _numba().config.NUMBA_NUM_THREADS)))
+    return _share
+
+
+def pin(n: int | None) -> None:
+    """Run on exactly n threads (at most the width) from now on, whatever the machine does; None: decide again.
+    For tests and benchmarks that compare thread counts."""
+    s = state()
+    s.pinned = n is not None
+    if n is not None and n != s.running:
+        _numba().set_num_threads(max(1, min(n, s.width)))
+        s.running = max(1, min(n, s.width))
+
+
+def threads() -> int:
+    """The threads the kernels run on now (decided again at most every WINDOW seconds)."""
+    return (_share or state()).threads()
+
+
+def width() -> int:
+    """The thread count the kernels split their work for."""
+    return (_share or state()).width
+
+
+def news() -> list[str]:
+    """The thread-count changes since the last call, as log lines."""
+    if _share is None or not _share.changes:
+        return []
+    out, _share.changes = _share.changes, []
+    return out
