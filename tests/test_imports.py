@@ -1,6 +1,6 @@
 """The import graph of src/lmladder: no cycles, no private name imported from another module, and the speed wing
-fenced off from the readable core (lmladder.fast imports only itself and lmladder.errors; the plain primitives
-never touch the array pool).
+fenced off from the readable core (lmladder.fast imports only itself and lmladder.errors; autograd/ and nn/ reach
+it through its one seam, fast.kernel).
 
 Imports under `if TYPE_CHECKING:` are left out (annotations only: no import at run time); imports inside
 functions count."""
@@ -111,8 +111,10 @@ def test_the_speed_wing_imports_only_itself():
             assert not outside, f"{module} imports {sorted(outside)}; lmladder.fast imports only itself"
 
 
-def test_the_plain_primitives_never_touch_the_pool():
-    """The array pool is the speed wing's (fast/memory.py's rule): the plain primitives stay micrograd-plain."""
-    edges = _graph()[0]
-    for module in ("ops_elementwise", "ops_reduce", "ops_shape"):
-        assert "lmladder.fast.memory" not in edges[f"lmladder.autograd.{module}"], f"{module} uses the pool"
+def test_the_core_reaches_the_speed_wing_through_its_one_seam():
+    """autograd/ and nn/ import the package lmladder.fast (whose `kernel(x)` hands out the wing's entry points),
+    never one of its modules: what runs with the numpy backend is what a reader reads there."""
+    for module, imports in _graph()[0].items():
+        if module.startswith(("lmladder.autograd", "lmladder.nn")):
+            inside = sorted(m for m in imports if m.startswith("lmladder.fast."))
+            assert not inside, f"{module} imports {inside}; use `from .. import fast` and fast.kernel(x)"

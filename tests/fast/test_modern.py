@@ -1,13 +1,16 @@
-"""The modern transformer's compiled kernels (fast/modern_jit.py) against their NumPy references (fast/modern.py):
-RMS norm on strided head views, rotary turns, ReLU^2; the same bits at any thread count; NaN in -> NaN out."""
+"""The modern transformer's compiled kernels (fast/modern_jit.py, through fast/wing.py) against the textbook lines
+of their primitives: RMS norm on strided head views, rotary turns, ReLU^2; the same bits at any thread count; NaN
+in -> NaN out."""
 
 import numpy as np
 import pytest
 
-from lmladder.fast import modern as KM
-from lmladder.fast import share, switch
+from lmladder.autograd import functional as F
+from lmladder.autograd.ops_nn import rms_norm, rms_norm_backward
+from lmladder.autograd.ops_transformer import rotary_tables, rotate_half
+from lmladder.fast import kernel, share
 
-from .twins import both, randn
+from .twins import both, randn, through
 
 jit = pytest.importorskip("lmladder.fast.modern_jit")
 
@@ -18,50 +21,55 @@ def qk_view(B=16, T=128, H=4, d=32):
     return qkv[:, :, : H * d].reshape(B, T, H, d)
 
 
-def test_the_modern_kernels_compile_for_float32_only():
-    assert KM._twin(np.zeros(3, np.float32)) is jit
-    assert KM._twin(np.zeros(3, np.float64)) is None  # gradchecks keep the NumPy reference
+def test_the_wing_takes_float32_only():
+    assert kernel(np.zeros(3, np.float32)) is not None
+    assert kernel(np.zeros(3, np.float64)) is None  # gradchecks run the textbook lines
 
 
 @pytest.mark.parametrize("make", [qk_view, lambda: randn(9000, 128), lambda: randn(5)])  # heads, rows, one vector
 @pytest.mark.parametrize("need_w", [True, False])
-def test_rms_norm_matches_the_reference(make, need_w):
+def test_rms_norm_matches_the_textbook(make, need_w):
     x = make()
     w = randn(x.shape[-1], seed=3) + 1
     g = randn(*x.shape, seed=1)
-    ref, new = both(KM.rms_norm_forward, x, w, 1e-5)
-    np.testing.assert_allclose(new[0], ref[0], rtol=1e-5, atol=1e-5)
-    _, xhat, rstd = KM.rms_norm_forward(x, w, 1e-5)  # the compiled layout for the compiled backward
-    gnew = [np.array(a) for a in KM.rms_norm_backward(g, xhat, rstd, w, True, need_w) if a is not None]
-    switch.set_backend("numpy")
-    _, xhat, rstd = KM.rms_norm_forward(x, w, 1e-5)
-    gref = [np.array(a) for a in KM.rms_norm_backward(g, xhat, rstd, w, True, need_w) if a is not None]
-    switch.set_backend("compiled")
-    assert len(gnew) == len(gref) == 1 + need_w
-    for n, r in zip(gnew, gref, strict=True):
-        np.testing.assert_allclose(n.reshape(r.shape), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+    ref, new = both(through, F.rms_norm, [x, w], g, [True, need_w])
+    assert len(ref) == len(new) == 2 + need_w
+    for n, r in zip(new, ref, strict=True):
+        np.testing.assert_allclose(n, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
+def test_the_wings_rms_norm_keeps_the_textbooks_shapes():
+    """Each side may run the other's backward: the wing returns xhat and rstd as the textbook lines do."""
+    x, w = qk_view(B=2, T=3), randn(32, seed=3)
+    wing = kernel(x)
+    for a, b in zip(rms_norm(x, w, 1e-5), wing.rms_norm(x, w, 1e-5), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    _, xhat, rstd = rms_norm(x, w, 1e-5)
+    for a, b in zip(
+        rms_norm_backward(x, xhat, rstd, w, True, True),
+        wing.rms_norm_backward(x, xhat, rstd, w, True, True),
+        strict=True,
+    ):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("start,T", [(0, 128), (37, 1)])  # a training window; one decoded token at position 37
-def test_rotation_matches_the_reference_and_backward_turns_back(start, T):
-    from lmladder.autograd.ops_transformer import rotary_tables
-
+def test_rotation_matches_the_textbook_and_backward_turns_back(start, T):
     x = qk_view(B=3, T=T)
     cos, sin = (a[start:, None, :] for a in rotary_tables(start + T, x.shape[-1], 10000.0, "<f4"))
-    ref, new = both(KM.rotate_half, x, cos, sin)
-    np.testing.assert_allclose(new[0], ref[0], rtol=1e-6, atol=1e-6)
-    back = KM.rotate_half(np.ascontiguousarray(new[0]), cos, -sin)
+    new = kernel(x).rotate_half(x, cos, sin)
+    np.testing.assert_allclose(new, rotate_half(x, cos, sin), rtol=1e-6, atol=1e-6)
+    back = kernel(x).rotate_half(np.ascontiguousarray(new), cos, -sin)
     np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(7,), (16, 128, 512), (1 << 21,)])  # tiny, the 30-minute model's MLP, threaded
-def test_relu2_matches_the_reference_exactly(shape):
+def test_relu2_matches_the_textbook_exactly(shape):
     x, g = randn(*shape, scale=2), randn(*shape, seed=1)
-    ref, new = both(KM.relu2_forward, x)
+    ref, new = both(through, F.relu2, [x], g)
     for n, r in zip(new, ref, strict=True):
         np.testing.assert_array_equal(n, r)  # max, one product: no rounding freedom
-    gref, gnew = both(KM.relu2_backward, g, ref[1])
-    np.testing.assert_array_equal(gnew[0], gref[0])
 
 
 def test_the_threaded_loops_give_the_same_bits_at_any_thread_count():

@@ -84,6 +84,19 @@ def test_a_width_of_one_or_a_pinned_count_never_changes():
     assert m.run(s, others=1.5, windows=3) == 2 and m.counts == [2]
 
 
+def test_a_machine_without_cpu_times_keeps_its_count():
+    """psutil raises where /proc/stat is missing (a chroot): the count stays, and nothing is read again."""
+    calls = []
+
+    def blind():
+        calls.append(1)
+        raise OSError("no /proc/stat")
+
+    s = Share(2, cores=2, read=blind, apply=lambda n: None)
+    assert s.threads(0.0) == 2 and s.threads(1.0) == 2 and s.threads(9.0) == 2
+    assert len(calls) == 1
+
+
 def test_no_decision_within_a_window():
     m, s = fresh()
     m.busy += 10.0  # a burst, but read only when the window ends

@@ -1,19 +1,32 @@
-"""What the compiled-kernel tests share: run a kernel on both backends, and float32 normal arrays."""
+"""What the speed wing's tests share: run a primitive on both backends (the textbook lines, then the wing's
+kernels), and float32 normal arrays."""
 
 import numpy as np
 
+from lmladder.autograd import Tensor
 from lmladder.fast import switch
 
 
 def both(fn, *args):
-    """fn(*args) with the NumPy reference, then with the compiled kernels (copies: outputs are pooled)."""
+    """fn(*args) with the numpy backend, then with the compiled one (copies: the wing's outputs are pooled)."""
     out = {}
     for name in switch.BACKENDS:
         switch.set_backend(name)
-        res = fn(*args)
+        try:
+            res = fn(*args)
+        finally:
+            switch.set_backend("compiled")
         out[name] = [np.array(r, copy=True) for r in (res if isinstance(res, tuple) else (res,)) if r is not None]
-    switch.set_backend("compiled")
     return out["numpy"], out["compiled"]
+
+
+def through(op, arrays, grad, needs=None):
+    """(output, *gradients of the inputs that need one) of op(*tensors) for upstream grad."""
+    needs = needs or [True] * len(arrays)
+    ts = [Tensor(a, requires_grad=n) for a, n in zip(arrays, needs, strict=True)]
+    y = op(*ts)
+    y.backward(grad)
+    return (y.data, *(t.grad for t in ts if t.requires_grad))
 
 
 def randn(*shape, scale=1.0, seed=0):

@@ -4,21 +4,16 @@ A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forwa
 gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
 reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
 gradients of its inputs, sums each back to its input's shape (`gradients.fit`, the one place broadcasting is
-undone) and adds them up per tensor (`gradients.Gradients`, or the speed wing's copy-free twin), paying the
-leaves' out into `.grad`.
+undone) and adds them up per tensor (`gradients.Gradients`, or the speed wing's twin), paying the leaves' out
+into `.grad`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import operator
-from collections.abc import Iterator
-
 import numpy as np
 
+from .. import fast
 from ..errors import LmladderError
-from ..fast import switch
-from ..fast.gradients import PooledGradients
 from .gradients import Gradients, fit
 
 
@@ -33,15 +28,16 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
+class no_grad:  # noqa: N801 (used as a function: `with no_grad():`)
     """Build no graph inside the `with` (evaluation, sampling, optimizer updates)."""
-    global _grad_enabled
-    prev, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = prev
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, False
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
 
 
 class Function:
@@ -73,33 +69,23 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **kwargs) -> Tensor:
-        """Run the op on tensors. Non-tensor inputs must be passed as keyword arguments."""
+        """Run the op on tensors (anything else by keyword), and record it for backward when an input needs a
+        gradient. Under no_grad (evaluation, sampling) an op costs its forward and nothing more."""
         fn = cls()
-        # forward(*arrays, **kwargs), unrolled for one and two inputs: a star-call costs ~0.4 us, more than a decoded
-        # token's arithmetic in many ops
-        n = len(inputs)
-        if n == 1:
-            data = fn.forward(inputs[0].data, **kwargs) if kwargs else fn.forward(inputs[0].data)
-        elif n == 2:
-            a, b = inputs[0].data, inputs[1].data
-            data = fn.forward(a, b, **kwargs) if kwargs else fn.forward(a, b)
+        if len(inputs) == 1 and not kwargs:  # most ops: this skips building a list for the star-call
+            data = fn.forward(inputs[0].data)
         else:
-            data = fn.forward(*map(_data, inputs), **kwargs)
-        # Tensor.__init__'s checks, inlined: this runs once per op and is most of a small op's overhead
-        out = _new_tensor(Tensor)
+            data = fn.forward(*[t.data for t in inputs], **kwargs)
+        out = Tensor.__new__(Tensor)  # an op's output needs none of __init__'s checks on user data
         out.data = data if type(data) is np.ndarray else np.asarray(data)
-        out.grad = out.name = out._node = None
+        out.grad = out._node = out.name = None
         out.requires_grad = False
-        if _grad_enabled:  # under no_grad (evaluation, sampling) an op costs its forward and nothing more
-            needs = tuple(map(_requires_grad, inputs))
-            if True in needs:  # record the node: backward will need it
+        if _grad_enabled:
+            needs = tuple(t.requires_grad for t in inputs)
+            if True in needs:
                 fn.needs, fn.parents = needs, inputs
                 out.requires_grad, out._node = True, fn
         return out
-
-
-_new_tensor = object.__new__
-_data, _requires_grad = operator.attrgetter("data"), operator.attrgetter("requires_grad")  # C-level getters
 
 
 class _Released:
@@ -126,9 +112,7 @@ class Tensor:
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
-        if isinstance(data, Tensor):
-            data = data.data
-        arr = np.asarray(data, dtype=dtype)
+        arr = np.asarray(data.data if isinstance(data, Tensor) else data, dtype=dtype)
         if requires_grad and not np.issubdtype(arr.dtype, np.floating):
             raise AutogradError(
                 f"Tensor: requires_grad=True needs a floating dtype, got {arr.dtype} with shape {arr.shape}; "
@@ -199,7 +183,8 @@ class Tensor:
             if grad.shape != self.shape:
                 grad = np.broadcast_to(grad, self.shape).copy()
 
-        grads = (PooledGradients if switch.on() else Gradients)(self, grad)
+        k = fast.kernel(grad)
+        grads = Gradients(self, grad) if k is None else k.gradients(self, grad)  # the wing's sums copy less
         for t in self._topo_order():
             g = grads.pop(t)
             node = t._node

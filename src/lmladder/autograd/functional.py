@@ -1,8 +1,8 @@
 """Neural-net functions. Public names use the fused primitives; `*_composite` twins are built from plain
 primitives only (no backward code) and exist to prove the fused ones right (tests/autograd/test_fused.py).
 
-The wrappers the layers call test `isinstance(x, Tensor)` inline instead of calling as_tensor for a tensor:
-decoding one token makes ~50 such calls, where a Python call costs about what the op's arithmetic does."""
+The wrappers the layers call test `isinstance(x, Tensor)` inline instead of calling as_tensor for a tensor: a
+decoded token runs through dozens of them, and a Python call costs about what a small op's arithmetic does."""
 
 from __future__ import annotations
 
@@ -57,13 +57,10 @@ def rms_norm(x, weight, eps: float = 1e-5) -> Tensor:
     return N.RMSNorm.apply(as_tensor(x), weight, eps=eps)
 
 
-def batch_norm(
-    x, weight, bias, running_mean=None, running_var=None, *, training=True, momentum=0.1, eps=1e-5, mask=None
-) -> Tensor:
+def batch_norm(x, weight, bias, running=None, *, training=True, momentum=0.1, eps=1e-5, mask=None) -> Tensor:
     """Batch normalisation over every axis of x but the last. Training: the statistics of the rows where `mask`
-    (broadcast to x.shape[:-1]; None: every row) is True, and the running arrays, if given, updated in place
-    (PyTorch's momentum rule). Evaluation: the running statistics."""
-    running = None if running_mean is None else (running_mean, running_var)
+    (broadcast to x.shape[:-1]; None: every row) is True, and `running` = (mean, var) arrays, if given, updated in
+    place (PyTorch's momentum rule). Evaluation: the running statistics."""
     if not training and running is None:
         raise AutogradError("batch_norm: evaluation needs running_mean and running_var; pass them or training=True")
     x = x if isinstance(x, Tensor) else as_tensor(x)
@@ -78,11 +75,6 @@ def causal_mean(x, axis: int = -2) -> Tensor:
     n = x.shape[axis]
     counts = np.arange(1, n + 1, dtype=x.dtype).reshape((n,) + (1,) * (x.ndim - 1 - axis % x.ndim))  # broadcasts
     return R.cumsum(x, axis=axis) / counts
-
-
-def residual(x, y) -> Tensor:
-    """x + y for tensors of one shape: the residual stream's sum, fused (pooled, threaded); + broadcasts."""
-    return N.Residual.apply(as_tensor(x), as_tensor(y))
 
 
 def linear(x, weight, bias=None) -> Tensor:
@@ -207,10 +199,6 @@ def batch_norm_composite(x, weight, bias, eps: float = 1e-5, mask=None) -> Tenso
 def rms_norm_composite(x, weight, eps: float = 1e-5) -> Tensor:
     x = as_tensor(x)
     return x * (R.mean(x * x, axis=-1, keepdims=True) + eps) ** -0.5 * weight
-
-
-def residual_composite(x, y) -> Tensor:
-    return x + y
 
 
 def linear_composite(x, weight, bias=None) -> Tensor:

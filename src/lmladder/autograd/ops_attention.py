@@ -1,18 +1,49 @@
-"""Fused scaled-dot-product attention (Vaswani et al., 2017): `AttentionQKV` on nanoGPT's fused projection, with
-an optional KV cache for decoding, and `Attention` on separate q, k, v. Both run the speed wing's flash-style core
-(Dao et al., 2022; fast/attention.py): scores are built, soft-maxed and consumed in cache-sized chunks."""
+"""Scaled dot-product attention (Vaswani et al., 2017) as fused primitives: `AttentionQKV` on nanoGPT's fused
+projection, with an optional KV cache for decoding, and `Attention` on separate q, k, v heads.
+
+Each reads as the textbook: softmax(q k^T / sqrt(d) + causal mask) v. On float32 with the compiled backend the speed
+wing runs the same arithmetic in cache-sized chunks on the one thread pool (fast/wing.py), to float32 rounding."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..fast import attention, memory
+from .. import fast
 from .engine import AutogradError, Function
+from .ops_nn import dropout_mask
 
 
 def causal_mask(T: int, S: int) -> np.ndarray:
     """True where query i (the last T of S positions) must not see key j: j > i + (S - T)."""
     return np.triu(np.ones((T, S), dtype=bool), k=S - T + 1)
+
+
+def attend(q, k, v, causal: bool, dropout_p: float, rng):
+    """(y, saved): softmax(q k^T / sqrt(d) [+ mask]) [* dropout] v for q (B, H, T, d), k and v (B, H, S, d)."""
+    T, S, d = q.shape[-2], k.shape[-2], q.shape[-1]
+    att = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(d))  # (B, H, T, d) @ (B, H, d, S) -> (B, H, T, S)
+    if causal:
+        att = np.where(causal_mask(T, S), -np.inf, att)  # a query sees no later key
+    att = np.exp(att - att.max(axis=-1, keepdims=True))
+    att /= att.sum(axis=-1, keepdims=True)  # softmax over the keys
+    keep = dropout_mask(rng, att.shape, att.dtype, dropout_p) if dropout_p > 0 else None
+    y = (att if keep is None else att * keep) @ v  # (B, H, T, S) @ (B, H, S, d) -> (B, H, T, d)
+    return y, (q, k, v, att, keep)
+
+
+def attend_backward(saved, g):
+    """(gq, gk, gv) for upstream g (B, H, T, d)."""
+    q, k, v, att, keep = saved
+    p = att if keep is None else att * keep
+    gv = p.swapaxes(-1, -2) @ g  # (B, H, S, T) @ (B, H, T, d) -> (B, H, S, d)
+    gp = g @ v.swapaxes(-1, -2)  # (B, H, T, d) @ (B, H, d, S) -> (B, H, T, S)
+    if keep is not None:
+        gp *= keep
+    gs = att * (gp - (gp * att).sum(axis=-1, keepdims=True))  # through the softmax
+    gs *= 1.0 / math.sqrt(q.shape[-1])
+    return gs @ k, gs.swapaxes(-1, -2) @ q, gv  # (B, H, T, S) @ (B, H, S, d); (B, H, S, T) @ (B, H, T, d)
 
 
 class AttentionQKV(Function):
@@ -23,7 +54,7 @@ class AttentionQKV(Function):
     queries attend over all start + T cached positions.
     """
 
-    __slots__ = ("saved", "n_head")
+    __slots__ = ("saved", "n_head", "wing")
 
     def forward(self, qkv, n_head, dropout_p=0.0, rng=None, cache=None):
         B, T, C3 = qkv.shape
@@ -35,23 +66,35 @@ class AttentionQKV(Function):
         if dropout_p > 0 and rng is None:
             raise AutogradError("AttentionQKV: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
         self.n_head = n_head
-        if cache is None:
-            out, self.saved = attention.causal_qkv(qkv, n_head, dropout_p, rng)
+        self.wing = fast.kernel(qkv)
+        if self.wing is not None:
+            out, self.saved = self.wing.attention_qkv(qkv, n_head, dropout_p, rng, cache)
             return out
-        out = attention.cached_qkv(qkv, n_head, *cache, dropout_p=dropout_p, rng=rng)
-        self.saved = None
-        return out
+        C = C3 // 3
+        q, k, v = (qkv[..., i * C : (i + 1) * C].reshape(B, T, n_head, -1).swapaxes(1, 2) for i in range(3))
+        if cache is not None:  # decoding: this step's keys and values join the cached ones
+            k_cache, v_cache, start = cache
+            k_cache[:, :, start : start + T], v_cache[:, :, start : start + T] = k, v
+            k, v = k_cache[:, :, : start + T], v_cache[:, :, : start + T]  # (B, H, S, d)
+        y, self.saved = attend(q, k, v, True, dropout_p, rng)  # (B, H, T, d)
+        if cache is not None:
+            self.saved = None
+        return y.swapaxes(1, 2).reshape(B, T, C)  # (B, H, T, d) -> (B, T, H, d) -> (B, T, C): heads side by side
 
     def backward(self, g):
         if self.saved is None:
             raise AutogradError("AttentionQKV: no backward through the KV cache; decode under no_grad()")
-        return (attention.causal_qkv_backward(self.saved, g, self.n_head),)
+        if self.wing is not None:
+            return (self.wing.attention_qkv_backward(self.saved, g, self.n_head),)
+        B, T, C = g.shape
+        gq, gk, gv = attend_backward(self.saved, g.reshape(B, T, self.n_head, -1).swapaxes(1, 2))
+        return (np.concatenate([a.swapaxes(1, 2).reshape(B, T, C) for a in (gq, gk, gv)], axis=-1),)  # (B, T, 3C)
 
 
 class Attention(Function):
     """softmax(q k^T / sqrt(d) [+ causal mask]) v, with dropout on the probabilities; q (B,H,T,d), k/v (B,H,S,d)."""
 
-    __slots__ = ("saved",)
+    __slots__ = ("saved", "wing")
 
     def forward(self, q, k, v, causal=True, dropout_p=0.0, rng=None):
         if q.ndim != 4 or q.shape[-1] != k.shape[-1] or k.shape != v.shape or q.shape[:-2] != k.shape[:-2]:
@@ -61,12 +104,14 @@ class Attention(Function):
             )
         if dropout_p > 0 and rng is None:
             raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
-        out = memory.empty(q.shape, q.dtype)
-        self.saved = attention.forward(q, k, v, out, causal=causal, dropout_p=dropout_p, rng=rng)
-        return out
+        self.wing = fast.kernel(q)
+        if self.wing is not None:
+            out, self.saved = self.wing.attention_heads(q, k, v, causal, dropout_p, rng)
+            return out
+        y, self.saved = attend(q, k, v, causal, dropout_p, rng)
+        return y
 
     def backward(self, g):
-        sv = self.saved
-        gq, gk, gv = (memory.empty_like(a) if n else None for a, n in zip((sv.q, sv.k, sv.v), self.needs, strict=True))
-        attention.backward(sv, g, gq, gk, gv)
-        return gq, gk, gv
+        if self.wing is not None:
+            return self.wing.attention_heads_backward(self.saved, g, self.needs)
+        return attend_backward(self.saved, g)

@@ -6,8 +6,23 @@ import math
 
 import numpy as np
 
-from ..fast import kernels as K
+from .. import fast
 from .engine import AutogradError, Function, Tensor
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, float32's rounding level
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+_math_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf_array(x: np.ndarray) -> np.ndarray:
+    """The error function of an array: exact (libm's) in float64, else A&S 7.1.26 evaluated in float64."""
+    if x.dtype == np.float64:
+        return _math_erf(x) if x.ndim else np.float64(math.erf(float(x)))
+    ax = np.abs(x, dtype=np.float64)
+    t = 1 / (1 + _AS_P * ax)
+    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
+    return np.copysign(1 - poly * np.exp(-ax * ax), x).astype(x.dtype, copy=False)
 
 
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
@@ -25,6 +40,8 @@ class Add(Function):
     __slots__ = ()
 
     def forward(self, a, b):
+        if a.shape == b.shape and a.dtype == b.dtype and (k := fast.kernel(a)) is not None:
+            return k.add(a, b)  # a residual stream's sum: threaded, into pooled memory
         return a + b
 
     def backward(self, g):
@@ -156,7 +173,7 @@ class Erf(Function):
 
     def forward(self, x):
         self.x = x
-        return K.erf(x)
+        return erf_array(x)
 
     def backward(self, g):
         return (g * (2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x),)

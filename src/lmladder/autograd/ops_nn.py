@@ -5,12 +5,15 @@ Each one has a composite twin in `functional.py` built from plain primitives, an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ..fast import kernels as K
-from ..fast import memory
-from ..fast import modern as KM
+from .. import fast
 from .engine import AutogradError, Function
+from .ops_elementwise import erf_array as erf
+
+_K, _C = math.sqrt(2 / math.pi), 0.044715  # GELU's tanh approximation: tanh(K (x + C x^3))
 
 
 class Softmax(Function):
@@ -72,7 +75,7 @@ class CrossEntropy(Function):
                 )
             t = np.where(valid, t, 0)
         rows = np.arange(t.size)
-        e = np.subtract(L, L.max(axis=1, keepdims=True), out=memory.empty(L.shape, L.dtype))  # exp never overflows
+        e = L - L.max(axis=1, keepdims=True)  # exp never overflows
         nll = -e[rows, t]
         np.exp(e, out=e)
         s = e.sum(axis=1)
@@ -107,26 +110,33 @@ class LayerNorm(Function):
     __slots__ = ("xhat", "rstd", "w", "has_b")
 
     def forward(self, x, *wb, eps=1e-5, has_weight=True):
-        C = x.shape[-1]
         self.w = wb[0] if has_weight else None
-        self.has_b = len(wb) == (2 if has_weight else 1)
-        y, self.xhat, self.rstd = K.layer_norm_forward(
-            x.reshape(-1, C), self.w, wb[-1] if self.has_b else None, eps
-        )  # (N, C) rows
-        return y.reshape(x.shape)
+        b = wb[-1] if len(wb) == 1 + has_weight else None
+        self.has_b = b is not None
+        if (k := fast.kernel(x)) is not None:
+            y, self.xhat, self.rstd = k.layer_norm(x, self.w, b, eps)
+            return y
+        xc = x - x.mean(axis=-1, keepdims=True)
+        self.rstd = 1 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)  # (..., 1)
+        self.xhat = xc * self.rstd
+        y = self.xhat if self.w is None else self.xhat * self.w
+        return y if b is None else y + b
 
     def backward(self, g):
-        C = g.shape[-1]
         need_w = self.w is not None and self.needs[1]
         need_b = self.has_b and self.needs[-1]
-        g2 = g.reshape(-1, C)  # (N, C)
-        gx, gw, gb = K.layer_norm_backward(g2, self.xhat, self.rstd, self.w, self.needs[0], need_w, need_b)
-        grads = [None if gx is None else gx.reshape(g.shape)]
-        if self.w is not None:
-            grads.append(gw)
-        if self.has_b:
-            grads.append(gb)
-        return tuple(grads)
+        if (k := fast.kernel(g)) is not None:
+            gx, gw, gb = k.layer_norm_backward(g, self.xhat, self.rstd, self.w, self.needs[0], need_w, need_b)
+        else:
+            gxhat = g if self.w is None else g * self.w
+            gx = None
+            if self.needs[0]:  # rstd (gxhat - mean(gxhat) - xhat mean(gxhat xhat))
+                mean_g, mean_gx = gxhat.mean(axis=-1, keepdims=True), (gxhat * self.xhat).mean(axis=-1, keepdims=True)
+                gx = self.rstd * (gxhat - mean_g - self.xhat * mean_gx)
+            rows = (-1, g.shape[-1])
+            gw = (g * self.xhat).reshape(rows).sum(axis=0) if need_w else None
+            gb = g.reshape(rows).sum(axis=0) if need_b else None
+        return (gx, *([gw] if self.w is not None else []), *([gb] if self.has_b else []))
 
 
 class RMSNorm(Function):
@@ -135,13 +145,32 @@ class RMSNorm(Function):
     __slots__ = ("xhat", "rstd", "w")
 
     def forward(self, x, w, eps=1e-5):
-        y, self.xhat, self.rstd = KM.rms_norm_forward(x, w, eps)  # xhat = x rstd, y = xhat w
         self.w = w
+        if (k := fast.kernel(x)) is not None:
+            y, self.xhat, self.rstd = k.rms_norm(x, w, eps)
+            return y
+        y, self.xhat, self.rstd = rms_norm(x, w, eps)
         return y
 
     def backward(self, g):
-        # gx = rstd (g w - xhat mean(g w xhat)), gw = sum of g xhat over rows
-        return KM.rms_norm_backward(g, self.xhat, self.rstd, self.w, self.needs[0], self.needs[1])
+        if (k := fast.kernel(g)) is not None:
+            return k.rms_norm_backward(g, self.xhat, self.rstd, self.w, self.needs[0], self.needs[1])
+        return rms_norm_backward(g, self.xhat, self.rstd, self.w, self.needs[0], self.needs[1])
+
+
+def rms_norm(x, w, eps):
+    """(y, xhat, rstd) over the last axis: rstd = 1 / sqrt(mean(x^2) + eps), xhat = x rstd, y = xhat w."""
+    rstd = 1 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)  # (..., 1)
+    xhat = x * rstd
+    return xhat * w, xhat, rstd
+
+
+def rms_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool):
+    """(gx, gw): gx = rstd (g w - xhat mean(g w xhat)), gw = g xhat summed over every row; None where not needed."""
+    gxhat = g * w
+    gx = rstd * (gxhat - xhat * (gxhat * xhat).mean(axis=-1, keepdims=True)) if need_x else None
+    gw = (g * xhat).reshape(-1, g.shape[-1]).sum(axis=0) if need_w else None
+    return gx, gw
 
 
 class GeluTanh(Function):
@@ -150,12 +179,19 @@ class GeluTanh(Function):
     __slots__ = ("x", "s")
 
     def forward(self, x):
-        y, self.s = K.gelu_tanh_forward(x)
         self.x = x
-        return y
+        if (k := fast.kernel(x)) is not None:
+            y, self.s = k.gelu_tanh(x)
+            return y
+        self.s = 0.5 * (1 + np.tanh(_K * (x + _C * x**3)))  # the gate s, kept for backward
+        return x * self.s
 
     def backward(self, g):
-        return (K.gelu_tanh_backward(self.x, self.s, g),)
+        if (k := fast.kernel(g)) is not None:
+            return (k.gelu_tanh_backward(self.x, self.s, g),)
+        x, s = self.x, self.s
+        # d(x s)/dx = s + x s'(x), with s' = 2 s (1 - s) K (1 + 3c x^2) since 1 - tanh^2 = 4 s (1 - s)
+        return (g * s * (1 + (1 - s) * x * (2 * _K + 6 * _K * _C * x * x)),)
 
 
 class GeluErf(Function):
@@ -164,35 +200,18 @@ class GeluErf(Function):
     __slots__ = ("x", "cdf")
 
     def forward(self, x):
-        y, self.cdf = K.gelu_erf_forward(x)
-        self.x = x
-        return y
+        self.x, self.cdf = x, 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+        return x * self.cdf
 
     def backward(self, g):
-        return (K.gelu_erf_backward(self.x, self.cdf, g),)
-
-
-class Residual(Function):
-    """x + y of one shape and dtype (a residual stream and a block's output); the gradient passes to both."""
-
-    __slots__ = ()
-
-    def forward(self, x, y):
-        if x.shape != y.shape or x.dtype != y.dtype:
-            raise AutogradError(
-                f"Residual: {x.shape} {x.dtype} and {y.shape} {y.dtype} differ; add tensors of one shape and dtype "
-                "(use + to broadcast)"
-            )
-        return K.add(x, y)
-
-    def backward(self, g):
-        return g, g
+        x = self.x
+        return (g * (self.cdf + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))),)  # Phi + x phi
 
 
 class Linear(Function):
-    """y = x @ weight.T + bias with weight (out, in); leading dims of x are flattened into one GEMM."""
+    """y = x @ weight.T + bias with weight (out, in), over the last axis of x."""
 
-    __slots__ = ("x2", "w", "in_shape")
+    __slots__ = ("x", "w")
 
     def forward(self, x, w, *b):
         if x.shape[-1] != w.shape[1]:
@@ -200,35 +219,23 @@ class Linear(Function):
                 f"Linear: input {x.shape} has {x.shape[-1]} features but weight {w.shape} expects {w.shape[1]}; "
                 "match in_features to the input's last dim"
             )
-        self.in_shape, self.w = x.shape, w
-        self.x2 = x.reshape(-1, x.shape[-1])  # (N, in)
-        dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
-        y = K.matmul(self.x2, w.T, memory.empty((self.x2.shape[0], w.shape[0]), dt))  # (N, in) @ (in, out)
-        if b:
-            y += b[0]
-        return y.reshape(*x.shape[:-1], w.shape[0])
+        self.x, self.w = x, w
+        if (k := fast.kernel(x)) is not None:
+            return k.linear(x, w, b[0] if b else None)
+        y = x @ w.T  # (..., in) @ (in, out) -> (..., out)
+        return y + b[0] if b else y
 
     def backward(self, g):
-        g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        w, x2 = self.w, self.x2
-        gx = gw = None
-        if self.needs[0]:
-            dt = g.dtype if g.dtype == w.dtype else np.result_type(g, w)
-            gx = memory.empty((g2.shape[0], w.shape[1]), dt)  # (N, out) @ (out, in)
-        if self.needs[1]:
-            dt = g.dtype if g.dtype == x2.dtype else np.result_type(g, x2)
-            gw = memory.empty(w.shape, dt)  # (out, N) @ (N, in)
-        if gx is not None and gw is not None:
-            K.matmul_pair(g2, w, gx, g2.T, x2, gw)  # equal FLOPs: one product per core
-        elif gx is not None:
-            K.matmul(g2, w, gx)
-        elif gw is not None:
-            K.matmul(g2.T, x2, gw)
-        if gx is not None:
-            gx = gx.reshape(self.in_shape)
+        need_x, need_w = self.needs[0], self.needs[1]
+        if (k := fast.kernel(g)) is not None:
+            gx, gw = k.linear_backward(g, self.x, self.w, need_x, need_w)
+        else:
+            g2, x2 = g.reshape(-1, g.shape[-1]), self.x.reshape(-1, self.x.shape[-1])  # (N, out), (N, in)
+            gx = g @ self.w if need_x else None  # (..., out) @ (out, in)
+            gw = g2.T @ x2 if need_w else None  # (out, N) @ (N, in)
         if len(self.needs) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if self.needs[2] else None)
+        return gx, gw, (g.reshape(-1, g.shape[-1]).sum(axis=0) if self.needs[2] else None)
 
 
 class Embedding(Function):
@@ -244,24 +251,15 @@ class Embedding(Function):
                 f"in [{idx.min() if idx.size else 0}, {idx.max() if idx.size else 0}]; check the vocabulary size"
             )
         self.idx, self.w_shape, self.dtype = idx, w.shape, w.dtype
-        # ids were range-checked above, so mode="clip" (unbuffered) is exact
-        return np.take(w, idx, axis=0, out=memory.empty((*idx.shape, w.shape[1]), w.dtype), mode="clip")
+        if (k := fast.kernel(w)) is not None:
+            return k.embedding(w, idx)
+        return w[idx]  # (..., C)
 
     def backward(self, g):
-        V, C = self.w_shape
-        ids, g2 = self.idx.reshape(-1), g.reshape(-1, C)  # (N,), (N, C)
-        if V <= 4096 and V * ids.size <= 1 << 24:
-            # small vocabulary: a one-hot GEMM sums the rows, ~5-50x faster than np.add.at's scatter
-            onehot = memory.empty((V, ids.size), self.dtype)
-            onehot.fill(0)
-            onehot[ids, np.arange(ids.size)] = 1
-            with np.errstate(invalid="ignore"):  # a non-finite g is handled below
-                gw = onehot @ g2  # (V, N) @ (N, C) -> (V, C)
-            if np.isfinite(gw).all():
-                return (gw,)
-        # 0 * inf = nan would leak into unused rows; the scatter keeps them exactly zero
+        if (k := fast.kernel(g)) is not None and (gw := k.embedding_backward(self.idx, g, self.w_shape)) is not None:
+            return (gw,)
         gw = np.zeros(self.w_shape, dtype=self.dtype)
-        np.add.at(gw, ids, g2)
+        np.add.at(gw, self.idx.reshape(-1), g.reshape(-1, self.w_shape[1]))  # repeated ids add up
         return (gw,)
 
 
@@ -273,8 +271,17 @@ class Dropout(Function):
     def forward(self, x, p, rng):
         if not 0 <= p < 1:
             raise AutogradError(f"Dropout: p={p} outside [0, 1); use 0 to disable dropout")
-        self.mask = K.dropout_scale(rng, x.shape, x.dtype, p)
+        k = fast.kernel(x)
+        self.mask = dropout_mask(rng, x.shape, x.dtype, p) if k is None else k.dropout_mask(rng, x.shape, x.dtype, p)
         return x * self.mask
 
     def backward(self, g):
         return (g * self.mask,)
+
+
+def dropout_mask(rng: np.random.Generator, shape, dtype, p: float) -> np.ndarray:
+    """1 / (1 - p) where kept, 0 where dropped (probability p), in dtype. The uniforms are drawn in dtype, or in
+    float64 where Generator.random has no such dtype (float16)."""
+    dtype = np.dtype(dtype)
+    draw = dtype if dtype in (np.float32, np.float64) else np.float64
+    return (rng.random(shape, dtype=draw) >= p).astype(dtype) * dtype.type(1 / (1 - p))

@@ -15,7 +15,7 @@ from .engine import AutogradError, Function
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) in one new array: NumPy's exp is ~2x cheaper than its tanh (so not 0.5 (1 + tanh(x/2))),
+    """1 / (1 + exp(-x)) in one new array: NumPy's exp is cheaper than its tanh (so not 0.5 (1 + tanh(x/2))),
     and where exp(-x) overflows (x < -88 in float32) 1 / inf is the right 0, so the warning is silenced."""
     y = np.negative(x)
     with np.errstate(over="ignore"):

@@ -7,9 +7,9 @@ import functools
 
 import numpy as np
 
-from ..fast import memory
-from ..fast import modern as KM
+from .. import fast
 from .engine import AutogradError, Function
+from .ops_nn import rms_norm, rms_norm_backward
 
 
 @functools.lru_cache(maxsize=64)
@@ -53,17 +53,20 @@ class ModernQKV(Function):
         v = qkv[:, :, C + Ckv :]  # (B, T, H_kv d)
         if ve:
             v = v + ve[0]  # this token's value embedding
+        wing = fast.kernel(qkv)
         self.norms = None
         if qk_norm:
             one = np.ones(d, qkv.dtype)
-            (q, qh, qr), (k, kh, kr) = KM.rms_norm_forward(q, one, eps), KM.rms_norm_forward(k, one, eps)
+            norm = rms_norm if wing is None else wing.rms_norm
+            (q, qh, qr), (k, kh, kr) = norm(q, one, eps), norm(k, one, eps)
             self.norms = (one, qh, qr, kh, kr)
         self.cos = None
         if rope_base:
             cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
             self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
-            q, k = KM.rotate_half(q, self.cos, self.sin), KM.rotate_half(k, self.cos, self.sin)
-        out = memory.empty((B, T, 3 * C), qkv.dtype)
+            turn = rotate_half if wing is None else wing.rotate_half
+            q, k = turn(q, self.cos, self.sin), turn(k, self.cos, self.sin)
+        out = (np if wing is None else wing).empty((B, T, 3 * C), qkv.dtype)
         out[:, :, :C] = q.reshape(B, T, C)
         g = H // Hkv  # each key/value head serves g query heads, side by side
         out[:, :, C : 2 * C].reshape(B, T, Hkv, g, d)[...] = k.reshape(B, T, Hkv, 1, d)
@@ -77,13 +80,16 @@ class ModernQKV(Function):
         gq = grad[:, :, :C].reshape(B, T, H, d)
         gk = grad[:, :, C : 2 * C].reshape(B, T, Hkv, g, d).sum(axis=3)  # a group's heads share one key head
         gv = grad[:, :, 2 * C :].reshape(B, T, Hkv, g, d).sum(axis=3)
+        wing = fast.kernel(grad)
         if self.cos is not None:
-            gq, gk = KM.rotate_half(gq, self.cos, -self.sin), KM.rotate_half(gk, self.cos, -self.sin)
+            turn = rotate_half if wing is None else wing.rotate_half
+            gq, gk = turn(gq, self.cos, -self.sin), turn(gk, self.cos, -self.sin)
         if self.norms is not None:
             one, qh, qr, kh, kr = self.norms
-            gq = KM.rms_norm_backward(gq, qh, qr, one, True, False)[0]
-            gk = KM.rms_norm_backward(gk, kh, kr, one, True, False)[0]
-        gqkv = memory.empty((B, T, C + 2 * Ckv), grad.dtype)
+            norm_backward = rms_norm_backward if wing is None else wing.rms_norm_backward
+            gq = norm_backward(gq, qh, qr, one, True, False)[0]
+            gk = norm_backward(gk, kh, kr, one, True, False)[0]
+        gqkv = (np if wing is None else wing).empty((B, T, C + 2 * Ckv), grad.dtype)
         gqkv[:, :, :C] = gq.reshape(B, T, C)
         gqkv[:, :, C : C + Ckv] = gk.reshape(B, T, Ckv)
         gqkv[:, :, C + Ckv :] = gv.reshape(B, T, Ckv)
@@ -96,8 +102,21 @@ class ReluSquared(Function):
     __slots__ = ("r",)
 
     def forward(self, x):
-        y, self.r = KM.relu2_forward(x)  # r = max(x, 0), y = r^2
-        return y
+        if (k := fast.kernel(x)) is not None:
+            y, self.r = k.relu2(x)
+            return y
+        self.r = np.maximum(x, 0)
+        return self.r * self.r
 
     def backward(self, g):
-        return (KM.relu2_backward(g, self.r),)  # 2 g r
+        if (k := fast.kernel(g)) is not None:
+            return (k.relu2_backward(g, self.r),)
+        return (2 * g * self.r,)
+
+
+def rotate_half(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """x (B, T, H, d) turned by the angles of cos, sin (T, 1, d/2): y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin for
+    the halves x1, x2 of each head."""
+    h = x.shape[-1] // 2
+    x1, x2 = x[..., :h], x[..., h:]  # (B, T, H, d/2) each
+    return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)

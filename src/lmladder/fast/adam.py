@@ -38,9 +38,9 @@ def step(groups: list[dict], exp_avg: list[np.ndarray], exp_avg_sq: list[np.ndar
         root_bc2 = math.sqrt(1 - b2**t)
         alpha_t, eps_hat = lr * root_bc2 / (1 - b1**t), eps * root_bc2
         decay = np.float32(1 - lr * wd) if wd and decoupled else None
-        l2 = 0 if decoupled else wd
+        h = jit.adam_scalars(b1, b2, eps_hat, alpha_t, decay, 0 if decoupled else wd)
         for p in group["params"]:
             m, v, w = exp_avg[i].reshape(-1), exp_avg_sq[i].reshape(-1), p.data.reshape(-1)
-            jit.adam(p.grad.reshape(-1), m, v, w, b1, b2, eps_hat, alpha_t, decay, l2)
+            jit.adam(p.grad.reshape(-1), m, v, w, h)
             i += 1
     return True

@@ -135,14 +135,14 @@ def _pooled_forward(qkv, n_head, dropout_p, rng):
     sv.keep = sv.kept = None
     if dropout_p > 0:  # query-major, unlike attention_core's masks: one draw for the call
         sv.keep, sv.kept = dropout_scale(rng, (B, H, T, T), dt, dropout_p), memory.empty((B, H, T, T), dt)
-    sv.kernels.attention_forward(sv.qkv, H, sv.scale, sv.keep, sv.out, sv.probs, sv.kept)
+    sv.kernels.attention_forward(sv.qkv, H, sv.scale, (sv.keep, sv.kept), sv.out, sv.probs)
     return sv.out, sv
 
 
 def _pooled_backward(sv: _Pooled, g, n_head):
     gqkv = memory.empty(sv.qkv.shape, g.dtype)
     g = np.ascontiguousarray(g)
-    sv.kernels.attention_backward(sv.qkv, n_head, sv.scale, sv.keep, sv.out, g, sv.probs, sv.kept, gqkv)
+    sv.kernels.attention_backward(sv.qkv, n_head, sv.scale, (sv.keep, sv.kept), sv.out, g, sv.probs, gqkv)
     return gqkv
 
 

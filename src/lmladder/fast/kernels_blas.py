@@ -44,9 +44,10 @@ _sgemv = types.ExternalFunction(gemm_library.OPENBLAS_GEMV, types.void(_e, _e, _
 _F = 4  # bytes per float32
 
 
-def _mm(ta, tb, M, N, K, alpha, a, lda, b, ldb, c, ldc):
-    """c (M, N) <- alpha op(a) @ op(b) on the calling thread; a, b, c addresses of row-major float32 matrices
-    with row strides lda, ldb, ldc (in elements)."""
+def _mm(ta, tb, dims, alpha, a, b, c):
+    """c (M, N) <- alpha op(a) @ op(b) on the calling thread; a, b, c addresses of row-major float32 matrices,
+    dims = (M, N, K, lda, ldb, ldc), the row strides in elements."""
+    M, N, K, lda, ldb, ldc = dims
     _sgemm(ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, M, N, K, alpha, a, lda, b, ldb, 0, c, ldc)
 
 
@@ -60,7 +61,7 @@ def _chunk(a, b, out, ta, tb, ck, chunks):
     hi = min(M, lo + per)
     if hi > lo:
         a0 = a.ctypes.data + (lo if ta else lo * lda) * _F  # rows lo.. of op(a)
-        _mm(ta, tb, hi - lo, N, K, 1, a0, lda, b.ctypes.data, ldb, out.ctypes.data + lo * N * _F, N)
+        _mm(ta, tb, (hi - lo, N, K, lda, ldb, N), 1, a0, b.ctypes.data, out.ctypes.data + lo * N * _F)
 
 
 def _gemm(a, b, out, ta, tb, chunks):
@@ -69,15 +70,18 @@ def _gemm(a, b, out, ta, tb, chunks):
         _chunk(a, b, out, ta, tb, ck, chunks)
 
 
-def _gemm_pair(a, b, out, ta, tb, chunks, a2, b2, out2, ta2, tb2, chunks2):
-    """Two independent products, one per thread, each in its own `chunks` one after the other."""
+def _gemm_pair(p, q):
+    """Two independent products, one per thread, each (a, b, out, ta, tb, chunks) in its chunks one after the
+    other."""
     for t in prange(2):
         if t == 0:
+            a, b, out, ta, tb, chunks = p
             for ck in range(chunks):
                 _chunk(a, b, out, ta, tb, ck, chunks)
         else:
-            for ck in range(chunks2):
-                _chunk(a2, b2, out2, ta2, tb2, ck, chunks2)
+            a, b, out, ta, tb, chunks = q
+            for ck in range(chunks):
+                _chunk(a, b, out, ta, tb, ck, chunks)
 
 
 def _softmax_rows(p):
@@ -103,9 +107,11 @@ def _softmax_rows(p):
             row[j] *= r
 
 
-def _attention_fwd(qkv, H, scale, keep, kept, out, probs):
+def _attention_fwd(qkv, H, scale, drop, out, probs):
     """Causal attention of qkv (B,T,3C) into out (B,T,C), one (batch, head) per turn; probs (B,H,T,T) <- the
-    probabilities, query-major; with dropout (keep: (B,H,T,T) multiplier, else size 0) kept <- probs * keep."""
+    probabilities, query-major; with dropout (drop = (keep, kept): keep the (B,H,T,T) multiplier, else size 0)
+    kept <- probs * keep."""
+    keep, kept = drop
     B, T, C3 = qkv.shape
     C, d = C3 // 3, C3 // (3 * H)
     for bh in prange(B * H):
@@ -113,7 +119,7 @@ def _attention_fwd(qkv, H, scale, keep, kept, out, probs):
         q = qkv.ctypes.data + (b * T * C3 + h * d) * _F  # (T, d), row stride C3; k and v follow at +C, +2C
         k, v = q + C * _F, q + 2 * C * _F
         p = probs[b, h]
-        _mm(False, True, T, T, d, scale, q, C3, k, C3, p.ctypes.data, T)  # scores (T, T) = q k^T scale
+        _mm(False, True, (T, T, d, C3, C3, T), scale, q, k, p.ctypes.data)  # scores (T, T) = q k^T scale
         _softmax_rows(p)
         pk = p
         if keep.size:
@@ -121,11 +127,12 @@ def _attention_fwd(qkv, H, scale, keep, kept, out, probs):
             for t in range(T):
                 for j in range(T):
                     pk[t, j] = p[t, j] * keep[b, h, t, j]
-        _mm(False, False, T, d, T, 1, pk.ctypes.data, T, v, C3, out.ctypes.data + (b * T * C + h * d) * _F, C)
+        _mm(False, False, (T, d, T, T, C3, C), 1, pk.ctypes.data, v, out.ctypes.data + (b * T * C + h * d) * _F)
 
 
-def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
+def _attention_bwd(qkv, H, scale, drop, out, g, probs, gqkv):
     """gqkv (B,T,3C) <- the gradient of `_attention_fwd` for upstream g (B,T,C)."""
+    keep, kept = drop
     B, T, C3 = qkv.shape
     C, d = C3 // 3, C3 // (3 * H)
     for bh in prange(B * H):
@@ -137,7 +144,7 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
         go = g.ctypes.data + (b * T * C + h * d) * _F
         p = probs[b, h]
         ds = np.empty((T, T), np.float32)
-        _mm(False, True, T, T, d, 1, go, C, v, C3, ds.ctypes.data, T)  # dP (T, T) = g v^T
+        _mm(False, True, (T, T, d, C, C3, T), 1, go, v, ds.ctypes.data)  # dP (T, T) = g v^T
         for t in range(T):  # ds = p * (dP [* keep] - rowsum(g * out)), the softmax backward
             D = np.float32(0)
             gt, ot = g[b, t, h * d : (h + 1) * d], out[b, t, h * d : (h + 1) * d]
@@ -152,9 +159,9 @@ def _attention_bwd(qkv, H, scale, keep, kept, out, g, probs, gqkv):
                 for j in range(T):
                     row[j] = prow[j] * (row[j] - D)
         pk = kept[b, h] if keep.size else p
-        _mm(True, False, T, d, T, 1, pk.ctypes.data, T, go, C, gv, C3)  # gv = (p [* keep])^T g
-        _mm(False, False, T, d, T, scale, ds.ctypes.data, T, k, C3, gq, C3)  # gq = ds k scale
-        _mm(True, False, T, d, T, scale, ds.ctypes.data, T, q, C3, gk, C3)  # gk = ds^T q scale
+        _mm(True, False, (T, d, T, T, C, C3), 1, pk.ctypes.data, go, gv)  # gv = (p [* keep])^T g
+        _mm(False, False, (T, d, T, T, C3, C3), scale, ds.ctypes.data, k, gq)  # gq = ds k scale
+        _mm(True, False, (T, d, T, T, C3, C3), scale, ds.ctypes.data, q, gk)  # gk = ds^T q scale
 
 
 def _decode_scores(qkv, H, scale, kc, vc, start, qs, p):
@@ -232,7 +239,7 @@ def matmul_pair(a, b, out, a2, b2, out2, min_rows: int) -> bool:
     if p[-1] < 2 or q[-1] < 2:
         return False
     hold_openblas()
-    _PAIR[threads() > 1](*p, *q)
+    _PAIR[threads() > 1](p, q)
     return True
 
 
@@ -250,19 +257,21 @@ def _gemm_args(a, b, out, min_rows: int):
     return a, b, out, ta, tb, chunks
 
 
-def _keeps(keep, kept):
+def _drop(keep, kept):
     return (_NO_KEEP, _NO_KEEP) if keep is None else (keep, kept)
 
 
-def attention_forward(qkv, n_head, scale, keep, out, probs, kept) -> None:
+def attention_forward(qkv, n_head, scale, drop, out, probs) -> None:
+    """out (B,T,C), probs (B,H,T,T) <- causal attention of qkv (B,T,3C); drop = (keep, kept) with dropout: the
+    multiplier and the kept probabilities to fill, else (None, None)."""
     threaded = threads() > 1
     if threaded:
         hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
-    _FWD[threaded](qkv, n_head, scale, *_keeps(keep, kept), out, probs)
+    _FWD[threaded](qkv, n_head, scale, _drop(*drop), out, probs)
 
 
-def attention_backward(qkv, n_head, scale, keep, out, g, probs, kept, gqkv) -> None:
-    _BWD[threads() > 1](qkv, n_head, scale, *_keeps(keep, kept), out, g, probs, gqkv)
+def attention_backward(qkv, n_head, scale, drop, out, g, probs, gqkv) -> None:
+    _BWD[threads() > 1](qkv, n_head, scale, _drop(*drop), out, g, probs, gqkv)
 
 
 def decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out) -> bool:

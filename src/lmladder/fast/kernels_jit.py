@@ -237,9 +237,11 @@ def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
 
 
 @njit(error_model="numpy", cache=True)  # no fastmath: bit-equal to NumPy
-def _adam_span(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
+def _adam_span(g, m, v, w, h):
     """g' = g + l2 w (l2 0: g), m = b1 m + a1 g', v = b2 v + a2 g'^2 (a = 1 - b), w = w decay - step m / (sqrt(v) +
-    eps2), in place: adam.py's algebra, each float32 operation in the order NumPy would run it."""
+    eps2), in place: adam.py's algebra, each float32 operation in the order NumPy would run it. h holds the float32
+    scalars (l2, decay, b1, a1, b2, a2, eps2, step): `adam_scalars`."""
+    l2, decay, b1, a1, b2, a2, eps2, step = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
     for i in range(g.size):
         gi = g[i] + w[i] * l2 if l2 else g[i]
         mi = m[i] * b1 + gi * a1
@@ -249,14 +251,14 @@ def _adam_span(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
         w[i] = w[i] * decay - mi / (np.sqrt(vi) + eps2) * step
 
 
-def _adam(g, m, v, w, l2, decay, b1, a1, b2, a2, eps2, step):
+def _adam(g, m, v, w, h):
     """_adam_span over fixed chunks; a span of its own per chunk, because without fastmath LLVM vectorises the
     plain loop over a slice but not the inner loop of range(lo, hi) (4x slower, scalar sqrt and division)."""
     n = g.size
     for ck in prange((n + CHUNK - 1) // CHUNK):
         lo = ck * CHUNK
         hi = min(n, lo + CHUNK)
-        _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], l2, decay, b1, a1, b2, a2, eps2, step)
+        _adam_span(g[lo:hi], m[lo:hi], v[lo:hi], w[lo:hi], h)
 
 
 def _softmax_cols(p, lse):
@@ -342,10 +344,13 @@ def softmax_cols(p, lse) -> None:
     pick(_SOFTMAX, p.size)(p.reshape(b * h, S, T), lse.reshape(b * h, T))
 
 
-def adam(g, m, v, w, b1: float, b2: float, eps2: float, step: float, decay: float | None, l2: float = 0) -> None:
-    """One parameter's Adam step on flat float32 vectors: m, v and the weight w updated in place, w <- w * decay
-    - update (decay None: w - update), l2 > 0 adding l2 * w to the gradient. The scalars are rounded to float32
-    as NumPy rounds them."""
-    t = m.dtype.type
-    d = t(1 if decay is None else decay)  # w * 1 is w, bit for bit
-    pick(_ADAM, g.size)(g, m, v, w, t(l2), d, t(b1), t(1 - b1), t(b2), t(1 - b2), t(eps2), t(step))
+def adam_scalars(b1: float, b2: float, eps2: float, step: float, decay: float | None, l2: float = 0) -> np.ndarray:
+    """One Adam step's scalars for `adam`, rounded to float32 as NumPy rounds them: w <- w * decay - update (decay
+    None: w - update), l2 > 0 adding l2 * w to the gradient."""
+    return np.array([l2, 1 if decay is None else decay, b1, 1 - b1, b2, 1 - b2, eps2, step], np.float32)
+
+
+def adam(g, m, v, w, h) -> None:
+    """One parameter's Adam step on flat float32 vectors: m, v and the weight w updated in place; h from
+    `adam_scalars`."""
+    pick(_ADAM, g.size)(g, m, v, w, h)

@@ -86,13 +86,13 @@ _RELU2_BWD = elementwise(_relu2_bwd)
 _NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 
 
-def _rows(x: np.ndarray) -> np.ndarray:
+def rows(x: np.ndarray) -> np.ndarray:
     """x as (M, H, C) (a view where x's layout allows): the kernels' row layout."""
     return x.reshape((-1,) + x.shape[-2:]) if x.ndim >= 2 else x.reshape(1, 1, -1)
 
 
 def rms_norm_forward(x, w, eps):
-    x3 = _rows(x)
+    x3 = rows(x)
     y, xhat = memory.placed(x3, 3072), memory.placed(x3, 2048)
     rstd = memory.empty(x3.shape[:2], x.dtype)
     pick(_RMS_FWD, x.size)(x3, flat(w), x.dtype.type(eps), y, xhat, rstd)
@@ -100,7 +100,7 @@ def rms_norm_forward(x, w, eps):
 
 
 def rms_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool):
-    g3 = _rows(g)
+    g3 = rows(g)
     M, _, C = g3.shape
     gx = memory.placed(g3, 2560) if need_x else np.empty((0, 0, 0), g.dtype)
     pw = np.zeros(((M + ROWS - 1) // ROWS, C), g.dtype) if need_w else _NONE

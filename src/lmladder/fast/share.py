@@ -14,6 +14,7 @@ work by the width, never by the threads that happen to run it, so the count chan
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -88,7 +89,11 @@ class Share:
 
     def _decide(self, now: float) -> None:
         self._due = now + WINDOW
-        mark = (now, *self.read())
+        try:
+            mark = (now, *self.read())
+        except (OSError, psutil.Error):  # no CPU times here (a chroot without /proc): keep the count as it is
+            self._due = math.inf
+            return
         if self._mark is not None and self.width > 1:
             wall, busy, ours = (b - a for a, b in zip(self._mark, mark, strict=True))
             self.others = max(0.0, busy - ours) / wall

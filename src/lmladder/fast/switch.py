@@ -1,6 +1,6 @@
 """The one switch of the speed wing: "compiled" (the default) runs it; "numpy" (`set_backend("numpy")`, or
-LMLADDER_KERNELS=numpy) turns all of it off: the kernels run their NumPy reference code, the array pool hands out
-plain np.empty arrays, the engine sums gradients with copies, and the optimizers run their reference_update."""
+LMLADDER_KERNELS=numpy) turns all of it off: every primitive, the engine's gradient sums and the optimizers run
+exactly the code a reader reads (fast.kernel answers None)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class KernelError(LmladderError, ValueError):
 
 
 def set_backend(name: str) -> None:
-    """ "compiled": the speed wing where it applies (the default); "numpy": the NumPy reference only."""
+    """ "compiled": the speed wing where it applies (the default); "numpy": the textbook code only."""
     global _backend
     if name not in BACKENDS:
         raise KernelError(f"kernel backend {name!r} is unknown; use compiled (the default) or numpy")

@@ -156,8 +156,8 @@ class Block(nn.Module):
         self.mlp = FeedForward(c, rng, dtype)
 
     def forward(self, x, cache=None, layer=0, ve=None):
-        x = F.residual(x, self.attn(self.ln_1(x), cache, layer, ve))
-        return F.residual(x, self.mlp(self.ln_2(x)))
+        x = x + self.attn(self.ln_1(x), cache, layer, ve)
+        return x + self.mlp(self.ln_2(x))
 
 
 class GPT(LanguageModel):

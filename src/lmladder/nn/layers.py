@@ -82,7 +82,7 @@ class BatchNorm1d(Module):
     def forward(self, x, mask=None):
         batch = self.training and (mask is None or np.any(mask))
         stats = dict(training=batch, momentum=self.momentum, eps=self.eps, mask=mask)
-        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, **stats)
+        return F.batch_norm(x, self.weight, self.bias, (self.running_mean, self.running_var), **stats)
 
 
 class FlattenConsecutive(Module):
@@ -111,7 +111,7 @@ class Dropout(Module):
 
     def forward(self, x):
         if not self.training or self.p == 0:
-            return x  # the identity: not even a functional call (decoding runs ~10 of these per token)
+            return x  # the identity: not even a functional call
         return F.dropout(x, self.p, self.rng)
 
 

@@ -37,7 +37,7 @@ class Module:
     training: bool = True
     _buffer_names: tuple[str, ...] = ()  # attributes that are buffers (register_buffer)
     # module(x) is module.forward(x). A property that returns the bound forward, not a def calling it: the call then
-    # costs no Python frame of its own (decoding makes ~50 module calls per token); forward is still looked up on
+    # costs no Python frame of its own (a decoded token makes dozens of module calls); forward is still looked up on
     # every call, so a subclass or a patched class attribute is honoured
     __call__ = property(operator.attrgetter("forward"))
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..fast import adam, threads
+from .. import fast
 from .layers import Embedding
 from .module import Module, Parameter
 
@@ -154,8 +154,10 @@ class Adam(Optimizer):
         w -= (lr / bc1) * m / denom
 
     def fast_step(self) -> bool:
+        if (k := fast.kernel(self.params[0].data)) is None:
+            return False
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        return adam.step(self.param_groups, m, v, self.step_count, self.decoupled)
+        return k.adam_step(self.param_groups, m, v, self.step_count, self.decoupled)
 
 
 class AdamW(Adam):
@@ -209,7 +211,7 @@ class Muon(AdamW):
 
     def step(self) -> None:
         """reference_update for every parameter, with the matrices' orthogonalisations (the step's cost) run side by
-        side on the cores where the speed wing can (fast/threads.py): the same bits as one after another."""
+        side on the cores by the speed wing: the same bits as one after another."""
         self.step_count += 1
         todo = []  # (w, update before orthogonalisation, group) for each matrix
         i = 0
@@ -221,7 +223,11 @@ class Muon(AdamW):
                     super().reference_update(p.data, p.grad, i, group)
                 i += 1
         if todo:
-            orthogonal = threads.map_on_cores(_orthogonalise, [(u, g["ns_steps"]) for _, u, g in todo], todo[0][1])
+            jobs = [(u, g["ns_steps"]) for _, u, g in todo]
+            k = fast.kernel(todo[0][1])
+            orthogonal = (
+                list(map(_orthogonalise, jobs)) if k is None else k.map_on_cores(_orthogonalise, jobs, todo[0][1])
+            )
             for (w, _, group), o in zip(todo, orthogonal, strict=True):
                 self._apply(w, o, group)
 
