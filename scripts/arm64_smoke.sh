@@ -27,6 +27,8 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 deps="numpy numba llvmlite filelock psutil regex safetensors threadpoolctl tqdm pyyaml pandas pyarrow scipy"
 
 say() { echo "arm64_smoke: $*" >&2; }
+# a command in the arm64 system, with a clean environment (this machine's pip and SSL settings name its own files)
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 OMP_NUM_THREADS=1 "$@"; }
 die() { say "error: $*"; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "run it as root (debootstrap, chroot and binfmt_misc need it): sudo $0"
@@ -49,7 +51,7 @@ if [ ! -x "$root/usr/bin/python3" ]; then
   mkdir -p "$(dirname "$root")"
   debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$root" "$mirror"
 fi
-[ "$(chroot "$root" uname -m)" = aarch64 ] || die "$root does not run as aarch64; check binfmt_misc's qemu-aarch64"
+[ "$(in_root uname -m)" = aarch64 ] || die "$root does not run as aarch64; check binfmt_misc's qemu-aarch64"
 
 if [ ! -x "$root/opt/venv/bin/python" ]; then
   say "making the aarch64 venv (pip inside the emulator)"
@@ -60,8 +62,9 @@ if [ ! -x "$root/opt/venv/bin/python" ]; then
 import sys
 from importlib.metadata import version
 print(' '.join(f'{p}=={version(p)}' for p in sys.argv[1:]))" $deps)
-  chroot "$root" /usr/bin/python3 -m venv /opt/venv.partial
-  chroot "$root" /opt/venv.partial/bin/python -m pip install -q --cert /etc/ssl/host-ca.crt --only-binary=:all: $pins
+  rm -rf "$root/opt/venv.partial"
+  in_root /usr/bin/python3 -m venv /opt/venv.partial
+  in_root /opt/venv.partial/bin/python -m pip install -q --cert /etc/ssl/host-ca.crt --only-binary=:all: $pins
   mv "$root/opt/venv.partial" "$root/opt/venv"  # only a complete venv counts as made
 fi
 
@@ -74,8 +77,7 @@ say "x86-64 (this machine): $host_python scripts/smoke.py"
 OMP_NUM_THREADS=1 PYTHONPATH="$repo/src" "$host_python" "$repo/scripts/smoke.py" --corpus "$corpus" --out "$out/x86_64.json"
 say "aarch64 (emulated): /opt/venv/bin/python scripts/smoke.py"
 start=$(date +%s)
-chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root OMP_NUM_THREADS=1 PYTHONPATH=/opt/lmladder/src \
-  /opt/venv/bin/python /opt/lmladder/scripts/smoke.py --corpus /opt/lmladder/corpus.txt --out /tmp/aarch64.json
+in_root PYTHONPATH=/opt/lmladder/src /opt/venv/bin/python /opt/lmladder/scripts/smoke.py --corpus /opt/lmladder/corpus.txt --out /tmp/aarch64.json
 cp "$root/tmp/aarch64.json" "$out/aarch64.json"
 say "the aarch64 run took $(($(date +%s) - start)) s (emulated)"
 "$host_python" "$repo/scripts/smoke.py" --compare "$out/x86_64.json" "$out/aarch64.json"

@@ -4,6 +4,7 @@ lmladder's reads of /proc and /sys). Prepare from a file (in memory and a chunk 
 run lock, the data cache's lock between two jobs, evaluate, export, the memory check. A new Linux-only call in
 lmladder fails here, not on a user's laptop. Real processes, real files, real training."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -44,9 +45,9 @@ def popen(args, cwd: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *map(str, args)], cwd=cwd, env=env(), **pipes, **kw)
 
 
-def run(args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=HANG, stdin=subprocess.DEVNULL)  # fmt: skip
+def run(args, cwd: Path, **more_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env() | more_env, capture_output=True,
+                          text=True, timeout=HANG, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def stage(sb: Path, script: str, *overrides: str, run_dir: str) -> list[str]:
@@ -156,9 +157,11 @@ def test_a_second_run_into_a_busy_folder_is_refused(sandbox):
 def test_evaluate_and_export(sandbox):
     sb = sandbox["root"]
     assert sandbox["bigram"].returncode == 0, sandbox["bigram"].stderr
-    r = run(stage(sb, "evaluate.py", "pipeline=[bigram,mlp]", run_dir=f"{sb}/runs/evaluate"), sb)
+    # its output in a pipe whose encoding lacks the table's Δ, as Windows' cp1252 does
+    r = run(stage(sb, "evaluate.py", "pipeline=[bigram,mlp]", run_dir=f"{sb}/runs/evaluate"), sb,
+            PYTHONIOENCODING="cp1252")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "| mlp " in r.stdout and "| bigram " in r.stdout
+    assert "| mlp " in r.stdout and "| bigram " in r.stdout and "\\u0394 val NLL vs previous" in r.stdout
     assert (sb / "runs" / "evaluate" / "perplexity.csv").exists()
     r = run(["-m", "lmladder", "export", sb / "outputs" / "bigram" / "seed0", "--to", "arpa", sb / "ngram.arpa"], sb)
     assert r.returncode == 0, r.stderr
@@ -192,3 +195,32 @@ print(stats["vocab_size"])
     r = run(["-c", code, kind, text], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["300"] and (tmp_path / "out" / "train.npy").exists()
+
+
+def _names_no_encoding(call: ast.Call) -> bool:
+    """Whether `call` reads or writes text without naming its encoding: open(f), open(f, "w"), p.open("r"),
+    p.read_text(), p.write_text(s)."""
+    if any(k.arg == "encoding" for k in call.keywords):
+        return False
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name in ("read_text", "write_text"):
+        return True
+    if name != "open":
+        return False
+    modes = [
+        *call.args[1 if isinstance(func, ast.Name) else 0 :][:1],
+        *(k.value for k in call.keywords if k.arg == "mode"),
+    ]
+    if not modes:
+        return isinstance(func, ast.Name)  # open(f): text; x.open() is not always a file's
+    return isinstance(modes[-1], ast.Constant) and "b" not in str(modes[-1].value)
+
+
+def test_every_text_file_names_its_encoding():
+    """Windows reads and writes text in its ANSI code page unless told otherwise: lmladder's files are UTF-8."""
+    found = [f"{f.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+             for f in sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "stages").rglob("*.py")])
+             for node in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and _names_no_encoding(node)]  # fmt: skip
+    assert not found, "open or read/write text without encoding=:\n" + "\n".join(found)
