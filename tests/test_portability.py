@@ -45,9 +45,11 @@ def popen(args, cwd: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *map(str, args)], cwd=cwd, env=env(), **pipes, **kw)
 
 
-def run(args, cwd: Path, **more_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env() | more_env, capture_output=True,
-                          text=True, timeout=HANG, stdin=subprocess.DEVNULL)  # fmt: skip
+def run(args, cwd: Path, io: str | None = None) -> subprocess.CompletedProcess:
+    """`python ARGS` to its end; `io`: the encoding of its stdout and stderr (PYTHONIOENCODING), else UTF-8."""
+    more = {"PYTHONIOENCODING": io} if io else {}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env() | more, capture_output=True,
+                          encoding=io or "utf-8", timeout=HANG, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def stage(sb: Path, script: str, *overrides: str, run_dir: str) -> list[str]:
@@ -158,8 +160,7 @@ def test_evaluate_and_export(sandbox):
     sb = sandbox["root"]
     assert sandbox["bigram"].returncode == 0, sandbox["bigram"].stderr
     # its output in a pipe whose encoding lacks the table's Δ, as Windows' cp1252 does
-    r = run(stage(sb, "evaluate.py", "pipeline=[bigram,mlp]", run_dir=f"{sb}/runs/evaluate"), sb,
-            PYTHONIOENCODING="cp1252")  # fmt: skip
+    r = run(stage(sb, "evaluate.py", "pipeline=[bigram,mlp]", run_dir=f"{sb}/runs/evaluate"), sb, io="cp1252")
     assert r.returncode == 0, r.stderr
     assert "| mlp " in r.stdout and "| bigram " in r.stdout and "\\u0394 val NLL vs previous" in r.stdout
     assert (sb / "runs" / "evaluate" / "perplexity.csv").exists()

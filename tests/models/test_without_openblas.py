@@ -23,9 +23,8 @@ def python(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_contract_tests_of_every_rung_pass_without_openblas():
-    r = python(
-        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.no_openblas", "tests/models/test_contract.py"
-    )
+    contract = "tests/models/test_contract.py"
+    r = python("-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.no_openblas", contract)  # not -q: its header
     assert "NumPy's OpenBLAS hidden; fast.gemm() = 'numpy'" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
