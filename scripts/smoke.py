@@ -61,7 +61,7 @@ def smoke(corpus: Path, steps: int) -> dict:
             samples = (root / rung / "samples.txt").read_text(encoding="utf-8").splitlines()
             out[rung] = {"val_nll": m["val"]["nll"], "test_nll": m["test"]["nll"], "samples": samples}
             print(f"{rung:12s} val NLL {m['val']['nll']:.6f}  test NLL {m['test']['nll']:.6f}  {samples[0]!r}")
-    out["gemm_line"] = next((line for line in said if line.startswith("GEMMs: ")), None)  # the first trainer's
+    out["kernels_line"] = next((line for line in said if line.startswith("kernels: ")), None)  # the first trainer's
     return out
 
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     if args.compare:
         a, b = (json.loads(f.read_text(encoding="utf-8")) for f in args.compare)
         for name, run in (("A", a), ("B", b)):
-            print(f"{name}: {run['machine']}, Python {run['python']}, NumPy {run['numpy']}; {run['gemm_line']}")
+            print(f"{name}: {run['machine']}, Python {run['python']}, NumPy {run['numpy']}; {run['kernels_line']}")
         bad = compare(a, b)
         print("the same numbers within float32 round-off" if not bad else "DIFFERENT: " + "; ".join(bad))
         return 1 if bad else 0

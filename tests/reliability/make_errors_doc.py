@@ -96,7 +96,7 @@ with those calls removed). The run lock (`run-folder-in-use` below) is the OS's 
 macOS, LockFileEx on Windows), released when its holder dies, so a killed run never leaves its folder locked; the
 memory check reads the OS's available memory and, in a Linux container, its cgroup limit. `LMLADDER_GEMM=mkl` needs
 an x86-64 CPU (`gemm-mkl-missing`). Where NumPy has no OpenBLAS (its macOS wheels use Accelerate), a training run's
-first line says `GEMMs: NumPy's matmul (NumPy's BLAS is not OpenBLAS)`: not an error, the numbers then differ from
+log says `kernels: compiled, GEMMs by NumPy's matmul; ...`: not an error, the numbers then differ from
 Linux's within float32 round-off ([platforms.md](platforms.md)). A sweep job that finds another job preparing the same
 data says `waiting for another process that prepares data/cache/<name>-<key>` and goes on once it is ready.
 

@@ -29,19 +29,6 @@ from .settings import OptimSettings, TrainSettings, build_optimizer, build_sched
 from .timing import RunTiming
 
 LAST, BEST = "model.safetensors", "best.safetensors"
-# fast.gemm()'s answer, as the run's first line says it (the numbers of a run depend on which library multiplies)
-GEMM_PATHS = {
-    "openblas": "NumPy's OpenBLAS, called from the compiled kernels",
-    "mkl": "Intel MKL (LMLADDER_GEMM=mkl), called from the compiled kernels",
-    "numpy": "NumPy's matmul",
-}
-
-
-def gemm_path() -> str:
-    """Which code multiplies the matrices of this run, in words, with the reason where it is NumPy's matmul."""
-    name = fast.gemm()
-    why = " (LMLADDER_KERNELS=numpy)" if fast.backend() == "numpy" else " (NumPy's BLAS is not OpenBLAS)"
-    return GEMM_PATHS[name] + (why if name == "numpy" else "")
 
 
 @dataclass
@@ -114,8 +101,6 @@ class Trainer:
         """
         s, out = self.s, self.out
         start = self._start(resume, reshard)
-        if self.world.lead:
-            self.log(f"GEMMs: {gemm_path()}")
         self._open_logs(start)
         self.log(fast.describe())
         end = s.max_iters if stop_at is None else min(stop_at, s.max_iters)
