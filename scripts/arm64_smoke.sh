@@ -69,13 +69,13 @@ print(' '.join(f'{p}=={version(p)}' for p in sys.argv[1:]))" $deps)
 fi
 
 # /proc, /sys and /dev as an arm64 machine has them (psutil, numba and OpenBLAS read them); unmounted on exit
+trap 'for m in ${mounted:-}; do umount -l "$m"; done' EXIT
 for fs in proc sys dev; do
   if ! mountpoint -q "$root/$fs"; then
     mount --bind "/$fs" "$root/$fs"
-    trap_mounts="${trap_mounts:-} $root/$fs"
+    mounted="${mounted:-} $root/$fs"
   fi
 done
-trap 'for m in ${trap_mounts:-}; do umount -l "$m"; done' EXIT
 
 rm -rf "$root/opt/lmladder" && mkdir -p "$root/opt/lmladder" "$out"
 cp -r "$repo/src" "$repo/scripts" "$root/opt/lmladder/"
