@@ -143,7 +143,7 @@ class SweepOutcome(Callback):
         for p in sorted(self.sweep.rglob("status.json")):
             try:
                 if p.stat().st_mtime >= self.started - 1.0:
-                    states.append(json.loads(p.read_text()).get("status"))
+                    states.append(json.loads(p.read_text(encoding="utf-8")).get("status"))
             except (OSError, ValueError, AttributeError):  # unreadable: not a status this sweep's jobs wrote
                 continue
         return states

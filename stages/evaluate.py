@@ -51,7 +51,7 @@ def main(cfg: DictConfig) -> None:
         for rung, job in zip(firsts["rung"], firsts["job"], strict=True):
             note = lambda line, rung=rung: print(f"[evaluate] inspect/{rung}: {line}")  # noqa: E731
             inspect_run(Path(st.run.paths.outputs) / job, out / "inspect" / rung, log=note)
-        print((out / "perplexity.md").read_text())
+        print((out / "perplexity.md").read_text(encoding="utf-8"))
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 
 

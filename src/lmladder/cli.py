@@ -39,8 +39,8 @@ def cmd_report(a: argparse.Namespace) -> int:
         "best (lowest val NLL) first."
     )
     write_report(runs, out, title=a.title or f"Perplexity by setting: {a.dir}", notes=notes)
-    print((out / "perplexity.md").read_text())
-    print((out / "timing.md").read_text())
+    print((out / "perplexity.md").read_text(encoding="utf-8"))
+    print((out / "timing.md").read_text(encoding="utf-8"))
     sys.stdout.flush()  # the tables go out before the note below (a full disk fails here, in one line)
     print(f"[report] {out}/perplexity.{{csv,md,png}}, runs.csv, metrics.json, timing.{{csv,md}}", file=sys.stderr)
     if bad := int((t["status"] != "ok").sum()):

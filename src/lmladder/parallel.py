@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LmladderError
+from .resources import usable_cores
 
 # set by mpiexec/mpirun (MPICH's hydra: PMI_*, Open MPI: OMPI_*, PMIx launchers and srun --mpi=pmix: PMIX_*)
 # and by srun for every task it starts (SLURM_*)
@@ -76,7 +77,7 @@ class MpiWorld(World):
             return None
         from threadpoolctl import threadpool_limits
 
-        n = max(1, len(os.sched_getaffinity(0)) // self.local_size)
+        n = max(1, usable_cores() // self.local_size)
         threadpool_limits(n)
         self.threads = n  # training/run.py gives the compiled kernels' threaded loops the same share
         return n

@@ -1,10 +1,11 @@
-"""How much memory this process may still use, and the one check every large request goes through before it
-allocates: a batch of 10 million rows or a million-token context is refused with its estimate, not run until the
-machine swaps or the kernel kills it.
+"""The machine's resources as this process may use them, on every OS: its usable cores, and how much memory it may
+still use, with the one check every large request goes through before it allocates: a batch of 10 million rows or a
+million-token context is refused with its estimate, not run until the machine swaps or the kernel kills it.
 
-Available = the smallest of: MemAvailable (/proc/meminfo: free memory plus what the kernel can reclaim), the
-cgroup v2 limit minus its usage (a container's memory.max), and LMLADDER_MEMORY_LIMIT (bytes, or with a K/M/G/T
-suffix: a cap a user sets on a shared machine). Where none can be read, nothing is refused.
+Available = the smallest of: the OS's available memory (psutil: free memory plus what the OS can reclaim; Linux's
+MemAvailable, macOS's and Windows' own counters), the cgroup v2 limit minus its usage where there is one (a Linux
+container's memory.max), and LMLADDER_MEMORY_LIMIT (bytes, or with a K/M/G/T suffix: a cap a user sets on a shared
+machine). Where none can be read, nothing is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 import os
 import re
 from pathlib import Path
+
+import psutil
 
 from .errors import LmladderError
 
@@ -40,23 +43,29 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def _meminfo_available() -> float:
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (Linux, Windows), else all (macOS)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return math.inf
+        return len(psutil.Process().cpu_affinity()) or 1
+    except (AttributeError, psutil.Error, OSError):  # macOS has no affinity
+        return os.cpu_count() or 1
+
+
+def _os_available() -> float:
+    try:
+        return float(psutil.virtual_memory().available)
+    except (psutil.Error, OSError, RuntimeError):
+        return math.inf
 
 
 def _cgroup_available() -> float:
+    """A Linux container's limit minus its usage; elsewhere (no such files) no bound."""
     try:
         root = Path("/sys/fs/cgroup")
-        limit = (root / "memory.max").read_text().strip()
+        limit = (root / "memory.max").read_text(encoding="ascii").strip()
         if limit == "max":
             return math.inf
-        return int(limit) - int((root / "memory.current").read_text())
+        return int(limit) - int((root / "memory.current").read_text(encoding="ascii"))
     except (OSError, ValueError):
         return math.inf
 
@@ -66,7 +75,7 @@ def _available() -> tuple[float, str | None]:
     read once so that a message's number and its words agree."""
     cap = os.environ.get(ENV)
     limit = parse_bytes(cap) if cap else math.inf
-    have = min(_meminfo_available(), _cgroup_available(), limit)
+    have = min(_os_available(), _cgroup_available(), limit)
     return have, cap if cap and have == limit else None
 
 

@@ -69,8 +69,9 @@ class _GuardedFd(io.RawIOBase):
 
 
 def guard_stdout(prog: str) -> None:
-    """Put sys.stdout on a guard (same fd, buffering and encoding) whose messages start with `prog`, or rename the
-    guard already there. A stdout already replaced (a test's capture, a StringIO) or closed is left alone."""
+    """Put sys.stdout on a guard (same fd, buffering and encoding; characters the encoding lacks escaped) whose
+    messages start with `prog`, or rename the guard already there. A stdout already replaced (a test's capture, a
+    StringIO) or closed is left alone."""
     out = sys.stdout
     binary = getattr(out, "buffer", None)
     if isinstance(guard := getattr(binary, "raw", binary), _GuardedFd):
@@ -84,7 +85,8 @@ def guard_stdout(prog: str) -> None:
     sys.stdout = io.TextIOWrapper(
         raw if unbuffered else io.BufferedWriter(raw),
         encoding=out.encoding,
-        errors=out.errors,
+        # a character the encoding lacks (Windows' cp1252 in a pipe has no Δ) goes out as \u0394, not as a crash
+        errors="backslashreplace" if out.errors == "strict" else out.errors,
         line_buffering=out.line_buffering,
         write_through=out.write_through,
     )

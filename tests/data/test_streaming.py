@@ -4,6 +4,7 @@ prepare leaves nothing a later run would use."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,15 +105,10 @@ def test_a_corpus_too_small_for_its_splits_or_empty_is_refused(tmp_path):
 
 @pytest.mark.parametrize("kind", ["stream", "lines"])
 def test_a_disk_too_small_is_refused_before_anything_is_written(tmp_path, monkeypatch, kind):
-    """A full disk cannot be made here: statvfs reports a nearly full one. Lines: the spill (the corpus again and 8
-    bytes a line) and the arrays."""
-    real = os.statvfs
-
-    class Full:
-        def __init__(self, st):
-            self.f_frsize, self.f_bavail = st.f_frsize, 100_000 // st.f_frsize
-
-    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    """A full disk cannot be made here: shutil.disk_usage reports a nearly full one. Lines: the spill (the corpus
+    again and 8 bytes a line) and the arrays."""
+    real = shutil.disk_usage
+    monkeypatch.setattr(streaming.shutil, "disk_usage", lambda p: real(p)._replace(free=100_000))
     prepare, name, need = {"stream": (prepare_file, "tinyshakespeare.txt", "1.1 MiB"),
                            "lines": (prepare_lines_file, "names.txt", "695.9 KiB")}[kind]  # fmt: skip
     with pytest.raises(DataError) as e:
@@ -259,21 +255,17 @@ def test_a_corpus_larger_than_the_free_disk_is_refused_before_it_is_read_unless_
     monkeypatch.setattr(store, "STREAM_FROM", 1000)
     cfg = DataConfig(name="s", source="file", path=str(shared_file("tinyshakespeare.txt")), kind="stream",
                      fractions=[0.9, 0.1])  # fmt: skip
-    real = os.statvfs
-
-    class Full:
-        def __init__(self, st):
-            self.f_frsize, self.f_bavail = st.f_frsize, 4096 // st.f_frsize
-
+    real = shutil.disk_usage
+    full = lambda p: real(p)._replace(free=4096)  # noqa: E731
     hashed = []
     monkeypatch.setattr(store, "source_sha256", lambda *a, **k: hashed.append(1) or source_sha256(*a, **k))
-    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    monkeypatch.setattr(streaming.shutil, "disk_usage", full)
     with pytest.raises(DataError, match=r"the prepared arrays need about 1.1 MiB of disk at .*, which has 4.0 KiB"):
         store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
     assert hashed == []  # refused before the corpus was read
-    monkeypatch.setattr(streaming.os, "statvfs", real)
+    monkeypatch.setattr(streaming.shutil, "disk_usage", real)
     prep, where = store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
-    monkeypatch.setattr(streaming.os, "statvfs", lambda p: Full(real(p)))
+    monkeypatch.setattr(streaming.shutil, "disk_usage", full)
     again, where2 = store.ensure_prepared(cfg, prepared_dir=tmp_path / "prepared", cache_root=tmp_path / "cache")
     assert where2 == where and np.array_equal(again.splits["val"], prep.splits["val"])
 

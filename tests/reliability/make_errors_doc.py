@@ -90,6 +90,16 @@ a resume may not change the seed.
 other bits, docs/parallel.md); an unknown library or a missing MKL is refused before any work (`gemm-env-unknown`,
 `gemm-mkl-missing`).
 
+**Platforms:** the messages are the same on Linux, macOS and Windows: cores, memory, locks and file checks go through
+portable libraries (psutil, filelock), never through Linux-only calls (`tests/test_portability.py` runs the stages
+with those calls removed). The run lock (`run-folder-in-use` below) is the OS's own lock on each (flock on Linux and
+macOS, LockFileEx on Windows), released when its holder dies, so a killed run never leaves its folder locked; the
+memory check reads the OS's available memory and, in a Linux container, its cgroup limit. `LMLADDER_GEMM=mkl` needs
+an x86-64 CPU (`gemm-mkl-missing`). Where NumPy has no OpenBLAS (its macOS wheels use Accelerate), a training run's
+log says `kernels: compiled, GEMMs by NumPy's matmul; ...`: not an error, the numbers then differ from
+Linux's within float32 round-off ([platforms.md](platforms.md)). A sweep job that finds another job preparing the same
+data says `waiting for another process that prepares data/cache/<name>-<key>` and goes on once it is ready.
+
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
 left out below; `<tmp>` is the test's temporary folder.

@@ -9,6 +9,8 @@ import hashlib
 import os
 import resource
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +154,28 @@ def gemm_mkl_missing(sb: Sandbox) -> Outcome:
     )
 
 
+HOLD = """
+import sys
+from lmladder.io import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def run_folder_in_use(sb: Sandbox) -> Outcome:
+    """A finished run resumed while another process trains into its folder (holds its run lock; on every OS, as
+    filelock locks there): refused at once, the other run's files untouched."""
+    d = _copy_good(sb, "in-use")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(d)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        return _guarded_run(d, lambda: run_subprocess(sb, "mlp", ["resume=true", "mlp.train.max_iters=40"], str(d)))
+    finally:
+        holder.communicate("\n", timeout=120)
+
+
 def stdout_full(sb: Sandbox) -> Outcome:
     """A finished run re-scored (resume=true at max_iters) with its stdout on a full disk: it stops at its first
     line, before touching the run."""
@@ -200,6 +224,9 @@ SCENARIOS = [
              r"free disk space"),
     Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
              r"cannot write .*: File too large", r"free disk space"),
+    Scenario("run-folder-in-use", "a second run into a folder that another training run holds (its run lock)",
+             run_folder_in_use, r"in-use is in use by another training run \(process \d+, lock \.lmladder\.lock\)",
+             r"wait for it to finish, or train this one into another folder: hydra.run.dir=<a new folder>"),
     Scenario("stdout-full", "the run's standard output is on a full disk (`> /dev/full`)", stdout_full,
              r"cannot write to standard output \(No space left on device\)",
              r"free disk space \(or quota\) on the device it goes to, or send it elsewhere"),

@@ -6,12 +6,12 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from lmladder.data import DataConfig, prepare
 from lmladder.io import LOCK_NAME, RunLockedError, run_lock
+from lmladder.io.lock import OWNER_NAME
 
 from ..shared_data import shared_file
 from .harness import ROOT, THREADS, Sandbox, run_subprocess
@@ -69,19 +69,36 @@ def test_a_second_run_into_a_busy_folder_fails_at_once_and_the_first_finishes(sa
 
 def test_the_lock_is_released_and_removed_after_the_run(tmp_path):
     with run_lock(tmp_path / "run"):
-        assert (tmp_path / "run" / LOCK_NAME).read_text().strip() == str(os.getpid())
-        with pytest.raises(RunLockedError, match=r"run is in use by another training run"), run_lock(tmp_path / "run"):
-            pass  # a second open file description: flock refuses it even in the same process
-    assert not (tmp_path / "run" / LOCK_NAME).exists()
+        assert (tmp_path / "run" / LOCK_NAME).exists()
+        assert (tmp_path / "run" / OWNER_NAME).read_text().strip() == str(os.getpid())
+        with pytest.raises(RunLockedError, match=rf"run is in use by another training run \(process {os.getpid()},"):
+            with run_lock(tmp_path / "run"):
+                pass  # a second lock on the file: refused even in the same process
+    assert not (tmp_path / "run" / LOCK_NAME).exists() and not (tmp_path / "run" / OWNER_NAME).exists()
     with run_lock(tmp_path / "run"):  # free again
         pass
 
 
-def test_an_unlinked_lock_file_is_not_a_lock(tmp_path, monkeypatch):
-    """A run that opened the lock file just before its holder removed it must not train beside a third run."""
-    folder = tmp_path / "run"
-    folder.mkdir()
-    real_stat = os.stat
-    monkeypatch.setattr(os, "stat", lambda p, *a, **k: real_stat(Path(folder).parent, *a, **k))  # another inode
-    with pytest.raises(RunLockedError), run_lock(folder):
+HOLD = """
+import sys, time
+from lmladder.io import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_holder_leaves_the_folder_free(tmp_path):
+    """The OS releases a dead process's lock: a run killed mid-training never leaves its folder locked."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(RunLockedError, match=rf"\(process {holder.pid}, lock {LOCK_NAME}\)"):
+            with run_lock(tmp_path / "run"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=120)
+    assert (tmp_path / "run" / LOCK_NAME).exists()  # left behind by the kill, and no lock
+    with run_lock(tmp_path / "run"):
         pass

@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import filelock
+
 from ..io import WriteError, remove_stale_temps
 from .config import DataConfig
 from .errors import CorruptDataError, DataError
@@ -113,7 +115,7 @@ def ensure_prepared(
     digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
     path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"
     if not (path / MANIFEST).exists():  # never prepared, or by an older lmladder (unverifiable): prepare it now
-        with _lock(path.with_name(path.name + ".lock")):
+        with _lock(path.with_name(path.name + ".lock"), log):
             # parallel sweep jobs wait here for the first one, instead of swapping the folder under its reader
             if not (path / MANIFEST).exists():
                 log(f"preparing {data.name} into {path}")
@@ -132,24 +134,23 @@ def _cached_before(data: DataConfig, cache_root: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _lock(path: Path):
-    """An exclusive lock between processes on one machine (a no-op where fcntl is missing, i.e. Windows)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        yield
-        return
+def _lock(path: Path, log):
+    """An exclusive lock between processes on one machine, waited for, and said so (filelock: the OS's own lock on
+    Linux, macOS and Windows)."""
+    lock = filelock.FileLock(path)
     try:  # paths.prepared under a file or a read-only folder: the cache beside it cannot be made
         path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a")  # noqa: SIM115 - closed by the `with` below
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            log(f"waiting for another process that prepares {path.with_suffix('')}")
+            lock.acquire()
     except OSError as e:
         raise WriteError(
             f"cannot create the data cache {path.parent}: {e.strerror or e}; point paths.prepared at a folder that "
             "can be written (its cache goes beside it)"
         ) from None
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()

@@ -19,6 +19,7 @@ import ctypes
 import hashlib
 import multiprocessing as mp
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_directory
-from ..resources import fmt_bytes
+from ..resources import fmt_bytes, usable_cores
 from .errors import DataError
 from .prepared import EMPTY_STREAM, NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class, tokenizer_from_dict
@@ -187,8 +188,7 @@ def _safe_after(text: str, i: int) -> int:
 # ---------------------------------------------------------------------- pass 3: the arrays
 def check_disk(folder: Path, need: int) -> None:
     folder = next(p for p in [folder, *folder.parents] if p.exists())
-    st = os.statvfs(folder)
-    free = st.f_bavail * st.f_frsize
+    free = shutil.disk_usage(folder).free  # what an unprivileged writer may use, on every OS
     if need > free:
         raise DataError(
             f"the prepared arrays need about {fmt_bytes(need)} of disk at {folder}, which has {fmt_bytes(free)} free; "
@@ -285,7 +285,7 @@ def prepare_file(
     check_cuts(cuts, fractions, "characters")
     tok = build_tokenizer(tokenizer, path, cuts, source, split_seed, **settings)
     check_disk(Path(out_dir).absolute().parent, disk_need(cuts, token_dtype(tok.vocab_size)))
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or usable_cores()
     with atomic_directory(out_dir) as tmp:
         splits = encode_splits(tok, path, cuts, source, tmp, workers)
         stats = corpus_stats(tok, "stream", tokenizer, fractions, None, source, sha, meta, splits)

@@ -13,7 +13,6 @@ computed), then a spill window (~130 MB). The arrays and stats are what prepare_
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_directory
+from ..resources import usable_cores
 from . import streaming
 from .bytes_jit import mark_chars
 from .errors import DataError
@@ -204,7 +204,7 @@ def prepare_lines_file(
         spill = spill_lines(path, reads_bytes, has_text, fractions, split_seed, tmp / "spill")
         tok = build_lines_tokenizer(tokenizer, spill, **settings)
         check_disk(tmp.parent, (path.stat().st_size + 3) * token_dtype(tok.vocab_size).itemsize)  # a token a byte
-        splits = encode_lines(tok, spill, tmp, workers or len(os.sched_getaffinity(0)))
+        splits = encode_lines(tok, spill, tmp, workers or usable_cores())
         shutil.rmtree(spill.folder)
         stats = corpus_stats(tok, "lines", tokenizer, check_fractions(fractions), split_seed, source, sha, meta, splits)
         write_prepared(tmp, tok, "lines", stats)

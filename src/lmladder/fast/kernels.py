@@ -43,15 +43,21 @@ def _load_blas():
 
 def gemm() -> str:
     """The library behind the compiled kernels' GEMMs: "openblas", "mkl" (LMLADDER_GEMM) or "numpy" (the numpy
-    backend). A bad LMLADDER_GEMM, or MKL asked for and missing, raises KernelError here; only MKL loads the GEMM
-    kernels to find out (a count model's run never needs them)."""
-    from .gemm_library import choice
+    backend, or NumPy's BLAS is not the OpenBLAS of its wheels: Accelerate on macOS, MKL). A bad LMLADDER_GEMM, or
+    MKL asked for and missing, raises KernelError here; only MKL loads the GEMM kernels to find out (a count model's
+    run never needs them)."""
+    from .gemm_library import choice, openblas
 
     name = choice()
     if not switch.on():
         return "numpy"
     if name == "mkl":
         _load_blas()
+    else:
+        try:
+            openblas()
+        except ImportError:  # kernels_blas cannot load either: NumPy's matmul does the GEMMs
+            return "numpy"
     return name
 
 

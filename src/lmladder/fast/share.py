@@ -23,15 +23,9 @@ from functools import partial
 
 import psutil
 
+from ..resources import usable_cores
+
 WINDOW = 0.25  # seconds between two decisions
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity where the OS has one (Linux, Windows), else all."""
-    try:
-        return len(psutil.Process().cpu_affinity())
-    except (AttributeError, psutil.Error, OSError):  # macOS has no affinity
-        return os.cpu_count() or 1
 
 
 def _affinity() -> list[int] | None:

@@ -76,8 +76,7 @@ def read_user_file(
         return error(f"{what} is over {fmt_bytes(max_bytes)}, {too_big}")
 
     try:
-        # O_NONBLOCK: should a FIFO be swapped in after the stat, opening it must still not wait for a writer
-        fd = os.open(Path(path), os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(Path(path), _read_flags())
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
@@ -87,6 +86,12 @@ def read_user_file(
             return _read_bounded(f, max_bytes, over)
     except OSError as e:
         raise error(f"{what}: cannot read it ({e.strerror or e}); check its permissions") from None
+
+
+def _read_flags() -> int:
+    # O_NONBLOCK: should a FIFO be swapped in after the stat, opening it must still not wait for a writer (Windows
+    # has no O_NONBLOCK, and no FIFO at a file's path). O_BINARY: Windows reads CRLF as LF through an fd without it.
+    return os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_stdin(*, what: str, error: type[LmladderError], max_bytes: float = math.inf, too_big: str = "") -> bytes:

@@ -1,9 +1,11 @@
 """One training run per run folder: an exclusive lock on `<folder>/.lmladder.lock`, held for the whole run.
 
 Two runs writing one folder would interleave their checkpoints, logs and metrics into a result neither computed.
-The lock is flock(2), non-blocking: the second run fails at once instead of waiting, and the kernel releases the
-lock when its holder dies, so a killed run never leaves the folder locked. Where fcntl is missing (Windows) the
-lock is a no-op.
+The lock is filelock's, taken without waiting: the second run fails at once instead of waiting. It is the OS's own
+lock where there is one (flock on Linux and macOS, LockFileEx on Windows), which the OS releases when its holder
+dies, so a killed run never leaves the folder locked; elsewhere filelock's marker file, whose dead holder the next
+run recognises by its process id. The holder's process id is written beside the lock (`.lmladder.pid`: Windows
+locks the lock file's first byte against other readers) for the message that refuses a second run.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import LmladderError
-from .atomic import WriteError
+import filelock
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
+from ..errors import LmladderError
+from .atomic import WriteError, atomic_write_text
 
 LOCK_NAME = ".lmladder.lock"
+OWNER_NAME = ".lmladder.pid"
 
 
 class RunLockedError(LmladderError, RuntimeError):
@@ -32,34 +32,34 @@ class RunLockedError(LmladderError, RuntimeError):
 def run_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold the run lock of `folder` (created if missing) for the `with` body, or raise RunLockedError."""
     folder = Path(folder)
+    path, owner = folder / LOCK_NAME, folder / OWNER_NAME
+    lock = filelock.FileLock(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if fcntl is None:  # pragma: no cover - not POSIX
-            yield
-            return
-        path = folder / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise RunLockedError(
+            f"{folder} is in use by another training run (process {_owner(owner)}, lock {LOCK_NAME}); wait for it to "
+            "finish, or train this one into another folder: out_dir=<a new folder>"
+        ) from None
     except OSError as e:
         raise WriteError(f"cannot create {folder}: {e.strerror or e}; choose a writable output folder") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # the holder before us unlinks the file on release: a lock on an inode no longer at `path` is no lock
-            held = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except (BlockingIOError, FileNotFoundError):
-            held = False
-        if not held:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise RunLockedError(
-                f"{folder} is in use by another training run (process {owner}, lock {LOCK_NAME}); wait for it to "
-                "finish, or train this one into another folder: out_dir=<a new folder>"
-            )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):  # unlinked while locked: a waiting opener re-checks the inode
-                path.unlink()
+        atomic_write_text(owner, f"{os.getpid()}\n")
+        yield
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            owner.unlink()
+        # removed while still held: a run that opened the file meanwhile finds it unlinked and does not count it as
+        # a lock (filelock checks); where the OS refuses (Windows, a file in use), filelock's release removes it
+        with contextlib.suppress(OSError):
+            path.unlink()
+        lock.release()
+
+
+def _owner(path: Path) -> str:
+    """The process id the holder wrote, or "?" (it has not written it yet)."""
+    try:
+        return path.read_text(encoding="ascii").strip() or "?"
+    except (OSError, ValueError):
+        return "?"
