@@ -47,7 +47,7 @@ def main() -> int:
         )
         out = Path(tempfile.mkdtemp(dir=tmp))
         t0 = time.perf_counter()
-        train(model, data, optim=OptimSettings(lr=1e-3), settings=s, rngs=rngs, out_dir=out, log=lambda *_: None)
+        train(model, data, optim=OptimSettings(lr=1e-3), train=s, rngs=rngs, out_dir=out, log=lambda *_: None)
         return time.perf_counter() - t0
 
     times: dict[int, list[float]] = {0: [], 100: [], 1: []}

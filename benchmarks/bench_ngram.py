@@ -47,9 +47,7 @@ def workload(name, train, val, V, order, smoothing, repeats, batch_size=32) -> d
 
     config = NGramConfig(order=order, smoothing=smoothing, vocab_size=V, pad_id=0)
     fit_s, model = median_time(lambda: NGram(config).fit(train), repeats)
-    score_s, score = median_time(
-        lambda: score_tokens(model, val, kind="stream", boundary_id=None, batch_size=batch_size), repeats
-    )
+    score_s, score = median_time(lambda: score_tokens(model, val, boundary_id=None, batch_size=batch_size), repeats)
     tracemalloc.start()
     NGram(config).fit(train)
     peak = tracemalloc.get_traced_memory()[1]

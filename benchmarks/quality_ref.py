@@ -75,7 +75,8 @@ def score_torch(model, windows) -> float:
 
 
 def score_ours(path: str, windows) -> float:
-    from lmladder.training import estimate_loss, load_training_checkpoint
+    from lmladder.checkpoints import load_training_checkpoint
+    from lmladder.training import estimate_loss
 
     return estimate_loss(load_training_checkpoint(path).model, windows)
 

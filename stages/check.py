@@ -14,7 +14,8 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from _stage import entry, stage
+from lmladder.app.policy import stage
+from lmladder.app.startup import entry
 from lmladder.config import ConfigError, rung_settings, rung_settings_keys
 from lmladder.data import check_source
 from lmladder.errors import LmladderError, reworded

@@ -9,12 +9,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, entry, stage
+from lmladder.app.policy import stage
+from lmladder.app.startup import check_run_dir, entry
+from lmladder.checkpoints import load_training_checkpoint
 from lmladder.config import ConfigError
 from lmladder.inference.scoring import score_splits_units
 from lmladder.insight import inspect_run
 from lmladder.reports import collect, write_curves, write_report
-from lmladder.training import load_training_checkpoint
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

@@ -5,7 +5,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, entry, stage
+from lmladder.app.policy import stage
+from lmladder.app.startup import check_run_dir, entry
 from lmladder.data import ensure_prepared, prepare
 
 

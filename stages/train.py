@@ -12,13 +12,11 @@ import math
 import hydra
 from omegaconf import DictConfig
 
-from _stage import check_run_dir, entry, join_world, stage
-from _sweeps import check_search_space, importable_in_jobs
-from lmladder.config import ConfigError, rung_settings, rung_settings_keys
-from lmladder.models import rung_class, rungs
+from lmladder.app.policy import stage
+from lmladder.app.runs import training_run
+from lmladder.app.startup import check_run_dir, entry, join_world
+from lmladder.app.sweeps import check_search_space
 from lmladder.training import run_rung
-from lmladder.training.live import LiveLog
-from lmladder.training.settings import rung_schema
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
@@ -28,42 +26,17 @@ def main(cfg: DictConfig) -> float:
     # goes on and steers away from it (None or NaN would make hydra-optuna-sweeper 1.3 log a misleading error,
     # or, for NaN, stop the whole search).
     val_nll = math.inf
-    with stage(str(cfg.get("rung") or "train"), cfg) as st:
-        rung = st.run.rung
-        if rung is None:
-            raise ConfigError(
-                f"rung is not set; choose one of {', '.join(rungs())}, e.g. python stages/train.py rung=mlp"
-            )
-        cls = rung_class(rung)
-        settings = rung_settings(cfg, rung, rung_schema(cls))
-        st.keys.update(rung_settings_keys(rung, settings))
-        out = st.out_dir()
-        parts = {k: getattr(settings, k) for k in ("sample", "optim", "train") if hasattr(settings, k)}
-        where = st.live_dir(on=parts["train"].dvclive if "train" in parts else True, key=f"{rung}.train.dvclive")
-        params = {"rung": rung, "seed": st.run.seed, "data": st.raw.get("data"), rung: st.raw.get(rung)}
-        live = LiveLog(where, params) if where else None
-        m = run_rung(
-            cls,
-            settings.model,
-            st.prepared(),
-            **parts,
-            seed=st.run.seed,
-            out_dir=out,
-            meta=st.meta(),
-            resume=st.resume_path(out),
-            world=st.world,
-            reshard=st.run.reshard,
-            live=live,
-        )
+    with stage("train", cfg) as st:
+        m = run_rung(training_run(st))
         out = st.publish()
         if not st.world.lead:
-            return
+            return val_nll
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
-        print(f"[{rung}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
+        print(f"[{st.name}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
         if n := m["val"].get("impossible_tokens"):
             never = f"the model gives {n:,} val tokens probability 0 (n-grams never seen in train)"
-            print(f"[{rung}] val NLL is infinite: {never}; smooth it (a k > 0, or smoothing=kneser_ney)")
+            print(f"[{st.name}] val NLL is infinite: {never}; smooth it (a k > 0, or smoothing=kneser_ney)")
         val_nll = m["val"]["nll"]
     return val_nll
 
@@ -73,5 +46,4 @@ if __name__ == "__main__":
         check_run_dir("train")
         join_world("train")
         check_search_space("train")
-        importable_in_jobs()
         main()

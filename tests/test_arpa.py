@@ -141,8 +141,8 @@ def test_words_and_refusals(names_prepared, tmp_path):
 
 def test_the_export_command_writes_a_checkpoints_arpa_file(names_prepared, tmp_path, capsys):
     """`lmladder export CKPT --to arpa OUT`: the file the library writes, from a saved count-model checkpoint."""
+    from lmladder.checkpoints import save_training_checkpoint
     from lmladder.cli import main
-    from lmladder.training import save_training_checkpoint
 
     p = names_prepared
     model = fitted(p.splits["train"], p.tokenizer, 3, "kneser_ney")

@@ -11,6 +11,7 @@ import pytest
 
 from lmladder import cli
 from lmladder.autograd import no_grad
+from lmladder.checkpoints import save_training_checkpoint
 from lmladder.data import BPETokenizer, ByteTokenizer, CharTokenizer, WordTokenizer
 from lmladder.data import load_text as read_corpus
 from lmladder.data.batching import IGNORE_INDEX, eval_batches
@@ -21,7 +22,6 @@ from lmladder.inference.sampling import generate, stop_token
 from lmladder.inference.scoring import score_splits
 from lmladder.models import rung_class
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training import save_training_checkpoint
 
 from .ladder import small_config, tiny_gpt_run
 from .shared_data import ODD, shared_file
@@ -53,7 +53,7 @@ def _torch():
 
 
 def _lmladder_model(run):
-    from lmladder.training import load_training_checkpoint
+    from lmladder.checkpoints import load_training_checkpoint
 
     return load_training_checkpoint(run / "model.safetensors")
 
@@ -87,7 +87,7 @@ def test_transformers_computes_lmladders_numbers(name, runs, tmp_path, capsys):
     # the exact val NLL to 4 decimals: every val token once, in the windows lmladder's scoring reads (a later
     # window's first positions unscored: IGNORE_INDEX), the sum taken by torch
     total, count, ce = 0.0, 0, torch.nn.functional.cross_entropy
-    for x, y in eval_batches(val, kind=data.kind, boundary_id=data.boundary_id, block_size=BLOCK, batch_size=64):
+    for x, y in eval_batches(val, kind=data.kind, boundary_id=data.boundary_id, seq_len=BLOCK, batch_size=64):
         with torch.no_grad():
             logits = hf(torch.from_numpy(x)).logits.double().flatten(0, 1)  # (B*T, V)
         total += float(ce(logits, torch.from_numpy(y).flatten(), ignore_index=IGNORE_INDEX, reduction="sum"))

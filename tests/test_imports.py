@@ -1,6 +1,6 @@
-"""The import graph of src/lmladder: no cycles, no private name imported from another module, and the speed wing
-fenced off from the readable core (lmladder.fast imports only itself and lmladder.errors; autograd/ and nn/ reach
-it through its one seam, fast.kernel).
+"""The import graph of src/lmladder: no cycles, no import up the house (FLOORS), no private name imported from another
+module, and the speed wing fenced off from the readable core (lmladder.fast imports only itself and the floors
+below it; autograd/ and nn/ reach it through its one seam, fast.kernel).
 
 Imports under `if TYPE_CHECKING:` are left out (annotations only: no import at run time); imports inside
 functions count."""
@@ -11,6 +11,29 @@ from pathlib import Path
 import lmladder
 
 SRC = Path(lmladder.__file__).parent.parent
+
+# The floors of the house, bottom first (docs/pipeline.md, "The house"): a module imports its own part of the
+# package (the sub-package or module named after the first name below lmladder) and the floors below it, never a
+# floor above nor another part of its own floor. Every part of lmladder stands on exactly one floor.
+FLOORS = (
+    ("lmladder", "errors"),  # the package itself, and the error every other floor raises
+    ("rules", "resources", "progress", "stdout", "parallel"),  # field rules, memory, bars, stdout, MPI ranks
+    ("io",),  # atomic writes, locks, the safetensors format
+    ("data",),  # corpora, tokenizers, splits, batches
+    ("fast",),  # the speed wing, below the engine that reaches it through one seam
+    ("autograd",),
+    ("nn",),
+    ("models",),  # the rungs
+    ("checkpoints",),  # any rung's model, optimizer state and generators to and from a file
+    ("inference",),  # scoring, sampling
+    ("training",),  # the trainer and a whole run
+    ("reports", "insight", "export"),
+    ("config",),  # the composed Hydra config, typed
+    ("app",),  # the stage scripts' glue
+    ("cli_checkpoint",),
+    ("cli",),
+    ("__main__",),
+)
 
 
 def _modules(src: Path) -> dict[str, tuple[Path, bool]]:
@@ -78,6 +101,50 @@ def _cycle(edges) -> list[str] | None:
         if m not in state and (found := visit(m, [m])):
             return found
     return None
+
+
+def _part(module: str) -> str:
+    """lmladder.training.loop -> training; lmladder -> lmladder."""
+    return module.split(".")[1] if "." in module else module
+
+
+def _upward(edges, floors=FLOORS) -> list[str]:
+    """Every import of a module of another part on the same floor or a floor above, as 'a -> b'."""
+    floor = {part: i for i, parts in enumerate(floors) for part in parts}
+    bad = []
+    for m, imports in sorted(edges.items()):
+        for n in sorted(imports):
+            if _part(n) != _part(m) and floor[_part(n)] >= floor[_part(m)]:
+                bad.append(f"{m} -> {n}")
+    return bad
+
+
+def test_every_part_of_the_package_stands_on_one_floor():
+    parts = {_part(m) for m in _graph()[0]}
+    placed = [p for floor in FLOORS for p in floor]
+    assert len(placed) == len(set(placed)), "a part is on two floors"
+    assert parts == set(placed), (
+        f"place {sorted(parts - set(placed))} on a floor (FLOORS); drop {sorted(set(placed) - parts)}"
+    )
+
+
+def test_no_import_runs_up_the_house():
+    bad = _upward(_graph()[0])
+    assert not bad, "imports of a floor above (or beside): " + ", ".join(bad)
+
+
+def test_the_floor_check_sees_an_upward_and_a_sideways_import(tmp_path):
+    pkg = tmp_path / "lmladder"
+    (pkg / "low").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low" / "__init__.py").write_text("")
+    (pkg / "low" / "a.py").write_text("from ..high import b\nfrom . import c\n")  # up, then its own part
+    (pkg / "low" / "c.py").write_text("from .. import side\n")  # beside
+    (pkg / "high.py").write_text("from .low import a\n")  # down
+    (pkg / "side.py").write_text("")
+    floors = (("lmladder",), ("low", "side"), ("high",))
+    edges = _graph(tmp_path)[0]
+    assert _upward(edges, floors) == ["lmladder.low.a -> lmladder.high", "lmladder.low.c -> lmladder.side"]
 
 
 def test_the_import_graph_has_no_cycle():

@@ -9,11 +9,11 @@ import pytest
 
 from lmladder import cli
 from lmladder.autograd import Tensor, no_grad
+from lmladder.checkpoints import load_training_checkpoint
 from lmladder.data import load_text as read_corpus
 from lmladder.export import export
 from lmladder.inference.sampling import stop_token
 from lmladder.nn import GELU
-from lmladder.training import load_training_checkpoint
 
 from .ladder import tiny_gpt_run
 from .shared_data import ODD, shared_file

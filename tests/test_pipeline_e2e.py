@@ -190,7 +190,7 @@ def test_a_code_change_marks_every_stage_that_runs_it(repo):
     training and evaluate stages "up to date". Every stage runs all three, so every stage must be marked."""
     exp_run(repo)
     assert dvc("status", cwd=repo).stdout.strip().endswith("up to date.")
-    for edited in ("stages/_stage.py", "src/lmladder/io/checkpoint.py", "src/lmladder/config.py"):
+    for edited in ("src/lmladder/app/policy.py", "src/lmladder/io/checkpoint.py", "src/lmladder/config.py"):
         path = repo / edited
         original = path.read_text()
         path.write_text(original + "\n# an edit\n")

@@ -2,6 +2,7 @@
 local executor): the presets composed, then real Hydra runs training a tiny MLP in a temporary folder, and
 `lmladder report` on the sweep folder."""
 
+import ast
 import json
 import os
 import signal
@@ -15,10 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
 from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
+from lmladder.app import sweeps
 from lmladder.config import rung_settings
 from lmladder.models import rung_class
 from lmladder.training.settings import rung_schema
@@ -34,15 +37,6 @@ TRAIN = str(ROOT / "stages" / "train.py")
 def _compose(overrides, hydra=False):
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def _sweeps_module():
-    sys.path.insert(0, str(ROOT / "stages"))
-    try:
-        import _sweeps
-    finally:
-        sys.path.remove(str(ROOT / "stages"))
-    return _sweeps
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -79,10 +73,9 @@ def test_the_local_twin_of_slurm_cpu_asks_for_the_same_jobs():
 
 
 def test_a_search_without_the_plugin_says_how_to_install_it(monkeypatch, capsys):
-    _sweeps = _sweeps_module()
     monkeypatch.setitem(sys.modules, "hydra_plugins.hydra_optuna_sweeper._impl", None)  # as if not installed
     with pytest.raises(SystemExit) as e:
-        _sweeps.check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp"])
+        sweeps.check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1
     assert err.startswith("lmladder mlp: error: hydra/sweeper=optuna_mlp: ") and "hydra_optuna_sweeper" in err
@@ -99,7 +92,7 @@ def test_a_search_without_the_plugin_says_how_to_install_it(monkeypatch, capsys)
 )
 def test_a_float_dimension_on_an_integer_key_is_refused_with_its_integer_form(dimension, fix, capsys):
     with pytest.raises(SystemExit) as e:
-        _sweeps_module().check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
+        sweeps.check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and f"takes an integer; write {fix}" in err
 
@@ -115,16 +108,21 @@ def test_a_float_dimension_on_an_integer_key_is_refused_with_its_integer_form(di
     ],
 )
 def test_integer_and_float_dimensions_that_fit_their_keys_pass(dimension):
-    _sweeps_module().check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
+    sweeps.check_search_space("train", ["-m", "hydra/sweeper=optuna_mlp", "rung=mlp", dimension])
 
 
-def test_jobs_started_by_submitit_can_import_the_stage_glue(monkeypatch):
-    _sweeps = _sweeps_module()
-    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
-    _sweeps.importable_in_jobs()
-    _sweeps.importable_in_jobs()
-    here = Path(_sweeps.__file__).resolve().parent  # stages/ (or the reliability sandbox's copy, imported earlier)
-    assert here.name == "stages" and os.environ["PYTHONPATH"] == os.pathsep.join([str(here), "/elsewhere"])
+def test_jobs_started_by_submitit_need_only_the_installed_package():
+    """A job that submitit starts in a new interpreter unpickles the stage's main, which refers to what the stage
+    script imports by module name: no stage script imports a module of stages/ (only lmladder, installed with
+    `pip install -e .`, and third-party packages), and the sweep callback conf/config.yaml names is importable."""
+    local = {p.stem for p in (ROOT / "stages").glob("*.py")}
+    for script in (ROOT / "stages").glob("*.py"):
+        for node in ast.walk(ast.parse(script.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not {n.split(".")[0] for n in names} & local, f"{script.name} imports a module of stages/"
+    target = yaml.safe_load((CONF / "config.yaml").read_text())["hydra"]["callbacks"]["sweep_outcome"]["_target_"]
+    assert get_class(target) is sweeps.SweepOutcome
 
 
 # --- real searches -------------------------------------------------------------------------------------------------

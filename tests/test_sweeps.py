@@ -234,10 +234,8 @@ def test_a_failing_setting_is_reported_and_the_others_survive(tmp_path):
 
 
 BUGGY_APP = """
-import sys
-sys.path.insert(0, {stages!r})
 import hydra
-from _stage import stage
+from lmladder.app.policy import stage
 from lmladder.config import ConfigError
 from lmladder.io import atomic_write_json
 
@@ -258,7 +256,7 @@ main()
 @pytest.mark.parametrize("launcher", ["basic", "joblib_2"])
 def test_a_bug_in_one_job_keeps_the_others(tmp_path, launcher):
     app = tmp_path / "buggy_app.py"
-    app.write_text(BUGGY_APP.format(stages=str(ROOT / "stages"), conf=str(ROOT / "conf")))
+    app.write_text(BUGGY_APP.format(conf=str(ROOT / "conf")))
     r = run([str(app), "-m", f"hydra/launcher={launcher}", "seed=0,1,2", "hydra.sweep.dir=sweep"], tmp_path, False)
     assert r.returncode != 0 and "ZeroDivisionError" in r.stderr  # a bug still shows its traceback, at the end
     status = [json.loads((tmp_path / "sweep" / str(i) / "status.json").read_text()) for i in range(3)]

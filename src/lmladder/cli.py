@@ -84,9 +84,9 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
+    from .checkpoints import load_training_checkpoint
     from .cli_checkpoint import unknown_char
     from .insight import inspect_run
-    from .training.checkpoints import load_training_checkpoint
 
     ids = None
     if a.prompt is not None:

@@ -76,10 +76,10 @@ class Interrupted(KeyboardInterrupt):
 def cmd_sample(a: argparse.Namespace) -> int:
     """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones.
     Beam search prints its one result when the search ends."""
+    from .checkpoints import load_training_checkpoint
     from .inference.beam import beam_search
     from .inference.sampling import start_token, stop_at, stop_token, stream
     from .training.budget import check_beam
-    from .training.checkpoints import load_training_checkpoint
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
@@ -116,7 +116,6 @@ def cmd_sample(a: argparse.Namespace) -> int:
                     temperature=temperature,
                     top_k=a.top_k,
                     top_p=a.top_p,
-                    stop_id=stop_id,
                     use_cache=not a.no_cache,
                 )
                 new = (int(t[0]) for t in steps)
@@ -256,10 +255,10 @@ def _documents(path: str, text) -> list:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .checkpoints import load_training_checkpoint
     from .data.prepared import text_sizes
     from .inference.scoring import PROGRESS_FROM, score_tokens
     from .inference.units import save_units, split_units
-    from .training.checkpoints import load_training_checkpoint
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
@@ -285,10 +284,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     scores = score_tokens(
         ck.model,
         ids,
-        kind=kind,
         boundary_id=tok.boundary_id,
-        n_chars=n_chars,
-        n_bytes=n_bytes,
+        sizes=(n_chars, n_bytes),
         batch_size=a.batch_size,
         progress=len(ids) > PROGRESS_FROM,
         token_nll=token_nll,

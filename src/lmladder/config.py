@@ -21,6 +21,12 @@ class ConfigError(LmladderError, ValueError):
     """The composed configuration is invalid; the message names the key and the fix."""
 
 
+# keys of a rung's block that were renamed, as users' configs may still hold them: old -> (new, why)
+RENAMED = {
+    "train.block_size": ("train.seq_len", "block_size names only a model's own context, {rung}.model.block_size")
+}
+
+
 @dataclass
 class PathsConfig:
     prepared: str = "data/prepared"
@@ -109,6 +115,10 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     node = cfg.get(rung)
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
+    for old, (new, why) in RENAMED.items():
+        part, key = old.split(".")
+        if hasattr(node.get(part), "keys") and key in node.get(part):
+            raise ConfigError(f"{rung}.{old} is now {rung}.{new} ({why.format(rung=rung)}); rename it in your config")
     model = node.get("model")
     if given := [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]:
         raise ConfigError(
@@ -120,8 +130,7 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
 
 
 def rung_settings_keys(rung: str, settings: Any) -> dict[str, str]:
-    """How the parameters of a rung's settings are spelled in conf/; a name in two parts is the model's, then train's
-    (a GPT's block_size is transformer.model.block_size; an MLP's is mlp.train.block_size)."""
+    """How the parameters of a rung's settings are spelled in conf/; a name in two parts is said as the model's."""
     keys: dict[str, str] = {}
     for part in ("sample", "optim", "train", "model"):  # lowest priority first: later parts overwrite
         if hasattr(settings, part):

@@ -148,7 +148,7 @@ def test_the_textbook_and_the_pooled_attention_draw_the_same_dropout_masks():
 
 
 def test_attention_dropout_runs_in_float16():
-    """float16 checkpoints load (training/checkpoints.py allows them) and a GPT in training mode applies attention
+    """float16 checkpoints load (checkpoints.py allows them) and a GPT in training mode applies attention
     dropout; Generator.random draws only float32/float64 (found by the training-checkpoint fuzzer)."""
     qkv = Tensor(r(2, 4, 12).astype(np.float16), requires_grad=True)
     out = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9))

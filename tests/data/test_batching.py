@@ -35,7 +35,7 @@ def test_sample_windows_is_nanogpt_get_batch():
     assert x.dtype == y.dtype == np.int64 and x.shape == y.shape == (4, 8)
     np.testing.assert_array_equal(x[:, 0], ix)
     np.testing.assert_array_equal(y, x + 1)
-    with pytest.raises(DataError, match=r"split has 8 tokens, too short for block_size=8.*use block_size <= 7"):
+    with pytest.raises(DataError, match=r"split has 8 tokens, too short for seq_len=8.*use seq_len <= 7"):
         sample_windows(tokens[:8], 1, 8, np.random.default_rng(0))
 
 
@@ -59,19 +59,19 @@ def test_sample_docs_pads_and_crops():
         if yr[n - 1] == B and xr[0] == B:  # a whole short document: starts and ends with the boundary
             assert n in (3, 2)
         else:
-            assert n == 5  # a crop of the 9-letter word, block_size + 1 tokens long
+            assert n == 5  # a crop of the 9-letter word, seq_len + 1 tokens long
     assert {int(r[1]) for r in x} >= {1, 2}  # several documents were drawn
 
 
 def coverage(tokens, kind, T, batch_size=3):
     """Check the plan and the batches against the property; returns the number of rows."""
     n = len(tokens)
-    start, width, first = eval_plan(tokens, kind=kind, boundary_id=B, block_size=T)
+    start, width, first = eval_plan(tokens, kind=kind, boundary_id=B, seq_len=T)
     assert (width <= T).all() and (first < width).all()
     pos = np.concatenate([s + 1 + np.arange(f, w) for s, w, f in zip(start, width, first, strict=True)])
     np.testing.assert_array_equal(np.sort(pos), np.arange(1, n))  # every target position exactly once
     scored = 0
-    for x, y in eval_batches(tokens, kind=kind, boundary_id=B, block_size=T, batch_size=batch_size):
+    for x, y in eval_batches(tokens, kind=kind, boundary_id=B, seq_len=T, batch_size=batch_size):
         assert x.dtype == y.dtype == np.int64 and x.shape == y.shape and x.shape[1] <= T
         scored += int((y != IGNORE_INDEX).sum())
     assert scored == n - 1
@@ -90,7 +90,7 @@ def test_eval_stream_scores_every_token_once(n, T):
     ys = np.concatenate(
         [
             y[y != IGNORE_INDEX]
-            for _, y in eval_batches(tokens, kind="stream", boundary_id=None, block_size=T, batch_size=4)
+            for _, y in eval_batches(tokens, kind="stream", boundary_id=None, seq_len=T, batch_size=4)
         ]
     )
     np.testing.assert_array_equal(np.sort(ys), np.arange(1, n))  # token value == position here
@@ -109,7 +109,7 @@ def test_eval_stream_edge_cases(n, T):
 
 def test_eval_stream_windows_layout():
     tokens = np.arange(20, dtype=np.uint16)  # 19 targets, T = 8, stride 4
-    batches = list(eval_batches(tokens, kind="stream", boundary_id=None, block_size=8, batch_size=10))
+    batches = list(eval_batches(tokens, kind="stream", boundary_id=None, seq_len=8, batch_size=10))
     x, y = batches[0]
     np.testing.assert_array_equal(x[:, 0], [0, 4, 8, 11])  # the last window ends at the last token
     np.testing.assert_array_equal(y[0], np.arange(1, 9))
@@ -119,18 +119,18 @@ def test_eval_stream_windows_layout():
 
 def test_eval_lines_rows_are_documents():
     tokens = lines_split([2, 1, 3])
-    x, y = next(eval_batches(tokens, kind="lines", boundary_id=B, block_size=8, batch_size=8))
+    x, y = next(eval_batches(tokens, kind="lines", boundary_id=B, seq_len=8, batch_size=8))
     np.testing.assert_array_equal(x, [[0, 1, 1, 0], [0, 2, 0, 0], [0, 3, 3, 3]])
     np.testing.assert_array_equal(y, [[1, 1, 0, -1], [2, 0, -1, -1], [3, 3, 3, 0]])
 
 
 def test_eval_errors():
     with pytest.raises(DataError, match="at least 2 tokens"):
-        list(eval_batches(np.array([3]), kind="stream", boundary_id=None, block_size=4, batch_size=1))
-    with pytest.raises(DataError, match="block_size must be >= 1"):
-        eval_plan(np.arange(5), kind="stream", boundary_id=None, block_size=0)
+        list(eval_batches(np.array([3]), kind="stream", boundary_id=None, seq_len=4, batch_size=1))
+    with pytest.raises(DataError, match="seq_len must be >= 1"):
+        eval_plan(np.arange(5), kind="stream", boundary_id=None, seq_len=0)
     with pytest.raises(DataError, match="unknown corpus kind"):
-        eval_plan(np.arange(5), kind="doc", boundary_id=None, block_size=2)
+        eval_plan(np.arange(5), kind="doc", boundary_id=None, seq_len=2)
 
 
 def test_contexts_stream_and_lines():

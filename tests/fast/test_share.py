@@ -123,9 +123,9 @@ TRAIN = textwrap.dedent(
     data = load_prepared(sys.argv[1])
     rngs = make_rngs(0)
     model = build_model("transformer", data=data, rng=rngs["model"], block_size=64, n_layer=2, n_head=4, n_embd=64)
-    settings = TrainSettings(max_iters=int(sys.argv[3]), batch_size=16, block_size=64, eval_interval=1000,
+    settings = TrainSettings(max_iters=int(sys.argv[3]), batch_size=16, seq_len=64, eval_interval=1000,
                              eval_iters=1, checkpoint_interval=1000, grad_stats_interval=1000, progress=False)
-    train(model, data, optim=OptimSettings(lr=1e-3), settings=settings, rngs=rngs, out_dir=sys.argv[2])
+    train(model, data, optim=OptimSettings(lr=1e-3), train=settings, rngs=rngs, out_dir=sys.argv[2])
     """
 )
 ENV = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}

@@ -9,7 +9,7 @@ import pytest
 from lmladder.data.prepared import load_prepared, prepare_corpus
 from lmladder.inference.novelty import label, novelty, split_documents
 from lmladder.models import rung_class
-from lmladder.training import SampleSettings, run_rung
+from lmladder.training import Run, SampleSettings, run_rung
 
 NAMES = [f"{a}{b}{c}" for a in "abcde" for b in "aeiou" for c in "lmnrs"]  # 125 distinct names
 
@@ -54,7 +54,7 @@ def test_a_lines_run_labels_its_samples_and_counts_them(tmp_path):
     cls = rung_class("bigram")
     config = cls.Config(order=3)
     sample = SampleSettings(num_samples=40, sample_tokens=20)
-    m = run_rung(cls, config, data, sample=sample, seed=0, out_dir=tmp_path / "run", meta={}, log=lambda _: 0)
+    m = run_rung(Run(cls, config, data, sample=sample, seed=0, out_dir=tmp_path / "run", meta={}, log=lambda _: 0))
     lines = (tmp_path / "run" / "samples.txt").read_text().splitlines()
     assert len(lines) == 40 and all(line.count("\t") == 1 for line in lines)
     docs = split_documents(data)
@@ -71,14 +71,16 @@ def test_a_stream_run_has_no_labels(tmp_path):
     data = load_prepared(tmp_path / "p")
     cls = rung_class("bigram")
     m = run_rung(
-        cls,
-        cls.Config(order=2),
-        data,
-        sample=SampleSettings(num_samples=2, sample_tokens=10),
-        seed=0,
-        out_dir=tmp_path / "run",
-        meta={},
-        log=lambda _: 0,
+        Run(
+            cls,
+            cls.Config(order=2),
+            data,
+            sample=SampleSettings(num_samples=2, sample_tokens=10),
+            seed=0,
+            out_dir=tmp_path / "run",
+            meta={},
+            log=lambda _: 0,
+        )
     )
     assert "samples" not in m and "\t" not in (tmp_path / "run" / "samples.txt").read_text()
     assert np.isfinite(m["val"]["nll"])

@@ -11,22 +11,13 @@ import pytest
 from lmladder import models, nn
 from lmladder.autograd import Tensor, gradcheck, no_grad
 from lmladder.autograd import functional as F
+from lmladder.checkpoints import KIND_RUNGS, load_training_checkpoint, save_training_checkpoint
 from lmladder.data.batching import IGNORE_INDEX
 from lmladder.inference import generate, score_splits
 from lmladder.io import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from lmladder.models import ModelConfigError, for_data, ladder, rung_class, rungs
 from lmladder.models.base import LanguageModel
-from lmladder.training import (
-    OptimSettings,
-    SampleSettings,
-    TrainSettings,
-    load_training_checkpoint,
-    make_rngs,
-    save_training_checkpoint,
-    train,
-)
-from lmladder.training.checkpoints import KIND_RUNGS
-from lmladder.training.run import run_rung
+from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, make_rngs, run_rung, train
 
 from ..ladder import RUNGS, small_config
 
@@ -153,7 +144,7 @@ def test_sampling_is_seeded_and_stays_in_the_vocabulary(rung):
 
 
 TRAIN = TrainSettings(
-    max_iters=12, batch_size=4, block_size=8, eval_interval=4, eval_iters=2, checkpoint_interval=4, progress=False
+    max_iters=12, batch_size=4, seq_len=8, eval_interval=4, eval_iters=2, checkpoint_interval=4, progress=False
 )
 OPTIM = OptimSettings(lr=3e-3, warmup_iters=2)
 
@@ -168,8 +159,8 @@ def _run(rung, data, out, targets=None, **kw):
     cls = rung_class(rung)
     parts = dict(optim=OPTIM, train=_settings(rung, targets)) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=10)
-    config = small_config(rung, V)  # run_rung sets the data fields from `data`
-    return run_rung(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw)
+    config = small_config(rung, V)  # the Run sets the data fields from `data`
+    return run_rung(Run(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw))
 
 
 @pytest.mark.parametrize("rung", RUNGS)
@@ -196,9 +187,7 @@ def test_an_interrupted_and_resumed_run_writes_the_same_bytes(rung, targets, tin
         rngs = make_rngs(0)
         model = cls(for_data(small_config(rung, V), tiny_names), rng=rngs["model"])
         settings = _settings(rung, targets)
-        train(
-            model, tiny_names, optim=OPTIM, settings=settings, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print
-        )
+        train(model, tiny_names, optim=OPTIM, train=settings, rngs=rngs, out_dir=tmp_path / "b", stop_at=4, log=print)
         _run(rung, tiny_names, tmp_path / "b", targets, resume=tmp_path / "b" / "model.safetensors")
     else:
         _run(rung, tiny_names, tmp_path / "b")
@@ -211,7 +200,7 @@ def test_an_interrupted_and_resumed_run_writes_the_same_bytes(rung, targets, tin
 @pytest.mark.parametrize("rung", RUNGS)
 def test_a_checkpoint_of_format_2_names_its_model_by_kind_and_still_loads(rung, tiny_names, tmp_path):
     """Format 2 (the format before this one) stored the model as {kind, config}: "ngram" and "gpt" were the
-    bigram's and the transformer's kinds (training.checkpoints.KIND_RUNGS), every other kind its rung's name."""
+    bigram's and the transformer's kinds (lmladder.checkpoints.KIND_RUNGS), every other kind its rung's name."""
     model = rung_class(rung)(for_data(small_config(rung), tiny_names), rng=np.random.default_rng(0))
     if not model.trainable:
         model.fit(tiny_names.splits["train"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lmladder.autograd import no_grad
+from lmladder.checkpoints import load_components, load_training_checkpoint
 from lmladder.data import CharTokenizer
 from lmladder.inference import generate, score_splits, score_tokens
 from lmladder.models import ModelConfigError, for_data
@@ -22,15 +23,7 @@ from lmladder.models.mixture import (
     target_log_probs,
 )
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training import (
-    OptimSettings,
-    SampleSettings,
-    TrainSettings,
-    load_training_checkpoint,
-    make_rngs,
-    run_rung,
-    train,
-)
+from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, make_rngs, run_rung, train
 
 KN7 = dict(order=7, smoothing="kneser_ney")
 
@@ -42,16 +35,16 @@ def gpt(tiny_stream, tmp_path_factory):
     rngs = make_rngs(0)
     model = GPT(for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32), tiny_stream), rng=rngs["model"])
     settings = TrainSettings(
-        max_iters=500, batch_size=16, block_size=32, eval_interval=500, eval_iters=2, checkpoint_interval=500,
+        max_iters=500, batch_size=16, seq_len=32, eval_interval=500, eval_iters=2, checkpoint_interval=500,
         health_interval=0, progress=False,
     )  # fmt: skip
-    train(model, tiny_stream, optim=OptimSettings(lr=5e-3), settings=settings, rngs=rngs, out_dir=out, log=lambda _: 0)
+    train(model, tiny_stream, optim=OptimSettings(lr=5e-3), train=settings, rngs=rngs, out_dir=out, log=lambda _: 0)
     return out / "model.safetensors"
 
 
 def fitted(data, **fields) -> Mixture:
     model = Mixture(for_data(MixtureConfig(**fields), data), rng=np.random.default_rng(0))
-    return model.fit(np.asarray(data.splits["train"]))
+    return model.fit(np.asarray(data.splits["train"]), **load_components(model))
 
 
 def test_lam_1_is_the_neural_model_and_lam_0_the_count_model(gpt, tiny_stream):
@@ -63,7 +56,7 @@ def test_lam_1_is_the_neural_model_and_lam_0_the_count_model(gpt, tiny_stream):
         np.testing.assert_array_equal(one(x)[0].data, log_probs(neural, x))  # log softmax of the GPT's logits
         np.testing.assert_array_equal(zero(x)[0].data, count(x)[0].data)  # the n-gram's log-probabilities
     val = np.asarray(tiny_stream.splits["val"])
-    nll = {m: score_tokens(m, val, kind="stream", boundary_id=None, block_size=32)["nll"] for m in (zero, count)}
+    nll = {m: score_tokens(m, val, boundary_id=None, seq_len=32)["nll"] for m in (zero, count)}
     assert nll[zero] == nll[count]  # the same windows (the mixture's block_size is the GPT's), the same bits
     got, want = score_splits(one, tiny_stream)["val"]["nll"], score_splits(neural, tiny_stream)["val"]["nll"]
     assert got == pytest.approx(want, rel=1e-6)  # the GPT scores in float32, the mixture in float64
@@ -106,10 +99,10 @@ def test_a_lines_corpus_is_cut_at_a_document_boundary(tiny_names):
 
 def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, tmp_path):
     config = MixtureConfig(neural=str(gpt), holdout=0.1)
-    m = run_rung(
+    m = run_rung(Run(
         Mixture, config, tiny_stream, sample=SampleSettings(num_samples=2, sample_tokens=40), seed=0,
         out_dir=tmp_path, meta={}, log=lambda _: 0,
-    )  # fmt: skip
+    ))  # fmt: skip
     ck = load_training_checkpoint(tmp_path / "model.safetensors")
     c = ck.model.config
     assert type(ck.model) is Mixture and 0 < c.lam < 1 and c.neural_rung == "transformer" and c.order == 7
@@ -147,10 +140,11 @@ def test_a_neural_checkpoint_of_other_data_or_a_count_model_is_refused(gpt, tiny
     V = tiny_stream.vocab_size  # as many symbols, other ones: refused too
     other = replace(tiny_stream, tokenizer=CharTokenizer([chr(0x100 + i) for i in range(V)]))
     with pytest.raises(ModelConfigError, match="another tokenizer"):
-        Mixture(for_data(MixtureConfig(neural=str(gpt)), other), rng=np.random.default_rng(0)).load_neural(str(gpt))
-    run_rung(
+        mixture = Mixture(for_data(MixtureConfig(neural=str(gpt)), other), rng=np.random.default_rng(0))
+        mixture.fit(np.asarray(other.splits["train"]), neural=load_training_checkpoint(gpt))
+    run_rung(Run(
         NGram, NGramConfig(order=3), tiny_stream, sample=SampleSettings(num_samples=0), seed=0, out_dir=tmp_path,
         meta={}, log=lambda _: 0,
-    )  # fmt: skip
+    ))  # fmt: skip
     with pytest.raises(ModelConfigError, match="holds a bigram model, which is counted, not trained"):
         fitted(tiny_stream, neural=str(tmp_path / "model.safetensors"))

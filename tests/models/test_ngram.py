@@ -29,13 +29,13 @@ def nll_direct(m, tokens):
     return -logits.data[0, np.arange(len(tokens) - 1), tokens[1:]].mean(), len(tokens) - 1
 
 
-def nll_batches(m, prepared, split, block_size):
+def nll_batches(m, prepared, split, seq_len):
     total, count = 0.0, 0
     batches = eval_batches(
         prepared.splits[split],
         kind=prepared.kind,
         boundary_id=prepared.boundary_id,
-        block_size=block_size,
+        seq_len=seq_len,
         batch_size=64,
     )
     for x, y in batches:
@@ -64,7 +64,7 @@ def test_names_bigram_reference(names_prepared):
     m = fitted(names_prepared)
     nll, n = nll_direct(m, names_prepared.splits["val"])
     assert n == 22_655 and nll == pytest.approx(2.4533, abs=1e-4)
-    nll2, n2 = nll_batches(m, names_prepared, "val", block_size=32)
+    nll2, n2 = nll_batches(m, names_prepared, "val", seq_len=32)
     assert n2 == n and nll2 == pytest.approx(nll, abs=1e-9)
 
 
@@ -72,7 +72,7 @@ def test_shakespeare_bigram_reference(shakespeare_prepared):
     m = fitted(shakespeare_prepared)
     nll, n = nll_direct(m, shakespeare_prepared.splits["val"])
     assert n == 111_539 and nll == pytest.approx(2.4819, abs=1e-4)
-    nll2, n2 = nll_batches(m, shakespeare_prepared, "val", block_size=64)
+    nll2, n2 = nll_batches(m, shakespeare_prepared, "val", seq_len=64)
     assert n2 == n and nll2 == pytest.approx(nll, abs=1e-9)
 
 
@@ -115,7 +115,7 @@ def test_higher_orders_beat_lower_on_train(names_prepared, shakespeare_prepared)
 def test_trigram_forward_agrees_with_contexts(names_prepared):
     m = fitted(names_prepared, order=3)
     nll, n = nll_direct(m, names_prepared.splits["val"])
-    assert nll_batches(m, names_prepared, "val", block_size=32) == (pytest.approx(nll, abs=1e-9), n)
+    assert nll_batches(m, names_prepared, "val", seq_len=32) == (pytest.approx(nll, abs=1e-9), n)
 
 
 def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
@@ -130,9 +130,9 @@ def test_unsmoothed_unseen_pair_is_huge_but_never_nan():
 def test_unsmoothed_unseen_pair_scores_infinite_perplexity_and_samples(tmp_path):
     m = NGram(NGramConfig(order=2, k=0.0, vocab_size=5)).fit(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
     val = np.array([0, 1, 3, 4, 2, 0, 1])  # 1 -> 3 never seen (probability 0); context 3 never seen (uniform)
-    s = score_tokens(m, val, kind="stream", boundary_id=None)
+    s = score_tokens(m, val, boundary_id=None)
     assert s["nll"] == s["ppl"] == s["bpc"] == math.inf and s["impossible_tokens"] == 1
-    assert "impossible_tokens" not in score_tokens(m, val[:2], kind="stream", boundary_id=None)  # 0 -> 1: seen
+    assert "impossible_tokens" not in score_tokens(m, val[:2], boundary_id=None)  # 0 -> 1: seen
     rows = generate(m, np.array([[3], [0]]), 6, rng=np.random.default_rng(0), temperature=0.5)
     assert all(r.min() >= 0 and r.max() < 5 for r in rows)
 

@@ -6,10 +6,10 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
+from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.data import CharTokenizer
 from lmladder.inference import score_tokens
 from lmladder.models.bigram import NGram, NGramConfig
-from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
 from ..shared_data import shared_file
 
@@ -128,7 +128,7 @@ def test_high_orders_are_no_worse_than_the_middle_ones(names_prepared):
 
     def val_nll(order):
         m = NGram(NGramConfig(order, "kneser_ney", vocab_size=p.vocab_size, pad_id=b, boundary_id=b))
-        return score_tokens(m.fit(p.splits["train"]), p.splits["val"], kind="lines", boundary_id=b)["nll"]
+        return score_tokens(m.fit(p.splits["train"]), p.splits["val"], boundary_id=b)["nll"]
 
     assert val_nll(16) < val_nll(8) + 0.01
 

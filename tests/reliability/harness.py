@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.data import BPETokenizer, DataConfig, load_prepared, prepare
 from lmladder.inference.scoring import score_splits_units
 from lmladder.inference.units import UNITS_FILE, load_units, save_units
 from lmladder.io import load_checkpoint, save_checkpoint
 from lmladder.models import rungs
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training import load_training_checkpoint, save_training_checkpoint
 
 from ..shared_data import shared_file
 from .readback_files import build_readback
@@ -186,7 +186,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
     line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback.
     `stdin`: a file to read standard input from; `env`: environment variables set while it runs."""
     out, err = io.StringIO(), io.StringIO()
-    saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # train.py sets PYTHONPATH for its jobs
+    saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # env: the case's own variables
     saved_stdin = sys.stdin
     rc = 0
     try:

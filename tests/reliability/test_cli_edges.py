@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 
 from lmladder import cli
+from lmladder.app import startup
+from lmladder.checkpoints import save_training_checkpoint
 from lmladder.data import BPETokenizer, ByteTokenizer, CharTokenizer, WordTokenizer
 from lmladder.io import atomic
 from lmladder.models import build_model
-from lmladder.training import make_rngs, save_training_checkpoint
+from lmladder.training import make_rngs
 
 from ..shared_data import shared_file
 from .harness import ROOT, THREADS
@@ -152,14 +154,9 @@ def test_report_into_a_read_only_folder_names_it(tmp_path, monkeypatch, capsys):
 
 
 def test_a_hydra_run_dir_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "stages"))
-    try:
-        import _stage
-    finally:
-        sys.path.remove(str(ROOT / "stages"))
-    monkeypatch.setattr(_stage.os, "access", lambda *a, **k: False)  # a read-only folder, even for root
+    monkeypatch.setattr(startup.os, "access", lambda *a, **k: False)  # a read-only folder, even for root
     with pytest.raises(SystemExit) as e:
-        _stage.check_run_dir("train", ["rung=mlp", f"hydra.run.dir={tmp_path}"])
+        startup.check_run_dir("train", ["rung=mlp", f"hydra.run.dir={tmp_path}"])
     assert e.value.code == 2
     assert capsys.readouterr().err == (
         f"lmladder mlp: error: hydra.run.dir={tmp_path}: {tmp_path} is read-only (not writable by this user, or on a "
@@ -192,9 +189,9 @@ TEXT = "naïve café — ÆØÅ über 日本語 text, it's a test.\nA second lin
 def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
     """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole. BPE's
     <|endoftext|> ends a sample unprinted."""
+    from lmladder.checkpoints import load_training_checkpoint
     from lmladder.cli_checkpoint import _continuation
     from lmladder.inference.sampling import generate, stop_token
-    from lmladder.training import load_training_checkpoint
 
     tok = tokenizer()
     ckpt = _checkpoint(tmp_path / "m.safetensors", tok)

@@ -12,9 +12,9 @@ import shutil
 import numpy as np
 import pytest
 
+from lmladder.checkpoints import load_training_checkpoint
 from lmladder.data import load_prepared, prepare_corpus
 from lmladder.io import WriteError
-from lmladder.training import load_training_checkpoint
 from lmladder.training.logs import TsvLog
 
 from .harness import build_sandbox, run_subprocess
@@ -110,7 +110,7 @@ def test_a_failing_log_trim_on_resume_keeps_the_old_log(tmp_path, monkeypatch):
 
 
 def test_checkpoint_rename_denied_keeps_the_old_one(sandbox, tmp_path, monkeypatch):
-    from lmladder.training import save_training_checkpoint
+    from lmladder.checkpoints import save_training_checkpoint
 
     good = sandbox.root / "runs" / "good" / "model.safetensors"
     dst = tmp_path / "model.safetensors"

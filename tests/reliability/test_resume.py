@@ -23,9 +23,9 @@ KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
-    s = dict(max_iters=40, batch_size=8, block_size=16, eval_interval=10, eval_iters=3, checkpoint_interval=10)
+    s = dict(max_iters=40, batch_size=8, seq_len=16, eval_interval=10, eval_iters=3, checkpoint_interval=10)
     s.update(kw)
-    train(model, data, optim=OPTIM, settings=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
+    train(model, data, optim=OPTIM, train=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
           out_dir=out, resume=resume, stop_at=stop_at, meta={"seed": 0}, log=lambda *_: None)  # fmt: skip
     return model
 
@@ -102,7 +102,7 @@ def test_nonfinite_before_any_checkpoint_says_so(tiny_names, tmp_path):
     model = build_model("mlp", vocab_size=tiny_names.vocab_size, rng=rngs["model"], **KW)
     model.head.bias.data[0] = np.nan
     with pytest.raises(TrainingError, match=r"at step 0 .*; no checkpoint yet; lower lr="):
-        train(model, tiny_names, optim=OPTIM, settings=TrainSettings(max_iters=5, progress=False), rngs=rngs,
+        train(model, tiny_names, optim=OPTIM, train=TrainSettings(max_iters=5, progress=False), rngs=rngs,
               out_dir=tmp_path, log=lambda *_: None)  # fmt: skip
     assert not (tmp_path / "model.safetensors").exists() and math.isnan(float(model.head.bias.data[0]))
 
@@ -117,9 +117,9 @@ def test_resuming_a_finished_run_keeps_its_timing(tiny_names, tmp_path):
     assert _timing(tmp_path)["step"] == 40 and _timing(tmp_path)["train_time_s"] > 0
     rngs = make_rngs(0)
     model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
-    s = TrainSettings(max_iters=40, batch_size=8, block_size=16, eval_interval=10, eval_iters=3,
+    s = TrainSettings(max_iters=40, batch_size=8, seq_len=16, eval_interval=10, eval_iters=3,
                       checkpoint_interval=10, progress=False)  # fmt: skip
-    res = train(model, tiny_names, optim=OPTIM, settings=s, rngs=rngs, out_dir=tmp_path,
+    res = train(model, tiny_names, optim=OPTIM, train=s, rngs=rngs, out_dir=tmp_path,
                 resume=tmp_path / "model.safetensors", log=lambda *_: None)  # fmt: skip
     assert (tmp_path / "timing.json").read_text() == before  # not rewritten as 0 s and 0 tokens/s
     assert res.train_time_s == _timing(tmp_path)["train_time_s"] > 0 and res.tokens_per_s > 0
@@ -146,5 +146,5 @@ def test_resuming_with_another_seed_is_refused(tiny_names, tmp_path):
     rngs = make_rngs(1)
     model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
     with pytest.raises(TrainingError, match=r"trained with seed=0, this run asks for seed=1; resume with seed=0"):
-        train(model, tiny_names, optim=OPTIM, settings=TrainSettings(max_iters=20, progress=False), rngs=rngs,
+        train(model, tiny_names, optim=OPTIM, train=TrainSettings(max_iters=20, progress=False), rngs=rngs,
               out_dir=tmp_path, meta={"seed": 1}, resume=tmp_path / LAST, log=lambda *_: None)  # fmt: skip

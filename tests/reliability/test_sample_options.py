@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from lmladder import cli
+from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.cli_checkpoint import _continuation
 from lmladder.data import BPETokenizer, CharTokenizer
 from lmladder.inference.beam import beam_search
 from lmladder.inference.sampling import generate, stop_at, stop_token
 from lmladder.models import build_model
-from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint
+from lmladder.training import make_rngs
 
 SEP = "\n" + "-" * 40 + "\n"
 

@@ -12,9 +12,10 @@ import sys
 
 import pytest
 
+from lmladder.checkpoints import save_training_checkpoint
 from lmladder.data import CharTokenizer
 from lmladder.models import build_model
-from lmladder.training import make_rngs, save_training_checkpoint
+from lmladder.training import make_rngs
 
 from .harness import ROOT, THREADS
 from .scenarios import fsize_limit

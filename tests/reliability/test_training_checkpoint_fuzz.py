@@ -21,12 +21,13 @@ import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.data import CharTokenizer
 from lmladder.inference.sampling import generate
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import rung_class
 from lmladder.parallel import World
-from lmladder.training import TrainingError, load_training_checkpoint, make_rngs, save_training_checkpoint
+from lmladder.training import TrainingError, make_rngs
 from lmladder.training.loop import build_optimizer
 from lmladder.training.resume import restore
 from lmladder.training.settings import OptimSettings

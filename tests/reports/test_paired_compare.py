@@ -15,7 +15,7 @@ from lmladder.models import rung_class
 from lmladder.reports import significance as sig
 from lmladder.reports.compare import load
 from lmladder.reports.paired import compare_units
-from lmladder.training import run_rung
+from lmladder.training import Run, run_rung
 from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings
 
 from ..shared_data import shared_file
@@ -30,10 +30,10 @@ def train(rung, data, seed, out, **model):
         max_iters=steps, batch_size=32, eval_interval=steps, eval_iters=1, checkpoint_interval=steps,
         health_interval=0, progress=False,
     )  # fmt: skip
-    return run_rung(
+    return run_rung(Run(
         cls, replace(cls.Config(), **model), data, sample=SampleSettings(num_samples=1, sample_tokens=4),
         optim=OptimSettings(lr=0.01), train=train, seed=seed, out_dir=out, meta={}, log=lambda *a: None,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def groups(root, data, n_groups):

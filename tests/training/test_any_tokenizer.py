@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from lmladder import cli
+from lmladder.checkpoints import load_training_checkpoint
 from lmladder.data import load_prepared, load_text, prepare_corpus
 from lmladder.inference import sample_text
 from lmladder.io import load_checkpoint
 from lmladder.models import rung_class
-from lmladder.training import OptimSettings, SampleSettings, TrainSettings, load_training_checkpoint, run_rung
+from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, run_rung
 
 from ..ladder import RUNGS, small_config
 from ..shared_data import shared_file
@@ -43,12 +44,12 @@ def corpora(tmp_path_factory):
 def _train(rung, data, out, **kw):
     cls = rung_class(rung)
     targets = "last" if rung == "wavenet" else "all"  # BatchNorm refuses every-position batches
-    train = TrainSettings(max_iters=6, batch_size=4, block_size=8, eval_interval=3, eval_iters=1, targets=targets,
+    train = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval_interval=3, eval_iters=1, targets=targets,
                           checkpoint_interval=3, progress=False)  # fmt: skip
     parts = dict(optim=OPTIM, train=train) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=8)
     config = small_config(rung, data.vocab_size)
-    return run_rung(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw)
+    return run_rung(Run(cls, config, data, sample=sample, **parts, seed=0, out_dir=out, meta={}, log=lambda _: 0, **kw))
 
 
 @pytest.mark.parametrize("tok", TOKENIZERS)
@@ -100,9 +101,9 @@ def test_resume_is_bitwise_identical(tok, corpora, tmp_path):
 
     rngs = make_rngs(0)
     model = cls(for_data(small_config("transformer", data.vocab_size), data), rng=rngs["model"])
-    settings = TrainSettings(max_iters=6, batch_size=4, block_size=8, eval_interval=3, eval_iters=1,
+    settings = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval_interval=3, eval_iters=1,
                              checkpoint_interval=3, progress=False)  # fmt: skip
-    train(model, data, optim=OPTIM, settings=settings, rngs=rngs, out_dir=ckpt.parent, stop_at=3, log=print)
+    train(model, data, optim=OPTIM, train=settings, rngs=rngs, out_dir=ckpt.parent, stop_at=3, log=print)
     _train("transformer", data, ckpt.parent, resume=ckpt)
     a, meta_a = load_checkpoint(tmp_path / "a" / "model.safetensors")
     b, meta_b = load_checkpoint(ckpt)

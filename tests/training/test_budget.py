@@ -7,10 +7,11 @@ import pytest
 
 from lmladder.models import rung_class
 from lmladder.resources import MemoryBudgetError, available_bytes, check_fits, fmt_bytes, parse_bytes
-from lmladder.training import budget, make_rngs
+from lmladder.training import SampleSettings, TrainSettings, budget, make_rngs
 from tests.ladder import RUNGS, small_config
 
 TRAINABLE = [r for r in RUNGS if rung_class(r).trainable]
+NO_SAMPLES = SampleSettings(num_samples=0, sample_tokens=0)
 
 
 def test_the_fit_recovers_linear_and_quadratic_costs():
@@ -50,7 +51,7 @@ def test_probing_changes_nothing_a_run_depends_on():
     model = rung_class("transformer")(cfg, rng=rngs["model"])
     before = {k: v.copy() for k, v in model.state_dict().items()}
     state = rngs["model"].bit_generator.state
-    budget.check_training(model, batch_size=4, seq_len=8, last=False, eval_batch_size=4, eval_len=8)
+    budget.check_training(model, TrainSettings(batch_size=4, targets="all", eval_batch_size=4), NO_SAMPLES, seq_len=8)
     assert rngs["model"].bit_generator.state == state  # no dropout mask was drawn
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters()) and model.training
@@ -63,9 +64,13 @@ def test_a_batch_that_cannot_fit_is_refused_with_its_estimate():
         match=r"a training step of batch_size=10000000000 rows x 4 tokens \(.* per "
         r"row\) needs about .* of memory, but .* is available; lower batch_size=",
     ):
-        budget.check_training(model, batch_size=10**10, seq_len=4, last=False, eval_batch_size=4, eval_len=4)
+        budget.check_training(
+            model, TrainSettings(batch_size=10**10, targets="all", eval_batch_size=4), NO_SAMPLES, seq_len=4
+        )
     with pytest.raises(MemoryBudgetError, match=r"scoring with eval_batch_size=10000000000 .* lower eval_batch_size="):
-        budget.check_training(model, batch_size=4, seq_len=4, last=False, eval_batch_size=10**10, eval_len=4)
+        budget.check_training(
+            model, TrainSettings(batch_size=4, targets="all", eval_batch_size=10**10), NO_SAMPLES, seq_len=4
+        )
 
 
 def test_weights_that_cannot_fit_are_refused_before_building():
@@ -108,7 +113,9 @@ def test_a_context_bound_model_is_refused_from_small_copies_naming_its_sizes():
     tracemalloc.start()
     try:
         with pytest.raises(MemoryBudgetError, match=r"the model's sizes \(context=1048576, n_embd=24, n_hidden=128\)"):
-            budget.check_training(model, batch_size=4, seq_len=1, last=True, eval_batch_size=64, eval_len=256)
+            budget.check_training(
+                model, TrainSettings(batch_size=4, targets="last", eval_batch_size=64), NO_SAMPLES, seq_len=1
+            )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -154,4 +161,6 @@ def test_the_names_wavenet_is_estimated_at_its_size(n_hidden):
     model = rung_class("wavenet")(cfg, rng=make_rngs(0)["model"])
     fixed, row = budget.measure(model, lambda m, b, t: budget._train_step(m, b, t, True), model.block_size or 8)
     assert fixed + 32 * row < 8 << 20, fmt_bytes(fixed + 32 * row)
-    budget.check_training(model, batch_size=32, seq_len=8, last=True, eval_batch_size=64, eval_len=8)
+    budget.check_training(
+        model, TrainSettings(batch_size=32, targets="last", eval_batch_size=64), NO_SAMPLES, seq_len=8
+    )

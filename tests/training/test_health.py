@@ -50,10 +50,10 @@ def _train(data, out, rung="mlp", optim=None, scale=1.0, **kw):
     for p in model.parameters():
         if p.data.ndim == 2:
             p.data *= scale
-    base = dict(max_iters=6, batch_size=8, block_size=16, eval_interval=3, eval_iters=2, progress=False)
+    base = dict(max_iters=6, batch_size=8, seq_len=16, eval_interval=3, eval_iters=2, progress=False)
     settings = TrainSettings(**{**base, **kw})
     optim = optim or OptimSettings(lr=3e-3)
-    train(model, data, optim=optim, settings=settings, rngs=rngs, out_dir=out, log=lambda *_: None)
+    train(model, data, optim=optim, train=settings, rngs=rngs, out_dir=out, log=lambda *_: None)
     return model
 
 

@@ -15,7 +15,7 @@ def settings(**kw):
     base = dict(
         max_iters=40,
         batch_size=8,
-        block_size=16,
+        seq_len=16,
         eval_interval=10,
         eval_iters=3,
         checkpoint_interval=10,
@@ -45,7 +45,7 @@ def run(rung, data, out, stop_at=None, resume=None, seed=0, **kw):
         model,
         data,
         optim=OPTIM,
-        settings=settings(**kw),
+        train=settings(**kw),
         rngs=rngs,
         out_dir=out,
         stop_at=stop_at,
@@ -114,7 +114,7 @@ def test_resume_with_another_config_is_refused(tiny_names, tmp_path):
             other,
             tiny_names,
             optim=OPTIM,
-            settings=settings(),
+            train=settings(),
             rngs=rngs,
             out_dir=tmp_path / "b",
             resume=tmp_path / "a" / "model.safetensors",
@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_with_step_and_parameter(tiny_names, tmp_path):
         TrainingError,
         match=r"non-finite loss nan .* at step 0 \(parameter 'head.bias' weights are non-finite\).*lower lr=",
     ):
-        train(model, tiny_names, optim=OPTIM, settings=settings(), rngs=rngs, out_dir=tmp_path, log=lambda *_: None)
+        train(model, tiny_names, optim=OPTIM, train=settings(), rngs=rngs, out_dir=tmp_path, log=lambda *_: None)
 
 
 def test_bounded_number_of_nonfinite_steps_can_be_skipped(tiny_names, tmp_path):
@@ -152,7 +152,7 @@ def test_bounded_number_of_nonfinite_steps_can_be_skipped(tiny_names, tmp_path):
             model,
             tiny_names,
             optim=OPTIM,
-            settings=settings(max_nonfinite=2),
+            train=settings(max_nonfinite=2),
             rngs=rngs,
             out_dir=tmp_path,
             log=skipped.append,

@@ -60,7 +60,7 @@ def test_a_training_error_closes_the_bar_before_the_message_is_shown(tiny_names,
     model, rngs = build("mlp", tiny_names)
     model.head.bias.data[3] = np.inf  # every loss is non-finite: train() raises at step 0
     try:
-        train(model, tiny_names, optim=OPTIM, settings=settings(progress=True), rngs=rngs, out_dir=tmp_path, log=print)
+        train(model, tiny_names, optim=OPTIM, train=settings(progress=True), rngs=rngs, out_dir=tmp_path, log=print)
     except TrainingError:  # where a caller prints the message: the bar has drawn its start and its close already...
         lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and all("0/40 [" in line for line in lines)

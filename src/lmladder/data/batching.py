@@ -1,9 +1,9 @@
 """Batches of (x, y) int64 id arrays for training and evaluation; targets that carry no loss are IGNORE_INDEX.
 
-- stream (nanoGPT): random windows of block_size tokens, y = x shifted by one.
+- stream (nanoGPT): random windows of seq_len tokens, y = x shifted by one.
 - lines (makemore): whole documents [B, c1, ..., cn] -> x = [B, c1..cn], y = [c1..cn, B], right-padded.
 - last (Zero-to-Hero): random single targets of either kind, x the tokens before each, y (B, 1).
-- eval_batches scores every predicted token of a split exactly once, each with at least block_size // 2 context.
+- eval_batches scores every predicted token of a split exactly once, each with at least seq_len // 2 context.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from .errors import DataError
 IGNORE_INDEX = -1  # target value that carries no loss (padding, unscored eval positions)
 
 
-def sample_windows(tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator):
+def sample_windows(tokens: np.ndarray, batch_size: int, seq_len: int, rng: np.random.Generator):
     """nanoGPT's get_batch: batch_size random windows, x = tokens[i:i+T], y = tokens[i+1:i+T+1]."""
-    n, T = len(tokens), block_size
+    n, T = len(tokens), seq_len
     if n - T < 1:
         raise DataError(
-            f"split has {n} tokens, too short for block_size={T} (windows need block_size + 1); "
-            f"use block_size <= {max(n - 1, 1)}"
+            f"split has {n} tokens, too short for seq_len={T} (windows need seq_len + 1); "
+            f"use seq_len <= {max(n - 1, 1)}"
         )
     ix = rng.integers(0, n - T, batch_size)
     pos = ix[:, None] + np.arange(T)  # (B, T)
@@ -41,11 +41,11 @@ def doc_bounds(tokens: np.ndarray, boundary_id: int) -> tuple[np.ndarray, np.nda
     return b[:-1], b[1:]
 
 
-def sample_docs(tokens, bounds, batch_size: int, block_size: int, rng: np.random.Generator):
-    """batch_size documents drawn uniformly; a document longer than block_size + 1 gets a random crop of that
+def sample_docs(tokens, bounds, batch_size: int, seq_len: int, rng: np.random.Generator):
+    """batch_size documents drawn uniformly; a document longer than seq_len + 1 gets a random crop of that
     length. x is right-padded with the boundary id, y with IGNORE_INDEX, to the longest row of the batch."""
     starts, ends = bounds
-    T = block_size
+    T = seq_len
     d = rng.integers(0, len(starts), batch_size)
     length = ends[d] - starts[d] + 1  # tokens in each chosen document, both boundaries included
     off = rng.integers(0, np.maximum(length - (T + 1), 0) + 1)  # 0 unless the document is cropped
@@ -54,13 +54,13 @@ def sample_docs(tokens, bounds, batch_size: int, block_size: int, rng: np.random
     return _gather(tokens, starts[d] + off, rows, np.zeros_like(rows), pad=pad)
 
 
-def sample_last(tokens, starts, batch_size: int, block_size: int, pad: int, rng: np.random.Generator):
+def sample_last(tokens, starts, batch_size: int, seq_len: int, pad: int, rng: np.random.Generator):
     """Zero-to-Hero's batches: batch_size targets tokens[p] drawn uniformly from the whole split (p >= 1), each row
-    x the block_size tokens before it and y = [[tokens[p]]] (B, 1). Rows never share a sequence, so no row's target
+    x the seq_len tokens before it and y = [[tokens[p]]] (B, 1). Rows never share a sequence, so no row's target
     sits in another row (which BatchNorm's batch statistics would leak). With document `starts` (a lines split),
     tokens before the target's own document are pad, as makemore's '...' context."""
     p = rng.integers(1, len(tokens), batch_size)  # (B,) target positions
-    pos = p[:, None] - block_size + np.arange(block_size)  # (B, T) the context, oldest first
+    pos = p[:, None] - seq_len + np.arange(seq_len)  # (B, T) the context, oldest first
     first = np.zeros_like(p) if starts is None else starts[np.searchsorted(starts, p - 1, side="right") - 1]
     x = np.where(pos >= first[:, None], np.asarray(tokens[np.maximum(pos, 0)], dtype=np.int64), pad)
     return x, np.asarray(tokens[p], dtype=np.int64)[:, None]
@@ -77,13 +77,13 @@ def _gather(tokens, start, width, first, pad: int):
     return x, y
 
 
-def eval_plan(tokens: np.ndarray, *, kind: str, boundary_id: int | None, block_size: int):
+def eval_plan(tokens: np.ndarray, *, kind: str, boundary_id: int | None, seq_len: int):
     """Rows (start, width, first) that score every target tokens[1:] once: row r reads x = tokens[s:s+w] and
-    scores targets at positions s+1+first .. s+w. A stream (or a document longer than block_size + 1) is covered
-    by windows at strides of block_size // 2, the last one aligned to the end, each scoring only new positions."""
-    T = int(block_size)
+    scores targets at positions s+1+first .. s+w. A stream (or a document longer than seq_len + 1) is covered
+    by windows at strides of seq_len // 2, the last one aligned to the end, each scoring only new positions."""
+    T = int(seq_len)
     if T < 1:
-        raise DataError(f"block_size must be >= 1, got {block_size}")
+        raise DataError(f"seq_len must be >= 1, got {seq_len}")
     if len(tokens) < 2:
         raise DataError(f"a split needs at least 2 tokens to predict one, got {len(tokens)}; re-run prepare")
     if kind == "lines":
@@ -104,10 +104,10 @@ def eval_plan(tokens: np.ndarray, *, kind: str, boundary_id: int | None, block_s
 
 
 def eval_batches(
-    tokens: np.ndarray, *, kind: str, boundary_id: int | None, block_size: int, batch_size: int
+    tokens: np.ndarray, *, kind: str, boundary_id: int | None, seq_len: int, batch_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Deterministic (x, y) batches whose non-ignored targets are exactly tokens[1:], each once."""
-    start, width, first = eval_plan(tokens, kind=kind, boundary_id=boundary_id, block_size=block_size)
+    start, width, first = eval_plan(tokens, kind=kind, boundary_id=boundary_id, seq_len=seq_len)
     pad = boundary_id if kind == "lines" else 0
     for i in range(0, len(start), batch_size):
         sl = slice(i, i + batch_size)

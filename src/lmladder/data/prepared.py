@@ -83,7 +83,7 @@ def prepare_corpus(
         lines = len(parts[k]) if kind == "lines" else None
         splits[k] = split_stats(chars, lines, int(a.size), n_chars, n_bytes, tok.count_unknown(texts[k]))
     sha = sha256_hex(text if isinstance(text, bytes) else text.encode("utf-8"))
-    stats = corpus_stats(tok, kind, tokenizer, fractions, split_seed, source, sha, meta, splits)
+    stats = corpus_stats(tok, kind, fractions, split_seed, source, sha, meta, splits)
     with atomic_directory(out_dir) as tmp:
         for k, a in arrays.items():
             np.save(tmp / f"{k}.npy", a, allow_pickle=False)
@@ -106,12 +106,14 @@ def split_stats(chars: int, lines: int | None, tokens: int, n_chars: int, n_byte
     }
 
 
-def corpus_stats(tok, kind, tokenizer, fractions, split_seed, source, sha, meta, splits) -> dict[str, Any]:
+def corpus_stats(tok, kind, fractions, split_seed, source, sha, meta, splits) -> dict[str, Any]:
+    """stats.json: where the corpus came from (`source`, its `sha`, the `meta` of the config that prepared it), how
+    it was split and tokenized by `tok`, and each split's sizes (`splits`, split_stats's entries)."""
     return {
         "source": source,
         "sha256": sha,
         "kind": kind,
-        "tokenizer": tokenizer,
+        "tokenizer": tok.name,
         "tokenizer_label": tok.describe(),
         "fractions": list(fractions),
         "split_seed": split_seed if kind == "lines" else None,

@@ -288,7 +288,7 @@ def prepare_file(
     workers = workers or usable_cores()
     with atomic_directory(out_dir) as tmp:
         splits = encode_splits(tok, path, cuts, source, tmp, workers)
-        stats = corpus_stats(tok, "stream", tokenizer, fractions, None, source, sha, meta, splits)
+        stats = corpus_stats(tok, "stream", fractions, None, source, sha, meta, splits)
         write_prepared(tmp, tok, "stream", stats)
     return stats
 

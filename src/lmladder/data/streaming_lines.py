@@ -206,7 +206,7 @@ def prepare_lines_file(
         check_disk(tmp.parent, (path.stat().st_size + 3) * token_dtype(tok.vocab_size).itemsize)  # a token a byte
         splits = encode_lines(tok, spill, tmp, workers or usable_cores())
         shutil.rmtree(spill.folder)
-        stats = corpus_stats(tok, "lines", tokenizer, check_fractions(fractions), split_seed, source, sha, meta, splits)
+        stats = corpus_stats(tok, "lines", check_fractions(fractions), split_seed, source, sha, meta, splits)
         write_prepared(tmp, tok, "lines", stats)
     return stats
 

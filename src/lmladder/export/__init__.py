@@ -21,7 +21,7 @@ from ..io import atomic_directory, atomic_path, path_kind
 from .errors import ExportError
 
 if TYPE_CHECKING:  # the CLI lists FORMATS without importing the models
-    from ..training.checkpoints import Checkpoint
+    from ..checkpoints import Checkpoint
 
 
 def _hf(ck: Checkpoint, out: Path) -> None:
@@ -104,7 +104,7 @@ def export(source: str | Path, to: str, out: str | Path, *, force: bool = False)
     spec, out = FORMATS[to], Path(out)
     checkpoint = _checkpoint_path(Path(source))
     _check_output(out, spec, to, force, checkpoint)
-    from ..training.checkpoints import load_training_checkpoint
+    from ..checkpoints import load_training_checkpoint
 
     ck = load_training_checkpoint(checkpoint)
     rung = ck.model.rung

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoints import Checkpoint
 from ..data.tokenizers import BPETokenizer, ByteTokenizer, CharTokenizer, Tokenizer
 from ..inference.sampling import stop_token
-from ..training.checkpoints import Checkpoint
 from .errors import ExportError
 from .gpt2 import LAYER_NORM_EPS, blocks, check_gpt2
 from .hf_tokenizer import byte_level, require

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..training.checkpoints import Checkpoint
+from ..checkpoints import Checkpoint
 from .errors import ExportError
 from .gpt2 import HF_ACTIVATIONS, check_gpt2, hf_config, hf_state_dict
 

@@ -11,7 +11,17 @@ from .share import news as share_news
 from .share import set_width as set_threads
 from .switch import KernelError, backend, on, set_backend
 
-__all__ = ["KernelError", "backend", "describe", "gemm", "kernel", "set_backend", "set_threads", "share_news"]
+__all__ = [
+    "KernelError",
+    "backend",
+    "configure",
+    "describe",
+    "gemm",
+    "kernel",
+    "set_backend",
+    "set_threads",
+    "share_news",
+]
 
 
 _F32 = np.dtype(np.float32)
@@ -32,3 +42,12 @@ def kernel(x: np.ndarray):
         except ImportError:
             _wing = False
     return _wing or None
+
+
+def configure(threads: int | None = None) -> None:
+    """Set the speed wing up before any work: a bad LMLADDER_KERNELS or LMLADDER_GEMM (or MKL asked for and not
+    installed) fails here, not mid-run; `threads` (MPI ranks sharing the cores) caps its thread count."""
+    backend()
+    gemm()
+    if threads:
+        set_threads(threads)

@@ -9,7 +9,7 @@ with alpha = 1 and no +5 offset (a plain sum would favour stopping early). Ties 
 beam 1 is greedy decoding (temperature 0) token for token.
 
 No cache: each step re-runs every beam's window (its last block_size tokens, or the whole sequence for a model
-with none, the RNN), so a prompt longer than the context is cropped on the left, as the sampler does. That costs
+without a block_size), so a prompt longer than the context is cropped on the left, as the sampler does. That costs
 beam x window per token: cheap at the lengths beam search is for (names, a line or two).
 """
 

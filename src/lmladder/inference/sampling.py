@@ -3,8 +3,8 @@
 Models with `new_cache` (the GPT's KV cache, the RNN's hidden state) speak the decoding extension of the model
 contract: `forward(idx, cache=..., last_only=True)`. The prompt is encoded once, then each step feeds one token.
 A GPT's cache is rebuilt from the last 3/4 block_size tokens when it reaches block_size (positions are absolute),
-so long generations keep at least that much context; uncached decoding slides the window by one. A model with
-no block_size (the RNN) never rebuilds its cache: the state carries the whole prefix. Sampling needs only the last
+so long generations keep at least that much context; uncached decoding slides the window by one. A cached model
+without a block_size never rebuilds its cache: its state carries the whole prefix. Sampling needs only the last
 position's logits, so such models are asked for those alone (`last_only`), cached or not; other rungs return every
 position and the sampler takes the last.
 """
@@ -113,18 +113,17 @@ def stream(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    stop_id: int | None = None,
     use_cache: bool = True,
 ) -> Iterator[np.ndarray]:
-    """Continue each row of `prompt` (B, T0), yielding the B new ids of each step as soon as they are drawn, until
-    `max_new_tokens` or until every row has drawn `stop_id`. Memory stays bounded however long it runs: only the
-    last block_size tokens are kept (all of them only for a model with no block size and no cache)."""
+    """Continue each row of `prompt` (B, T0), yielding the B new ids of each step as soon as they are drawn, up to
+    `max_new_tokens`; a consumer that has what it wants (every row has drawn its end token) just stops asking. Memory
+    stays bounded however long it runs: only the last block_size tokens are kept (all of them only for a model with
+    no block size and no cache)."""
     check_options(max_new_tokens, temperature, top_k, top_p)
     prompt = np.atleast_2d(np.asarray(prompt, dtype=np.int64))
     B = prompt.shape[0]
     bs = model.block_size
     seq = prompt if bs is None else prompt[:, -bs:]  # prompts longer than the context are cropped on the left
-    done = np.zeros(B, dtype=bool)
     cached = use_cache and hasattr(model, "new_cache")  # the decoding extension: cache=
     with model.evaluating():
         cache = None
@@ -149,23 +148,27 @@ def stream(
             elif cached:  # the state carries the prefix: the next step feeds the last token alone
                 seq = seq[:, -1:]
             yield tok
-            if stop_id is not None:
-                done |= tok == stop_id
-                if done.all():
-                    break
 
 
-def generate(model: LanguageModel, prompt: np.ndarray, max_new_tokens: int, **options) -> list[np.ndarray]:
-    """`stream` collected: B arrays of new ids, each cut after its first `stop_id` (options as `stream`'s)."""
+def generate(
+    model: LanguageModel, prompt: np.ndarray, max_new_tokens: int, *, stop_id: int | None = None, **options
+) -> list[np.ndarray]:
+    """`stream` collected: B arrays of new ids, each cut after its first `stop_id`, drawn until every row has drawn
+    it (options as `stream`'s)."""
     B = np.atleast_2d(np.asarray(prompt)).shape[0]
     check_fits(
         16 * B * max_new_tokens,  # the steps' arrays and their stacked copy, int64
         f"collecting max_new_tokens={max_new_tokens} tokens for each of {B} samples",
         "lower max_new_tokens= (lmladder sample streams its output and needs no such buffer)",
     )
-    steps = list(stream(model, prompt, max_new_tokens, **options))
+    steps, done = [], np.zeros(B, dtype=bool)
+    for tok in stream(model, prompt, max_new_tokens, **options):
+        steps.append(tok)
+        if stop_id is not None:
+            done |= tok == stop_id
+            if done.all():
+                break
     out = np.stack(steps, axis=1) if steps else np.zeros((B, 0), dtype=np.int64)
-    stop_id = options.get("stop_id")
     rows = []
     for r in out:
         if stop_id is not None and (hits := np.flatnonzero(r == stop_id)).size:

@@ -2,8 +2,8 @@
 
 Estimator: the targets are tokens[1:] of the split, each scored exactly once (`data.batching.eval_batches`).
 Lines corpora are scored one document at a time (a name sees only its own prefix, as in makemore); stream
-corpora are scored with half-overlapping windows of the model's block size, so every scored token after the
-first window has at least block_size/2 tokens of context. Mean NLL = total NLL / scored tokens (nats);
+corpora are scored with half-overlapping windows of the model's length (`LanguageModel.window`), so every scored
+token after the first window has at least half a window of context. Mean NLL = total NLL / scored tokens (nats);
 perplexity = exp(mean NLL); bits per character (per UTF-8 byte) = total NLL / ln 2 / characters (bytes) of the
 text the predicted tokens stand for, the same denominator for every tokenizer of one text, so models with
 different tokenizers rank on one scale.
@@ -23,7 +23,6 @@ from ..models.base import LOG_ZERO, LanguageModel
 from ..progress import progress_bar
 from .units import SplitUnits, split_units
 
-DEFAULT_EVAL_WINDOW = 256  # window for models that accept any length (n-gram, MLP)
 PROGRESS_FROM = 200_000  # tokens past which scoring may show a progress bar (a few seconds of work)
 # exp of more overflows a float: a model that gives some target probability ~0 (an unsmoothed n-gram) has an
 # infinite perplexity, said as inf rather than a crash
@@ -34,25 +33,25 @@ def score_tokens(
     model: LanguageModel,
     tokens: np.ndarray,
     *,
-    kind: str,
     boundary_id: int | None,
-    n_chars: int | None = None,
-    n_bytes: int | None = None,
+    sizes: tuple[int, int] | None = None,
     batch_size: int = 32,
-    block_size: int | None = None,
+    seq_len: int | None = None,
     progress: bool = False,
     token_nll: np.ndarray | None = None,
 ) -> dict:
-    """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes
-    (n_chars / n_bytes default to one per predicted token: right for characters and bytes respectively).
+    """Score `tokens` (one split) with `model`; returns nll, ppl, bpc, bpb, tokens, chars and bytes.
+    `boundary_id`: a lines corpus's document boundary (each document is scored alone), None for a stream.
+    `sizes`: (chars, bytes) of the text the predicted tokens stand for, by default one of each per predicted token
+    (right for characters and bytes respectively). Rows are `model.window(seq_len)` tokens long.
     A target the model gives probability 0 (`LOG_ZERO`: add-k with k=0) makes the scores infinite; their number
     is returned as `impossible_tokens`. `progress`: a bar over the scored tokens on stderr. `token_nll` ((N-1,)
     float64), if given, receives the NLL of every target tokens[1:] (what inference/units.py sums per unit)."""
-    T = model.block_size or block_size or DEFAULT_EVAL_WINDOW
+    kind, T = "stream" if boundary_id is None else "lines", model.window(seq_len)
     total, count = 0.0, 0
     tokens = np.asarray(tokens)
-    plan = eval_plan(tokens, kind=kind, boundary_id=boundary_id, block_size=T)
-    batches = eval_batches(tokens, kind=kind, boundary_id=boundary_id, block_size=T, batch_size=batch_size)
+    plan = eval_plan(tokens, kind=kind, boundary_id=boundary_id, seq_len=T)
+    batches = eval_batches(tokens, kind=kind, boundary_id=boundary_id, seq_len=T, batch_size=batch_size)
     with model.evaluating(), no_grad(), progress_bar(max(len(tokens) - 1, 0), enabled=progress, unit="tok") as bar:
         for i, (x, y) in enumerate(batches):
             logits, _ = model(x)
@@ -68,7 +67,7 @@ def score_tokens(
                 token_nll[pos[keep]] = per[keep]
     if count == 0:
         raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
-    n_chars, n_bytes = n_chars or count, n_bytes or count
+    n_chars, n_bytes = sizes or (count, count)
     nll, bits = total / count, total / math.log(2)
     # each target the model holds impossible adds -LOG_ZERO (1e30) to the total: the NLL is infinite, not 1e26
     impossible = round(total / -LOG_ZERO) if total >= -LOG_ZERO / 2 else 0
@@ -109,10 +108,8 @@ def score_splits_units(
             scores[split] = score_tokens(
                 model,
                 toks,
-                kind=data.kind,
                 boundary_id=data.boundary_id,
-                n_chars=n_chars,
-                n_bytes=n_bytes,
+                sizes=(n_chars, n_bytes),
                 batch_size=batch_size,
                 token_nll=token_nll,
                 progress=progress and len(toks) > PROGRESS_FROM,

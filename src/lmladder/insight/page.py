@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from .. import nn
+from ..checkpoints import Checkpoint, load_training_checkpoint
 from ..errors import LmladderError
 from ..inference.sampling import generate, start_token
 from ..io import atomic_directory, path_kind
-from ..training.checkpoints import Checkpoint, load_training_checkpoint
 from ..training.health import activation_stats, attention_probs, capture, probes
 from . import figures
 
@@ -135,7 +135,7 @@ def inspect_run(
     if layer is not None and not 0 <= layer < len(attns):
         has = f"attention layers 0..{len(attns) - 1}" if attns else "no attention layers"
         raise InspectError(f"--layer {layer}: this {model.rung} model has {has}; leave --layer out to draw them all")
-    T = min(model.block_size or 64, 64)
+    T = min(model.window(64), 64)  # rows of at most 64 tokens, within the context
     start = start_token(tok)
     batch = np.stack([np.concatenate([[start], r]) for r in generate(model, np.full((8, 1), start), T, rng=rng)])
     if prompt_ids is None:

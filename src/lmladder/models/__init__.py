@@ -22,7 +22,7 @@ from ..errors import LmladderError
 if TYPE_CHECKING:  # this module stays light: a stage imports only the model modules it uses
     from .base import LanguageModel
 
-# Config fields that come from the prepared data (its tokenizer), never from conf/: run_rung fills them in.
+# Config fields that come from the prepared data (its tokenizer), never from conf/: for_data fills them in.
 DATA_FIELDS = ("vocab_size", "pad_id", "boundary_id", "tokenizer_digest")
 
 REGISTRY: dict[str, type[LanguageModel]] = {}  # rung -> model class; a LanguageModel that sets `rung` adds itself

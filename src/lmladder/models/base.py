@@ -7,6 +7,7 @@ Every rung is a `LanguageModel` built from its own config dataclass (nanoGPT's G
     logits, _ = model(idx, last_only=True)   # (B, 1, V): only the last position, what sampling needs
     logits, loss = model(idx, y_last, last_only=True)   # y_last (B, 1): train on the last position only
     model.block_size                     # longest input it accepts, or None when any length works
+    model.window(seq_len)                # the rows to feed it: block_size, else seq_len, else SCORE_WINDOW
     GPT(GPTConfig(**asdict(model.config)))   # what a checkpoint stores, and how it is rebuilt
 
 so training, evaluation, sampling and checkpoints are written once for all of them.
@@ -27,6 +28,7 @@ from . import REGISTRY, ModelConfigError
 # The log-probability a model gives a target it holds impossible (add-k with k=0, an unseen pair): finite, so targets
 # that are ignored (multiplied by 0) never make a NaN; exact scoring counts such targets and reports an infinite NLL.
 LOG_ZERO = -1e30
+SCORE_WINDOW = 256  # the row length scoring feeds a model that accepts any length (block_size None)
 
 
 def check_ids(config: Any, *names: str) -> None:
@@ -46,6 +48,9 @@ class LanguageModel(Module):
     Config: ClassVar[type]  # the config dataclass; `Config().check()` holds every rule about its fields
     trainable: ClassVar[bool] = True  # False for count models fitted with fit()
     sized_by_data: ClassVar[bool] = False  # True: state array lengths come from the data; load_state_dict checks
+    # config fields naming the checkpoints of trained models that fit() is given, loaded, by the same names
+    # (lmladder.checkpoints.load_components): the mixture's neural component
+    components: ClassVar[tuple[str, ...]] = ()
 
     config: Any  # the instance of Config it was built from
     vocab_size: int
@@ -72,6 +77,11 @@ class LanguageModel(Module):
 
     def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
         raise NotImplementedError
+
+    def window(self, seq_len: int | None = None) -> int:
+        """The length of the rows to feed this model, the one rule for training and scoring alike: its own context
+        (block_size) when it has one, else `seq_len` (training's TrainSettings.seq_len), else SCORE_WINDOW."""
+        return self.block_size or seq_len or SCORE_WINDOW
 
     @staticmethod
     def loss(logits: Tensor, targets) -> Tensor:

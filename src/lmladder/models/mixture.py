@@ -3,7 +3,8 @@ mixed their MLP with an interpolated trigram:
 
     p(t | c) = lam p_neural(t | c) + (1 - lam) p_count(t | c)
 
-Fitted, not trained. `fit(train)` loads the neural component from a checkpoint (`neural`), counts the n-gram (the
+Fitted, not trained. `fit(train, neural=...)` takes the neural component from the checkpoint `neural` names
+(loaded by lmladder.checkpoints.load_components, as `components` declares), counts the n-gram (the
 count rung's model, interpolated Kneser-Ney 7-gram by default) and chooses lam on the last `holdout` of the train
 split, never on val or test: the n-gram is counted on the rest of the split, lam maximises the tail's likelihood,
 then the n-gram is counted again on the whole split. The neural component saw the tail in its own training, so it
@@ -18,23 +19,23 @@ component's rung and fields, the n-gram's settings and lam.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..autograd import Tensor, no_grad
 from ..autograd import functional as F
 from ..data.batching import IGNORE_INDEX, eval_batches
-from ..inference.scoring import DEFAULT_EVAL_WINDOW
 from ..nn.module import StateDictError
 from ..rules import check_fields, choice, integer, number
-from ..training.checkpoints import load_training_checkpoint
 from . import DATA_FIELDS, rung_class, rungs, tokenizer_digest
 from .base import LanguageModel, ModelConfigError
 from .bigram import SMOOTHINGS, NGram, NGramConfig
 
-BATCH = 32  # rows per forward when scoring the holdout tail, as run_rung scores val and test
+if TYPE_CHECKING:  # fit is given a loaded checkpoint; loading lives a floor up (it builds any rung)
+    from ..checkpoints import Checkpoint
+
+BATCH = 32  # rows per forward when scoring the holdout tail, as a run scores val and test
 
 
 @dataclass
@@ -144,11 +145,11 @@ def log_probs(model: LanguageModel, idx: np.ndarray, last_only: bool = False) ->
         return F.log_softmax(Tensor(logits.astype(np.float64))).data
 
 
-def target_log_probs(model: LanguageModel, tokens: np.ndarray, boundary_id: int | None, block_size: int):
+def target_log_probs(model: LanguageModel, tokens: np.ndarray, boundary_id: int | None, seq_len: int):
     """log p(target) of each predicted token of `tokens` under `model`, in order: the windows exact scoring uses."""
     kind = "stream" if boundary_id is None else "lines"
     out = []
-    for x, y in eval_batches(tokens, kind=kind, boundary_id=boundary_id, block_size=block_size, batch_size=BATCH):
+    for x, y in eval_batches(tokens, kind=kind, boundary_id=boundary_id, seq_len=seq_len, batch_size=BATCH):
         keep = y != IGNORE_INDEX
         lp = log_probs(model, x)  # (B, T, V)
         out.append(np.take_along_axis(lp, np.where(keep, y, 0)[..., None], axis=-1)[..., 0][keep])
@@ -163,6 +164,7 @@ class Mixture(LanguageModel):
     Config = MixtureConfig
     trainable = False
     sized_by_data = True  # the n-gram's arrays grow with the data
+    components = ("neural",)  # fit(train, neural=<its checkpoint, loaded>)
 
     def __init__(self, config: MixtureConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)
@@ -184,12 +186,18 @@ class Mixture(LanguageModel):
     def num_parameters(self) -> int:
         return sum(part.num_parameters() for part in self.parts.values())
 
-    def fit(self, tokens: np.ndarray) -> Mixture:
-        """Take the neural component from `neural`'s checkpoint (or keep the one held), fit lam on the holdout tail
-        unless the config fixes it, and count the n-gram on all of `tokens` (a train split)."""
+    def fit(self, tokens: np.ndarray, neural: Checkpoint | None = None) -> Mixture:
+        """Take the neural component from `neural` (the checkpoint the config's `neural` names, loaded) or keep the
+        one held, fit lam on the holdout tail unless the config fixes it, and count the n-gram on all of `tokens`
+        (a train split)."""
         c, tokens = self.config, np.asarray(tokens)
-        neural = self.parts.get("neural") if c.neural is None else self.load_neural(c.neural)
-        if neural is None:
+        if neural is None and c.neural is not None:
+            raise ModelConfigError(
+                f"Mixture.fit: neural={c.neural!r} is not loaded; pass it: "
+                "model.fit(train, **lmladder.checkpoints.load_components(model))"
+            )
+        model = self.parts.get("neural") if neural is None else self.check_neural(neural)
+        if model is None:
             raise ModelConfigError(
                 "neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. "
                 "neural=outputs/transformer/seed0/model.safetensors"
@@ -197,24 +205,18 @@ class Mixture(LanguageModel):
         lam = c.lam
         if lam is None:
             head, tail = holdout_split(tokens, c.holdout, c.boundary_id)
-            window = neural.block_size or DEFAULT_EVAL_WINDOW
             count = NGram(c.count_config()).fit(head)
-            lam = best_lambda(*(target_log_probs(m, tail, c.boundary_id, window) for m in (neural, count)))
-        self.parts = {"neural": neural.eval(), "count": NGram(c.count_config()).fit(tokens)}
-        self.lam, self.block_size = lam, neural.block_size
-        own = {k: v for k, v in asdict(neural.config).items() if k not in DATA_FIELDS}
-        self.config = replace(c, lam=lam, neural_rung=neural.rung, neural_config=own)
+            lam = best_lambda(*(target_log_probs(m, tail, c.boundary_id, model.window()) for m in (model, count)))
+        self.parts = {"neural": model.eval(), "count": NGram(c.count_config()).fit(tokens)}
+        self.lam, self.block_size = lam, model.block_size
+        own = {k: v for k, v in asdict(model.config).items() if k not in DATA_FIELDS}
+        self.config = replace(c, lam=lam, neural_rung=model.rung, neural_config=own)
         return self
 
-    def load_neural(self, path: str) -> LanguageModel:
-        """The trained model of a checkpoint, refused unless it is a neural rung of this data's tokenizer."""
-        where = f"neural={path!r}"
-        if not Path(path).exists():
-            raise ModelConfigError(
-                f"{where}: no checkpoint there; train the neural rung first (python stages/train.py "
-                "rung=transformer ...) and give its model.safetensors"
-            )
-        ck = load_training_checkpoint(path)  # a bad file: one line naming it and the fix
+    def check_neural(self, ck: Checkpoint) -> LanguageModel:
+        """The trained model of the checkpoint `neural` names, refused unless it is a neural rung of this data's
+        tokenizer."""
+        where = f"neural={self.config.neural!r}"
         model, c = ck.model, self.config
         if not model.trainable:
             raise ModelConfigError(

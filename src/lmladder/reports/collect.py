@@ -63,7 +63,7 @@ def collect(
         raise ReportError(
             f"{root} is not a folder; give a sweep folder (outputs/multirun/<date>/<time>) or the pipeline's outputs/"
         )
-    dvc_jobs = [  # the pipeline's layout, which `publish` (stages/_stage.py) makes from each run's rung and seed
+    dvc_jobs = [  # the pipeline's layout, which `publish` (lmladder/app/stage.py) makes from each run's rung and seed
         (r, int(p.name[4:]), p)
         for r in ladder()
         for p in sorted((root / r).glob("seed*"), key=_natural)

@@ -17,16 +17,19 @@ REMAP_FROM = 1 << 26  # bytes of a split (64 MiB) from which each batch maps it 
 
 
 class Batcher:
-    def __init__(self, data: Prepared, split: str, batch_size: int, block_size: int, last: bool = False):
+    """Random training batches of one split: `batch_size` rows of `seq_len` tokens (a lines corpus's rows end with
+    their document). `key`: the setting that set seq_len (settings.seq_len_key), which a too-short split names."""
+
+    def __init__(self, data: Prepared, split: str, batch_size: int, seq_len: int, last: bool = False, key="seq_len"):
         if split not in data.splits:
             raise DataError(f"split '{split}' not in the prepared data ({sorted(data.splits)}); re-run prepare")
         self.tokens = data.splits[split]
-        self.kind, self.batch_size, self.block_size, self.last = data.kind, batch_size, block_size, last
+        self.kind, self.batch_size, self.seq_len, self.last = data.kind, batch_size, seq_len, last
         n = len(self.tokens)
-        if data.kind == "stream" and n < block_size + 1:  # fail before training, not at the first eval
-            fix = f"set block_size <= {n - 1}, or use" if n > 1 else "use"
+        if data.kind == "stream" and n < seq_len + 1:  # fail before training, not at the first eval
+            fix = f"set {key} <= {n - 1}, or use" if n > 1 else "use"
             raise DataError(
-                f"the {split} split has {n} tokens, too short for block_size={block_size} (a window needs one "
+                f"the {split} split has {n} tokens, too short for {key}={seq_len} (a window needs one "
                 f"token more); {fix} a larger corpus or a larger {split} share in fractions="
             )
         self.bounds = doc_bounds(self.tokens, data.boundary_id) if data.kind == "lines" else None
@@ -36,10 +39,10 @@ class Batcher:
         if self.last:
             starts = None if self.bounds is None else self.bounds[0]
             pad = 0 if self.bounds is None else int(tokens[0])  # a lines split starts with its boundary
-            return sample_last(tokens, starts, self.batch_size, self.block_size, pad, rng)
+            return sample_last(tokens, starts, self.batch_size, self.seq_len, pad, rng)
         if self.kind == "lines":
-            return sample_docs(tokens, self.bounds, self.batch_size, self.block_size, rng)
-        return sample_windows(tokens, self.batch_size, self.block_size, rng)
+            return sample_docs(tokens, self.bounds, self.batch_size, self.seq_len, rng)
+        return sample_windows(tokens, self.batch_size, self.seq_len, rng)
 
 
 def _remapped(tokens: np.ndarray) -> np.ndarray:

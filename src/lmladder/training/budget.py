@@ -21,9 +21,10 @@ from ..autograd import no_grad
 from ..fast import memory
 from ..models.base import LanguageModel
 from ..resources import check_fits, fmt_bytes
+from .settings import SampleSettings, TrainSettings, seq_len_key
 
 PROBE_BYTES = 256 << 20  # the most a probe may allocate: past it, the estimate extrapolates
-CONTEXT_PROBE = 256  # the largest context probed as it is (MLP, WaveNet); longer ones are extrapolated
+CONTEXT_PROBE = 256  # the largest `context` (a config's window per position) probed as it is; longer: extrapolated
 _TRAIN_STATE = 4  # float32 weights, gradients and AdamW's two moments
 
 
@@ -98,7 +99,7 @@ def fit(peak, T: int) -> tuple[float, float]:
 
 def measure(model: LanguageModel, step, T: int) -> tuple[float, float]:
     """`fit` of step(model, B, t)'s peak, in eval mode. A model whose every position reads its own window of
-    `context` tokens (MLP, WaveNet) costs in proportion to its context: past CONTEXT_PROBE it is not probed itself
+    `context` tokens (a config with `context`) costs in proportion to it: past CONTEXT_PROBE it is not probed itself
     (one position of a WaveNet of context 2^20 takes GBs and minutes) but through two copies at CONTEXT_PROBE / 2
     and CONTEXT_PROBE tokens, extrapolated linearly to its context."""
     context = getattr(model.config, "context", None)
@@ -148,41 +149,34 @@ def _forward(model: LanguageModel, B: int, T: int) -> None:
         model(np.zeros((B, T), dtype=np.int64))
 
 
-def check_training(
-    model: LanguageModel,
-    *,
-    batch_size: int,
-    seq_len: int,
-    last: bool,
-    eval_batch_size: int,
-    eval_len: int,
-    num_samples: int = 0,
-    sample_tokens: int = 0,
-) -> None:
-    """Refuse a training run whose step (batch_size rows of seq_len tokens), exact scoring (eval_batch_size
-    windows of eval_len) or final samples (num_samples rows drawn at once, sample_tokens each) would not fit,
+def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSettings, *, seq_len: int) -> None:
+    """Refuse a training run whose step (train.batch_size rows of seq_len tokens), exact scoring (eval_batch_size
+    rows of the model's window) or final samples (num_samples rows drawn at once, sample_tokens each) would not fit,
     before its first step rather than after its last; the message gives the estimate."""
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
     moments = 2 * n * itemsize  # AdamW's, allocated at the first step
+    last, eval_len, batch, eval_batch = train.targets == "last", model.window(), train.batch_size, train.eval_batch_size
     fixed, row = measure(model, lambda m, B, t: _train_step(m, B, t, last), seq_len)
     e_fixed, e_row = measure(model, _forward, eval_len)
     rows, sizes = f"{fmt_bytes(row)} per row", _sizes(model.config)
     check_fits(
-        moments + fixed + batch_size * row,
-        f"a training step of batch_size={batch_size} rows x {seq_len} tokens ({rows})",
-        f"lower batch_size= (grad_accum= keeps the effective batch), or block_size= or the model's sizes ({sizes})",
+        moments + fixed + batch * row,
+        f"a training step of batch_size={batch} rows x {seq_len} tokens ({rows})",
+        f"lower batch_size= (grad_accum= keeps the effective batch), or {seq_len_key(model)}= or the model's sizes "
+        f"({sizes})",
     )
     check_fits(
-        e_fixed + eval_batch_size * e_row,
-        f"scoring with eval_batch_size={eval_batch_size} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
+        e_fixed + eval_batch * e_row,
+        f"scoring with eval_batch_size={eval_batch} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
         f"lower eval_batch_size=, or the model's sizes ({sizes})"
         if e_fixed + e_row > PROBE_BYTES
         else "lower eval_batch_size=",
     )
+    n_samples, tokens = sample.num_samples, sample.sample_tokens
     check_fits(
-        e_fixed + num_samples * (e_row + 16 * sample_tokens),  # a forward of every row, and the ids drawn (int64 x2)
-        f"drawing num_samples={num_samples} samples of sample_tokens={sample_tokens} at once",
+        e_fixed + n_samples * (e_row + 16 * tokens),  # a forward of every row, and the ids drawn (int64 x2)
+        f"drawing num_samples={n_samples} samples of sample_tokens={tokens} at once",
         "lower num_samples= or sample_tokens=",
     )
 

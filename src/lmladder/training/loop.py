@@ -13,19 +13,19 @@ from typing import Any
 import numpy as np
 
 from .. import fast, nn
+from ..checkpoints import save_training_checkpoint
 from ..data.prepared import Prepared
 from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
-from ..parallel import World, rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
+from ..parallel import rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from ..progress import progress_bar
 from .batches import Batcher, estimate_loss
-from .checkpoints import save_training_checkpoint
 from .health import Health, grad_stats
-from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS, LiveLog
+from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
 from .resume import TrainingError, restore
 from .rngs import Rngs
-from .settings import OptimSettings, TrainSettings, build_optimizer, build_schedule, check_model
+from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
 from .timing import RunTiming
 
 LAST, BEST = "model.safetensors", "best.safetensors"
@@ -54,38 +54,26 @@ def _nonfinite_param(model: LanguageModel) -> str | None:
 
 
 class Trainer:
-    """Trains `model` (built with rngs['model']) on data.splits['train'] and writes checkpoints and logs to out_dir.
-
-    The settings are checked here, before any work. `world` (parallel.py): the MPI ranks this process trains with,
-    each taking grad_accum micro-batches of every step's global batch; rank 0 alone writes, and logs to `live`.
+    """Trains `model` (built with rngs['model']) on the train split of `run` (settings.Run: its data, optim and
+    train settings, folder, checkpoint metadata, MPI world, log and live log) and writes checkpoints and logs to
+    its folder. The settings are checked here, before any work. Under MPI each rank takes grad_accum micro-batches
+    of every step's global batch; rank 0 alone writes, and logs to the live log.
     """
 
-    def __init__(
-        self,
-        model: LanguageModel,
-        data: Prepared,
-        *,
-        optim: OptimSettings,
-        settings: TrainSettings,
-        rngs: Rngs,
-        out_dir: str | Path,
-        meta: dict[str, Any] | None = None,
-        log=print,
-        world: World | None = None,
-        live: LiveLog | None = None,
-    ):
+    def __init__(self, model: LanguageModel, run: Run, rngs: Rngs):
+        optim, settings = run.optim, run.train
         optim.check()
         settings.check()
         check_model(model, optim, settings)
-        self.model, self.data, self.optim, self.s, self.rngs = model, data, optim, settings, rngs
-        self.world = world or World()
-        self.log = log if self.world.lead else (lambda *_: None)
-        self.live = live if self.world.lead else None
-        self.out, self.meta = Path(out_dir), dict(meta or {})
-        seq_len = model.block_size or settings.block_size
+        self.model, self.spec, self.data, self.optim, self.s, self.rngs = model, run, run.data, optim, settings, rngs
+        self.world = run.world
+        self.log = run.log if self.world.lead else (lambda *_: None)
+        self.live = run.live if self.world.lead else None
+        self.out = run.out_dir
+        self.seq_len = model.window(settings.seq_len)
         self.last = settings.targets == "last"
-        self.train_b = Batcher(data, "train", settings.batch_size, seq_len, self.last)
-        self.val_b = Batcher(data, "val", settings.batch_size, seq_len, self.last)
+        rows = (settings.batch_size, self.seq_len, self.last, seq_len_key(model))
+        self.train_b, self.val_b = Batcher(run.data, "train", *rows), Batcher(run.data, "val", *rows)
         self.opt = build_optimizer(model, optim)
         self.schedule = build_schedule(optim, settings.max_iters)
         self.params = model.parameters()
@@ -93,14 +81,15 @@ class Trainer:
         self.norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if self.world.size > 1 else []
         self.best_val, self.best_step, self.nonfinite = math.inf, -1, 0
 
-    def run(self, resume: str | Path | None = None, stop_at: int | None = None, reshard: bool = False) -> TrainResult:
-        """Train from step 0, or from the checkpoint `resume` (`reshard`: one of another world size), to max_iters.
+    def run(self, stop_at: int | None = None) -> TrainResult:
+        """Train from step 0, or from the run's checkpoint `resume` (`reshard`: one of another world size), to
+        max_iters.
 
         `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
         the schedule still follows max_iters, so resuming reproduces the uninterrupted run bit for bit.
         """
         s, out = self.s, self.out
-        start = self._start(resume, reshard)
+        start = self._start(self.spec.resume, self.spec.reshard)
         self._open_logs(start)
         self.log(fast.describe())
         end = s.max_iters if stop_at is None else min(stop_at, s.max_iters)
@@ -266,8 +255,8 @@ class Trainer:
             return
         for f in self.logs:
             f.flush()
-        run = {"seed": self.rngs.seed, "best_val": self.best_val, "best_step": self.best_step}
-        extra = {**self.meta, **run, "nonfinite_skipped": self.nonfinite, **ranks}
+        state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.nonfinite}
+        extra = {**self.spec.checkpoint_meta, **state, **ranks}
         save_training_checkpoint(
             path, self.model, self.data.tokenizer, optimizer=self.opt, rngs=self.rngs, step=step, extra=extra
         )
@@ -275,5 +264,8 @@ class Trainer:
             self.timing.save(step)
 
 
-def train(model: LanguageModel, data: Prepared, *, resume=None, stop_at=None, reshard=False, **kw) -> TrainResult:
-    return Trainer(model, data, **kw).run(resume=resume, stop_at=stop_at, reshard=reshard)
+def train(model: LanguageModel, data: Prepared, *, rngs: Rngs, stop_at: int | None = None, **run: Any) -> TrainResult:
+    """Train `model` on `data` as the trainer of a Run of it: `run` gives the Run's other fields (optim, train,
+    out_dir, and as needed meta, resume, reshard, world, live, log); its seed is the one `rngs` come from."""
+    spec = Run(cls=type(model), config=model.config, data=data, seed=rngs.seed, **run)
+    return Trainer(model, spec, rngs).run(stop_at=stop_at)

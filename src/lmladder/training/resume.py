@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import nn
+from ..checkpoints import TAMPERED, Checkpoint, load_training_checkpoint, restore_rngs
 from ..errors import LmladderError
 from ..io import CheckpointError
 from ..models.base import LanguageModel
 from ..parallel import World, restored_rank_state
-from .checkpoints import TAMPERED, load_training_checkpoint, restore_rngs
 from .rngs import Rngs
 
 _RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfinite_skipped", 0))
@@ -28,15 +28,27 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
     Anything unusable in the file, another seed (rngs.seed) or world size than its own, is an error before a step
     runs."""
     ck = load_training_checkpoint(path)
-    seed = rngs.seed
+    _refuse_another_run(path, ck, model, rngs.seed, world.size, reshard)
+    state = _run_state(path, ck.meta)
+    _load_optimizer(path, opt, ck.optim_state)
+    restore_rngs(rngs, ck.rng_states, path)
+    if world.rank:  # rank 0's states are the file's own; the others' dropout streams travel in its metadata
+        rngs["model"].bit_generator.state = restored_rank_state(ck.meta, world.rank, rngs.seed, path)
+    model.load_state_dict(ck.model.state_dict())
+    return state
+
+
+def _refuse_another_run(path: Path, ck: Checkpoint, model: LanguageModel, seed, size: int, reshard: bool) -> None:
+    """A checkpoint of another number of MPI ranks (unless `reshard`), seed, rung or model settings, or one without
+    an optimizer state, cannot continue this run: the continued run would not be the uninterrupted one."""
     ranks = ck.meta.get("world_size", 1)
     if not isinstance(ranks, int) or isinstance(ranks, bool) or ranks < 1:
         raise CheckpointError(f"{path}: its world_size {str(ranks)[:20]!r} is not a number of MPI ranks; {TAMPERED}")
-    if ranks != world.size and not reshard:
+    if ranks != size and not reshard:
         raise TrainingError(
-            f"cannot resume from {path}: it was trained on {ranks} rank(s), this run has {world.size}; resume it "
-            f"with mpiexec -n {ranks}, or pass reshard=true to go on with {world.size} (the global batch becomes "
-            f"batch_size x grad_accum x {world.size})"
+            f"cannot resume from {path}: it was trained on {ranks} rank(s), this run has {size}; resume it "
+            f"with mpiexec -n {ranks}, or pass reshard=true to go on with {size} (the global batch becomes "
+            f"batch_size x grad_accum x {size})"
         )
     theirs = ck.meta.get("seed")
     if seed is not None and theirs is not None and theirs != seed:  # the RNG states restored are the file's seed's
@@ -63,12 +75,20 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
             f"cannot resume from {path}: it holds no optimizer state (it can sample and evaluate, not resume); "
             "resume from a model.safetensors written by training"
         )
-    m = ck.meta
-    step, best_val, best_step, skipped = (m.get(k, d) for k, d in _RESUME_META)
+
+
+def _run_state(path: Path, meta: dict) -> tuple:
+    """(step, best_val, best_step, nonfinite_skipped) from the checkpoint's metadata, checked."""
+    step, best_val, best_step, skipped = (meta.get(k, d) for k, d in _RESUME_META)
     counts_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (step, best_step, skipped))
     if not (counts_ok and step >= 0 and _numbers(best_val, 0)):
         raise CheckpointError(f"{path}: step/best_val/best_step in its metadata are not numbers; restore it or retrain")
-    groups, hyper = opt.state_dict()["hyper"], ck.optim_state["hyper"]
+    return step, best_val, best_step, skipped
+
+
+def _load_optimizer(path: Path, opt: nn.Optimizer, state: dict[str, Any]) -> None:
+    """The checkpoint's optimizer state into `opt`, refused unless its groups' settings fit this optimizer's."""
+    groups, hyper = opt.state_dict()["hyper"], state["hyper"]
     if len(hyper) != len(groups) or any(
         set(h) - set(g) or any(type(h[k]) is not type(g[k]) and not _numbers(h[k], g[k]) for k in h)
         for h, g in zip(hyper, groups, strict=False)
@@ -77,17 +97,12 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
             f"{path}: optimizer settings do not fit a {type(opt).__name__}; resume with the same optimizer"
         )
     try:
-        opt.load_state_dict(ck.optim_state)
+        opt.load_state_dict(state)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(
             f"{path}: its optimizer state does not fit this model ({str(e).split(';')[0]}); "
             "resume with the same model and optimizer"
         ) from None
-    restore_rngs(rngs, ck.rng_states, path)
-    if world.rank:  # rank 0's states are the file's own; the others' dropout streams travel in its metadata
-        rngs["model"].bit_generator.state = restored_rank_state(ck.meta, world.rank, seed, path)
-    model.load_state_dict(ck.model.state_dict())
-    return step, best_val, best_step, skipped
 
 
 def _numbers(a: Any, b: Any) -> bool:

@@ -1,19 +1,26 @@
-"""Typed settings for training and sampling a rung, and the optimizer and schedule they build. Stages merge their
-YAML into these dataclasses, so a wrong type or an unknown key fails before any work starts; the library itself
-only ever sees these plain objects.
+"""Typed settings for training and sampling a rung, the optimizer and schedule they build, and a whole run of a rung
+as one value (`Run`). Stages merge their YAML into these dataclasses, so a wrong type or an unknown key fails before
+any work starts; the library itself only ever sees these plain objects.
 
 Each `check()` names a field as `name=value`; the stages say it as the config key (mlp.optim.lr=0)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, make_dataclass
+from pathlib import Path
+from typing import Any
 
 from .. import nn
+from ..data.prepared import Prepared
 from ..errors import LmladderError
+from ..models import for_data
 from ..models.base import LanguageModel
 from ..nn.schedules import SCHEDULES
+from ..parallel import ParallelError, World
 from ..rules import Rule, check_fields, choice, flag, integer, number
+from .live import LiveLog
 
 
 class SettingsError(LmladderError, ValueError):
@@ -62,7 +69,7 @@ class OptimSettings:
 class TrainSettings:
     max_iters: int = integer(2000, low=1)
     batch_size: int = integer(12, low=1)
-    block_size: int = integer(64, low=1)  # sequence length for models without their own (n-gram, MLP)
+    seq_len: int = integer(64, low=1)  # the rows' length for a model without its own context (LanguageModel.window)
     grad_accum: int = integer(1, low=1)
     # all: every position of a row | last: one random target per row (Zero-to-Hero's batches)
     targets: str = choice("all", ("all", "last"))
@@ -95,11 +102,70 @@ class SampleSettings:
 @functools.cache
 def rung_schema(model_cls: type) -> type:
     """The dataclass of a rung's settings in the config (`mlp`, `transformer`, ...): the model's own Config, sample
-    settings and, for a rung trained by gradient descent, optim and train; run_rung takes the same four parts."""
+    settings and, for a rung trained by gradient descent, optim and train; a Run holds the same four parts."""
     parts = [("model", model_cls.Config), ("sample", SampleSettings)]
     if model_cls.trainable:
         parts += [("optim", OptimSettings), ("train", TrainSettings)]
     return make_dataclass(f"{model_cls.__name__}Settings", [(n, t, field(default_factory=t)) for n, t in parts])
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of one rung, everything it needs as one value, checked once when it is made: the steps of
+    training/run.py (build, train or fit, score, sample, write) each take it.
+
+    `config` is the model's config (its data fields are set from `data` here, models.for_data); `optim` and `train`
+    are for a trained rung only. `meta`: what its checkpoints record beside the model, the seed and the step (the
+    composed config, the data settings). `resume`: a checkpoint to continue (`reshard`: one of another number of MPI
+    ranks). `world`: the MPI ranks training one model (parallel.py); rank 0 alone writes, scores, samples and keeps
+    `live`, the run's DVCLive log."""
+
+    cls: type[LanguageModel]
+    config: Any
+    data: Prepared
+    seed: int
+    out_dir: Path
+    sample: SampleSettings = field(default_factory=SampleSettings)
+    optim: OptimSettings | None = None
+    train: TrainSettings | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    resume: Path | None = None
+    reshard: bool = False
+    world: World = field(default_factory=World)
+    live: LiveLog | None = None
+    log: Callable[[str], Any] = print
+
+    def __post_init__(self):
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "config", for_data(self.config, self.data))
+        if self.cls.trainable and (self.optim is None or self.train is None):
+            raise TypeError(f"Run: {self.cls.__name__} trains by gradient descent; give optim and train")
+        if not self.cls.trainable and self.world.size > 1:
+            raise ParallelError(
+                f"a {self.cls.rung} model is counted, not trained: there is nothing to share among {self.world.size} "
+                "MPI ranks; run it without mpiexec"
+            )
+
+    @property
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What every checkpoint of the run records beside the model and the step."""
+        return {**self.meta, "seed": self.seed}
+
+    @property
+    def eval_batch_size(self) -> int:
+        """Rows per forward when the finished model is scored exactly."""
+        return self.train.eval_batch_size if self.train else 32
+
+    @property
+    def progress(self) -> bool:
+        """Bars while it trains and while a long split is scored (a counted model's run shows the scoring's)."""
+        return self.train.progress if self.train else True
+
+
+def seq_len_key(model: LanguageModel) -> str:
+    """The setting that sets the length of `model`'s training rows (LanguageModel.window): its own block_size, or
+    the trainer's seq_len. Messages name it, so the stage can say it as the config key that changes it."""
+    return "block_size" if model.block_size else "seq_len"
 
 
 def check_model(model: LanguageModel, optim: OptimSettings, train: TrainSettings) -> None:

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from ..data.errors import DataError
-from ..data.registry import tokenizer_from_dict
-from ..data.tokenizers import Tokenizer
-from ..io import CheckpointError, load_checkpoint, save_checkpoint
-from ..models import rung_class
-from ..models.base import LanguageModel, ModelConfigError
-from ..nn import Optimizer, StateDictError
+from .data.errors import DataError
+from .data.registry import tokenizer_from_dict
+from .data.tokenizers import Tokenizer
+from .io import CheckpointError, load_checkpoint, save_checkpoint
+from .models import rung_class
+from .models.base import LanguageModel, ModelConfigError
+from .nn import Optimizer, StateDictError
 
 FORMAT_VERSION = 3  # the model is {rung, config}
 READS = (2, 3)  # 2: the model is {kind, config}, its kind a key of KIND_RUNGS or the rung's own name
@@ -226,3 +226,20 @@ def restore_rngs(rngs: dict[str, np.random.Generator], states: dict[str, Any], p
             raise CheckpointError(
                 f"{path}: its state for the '{name}' generator is unusable ({str(e)[:60]}); {TAMPERED}"
             ) from None
+
+
+def load_components(model: LanguageModel) -> dict[str, Checkpoint]:
+    """The checkpoints `model`'s config names for its fit (LanguageModel.components: the mixture's `neural`),
+    loaded, by field: `model.fit(train, **load_components(model))`. A field left null is left out."""
+    found = {}
+    for name in model.components:
+        path = getattr(model.config, name)
+        if path is None:
+            continue
+        if not Path(path).exists():
+            raise ModelConfigError(
+                f"{name}={path!r}: no checkpoint there; train the {name} model first (python stages/train.py "
+                "rung=transformer ...) and give its model.safetensors"
+            )
+        found[name] = load_training_checkpoint(path)  # a bad file: one line naming it and the fix
+    return found

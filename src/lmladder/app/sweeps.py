@@ -1,11 +1,11 @@
-"""Glue for sweeps (-m): before Hydra, a search space Optuna would refuse and the PYTHONPATH of jobs that submitit
-starts in new interpreters; after it, the sweep's summary line and exit status from its jobs (SweepOutcome)."""
+"""Glue for sweeps (-m): before Hydra, a search space Optuna would refuse; after it, the sweep's summary line and
+exit status from its jobs (SweepOutcome, a Hydra callback conf/config.yaml names: lmladder.app.sweeps.SweepOutcome).
+Jobs that a launcher starts in new interpreters (submitit) import the stage's glue from the installed package."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 import typing
@@ -15,9 +15,10 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-from _stage import refuse, rung_name
-from lmladder.config import ConfigError, RunConfig
-from lmladder.rules import Rule
+from ..config import ConfigError, RunConfig
+from ..rules import Rule
+from .policy import STATUS
+from .startup import refuse, rung_name
 
 # numbers hydra-optuna-sweeper takes unchecked: 0 trials ends in Optuna's "No trials are completed yet" traceback,
 # 0 trials per batch in a division by zero, a negative failure rate in an AssertionError after the first batch
@@ -26,17 +27,6 @@ SWEEPER_RULES = {
     "hydra.sweeper.n_jobs": Rule("integer", low=1, note="trials per batch"),
     "hydra.sweeper.max_failure_rate": Rule("number", low=0, high=1, note="the share of a batch allowed to fail"),
 }
-
-
-def importable_in_jobs() -> None:
-    """Launchers that start each job in a new interpreter (submitit: hydra/launcher=slurm_cpu, slurm_cpu_local)
-    unpickle the stage's main there, and it refers to stages/_stage.py by name: put stages/ on the PYTHONPATH the
-    jobs inherit from this process (sbatch and the local executor pass the environment on; joblib's workers get
-    sys.path)."""
-    here = str(Path(__file__).resolve().parent)
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if here not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([here, *paths])
 
 
 def check_search_space(name: str, argv: list[str] | None = None) -> None:
@@ -72,7 +62,7 @@ def check_search_space(name: str, argv: list[str] | None = None) -> None:
         for key, dist in space.items():
             # Hydra's interval(8, 64) is a float range, whatever its bounds: every trial would fail validation
             floats = (UniformDistribution, LogUniformDistribution, DiscreteUniformDistribution)
-            if isinstance(dist, floats) and _integer_key(key):
+            if isinstance(dist, floats) and integer_key(key):
                 value = a.split("=", 1)[1]
                 error = ConfigError(
                     f"{a}: this search dimension samples floats, and {key} takes an integer; write "
@@ -81,10 +71,11 @@ def check_search_space(name: str, argv: list[str] | None = None) -> None:
                 refuse(rung_name(name, args), error)
 
 
-def _integer_key(key: str) -> bool:
+def integer_key(key: str) -> bool:
     """Whether the config key (mlp.model.n_hidden, seed) is an integer field of its rung's settings or of RunConfig."""
-    from lmladder.models import rung_class, rungs
-    from lmladder.training.settings import rung_schema
+    # imported here: Hydra imports this module for SweepOutcome in every stage, which must not load the trainer
+    from ..models import rung_class, rungs
+    from ..training.settings import rung_schema
 
     first, *rest = key.lstrip("+~").split(".")
     node, names = (rung_schema(rung_class(first)), rest) if first in rungs() else (RunConfig, [first, *rest])
@@ -140,7 +131,7 @@ class SweepOutcome(Callback):
         """The status of every job of this sweep. A job folder whose status.json is older than the sweep is an
         earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file system's coarser clock)."""
         states = []
-        for p in sorted(self.sweep.rglob("status.json")):
+        for p in sorted(self.sweep.rglob(STATUS)):
             try:
                 if p.stat().st_mtime >= self.started - 1.0:
                     states.append(json.loads(p.read_text(encoding="utf-8")).get("status"))

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.io import CheckpointError, save_checkpoint
 from lmladder.models import build_model
-from lmladder.training import load_training_checkpoint, make_rngs, save_training_checkpoint
+from lmladder.training import make_rngs
 
 KW = {"mlp": dict(context=3, n_embd=4, n_hidden=8)}
 

@@ -1,0 +1,39 @@
+"""A training stage's run as one value (training.settings.Run), made from the stage's validated config."""
+
+from __future__ import annotations
+
+from ..config import ConfigError, rung_settings, rung_settings_keys
+from ..models import rung_class, rungs
+from ..training.live import LiveLog
+from ..training.settings import Run, rung_schema
+from .stage import Stage
+
+
+def training_run(st: Stage) -> Run:
+    """The run of the config's rung and seed as one value: its settings typed and checked, its folder, data,
+    live log and what it resumes. The order is the order of the checks a user meets."""
+    rung = st.run.rung
+    if rung is None:
+        raise ConfigError(f"rung is not set; choose one of {', '.join(rungs())}, e.g. python stages/train.py rung=mlp")
+    cls = rung_class(rung)
+    settings = rung_settings(st.cfg, rung, rung_schema(cls))
+    st.keys.update(rung_settings_keys(rung, settings))
+    out = st.out_dir()
+    train = getattr(settings, "train", None)
+    where = st.live_dir(on=train.dvclive if train else True, key=f"{rung}.train.dvclive")
+    params = {"rung": rung, "seed": st.run.seed, "data": st.raw.get("data"), rung: st.raw.get(rung)}
+    return Run(
+        cls=cls,
+        config=settings.model,
+        data=st.prepared(),
+        seed=st.run.seed,
+        out_dir=out,
+        sample=settings.sample,
+        optim=getattr(settings, "optim", None),
+        train=train,
+        meta=st.meta(),
+        resume=st.resume_path(out),
+        reshard=st.run.reshard,
+        world=st.world,
+        live=LiveLog(where, params) if where else None,
+    )
