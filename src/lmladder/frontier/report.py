@@ -75,7 +75,8 @@ def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], titl
     runs, used = res.runs, res.used
     status = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().sort_index().items())
     boot = (
-        f"Intervals: 95% percentile bootstrap over {res.n_boot} replicates that redraw each point's seeds."
+        f"Intervals: 95% percentile bootstrap over {res.n_boot} replicates that redraw each run's seed-to-seed "
+        f"deviation (rungs with a point of two seeds: {', '.join(sorted(res.noisy))})."
         if res.n_boot
         else "No intervals: no point was run with two seeds or more, so there is no seed noise to resample."
     )

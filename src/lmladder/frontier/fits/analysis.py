@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..preset import FrontierError
 from ..runs import CONVENTIONS
-from .bootstrap import cells, replicates, resamplable
+from .bootstrap import cells, pools, replicates
 from .estimates import Estimates, estimate, reference_levels
 from .laws import Holdout, fit_laws, holdout, repeats_data
 from .parametric import Law
@@ -30,6 +30,7 @@ class Results:
     boot: dict[tuple, list[float]] = field(default_factory=dict)  # estimate key -> its replicate values
     boot_laws: dict[tuple, list[tuple]] = field(default_factory=dict)  # law key -> replicate thetas
     n_boot: int = 0  # replicates drawn (0: no cell has two seeds, nothing to resample)
+    noisy: frozenset = frozenset()  # the rungs with a seed-noise estimate: the others get no intervals
     repeats: bool = False  # some run saw its data more than once
 
 
@@ -69,12 +70,15 @@ def fit_study(
         runs, used, levels, U, estimate(used, levels, conv), fit_laws(used, U, None, conv), holdout(used, U, conv)
     )
     res.repeats = repeats_data(used, U)
-    cell = cells(used[["rung", "size", "kind", "budget", "step"]])
-    if not resamplable(cell) or n_boot < 1:
+    cell = cells(used[["rung", "size", "kind", "budget"]].assign(budget=used["budget"].fillna(used["step"])))
+    group, rung_names = used["rung"].factorize(sort=True)
+    loss = used["val_nll"].to_numpy(float)
+    res.noisy = frozenset(rung_names[g] for g in pools(loss, cell, group))
+    if not res.noisy or n_boot < 1:
         return res
     boot, boot_laws = defaultdict(list), defaultdict(list)
-    for idx in replicates(cell, n_boot, np.random.default_rng(seed)):
-        rep = used.iloc[idx].reset_index(drop=True)
+    for values in replicates(loss, cell, group, n_boot, np.random.default_rng(seed)):
+        rep = used.assign(val_nll=values)
         values = estimate(rep, levels, conv).values
         for key in res.est.values:
             boot[key].append(values.get(key, math.nan))

@@ -26,9 +26,15 @@ def compute(axis: str, log_c: float) -> str:
     return f"{v:.3g} FLOPs" if axis == "flops" else f"{v:.3g} s"
 
 
+def _noisy(res: Results, key: tuple) -> bool:
+    """Whether every rung an estimate depends on has a seed-noise estimate (bootstrap.py)."""
+    rungs = key[2:4] if key[0] == "cross" else key[2:3] if key[0] == "ref" else key[1:2]
+    return set(rungs) <= res.noisy
+
+
 def _ci(res: Results, key: tuple, transform=lambda v: v) -> tuple[float, float]:
     """The bootstrap interval of an estimate that exists (NaN for one that does not, or without replicates)."""
-    if not math.isfinite(res.est.values.get(key, math.nan)):
+    if not math.isfinite(res.est.values.get(key, math.nan)) or not _noisy(res, key):
         return math.nan, math.nan
     lo, hi = interval(res.boot.get(key, []))
     return transform(lo), transform(hi)
@@ -82,7 +88,7 @@ def power_laws(res: Results) -> pd.DataFrame:
 def crossovers(res: Results) -> pd.DataFrame:
     rows = []
     for (axis, a, b), c in sorted(res.est.crossings.items()):
-        reps = res.boot.get(("cross", axis, a, b), [])
+        reps = res.boot.get(("cross", axis, a, b), []) if _noisy(res, ("cross", axis, a, b)) else []
         share = float(np.isfinite(reps).mean()) if reps else math.nan
         lo, hi = interval(reps)
         low, high = (a, b) if c.below_at_end else (b, a)  # below / above at the top of the shared range
@@ -123,7 +129,7 @@ def laws(res: Results) -> pd.DataFrame:
             rows.append({**row, **{k: math.nan for k in NAMES}, "note": f"cannot fit: {law}"})
             continue
         row |= law.params()
-        thetas = [t for t in res.boot_laws.get((rung, conv, form), []) if t is not None]
+        thetas = [t for t in res.boot_laws.get((rung, conv, form), []) if t is not None and rung in res.noisy]
         reps = [Law(t, 0.0, law.constrained).params() for t in thetas]
         for name in NAMES:
             row[f"{name}_lo"], row[f"{name}_hi"] = interval([r[name] for r in reps])
