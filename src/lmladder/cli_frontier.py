@@ -51,14 +51,14 @@ def cmd_plan(a: argparse.Namespace) -> int:
 def cmd_run(a: argparse.Namespace) -> int:
     from .frontier.study import launch_argv, load_plan, stage_points, states
 
-    study = Path(a.study)
-    plan = load_plan(study)
-    if not Path("stages/train.py").is_file():
-        raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
     if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
         raise CliError(f"{bad[0]}: only hydra.* overrides (the launcher's); a point's settings are fixed by its plan")
     if a.jobs < 1 or a.ranks < 1:
         raise CliError(f"--jobs {a.jobs} / --ranks {a.ranks} must be >= 1")
+    study = Path(a.study)
+    plan = load_plan(study)
+    if not Path("stages/train.py").is_file():
+        raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
     before = states(study, plan)
     todo = [pid for pid, s in before.items() if s != "finished"]
     if not todo:

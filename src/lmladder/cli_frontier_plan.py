@@ -30,9 +30,11 @@ def compose(conf: Path, overrides: list[str], where: str):
     """The project's config with `overrides`, as `python stages/train.py <overrides>` composes it."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    GlobalHydra.instance().clear()  # a Hydra app run before in this process (tests) leaves it initialised
     try:
         with initialize_config_dir(config_dir=str(conf.absolute()), version_base=None):
             return hydra_compose(config_name="config", overrides=overrides)
@@ -112,7 +114,8 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
             log(f"[frontier] {rung} {size.label}: {tps:,.0f} tokens/s over {preset.calibration_steps} steps")
         sizes.append(size)
     seeds = {a.rung: a.seeds for a in preset.rungs}
-    points = make_points(sizes, preset.budgets, seeds)
+    points = make_points(sizes, preset.budgets, seeds, preset.tokens_per_param)
+    _thin_profiles(points, log)
     points += references(preset, extra, conf, where, preset.seeds[0])
     return {
         "preset": preset.name,
@@ -124,6 +127,17 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
         "calibration": _machine(preset.calibration_steps) if calibrate else None,
         "points": [p.as_dict() for p in points],
     }
+
+
+def _thin_profiles(points, log) -> None:
+    """Say which budgets of a rung keep fewer than 3 sizes in the tokens_per_param band (no parabola there)."""
+    kept: dict[tuple, set] = {}
+    for p in points:
+        kept.setdefault((p.rung, p.kind, p.budget), set()).add(p.size)
+    for (rung, kind, budget), labels in sorted(kept.items()):
+        if len(labels) < 3:
+            log(f"[frontier] note: {rung} at {budget:g} {kind} keeps {len(labels)} size(s) in tokens_per_param: "
+                "no isoprofile there (widen the band or add sizes)")  # fmt: skip
 
 
 def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:

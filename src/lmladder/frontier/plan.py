@@ -106,13 +106,20 @@ def steps_for(size: Size, kind: str, budget: float) -> int:
 
 
 def make_points(
-    sizes: list[Size], budgets: dict[str, tuple[float, ...]], seeds: dict[str, tuple[int, ...]]
+    sizes: list[Size],
+    budgets: dict[str, tuple[float, ...]],
+    seeds: dict[str, tuple[int, ...]],
+    band: tuple[float, float] = (0.0, math.inf),
 ) -> list[Point]:
-    """Every (size, budget, seed) point, cheapest budgets first (a grid cut short has its small runs done)."""
+    """Every (size, budget, seed) point whose tokens per parameter lie in `band`, cheapest budgets first (a grid cut
+    short has its small runs done)."""
     points = []
     for kind, values in budgets.items():
         for budget in values:
             for s in sizes:
+                tokens = budget / s.counts.flops_per_token if kind == "flops" else budget * s.tokens_per_s
+                if not band[0] <= tokens / s.counts.params <= band[1]:
+                    continue  # far from this budget's optimum: a point its profile does not need
                 n = steps_for(s, kind, budget)
                 for seed in seeds[s.rung]:
                     pid = f"{s.rung}_{size_tag(s.fields)}_{budget_tag(kind, budget)}_s{seed}"

@@ -5,6 +5,7 @@
     seeds: [0, 1]                    # each point trained once per seed
     budgets: {flops: [1.0e11, 1.0e12], seconds: [30, 120]}   # FLOPs and/or seconds of training on this machine
     calibration_steps: 30            # steps timed per model size when seconds budgets are given
+    tokens_per_param: [2, 2000]      # optional: plan only the points whose tokens / parameters lie in this band
     rungs:                           # the rungs trained, each with its size axis
       transformer:
         overrides: [transformer=makemore]
@@ -25,7 +26,7 @@ from ..errors import LmladderError
 from ..models import DATA_FIELDS, rung_class, rungs
 
 KINDS = ("flops", "seconds")  # the two budget axes
-TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "rungs", "reference")
+TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "tokens_per_param", "rungs", "reference")
 
 
 class FrontierError(LmladderError, ValueError):
@@ -49,6 +50,9 @@ class Preset:
     rungs: tuple[RungAxis, ...]
     reference: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rung -> its overrides
     calibration_steps: int = 30
+    # a (size, budget) point is planned only if its tokens per parameter lie in this band: Chinchilla's isoFLOP
+    # profiles span the sizes near each budget's optimum, not a tiny model trained for thousands of epochs
+    tokens_per_param: tuple[float, float] = (0.0, math.inf)
 
 
 def frontier_rungs() -> list[str]:
@@ -73,6 +77,13 @@ def parse_preset(raw: Any, where: str) -> Preset:
     _mapping(axes, where, "rungs", "a mapping of rung -> {overrides, sizes}")
     if not axes:
         raise FrontierError(f"{where}: rungs is empty; list at least one of {', '.join(frontier_rungs())}")
+    band = raw.get("tokens_per_param", [0, math.inf])
+    if not (
+        isinstance(band, list) and len(band) == 2 and all(_positive(v) or v == 0 for v in band) and band[0] < band[1]
+    ):
+        raise FrontierError(
+            f"{where}: tokens_per_param={band!r} must be [low, high] with 0 <= low < high; e.g. [2, 2000]"
+        )
     reference = raw.get("reference") or {}
     _mapping(reference, where, "reference", "a mapping of rung -> overrides")
     for rung in reference:
@@ -85,6 +96,7 @@ def parse_preset(raw: Any, where: str) -> Preset:
         rungs=tuple(_axis(r, spec, where, seeds) for r, spec in axes.items()),
         reference={r: _overrides(v, where, f"reference.{r}") for r, v in reference.items()},
         calibration_steps=steps,
+        tokens_per_param=(float(band[0]), float(band[1])),
     )
 
 

@@ -85,7 +85,7 @@ def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], titl
         f"# {title}\n",
         f"Corpus `{corpus}`: {res.train_tokens:,.0f} unique train tokens. {len(runs)} runs ({status}); "
         f"the fits use the {len(used)} finished runs of trained rungs, {epochs.min():.3g} to {epochs.max():.3g} "
-        f"epochs. {boot} How to read this page: [{DOC}]({DOC}).\n",
+        f"epochs. {boot} How to read this page: {DOC} in the lmladder repository.\n",
         "## Compute frontiers and crossovers\n",
         *[f"![{f}]({f})\n" for f in figures if f.startswith("frontier_")],
         _md(t["crossovers"], ["axis", "statement", "range"]),

@@ -112,19 +112,12 @@ def launch_argv(
     train = [sys.executable, "stages/train.py"]
     if launcher == "mpi":
         runs = (study / RUNS).absolute()
+        beside = Path(sys.executable).parent / "mpiexec"  # the mpich wheel's, in a virtual environment not activated
+        mpiexec = str(beside) if beside.exists() else "mpiexec"
+        config = ["--config-dir", hydra_dir]
         return [
-            [
-                "mpiexec",
-                "-n",
-                str(ranks),
-                *train,
-                "--config-dir",
-                hydra_dir,
-                f"+{GROUP}={pid}",
-                f"hydra.run.dir={runs / pid}",
-            ]
-            + extra
-            for pid in ids
+            [mpiexec, "-n", str(ranks), *train, *config, f"+{GROUP}={p}", f"hydra.run.dir={runs / p}", *extra]
+            for p in ids
         ]
     chosen = [*LAUNCHERS[launcher], *([f"hydra.launcher.n_jobs={jobs}"] if launcher == "joblib" else [])]
     sweep = f"hydra.sweep.dir={(study / RUNS).absolute()}"
