@@ -9,6 +9,7 @@ lmladder frontier fit outputs/frontier/names                  # -> outputs/front
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    from .cli_frontier_plan import estimate_seconds, fmt_duration
     from .frontier.study import launch_argv, load_plan, stage_points, states
 
     if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
@@ -65,15 +67,12 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"[frontier] all {len(before)} points finished; next: lmladder frontier fit {study}")
         return 0
     partial = sum(before[p] in ("partial", "failed") for p in todo)
-    print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue from a checkpoint or retry)")
+    est = estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
+    about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
+    print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
     stage_points(study, plan, todo, _commit())
     for argv in launch_argv(study, todo, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
-        proc = subprocess.Popen(argv)  # noqa: S603 - our own stage script, with the interpreter running us
-        try:
-            proc.wait()
-        except KeyboardInterrupt:  # Ctrl-C reached the sweep too: let it stop cleanly (its checkpoints are kept)
-            proc.wait()
-            raise
+        _launch(argv)
     after = states(study, plan)
     left = [p for p, s in after.items() if s != "finished"]
     if left:
@@ -83,6 +82,22 @@ def cmd_run(a: argparse.Namespace) -> int:
         )
     print(f"[frontier] all {len(after)} points finished; next: lmladder frontier fit {study}")
     return 0
+
+
+def _launch(argv: list[str]) -> None:
+    """Run one launch to its end. Ctrl-C reaches it too (one process group) and SIGTERM is passed on: either way
+    it stops at once, its checkpoints kept, and so does this command."""
+    proc = subprocess.Popen(argv)  # noqa: S603 - our own stage script, with the interpreter running us
+    old = signal.signal(signal.SIGTERM, lambda signum, _: proc.send_signal(signum))
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if proc.returncode in (-signal.SIGTERM, -signal.SIGINT, 130, 143):
+        raise KeyboardInterrupt("(the points finished so far are kept; run it again to go on)")
 
 
 def _commit() -> str:

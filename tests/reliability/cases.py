@@ -599,7 +599,7 @@ CASES = [
          r"fit one corpus \(and tokenizer\) at a time", fast=True),
     case("frontier-fit-no-runs", "frontier", "cli", ["frontier", "fit", f"{C}/a_folder"],
          r"no runs under .*a_folder", r"give a study folder or a sweep folder"),
-    case("frontier-fit-broken-metrics", "frontier", "cli", ["frontier", "fit", "{sb}/outputs_bad_metrics"],
+    case("frontier-fit-broken-metrics", "frontier", "cli", ["frontier", "fit", f"{F}/broken_metrics"],
          r"metrics.json is not JSON \(edited, or cut short\)", r"re-run that point"),
     case("frontier-fit-bootstrap-negative", "frontier", "cli", ["frontier", "fit", "{sb}/runs/good",
                                                                 "--bootstrap", "-1"],

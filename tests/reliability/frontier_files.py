@@ -1,8 +1,10 @@
 """What the `lmladder frontier` cases of cases.py read: presets with one thing wrong each, a study folder already
-planned, and a finished run on another corpus (Tiny Shakespeare) to mix into a fit of the names runs."""
+planned, a finished run on another corpus (Tiny Shakespeare) to mix into a fit of the names runs, and a copy of the
+good run whose metrics.json was cut short."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -33,3 +35,6 @@ def build_frontier(root: Path, train) -> None:
     write_plan(d / "planned", {"points": [], "train_tokens": 0})
     shakespeare = [f"data.path={root}/corpora/shakespeare.txt", "data.kind=stream", "data.fractions=[0.9,0.1]"]
     train("bigram", [*shakespeare, "bigram.sample.num_samples=1"], str(d / "other_corpus"))
+    broken = d / "broken_metrics" / "0"
+    shutil.copytree(root / "runs" / "good", broken)
+    (broken / "metrics.json").write_text('{"val": {"nll": 2.1, "ppl"')  # cut short (an editor, a full disk)

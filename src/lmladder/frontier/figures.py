@@ -72,7 +72,8 @@ def frontier(res: Results, axis: str, path: Path) -> str:
     ax.set_xscale("log")
     ax.set_xlabel(f"training compute ({UNITS[axis]})")
     ax.set_ylabel("val NLL (nats/token, exact)")
-    ax.set_title(f"Compute frontier: the best run of each rung per {'FLOP' if axis == 'flops' else 'second'} budget")
+    what = "training FLOPs" if axis == "flops" else "seconds of training on this machine"
+    ax.set_title(f"Compute frontier: each rung's best loss for the {what}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -14,7 +14,6 @@ from ..io import atomic_directory
 from .figures import draw_all
 from .fits import tables
 from .fits.analysis import Results
-from .runs import COLUMNS
 
 DOC = "docs/frontier.md"
 
@@ -30,7 +29,7 @@ def write_fit(res: Results, out: Path, *, title: str, corpus: str) -> dict:
     }
     headline = _headline(res, t, corpus)
     with atomic_directory(out) as tmp:
-        res.runs[COLUMNS].to_csv(tmp / "runs.csv", index=False)
+        res.runs.to_csv(tmp / "runs.csv", index=False)
         for name, df in t.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
         figures = draw_all(res, tmp)
@@ -71,7 +70,13 @@ def _md(df: pd.DataFrame, cols: list[str] | None = None) -> str:
     return df.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
-def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], title: str, corpus: str) -> str:
+PROFILE_COLUMNS = ["rung", "kind", "budget", "convention", "sizes", "N_star", "N_star_lo", "N_star_hi", "D_star",
+                   "loss_star", "note"]  # fmt: skip
+LAW_COLUMNS = ["rung", "convention", "form", "E", "E_lo", "E_hi", "alpha", "alpha_lo", "alpha_hi", "beta", "beta_lo",
+               "beta_hi", "R_star", "huber", "note"]  # fmt: skip
+
+
+def _intro(res: Results, title: str, corpus: str) -> str:
     runs, used = res.runs, res.used
     status = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().sort_index().items())
     boot = (
@@ -81,61 +86,33 @@ def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], titl
         else "No intervals: no point was run with two seeds or more, so there is no seed noise to resample."
     )
     epochs = pd.to_numeric(used["epochs"], errors="coerce")
-    lines = [
-        f"# {title}\n",
-        f"Corpus `{corpus}`: {res.train_tokens:,.0f} unique train tokens. {len(runs)} runs ({status}); "
+    return (
+        f"# {title}\n\nCorpus `{corpus}`: {res.train_tokens:,.0f} unique train tokens. {len(runs)} runs ({status}); "
         f"the fits use the {len(used)} finished runs of trained rungs, {epochs.min():.3g} to {epochs.max():.3g} "
-        f"epochs. {boot} How to read this page: {DOC} in the lmladder repository.\n",
+        f"epochs. {boot} How to read this page: {DOC} in the lmladder repository.\n"
+    )
+
+
+def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], title: str, corpus: str) -> str:
+    pictures = lambda *starts: [f"![{f}]({f})\n" for f in figures if f.startswith(starts)]
+    lines = [
+        _intro(res, title, corpus),
         "## Compute frontiers and crossovers\n",
-        *[f"![{f}]({f})\n" for f in figures if f.startswith("frontier_")],
-        _md(t["crossovers"], ["axis", "statement", "range"]),
+        *pictures("frontier_"),
+        _md(t["crossovers"], ["statement", "range"]),
         "## isoFLOP and iso-second profiles\n",
-        *[f"![{f}]({f})\n" for f in figures if f.startswith(("isoflops_", "isoseconds_"))],
-        _md(
-            t["profiles"],
-            [
-                "rung",
-                "kind",
-                "budget",
-                "convention",
-                "sizes",
-                "N_star",
-                "N_star_lo",
-                "N_star_hi",
-                "D_star",
-                "loss_star",
-                "note",
-            ],
-        ),  # fmt: skip
+        *pictures("isoflops_", "isoseconds_"),
+        _md(t["profiles"], PROFILE_COLUMNS),
         "## Power laws: N* ~ C^a, D* ~ C^b, under each parameter convention\n",
-        *[f"![{f}]({f})\n" for f in figures if f.startswith("optimal_size_")],
+        *pictures("optimal_size_"),
         _md(t["power_laws"]),
         "## Parametric law L(N, D) = E + A/N^alpha + B/D^beta (Huber on log L; data-constrained: D' for D)\n",
-        *[f"![{f}]({f})\n" for f in figures if f == "residuals.png"],
-        _md(
-            t["laws"],
-            [
-                "rung",
-                "convention",
-                "form",
-                "E",
-                "E_lo",
-                "E_hi",
-                "alpha",
-                "alpha_lo",
-                "alpha_hi",
-                "beta",
-                "beta_lo",
-                "beta_hi",
-                "R_star",
-                "huber",
-                "note",
-            ],
-        ),  # fmt: skip
+        *pictures("residuals"),
+        _md(t["laws"], LAW_COLUMNS),
         "## Held-out check: fitted without the largest budget, predicting it (nats)\n",
         _md(t["holdout"]),
     ]
-    bad = runs[runs["status"] != "ok"]
+    bad = res.runs[res.runs["status"] != "ok"]
     if len(bad):
         lines += ["## Runs not used\n", _md(bad, ["job", "status", "error"])]
     return "\n".join(lines)

@@ -27,7 +27,7 @@ COLUMNS = [
     "kind", "budget", "seed", "step", "tokens", "epochs", "flops", "seconds", "val_nll", "val_bpc", "commit",
 ]  # fmt: skip
 FIX = "re-run that point (`lmladder frontier run`), or move its folder out of the fit"
-MARKERS = ("metrics.json", "status.json", "model.safetensors")
+NOT_TRAINING = ("prepare", "evaluate", "check")  # stages whose job folders hold no run
 
 
 def read_runs(sources: list[Path], train_tokens: Callable[[dict], int]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -54,11 +54,16 @@ def read_runs(sources: list[Path], train_tokens: Callable[[dict], int]) -> tuple
     _label_sizes(table, rows)
     U = planned_tokens if planned_tokens else (train_tokens(corpus) if corpus else math.nan)
     table["epochs"] = table["tokens"] / U
-    return table, {"data": corpus, "train_tokens": U}
+    return _size_fields(table), {"data": corpus, "train_tokens": U}
 
 
 def _run_folders(root: Path) -> list[Path]:
-    found = {p.parent for m in MARKERS for p in root.rglob(m)}
+    """Every run below `root`: a folder with a checkpoint, or a training job's status.json (one that failed before
+    its first checkpoint); hidden folders (.hydra, .partial) aside."""
+    found = {p.parent for p in root.rglob("model.safetensors")}
+    for status in root.rglob("status.json"):
+        if (_json(status) or {}).get("stage") not in NOT_TRAINING:
+            found.add(status.parent)
     return sorted(j for j in found if not any(part.startswith(".") for part in j.relative_to(root).parts))
 
 
@@ -164,6 +169,19 @@ def _label_sizes(table: pd.DataFrame, rows: list[dict]) -> None:
         varying = [k for k in sorted({k for m in models for k in m}) if len({str(m.get(k)) for m in models}) > 1]
         for i, m in zip(idx, models, strict=True):
             table.loc[i, "size"] = rows[i]["_size"] or ",".join(f"{k}={m.get(k)}" for k in varying) or "-"
+
+
+def _size_fields(table: pd.DataFrame) -> pd.DataFrame:
+    """The size label's fields as columns of their own after it (n_layer, n_embd, ...; empty where a rung has none)."""
+    labels = [dict(kv.split("=", 1) for kv in str(s).split(",") if "=" in kv) for s in table["size"]]
+    names = list(dict.fromkeys(k for lab in labels for k in lab))
+    at = table.columns.get_loc("size") + 1
+    for j, name in enumerate(names):
+        values = pd.to_numeric(pd.Series([lab.get(name) for lab in labels], dtype=object), errors="coerce")
+        raw = pd.Series([lab.get(name) for lab in labels], dtype=object)
+        column = name if name not in table.columns else f"size_{name}"  # never over a column of the table
+        table.insert(at + j, column, values if values.notna().sum() == raw.notna().sum() else raw)
+    return table
 
 
 def _json(path: Path) -> dict | None:

@@ -101,7 +101,8 @@ def stage_points(study: Path, plan: dict[str, Any], ids: list[str], commit: str)
         if commits[-1:] != [commit]:
             commits.append(commit)
         info = {k: v for k, v in p.items() if k != "config"}
-        atomic_write_json(run / POINT, {**info, "train_tokens": plan.get("train_tokens"), "commits": commits})
+        extra = {"train_tokens": plan.get("train_tokens"), "calibration": plan.get("calibration"), "commits": commits}
+        atomic_write_json(run / POINT, {**info, **extra})
 
 
 def launch_argv(
