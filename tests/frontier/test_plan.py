@@ -49,10 +49,10 @@ def test_tokens_per_step_is_what_the_batches_train_on(names, seq_len):
     assert tokens_per_step(names, batch_size=32, seq_len=seq_len, grad_accum=2, last=True) == 64
 
 
-def size(flops_per_token=1000, tokens_per_step=100.0, warmup=0, tps=None, params=500):
+def size(flops_per_token=1000, tokens_per_step=100.0, warmup=0, tps=None, params=500, hidden=8):
     counts = Counts(params, params, params // 6, flops_per_token)
     config = {"rung": "mlp", "mlp": {"train": {"max_iters": 1}}}
-    return Size("mlp", {"n_hidden": 8}, counts, tokens_per_step, warmup, config, tps)
+    return Size("mlp", {"n_hidden": hidden}, counts, tokens_per_step, warmup, config, tps)
 
 
 def test_steps_from_budgets():
@@ -65,13 +65,15 @@ def test_steps_from_budgets():
 
 
 def test_points_cheapest_first_with_their_config_and_band():
-    pts = make_points([size(), size(params=50_000)], {"flops": (1e8, 1e7)}, {"mlp": (0, 1)}, band=(2.0, 1000.0))
+    big = size(params=50_000, hidden=800)
+    pts = make_points([size(), big], {"flops": (1e8, 1e7)}, {"mlp": (0, 1)}, band=(2.0, 1000.0))
     assert [p.budget for p in pts] == sorted(p.budget for p in pts)
     assert all(p.config["mlp"]["train"]["max_iters"] == p.max_iters and p.config["seed"] == p.seed for p in pts)
-    assert {p.id for p in pts} == {"mlp_n_hidden8_1e07flops_s0", "mlp_n_hidden8_1e07flops_s1",
-                                   "mlp_n_hidden8_1e08flops_s0", "mlp_n_hidden8_1e08flops_s1"}  # fmt: skip
-    # 1e8 FLOPs buy 1e5 tokens: 200 per parameter for 500 parameters (in the band), 2 for 50,000 (at its edge)
-    wide = make_points([size(), size(params=50_000)], {"flops": (1e8,)}, {"mlp": (0,)}, band=(3.0, 1000.0))
+    # 1e8 FLOPs buy 1e5 tokens: 200 per parameter for 500 parameters, 2 for 50,000 (the band's edge, kept);
+    # 1e7 FLOPs buy 0.2 per parameter of the big size: out of the band, not planned
+    assert {p.id for p in pts} == {f"mlp_n_hidden{h}_{c}flops_s{s}" for s in (0, 1)
+                                   for h, c in (("8", "1e07"), ("8", "1e08"), ("800", "1e08"))}  # fmt: skip
+    wide = make_points([size(), big], {"flops": (1e8,)}, {"mlp": (0,)}, band=(3.0, 1000.0))
     assert len(wide) == 1
 
 

@@ -78,9 +78,7 @@ def parse_preset(raw: Any, where: str) -> Preset:
     if not axes:
         raise FrontierError(f"{where}: rungs is empty; list at least one of {', '.join(frontier_rungs())}")
     band = raw.get("tokens_per_param", [0, math.inf])
-    if not (
-        isinstance(band, list) and len(band) == 2 and all(_positive(v) or v == 0 for v in band) and band[0] < band[1]
-    ):
+    if not (isinstance(band, list) and len(band) == 2 and all(_number(v) for v in band) and 0 <= band[0] < band[1]):
         raise FrontierError(
             f"{where}: tokens_per_param={band!r} must be [low, high] with 0 <= low < high; e.g. [2, 2000]"
         )
@@ -183,6 +181,10 @@ def _known(rung: str, where: str, key: str, allowed: list[str]) -> None:
 
 def _scalar(v: Any) -> bool:
     return isinstance(v, str | bool) or (isinstance(v, int | float) and math.isfinite(v))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v)
 
 
 def _positive(v: Any) -> bool:
