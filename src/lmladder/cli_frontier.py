@@ -71,7 +71,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
     print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
     stage_points(study, plan, todo, _commit())
-    for argv in launch_argv(study, todo, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
+    points = [p for p in plan["points"] if p["id"] in set(todo)]
+    for argv in launch_argv(study, points, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
         _launch(argv)
     after = states(study, plan)
     left = [p for p, s in after.items() if s != "finished"]

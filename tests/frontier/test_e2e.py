@@ -62,7 +62,7 @@ def project(tmp_path):
 def finished(study: Path) -> dict[str, tuple[str, int]]:
     """Each finished point's metrics.json: (sha256, mtime in ns)."""
     out = {}
-    for run in sorted((study / "runs").iterdir()):
+    for run in sorted((study / "runs").iterdir()) if (study / "runs").is_dir() else []:
         if run.is_dir() and point_state(run) == "finished":
             m = run / "metrics.json"
             out[run.name] = (hashlib.sha256(m.read_bytes()).hexdigest(), m.stat().st_mtime_ns)

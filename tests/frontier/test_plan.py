@@ -127,10 +127,12 @@ def test_study_folder_stages_points_and_launches(tmp_path):
     assert cfg.resume is True and cfg.hydra.sweep.subdir == ids[0] and cfg.mlp.train.max_iters == 100
     assert OmegaConf.load(tmp_path / "hydra" / GROUP / f"{ids[1]}.yaml").resume is False
     assert json.loads((run0 / "point.json").read_text())["commits"] == ["abc", "def"]
-    (sweep,) = launch_argv(tmp_path, ids, "joblib", jobs=2, ranks=1, extra=["hydra.launcher.verbose=1"])
+    (sweep,) = launch_argv(tmp_path, plan["points"], "joblib", jobs=2, ranks=1, extra=["hydra.launcher.verbose=1"])
     assert f"+{GROUP}={','.join(ids)}" in sweep and "hydra/launcher=joblib_2" in sweep and "-m" in sweep
-    mpi = launch_argv(tmp_path, ids, "mpi", jobs=1, ranks=3, extra=[])
-    assert len(mpi) == 2 and mpi[0][0].endswith("mpiexec") and mpi[0][1:3] == ["-n", "3"] and "-m" not in mpi[0]
+    counted = {"id": "ref_bigram_s0", "rung": "bigram"}
+    mpi = launch_argv(tmp_path, [*plan["points"], counted], "mpi", jobs=1, ranks=3, extra=[])
+    assert len(mpi) == 3 and mpi[0][0].endswith("mpiexec") and mpi[0][1:3] == ["-n", "3"] and "-m" not in mpi[0]
+    assert mpi[2][1] == "stages/train.py"  # a counted rung: nothing to share among ranks, one plain process
     (run0 / "metrics.json").write_text("{}")
     assert point_state(run0) == "finished"
 

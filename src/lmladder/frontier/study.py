@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..io import atomic_write_json, atomic_write_text, path_kind, read_user_file
+from ..models import rung_class
 from .preset import FrontierError
 
 PLAN, POINT, RUNS, GROUP = "plan.json", "point.json", "runs", "frontier_point"
@@ -106,23 +107,25 @@ def stage_points(study: Path, plan: dict[str, Any], ids: list[str], commit: str)
 
 
 def launch_argv(
-    study: Path, ids: list[str], launcher: str, *, jobs: int, ranks: int, extra: list[str]
+    study: Path, points: list[dict], launcher: str, *, jobs: int, ranks: int, extra: list[str]
 ) -> list[list[str]]:
-    """The command lines that run `ids`: one Hydra sweep over them, or one mpiexec per point."""
+    """The command lines that run `points` (plan.json's): one Hydra sweep over them, or one mpiexec per point (a
+    counted rung, which has nothing to share among ranks, as one plain process)."""
     hydra_dir = str((study / "hydra").absolute())
     train = [sys.executable, "stages/train.py"]
     if launcher == "mpi":
         runs = (study / RUNS).absolute()
         beside = Path(sys.executable).parent / "mpiexec"  # the mpich wheel's, in a virtual environment not activated
-        mpiexec = str(beside) if beside.exists() else "mpiexec"
-        config = ["--config-dir", hydra_dir]
+        ranked = [str(beside) if beside.exists() else "mpiexec", "-n", str(ranks)]
         return [
-            [mpiexec, "-n", str(ranks), *train, *config, f"+{GROUP}={p}", f"hydra.run.dir={runs / p}", *extra]
-            for p in ids
-        ]
+            [*(ranked if rung_class(p["rung"]).trainable else []), *train, "--config-dir", hydra_dir,
+             f"+{GROUP}={p['id']}", f"hydra.run.dir={runs / p['id']}", *extra]
+            for p in points
+        ]  # fmt: skip
     chosen = [*LAUNCHERS[launcher], *([f"hydra.launcher.n_jobs={jobs}"] if launcher == "joblib" else [])]
     sweep = f"hydra.sweep.dir={(study / RUNS).absolute()}"
-    return [[*train, "-m", "--config-dir", hydra_dir, f"+{GROUP}={','.join(ids)}", sweep, *chosen, *extra]]
+    ids = ",".join(p["id"] for p in points)
+    return [[*train, "-m", "--config-dir", hydra_dir, f"+{GROUP}={ids}", sweep, *chosen, *extra]]
 
 
 def _json(path: Path) -> dict:
