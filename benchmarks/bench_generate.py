@@ -4,10 +4,13 @@ Uses lmladder.inference.sampling.generate (temperature 1, seeded) on an untraine
 the weights). The optional torch references are nanoGPT's own sampler (no KV cache) and the same model decoding
 with a KV cache through sdpa (torch_ref.generate_kv). Runs interleave, back to back; each variant's line gives the
 median over --repeats runs, the slowest run and slowest / median (a run that falls far behind shows there).
-`--busy` keeps one other process spinning on a core for the whole measurement, as a shared machine does.
 Prints one JSON line for the machine, then one per variant.
 
-    python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 10] [--busy] [--no-torch]
+    python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 10] [--no-torch]
+    python benchmarks/bench_generate.py --threads 2 --neighbour spin|same [--rounds 3] [--seconds 3]
+
+--neighbour: each variant's tokens/s idle and beside another busy program, and the ratio (neighbour.py): `spin` is
+one spinning process, `same` a second lmladder process generating in a loop.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import argparse
 import importlib
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,15 +46,36 @@ def build_generate(tokens: int, use_cache: bool, package: str = "lmladder"):
     return run
 
 
+def run_beside(fns: dict, args) -> None:
+    """Tokens/s of each variant idle and beside the neighbour, and the ratio (neighbour.py)."""
+    from neighbour import SPIN, Neighbour, beside
+
+    worker = [sys.executable, __file__, "--loop", *(["--threads", str(args.threads)] if args.threads else [])]
+    with Neighbour(SPIN if args.neighbour == "spin" else worker, 0 if args.neighbour == "spin" else 8) as n:
+        res = beside(fns, n, args.rounds, args.seconds)
+    for name, r in res.items():
+        row = {"benchmark": "generate_neighbour", "variant": name, "neighbour": args.neighbour, "batch": 1}
+        row |= {"idle_tok_s": round(r["idle"] * args.tokens), "busy_tok_s": round(r["busy"] * args.tokens)}
+        row |= {"busy_over_idle": r["ratio"], "busy_over_idle_rounds": r["ratio_rounds"], "rounds": args.rounds}
+        print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
     ap.add_argument("--tokens", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--busy", action="store_true", help="one other process spinning on a core meanwhile")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--neighbour", choices=("spin", "same"), help="time idle and beside this neighbour")
+    ap.add_argument("--rounds", type=int, default=3, help="--neighbour: idle/busy rounds")
+    ap.add_argument("--seconds", type=float, default=3.0, help="--neighbour: timed seconds per turn")
+    ap.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)  # the `same` neighbour's body
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
+    if args.loop:
+        from neighbour import loop
+
+        loop(build_generate(args.tokens, True))
     torch = torch_or_none(args.threads, not args.no_torch)
     fns = {"ours_kv_cache": build_generate(args.tokens, True), "ours_no_cache": build_generate(args.tokens, False)}
     if torch is not None:
@@ -64,17 +87,13 @@ def main() -> None:
         tprompt = torch.zeros((1, 1), dtype=torch.long)
         fns["torch_sdpa_no_cache"] = lambda: torch_ref.generate(tmodel, tprompt, args.tokens, CFG["T"])
         fns["torch_sdpa_kv_cache"] = lambda: torch_ref.generate_kv(tmodel, tprompt, args.tokens, CFG["T"])
-    print(json.dumps({"benchmark": "machine", "busy": args.busy, **machine_info(args.threads, torch)}), flush=True)
-    spin = [sys.executable, "-c", "while True: pass"]
-    busy = subprocess.Popen(spin) if args.busy else None
-    try:
-        med, rounds = interleaved(fns, warmup=1, repeats=args.repeats)
-    finally:
-        if busy is not None:
-            busy.kill()
+    print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
+    if args.neighbour:
+        return run_beside(fns, args)
+    med, rounds = interleaved(fns, warmup=1, repeats=args.repeats)
     for name, s in med.items():
         slowest = max(r[name] for r in rounds)
-        row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1, "busy": args.busy}
+        row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1}
         row.update(seconds=round(s, 4), tokens_per_s=round(args.tokens / s, 1))
         row["ms_per_token"] = round(s / args.tokens * 1e3, 3)
         row.update(slowest_s=round(slowest, 4), slowest_over_median=round(slowest / s, 2), runs=len(rounds))

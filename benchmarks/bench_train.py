@@ -12,10 +12,10 @@ torch.optim.Muon orthogonalises in bfloat16; `ratio_vs_torch_fused_adamw` sets o
 with no Muon at all, the bound for any faster Muon in torch.
 
     python benchmarks/bench_train.py --threads 2 [--workloads gpt_nanogpt_cpu mlp_z2h] [--no-torch] [--scale 1]
-    python benchmarks/bench_train.py --threads 2 --neighbour spin|train [--rounds 3] [--seconds 3]
+    python benchmarks/bench_train.py --threads 2 --neighbour spin|same [--rounds 3] [--seconds 3]
 
 --neighbour: each contender's tokens/s idle and beside another busy program, and the ratio (neighbour.py): `spin`
-is one spinning process, `train` a second lmladder process training the same workload.
+is one spinning process, `same` a second lmladder process training the same workload.
 
 GRU batches: idx (32, 16) windows of the names stream, the same for torch.nn.GRU (batch_first, a learned start
 state as ours) as for lmladder's RNN rung.
@@ -251,10 +251,10 @@ def main() -> None:
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference even if importable")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of timed steps")
-    ap.add_argument("--neighbour", choices=("spin", "train"), help="time idle and beside this neighbour")
+    ap.add_argument("--neighbour", choices=("spin", "same"), help="time idle and beside this neighbour")
     ap.add_argument("--rounds", type=int, default=3, help="--neighbour: idle/busy rounds")
     ap.add_argument("--seconds", type=float, default=3.0, help="--neighbour: timed seconds per turn")
-    ap.add_argument("--loop", choices=list(WORKLOADS), help=argparse.SUPPRESS)  # the `train` neighbour's body
+    ap.add_argument("--loop", choices=list(WORKLOADS), help=argparse.SUPPRESS)  # the `same` neighbour's body
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
     global np

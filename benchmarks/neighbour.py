@@ -3,8 +3,8 @@ alternating phases of one run, and the ratio busy / idle for each.
 
 The neighbour is started once, in a session of its own (as another terminal's program is: the kernel's autogroups
 then give each session an equal share of the CPU), and paused between phases (psutil's suspend / resume, SIGSTOP
-and SIGCONT on POSIX). `spin` is one process that only spins; `train` is a second lmladder process running the same
-workload in a loop (its command comes from the script: `worker`).
+and SIGCONT on POSIX). `spin` is one process that only spins; `same` is a second lmladder process running the same
+workload in a loop (the script's own command with --loop).
 
 Each turn of a contender starts with `settle` seconds of untimed calls (lmladder decides its thread count again
 every 0.25 s: fast/share.py; a user's run is long, so its steady state is what matters), then calls it until

@@ -71,6 +71,16 @@ def gemm() -> str:
     return name
 
 
+def describe() -> str:
+    """One log line: which kernels and GEMMs a run uses, and on how many threads."""
+    if not switch.on():
+        return "kernels: the NumPy reference (LMLADDER_KERNELS=numpy), GEMMs by NumPy's matmul"
+    if _load_jit() is None:
+        return "kernels: the NumPy reference (numba cannot be imported here), GEMMs by NumPy's matmul"
+    lib = {"openblas": "NumPy's OpenBLAS", "mkl": "Intel MKL"}[gemm()] if _load_blas() else "NumPy's matmul"
+    return f"kernels: compiled, GEMMs by {lib}; {share.summary()}"
+
+
 def blas(x: np.ndarray):
     """kernels_blas (GEMMs and attention on the compiled kernels' thread pool) when it takes x, else None."""
     return _load_blas() if compiled(x) is not None else None

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import psutil
 
@@ -31,17 +33,6 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _busy_seconds(cpus: list[int] | None) -> float:
-    """CPU seconds the given cores (None: all) have spent busy since boot, whoever ran on them."""
-    rows = psutil.cpu_times(percpu=True)
-    total = 0.0
-    for i in range(len(rows)) if cpus is None else cpus:
-        t = rows[i]
-        # guest time is already in user time (Linux); idle and waiting for I/O are not busy
-        total += sum(t) - t.idle - getattr(t, "iowait", 0) - getattr(t, "guest", 0) - getattr(t, "guest_nice", 0)
-    return total
-
-
 def _affinity() -> list[int] | None:
     try:
         cpus = psutil.Process().cpu_affinity()
@@ -50,59 +41,75 @@ def _affinity() -> list[int] | None:
         return None
 
 
+def machine_reading(cpus: list[int] | None = None) -> tuple[float, float]:
+    """(CPU seconds the cores `cpus` (None: all) spent busy since boot, whoever ran there; CPU seconds of this
+    process)."""
+    rows = psutil.cpu_times(percpu=True)
+    busy = 0.0
+    for i in range(len(rows)) if cpus is None else cpus:
+        t = rows[i]
+        # guest time is already in user time (Linux); idle and waiting for I/O are not busy
+        busy += sum(t) - t.idle - getattr(t, "iowait", 0) - getattr(t, "guest", 0) - getattr(t, "guest_nice", 0)
+    return busy, time.process_time()
+
+
+def _set_pool(n: int) -> None:
+    import numba  # here, not at the top: the numpy backend runs without numba
+
+    numba.set_num_threads(n)
+
+
 @dataclass
 class Share:
-    """The thread count of one process: `width` asked for, `running` now, and what decided it."""
+    """The thread count of one process: `width` asked for, `running` now. `read` gives (the machine's busy CPU
+    seconds, ours) and `apply` sets the pool's count (tests pass their own)."""
 
     width: int
-    cpus: list[int] | None = field(default_factory=_affinity)
     cores: int = field(default_factory=usable_cores)
+    read: Callable[[], tuple[float, float]] = field(default_factory=lambda: partial(machine_reading, _affinity()))
+    apply: Callable[[int], None] = _set_pool
     running: int = 0
     others: float = 0.0  # cores the other processes kept busy in the last window
-    changes: list[str] = field(default_factory=list)  # messages not yet shown (news())
+    pinned: bool = False  # pin(): a fixed count, not decided again
+    changes: list[str] = field(default_factory=list)  # log lines not yet taken (news())
     _due: float = 0.0
     _mark: tuple[float, float, float] | None = None  # (wall, machine busy, ours) at the window's start
     _rising: bool = False
 
-    pinned: bool = False  # pin(): a fixed count, not decided again
-
     def __post_init__(self):
         self.running = self.width
-        _numba().set_num_threads(self.running)
+        self.apply(self.width)
 
-    def threads(self) -> int:
-        now = time.perf_counter()
+    def threads(self, now: float | None = None) -> int:
+        now = time.perf_counter() if now is None else now
         if now >= self._due and not self.pinned:
             self._decide(now)
         return self.running
 
     def _decide(self, now: float) -> None:
         self._due = now + WINDOW
-        mark = (now, _busy_seconds(self.cpus), time.process_time())
+        mark = (now, *self.read())
         if self._mark is not None and self.width > 1:
             wall, busy, ours = (b - a for a, b in zip(self._mark, mark, strict=True))
             self.others = max(0.0, busy - ours) / wall
             want = min(self.width, max(1, int(self.cores - self.others + 0.5)))
             rise = want > self.running
             if want < self.running or (rise and self._rising):
-                self._set(want)
+                self.set(want)
             self._rising = rise
         self._mark = mark
 
-    def _set(self, n: int) -> None:
-        _numba().set_num_threads(n)
-        if n < self.width:
+    def set(self, n: int) -> None:
+        """Run on n threads from now on (1 <= n <= width), saying why in `changes`."""
+        self.apply(n)
+        if self.pinned:
+            why = "pinned"
+        elif n < self.width:
             why = f"other processes keep {self.others:.1f} of {self.cores} cores busy"
         else:
             why = "the cores are free again"
         self.changes.append(f"sharing the machine: {n} of {self.width} threads ({why})")
         self.running = n
-
-
-def _numba():
-    import numba  # here, not at the top: the numpy backend runs without numba
-
-    return numba
 
 
 _share: Share | None = None
@@ -122,19 +129,11 @@ def state() -> Share:
     """The process's Share, made on first use (this starts numba's thread pool)."""
     global _share
     if _share is None:
+        import numba
+
         n = _width or int(os.environ.get("OMP_NUM_THREADS") or 0) or usable_cores()
-        _share = Share(max(1, min(n, _numba().config.NUMBA_NUM_THREADS)))
+        _share = Share(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
     return _share
-
-
-def pin(n: int | None) -> None:
-    """Run on exactly n threads (at most the width) from now on, whatever the machine does; None: decide again.
-    For tests and benchmarks that compare thread counts."""
-    s = state()
-    s.pinned = n is not None
-    if n is not None and n != s.running:
-        _numba().set_num_threads(max(1, min(n, s.width)))
-        s.running = max(1, min(n, s.width))
 
 
 def threads() -> int:
@@ -145,6 +144,29 @@ def threads() -> int:
 def width() -> int:
     """The thread count the kernels split their work for."""
     return (_share or state()).width
+
+
+def pin(n: int | None) -> None:
+    """Run on exactly n threads (at most the width) whatever the machine does; None: decide again from now on.
+    For tests and benchmarks that compare thread counts."""
+    s = state()
+    s.pinned = n is not None
+    if n is not None and n != s.running:
+        s.set(max(1, min(n, s.width)))
+    s.changes.clear()
+
+
+def summary() -> str:
+    """One log line: the threads and where their count comes from."""
+    s = state()
+    if _width:
+        source = "asked for"
+    elif os.environ.get("OMP_NUM_THREADS"):
+        source = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    else:
+        source = "one per usable core"
+    follow = ", fewer while other processes keep cores busy" if s.width > 1 and not s.pinned else ""
+    return f"threads: {s.width} ({source}) of {s.cores} usable cores{follow}"
 
 
 def news() -> list[str]:

@@ -102,6 +102,7 @@ class Trainer:
         s, out = self.s, self.out
         start = self._start(resume, reshard)
         self._open_logs(start)
+        self.log(fast.describe())
         end = s.max_iters if stop_at is None else min(stop_at, s.max_iters)
         # overflow/NaN are detected and reported per step (_skip); NumPy's RuntimeWarnings would only add noise.
         # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows.
