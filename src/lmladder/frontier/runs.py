@@ -153,7 +153,9 @@ def _one_corpus(rows: list[dict]) -> dict | None:
             seen.setdefault(json.dumps(data, sort_keys=True), (r["job"], data))
     if len(seen) > 1:
         (a, da), (b, db) = list(seen.values())[:2]
-        differ = next(k for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k))
+        first = ("name", "path", "url", "source", "kind", "tokenizer")  # the differences a user recognises first
+        keys = sorted(set(da) | set(db), key=lambda k: (first.index(k) if k in first else len(first), k))
+        differ = next(k for k in keys if da.get(k) != db.get(k))
         raise FrontierError(
             f"runs from two corpora: {a} has data.{differ}={da.get(differ)!r}, {b} has {db.get(differ)!r}; "
             "fit one corpus (and tokenizer) at a time: give only its study or sweep folders"
