@@ -9,6 +9,7 @@ lmladder compare outputs/multirun/A outputs/multirun/B        # two sweeps, row 
 lmladder compare HEAD:                                        # last commit's outputs/reports vs the workspace
 lmladder compare my-exp: other-exp:                           # two DVC experiments (names from `dvc exp show`)
 lmladder export outputs/transformer/seed0 --to hf gpt-hf      # transformers folder; --to gguf gpt.gguf: llama.cpp
+lmladder frontier plan conf/frontier/names.yaml               # a compute-frontier study (cli_frontier.py)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
+from .cli_frontier import add_parser as add_frontier
 from .errors import LmladderError
 from .reports.compare import METRICS
 from .stdout import guard_stdout, guarded_stdout
@@ -180,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--repo", default=".", help="the git/DVC repository REV:PATH is read from (default: .)")
     c.add_argument("--out", help="also write compare.csv and compare.md into this folder")
     c.set_defaults(func=cmd_compare)
+    add_frontier(sub)
     return p
 
 

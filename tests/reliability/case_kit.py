@@ -11,6 +11,7 @@ REPORT = "{sb}/reports"
 RB = "{sb}/readback"  # readback_files.py: our own files, edited since lmladder wrote them
 CK = "{sb}/ckpt"
 C = "{sb}/corpora"
+F = "{sb}/frontier"  # frontier_files.py: presets, a planned study, a run on another corpus
 ZEROS = "0" * 64
 NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands a non-UTF-8 argv byte to the program ("\udcff")
 

@@ -10,7 +10,7 @@ docs/errors.md is this table with the actual messages (regenerate: python -m tes
 
 from __future__ import annotations
 
-from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, case
+from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, F, case
 from .cases_found import FOUND
 
 __all__ = ["BY_ID", "CASES", "Case"]
@@ -577,6 +577,36 @@ CASES = [
     case("export-unwritable", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "hf",
                                                 f"{C}/names.txt/hf"],
          r"cannot write .*names.txt/hf", r"a file is in the way of a directory"),
+    # ------------------------------------------------------------------ lmladder frontier (frontier_files.py)
+    case("frontier-preset-missing", "frontier", "cli", ["frontier", "plan", f"{F}/nope.yaml"],
+         r"no preset at .*nope.yaml", r"give a preset file, e.g. conf/frontier/names.yaml", fast=True),
+    case("frontier-preset-is-a-fifo", "frontier", "cli", ["frontier", "plan", f"{C}/fifo.txt"],
+         r"preset .*fifo.txt is a FIFO \(named pipe\), not a regular file", r"give a preset file"),
+    case("frontier-unknown-rung", "frontier", "cli", ["frontier", "plan", f"{F}/unknown_rung.yaml"],
+         r"unknown_rung.yaml: rungs: 'gpt' is not a rung it can use", r"choose from .*mlp.*transformer"),
+    case("frontier-unknown-size-field", "frontier", "cli", ["frontier", "plan", f"{F}/unknown_size_field.yaml"],
+         r"rungs.mlp.sizes.n_hiden is not a field of the mlp model \(MLPConfig: .*n_hidden", r"fix the spelling"),
+    case("frontier-budget-too-small", "frontier", "cli", ["frontier", "plan", f"{F}/budget_too_small.yaml",
+                                                          "--out", "{sb}/runs/frontier-small"],
+         r"budgets.flops=1000 buys .* steps of mlp n_hidden=32 \(one step costs .* FLOPs\), not one step",
+         r"raise the smallest budget or drop that size"),
+    case("frontier-planned-twice", "frontier", "cli", ["frontier", "plan", f"{F}/ok.yaml", "--out", f"{F}/planned"],
+         r"planned already holds a plan", r"give another --out \(or delete that folder\) to plan again"),
+    case("frontier-run-not-a-study", "frontier", "cli", ["frontier", "run", C],
+         r"corpora has no plan.json", r"plan the study first: lmladder frontier plan"),
+    case("frontier-run-setting-override", "frontier", "cli", ["frontier", "run", f"{F}/planned",
+                                                              "mlp.train.max_iters=5"],
+         r"mlp.train.max_iters=5: only hydra.\* overrides", r"a point's settings are fixed by its plan"),
+    case("frontier-fit-two-corpora", "frontier", "cli", ["frontier", "fit", "{sb}/runs/good", f"{F}/other_corpus"],
+         r"runs from two corpora: .*good has data.path='.*names.txt', .*other_corpus has '.*shakespeare.txt'",
+         r"fit one corpus \(and tokenizer\) at a time", fast=True),
+    case("frontier-fit-no-runs", "frontier", "cli", ["frontier", "fit", f"{C}/a_folder"],
+         r"no runs under .*a_folder", r"give a study folder or a sweep folder"),
+    case("frontier-fit-broken-metrics", "frontier", "cli", ["frontier", "fit", f"{F}/broken_metrics"],
+         r"metrics.json is not JSON \(edited, or cut short\)", r"re-run that point"),
+    case("frontier-fit-bootstrap-negative", "frontier", "cli", ["frontier", "fit", "{sb}/runs/good",
+                                                                "--bootstrap", "-1"],
+         r"--bootstrap -1 must be >= 0", r"0: no intervals"),
 ]  # fmt: skip
 
 CASES += FOUND  # cases found since, each at the end of its group in docs/errors.md

@@ -29,6 +29,7 @@ from lmladder.models import rungs
 from lmladder.models.transformer import GPT, GPTConfig
 
 from ..shared_data import shared_file
+from .frontier_files import build_frontier
 from .readback_files import build_readback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +138,7 @@ class Sandbox:
             "reports",
             "units",
             "readback",
+            "frontier",
         )
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
@@ -222,7 +224,8 @@ def build_sandbox(root: Path) -> Sandbox:
     """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
     (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
     trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
-    metrics file beside it, and edited copies of files lmladder reads back (readback/, readback_files.py)."""
+    metrics file beside it, edited copies of files lmladder reads back (readback/, readback_files.py) and what the
+    `lmladder frontier` cases read (frontier/, frontier_files.py)."""
     sb = Sandbox(root)
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
@@ -270,7 +273,12 @@ def build_sandbox(root: Path) -> Sandbox:
     ev = run_in_process(sb, "cli", ["evaluate", str(good / "model.safetensors"), f"--text={c}/names.txt"], "")
     assert ev.rc == 0, ev.stderr
     build_readback(root, ev.stdout)
+    build_frontier(root, lambda rung, args, run_dir: _must(run_in_process(sb, rung, args, run_dir)))
     return sb
+
+
+def _must(r: Result) -> None:
+    assert r.rc == 0, r.stderr
 
 
 def _unit_cases(d: Path, good: Path, names: Path) -> None:

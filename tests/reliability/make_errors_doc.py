@@ -24,6 +24,7 @@ GROUPS = {
     "evaluate": "`lmladder evaluate --text`",
     "report": "`lmladder report` and `lmladder compare`",
     "export": "`lmladder export`",
+    "frontier": "`lmladder frontier` (docs/frontier.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

@@ -15,6 +15,7 @@ so training, evaluation, sampling and checkpoints are written once for all of th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,36 @@ from . import REGISTRY, ModelConfigError
 # that are ignored (multiplied by 0) never make a NaN; exact scoring counts such targets and reports an infinite NLL.
 LOG_ZERO = -1e30
 SCORE_WINDOW = 256  # the row length scoring feeds a model that accepts any length (block_size None)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A trained rung's size three ways and its training cost per token, from its config alone (config.counts()):
+    what scaling-law fits read (lmladder.frontier), stated once here.
+
+    params: every trainable parameter, a tied weight once: what `num_parameters()` counts (Chinchilla's N).
+    non_embedding: params without the lookup tables (token, position and value embeddings; a head tied to the token
+        embedding goes with it): Kaplan et al. (2020)'s N.
+    matmul: the weights of the matrix products a token goes through, the head included even when tied (nanochat's
+        6N counts these): no biases, norm gains or lookups.
+    flops_per_token: training FLOPs per trained token: 6 per multiply-add of those products (2 forward, 4 backward;
+        6 x matmul unless a weight is applied more than once per token, as the WaveNet's lower levels are) plus
+        attention's 6 x n_layer x context x width for the GPT (Kaplan et al. 2020, Table 1: the causal half of QK^T
+        and AV; nanoGPT's and nanochat's estimators count the masked half too, 12). Norms, activations, softmax,
+        biases and the optimizer are not counted, as in both estimators.
+    """
+
+    params: int
+    non_embedding: int
+    matmul: int
+    flops_per_token: int
+
+
+def need_vocab(config: Any) -> int:
+    """The vocabulary size a count needs (set from the data: models.for_data)."""
+    if config.vocab_size is None:
+        raise ModelConfigError(f"{type(config).__name__}.counts() needs vocab_size; set it from the data (for_data)")
+    return config.vocab_size
 
 
 def check_ids(config: Any, *names: str) -> None:

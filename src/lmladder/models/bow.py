@@ -11,7 +11,7 @@ import numpy as np
 from .. import nn
 from ..autograd import functional as F
 from ..rules import check_fields, integer
-from .base import LanguageModel, ModelConfigError
+from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 
 @dataclass
@@ -25,6 +25,15 @@ class BoWConfig:
 
     def check(self) -> None:
         check_fields(self, ModelConfigError)
+
+    def counts(self) -> Counts:
+        """Parameters three ways and training FLOPs per token (models/base.py: Counts); the causal mean costs O(C)
+        per token and is not counted."""
+        V, E, H, T = need_vocab(self), self.n_embd, self.n_hidden, self.block_size
+        matmul = 2 * E * H + E * V  # the block's two projections, the head
+        tables = V * E + T * E
+        params = tables + matmul + H + E + V  # + the three biases
+        return Counts(params, params - tables, matmul, 6 * matmul)
 
 
 class BoWBlock(nn.Module):

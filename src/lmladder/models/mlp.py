@@ -10,7 +10,7 @@ import numpy as np
 from .. import nn
 from ..data.batching import context_windows
 from ..rules import check_fields, choice, integer, number
-from .base import LanguageModel, ModelConfigError, check_ids
+from .base import Counts, LanguageModel, ModelConfigError, check_ids, need_vocab
 
 
 @dataclass
@@ -30,6 +30,13 @@ class MLPConfig:
         check_fields(self, ModelConfigError)
         if self.vocab_size is not None:
             check_ids(self, "pad_id")
+
+    def counts(self) -> Counts:
+        """Parameters three ways and training FLOPs per token (models/base.py: Counts)."""
+        V, E, H, K, L = need_vocab(self), self.n_embd, self.n_hidden, self.context, self.n_layers
+        matmul = K * E * H + (L - 1) * H * H + H * V  # hidden layers, then the head
+        params = V * E + matmul + L * H + V  # + the lookup table and the biases
+        return Counts(params, params - V * E, matmul, 6 * matmul)
 
 
 class MLP(LanguageModel):

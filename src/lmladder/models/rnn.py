@@ -20,7 +20,7 @@ from ..autograd import functional as F
 from ..autograd import getitem, is_grad_enabled, stack
 from ..autograd.engine import Tensor
 from ..rules import check_fields, choice, integer, number
-from .base import LanguageModel, ModelConfigError
+from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 # cell -> (gates per hidden unit, state width in hidden units: the LSTM carries [h, c])
 CELLS = {"rnn": (1, 1), "gru": (3, 1), "lstm": (4, 2)}
@@ -44,6 +44,16 @@ class RNNConfig:
 
     def check(self) -> None:
         check_fields(self, ModelConfigError)
+
+    def counts(self) -> Counts:
+        """Parameters three ways and training FLOPs per token (models/base.py: Counts). Layer 0's input projection
+        is counted per token, as the model it computes (x W_ih), though forward gathers it from a (V, G) table."""
+        V, E, H, L = need_vocab(self), self.n_embd, self.n_hidden, self.n_layer
+        gates, width = CELLS[self.cell]
+        G = gates * H
+        matmul = G * E + (L - 1) * G * H + L * G * H + H * V  # W_ih of each layer, W_hh of each, the head
+        params = V * E + matmul + L * (2 * G + width * H) + V  # + the lookup, both biases and start state, head bias
+        return Counts(params, params - V * E, matmul, 6 * matmul)
 
 
 class RNNState:

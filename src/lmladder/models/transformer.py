@@ -19,7 +19,7 @@ from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
 from ..rules import check_fields, choice, flag, integer, number
-from .base import LanguageModel, ModelConfigError
+from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rope")
@@ -67,6 +67,19 @@ class GPTConfig:
                 "value_embeds=true needs n_layer >= 2 (they go on alternate layers); set n_layer >= 2 or turn "
                 "value_embeds off"
             )
+
+    def counts(self) -> Counts:
+        """Parameters three ways and training FLOPs per token (models/base.py: Counts): 6 x the matmul weights plus
+        attention's 6 x n_layer x block_size x n_embd (Kaplan et al. 2020)."""
+        V, C, L, T = need_vocab(self), self.n_embd, self.n_layer, self.block_size
+        kv = self.kv_heads * (C // self.n_head)  # width of the keys (and of the values)
+        block = C * (C + 2 * kv) + C * C + 8 * C * C  # q, k, v; the attention's projection; the 4x MLP
+        norm = C * (2 if self.bias and self.norm == "layernorm" else 1)  # gain (+ shift)
+        biases = (C + 2 * kv) + C + 4 * C + C if self.bias else 0
+        tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * sum(map(self.has_value_embed, range(L)))
+        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C)
+        matmul = L * block + V * C  # the head multiplies every token, tied or not
+        return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
     @property
     def kv_heads(self) -> int:

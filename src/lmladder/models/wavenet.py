@@ -12,7 +12,7 @@ import numpy as np
 from .. import nn
 from ..data.batching import IGNORE_INDEX, context_windows
 from ..rules import check_fields, integer
-from .base import LanguageModel, ModelConfigError, check_ids
+from .base import Counts, LanguageModel, ModelConfigError, check_ids, need_vocab
 
 
 @dataclass
@@ -34,6 +34,17 @@ class WaveNetConfig:
             )
         if self.vocab_size is not None:
             check_ids(self, "pad_id")
+
+    def counts(self) -> Counts:
+        """Parameters three ways and training FLOPs per token (models/base.py: Counts). Level i merges context / 2^(i+1)
+        pairs for every token (no window shares its tree with its neighbour's), so its weights count that often."""
+        V, E, H, K = need_vocab(self), self.n_embd, self.n_hidden, self.context
+        fan_ins = [E] + [H] * (int(math.log2(K)) - 1)
+        weights = [2 * f * H for f in fan_ins]  # each level's bias-free projection of a concatenated pair
+        matmul = sum(weights) + H * V
+        params = V * E + matmul + 2 * H * len(fan_ins) + V  # + lookup, BatchNorm's gain and shift, the head bias
+        macs = sum(w * K // 2 ** (i + 1) for i, w in enumerate(weights)) + H * V
+        return Counts(params, params - V * E, matmul, 6 * macs)
 
 
 class Level(nn.Module):

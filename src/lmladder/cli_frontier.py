@@ -1,0 +1,174 @@
+"""`lmladder frontier plan | run | fit` (docs/frontier.md): which rung wins at which compute budget.
+
+lmladder frontier plan conf/frontier/names.yaml               # -> outputs/frontier/names/plan.json (the grid)
+lmladder frontier run outputs/frontier/names                  # every point not finished yet, as one Hydra sweep
+lmladder frontier run outputs/frontier/names --launcher joblib --jobs 2
+lmladder frontier fit outputs/frontier/names                  # -> outputs/frontier/names/frontier/report.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+from pathlib import Path
+
+from .cli_checkpoint import CliError
+from .frontier.preset import FrontierError
+from .frontier.study import LAUNCHERS
+
+LAUNCHER_HELP = "local (one after another), joblib (--jobs at once), slurm, slurm_local (submitit), mpi (--ranks)"
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from .cli_frontier_plan import estimate_seconds, fmt_duration, make_plan
+    from .frontier.preset import parse_preset
+    from .frontier.study import check_unplanned, write_plan
+    from .io import check_user_file
+
+    path = Path(a.preset)
+    fix = "give a preset file, e.g. conf/frontier/names.yaml"
+    check_user_file(path, what=f"preset {path}", fix=fix, error=FrontierError, missing=f"no preset at {path}; {fix}")
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as e:  # noqa: BLE001 - YAML and OmegaConf raise many kinds; each is a bad file
+        raise FrontierError(f"{path} is not a readable YAML preset ({str(e).splitlines()[0][:80]}); fix it") from None
+    preset = parse_preset(raw, str(path))
+    study = Path(a.out or f"outputs/frontier/{preset.name}")
+    check_unplanned(study)
+    plan = make_plan(preset, list(a.overrides), str(path), calibrate=a.calibrate)
+    write_plan(study, plan)
+    points = plan["points"]
+    flops = sum(p["planned_tokens"] * p["counts"]["flops_per_token"] for p in points if p["kind"] != "reference")
+    print(f"[frontier] {len(points)} runs planned ({flops:.3g} FLOPs of training) -> {study / 'plan.json'}")
+    if est := estimate_seconds(plan):
+        print(f"[frontier] estimated on this machine: {fmt_duration(sum(est))} ({fmt_duration(est[0])} training)")
+    print(f"[frontier] next: lmladder frontier run {study}")
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .cli_frontier_plan import estimate_seconds, fmt_duration
+    from .frontier.study import launch_argv, load_plan, stage_points, states
+
+    if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
+        raise CliError(f"{bad[0]}: only hydra.* overrides (the launcher's); a point's settings are fixed by its plan")
+    if a.jobs < 1 or a.ranks < 1:
+        raise CliError(f"--jobs {a.jobs} / --ranks {a.ranks} must be >= 1")
+    study = Path(a.study)
+    plan = load_plan(study)
+    if not Path("stages/train.py").is_file():
+        raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
+    before = states(study, plan)
+    todo = [pid for pid, s in before.items() if s != "finished"]
+    if not todo:
+        print(f"[frontier] all {len(before)} points finished; next: lmladder frontier fit {study}")
+        return 0
+    partial = sum(before[p] in ("partial", "failed") for p in todo)
+    est = estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
+    about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
+    print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
+    stage_points(study, plan, todo, _commit())
+    points = [p for p in plan["points"] if p["id"] in set(todo)]
+    for argv in launch_argv(study, points, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
+        _launch(argv)
+    after = states(study, plan)
+    left = [p for p, s in after.items() if s != "finished"]
+    if left:
+        raise FrontierError(
+            f"{len(left)} of {len(after)} points did not finish (the first: {study / 'runs' / left[0]}, "
+            f"{after[left[0]]}); fix what their errors say, then `lmladder frontier run {study}` runs just those"
+        )
+    print(f"[frontier] all {len(after)} points finished; next: lmladder frontier fit {study}")
+    return 0
+
+
+def _launch(argv: list[str]) -> None:
+    """Run one launch to its end. Ctrl-C reaches it too (one process group) and SIGTERM is passed on: either way
+    it stops at once, its checkpoints kept, and so does this command."""
+    proc = subprocess.Popen(argv)  # noqa: S603 - our own stage script, with the interpreter running us
+    old = signal.signal(signal.SIGTERM, lambda signum, _: proc.send_signal(signum))
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if proc.returncode in (-signal.SIGTERM, -signal.SIGINT, 130, 143):
+        raise KeyboardInterrupt("(the points finished so far are kept; run it again to go on)")
+
+
+def _commit() -> str:
+    """The code's git commit, with "-dirty" when tracked files differ from it; "unknown" outside a repository."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=30)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from .frontier.fits.analysis import fit_study
+    from .frontier.report import write_fit
+    from .frontier.runs import read_runs
+
+    if a.bootstrap < 0:
+        raise CliError(f"--bootstrap {a.bootstrap} must be >= 0 (0: no intervals)")
+    sources = [Path(d) for d in a.dirs]
+    out = Path(a.out) if a.out else sources[0] / "frontier"
+    runs, corpus = read_runs(sources, _train_tokens)
+    res = fit_study(runs, train_tokens=corpus["train_tokens"], n_boot=a.bootstrap, seed=a.seed)
+    name = str((corpus["data"] or {}).get("name", "?"))
+    title = a.title or f"Compute frontier: {', '.join(map(str, sources))}"
+    write_fit(res, out, title=title, corpus=name)
+    from .frontier.fits.tables import crossovers
+
+    for line in crossovers(res)["statement"] if res.est.crossings or res.references else []:  # (axis: what)
+        print(f"[frontier] {line}")
+    print(f"[frontier] {len(res.used)} runs fitted -> {out}/report.md (runs.csv, metrics.json, *.csv, *.png)")
+    return 0
+
+
+def _train_tokens(data: dict) -> int:
+    """A corpus no plan recorded, prepared (or found prepared) the way a stage does, and its train targets."""
+    from .config import merge
+    from .data import DataConfig, ensure_prepared
+    from .frontier.plan import train_targets
+
+    config = merge(DataConfig, {k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__}, "data.")
+    prepared, _ = ensure_prepared(config, prepared_dir="data/prepared", cache_root="data/prepared/cache")
+    return train_targets(prepared)
+
+
+def add_parser(sub) -> None:
+    what = "the compute frontier: plan a grid of runs, run it, fit scaling laws (docs/frontier.md)"
+    f = sub.add_parser("frontier", help=what, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fs = f.add_subparsers(dest="frontier_command", required=True)
+    p = fs.add_parser("plan", help="a preset -> a study folder with its grid (plan.json)")
+    p.add_argument("preset", help="conf/frontier/<name>.yaml")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. data.path=/path/to/names.txt")
+    p.add_argument("--out", help="the study folder (default: outputs/frontier/<name>)")
+    p.add_argument("--calibrate", action="store_true", help="time every size (tokens/s) to estimate the duration")
+    p.set_defaults(func=cmd_plan)
+    r = fs.add_parser("run", help="train every point not finished yet (a killed run continues)")
+    r.add_argument("study", help="the study folder `plan` wrote")
+    r.add_argument("overrides", nargs="*", help="hydra.* overrides for the launcher, e.g. hydra.launcher.partition=cpu")
+    r.add_argument("--launcher", choices=list(LAUNCHERS), default="local", help=LAUNCHER_HELP)
+    r.add_argument("--jobs", type=int, default=2, help="joblib: points at once (default 2)")
+    r.add_argument("--ranks", type=int, default=2, help="mpi: ranks per point (default 2)")
+    r.set_defaults(func=cmd_run)
+    t = fs.add_parser("fit", help="read the runs, fit, write report.md with tables, figures and metrics.json")
+    t.add_argument("dirs", nargs="+", help="study folders and/or sweep folders (one corpus)")
+    t.add_argument("--out", help="where to write (default: FIRST_DIR/frontier)")
+    t.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the intervals (default 200)")
+    t.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (>= 0)")
+    t.add_argument("--title", help="the report's title")
+    t.set_defaults(func=cmd_fit)

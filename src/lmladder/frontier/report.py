@@ -1,0 +1,118 @@
+"""A fit written out: runs.csv, one CSV per table, the figures, report.md and metrics.json (the headline numbers,
+for `dvc metrics show` / `dvc exp show`), swapped into the output folder at once (a failed fit leaves the old one).
+The same runs give the same bytes: the bootstrap is seeded and nothing records the time."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import atomic_directory
+from .figures import draw_all
+from .fits import tables
+from .fits.analysis import Results
+
+DOC = "docs/frontier.md"
+
+
+def write_fit(res: Results, out: Path, *, title: str, corpus: str) -> dict:
+    """Everything into `out`; returns the headline numbers (metrics.json)."""
+    t = {
+        "profiles": tables.profiles(res),
+        "power_laws": tables.power_laws(res),
+        "crossovers": tables.crossovers(res),
+        "laws": tables.laws(res),
+        "holdout": tables.holdout(res),
+    }
+    headline = _headline(res, t, corpus)
+    with atomic_directory(out) as tmp:
+        res.runs.to_csv(tmp / "runs.csv", index=False)
+        for name, df in t.items():
+            df.to_csv(tmp / f"{name}.csv", index=False)
+        figures = draw_all(res, tmp)
+        (tmp / "report.md").write_text(_markdown(res, t, figures, title, corpus))
+        (tmp / "metrics.json").write_text(json.dumps(_clean(headline), indent=2, sort_keys=True) + "\n")
+    return headline
+
+
+def _headline(res: Results, t: dict[str, pd.DataFrame], corpus: str) -> dict:
+    status = res.runs["status"].value_counts()
+    out: dict = {"corpus": corpus, "train_tokens": res.train_tokens, "references": dict(sorted(res.references.items()))}
+    out["runs"] = {k: int(status.get(k, 0)) for k in ("ok", "failed", "incomplete")}
+    for r in t["crossovers"].to_dict("records"):
+        at = {k: r.get(k) for k in ("crossover", "lo", "hi", "share", "lower")}
+        out.setdefault("crossover", {}).setdefault(r["axis"], {})[f"{r['a']}_vs_{r['b']}"] = at
+    for r in t["power_laws"].to_dict("records"):
+        e = {k: r[k] for k in ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi")}
+        out.setdefault("exponents", {}).setdefault(r["rung"], {}).setdefault(r["kind"], {})[r["convention"]] = e
+    for r in t["holdout"].to_dict("records"):
+        e = {k: r[k] for k in r if k.endswith(("_mae", "_best_error"))}
+        out.setdefault("holdout_nats", {}).setdefault(r["rung"], {})[r["convention"]] = e
+    return out
+
+
+def _clean(x):
+    """NaN and infinities as null: metrics.json is strict JSON."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _md(df: pd.DataFrame, cols: list[str] | None = None) -> str:
+    if df.empty:
+        return "(none)\n"
+    df = df[[c for c in (cols or df.columns) if c in df.columns]]
+    return df.to_markdown(index=False, floatfmt=".4g") + "\n"
+
+
+PROFILE_COLUMNS = ["rung", "kind", "budget", "convention", "sizes", "N_star", "N_star_lo", "N_star_hi", "D_star",
+                   "loss_star", "note"]  # fmt: skip
+LAW_COLUMNS = ["rung", "convention", "form", "E", "E_lo", "E_hi", "alpha", "alpha_lo", "alpha_hi", "beta", "beta_lo",
+               "beta_hi", "R_star", "huber", "note"]  # fmt: skip
+
+
+def _intro(res: Results, title: str, corpus: str) -> str:
+    runs, used = res.runs, res.used
+    status = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().sort_index().items())
+    boot = (
+        f"Intervals: 95% percentile bootstrap over {res.n_boot} replicates that redraw each run's seed-to-seed "
+        f"deviation (rungs with a point of two seeds: {', '.join(sorted(res.noisy))})."
+        if res.n_boot
+        else "No intervals: no point was run with two seeds or more, so there is no seed noise to resample."
+    )
+    epochs = pd.to_numeric(used["epochs"], errors="coerce")
+    return (
+        f"# {title}\n\nCorpus `{corpus}`: {res.train_tokens:,.0f} unique train tokens. {len(runs)} runs ({status}); "
+        f"the fits use the {len(used)} finished runs of trained rungs, {epochs.min():.3g} to {epochs.max():.3g} "
+        f"epochs. {boot} How to read this page: {DOC} in the lmladder repository.\n"
+    )
+
+
+def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], title: str, corpus: str) -> str:
+    pictures = lambda *starts: [f"![{f}]({f})\n" for f in figures if f.startswith(starts)]
+    lines = [
+        _intro(res, title, corpus),
+        "## Compute frontiers and crossovers\n",
+        *pictures("frontier_"),
+        _md(t["crossovers"], ["statement", "range"]),
+        "## isoFLOP and iso-second profiles\n",
+        *pictures("isoflops_", "isoseconds_"),
+        _md(t["profiles"], PROFILE_COLUMNS),
+        "## Power laws: N* ~ C^a, D* ~ C^b, under each parameter convention\n",
+        *pictures("optimal_size_"),
+        _md(t["power_laws"]),
+        "## Parametric law L(N, D) = E + A/N^alpha + B/D^beta (Huber on log L; data-constrained: D' for D)\n",
+        *pictures("residuals"),
+        _md(t["laws"], LAW_COLUMNS),
+        "## Held-out check: fitted without the largest budget, predicting it (nats)\n",
+        _md(t["holdout"]),
+    ]
+    bad = res.runs[res.runs["status"] != "ok"]
+    if len(bad):
+        lines += ["## Runs not used\n", _md(bad, ["job", "status", "error"])]
+    return "\n".join(lines)
