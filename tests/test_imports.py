@@ -17,7 +17,8 @@ SRC = Path(lmladder.__file__).parent.parent
 # floor above nor another part of its own floor. Every part of lmladder stands on exactly one floor.
 FLOORS = (
     ("lmladder", "errors"),  # the package itself, and the error every other floor raises
-    ("rules", "resources", "progress", "stdout", "parallel"),  # field rules, memory, bars, stdout, MPI ranks
+    ("rules", "resources", "progress", "stdout"),  # field rules, memory and cores, bars, stdout
+    ("parallel",),  # MPI ranks (each rank's share of the cores)
     ("io",),  # atomic writes, locks, the safetensors format
     ("data",),  # corpora, tokenizers, splits, batches
     ("fast",),  # the speed wing, below the engine that reaches it through one seam
@@ -28,9 +29,11 @@ FLOORS = (
     ("inference",),  # scoring, sampling
     ("training",),  # the trainer and a whole run
     ("reports", "insight", "export"),
+    ("frontier",),  # compute-frontier studies: plans of ordinary runs, fits from their reports
     ("config",),  # the composed Hydra config, typed
     ("app",),  # the stage scripts' glue
-    ("cli_checkpoint",),
+    ("cli_checkpoint", "cli_frontier_plan"),
+    ("cli_frontier",),
     ("cli",),
     ("__main__",),
 )

@@ -102,13 +102,13 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
     sizes = []
     for rung, fields, settings, config in composed:
         m, t = settings.model, settings.train
-        seq = getattr(m, "block_size", None) or t.block_size
+        seq = getattr(m, "block_size", None) or t.seq_len  # LanguageModel.window's rule, on the config
         per_step = tokens_per_step(
             data, batch_size=t.batch_size, seq_len=seq, grad_accum=t.grad_accum, last=t.targets == "last"
         )
         size = Size(rung, dict(fields), for_data(m, data).counts(), per_step, settings.optim.warmup_iters, config)
         if calibrate:
-            tps = tokens_per_second(rung_class(rung), m, data, optim=settings.optim, train=t,
+            tps = tokens_per_second(rung_class(rung), m, data, optim=settings.optim, settings=t,
                                     seed=preset.seeds[0], steps=preset.calibration_steps)  # fmt: skip
             size = replace(size, tokens_per_s=tps)
             log(f"[frontier] {rung} {size.label}: {tps:,.0f} tokens/s over {preset.calibration_steps} steps")

@@ -14,7 +14,7 @@ from typing import Any
 from ..data.prepared import Prepared
 from ..models import for_data
 from ..models.base import LanguageModel
-from ..training import OptimSettings, Trainer, TrainSettings, make_rngs
+from ..training import OptimSettings, TrainSettings, make_rngs, train
 
 WARMUP_STEPS = 3
 
@@ -25,7 +25,7 @@ def tokens_per_second(
     data: Prepared,
     *,
     optim: OptimSettings,
-    train: TrainSettings,
+    settings: TrainSettings,
     seed: int,
     steps: int,
 ) -> float:
@@ -36,9 +36,8 @@ def tokens_per_second(
             rngs = make_rngs(seed)
             model = cls(for_data(config, data), rng=rngs["model"])
             quiet = dict(eval_interval=n + 1, eval_iters=1, checkpoint_interval=n + 1, grad_stats_interval=n + 1)
-            settings = replace(train, max_iters=n, health_interval=0, progress=False, **quiet)
-            trainer = Trainer(
-                model, data, optim=optim, settings=settings, rngs=rngs, out_dir=Path(tmp) / name, log=lambda *_: None
-            )
-            rates.append(trainer.run().tokens_per_s)
+            run_settings = replace(settings, max_iters=n, health_interval=0, progress=False, **quiet)
+            out = Path(tmp) / name
+            result = train(model, data, rngs=rngs, optim=optim, train=run_settings, out_dir=out, log=lambda *_: None)
+            rates.append(result.tokens_per_s)
     return max(rates[1:])
