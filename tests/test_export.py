@@ -279,15 +279,23 @@ def test_outputs_are_replaced_only_with_force_and_never_swallow_the_checkpoint(t
     with pytest.raises(ExportError, match=r"full exists and is not empty; pass --force to replace it"):
         export(ckpt, "hf", tmp_path / "full")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    export(tmp_path / "run", "hf", tmp_path / "full", force=True)
-    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == sorted(
-        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-    )
+    with pytest.raises(ExportError, match=r"full is not an earlier --to hf export \(it holds keep.txt, which no"):
+        export(tmp_path / "run", "hf", tmp_path / "full", force=True)  # --force replaces an export, not a user's files
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     (tmp_path / "empty").mkdir()
     export(ckpt, "hf", tmp_path / "empty")  # an empty folder is no one's work
+    export(tmp_path / "run", "hf", tmp_path / "empty", force=True)  # an earlier hf export: replaced
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(
+        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+    )
     export(ckpt, "gguf", tmp_path / "m.gguf")
     with pytest.raises(ExportError, match=r"m.gguf exists; pass --force"):
         export(ckpt, "gguf", tmp_path / "m.gguf")
+    export(ckpt, "gguf", tmp_path / "m.gguf", force=True)
+    (tmp_path / "notes.gguf").write_text("my notes")
+    with pytest.raises(ExportError, match=r"notes.gguf is not an earlier --to gguf export \(it does not start with GGUF"):
+        export(ckpt, "gguf", tmp_path / "notes.gguf", force=True)
+    assert (tmp_path / "notes.gguf").read_text() == "my notes"
     with pytest.raises(ExportError, match=r"is a folder, but --to gguf writes one file"):
         export(ckpt, "gguf", tmp_path / "full", force=True)
     with pytest.raises(ExportError, match=r"holds the checkpoint being exported"):

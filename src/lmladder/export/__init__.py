@@ -7,7 +7,9 @@
 A format is its writer, whether it writes a folder or a file, and the rungs it takes; `lmladder export --to` and
 the messages below list FORMATS, so a new format is one entry here. Every export is written to a temporary sibling
 and renamed into place: a failure or a kill leaves no half-written export, and an existing one is replaced only
-with force=True. The writers import their libraries (tokenizers, gguf: the `export` extra) only when they run.
+with force=True, and then only if it is an earlier export of the same format (outputs.py); a killed export's
+temporaries are removed by the next export to the same path. The writers import their libraries (tokenizers, gguf:
+the `export` extra) only when they run.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import atomic_directory, atomic_path, path_kind
+from ..io import atomic_directory, atomic_path, remove_stale_temps
 from .errors import ExportError
+from .outputs import check_output, earlier_arpa, earlier_gguf, earlier_hf
 
 if TYPE_CHECKING:  # the CLI lists FORMATS without importing the models
     from ..checkpoints import Checkpoint
@@ -48,12 +51,19 @@ class Format:
     folder: bool  # the output is a folder (else one file)
     rungs: tuple[str, ...]  # the rungs whose checkpoints it takes
     what: str
+    earlier: Callable[[Path], str | None]  # None if the path holds an earlier export of it (force may replace it)
 
 
 FORMATS: dict[str, Format] = {
-    "hf": Format(_hf, True, ("transformer",), "a Hugging Face transformers folder (GPT2LMHeadModel + tokenizer.json)"),
-    "gguf": Format(_gguf, False, ("transformer",), "a llama.cpp GGUF file (architecture gpt2)"),
-    "arpa": Format(_arpa, False, ("bigram",), "an ARPA back-off n-gram file (KenLM, SRILM)"),
+    "hf": Format(
+        _hf,
+        True,
+        ("transformer",),
+        "a Hugging Face transformers folder (GPT2LMHeadModel + tokenizer.json)",
+        earlier_hf,
+    ),
+    "gguf": Format(_gguf, False, ("transformer",), "a llama.cpp GGUF file (architecture gpt2)", earlier_gguf),
+    "arpa": Format(_arpa, False, ("bigram",), "an ARPA back-off n-gram file (KenLM, SRILM)", earlier_arpa),
 }
 
 
@@ -71,31 +81,6 @@ def _checkpoint_path(source: Path) -> Path:
     return source
 
 
-def _check_output(out: Path, spec: Format, to: str, force: bool, checkpoint: Path) -> None:
-    """Refuse, before any work, an output that is of the wrong kind, would overwrite without force=True, or would
-    swallow the checkpoint being exported."""
-    kind = "folder" if spec.folder else "file"
-    if out.name in ("", ".."):  # ., .., / (and an empty path, which is .): a folder that holds others
-        example = "gpt-hf" if spec.folder else f"model.{to}"
-        raise ExportError(
-            f"the output path {str(out)!r} (., .., / or an empty path) is no {kind} an export can replace; give a "
-            f"new {kind} path, e.g. {example}"
-        )
-    if out.resolve() == checkpoint.resolve() or out.resolve() in checkpoint.resolve().parents:
-        raise ExportError(f"{out} holds the checkpoint being exported; write the export to another {kind}")
-    if not (out.exists() or out.is_symlink()):
-        return
-    if spec.folder and not out.is_dir():
-        what = "a file" if (k := path_kind(out)) == "file" else k
-        raise ExportError(f"{out} is {what}, but --to {to} writes a folder; give a new folder path")
-    if not spec.folder and out.is_dir():
-        raise ExportError(f"{out} is a folder, but --to {to} writes one file; give a file path (e.g. model.gguf)")
-    if force or (out.is_dir() and not any(out.iterdir())):
-        return
-    what = "exists and is not empty" if spec.folder else "exists"
-    raise ExportError(f"{out} {what}; pass --force to replace it, or choose a new {kind}")
-
-
 def export(source: str | Path, to: str, out: str | Path, *, force: bool = False) -> Path:
     """Export the checkpoint (or run folder) `source` as format `to` at `out`; returns `out`."""
     if to not in FORMATS:
@@ -103,7 +88,8 @@ def export(source: str | Path, to: str, out: str | Path, *, force: bool = False)
         raise ExportError(f"--to {to!r} is no format lmladder exports; choose one of {known}")
     spec, out = FORMATS[to], Path(out)
     checkpoint = _checkpoint_path(Path(source))
-    _check_output(out, spec, to, force, checkpoint)
+    check_output(out, to=to, folder=spec.folder, force=force, checkpoint=checkpoint, earlier=spec.earlier)
+    remove_stale_temps(out.parent, of=out.name)  # what a killed export of this path left behind
     from ..checkpoints import load_training_checkpoint
 
     ck = load_training_checkpoint(checkpoint)

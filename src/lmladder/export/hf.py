@@ -13,8 +13,6 @@ from ..checkpoints import Checkpoint
 from .errors import ExportError
 from .gpt2 import HF_ACTIVATIONS, check_gpt2, hf_config, hf_state_dict
 
-FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-
 
 def _json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

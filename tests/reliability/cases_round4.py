@@ -1,0 +1,23 @@
+"""Bad-input cases of issue 47 (round four: the newest features), the same contract as cases.py (one line naming the
+problem and the fix, nothing changed), appended to CASES, so each comes last in its group of docs/errors.md."""
+
+from __future__ import annotations
+
+from .case_kit import CK, C, case
+
+GPT = f"{CK}/gpt.safetensors"
+NOT_OURS = r"and --force replaces only that"
+
+ROUND4 = [
+    # 1. --force replaces an earlier export of the same format, nothing else (it once deleted any folder)
+    case("export-force-over-documents", "export", "cli", ["export", GPT, "--to", "hf", C, "--force"],
+         r"corpora is not an earlier --to hf export \(it holds .*, which no --to hf export writes\)",
+         rf"{NOT_OURS}; move what it holds away, or choose a new folder", fast=True),
+    case("export-force-over-the-sandbox", "export", "cli", ["export", GPT, "--to", "hf", "{sb}", "--force"],
+         r"is not an earlier --to hf export \(it holds .*\)", NOT_OURS),
+    case("export-force-gguf-over-a-text", "export", "cli", ["export", GPT, "--to", "gguf", f"{C}/names.txt", "--force"],
+         r"names.txt is not an earlier --to gguf export \(it does not start with GGUF's magic bytes\)", NOT_OURS),
+    case("export-force-arpa-over-a-text", "export", "cli", ["export", "{sb}/runs/bigram", "--to", "arpa",
+                                                            f"{C}/names.txt", "--force"],
+         r"names.txt is not an earlier --to arpa export \(it does not start with ARPA's \\data\\ header\)", NOT_OURS),
+]  # fmt: skip
