@@ -38,19 +38,25 @@ def data_signature(data: DataConfig) -> dict:
     return sig
 
 
-def prepare(data: DataConfig, out_dir: str | Path) -> dict:
+def prepare(data: DataConfig, out_dir: str | Path, corpus_sha256: str | None = None) -> dict:
     """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically): in memory, or a chunk
-    at a time (streaming.py, streaming_lines.py) for a corpus file of STREAM_FROM bytes or more."""
+    at a time (streaming.py, streaming_lines.py) for a corpus file of STREAM_FROM bytes or more. `corpus_sha256`: the
+    corpus's digest as the caller found it (a cache folder's name); a corpus read otherwise is refused (pin.py)."""
     tokenizer = tokenizer_class(data.tokenizer)
     options = {k: getattr(data, k) for k in tokenizer.options}
     remove_stale_temps(Path(out_dir).parent, of=Path(out_dir).name)  # a killed prepare's half-written arrays
     if file := _streamed(data):
         check_disk(Path(out_dir).absolute().parent, file.stat().st_size)  # before hashing: a TiB takes 20 minutes
-        digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+        digest = corpus_sha256 or source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
         args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
                     meta=_meta(data, digest), **options)  # fmt: skip
         return (prepare_lines_file if data.kind == "lines" else prepare_file)(file, split_seed=data.split_seed, **args)
     src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    if corpus_sha256 is not None and src.sha256 != corpus_sha256:  # read once here: what was named is what is used
+        raise DataError(
+            f"{src.description} changed while it was being prepared (its sha256 was {corpus_sha256[:12]} when it was "
+            f"named, {src.sha256[:12]} when read); prepare again once nothing writes to it (or prepare a copy of it)"
+        )
     return prepare_corpus(
         src.data if tokenizer.reads_bytes else src.text(),
         kind=data.kind,
@@ -119,7 +125,7 @@ def ensure_prepared(
             # parallel sweep jobs wait here for the first one, instead of swapping the folder under its reader
             if not (path / MANIFEST).exists():
                 log(f"preparing {data.name} into {path}")
-                prepare(data, path)
+                prepare(data, path, digest)
     return load_prepared(path), path
 
 

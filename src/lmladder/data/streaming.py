@@ -29,6 +29,7 @@ import numpy as np
 from ..io.atomic import atomic_directory
 from ..resources import fmt_bytes, usable_cores
 from .errors import DataError
+from .pin import Pin
 from .prepared import EMPTY_STREAM, NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class, tokenizer_from_dict
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
@@ -93,21 +94,35 @@ def trim() -> None:
 _TRIM = _malloc_trim()
 
 
-def scan(path: Path, reads_bytes: bool, what: str) -> tuple[int, str, bool]:
-    """Pass 1: (length in units, sha256 of what the tokenizer reads: the file, less a byte order mark for text,
-    whether any of it is not white space)."""
-    h, n, text = hashlib.sha256(), 0, False
-    for piece in read_units(path, reads_bytes, what, h):
+class _Tee:
+    def __init__(self, *hashers):
+        self.hashers = hashers
+
+    def update(self, raw: bytes) -> None:
+        for h in self.hashers:
+            h.update(raw)
+
+
+def scan(pin: Pin, reads_bytes: bool) -> tuple[int, bool]:
+    """Pass 1: (length in units, whether any of it is not white space); records in `pin` the sha256 of what the
+    tokenizer reads (the file, less a byte order mark for text) and of the whole file."""
+    h, whole, n, text = hashlib.sha256(), hashlib.sha256(), 0, False
+    with open(pin.path, "rb") as f:
+        if not reads_bytes and f.read(3) == BOM:
+            whole.update(BOM)  # read_units leaves it out of what it hashes
+    for piece in read_units(pin.path, reads_bytes, pin.what, _Tee(h, whole)):
         n, text = n + len(piece), text or bool(piece.strip())
-    return n, h.hexdigest(), text
+    pin.first_read(h.hexdigest(), whole.hexdigest())
+    return n, text
 
 
-def split_pieces(path: Path, cuts: list[int], reads_bytes: bool, what: str, safe: bool) -> Iterator[tuple[int, object]]:
+def split_pieces(path: Path, cuts: list[int], reads_bytes: bool, what: str, safe: bool, hasher=None):
     """(split index, piece) in file order, each piece inside one split; with `safe`, a piece ends only after a newline
-    followed by a non-space (or at a split's end), so no token of a pre-split tokenizer crosses it."""
+    followed by a non-space (or at a split's end), so no token of a pre-split tokenizer crosses it. `hasher` is fed
+    the bytes read (read_units)."""
     k, pos, carry = 0, 0, ""
-    for piece in read_units(path, reads_bytes, what):
-        while piece:
+    for piece in read_units(path, reads_bytes, what, hasher):
+        while piece and k + 1 < len(cuts):  # a file grown since pass 1 counted it: its tail is no split's (Pin)
             take = min(len(piece), cuts[k + 1] - pos)
             head, piece, pos = piece[:take], piece[take:], pos + take
             if not safe:
@@ -196,15 +211,16 @@ def check_disk(folder: Path, need: int) -> None:
         )
 
 
-def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: Path, workers: int) -> dict:
-    """Write out/<split>.npy for every split; returns stats.json's "splits" (split_stats) and "unk" per split."""
-    dtype, reads_bytes = token_dtype(tok.vocab_size), tok.reads_bytes
+def encode_splits(tok: Tokenizer, pin: Pin, cuts: list[int], out: Path, workers: int) -> dict:
+    """Write out/<split>.npy for every split; returns stats.json's "splits" (split_stats) and "unk" per split. The
+    text encoded is checked to be the text `pin` first read."""
+    dtype, reads_bytes, h = token_dtype(tok.vocab_size), tok.reads_bytes, hashlib.sha256()
     names = SPLIT_NAMES[: len(cuts) - 1]
     acc = {name: {"tokens": 0, "first": None, "unk": 0, "size": 0} for name in names}
     decoders = {name: codecs.getincrementaldecoder("utf-8")("replace") for name in names}  # bytes: chars counted
     raw = {name: NpyWriter(out / f"{name}.npy", dtype) for name in names}
     try:
-        pieces = split_pieces(path, cuts, reads_bytes, what, tok.name in ("bpe", "word"))
+        pieces = split_pieces(pin.path, cuts, reads_bytes, pin.what, tok.name in ("bpe", "word"), h)
         for k, piece, ids, unk in encode_pieces(tok, pieces, workers):
             s = acc[names[k]]
             if reads_bytes:  # as text_sizes: the characters of the split's bytes after its first
@@ -219,6 +235,7 @@ def encode_splits(tok: Tokenizer, path: Path, cuts: list[int], what: str, out: P
     finally:
         for f in raw.values():
             f.close()
+    pin.check(h)
     splits = {}
     for k, name in enumerate(names):
         s, units = acc[name], cuts[k + 1] - cuts[k]
@@ -278,17 +295,20 @@ def prepare_file(
     encode bpe (default: every core this process may use)."""
     path, fractions = Path(path), check_fractions(fractions)
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
-    n, sha, _ = scan(path, reads_bytes, source)
+    pin = Pin(path, source, (meta or {}).get("corpus_sha256"))
+    n, _ = scan(pin, reads_bytes)
     if n == 0:
         raise DataError(EMPTY_STREAM)
     cuts = cut_points(n, fractions)
     check_cuts(cuts, fractions, "characters")
-    tok = build_tokenizer(tokenizer, path, cuts, source, split_seed, **settings)
+    with pin.guard():
+        tok = build_tokenizer(tokenizer, path, cuts, source, split_seed, **settings)
     check_disk(Path(out_dir).absolute().parent, disk_need(cuts, token_dtype(tok.vocab_size)))
     workers = workers or usable_cores()
     with atomic_directory(out_dir) as tmp:
-        splits = encode_splits(tok, path, cuts, source, tmp, workers)
-        stats = corpus_stats(tok, "stream", fractions, None, source, sha, meta, splits)
+        with pin.guard():
+            splits = encode_splits(tok, pin, cuts, tmp, workers)
+        stats = corpus_stats(tok, "stream", fractions, None, source, pin.sha, meta, splits)
         write_prepared(tmp, tok, "stream", stats)
     return stats
 

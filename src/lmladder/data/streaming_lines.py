@@ -13,6 +13,7 @@ computed), then a spill window (~130 MB). The arrays and stats are what prepare_
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from ..resources import usable_cores
 from . import streaming
 from .bytes_jit import mark_chars
 from .errors import DataError
+from .pin import Pin
 from .prepared import NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class
 from .shuffle import shuffled_range
@@ -36,10 +38,11 @@ from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
 
 
-def line_pieces(path: Path, reads_bytes: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def line_pieces(path: Path, reads_bytes: bool, hasher=None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The file's lines in order, about CHUNK bytes at a time: (bytes holding whole lines, where each line starts in
     them, its length), its newline and trailing "\\r"s excluded (a final newline ends the last line; "\\r" separates
-    the lines of a file without any "\\n", as corpus_lines splits them)."""
+    the lines of a file without any "\\n", as corpus_lines splits them). `hasher` is fed the bytes read (as
+    streaming.read_units feeds it: a text's byte order mark left out)."""
     with open(path, "rb") as f:
         skip = 3 if not reads_bytes and f.read(3) == BOM else 0
     sep, carry = _separator(path), b""  # carry: the start of a line no piece has ended yet
@@ -47,6 +50,8 @@ def line_pieces(path: Path, reads_bytes: bool) -> Iterator[tuple[np.ndarray, np.
         f.seek(skip)
         while True:
             raw = f.read(streaming.CHUNK)
+            if hasher is not None:
+                hasher.update(raw)
             joined = carry + raw
             buf = np.frombuffer(joined, dtype=np.uint8)
             pos = np.flatnonzero(buf == sep)
@@ -115,13 +120,18 @@ def split_order(lens, fractions, seed: int, has_text: bool) -> tuple[np.ndarray,
     return order, cuts
 
 
-def spill_lines(path: Path, reads_bytes: bool, has_text: bool, fractions, seed: int, folder: Path) -> Spill:
+def spill_lines(pin: Pin, reads_bytes: bool, has_text: bool, fractions, seed: int, folder: Path) -> Spill:
     """Passes 1 and 2: the lines found, shuffled and split, and spilled in that order under `folder` (their lengths
-    and the shuffle, 8 bytes a line, are dropped on return)."""
-    lens = line_lengths(path, reads_bytes)
-    order, cuts = split_order(lens, fractions, seed, has_text)
-    check_disk(folder.parent.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
-    return Spill(folder, line_pieces(path, reads_bytes), lens, order, cuts, path.stat().st_size)
+    and the shuffle, 8 bytes a line, are dropped on return); the text spilled is checked to be what `pin` first
+    read."""
+    path, h = pin.path, hashlib.sha256()
+    with pin.guard():
+        lens = line_lengths(path, reads_bytes)
+        order, cuts = split_order(lens, fractions, seed, has_text)
+        check_disk(folder.parent.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
+        spill = Spill(folder, line_pieces(path, reads_bytes, h), lens, order, cuts, path.stat().st_size)
+    pin.check(h)
+    return spill
 
 
 def texts(spill: Spill, k: int) -> Iterator[str]:
@@ -199,14 +209,15 @@ def prepare_lines_file(
     `workers`: processes that encode bpe (default: every core this process may use)."""
     path = Path(path)
     reads_bytes = tokenizer_class(tokenizer).reads_bytes
-    _, sha, has_text = scan(path, reads_bytes, source)
+    pin = Pin(path, source, (meta or {}).get("corpus_sha256"))
+    _, has_text = scan(pin, reads_bytes)
     with atomic_directory(out_dir) as tmp:
-        spill = spill_lines(path, reads_bytes, has_text, fractions, split_seed, tmp / "spill")
+        spill = spill_lines(pin, reads_bytes, has_text, fractions, split_seed, tmp / "spill")
         tok = build_lines_tokenizer(tokenizer, spill, **settings)
         check_disk(tmp.parent, (path.stat().st_size + 3) * token_dtype(tok.vocab_size).itemsize)  # a token a byte
         splits = encode_lines(tok, spill, tmp, workers or usable_cores())
         shutil.rmtree(spill.folder)
-        stats = corpus_stats(tok, "lines", check_fractions(fractions), split_seed, source, sha, meta, splits)
+        stats = corpus_stats(tok, "lines", check_fractions(fractions), split_seed, source, pin.sha, meta, splits)
         write_prepared(tmp, tok, "lines", stats)
     return stats
 
