@@ -8,6 +8,7 @@ kill-eval N               SIGKILL in the middle of the N-th evaluation of the tr
 kill-scoring N            SIGKILL in the N-th exact scoring of a split (after training)
 kill-step N               SIGKILL inside the N-th training step after this launch: gradients computed, not yet applied
 fail-replace ERRNO:NAME   every rename onto a file called NAME fails with OSError(ERRNO), e.g. 13:model.safetensors
+edit-corpus FILE          a corpus file of any size is prepared streaming; FILE gets a line more right after pass 1
 
 Random-moment kills come from outside (the test's timer); these are the moments a timer rarely hits.
 """
@@ -111,6 +112,21 @@ elif MODE == "fail-replace":
         return real_replace(src, dst, *a, **k)
 
     os.replace = failing_replace
+elif MODE == "edit-corpus":
+    import lmladder.data.store as store
+    import lmladder.data.streaming as streaming
+    import lmladder.data.streaming_lines as streaming_lines
+
+    store.STREAM_FROM = 0  # the sandbox's corpora are small: stream them anyway
+    real_scan = streaming.scan
+
+    def scan(*a, **k):
+        out = real_scan(*a, **k)
+        with open(ARG, "a", encoding="utf-8") as f:  # another program saves the corpus between prepare's passes
+            f.write("zoe\n")
+        return out
+
+    streaming.scan = streaming_lines.scan = scan
 else:
     sys.exit(f"inject.py: unknown mode {MODE!r}")
 

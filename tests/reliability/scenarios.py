@@ -110,6 +110,21 @@ def disk_full_prepare(sb: Sandbox) -> Outcome:
     )
 
 
+def corpus_edited_during_prepare(sb: Sandbox) -> Outcome:
+    """`dvc repro prepare` over data/prepared while another program appends to the corpus (inject.py edit-corpus)."""
+    d = sb.root / "edited"
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(sb.root / "data" / "prepared", d / "data" / "prepared")
+    shutil.copy2(ROOT / "params.yaml", d / "params.yaml")
+    shutil.copy2(sb.root / "corpora" / "names.txt", d / "names.txt")
+    pre = ["--config-dir", str(d), "--config-name", "params", "hydra.output_subdir=null"]
+    stage = sb.stage_argv("prepare", [*pre, f"paths.prepared={d}/data/prepared", f"data.path={d}/names.txt"], str(d))
+    args = ["edit-corpus", str(d / "names.txt"), *stage]
+    return _guarded_run(
+        d / "data", lambda: run_subprocess(sb, "python", [str(INJECT), *args], str(d), env={"DVC_STAGE": "prepare"})
+    )
+
+
 def disk_full_report(sb: Sandbox) -> Outcome:
     """The evaluate stage re-writing an existing report (perplexity.csv/md/png, metrics.json) on a full disk."""
     d = sb.root / "runs" / "report"
@@ -222,6 +237,10 @@ SCENARIOS = [
     Scenario("disk-full-prepare", "`dvc repro prepare` re-writes data/prepared on a full disk", disk_full_prepare,
              r"cannot write .*data/prepared: \d+ requested and \d+ written \(the disk is probably full\)",
              r"free disk space"),
+    Scenario("corpus-edited-during-prepare", "`dvc repro prepare` while another program appends to the corpus "
+             "between prepare's passes", corpus_edited_during_prepare,
+             r"names.txt changed while it was being prepared \(its sha256 was \w{12} when first read, \w{12} when "
+             r"encoded\)", r"prepare again once nothing writes to it \(or prepare a copy of it\)"),
     Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
              r"cannot write .*: File too large", r"free disk space"),
     Scenario("run-folder-in-use", "a second run into a folder that another training run holds (its run lock)",
