@@ -56,6 +56,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
     over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
     from .io import atomic_write_text
+    from .reports.collect import settings
     from .reports.compare import compare, load, markdown
     from .reports.paired import compare_units, paired_markdown
 
@@ -67,7 +68,9 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if paired.empty:
         md += "\nNo paired test: a side has no unit scores (units.npz, written by runs and reports since issue 29).\n"
     else:
-        md += "\n" + paired_markdown(paired)
+        m = metrics[0]  # its seed-spread verdict beside the paired one, for a val score (lower is better)
+        spread = dict(zip(settings(table, by, sep="/"), table[f"{m}_verdict"], strict=True)) if m[:4] == "val_" else {}
+        md += "\n" + paired_markdown(paired, spread)
     print(md)
     if table[f"{metrics[0]}_verdict"].str.startswith("only in").all():
         print(

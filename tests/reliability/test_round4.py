@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+import re
 
+import numpy as np
 import pytest
 
 from lmladder.data import streaming, streaming_lines
@@ -91,3 +93,75 @@ def test_a_corpus_that_differs_from_the_digest_its_cache_folder_is_named_by_is_r
         prepare_file(file, tokenizer="char", fractions=(0.9, 0.1), out_dir=tmp_path / "p", source="c",
                      meta={"corpus_sha256": named})  # fmt: skip
     assert not (tmp_path / "p").exists()
+
+
+# ---------------------------------------------------------------- 3. paired statistics: what they can claim
+def _units(nll, tokens, chars, digest="d" * 64):
+    from lmladder.inference.units import SplitUnits
+
+    n = np.asarray(nll, dtype=np.float64)
+    t, c = np.asarray(tokens, dtype=np.int64), np.asarray(chars, dtype=np.int64)
+    return SplitUnits(nll=n, tokens=t, chars=c, bytes=c.copy(), unit="block1000", digest=digest)
+
+
+def _compare(ua, ub, failed_b=0):
+    import pandas as pd
+
+    from lmladder.reports.paired import compare_units
+
+    a = pd.DataFrame([{"rung": "mlp", "n": len(ua), "val_nll": 2.0}])
+    b = pd.DataFrame([{"rung": "mlp", "n": len(ub), "val_nll": 2.0, "failed": failed_b}])
+    return compare_units(a, ["rung"], b, ["rung"], {"mlp": ua}, {"mlp": ub}).iloc[0]
+
+
+def test_two_tokenizers_of_one_text_are_judged_by_bits_per_character():
+    rng = np.random.default_rng(0)
+    chars = np.full(50, 1000)
+    # A: a character per token, 1.5 nats each; B: 4 characters a token, 4.0 nats each (1.0 nats a character)
+    a = _units(1.5 * 1000 + rng.normal(0, 5, 50), chars, chars)
+    b = _units(4.0 * 250 + rng.normal(0, 5, 50), np.full(50, 250), chars)
+    row = _compare([{"val": a}], [{"val": b}])
+    assert row["val_nll_delta"] > 0 and row["val_bpc_delta"] < 0  # per token B looks worse, per character better
+    assert row["val_judged_by"] == "bpc" and row["val_verdict"] == "better" and row["val_units"] == 50
+    same = _compare([{"val": a}], [{"val": a}])
+    assert same["val_judged_by"] == "nll"
+
+
+def test_one_unit_gives_no_interval_no_p_and_no_verdict():
+    from lmladder.reports.paired import paired_markdown
+
+    a, b = _units([2000.0], [1000], [1000]), _units([1500.0], [1000], [1000])
+    row = _compare([{"val": a}], [{"val": b}])
+    assert row["val_verdict"] == "too few units (1 < 20)" and row["val_nll_p"] != row["val_nll_p"]
+    assert row["val_nll_delta"] == pytest.approx(-0.5) and row["val_units"] == 1
+    md = paired_markdown(row.to_frame().T)
+    assert "| -0.5000 " in md and "too few units (1 < 20)" in md and "better" not in md
+
+
+def test_a_side_with_a_failed_job_is_named():
+    from lmladder.reports.paired import paired_markdown
+
+    rng = np.random.default_rng(1)
+    a = [{"val": _units(rng.uniform(900, 1100, 30), np.full(30, 500), np.full(30, 500))} for _ in range(2)]
+    row = _compare(a, a[:1], failed_b=1)
+    assert row["seeds_B"] == 1 and row["failed_B"] == 1
+    assert "- B's mlp: 1 failed job(s) left out (see B's report); paired over its 1 finished seed(s)" in (
+        paired_markdown(row.to_frame().T)
+    )
+
+
+@pytest.mark.parametrize(
+    "paired, spread, by, says",
+    [
+        ("better", "B better", "nll", r"^better$"),
+        ("better", "within noise", "nll", r"^better on these units, but within the seed spread"),
+        ("not significant", "B worse", "nll", r"seeds' means differ by more than their spread \(B worse\)"),
+        ("better", "B worse", "nll", r"better on these units, B worse by the seeds' means: too few seeds or units"),
+        ("better", "B worse", "bpc", r"by bits/char: the table above compares NLL per token"),
+        ("better", "n=1: no seed spread", "nll", r"^better$"),
+    ],
+)
+def test_the_paired_and_the_seed_spread_verdicts_agree_or_say_why_not(paired, spread, by, says):
+    from lmladder.reports.paired import explain
+
+    assert re.search(says, explain(paired, spread, by))

@@ -111,13 +111,15 @@ def prev_text(prev: str, delta: float, p: float) -> str:
 
 def compare_units(a: pd.DataFrame, by_a, b: pd.DataFrame, by_b, ua: Grouped, ub: Grouped) -> pd.DataFrame:
     """For each configuration both summaries have, with units on both sides: per split Δ NLL and Δ bits/char
-    (B − A) with 95% paired bootstrap intervals and p-values, Welch's p over seeds (n >= 2 a side), the verdict."""
+    (B − A) with 95% paired bootstrap intervals and p-values, Welch's p over seeds (n >= 2 a side), the verdict,
+    the units paired, what the verdict is judged by, and the jobs of each side that failed (left out)."""
     rb = dict(zip(settings(b, by_b, sep="/"), b.to_dict("records"), strict=True))
     rows = []
     for label, ra in zip(settings(a, by_a, sep="/"), a.to_dict("records"), strict=True):
         if label not in ua or label not in ub or label not in rb:
             continue
         row: dict = {"setting": label, "seeds_A": len(ua[label]), "seeds_B": len(ub[label])}
+        row |= {"failed_A": _failed(ra), "failed_B": _failed(rb[label])}
         for split in SPLITS:
             pa, pb = _pooled(ua[label], split, f"A's {label}"), _pooled(ub[label], split, f"B's {label}")
             if pa is None or pb is None:
@@ -128,27 +130,57 @@ def compare_units(a: pd.DataFrame, by_a, b: pd.DataFrame, by_b, ua: Grouped, ub:
                     f"{pa[1][:12]} vs {pb[1][:12]}); compare runs prepared from the same corpus, split and "
                     "split_seed"
                 )
-            res = sig.paired(pa[0], pb[0])
-            wp, wd = _welch(ra, rb[label], split, row["seeds_A"], row["seeds_B"])
-            res |= {
-                "welch_p": math.nan if wp is None else wp,
-                "verdict": sig.verdict(res["nll_delta"], res["nll_p"], wp, wd),
-            }
-            row |= {f"{split}_{k}": v for k, v in res.items()}
+            row |= {f"{split}_{k}": v for k, v in _judge(pa[0], pb[0], ra, rb[label], split, row).items()}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _welch(ra: dict, rb: dict, split: str, na: int, nb: int) -> tuple[float | None, float | None]:
-    """Welch's p over the seeds' scores (the summaries' mean and std), and B − A of the means."""
-    c = f"{split}_nll"
+def _judge(a: np.ndarray, b: np.ndarray, ra: dict, rb: dict, split: str, row: dict) -> dict:
+    """The paired test of pooled units a, b (U, 3) and its verdict. Two tokenizers of one text (their tokens per
+    unit differ) are judged by bits per character: NLL per token of different tokens compares nothing (a coarser
+    tokenizer has fewer, harder tokens). Fewer than MIN_UNITS units give no interval and no verdict."""
+    by = "nll" if np.array_equal(a[:, 1], b[:, 1]) else "bpc"
+    out, res = {"units": len(a), "judged_by": by}, sig.paired(a, b)
+    if len(a) < sig.MIN_UNITS:
+        blank = {f"{k}_{s}": math.nan for k in ("nll", "bpc") for s in ("lo", "hi", "p")} | {"welch_p": math.nan}
+        return out | res | blank | {"verdict": f"too few units ({len(a)} < {sig.MIN_UNITS})"}
+    wp, wd = _welch(ra, rb, split, row["seeds_A"], row["seeds_B"], by)
+    verdict = sig.verdict(res[f"{by}_delta"], res[f"{by}_p"], wp, wd)
+    return out | res | {"welch_p": math.nan if wp is None else wp, "verdict": verdict}
+
+
+def _failed(r: dict) -> int:
+    v = r.get("failed")
+    return 0 if v is None or v != v else int(v)
+
+
+def _welch(ra: dict, rb: dict, split: str, na: int, nb: int, by: str = "nll") -> tuple[float | None, float | None]:
+    """Welch's p over the seeds' scores of `by` (the summaries' mean and std), and B − A of the means."""
+    c = f"{split}_{by}"
     if na < 2 or nb < 2 or any(r.get(c) is None or r[c] != r[c] for r in (ra, rb)):
         return None, None
     _, p = sig.welch(ra[c], ra.get(c + "_std", 0.0), na, rb[c], rb.get(c + "_std", 0.0), nb)
     return p, rb[c] - ra[c]
 
 
-def paired_markdown(paired: pd.DataFrame) -> str:
+def explain(paired: str, spread: str, judged_by: str = "nll") -> str:
+    """The paired verdict of a row, with why the seed-spread verdict of the same row (compare.py: the table above
+    it) says otherwise, where it does."""
+    direction = {"better": "B better", "worse": "B worse"}.get(paired)
+    if spread not in ("B better", "B worse", "within noise") or direction == spread:
+        return paired
+    if judged_by == "bpc":
+        return f"{paired} (by bits/char: the table above compares NLL per token, which two tokenizers do not share)"
+    if direction and spread == "within noise":
+        return f"{paired} on these units, but within the seed spread: another seed may reorder them"
+    if direction:
+        return f"{paired} on these units, {spread} by the seeds' means: too few seeds or units to say"
+    return f"{paired} on these units, though the seeds' means differ by more than their spread ({spread})"
+
+
+def paired_markdown(paired: pd.DataFrame, spread: dict[str, str] | None = None) -> str:
+    """The paired table; `spread`: the seed-spread verdict of each setting (compare.py), explained beside the val
+    verdict where the two differ."""
     if paired.empty:
         return ""
     show = paired[["setting"]].copy()
@@ -158,15 +190,35 @@ def paired_markdown(paired: pd.DataFrame) -> str:
         for k, name in (("nll", "NLL"), ("bpc", "bits/char")):
             trip = zip(paired[f"{split}_{k}_delta"], paired[f"{split}_{k}_lo"], paired[f"{split}_{k}_hi"], strict=True)
             show[f"Δ {split} {name} [95%]"] = [
-                f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" if d == d else "—" for d, lo, hi in trip
+                f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" if lo == lo else "—" if d != d else f"{d:+.4f}" for d, lo, hi in trip
             ]
-        show[f"{split} p"] = paired[f"{split}_nll_p"].map(lambda v: "—" if v != v else f"{v:.4f}")
+        by = paired[f"{split}_judged_by"].fillna("nll")
+        p = [r.get(f"{split}_{k}_p", math.nan) for r, k in zip(paired.to_dict("records"), by, strict=True)]
+        show[f"{split} p"] = ["—" if v != v else f"{v:.4f}" for v in p]
         welch = paired[f"{split}_welch_p"]
         show[f"{split} Welch p"] = welch.map(lambda v: "—" if v != v else f"{v:.4f}")
-        show[f"{split} verdict"] = paired[f"{split}_verdict"].fillna("—")
+        show[f"{split} units"] = paired[f"{split}_units"].map(lambda v: "—" if v != v else f"{int(v):,}")
+        verdicts = paired[f"{split}_verdict"].fillna("—")
+        if split == "val" and spread:
+            trip = zip(verdicts, paired["setting"], by, strict=True)
+            verdicts = [explain(v, spread.get(s, ""), j) for v, s, j in trip]
+        show[f"{split} verdict"] = verdicts
     head = (
         f"## Paired bootstrap over shared units (B − A; {sig.RESAMPLES:,} resamples, seed {sig.SEED})\n\n"
         "95% interval over documents or 1,000-character blocks; with ≥ 2 seeds a side, Welch's t-test over "
-        "seeds must agree (p < 0.05) for a verdict. See docs/comparing.md.\n\n"
+        f"seeds must agree (p < 0.05) for a verdict; fewer than {sig.MIN_UNITS} shared units give none. Sides "
+        "that tokenize the text differently are judged by bits per character (p of that). See docs/comparing.md.\n\n"
     )
-    return head + show.to_markdown(index=False, disable_numparse=True) + "\n"
+    return head + show.to_markdown(index=False, disable_numparse=True) + "\n" + _failed_notes(paired)
+
+
+def _failed_notes(paired: pd.DataFrame) -> str:
+    """Failed jobs are left out of a side: say so, with the seeds that remain."""
+    notes = [
+        f"- {side}'s {r['setting']}: {r[f'failed_{side}']} failed job(s) left out (see {side}'s report); paired over "
+        f"its {r[f'seeds_{side}']} finished seed(s)\n"
+        for r in paired.to_dict("records")
+        for side in ("A", "B")
+        if r.get(f"failed_{side}", 0)
+    ]
+    return "\nFailed jobs:\n\n" + "".join(notes) if notes else ""

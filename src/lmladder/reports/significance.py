@@ -21,6 +21,8 @@ from ..inference.units import SplitUnits
 RESAMPLES = 10_000
 SEED = 29  # fixed: the same inputs print the same interval
 ALPHA = 0.05
+MIN_UNITS = 20  # fewer shared units: a resample draws the same few units again and again (one unit: a zero-width
+# interval and p = 0), so there is no interval and no verdict
 _CHUNK = 500  # resamples drawn at once: a (500, U) count matrix stays small even for 3,000 documents
 
 
