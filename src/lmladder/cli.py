@@ -61,7 +61,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from .reports.paired import compare_units, paired_markdown
 
     metrics = list(dict.fromkeys(a.metric or ["val_nll"]))  # a metric given twice is compared once
-    ta, tb = load(a.a, repo=a.repo), load(a.b, repo=a.repo)
+    ta, tb = load(a.a, repo=a.repo, units=not a.no_units), load(a.b, repo=a.repo, units=not a.no_units)
     table, by = compare(ta, tb, metrics)
     paired = compare_units(ta.summary, ta.by, tb.summary, tb.by, ta.units, tb.units)
     md = markdown(table, by, ta, tb, metrics)
@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--text", required=True, help="UTF-8 text file, - for stdin (a document per line for names models)")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
+    e.add_argument("--force", action="store_true", help="replace an existing --units file")
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("inspect", help="pictures of a run or checkpoint, in a folder with index.html")
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--metric", action="append", choices=METRICS, help="score to compare (repeatable; default val_nll)")
     c.add_argument("--repo", default=".", help="the git/DVC repository REV:PATH is read from (default: .)")
     c.add_argument("--out", help="also write compare.csv and compare.md into this folder")
+    c.add_argument("--no-units", action="store_true", help="leave out reports' unit scores (no paired test)")
     c.set_defaults(func=cmd_compare)
     add_frontier(sub)
     return p

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from .errors import LmladderError
+from .io import path_kind
 
 
 class CliError(LmladderError, ValueError):
@@ -262,6 +263,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
+    if a.units and not a.force and path_kind(a.units) == "file":  # e.g. a run's own units.npz, which compare reads
+        raise CliError(f"--units {a.units} exists; pass --force to replace it, or give a new path")
     ck = load_training_checkpoint(a.checkpoint)
     tok = ck.tokenizer
     byte_level = tok.reads_bytes

@@ -3,7 +3,7 @@ problem and the fix, nothing changed), appended to CASES, so each comes last in 
 
 from __future__ import annotations
 
-from .case_kit import CK, C, case
+from .case_kit import CK, GOOD, C, case
 
 GPT = f"{CK}/gpt.safetensors"
 NOT_OURS = r"and --force replaces only that"
@@ -20,4 +20,12 @@ ROUND4 = [
     case("export-force-arpa-over-a-text", "export", "cli", ["export", "{sb}/runs/bigram", "--to", "arpa",
                                                             f"{C}/names.txt", "--force"],
          r"names.txt is not an earlier --to arpa export \(it does not start with ARPA's \\data\\ header\)", NOT_OURS),
+    # 4. files compare reads are bounded by their size; a run's own units file is replaced only with --force
+    case("compare-units-header-asks-terabytes", "report", "cli", ["compare", "{sb}/runs/good",
+                                                                  "{sb}/units/huge_header"],
+         r"huge_header/units.npz is corrupt \(its val_nll.npy asks for 8,796,093,022,208 bytes of array in a \d+-byte",
+         r"delete it \(the run is then reported without intervals\)", fast=True),
+    case("evaluate-units-over-a-runs-own", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt", "--units",
+                                                                "{sb}/runs/good/units.npz"],
+         r"--units .*runs/good/units.npz exists", r"pass --force to replace it, or give a new path"),
 ]  # fmt: skip

@@ -31,6 +31,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 from ..shared_data import shared_file
 from .frontier_files import build_frontier
 from .readback_files import build_readback
+from .round4_files import build_round4
 
 ROOT = Path(__file__).resolve().parents[2]
 # entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
@@ -274,6 +275,7 @@ def build_sandbox(root: Path) -> Sandbox:
     assert ev.rc == 0, ev.stderr
     build_readback(root, ev.stdout)
     build_frontier(root, lambda rung, args, run_dir: _must(run_in_process(sb, rung, args, run_dir)))
+    build_round4(root)
     return sb
 
 

@@ -165,3 +165,39 @@ def test_the_paired_and_the_seed_spread_verdicts_agree_or_say_why_not(paired, sp
     from lmladder.reports.paired import explain
 
     assert re.search(says, explain(paired, spread, by))
+
+
+# ---------------------------------------------------------------- 4. unit files read back: bounded, and a way through
+def _report_with_huge_units(folder):
+    from .round4_files import huge_units
+
+    (folder / "units" / "mlp").mkdir(parents=True)
+    (folder / "perplexity.csv").write_text("rung,n,val_nll,val_nll_std\nmlp,1,2.0,0.0\n")
+    (folder / "runs.csv").write_text("rung,seed,status,job,val_nll\nmlp,0,ok,mlp/seed0,2.0\n")
+    (folder / "units" / "mlp" / "seed0.npz").write_bytes(huge_units())
+    return folder
+
+
+def test_a_report_whose_units_ask_for_terabytes_is_refused_and_no_units_goes_through(tmp_path, capsys):
+    from lmladder.cli import main
+
+    rep = str(_report_with_huge_units(tmp_path / "rep"))
+    assert main(["compare", rep, rep]) == 2
+    assert re.search(
+        r"seed0.npz is corrupt \(its val_nll.npy asks for 8,796,093,022,208 bytes", capsys.readouterr().err
+    )
+    assert main(["compare", rep, rep, "--no-units"]) == 0
+    assert "No paired test" in capsys.readouterr().out
+
+
+def test_units_read_at_a_git_revision_point_to_no_units_not_to_deleting_them(tmp_path):
+    import pandas as pd
+
+    from lmladder.inference.units import UnitsError
+    from lmladder.reports.paired import read_report_units
+
+    from .round4_files import huge_units
+
+    runs = pd.DataFrame([{"rung": "mlp", "seed": 0, "status": "ok", "job": "mlp/seed0", "val_nll": 2.0}])
+    with pytest.raises(UnitsError, match=r"stored at that revision: compare without unit scores with --no-units"):
+        read_report_units(runs, tmp_path / "HEAD:outputs/reports", {"mlp/seed0": huge_units()})

@@ -133,17 +133,23 @@ def save_units(path: str | Path, units: dict[str, SplitUnits]) -> None:
                 np.lib.format.write_array(member, a, allow_pickle=False)
 
 
-def load_units(path: str | Path, *, metrics: dict | None = None, raw: bytes | None = None) -> dict[str, SplitUnits]:
+FIX = "delete it (the run is then reported without intervals) or re-run the run, or the evaluate stage for a report"
+
+
+def load_units(
+    path: str | Path, *, metrics: dict | None = None, raw: bytes | None = None, fix: str = FIX
+) -> dict[str, SplitUnits]:
     """Read and check a unit file; with the run's `metrics` (metrics.json), also that each split's units sum to
-    its token count and NLL. `raw`: the file's bytes, read elsewhere (at a git revision); `path` then names it."""
-    fix = "delete it (the run is then reported without intervals) or re-run the run, or the evaluate stage for a report"
+    its token count and NLL. `raw`: the file's bytes, read elsewhere (at a git revision); `path` then names it.
+    `fix`: what a message tells the user to do (a file in a git commit cannot be deleted)."""
     if raw is None:
         raw = read_user_file(path, what=str(path), fix=fix, error=UnitsError)
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _read_arrays(raw, path, fix)
         meta = json.loads(str(arrays.pop("meta")))
         specs = meta["splits"]
+    except UnitsError:
+        raise
     except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as e:
         why = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
         raise UnitsError(f"{path} is truncated or corrupt, not a unit scores file ({why}); {fix}") from None
@@ -166,6 +172,29 @@ def load_units(path: str | Path, *, metrics: dict | None = None, raw: bytes | No
                 f"{path} disagrees with its run's metrics.json: {split} units give NLL {u.mean_nll:.6f} over {n} "
                 f"tokens, metrics.json {nll} over {tokens}; the files come from different scorings — {fix}"
             )
+    return out
+
+
+def _read_arrays(raw: bytes, path, fix: str) -> dict[str, np.ndarray]:
+    """The .npy members of the zip `raw`, each allocated only when its header asks for no more than the member
+    holds, and no member bigger than the file: a header that asks for terabytes was a MemoryError traceback (and
+    one such file blocked a whole report); now it is named, whatever the file's size."""
+    fmt = np.lib.format
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        for info in z.infolist():
+            with z.open(info) as m:
+                version = fmt.read_magic(m)
+                header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = header(m)
+            need = math.prod(shape) * dtype.itemsize
+            if info.file_size > len(raw) or need > info.file_size:
+                raise UnitsError(
+                    f"{path} is corrupt (its {info.filename} asks for {need:,} bytes of array in a {len(raw):,}-byte "
+                    f"file); {fix}"
+                )
+            with z.open(info) as m:
+                out[info.filename.removesuffix(".npy")] = fmt.read_array(m, allow_pickle=False)
     return out
 
 

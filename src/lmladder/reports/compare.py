@@ -42,12 +42,13 @@ class Table:
     units: Grouped = field(default_factory=dict)  # setting label -> each seed's unit scores (paired.py)
 
 
-def load(spec: str, *, repo: str | Path = ".") -> Table:
-    """A report table from a path (CSV, JSON or folder) or from `REV:PATH` (git revision or DVC experiment)."""
+def load(spec: str, *, repo: str | Path = ".", units: bool = True) -> Table:
+    """A report table from a path (CSV, JSON or folder) or from `REV:PATH` (git revision or DVC experiment);
+    `units=False`: without the unit scores of a report or revision (a broken one there cannot be deleted)."""
     path = Path(spec)
     kind = path_kind(path)
     if kind in ("file", "a directory"):
-        return _from_path(path, spec)
+        return _from_path(path, spec, units)
     if kind != "missing":
         raise ReportError(f"{spec} is {kind}; give a report folder or CSV, a sweep folder, or REV:PATH")
     if ":" in spec:
@@ -56,7 +57,7 @@ def load(spec: str, *, repo: str | Path = ".") -> Table:
         if not rel.endswith((".csv", ".json")):
             rel = rel.rstrip("/") + "/perplexity.csv"
         table = _from_text(_read_rev(rev, rel, repo), rel, spec)
-        table.units = _rev_units(rev, rel, repo, table.by)
+        table.units = _rev_units(rev, rel, repo, table.by) if units else {}
         return table
     raise ReportError(
         f"{spec!r} is neither a file/folder nor REV:PATH; give a report folder or CSV, a sweep folder, "
@@ -64,14 +65,14 @@ def load(spec: str, *, repo: str | Path = ".") -> Table:
     )
 
 
-def _from_path(path: Path, spec: str) -> Table:
+def _from_path(path: Path, spec: str, units: bool = True) -> Table:
     found = [p for p in (path, *(path / c for c in REPORT_FILES)) if p.is_file()]
     if not found:  # a sweep folder or outputs/ with no report yet: summarize it now (timings included)
         runs = collect(path)
         return Table(summarize(runs.table, runs.by), runs.by, spec, grouped(runs.table, runs.by, runs.units))
     table = _from_text(_read(found[0]), found[0].name, spec)
     runs_csv = found[0].with_name("runs.csv")
-    if (found[0].parent / "units").is_dir() and runs_csv.is_file():  # a report written with unit scores
+    if units and (found[0].parent / "units").is_dir() and runs_csv.is_file():  # a report written with unit scores
         runs = _runs(_read(runs_csv), str(runs_csv))
         if {*table.by, "job"} <= set(runs):  # labelled as the table's rows are (its `by` includes the tokenizer column)
             table.units = grouped(runs, table.by, read_report_units(runs, found[0].parent))

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..inference.units import SplitUnits, UnitsError, load_units, save_units
+from ..inference.units import FIX, SplitUnits, UnitsError, load_units, save_units
 from ..io.files import path_kind
 from ..models import ladder
 from . import significance as sig
 from .collect import settings
 
 SPLITS = ("val", "test")
+REV_FIX = "it is stored at that revision: compare without unit scores with --no-units (no intervals, no paired test)"
 Grouped = dict[str, list[dict[str, SplitUnits]]]  # setting label -> one {split: units} per seed
 
 
@@ -54,7 +55,8 @@ def read_report_units(
         path = folder / "units" / f"{job}.npz"
         raw = None if files is None else files.get(job)
         if raw is not None or files is None and path_kind(path) != "missing":
-            out[job] = load_units(path, metrics={s: {"nll": r.get(f"{s}_nll")} for s in SPLITS}, raw=raw)
+            metrics = {s: {"nll": r.get(f"{s}_nll")} for s in SPLITS}
+            out[job] = load_units(path, metrics=metrics, raw=raw, fix=REV_FIX if files is not None else FIX)
     return out
 
 
