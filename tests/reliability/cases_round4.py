@@ -7,6 +7,7 @@ from .case_kit import CK, GOOD, C, case
 
 GPT = f"{CK}/gpt.safetensors"
 NOT_OURS = r"and --force replaces only that"
+LIMIT = "LMLADDER_MEMORY_LIMIT"
 
 ROUND4 = [
     # 1. --force replaces an earlier export of the same format, nothing else (it once deleted any folder)
@@ -28,4 +29,15 @@ ROUND4 = [
     case("evaluate-units-over-a-runs-own", "evaluate", "cli", ["evaluate", GOOD, f"--text={C}/names.txt", "--units",
                                                                 "{sb}/runs/good/units.npz"],
          r"--units .*runs/good/units.npz exists", r"pass --force to replace it, or give a new path"),
+    # 5. the newest writers estimate before they allocate, under LMLADDER_MEMORY_LIMIT too
+    case("memory-limit-arpa-export", "memory", "cli", ["export", "{sb}/runs/bigram", "--to", "arpa",
+                                                       "{sb}/runs/trigram.arpa"],
+         r"--to arpa of this 3-gram model \([\d,]+ n-grams, about 1200 bytes each while written\) needs about .* "
+         r"but 64.0 MiB is available under LMLADDER_MEMORY_LIMIT=64M",
+         r"export a model of lower order \(bigram.model.order=\), or free some memory", env={LIMIT: "64M"}),
+    case("memory-limit-one-long-line", "memory", "prepare", ["data.kind=lines", f"data.path={C}/one_long_line.txt",
+                                                             "paths.prepared={sb}/runs/long_line/prepared"],
+         r"preparing .*one_long_line.txt as a lines corpus \(its longest line is 34,603,008 bytes, about 16 bytes .*"
+         r"but 256.0 MiB is available under LMLADDER_MEMORY_LIMIT=256M",
+         r"break it into lines \(one document per line\), or prepare it as data.kind=stream", env={LIMIT: "256M"}),
 ]  # fmt: skip

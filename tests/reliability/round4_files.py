@@ -1,5 +1,5 @@
 """Files the cases of cases_round4.py read (issue 47): under the sandbox's units/, a copy of the good run whose
-units.npz has a header that asks for terabytes."""
+units.npz has a header that asks for terabytes; a lines corpus of one 33 MiB line (prepared streaming)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def huge_units() -> bytes:
 
 
 def build_round4(root: Path) -> None:
+    (root / "corpora" / "one_long_line.txt").write_bytes(b"to be or not to " * (33 << 20 >> 4) + b"\n")  # 33 MiB
     d = root / "units" / "huge_header"
     shutil.copytree(root / "runs" / "good", d)
     (d / "units.npz").write_bytes(huge_units())

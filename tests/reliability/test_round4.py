@@ -201,3 +201,33 @@ def test_units_read_at_a_git_revision_point_to_no_units_not_to_deleting_them(tmp
     runs = pd.DataFrame([{"rung": "mlp", "seed": 0, "status": "ok", "job": "mlp/seed0", "val_nll": 2.0}])
     with pytest.raises(UnitsError, match=r"stored at that revision: compare without unit scores with --no-units"):
         read_report_units(runs, tmp_path / "HEAD:outputs/reports", {"mlp/seed0": huge_units()})
+
+
+# ---------------------------------------------------------------- 5. memory budgets of the newest writers
+def test_arpa_export_is_estimated_before_any_work_and_streams_its_rows(tmp_path, monkeypatch):
+    from lmladder.data import CharTokenizer
+    from lmladder.export.arpa import arpa_words, write_arpa
+    from lmladder.models.bigram import NGram, NGramConfig
+    from lmladder.resources import MemoryBudgetError
+
+    text = shared_file("tinyshakespeare.txt").read_text()[:20_000]
+    tok = CharTokenizer.build(text)
+    model = NGram(NGramConfig(5, "kneser_ney", vocab_size=tok.vocab_size, pad_id=0, boundary_id=None))
+    model.fit(tok.encode(text))
+    monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "64M")
+    with pytest.raises(MemoryBudgetError, match=r"--to arpa of this 5-gram model \([\d,]+ n-grams, about 1200 bytes"):
+        write_arpa(model, tmp_path / "m.arpa", arpa_words(tok))
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "1G")
+    assert write_arpa(model, tmp_path / "m.arpa", arpa_words(tok))[5] > 0
+
+
+def test_a_lines_corpus_of_one_long_line_is_refused_by_its_longest_line(tmp_path, monkeypatch):
+    from lmladder.resources import MemoryBudgetError
+
+    file = tmp_path / "one.txt"
+    file.write_bytes(b"abcd" * (1 << 20) + b"\n")  # one 4 MiB document
+    monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "32M")
+    with pytest.raises(MemoryBudgetError, match=r"its longest line is 4,194,304 bytes, about 16 bytes .* 32.0 MiB"):
+        prepare_lines_file(file, tokenizer="char", fractions=(0.8, 0.1, 0.1), out_dir=tmp_path / "p", source="one")
+    assert not (tmp_path / "p").exists()

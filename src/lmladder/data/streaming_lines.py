@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_directory
-from ..resources import usable_cores
+from ..resources import check_fits, usable_cores
 from . import streaming
 from .bytes_jit import mark_chars
 from .errors import DataError
@@ -36,6 +36,8 @@ from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
 from .streaming import BOM, BPE_SAMPLE, check_disk, encode_pieces, scan, trim
 from .tokenizers import Tokenizer
 from .tokenizers.word import split_words
+
+LINE_BYTES = 16  # memory per byte of the longest line: ~13 was seen for one 300 MB line (issue 47: bytes, str, ids)
 
 
 def line_pieces(path: Path, reads_bytes: bool, hasher=None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -127,11 +129,22 @@ def spill_lines(pin: Pin, reads_bytes: bool, has_text: bool, fractions, seed: in
     path, h = pin.path, hashlib.sha256()
     with pin.guard():
         lens = line_lengths(path, reads_bytes)
+        _check_longest(int(lens.max(initial=0)), pin.what)
         order, cuts = split_order(lens, fractions, seed, has_text)
         check_disk(folder.parent.parent, Spill.disk_need(path, len(order)) + path.stat().st_size)
         spill = Spill(folder, line_pieces(path, reads_bytes, h), lens, order, cuts, path.stat().st_size)
     pin.check(h)
     return spill
+
+
+def _check_longest(longest: int, what: str) -> None:
+    """A document is read, decoded and encoded whole: the longest line sets the memory a lines corpus needs."""
+    check_fits(
+        longest * LINE_BYTES,
+        f"preparing {what} as a lines corpus (its longest line is {longest:,} bytes, about {LINE_BYTES} bytes of "
+        "memory per byte of a line)",
+        "break it into lines (one document per line), or prepare it as data.kind=stream",
+    )
 
 
 def texts(spill: Spill, k: int) -> Iterator[str]:
