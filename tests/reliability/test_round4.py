@@ -231,3 +231,41 @@ def test_a_lines_corpus_of_one_long_line_is_refused_by_its_longest_line(tmp_path
     with pytest.raises(MemoryBudgetError, match=r"its longest line is 4,194,304 bytes, about 16 bytes .* 32.0 MiB"):
         prepare_lines_file(file, tokenizer="char", fractions=(0.8, 0.1, 0.1), out_dir=tmp_path / "p", source="one")
     assert not (tmp_path / "p").exists()
+
+
+# ---------------------------------------------------------------- 6. a killed sweep job fails alone
+KILLER_APP = """
+import os, signal
+import hydra
+from lmladder.app.policy import stage
+from lmladder.io import atomic_write_json
+
+@hydra.main(config_path={conf!r}, config_name="config", version_base=None)
+def main(cfg):
+    with stage("killer", cfg) as st:
+        if st.run.seed == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, or kill -9, in the middle of a job
+        atomic_write_json(st.job_dir / "metrics.json", {{"val": {{"nll": 2.0}}, "test": {{"nll": 2.1}}, "seed": 0}})
+
+main()
+"""
+
+
+def test_a_killed_joblib_worker_fails_its_job_alone_and_the_sweep_goes_on(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .harness import ROOT
+
+    app = tmp_path / "killer_app.py"
+    app.write_text(KILLER_APP.format(conf=str(ROOT / "conf")))
+    argv = [sys.executable, str(app), "-m", "hydra/launcher=joblib_2", "seed=0,1,2,3", "hydra.sweep.dir=sweep"]
+    r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    status = [json.loads((tmp_path / "sweep" / str(i) / "status.json").read_text()) for i in range(4)]
+    assert [s["status"] for s in status] == ["ok", "failed", "ok", "ok"]
+    assert re.search(
+        r"job 1 \(seed=1\) was killed: its worker process died \(exit code SIGKILL\(-9\)", status[1]["error"]
+    )
+    assert "1 of 4 jobs failed (3 finished; the sweep exits 0)" in r.stderr
