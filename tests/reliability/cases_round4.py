@@ -40,4 +40,8 @@ ROUND4 = [
          r"preparing .*one_long_line.txt as a lines corpus \(its longest line is 34,603,008 bytes, about 16 bytes .*"
          r"but 256.0 MiB is available under LMLADDER_MEMORY_LIMIT=256M",
          r"break it into lines \(one document per line\), or prepare it as data.kind=stream", env={LIMIT: "256M"}),
+    # 7. DVCLive's writes follow the error policy of every other file of a run
+    case("live-log-folder-is-a-file", "live", "mlp", ["hydra.run.dir={sb}/runs/live_blocked"],
+         r"cannot write .*live_blocked/dvclive: File exists",
+         r"a file is in the way of a directory on the path .*dvclive; move it or choose another path", fast=True),
 ]  # fmt: skip

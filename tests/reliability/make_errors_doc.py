@@ -24,6 +24,7 @@ GROUPS = {
     "evaluate": "`lmladder evaluate --text`",
     "report": "`lmladder report` and `lmladder compare`",
     "export": "`lmladder export`",
+    "live": "The run's live log (DVCLive)",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
 }
 

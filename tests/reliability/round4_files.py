@@ -1,5 +1,6 @@
 """Files the cases of cases_round4.py read (issue 47): under the sandbox's units/, a copy of the good run whose
-units.npz has a header that asks for terabytes; a lines corpus of one 33 MiB line (prepared streaming)."""
+units.npz has a header that asks for terabytes; a lines corpus of one 33 MiB line (prepared streaming); a run
+folder with a file called dvclive in it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def huge_units() -> bytes:
 
 def build_round4(root: Path) -> None:
     (root / "corpora" / "one_long_line.txt").write_bytes(b"to be or not to " * (33 << 20 >> 4) + b"\n")  # 33 MiB
+    (root / "runs" / "live_blocked").mkdir(parents=True)
+    (root / "runs" / "live_blocked" / "dvclive").write_text("a file where the run's live log goes\n")
     d = root / "units" / "huge_header"
     shutil.copytree(root / "runs" / "good", d)
     (d / "units.npz").write_bytes(huge_units())

@@ -269,3 +269,39 @@ def test_a_killed_joblib_worker_fails_its_job_alone_and_the_sweep_goes_on(tmp_pa
         r"job 1 \(seed=1\) was killed: its worker process died \(exit code SIGKILL\(-9\)", status[1]["error"]
     )
     assert "1 of 4 jobs failed (3 finished; the sweep exits 0)" in r.stderr
+
+
+# ---------------------------------------------------------------- 7. DVCLive's writes under the error policy
+def test_dvclives_writes_fail_in_one_line_naming_the_file(tmp_path):
+    from lmladder.io import WriteError
+    from lmladder.training.live import LiveLog
+
+    (tmp_path / "dvclive").write_text("not a folder")
+    with pytest.raises(WriteError, match=r"cannot write .*dvclive: File exists; a file is in the way of a directory"):
+        LiveLog(tmp_path / "dvclive", {"seed": 0}).open()
+    live = LiveLog(tmp_path / "live", {"seed": 0})
+    live.open()
+    live.log(0, {"train/loss": 3.0})
+    tsv = tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv"
+    tsv.unlink()
+    tsv.mkdir()  # blocked mid-run (as an immutable file blocks it, for root too)
+    with pytest.raises(WriteError, match=r"cannot write .*train/loss.tsv: Is a directory"):
+        live.log(1, {"train/loss": 2.9})
+
+
+@pytest.mark.slow  # two short real trainings
+def test_a_deleted_live_log_is_rebuilt_from_the_runs_own_logs_on_resume(tmp_path):
+    import shutil
+
+    from .test_live_log import CHECKPOINT, INJECT, KILL_AT, _train
+
+    killed = _train(tmp_path, "run", inject=(str(INJECT), "kill-step", str(KILL_AT)))
+    assert killed.returncode == -9, killed.stderr
+    shutil.rmtree(tmp_path / "run" / "dvclive")
+    resumed = _train(tmp_path, "run", "resume=true")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "live log: train/loss, train/lr, eval/train_loss, eval/val_loss rebuilt from train_log.tsv" in resumed.stdout
+    rows = (tmp_path / "run" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert rows[0] == "step\tloss" and [int(r.split("\t")[0]) for r in rows[1:]] == list(range(60))
+    assert rows[1].split("\t")[1] == (tmp_path / "run" / "train_log.tsv").read_text().splitlines()[1].split("\t")[2]
+    assert f"at step {CHECKPOINT}" in resumed.stdout

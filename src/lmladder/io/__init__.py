@@ -9,6 +9,7 @@ from .atomic import (
     atomic_write_text,
     atomic_writer,
     remove_stale_temps,
+    write_error,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from .files import check_user_file, path_kind, read_stdin, read_user_file
@@ -31,6 +32,7 @@ __all__ = [
     "read_stdin",
     "read_user_file",
     "remove_stale_temps",
+    "write_error",
     "load_checkpoint",
     "read_checkpoint_meta",
     "save_checkpoint",

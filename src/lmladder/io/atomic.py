@@ -51,7 +51,8 @@ def _fix_for(exc: OSError, path: Path) -> str:
     return f"check that {where} is writable and retry"
 
 
-def _write_error(path: Path, exc: OSError) -> WriteError:
+def write_error(path: Path, exc: OSError) -> WriteError:
+    """The WriteError that says writing `path` failed with `exc`, and the fix for that reason."""
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno is None and "written" in str(exc):  # NumPy's short write ("N requested and M written"): no space
         exc = OSError(errno_codes.ENOSPC, f"{reason} (the disk is probably full)")
@@ -67,7 +68,7 @@ def _as_write_error(path: Path) -> Iterator[None]:
     except WriteError:
         raise
     except OSError as exc:
-        raise _write_error(path, exc) from exc
+        raise write_error(path, exc) from exc
 
 
 def _check_target(path: Path) -> None:

@@ -4,12 +4,14 @@ extension see a run while it trains: <dir>/metrics.json (the latest value of eac
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import remove_stale_temps
+from ..io import WriteError, atomic_write_text, remove_stale_temps, write_error
 from .logs import trim_tsv
 
 if TYPE_CHECKING:
@@ -31,11 +33,30 @@ class LiveLog:
         self.last = 0  # the last step logged
         self._synced, self._took = -math.inf, 0.0  # when next_step last ran, and how long it took
 
-    def open(self, keep_below: int = 0) -> None:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """DVCLive's own writes under the project's error policy: one line naming the file (a file called dvclive
+        in the way, a log made immutable mid-run), as every other file of a run gets."""
+        try:
+            yield
+        except WriteError:
+            raise
+        except OSError as e:
+            raise write_error(Path(e.filename) if e.filename else self.dir, e) from e
+
+    def open(self, keep_below: int = 0, logs: Path | None = None) -> list[str]:
         """A new log (keep_below=0: DVCLive clears an earlier one), or an earlier one kept for steps < keep_below and
-        continued (resume: a killed run may have logged past its last checkpoint; those rows are dropped)."""
+        continued (resume: a killed run may have logged past its last checkpoint; those rows are dropped); a metric
+        whose rows were deleted is rebuilt from the run's own logs in the folder `logs` (train_log.tsv,
+        eval_log.tsv, already trimmed to keep_below). Returns the metrics rebuilt."""
+        with self._writing():
+            return self._open(keep_below, logs)
+
+    def _open(self, keep_below: int, logs: Path | None) -> list[str]:
         metrics = self.dir / "plots" / "metrics"
-        last = {}
+        last, rebuilt = {}, []
+        if keep_below > 0 and logs is not None:
+            rebuilt = rebuild(metrics, logs)
         if keep_below > 0:
             for folder in (metrics, *metrics.rglob("*")):  # a kill while trimming leaves a temporary behind
                 remove_stale_temps(folder)
@@ -53,11 +74,13 @@ class LiveLog:
             self.live.log_metric(name, float(value), plot=False)
         self.last = max((int(step) for step, _ in last.values()), default=0)
         self.live.log_params(self.params)
+        return rebuilt
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.live.step = self.last = step
-        for name, v in values.items():
-            self.live.log_metric(name, float(v))
+        with self._writing():
+            for name, v in values.items():
+                self.live.log_metric(name, float(v))
 
     def next_step(self) -> None:
         """The step's rows are complete: DVCLive's next_step() writes metrics.json (the values and step that `dvc exp
@@ -67,11 +90,41 @@ class LiveLog:
         now = time.monotonic()
         if now - self._synced < max(SYNC_S, 10 * self._took):
             return
-        self.live.next_step()
+        with self._writing():
+            self.live.next_step()
         self._synced = time.monotonic()
         self._took = self._synced - now
 
     def close(self) -> None:
         # end() would report the last step given to next_step(), not the final evaluation's (one step later)
         self.live.step = self.live.summary["step"] = self.last
-        self.live.end()
+        with self._writing():
+            self.live.end()
+
+
+# the live metrics the run's own logs also hold: (file, column); DVCLive's tsv is `step<TAB>leaf name`
+FROM_LOGS = {
+    TRAIN_LOSS: ("train_log.tsv", "loss"),
+    LR: ("train_log.tsv", "lr"),
+    EVAL_TRAIN: ("eval_log.tsv", "train_loss"),
+    EVAL_VAL: ("eval_log.tsv", "val_loss"),
+}
+
+
+def rebuild(metrics: Path, logs: Path) -> list[str]:
+    """Write each FROM_LOGS metric missing under `metrics` (a deleted live log) from its column of the run's log,
+    where that has rows; returns the names written. The run's logs keep 6 significant digits, DVCLive's all of a
+    float's: the rebuilt rows are that close to the lost ones."""
+    made = []
+    for name, (file, column) in FROM_LOGS.items():
+        tsv, src = metrics / f"{name}.tsv", logs / file
+        if tsv.exists() or not src.is_file():
+            continue
+        header, *rows = [r.split("\t") for r in src.read_text(encoding="utf-8").splitlines() if r]
+        if column not in header or not rows:
+            continue
+        at, leaf = header.index(column), name.rsplit("/", 1)[-1]
+        body = "".join(f"{r[0]}\t{r[at]}\n" for r in rows if len(r) == len(header))
+        atomic_write_text(tsv, f"step\t{leaf}\n{body}")
+        made.append(name)
+    return made

@@ -166,8 +166,8 @@ class Trainer:
         self.health = Health(self.model, out, keep) if self.s.health_interval and lead else None
         self.logs = (self.step_log, self.eval_log, self.grad_log, *(self.health.logs.values() if self.health else ()))
         self.timing = RunTiming.resumed(out, start)
-        if self.live:
-            self.live.open(keep)
+        if self.live and (rebuilt := self.live.open(keep, out)):
+            self.log(f"live log: {', '.join(rebuilt)} rebuilt from train_log.tsv and eval_log.tsv (it was deleted)")
 
     def step(self, step: int, bar) -> bool:
         """One optimizer step (lr from the schedule, the global batch's gradient, clipping, the update), logged and
