@@ -44,4 +44,7 @@ ROUND4 = [
     case("live-log-folder-is-a-file", "live", "mlp", ["hydra.run.dir={sb}/runs/live_blocked"],
          r"cannot write .*live_blocked/dvclive: File exists",
          r"a file is in the way of a directory on the path .*dvclive; move it or choose another path", fast=True),
+    # 8. every knob bounded
+    case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.ns_steps=1000000000"],
+         r"mlp.optim.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
 ]  # fmt: skip

@@ -144,6 +144,13 @@ def kernels_env_unknown(sb: Sandbox) -> Outcome:
     return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), env=env))
 
 
+def numba_threads_zero(sb: Sandbox) -> Outcome:
+    """NUMBA_NUM_THREADS=0, which numba refuses as it is imported: refused before anything is (issue 47)."""
+    d = _copy_good(sb, "numba-threads")
+    args = ["resume=true", "mlp.train.max_iters=40"]
+    return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d), env={"NUMBA_NUM_THREADS": "0"}))
+
+
 def gemm_env_unknown(sb: Sandbox) -> Outcome:
     """LMLADDER_GEMM names no GEMM library: refused before the resumed run touches its folder."""
     d = _copy_good(sb, "gemm-env")
@@ -255,6 +262,9 @@ SCENARIOS = [
     Scenario("kernels-env-unknown", "LMLADDER_KERNELS=fast in the environment (a backend that does not exist)",
              kernels_env_unknown, r"LMLADDER_KERNELS='fast' is not a kernel backend",
              r"set it to compiled \(the default\) or numpy"),
+    Scenario("numba-threads-zero", "NUMBA_NUM_THREADS=0 in the environment (numba refuses it as it is imported)",
+             numba_threads_zero, r"NUMBA_NUM_THREADS='0' must be a whole number >= 1",
+             r"set it to e.g. 2, or unset it"),
     Scenario("gemm-env-unknown", "LMLADDER_GEMM=cublas in the environment (a GEMM library lmladder does not call)",
              gemm_env_unknown, r"LMLADDER_GEMM='cublas' is not a GEMM library",
              r"set it to openblas \(the default\) or mkl"),

@@ -305,3 +305,35 @@ def test_a_deleted_live_log_is_rebuilt_from_the_runs_own_logs_on_resume(tmp_path
     assert rows[0] == "step\tloss" and [int(r.split("\t")[0]) for r in rows[1:]] == list(range(60))
     assert rows[1].split("\t")[1] == (tmp_path / "run" / "train_log.tsv").read_text().splitlines()[1].split("\t")[2]
     assert f"at step {CHECKPOINT}" in resumed.stdout
+
+
+# ---------------------------------------------------------------- 8. knobs and variables
+def test_a_muon_divergence_names_muons_rate_not_adamws(names_prepared, tmp_path):
+    from dataclasses import replace
+
+    from lmladder.models import rung_class
+    from lmladder.training import Run, TrainingError, run_rung
+    from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings
+
+    cls = rung_class("mlp")
+    train = TrainSettings(max_iters=20, batch_size=16, eval_interval=20, eval_iters=1, checkpoint_interval=20,
+                          health_interval=0, progress=False, max_nonfinite=0, dvclive=False)  # fmt: skip
+    optim = OptimSettings(name="muon", muon_lr=1e38, lr=1e-3, grad_clip=None)
+    run = Run(cls, replace(cls.Config(), n_embd=8, n_hidden=32), names_prepared, seed=0, out_dir=tmp_path,
+              sample=SampleSettings(num_samples=1, sample_tokens=4), optim=optim, train=train, meta={},
+              log=lambda *a: None)  # fmt: skip
+    with pytest.raises(TrainingError, match=r"lower muon_lr=1e\+38 \(Muon's, the hidden matrices\) or lr=0.001"):
+        run_rung(run)
+
+
+@pytest.mark.parametrize("env, said", [({"NUMBA_NUM_THREADS": "0"}, "NUMBA_NUM_THREADS='0'"),
+                                       ({"OMP_NUM_THREADS": "two"}, "OMP_NUM_THREADS='two'")])  # fmt: skip
+def test_thread_variables_are_checked_before_numba_reads_them(env, said):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "lmladder", "sample", "x.safetensors"], capture_output=True, text=True,
+                       env={**os.environ, **env}, timeout=300)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr  # one line, no traceback
+    assert r.stderr.startswith(f"lmladder sample: error: {said} must be a whole number >= 1 (the threads ")
+    assert r.stderr.endswith("; set it to e.g. 2, or unset it\n")

@@ -230,7 +230,7 @@ class Trainer:
             kept = f"last good checkpoint kept at {last}" if last.exists() else "no checkpoint yet"
             raise TrainingError(
                 f"non-finite loss {loss} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
-                f"lower lr={self.optim.lr}, enable grad_clip= or allow skipping with max_nonfinite="
+                f"lower {_rates(self.optim)}, enable grad_clip= or allow skipping with max_nonfinite="
             )
         self.log(f"step {step}: skipped a non-finite update (parameter '{bad}), {self.nonfinite} so far")
 
@@ -269,3 +269,10 @@ def train(model: LanguageModel, data: Prepared, *, rngs: Rngs, stop_at: int | No
     out_dir, and as needed meta, resume, reshard, world, live, log); its seed is the one `rngs` come from."""
     spec = Run(cls=type(model), config=model.config, data=data, seed=rngs.seed, **run)
     return Trainer(model, spec, rngs).run(stop_at=stop_at)
+
+
+def _rates(optim) -> str:
+    """The learning rates that drive the update: Muon's hidden matrices have their own (muon_lr), AdamW the rest."""
+    if optim.name == "muon":
+        return f"muon_lr={optim.muon_lr} (Muon's, the hidden matrices) or lr={optim.lr} (AdamW's, the rest)"
+    return f"lr={optim.lr}"

@@ -28,6 +28,7 @@ class SettingsError(LmladderError, ValueError):
 
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
+NS_STEPS_MAX = 64  # Newton-Schulz iterations: far past where more changes the update
 _BETA = Rule("number", 0, 1, open_high=True)
 
 
@@ -46,7 +47,9 @@ class OptimSettings:
     muon_lr: float = number(0.02, above=0)  # muon only: the hidden matrices' rate at the schedule's peak
     muon_momentum: float = number(0.95, low=0, below=1)  # muon only
     nesterov: bool = flag(True)  # muon only: Nesterov momentum
-    ns_steps: int = integer(5, low=1)  # muon only: Newton-Schulz iterations per update
+    # muon only: Newton-Schulz iterations per update (5 orthogonalise well; each costs 3 matrix products per hidden
+    # matrix and step, so a huge count hung the first step)
+    ns_steps: int = integer(5, low=1, high=NS_STEPS_MAX, note="5 is Muon's usual count")
     schedule: str = choice("cosine", tuple(SCHEDULES))
     warmup_iters: int = integer(0, low=0)
     min_lr: float = number(0.0, low=0)  # <= lr: check() below
