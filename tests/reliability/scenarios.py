@@ -198,6 +198,21 @@ def run_folder_in_use(sb: Sandbox) -> Outcome:
         holder.communicate("\n", timeout=120)
 
 
+def disk_full_export_hf(sb: Sandbox) -> Outcome:
+    """`lmladder export --to hf` over an earlier export on a full disk (RLIMIT_FSIZE): safetensors' own error type
+    (Rust's "os error 27") becomes the line every other write gets, and the earlier export stays (issue 47)."""
+    d = sb.root / "runs" / "export-full"
+    shutil.rmtree(d, ignore_errors=True)
+    gpt = str(sb.root / "ckpt" / "gpt.safetensors")
+    _must_pass(run_subprocess(sb, "cli", ["export", gpt, "--to", "hf", str(d / "hf")], str(d)))
+    argv = ["export", gpt, "--to", "hf", str(d / "hf"), "--force"]
+    return _guarded_run(d, lambda: run_subprocess(sb, "cli", argv, str(d), preexec=fsize_limit(2_000)))
+
+
+def _must_pass(r: Result) -> None:
+    assert r.rc == 0, r.stderr
+
+
 def stdout_full(sb: Sandbox) -> Outcome:
     """A finished run re-scored (resume=true at max_iters) with its stdout on a full disk: it stops at its first
     line, before touching the run."""
@@ -223,6 +238,7 @@ class Scenario:
     func: Callable[[Sandbox], Outcome]
     problem: str
     fix: str
+    command: str = ""  # whose line it is, where not the stage's (test_faults.py: prepare, evaluate or mlp)
 
     def run(self, sb: Sandbox) -> tuple[str, int]:
         o = self.func(sb)
@@ -250,6 +266,9 @@ SCENARIOS = [
              r"encoded\)", r"prepare again once nothing writes to it \(or prepare a copy of it\)"),
     Scenario("disk-full-report", "the evaluate stage re-writes its report on a full disk", disk_full_report,
              r"cannot write .*: File too large", r"free disk space"),
+    Scenario("disk-full-export-hf", "`lmladder export --to hf --force` over an earlier export on a full disk",
+             disk_full_export_hf, r"cannot write .*export-full/hf: File too large", r"free disk space \(or quota\)",
+             command="export"),
     Scenario("run-folder-in-use", "a second run into a folder that another training run holds (its run lock)",
              run_folder_in_use, r"in-use is in use by another training run \(process \d+, lock \.lmladder\.lock\)",
              r"wait for it to finish, or train this one into another folder: hydra.run.dir=<a new folder>"),

@@ -38,6 +38,7 @@ def test_fault_stops_cleanly_and_loses_nothing(scenario, sandbox):
     err = o.result.stderr
     assert o.result.rc == 2 and "Traceback" not in err, err
     stage = "prepare" if "prepare" in scenario.id else "evaluate" if "report" in scenario.id else "mlp"
+    stage = scenario.command or stage
     assert o.message.startswith(f"lmladder {stage}: error: "), err
     assert re.search(scenario.problem, o.message) and re.search(scenario.fix, o.message), o.message
     assert o.before, "nothing was guarded"

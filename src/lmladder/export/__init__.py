@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..io import atomic_directory, atomic_path, remove_stale_temps
 from .errors import ExportError
-from .outputs import check_output, earlier_arpa, earlier_gguf, earlier_hf
+from .outputs import check_output, earlier_arpa, earlier_gguf, earlier_hf, library_writes
 
 if TYPE_CHECKING:  # the CLI lists FORMATS without importing the models
     from ..checkpoints import Checkpoint
@@ -102,7 +102,7 @@ def export(source: str | Path, to: str, out: str | Path, *, force: bool = False)
             f"{checkpoint} holds a {rung} model, which --to {to} cannot take (formats by rung: {takes}); {fix} — "
             "lmladder sample / evaluate still read it"
         )
-    with atomic_directory(out) if spec.folder else atomic_path(out) as tmp:
+    with atomic_directory(out) if spec.folder else atomic_path(out) as tmp, library_writes(out):
         spec.write(ck, Path(tmp))
     return out
 

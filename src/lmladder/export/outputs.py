@@ -7,9 +7,14 @@ path holds instead, in words for the message), and anything else is refused befo
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..io import path_kind
+from ..errors import LmladderError
+from ..io import path_kind, write_error
 from .errors import ExportError
 
 HF_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -74,3 +79,19 @@ def check_output(out: Path, *, to: str, folder: bool, force: bool, checkpoint: P
             f"{out} is not an earlier --to {to} export ({instead}), and --force replaces only that; move what it "
             f"holds away, or choose a new {kind}"
         )
+
+
+@contextlib.contextmanager
+def library_writes(path: Path) -> Iterator[None]:
+    """A writer library's own I/O error as the WriteError any other write gets (one line naming `path` and the
+    fix): safetensors and tokenizers are Rust, and raise their own exception types whose messages end in Rust's
+    "(os error 28)"; gguf-py and the ARPA writer raise OSError, which the atomic writers turn already."""
+    try:
+        yield
+    except (OSError, LmladderError):
+        raise
+    except Exception as e:
+        if (m := re.search(r"\(os error (\d+)\)", str(e))) is None:
+            raise
+        code = int(m.group(1))
+        raise write_error(path, OSError(code, os.strerror(code))) from e
