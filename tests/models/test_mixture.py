@@ -2,6 +2,7 @@
 Tiny Shakespeare, mixed with the Kneser-Ney 7-gram. Its ends are its components, the fitted lam beats both ends on
 the holdout tail, its checkpoint alone scores bit for bit, and bad inputs fail in one line."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -125,7 +126,8 @@ def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, t
         (dict(holdout=1.5), r"^holdout=1.5 must be in \(0, 1\)"),
         (dict(holdout=0.0), r"^holdout=0.0 must be in \(0, 1\)"),
         (dict(lam=2.0), r"^lam=2.0 must be in \[0, 1\], or null to fit it on the holdout tail"),
-        (dict(holdout=1e-9), r"^holdout=1e-09 of a 18000-token train split leaves no tail to fit lam on; change"),
+        (dict(holdout=1e-9), r"^holdout=1e-09 of a 18,000-token train split leaves a tail of 0 tokens to fit lam"),
+        (dict(holdout=0.005), r"leaves a tail of \d+ tokens to fit lam on \(it needs 200\); change holdout=, fix lam="),
     ],
 )
 def test_bad_settings_fail_in_one_line(fields, problem, gpt, tiny_stream):
@@ -148,3 +150,12 @@ def test_a_neural_checkpoint_of_other_data_or_a_count_model_is_refused(gpt, tiny
     ))  # fmt: skip
     with pytest.raises(ModelConfigError, match="holds a bigram model, which is counted, not trained"):
         fitted(tiny_stream, neural=str(tmp_path / "model.safetensors"))
+
+
+def test_lam_is_said_with_what_it_was_fitted_on_and_an_end_of_0_1_is_named(gpt, tiny_stream):
+    m = fitted(tiny_stream, neural=str(gpt), holdout=0.1)
+    assert re.fullmatch(r"lam = 0\.\d{4} \(the neural share\), fitted on the last 1,\d{3} train tokens \(holdout=0.1\)",
+                        m.fit_summary())  # fmt: skip
+    m.lam = 0.0  # what a tail the neural component does nothing for fits
+    assert m.fit_summary().endswith("; the count model alone: the neural component adds nothing on that tail")
+    assert fitted(tiny_stream, neural=str(gpt), lam=0.5).fit_summary() == "lam = 0.5000 (the neural share), fixed"

@@ -47,4 +47,11 @@ ROUND4 = [
     # 8. every knob bounded
     case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.ns_steps=1000000000"],
          r"mlp.optim.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
+    # 10. the mixture says what it fitted, and refuses what would flatter it
+    case("mixture-neural-other-split", "config", "mixture", [f"mixture.model.neural={GOOD}", "data.split_seed=7"],
+         r"neural='.*good/model.safetensors' was trained with data.split_seed=42, this run has 7: another split of "
+         r"the data, so its training saw this run's val or test text", r"train it with this run's data settings"),
+    case("mixture-holdout-tiny", "config", "mixture", [f"mixture.model.neural={GOOD}", "mixture.model.holdout=0.001"],
+         r"holdout=0.001 of a [\d,]+-token train split leaves a tail of \d+ tokens to fit lam on \(it needs 200\)",
+         r"change mixture.model.holdout=, fix mixture.model.lam= yourself, or use a longer train split"),
 ]  # fmt: skip

@@ -83,6 +83,10 @@ class LanguageModel(Module):
     # (lmladder.checkpoints.load_components): the mixture's neural component
     components: ClassVar[tuple[str, ...]] = ()
 
+    def fit_summary(self) -> str:
+        """What fit() chose that a reader of the run's log should see (the mixture's lam); "" for none."""
+        return ""
+
     config: Any  # the instance of Config it was built from
     vocab_size: int
     block_size: int | None

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # fit is given a loaded checkpoint; loading lives a floor up 
     from ..checkpoints import Checkpoint
 
 BATCH = 32  # rows per forward when scoring the holdout tail, as a run scores val and test
+MIN_TAIL = 200  # predicted tokens lam is fitted on at least: a few dozen fitted lam = 0.0, no mixture at all
 
 
 @dataclass
@@ -129,11 +130,11 @@ def holdout_split(tokens: np.ndarray, fraction: float, boundary_id: int | None) 
     if boundary_id is not None:
         later = np.flatnonzero(np.asarray(tokens[cut:]) == boundary_id)
         cut = cut + int(later[0]) if later.size else n - 1
-    if cut < 1 or n - cut < 2:
+    if cut < 1 or n - cut <= MIN_TAIL:
+        tail = "nothing to count the n-gram on" if cut < 1 else f"a tail of {max(n - cut - 1, 0)} tokens to fit lam on"
         raise ModelConfigError(
-            f"holdout={fraction} of a {n}-token train split leaves "
-            f"{'nothing to count the n-gram on' if cut < 1 else 'no tail to fit lam on'}; change holdout or use a "
-            "longer train split"
+            f"holdout={fraction} of a {n:,}-token train split leaves {tail} (it needs {MIN_TAIL}); change holdout=, "
+            "fix lam= yourself, or use a longer train split"
         )
     return tokens[: cut + 1], tokens[cut:]
 
@@ -202,16 +203,24 @@ class Mixture(LanguageModel):
                 "neural=None: the mixture needs a trained neural rung; give its checkpoint, e.g. "
                 "neural=outputs/transformer/seed0/model.safetensors"
             )
-        lam = c.lam
+        lam, self.tail = c.lam, 0
         if lam is None:
             head, tail = holdout_split(tokens, c.holdout, c.boundary_id)
             count = NGram(c.count_config()).fit(head)
             lam = best_lambda(*(target_log_probs(m, tail, c.boundary_id, model.window()) for m in (model, count)))
+            self.tail = len(tail) - 1
         self.parts = {"neural": model.eval(), "count": NGram(c.count_config()).fit(tokens)}
         self.lam, self.block_size = lam, model.block_size
         own = {k: v for k, v in asdict(model.config).items() if k not in DATA_FIELDS}
         self.config = replace(c, lam=lam, neural_rung=model.rung, neural_config=own)
         return self
+
+    def fit_summary(self) -> str:
+        """lam, what it was fitted on, and what an end of [0, 1] means: a mixture that is one component alone."""
+        how = f"fitted on the last {self.tail:,} train tokens (holdout={self.config.holdout})" if self.tail else "fixed"
+        alone = {0.0: "the count model alone: the neural component adds nothing on that tail",
+                 1.0: "the neural component alone: the n-gram adds nothing on that tail"}.get(self.lam)  # fmt: skip
+        return f"lam = {self.lam:.4f} (the neural share), {how}" + (f"; {alone}" if alone else "")
 
     def check_neural(self, ck: Checkpoint) -> LanguageModel:
         """The trained model of the checkpoint `neural` names, refused unless it is a neural rung of this data's

@@ -22,7 +22,7 @@ from ..inference.sampling import sample_text
 from ..inference.scoring import score_splits, score_splits_units
 from ..inference.units import UNITS_FILE, SplitUnits, save_units
 from ..io import atomic_write_json, atomic_write_text, run_lock
-from ..models.base import LanguageModel
+from ..models.base import LanguageModel, ModelConfigError
 from ..parallel import rank_stream
 from . import budget, health
 from .live import EVAL_VAL
@@ -82,14 +82,37 @@ def train_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
 def fit_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
     """Count the model on the train split (with the trained models its config names, LanguageModel.components)."""
     t0 = time.perf_counter()
-    model.fit(np.asarray(run.data.splits["train"]), **load_components(model))
+    components = load_components(model)
+    for name, ck in components.items():
+        same_split(name, ck.meta.get("data"), run.meta.get("data"), getattr(model.config, name))
+    model.fit(np.asarray(run.data.splits["train"]), **components)
     seconds = time.perf_counter() - t0
     run.log(f"{run.cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # from the data
+    if said := model.fit_summary():
+        run.log(f"{run.cls.rung}: {said}")
     save_training_checkpoint(run.out_dir / LAST, model, run.data.tokenizer, rngs=rngs, extra=run.checkpoint_meta)
     speed = len(run.data.splits["train"]) / max(seconds, 1e-9)
     return TrainResult(
         step=0, best_val=math.inf, best_step=-1, train_time_s=seconds, tokens_per_s=speed, best_path=None
     )
+
+
+SPLIT_KEYS = ("source", "year", "url", "sha256", "kind", "fractions", "split_seed")  # what decides the splits
+
+
+def same_split(name: str, theirs: dict | None, ours: dict | None, path: str) -> None:
+    """A component trained on another split of the corpus saw this run's val or test text in its training: its
+    scores here would be flattered. Checkpoints without data settings (made outside a stage) are taken as given."""
+    if not theirs or not ours:
+        return
+    differ = [k for k in SPLIT_KEYS if k in theirs and k in ours and theirs[k] != ours[k]]
+    if differ:
+        was = ", ".join(f"data.{k}={theirs[k]!r}" for k in differ)
+        now = ", ".join(f"{ours[k]!r}" for k in differ)
+        raise ModelConfigError(
+            f"{name}={path!r} was trained with {was}, this run has {now}: another split of the data, so its training "
+            "saw this run's val or test text; train it with this run's data settings"
+        )
 
 
 def score(run: Run, model: LanguageModel, result: TrainResult) -> tuple[dict[str, Any], dict[str, SplitUnits]]:
