@@ -337,3 +337,32 @@ def test_thread_variables_are_checked_before_numba_reads_them(env, said):
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr  # one line, no traceback
     assert r.stderr.startswith(f"lmladder sample: error: {said} must be a whole number >= 1 (the threads ")
     assert r.stderr.endswith("; set it to e.g. 2, or unset it\n")
+
+
+# ---------------------------------------------------------------- weak cases of the same families
+def test_a_downloaded_corpus_gets_the_usual_file_mode_not_0600(tmp_path):
+    import hashlib
+
+    from lmladder.data import DataConfig
+    from lmladder.data.store import prepare
+
+    src = _corpus(tmp_path, n=500)
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    data = DataConfig(source="url", url=f"file://{src}", sha256=sha, path=None, raw_dir=str(tmp_path / "raw"))
+    prepare(data, tmp_path / "p")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "raw" / "corpus.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == ["corpus.txt"]  # no .part left
+
+
+def test_an_export_removes_what_a_killed_export_of_that_path_left(tmp_path):
+    from lmladder.export import export
+
+    from ..test_export import _gpt_checkpoint
+
+    ckpt = _gpt_checkpoint(tmp_path / "m.safetensors")
+    stale = tmp_path / ".m.gguf.0123456789ab.tmp"  # as atomic_path names its temporary
+    stale.write_bytes(b"GGUF half")
+    export(ckpt, "gguf", tmp_path / "m.gguf")
+    assert not stale.exists() and (tmp_path / "m.gguf").read_bytes()[:4] == b"GGUF"

@@ -199,6 +199,9 @@ def _download(url: str, raw_dir: Path, expected: str) -> bytes:
                 f"sha256 mismatch for {url}: expected {expected}, got {h.hexdigest()}; nothing was kept; "
                 "check url= and sha256="
             )
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600: a kept corpus gets the mode any new file gets
         os.replace(tmp, dest)  # atomic: dest is either the old file or the complete, verified new one
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
