@@ -102,6 +102,20 @@ log says `kernels: compiled, GEMMs by NumPy's matmul; ...`: not an error, the nu
 Linux's within float32 round-off ([platforms.md](platforms.md)). A sweep job that finds another job preparing the same
 data says `waiting for another process that prepares data/cache/<name>-<key>` and goes on once it is ready.
 
+**What the newest features do with careless input (issue 47):** `lmladder export --force` replaces only an earlier
+export of the same format (an hf folder of its five files, a GGUF file, an ARPA file), never a folder of documents
+or a text (`export-force-*`), and a killed export's temporaries go with the next export to that path. A corpus that
+changes while it is prepared is refused before the folder is renamed into place: the encoding pass hashes what it
+reads again, and size and modification time are checked (`corpus-edited-during-prepare`). A killed joblib sweep job
+(`kill -9`, the out-of-memory killer) is marked failed with one line, and the other jobs run (`hydra/launcher=
+joblib_2`: each job in a worker of its own; `tests/reliability/test_round4.py`). A deleted live log is rebuilt from
+train_log.tsv and eval_log.tsv on resume (6 significant digits). The mixture logs lam and what it was fitted on, and
+says when lam = 0 or 1 is one component alone. `lmladder compare` judges two tokenizers of one text by bits per
+character, gives no interval or verdict over fewer than 20 shared units, lists failed jobs, and explains a paired
+verdict that differs from the seed-spread one ([comparing.md](comparing.md)); `--no-units` leaves out unit scores
+(a broken units file at a git revision cannot be deleted). Known limit: a word-level model's units pair with another
+run's only when both decode the split to the same text, so a word tokenizer with `<unk>` never pairs with a char one.
+
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
 left out below; `<tmp>` is the test's temporary folder.
