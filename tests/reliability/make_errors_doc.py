@@ -113,8 +113,9 @@ train_log.tsv and eval_log.tsv on resume (6 significant digits). The mixture log
 says when lam = 0 or 1 is one component alone. `lmladder compare` judges two tokenizers of one text by bits per
 character, gives no interval or verdict over fewer than 20 shared units, lists failed jobs, and explains a paired
 verdict that differs from the seed-spread one ([comparing.md](comparing.md)); `--no-units` leaves out unit scores
-(a broken units file at a git revision cannot be deleted). Known limit: a word-level model's units pair with another
-run's only when both decode the split to the same text, so a word tokenizer with `<unk>` never pairs with a char one.
+(a broken units file at a git revision cannot be deleted). Known limit: runs pair only when their tokens decode to
+the same split text, so a word model whose vocabulary leaves words unknown (`<unk>`) never pairs with a char model;
+`compare` says so, and `--no-units` compares them without the paired test.
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

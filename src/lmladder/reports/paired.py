@@ -129,8 +129,8 @@ def compare_units(a: pd.DataFrame, by_a, b: pd.DataFrame, by_b, ua: Grouped, ub:
             if pa[1] != pb[1] or len(pa[0]) != len(pb[0]):
                 raise UnitsError(
                     f"A's and B's {label} were scored on different {split} texts or splits (unit digests "
-                    f"{pa[1][:12]} vs {pb[1][:12]}); compare runs prepared from the same corpus, split and "
-                    "split_seed"
+                    f"{pa[1][:12]} vs {pb[1][:12]}; a word tokenizer's unknown words decode as another text too); "
+                    "compare runs prepared from the same corpus, split and split_seed (--no-units: no paired test)"
                 )
             row |= {f"{split}_{k}": v for k, v in _judge(pa[0], pb[0], ra, rb[label], split, row).items()}
         rows.append(row)
