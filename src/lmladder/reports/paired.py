@@ -200,6 +200,7 @@ def paired_markdown(paired: pd.DataFrame, spread: dict[str, str] | None = None) 
         welch = paired[f"{split}_welch_p"]
         show[f"{split} Welch p"] = welch.map(lambda v: "—" if v != v else f"{v:.4f}")
         show[f"{split} units"] = paired[f"{split}_units"].map(lambda v: "—" if v != v else f"{int(v):,}")
+        show[f"{split} judged by"] = by.map({"nll": "NLL/token", "bpc": "bits/char (other tokens)"})
         verdicts = paired[f"{split}_verdict"].fillna("—")
         if split == "val" and spread:
             trip = zip(verdicts, paired["setting"], by, strict=True)
