@@ -73,6 +73,8 @@ def check_output(out: Path, *, to: str, folder: bool, force: bool, checkpoint: P
         raise ExportError(
             f"{out} {what}; pass --force to replace it (an earlier --to {to} export), or choose a new {kind}"
         )
+    if not folder and path_kind(out) not in ("file", "missing"):
+        return  # a FIFO or a device: never opened here (it would block); atomic_path refuses it by name
     instead = "a symbolic link" if out.is_symlink() else earlier(out)
     if instead is not None:
         raise ExportError(
