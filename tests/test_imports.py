@@ -16,7 +16,8 @@ SRC = Path(lmladder.__file__).parent.parent
 # package (the sub-package or module named after the first name below lmladder) and the floors below it, never a
 # floor above nor another part of its own floor. Every part of lmladder stands on exactly one floor.
 FLOORS = (
-    ("lmladder", "errors", "environment"),  # the package itself, the error every floor raises, the variables
+    ("environment",),  # the variables numba and OpenMP read as they are imported: checked before any import
+    ("lmladder", "errors"),  # the package itself, and the error every other floor raises
     ("rules", "resources", "progress", "stdout"),  # field rules, memory and cores, bars, stdout
     ("parallel",),  # MPI ranks (each rank's share of the cores)
     ("io",),  # atomic writes, locks, the safetensors format

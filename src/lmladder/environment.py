@@ -13,8 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import LmladderError
-
 # variable -> what it sets, in words; each takes a whole number >= 1
 THREAD_COUNTS = {
     "NUMBA_NUM_THREADS": "the threads numba's kernels may use",
@@ -22,8 +20,9 @@ THREAD_COUNTS = {
 }
 
 
-class EnvironmentSettingError(LmladderError, ValueError):
-    """An environment variable lmladder or a library it imports cannot take."""
+class EnvironmentSettingError(ValueError):
+    """An environment variable lmladder or a library it imports cannot take (raised only with LMLADDER_DEBUG=1: this
+    module stands below errors.py, on the bottom floor, so that the package can run it first)."""
 
 
 def problem(environ=os.environ) -> str | None:
