@@ -10,11 +10,14 @@ before the folder is renamed into place, a file whose digest or stat (size, modi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import DataError
+
+BOM = "\ufeff".encode()
 
 
 class CorpusChanged(DataError):
@@ -26,6 +29,21 @@ def _stamp(path: Path) -> tuple[int, ...]:
     return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
+class FirstRead:
+    """Two sha256s of pass 1: `read`, of the bytes fed (what the tokenizer reads), and `whole`, of the file (with the
+    byte order mark that a text's reader leaves out)."""
+
+    def __init__(self, path: Path, reads_bytes: bool):
+        self.read, self.whole = hashlib.sha256(), hashlib.sha256()
+        with open(path, "rb") as f:
+            if not reads_bytes and (head := f.read(3)) == BOM:
+                self.whole.update(head)
+
+    def update(self, raw: bytes) -> None:
+        self.read.update(raw)
+        self.whole.update(raw)
+
+
 class Pin:
     """`path` as it is now; `named`: the sha256 of the whole file the caller labels the result with (or None)."""
 
@@ -33,9 +51,14 @@ class Pin:
         self.path, self.what, self.named = Path(path), what, named
         self.stamp, self.sha = _stamp(self.path), None
 
-    def first_read(self, sha: str, whole: str) -> None:
-        """Pass 1 read `sha` (what the tokenizer reads) and `whole` (every byte of the file)."""
-        self.sha = sha
+    def first_hasher(self, reads_bytes: bool) -> FirstRead:
+        """The hasher pass 1 feeds what it reads (a text without its byte order mark); give it to first_read."""
+        return FirstRead(self.path, reads_bytes)
+
+    def first_read(self, hasher: FirstRead) -> None:
+        """Pass 1 read the file: its sha256 (of what the tokenizer reads) is what later passes must read again, and
+        the whole file's must be the digest the caller named."""
+        self.sha, whole = hasher.read.hexdigest(), hasher.whole.hexdigest()
         if self.named is not None and whole != self.named:
             raise self._changed(f"its sha256 was {self.named[:12]} when it was named, {whole[:12]} when read")
         self.check()

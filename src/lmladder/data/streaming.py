@@ -29,7 +29,7 @@ import numpy as np
 from ..io.atomic import atomic_directory
 from ..resources import fmt_bytes, usable_cores
 from .errors import DataError
-from .pin import Pin
+from .pin import BOM, Pin
 from .prepared import EMPTY_STREAM, NpyWriter, corpus_stats, split_stats, token_dtype, write_prepared
 from .registry import make_tokenizer, tokenizer_class, tokenizer_from_dict
 from .splits import SPLIT_NAMES, check_cuts, check_fractions, cut_points
@@ -39,7 +39,6 @@ from .tokenizers.word import split_words
 CHUNK = 1 << 22  # characters (bytes) read, decoded and encoded at a time: ~100 MB of working memory
 BPE_SAMPLE = 1 << 23  # characters of the train split that bpe learns its merges from
 SAMPLE_BLOCK = 1 << 16  # the grain of that sample: blocks of about 64K characters
-BOM = "\ufeff".encode()
 STREAMED = ("char", "byte", "word", "bpe")  # tokenizers whose tokens never cross a newline before a non-space
 
 
@@ -94,25 +93,13 @@ def trim() -> None:
 _TRIM = _malloc_trim()
 
 
-class _Tee:
-    def __init__(self, *hashers):
-        self.hashers = hashers
-
-    def update(self, raw: bytes) -> None:
-        for h in self.hashers:
-            h.update(raw)
-
-
 def scan(pin: Pin, reads_bytes: bool) -> tuple[int, bool]:
     """Pass 1: (length in units, whether any of it is not white space); records in `pin` the sha256 of what the
     tokenizer reads (the file, less a byte order mark for text) and of the whole file."""
-    h, whole, n, text = hashlib.sha256(), hashlib.sha256(), 0, False
-    with open(pin.path, "rb") as f:
-        if not reads_bytes and f.read(3) == BOM:
-            whole.update(BOM)  # read_units leaves it out of what it hashes
-    for piece in read_units(pin.path, reads_bytes, pin.what, _Tee(h, whole)):
+    hasher, n, text = pin.first_hasher(reads_bytes), 0, False
+    for piece in read_units(pin.path, reads_bytes, pin.what, hasher):
         n, text = n + len(piece), text or bool(piece.strip())
-    pin.first_read(h.hexdigest(), whole.hexdigest())
+    pin.first_read(hasher)
     return n, text
 
 
