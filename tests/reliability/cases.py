@@ -247,7 +247,7 @@ CASES = [
          r"transformer.optim.name='lion'", r"choose one of adamw, adam, sgd, muon"),
     case("config-muon-ns-steps-zero", "config", "transformer",
          ["transformer.optim.name=muon", "transformer.optim.ns_steps=0"],
-         r"transformer.optim.ns_steps=0", r"must be a positive integer"),
+         r"transformer.optim.ns_steps=0", r"must be an integer in \[1, 64\]"),
     case("config-muon-momentum-one", "config", "transformer",
          ["transformer.optim.name=muon", "transformer.optim.muon_momentum=1"],
          r"transformer.optim.muon_momentum=1", r"must be in \[0, 1\)"),
