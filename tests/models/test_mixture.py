@@ -127,7 +127,7 @@ def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, t
         (dict(holdout=0.0), r"^holdout=0.0 must be in \(0, 1\)"),
         (dict(lam=2.0), r"^lam=2.0 must be in \[0, 1\], or null to fit it on the holdout tail"),
         (dict(holdout=1e-9), r"^holdout=1e-09 of a 18,000-token train split leaves a tail of 0 tokens to fit lam"),
-        (dict(holdout=0.005), r"leaves a tail of \d+ tokens to fit lam on \(it needs 200\); change holdout=, fix lam="),
+        (dict(holdout=0.005), r"leaves a tail of \d+ tokens to fit lam on \(it needs 100\); change holdout=, fix lam="),
     ],
 )
 def test_bad_settings_fail_in_one_line(fields, problem, gpt, tiny_stream):

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # fit is given a loaded checkpoint; loading lives a floor up 
     from ..checkpoints import Checkpoint
 
 BATCH = 32  # rows per forward when scoring the holdout tail, as a run scores val and test
-MIN_TAIL = 200  # predicted tokens lam is fitted on at least: a few dozen fitted lam = 0.0, no mixture at all
+MIN_TAIL = 100  # predicted tokens lam is fitted on at least: a few dozen fitted lam = 0.0, no mixture at all
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ..inference.sampling import sample_text
 from ..inference.scoring import score_splits, score_splits_units
 from ..inference.units import UNITS_FILE, SplitUnits, save_units
 from ..io import atomic_write_json, atomic_write_text, run_lock
+from ..models import tokenizer_digest
 from ..models.base import LanguageModel, ModelConfigError
 from ..parallel import rank_stream
 from . import budget, health
@@ -83,8 +84,9 @@ def fit_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
     """Count the model on the train split (with the trained models its config names, LanguageModel.components)."""
     t0 = time.perf_counter()
     components = load_components(model)
-    for name, ck in components.items():
-        same_split(name, ck.meta.get("data"), run.meta.get("data"), getattr(model.config, name))
+    for name, ck in components.items():  # another tokenizer: the model's own check names that first
+        if tokenizer_digest(ck.tokenizer) == tokenizer_digest(run.data.tokenizer):
+            same_split(name, ck.meta.get("data"), run.meta.get("data"), getattr(model.config, name))
     model.fit(np.asarray(run.data.splits["train"]), **components)
     seconds = time.perf_counter() - t0
     run.log(f"{run.cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # from the data
