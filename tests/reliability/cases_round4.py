@@ -51,7 +51,4 @@ ROUND4 = [
     case("mixture-neural-other-split", "config", "mixture", [f"mixture.model.neural={GOOD}", "data.split_seed=7"],
          r"neural='.*good/model.safetensors' was trained with data.split_seed=42, this run has 7: another split of "
          r"the data, so its training saw this run's val or test text", r"train it with this run's data settings"),
-    case("mixture-holdout-tiny", "config", "mixture", [f"mixture.model.neural={GOOD}", "mixture.model.holdout=0.001"],
-         r"holdout=0.001 of a [\d,]+-token train split leaves a tail of \d+ tokens to fit lam on \(it needs 100\)",
-         r"change mixture.model.holdout=, fix mixture.model.lam= yourself, or use a longer train split"),
 ]  # fmt: skip

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # fit is given a loaded checkpoint; loading lives a floor up 
     from ..checkpoints import Checkpoint
 
 BATCH = 32  # rows per forward when scoring the holdout tail, as a run scores val and test
-MIN_TAIL = 100  # predicted tokens lam is fitted on at least: a few dozen fitted lam = 0.0, no mixture at all
+MIN_TAIL = 100  # fewer predicted tokens to fit lam on are named in the run's log: a few dozen fitted lam = 0.0
 
 
 @dataclass
@@ -130,11 +130,11 @@ def holdout_split(tokens: np.ndarray, fraction: float, boundary_id: int | None) 
     if boundary_id is not None:
         later = np.flatnonzero(np.asarray(tokens[cut:]) == boundary_id)
         cut = cut + int(later[0]) if later.size else n - 1
-    if cut < 1 or n - cut <= MIN_TAIL:
-        tail = "nothing to count the n-gram on" if cut < 1 else f"a tail of {max(n - cut - 1, 0)} tokens to fit lam on"
+    if cut < 1 or n - cut < 2:
         raise ModelConfigError(
-            f"holdout={fraction} of a {n:,}-token train split leaves {tail} (it needs {MIN_TAIL}); change holdout=, "
-            "fix lam= yourself, or use a longer train split"
+            f"holdout={fraction} of a {n:,}-token train split leaves "
+            f"{'nothing to count the n-gram on' if cut < 1 else 'no tail to fit lam on'}; change holdout=, fix lam= "
+            "yourself, or use a longer train split"
         )
     return tokens[: cut + 1], tokens[cut:]
 
@@ -220,7 +220,8 @@ class Mixture(LanguageModel):
         how = f"fitted on the last {self.tail:,} train tokens (holdout={self.config.holdout})" if self.tail else "fixed"
         alone = {0.0: "the count model alone: the neural component adds nothing on that tail",
                  1.0: "the neural component alone: the n-gram adds nothing on that tail"}.get(self.lam)  # fmt: skip
-        return f"lam = {self.lam:.4f} (the neural share), {how}" + (f"; {alone}" if alone else "")
+        few = f"; only {self.tail} tokens: raise holdout= or fix lam=" if 0 < self.tail < MIN_TAIL else ""
+        return f"lam = {self.lam:.4f} (the neural share), {how}{few}" + (f"; {alone}" if alone else "")
 
     def check_neural(self, ck: Checkpoint) -> LanguageModel:
         """The trained model of the checkpoint `neural` names, refused unless it is a neural rung of this data's
