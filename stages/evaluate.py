@@ -1,8 +1,9 @@
 """Stage `evaluate`: re-score the checkpoint of every rung in `pipeline` (the rungs dvc.yaml trains) for every seed
 on the full val/test splits (which also proves it was trained on this vocabulary) and write the perplexity table
 (outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/, units/: quality only, deterministic),
-the network-health table, `lmladder inspect`'s pictures of each rung's first seed (inspect/<rung>/index.html) and the
-wall-clock timing.{csv,md} beside it."""
+the network-health table, each rung's first seed's loss against position in the context on val (positions.{csv,md,png}
+with its "context used") and `lmladder inspect`'s pictures (inspect/<rung>/index.html), and the wall-clock
+timing.{csv,md} beside it."""
 
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from lmladder.app.policy import stage
 from lmladder.app.startup import check_run_dir, entry
 from lmladder.checkpoints import load_training_checkpoint
 from lmladder.config import ConfigError
+from lmladder.inference.positions import position_curve
 from lmladder.inference.scoring import score_splits_units
 from lmladder.insight import inspect_run
+from lmladder.insight.positions import write_positions
 from lmladder.reports import collect, write_curves, write_report
 
 
@@ -48,10 +51,14 @@ def main(cfg: DictConfig) -> None:
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
         write_curves(runs.curves, out / "curves")
         summary = write_report(runs, out, title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
-        firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its pictures
+        firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its pictures and position curve
+        curves = {}
         for rung, job in zip(firsts["rung"], firsts["job"], strict=True):
+            model = load_training_checkpoint(root / job / "model.safetensors").model
+            curves[rung] = position_curve(model, data.splits["val"], boundary_id=data.boundary_id)
             note = lambda line, rung=rung: print(f"[evaluate] inspect/{rung}: {line}")  # noqa: E731
-            inspect_run(Path(st.run.paths.outputs) / job, out / "inspect" / rung, log=note)
+            inspect_run(root / job, out / "inspect" / rung, log=note, positions=curves[rung])
+        write_positions(curves, out, what=f"{st.run.data.name} val split, each rung's first seed")
         print((out / "perplexity.md").read_text(encoding="utf-8"))
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 

@@ -8,6 +8,8 @@ lmladder report outputs                                       # the DVC pipeline
 lmladder compare outputs/multirun/A outputs/multirun/B        # two sweeps, row by row
 lmladder compare HEAD:                                        # last commit's outputs/reports vs the workspace
 lmladder compare my-exp: other-exp:                           # two DVC experiments (names from `dvc exp show`)
+lmladder compare outputs/bigram/seed0 outputs/mlp/seed0       # two single runs: one row, A against B
+lmladder diff outputs/bigram/seed0 outputs/transformer/seed0  # where on val B beats A: diff-*/index.html
 lmladder export outputs/transformer/seed0 --to hf gpt-hf      # transformers folder; --to gguf gpt.gguf: llama.cpp
 lmladder frontier plan conf/frontier/names.yaml               # a compute-frontier study (cli_frontier.py)
 """
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
+from .cli_diff import add_parser as add_diff
 from .cli_frontier import add_parser as add_frontier
 from .errors import LmladderError
 from .reports.compare import METRICS
@@ -88,6 +91,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
     from .checkpoints import load_training_checkpoint
     from .cli_checkpoint import unknown_char
+    from .cli_diff import run_positions
     from .insight import inspect_run
 
     ids = None
@@ -99,8 +103,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         if err := unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
             raise err
         ids = tok.encode(a.prompt)
+    positions = lambda ck: run_positions(ck, a.data)  # noqa: E731 - once inspect_run has read the checkpoint
     note = lambda line: print(f"[inspect] {line}", file=sys.stderr)  # noqa: E731 - a picture not drawn
-    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note)
+    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note, positions=positions)
     print(f"[inspect] {page}")
     return 0
 
@@ -154,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--prompt", help="text for the attention maps and next-token table (default: a sample's start)")
     i.add_argument("--layer", type=int, help="draw this attention layer only (default: all)")
     i.add_argument("--seed", type=int, default=0, help="seed of the sample the histograms are taken on")
+    i.add_argument(
+        "--data", help="prepared data whose val split the loss-by-position curve is drawn on (default: the run's own)"
+    )
     i.set_defaults(func=cmd_inspect)
 
     from .export import FORMATS
@@ -182,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--repo", default=".", help="the git/DVC repository REV:PATH is read from (default: .)")
     c.add_argument("--out", help="also write compare.csv and compare.md into this folder")
     c.set_defaults(func=cmd_compare)
+    add_diff(sub)
     add_frontier(sub)
     return p
 
