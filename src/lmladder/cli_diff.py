@@ -65,9 +65,10 @@ def _text_ids(ck_a, ck_b, a: argparse.Namespace) -> tuple[str, dict]:
             n: encode_text_file(ck.tokenizer, a.text)[1] for n, ck in (("A", ck_a), ("B", ck_b))
         }
     if a.data is None and _corpus(ck_a) != _corpus(ck_b):
+        ca, cb = _corpus(ck_a), _corpus(ck_b)
         raise CliError(
-            f"A was trained on {_corpus(ck_a).get('name')!r} data and B on {_corpus(ck_b).get('name')!r} (their data "
-            "settings differ), so their splits are different texts; give --text FILE to score both on one text"
+            f"A and B were trained on different texts (A: {ca.get('name')} {ca.get('path') or ''}, B: "
+            f"{cb.get('name')} {cb.get('path') or ''}), so their splits differ; give --text FILE to score both on one"
         )
     prepared, path = _prepared(ck_a, a.data)
     if prepared is None:
@@ -102,10 +103,10 @@ def cmd_diff(a: argparse.Namespace) -> int:
     if path_kind(out) != "missing" and not a.force:  # before any scoring: a refusal costs nothing
         raise CliError(f"--out {out} exists; give another --out, or --force to replace it")
     cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
+    what, ids = _text_ids(cks["A"], cks["B"], a)
     lines = {n: ck.tokenizer.boundary_id is not None for n, ck in cks.items()}
     if lines["A"] != lines["B"]:
         raise CliError("one checkpoint models documents (one per line) and the other a stream; diff two of a kind")
-    what, ids = _text_ids(cks["A"], cks["B"], a)
     sides = {}
     for n, target in (("A", a.a), ("B", a.b)):
         ck = cks[n]
