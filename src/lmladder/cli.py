@@ -55,13 +55,13 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_compare(a: argparse.Namespace) -> int:
     """Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), a sweep folder,
-    a single run (its folder or checkpoint: the two runs are then one row, A against B) or REV:PATH read from a git revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
+    a single run (its folder or checkpoint: two runs are one row, A against B), or REV:PATH read from a git
+    revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
     Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
     over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
     from .io import atomic_write_text
     from .reports.compare import compare, load, markdown
     from .reports.paired import compare_units, paired_markdown
-
     from .reports.single import load_pair, single_run
 
     metrics = list(dict.fromkeys(a.metric or ["val_nll"]))  # a metric given twice is compared once
