@@ -99,10 +99,10 @@ def cmd_diff(a: argparse.Namespace) -> int:
         raise CliError("--text and --data both given; score a text file or a prepared split, not both")
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
-    out = Path(a.out) if a.out else Path(f"diff-{Path(a.a).stem}-vs-{Path(a.b).stem}")
+    cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
+    out = Path(a.out) if a.out else Path(f"diff-{cks['A'].model.rung}-vs-{cks['B'].model.rung}")
     if path_kind(out) != "missing" and not a.force:  # before any scoring: a refusal costs nothing
         raise CliError(f"--out {out} exists; give another --out, or --force to replace it")
-    cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
     what, ids = _text_ids(cks["A"], cks["B"], a)
     lines = {n: ck.tokenizer.boundary_id is not None for n, ck in cks.items()}
     if lines["A"] != lines["B"]:
@@ -127,7 +127,7 @@ def add_parser(sub) -> None:
     d.add_argument("--text", help="score this UTF-8 text file (default: a split of the prepared data)")
     d.add_argument("--data", help="prepared data folder (default: A's own paths.prepared, e.g. data/prepared)")
     d.add_argument("--split", default="val", help="the split of the prepared data (default: val)")
-    d.add_argument("--out", help="the folder to write (default: diff-<A>-vs-<B>); it must not exist")
+    d.add_argument("--out", help="the folder to write (default: diff-<rung A>-vs-<rung B>); it must not exist")
     d.add_argument("--force", action="store_true", help="replace an existing --out folder")
     d.add_argument("--batch-size", type=int, default=32)
     d.set_defaults(func=cmd_diff)

@@ -54,9 +54,14 @@ def _per_char(side: Side) -> tuple[str, np.ndarray, np.ndarray]:
     chars, _, raw = token_sizes(side.tokenizer, side.ids, None)  # (N,) characters each token adds
     text = raw.decode("utf-8", "surrogatepass")
     tok = np.repeat(np.arange(len(chars)) - 1, chars)  # (C,) -1: the first token's characters, context only
+    nll, adds = side.scores.nll, chars[1:]  # (N-1,) each target's NLL and the characters it adds
+    if (adds == 0).any():  # a byte inside a UTF-8 character adds none: its NLL goes to the token that completes it
+        nz = np.flatnonzero(adds)
+        nll = np.bincount(nz[np.minimum(np.searchsorted(nz, np.arange(len(adds))), len(nz) - 1)], weights=nll,
+                          minlength=len(adds))  # fmt: skip
     share = np.full(len(tok), np.nan)
     inside = tok >= 0
-    share[inside] = side.scores.nll[tok[inside]] / chars[1:][tok[inside]]
+    share[inside] = nll[tok[inside]] / adds[tok[inside]]
     return text, tok, share
 
 
