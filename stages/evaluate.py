@@ -14,6 +14,7 @@ from lmladder.app.policy import stage
 from lmladder.app.startup import check_run_dir, entry
 from lmladder.checkpoints import load_training_checkpoint
 from lmladder.config import ConfigError
+from lmladder.diff import write_note
 from lmladder.diff.pair import diff_on_split
 from lmladder.inference.positions import position_curve
 from lmladder.inference.scoring import score_splits_units
@@ -64,6 +65,8 @@ def main(cfg: DictConfig) -> None:
         if len(ladder) >= 2:  # what the last step up the ladder bought, character by character
             what = f"the {st.run.data.name} val split"
             diff_on_split(out / "diff", models[ladder[-2]], models[ladder[-1]], data, what=what)
+        else:  # dvc.yaml declares the folder whatever the pipeline
+            write_note(out / "diff", f"The pipeline has one rung ({', '.join(ladder)}); a diff needs two.")
         print((out / "perplexity.md").read_text(encoding="utf-8"))
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 

@@ -3,6 +3,6 @@
 breakdown by kind of character with paired bootstrap intervals. Works across tokenizers by aligning on characters."""
 
 from .align import DiffError, Side, align
-from .page import write_diff
+from .page import write_diff, write_note
 
-__all__ = ["DiffError", "Side", "align", "write_diff"]
+__all__ = ["DiffError", "Side", "align", "write_diff", "write_note"]

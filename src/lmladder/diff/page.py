@@ -90,7 +90,13 @@ def write_diff(out: str | Path, a: Side, b: Side, al: Aligned, *, labels, what: 
 
 def _page(a: Side, b: Side, what: str, totals: dict, classes, spans, data) -> str:
     e = html.escape
-    show = classes.rename(columns={"gain": "gain A−B", "gain_lo": "95% lo", "gain_hi": "95% hi"})
+    show = pd.DataFrame({
+        "class": classes["class"], "characters": classes["chars"].map("{:,}".format),
+        "NLL A": classes["nll_A"].map("{:.4f}".format), "NLL B": classes["nll_B"].map("{:.4f}".format),
+        "gain A − B [95%]": [f"{g:+.4f} [{lo:+.4f}, {hi:+.4f}]" for g, lo, hi in
+                             zip(classes["gain"], classes["gain_lo"], classes["gain_hi"], strict=True)],
+        "p": classes["p"].map(lambda v: "< 0.0001" if v < 1e-4 else f"{v:.4f}"),
+    })  # fmt: skip
     span_rows = {k: spans[spans.kind == k].drop(columns="kind") for k in ("gain", "loss")}
     for df in span_rows.values():
         df["text"] = df["text"].str.replace("\n", "⏎")
@@ -126,3 +132,13 @@ def _page(a: Side, b: Side, what: str, totals: dict, classes, spans, data) -> st
         f"<div id='tip'></div><script id='data' type='application/json'>{blob}</script><script>{_SCRIPT}</script>"
         "</body></html>\n"
     )
+
+
+def write_note(out: str | Path, why: str) -> Path:
+    """A page in place of a diff that cannot be drawn (a pipeline of one rung), so the folder a pipeline declares
+    always exists. Returns index.html's path."""
+    with atomic_directory(out) as tmp:
+        head = "<!doctype html><meta charset='utf-8'><title>lmladder diff</title><h1>lmladder diff</h1>"
+        body = f"{head}<p>{html.escape(why)}</p>\n"
+        (tmp / "index.html").write_text(body, encoding="utf-8")
+    return Path(out) / "index.html"
