@@ -36,6 +36,8 @@ def _prepared(ck, data: str | None):
     path = data or (ck.meta.get("config") or {}).get("paths", {}).get("prepared")
     if data is None and (path is None or path_kind(Path(path)) == "missing"):
         return None, path
+    if data is not None and path_kind(Path(data) / "vocab.json") != "file":  # a corpus folder, a typo
+        raise CliError(f"--data {data} holds no prepared data (no vocab.json); give the run's data/prepared folder")
     prepared = load_prepared(path)
     if prepared.tokenizer.to_dict() != ck.tokenizer.to_dict() and data is not None:
         raise CliError(f"--data {data} has another vocabulary than the checkpoint; give the data it was trained on")

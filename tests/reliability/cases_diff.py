@@ -1,4 +1,5 @@
-"""Bad-input cases of `lmladder diff` and of `lmladder compare` given single runs (issue 50): the same contract as
+"""Bad-input cases of `lmladder diff`, of `lmladder compare` given single runs and of `lmladder inspect --data`
+(issue 50): the same contract as
 cases.py, appended to CASES in their own group ("diff") of docs/errors.md."""
 
 from __future__ import annotations

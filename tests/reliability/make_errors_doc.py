@@ -25,7 +25,7 @@ GROUPS = {
     "report": "`lmladder report` and `lmladder compare`",
     "export": "`lmladder export`",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
-    "diff": "`lmladder diff` and single runs in `lmladder compare` (docs/cli.md)",
+    "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong
