@@ -52,7 +52,7 @@ def test_the_page_loads_without_errors_and_colours_every_character(chars, tmp_pa
     r, errors = browse(page, "--dump-dom")
     assert r.returncode == 0 and not errors, errors or r.stderr[-2000:]
     assert len(re.findall(r'<span id="c\d+"', r.stdout)) == chars  # the script ran to the end
-    data = json.loads(re.search(r"<script id=\"data\" type=\"application/json\">(.*?)</script>", page.read_text(),
+    data = json.loads(re.search(r"<script id='data' type='application/json'>(.*?)</script>", page.read_text(),
                                 re.S).group(1))  # fmt: skip
     assert len(data["text"]) == chars
     shot = tmp_path / "shot.png"

@@ -30,18 +30,27 @@ def checkpoint_path(target: str) -> Path:
 
 
 def _prepared(ck, data: str | None):
-    """(prepared data, its path) for `ck`: `data`, else the checkpoint's own paths.prepared (None when absent)."""
+    """(prepared data, its path) for `ck`: `data`, else the run's own, found as its training stage found it
+    (paths.prepared, or the cache beside it; relative paths from the current folder), or (None, where it looked)."""
+    from .data.config import DataConfig
     from .data.prepared import load_prepared
+    from .data.store import find_prepared
 
-    path = data or (ck.meta.get("config") or {}).get("paths", {}).get("prepared")
-    if data is None and (path is None or path_kind(Path(path)) == "missing"):
-        return None, path
-    if data is not None and path_kind(Path(data) / "vocab.json") != "file":  # a corpus folder, a typo
+    if data is None:
+        where = (ck.meta.get("config") or {}).get("paths", {}).get("prepared") or "data/prepared"
+        try:
+            found = find_prepared(
+                DataConfig(**ck.meta["data"]), prepared_dir=where, cache_root=Path(where).parent / "cache"
+            )
+        except (KeyError, TypeError):  # a checkpoint that records no data config
+            found = None
+        return found or (None, where)
+    if path_kind(Path(data) / "vocab.json") != "file":  # a corpus folder, a typo
         raise CliError(f"--data {data} holds no prepared data (no vocab.json); give the run's data/prepared folder")
-    prepared = load_prepared(path)
-    if prepared.tokenizer.to_dict() != ck.tokenizer.to_dict() and data is not None:
+    prepared = load_prepared(data)
+    if prepared.tokenizer.to_dict() != ck.tokenizer.to_dict():
         raise CliError(f"--data {data} has another vocabulary than the checkpoint; give the data it was trained on")
-    return prepared, path
+    return prepared, data
 
 
 def run_positions(ck, data: str | None):

@@ -23,7 +23,7 @@ DIFF = [
         "diff",
         "cli",
         ["diff", GOOD, NGRAM, f"--text={C}/tiny_stream.txt"],
-        r"--text .*tiny_stream.txt has the character 'F' \(U\+0046\) at line 1, column 1, which is not in the "
+        r"--text .*tiny_stream.txt has the character 'F' \(U\+0046\) at position 0, which is not in the "
         r"checkpoint's",
         r"score it with a checkpoint trained on similar text",
     ),
