@@ -78,3 +78,11 @@ def test_context_used_reads_the_binned_curve():
     assert curve.context_used() == 9  # the 5-8 bin still holds context 5 (2.2 nats)
     assert PositionCurve(np.full(T, 200.0), np.full(T, 100)).context_used() == 1  # flat: one token is enough
     assert PositionCurve(np.zeros(T), np.zeros(T, np.int64)).context_used() == 0  # nothing scored
+    # a dip of 0.05 nats at contexts 9-16 is noise when each position's NLL spreads by 1 nat over 100 samples
+    dip = np.where(np.arange(T) < 6, 3.0 - 0.2 * np.arange(T), np.where(np.arange(T) < 16, 1.85, 1.8))
+    assert PositionCurve(dip * 100, np.full(T, 100)).context_used() == 17
+    # 100 windows whose bin sums spread: each bin's mean has a standard error of 0.1 nats
+    spread = [(m * m * n * n + 0.01 * n * n * 100, m * n * n, n * n) for m, n in
+              ((b[2], b[3] / 100) for b in PositionCurve(dip * 100, np.full(T, 100)).bins())]  # fmt: skip
+    noisy = PositionCurve(dip * 100, np.full(T, 100), np.array(spread) * 100)
+    assert noisy.context_used() == 5  # 2 standard errors of a difference: 0.28 nats; bin 3-4 is 0.7 above

@@ -11,11 +11,14 @@ for a stream (whose exact scoring gives every token after the first window at le
 "Context used": the shortest context whose loss is within `tol` nats of the full window's. Single positions are
 noisy (a stream of 100k tokens and T = 256 scores each position ~400 times), so the curve is read in bins of
 doubling width (contexts 1, 2, 3-4, 5-8, ..., up to T): the full window's loss is the last bin's, and the context
-used is the first context of the earliest bin from which every bin is within `tol` of it.
+used is the first context of the earliest bin from which every bin is within `tol` of it, or within the noise of
+the difference (two standard errors, windows as the samples) where that is larger: different positions hold
+different text, so on 100k characters two bins of one flat curve differ by a few hundredths of a nat by chance.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +31,24 @@ from ..models.base import LanguageModel
 CONTEXT_TOL = 0.01  # nats: "within this of the full window's loss"
 
 
+def bin_edges(T: int) -> list[tuple[int, int]]:
+    """(first, last) context of each bin of a window of T: 1, 2, 3-4, 5-8, ..., up to T."""
+    out, lo = [], 1
+    while lo <= T:
+        hi = min(max(2 * (lo - 1), lo), T)
+        out.append((lo, hi))
+        lo = hi + 1
+    return out
+
+
 @dataclass
 class PositionCurve:
     nll: np.ndarray  # (T,) float64: summed NLL of the predictions at each position
     count: np.ndarray  # (T,) int64: predictions scored at each position
+    # (bins, 3) float64: over the windows, the sums of S^2, S*n and n^2, where S and n are a window's summed NLL and
+    # predictions in each bin: the variance of a bin's mean with windows as the samples (neighbouring characters
+    # are hard together, so single predictions are not independent). None: no noise
+    spread: np.ndarray | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -46,24 +63,29 @@ class PositionCurve:
 
     def bins(self) -> list[tuple[int, int, float, int]]:
         """(first context, last context, mean NLL, count) for contexts 1, 2, 3-4, 5-8, ... (tokens seen)."""
-        out, lo = [], 1
-        while lo <= len(self.nll):
-            hi = min(max(2 * (lo - 1), lo), len(self.nll))
+        return [(lo, hi, m, n) for lo, hi, m, n, _ in self._bins()]
+
+    def _bins(self) -> list[tuple[int, int, float, int, float]]:
+        """`bins` with the variance of each bin's mean (0 without `spread`)."""
+        out = []
+        for b, (lo, hi) in enumerate(bin_edges(len(self.nll))):
             n = int(self.count[lo - 1 : hi].sum())
             if n:
-                out.append((lo, hi, float(self.nll[lo - 1 : hi].sum() / n), n))
-            lo = hi + 1
+                m = float(self.nll[lo - 1 : hi].sum() / n)
+                s2, sn, n2 = (0.0, 0.0, 0.0) if self.spread is None else self.spread[b]
+                out.append((lo, hi, m, n, max(s2 - 2 * m * sn + m * m * n2, 0.0) / n**2))
         return out
 
     def context_used(self, tol: float = CONTEXT_TOL) -> int:
-        """The shortest context (tokens) from which the binned loss stays within `tol` nats of the full window's."""
-        bins = self.bins()
+        """The shortest context (tokens) from which the binned loss stays within `tol` nats of the full window's (or
+        within two standard errors of the difference, where that is larger)."""
+        bins = self._bins()
         if not bins:
             return 0
-        full = bins[-1][2]
+        full, full_var = bins[-1][2], bins[-1][4]
         used = bins[-1][0]
-        for lo, _, mean, _ in reversed(bins):
-            if mean - full > tol:
+        for lo, _, mean, _, var in reversed(bins):
+            if mean - full > max(tol, 2 * math.sqrt(var + full_var)):
                 break
             used = lo
         return used
@@ -77,6 +99,8 @@ def position_curve(
     T = model.window(seq_len)
     kind = "stream" if boundary_id is None else "lines"
     nll, count = np.zeros(T), np.zeros(T, dtype=np.int64)
+    starts = np.array([lo - 1 for lo, _ in bin_edges(T)])
+    spread = np.zeros((len(starts), 3))
     batches = window_batches(np.asarray(tokens), kind=kind, boundary_id=boundary_id, seq_len=T, batch_size=batch_size)
     with model.evaluating(), no_grad():
         for x, y, _ in batches:
@@ -84,6 +108,10 @@ def position_curve(
             per = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="none").data  # (B, W)
             keep = y != IGNORE_INDEX  # (B, W)
             W = y.shape[1]
-            nll[:W] += np.where(keep, per, 0.0).sum(axis=0, dtype=np.float64)
+            kept = np.where(keep, per, 0.0).astype(np.float64)  # (B, W)
+            nll[:W] += kept.sum(axis=0)
             count[:W] += keep.sum(axis=0)
-    return PositionCurve(nll, count)
+            cut = starts[starts < W]
+            S, n = np.add.reduceat(kept, cut, axis=1), np.add.reduceat(keep.astype(np.float64), cut, axis=1)  # (B, b)
+            spread[: len(cut)] += np.stack([(S * S).sum(0), (S * n).sum(0), (n * n).sum(0)], axis=1)
+    return PositionCurve(nll, count, spread)
