@@ -24,7 +24,7 @@ import numpy as np
 from lmladder import fast
 from lmladder.data import load_prepared, prepare_corpus
 from lmladder.models import ladder, rung_class
-from lmladder.training import OptimSettings, SampleSettings, TrainSettings, run_rung
+from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, run_rung
 
 SIZES = dict(n_embd=16, n_hidden=16, n_layer=1, n_layers=1, n_head=2, block_size=16, context=8, order=3)
 RTOL = 1e-4  # relative: a few steps of float32 training, summed in another order by another CPU's BLAS
@@ -38,7 +38,7 @@ def config(rung: str, vocab_size: int, **more):
 
 def settings(rung: str, steps: int) -> TrainSettings:
     targets = "last" if rung == "wavenet" else "all"  # BatchNorm's batches: one window per name (conf/wavenet/)
-    return TrainSettings(max_iters=steps, batch_size=8, block_size=16, targets=targets, eval_interval=steps,
+    return TrainSettings(max_iters=steps, batch_size=8, seq_len=16, targets=targets, eval_interval=steps,
                          eval_iters=1, eval_batch_size=16, checkpoint_interval=steps, progress=False)  # fmt: skip
 
 
@@ -55,9 +55,9 @@ def smoke(corpus: Path, steps: int) -> dict:
         for rung in ladder():
             more = {"neural": str(root / "transformer" / "model.safetensors")} if rung == "mixture" else {}
             cfg, sample = config(rung, data.vocab_size, **more), SampleSettings(num_samples=3, sample_tokens=20)
-            m = run_rung(rung_class(rung), cfg, data, sample=sample, optim=OptimSettings(lr=1e-2),
-                         train=settings(rung, steps), seed=0, out_dir=root / rung, meta={},
-                         log=said.append)  # fmt: skip
+            m = run_rung(Run(rung_class(rung), cfg, data, sample=sample, optim=OptimSettings(lr=1e-2),
+                             train=settings(rung, steps), seed=0, out_dir=root / rung, meta={},
+                             log=said.append))  # fmt: skip
             samples = (root / rung / "samples.txt").read_text(encoding="utf-8").splitlines()
             out[rung] = {"val_nll": m["val"]["nll"], "test_nll": m["test"]["nll"], "samples": samples}
             print(f"{rung:12s} val NLL {m['val']['nll']:.6f}  test NLL {m['test']['nll']:.6f}  {samples[0]!r}")

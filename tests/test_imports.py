@@ -30,11 +30,12 @@ FLOORS = (
     ("inference",),  # scoring, sampling
     ("training",),  # the trainer and a whole run
     ("reports", "insight", "export"),
+    ("diff",),  # two models on one text, character by character (lines up inference's scores, reports' bootstrap)
     ("frontier",),  # compute-frontier studies: plans of ordinary runs, fits from their reports
     ("config",),  # the composed Hydra config, typed
     ("app",),  # the stage scripts' glue
     ("cli_checkpoint", "cli_frontier_plan"),
-    ("cli_frontier",),
+    ("cli_frontier", "cli_diff"),
     ("cli",),
     ("__main__",),
 )

@@ -5,6 +5,7 @@ import base64
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lmladder import cli, nn
@@ -142,13 +143,18 @@ def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
     note = "Token embeddings (PCA): not drawn: the model has 1-dimensional embeddings"
     r = run_in_process(sb, "cli", ["inspect", str(run_dir)], "")
     assert r.rc == 0 and f"[inspect] {note}" in r.stderr, r.stderr
-    assert "1-dimensional embeddings" in (run_dir / "inspect" / "index.html").read_text()
+    page = (run_dir / "inspect" / "index.html").read_text()
+    assert "1-dimensional embeddings" in page and "alt='positions'" in page  # its own prepared data: the curve
     r = run_in_process(sb, "evaluate", ["pipeline=[mlp]"], str(sb.root / "eval"))
     assert r.rc == 0, r.stderr
     assert f"[evaluate] inspect/mlp: {note}" in r.stdout
     assert (sb.root / "eval" / "perplexity.md").exists()
     page = (sb.root / "eval" / "inspect" / "mlp" / "index.html").read_text()
-    assert "1-dimensional embeddings" in page and "alt='transitions'" in page
+    assert "1-dimensional embeddings" in page and "alt='transitions'" in page and "alt='positions'" in page
+    positions = pd.read_csv(sb.root / "eval" / "positions.csv")
+    assert set(positions.rung) == {"mlp"} and positions.context.min() == 1
+    assert "| mlp " in (sb.root / "eval" / "positions.md").read_text()  # its row, with its context used
+    assert "a diff needs two" in (sb.root / "eval" / "diff" / "index.html").read_text()  # one rung: a note
 
 
 def test_byte_tokens_are_labelled_printably_and_draw_no_glyph_warnings(tmp_path, recwarn, capsys):

@@ -93,6 +93,10 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
         assert f"| {rung}" in table
     metrics = json.loads((repo / "outputs/reports/metrics.json").read_text())
     assert all(1.5 < metrics[r]["val_nll"] < 3.3 for r in PIPELINE)  # < ln 27
+    positions = (repo / "outputs/reports/positions.md").read_text()  # loss by position, every rung (issue 50)
+    assert all(f"| {rung}" in positions for rung in PIPELINE) and (repo / "outputs/reports/positions.png").is_file()
+    top = json.loads((repo / "outputs/reports/diff/summary.json").read_text())  # the top rung against the one below
+    assert (top["A"]["rung"], top["B"]["rung"]) == (PIPELINE[-2], PIPELINE[-1])
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "val_nll" in shown
     r = dvc("repro", cwd=repo)

@@ -8,6 +8,8 @@ lmladder report outputs                                       # the DVC pipeline
 lmladder compare outputs/multirun/A outputs/multirun/B        # two sweeps, row by row
 lmladder compare HEAD:                                        # last commit's outputs/reports vs the workspace
 lmladder compare my-exp: other-exp:                           # two DVC experiments (names from `dvc exp show`)
+lmladder compare outputs/bigram/seed0 outputs/mlp/seed0       # two single runs: one row, A against B
+lmladder diff outputs/bigram/seed0 outputs/transformer/seed0  # where on val B beats A: diff-*/index.html
 lmladder export outputs/transformer/seed0 --to hf gpt-hf      # transformers folder; --to gguf gpt.gguf: llama.cpp
 lmladder frontier plan conf/frontier/names.yaml               # a compute-frontier study (cli_frontier.py)
 """
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
+from .cli_diff import add_parser as add_diff
 from .cli_frontier import add_parser as add_frontier
 from .errors import LmladderError
 from .reports.compare import METRICS
@@ -52,16 +55,27 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_compare(a: argparse.Namespace) -> int:
     """Each side is a report folder or CSV (lmladder report, or outputs/reports from `dvc repro`), a sweep folder,
-    or REV:PATH read from a git revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
+    a single run (its folder or checkpoint: two runs are one row, A against B), or REV:PATH read from a git
+    revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
     Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
     over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
     from .io import atomic_write_text
     from .reports.collect import settings
     from .reports.compare import compare, load, markdown
     from .reports.paired import compare_units, paired_markdown
+    from .reports.single import load_pair, single_run
 
     metrics = list(dict.fromkeys(a.metric or ["val_nll"]))  # a metric given twice is compared once
-    ta, tb = load(a.a, repo=a.repo, units=not a.no_units), load(a.b, repo=a.repo, units=not a.no_units)
+    ra, rb = single_run(a.a), single_run(a.b)
+    if (ra is None) != (rb is None):
+        one, other = (a.a, a.b) if ra is not None else (a.b, a.a)
+        raise CliError(f"{one} is a single run and {other} is not; compare two runs, or two reports or sweeps")
+    units = not a.no_units
+    ta, tb = (
+        load_pair(ra, rb)
+        if ra is not None
+        else (load(a.a, repo=a.repo, units=units), load(a.b, repo=a.repo, units=units))
+    )
     table, by = compare(ta, tb, metrics)
     paired = compare_units(ta.summary, ta.by, tb.summary, tb.by, ta.units, tb.units)
     md = markdown(table, by, ta, tb, metrics)
@@ -91,6 +105,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
     from .checkpoints import load_training_checkpoint
     from .cli_checkpoint import unknown_char
+    from .cli_diff import run_positions
     from .insight import inspect_run
 
     ids = None
@@ -102,8 +117,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         if err := unknown_char(tok, a.prompt, "--prompt", "remove it from the prompt"):
             raise err
         ids = tok.encode(a.prompt)
+    positions = lambda ck: run_positions(ck, a.data)  # noqa: E731 - once inspect_run has read the checkpoint
     note = lambda line: print(f"[inspect] {line}", file=sys.stderr)  # noqa: E731 - a picture not drawn
-    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note)
+    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note, positions=positions)
     print(f"[inspect] {page}")
     return 0
 
@@ -158,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--prompt", help="text for the attention maps and next-token table (default: a sample's start)")
     i.add_argument("--layer", type=int, help="draw this attention layer only (default: all)")
     i.add_argument("--seed", type=int, default=0, help="seed of the sample the histograms are taken on")
+    i.add_argument(
+        "--data", help="prepared data whose val split the loss-by-position curve is drawn on (default: the run's own)"
+    )
     i.set_defaults(func=cmd_inspect)
 
     from .export import FORMATS
@@ -187,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="also write compare.csv and compare.md into this folder")
     c.add_argument("--no-units", action="store_true", help="leave out reports' unit scores (no paired test)")
     c.set_defaults(func=cmd_compare)
+    add_diff(sub)
     add_frontier(sub)
     return p
 

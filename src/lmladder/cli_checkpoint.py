@@ -255,6 +255,28 @@ def _documents(path: str, text) -> list:
     return lines
 
 
+def encode_text_file(tok, path: str) -> tuple[str | bytes, np.ndarray]:
+    """(text, ids) of the text file at `path` ("-": stdin) as `tok` reads it: a lines tokenizer's documents one
+    per line, framed by boundaries as a prepared split is; refused in one line when empty, not UTF-8, holding a
+    character the vocabulary lacks, or shorter than one prediction."""
+    byte_level = tok.reads_bytes
+    text = _read_text(path, byte_level)
+    lines = tok.boundary_id is not None
+    if lines:
+        nl = b"\n" if byte_level else "\n"
+        text = nl.join(_documents(path, text))
+    fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
+    if not byte_level and (err := unknown_char(tok, text, f"--text {path}", fix)):
+        raise err
+    _warn_unknown_words(tok, text, f"--text {path}")
+    if lines:
+        text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
+    ids = tok.encode(text)
+    if len(ids) < 2:
+        raise CliError(f"--text {path} holds {len(ids)} token; it needs at least 2 to score a prediction")
+    return text, ids
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .checkpoints import load_training_checkpoint
     from .data.prepared import text_sizes
@@ -267,21 +289,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         raise CliError(f"--units {a.units} exists; pass --force to replace it, or give a new path")
     ck = load_training_checkpoint(a.checkpoint)
     tok = ck.tokenizer
-    byte_level = tok.reads_bytes
-    text = _read_text(a.text, byte_level)
     kind = "lines" if tok.boundary_id is not None else "stream"
-    if kind == "lines":
-        nl = b"\n" if byte_level else "\n"
-        text = nl.join(_documents(a.text, text))
-    fix = "score it with a checkpoint trained on similar text (or one with tokenizer=byte)"
-    if not byte_level and (err := unknown_char(tok, text, f"--text {a.text}", fix)):
-        raise err
-    _warn_unknown_words(tok, text, f"--text {a.text}")
-    if kind == "lines":
-        text = nl + text + nl  # a lines split is [B, doc1, B, doc2, ..., B]
-    ids = tok.encode(text)
-    if len(ids) < 2:
-        raise CliError(f"--text {a.text} holds {len(ids)} token; it needs at least 2 to score a prediction")
+    text, ids = encode_text_file(tok, a.text)
     n_chars, n_bytes = text_sizes(tok, text, ids)
     token_nll = np.full(len(ids) - 1, np.nan) if a.units else None
     scores = score_tokens(

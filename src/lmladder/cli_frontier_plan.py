@@ -153,13 +153,16 @@ def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def _machine(steps: int) -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").is_file():  # Linux names the CPU model there
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": model, "cores": os.cpu_count(), "platform": platform.platform(), "steps": steps}
+    """The CPU the calibration ran on, as the benchmarks name it (psutil has no model name; platform's is coarse)."""
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "steps": steps}
+
+
+def _cpu_model() -> str:
+    try:  # Linux names the model in /proc/cpuinfo; elsewhere (or unreadable) platform's name stands
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def fmt_duration(seconds: float) -> str:

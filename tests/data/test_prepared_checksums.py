@@ -104,3 +104,17 @@ def test_an_edited_prepared_folder_is_refused_not_passed_over(names, tmp_path):
     with pytest.raises(CorruptDataError, match="stats.json does not match its sha256"):
         ensure_prepared(data, prepared_dir=out, cache_root=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def test_find_prepared_looks_where_a_run_prepared_and_prepares_nothing(names, tmp_path):
+    """`lmladder inspect` and `diff` find a run's data as its stage did: prepared_dir, else the cache entry."""
+    from lmladder.data.store import find_prepared
+
+    data, out = names
+    assert find_prepared(data, prepared_dir=out, cache_root=tmp_path / "cache")[1] == out
+    assert find_prepared(data, prepared_dir=tmp_path / "none", cache_root=tmp_path / "cache") is None
+    assert not (tmp_path / "cache").exists()  # nothing prepared by looking
+    _, path = ensure_prepared(data, prepared_dir=tmp_path / "none", cache_root=tmp_path / "cache")
+    assert find_prepared(data, prepared_dir=tmp_path / "none", cache_root=tmp_path / "cache")[1] == path
+    gone = DataConfig(source="file", path=str(tmp_path / "moved.txt"))
+    assert find_prepared(gone, prepared_dir=tmp_path / "none", cache_root=tmp_path / "cache") is None

@@ -49,8 +49,8 @@ def test_a_missing_mkl_is_refused_with_the_install_command(monkeypatch, tmp_path
 def test_the_kernel_tests_pass_with_mkl():
     env = {**os.environ, gemm_library.ENV: "mkl"}
     tests = ["tests/fast/test_kernels_blas.py", "tests/fast/test_attention.py", "-k", "not another_blas"]
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=900)  # fmt: skip
+    argv = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests]
+    r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 

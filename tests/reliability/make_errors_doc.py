@@ -26,6 +26,7 @@ GROUPS = {
     "export": "`lmladder export`",
     "live": "The run's live log (DVCLive)",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
+    "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

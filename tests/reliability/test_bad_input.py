@@ -71,8 +71,19 @@ def test_subprocess(case, sandbox):
 
 def test_there_are_at_least_30_cases_in_every_group():
     assert len(CASES) >= 30
-    groups = {"corpus", "config", "memory", "checkpoint", "sampling", "evaluate", "report", "export", "frontier",
-              "live"}  # fmt: skip
+    groups = {
+        "corpus",
+        "config",
+        "memory",
+        "checkpoint",
+        "sampling",
+        "evaluate",
+        "report",
+        "export",
+        "frontier",
+        "diff",
+        "live",
+    }
     assert {c.group for c in CASES} == groups
 
 

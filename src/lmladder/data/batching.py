@@ -114,6 +114,33 @@ def eval_batches(
         yield _gather(tokens, start[sl], width[sl], first[sl], pad=pad)
 
 
+def window_plan(tokens: np.ndarray, *, kind: str, boundary_id: int | None, seq_len: int):
+    """Rows (start, width) that cut each segment (a stream, or each document of a lines split) into windows of
+    seq_len predictions that do not overlap and score every column: column c of a row predicts with exactly c + 1
+    tokens of context. The position curve's plan (inference/positions.py); each target is scored once."""
+    eval_plan(tokens, kind=kind, boundary_id=boundary_id, seq_len=seq_len)  # its checks: seq_len, length, kind
+    if kind == "lines":
+        seg_start, seg_end = doc_bounds(tokens, boundary_id)
+    else:
+        seg_start, seg_end = np.array([0]), np.array([len(tokens) - 1])
+    T = int(seq_len)
+    P = seg_end - seg_start  # predicted tokens per segment
+    K = -(-P // T)  # windows per segment
+    seg = np.repeat(np.arange(len(P)), K)
+    k = np.arange(K.sum()) - np.repeat(np.cumsum(K) - K, K)  # (R,) window index within its segment
+    return seg_start[seg] + k * T, np.minimum(P[seg] - k * T, T)
+
+
+def window_batches(tokens: np.ndarray, *, kind: str, boundary_id: int | None, seq_len: int, batch_size: int):
+    """(x, y, start) batches of `window_plan`'s rows: y scores every column of each row (IGNORE_INDEX pads)."""
+    start, width = window_plan(tokens, kind=kind, boundary_id=boundary_id, seq_len=seq_len)
+    pad = boundary_id if kind == "lines" else 0
+    for i in range(0, len(start), batch_size):
+        sl = slice(i, i + batch_size)
+        x, y = _gather(tokens, start[sl], width[sl], np.zeros_like(width[sl]), pad=pad)
+        yield x, y, start[sl]
+
+
 def context_windows(idx: np.ndarray, n_ctx: int, pad_id: int, boundary_id: int | None = None) -> np.ndarray:
     """(B, T) ids -> (B, T, n_ctx): the n_ctx tokens ending at each position (inclusive), left-padded with pad_id;
     with boundary_id, tokens before the most recent boundary (at or before the position) are pad_id too."""

@@ -129,6 +129,26 @@ def ensure_prepared(
     return load_prepared(path), path
 
 
+def find_prepared(
+    data: DataConfig, *, prepared_dir: str | Path, cache_root: str | Path
+) -> tuple[Prepared, Path] | None:
+    """Where `ensure_prepared` would find `data` (prepared_dir if it matches, else its cache entry), preparing
+    nothing: None when neither holds it (or the corpus itself is gone). What `lmladder inspect` and `lmladder diff`
+    read a run's own data from."""
+    try:
+        return load_matching(data, prepared_dir), Path(prepared_dir)
+    except CorruptDataError:
+        raise
+    except DataError:
+        pass
+    try:
+        digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    except DataError:
+        return None
+    path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"
+    return (load_prepared(path), path) if (path / MANIFEST).exists() else None
+
+
 def _cached_before(data: DataConfig, cache_root: Path) -> bool:
     """Whether the cache holds a folder prepared from this data config (from this corpus or an earlier version)."""
     want = json.loads(json.dumps(data_signature(data)))

@@ -33,8 +33,10 @@ def write_fit(res: Results, out: Path, *, title: str, corpus: str) -> dict:
         for name, df in t.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
         figures = draw_all(res, tmp)
-        (tmp / "report.md").write_text(_markdown(res, t, figures, title, corpus))
-        (tmp / "metrics.json").write_text(json.dumps(_clean(headline), indent=2, sort_keys=True) + "\n")
+        (tmp / "report.md").write_text(_markdown(res, t, figures, title, corpus), encoding="utf-8")
+        (tmp / "metrics.json").write_text(
+            json.dumps(_clean(headline), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
     return headline
 
 

@@ -77,7 +77,7 @@ def point_state(run_dir: Path) -> str:
     status = run_dir / "status.json"
     if status.is_file():
         try:
-            if json.loads(status.read_text()).get("status") == "failed":
+            if json.loads(status.read_text(encoding="utf-8")).get("status") == "failed":
                 return "failed"
         except (OSError, ValueError, AttributeError):
             pass
@@ -130,7 +130,7 @@ def launch_argv(
 
 def _json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

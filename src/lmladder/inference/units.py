@@ -55,7 +55,7 @@ class SplitUnits:
         return float(self.nll.sum() / max(int(self.tokens.sum()), 1))
 
 
-def _token_sizes(tok: Tokenizer, ids: np.ndarray, prev: int | None) -> tuple[np.ndarray, np.ndarray, bytes]:
+def token_sizes(tok: Tokenizer, ids: np.ndarray, prev: int | None) -> tuple[np.ndarray, np.ndarray, bytes]:
     """(chars (n,), bytes (n,), their UTF-8 text) of the tokens `ids`, which follow the token `prev` in the split
     (None: they open it)."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -102,7 +102,7 @@ def split_units(tok: Tokenizer, ids, token_nll: np.ndarray, *, kind: str, bounda
     sums = {k: np.zeros(n) for k in FIELDS}
     for a in range(0, len(ids), UNIT_CHUNK):
         chunk = np.asarray(ids[a : a + UNIT_CHUNK])
-        chars, nbytes, text = _token_sizes(tok, chunk, None if a == 0 else int(ids[a - 1]))
+        chars, nbytes, text = token_sizes(tok, chunk, None if a == 0 else int(ids[a - 1]))
         h.update(text)
         p = np.arange(max(a, 1), a + len(chunk))  # target positions
         if kind == "lines":

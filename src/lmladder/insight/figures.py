@@ -127,3 +127,19 @@ def transitions(probs: np.ndarray, labels: list[str]):
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set(xlabel="next token", ylabel="context token", title="P(next token | one token of context)")
     return fig
+
+
+def loss_by_position(curves: dict[str, tuple[np.ndarray, int]]):
+    """Mean NLL against the tokens of context seen (log scale), one line per rung, its "context used" marked."""
+    fig, ax = _plt().subplots(figsize=(8, 4.5))
+    for name, (mean, used) in curves.items():
+        ctx = np.arange(1, len(mean) + 1)
+        (line,) = ax.plot(ctx, mean, lw=1.2, label=f"{name} (context used: {used})")
+        if 1 <= used <= len(mean):
+            ax.plot([used], [mean[used - 1]], "o", color=line.get_color())
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="tokens of context seen (position + 1)", ylabel="mean NLL (nats per token)",
+           title="Loss against position in the context")  # fmt: skip
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return fig

@@ -26,6 +26,7 @@ import pandas as pd
 from .. import nn
 from ..checkpoints import Checkpoint, load_training_checkpoint
 from ..errors import LmladderError
+from ..inference.positions import PositionCurve
 from ..inference.sampling import generate, start_token
 from ..io import atomic_directory, path_kind
 from ..training.health import activation_stats, attention_probs, capture, probes
@@ -74,7 +75,7 @@ def _read_tsv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, sep="\t") if path.is_file() else None
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -94,7 +95,7 @@ class _Pictures:
         self.log = log
 
     def draw(self, stem: str, title: str, make: Callable[[], object]) -> None:
-        data = self.attempt(title, lambda: _png(make()))
+        data = self.attempt(title, lambda: png(make()))
         if data is not None:
             self.items.append((stem, title, data, None))
 
@@ -122,10 +123,13 @@ def inspect_run(
     layer: int | None = None,
     seed: int = 0,
     log: Callable[[str], object] = lambda _: None,
+    positions: PositionCurve | str | Callable[[Checkpoint], PositionCurve | str] | None = None,
 ) -> Path:
     """Draw every picture that applies to `target` (a run folder or checkpoint) into `out_dir` (default:
     <run>/inspect) with index.html; `prompt_ids` (encoded) for the attention maps and next-token table (default:
-    the start of a sample), `layer` to draw one attention layer only; `log` gets one line per picture not drawn.
+    the start of a sample), `layer` to draw one attention layer only; `log` gets one line per picture not drawn;
+    `positions`: the model's loss against position (inference/positions.py) to draw, why there is none, or a
+    function of the checkpoint that returns either.
     Returns the page's path."""
     run, ckpt = _where(Path(target))
     ck = load_training_checkpoint(ckpt)
@@ -152,6 +156,7 @@ def inspect_run(
     params = _read_tsv(run / "health_params.tsv")
     if params is not None and len(params):
         pics.draw("update_data", "Update:data ratio", lambda: figures.update_ratios(params))
+    _position_picture(pics, model.rung, positions(ck) if callable(positions) else positions)
     _batch_pictures(pics, model, batch)
     _prompt_pictures(pics, model, tok, prompt_ids, layer)
     V = model.vocab_size
@@ -181,6 +186,20 @@ def _logits(model, idx: np.ndarray) -> np.ndarray:
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _position_picture(pics: _Pictures, rung: str, positions: PositionCurve | str | None) -> None:
+    title = "Loss against position in the context"
+    if isinstance(positions, PositionCurve):
+        pics.draw(
+            "positions", title, lambda: figures.loss_by_position({rung: (positions.mean, positions.context_used())})
+        )
+    elif positions:
+        pics.attempt(title, lambda: _not_applicable(positions))
+
+
+def _not_applicable(why: str):
+    raise figures.NotApplicable(why)
 
 
 def _batch_pictures(pics: _Pictures, model, batch: np.ndarray) -> None:
