@@ -90,6 +90,7 @@ COMMANDS = {  # every command of `lmladder` (a test below keeps the list whole),
     "report": ["report", "{d}/outputs", "--out", "{tmp}/report"],
     "compare": ["compare", "{d}/a.csv", "{d}/a.csv"],
     "frontier": ["frontier", "plan", "--help"],  # a study is minutes of training: its help's print stands in
+    "diff": ["diff", "{ckpt}", "{d}/ngram.safetensors", "--text", "{d}/text.txt", "--out", "{tmp}/diff"],
 }
 
 
@@ -106,7 +107,9 @@ def test_every_command_on_a_full_disk(command, ckpt, inputs, tmp_path):
     argv = ["-m", "lmladder", *(a.format(ckpt=ckpt, d=inputs, tmp=tmp_path) for a in COMMANDS[command])]
     prefix = "lmladder" if "--help" in argv else f"lmladder {command}"  # argparse's help is the parser's
     with open("/dev/full", "w") as full:
-        _one_line(*_run(argv, full, tmp_path, buffered=True), prefix, FULL)
+        rc, err = _run(argv, full, tmp_path, buffered=True)
+    notes = "".join(line for line in err.splitlines(keepends=True) if line.startswith(f"[{command}] "))
+    _one_line(rc, err.removeprefix(notes), prefix, FULL)  # inspect's notes (a picture not drawn) come first
 
 
 @pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])
