@@ -79,7 +79,7 @@ def run_and_kill(root: Path, study: Path, after: int) -> None:
         while len(finished(study)) < after and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
 
 
 @pytest.mark.slow

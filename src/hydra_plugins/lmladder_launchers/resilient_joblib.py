@@ -18,10 +18,14 @@ from pathlib import Path
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra_plugins.hydra_joblib_launcher._core import execute_job
-from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
-from joblib.externals.loky import ProcessPoolExecutor
-from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+try:
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    from joblib.externals.loky import ProcessPoolExecutor
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+except ImportError:  # no lmladder[joblib]: the class below extends nothing, so Hydra registers no launcher (and says
+    JoblibLauncher = object  # nothing, where a failed import would warn on every stage's start)
 
 log = logging.getLogger(__name__)
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
