@@ -72,8 +72,15 @@ class Function:
         """Run the op on tensors (anything else by keyword), and record it for backward when an input needs a
         gradient. Under no_grad (evaluation, sampling) an op costs its forward and nothing more."""
         fn = cls()
-        if len(inputs) == 1 and not kwargs:  # most ops: this skips building a list for the star-call
-            data = fn.forward(inputs[0].data)
+        # forward(*[t.data for t in inputs], **kwargs), with the arities of nearly every op spelled out: a list
+        # for the star-call costs more than a decoded token's arithmetic in a small op
+        n = len(inputs)
+        if n == 1:
+            data = fn.forward(inputs[0].data, **kwargs)
+        elif n == 2:
+            data = fn.forward(inputs[0].data, inputs[1].data, **kwargs)
+        elif n == 3:
+            data = fn.forward(inputs[0].data, inputs[1].data, inputs[2].data, **kwargs)
         else:
             data = fn.forward(*[t.data for t in inputs], **kwargs)
         out = Tensor.__new__(Tensor)  # an op's output needs none of __init__'s checks on user data
