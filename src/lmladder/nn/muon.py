@@ -101,10 +101,9 @@ class Muon(AdamW):
                 raise ValueError(f"Muon: ns_coeffs={g['ns_coeffs']!r}; choose one of {', '.join(NS_COEFFS)}")
             if (most := ns_steps_max(g["ns_coeffs"])) and g["ns_steps"] > most:
                 raise ValueError(f"Muon: ns_coeffs={g['ns_coeffs']!r} is made for {most} steps; set ns_steps <= {most}")
-        # each parameter's blocks of rows, orthogonalised one by one (None: the matrix as one)
-        self.blocks = [
-            _blocks(p) if g["muon"] and g["split_blocks"] else None for g in self.param_groups for p in g["params"]
-        ]
+        self.row_blocks = [
+            _declared_blocks(p) for p in self.params
+        ]  # what each parameter declares (Parameter.row_blocks)
 
     def step(self) -> None:
         """reference_update for every parameter, with the orthogonalisations (the step's cost: one per matrix, or per
@@ -115,7 +114,7 @@ class Muon(AdamW):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None and group["muon"]:
-                    todo.append((p.data, self._momentum(p.grad, i, group), group, self.blocks[i]))
+                    todo.append((p.data, self._momentum(p.grad, i, group), group, self._blocks(i, group)))
                 elif p.grad is not None:
                     super().reference_update(p.data, p.grad, i, group)
                 i += 1
@@ -132,8 +131,13 @@ class Muon(AdamW):
             super().reference_update(w, g, i, group)
             return
         u = self._momentum(g, i, group)
-        pieces = [newton_schulz(x, group["ns_steps"], coeffs=group["ns_coeffs"]) for x in _pieces(u, self.blocks[i])]
+        blocks = self._blocks(i, group)
+        pieces = [newton_schulz(x, group["ns_steps"], coeffs=group["ns_coeffs"]) for x in _pieces(u, blocks)]
         self._apply(w, pieces, group)
+
+    def _blocks(self, i: int, group: dict) -> tuple[int, ...] | None:
+        """Parameter i's blocks of rows, orthogonalised one by one (None: the matrix as one)."""
+        return self.row_blocks[i] if group["split_blocks"] else None
 
     def momentum_now(self, group: dict) -> float:
         """The momentum of this step (step_count, 1-based): `momentum`, after a linear warm-up from momentum_start
@@ -165,7 +169,7 @@ class Muon(AdamW):
         w -= step.astype(w.dtype, copy=False)
 
 
-def _blocks(p: Parameter) -> tuple[int, ...] | None:
+def _declared_blocks(p: Parameter) -> tuple[int, ...] | None:
     """p's declared blocks of rows, checked against its shape (None: none declared)."""
     blocks = p.row_blocks
     if blocks is not None and (sum(blocks) != p.shape[0] or min(blocks) < 1):
