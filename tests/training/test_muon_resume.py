@@ -34,7 +34,7 @@ def test_resume_mid_warm_up_is_bitwise_identical(tiny_names, tmp_path):
 
 
 def test_each_option_changes_the_update(tiny_names, tmp_path):
-    c_attn = "blocks.0.attn.c_attn.weight"
+    c_attn = "model.blocks.0.attn.c_attn.weight"
     wd = {"muon_weight_decay": 0.1}
     pairs = [({}, {"muon_split_qkv": True}), ({}, {"muon_momentum_warmup": 20}), ({}, wd),
              (wd, {**wd, "muon_cautious_wd": True})]  # fmt: skip
