@@ -125,6 +125,8 @@ class CausalSelfAttention(nn.Module):
         self.qk_norm = c.qk_norm  # a gain-free RMS norm of each query and key head
         width = (c.n_head + 2 * self.n_kv_head) * self.head_dim  # q, k, v side by side: 3C without GQA
         self.c_attn = nn.Linear(c.n_embd, width, bias=c.bias, rng=rng, dtype=dtype)
+        kv = self.n_kv_head * self.head_dim
+        self.c_attn.weight.row_blocks = (c.n_embd, kv, kv)  # q, k, v: three matrices fused (Muon may split them)
         self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
         self.resid_drop = nn.Dropout(c.dropout, rng=rng)
         self.plain = not (self.rope_base or c.qk_norm or self.n_kv_head != self.n_head)

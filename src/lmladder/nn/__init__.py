@@ -16,18 +16,8 @@ from .layers import (
     activation,
 )
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
-from .optim import (
-    SGD,
-    Adam,
-    AdamW,
-    Muon,
-    Optimizer,
-    clip_grad_norm,
-    decay_groups,
-    hidden_matrices,
-    muon_groups,
-    newton_schulz,
-)
+from .muon import Muon, hidden_matrices, muon_groups, newton_schulz
+from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm, decay_groups
 from .schedules import make_schedule
 
 __all__ = [

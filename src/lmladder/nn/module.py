@@ -16,12 +16,17 @@ from ..errors import LmladderError
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module owns and an optimizer updates (always requires grad)."""
+    """A leaf tensor that a Module owns and an optimizer updates (always requires grad).
 
-    __slots__ = ()
+    `row_blocks`: for a matrix that fuses several (the GPT's c_attn: q, k and v, one above the other), the sizes of
+    its blocks of rows, top to bottom, declared by the model; None for a matrix that is one. An optimizer that treats
+    matrices as wholes (Muon) may treat each block as a matrix of its own."""
+
+    __slots__ = ("row_blocks",)
 
     def __init__(self, data, dtype=None):
         super().__init__(data, requires_grad=True, dtype=dtype)
+        self.row_blocks: tuple[int, ...] | None = None
 
 
 class StateDictError(LmladderError, KeyError):

@@ -1,4 +1,4 @@
-"""Optimizers (SGD with momentum, Adam, AdamW, Muon) updating parameters in place, plus global-norm clipping.
+"""Optimizers (SGD with momentum, Adam, AdamW; Muon: muon.py) updating parameters in place; global-norm clipping.
 
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
 to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
@@ -19,8 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .. import fast
-from .layers import Embedding
-from .module import Module, Parameter
+from .module import Parameter
 
 _grad = operator.attrgetter("grad")
 _is_set = functools.partial(operator.is_not, None)  # g is not None
@@ -165,119 +164,6 @@ class AdamW(Adam):
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
     decoupled = True
-
-
-NS_COEFFS = (3.4445, -4.7750, 2.0315)  # Jordan's quintic: pushes every singular value towards 1 in 5 steps
-
-
-def newton_schulz(G: np.ndarray, steps: int, eps: float = 1e-7) -> np.ndarray:
-    """About U V^T for G = U S V^T (G's orthogonalisation), by `steps` quintic Newton-Schulz iterations."""
-    a, b, c = NS_COEFFS
-    tall = G.shape[0] > G.shape[1]
-    X = G.T if tall else G  # (r, c) with r <= c: X X^T is the smaller Gram matrix
-    X = X / (np.linalg.norm(X) + eps)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
-    for _ in range(steps):
-        A = X @ X.T  # (r, r)
-        B = b * A + c * (A @ A)
-        X = a * X + B @ X  # (r, c)
-    return X.T if tall else X
-
-
-class Muon(AdamW):
-    """Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks"): for every matrix of
-    a group with muon=True, SGD momentum (Nesterov by default) whose update is orthogonalised by Newton-Schulz and
-    scaled by sqrt(max(1, out / in)); AdamW for every other parameter (embeddings, head, gains, biases).
-
-    The matrices' rate is muon_lr at the schedule's peak: set_lr(lr) moves it in proportion to lr."""
-
-    defaults = {
-        **AdamW.defaults,
-        "muon": False,
-        "muon_lr": 0.02,
-        "momentum": 0.95,
-        "nesterov": True,
-        "ns_steps": 5,
-    }
-    buffers = ("exp_avg", "exp_avg_sq", "momentum_buffer")
-
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
-        self.peak_lr = self.param_groups[0]["lr"]
-        if not any(g["muon"] and g["params"] for g in self.param_groups):
-            raise ValueError("Muon: no group has muon=True matrices; the model has no hidden matrices for Muon")
-        for g in self.param_groups:
-            if bad := [p.shape for p in g["params"] if g["muon"] and p.ndim != 2]:
-                raise ValueError(f"Muon: muon=True groups hold matrices only, got shapes {bad}")
-
-    def step(self) -> None:
-        """reference_update for every parameter, with the matrices' orthogonalisations (the step's cost) run side by
-        side on the cores by the speed wing: the same bits as one after another."""
-        self.step_count += 1
-        todo = []  # (w, update before orthogonalisation, group) for each matrix
-        i = 0
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and group["muon"]:
-                    todo.append((p.data, self._momentum(p.grad, i, group), group))
-                elif p.grad is not None:
-                    super().reference_update(p.data, p.grad, i, group)
-                i += 1
-        if todo:
-            jobs = [(u, g["ns_steps"]) for _, u, g in todo]
-            k = fast.kernel(todo[0][1])
-            orthogonal = (
-                list(map(_orthogonalise, jobs)) if k is None else k.map_on_cores(_orthogonalise, jobs, todo[0][1])
-            )
-            for (w, _, group), o in zip(todo, orthogonal, strict=True):
-                self._apply(w, o, group)
-
-    def reference_update(self, w, g, i, group):
-        if not group["muon"]:
-            super().reference_update(w, g, i, group)
-            return
-        self._apply(w, newton_schulz(self._momentum(g, i, group), group["ns_steps"]), group)
-
-    def _momentum(self, g, i, group):
-        """The momentum buffer's step; returns the update to orthogonalise (Nesterov's look-ahead by default)."""
-        mu = group["momentum"]
-        buf = self.state["momentum_buffer"][i]
-        buf *= mu
-        buf += (1 - mu) * g  # buf = mu buf + (1 - mu) g
-        return (1 - mu) * g + mu * buf if group["nesterov"] else buf
-
-    def _apply(self, w, o, group):
-        """Decoupled weight decay, then w -= lr sqrt(max(1, out / in)) o for the orthogonalised update o."""
-        lr = group["muon_lr"] * group["lr"] / self.peak_lr
-        if wd := group["weight_decay"]:
-            w *= w.dtype.type(1 - lr * wd)
-        w -= (lr * math.sqrt(max(1.0, w.shape[0] / w.shape[1])) * o).astype(w.dtype, copy=False)
-
-
-def _orthogonalise(job: tuple[np.ndarray, int]) -> np.ndarray:
-    return newton_schulz(*job)
-
-
-HEAD_NAMES = ("head", "lm_head")  # the attribute names of the output layer, which Muon leaves to AdamW
-
-
-def hidden_matrices(model: Module) -> list[Parameter]:
-    """Muon's parameters: every true matrix (2-D, both sides > 1) but the embedding tables and the output head."""
-    skip = {id(m.weight) for m in model.modules() if isinstance(m, Embedding)}
-    skip |= {id(m.weight) for n, m in model.named_modules() if n.rsplit(".", 1)[-1] in HEAD_NAMES}
-    return [p for _, p in model.named_parameters() if p.ndim == 2 and min(p.shape) > 1 and id(p) not in skip]
-
-
-def muon_groups(model: Module, weight_decay: float) -> list[dict]:
-    """decay_groups for what is not a hidden matrix, plus one muon=True group of the hidden matrices (decayed)."""
-    matrices = hidden_matrices(model)
-    if not matrices:
-        raise ValueError(
-            f"optim.name=muon: {type(model).__name__} has no hidden matrices (2-D weights besides embeddings and "
-            "the head) for Muon; use optim.name=adamw"
-        )
-    ids = {id(p) for p in matrices}
-    rest = [(n, p) for n, p in model.named_parameters() if id(p) not in ids]
-    return [*decay_groups(rest, weight_decay), {"params": matrices, "weight_decay": weight_decay, "muon": True}]
 
 
 def decay_groups(named_params: Iterable[tuple[str, Parameter]], weight_decay: float) -> list[dict]:

@@ -17,6 +17,7 @@ from ..data.prepared import Prepared
 from ..errors import LmladderError
 from ..models import for_data
 from ..models.base import LanguageModel
+from ..nn.muon import NS_COEFFS, ns_steps_max
 from ..nn.schedules import SCHEDULES
 from ..parallel import ParallelError, World
 from ..rules import Rule, check_fields, choice, flag, integer, number
@@ -50,6 +51,15 @@ class OptimSettings:
     # muon only: Newton-Schulz iterations per update (5 orthogonalise well; each costs 3 matrix products per hidden
     # matrix and step, so a huge count hung the first step)
     ns_steps: int = integer(5, low=1, high=NS_STEPS_MAX, note="5 is Muon's usual count")
+    # muon only, the options the field runs Muon with (nn/muon.py; all off by default): Newton-Schulz's coefficients
+    # (jordan: one quintic, any ns_steps; polar_express: one per step, ns_steps <= 5), q, k and v orthogonalised as
+    # three matrices, the hidden matrices' own decoupled decay (lr_t x it a step) and cautious decay (only where
+    # the update and the weight agree in sign), the momentum's warm-up from 0.85 over this many steps
+    ns_coeffs: str = choice("jordan", tuple(NS_COEFFS))
+    muon_split_qkv: bool = flag(False)
+    muon_weight_decay: float | None = number(None, low=0, null="(the same as weight_decay)")
+    muon_cautious_wd: bool = flag(False)
+    muon_momentum_warmup: int = integer(0, low=0, note="steps; 0 turns it off")
     schedule: str = choice("cosine", tuple(SCHEDULES))
     warmup_iters: int = integer(0, low=0)
     min_lr: float = number(0.0, low=0)  # <= lr: check() below
@@ -63,6 +73,13 @@ class OptimSettings:
         check_fields(self, SettingsError)
         if self.min_lr > self.lr:
             raise _bad("min_lr", self.min_lr, f"must be in [0, lr={self.lr}]")
+        if (most := ns_steps_max(self.ns_coeffs)) and self.ns_steps > most:
+            raise _bad(
+                "ns_steps",
+                self.ns_steps,
+                f"must be <= {most} with ns_coeffs={self.ns_coeffs!r} (its coefficients "
+                f"are made for {most} steps); set ns_steps={most}, or ns_coeffs=jordan for more steps",
+            )
         betas = list(self.betas) if isinstance(self.betas, list | tuple) else self.betas
         if not isinstance(betas, list) or len(betas) != 2 or not all(map(_BETA.holds, betas)):
             raise _bad("betas", betas, "must be two numbers in [0, 1)")
@@ -184,6 +201,11 @@ def check_model(model: LanguageModel, optim: OptimSettings, train: TrainSettings
             f"name='muon' needs hidden matrices (2-D weights with both sides > 1, besides the embeddings and the "
             f"head), and this {model.rung} model has none; set name=adamw, or widen the model"
         )
+    if optim.name == "muon" and optim.muon_split_qkv and not any(p.row_blocks for p in nn.hidden_matrices(model)):
+        raise SettingsError(
+            f"muon_split_qkv=True orthogonalises the blocks of a fused attention matrix (q, k, v) one by one, and "
+            f"this {model.rung} model has none (only the transformer's c_attn is one); set muon_split_qkv=false"
+        )
 
 
 def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
@@ -191,9 +213,10 @@ def build_optimizer(model: LanguageModel, s: OptimSettings) -> nn.Optimizer:
         return nn.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     betas = tuple(s.betas)
     if s.name == "muon":  # hidden matrices by Muon, the rest by AdamW
-        groups = nn.muon_groups(model, s.weight_decay)
+        groups = nn.muon_groups(model, s.weight_decay, s.muon_weight_decay)
         hyper = {"muon_lr": s.muon_lr, "momentum": s.muon_momentum, "nesterov": s.nesterov, "ns_steps": s.ns_steps}
-        return nn.Muon(groups, lr=s.lr, betas=betas, eps=s.eps, **hyper)
+        hyper |= {"ns_coeffs": s.ns_coeffs, "split_blocks": s.muon_split_qkv, "cautious_wd": s.muon_cautious_wd}
+        return nn.Muon(groups, lr=s.lr, betas=betas, eps=s.eps, momentum_warmup=s.muon_momentum_warmup, **hyper)
     groups = nn.decay_groups(model.named_parameters(), s.weight_decay)  # no decay on biases and norm gains
     cls = nn.AdamW if s.name == "adamw" else nn.Adam
     return cls(groups, lr=s.lr, betas=betas, eps=s.eps)
