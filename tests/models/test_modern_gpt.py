@@ -110,7 +110,7 @@ def test_softcap_bounds_the_logits():
         (dict(rope_base=1.0), "rope_base=1.0 must be a finite number > 1"),
         (dict(smear=True, smear_width=9), "smear_width=9 exceeds n_embd=8 .*; set smear_width <= n_embd, or null"),
         (dict(smear_width=0), "smear_width=0 must be a positive integer"),
-        (dict(bigram_embed=True, vocab_size=600), "bigram_embed=true keeps a row per pair of tokens, 360,600 rows"),
+        (dict(bigram_embed=True, vocab_size=600), "bigram_embed=true keeps a row per pair of tokens: 360,600 rows"),
     ],
 )
 def test_impossible_settings_name_the_field_and_the_fix(kw, message):

@@ -82,8 +82,8 @@ class GPTConfig:
         if self.bigram_embed and self.vocab_size is not None and self.vocab_size > BIGRAM_MAX_VOCAB:
             V = self.vocab_size
             raise ModelConfigError(
-                f"bigram_embed=true keeps a row per pair of tokens, {(V + 1) * V:,} rows x n_embd={self.n_embd} for "
-                f"vocab_size={V}; use a character or byte vocabulary (vocab_size <= {BIGRAM_MAX_VOCAB}) or set "
+                f"bigram_embed=true keeps a row per pair of tokens: {(V + 1) * V:,} rows x n_embd={self.n_embd} for a "
+                f"vocabulary of {V} tokens; use one of at most {BIGRAM_MAX_VOCAB} (data.tokenizer=char or byte) or set "
                 "bigram_embed=false"
             )
 
