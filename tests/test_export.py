@@ -243,6 +243,8 @@ def _gpt_checkpoint(path, tok=None, **options):
         (dict(logit_softcap=15.0), "transformer.model.logit_softcap=15.0"),
         (dict(value_embeds=True), "transformer.model.value_embeds=True"),
         (dict(n_kv_head=1), "transformer.model.n_kv_head=1"),
+        (dict(smear=True), "transformer.model.smear=True"),
+        (dict(bigram_embed=True), "transformer.model.bigram_embed=True"),
     ],
 )
 @pytest.mark.parametrize("to", ["hf", "gguf"])

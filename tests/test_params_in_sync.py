@@ -122,6 +122,14 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert (g.pos, g.activation, t.batch_size, t.max_iters) == ("rope", "relu2", 32, 36000)
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
+    micro = _typed(_composed(["experiment=microgpt"]))  # Karpathy's microgpt.py: its sizes and its Adam
+    g, o, t = (getattr(micro["transformer"], k) for k in ("model", "optim", "train"))
+    assert micro["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (1, 4, 16, 16)
+    assert (g.norm, g.activation, g.bias, g.tie_weights, g.dropout) == ("rmsnorm", "relu", False, False, 0.0)
+    assert (o.name, o.lr, list(o.betas), o.eps, o.weight_decay, o.schedule, o.warmup_iters, o.min_lr, o.grad_clip) == (
+        ("adam", 0.01, [0.85, 0.99], 1e-8, 0.0, "linear", 0, 0.0, None)
+    )
+    assert (t.max_iters, t.batch_size, micro["transformer"].sample.temperature) == (1000, 1, 0.5)
 
 
 def test_the_wavenet_and_bow_presets_are_their_sources():

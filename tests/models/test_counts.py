@@ -7,6 +7,7 @@ import pytest
 from lmladder import nn
 from lmladder.models import ModelConfigError, build_model, rung_class
 from lmladder.models.base import Counts
+from lmladder.nn.lookback import Smear
 
 CONFIGS = [
     ("mlp", dict(context=3, n_embd=4, n_hidden=6)),
@@ -21,6 +22,8 @@ CONFIGS = [
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, bias=True, tie_weights=False)),
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, pos="rope", norm="rmsnorm", bias=True)),
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, n_kv_head=2, value_embeds=True, qk_norm=True)),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, smear=True, bigram_embed=True)),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, smear=True, smear_width=5, pos="rope")),
 ]
 
 
@@ -32,7 +35,7 @@ def independent(model) -> tuple[int, int, int]:
     tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     if getattr(model, "wpe", None) is not None:
         tables.add(id(model.wpe.weight))
-    matmul = sum(m.weight.size for m in model.modules() if isinstance(m, nn.Linear))
+    matmul = sum(m.weight.size for m in model.modules() if isinstance(m, nn.Linear | Smear))  # Smear: a gate's product
     for name, p in model.named_parameters():
         if name.endswith(("weight_ih", "weight_hh")):
             matmul += p.size

@@ -17,9 +17,12 @@ OPTIONS = {
     "value_embeds": dict(value_embeds=True),
     "gqa": dict(n_kv_head=1),
     "untied": dict(tie_weights=False),
+    "smear": dict(smear=True),
+    "smear width 3": dict(smear=True, smear_width=3),
+    "bigram_embed": dict(bigram_embed=True),
     "all": dict(
         pos="rope", qk_norm=True, activation="relu2", logit_softcap=5.0, value_embeds=True, n_kv_head=1,
-        tie_weights=False, norm="rmsnorm",
+        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True,
     ),
 }  # fmt: skip
 
@@ -52,7 +55,7 @@ def test_kv_cache_decoding_equals_the_full_forward(name):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["rope", "gqa", "all"])
+@pytest.mark.parametrize("name", ["rope", "gqa", "smear", "bigram_embed", "all"])
 def test_greedy_generation_is_the_same_with_and_without_the_cache(name):
     g = gpt(np.float32, **OPTIONS[name])
     prompt = np.array([[1, 2]])
@@ -105,8 +108,11 @@ def test_softcap_bounds_the_logits():
         (dict(logit_softcap=0.0), "logit_softcap=0.0 must be a finite number > 0, or null"),
         (dict(n_kv_head=0), "n_kv_head=0 must be a positive integer"),
         (dict(rope_base=1.0), "rope_base=1.0 must be a finite number > 1"),
+        (dict(smear=True, smear_width=9), "smear_width=9 exceeds n_embd=8 .*; set smear_width <= n_embd, or null"),
+        (dict(smear_width=0), "smear_width=0 must be a positive integer"),
+        (dict(bigram_embed=True, vocab_size=600), "bigram_embed=true keeps a row per pair of tokens: 360,600 rows"),
     ],
 )
 def test_impossible_settings_name_the_field_and_the_fix(kw, message):
     with pytest.raises(ModelConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        GPT(GPTConfig(vocab_size=7, **{"n_embd": 8, "n_head": 2, "n_layer": 2, **kw}), rng=np.random.default_rng(0))
+        GPT(GPTConfig(**{"vocab_size": 7, "n_embd": 8, "n_head": 2, "n_layer": 2, **kw}), rng=np.random.default_rng(0))

@@ -14,6 +14,7 @@ from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, 
 from .cases_diff import DIFF
 from .cases_found import FOUND
 from .cases_muon import MUON_CASES
+from .cases_lookback import LOOKBACK
 from .cases_round4 import ROUND4
 
 __all__ = ["BY_ID", "CASES", "Case"]
@@ -616,6 +617,7 @@ CASES = [
 CASES += FOUND + ROUND4  # cases found since, each at the end of its group in docs/errors.md
 CASES += DIFF  # lmladder diff and single-run compare (issue 50): a group of their own
 CASES += MUON_CASES  # Muon's options as the field runs it (issue 49): a group of their own
+CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a group of their own
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

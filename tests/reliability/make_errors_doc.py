@@ -28,6 +28,7 @@ GROUPS = {
     "frontier": "`lmladder frontier` (docs/frontier.md)",
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
     "muon": "Muon's options as the field runs it (`<rung>.optim`, docs/models.md)",
+    "lookback": "The GPT's one-token look-backs: `smear`, `smear_width`, `bigram_embed` (docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

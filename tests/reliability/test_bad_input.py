@@ -84,6 +84,7 @@ def test_there_are_at_least_30_cases_in_every_group():
         "diff",
         "live",
         "muon",
+        "lookback",
     }
     assert {c.group for c in CASES} == groups
 

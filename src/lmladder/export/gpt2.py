@@ -24,6 +24,8 @@ _GPT2_FIELDS = (
     ("qk_norm", False, "no QK-norm"),
     ("logit_softcap", None, "no logit soft-cap"),
     ("value_embeds", False, "no value embeddings"),
+    ("smear", False, "no look-back gate on the embeddings"),
+    ("bigram_embed", False, "no bigram embedding"),
 )
 
 

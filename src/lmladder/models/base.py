@@ -38,8 +38,8 @@ class Counts:
     what scaling-law fits read (lmladder.frontier), stated once here.
 
     params: every trainable parameter, a tied weight once: what `num_parameters()` counts (Chinchilla's N).
-    non_embedding: params without the lookup tables (token, position and value embeddings; a head tied to the token
-        embedding goes with it): Kaplan et al. (2020)'s N.
+    non_embedding: params without the lookup tables (token, position, value and bigram embeddings; a head tied to the
+        token embedding goes with it): Kaplan et al. (2020)'s N.
     matmul: the weights of the matrix products a token goes through, the head included even when tied (nanochat's
         6N counts these): no biases, norm gains or lookups.
     flops_per_token: training FLOPs per trained token: 6 per multiply-add of those products (2 forward, 4 backward;

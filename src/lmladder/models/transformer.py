@@ -5,7 +5,8 @@ and a 4x MLP, a final norm and a linear head optionally tied to the token embedd
 The modern transformer of modded-nanogpt and nanochat is the same class by configuration: rotary positions
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
 a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
-et al., 2023). Every option defaults to the GPT-2 model above."""
+et al., 2023). Two cheap one-token look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate
+and an exact bigram embedding. Every option defaults to the GPT-2 model above."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
+from ..nn.lookback import BigramEmbedding, Smear
 from ..rules import check_fields, choice, flag, integer, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rope")
+SMEAR_WIDTH = 12  # channels the smear gate reads by default (modded-nanogpt's; nanochat's 24)
+BIGRAM_MAX_VOCAB = 512  # bigram_embed keeps (V + 1) x V rows: a character or byte vocabulary
 
 
 @dataclass
@@ -45,6 +49,9 @@ class GPTConfig:
     logit_softcap: float | None = number(None, above=0, null="(off)")  # logits = cap * tanh(logits / cap)
     value_embeds: bool = flag(False)  # alternate layers add a per-token embedding to their values (nanochat)
     n_kv_head: int | None = integer(None, low=1, null="(= n_head)")  # key/value heads, grouped-query attention
+    smear: bool = flag(False)  # each position adds a gated share of the previous token's embedding (modded-nanogpt)
+    smear_width: int | None = integer(None, low=1, null="(12, or n_embd if smaller)")  # channels the gate reads
+    bigram_embed: bool = flag(False)  # adds a learned embedding of (previous token, token): (V + 1) x V rows
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
@@ -67,6 +74,18 @@ class GPTConfig:
                 "value_embeds=true needs n_layer >= 2 (they go on alternate layers); set n_layer >= 2 or turn "
                 "value_embeds off"
             )
+        if self.smear_width is not None and self.smear_width > self.n_embd:
+            raise ModelConfigError(
+                f"smear_width={self.smear_width} exceeds n_embd={self.n_embd} (the smear gate reads the first "
+                "smear_width channels of each embedding); set smear_width <= n_embd, or null"
+            )
+        if self.bigram_embed and self.vocab_size is not None and self.vocab_size > BIGRAM_MAX_VOCAB:
+            V = self.vocab_size
+            raise ModelConfigError(
+                f"bigram_embed=true keeps a row per pair of tokens: {(V + 1) * V:,} rows x n_embd={self.n_embd} for a "
+                f"vocabulary of {V} tokens; use one of at most {BIGRAM_MAX_VOCAB} (data.tokenizer=char or byte) or set "
+                "bigram_embed=false"
+            )
 
     def counts(self) -> Counts:
         """Parameters three ways and training FLOPs per token (models/base.py: Counts): 6 x the matmul weights plus
@@ -77,13 +96,20 @@ class GPTConfig:
         norm = C * (2 if self.bias and self.norm == "layernorm" else 1)  # gain (+ shift)
         biases = (C + 2 * kv) + C + 4 * C + C if self.bias else 0
         tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * sum(map(self.has_value_embed, range(L)))
-        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C)
-        matmul = L * block + V * C  # the head multiplies every token, tied or not
+        tables += (V + 1) * V * C if self.bigram_embed else 0
+        smear = self.gate_width + 1 if self.smear else 0  # the gate's weights (a matrix product) and lam
+        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C) + smear
+        matmul = L * block + V * C + (self.gate_width if self.smear else 0)  # the head multiplies every token
         return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
     @property
     def kv_heads(self) -> int:
         return self.n_head if self.n_kv_head is None else self.n_kv_head
+
+    @property
+    def gate_width(self) -> int:
+        """The channels the smear gate reads."""
+        return min(SMEAR_WIDTH, self.n_embd) if self.smear_width is None else self.smear_width
 
     def has_value_embed(self, layer: int) -> bool:
         """Alternate layers, the last one included (nanochat's rule)."""
@@ -105,6 +131,7 @@ class KVCache:
         self.v = [np.zeros(shape, dtype) for _ in range(n_layer)]
         self.length = 0
         self.block_size = block_size
+        self.last: np.ndarray | None = None  # (B,) ids of the last token fed: what the look-backs read next
 
 
 def _residual_proj(c: GPTConfig, fan_in: int, rng, dtype) -> nn.Linear:
@@ -211,6 +238,9 @@ class GPT(LanguageModel):
         for emb in self.value_embeds:
             emb.weight.data[...] = nn.init.normal(rng, emb.weight.shape, std, dtype=dtype)
         self.logit_softcap = c.logit_softcap
+        # the look-backs start at zero and draw nothing from rng: at step 0, the same model as without them
+        self.smear = Smear(c.gate_width, dtype) if c.smear else None
+        self.bigram = BigramEmbedding(c.vocab_size, c.n_embd, dtype) if c.bigram_embed else None
 
     @classmethod
     def min_params(cls, c: GPTConfig) -> float:
@@ -219,7 +249,8 @@ class GPT(LanguageModel):
         head = 0 if c.tie_weights else V * C
         pos = c.block_size * C if c.pos == "learned" else 0
         ve = V * kv * ((L + 1) // 2 if c.value_embeds else 0)  # alternate layers, the last included: O(1) for any L
-        return float(V * C + pos + L * (10 * C * C + 2 * C * kv) + head + ve)  # per block: q + proj 2C², MLP 8C²
+        bigram = (V + 1) * V * C if c.bigram_embed else 0
+        return float(V * C + pos + L * (10 * C * C + 2 * C * kv) + head + ve + bigram)  # per block: q, proj, MLP 10C²
 
     def new_cache(self, batch: int) -> KVCache:
         return KVCache(
@@ -246,6 +277,11 @@ class GPT(LanguageModel):
                     "start a new cache from the last tokens"
                 )
         x = self.wte(idx)  # (B, T, C)
+        last = None if cache is None or start == 0 else cache.last  # (B,) the token before idx's first, if any
+        if self.smear is not None:
+            x = self.smear(x, None if last is None else self.wte(last[:, None]))  # before: (B, 1, C)
+        if self.bigram is not None:
+            x = x + self.bigram(idx, last)  # (B, T, C)
         if self.wpe is not None:
             x = x + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
@@ -255,6 +291,7 @@ class GPT(LanguageModel):
             x = block(x, cache, i, ve)
         if cache is not None:
             cache.length += T
+            cache.last = idx[:, -1].copy()
         if last_only and T > 1:
             x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)
