@@ -27,6 +27,7 @@ GROUPS = {
     "live": "The run's live log (DVCLive)",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
+    "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

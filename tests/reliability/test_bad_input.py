@@ -83,6 +83,7 @@ def test_there_are_at_least_30_cases_in_every_group():
         "frontier",
         "diff",
         "live",
+        "average",
     }
     assert {c.group for c in CASES} == groups
 
