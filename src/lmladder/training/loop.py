@@ -276,16 +276,8 @@ class Trainer:
             f.flush()
         state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.nonfinite}
         extra = {**self.spec.checkpoint_meta, **state, **ranks, **self.average.meta()}
-        save_training_checkpoint(
-            path,
-            self.model,
-            self.data.tokenizer,
-            optimizer=self.opt,
-            rngs=self.rngs,
-            step=step,
-            extra=extra,
-            average=self.average.by_name(),
-        )
+        mine = dict(optimizer=self.opt, rngs=self.rngs, step=step, extra=extra, average=self.average.by_name())
+        save_training_checkpoint(path, self.model, self.data.tokenizer, **mine)
         if path == self.out / LAST:
             self.timing.save(step)
 
