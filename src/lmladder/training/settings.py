@@ -98,10 +98,11 @@ class TrainSettings:
     def check(self) -> None:
         check_fields(self, SettingsError)
         if self.ema > 0 and self.swa:
-            raise _bad("swa", self.swa, f"with ema={self.ema}: choose one average; set ema=0 for SWA, or swa=false")
+            raise SettingsError(f"swa=true with ema={self.ema}: choose one average; set ema=0 for SWA, or swa=false")
         if self.ema_warmup and not self.ema > 0:
-            raise _bad("ema_warmup", True, "warms up an EMA, and ema=0 turns it off; set ema= in (0, 1), or "
-                       "ema_warmup=false")  # fmt: skip
+            raise SettingsError(
+                "ema_warmup=true warms up an EMA, and ema=0 turns it off; set ema= in (0, 1), or ema_warmup=false"
+            )
         if self.averaging and self.average_start >= self.max_iters:
             raise _bad(
                 "average_start",
