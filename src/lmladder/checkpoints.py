@@ -2,7 +2,9 @@
 
 Array names: `model.<param or buffer>` (buffers: BatchNorm's running statistics) and `optim.<buffer>.<param>`;
 metadata (JSON) holds the model's rung and its config dataclass's fields, the tokenizer, step, config, seed and RNG
-states. A checkpoint alone is enough to sample, evaluate or resume.
+states. A checkpoint alone is enough to sample, evaluate or resume. A run that averages its weights (train.ema,
+train.swa: training/average.py) stores the average as `model.<param>`, what every reader loads, and the trained
+weights it resumes from as `trained.<param>`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Checkpoint:
     meta: dict[str, Any]
     optim_state: dict[str, Any] | None = None  # as Optimizer.load_state_dict expects, or None (count models)
     rng_states: dict[str, Any] = field(default_factory=dict)
+    trained: dict[str, np.ndarray] | None = None  # the trained weights by name, when `model` holds their average
 
     @property
     def step(self) -> int:
@@ -48,9 +51,18 @@ def save_training_checkpoint(
     rngs: dict[str, np.random.Generator] | None = None,
     step: int = 0,
     extra: dict[str, Any] | None = None,
+    average: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write everything needed to resume: weights, optimizer moments, RNG states, step and `extra` metadata."""
+    """Write everything needed to resume: weights, optimizer moments, RNG states, step and `extra` metadata.
+    `average` (by parameter name): the average of the trained weights, saved as the model's; the model's own go
+    under `trained.`."""
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if average is not None:
+        params = dict(model.named_parameters())
+        if set(average) != set(params) or any(a.shape != params[k].shape for k, a in average.items()):
+            raise ValueError("average must hold an array of each parameter's shape, by the model's parameter names")
+        arrays.update({f"trained.{k}": p.data for k, p in params.items()})
+        arrays.update({f"model.{k}": a for k, a in average.items()})
     meta: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "model": {"rung": model.rung, "config": asdict(model.config)},
@@ -182,7 +194,20 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
     rng_states = meta.get("rng_states", {})
     if not isinstance(rng_states, dict):
         raise CheckpointError(f"{path}: rng_states in its metadata is not a map; {TAMPERED}")
-    return Checkpoint(model=model, tokenizer=tokenizer, meta=meta, optim_state=optim_state, rng_states=rng_states)
+    ck = Checkpoint(model=model, tokenizer=tokenizer, meta=meta, optim_state=optim_state, rng_states=rng_states)
+    ck.trained = _trained(path, arrays, model)
+    return ck
+
+
+def _trained(path, arrays: dict, model: LanguageModel) -> dict[str, np.ndarray] | None:
+    """The `trained.` weights of a file whose model weights are their average, each a parameter's, or None."""
+    trained = {k[8:]: v for k, v in arrays.items() if k.startswith("trained.")}
+    if not trained:
+        return None
+    params = dict(model.named_parameters())
+    if set(trained) != set(params) or any(trained[k].shape != p.data.shape for k, p in params.items()):
+        raise CheckpointError(f"{path}: its trained. weights are not one of each parameter of its model; {TAMPERED}")
+    return {k: v.astype(params[k].data.dtype, copy=False) for k, v in trained.items()}
 
 
 def _optim_state(path, om: Any, arrays: dict, model: LanguageModel) -> dict[str, Any]:

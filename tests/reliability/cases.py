@@ -11,6 +11,7 @@ docs/errors.md is this table with the actual messages (regenerate: python -m tes
 from __future__ import annotations
 
 from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, F, case
+from .cases_average import AVERAGE
 from .cases_diff import DIFF
 from .cases_found import FOUND
 from .cases_muon import MUON_CASES
@@ -618,6 +619,7 @@ CASES += FOUND + ROUND4  # cases found since, each at the end of its group in do
 CASES += DIFF  # lmladder diff and single-run compare (issue 50): a group of their own
 CASES += MUON_CASES  # Muon's options as the field runs it (issue 49): a group of their own
 CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a group of their own
+CASES += AVERAGE  # weight averaging's settings (issue 49): a group of their own
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

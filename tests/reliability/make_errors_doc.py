@@ -29,6 +29,7 @@ GROUPS = {
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
     "muon": "Muon's options as the field runs it (`<rung>.optim`, docs/models.md)",
     "lookback": "The GPT's one-token look-backs: `smear`, `smear_width`, `bigram_embed` (docs/models.md)",
+    "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

@@ -85,6 +85,7 @@ def test_there_are_at_least_30_cases_in_every_group():
         "live",
         "muon",
         "lookback",
+        "average",
     }
     assert {c.group for c in CASES} == groups
 

@@ -1,10 +1,11 @@
 """kill -9 a real training stage again and again, re-launch it with resume=true each time: the result is the
-uninterrupted run's, byte for byte (weights, Adam moments, RNG states, best checkpoint, logs, samples).
+uninterrupted run's, byte for byte (weights, Adam moments, RNG states, best checkpoint, logs, samples), with the
+weights averaged (an EMA from step 100: kills before and after its start) or not.
 
 Kills come from a seeded timer (random moments: start-up, a training step, ...) and from inject.py, which plants
 the SIGKILL at the moments a timer rarely hits: half-way through a checkpoint's bytes, between a complete temporary
 and its rename, inside an evaluation, inside the exact scoring after training. Where each kill landed is read
-back from what it left on disk and printed (run with -s to see the table). Slow: ~20 s.
+back from what it left on disk and printed (run with -s to see the table). Slow: ~20 s each.
 """
 
 import hashlib
@@ -56,8 +57,11 @@ PLAN = [  # the injected kills come first, while plenty of training is left, so 
 ]
 
 
-def _launch(sb, run_dir: Path, mode: str | None, nth: int | None, resume: bool):
-    argv = sb.stage_argv("transformer", [*ARGS, f"resume={str(resume).lower()}"], str(run_dir))
+AVERAGES = {"no-average": [], "ema-from-100": ["transformer.train.ema=0.95", "transformer.train.average_start=100"]}
+
+
+def _launch(sb, run_dir: Path, mode: str | None, nth: int | None, resume: bool, args):
+    argv = sb.stage_argv("transformer", [*args, f"resume={str(resume).lower()}"], str(run_dir))
     if mode:
         argv = [str(INJECT), mode, str(nth), *argv]
     env = {**{k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "LMLADDER_DEBUG")}, **THREADS}
@@ -87,20 +91,21 @@ def _where(run_dir: Path, out: str, temps: list[str]) -> str:
     return f"during training step {nxt}"
 
 
-def _array_hashes(path: Path) -> tuple[str, str]:
+def _array_hashes(path: Path) -> tuple[str, str, str]:
     arrays, _ = load_checkpoint(path)
-    h = {p: hashlib.sha256() for p in ("model.", "optim.")}
+    h = {p: hashlib.sha256() for p in ("model.", "optim.", "trained.")}  # trained.: the weights an average is of
     for name, a in arrays.items():
         for p in h:
             if name.startswith(p):
                 h[p].update(name.encode() + a.tobytes())
-    return h["model."].hexdigest(), h["optim."].hexdigest()
+    return h["model."].hexdigest(), h["optim."].hexdigest(), h["trained."].hexdigest()
 
 
-def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
+@pytest.mark.parametrize("average", AVERAGES)
+def test_kill_minus_9_and_resume_is_bitwise_identical(average, tmp_path):
     sb = build_sandbox(tmp_path / "sb")
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    r = run_subprocess(sb, "transformer", [*ARGS, "resume=false"], str(straight))
+    straight, killed, args = tmp_path / "straight", tmp_path / "killed", [*ARGS, *AVERAGES[average]]
+    r = run_subprocess(sb, "transformer", [*args, "resume=false"], str(straight))
     assert r.rc == 0, r.stderr
 
     rng = random.Random(20240611)
@@ -108,11 +113,11 @@ def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
     for how, (lo, hi) in PLAN:
         before = _ckpt_step(killed / "model.safetensors")
         if how == "timer":
-            p = _launch(sb, killed, None, None, resume=True)
+            p = _launch(sb, killed, None, None, True, args)
             time.sleep(rng.uniform(lo, hi))
             p.send_signal(signal.SIGKILL)
         else:
-            p = _launch(sb, killed, how, rng.randint(lo, hi), resume=True)
+            p = _launch(sb, killed, how, rng.randint(lo, hi), True, args)
         out, err = p.communicate(timeout=120)
         if p.returncode == 0:  # the timer was late: the run finished; nothing to record
             landed.append((how, "no kill: the run finished first", before, before))
@@ -126,7 +131,7 @@ def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
         for ck in ("model.safetensors", "best.safetensors"):  # whatever is on disk is whole: checksums verify
             if (killed / ck).exists():
                 load_checkpoint(killed / ck)
-    final = _launch(sb, killed, None, None, resume=True)
+    final = _launch(sb, killed, None, None, True, args)
     out, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
 
@@ -148,5 +153,6 @@ def test_kill_minus_9_and_resume_is_bitwise_identical(tmp_path):
     a, b = _array_hashes(killed / "model.safetensors"), _array_hashes(straight / "model.safetensors")
     print(f"  weights sha256 {a[0][:16]}…  optimizer sha256 {a[1][:16]}…  (uninterrupted: {b[0][:16]}… {b[1][:16]}…)")
     assert a == b
+    assert (a[2] != hashlib.sha256().hexdigest()) == bool(AVERAGES[average]), "trained. weights iff an average"
     la = pd.read_csv(killed / "train_log.tsv", sep="\t")
     assert la["step"].tolist() == list(range(MAX_ITERS))

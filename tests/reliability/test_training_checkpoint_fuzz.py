@@ -2,7 +2,7 @@
 describes) and the resume path (optimizer state, RNG states, step). Every mutated file is re-saved with valid
 checksums, so it gets past the file-level checks of tests/io/test_checkpoint_fuzz.py and reaches the rebuild:
 hostile model kwargs (n_embd=10**9, n_layer=-1, a list for a size), dtypes, tokenizers, dropped/added/reshaped/
-re-typed arrays, optimizer hyper-parameters and RNG states.
+re-typed arrays, optimizer hyper-parameters, RNG states and a weight average's record and trained weights.
 
 Oracle: only CheckpointError (the resume path: CheckpointError or TrainingError) ever comes out; whatever loads is
 usable (a forward pass and one sampled token work); and no example allocates more than MAX_PEAK bytes, i.e. a
@@ -28,6 +28,7 @@ from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import rung_class
 from lmladder.parallel import World
 from lmladder.training import TrainingError, make_rngs
+from lmladder.training.average import WeightAverage
 from lmladder.training.loop import build_optimizer
 from lmladder.training.resume import restore
 from lmladder.training.settings import OptimSettings
@@ -38,9 +39,12 @@ FUZZ_EXAMPLES = max(1000, int(os.environ.get("LMLADDER_FUZZ_EXAMPLES", "1000")))
 MAX_PEAK = 64 * 2**20  # the bases are a few kB; anything near this is a model built from hostile metadata
 TOK = CharTokenizer(list("abcdefg"), lines=True)  # vocab 8
 CONFIGS = {r: small_config(r, TOK.vocab_size, n_layer=1, dropout=0.1, order=2) for r in RUNGS}  # every rung
+AVERAGED = dict(ema=0.9, start=2)  # "<rung>+average" bases: an EMA of 3 steps (training/average.py)
+BASES = [*RUNGS, *(f"{r}+average" for r in RUNGS if rung_class(r).trainable)]
 
 
-def _base(rung: str, path) -> tuple[dict, dict]:
+def _base(key: str, path) -> tuple[dict, dict]:
+    rung, averaged = key.split("+")[0], key.endswith("+average")
     rngs = make_rngs(0)
     model = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
     opt = build_optimizer(model, OptimSettings()) if model.trainable else None
@@ -50,7 +54,11 @@ def _base(rung: str, path) -> tuple[dict, dict]:
         opt.step()
     else:  # a count model's checkpoint is written after its fit
         model.fit(np.random.default_rng(0).integers(0, TOK.vocab_size, 300))
-    save_training_checkpoint(path, model, TOK, optimizer=opt, rngs=rngs, step=5, extra={"best_val": 2.5})
+    extra = {"best_val": 2.5}
+    average = {n: p.data + 0.5 for n, p in model.named_parameters()} if averaged else None
+    if averaged:
+        extra["average"] = {**AVERAGED, "swa": False, "warmup": False, "count": 3}
+    save_training_checkpoint(path, model, TOK, optimizer=opt, rngs=rngs, step=5, extra=extra, average=average)
     return load_checkpoint(path)
 
 
@@ -118,7 +126,7 @@ def _use(ck) -> None:
 
 def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory):
     d = tmp_path_factory.mktemp("fuzz_training")
-    bases = {k: _base(k, d / f"{k}.safetensors") for k in CONFIGS}
+    bases = {k: _base(k, d / f"{k}.safetensors") for k in BASES}
     path = d / "mutated.safetensors"
     outcomes = Counter()
 
@@ -128,9 +136,9 @@ def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory)
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(data=st.data(), rung=st.sampled_from(sorted(CONFIGS)))
-    def fuzz(data, rung):
-        arrays, meta = copy.deepcopy(bases[rung])
+    @given(data=st.data(), key=st.sampled_from(sorted(BASES)))
+    def fuzz(data, key):
+        arrays, meta = copy.deepcopy(bases[key])
         for _ in range(data.draw(st.sampled_from([1, 1, 2, 3]), label="mutations")):
             if data.draw(st.booleans()) and arrays:
                 _mutate_arrays(data, arrays)
@@ -142,11 +150,11 @@ def test_fuzz_metadata_and_arrays_through_the_training_loaders(tmp_path_factory)
             return
         tracemalloc.start()
         try:
-            outcome = _load_and_resume(path, rung)
+            outcome = _load_and_resume(path, key)
         finally:
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-        assert peak < MAX_PEAK, f"{outcome}: {peak / 2**20:.0f} MiB allocated for a {rung} of a few kB"
+        assert peak < MAX_PEAK, f"{outcome}: {peak / 2**20:.0f} MiB allocated for a {key} of a few kB"
         outcomes[outcome] += 1
         event(outcome)
 
@@ -169,7 +177,7 @@ def _problem(e: Exception) -> str:
     return re.sub(r"'[^']*'|\{[^}]*\}|-?\d[\d.e+]*", "#", text)[:70]
 
 
-def _load_and_resume(path, rung) -> str:
+def _load_and_resume(path, key) -> str:
     try:
         ck = load_training_checkpoint(path)
     except CheckpointError as e:
@@ -178,10 +186,11 @@ def _load_and_resume(path, rung) -> str:
     _use(ck)
     if not ck.model.trainable:  # a count model has nothing to resume
         return "loaded and usable"
-    rngs = make_rngs(1)
+    rngs, rung = make_rngs(1), key.split("+")[0]
     fresh = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
+    average = WeightAverage(fresh, **(AVERAGED if key.endswith("+average") else {}))
     try:
-        restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, World(), False)
+        restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, World(), False, average)
     except (CheckpointError, TrainingError) as e:
         assert "\n" not in str(e) and str(path) in str(e), str(e)
         return "resume refused — " + _problem(e)

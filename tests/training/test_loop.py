@@ -69,22 +69,32 @@ def test_loss_goes_down_and_files_are_written(rung, tiny_names, tmp_path):
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "best.safetensors").exists()
 
 
+AVERAGES = {  # weight averaging (training/average.py): the interruption at step 20 comes before or after its start
+    "no-average": {},
+    "ema-from-25": dict(ema=0.9, average_start=25),
+    "ema-warmup-from-10": dict(ema=0.95, ema_warmup=True, average_start=10),
+    "swa-from-5": dict(swa=True, average_start=5),
+}
+
+
+@pytest.mark.parametrize("average", AVERAGES)
 @pytest.mark.parametrize("rung", ["mlp", "transformer"])
-def test_resume_is_bitwise_identical_with_dropout(rung, tiny_names, tmp_path):
-    straight = tmp_path / "straight"
-    run(rung, tiny_names, straight)
+def test_resume_is_bitwise_identical_with_dropout(rung, average, tiny_names, tmp_path):
+    straight, kw = tmp_path / "straight", AVERAGES[average]
+    run(rung, tiny_names, straight, **kw)
     split = tmp_path / "split"
-    run(rung, tiny_names, split, stop_at=20)
-    run(rung, tiny_names, split, resume=split / "model.safetensors")
+    run(rung, tiny_names, split, stop_at=20, **kw)
+    run(rung, tiny_names, split, resume=split / "model.safetensors", **kw)
     a, meta_a = load_checkpoint(straight / "model.safetensors")
     b, meta_b = load_checkpoint(split / "model.safetensors")
     assert sorted(a) == sorted(b) and any(k.startswith("optim.exp_avg_sq.") for k in a)
+    assert any(k.startswith("trained.") for k in a) == bool(kw) and meta_a.get("average") == meta_b.get("average")
     for k in a:
         assert a[k].tobytes() == b[k].tobytes(), k
     assert meta_a["rng_states"] == meta_b["rng_states"] and meta_a["step"] == meta_b["step"] == 40
-    # the logs of the two runs are the same bytes: they hold no wall-clock column
-    for log in ("train_log.tsv", "eval_log.tsv", "grad_stats.tsv"):
-        assert (straight / log).read_bytes() == (split / log).read_bytes(), log
+    # the logs of the two runs are the same bytes (they hold no wall-clock column), and so is the best checkpoint
+    for name in ("train_log.tsv", "eval_log.tsv", "grad_stats.tsv", "best.safetensors"):
+        assert (straight / name).read_bytes() == (split / name).read_bytes(), name
 
 
 def test_same_seed_same_bits_and_other_seed_differs(tiny_stream, tmp_path):

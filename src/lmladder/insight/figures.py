@@ -30,13 +30,18 @@ def close_all() -> None:
 
 
 def loss_curves(train_log: pd.DataFrame | None, eval_log: pd.DataFrame | None):
-    """Per-step training loss (light) and the train/val estimates of eval_log.tsv."""
+    """Per-step training loss (light) and the train/val estimates of eval_log.tsv (with weight averaging, the
+    average's, and the trained weights' val estimate dashed)."""
     fig, ax = _plt().subplots(figsize=(8, 4))
     if train_log is not None and len(train_log):
         ax.plot(train_log.step, train_log.loss, color="0.75", lw=0.8, label="train loss (each step)")
     if eval_log is not None and len(eval_log):
         ax.plot(eval_log.step, eval_log.train_loss, "o-", color="tab:blue", label="train (estimate)")
-        ax.plot(eval_log.step, eval_log.val_loss, "o-", color="tab:orange", label="val (estimate)")
+        averaged = "raw_val_loss" in eval_log
+        ax.plot(eval_log.step, eval_log.val_loss, "o-", color="tab:orange",
+                label="val (estimate, averaged weights)" if averaged else "val (estimate)")  # fmt: skip
+        if averaged:
+            ax.plot(eval_log.step, eval_log.raw_val_loss, "o--", color="tab:red", label="val (trained weights)")
     ax.set(xlabel="step", ylabel="loss (nats per token)", title="Loss during training")
     ax.legend()
     ax.grid(alpha=0.3)

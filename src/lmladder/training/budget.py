@@ -155,7 +155,8 @@ def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSet
     before its first step rather than after its last; the message gives the estimate."""
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
-    moments = 2 * n * itemsize  # AdamW's, allocated at the first step
+    # AdamW's moments (allocated at the first step), and a weight average with a copy of the trained weights
+    moments = (2 + 2 * train.averaging) * n * itemsize
     last, eval_len, batch, eval_batch = train.targets == "last", model.window(), train.batch_size, train.eval_batch_size
     fixed, row = measure(model, lambda m, B, t: _train_step(m, B, t, last), seq_len)
     e_fixed, e_row = measure(model, _forward, eval_len)

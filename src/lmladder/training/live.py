@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 SYNC_S = 0.5  # the least time between two rewrites of metrics.json (next_step)
 # step rows and evaluation rows; DVCLive nests the summary by the part before the slash (train.loss in dvc exp show)
 TRAIN_LOSS, LR, EVAL_TRAIN, EVAL_VAL = "train/loss", "train/lr", "eval/train_loss", "eval/val_loss"
+EVAL_RAW_VAL = "eval/raw_val_loss"  # with weight averaging: the trained weights' val estimate (the average's: EVAL_VAL)
 
 
 class LiveLog:
@@ -108,6 +109,7 @@ FROM_LOGS = {
     LR: ("train_log.tsv", "lr"),
     EVAL_TRAIN: ("eval_log.tsv", "train_loss"),
     EVAL_VAL: ("eval_log.tsv", "val_loss"),
+    EVAL_RAW_VAL: ("eval_log.tsv", "raw_val_loss"),
 }
 
 

@@ -1,5 +1,5 @@
 """The trainer of the neural rungs: AdamW + schedule + clipping + accumulation, nanoGPT-style evaluation, TSV
-logs, best/final checkpoints and bitwise-exact resume."""
+logs, best/final checkpoints, weight averaging (average.py) and bitwise-exact resume."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
 from ..parallel import rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from ..progress import progress_bar
+from .average import WeightAverage
 from .batches import Batcher, estimate_loss
 from .health import Health, grad_stats
-from .live import EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
+from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
 from .resume import TrainingError, restore
 from .rngs import Rngs
@@ -58,6 +59,10 @@ class Trainer:
     train settings, folder, checkpoint metadata, MPI world, log and live log) and writes checkpoints and logs to
     its folder. The settings are checked here, before any work. Under MPI each rank takes grad_accum micro-batches
     of every step's global batch; rank 0 alone writes, and logs to the live log.
+
+    With weight averaging on (train.ema or train.swa), the average is what is evaluated, chosen as best, saved as
+    the checkpoints' model and left in the model when run() returns; the trained weights are a checkpoint's
+    `trained.` arrays, and eval_log.tsv's raw_val_loss is their val estimate on the same batches.
     """
 
     def __init__(self, model: LanguageModel, run: Run, rngs: Rngs):
@@ -77,13 +82,16 @@ class Trainer:
         self.opt = build_optimizer(model, optim)
         self.schedule = build_schedule(optim, settings.max_iters)
         self.params = model.parameters()
+        self.average = WeightAverage(
+            model, ema=settings.ema, swa=settings.swa, start=settings.average_start, warmup=settings.ema_warmup
+        )
         # BatchNorm's running statistics, kept equal on every MPI rank
         self.norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if self.world.size > 1 else []
         self.best_val, self.best_step, self.nonfinite = math.inf, -1, 0
 
     def run(self, stop_at: int | None = None) -> TrainResult:
         """Train from step 0, or from the run's checkpoint `resume` (`reshard`: one of another world size), to
-        max_iters.
+        max_iters. On return the model holds the weights its checkpoint holds: the average when one runs.
 
         `stop_at` ends the run early after that many steps with a resumable checkpoint, as an interruption would;
         the schedule still follows max_iters, so resuming reproduces the uninterrupted run bit for bit.
@@ -114,6 +122,7 @@ class Trainer:
             self.checkpoint(out / LAST, s.max_iters)
         for f in (*self.logs, *([self.live] if self.live else ())):
             f.close()
+        self.average.apply()
         return TrainResult(
             step=end,
             best_val=self.best_val,
@@ -141,7 +150,7 @@ class Trainer:
             self.log(f"removed {out / name}, left by an interrupted write")
         if resume is None:
             return 0
-        state = restore(Path(resume), self.model, self.opt, self.rngs, self.world, reshard)
+        state = restore(Path(resume), self.model, self.opt, self.rngs, self.world, reshard, self.average)
         start, self.best_val, self.best_step, self.nonfinite = state
         if start > max_iters:
             raise TrainingError(
@@ -159,7 +168,8 @@ class Trainer:
         # every logged value is a function of the seed (no wall-clock column), so a rerun writes the same bytes
         tsv = (lambda name, cols: TsvLog(out / name, cols, truncate_from=keep)) if lead else (lambda *_: Discard())
         self.step_log = tsv("train_log.tsv", ["step", "lr", "loss", "grad_norm"])
-        self.eval_log = tsv("eval_log.tsv", ["step", "train_loss", "val_loss"])
+        raw = ["raw_val_loss"] if self.average.on else []  # the trained weights' own estimate, beside the average's
+        self.eval_log = tsv("eval_log.tsv", ["step", "train_loss", "val_loss", *raw])
         self.grad_log = tsv(
             "grad_stats.tsv", ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"]
         )
@@ -188,6 +198,7 @@ class Trainer:
         self.opt.step()
         if watch:
             self.health.after_update(step)
+        self.average.after_step(step)
         self.opt.zero_grad()
         dt = time.perf_counter() - t0
         self.timing.add(dt, n_tok)
@@ -235,15 +246,23 @@ class Trainer:
         self.log(f"step {step}: skipped a non-finite update (parameter '{bad}), {self.nonfinite} so far")
 
     def evaluate(self, step: int) -> None:
-        """nanoGPT's estimate of the train and val loss (eval_iters batches each), logged; a new best val loss
-        writes best.safetensors."""
+        """nanoGPT's estimate of the train and val loss (eval_iters batches each) of the weights scored (the average
+        when one runs; the trained weights' val estimate beside it), logged; a new best val loss writes
+        best.safetensors."""
         n, rng = self.s.eval_iters, self.rngs["eval"]
-        tr = estimate_loss(self.model, [self.train_b.sample(rng) for _ in range(n)], self.last, self.world)
-        va = estimate_loss(self.model, [self.val_b.sample(rng) for _ in range(n)], self.last, self.world)
-        self.eval_log.write([step, tr, va])
+        train_batches = [self.train_b.sample(rng) for _ in range(n)]
+        val_batches = [self.val_b.sample(rng) for _ in range(n)]
+        loss = lambda batches: estimate_loss(self.model, batches, self.last, self.world)  # noqa: E731
+        with self.average.scored():
+            tr, va = loss(train_batches), loss(val_batches)
+        values, said = {EVAL_TRAIN: tr, EVAL_VAL: va}, ""
+        if self.average.on:  # before the average starts, the weights scored are the trained ones
+            values[EVAL_RAW_VAL] = raw = loss(val_batches) if self.average.count else va
+            said = f" (the trained weights': {raw:.4f})" if self.average.count else ""
+        self.eval_log.write([step, *values.values()])
         if self.live:
-            self.live.log(step, {EVAL_TRAIN: tr, EVAL_VAL: va})
-        self.log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}")
+            self.live.log(step, values)
+        self.log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}{said}")
         if va < self.best_val:
             self.best_val, self.best_step = va, step
             self.checkpoint(self.out / BEST, step)
@@ -256,10 +275,9 @@ class Trainer:
         for f in self.logs:
             f.flush()
         state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.nonfinite}
-        extra = {**self.spec.checkpoint_meta, **state, **ranks}
-        save_training_checkpoint(
-            path, self.model, self.data.tokenizer, optimizer=self.opt, rngs=self.rngs, step=step, extra=extra
-        )
+        extra = {**self.spec.checkpoint_meta, **state, **ranks, **self.average.meta()}
+        mine = dict(optimizer=self.opt, rngs=self.rngs, step=step, extra=extra, average=self.average.by_name())
+        save_training_checkpoint(path, self.model, self.data.tokenizer, **mine)
         if path == self.out / LAST:
             self.timing.save(step)
 

@@ -23,10 +23,10 @@ class TrainingError(LmladderError, RuntimeError):
     """Training cannot go on (non-finite loss, unusable resume); the message says where and what to do."""
 
 
-def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, world: World, reshard: bool):
-    """Load a checkpoint into model, optimizer and generators; returns (step, best_val, best_step, nonfinite).
-    Anything unusable in the file, another seed (rngs.seed) or world size than its own, is an error before a step
-    runs."""
+def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, world: World, reshard: bool, average):
+    """Load a checkpoint into model, optimizer, generators and `average` (average.WeightAverage: the model gets the
+    trained weights); returns (step, best_val, best_step, nonfinite). Anything unusable in the file, another seed
+    (rngs.seed) or world size than its own, is an error before a step runs."""
     ck = load_training_checkpoint(path)
     _refuse_another_run(path, ck, model, rngs.seed, world.size, reshard)
     state = _run_state(path, ck.meta)
@@ -35,6 +35,7 @@ def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, wor
     if world.rank:  # rank 0's states are the file's own; the others' dropout streams travel in its metadata
         rngs["model"].bit_generator.state = restored_rank_state(ck.meta, world.rank, rngs.seed, path)
     model.load_state_dict(ck.model.state_dict())
+    average.restore(path, ck)
     return state
 
 

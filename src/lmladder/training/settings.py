@@ -102,9 +102,30 @@ class TrainSettings:
     max_nonfinite: int = integer(0, low=0)  # steps with a non-finite loss/gradient that may be skipped before stopping
     progress: bool = flag(True)
     dvclive: bool = flag(True)  # the run's live log for DVC (live.py); the pipeline (dvc.yaml) needs it
+    # weight averaging (average.py): what is scored and saved is the average of the weights after each step
+    ema: float = number(0.0, low=0, below=1, note="the EMA's decay; 0 turns it off")
+    swa: bool = flag(False)  # the plain mean of the weights instead (SWA)
+    average_start: int = integer(0, low=0)  # the step from which the average runs
+    ema_warmup: bool = flag(False)  # decay min(ema, (1 + k) / (10 + k)) with k steps averaged
+
+    @property
+    def averaging(self) -> bool:
+        return self.ema > 0 or self.swa
 
     def check(self) -> None:
         check_fields(self, SettingsError)
+        if self.ema > 0 and self.swa:
+            raise SettingsError(f"swa=true with ema={self.ema}: choose one average; set ema=0 for SWA, or swa=false")
+        if self.ema_warmup and not self.ema > 0:
+            raise SettingsError(
+                "ema_warmup=true warms up an EMA, and ema=0 turns it off; set ema= in (0, 1), or ema_warmup=false"
+            )
+        if self.averaging and self.average_start >= self.max_iters:
+            raise _bad(
+                "average_start",
+                self.average_start,
+                f"must be < max_iters={self.max_iters} (the average would hold no step); lower it, or raise max_iters",
+            )
 
 
 @dataclass
