@@ -14,8 +14,8 @@ from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, 
 from .cases_average import AVERAGE
 from .cases_diff import DIFF
 from .cases_found import FOUND
-from .cases_muon import MUON_CASES
 from .cases_lookback import LOOKBACK
+from .cases_muon import MUON_CASES
 from .cases_round4 import ROUND4
 
 __all__ = ["BY_ID", "CASES", "Case"]
