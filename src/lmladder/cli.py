@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
     e.add_argument("--force", action="store_true", help="replace an existing --units file")
+    e.add_argument(
+        "--window", type=int, metavar="N",
+        help="score in half-overlapping rows of N tokens instead of the model's own length (a rotary GPT may "
+        "read beyond the length it was trained on)",
+    )  # fmt: skip
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("inspect", help="pictures of a run or checkpoint, in a folder with index.html")

@@ -290,6 +290,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     ck = load_training_checkpoint(a.checkpoint)
     tok = ck.tokenizer
     kind = "lines" if tok.boundary_id is not None else "stream"
+    seq_len = None if a.window is None else _window(ck.model, a.window, kind)
     text, ids = encode_text_file(tok, a.text)
     n_chars, n_bytes = text_sizes(tok, text, ids)
     token_nll = np.full(len(ids) - 1, np.nan) if a.units else None
@@ -299,6 +300,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         boundary_id=tok.boundary_id,
         sizes=(n_chars, n_bytes),
         batch_size=a.batch_size,
+        seq_len=seq_len,
         progress=len(ids) > PROGRESS_FROM,
         token_nll=token_nll,
     )
@@ -309,8 +311,35 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                 "probability or its outputs overflow — use a smoothed model (k > 0) or an earlier checkpoint"
             )
     out = {"checkpoint": a.checkpoint, "text": a.text, "rung": ck.model.rung, **scores}
+    if a.window is not None:
+        out["window"] = ck.model.window(seq_len)
     if a.units:  # the same per-unit file a run writes, with the text as its one split
         save_units(a.units, {"text": split_units(tok, ids, token_nll, kind=kind, boundary_id=tok.boundary_id)})
         out["units"] = a.units
     print(json.dumps(out, indent=2, allow_nan=False))
     return 0
+
+
+def _window(model, n: int, kind: str) -> int | None:
+    """The seq_len that makes `model` score in rows of n tokens (--window), or a CliError saying why it cannot."""
+    from .models.base import ModelConfigError
+
+    if n < 2:
+        raise CliError(f"--window {n} must be >= 2: a row of n tokens predicts n - 1 of them")
+    seq_len = n if model.block_size is None else None  # MLP, RNNs, n-grams: rows of any length
+    if seq_len is None and not hasattr(model, "set_context"):
+        raise CliError(
+            f"--window {n}: a {model.rung} model scores in rows of its own block_size={model.block_size}; "
+            "--window is for the GPT and the rungs without a context limit"
+        )
+    if seq_len is None:
+        try:
+            model.set_context(n)
+        except ModelConfigError as e:
+            raise CliError(f"--window {n}: {e}") from None
+    if kind == "lines":
+        raise CliError(
+            f"--window {n}: this model's corpus is one document per line, and each document is scored alone "
+            "in its own row; leave --window out"
+        )
+    return seq_len

@@ -242,6 +242,17 @@ class GPT(LanguageModel):
         self.smear = Smear(c.gate_width, dtype) if c.smear else None
         self.bigram = BigramEmbedding(c.vocab_size, c.n_embd, dtype) if c.bigram_embed else None
 
+    def set_context(self, n: int) -> None:
+        """Read rows of up to n tokens from now on (`lmladder evaluate --window`). Fewer than block_size always work;
+        more only with rotary positions, which are computed for any length (the model then reads further back than
+        it was trained to); learned positions have block_size rows."""
+        if n > self.config.block_size and self.wpe is not None:
+            raise ModelConfigError(
+                f"a window of {n} exceeds this GPT's block_size={self.config.block_size} and its positions are "
+                f"learned (pos=learned), one row each; use a window <= {self.config.block_size}"
+            )
+        self.block_size = n
+
     @classmethod
     def min_params(cls, c: GPTConfig) -> float:
         C, V, L = c.n_embd, c.vocab_size, c.n_layer
