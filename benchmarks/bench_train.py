@@ -61,15 +61,19 @@ MODERN = dict(
 NAMES = dict(dropout=0.2, pos="rope", activation="relu2")
 NAMES_OPT = dict(ADAMW, lr=2e-3)
 MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)
+# Muon as modded-nanogpt and nanochat run it (q, k, v orthogonalised one by one; the Polar Express coefficients):
+# what those options cost a step (torch.optim.Muon has neither, so its side stays the fused matrix)
+MUON_FIELD = dict(MUON, split_blocks=True, ns_coeffs="polar_express")
+# the 6-layer GPT of experiment=shakespeare_30min on its batches of 32 x 64
+SHAKESPEARE_30MIN = dict(kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN)
 
 WORKLOADS = {
     # nanoGPT's baby GPT on Tiny Shakespeare (conf/transformer/nanogpt_cpu.yaml)
     "gpt_nanogpt_cpu": dict(kind="gpt", vocab=65, L=4, H=4, C=128, B=12, T=64, warmup=5, repeats=60, block=6),
     "gpt_10m": dict(kind="gpt", vocab=65, L=6, H=6, C=384, B=64, T=256, warmup=1, repeats=3, block=1),
     # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
-    "gpt_shakespeare_modern": dict(
-        kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN, optim=MUON
-    ),
+    "gpt_shakespeare_modern": dict(SHAKESPEARE_30MIN, optim=MUON),
+    "gpt_shakespeare_muon_field": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
@@ -135,7 +139,8 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
 def build_optimizer(nn, model, o: dict):
     """training/loop.py's build_optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW."""
     if o["name"] == "muon":
-        hyper = {k: o[k] for k in ("muon_lr", "momentum", "nesterov", "ns_steps")}
+        keys = ("muon_lr", "momentum", "nesterov", "ns_steps", "split_blocks", "ns_coeffs")
+        hyper = {k: o[k] for k in keys if k in o}
         return nn.Muon(nn.muon_groups(model, o["weight_decay"]), lr=o["lr"], betas=BETAS, **hyper)
     return nn.AdamW(nn.decay_groups(model.named_parameters(), o["weight_decay"]), lr=o["lr"], betas=BETAS)
 
