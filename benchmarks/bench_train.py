@@ -61,8 +61,9 @@ MODERN = dict(
 NAMES = dict(dropout=0.2, pos="rope", activation="relu2")
 NAMES_OPT = dict(ADAMW, lr=2e-3)
 MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)
-# Muon as modded-nanogpt and nanochat run it (q, k, v orthogonalised one by one; the Polar Express coefficients):
-# what those options cost a step (torch.optim.Muon has neither, so its side stays the fused matrix)
+# Muon as modded-nanogpt and nanochat run it (q, k, v orthogonalised one by one; the Polar Express coefficients), as
+# experiment=shakespeare_30min does now (torch.optim.Muon has neither, so its side stays the fused matrix);
+# gpt_shakespeare_modern keeps the preset's step before them, the one earlier bench_ab figures measured
 MUON_FIELD = dict(MUON, split_blocks=True, ns_coeffs="polar_express")
 # the 6-layer GPT of experiment=shakespeare_30min on its batches of 32 x 64
 SHAKESPEARE_30MIN = dict(kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN)
