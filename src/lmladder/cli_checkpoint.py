@@ -327,12 +327,12 @@ def _window(model, n: int, kind: str) -> int | None:
     if n < 2:
         raise CliError(f"--window {n} must be >= 2: a row of n tokens predicts n - 1 of them")
     seq_len = n if model.block_size is None else None  # MLP, RNNs, n-grams: rows of any length
-    if seq_len is None and not hasattr(model, "set_context"):
-        raise CliError(
-            f"--window {n}: a {model.rung} model scores in rows of its own block_size={model.block_size}; "
-            "--window is for the GPT and the rungs without a context limit"
-        )
     if seq_len is None:
+        if not hasattr(model, "set_context"):
+            raise CliError(
+                f"--window {n}: a {model.rung} model scores in rows of its own block_size={model.block_size}; "
+                "--window is for the GPT and the rungs without a context limit"
+            )
         try:
             model.set_context(n)
         except ModelConfigError as e:
