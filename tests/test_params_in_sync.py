@@ -119,7 +119,9 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert wide["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size, g.dropout) == (
         (4, 4, 96, 16, 0.2)
     )
-    assert (g.pos, g.activation, t.batch_size, t.max_iters) == ("rope", "relu2", 32, 36000)
+    assert (g.pos, g.activation, t.batch_size, t.max_iters, t.ema, t.average_start) == (
+        ("rope", "relu2", 32, 36000, 0.999, 18000)
+    )
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
     micro = _typed(_composed(["experiment=microgpt"]))  # Karpathy's microgpt.py: its sizes and its Adam
