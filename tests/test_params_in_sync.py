@@ -122,6 +122,12 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert (g.pos, g.activation, t.batch_size, t.max_iters, t.ema, t.average_start) == (
         ("rope", "relu2", 32, 36000, 0.999, 18000)
     )
+    shake = _typed(_composed(["experiment=shakespeare_30min"]))
+    g, o, t, r = shake["transformer"].model, shake["transformer"].optim, shake["transformer"].train, shake["rnn"].train
+    assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon_split_qkv, o.ns_coeffs) == (
+        (6, 64, 32, 8000, True, "polar_express")
+    )
+    assert (r.max_iters, r.ema, r.average_start, shake["rnn"].model.n_hidden) == (18000, 0.999, 9000, 256)
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
     micro = _typed(_composed(["experiment=microgpt"]))  # Karpathy's microgpt.py: its sizes and its Adam
