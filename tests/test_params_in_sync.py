@@ -123,7 +123,8 @@ def test_experiment_bundles_set_what_their_names_promise():
         ("rope", "relu2", 32, 36000, 0.999, 18000)
     )
     shake = _typed(_composed(["experiment=shakespeare_30min"]))
-    g, o, t, r = shake["transformer"].model, shake["transformer"].optim, shake["transformer"].train, shake["rnn"].train
+    g, o, t = (getattr(shake["transformer"], k) for k in ("model", "optim", "train"))
+    r = shake["rnn"].train
     assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon_split_qkv, o.ns_coeffs) == (
         (6, 64, 32, 8000, True, "polar_express")
     )
