@@ -25,8 +25,12 @@ def sample_windows(tokens: np.ndarray, batch_size: int, seq_len: int, rng: np.ra
             f"split has {n} tokens, too short for seq_len={T} (windows need seq_len + 1); "
             f"use seq_len <= {max(n - 1, 1)}"
         )
-    ix = rng.integers(0, n - T, batch_size)
-    pos = ix[:, None] + np.arange(T)  # (B, T)
+    return windows_at(tokens, rng.integers(0, n - T, batch_size), T)
+
+
+def windows_at(tokens: np.ndarray, starts: np.ndarray, seq_len: int):
+    """The windows x = tokens[i:i+T], y = tokens[i+1:i+T+1] at the given starts i (each <= len(tokens) - T - 1)."""
+    pos = starts[:, None] + np.arange(seq_len)  # (B, T)
     return np.asarray(tokens[pos], dtype=np.int64), np.asarray(tokens[pos + 1], dtype=np.int64)
 
 
@@ -45,13 +49,20 @@ def sample_docs(tokens, bounds, batch_size: int, seq_len: int, rng: np.random.Ge
     """batch_size documents drawn uniformly; a document longer than seq_len + 1 gets a random crop of that
     length. x is right-padded with the boundary id, y with IGNORE_INDEX, to the longest row of the batch."""
     starts, ends = bounds
-    T = seq_len
     d = rng.integers(0, len(starts), batch_size)
     length = ends[d] - starts[d] + 1  # tokens in each chosen document, both boundaries included
-    off = rng.integers(0, np.maximum(length - (T + 1), 0) + 1)  # 0 unless the document is cropped
-    rows = np.minimum(length, T + 1) - 1  # scored targets per row
+    off = rng.integers(0, np.maximum(length - (seq_len + 1), 0) + 1)  # 0 unless the document is cropped
+    return docs_at(tokens, bounds, d, off, seq_len)
+
+
+def docs_at(tokens, bounds, docs: np.ndarray, off: np.ndarray, seq_len: int):
+    """The rows of documents `docs` of a lines split, each cropped to seq_len + 1 tokens from `off` on (0 for a
+    document that fits), padded as sample_docs's."""
+    starts, ends = bounds
+    length = ends[docs] - starts[docs] + 1
+    rows = np.minimum(length, seq_len + 1) - 1  # scored targets per row
     pad = int(tokens[starts[0]])  # every document starts with the boundary id
-    return _gather(tokens, starts[d] + off, rows, np.zeros_like(rows), pad=pad)
+    return _gather(tokens, starts[docs] + off, rows, np.zeros_like(rows), pad=pad)
 
 
 def sample_last(tokens, starts, batch_size: int, seq_len: int, pad: int, rng: np.random.Generator):

@@ -1,17 +1,19 @@
 """Training batches from a prepared split: random windows (stream) or random documents (lines), every position a
-target; or, with last=True, random single targets with the tokens before them (Zero-to-Hero's batches). And
-nanoGPT's estimate of the loss over some of them, the evaluation during training."""
+target; or, with last=True, random single targets with the tokens before them (Zero-to-Hero's batches); or every
+window or document once per epoch (EpochBatches). And nanoGPT's estimate of the loss over some of them, the
+evaluation during training."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import no_grad
-from ..data.batching import doc_bounds, sample_docs, sample_last, sample_windows
+from ..data.batching import doc_bounds, docs_at, sample_docs, sample_last, sample_windows, windows_at
 from ..data.errors import DataError
 from ..data.prepared import Prepared
 from ..models.base import LanguageModel
 from ..parallel import World
+from .rngs import epoch_rng
 
 REMAP_FROM = 1 << 26  # bytes of a split (64 MiB) from which each batch maps it afresh
 
@@ -43,6 +45,50 @@ class Batcher:
         if self.kind == "lines":
             return sample_docs(tokens, self.bounds, self.batch_size, self.seq_len, rng)
         return sample_windows(tokens, self.batch_size, self.seq_len, rng)
+
+
+class EpochBatches:
+    """A Batcher's rows taken so that each epoch holds every item of the split once, in a fresh order
+    (train.sampling=epochs): the windows of a stream split, cut every seq_len tokens from a random offset, or the
+    documents of a lines split (one longer than seq_len + 1 cropped at a random place). Row r of the run's batch k
+    is item k * batch_size + r of the epochs laid end to end. Each epoch's order comes from its own Generator,
+    keyed by the run's seed and the epoch (rngs.epoch_rng), so batch k is a function of k alone: a resumed run and
+    every MPI rank get the same one with no saved state."""
+
+    def __init__(self, batcher: Batcher, seed: int):
+        self.b, self.seed, self.cached = batcher, seed, {}
+        n, T = len(batcher.tokens), batcher.seq_len
+        if batcher.kind == "lines":
+            starts, ends = batcher.bounds
+            self.per_epoch, self.spare = len(starts), np.maximum(ends - starts + 1 - (T + 1), 0)  # crop room
+        else:  # every window of an epoch fits whatever its offset in [0, max_off]
+            self.max_off = min(T - 1, n - 1 - T)
+            self.per_epoch = (n - 1 - T - self.max_off) // T + 1
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        b = self.b
+        epoch, j = np.divmod(index * b.batch_size + np.arange(b.batch_size), self.per_epoch)  # (B,) each
+        items, crop = np.empty_like(j), np.empty_like(j)
+        for e in np.unique(epoch):
+            rows = epoch == e
+            items[rows], crop[rows] = (part[j[rows]] for part in self._epoch(int(e)))
+        tokens = _remapped(b.tokens)
+        if b.kind == "lines":
+            return docs_at(tokens, b.bounds, items, crop, b.seq_len)
+        return windows_at(tokens, items, b.seq_len)
+
+    def _epoch(self, e: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch e's items in order: (document ids, their crop offsets) or (window starts, zeros)."""
+        if e not in self.cached:
+            rng = epoch_rng(self.seed, e)
+            order = rng.permutation(self.per_epoch)
+            if self.b.kind == "lines":
+                plan = order, rng.integers(0, self.spare[order] + 1)
+            else:
+                plan = int(rng.integers(0, self.max_off + 1)) + self.b.seq_len * order, np.zeros_like(order)
+            # kept: this epoch and the one before, which a batch may straddle
+            self.cached = {k: v for k, v in self.cached.items() if k == e - 1} | {e: plan}
+        return self.cached[e]
 
 
 def _remapped(tokens: np.ndarray) -> np.ndarray:

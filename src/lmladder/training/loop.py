@@ -20,7 +20,7 @@ from ..models.base import LanguageModel
 from ..parallel import rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from ..progress import progress_bar
 from .average import WeightAverage
-from .batches import Batcher, estimate_loss
+from .batches import Batcher, EpochBatches, estimate_loss
 from .health import Health, grad_stats
 from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
@@ -79,6 +79,7 @@ class Trainer:
         self.last = settings.targets == "last"
         rows = (settings.batch_size, self.seq_len, self.last, seq_len_key(model))
         self.train_b, self.val_b = Batcher(run.data, "train", *rows), Batcher(run.data, "val", *rows)
+        self.epochs = EpochBatches(self.train_b, rngs.seed) if settings.sampling == "epochs" else None
         self.opt = build_optimizer(model, optim)
         self.schedule = build_schedule(optim, settings.max_iters)
         self.params = model.parameters()
@@ -220,7 +221,7 @@ class Trainer:
             micro = s.grad_accum * world.size  # micro-batches in the global batch
             before = running_stats(self.norms)
             for i in range(micro):
-                x, y = self.train_b.sample(self.rngs["batch"])  # every rank draws them all, to keep one batch stream
+                x, y = self._batch(step * micro + i)  # every rank draws them all, to keep one batch stream
                 if i // s.grad_accum != world.rank:
                     continue  # another rank's share
                 _, loss = self.model(x, y, last_only=self.last)
@@ -230,6 +231,10 @@ class Trainer:
         sum_grads(self.params, world)
         sync_running_stats(world, self.norms, before, s.grad_accum)
         return sum_scalars(world, loss_sum, n_tok)
+
+    def _batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The run's index-th training batch (micro-batches count one each)."""
+        return self.train_b.sample(self.rngs["batch"]) if self.epochs is None else self.epochs.batch(index)
 
     def _skip(self, step: int, loss: float, norm: float) -> None:
         """A non-finite loss or gradient: the update is dropped, up to max_nonfinite times in a run, then it stops."""

@@ -20,3 +20,9 @@ def make_rngs(seed: int) -> Rngs:
     rngs = Rngs({name: np.random.default_rng(s) for name, s in zip(RNG_NAMES, children, strict=True)})
     rngs.seed = seed
     return rngs
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The Generator of one epoch's order (train.sampling=epochs): keyed by the seed and the epoch alone, apart
+    from every stream of make_rngs (their spawn keys are 0 .. len(RNG_NAMES) - 1)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(RNG_NAMES), epoch)))

@@ -93,6 +93,8 @@ class TrainSettings:
     grad_accum: int = integer(1, low=1)
     # all: every position of a row | last: one random target per row (Zero-to-Hero's batches)
     targets: str = choice("all", ("all", "last"))
+    # random: each row drawn anew | epochs: every window or document once per epoch, in a fresh order (EpochBatches)
+    sampling: str = choice("random", ("random", "epochs"))
     eval_interval: int = integer(250, low=1)
     eval_iters: int = integer(200, low=1)
     eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
@@ -114,6 +116,11 @@ class TrainSettings:
 
     def check(self) -> None:
         check_fields(self, SettingsError)
+        if self.sampling == "epochs" and self.targets == "last":
+            raise SettingsError(
+                "sampling=epochs takes whole windows or documents, and targets=last single targets; "
+                "set targets=all, or sampling=random"
+            )
         if self.ema > 0 and self.swa:
             raise SettingsError(f"swa=true with ema={self.ema}: choose one average; set ema=0 for SWA, or swa=false")
         if self.ema_warmup and not self.ema > 0:
