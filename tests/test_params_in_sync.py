@@ -119,8 +119,8 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert wide["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size, g.dropout) == (
         (4, 4, 96, 16, 0.2)
     )
-    assert (g.pos, g.activation, t.batch_size, t.max_iters, t.ema, t.average_start) == (
-        ("rope", "relu2", 32, 36000, 0.999, 18000)
+    assert (g.pos, g.activation, t.batch_size, t.max_iters, t.ema, t.average_start, t.sampling) == (
+        ("rope", "relu2", 32, 36000, 0.999, 18000, "epochs")
     )
     shake = _typed(_composed(["experiment=shakespeare_30min"]))
     g, o, t = (getattr(shake["transformer"], k) for k in ("model", "optim", "train"))
