@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+import subprocess
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -158,11 +160,25 @@ def _machine(steps: int) -> dict[str, Any]:
 
 
 def _cpu_model() -> str:
-    try:  # Linux names the model in /proc/cpuinfo; elsewhere (or unreadable) platform's name stands
+    """The CPU's brand name where each OS keeps it (Linux: /proc/cpuinfo, macOS: sysctl, Windows: the registry);
+    platform's coarser name where that fails."""
+    try:
+        if sys.platform == "darwin":
+            brand = ["sysctl", "-n", "machdep.cpu.brand_string"]
+            return subprocess.run(brand, capture_output=True, text=True, timeout=5).stdout.strip() or _coarse_cpu()
+        if sys.platform == "win32":
+            import winreg
+
+            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as k:
+                return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip()
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+    except (OSError, StopIteration, subprocess.SubprocessError):
+        return _coarse_cpu()
+
+
+def _coarse_cpu() -> str:
+    return platform.processor() or platform.machine()
 
 
 def fmt_duration(seconds: float) -> str:
