@@ -23,6 +23,7 @@ CONFIGS = [
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, pos="rope", norm="rmsnorm", bias=True)),
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, n_kv_head=2, value_embeds=True, qk_norm=True)),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, smear=True, bigram_embed=True)),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, ngram_embed=4, ngram_buckets=100)),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, smear=True, smear_width=5, pos="rope")),
 ]
 

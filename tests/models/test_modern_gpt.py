@@ -20,9 +20,10 @@ OPTIONS = {
     "smear": dict(smear=True),
     "smear width 3": dict(smear=True, smear_width=3),
     "bigram_embed": dict(bigram_embed=True),
+    "ngram_embed": dict(ngram_embed=4, ngram_buckets=60),  # order 2 exact (56 rows), orders 3 and 4 hashed
     "all": dict(
         pos="rope", qk_norm=True, activation="relu2", logit_softcap=5.0, value_embeds=True, n_kv_head=1,
-        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True,
+        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True, ngram_embed=3,
     ),
 }  # fmt: skip
 
@@ -55,7 +56,7 @@ def test_kv_cache_decoding_equals_the_full_forward(name):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["rope", "gqa", "smear", "bigram_embed", "all"])
+@pytest.mark.parametrize("name", ["rope", "gqa", "smear", "bigram_embed", "ngram_embed", "all"])
 def test_greedy_generation_is_the_same_with_and_without_the_cache(name):
     g = gpt(np.float32, **OPTIONS[name])
     prompt = np.array([[1, 2]])

@@ -1,4 +1,4 @@
-"""Bad-input cases of the GPT's one-token look-backs (issue 49: transformer.model.smear, smear_width, bigram_embed),
+"""Bad-input cases of the GPT's look-backs (issue 49: transformer.model.smear, smear_width, bigram_embed, ngram_embed),
 the same contract as cases.py, appended to CASES in their own group ("lookback") of docs/errors.md."""
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ LOOKBACK = [
          r"transformer.model.bigram_embed=true keeps a row per pair of tokens: [\d,]+ rows x "
          r"transformer.model.n_embd=\d+ for a vocabulary of \d+ tokens",
          r"use one of at most 512 \(data.tokenizer=char or byte\) or set (transformer.model.)?bigram_embed=false"),
+    case("lookback-ngram-order-one", "lookback", "transformer", ["transformer.model.ngram_embed=1"],
+         r"transformer.model.ngram_embed=1 is the token embedding itself: n-gram rows start at order 2",
+         r"set (transformer.model.)?ngram_embed >= 2 \(orders 2..(transformer.model.)?ngram_embed\), or 0", fast=True),
+    case("lookback-ngram-order-too-high", "lookback", "transformer", ["transformer.model.ngram_embed=12"],
+         r"transformer.model.ngram_embed=12", r"must be an integer in \[0, 8\]"),
+    case("lookback-ngram-buckets-zero", "lookback", "transformer", ["transformer.model.ngram_embed=4",
+                                                                     "transformer.model.ngram_buckets=0"],
+         r"transformer.model.ngram_buckets=0", r"must be a positive integer \(rows per order, e.g. 4096\)"),
+    case("lookback-ngram-order-not-an-integer", "lookback", "transformer", ["transformer.model.ngram_embed=four"],
+         r"bad value for 'transformer.model.ngram_embed'", r"fix it in conf/ or on the command line"),
     case("lookback-export-hf", "lookback", "cli", ["export", LOOKBACK_GPT, "--to", "hf", "{sb}/runs/lookback-hf"],
          r"--to hf writes GPT-2's layout, which cannot express transformer.model.smear=True \(and bigram_embed\)",
          r"export a model trained with transformer.model.smear=False, or keep using lmladder"),

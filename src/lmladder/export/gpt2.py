@@ -26,6 +26,7 @@ _GPT2_FIELDS = (
     ("value_embeds", False, "no value embeddings"),
     ("smear", False, "no look-back gate on the embeddings"),
     ("bigram_embed", False, "no bigram embedding"),
+    ("ngram_embed", 0, "no n-gram embeddings"),
 )
 
 

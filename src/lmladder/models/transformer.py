@@ -5,8 +5,8 @@ and a 4x MLP, a final norm and a linear head optionally tied to the token embedd
 The modern transformer of modded-nanogpt and nanochat is the same class by configuration: rotary positions
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
 a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
-et al., 2023). Two cheap one-token look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate
-and an exact bigram embedding. Every option defaults to the GPT-2 model above."""
+et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate, an exact
+bigram embedding and hashed n-gram embeddings (BLT). Every option defaults to the GPT-2 model above."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
-from ..nn.lookback import BigramEmbedding, Smear
+from ..nn.lookback import BigramEmbedding, NgramEmbedding, Smear
 from ..rules import check_fields, choice, flag, integer, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
+from .transformer_cache import KVCache
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rope")
@@ -52,6 +53,8 @@ class GPTConfig:
     smear: bool = flag(False)  # each position adds a gated share of the previous token's embedding (modded-nanogpt)
     smear_width: int | None = integer(None, low=1, null="(12, or n_embd if smaller)")  # channels the gate reads
     bigram_embed: bool = flag(False)  # adds a learned embedding of (previous token, token): (V + 1) x V rows
+    ngram_embed: int = integer(0, low=0, high=8, note="0 turns it off")  # adds learned n-gram rows, orders 2..this
+    ngram_buckets: int = integer(8192, low=1, note="rows per order, e.g. 4096")  # hashed once an order outgrows it
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
@@ -79,6 +82,11 @@ class GPTConfig:
                 f"smear_width={self.smear_width} exceeds n_embd={self.n_embd} (the smear gate reads the first "
                 "smear_width channels of each embedding); set smear_width <= n_embd, or null"
             )
+        if self.ngram_embed == 1:
+            raise ModelConfigError(
+                "ngram_embed=1 is the token embedding itself: n-gram rows start at order 2; set ngram_embed >= 2 "
+                "(orders 2..ngram_embed), or 0 to turn them off"
+            )
         if self.bigram_embed and self.vocab_size is not None and self.vocab_size > BIGRAM_MAX_VOCAB:
             V = self.vocab_size
             raise ModelConfigError(
@@ -95,8 +103,9 @@ class GPTConfig:
         block = C * (C + 2 * kv) + C * C + 8 * C * C  # q, k, v; the attention's projection; the 4x MLP
         norm = C * (2 if self.bias and self.norm == "layernorm" else 1)  # gain (+ shift)
         biases = (C + 2 * kv) + C + 4 * C + C if self.bias else 0
-        tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * sum(map(self.has_value_embed, range(L)))
-        tables += (V + 1) * V * C if self.bigram_embed else 0
+        value_embeds = (L + 1) // 2 if self.value_embeds else 0  # alternate layers, the last included (has_value_embed)
+        tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * value_embeds
+        tables += ((V + 1) * V if self.bigram_embed else 0) * C + self.ngram_rows * C
         smear = self.gate_width + 1 if self.smear else 0  # the gate's weights (a matrix product) and lam
         params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C) + smear
         matmul = L * block + V * C + (self.gate_width if self.smear else 0)  # the head multiplies every token
@@ -105,6 +114,17 @@ class GPTConfig:
     @property
     def kv_heads(self) -> int:
         return self.n_head if self.n_kv_head is None else self.n_kv_head
+
+    @property
+    def ngram_rows(self) -> int:
+        """The rows of ngram_embed's table: per order, one per k-gram while they fit in ngram_buckets."""
+        V = need_vocab(self)
+        return sum(min((V + 1) ** (k - 1) * V, self.ngram_buckets) for k in range(2, self.ngram_embed + 1))
+
+    @property
+    def lookback(self) -> int:
+        """How many tokens before a position the look-backs read: what a KV cache keeps of the tokens fed."""
+        return max(1, self.ngram_embed - 1)
 
     @property
     def gate_width(self) -> int:
@@ -120,18 +140,6 @@ def _norm(c: GPTConfig, dtype) -> nn.Module:
     if c.norm == "layernorm":
         return nn.LayerNorm(c.n_embd, bias=c.bias, dtype=dtype)
     return nn.RMSNorm(c.n_embd, dtype=dtype)
-
-
-class KVCache:
-    """Keys and values of every layer for the tokens seen so far, preallocated to block_size."""
-
-    def __init__(self, n_layer: int, batch: int, n_head: int, block_size: int, head_dim: int, dtype):
-        shape = (batch, n_head, block_size, head_dim)
-        self.k = [np.zeros(shape, dtype) for _ in range(n_layer)]
-        self.v = [np.zeros(shape, dtype) for _ in range(n_layer)]
-        self.length = 0
-        self.block_size = block_size
-        self.last: np.ndarray | None = None  # (B,) ids of the last token fed: what the look-backs read next
 
 
 def _residual_proj(c: GPTConfig, fan_in: int, rng, dtype) -> nn.Linear:
@@ -241,6 +249,9 @@ class GPT(LanguageModel):
         # the look-backs start at zero and draw nothing from rng: at step 0, the same model as without them
         self.smear = Smear(c.gate_width, dtype) if c.smear else None
         self.bigram = BigramEmbedding(c.vocab_size, c.n_embd, dtype) if c.bigram_embed else None
+        self.ngram = (
+            NgramEmbedding(c.vocab_size, c.n_embd, c.ngram_embed, c.ngram_buckets, dtype) if c.ngram_embed else None
+        )
 
     def set_context(self, n: int) -> None:
         """Read rows of up to n tokens from now on (`lmladder evaluate --window`). Fewer than block_size always work;
@@ -255,18 +266,12 @@ class GPT(LanguageModel):
 
     @classmethod
     def min_params(cls, c: GPTConfig) -> float:
-        C, V, L = c.n_embd, c.vocab_size, c.n_layer
-        kv = c.kv_heads * (C // c.n_head)  # width of the keys (and of the values)
-        head = 0 if c.tie_weights else V * C
-        pos = c.block_size * C if c.pos == "learned" else 0
-        ve = V * kv * ((L + 1) // 2 if c.value_embeds else 0)  # alternate layers, the last included: O(1) for any L
-        bigram = (V + 1) * V * C if c.bigram_embed else 0
-        return float(V * C + pos + L * (10 * C * C + 2 * C * kv) + head + ve + bigram)  # per block: q, proj, MLP 10C²
+        return float(c.counts().params)  # exact, from the sizes alone (and O(1) in them)
 
     def new_cache(self, batch: int) -> KVCache:
-        return KVCache(
-            self.n_layer, batch, self.n_head, self.block_size, self.n_embd // self.n_head, self.wte.weight.dtype
-        )
+        c, head_dim = self.config, self.n_embd // self.n_head
+        dims = (self.n_layer, batch, self.n_head, self.block_size, head_dim, self.wte.weight.dtype)
+        return KVCache(*dims, lookback=c.lookback, pad=c.vocab_size)
 
     def forward(self, idx, targets=None, cache: KVCache | None = None, last_only: bool = False):
         """(logits (B, T, vocab), mean loss against targets or None): the one forward, with or without a graph.
@@ -281,18 +286,15 @@ class GPT(LanguageModel):
         if cache is not None:
             if is_grad_enabled():
                 raise ModelConfigError("GPT.forward: the KV cache is for inference; wrap the call in no_grad()")
-            start = cache.length
-            if start + T > self.block_size:
-                raise ModelConfigError(
-                    f"GPT.forward: cache holds {start} tokens, {T} more exceed block_size {self.block_size}; "
-                    "start a new cache from the last tokens"
-                )
+            start = cache.room(T)
         x = self.wte(idx)  # (B, T, C)
-        last = None if cache is None or start == 0 else cache.last  # (B,) the token before idx's first, if any
+        last = None if cache is None else cache.last  # (B, lookback): the tokens before idx's first, if any
         if self.smear is not None:
-            x = self.smear(x, None if last is None else self.wte(last[:, None]))  # before: (B, 1, C)
+            x = self.smear(x, None if last is None else self.wte(last[:, -1:]))  # before: (B, 1, C)
         if self.bigram is not None:
             x = x + self.bigram(idx, last)  # (B, T, C)
+        if self.ngram is not None:
+            x = x + self.ngram(idx, last)  # (B, T, C)
         if self.wpe is not None:
             x = x + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
         x = self.drop(x)
@@ -301,8 +303,7 @@ class GPT(LanguageModel):
             ve = next(ves)(idx) if self.config.has_value_embed(i) else None  # (B, T, H_kv d)
             x = block(x, cache, i, ve)
         if cache is not None:
-            cache.length += T
-            cache.last = idx[:, -1].copy()
+            cache.advance(idx)
         if last_only and T > 1:
             x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)

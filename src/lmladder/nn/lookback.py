@@ -1,12 +1,15 @@
-"""Two cheap one-token look-backs for a character model's input, both zero-initialised (they start as no-ops) and
-both drawing nothing from the random generator (a model with them starts as the same model without them):
+"""Cheap look-backs for a character model's input, all zero-initialised (they start as no-ops) and drawing
+nothing from the random generator (a model with them starts as the same model without them):
 
 - Smear (modded-nanogpt's "smear", kept by nanochat): each position adds a gated share of the previous position's
   embedding, x_t + lam * sigmoid(w . x_t[:k]) * x_{t-1}; the first position has nothing before it.
 - BigramEmbedding: a learned vector for every (previous token, token) pair, added to the token embedding: what the
   count model's bigram table knows, inside the network. Row prev * V + cur; prev = V means "no previous token".
+- NgramEmbedding: the same for every order 2..n, each order's table hashed into a fixed number of rows once its
+  n-grams outnumber them (the hash n-gram embeddings of BLT, Pagnoni et al. 2024; Huang et al. 2025's
+  over-tokenized inputs): what the count model's long contexts know, as learned vectors.
 
-Both take `before`: what came just before the first position of x (the last token of a KV cache), or None when
+Each takes `before`: what came just before the first position of x (the last tokens of a KV cache), or None when
 x starts the sequence, so decoding one token at a time computes what the whole sequence does."""
 
 from __future__ import annotations
@@ -39,17 +42,52 @@ class Smear(Module):
         return x + gate * prev
 
 
-class BigramEmbedding(Embedding):
-    """A ((V + 1) * V, C) table indexed by (previous token, token); row prev * V + cur, prev = V at the first
-    position. An Embedding to the optimizers (never Muon's) and to the parameter counts (a lookup table)."""
+class NgramEmbedding(Embedding):
+    """For each order k = 2..max_order, a table row per k-gram (the k - 1 tokens before a position and the token at
+    it), summed over the orders: (B, T) ids -> (B, T, C). An order's (V + 1)^(k-1) V k-grams (V: "no token there",
+    before the first position) get a row each while they fit in `buckets` rows, row = history * V + token;
+    beyond that they share rows by a hash. All orders live in one table, an Embedding to the optimizers (never
+    Muon's) and to the parameter counts."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, dtype=np.float32):
-        self.vocab_size = vocab_size
-        self.weight = Parameter(init.zeros(((vocab_size + 1) * vocab_size, embedding_dim), dtype))
+    def __init__(self, vocab_size: int, embedding_dim: int, max_order: int, buckets: int, dtype=np.float32):
+        V = vocab_size
+        self.vocab_size, self.max_order = V, max_order
+        ngrams = [(V + 1) ** (k - 1) * V for k in range(2, max_order + 1)]  # per order
+        self.exact, sizes = [n <= buckets for n in ngrams], [min(n, buckets) for n in ngrams]
+        self.sizes, self.offsets = sizes, np.cumsum([0, *sizes[:-1]])
+        self.weight = Parameter(init.zeros((sum(sizes), embedding_dim), dtype))
+
+    def rows(self, idx, before=None) -> np.ndarray:
+        """(B, T) ids -> (B, T, max_order - 1) table rows, order 2 first; before: (B, m) ids of the tokens before
+        idx's first (the last one last), or None."""
+        V, n, (B, T) = self.vocab_size, self.max_order, idx.shape
+        past = np.full((B, n - 1), V, np.int64)
+        if before is not None:
+            before = np.asarray(before).reshape(B, -1)[:, -(n - 1) :]
+            past[:, n - 1 - before.shape[1] :] = before
+        seq = np.concatenate([past, idx], axis=1).astype(np.uint64)  # (B, n - 1 + T): idx[t] at n - 1 + t
+        history, out = np.zeros((B, T), np.uint64), []
+        for j, exact in enumerate(self.exact, start=1):  # order j + 1 adds the token j places back
+            history = history * np.uint64(V + 1) + seq[:, n - 1 - j : n - 1 - j + T]  # wraps mod 2^64 when long
+            code = history * np.uint64(V) + seq[:, n - 1 :]
+            out.append(code if exact else _mix(code) % np.uint64(self.sizes[j - 1]))
+        return np.stack(out, axis=-1).astype(np.int64) + self.offsets  # (B, T, n - 1)
 
     def forward(self, idx, before=None):
-        """idx (B, T) ids -> (B, T, C); before: (B,) ids of the tokens before idx's first, or None (none came)."""
-        V = self.vocab_size
-        first = np.full((idx.shape[0], 1), V, np.int64) if before is None else np.asarray(before)[:, None]
-        prev = np.concatenate([first, idx[:, :-1]], axis=1)  # (B, T): each position's previous token
-        return F.embedding(prev * V + idx, self.weight)  # (B, T) -> (B, T, C)
+        """idx (B, T) ids -> (B, T, C); before: (B, m) or (B,) ids of the tokens before idx's first, or None."""
+        return F.embedding(self.rows(idx, before), self.weight).sum(axis=2)  # (B, T, n - 1, C) -> (B, T, C)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: every bit of a code moves every bit of its hash (uint64, wrapping)."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+class BigramEmbedding(NgramEmbedding):
+    """A ((V + 1) * V, C) table indexed by (previous token, token); row prev * V + cur, prev = V at the first
+    position: order 2 alone, every pair its own row."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, dtype=np.float32):
+        super().__init__(vocab_size, embedding_dim, 2, (vocab_size + 1) * vocab_size, dtype)

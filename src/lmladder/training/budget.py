@@ -40,11 +40,12 @@ def check_weights(cls: type[LanguageModel], config) -> None:
 
 
 def _sizes(config) -> str:
-    """ "context=8, n_embd=24, ...": the integer sizes of a model's config, the settings that drive its memory."""
+    """ "context=8, n_embd=24, ...": the integer sizes of a model's config, the settings that drive its memory (an
+    option set to 0 is off and drives nothing)."""
     return ", ".join(
-        f"{f.name}={getattr(config, f.name)}"
+        f"{f.name}={v}"
         for f in dataclasses.fields(config)
-        if type(getattr(config, f.name)) is int and f.name not in ("vocab_size", "pad_id", "boundary_id")
+        if type(v := getattr(config, f.name)) is int and v and f.name not in ("vocab_size", "pad_id", "boundary_id")
     )
 
 
