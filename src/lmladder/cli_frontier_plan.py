@@ -171,10 +171,12 @@ def _cpu_model() -> str:
 
             with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as k:
                 return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip()
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        if sys.platform.startswith("linux"):
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration, subprocess.SubprocessError):
-        return _coarse_cpu()
+        pass
+    return _coarse_cpu()  # another OS, or where the OS's own record failed
 
 
 def _coarse_cpu() -> str:

@@ -19,7 +19,7 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
-from ..nn.lookback import BigramEmbedding, NgramEmbedding, Smear
+from ..nn.lookback import BigramEmbedding, NgramEmbedding, Smear, ngram_counts
 from ..rules import check_fields, choice, flag, integer, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 from .transformer_cache import KVCache
@@ -118,8 +118,7 @@ class GPTConfig:
     @property
     def ngram_rows(self) -> int:
         """The rows of ngram_embed's table: per order, one per k-gram while they fit in ngram_buckets."""
-        V = need_vocab(self)
-        return sum(min((V + 1) ** (k - 1) * V, self.ngram_buckets) for k in range(2, self.ngram_embed + 1))
+        return sum(min(n, self.ngram_buckets) for n in ngram_counts(need_vocab(self), self.ngram_embed))
 
     @property
     def lookback(self) -> int:

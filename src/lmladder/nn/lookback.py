@@ -42,6 +42,11 @@ class Smear(Module):
         return x + gate * prev
 
 
+def ngram_counts(vocab_size: int, max_order: int) -> list[int]:
+    """The k-grams of each order k = 2..max_order: (V + 1)^(k-1) V (V: "no token there", before the first position)."""
+    return [(vocab_size + 1) ** (k - 1) * vocab_size for k in range(2, max_order + 1)]
+
+
 class NgramEmbedding(Embedding):
     """For each order k = 2..max_order, a table row per k-gram (the k - 1 tokens before a position and the token at
     it), summed over the orders: (B, T) ids -> (B, T, C). An order's (V + 1)^(k-1) V k-grams (V: "no token there",
@@ -50,9 +55,8 @@ class NgramEmbedding(Embedding):
     Muon's) and to the parameter counts."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, max_order: int, buckets: int, dtype=np.float32):
-        V = vocab_size
-        self.vocab_size, self.max_order = V, max_order
-        ngrams = [(V + 1) ** (k - 1) * V for k in range(2, max_order + 1)]  # per order
+        self.vocab_size, self.max_order = vocab_size, max_order
+        ngrams = ngram_counts(vocab_size, max_order)
         self.exact, sizes = [n <= buckets for n in ngrams], [min(n, buckets) for n in ngrams]
         self.sizes, self.offsets = sizes, np.cumsum([0, *sizes[:-1]])
         self.weight = Parameter(init.zeros((sum(sizes), embedding_dim), dtype))
