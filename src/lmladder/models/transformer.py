@@ -39,6 +39,7 @@ class GPTConfig:
     n_head: int = integer(4, low=1)
     n_embd: int = integer(128, low=1)
     dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
+    drop_path: float = number(0.0, low=0, below=1, note="0 turns it off")  # stochastic depth of the last block
     bias: bool = flag(False)  # biases in Linear and LayerNorm (nanoGPT: False is a little better and faster)
     norm: str = choice("layernorm", NORMS)
     activation: str = choice("gelu", tuple(nn.ACTIVATIONS))  # gelu (tanh approximation) | gelu_exact | relu | tanh
@@ -196,17 +197,19 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
+    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x)). Stochastic depth drops each branch per
+    sample at a rate rising linearly from 0 at the first block to drop_path at the last (Huang et al., 2016)."""
 
-    def __init__(self, c: GPTConfig, rng, dtype):
+    def __init__(self, c: GPTConfig, rng, dtype, layer: int = 0):
         self.ln_1 = _norm(c, dtype)
         self.attn = CausalSelfAttention(c, rng, dtype)
         self.ln_2 = _norm(c, dtype)
         self.mlp = FeedForward(c, rng, dtype)
+        self.drop_path = nn.DropPath(c.drop_path * layer / max(1, c.n_layer - 1), rng=rng)
 
     def forward(self, x, cache=None, layer=0, ve=None):
-        x = x + self.attn(self.ln_1(x), cache, layer, ve)
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.drop_path(self.attn(self.ln_1(x), cache, layer, ve))
+        return x + self.drop_path(self.mlp(self.ln_2(x)))
 
 
 class GPT(LanguageModel):
@@ -225,7 +228,7 @@ class GPT(LanguageModel):
             self.wpe = nn.Embedding(c.block_size, c.n_embd, rng=rng, dtype=dtype)
             self.wpe.weight.data[...] = nn.init.normal(rng, self.wpe.weight.shape, std, dtype=dtype)
         self.drop = nn.Dropout(c.dropout, rng=rng)
-        self.blocks = nn.ModuleList(Block(c, rng, dtype) for _ in range(c.n_layer))
+        self.blocks = nn.ModuleList(Block(c, rng, dtype, i) for i in range(c.n_layer))
         for blk in self.blocks:  # nanoGPT's _init_weights: N(0, 0.02) for every non-residual Linear, zero biases
             for lin in (blk.attn.c_attn, blk.mlp.c_fc):
                 lin.weight.data[...] = nn.init.normal(rng, lin.weight.shape, std, dtype=dtype)

@@ -115,6 +115,25 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.rng)
 
 
+class DropPath(Module):
+    """Stochastic depth (Huang et al., 2016), on a residual branch: in training each sample's branch is dropped
+    whole with probability p and the kept ones scaled by 1 / (1 - p); the identity in eval. A product with a
+    constant mask, so its gradient is Mul's."""
+
+    def __init__(self, p: float, *, rng: np.random.Generator | None):
+        if not 0 <= p < 1:
+            raise ValueError(f"DropPath: p={p} outside [0, 1); use 0 to disable")
+        if p > 0 and rng is None:
+            raise ValueError("DropPath: p > 0 needs rng=np.random.Generator")
+        self.p, self.rng = p, rng
+
+    def forward(self, x):  # (B, ...) -> (B, ...)
+        if not self.training or self.p == 0:
+            return x
+        keep = self.rng.random((x.shape[0],) + (1,) * (x.ndim - 1)) >= self.p  # (B, 1, ..., 1)
+        return x * (keep / (1 - self.p)).astype(x.dtype)
+
+
 class Tanh(Module):
     def forward(self, x):
         return x.tanh()
