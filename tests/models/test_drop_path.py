@@ -6,6 +6,7 @@ import pytest
 
 from lmladder.autograd import gradcheck, no_grad
 from lmladder.autograd.engine import Tensor
+from lmladder.export.gpt2 import HF_ACTIVATIONS, check_gpt2
 from lmladder.models import ModelConfigError
 from lmladder.models.transformer import GPT, GPTConfig
 from lmladder.nn import DropPath
@@ -62,3 +63,8 @@ def test_training_draws_masks_only_when_it_is_on():
 def test_a_rate_outside_zero_to_one_names_the_field():
     with pytest.raises(ModelConfigError, match=r"drop_path=1.0 must be in \[0, 1\)"):
         gpt(drop_path=1.0)
+
+
+def test_a_model_trained_with_it_exports_to_gpt2s_layout():
+    g = gpt(drop_path=0.2, pos="learned", activation="gelu")  # eval computes GPT-2's function: nothing to refuse
+    assert check_gpt2(g, "hf", HF_ACTIVATIONS).drop_path == 0.2
