@@ -104,9 +104,9 @@ class Dropout(Module):
 
     def __init__(self, p: float, *, rng: np.random.Generator | None):
         if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p={p} outside [0, 1); use 0 to disable")
+            raise ValueError(f"{type(self).__name__}: p={p} outside [0, 1); use 0 to disable")
         if p > 0 and rng is None:
-            raise ValueError("Dropout: p > 0 needs rng=np.random.Generator")
+            raise ValueError(f"{type(self).__name__}: p > 0 needs rng=np.random.Generator")
         self.p, self.rng = p, rng
 
     def forward(self, x):
@@ -115,17 +115,10 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.rng)
 
 
-class DropPath(Module):
+class DropPath(Dropout):
     """Stochastic depth (Huang et al., 2016), on a residual branch: in training each sample's branch is dropped
     whole with probability p and the kept ones scaled by 1 / (1 - p); the identity in eval. A product with a
     constant mask, so its gradient is Mul's."""
-
-    def __init__(self, p: float, *, rng: np.random.Generator | None):
-        if not 0 <= p < 1:
-            raise ValueError(f"DropPath: p={p} outside [0, 1); use 0 to disable")
-        if p > 0 and rng is None:
-            raise ValueError("DropPath: p > 0 needs rng=np.random.Generator")
-        self.p, self.rng = p, rng
 
     def forward(self, x):  # (B, ...) -> (B, ...)
         if not self.training or self.p == 0:
