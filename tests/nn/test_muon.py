@@ -8,6 +8,7 @@ import pytest
 from lmladder import nn
 from lmladder.fast import share, threads
 from lmladder.models.transformer import GPT, GPTConfig
+from lmladder.training.settings import OptimSettings, build_schedule
 
 
 def published_zeropower(G, steps):
@@ -182,3 +183,21 @@ def test_warmup_stable_decay():
     assert wsd(0) == pytest.approx(1 / 11) and wsd(10) == wsd(50) == wsd(80) == 1.0
     assert wsd(90) == pytest.approx(0.55) and wsd(100) == wsd(500) == pytest.approx(0.1)
     assert [wsd(s) for s in range(80, 100)] == sorted((wsd(s) for s in range(80, 100)), reverse=True)
+
+
+def test_sqrt_cooldown_drops_faster_and_meets_linear_at_the_ends():
+    kw = dict(lr=1.0, total=100, min_lr=0.1, warmup=10, cooldown_frac=0.2)
+    lin, sq = nn.make_schedule("wsd", **kw), nn.make_schedule("wsd", shape="sqrt", **kw)
+    assert [sq(s) for s in range(81)] == [lin(s) for s in range(81)] and sq(100) == lin(100) == pytest.approx(0.1)
+    assert sq(85) == pytest.approx(0.1 + 0.9 * (1 - 0.25**0.5)) and sq(95) == pytest.approx(0.1 + 0.9 * (1 - 0.75**0.5))
+    assert all(sq(s) < lin(s) for s in range(81, 100))  # 1 - sqrt(f) < 1 - f inside the cooldown
+    assert [sq(s) for s in range(80, 101)] == sorted((sq(s) for s in range(80, 101)), reverse=True)
+    with pytest.raises(ValueError, match="unknown cooldown shape 'cubic'"):
+        nn.make_schedule("wsd", shape="cubic", **kw)
+
+
+def test_cooldown_shape_reaches_the_schedule_a_run_builds():
+    settings = dict(lr=1.0, min_lr=0.1, warmup_iters=10, schedule="wsd", cooldown_frac=0.2)
+    sq = build_schedule(OptimSettings(cooldown_shape="sqrt", **settings), max_iters=100)
+    lin = build_schedule(OptimSettings(**settings), max_iters=100)
+    assert sq(85) == pytest.approx(0.1 + 0.9 * 0.5) and lin(85) == pytest.approx(0.1 + 0.9 * 0.75)

@@ -64,16 +64,26 @@ class WarmupCosine(_WarmupDecay):
         return 0.5 * (1 + math.cos(math.pi * frac))
 
 
+# the cooldown's share of the peak rate left at frac (0 -> 1) of the way through it
+COOLDOWNS = {"linear": lambda frac: 1.0 - frac, "sqrt": lambda frac: 1.0 - math.sqrt(frac)}
+
+
 @dataclass(frozen=True)
 class WarmupStableDecay:
-    """Warmup, then lr held flat, then a straight line down to min_lr over the last `cooldown_frac` of `total`
-    steps (Hägele et al., 2024; modded-nanogpt's and nanochat's schedule), flat after."""
+    """Warmup, then lr held flat, then down to min_lr over the last `cooldown_frac` of `total` steps, flat after
+    (Hägele et al., 2024; modded-nanogpt's and nanochat's schedule). The cooldown's shape: a straight line (linear),
+    or 1 - sqrt(frac) (sqrt), which Hägele et al. found better: it drops faster at first, then lingers at low rates."""
 
     lr: float
     total: int
     min_lr: float = 0.0
     warmup: int = 0
     cooldown_frac: float = 0.2
+    shape: str = "linear"
+
+    def __post_init__(self):
+        if self.shape not in COOLDOWNS:
+            raise ValueError(f"unknown cooldown shape {self.shape!r}; choose from {sorted(COOLDOWNS)}")
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
@@ -82,7 +92,7 @@ class WarmupStableDecay:
             return self.min_lr
         cool = max(1, round(self.cooldown_frac * self.total))  # steps of the decay
         frac = max(0.0, (step - (self.total - cool)) / cool)
-        return self.min_lr + (1.0 - frac) * (self.lr - self.min_lr)
+        return self.min_lr + COOLDOWNS[self.shape](frac) * (self.lr - self.min_lr)
 
 
 SCHEDULES = {

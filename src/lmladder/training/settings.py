@@ -18,7 +18,7 @@ from ..errors import LmladderError
 from ..models import for_data
 from ..models.base import LanguageModel
 from ..nn.muon import NS_COEFFS, ns_steps_max
-from ..nn.schedules import SCHEDULES
+from ..nn.schedules import COOLDOWNS, SCHEDULES
 from ..parallel import ParallelError, World
 from ..rules import Rule, check_fields, choice, flag, integer, number
 from .live import LiveLog
@@ -67,6 +67,7 @@ class OptimSettings:
     step_size: int = integer(1000, low=1)  # step schedule only
     gamma: float = number(0.1, above=0, high=1, note="the step schedule's decay factor")  # step schedule only
     cooldown_frac: float = number(0.2, above=0, high=1)  # wsd only: the share of the steps spent decaying
+    cooldown_shape: str = choice("linear", tuple(COOLDOWNS))  # wsd only: linear | sqrt (1 - sqrt(frac))
     grad_clip: float | None = number(1.0, low=0, null="(0 or null disables clipping)")
 
     def check(self) -> None:
@@ -256,5 +257,5 @@ def build_schedule(s: OptimSettings, max_iters: int):
         return nn.make_schedule("constant", lr=s.lr)
     if s.schedule == "step":
         return nn.make_schedule("step", lr=s.lr, step_size=s.step_size, gamma=s.gamma)
-    extra = {"cooldown_frac": s.cooldown_frac} if s.schedule == "wsd" else {}
+    extra = {"cooldown_frac": s.cooldown_frac, "shape": s.cooldown_shape} if s.schedule == "wsd" else {}
     return nn.make_schedule(s.schedule, lr=s.lr, total=total, min_lr=s.min_lr, warmup=s.warmup_iters, **extra)
