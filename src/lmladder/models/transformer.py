@@ -6,7 +6,8 @@ The modern transformer of modded-nanogpt and nanochat is the same class by confi
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
 a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
 et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate, an exact
-bigram embedding and hashed n-gram embeddings (BLT). Every option defaults to the GPT-2 model above."""
+bigram embedding and hashed n-gram embeddings (BLT). Multi-token prediction (nn/future.py) adds a training loss
+only. Every option defaults to the GPT-2 model above."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
+from ..data.batching import IGNORE_INDEX
+from ..nn.future import FutureHeads
 from ..nn.lookback import BigramEmbedding, NgramEmbedding, Smear, ngram_counts
 from ..rules import check_fields, choice, flag, integer, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
@@ -56,6 +59,8 @@ class GPTConfig:
     bigram_embed: bool = flag(False)  # adds a learned embedding of (previous token, token): (V + 1) x V rows
     ngram_embed: int = integer(0, low=0, high=8, note="0 turns it off")  # adds learned n-gram rows, orders 2..this
     ngram_buckets: int = integer(8192, low=1, note="rows per order, e.g. 4096")  # hashed once an order outgrows it
+    mtp: int = integer(0, low=0, high=8, note="0 turns it off")  # training also predicts the tokens 2..mtp+1 ahead
+    mtp_weight: float = number(0.3, above=0)  # the weight of those heads' mean loss beside the next token's
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def check(self) -> None:
@@ -88,6 +93,11 @@ class GPTConfig:
                 "ngram_embed=1 is the token embedding itself: n-gram rows start at order 2; set ngram_embed >= 2 "
                 "(orders 2..ngram_embed), or 0 to turn them off"
             )
+        if self.mtp >= self.block_size:
+            raise ModelConfigError(
+                f"mtp={self.mtp} predicts {self.mtp + 1} tokens ahead, and windows of block_size={self.block_size} "
+                f"leave no position with a target that far; set mtp < block_size, or 0 to turn it off"
+            )
         if self.bigram_embed and self.vocab_size is not None and self.vocab_size > BIGRAM_MAX_VOCAB:
             V = self.vocab_size
             raise ModelConfigError(
@@ -108,8 +118,9 @@ class GPTConfig:
         tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * value_embeds
         tables += ((V + 1) * V if self.bigram_embed else 0) * C + self.ngram_rows * C
         smear = self.gate_width + 1 if self.smear else 0  # the gate's weights (a matrix product) and lam
-        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C) + smear
-        matmul = L * block + V * C + (self.gate_width if self.smear else 0)  # the head multiplies every token
+        future = self.mtp * V * C  # multi-token prediction's heads (training only)
+        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C) + smear + future
+        matmul = L * block + V * C + (self.gate_width if self.smear else 0) + future  # the heads multiply every token
         return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
     @property
@@ -254,6 +265,7 @@ class GPT(LanguageModel):
         self.ngram = (
             NgramEmbedding(c.vocab_size, c.n_embd, c.ngram_embed, c.ngram_buckets, dtype) if c.ngram_embed else None
         )
+        self.future = FutureHeads(c.n_embd, c.vocab_size, c.mtp, c.mtp_weight, dtype) if c.mtp else None
 
     def set_context(self, n: int) -> None:
         """Read rows of up to n tokens from now on (`lmladder evaluate --window`). Fewer than block_size always work;
@@ -281,7 +293,8 @@ class GPT(LanguageModel):
         cache: KV-cached decoding (under no_grad): idx continues the cache's tokens, whose keys/values it appends.
         last_only: logits of the last position only, (B, 1, vocab) (nanoGPT's lm_head(x[:, [-1], :])): the final
         norm and the head skip the other T - 1 positions. Sampling calls it without targets; with targets (B, 1)
-        the loss is that of the last position alone (the contract of models/base.py)."""
+        the loss is that of the last position alone (the contract of models/base.py). A training forward with mtp
+        adds the future heads' loss to the next token's; evaluation scores the next token alone."""
         idx = self.check_input(idx, targets, last_only)
         B, T = idx.shape
         start = 0
@@ -308,7 +321,11 @@ class GPT(LanguageModel):
             cache.advance(idx)
         if last_only and T > 1:
             x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, vocab)
+        h = self.ln_f(x)
+        logits = self.lm_head(h)  # (B, T, C) -> (B, T, vocab)
         if self.logit_softcap is not None:
             logits = F.softcap(logits, self.logit_softcap)
-        return logits, (self.loss(logits, targets) if targets is not None else None)
+        loss = None if targets is None else self.loss(logits, targets)
+        if self.future is not None and self.training and loss is not None and not last_only:
+            loss = loss + self.future(h, np.asarray(targets), IGNORE_INDEX)  # the tokens 2..mtp+1 ahead
+        return logits, loss
