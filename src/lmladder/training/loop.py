@@ -24,6 +24,7 @@ from .batches import Batcher, EpochBatches, estimate_loss
 from .health import Health, grad_stats
 from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
+from .noise import InputNoise
 from .resume import TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
@@ -80,6 +81,10 @@ class Trainer:
         rows = (settings.batch_size, self.seq_len, self.last, seq_len_key(model))
         self.train_b, self.val_b = Batcher(run.data, "train", *rows), Batcher(run.data, "val", *rows)
         self.epochs = EpochBatches(self.train_b, rngs.seed) if settings.sampling == "epochs" else None
+        self.noise = None
+        if settings.input_noise:
+            args = (run.data.vocab_size, settings.input_noise, rngs.seed, run.data.boundary_id)
+            self.noise = InputNoise(self.train_b.tokens, *args)
         self.opt = build_optimizer(model, optim)
         self.schedule = build_schedule(optim, settings.max_iters)
         self.params = model.parameters()
@@ -234,7 +239,8 @@ class Trainer:
 
     def _batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The run's index-th training batch (micro-batches count one each)."""
-        return self.train_b.sample(self.rngs["batch"]) if self.epochs is None else self.epochs.batch(index)
+        x, y = self.train_b.sample(self.rngs["batch"]) if self.epochs is None else self.epochs.batch(index)
+        return (x, y) if self.noise is None else (self.noise(x, index), y)
 
     def _skip(self, step: int, loss: float, norm: float) -> None:
         """A non-finite loss or gradient: the update is dropped, up to max_nonfinite times in a run, then it stops."""

@@ -26,3 +26,9 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The Generator of one epoch's order (train.sampling=epochs): keyed by the seed and the epoch alone, apart
     from every stream of make_rngs (their spawn keys are 0 .. len(RNG_NAMES) - 1)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(RNG_NAMES), epoch)))
+
+
+def noise_rng(seed: int, index: int) -> np.random.Generator:
+    """The Generator of training batch `index`'s input noise (train.input_noise): keyed by the seed and the batch
+    alone, apart from every other stream (make_rngs's, epoch_rng's)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(RNG_NAMES) + 1, index)))

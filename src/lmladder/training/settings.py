@@ -96,6 +96,8 @@ class TrainSettings:
     targets: str = choice("all", ("all", "last"))
     # random: each row drawn anew | epochs: every window or document once per epoch, in a fresh order (EpochBatches)
     sampling: str = choice("random", ("random", "epochs"))
+    # each input token (never a target) replaced by a draw from the train split's unigram distribution (noise.py)
+    input_noise: float = number(0.0, low=0, below=1, note="0 turns it off")
     eval_interval: int = integer(250, low=1)
     eval_iters: int = integer(200, low=1)
     eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
