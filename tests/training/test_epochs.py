@@ -4,11 +4,10 @@ order each epoch, batch k a function of k alone, and a run that uses it resumes 
 import numpy as np
 import pytest
 
-from lmladder.checkpoints import load_checkpoint
 from lmladder.data.prepared import Prepared
 from lmladder.training.batches import Batcher, EpochBatches
 
-from .test_loop import run
+from .test_loop import run, straight_and_resumed
 
 
 def _prepared(kind, train, boundary_id=None):
@@ -62,15 +61,6 @@ def test_batch_k_depends_on_k_and_the_seed_alone(tiny_stream):
 @pytest.mark.parametrize("data", ["tiny_names", "tiny_stream"])
 def test_a_run_with_epochs_resumes_bit_for_bit_and_differs_from_random(data, request, tmp_path):
     corpus, kw = request.getfixturevalue(data), dict(sampling="epochs", ema=0.9, average_start=10)
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    run("transformer", corpus, straight, **kw)
-    run("transformer", corpus, split, stop_at=20, **kw)
-    run("transformer", corpus, split, resume=split / "model.safetensors", **kw)
-    a, meta_a = load_checkpoint(straight / "model.safetensors")
-    b, meta_b = load_checkpoint(split / "model.safetensors")
-    assert sorted(a) == sorted(b) and meta_a["step"] == meta_b["step"] == 40
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (straight / "train_log.tsv").read_bytes() == (split / "train_log.tsv").read_bytes()
+    straight = straight_and_resumed("transformer", corpus, tmp_path, **kw)
     run("transformer", corpus, tmp_path / "random", ema=0.9, average_start=10)
     assert (tmp_path / "random" / "train_log.tsv").read_bytes() != (straight / "train_log.tsv").read_bytes()

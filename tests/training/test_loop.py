@@ -55,6 +55,22 @@ def run(rung, data, out, stop_at=None, resume=None, seed=0, **kw):
     return model
 
 
+def straight_and_resumed(rung, data, tmp_path, **kw):
+    """One 40-step run straight through, and one stopped at step 20 and resumed: their final checkpoints and
+    train logs must be the same bytes. Returns the straight run's folder."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    run(rung, data, straight, **kw)
+    run(rung, data, split, stop_at=20, **kw)
+    run(rung, data, split, resume=split / "model.safetensors", **kw)
+    a, meta_a = load_checkpoint(straight / "model.safetensors")
+    b, meta_b = load_checkpoint(split / "model.safetensors")
+    assert sorted(a) == sorted(b) and meta_a["step"] == meta_b["step"] == 40
+    for k in a:
+        assert a[k].tobytes() == b[k].tobytes(), k
+    assert (straight / "train_log.tsv").read_bytes() == (split / "train_log.tsv").read_bytes()
+    return straight
+
+
 @pytest.mark.parametrize("rung", ["mlp", "transformer"])
 def test_loss_goes_down_and_files_are_written(rung, tiny_names, tmp_path):
     run(rung, tiny_names, tmp_path)

@@ -4,11 +4,10 @@ lines corpus's boundaries kept, batch k's draws a function of the seed and k alo
 import numpy as np
 import pytest
 
-from lmladder.checkpoints import load_checkpoint
 from lmladder.data.errors import DataError
 from lmladder.training.noise import InputNoise, unigram
 
-from .test_loop import run
+from .test_loop import run, straight_and_resumed
 
 
 def test_unigram_counts_in_chunks_and_leaves_out_the_boundary(monkeypatch):
@@ -53,16 +52,7 @@ def test_batch_k_depends_on_the_seed_and_k_alone():
 
 @pytest.mark.parametrize(("data", "sampling"), [("tiny_names", "random"), ("tiny_stream", "epochs")])
 def test_a_run_with_input_noise_resumes_bit_for_bit_and_differs_from_one_without(data, sampling, request, tmp_path):
-    corpus, kw = request.getfixturevalue(data), dict(input_noise=0.1, sampling=sampling)
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    run("transformer", corpus, straight, **kw)
-    run("transformer", corpus, split, stop_at=20, **kw)
-    run("transformer", corpus, split, resume=split / "model.safetensors", **kw)
-    a, meta_a = load_checkpoint(straight / "model.safetensors")
-    b, meta_b = load_checkpoint(split / "model.safetensors")
-    assert sorted(a) == sorted(b) and meta_a["step"] == meta_b["step"] == 40
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (straight / "train_log.tsv").read_bytes() == (split / "train_log.tsv").read_bytes()
+    corpus = request.getfixturevalue(data)
+    straight = straight_and_resumed("transformer", corpus, tmp_path, input_noise=0.1, sampling=sampling)
     run("transformer", corpus, tmp_path / "clean", sampling=sampling)
     assert (tmp_path / "clean" / "train_log.tsv").read_bytes() != (straight / "train_log.tsv").read_bytes()
