@@ -50,7 +50,9 @@ and the same `hydra.run.dir`: it continues from its last checkpoint (or starts o
 rows written after that checkpoint and any temporary a killed write left behind, and ends with the same bytes as an
 uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` just run `dvc repro` again: a stage
 trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
-continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`).
+continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`). Ctrl-C always
+stops a run, even when it lands in a finaliser, where Python swallows a KeyboardInterrupt: the run stops at its next
+step (`tests/reliability/test_interrupt.py`).
 
 **A bad setting under DVC deletes nothing:** DVC deletes a stage's outputs just before it runs the stage, so
 `dvc repro` starts with the `check` stage (`stages/check.py`): it validates the whole composed params.yaml (the data

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from ..errors import LmladderError, reworded
 from ..io import atomic_write_json
 from ..stdout import StdoutFailed
+from ..training import interrupt
 from . import world
 from .stage import Stage, stage_name
 
@@ -30,7 +31,8 @@ def stage(name: str, cfg: DictConfig):
     st, name = None, stage_name(name, cfg)
     try:
         st = Stage(name, cfg)
-        yield st
+        with interrupt.catching():
+            yield st
         if not st.dvc and st.world.lead:
             atomic_write_json(st.job_dir / STATUS, {"status": "ok", "stage": st.name})
     except LmladderError as e:

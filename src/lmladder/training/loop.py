@@ -19,6 +19,7 @@ from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
 from ..parallel import rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from ..progress import progress_bar
+from . import interrupt
 from .average import WeightAverage
 from .batches import Batcher, EpochBatches, estimate_loss
 from .health import Health, grad_stats
@@ -114,6 +115,7 @@ class Trainer:
             progress_bar(s.max_iters, start, enabled=s.progress and self.world.lead) as bar,
         ):
             for step in range(start, end):
+                interrupt.check()  # a Ctrl-C that Python swallowed in a finaliser stops the run here
                 if step % s.eval_interval == 0:
                     self.evaluate(step)
                 if not self.step(step, bar):
