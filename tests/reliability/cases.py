@@ -17,6 +17,7 @@ from .cases_found import FOUND
 from .cases_lookback import LOOKBACK
 from .cases_muon import MUON_CASES
 from .cases_round4 import ROUND4
+from .cases_teacher import TEACHER
 
 __all__ = ["BY_ID", "CASES", "Case"]
 
@@ -648,6 +649,7 @@ CASES += DIFF  # lmladder diff and single-run compare (issue 50): a group of the
 CASES += MUON_CASES  # Muon's options as the field runs it (issue 49): a group of their own
 CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a group of their own
 CASES += AVERAGE  # weight averaging's settings (issue 49): a group of their own
+CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their own
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -31,6 +31,7 @@ GROUPS = {
     "lookback": "The GPT's look-backs: `smear`, `smear_width`, `bigram_embed`, `ngram_embed`, `ngram_buckets` "
     "(docs/models.md)",
     "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
+    "teacher": "The n-gram teacher (`train.teacher_order`, `train.teacher_weight`, docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong

@@ -86,6 +86,7 @@ def test_there_are_at_least_30_cases_in_every_group():
         "muon",
         "lookback",
         "average",
+        "teacher",
     }
     assert {c.group for c in CASES} == groups
 

@@ -29,6 +29,7 @@ from .noise import InputNoise
 from .resume import TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
+from .teacher import NgramTeacher
 from .timing import RunTiming
 
 LAST, BEST = "model.safetensors", "best.safetensors"
@@ -86,6 +87,11 @@ class Trainer:
         if settings.input_noise:
             args = (run.data.vocab_size, settings.input_noise, rngs.seed, run.data.boundary_id)
             self.noise = InputNoise(self.train_b.tokens, *args)
+        self.teacher = None
+        if settings.teacher_order:
+            args = (run.data.vocab_size, settings.teacher_order, settings.teacher_weight)
+            self.teacher = NgramTeacher(self.train_b.tokens, *args)
+            self.log(self.teacher.describe())
         self.opt = build_optimizer(model, optim)
         self.schedule = build_schedule(optim, settings.max_iters)
         self.params = model.parameters()
@@ -231,9 +237,11 @@ class Trainer:
                 x, y = self._batch(step * micro + i)  # every rank draws them all, to keep one batch stream
                 if i // s.grad_accum != world.rank:
                     continue  # another rank's share
-                _, loss = self.model(x, y, last_only=self.last)
+                logits, loss = self.model(x, y, last_only=self.last)
+                loss_sum += float(loss.data) / micro  # the network's own loss, with a teacher or without
+                if self.teacher is not None:
+                    loss = self.teacher.loss(logits, x, y, loss)
                 loss.backward(np.asarray(1 / micro, dtype=loss.dtype))
-                loss_sum += float(loss.data) / micro
                 n_tok += int((y >= 0).sum())
         sum_grads(self.params, world)
         sync_running_stats(world, self.norms, before, s.grad_accum)

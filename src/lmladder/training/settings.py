@@ -98,6 +98,9 @@ class TrainSettings:
     sampling: str = choice("random", ("random", "epochs"))
     # each input token (never a target) replaced by a draw from the train split's unigram distribution (noise.py)
     input_noise: float = number(0.0, low=0, below=1, note="0 turns it off")
+    # the loss mixed with an n-gram teacher's: (1 - w) * own + w * CE against the teacher (teacher.py)
+    teacher_order: int = integer(0, low=0, high=10, note="0 turns it off")
+    teacher_weight: float = number(0.0, low=0, below=1)
     eval_interval: int = integer(250, low=1)
     eval_iters: int = integer(200, low=1)
     eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
@@ -123,6 +126,17 @@ class TrainSettings:
             raise SettingsError(
                 "sampling=epochs takes whole windows or documents, and targets=last single targets; "
                 "set targets=all, or sampling=random"
+            )
+        if (self.teacher_order > 0) != (self.teacher_weight > 0):
+            on, off = ("teacher_order", "teacher_weight") if self.teacher_order else ("teacher_weight", "teacher_order")
+            raise SettingsError(
+                f"{on}={getattr(self, on)} needs {off}= as well (it is 0): set teacher_order= in [1, 10] and "
+                "teacher_weight= in (0, 1) together, or both to 0"
+            )
+        if self.teacher_order and self.targets == "last":
+            raise SettingsError(
+                "teacher_order= mixes an n-gram teacher into the loss of every position, and targets=last trains "
+                "one position a row; set targets=all, or teacher_order=0 and teacher_weight=0"
             )
         if self.ema > 0 and self.swa:
             raise SettingsError(f"swa=true with ema={self.ema}: choose one average; set ema=0 for SWA, or swa=false")
