@@ -18,7 +18,7 @@ SRC = Path(lmladder.__file__).parent.parent
 FLOORS = (
     ("environment",),  # the variables numba and OpenMP read as they are imported: checked before any import
     ("lmladder", "errors"),  # the package itself, and the error every other floor raises
-    ("rules", "resources", "progress", "stdout"),  # field rules, memory and cores, bars, stdout
+    ("rules", "resources", "progress", "stdout", "interrupt"),  # field rules, memory and cores, bars, stdout, Ctrl-C
     ("parallel",),  # MPI ranks (each rank's share of the cores)
     ("io",),  # atomic writes, locks, the safetensors format
     ("data",),  # corpora, tokenizers, splits, batches

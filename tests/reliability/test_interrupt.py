@@ -1,12 +1,12 @@
 """Ctrl-C always stops a run: a real SIGINT whose KeyboardInterrupt Python swallows in a finaliser ("Exception
 ignored in ... __del__") still stops the training loop at its next step, with a checkpoint that resumes bit for
-bit (lmladder.training.interrupt)."""
+bit (lmladder.interrupt)."""
 
 import signal
 
 import pytest
 
-from lmladder.training import interrupt
+from lmladder import interrupt
 from lmladder.training import loop as loop_mod
 
 from .test_resume import _train
@@ -20,6 +20,14 @@ class _SigintInFinaliser:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(autouse=True)
+def python_handles_sigint():
+    """SIGINT as a program started from a terminal has it (a pytest-xdist worker ignores it)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 def test_a_swallowed_interrupt_is_raised_by_check():
@@ -36,15 +44,12 @@ def test_without_catching_python_swallows_it_for_good():
 
 
 def test_an_ignored_sigint_stays_ignored():
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's
-    try:
-        with interrupt.catching():
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            _SigintInFinaliser()
-            interrupt.check()
-    finally:
-        signal.signal(signal.SIGINT, old)
-    assert signal.getsignal(signal.SIGINT) is old
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's
+    with interrupt.catching():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        _SigintInFinaliser()
+        interrupt.check()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_training_stops_at_the_next_step_and_resumes_bit_for_bit(tiny_names, tmp_path, monkeypatch):

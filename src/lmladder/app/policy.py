@@ -14,10 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from .. import interrupt
 from ..errors import LmladderError, reworded
 from ..io import atomic_write_json
 from ..stdout import StdoutFailed
-from ..training import interrupt
 from . import world
 from .stage import Stage, stage_name
 

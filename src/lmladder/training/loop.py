@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import fast, nn
+from .. import fast, interrupt, nn
 from ..checkpoints import save_training_checkpoint
 from ..data.prepared import Prepared
 from ..io import WriteError, remove_stale_temps
 from ..models.base import LanguageModel
 from ..parallel import rank_state, running_stats, sum_grads, sum_scalars, sync_running_stats
 from ..progress import progress_bar
-from . import interrupt
 from .average import WeightAverage
 from .batches import Batcher, EpochBatches, estimate_loss
 from .health import Health, grad_stats
