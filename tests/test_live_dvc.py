@@ -53,6 +53,8 @@ def test_dvc_exp_show_reads_the_running_experiments_step(repo):
     p = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
+        # a background job (`pytest ... &`) inherits SIGINT ignored, and so would DVC and the stage it runs
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     # until the new run logs, `dvc exp show` shows the workspace's last finished run (persist: true keeps it)
     last = repo / "dvclive" / "mlp" / "seed0" / "metrics.json"
