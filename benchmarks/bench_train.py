@@ -75,6 +75,9 @@ WORKLOADS = {
     # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
     "gpt_shakespeare_modern": dict(SHAKESPEARE_30MIN, optim=MUON),
     "gpt_shakespeare_muon_field": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD),
+    # the same with train.teacher_order=5 teacher_weight=0.1: the n-gram teacher's lookup and soft loss, set against
+    # the plain step (`ours_plain`) in the same rounds; its 5-gram counts from the whole of Tiny Shakespeare's train
+    "gpt_shakespeare_teacher": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, teacher=(5, 0.1)),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
@@ -86,6 +89,7 @@ WORKLOADS = {
     "gru_names": dict(kind="rnn", cell="gru", vocab=27, E=64, hidden=128, B=32, T=16, warmup=10, repeats=200, block=20),
 }
 BETAS, CLIP = (0.9, 0.99), 1.0
+TRAIN_CHARS = 1_003_854  # Tiny Shakespeare's train split (nanoGPT's first 90%)
 
 
 def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
@@ -103,14 +107,16 @@ def matmul_params(model) -> int:
     return model.num_parameters() - sum(m.weight.size for m in tables)
 
 
-def ours_step(model, params, opt, data, nn):
+def ours_step(model, params, opt, data, nn, teacher=None):
     state = {"i": 0}
     one = np.asarray(1.0, dtype=np.float32)
 
     def step():
         x, y = data[state["i"] % len(data)]
         state["i"] += 1
-        _, loss = model(x, y)
+        logits, loss = model(x, y)
+        if teacher is not None:  # training/loop.py's _gradients with a teacher
+            loss = teacher.loss(logits, x, y, loss)
         loss.backward(one)
         nn.clip_grad_norm(params, CLIP)
         opt.step()
@@ -120,9 +126,10 @@ def ours_step(model, params, opt, data, nn):
     return step
 
 
-def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = None):
+def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = None, teacher: bool = True):
     """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name); optim
-    replaces the workload's optimizer (ADAMW unless it names one)."""
+    replaces the workload's optimizer (ADAMW unless it names one); teacher=False leaves out the workload's
+    n-gram teacher."""
     nn = importlib.import_module(f"{package}.nn")
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
@@ -134,7 +141,11 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
         dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
     model = build_model(package, w["kind"], rng, **dims)
     opt = build_optimizer(nn, model, optim or w.get("optim", ADAMW))
-    return model, ours_step(model, model.parameters(), opt, data, nn)
+    coach = None
+    if teacher and "teacher" in w:
+        ngram = importlib.import_module(f"{package}.training.teacher")
+        coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *w["teacher"])
+    return model, ours_step(model, model.parameters(), opt, data, nn, coach)
 
 
 def build_optimizer(nn, model, o: dict):
@@ -188,6 +199,7 @@ def peak_traced_mb(step) -> float:
 
 
 def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
+    torch = None if "teacher" in w else torch  # PyTorch's side has no teacher: no ratio to set against it
     fns, model, data = contenders(name, torch)
     optim = w.get("optim", ADAMW)
     adamw = {**ADAMW, "lr": optim["lr"], "weight_decay": optim["weight_decay"]}  # Muon's overhead: AdamW throughout
@@ -195,6 +207,8 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         fns["ours_adamw"] = build_ours(w, data, optim=adamw)[1]
         if torch is not None:
             fns["torch_fused_adamw"] = build_torch(torch, w, data, True, model, optim=adamw)
+    if "teacher" in w:  # the teacher's cost per step: the same step without it
+        fns["ours_plain"] = build_ours(w, data, teacher=False)[1]
     ours = fns["ours"]
     repeats = max(3, int(w["repeats"] * scale))
     med, rounds = interleaved(fns, w["warmup"], repeats, block=w["block"])
@@ -214,6 +228,10 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         if f"{k}_adamw" in med:  # Muon's cost per step over AdamW's, and the ratio's spread over rounds
             row[f"{k}_muon_overhead_ms"] = round((med[k] - med[f"{k}_adamw"]) * 1e3, 3)
             row[f"{k}_muon_over_adamw_rounds"] = ratio_spread(rounds, k, f"{k}_adamw")
+    if "ours_plain" in med:
+        row["teacher_overhead_ms"] = round((med["ours"] - med["ours_plain"]) * 1e3, 3)
+        row["teacher_over_plain"] = round(med["ours"] / med["ours_plain"], 4)
+        row["teacher_over_plain_rounds"] = ratio_spread(rounds, "ours", "ours_plain")
     if w["kind"] == "gpt":
         flops = gpt_flops(matmul_params(model), w["L"], w["C"], w["T"], tokens)
         row["flops_per_step"] = flops
