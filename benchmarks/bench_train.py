@@ -78,6 +78,9 @@ WORKLOADS = {
     # the same with train.teacher_order=5 teacher_weight=0.1: the n-gram teacher's lookup and soft loss, set against
     # the plain step (`ours_plain`) in the same rounds; its 5-gram counts from the whole of Tiny Shakespeare's train
     "gpt_shakespeare_teacher": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, teacher=(5, 0.1)),
+    # the same with model.conv_kernel=4 (a causal convolution before each block's attention and MLP) against the
+    # plain step: the model options under `extra` are what `ours_plain` leaves out
+    "gpt_shakespeare_conv": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, extra=dict(conv_kernel=4)),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
@@ -126,15 +129,15 @@ def ours_step(model, params, opt, data, nn, teacher=None):
     return step
 
 
-def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = None, teacher: bool = True):
+def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = None, plain: bool = False):
     """(model, step) of `package` (lmladder, or a copy of another checkout imported under its own name); optim
-    replaces the workload's optimizer (ADAMW unless it names one); teacher=False leaves out the workload's
-    n-gram teacher."""
+    replaces the workload's optimizer (ADAMW unless it names one); plain=True leaves out the workload's n-gram
+    teacher and its `extra` model options."""
     nn = importlib.import_module(f"{package}.nn")
     rng = np.random.default_rng(0)
     if w["kind"] == "gpt":
         dims = dict(vocab_size=w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"])
-        dims.update(w.get("model", {}))
+        dims.update(w.get("model", {}), **({} if plain else w.get("extra", {})))
     elif w["kind"] == "rnn":
         dims = dict(vocab_size=w["vocab"], cell=w["cell"], n_embd=w["E"], n_hidden=w["hidden"])
     else:
@@ -142,7 +145,7 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
     model = build_model(package, w["kind"], rng, **dims)
     opt = build_optimizer(nn, model, optim or w.get("optim", ADAMW))
     coach = None
-    if teacher and "teacher" in w:
+    if not plain and "teacher" in w:
         ngram = importlib.import_module(f"{package}.training.teacher")
         coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *w["teacher"])
     return model, ours_step(model, model.parameters(), opt, data, nn, coach)
@@ -199,7 +202,8 @@ def peak_traced_mb(step) -> float:
 
 
 def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
-    torch = None if "teacher" in w else torch  # PyTorch's side has no teacher: no ratio to set against it
+    variant = "teacher" if "teacher" in w else "extra" if "extra" in w else None  # set against the plain step
+    torch = None if variant else torch  # PyTorch's side has neither: no ratio to set against it
     fns, model, data = contenders(name, torch)
     optim = w.get("optim", ADAMW)
     adamw = {**ADAMW, "lr": optim["lr"], "weight_decay": optim["weight_decay"]}  # Muon's overhead: AdamW throughout
@@ -207,8 +211,8 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         fns["ours_adamw"] = build_ours(w, data, optim=adamw)[1]
         if torch is not None:
             fns["torch_fused_adamw"] = build_torch(torch, w, data, True, model, optim=adamw)
-    if "teacher" in w:  # the teacher's cost per step: the same step without it
-        fns["ours_plain"] = build_ours(w, data, teacher=False)[1]
+    if variant:  # the teacher's or the extra options' cost per step: the same step without them
+        fns["ours_plain"] = build_ours(w, data, plain=True)[1]
     ours = fns["ours"]
     repeats = max(3, int(w["repeats"] * scale))
     med, rounds = interleaved(fns, w["warmup"], repeats, block=w["block"])
@@ -216,7 +220,7 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     row = {"benchmark": "train", "workload": name, "tokens_per_step": tokens, "repeats": repeats}
     row["params"] = model.num_parameters()
     if "model" in w or "optim" in w:
-        row |= {"model": w.get("model", {}), "optim": optim}
+        row |= {"model": w.get("model", {}) | w.get("extra", {}), "optim": optim}
     for k, s in med.items():
         row[f"{k}_ms"] = round(s * 1e3, 3)
         row[f"{k}_tok_s"] = round(tokens / s)
@@ -228,10 +232,10 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         if f"{k}_adamw" in med:  # Muon's cost per step over AdamW's, and the ratio's spread over rounds
             row[f"{k}_muon_overhead_ms"] = round((med[k] - med[f"{k}_adamw"]) * 1e3, 3)
             row[f"{k}_muon_over_adamw_rounds"] = ratio_spread(rounds, k, f"{k}_adamw")
-    if "ours_plain" in med:
-        row["teacher_overhead_ms"] = round((med["ours"] - med["ours_plain"]) * 1e3, 3)
-        row["teacher_over_plain"] = round(med["ours"] / med["ours_plain"], 4)
-        row["teacher_over_plain_rounds"] = ratio_spread(rounds, "ours", "ours_plain")
+    if variant:
+        row[f"{variant}_overhead_ms"] = round((med["ours"] - med["ours_plain"]) * 1e3, 3)
+        row[f"{variant}_over_plain"] = round(med["ours"] / med["ours_plain"], 4)
+        row[f"{variant}_over_plain_rounds"] = ratio_spread(rounds, "ours", "ours_plain")
     if w["kind"] == "gpt":
         flops = gpt_flops(matmul_params(model), w["L"], w["C"], w["T"], tokens)
         row["flops_per_step"] = flops

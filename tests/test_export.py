@@ -245,6 +245,7 @@ def _gpt_checkpoint(path, tok=None, **options):
         (dict(n_kv_head=1), "transformer.model.n_kv_head=1"),
         (dict(smear=True), "transformer.model.smear=True"),
         (dict(bigram_embed=True), "transformer.model.bigram_embed=True"),
+        (dict(conv_kernel=2), "transformer.model.conv_kernel=2"),
         (dict(ngram_embed=3), "transformer.model.ngram_embed=3"),
     ],
 )

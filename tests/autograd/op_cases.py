@@ -53,6 +53,8 @@ ATT_RNG = np.random.default_rng(7)
 BN_MASK = np.array([[True, True, False], [False, True, True]])  # (2, 3) rows that count for batch statistics
 BN_RUNNING = (ATT_RNG.standard_normal(2), ATT_RNG.uniform(0.5, 2.0, 2))  # fixed running mean and variance
 
+CONV_BEFORE = np.linspace(-1, 1, 12).reshape(2, 3, 2)  # a cache's last 3 inputs: fixed, not a gradcheck input
+
 PRIMITIVE_CASES = {
     "Add": binary(lambda a, b: a + b),
     "Sub": binary(lambda a, b: a - b),
@@ -221,6 +223,11 @@ PRIMITIVE_CASES = {
         ),
     ],
     "ReluSquared": unary(lambda a: F.relu2(a), gen=away0),
+    "CausalConv": [
+        ("kernel 3", lambda x, w: F.causal_conv(x, w, 3), [r(2, 5, 3), r(9)]),
+        ("kernel 4 from a cache", lambda x, w: F.causal_conv(x, w, 4, before=CONV_BEFORE), [r(2, 2, 2), r(4, 2)]),
+        ("kernel past T", lambda x, w: F.causal_conv(x, w, 4), [r(1, 1, 2), r(8)]),
+    ],
     # recurrent cells: a batch state, and the (1, S) start state a batch shares
     "RNNCell": [
         ("batch", lambda x, h, w, b: F.rnn_cell(x, h, w, b), [r(3, 4), r(3, 4), r(4, 4), r(4)]),

@@ -8,7 +8,7 @@ from lmladder import nn
 from lmladder.models import ModelConfigError, build_model, rung_class
 from lmladder.models.base import Counts
 from lmladder.nn.future import FutureHeads
-from lmladder.nn.lookback import Smear
+from lmladder.nn.lookback import CausalConv, Smear
 
 CONFIGS = [
     ("mlp", dict(context=3, n_embd=4, n_hidden=6)),
@@ -27,18 +27,20 @@ CONFIGS = [
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, ngram_embed=4, ngram_buckets=100)),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, smear=True, smear_width=5, pos="rope")),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, mtp=3, tie_weights=False)),
+    ("transformer", dict(block_size=5, n_layer=3, n_head=2, n_embd=8, conv_kernel=4)),
 ]
 
 
 def independent(model) -> tuple[int, int, int]:
     """(all, non-embedding, matmul) from the built model: distinct arrays; minus every Embedding module's table
     (a head tied to one goes with it); the weight of every Linear module (a tied head counted again) and the
-    recurrent layers' two weight matrices; the smear gate's and the future heads' weights are matrix products too."""
+    recurrent layers' two weight matrices; the smear gate's, the future heads' and the convolutions' weights are
+    multiply-adds per token too."""
     params = {id(p): p.size for p in model.parameters()}
     tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     if getattr(model, "wpe", None) is not None:
         tables.add(id(model.wpe.weight))
-    matmul = sum(m.weight.size for m in model.modules() if isinstance(m, nn.Linear | Smear | FutureHeads))
+    matmul = sum(m.weight.size for m in model.modules() if isinstance(m, nn.Linear | Smear | FutureHeads | CausalConv))
     for name, p in model.named_parameters():
         if name.endswith(("weight_ih", "weight_hh")):
             matmul += p.size

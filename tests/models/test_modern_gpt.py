@@ -22,9 +22,11 @@ OPTIONS = {
     "bigram_embed": dict(bigram_embed=True),
     "ngram_embed": dict(ngram_embed=4, ngram_buckets=60),  # order 2 exact (56 rows), orders 3 and 4 hashed
     "mtp": dict(mtp=2, mtp_weight=0.5),
+    "conv": dict(conv_kernel=3),
+    "conv wider than the prompt": dict(conv_kernel=6),  # the cache's first call feeds 3 tokens
     "all": dict(
         pos="rope", qk_norm=True, activation="relu2", logit_softcap=5.0, value_embeds=True, n_kv_head=1,
-        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True, ngram_embed=3, mtp=3,
+        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True, ngram_embed=3, mtp=3, conv_kernel=2,
     ),
 }  # fmt: skip
 

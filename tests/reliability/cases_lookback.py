@@ -1,5 +1,5 @@
-"""Bad-input cases of the GPT's look-backs (issue 49: transformer.model.smear, smear_width, bigram_embed, ngram_embed),
-the same contract as cases.py, appended to CASES in their own group ("lookback") of docs/errors.md."""
+"""Bad-input cases of the GPT's look-backs (issue 49: transformer.model.smear, smear_width, bigram_embed, ngram_embed,
+conv_kernel), the same contract as cases.py, appended to CASES in their own group ("lookback") of docs/errors.md."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ LOOKBACK = [
          r"transformer.model.ngram_buckets=0", r"must be a positive integer \(rows per order, e.g. 4096\)"),
     case("lookback-ngram-order-not-an-integer", "lookback", "transformer", ["transformer.model.ngram_embed=four"],
          r"bad value for 'transformer.model.ngram_embed'", r"fix it in conf/ or on the command line"),
+    case("lookback-conv-kernel-one", "lookback", "transformer", ["transformer.model.conv_kernel=1"],
+         r"transformer.model.conv_kernel=1 reads no earlier position",
+         r"set (transformer.model.)?conv_kernel >= 2 \(e.g. 4: the position and the 3 before it\), or 0", fast=True),
+    case("lookback-conv-kernel-negative", "lookback", "transformer", ["transformer.model.conv_kernel=-2"],
+         r"transformer.model.conv_kernel=-2", r"must be an integer in \[0, 64\]"),
+    case("lookback-conv-kernel-not-an-integer", "lookback", "transformer", ["transformer.model.conv_kernel=wide"],
+         r"bad value for 'transformer.model.conv_kernel'", r"fix it in conf/ or on the command line"),
     case("lookback-export-hf", "lookback", "cli", ["export", LOOKBACK_GPT, "--to", "hf", "{sb}/runs/lookback-hf"],
          r"--to hf writes GPT-2's layout, which cannot express transformer.model.smear=True \(and bigram_embed\)",
          r"export a model trained with transformer.model.smear=False, or keep using lmladder"),

@@ -115,6 +115,11 @@ def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, *, qk_norm=False, rope_base
     return X.ModernQKV.apply(*inputs, **kw)
 
 
+def causal_conv(x, w, kernel: int, before=None) -> Tensor:
+    """x + the causal depthwise convolution of x (B, T, C) by w (kernel * C values); before: (B, kernel-1, C)."""
+    return X.CausalConv.apply(as_tensor(x), w, before=before, kernel=kernel)
+
+
 def relu2(x) -> Tensor:
     return X.ReluSquared.apply(x if isinstance(x, Tensor) else as_tensor(x))
 

@@ -114,6 +114,38 @@ class ReluSquared(Function):
         return (2 * g * self.r,)
 
 
+class CausalConv(Function):
+    """x + a causal depthwise convolution over time, y_t = x_t + sum_k w_k * x_{t-k} (k = 0..K-1; Allen-Zhu 2025's
+    Canon layers, RWKV's token shift for K = 2): x (B, T, C), w (K, C) in any shape of K*C values (a flat vector
+    keeps it out of Muon's matrices), `before` (B, K-1, C) the inputs just before x's first (a KV cache's), or None
+    (nothing came before: zeros)."""
+
+    __slots__ = ("xp", "w", "w_shape")
+
+    def forward(self, x, w, before=None, kernel=2):
+        B, T, C = x.shape
+        W = w.reshape(kernel, C)
+        if before is None:
+            before = np.zeros((B, kernel - 1, C), x.dtype)
+        xp = np.concatenate([before, x], axis=1)  # (B, K-1+T, C): x_{t-k} at t + K-1-k
+        y = x * (1 + W[0])
+        for k in range(1, kernel):
+            y += xp[:, kernel - 1 - k : kernel - 1 - k + T] * W[k]
+        self.xp, self.w, self.w_shape = xp, W, w.shape
+        return y
+
+    def backward(self, g):
+        K, T = self.w.shape[0], g.shape[1]
+        gx = g * (1 + self.w[0]) if self.needs[0] else None
+        gw = np.empty_like(self.w) if self.needs[1] else None
+        for k in range(K):
+            if gx is not None and 0 < k < T:
+                gx[:, : T - k] += g[:, k:] * self.w[k]  # x_t fed y_{t+k}
+            if gw is not None:
+                gw[k] = np.einsum("btc,btc->c", g, self.xp[:, K - 1 - k : K - 1 - k + T])
+        return gx, None if gw is None else gw.reshape(self.w_shape)
+
+
 def rotate_half(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     """x (B, T, H, d) turned by the angles of cos, sin (T, 1, d/2): y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin for
     the halves x1, x2 of each head."""

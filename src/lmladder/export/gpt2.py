@@ -27,6 +27,7 @@ _GPT2_FIELDS = (
     ("smear", False, "no look-back gate on the embeddings"),
     ("bigram_embed", False, "no bigram embedding"),
     ("ngram_embed", 0, "no n-gram embeddings"),
+    ("conv_kernel", 0, "no convolution before attention and the MLP"),
 )
 
 

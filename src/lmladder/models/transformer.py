@@ -6,7 +6,8 @@ The modern transformer of modded-nanogpt and nanochat is the same class by confi
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
 a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
 et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate, an exact
-bigram embedding and hashed n-gram embeddings (BLT). Multi-token prediction (nn/future.py) adds a training loss
+bigram embedding, hashed n-gram embeddings (BLT) and a causal convolution before each block's attention and MLP
+(Canon layers). Multi-token prediction (nn/future.py) adds a training loss
 only. Every option defaults to the GPT-2 model above."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
 from ..data.batching import IGNORE_INDEX
 from ..nn.future import FutureHeads
-from ..nn.lookback import BigramEmbedding, NgramEmbedding, Smear, ngram_counts
+from ..nn.lookback import BigramEmbedding, CausalConv, NgramEmbedding, Smear, ngram_counts
 from ..rules import check_fields, choice, flag, integer, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 from .transformer_cache import KVCache
@@ -59,6 +60,7 @@ class GPTConfig:
     bigram_embed: bool = flag(False)  # adds a learned embedding of (previous token, token): (V + 1) x V rows
     ngram_embed: int = integer(0, low=0, high=8, note="0 turns it off")  # adds learned n-gram rows, orders 2..this
     ngram_buckets: int = integer(8192, low=1, note="rows per order, e.g. 4096")  # hashed once an order outgrows it
+    conv_kernel: int = integer(0, low=0, high=64, note="0 turns it off")  # x + a causal conv of this width, per block
     mtp: int = integer(0, low=0, high=8, note="0 turns it off")  # training also predicts the tokens 2..mtp+1 ahead
     mtp_weight: float = number(0.3, above=0)  # the weight of those heads' mean loss beside the next token's
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
@@ -93,6 +95,11 @@ class GPTConfig:
                 "ngram_embed=1 is the token embedding itself: n-gram rows start at order 2; set ngram_embed >= 2 "
                 "(orders 2..ngram_embed), or 0 to turn them off"
             )
+        if self.conv_kernel == 1:
+            raise ModelConfigError(
+                "conv_kernel=1 reads no earlier position (it only rescales each channel); set conv_kernel >= 2 "
+                "(e.g. 4: the position and the 3 before it), or 0 to turn it off"
+            )
         if self.mtp >= self.block_size:
             raise ModelConfigError(
                 f"mtp={self.mtp} predicts {self.mtp + 1} tokens ahead, and windows of block_size={self.block_size} "
@@ -119,8 +126,10 @@ class GPTConfig:
         tables += ((V + 1) * V if self.bigram_embed else 0) * C + self.ngram_rows * C
         smear = self.gate_width + 1 if self.smear else 0  # the gate's weights (a matrix product) and lam
         future = self.mtp * V * C  # multi-token prediction's heads (training only)
-        params = tables + L * (block + biases + 2 * norm) + norm + (0 if self.tie_weights else V * C) + smear + future
-        matmul = L * block + V * C + (self.gate_width if self.smear else 0) + future  # the heads multiply every token
+        conv = 2 * self.conv_kernel * C  # two per block, a multiply-add per weight and token like a matrix's
+        params = tables + L * (block + biases + 2 * norm + conv) + norm + (0 if self.tie_weights else V * C)
+        params += smear + future
+        matmul = L * (block + conv) + V * C + (self.gate_width if self.smear else 0) + future  # heads: every token
         return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
     @property
@@ -217,10 +226,19 @@ class Block(nn.Module):
         self.ln_2 = _norm(c, dtype)
         self.mlp = FeedForward(c, rng, dtype)
         self.drop_path = nn.DropPath(c.drop_path * layer / max(1, c.n_layer - 1), rng=rng)
+        k = c.conv_kernel  # Canon layers A and C: mix the last k positions into what attention and the MLP read
+        self.conv_1 = CausalConv(c.n_embd, k, dtype) if k else None
+        self.conv_2 = CausalConv(c.n_embd, k, dtype) if k else None
 
     def forward(self, x, cache=None, layer=0, ve=None):
-        x = x + self.drop_path(self.attn(self.ln_1(x), cache, layer, ve))
-        return x + self.drop_path(self.mlp(self.ln_2(x)))
+        h = self.ln_1(x)
+        if self.conv_1 is not None:
+            h = self.conv_1(h, cache, (layer, 1))
+        x = x + self.drop_path(self.attn(h, cache, layer, ve))
+        h = self.ln_2(x)
+        if self.conv_2 is not None:
+            h = self.conv_2(h, cache, (layer, 2))
+        return x + self.drop_path(self.mlp(h))
 
 
 class GPT(LanguageModel):

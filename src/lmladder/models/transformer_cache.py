@@ -19,6 +19,7 @@ class KVCache:
         self.block_size = block_size
         self.lookback, self.pad = lookback, pad  # pad: the id that means "no token there"
         self.last: np.ndarray | None = None  # (B, lookback) the last ids fed: what the look-backs read next
+        self.conv: dict[tuple[int, int], np.ndarray] = {}  # (layer, site) -> (B, kernel-1, C): the convs' last inputs
 
     def room(self, T: int) -> int:
         """The position of the next token (the tokens held), after checking that T more fit."""

@@ -8,6 +8,9 @@ nothing from the random generator (a model with them starts as the same model wi
 - NgramEmbedding: the same for every order 2..n, each order's table hashed into a fixed number of rows once its
   n-grams outnumber them (the hash n-gram embeddings of BLT, Pagnoni et al. 2024; Huang et al. 2025's
   over-tokenized inputs): what the count model's long contexts know, as learned vectors.
+- CausalConv: x_t + sum_k w_k * x_{t-k} over the last `kernel` positions, per channel (Allen-Zhu 2025's Canon
+  layers; RWKV's token shift is kernel 2): local mixing inside each block, so attention need not spend heads on
+  the previous few characters.
 
 Each takes `before`: what came just before the first position of x (the last tokens of a KV cache), or None when
 x starts the sequence, so decoding one token at a time computes what the whole sequence does."""
@@ -40,6 +43,24 @@ class Smear(Module):
             before = np.zeros((B, 1, C), x.dtype)  # the first position takes nothing from before
         prev = concat([before, x[:, :-1]], axis=1)  # (B, 1, C) + (B, T-1, C) -> (B, T, C): x_{t-1} at t
         return x + gate * prev
+
+
+class CausalConv(Module):
+    """x (B, T, C) -> x_t + sum_{k<kernel} w_k * x_{t-k}, per channel; w starts at zero (the identity). With a KV
+    cache it keeps the last kernel - 1 inputs it saw under `key`, for the next token."""
+
+    def __init__(self, channels: int, kernel: int, dtype=np.float32):
+        self.kernel = kernel
+        self.weight = Parameter(init.zeros((kernel * channels,), dtype))  # flat: a gain to the optimizers, not Muon's
+
+    def forward(self, x, cache=None, key=None):
+        before = None if cache is None else cache.conv.get(key)  # (B, kernel-1, C), or None at the start
+        y = F.causal_conv(x, self.weight, self.kernel, before)
+        if cache is not None:  # decoding, under no_grad: what the next token looks back at
+            B, _, C = x.shape
+            past = np.zeros((B, self.kernel - 1, C), x.dtype) if before is None else before
+            cache.conv[key] = np.concatenate([past, x.data], axis=1)[:, x.shape[1] :]
+        return y
 
 
 def ngram_counts(vocab_size: int, max_order: int) -> list[int]:
