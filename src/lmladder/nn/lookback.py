@@ -54,13 +54,14 @@ class CausalConv(Module):
         self.weight = Parameter(init.zeros((kernel * channels,), dtype))  # flat: a gain to the optimizers, not Muon's
 
     def forward(self, x, cache=None, key=None):
-        before = None if cache is None else cache.conv.get(key)  # (B, kernel-1, C), or None at the start
-        y = F.causal_conv(x, self.weight, self.kernel, before)
-        if cache is not None:  # decoding, under no_grad: what the next token looks back at
-            B, _, C = x.shape
-            past = np.zeros((B, self.kernel - 1, C), x.dtype) if before is None else before
-            cache.conv[key] = np.concatenate([past, x.data], axis=1)[:, x.shape[1] :]
-        return y
+        if cache is None:
+            return F.causal_conv(x, self.weight, self.kernel)
+        B, T, C = x.shape  # decoding, under no_grad: x continues the inputs the cache kept under `key`
+        past = cache.conv.get(key)
+        if past is None:  # the start: nothing before
+            past = np.zeros((B, self.kernel - 1, C), x.dtype)
+        cache.conv[key] = np.concatenate([past, x.data], axis=1)[:, T:]  # what the next token looks back at
+        return F.causal_conv(x, self.weight, self.kernel, past)
 
 
 def ngram_counts(vocab_size: int, max_order: int) -> list[int]:
