@@ -166,7 +166,8 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours, optim: dict | Non
 
     torch.manual_seed(0)
     if w["kind"] == "gpt":
-        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused, **w.get("model", {}))
+        options = w.get("model", {}) | w.get("extra", {})
+        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused, **options)
         tdata = data
     elif w["kind"] == "rnn":
         model = torch_ref.GRU(w["vocab"], w["E"], w["hidden"])  # torch.nn.GRU: the same sizes and equations
@@ -203,7 +204,7 @@ def peak_traced_mb(step) -> float:
 
 def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
     variant = "teacher" if "teacher" in w else "extra" if "extra" in w else None  # set against the plain step
-    torch = None if variant else torch  # PyTorch's side has neither: no ratio to set against it
+    torch = None if variant == "teacher" else torch  # PyTorch's side has no teacher: no ratio to set against it
     fns, model, data = contenders(name, torch)
     optim = w.get("optim", ADAMW)
     adamw = {**ADAMW, "lr": optim["lr"], "weight_decay": optim["weight_decay"]}  # Muon's overhead: AdamW throughout

@@ -106,6 +106,22 @@ def norm(kind, C, bias):
     return tnn.LayerNorm(C, eps=1e-5, bias=bias) if kind == "layernorm" else tnn.RMSNorm(C, eps=1e-5)
 
 
+class CausalConv(tnn.Module):
+    """x + a depthwise causal convolution over time, y_t = x_t + sum_{k<K} w[k] * x_{t-k} per channel (Allen-Zhu's
+    Canon layers), the weight a flat (K * C) vector, w[k] = weight[k * C : (k + 1) * C], starting at zero."""
+
+    def __init__(self, C, K):
+        super().__init__()
+        self.K, self.weight = K, tnn.Parameter(torch.zeros(K * C))
+
+    def forward(self, x):
+        B, T, C = x.shape
+        w = self.weight.view(self.K, C)  # w[k]: the weight of x_{t-k}
+        kernel = w.flip(0).t().unsqueeze(1)  # (C, 1, K): conv1d correlates, so x_{t-k} sits at tap K - 1 - k
+        padded = TF.pad(x.transpose(1, 2), (self.K - 1, 0))  # (B, C, K - 1 + T): zeros before the first position
+        return x + TF.conv1d(padded, kernel, groups=C).transpose(1, 2)
+
+
 class Block(tnn.Module):
     def __init__(self, C, H, T, sdpa, o):
         super().__init__()
@@ -114,16 +130,18 @@ class Block(tnn.Module):
         self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"], o["dropout"])
         self.ln_2 = norm(o["norm"], C, o["bias"])
         self.mlp = MLP4(C, o["activation"], o["bias"], o["dropout"])
+        K = o["conv_kernel"]  # before attention and before the MLP (Canon A and C)
+        self.conv_1, self.conv_2 = (CausalConv(C, K), CausalConv(C, K)) if K else (tnn.Identity(), tnn.Identity())
 
     def forward(self, x, ve=None):
-        x = x + self.attn(self.ln_1(x), ve)
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.attn(self.conv_1(self.ln_1(x)), ve)
+        return x + self.mlp(self.conv_2(self.ln_2(x)))
 
 
 # lmladder's GPTConfig options and their defaults: nanoGPT's GPT-2
 OPTIONS = dict(
     dropout=0.0, bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
-    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None,
+    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None, conv_kernel=0,
 )  # fmt: skip
 
 
@@ -131,7 +149,8 @@ class GPT(tnn.Module):
     """nanoGPT's GPT (dropout where nanoGPT has it), and with options (GPTConfig's names) the modern one of
     modded-nanogpt / nanochat: rotary
     positions instead of the table, QK-norm, ReLU^2, zero output projections, a logit soft-cap cap tanh(z / cap),
-    an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, and grouped-query attention.
+    an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, grouped-query attention, and
+    a causal convolution before each block's attention and MLP.
     Parameter names are lmladder's, so weights copy across by name."""
 
     def __init__(self, vocab, T, L, H, C, sdpa=False, **options):

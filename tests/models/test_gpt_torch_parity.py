@@ -32,9 +32,11 @@ OPTIONS = {
     "untied": dict(tie_weights=False),
     "rmsnorm": dict(norm="rmsnorm"),
     "bias": dict(bias=True),
+    "conv": dict(conv_kernel=3),
+    "conv wider than the window": dict(conv_kernel=10),
     "all": dict(
         pos="rope", rope_base=500.0, qk_norm=True, activation="relu2", zero_init_proj=True, logit_softcap=3.0,
-        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True,
+        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True, conv_kernel=4,
     ),
 }  # fmt: skip
 
@@ -95,7 +97,7 @@ def test_torch_sdpa_variant_is_the_same_model(name):
         close(ours(idx)[0].data, ref(torch.from_numpy(idx))[0])
 
 
-@pytest.mark.parametrize("name", ["default", "rope", "qk_norm", "value_embeds", "gqa", "all"])
+@pytest.mark.parametrize("name", ["default", "rope", "qk_norm", "value_embeds", "gqa", "conv", "all"])
 def test_kv_cached_decoding_matches_torch_full_forward(name):
     ours, ref = pair(OPTIONS[name])
     idx = np.random.default_rng(1).integers(0, 11, (2, 8))
