@@ -115,11 +115,10 @@ class CausalConv(tnn.Module):
         self.K, self.weight = K, tnn.Parameter(torch.zeros(K * C))
 
     def forward(self, x):
-        B, T, C = x.shape
-        w = self.weight.view(self.K, C)  # w[k]: the weight of x_{t-k}
+        w = self.weight.view(self.K, x.shape[-1])  # w[k]: the weight of x_{t-k}
         kernel = w.flip(0).t().unsqueeze(1)  # (C, 1, K): conv1d correlates, so x_{t-k} sits at tap K - 1 - k
         padded = TF.pad(x.transpose(1, 2), (self.K - 1, 0))  # (B, C, K - 1 + T): zeros before the first position
-        return x + TF.conv1d(padded, kernel, groups=C).transpose(1, 2)
+        return x + TF.conv1d(padded, kernel, groups=x.shape[-1]).transpose(1, 2)
 
 
 class Block(tnn.Module):
