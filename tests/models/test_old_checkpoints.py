@@ -17,7 +17,7 @@ from lmladder.inference.sampling import generate
 from lmladder.inference.scoring import score_splits
 from lmladder.io import CheckpointError
 from lmladder.models.rnn import LSTMConfig
-from lmladder.models.transformer_config import LookbackConfig, MtpConfig, NgramConfig, SmearConfig
+from lmladder.models.transformer_config import LookbackConfig, MtpConfig, NgramEmbedConfig, SmearConfig
 from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, run_rung
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures"
@@ -25,8 +25,8 @@ FIXTURES = {"lookback": "gpt", "bigram": "gpt", "bigram_ngram": "gpt", "gpt2": "
 EXPECTED = {k: v for d in ("gpt", "rnn") for k, v in json.loads((ROOT / d / "expected.json").read_text()).items()}
 LOADED = ["lookback", "bigram", "gpt2", "lstm"]
 GROUPS = {  # what each file's flat fields are now
-    "lookback": dict(lookback=LookbackConfig(SmearConfig(True, 4), NgramConfig(3, 256), 3), mtp=MtpConfig(2, 0.5)),
-    "bigram": dict(lookback=LookbackConfig(SmearConfig(True, None), NgramConfig(2, 8192)), mtp=MtpConfig(0, 0.3)),
+    "lookback": dict(lookback=LookbackConfig(SmearConfig(True, 4), NgramEmbedConfig(3, 256), 3), mtp=MtpConfig(2, 0.5)),
+    "bigram": dict(lookback=LookbackConfig(SmearConfig(True, None), NgramEmbedConfig(2, 8192)), mtp=MtpConfig(0, 0.3)),
     "gpt2": dict(lookback=LookbackConfig(), mtp=MtpConfig(1, 0.3)),
     "lstm": dict(lstm=LSTMConfig(0.5)),
 }

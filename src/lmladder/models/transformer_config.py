@@ -34,7 +34,7 @@ class SmearConfig:
 
 
 @dataclass
-class NgramConfig:
+class NgramEmbedConfig:
     """Learned rows for the n-grams of orders 2..order ending at each token, added to its embedding (nn/lookback.py:
     NgramEmbedding): order 2 is the bigram embedding, exact while its (V + 1) x V rows fit in `buckets`."""
 
@@ -60,7 +60,7 @@ class LookbackConfig:
     and n-gram rows on the input, a causal convolution inside every block."""
 
     smear: SmearConfig = field(default_factory=SmearConfig)
-    ngram: NgramConfig = field(default_factory=NgramConfig)
+    ngram: NgramEmbedConfig = field(default_factory=NgramEmbedConfig)
     # x + a causal per-channel convolution of the last `conv` positions before each block's attention and MLP
     conv: int = integer(0, low=0, high=64, note="0 turns it off")
 
@@ -207,7 +207,7 @@ def from_stored(stored: dict) -> dict:
     flat = {k: v for k, v in stored.items() if k in RENAMED and not (k == "mtp" and isinstance(v, dict))}
     if not flat or "lookback" in stored:  # today's fields (or a mix, which GPTConfig refuses as unknown fields)
         return stored
-    ngram = NgramConfig(flat.get("ngram_embed", 0), flat.get("ngram_buckets", NgramConfig.buckets))
+    ngram = NgramEmbedConfig(flat.get("ngram_embed", 0), flat.get("ngram_buckets", NgramEmbedConfig.buckets))
     if flat.get("bigram_embed"):
         if ngram.order:
             raise RetiredConfigError(
@@ -216,7 +216,7 @@ def from_stored(stored: dict) -> dict:
                 "(its rows of order 2 are the bigram embedding)"
             )
         V = stored["vocab_size"]
-        ngram = NgramConfig(2, max(ngram.buckets, (V + 1) * V))
+        ngram = NgramEmbedConfig(2, max(ngram.buckets, (V + 1) * V))
     smear = SmearConfig(flat.get("smear", False), flat.get("smear_width"))
     lookback = LookbackConfig(smear, ngram, flat.get("conv_kernel", 0))
     mtp = MtpConfig(flat.get("mtp", 0), flat.get("mtp_weight", MtpConfig.weight))
