@@ -129,7 +129,7 @@ class Block(tnn.Module):
         self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"], o["dropout"])
         self.ln_2 = norm(o["norm"], C, o["bias"])
         self.mlp = MLP4(C, o["activation"], o["bias"], o["dropout"])
-        K = o["conv_kernel"]  # before attention and before the MLP (Canon A and C)
+        K = o["lookback"].get("conv", 0)  # before attention and before the MLP (Canon A and C)
         self.conv_1, self.conv_2 = (CausalConv(C, K), CausalConv(C, K)) if K else (tnn.Identity(), tnn.Identity())
 
     def forward(self, x, ve=None):
@@ -140,7 +140,7 @@ class Block(tnn.Module):
 # lmladder's GPTConfig options and their defaults: nanoGPT's GPT-2
 OPTIONS = dict(
     dropout=0.0, bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
-    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None, conv_kernel=0,
+    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None, lookback={},
 )  # fmt: skip
 
 
@@ -158,6 +158,8 @@ class GPT(tnn.Module):
         if unknown:
             raise ValueError(f"torch_ref.GPT: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
         o = {**OPTIONS, **options}
+        if set(o["lookback"]) - {"conv"}:  # the convolution is the one look-back written here
+            raise ValueError(f"torch_ref.GPT: lookback={o['lookback']}; only lookback=dict(conv=K) is known")
         self.softcap = o["logit_softcap"]
         self.wte = tnn.Embedding(vocab, C)
         self.wpe = tnn.Embedding(T, C) if o["pos"] == "learned" else None

@@ -128,7 +128,7 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon_split_qkv, o.ns_coeffs) == (
         (6, 64, 32, 7550, True, "polar_express")
     )
-    assert (t.sampling, o.muon_weight_decay, o.muon_cautious_wd, g.conv_kernel) == ("epochs", 0.1, True, 4)
+    assert (t.sampling, o.muon_weight_decay, o.muon_cautious_wd, g.lookback.conv) == ("epochs", 0.1, True, 4)
     assert (r.max_iters, r.ema, r.average_start, shake["rnn"].model.n_hidden) == (18000, 0.999, 9000, 256)
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)

@@ -1,12 +1,13 @@
 """The declared field rules (lmladder.rules): what each accepts, and the one-line message that names the field."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pytest
 
-from lmladder.rules import check_fields, choice, flag, integer, number
+from lmladder.errors import LmladderError
+from lmladder.rules import check_fields, check_groups, choice, flag, integer, nest, number, paths
 
 
 @dataclass
@@ -45,3 +46,70 @@ def test_a_broken_rule_names_the_field_and_what_it_must_be(changes, message):
 def test_valid_values_pass_numpy_scalars_included():
     check_fields(Example(), ValueError)
     check_fields(Example(size=np.int64(3), rate=np.float32(0.5), clip=None, kind="b", on=False), ValueError)
+
+
+class GroupError(LmladderError, ValueError):
+    pass
+
+
+@dataclass
+class Inner:
+    depth: int = integer(1, low=1)
+
+    def check(self):
+        check_fields(self, GroupError)
+        if self.depth == 3:
+            raise GroupError("depth=3 is unlucky; set depth > 3")
+
+
+@dataclass
+class Middle:
+    inner: Inner = field(default_factory=Inner)
+    width: int = integer(2, low=0)
+
+    def __post_init__(self):
+        nest(self)
+
+    def check(self):
+        check_fields(self, GroupError)
+        check_groups(self, GroupError)
+
+
+@dataclass
+class Outer:
+    middle: Middle = field(default_factory=Middle)
+    size: int = integer(4, low=1)
+
+    def __post_init__(self):
+        nest(self)
+
+    def check(self):
+        check_fields(self, GroupError)
+        check_groups(self, GroupError)
+
+
+def test_a_group_given_as_a_mapping_becomes_its_class_and_asdict_round_trips():
+    o = Outer(middle={"inner": {"depth": 5}, "width": 0})
+    assert o.middle == Middle(Inner(5), 0) and Outer(**asdict(o)) == o
+
+
+@pytest.mark.parametrize(
+    "outer, message",
+    [
+        (Outer(middle={"inner": {"depth": 0}}), "middle.inner.depth=0 must be a positive integer"),
+        (Outer(middle={"inner": {"depth": 3}}), "middle.inner.depth=3 is unlucky; set middle.inner.depth > 3"),
+        (Outer(middle={"width": -1}), "middle.width=-1 must be an integer >= 0"),
+        (Outer(middle=7), "middle=7 must be a map of inner, width"),
+    ],
+)
+def test_a_groups_own_check_names_its_fields_by_their_path(outer, message):
+    with pytest.raises(GroupError) as e:
+        outer.check()
+    assert str(e.value) == message
+
+
+def test_paths_name_every_field_a_group_included():
+    assert paths(Outer(), "a.") == {
+        "middle": "a.middle", "middle.inner": "a.middle.inner", "middle.inner.depth": "a.middle.inner.depth",
+        "middle.width": "a.middle.width", "size": "a.size",
+    }  # fmt: skip

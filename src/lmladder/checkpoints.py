@@ -19,7 +19,7 @@ from .data.errors import DataError
 from .data.registry import tokenizer_from_dict
 from .data.tokenizers import Tokenizer
 from .io import CheckpointError, load_checkpoint, save_checkpoint
-from .models import rung_class
+from .models import RetiredConfigError, rung_class
 from .models.base import LanguageModel, ModelConfigError
 from .nn import Optimizer, StateDictError
 
@@ -111,7 +111,7 @@ def _plan(path, meta: dict, tokenizer: Tokenizer, arrays: dict) -> tuple[type[La
     if dtype not in _FLOAT_DTYPES:
         raise CheckpointError(f"{path}: metadata dtype {str(dtype)[:40]!r} is not one of {_FLOAT_DTYPES}; {TAMPERED}")
     cls = rung_class(rung if version == FORMAT_VERSION else KIND_RUNGS.get(rung, rung))
-    config = cls.Config(**fields)
+    config = cls.stored_config(fields)  # the fields of an older file mapped to today's settings
     config.check()
     if config.vocab_size != tokenizer.vocab_size:
         raise CheckpointError(
@@ -163,6 +163,7 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
     try:
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
         cls, config, dtype = _plan(path, meta, tokenizer, arrays)
+        arrays, meta = _renamed(arrays, meta, cls.renamed_weights(meta["model"]["config"]))
         model = cls(config, rng=np.random.default_rng(0), dtype=np.dtype(dtype))
         weights = {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}
         if problem := _shape_mismatch(model, weights):
@@ -177,6 +178,8 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(
             f"{path}: its arrays do not load into the model its metadata describes ({reason}); {TAMPERED}"
         ) from None
+    except RetiredConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     except (ModelConfigError, DataError) as e:
         reason = str(e).split(";")[0]
         raise CheckpointError(f"{path}: its metadata describes no buildable model ({reason}); {TAMPERED}") from None
@@ -197,6 +200,24 @@ def load_training_checkpoint(path: str | Path) -> Checkpoint:
     ck = Checkpoint(model=model, tokenizer=tokenizer, meta=meta, optim_state=optim_state, rng_states=rng_states)
     ck.trained = _trained(path, arrays, model)
     return ck
+
+
+def _renamed(arrays: dict, meta: dict, renamed: dict[str, str]) -> tuple[dict, dict]:
+    """The arrays and metadata with each weight that an older file holds under an older name (a key of `renamed`)
+    under its name now: as the model's, the trained and the optimizer's arrays, and in the optimizer's order."""
+    if not renamed:
+        return arrays, meta
+    new = lambda name: renamed.get(name, name)  # noqa: E731
+    out = {}
+    for key, a in arrays.items():
+        head, _, name = key.partition(".")
+        if head == "optim":  # optim.<buffer>.<parameter>
+            buf, _, name = name.partition(".")
+            head = f"optim.{buf}"
+        out[f"{head}.{new(name)}"] = a
+    if isinstance(meta.get("optimizer"), dict) and isinstance(meta["optimizer"].get("params"), list):
+        meta = {**meta, "optimizer": {**meta["optimizer"], "params": [new(n) for n in meta["optimizer"]["params"]]}}
+    return out, meta
 
 
 def _trained(path, arrays: dict, model: LanguageModel) -> dict[str, np.ndarray] | None:

@@ -13,15 +13,16 @@ from typing import Any
 
 from .data import DataConfig
 from .errors import LmladderError, reworded
-from .models import DATA_FIELDS, rungs
-from .rules import Rule, check_fields, integer
+from .models import DATA_FIELDS, rung_class, rungs
+from .rules import Rule, check_fields, groups, integer, paths
 
 
 class ConfigError(LmladderError, ValueError):
     """The composed configuration is invalid; the message names the key and the fix."""
 
 
-# keys of a rung's block that were renamed, as users' configs may still hold them: old -> (new, why)
+# keys of a rung's block that were renamed, as users' configs may still hold them: old -> (new, why); a model's own
+# renamed keys are its class's `renamed` (models/base.py)
 RENAMED = {
     "train.block_size": ("train.seq_len", "block_size names only a model's own context, {rung}.model.block_size")
 }
@@ -49,8 +50,9 @@ class RunConfig:
 
 
 def config_keys(prefix: str, settings: Any) -> dict[str, str]:
-    """{field: "prefix.field"} for a settings dataclass: how its parameters are spelled in conf/."""
-    return {f.name: f"{prefix}.{f.name}" for f in fields(settings)}
+    """{field: "prefix.field"} for a settings dataclass, a nested group's fields by their dotted path ("lookback.conv":
+    "prefix.lookback.conv"): how its parameters are spelled in conf/."""
+    return paths(settings, f"{prefix}.")
 
 
 def merge(schema: type, node: Any, prefix: str = "") -> Any:
@@ -59,6 +61,7 @@ def merge(schema: type, node: Any, prefix: str = "") -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    _check_groups_are_maps(schema, node, prefix)
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
     except OmegaConfBaseException as e:
@@ -67,6 +70,19 @@ def merge(schema: type, node: Any, prefix: str = "") -> Any:
         if "not in" in msg or "Key" in msg and "not" in msg:
             raise ConfigError(f"config: unknown key '{key}' ({msg}); check the spelling against conf/") from None
         raise ConfigError(f"config: bad value for '{key}': {msg}; fix it in conf/ or on the command line") from None
+
+
+def _check_groups_are_maps(schema: type, node: Any, prefix: str) -> None:
+    """A group of settings given a value (`lookback.smear=true`) is refused by name: OmegaConf's error names none."""
+    for name, cls in groups(schema):
+        if hasattr(node, "keys") and name in node:
+            if not hasattr(node[name], "keys"):
+                keys = ", ".join(f.name for f in fields(cls))
+                raise ConfigError(
+                    f"config: '{prefix}{name}' is a group of settings ({keys}), not a value ({node[name]!r}); set "
+                    f"its keys instead, e.g. {prefix}{name}.{fields(cls)[0].name}=..."
+                )
+            _check_groups_are_maps(cls, node[name], f"{prefix}{name}.")
 
 
 def check(settings: Any, prefix: str) -> None:
@@ -115,9 +131,11 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     node = cfg.get(rung)
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
-    for old, (new, why) in RENAMED.items():
+    model_renamed = {f"model.{old}": (f"model.{new}", why) for old, (new, why) in rung_class(rung).renamed.items()}
+    for old, (new, why) in {**RENAMED, **model_renamed}.items():
         part, key = old.split(".")
-        if hasattr(node.get(part), "keys") and key in node.get(part):
+        block = node.get(part)
+        if hasattr(block, "keys") and key in block and not (hasattr(block[key], "keys") and new.startswith(old + ".")):
             raise ConfigError(f"{rung}.{old} is now {rung}.{new} ({why.format(rung=rung)}); rename it in your config")
     model = node.get("model")
     if given := [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]:

@@ -8,15 +8,23 @@
 `check_fields(config, Error)` tests each field against its rule and raises Error("name=value must be ...") for the
 first that breaks it, so a bad value fails before any work starts. Rules between fields (min_lr <= lr, n_embd a
 multiple of n_head) stay in the config's own check(), after this one.
+
+A feature of several settings is a group: a small dataclass of its own, nested as one field of its owner's
+(`lookback: LookbackConfig = field(default_factory=LookbackConfig)`). `nest(config)` in the owner's __post_init__
+turns a group given as a mapping (a checkpoint's stored fields) into its class; `check_groups(config, Error)` runs
+each group's own check(), its messages naming the group's fields by their path ("lookback.conv=1").
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 import numpy as np
+
+from .errors import LmladderError, reworded
 
 
 @dataclass(frozen=True)
@@ -105,3 +113,40 @@ def check_fields(config: Any, error: type[Exception]) -> None:
             shown = str(v)[:40] if isinstance(v, str) else v
             sep = ";" if rule.kind == "choice" else ""
             raise error(f"{f.name}={shown!r}{sep} {rule.wanted()}")
+
+
+def groups(config: Any) -> list[tuple[str, type]]:
+    """(name, class) of each field of `config` that holds a group: a settings dataclass made by its default_factory."""
+    return [(f.name, f.default_factory) for f in fields(config) if is_dataclass(f.default_factory)]
+
+
+def nest(config: Any) -> None:
+    """Each group of `config` given as a mapping (a checkpoint's stored fields, dataclasses.asdict's output) becomes
+    its class: Config(**asdict(config)) rebuilds config. Call it in the config's __post_init__."""
+    for name, cls in groups(config):
+        if isinstance(value := getattr(config, name), Mapping):
+            setattr(config, name, cls(**value))
+
+
+def check_groups(config: Any, error: type[Exception]) -> None:
+    """Run each group's own check(), naming the group's fields in its messages by their path from `config`."""
+    for name, cls in groups(config):
+        part = getattr(config, name)
+        if not isinstance(part, cls):
+            keys = ", ".join(f.name for f in fields(cls))
+            raise error(f"{name}={part!r:.40} must be a map of {keys}")
+        try:
+            part.check()
+        except LmladderError as e:
+            raise error(reworded(e, paths(part, f"{name}."))) from e
+
+
+def paths(settings: Any, prefix: str = "") -> dict[str, str]:
+    """{name: prefix + name} for each field of a settings dataclass, a nested group's fields by their dotted path
+    too ("ngram.order": prefix + "ngram.order"): how a message names each of them, from `prefix` down."""
+    out = {}
+    for f in fields(settings):
+        out[f.name] = prefix + f.name
+        if is_dataclass(part := getattr(settings, f.name)):
+            out |= {f"{f.name}.{k}": v for k, v in paths(part, f"{prefix}{f.name}.").items()}
+    return out

@@ -10,6 +10,7 @@ from lmladder.models.base import Counts
 from lmladder.nn.future import FutureHeads
 from lmladder.nn.lookback import CausalConv, Smear
 
+SMEAR, SMEAR_5 = dict(enabled=True), dict(enabled=True, width=5)
 CONFIGS = [
     ("mlp", dict(context=3, n_embd=4, n_hidden=6)),
     ("mlp", dict(context=2, n_embd=3, n_hidden=5, n_layers=3)),
@@ -23,11 +24,11 @@ CONFIGS = [
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, bias=True, tie_weights=False)),
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, pos="rope", norm="rmsnorm", bias=True)),
     ("transformer", dict(block_size=5, n_layer=3, n_head=4, n_embd=8, n_kv_head=2, value_embeds=True, qk_norm=True)),
-    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, smear=True, bigram_embed=True)),
-    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, ngram_embed=4, ngram_buckets=100)),
-    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, smear=True, smear_width=5, pos="rope")),
-    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, mtp=3, tie_weights=False)),
-    ("transformer", dict(block_size=5, n_layer=3, n_head=2, n_embd=8, conv_kernel=4)),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, lookback=dict(smear=SMEAR, ngram=dict(order=2)))),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, lookback=dict(ngram=dict(order=4, buckets=100)))),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, pos="rope", lookback=dict(smear=SMEAR_5))),
+    ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, mtp=dict(heads=3), tie_weights=False)),
+    ("transformer", dict(block_size=5, n_layer=3, n_head=2, n_embd=8, lookback=dict(conv=4))),
 ]
 
 

@@ -32,11 +32,11 @@ OPTIONS = {
     "untied": dict(tie_weights=False),
     "rmsnorm": dict(norm="rmsnorm"),
     "bias": dict(bias=True),
-    "conv": dict(conv_kernel=3),
-    "conv wider than the window": dict(conv_kernel=10),
+    "conv": dict(lookback=dict(conv=3)),
+    "conv wider than the window": dict(lookback=dict(conv=10)),
     "all": dict(
         pos="rope", rope_base=500.0, qk_norm=True, activation="relu2", zero_init_proj=True, logit_softcap=3.0,
-        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True, conv_kernel=4,
+        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True, lookback=dict(conv=4),
     ),
 }  # fmt: skip
 

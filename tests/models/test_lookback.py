@@ -1,4 +1,4 @@
-"""The GPT's look-backs (nn/lookback.py; GPTConfig smear, smear_width, bigram_embed, ngram_embed): what each computes,
+"""The GPT's look-backs (nn/lookback.py; GPTConfig's lookback group: smear, ngram, conv): what each computes,
 written out by hand; that they start as no-ops and draw nothing from the generator; that they gradcheck, count
 their parameters, save and load, sample alike with and without the KV cache, and learn in a short training run.
 (The whole GPT's gradcheck and KV-cache agreement with each option: test_modern_gpt.py's OPTIONS.)"""
@@ -12,7 +12,7 @@ from lmladder.checkpoints import load_training_checkpoint, save_training_checkpo
 from lmladder.data import CharTokenizer
 from lmladder.inference import generate
 from lmladder.models import build_model
-from lmladder.nn.lookback import BigramEmbedding, NgramEmbedding, Smear
+from lmladder.nn.lookback import NgramEmbedding, Smear
 from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
 
 SIZES = dict(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=8)
@@ -20,6 +20,12 @@ SIZES = dict(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=8)
 
 def gpt(seed=0, dtype=np.float64, **kw):
     return build_model("transformer", rng=np.random.default_rng(seed), dtype=dtype, **{**SIZES, **kw})
+
+
+def look(smear=None, order=0, buckets=8192, conv=0) -> dict:
+    """GPTConfig's lookback group: smear=None (off) or the gate's width (True: the default width)."""
+    gate = {"enabled": smear is not None, "width": None if smear in (None, True) else smear}
+    return {"lookback": {"smear": gate, "ngram": {"order": order, "buckets": buckets}, "conv": conv}}
 
 
 def test_smear_adds_the_gated_previous_embedding_and_leaves_the_first_position():
@@ -38,9 +44,9 @@ def test_smear_adds_the_gated_previous_embedding_and_leaves_the_first_position()
     np.testing.assert_allclose(cont[:, 0], x[:, 1] + gate[:, 1] * before[:, 0], rtol=1e-14)
 
 
-def test_bigram_embedding_reads_the_row_of_each_pair_and_a_no_previous_row_first():
+def test_the_bigram_embedding_reads_the_row_of_each_pair_and_a_no_previous_row_first():
     V, C = 4, 3
-    b = BigramEmbedding(V, C, dtype=np.float64)
+    b = NgramEmbedding(V, C, 2, (V + 1) * V, dtype=np.float64)  # order 2 with a row for each pair
     assert b.weight.shape == ((V + 1) * V, C) and not b.weight.data.any()
     b.weight.data[...] = np.arange(b.weight.size).reshape(b.weight.shape)
     idx = np.array([[2, 0, 3], [1, 1, 2]])
@@ -59,7 +65,7 @@ def test_ngram_embedding_sums_an_exact_row_per_short_order_and_a_hashed_one_per_
     assert e.exact == [True, False, False] and e.weight.shape == (20 + 30 + 30, C) and not e.weight.data.any()
     idx = np.array([[2, 0, 3, 1, 2, 0, 3, 1], [1, 1, 2, 0, 3, 3, 0, 2]])
     rows = e.rows(idx)  # (2, 8, 3)
-    np.testing.assert_array_equal(rows[0, :3, 0], [V * V + 2, 2 * V + 0, 0 * V + 3])  # BigramEmbedding's rows
+    np.testing.assert_array_equal(rows[0, :3, 0], [V * V + 2, 2 * V + 0, 0 * V + 3])  # the bigram embedding's rows
     assert (rows[..., 1] >= 20).all() and (rows[..., 1] < 50).all() and (rows[..., 2] >= 50).all()
     assert (rows[0, 7] == rows[0, 3]).all()  # the same 4-gram (2 0 3 1) ends both: the same rows
     assert len(np.unique(rows[..., 2])) > 8  # the hash spreads the 4-grams over the order's rows
@@ -70,12 +76,6 @@ def test_ngram_embedding_sums_an_exact_row_per_short_order_and_a_hashed_one_per_
     with no_grad():
         out = e(idx).data
     np.testing.assert_array_equal(out, e.weight.data[rows].sum(axis=2))
-
-
-def test_bigram_embedding_is_the_exact_order_two_n_gram_table():
-    b, n = BigramEmbedding(5, 3), NgramEmbedding(5, 3, max_order=2, buckets=30)
-    idx = np.random.default_rng(5).integers(0, 5, (3, 6))
-    assert b.weight.shape == n.weight.shape and np.array_equal(b.rows(idx), n.rows(idx))
 
 
 def test_smear_gradchecks_with_and_without_a_token_before():
@@ -89,7 +89,7 @@ def test_smear_gradchecks_with_and_without_a_token_before():
     assert gradcheck(lambda a, p: s(a, p), [x, before], params=s.parameters(), name="Smear(before)")
 
 
-LOOKBACKS = [dict(smear=True), dict(bigram_embed=True), dict(ngram_embed=3), dict(smear=True, bigram_embed=True)]
+LOOKBACKS = [look(smear=True), look(order=2), look(order=3), look(smear=True, order=2), look(conv=3)]
 
 
 @pytest.mark.parametrize("kw", LOOKBACKS)
@@ -106,23 +106,24 @@ def test_a_model_with_the_look_backs_starts_as_the_same_model_without_them(kw):
 
 def test_parameter_counts_grow_by_what_each_option_adds():
     base = gpt().num_parameters()
-    assert gpt(smear=True).num_parameters() == base + 8 + 1  # gate over min(12, n_embd=8) channels, and lam
-    assert gpt(smear=True, smear_width=3).num_parameters() == base + 3 + 1
-    assert gpt(bigram_embed=True).num_parameters() == base + (7 + 1) * 7 * 8
-    assert gpt(ngram_embed=3, ngram_buckets=60).num_parameters() == base + ((7 + 1) * 7 + 60) * 8  # order 3 hashed
-    for kw in (dict(smear=True), dict(bigram_embed=True, smear=True, smear_width=2), dict(ngram_embed=5)):
+    assert gpt(**look(smear=True)).num_parameters() == base + 8 + 1  # gate over min(12, n_embd=8) channels, and lam
+    assert gpt(**look(smear=3)).num_parameters() == base + 3 + 1
+    assert gpt(**look(order=2)).num_parameters() == base + (7 + 1) * 7 * 8
+    assert gpt(**look(order=3, buckets=60)).num_parameters() == base + ((7 + 1) * 7 + 60) * 8  # order 3 hashed
+    assert gpt(**look(conv=3)).num_parameters() == base + 2 * 2 * 3 * 8  # two per block, a weight per channel
+    for kw in (look(smear=True), look(order=2, smear=2), look(order=5), look(conv=4)):
         g = gpt(**kw)
         c = g.config.counts()
         assert c.params == g.num_parameters() >= type(g).min_params(g.config)
-    c0, c1 = gpt().config.counts(), gpt(smear=True, smear_width=3).config.counts()
+    c0, c1 = gpt().config.counts(), gpt(**look(smear=3)).config.counts()
     assert c1.matmul - c0.matmul == 3 and c1.flops_per_token - c0.flops_per_token == 6 * 3  # the gate's product
-    for kw in (dict(bigram_embed=True), dict(ngram_embed=4)):
+    for kw in (look(order=2), look(order=4)):
         c2 = gpt(**kw).config.counts()
         assert c2.non_embedding == c0.non_embedding and c2.flops_per_token == c0.flops_per_token  # lookups
 
 
 def test_a_checkpoint_with_the_look_backs_loads_back_to_the_same_model(tmp_path):
-    g = gpt(dtype=np.float32, smear=True, bigram_embed=True, ngram_embed=4, ngram_buckets=100)
+    g = gpt(dtype=np.float32, **look(smear=True, order=4, buckets=100, conv=2))
     for p in g.parameters():
         p.data += np.float32(0.1)
     tok = CharTokenizer.build("abcdef\n")
@@ -135,7 +136,7 @@ def test_a_checkpoint_with_the_look_backs_loads_back_to_the_same_model(tmp_path)
 
 
 def test_sampling_with_the_cache_equals_sampling_without_it():
-    g = gpt(dtype=np.float32, smear=True, bigram_embed=True, ngram_embed=4, ngram_buckets=100)
+    g = gpt(dtype=np.float32, **look(smear=True, order=4, buckets=100, conv=3))
     r = np.random.default_rng(4)
     for p in g.parameters():  # off the zero init, so both look-backs change the logits
         p.data += (0.3 * r.standard_normal(p.shape)).astype(np.float32)
@@ -146,7 +147,7 @@ def test_sampling_with_the_cache_equals_sampling_without_it():
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)), kw
 
 
-@pytest.mark.parametrize("kw", LOOKBACKS[:3], ids=["smear", "bigram_embed", "ngram_embed"])
+@pytest.mark.parametrize("kw", LOOKBACKS[:3], ids=["smear", "bigram", "ngram"])
 def test_a_short_training_run_learns_and_moves_the_look_back(kw, tiny_names, tmp_path):
     rngs = make_rngs(0)
     model = build_model("transformer", data=tiny_names, rng=rngs["model"], block_size=16, n_layer=2, n_head=2,
@@ -157,5 +158,5 @@ def test_a_short_training_run_learns_and_moves_the_look_back(kw, tiny_names, tmp
     train(model, tiny_names, optim=optim, train=settings, rngs=rngs, out_dir=tmp_path, log=lambda *_: None)
     ev = pd.read_csv(tmp_path / "eval_log.tsv", sep="\t")
     assert ev["val_loss"].iloc[-1] < ev["val_loss"].iloc[0] - 0.3
-    moved = model.smear.lam.data if kw.get("smear") else (model.bigram or model.ngram).weight.data
+    moved = model.smear.lam.data if model.smear is not None else model.ngram.weight.data
     assert np.abs(moved).max() > 1e-3  # the option's own weights learned something

@@ -17,16 +17,17 @@ OPTIONS = {
     "value_embeds": dict(value_embeds=True),
     "gqa": dict(n_kv_head=1),
     "untied": dict(tie_weights=False),
-    "smear": dict(smear=True),
-    "smear width 3": dict(smear=True, smear_width=3),
-    "bigram_embed": dict(bigram_embed=True),
-    "ngram_embed": dict(ngram_embed=4, ngram_buckets=60),  # order 2 exact (56 rows), orders 3 and 4 hashed
-    "mtp": dict(mtp=2, mtp_weight=0.5),
-    "conv": dict(conv_kernel=3),
-    "conv wider than the prompt": dict(conv_kernel=6),  # the cache's first call feeds 3 tokens
+    "smear": dict(lookback=dict(smear=dict(enabled=True))),
+    "smear width 3": dict(lookback=dict(smear=dict(enabled=True, width=3))),
+    "bigram": dict(lookback=dict(ngram=dict(order=2))),
+    "ngram": dict(lookback=dict(ngram=dict(order=4, buckets=60))),  # order 2 exact (56 rows), orders 3 and 4 hashed
+    "mtp": dict(mtp=dict(heads=2, weight=0.5)),
+    "conv": dict(lookback=dict(conv=3)),
+    "conv wider than the prompt": dict(lookback=dict(conv=6)),  # the cache's first call feeds 3 tokens
     "all": dict(
         pos="rope", qk_norm=True, activation="relu2", logit_softcap=5.0, value_embeds=True, n_kv_head=1,
-        tie_weights=False, norm="rmsnorm", smear=True, bigram_embed=True, ngram_embed=3, mtp=3, conv_kernel=2,
+        tie_weights=False, norm="rmsnorm", mtp=dict(heads=3),
+        lookback=dict(smear=dict(enabled=True), ngram=dict(order=3), conv=2),
     ),
 }  # fmt: skip
 
@@ -59,7 +60,7 @@ def test_kv_cache_decoding_equals_the_full_forward(name):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["rope", "gqa", "smear", "bigram_embed", "ngram_embed", "all"])
+@pytest.mark.parametrize("name", ["rope", "gqa", "smear", "bigram", "ngram", "conv", "all"])
 def test_greedy_generation_is_the_same_with_and_without_the_cache(name):
     g = gpt(np.float32, **OPTIONS[name])
     prompt = np.array([[1, 2]])
@@ -112,9 +113,17 @@ def test_softcap_bounds_the_logits():
         (dict(logit_softcap=0.0), "logit_softcap=0.0 must be a finite number > 0, or null"),
         (dict(n_kv_head=0), "n_kv_head=0 must be a positive integer"),
         (dict(rope_base=1.0), "rope_base=1.0 must be a finite number > 1"),
-        (dict(smear=True, smear_width=9), "smear_width=9 exceeds n_embd=8 .*; set smear_width <= n_embd, or null"),
-        (dict(smear_width=0), "smear_width=0 must be a positive integer"),
-        (dict(bigram_embed=True, vocab_size=600), "bigram_embed=true keeps a row per pair of tokens: 360,600 rows"),
+        (
+            dict(lookback=dict(smear=dict(enabled=True, width=9))),
+            "lookback.smear.width=9 exceeds n_embd=8 .*; set lookback.smear.width <= n_embd, or null",
+        ),
+        (dict(lookback=dict(smear=dict(width=0))), "lookback.smear.width=0 must be a positive integer"),
+        (dict(lookback=dict(smear=dict(enabled="yes"))), "lookback.smear.enabled='yes' must be true or false"),
+        (dict(lookback=dict(ngram=dict(order=1))), "lookback.ngram.order=1 is the token embedding itself"),
+        (dict(lookback=dict(ngram=dict(order=9))), r"lookback.ngram.order=9 must be an integer in \[0, 8\]"),
+        (dict(lookback=dict(conv=1)), "lookback.conv=1 reads no earlier position"),
+        (dict(lookback=4), "lookback=4 must be a map of smear, ngram, conv"),
+        (dict(mtp=dict(heads=2, weight=-1.0)), "mtp.weight=-1.0 must be a finite number > 0"),
     ],
 )
 def test_impossible_settings_name_the_field_and_the_fix(kw, message):

@@ -1,4 +1,4 @@
-"""Multi-token prediction (transformer.model.mtp, issue 49): a training loss only. The training forward adds the
+"""Multi-token prediction (transformer.model.mtp.*, issue 49): a training loss only. The training forward adds the
 mean cross-entropy of heads predicting 2..k+1 tokens ahead, checked here against a softmax written out in NumPy;
 evaluation, scoring and export see the model without it; the heads go to AdamW, not Muon."""
 
@@ -26,7 +26,7 @@ def nll(logits: np.ndarray, targets: np.ndarray) -> float:
 
 
 def test_the_training_loss_adds_the_weighted_mean_of_the_future_heads():
-    g = gpt(mtp=3, mtp_weight=0.4)
+    g = gpt(mtp=dict(heads=3, weight=0.4))
     g.future.weight.data[...] = np.random.default_rng(5).standard_normal(g.future.weight.shape)
     idx = np.random.default_rng(1).integers(0, 7, (3, 8))
     tgt = np.random.default_rng(2).integers(0, 7, (3, 8))
@@ -40,7 +40,7 @@ def test_the_training_loss_adds_the_weighted_mean_of_the_future_heads():
 
 
 def test_evaluation_is_the_model_without_it_and_nothing_is_drawn_at_init():
-    with_, without = gpt(mtp=2), gpt()
+    with_, without = gpt(mtp=dict(heads=2)), gpt()
     a, b = with_.state_dict(), without.state_dict()
     assert set(a) - set(b) == {"future.weight"}
     assert all(np.array_equal(a[k], b[k]) for k in b)
@@ -52,23 +52,26 @@ def test_evaluation_is_the_model_without_it_and_nothing_is_drawn_at_init():
 
 
 def test_the_heads_are_trained_by_adamw_not_muon():
-    g = gpt(mtp=2)
+    g = gpt(mtp=dict(heads=2))
     assert all(p is not g.future.weight for p in nn.hidden_matrices(g))
     assert g.future.weight.shape == (2, 7, 8)
 
 
 def test_a_model_trained_with_it_exports_to_gpt2s_layout_without_the_heads():
-    g = gpt(mtp=2, pos="learned", activation="gelu")
-    assert check_gpt2(g, "hf", HF_ACTIVATIONS).mtp == 2
+    g = gpt(mtp=dict(heads=2), pos="learned", activation="gelu")
+    assert check_gpt2(g, "hf", HF_ACTIVATIONS).mtp.heads == 2
     assert not any("future" in k for k in hf_state_dict(g))
 
 
 @pytest.mark.parametrize(
     "kw, message",
     [
-        (dict(mtp=8), r"mtp=8 predicts 9 tokens ahead, and windows of block_size=8 .* set mtp < block_size"),
-        (dict(mtp=9, block_size=16), r"mtp=9 must be an integer in \[0, 8\]"),
-        (dict(mtp=1, mtp_weight=0.0), r"mtp_weight=0.0 must be a finite number > 0"),
+        (
+            dict(mtp=dict(heads=8)),
+            r"mtp.heads=8 predicts 9 tokens ahead, and windows of block_size=8 .* set mtp.heads < block_size",
+        ),
+        (dict(mtp=dict(heads=9), block_size=16), r"mtp.heads=9 must be an integer in \[0, 8\]"),
+        (dict(mtp=dict(heads=1, weight=0.0)), r"mtp.weight=0.0 must be a finite number > 0"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(kw, message):

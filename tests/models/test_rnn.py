@@ -99,8 +99,8 @@ def test_initial_loss_is_log_vocab(cell):
 
 
 def test_lstm_forget_gate_starts_at_forget_bias():
-    model = rnn("lstm", forget_bias=1.5)
-    for layer in model.layers:  # gates i, f, g, o: the forget gate's two biases sum to forget_bias
+    model = rnn("lstm", lstm=dict(forget_bias=1.5))
+    for layer in model.layers:  # gates i, f, g, o: the forget gate's two biases sum to lstm.forget_bias
         np.testing.assert_array_equal(layer.bias_ih.data[5:10] + layer.bias_hh.data[5:10], 1.5)
 
 
@@ -110,7 +110,7 @@ def test_lstm_forget_gate_starts_at_forget_bias():
         (dict(cell="foo"), "cell='foo'; choose one of rnn, gru, lstm"),
         (dict(n_layer=0), "n_layer=0 must be a positive integer"),
         (dict(dropout=1.0), r"dropout=1.0 must be in \[0, 1\)"),
-        (dict(forget_bias=float("nan")), "forget_bias=nan must be a finite number"),
+        (dict(lstm=dict(forget_bias=float("nan"))), "lstm.forget_bias=nan must be a finite number"),
     ],
 )
 def test_bad_configs_name_the_field(kw, msg):

@@ -351,9 +351,10 @@ def _hostile_checkpoints(d: Path, good: Path) -> None:
     save_checkpoint(d / "two_ranks.safetensors", arrays, {**meta, "world_size": 2, "rank_rngs": [rank1]})
     save_checkpoint(d / "bad_world_size.safetensors", arrays, {**meta, "world_size": "two"})
     tok = load_training_checkpoint(good).tokenizer  # GPTs for lmladder export: GPT-2's layout, and one it cannot hold
-    lookback = {"smear": True, "bigram_embed": True}  # issue 49's look-backs: no GPT-2 equivalent either
+    lookback = {"lookback": {"smear": {"enabled": True}, "ngram": {"order": 2}}}  # no GPT-2 equivalent either
     for name, opts in (("gpt", {}), ("rmsnorm_gpt", {"norm": "rmsnorm"}), ("lookback_gpt", lookback)):
         c = GPTConfig(block_size=8, n_layer=1, n_head=2, n_embd=8, vocab_size=tok.vocab_size, **opts)
         save_training_checkpoint(d / f"{name}.safetensors", GPT(c, rng=np.random.default_rng(0)), tok)
+    shutil.copy(ROOT / "tests" / "fixtures" / "gpt" / "bigram_ngram.safetensors", d / "old_bigram_ngram.safetensors")
     bomb = {"weights": np.zeros(3).tolist(), "payload": _Bomb(d / "UNPICKLED")}
     (d / "pickle.safetensors").write_bytes(pickle.dumps(bomb, protocol=4))

@@ -28,8 +28,8 @@ GROUPS = {
     "frontier": "`lmladder frontier` (docs/frontier.md)",
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
     "muon": "Muon's options as the field runs it (`<rung>.optim`, docs/models.md)",
-    "lookback": "The GPT's look-backs: `smear`, `smear_width`, `bigram_embed`, `ngram_embed`, `ngram_buckets`, "
-    "`conv_kernel` (docs/models.md)",
+    "lookback": "The GPT's look-backs (`transformer.model.lookback`: `smear`, `ngram`, `conv`, docs/models.md) and "
+    "the flat keys they had before",
     "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
     "teacher": "The n-gram teacher (`train.teacher_order`, `train.teacher_weight`, docs/models.md)",
 }

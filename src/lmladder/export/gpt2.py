@@ -1,12 +1,16 @@
 """The GPT rung in GPT-2's own layout: what transformers' GPT2LMHeadModel and llama.cpp's gpt2 architecture read.
 
 lmladder's GPT with its defaults *is* GPT-2 (pre-norm LayerNorm blocks, learned positions, fused qkv, a 4x MLP).
-The options of the modern transformer change the function computed, so a model that uses one is refused, naming
-the field: a GPT-2 loader would run it without complaint and compute something else.
+The exporters take a model by an allow-list of its config's fields (their paths, a group's fields included): those
+GPT-2's layout expresses at any value or that do not change what a trained model computes (ANY_VALUE), and those
+it has at one value (GPT2_VALUE). Any other value is refused, naming the field: a GPT-2 loader would run the model
+without complaint and compute something else. A field in neither list (an option added since) is refused unless
+it is at its default, which is GPT-2's (models/transformer.py); tests/test_export.py fails until it is listed.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -17,26 +21,62 @@ from .errors import ExportError
 # lmladder's activation -> transformers' ACT2FN name (GPT2MLP looks it up there)
 HF_ACTIVATIONS = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "relu2": "relu2", "tanh": "tanh"}
 LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, which the GPT's norms use
-# (field, the value GPT-2 has, what GPT-2 has instead)
-_GPT2_FIELDS = (
-    ("norm", "layernorm", "LayerNorm only"),
-    ("pos", "learned", "learned position embeddings only"),
-    ("qk_norm", False, "no QK-norm"),
-    ("logit_softcap", None, "no logit soft-cap"),
-    ("value_embeds", False, "no value embeddings"),
-    ("smear", False, "no look-back gate on the embeddings"),
-    ("bigram_embed", False, "no bigram embedding"),
-    ("ngram_embed", 0, "no n-gram embeddings"),
-    ("conv_kernel", 0, "no convolution before attention and the MLP"),
-)
+# fields at any value: what GPT-2's layout says for it, or why a trained model computes the same whatever it is
+ANY_VALUE = {
+    "block_size": "n_positions",
+    "n_layer": "n_layer",
+    "n_head": "n_head",
+    "n_embd": "n_embd",
+    "vocab_size": "vocab_size",
+    "bias": "zero biases where lmladder has none",
+    "tie_weights": "tie_word_embeddings",
+    "activation": "activation_function, among the format's activations (checked apart)",
+    "dropout": "training only",
+    "drop_path": "training only",
+    "zero_init_proj": "the initialisation only",
+    "rope_base": "unused with learned positions",
+    "lookback.smear.width": "unused with the gate off",
+    "lookback.ngram.buckets": "unused without n-gram rows",
+    "mtp.heads": "a training loss only: the next token's head is the model",
+    "mtp.weight": "a training loss only",
+}
+# fields GPT-2 has at one value: (that value, what GPT-2 has)
+GPT2_VALUE = {
+    "norm": ("layernorm", "LayerNorm only"),
+    "pos": ("learned", "learned position embeddings only"),
+    "qk_norm": (False, "no QK-norm"),
+    "logit_softcap": (None, "no logit soft-cap"),
+    "value_embeds": (False, "no value embeddings"),
+    "n_kv_head": (None, "one key/value head per query head"),
+    "lookback.smear.enabled": (False, "no look-back gate on the embeddings"),
+    "lookback.ngram.order": (0, "no n-gram embeddings"),
+    "lookback.conv": (0, "no convolution before attention and the MLP"),
+}
+
+
+def leaves(config: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{path: (value, default)} of each field of a config, a group's fields by their dotted path."""
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if is_dataclass(value):
+            out |= leaves(value, f"{prefix}{f.name}.")
+        else:
+            out[prefix + f.name] = (value, f.default)
+    return out
 
 
 def check_gpt2(model, fmt: str, activations) -> GPTConfig:
     """`model`'s config, or ExportError naming the first option GPT-2's layout cannot express."""
     c = model.config
-    bad = [(f, getattr(c, f), want, why) for f, want, why in _GPT2_FIELDS if getattr(c, f) != want]
-    if c.kv_heads != c.n_head:
-        bad.append(("n_kv_head", c.n_kv_head, None, "one key/value head per query head"))
+    bad = []
+    for path, (value, default) in leaves(c).items():
+        if path == "n_kv_head" and c.kv_heads == c.n_head:
+            value = None  # as many key/value heads as query heads, said either way
+        if path in GPT2_VALUE and value != GPT2_VALUE[path][0]:
+            bad.append((path, value, *GPT2_VALUE[path]))
+        elif path not in ANY_VALUE and path not in GPT2_VALUE and value != default:
+            bad.append((path, value, default, "no such option (this exporter does not know it)"))
     if c.activation not in activations:
         ok = ", ".join(activations)
         bad.append(("activation", c.activation, next(iter(activations)), f"activations {ok} only"))

@@ -91,7 +91,7 @@ def _row(job: Path, point: dict | None) -> dict[str, Any]:
         row[k] = (point or info).get(k)
     row |= _scores(job)
     if row["_model"] is not None and rung_class(rung).trainable:
-        c = rung_class(rung).Config(**row["_model"]).counts()
+        c = rung_class(rung).stored_config(row["_model"]).counts()
         row |= dict(zip(CONVENTIONS.values(), (c.params, c.non_embedding, c.matmul), strict=True))
         row["flops_per_token"] = c.flops_per_token
         row["tokens"] = _tokens(job, row, (point or info).get("tokens_per_step"))

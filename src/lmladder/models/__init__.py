@@ -32,6 +32,11 @@ class ModelConfigError(LmladderError, ValueError):
     """A model was asked for with bad or inconsistent hyper-parameters; the message names them and the fix."""
 
 
+class RetiredConfigError(ModelConfigError):
+    """A checkpoint's stored config describes a model this lmladder no longer builds; the message says how to
+    get it back."""
+
+
 @cache
 def rungs() -> tuple[str, ...]:
     """The rungs' names, alphabetically, from this package's module files (none is imported)."""

@@ -82,6 +82,8 @@ class LanguageModel(Module):
     # config fields naming the checkpoints of trained models that fit() is given, loaded, by the same names
     # (lmladder.checkpoints.load_components): the mixture's neural component
     components: ClassVar[tuple[str, ...]] = ()
+    # keys of `<rung>.model` renamed since (config.py refuses them, naming the new key): old -> (new, why)
+    renamed: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def fit_summary(self) -> str:
         """What fit() chose that a reader of the run's log should see (the mixture's lam); "" for none."""
@@ -109,6 +111,18 @@ class LanguageModel(Module):
         """A lower bound on the parameter count of the model `config` describes, from its sizes alone (no build):
         checkpoint loading refuses metadata describing a model far larger than the arrays in the file."""
         raise NotImplementedError
+
+    @classmethod
+    def stored_config(cls, fields: dict[str, Any]) -> Any:
+        """The Config that the fields a checkpoint stored describe (checkpoints.py, frontier, the mixture): a rung
+        whose settings have changed shape since maps the fields of older files here."""
+        return cls.Config(**fields)
+
+    @classmethod
+    def renamed_weights(cls, fields: dict[str, Any]) -> dict[str, str]:
+        """{older name: name} of the weights that a checkpoint storing these config fields holds under an older
+        name (checkpoints.py renames them as it loads the file)."""
+        return {}
 
     def forward(self, idx, targets=None, *, last_only=False) -> tuple[Tensor, Tensor | None]:  # pragma: no cover
         raise NotImplementedError

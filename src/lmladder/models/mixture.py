@@ -88,7 +88,7 @@ class MixtureConfig:
         own = {f.name for f in fields(cls.Config)}
         data = {k: getattr(self, k) for k in DATA_FIELDS if k in own}
         try:
-            return cls, cls.Config(**{**given, **data})
+            return cls, cls.stored_config({**given, **data})
         except TypeError as e:
             raise ModelConfigError(
                 f"neural_config does not fit a {rung} model ({str(e)[:80]}); leave it to fit, which sets it from the "
@@ -183,6 +183,14 @@ class Mixture(LanguageModel):
             return 0.0
         neural, config = c.neural_model()
         return neural.min_params(config)  # the n-gram's arrays grow with the data
+
+    @classmethod
+    def renamed_weights(cls, fields: dict) -> dict[str, str]:
+        """The neural component's own, under its name here (`neural.`)."""
+        rung, stored = fields.get("neural_rung"), fields.get("neural_config")
+        if rung not in rungs() or not isinstance(stored, dict):
+            return {}
+        return {f"neural.{old}": f"neural.{new}" for old, new in rung_class(rung).renamed_weights(stored).items()}
 
     def num_parameters(self) -> int:
         return sum(part.num_parameters() for part in self.parts.values())

@@ -11,7 +11,7 @@ also learns its start state (makemore's `start`); to torch that is the h0 (and c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,12 +19,24 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import getitem, is_grad_enabled, stack
 from ..autograd.engine import Tensor
-from ..rules import check_fields, choice, integer, number
+from ..rules import check_fields, check_groups, choice, integer, nest, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 # cell -> (gates per hidden unit, state width in hidden units: the LSTM carries [h, c])
 CELLS = {"rnn": (1, 1), "gru": (3, 1), "lstm": (4, 2)}
 STEPS = {"rnn": F.rnn_cell, "gru": F.gru_cell, "lstm": F.lstm_cell}
+
+
+@dataclass
+class LSTMConfig:
+    """The LSTM cell's own settings (cell=lstm)."""
+
+    # the forget gate's initial bias (b_ih + b_hh of its gate), so c is mostly kept at first and gradients reach far
+    # back (Gers et al., 2000; Jozefowicz et al., 2015); 0 is PyTorch's plain init
+    forget_bias: float = number(1.0, note="1.0 is usual, 0 is PyTorch's init")
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
 
 
 @dataclass
@@ -37,13 +49,15 @@ class RNNConfig:
     n_layer: int = integer(1, low=1)
     # on every layer's outputs: between layers (torch.nn.GRU's dropout=) and before the head
     dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
-    # LSTM only: the forget gate's initial bias (b_ih + b_hh of its gate), so c is mostly kept at first and gradients
-    # reach far back (Gers et al., 2000; Jozefowicz et al., 2015); 0 is PyTorch's plain init
-    forget_bias: float = number(1.0, note="1.0 is usual, 0 is PyTorch's init")
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+
+    def __post_init__(self):
+        nest(self)
 
     def check(self) -> None:
         check_fields(self, ModelConfigError)
+        check_groups(self, ModelConfigError)
 
     def counts(self) -> Counts:
         """Parameters three ways and training FLOPs per token (models/base.py: Counts). Layer 0's input projection
@@ -74,8 +88,8 @@ class Recurrent(nn.Module):
         self.weight_hh = nn.Parameter(nn.init.uniform(rng, (G, H), -bound, bound, dtype))
         self.bias_ih = nn.Parameter(nn.init.uniform(rng, (G,), -bound, bound, dtype))
         self.bias_hh = nn.Parameter(nn.init.uniform(rng, (G,), -bound, bound, dtype))
-        if c.cell == "lstm":  # gates i, f, g, o: the forget gate's two biases sum to forget_bias
-            self.bias_ih.data[H : 2 * H] = c.forget_bias
+        if c.cell == "lstm":  # gates i, f, g, o: the forget gate's two biases sum to lstm.forget_bias
+            self.bias_ih.data[H : 2 * H] = c.lstm.forget_bias
             self.bias_hh.data[H : 2 * H] = 0
         self.start = nn.Parameter(nn.init.zeros((1, width * H), dtype))
         self.step = STEPS[c.cell]
@@ -95,6 +109,7 @@ class RNN(LanguageModel):
 
     rung, ladder_position = "rnn", 50
     Config = RNNConfig
+    renamed = {"forget_bias": ("lstm.forget_bias", "the LSTM cell's own settings are one group")}
 
     def __init__(self, config: RNNConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)
@@ -106,6 +121,14 @@ class RNN(LanguageModel):
         self.head = nn.Linear(c.n_hidden, c.vocab_size, rng=rng, dtype=dtype)
         self.head.weight.data *= 0.01  # near-uniform first predictions: initial loss ~ ln(vocab_size)
         self.head.bias.data[...] = 0
+
+    @classmethod
+    def stored_config(cls, fields: dict) -> RNNConfig:
+        """A file written before the LSTM's group holds its forget_bias as a field of its own."""
+        fields = dict(fields)
+        if "forget_bias" in fields and "lstm" not in fields:
+            fields["lstm"] = {"forget_bias": fields.pop("forget_bias")}
+        return RNNConfig(**fields)
 
     @classmethod
     def min_params(cls, c: RNNConfig) -> float:

@@ -5,10 +5,12 @@ and a 4x MLP, a final norm and a linear head optionally tied to the token embedd
 The modern transformer of modded-nanogpt and nanochat is the same class by configuration: rotary positions
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
 a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
-et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate, an exact
-bigram embedding, hashed n-gram embeddings (BLT) and a causal convolution before each block's attention and MLP
-(Canon layers). Multi-token prediction (nn/future.py) adds a training loss
-only. Every option defaults to the GPT-2 model above."""
+et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate and n-gram
+embeddings (exact bigrams, hashed longer n-grams: BLT) on the input, a causal convolution before each block's
+attention and MLP (Canon layers). Multi-token prediction (nn/future.py) adds a training loss only. Every option
+defaults to the GPT-2 model above.
+
+The forward reads embed -> blocks -> head, as nanoGPT's: each option lives in the part it changes."""
 
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ import numpy as np
 
 from .. import nn
 from ..autograd import functional as F
-from ..autograd import is_grad_enabled
 from ..autograd.engine import Tensor
 from ..data.batching import IGNORE_INDEX
 from ..nn.future import FutureHeads
-from ..nn.lookback import BigramEmbedding, CausalConv, NgramEmbedding, Smear
+from ..nn.lookback import CausalConv, NgramEmbedding, Smear
+from . import transformer_config
 from .base import LanguageModel, ModelConfigError
 from .transformer_cache import KVCache
 from .transformer_config import GPTConfig
@@ -98,7 +100,7 @@ class Block(nn.Module):
         self.ln_2 = _norm(c, dtype)
         self.mlp = FeedForward(c, rng, dtype)
         self.drop_path = nn.DropPath(c.drop_path * layer / max(1, c.n_layer - 1), rng=rng)
-        k = c.conv_kernel  # Canon layers A and C: mix the last k positions into what attention and the MLP read
+        k = c.lookback.conv  # Canon layers A and C: mix the last k positions into what attention and the MLP read
         self.conv_1 = CausalConv(c.n_embd, k, dtype) if k else None
         self.conv_2 = CausalConv(c.n_embd, k, dtype) if k else None
 
@@ -116,10 +118,11 @@ class Block(nn.Module):
 class GPT(LanguageModel):
     rung, ladder_position = "transformer", 60
     Config = GPTConfig
+    renamed = transformer_config.RENAMED
 
     def __init__(self, config: GPTConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)
-        c = config
+        c, look = config, config.lookback
         self.block_size, self.n_layer, self.n_head, self.n_embd = c.block_size, c.n_layer, c.n_head, c.n_embd
         std = 0.02
         self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
@@ -150,12 +153,19 @@ class GPT(LanguageModel):
             emb.weight.data[...] = nn.init.normal(rng, emb.weight.shape, std, dtype=dtype)
         self.logit_softcap = c.logit_softcap
         # the look-backs start at zero and draw nothing from rng: at step 0, the same model as without them
-        self.smear = Smear(c.gate_width, dtype) if c.smear else None
-        self.bigram = BigramEmbedding(c.vocab_size, c.n_embd, dtype) if c.bigram_embed else None
-        self.ngram = (
-            NgramEmbedding(c.vocab_size, c.n_embd, c.ngram_embed, c.ngram_buckets, dtype) if c.ngram_embed else None
-        )
-        self.future = FutureHeads(c.n_embd, c.vocab_size, c.mtp, c.mtp_weight, dtype) if c.mtp else None
+        self.smear = Smear(look.smear.gate_width(c.n_embd), dtype) if look.smear.enabled else None
+        o = look.ngram.order
+        self.ngram = NgramEmbedding(c.vocab_size, c.n_embd, o, look.ngram.buckets, dtype) if o else None
+        k = c.mtp.heads
+        self.future = FutureHeads(c.n_embd, c.vocab_size, k, c.mtp.weight, dtype) if k else None
+
+    @classmethod
+    def stored_config(cls, fields: dict) -> GPTConfig:
+        return GPTConfig(**transformer_config.from_stored(fields))  # the flat fields of older files, as groups
+
+    @classmethod
+    def renamed_weights(cls, fields: dict) -> dict[str, str]:
+        return transformer_config.renamed_weights(fields)
 
     def set_context(self, n: int) -> None:
         """Read rows of up to n tokens from now on (`lmladder evaluate --window`). Fewer than block_size always work;
@@ -175,7 +185,7 @@ class GPT(LanguageModel):
     def new_cache(self, batch: int) -> KVCache:
         c, head_dim = self.config, self.n_embd // self.n_head
         dims = (self.n_layer, batch, self.n_head, self.block_size, head_dim, self.wte.weight.dtype)
-        return KVCache(*dims, lookback=c.lookback, pad=c.vocab_size)
+        return KVCache(*dims, lookback=c.lookback.tokens, pad=c.vocab_size)
 
     def forward(self, idx, targets=None, cache: KVCache | None = None, last_only: bool = False):
         """(logits (B, T, vocab), mean loss against targets or None): the one forward, with or without a graph.
@@ -183,33 +193,40 @@ class GPT(LanguageModel):
         cache: KV-cached decoding (under no_grad): idx continues the cache's tokens, whose keys/values it appends.
         last_only: logits of the last position only, (B, 1, vocab) (nanoGPT's lm_head(x[:, [-1], :])): the final
         norm and the head skip the other T - 1 positions. Sampling calls it without targets; with targets (B, 1)
-        the loss is that of the last position alone (the contract of models/base.py). A training forward with mtp
-        adds the future heads' loss to the next token's; evaluation scores the next token alone."""
+        the loss is that of the last position alone (the contract of models/base.py)."""
         idx = self.check_input(idx, targets, last_only)
-        B, T = idx.shape
-        start = 0
-        if cache is not None:
-            if is_grad_enabled():
-                raise ModelConfigError("GPT.forward: the KV cache is for inference; wrap the call in no_grad()")
-            start = cache.room(T)
-        x = self.wte(idx)  # (B, T, C)
-        last = None if cache is None else cache.last  # (B, lookback): the tokens before idx's first, if any
-        if self.smear is not None:
-            x = self.smear(x, None if last is None else self.wte(last[:, -1:]))  # before: (B, 1, C)
-        if self.bigram is not None:
-            x = x + self.bigram(idx, last)  # (B, T, C)
-        if self.ngram is not None:
-            x = x + self.ngram(idx, last)  # (B, T, C)
-        if self.wpe is not None:
-            x = x + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
-        x = self.drop(x)
-        ves = iter(self.value_embeds)
-        for i, block in enumerate(self.blocks):
-            ve = next(ves)(idx) if self.config.has_value_embed(i) else None  # (B, T, H_kv d)
-            x = block(x, cache, i, ve)
+        x = self.embed(idx, cache)  # (B, T) -> (B, T, C)
+        for i, (block, ve) in enumerate(zip(self.blocks, self.values(idx), strict=True)):
+            x = block(x, cache, i, ve)  # (B, T, C)
         if cache is not None:
             cache.advance(idx)
-        if last_only and T > 1:
+        return self.head(x, targets, last_only)
+
+    def embed(self, idx: np.ndarray, cache: KVCache | None = None) -> Tensor:
+        """idx (B, T) -> (B, T, C): the token embeddings, the look-backs on them (with a cache, reading the tokens
+        before idx that it keeps), the positions, dropout."""
+        T = idx.shape[1]
+        start = 0 if cache is None else cache.room(T)  # the position of idx's first token
+        before = None if cache is None else cache.last  # (B, lookback): the tokens before idx's first, if any
+        x = self.wte(idx)  # (B, T, C)
+        if self.smear is not None:
+            x = self.smear(x, None if before is None else self.wte(before[:, -1:]))  # before: (B, 1, C)
+        if self.ngram is not None:
+            x = x + self.ngram(idx, before)  # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe.weight[start : start + T]  # (B, T, C) + (T, C); a slice, not a gather
+        return self.drop(x)
+
+    def values(self, idx: np.ndarray):
+        """Each layer's value embedding of idx, (B, T, H_kv d), or None for a layer without one."""
+        ves = iter(self.value_embeds)
+        return (next(ves)(idx) if self.config.has_value_embed(i) else None for i in range(self.n_layer))
+
+    def head(self, x: Tensor, targets=None, last_only: bool = False):
+        """x (B, T, C) -> (logits, loss): the final norm, the linear head (soft-capped), the mean cross-entropy. A
+        training forward with mtp adds the future heads' loss to the next token's; evaluation scores the next token
+        alone."""
+        if last_only and x.shape[1] > 1:
             x = x[:, -1:]  # (B, T, C) -> (B, 1, C)
         h = self.ln_f(x)
         logits = self.lm_head(h)  # (B, T, C) -> (B, T, vocab)
@@ -217,5 +234,5 @@ class GPT(LanguageModel):
             logits = F.softcap(logits, self.logit_softcap)
         loss = None if targets is None else self.loss(logits, targets)
         if self.future is not None and self.training and loss is not None and not last_only:
-            loss = loss + self.future(h, np.asarray(targets), IGNORE_INDEX)  # the tokens 2..mtp+1 ahead
+            loss = loss + self.future(h, np.asarray(targets), IGNORE_INDEX)  # the tokens 2..mtp.heads+1 ahead
         return logits, loss

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import is_grad_enabled
 from .base import ModelConfigError
 
 
@@ -22,7 +23,10 @@ class KVCache:
         self.conv: dict[tuple[int, int], np.ndarray] = {}  # (layer, site) -> (B, kernel-1, C): the convs' last inputs
 
     def room(self, T: int) -> int:
-        """The position of the next token (the tokens held), after checking that T more fit."""
+        """The position of the next token (the tokens held), after checking that T more fit (and that no graph is
+        being recorded: the cache holds arrays, not tensors)."""
+        if is_grad_enabled():
+            raise ModelConfigError("GPT.forward: the KV cache is for inference; wrap the call in no_grad()")
         if self.length + T > self.block_size:
             raise ModelConfigError(
                 f"GPT.forward: cache holds {self.length} tokens, {T} more exceed block_size {self.block_size}; "

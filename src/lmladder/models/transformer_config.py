@@ -1,19 +1,97 @@
 """The GPT's hyper-parameters (models/transformer.py): every option with its rule, the checks across options, and
-the parameter and FLOP counts they give."""
+the parameter and FLOP counts they give. A feature of several settings is a group of its own, nested under the
+GPT's (rules.py): the look-backs (`lookback.*`) and multi-token prediction (`mtp.*`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import nn
 from ..nn.lookback import ngram_counts
-from ..rules import check_fields, choice, flag, integer, number
+from ..rules import check_fields, check_groups, choice, flag, integer, nest, number
+from . import RetiredConfigError
 from .base import Counts, ModelConfigError, need_vocab
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rope")
 SMEAR_WIDTH = 12  # channels the smear gate reads by default (modded-nanogpt's; nanochat's 24)
-BIGRAM_MAX_VOCAB = 512  # bigram_embed keeps (V + 1) x V rows: a character or byte vocabulary
+
+
+@dataclass
+class SmearConfig:
+    """modded-nanogpt's smear gate (nn/lookback.py: Smear): each position adds a gated share of the previous token's
+    embedding."""
+
+    enabled: bool = flag(False)
+    width: int | None = integer(None, low=1, null="(12, or n_embd if smaller)")  # channels of its own the gate reads
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
+
+    def gate_width(self, n_embd: int) -> int:
+        """The channels the gate reads."""
+        return min(SMEAR_WIDTH, n_embd) if self.width is None else self.width
+
+
+@dataclass
+class NgramEmbedConfig:
+    """Learned rows for the n-grams of orders 2..order ending at each token, added to its embedding (nn/lookback.py:
+    NgramEmbedding): order 2 is the bigram embedding, exact while its (V + 1) x V rows fit in `buckets`."""
+
+    order: int = integer(0, low=0, high=8, note="0 turns it off")
+    buckets: int = integer(8192, low=1, note="rows per order, e.g. 4096")  # an order with more n-grams hashes them
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
+        if self.order == 1:
+            raise ModelConfigError(
+                "order=1 is the token embedding itself: n-gram rows start at order 2; set order >= 2 (rows for the "
+                "orders 2..n; 2 is the bigram embedding), or 0 to turn them off"
+            )
+
+    def rows(self, vocab_size: int) -> int:
+        """The table's rows: per order, one per n-gram while they fit in `buckets`."""
+        return sum(min(n, self.buckets) for n in ngram_counts(vocab_size, self.order))
+
+
+@dataclass
+class LookbackConfig:
+    """Cheap looks at the last few tokens for character models (nn/lookback.py), all off by default: the smear gate
+    and n-gram rows on the input, a causal convolution inside every block."""
+
+    smear: SmearConfig = field(default_factory=SmearConfig)
+    ngram: NgramEmbedConfig = field(default_factory=NgramEmbedConfig)
+    # x + a causal per-channel convolution of the last `conv` positions before each block's attention and MLP
+    conv: int = integer(0, low=0, high=64, note="0 turns it off")
+
+    def __post_init__(self):
+        nest(self)
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
+        check_groups(self, ModelConfigError)
+        if self.conv == 1:
+            raise ModelConfigError(
+                "conv=1 reads no earlier position (it only rescales each channel); set conv >= 2 (e.g. 4: the "
+                "position and the 3 before it), or 0 to turn it off"
+            )
+
+    @property
+    def tokens(self) -> int:
+        """How many tokens before a position the look-backs read: what a KV cache keeps of the tokens fed."""
+        return max(1, self.ngram.order - 1)
+
+
+@dataclass
+class MtpConfig:
+    """Multi-token prediction (nn/future.py), a training loss only: `heads` more heads predict the tokens 2..heads+1
+    ahead, their mean loss weighted by `weight` beside the next token's."""
+
+    heads: int = integer(0, low=0, high=8, note="0 turns it off")
+    weight: float = number(0.3, above=0)
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
 
 
 @dataclass
@@ -37,18 +115,16 @@ class GPTConfig:
     logit_softcap: float | None = number(None, above=0, null="(off)")  # logits = cap * tanh(logits / cap)
     value_embeds: bool = flag(False)  # alternate layers add a per-token embedding to their values (nanochat)
     n_kv_head: int | None = integer(None, low=1, null="(= n_head)")  # key/value heads, grouped-query attention
-    smear: bool = flag(False)  # each position adds a gated share of the previous token's embedding (modded-nanogpt)
-    smear_width: int | None = integer(None, low=1, null="(12, or n_embd if smaller)")  # channels the gate reads
-    bigram_embed: bool = flag(False)  # adds a learned embedding of (previous token, token): (V + 1) x V rows
-    ngram_embed: int = integer(0, low=0, high=8, note="0 turns it off")  # adds learned n-gram rows, orders 2..this
-    ngram_buckets: int = integer(8192, low=1, note="rows per order, e.g. 4096")  # hashed once an order outgrows it
-    conv_kernel: int = integer(0, low=0, high=64, note="0 turns it off")  # x + a causal conv of this width, per block
-    mtp: int = integer(0, low=0, high=8, note="0 turns it off")  # training also predicts the tokens 2..mtp+1 ahead
-    mtp_weight: float = number(0.3, above=0)  # the weight of those heads' mean loss beside the next token's
+    lookback: LookbackConfig = field(default_factory=LookbackConfig)
+    mtp: MtpConfig = field(default_factory=MtpConfig)
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
+
+    def __post_init__(self):
+        nest(self)
 
     def check(self) -> None:
         check_fields(self, ModelConfigError)
+        check_groups(self, ModelConfigError)
         if self.n_embd % self.n_head:
             raise ModelConfigError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; pick n_embd a multiple of n_head"
@@ -67,32 +143,15 @@ class GPTConfig:
                 "value_embeds=true needs n_layer >= 2 (they go on alternate layers); set n_layer >= 2 or turn "
                 "value_embeds off"
             )
-        if self.smear_width is not None and self.smear_width > self.n_embd:
+        if (width := self.lookback.smear.width) is not None and width > self.n_embd:
             raise ModelConfigError(
-                f"smear_width={self.smear_width} exceeds n_embd={self.n_embd} (the smear gate reads the first "
-                "smear_width channels of each embedding); set smear_width <= n_embd, or null"
+                f"lookback.smear.width={width} exceeds n_embd={self.n_embd} (the smear gate reads the first width "
+                "channels of each embedding); set lookback.smear.width <= n_embd, or null"
             )
-        if self.ngram_embed == 1:
+        if (k := self.mtp.heads) >= self.block_size:
             raise ModelConfigError(
-                "ngram_embed=1 is the token embedding itself: n-gram rows start at order 2; set ngram_embed >= 2 "
-                "(orders 2..ngram_embed), or 0 to turn them off"
-            )
-        if self.conv_kernel == 1:
-            raise ModelConfigError(
-                "conv_kernel=1 reads no earlier position (it only rescales each channel); set conv_kernel >= 2 "
-                "(e.g. 4: the position and the 3 before it), or 0 to turn it off"
-            )
-        if self.mtp >= self.block_size:
-            raise ModelConfigError(
-                f"mtp={self.mtp} predicts {self.mtp + 1} tokens ahead, and windows of block_size={self.block_size} "
-                f"leave no position with a target that far; set mtp < block_size, or 0 to turn it off"
-            )
-        if self.bigram_embed and self.vocab_size is not None and self.vocab_size > BIGRAM_MAX_VOCAB:
-            V = self.vocab_size
-            raise ModelConfigError(
-                f"bigram_embed=true keeps a row per pair of tokens: {(V + 1) * V:,} rows x n_embd={self.n_embd} for a "
-                f"vocabulary of {V} tokens; use one of at most {BIGRAM_MAX_VOCAB} (data.tokenizer=char or byte) or set "
-                "bigram_embed=false"
+                f"mtp.heads={k} predicts {k + 1} tokens ahead, and windows of block_size={self.block_size} leave no "
+                "position with a target that far; set mtp.heads < block_size, or 0 to turn it off"
             )
 
     def counts(self) -> Counts:
@@ -105,34 +164,66 @@ class GPTConfig:
         biases = (C + 2 * kv) + C + 4 * C + C if self.bias else 0
         value_embeds = (L + 1) // 2 if self.value_embeds else 0  # alternate layers, the last included (has_value_embed)
         tables = V * C + (T * C if self.pos == "learned" else 0) + V * kv * value_embeds
-        tables += ((V + 1) * V if self.bigram_embed else 0) * C + self.ngram_rows * C
-        smear = self.gate_width + 1 if self.smear else 0  # the gate's weights (a matrix product) and lam
-        future = self.mtp * V * C  # multi-token prediction's heads (training only)
-        conv = 2 * self.conv_kernel * C  # two per block, a multiply-add per weight and token like a matrix's
+        tables += self.lookback.ngram.rows(V) * C
+        gate = self.lookback.smear.gate_width(C) if self.lookback.smear.enabled else 0
+        smear = gate + 1 if gate else 0  # the gate's weights (a matrix product) and lam
+        future = self.mtp.heads * V * C  # multi-token prediction's heads (training only)
+        conv = 2 * self.lookback.conv * C  # two per block, a multiply-add per weight and token like a matrix's
         params = tables + L * (block + biases + 2 * norm + conv) + norm + (0 if self.tie_weights else V * C)
         params += smear + future
-        matmul = L * (block + conv) + V * C + (self.gate_width if self.smear else 0) + future  # heads: every token
+        matmul = L * (block + conv) + V * C + gate + future  # the heads: every token
         return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
     @property
     def kv_heads(self) -> int:
         return self.n_head if self.n_kv_head is None else self.n_kv_head
 
-    @property
-    def ngram_rows(self) -> int:
-        """The rows of ngram_embed's table: per order, one per k-gram while they fit in ngram_buckets."""
-        return sum(min(n, self.ngram_buckets) for n in ngram_counts(need_vocab(self), self.ngram_embed))
-
-    @property
-    def lookback(self) -> int:
-        """How many tokens before a position the look-backs read: what a KV cache keeps of the tokens fed."""
-        return max(1, self.ngram_embed - 1)
-
-    @property
-    def gate_width(self) -> int:
-        """The channels the smear gate reads."""
-        return min(SMEAR_WIDTH, self.n_embd) if self.smear_width is None else self.smear_width
-
     def has_value_embed(self, layer: int) -> bool:
         """Alternate layers, the last one included (nanochat's rule)."""
         return self.value_embeds and layer % 2 == (self.n_layer - 1) % 2
+
+
+_LOOKBACK = "the look-backs' settings are one group"
+_MTP = "multi-token prediction's settings are one group"
+# GPTConfig's flat fields before its groups: old -> (new, why). config.py refuses them in a config, naming the new
+# key; from_stored maps them in the fields a checkpoint stored.
+RENAMED = {
+    "smear": ("lookback.smear.enabled", _LOOKBACK),
+    "smear_width": ("lookback.smear.width", _LOOKBACK),
+    "bigram_embed": ("lookback.ngram.order=2", "the bigram embedding is the n-gram rows of order 2"),
+    "ngram_embed": ("lookback.ngram.order", _LOOKBACK),
+    "ngram_buckets": ("lookback.ngram.buckets", _LOOKBACK),
+    "conv_kernel": ("lookback.conv", _LOOKBACK),
+    "mtp": ("mtp.heads", _MTP),
+    "mtp_weight": ("mtp.weight", _MTP),
+}
+
+
+def from_stored(stored: dict) -> dict:
+    """GPTConfig's fields from those a checkpoint stored. A file written before the groups holds RENAMED's flat
+    fields: they become the groups of the same model, bigram_embed the n-gram rows of order 2 with a row per pair
+    (its table's rows, in the same order: renamed_weights). A file with both bigram_embed and ngram_embed had two
+    tables of order 2, which no config describes now: refused."""
+    flat = {k: v for k, v in stored.items() if k in RENAMED and not (k == "mtp" and isinstance(v, dict))}
+    if not flat or "lookback" in stored:  # today's fields (or a mix, which GPTConfig refuses as unknown fields)
+        return stored
+    ngram = NgramEmbedConfig(flat.get("ngram_embed", 0), flat.get("ngram_buckets", NgramEmbedConfig.buckets))
+    if flat.get("bigram_embed"):
+        if ngram.order:
+            raise RetiredConfigError(
+                f"its GPT has bigram_embed=true and ngram_embed={ngram.order}, two tables of order 2, which this "
+                f"lmladder no longer builds; retrain it with transformer.model.lookback.ngram.order={ngram.order} "
+                "(its rows of order 2 are the bigram embedding)"
+            )
+        V = stored["vocab_size"]
+        ngram = NgramEmbedConfig(2, max(ngram.buckets, (V + 1) * V))
+    smear = SmearConfig(flat.get("smear", False), flat.get("smear_width"))
+    lookback = LookbackConfig(smear, ngram, flat.get("conv_kernel", 0))
+    mtp = MtpConfig(flat.get("mtp", 0), flat.get("mtp_weight", MtpConfig.weight))
+    return {**{k: v for k, v in stored.items() if k not in flat}, "lookback": lookback, "mtp": mtp}
+
+
+def renamed_weights(stored: dict) -> dict[str, str]:
+    """{older name: name} of the weights a checkpoint with these stored fields holds: bigram_embed's table is the
+    n-gram table now."""
+    return {"bigram.weight": "ngram.weight"} if stored.get("bigram_embed") and "lookback" not in stored else {}

@@ -3,11 +3,11 @@ nothing from the random generator (a model with them starts as the same model wi
 
 - Smear (modded-nanogpt's "smear", kept by nanochat): each position adds a gated share of the previous position's
   embedding, x_t + lam * sigmoid(w . x_t[:k]) * x_{t-1}; the first position has nothing before it.
-- BigramEmbedding: a learned vector for every (previous token, token) pair, added to the token embedding: what the
-  count model's bigram table knows, inside the network. Row prev * V + cur; prev = V means "no previous token".
-- NgramEmbedding: the same for every order 2..n, each order's table hashed into a fixed number of rows once its
-  n-grams outnumber them (the hash n-gram embeddings of BLT, Pagnoni et al. 2024; Huang et al. 2025's
-  over-tokenized inputs): what the count model's long contexts know, as learned vectors.
+- NgramEmbedding: a learned vector for every n-gram of orders 2..n ending at a position, added to the token
+  embedding: what the count model's n-gram tables know, inside the network. Order 2 is the bigram embedding, every
+  (previous token, token) pair its own row while the (V + 1) V pairs fit (V: "no previous token"); longer orders are
+  hashed into a fixed number of rows once their n-grams outnumber them (the hash n-gram embeddings of BLT,
+  Pagnoni et al. 2024; Huang et al. 2025's over-tokenized inputs).
 - CausalConv: x_t + sum_k w_k * x_{t-k} over the last `kernel` positions, per channel (Allen-Zhu 2025's Canon
   layers; RWKV's token shift is kernel 2): local mixing inside each block, so attention need not spend heads on
   the previous few characters.
@@ -109,11 +109,3 @@ def _mix(h: np.ndarray) -> np.ndarray:
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return h ^ (h >> np.uint64(31))
-
-
-class BigramEmbedding(NgramEmbedding):
-    """A ((V + 1) * V, C) table indexed by (previous token, token); row prev * V + cur, prev = V at the first
-    position: order 2 alone, every pair its own row."""
-
-    def __init__(self, vocab_size: int, embedding_dim: int, dtype=np.float32):
-        super().__init__(vocab_size, embedding_dim, 2, (vocab_size + 1) * vocab_size, dtype)
