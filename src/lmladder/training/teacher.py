@@ -51,14 +51,15 @@ def _order(tokens: np.ndarray, k: int, V: int) -> _Order:
 
 def _check_memory(tokens: np.ndarray, V: int, order: int) -> None:
     """Refuse an order whose dense tables would not fit in memory, naming the longest that would, before building:
-    the tables take 4 V bytes per distinct context of each order and per distinct n-gram of the top one, and working
-    out the top table takes about five times its size again (measured: order 5 of 300 kB of bytes, 385 MiB)."""
+    the tables take 4 V bytes per distinct context of each order and per distinct n-gram of the top one, working
+    out the top table about five times its size again, and counting the n-grams some 48 bytes per token (measured:
+    order 5 of 300 kB of bytes, 385 MiB; of 60 kB of names, 20 MiB)."""
     distinct, codes = [1], tokens  # distinct k-grams of the split, k = 0, 1, ...: order k's contexts are (k-1)-grams
     for k in range(1, order + 1):
         if k > 1:
             codes = codes[:-1] * V + tokens[k - 1 :]  # each position's k-gram as a base-V code
         distinct.append(len(np.unique(codes)))
-    need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) for k in range(order + 1)]
+    need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) + 48 * len(tokens) for k in range(order + 1)]
     fits = max((k for k in range(order + 1) if need[k] <= available_bytes()), default=0)
     what = f"teacher_order={order} ({distinct[order]:,} distinct {order}-grams in train, {V:,} counts each)"
     check_fits(
