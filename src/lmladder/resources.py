@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from .environment import omp_threads
 from .errors import LmladderError
 
 ENV = "LMLADDER_MEMORY_LIMIT"
@@ -54,6 +55,11 @@ def parse_bytes(text: str) -> int:
     if size < 1:
         raise MemoryBudgetError(f"{ENV}={text!r} leaves no memory at all; give a size such as 8G (or unset it)")
     return int(size)
+
+
+def threads_asked() -> int | None:
+    """The threads OMP_NUM_THREADS asks for, read as OpenMP reads it (the outermost level of "4,2"); None if unset."""
+    return omp_threads(os.environ.get("OMP_NUM_THREADS"))
 
 
 def usable_cores() -> int:
