@@ -54,12 +54,15 @@ def _check_memory(tokens: np.ndarray, V: int, order: int) -> None:
     the tables take 4 V bytes per distinct context of each order and per distinct n-gram of the top one, working
     out the top table about five times its size again, and counting the n-grams some 48 bytes per token (measured:
     order 5 of 300 kB of bytes, 385 MiB; of 60 kB of names, 20 MiB)."""
+    per_token = 48 * len(tokens)  # each order's codes, np.unique's sorted copy and inverse
+    check_fits(per_token, f"counting the n-grams of teacher_order={order} in {len(tokens):,} train tokens",
+               "use teacher_order=0 on a split this large, or free memory")  # fmt: skip
     distinct, codes = [1], tokens  # distinct k-grams of the split, k = 0, 1, ...: order k's contexts are (k-1)-grams
     for k in range(1, order + 1):
         if k > 1:
             codes = codes[:-1] * V + tokens[k - 1 :]  # each position's k-gram as a base-V code
         distinct.append(len(np.unique(codes)))
-    need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) + 48 * len(tokens) for k in range(order + 1)]
+    need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) + per_token for k in range(order + 1)]
     fits = max((k for k in range(order + 1) if need[k] <= available_bytes()), default=0)
     what = f"teacher_order={order} ({distinct[order]:,} distinct {order}-grams in train, {V:,} counts each)"
     check_fits(
