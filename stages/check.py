@@ -8,21 +8,24 @@ a passing check reruns nothing downstream.
     python stages/check.py rnn.model.n_embd=0             # the same check outside DVC, on conf/ and overrides
 """
 
-from dataclasses import fields, replace
+from lmladder.interrupt import quietly
 
-import hydra
-import numpy as np
-from omegaconf import DictConfig
+with quietly():  # a Ctrl-C while the modules below load: one line and exit 130, not a traceback
+    from dataclasses import fields, replace
 
-from lmladder.app.policy import stage
-from lmladder.app.startup import entry
-from lmladder.config import ConfigError, rung_settings, rung_settings_keys
-from lmladder.data import check_source
-from lmladder.errors import LmladderError, reworded
-from lmladder.io import atomic_write_text
-from lmladder.models import rung_class
-from lmladder.training import budget
-from lmladder.training.settings import check_model, rung_schema
+    import hydra
+    import numpy as np
+    from omegaconf import DictConfig
+
+    from lmladder.app.policy import stage
+    from lmladder.app.startup import entry
+    from lmladder.config import ConfigError, rung_settings, rung_settings_keys
+    from lmladder.data import check_source
+    from lmladder.errors import LmladderError, reworded
+    from lmladder.io import atomic_write_text
+    from lmladder.models import rung_class
+    from lmladder.training import budget
+    from lmladder.training.settings import check_model, rung_schema
 
 GATE = "outputs/config-checked.txt"  # dvc.yaml: check's output, prepare's dependency
 GATE_TEXT = "stages/check.py found the composed config (params.yaml) valid; every other stage runs after it.\n"

@@ -5,22 +5,25 @@ the network-health table, each rung's first seed's loss against position in the 
 with its "context used") and `lmladder inspect`'s pictures (inspect/<rung>/index.html), `lmladder diff` of the top
 rung against the one below it (diff/index.html), and the wall-clock timing.{csv,md} beside it."""
 
-from pathlib import Path
+from lmladder.interrupt import quietly
 
-import hydra
-from omegaconf import DictConfig
+with quietly():  # a Ctrl-C while the modules below load: one line and exit 130, not a traceback
+    from pathlib import Path
 
-from lmladder.app.policy import stage
-from lmladder.app.startup import check_run_dir, entry
-from lmladder.checkpoints import load_training_checkpoint
-from lmladder.config import ConfigError
-from lmladder.diff import write_note
-from lmladder.diff.pair import diff_on_split
-from lmladder.inference.positions import position_curve
-from lmladder.inference.scoring import score_splits_units
-from lmladder.insight import inspect_run
-from lmladder.insight.positions import write_positions
-from lmladder.reports import collect, write_curves, write_report
+    import hydra
+    from omegaconf import DictConfig
+
+    from lmladder.app.policy import stage
+    from lmladder.app.startup import check_run_dir, entry
+    from lmladder.checkpoints import load_training_checkpoint
+    from lmladder.config import ConfigError
+    from lmladder.diff import write_note
+    from lmladder.diff.pair import diff_on_split
+    from lmladder.inference.positions import position_curve
+    from lmladder.inference.scoring import score_splits_units
+    from lmladder.insight import inspect_run
+    from lmladder.insight.positions import write_positions
+    from lmladder.reports import collect, write_curves, write_report
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

@@ -1,13 +1,16 @@
 """Stage `prepare`: read the corpus, build the vocabulary, split and write token arrays."""
 
-from pathlib import Path
+from lmladder.interrupt import quietly
 
-import hydra
-from omegaconf import DictConfig
+with quietly():  # a Ctrl-C while the modules below load: one line and exit 130, not a traceback
+    from pathlib import Path
 
-from lmladder.app.policy import stage
-from lmladder.app.startup import check_run_dir, entry
-from lmladder.data import ensure_prepared, prepare
+    import hydra
+    from omegaconf import DictConfig
+
+    from lmladder.app.policy import stage
+    from lmladder.app.startup import check_run_dir, entry
+    from lmladder.data import ensure_prepared, prepare
 
 
 def _summary(stats: dict) -> str:

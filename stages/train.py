@@ -7,16 +7,19 @@
 dvc.yaml runs it once per rung and seed, writing outputs/<rung>/seed<N>/.
 """
 
-import math
+from lmladder.interrupt import quietly
 
-import hydra
-from omegaconf import DictConfig
+with quietly():  # a Ctrl-C while the modules below load: one line and exit 130, not a traceback
+    import math
 
-from lmladder.app.policy import stage
-from lmladder.app.runs import training_run
-from lmladder.app.startup import check_run_dir, entry, join_world
-from lmladder.app.sweeps import check_search_space
-from lmladder.training import run_rung
+    import hydra
+    from omegaconf import DictConfig
+
+    from lmladder.app.policy import stage
+    from lmladder.app.runs import training_run
+    from lmladder.app.startup import check_run_dir, entry, join_world
+    from lmladder.app.sweeps import check_search_space
+    from lmladder.training import run_rung
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

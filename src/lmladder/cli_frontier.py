@@ -9,6 +9,7 @@ lmladder frontier fit outputs/frontier/names                  # -> outputs/front
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -17,25 +18,18 @@ from .cli_checkpoint import CliError
 from .frontier.preset import FrontierError
 from .frontier.study import LAUNCHERS
 
+PRESET_BYTES = 1 << 20  # a preset is a page of YAML
+MAX_BOOTSTRAP = 10_000
 LAUNCHER_HELP = "local (one after another), joblib (--jobs at once), slurm, slurm_local (submitit), mpi (--ranks)"
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from omegaconf import OmegaConf
-
     from .cli_frontier_plan import estimate_seconds, fmt_duration, make_plan
     from .frontier.preset import parse_preset
     from .frontier.study import check_unplanned, write_plan
-    from .io import check_user_file
 
     path = Path(a.preset)
-    fix = "give a preset file, e.g. conf/frontier/names.yaml"
-    check_user_file(path, what=f"preset {path}", fix=fix, error=FrontierError, missing=f"no preset at {path}; {fix}")
-    try:
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as e:  # noqa: BLE001 - YAML and OmegaConf raise many kinds; each is a bad file
-        raise FrontierError(f"{path} is not a readable YAML preset ({str(e).splitlines()[0][:80]}); fix it") from None
-    preset = parse_preset(raw, str(path))
+    preset = parse_preset(_read_preset(path), str(path))
     study = Path(a.out or f"outputs/frontier/{preset.name}")
     check_unplanned(study)
     plan = make_plan(preset, list(a.overrides), str(path), calibrate=a.calibrate)
@@ -49,9 +43,29 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _read_preset(path: Path):
+    """The preset file's mapping (OmegaConf's YAML, interpolations resolved), its size bounded before it is built."""
+    from omegaconf import OmegaConf
+
+    from .io import read_user_file
+    from .io.yaml_text import check_yaml, yaml_reason
+
+    fix = "give a preset file, e.g. conf/frontier/names.yaml"
+    data = read_user_file(path, what=f"preset {path}", fix=fix, error=FrontierError, missing=f"no preset at {path}; "
+                          f"{fix}", max_bytes=PRESET_BYTES, too_big=f"more than any preset needs; {fix}")  # fmt: skip
+    try:
+        text = data.decode("utf-8")
+        check_yaml(text, str(path), FrontierError)  # its size with aliases expanded, before OmegaConf copies them
+        return OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+    except FrontierError:
+        raise
+    except Exception as e:  # noqa: BLE001 - YAML and OmegaConf raise many kinds; each is a bad file
+        raise FrontierError(f"{path} is not a readable YAML preset ({yaml_reason(e)}); fix it") from None
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from .cli_frontier_plan import estimate_seconds, fmt_duration
-    from .frontier.study import launch_argv, load_plan, stage_points, states
+    from .frontier.study import launch_argv, launcher_problem, load_plan, stage_points, states
 
     if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
         raise CliError(f"{bad[0]}: only hydra.* overrides (the launcher's); a point's settings are fixed by its plan")
@@ -61,13 +75,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     plan = load_plan(study)
     if not Path("stages/train.py").is_file():
         raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
+    if problem := launcher_problem(a.launcher):
+        raise FrontierError(problem)
+    timed_here = a.launcher == "slurm" or _calibrated_here(plan, study)  # slurm: the points run on its nodes
     before = states(study, plan)
     todo = [pid for pid, s in before.items() if s != "finished"]
     if not todo:
         print(f"[frontier] all {len(before)} points finished; next: lmladder frontier fit {study}")
         return 0
     partial = sum(before[p] in ("partial", "failed") for p in todo)
-    est = estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
+    est = timed_here and estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
     about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
     print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
     stage_points(study, plan, todo, _commit())
@@ -79,10 +96,34 @@ def cmd_run(a: argparse.Namespace) -> int:
     if left:
         raise FrontierError(
             f"{len(left)} of {len(after)} points did not finish (the first: {study / 'runs' / left[0]}, "
-            f"{after[left[0]]}); fix what their errors say, then `lmladder frontier run {study}` runs just those"
+            f"{after[left[0]]}); fix what their errors say, then `lmladder frontier run {study}` runs just those (a "
+            f"point that fails again on its own files, a corrupt checkpoint, starts over once its folder is moved "
+            f"out of {study / 'runs'})"
         )
     print(f"[frontier] all {len(after)} points finished; next: lmladder frontier fit {study}")
     return 0
+
+
+def _calibrated_here(plan: dict, study: Path) -> bool:
+    """Whether plan.json's tokens/s were measured on this CPU (its model and cores), or not measured at all. Seconds
+    budgets timed on another CPU are refused (their steps take another time here: a "1.5 s" point trained for 121 s);
+    a FLOP plan only loses its estimate of the duration, said in a note."""
+    from .cli_frontier_plan import cpu_model
+
+    cal = plan.get("calibration")
+    if not isinstance(cal, dict):
+        return True
+    theirs, here = f"{cal.get('cpu')} ({cal.get('cores')} cores)", f"{cpu_model()} ({os.cpu_count()} cores)"
+    if theirs == here:
+        return True
+    if any(p.get("kind") == "seconds" for p in plan["points"]):
+        raise FrontierError(
+            f"{study}'s seconds budgets were timed on {theirs}, and this machine is {here}: each point's steps "
+            f"would take another time here; plan the study again on this machine (lmladder frontier plan "
+            f"{plan.get('source', 'PRESET')} --out NEW_FOLDER), or run it where it was planned"
+        )
+    print(f"[frontier] note: the plan was timed on {theirs}, not on this {here}: no estimate of the duration")
+    return False
 
 
 def _launch(argv: list[str]) -> None:
@@ -122,6 +163,11 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
     if a.bootstrap < 0:
         raise CliError(f"--bootstrap {a.bootstrap} must be >= 0 (0: no intervals)")
+    if a.bootstrap > MAX_BOOTSTRAP:
+        raise CliError(
+            f"--bootstrap {a.bootstrap} must be <= {MAX_BOOTSTRAP:,} (each replicate refits every law, and 95% "
+            "intervals settle within 2,000); the default 200 is enough for a report"
+        )
     sources = [Path(d) for d in a.dirs]
     out = Path(a.out) if a.out else sources[0] / "frontier"
     runs, corpus = read_runs(sources, _train_tokens)
@@ -138,14 +184,24 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 
 def _train_tokens(data: dict) -> int:
-    """A corpus no plan recorded, prepared (or found prepared) the way a stage does, and its train targets."""
+    """The train targets of a corpus no plan recorded: its prepared copy here if there is one, else prepared in a
+    temporary folder, deleted after (fit never writes into this folder's data/, which DVC's prepare stage owns)."""
+    import tempfile
+
     from .config import merge
     from .data import DataConfig, ensure_prepared
+    from .data.store import find_prepared
     from .frontier.plan import train_targets
 
     config = merge(DataConfig, {k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__}, "data.")
-    prepared, _ = ensure_prepared(config, prepared_dir="data/prepared", cache_root="data/prepared/cache")
-    return train_targets(prepared)
+    if found := find_prepared(config, prepared_dir="data/prepared", cache_root="data/prepared/cache"):
+        return train_targets(found[0])
+    print(f"[frontier] counting the train tokens of {config.name} (no plan recorded them): preparing it apart")
+    with tempfile.TemporaryDirectory(prefix="lmladder-fit-") as tmp:
+        prepared, _ = ensure_prepared(config, prepared_dir=Path(tmp) / "none", cache_root=tmp, log=lambda *_: None)
+        n = train_targets(prepared)
+        del prepared  # its arrays map files in tmp, and Windows deletes no mapped file
+    return n
 
 
 def add_parser(sub) -> None:

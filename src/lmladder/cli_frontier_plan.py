@@ -156,10 +156,10 @@ def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:
 
 def _machine(steps: int) -> dict[str, Any]:
     """The CPU the calibration ran on, as the benchmarks name it (psutil has no model name; platform's is coarse)."""
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "steps": steps}
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "steps": steps}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     """The CPU's brand name where each OS keeps it (Linux: /proc/cpuinfo, macOS: sysctl, Windows: the registry);
     platform's coarser name where that fails."""
     try:

@@ -4,8 +4,9 @@ million-token context is refused with its estimate, not run until the machine sw
 
 Available = the smallest of: the OS's available memory (psutil: free memory plus what the OS can reclaim; Linux's
 MemAvailable, macOS's and Windows' own counters), the cgroup v2 limit minus its usage where there is one (a Linux
-container's memory.max), and LMLADDER_MEMORY_LIMIT (bytes, or with a K/M/G/T suffix: a cap a user sets on a shared
-machine). Where none can be read, nothing is refused.
+container's memory.max), and LMLADDER_MEMORY_LIMIT (a cap a user sets on a shared machine: whole bytes, or a size
+with a unit of K, M, G or T, powers of 1024: 512M, 0.5G, 8 GB; parse_bytes). Where none can be read, nothing is
+refused.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import psutil
 
+from .environment import omp_threads
 from .errors import LmladderError
 
 ENV = "LMLADDER_MEMORY_LIMIT"
@@ -37,10 +40,26 @@ def fmt_bytes(n: float) -> str:
 
 
 def parse_bytes(text: str) -> int:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not m:
+    """A size as LMLADDER_MEMORY_LIMIT gives it: a whole number of bytes (1e9 too), or a number with a unit of K, M,
+    G or T, powers of 1024 with or without B or iB, spaces allowed (0.5G, 512MB, 1 TB, 8GiB); whole bytes, rounded
+    down, and at least one."""
+    m = re.fullmatch(r"\s*((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]{1,2})?)\s*(?:([kmgt])i?b?|b?)\s*", text.lower())
+    if not m or len(text) > 64:  # a few digits' exponent and length: 10**(10**9) would take the machine's memory
         raise MemoryBudgetError(f"{ENV}={text!r} is not a size; give bytes or e.g. 512M, 8G (or unset it)")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+    size = Fraction(m.group(1)) * _UNITS[m.group(2) or ""]  # exact: 0.1G is 107374182.4 bytes, not a float's
+    if not m.group(2) and size.denominator != 1:
+        raise MemoryBudgetError(
+            f"{ENV}={text!r} has a fraction of a byte (a number without a unit is bytes); give whole bytes, or a "
+            "unit: e.g. 0.5G is 512 MiB"
+        )
+    if size < 1:
+        raise MemoryBudgetError(f"{ENV}={text!r} leaves no memory at all; give a size such as 8G (or unset it)")
+    return int(size)
+
+
+def threads_asked() -> int | None:
+    """The threads OMP_NUM_THREADS asks for, read as OpenMP reads it (the outermost level of "4,2"); None if unset."""
+    return omp_threads(os.environ.get("OMP_NUM_THREADS"))
 
 
 def usable_cores() -> int:

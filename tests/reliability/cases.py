@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, F, case
 from .cases_average import AVERAGE
+from .cases_bounds import BOUNDS
 from .cases_diff import DIFF
 from .cases_found import FOUND
 from .cases_lookback import LOOKBACK
@@ -648,6 +649,7 @@ CASES = [
 ]  # fmt: skip
 
 CASES += FOUND + ROUND4  # cases found since, each at the end of its group in docs/errors.md
+CASES += BOUNDS  # issue 70: sizes bounded before work, messages that name the fix (cases_bounds.py)
 CASES += DIFF  # lmladder diff and single-run compare (issue 50): a group of their own
 CASES += MUON_CASES  # Muon's options as the field runs it (issue 49): a group of their own
 CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a group of their own

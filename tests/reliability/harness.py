@@ -29,6 +29,7 @@ from lmladder.models import rungs
 from lmladder.models.transformer import GPT, GPTConfig
 
 from ..shared_data import shared_file
+from .bounds_files import build_bounds
 from .frontier_files import build_frontier
 from .readback_files import build_readback
 from .round4_files import build_round4
@@ -276,6 +277,7 @@ def build_sandbox(root: Path) -> Sandbox:
     build_readback(root, ev.stdout)
     build_frontier(root, lambda rung, args, run_dir: _must(run_in_process(sb, rung, args, run_dir)))
     build_round4(root)
+    build_bounds(root)
     return sb
 
 

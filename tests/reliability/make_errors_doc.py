@@ -53,7 +53,8 @@ uninterrupted run (`tests/reliability/test_kill_resume.py`). Under `dvc repro` j
 trains in `outputs/.partial/<rung>/seed<N>`, out of reach of DVC's deleting a stage's outputs before it runs, and
 continues from there when its settings, seed and data are the same (`tests/test_pipeline_e2e.py`). Ctrl-C always
 stops a run, even when it lands in a finaliser, where Python swallows a KeyboardInterrupt: the run stops at its next
-step (`tests/reliability/test_interrupt.py`).
+step (`tests/reliability/test_interrupt.py`). One that lands while a stage or command is still starting (loading its
+modules, Hydra composing the config) is the same one line and exit status 130 (`tests/reliability/test_bounds.py`).
 
 **A bad setting under DVC deletes nothing:** DVC deletes a stage's outputs just before it runs the stage, so
 `dvc repro` starts with the `check` stage (`stages/check.py`): it validates the whole composed params.yaml (the data
@@ -76,7 +77,8 @@ Unix filter. Files are not affected: they are written atomically, as above.
 
 **Memory:** a request is estimated before anything is allocated and refused when it cannot fit (the message gives
 the estimate and what is available); `LMLADDER_MEMORY_LIMIT=8G` caps what lmladder plans for, in every command
-and stage (a refusal it causes names it, `memory-limit-*` below). The estimates (`src/lmladder/resources.py`): a
+and stage (whole bytes, or a size with a unit of K, M, G or T, powers of 1024: `512M`, `0.5G`, `8 GB`; a refusal it
+causes names it, `memory-limit-*` below). The estimates (`src/lmladder/resources.py`): a
 model's weights from its sizes, a checkpoint's arrays from its header before any is read, a training step's,
 scoring's and a beam search's activations from short probe steps (forward + backward of one and two rows, counted
 by tracemalloc, in `training/budget.py`; within 2x of a measured step for every rung from a few MB to a few
@@ -124,6 +126,13 @@ verdict that differs from the seed-spread one ([comparing.md](comparing.md)); `-
 (a broken units file at a git revision cannot be deleted). Known limit: runs pair only when their tokens decode to
 the same split text, so a word model whose vocabulary leaves words unknown (`<unk>`) never pairs with a char model;
 `compare` says so, and `--no-units` compares them without the paired test.
+
+**Sizes a user gives, bounded before any work (issue 70):** YAML that lmladder reads (a frontier preset, a sweep
+job's `.hydra/*.yaml`) is counted with its aliases expanded before it is built, at most 10,000 values and keys (a
+"billion laughs" of 300 bytes is refused at once); `calibration_steps` is at most 1000, `frontier fit --bootstrap`
+at most 10,000, a planned point at most 10^8 steps; the n-gram teacher's tables are estimated against the memory
+available before they are built, naming the longest order that fits. `OMP_NUM_THREADS` is read as OpenMP reads it
+(`4,2`: 4 threads, 2 in each nested region; blank is unset), and a missing psutil is one line naming `pip install`.
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

@@ -45,7 +45,7 @@ def stage(name: str, cfg: DictConfig):
         if os.environ.get("LMLADDER_DEBUG"):
             raise
         # the last checkpoint on disk is complete (atomic writes); resume=true (`dvc repro`) continues from it
-        how = "rerun with resume=true to continue from the last checkpoint"
+        how = interrupt.RESUME
         if st and st.partial:
             how = f"`dvc repro` continues from the last checkpoint, kept in {st.partial}"
         # under mpiexec the first rank to see Ctrl-C says it and ends them all (the others may be inside MPI)

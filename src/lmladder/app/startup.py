@@ -7,9 +7,11 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+from .. import interrupt
 from ..config import ConfigError
 from ..errors import LmladderError
 from ..io import path_kind
@@ -19,9 +21,17 @@ from . import world
 MULTIRUN = {"-m", "--multirun"}
 
 
-def entry(name: str) -> contextlib.AbstractContextManager:
-    """Around a stage script's whole run: a failed write to stdout ends it in one line (lmladder.stdout)."""
-    return guarded_stdout(f"lmladder {rung_name(name, sys.argv[1:])}")
+@contextlib.contextmanager
+def entry(name: str) -> Iterator[None]:
+    """Around a stage script's whole run: a failed write to stdout ends it in one line (lmladder.stdout), and so does
+    a Ctrl-C outside the stage's body (Hydra composing the config, a sweep between two jobs), as one inside it."""
+    name = rung_name(name, sys.argv[1:])
+    with guarded_stdout(f"lmladder {name}"), interrupt.quietly(f"interrupted; {interrupt.RESUME}", name, _abort):
+        yield
+
+
+def _abort(code: int) -> None:
+    world.current().abort(code)  # under mpiexec: every rank, not only this one
 
 
 def rung_name(name: str, args: list[str]) -> str:

@@ -23,7 +23,7 @@ from functools import partial
 
 import psutil
 
-from ..resources import usable_cores
+from ..resources import threads_asked, usable_cores
 
 WINDOW = 0.25  # seconds between two decisions
 
@@ -130,7 +130,7 @@ def state() -> Share:
     if _share is None:
         import numba
 
-        n = _width or int(os.environ.get("OMP_NUM_THREADS") or 0) or usable_cores()
+        n = _width or threads_asked() or usable_cores()
         _share = Share(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
     return _share
 
@@ -160,7 +160,7 @@ def summary() -> str:
     s = state()
     if _width:
         source = "asked for"
-    elif os.environ.get("OMP_NUM_THREADS"):
+    elif threads_asked():
         source = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
     else:
         source = "one per usable core"

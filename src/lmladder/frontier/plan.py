@@ -17,6 +17,8 @@ from ..data.prepared import Prepared
 from ..models.base import Counts
 from .preset import FrontierError
 
+MAX_STEPS = 10**8  # a point's steps: 28 hours at a millisecond a step (the smallest models here), months for most
+
 
 @dataclass(frozen=True)
 class Size:
@@ -95,6 +97,12 @@ def steps_for(size: Size, kind: str, budget: float) -> int:
     else:
         steps = budget * size.tokens_per_s / size.tokens_per_step
         cost = f"one step takes {size.tokens_per_step / size.tokens_per_s:.3g} s (calibrated)"
+    if steps > MAX_STEPS:
+        raise FrontierError(
+            f"budgets.{kind}={budget:g} buys {steps:.3g} steps of {size.rung} {size.label} ({cost}), more than the "
+            f"{MAX_STEPS:.0e} one run may plan (a day of CPU time at a millisecond a step); lower the largest budget "
+            "or add larger sizes"
+        )
     n = int(round(steps))
     if n < max(1, size.warmup_iters + 1):
         need = f"more than warmup_iters={size.warmup_iters} steps" if size.warmup_iters else "one step"
@@ -128,11 +136,34 @@ def make_points(
                     p = Point(pid, s.rung, s.label, seed, kind, budget, n, n * s.tokens_per_step, s.tokens_per_step,
                               counts, s.tokens_per_s, config)  # fmt: skip
                     points.append(p)
+    _every_rung_kept(sizes, budgets, band, points)
     order = {k: i for i, k in enumerate(budgets)}
     points.sort(key=lambda p: (order[p.kind], p.budget, p.rung, p.id))
     if len({p.id for p in points}) < len(points):
         raise FrontierError("two points of the grid share a folder name; make the sizes of each rung distinct")
     return points
+
+
+def _every_rung_kept(sizes: list[Size], budgets: dict, band: tuple[float, float], points: list[Point]) -> None:
+    """A rung whose every (size, budget) lies outside the tokens_per_param band would vanish from the study: refused,
+    with the tokens per parameter its grid does span."""
+    kept = {p.rung for p in points}
+    for rung in dict.fromkeys(s.rung for s in sizes):
+        if rung in kept:
+            continue
+        ratios = [
+            (b / s.counts.flops_per_token if kind == "flops" else b * s.tokens_per_s) / s.counts.params
+            for kind, values in budgets.items()
+            for b in values
+            for s in sizes
+            if s.rung == rung
+        ]
+        lo, hi = f"{min(ratios):.3g}", f"{max(ratios):.3g}"
+        raise FrontierError(
+            f"tokens_per_param=[{band[0]:g}, {band[1]:g}] keeps no point of {rung}: its sizes and budgets give "
+            f"{lo if lo == hi else f'{lo} to {hi}'} tokens per parameter; widen the band, or change the budgets "
+            "or sizes"
+        )
 
 
 def reference_point(rung: str, config: dict[str, Any], seed: int) -> Point:

@@ -26,6 +26,7 @@ from ..errors import LmladderError
 from ..models import DATA_FIELDS, rung_class, rungs
 
 KINDS = ("flops", "seconds")  # the two budget axes
+MAX_CALIBRATION_STEPS = 1000  # the timing settles within tens of steps; more only delays the plan
 TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "tokens_per_param", "rungs", "reference")
 
 
@@ -71,8 +72,11 @@ def parse_preset(raw: Any, where: str) -> Preset:
     seeds = _seeds(raw.get("seeds", [0]), where, "seeds")
     budgets = _budgets(raw.get("budgets"), where)
     steps = raw.get("calibration_steps", 30)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise FrontierError(f"{where}: calibration_steps={steps!r} must be an integer >= 1; 30 is plenty")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_CALIBRATION_STEPS:
+        raise FrontierError(
+            f"{where}: calibration_steps={steps!r} must be an integer in [1, {MAX_CALIBRATION_STEPS}] (plan trains "
+            "each size twice that many steps only to time it); 30 is plenty"
+        )
     axes = raw.get("rungs")
     _mapping(axes, where, "rungs", "a mapping of rung -> {overrides, sizes}")
     if not axes:
@@ -136,7 +140,7 @@ def _budgets(raw: Any, where: str) -> dict[str, tuple[float, ...]]:
         raise FrontierError(f"{where}: budgets.{unknown[0]} is not a budget; give flops: and/or seconds:")
     out = {}
     for kind in KINDS:
-        values = raw.get(kind) or []
+        values = [] if raw.get(kind) is None else raw[kind]  # `flops:` left empty; `flops: 0` is a wrong value
         good = isinstance(values, list) and all(_positive(v) for v in values)
         if not good or len(set(values)) < len(values):
             raise FrontierError(

@@ -10,7 +10,9 @@ A point is finished when its metrics.json exists (a run writes it last); one wit
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,12 @@ LAUNCHERS = {
     "slurm": ["hydra/launcher=slurm_cpu"],
     "slurm_local": ["hydra/launcher=slurm_cpu_local"],
     "mpi": None,
+}
+# launcher -> (the Hydra plugin it needs, the extra of pyproject.toml that installs it)
+PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "slurm_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
 }
 POINT_KEYS = ("id", "rung", "size", "seed", "kind", "budget", "max_iters", "config")
 
@@ -106,6 +114,28 @@ def stage_points(study: Path, plan: dict[str, Any], ids: list[str], commit: str)
         atomic_write_json(run / POINT, {**info, **extra})
 
 
+def launcher_problem(launcher: str) -> str | None:
+    """Why `launcher` cannot start here, as a message naming the fix (its plugin, SLURM, mpiexec), or None."""
+    plugin, extra = PLUGINS.get(launcher, (None, None))
+    if plugin and importlib.util.find_spec(plugin) is None:
+        return f"--launcher {launcher} needs its Hydra plugin; install it: pip install -e '.[{extra}]'"
+    if launcher == "slurm" and not (shutil.which("sbatch") and shutil.which("srun")):
+        return (
+            "--launcher slurm submits each point with SLURM's sbatch and srun, and this machine has neither on its "
+            "PATH (not a SLURM cluster); run it on the cluster's login node, or use --launcher local, joblib or "
+            "slurm_local here"
+        )
+    if launcher == "mpi" and _mpiexec() is None:
+        return "--launcher mpi needs mpiexec, found neither beside Python nor on PATH; pip install -e '.[mpi]'"
+    return None
+
+
+def _mpiexec() -> str | None:
+    """The mpich wheel's mpiexec beside the interpreter (a virtual environment not activated), else PATH's."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
 def launch_argv(
     study: Path, points: list[dict], launcher: str, *, jobs: int, ranks: int, extra: list[str]
 ) -> list[list[str]]:
@@ -115,8 +145,7 @@ def launch_argv(
     train = [sys.executable, "stages/train.py"]
     if launcher == "mpi":
         runs = (study / RUNS).absolute()
-        beside = Path(sys.executable).parent / "mpiexec"  # the mpich wheel's, in a virtual environment not activated
-        ranked = [str(beside) if beside.exists() else "mpiexec", "-n", str(ranks)]
+        ranked = [_mpiexec() or "mpiexec", "-n", str(ranks)]
         return [
             [*(ranked if rung_class(p["rung"]).trainable else []), *train, "--config-dir", hydra_dir,
              f"+{GROUP}={p['id']}", f"hydra.run.dir={runs / p['id']}", *extra]

@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import LmladderError
 from ..io.files import path_kind, read_user_file
+from ..io.yaml_text import check_yaml, yaml_reason
 
 SPLIT_SCORES = ("nll", "ppl", "bpc", "bpb")
 
@@ -83,10 +84,11 @@ def read_yaml(path: Path, kind: type, fix: str):
         return None
     raw = read_user_file(path, what=str(path), fix=fix, error=ReportError)
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = raw.decode("utf-8")
+        check_yaml(text, str(path), ReportError)  # a billion laughs is refused before it is built
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (UnicodeDecodeError, yaml.YAMLError) as e:
-        reason = str(e).splitlines()[0][:80]
-        raise ReportError(f"{path} is not readable YAML ({reason}); {fix}") from None
+        raise ReportError(f"{path} is not readable YAML ({yaml_reason(e)}); {fix}") from None
     if not isinstance(data, kind) or kind is list and not all(isinstance(v, str) for v in data):
         want = "a mapping" if kind is dict else "a list of overrides (strings)"
         raise ReportError(f"{path} holds {brief(data)}, not {want}; {fix}")

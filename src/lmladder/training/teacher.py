@@ -19,6 +19,7 @@ import numpy as np
 from ..autograd import functional as F
 from ..autograd.engine import Tensor
 from ..data.errors import DataError
+from ..resources import available_bytes, check_fits
 
 MAX_VOCAB = 1024  # a context's counts are a dense row of vocab_size entries
 
@@ -48,6 +49,27 @@ def _order(tokens: np.ndarray, k: int, V: int) -> _Order:
     return _Order(keys, counts.astype(np.int32), totals, distinct, float(min(max(discount, 0.05), 0.95)))
 
 
+def _check_memory(tokens: np.ndarray, V: int, order: int) -> None:
+    """Refuse an order whose dense tables would not fit in memory, naming the longest that would, before building:
+    the tables take 4 V bytes per distinct context of each order and per distinct n-gram of the top one, working
+    out the top table about five times its size again, and counting the n-grams some 48 bytes per token (measured:
+    order 5 of 300 kB of bytes, 385 MiB; of 60 kB of names, 20 MiB)."""
+    per_token = 48 * len(tokens)  # each order's codes, np.unique's sorted copy and inverse
+    check_fits(per_token, f"counting the n-grams of teacher_order={order} in {len(tokens):,} train tokens",
+               "use teacher_order=0 on a split this large, or free memory")  # fmt: skip
+    distinct, codes = [1], tokens  # distinct k-grams of the split, k = 0, 1, ...: order k's contexts are (k-1)-grams
+    for k in range(1, order + 1):
+        if k > 1:
+            codes = codes[:-1] * V + tokens[k - 1 :]  # each position's k-gram as a base-V code
+        distinct.append(len(np.unique(codes)))
+    need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) + per_token for k in range(order + 1)]
+    fits = max((k for k in range(order + 1) if need[k] <= available_bytes()), default=0)
+    what = f"teacher_order={order} ({distinct[order]:,} distinct {order}-grams in train, {V:,} counts each)"
+    check_fits(
+        need[order], what, f"{f'teacher_order={fits} fits' if fits else 'no order fits'}; lower it, or free memory"
+    )
+
+
 class NgramTeacher:
     """The leave-one-out n-gram distribution of a training batch's positions, and the loss mixed with it.
 
@@ -63,10 +85,15 @@ class NgramTeacher:
                 f"tokens, and this one has {V:,}; use a character tokenizer, or teacher_order=0"
             )
         if V**order >= 2**62:
-            raise DataError(f"teacher_order={order} is too long for {V:,} tokens; lower it")
+            longest = int(61.999 // np.log2(V))  # a context's code, V**order, must fit an int64
+            raise DataError(
+                f"teacher_order={order} is too long for {V:,} tokens (its n-grams' codes would overflow 64 bits); "
+                f"the longest is teacher_order={longest}"
+            )
         tokens = np.asarray(tokens, dtype=np.int64)
         if len(tokens) <= order:
             raise DataError(f"teacher_order={order} needs a train split longer than {order} tokens; lower it")
+        _check_memory(tokens, V, order)
         self.V, self.n, self.weight = V, order, weight
         self.orders = [_order(tokens, k, V) for k in range(1, order + 1)]
         top = self.orders[-1]

@@ -16,8 +16,9 @@ LEVEL = 0.95
 
 
 def cells(keys: pd.DataFrame) -> np.ndarray:
-    """One integer per row: rows with equal keys share a cell."""
-    return keys.astype(str).agg("\x1f".join, axis=1).factorize(sort=True)[0]
+    """One integer per row: rows with equal keys share a cell (a missing key, e.g. a sweep run's budget kind, is "":
+    pandas 3's astype(str) keeps it missing)."""
+    return keys.map(lambda v: "" if pd.isna(v) else str(v)).agg("\x1f".join, axis=1).factorize(sort=True)[0]
 
 
 def pools(values: np.ndarray, cell: np.ndarray, group: np.ndarray) -> dict[int, np.ndarray]:
