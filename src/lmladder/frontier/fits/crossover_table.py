@@ -92,7 +92,10 @@ def _reference(res: Results, axis: str, rung: str, ref: str) -> dict:
                           statement=what)  # fmt: skip
     lo, hi = ci(res, law_key)
     what = f"{axis}: {_against(axis, rung, ref, level, x)} by its law's frontier"
-    what += f" (95% [{compute(axis, lo)}, {compute(axis, hi)}])" if math.isfinite(lo) else ""
+    if math.isfinite(lo):
+        what += f" (95% [{compute(axis, lo)}, {compute(axis, hi)}])"
+    elif math.isfinite(x):
+        what += f" (no interval: {'one seed per point' if not noisy(res, law_key) else 'no bootstrap replicates'})"
     what += f"; the measured frontier: {_against(axis, rung, ref, level, measured)}"
     return row | dict(lower=_lower(rung, ref, x), crossover=exp_or_nan(x), lo=exp_or_nan(lo), hi=exp_or_nan(hi),
                       statement=what)  # fmt: skip
