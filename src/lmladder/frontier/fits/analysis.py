@@ -18,7 +18,7 @@ from ..runs import CONVENTIONS
 from .bootstrap import cells, pools, replicates
 from .estimates import Estimates, estimate, reference_levels
 from .holdout import leave_one_out
-from .laws import fit_laws, repeats_data
+from .laws import fit_laws
 from .optimal import LawFrontiers, frontier_design, law_frontiers
 from .parametric import Law
 
@@ -37,7 +37,6 @@ class Results:
     boot_laws: dict[tuple, list[tuple]] = field(default_factory=dict)  # law key -> replicate thetas
     n_boot: int = 0  # replicates drawn (0: no cell has two seeds, nothing to resample)
     noisy: frozenset = frozenset()  # the rungs with a seed-noise estimate: the others get no intervals
-    repeats: bool = False  # some run saw its data more than once
 
 
 def usable_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,7 +79,6 @@ def _fit(runs: pd.DataFrame, U: float, n_boot: int, seed: int, conv: tuple) -> R
     optimal = law_frontiers(design, laws, levels, U)
     res = Results(runs, used, levels, U, estimate(used, levels, conv), laws, leave_one_out(used, U, conv), optimal)
     res.est.values.update(optimal.values)
-    res.repeats = repeats_data(used, U)
     cell = cells(used[["rung", "size", "kind", "budget"]].assign(budget=used["budget"].fillna(used["step"])))
     group, rung_names = used["rung"].factorize(sort=True)
     loss = used["val_nll"].to_numpy(float)
