@@ -175,7 +175,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     name = str((corpus["data"] or {}).get("name", "?"))
     title = a.title or f"Compute frontier: {', '.join(map(str, sources))}"
     write_fit(res, out, title=title, corpus=name)
-    from .frontier.fits.tables import crossovers
+    from .frontier.fits.crossover_table import crossovers
 
     for line in crossovers(res)["statement"] if res.est.crossings or res.references else []:  # (axis: what)
         print(f"[frontier] {line}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..io import atomic_writer
 from .fits.analysis import Results
+from .fits.envelope import Envelope
 from .fits.estimates import AXES, cell_means
 from .fits.laws import law_inputs
 from .fits.parametric import Law
@@ -62,7 +63,10 @@ def frontier(res: Results, axis: str, path: Path) -> str:
         env = res.est.envelopes[(axis, rung)]
         ax.scatter(g[axis], g["val_nll"], s=12, alpha=0.35, color=f"C{i}")
         ax.plot(np.exp(env.log_c), env.loss, "o-", color=f"C{i}", label=f"{rung} (frontier)")
-        for (ax_, a, b), c in res.est.crossings.items():
+        law = res.optimal.frontiers.get((axis, rung))
+        if isinstance(law, Envelope):
+            ax.plot(np.exp(law.log_c), law.loss, "--", lw=1, color=f"C{i}", label=f"{rung} (its law's frontier)")
+        for (ax_, a, b), c in _crossings(res).items():
             if ax_ == axis and a == rung and math.isfinite(c.log_c):
                 ax.axvline(math.exp(c.log_c), color="grey", ls=":", lw=1)
                 ax.annotate(f"{a}/{b}", (math.exp(c.log_c), 1.0), xycoords=("data", "axes fraction"), fontsize=7,
@@ -79,6 +83,11 @@ def frontier(res: Results, axis: str, path: Path) -> str:
     fig.tight_layout()
     _save(fig, path)
     return path.name
+
+
+def _crossings(res: Results) -> dict:
+    """The crossovers drawn: the laws' frontiers' where both rungs have a law, else the measured frontiers'."""
+    return res.est.crossings | res.optimal.crossings
 
 
 def profiles(res: Results, rung: str, kind: str, path: Path) -> str:

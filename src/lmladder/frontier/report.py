@@ -14,6 +14,8 @@ from ..io import atomic_directory
 from .figures import draw_all
 from .fits import tables
 from .fits.analysis import Results
+from .fits.crossover_table import crossovers
+from .runs import CONVENTIONS
 
 DOC = "docs/frontier.md"
 
@@ -23,9 +25,10 @@ def write_fit(res: Results, out: Path, *, title: str, corpus: str) -> dict:
     t = {
         "profiles": tables.profiles(res),
         "power_laws": tables.power_laws(res),
-        "crossovers": tables.crossovers(res),
+        "crossovers": crossovers(res),
         "laws": tables.laws(res),
         "holdout": tables.holdout(res),
+        "leave_one_out": tables.leave_one_out(res),
     }
     headline = _headline(res, t, corpus)
     with atomic_directory(out) as tmp:
@@ -45,14 +48,22 @@ def _headline(res: Results, t: dict[str, pd.DataFrame], corpus: str) -> dict:
     out: dict = {"corpus": corpus, "train_tokens": res.train_tokens, "references": dict(sorted(res.references.items()))}
     out["runs"] = {k: int(status.get(k, 0)) for k in ("ok", "failed", "incomplete")}
     for r in t["crossovers"].to_dict("records"):
-        at = {k: r.get(k) for k in ("crossover", "lo", "hi", "share", "lower")}
+        at = {k: r.get(k) for k in ("crossover", "lo", "hi", "share", "lower", "measured", "statement")}
         out.setdefault("crossover", {}).setdefault(r["axis"], {})[f"{r['a']}_vs_{r['b']}"] = at
     for r in t["power_laws"].to_dict("records"):
-        e = {k: r[k] for k in ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi")}
+        e = {k: r[k] for k in ("a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "note")}
         out.setdefault("exponents", {}).setdefault(r["rung"], {}).setdefault(r["kind"], {})[r["convention"]] = e
+    for r in t["laws"].to_dict("records"):
+        e = {k: r.get(k) for k in ("E", "alpha", "beta", "R_star", "note")}
+        out.setdefault("laws", {}).setdefault(r["rung"], {}).setdefault(r["form"], {})[r["convention"]] = e
     for r in t["holdout"].to_dict("records"):
-        e = {k: r[k] for k in r if k.endswith(("_mae", "_best_error"))}
+        e = {k: r[k] for k in r if k.endswith(("_mae", "_best_error")) or k in ("budget", "note")}
         out.setdefault("holdout_nats", {}).setdefault(r["rung"], {})[r["convention"]] = e
+    for r in t["leave_one_out"].to_dict("records"):
+        at = out.setdefault("leave_one_out_nats", {}).setdefault(r["rung"], {}).setdefault(r["form"], {})
+        e = {k: r.get(k) for k in ("mae", "best_error", "note")}
+        budget = r.get("budget")
+        at.setdefault(r["convention"], {})[f"{budget:g}" if budget == budget and budget is not None else "all"] = e
     return out
 
 
@@ -78,6 +89,46 @@ LAW_COLUMNS = ["rung", "convention", "form", "E", "E_lo", "E_hi", "alpha", "alph
                "beta_hi", "R_star", "huber", "note"]  # fmt: skip
 
 
+LOO_INTRO = (
+    "Per rung and form, one row per budget held out: the mean |predicted - observed| over its sizes (mae) and the "
+    "error at its best size (best), under each parameter convention. The largest budget is the headline above; an "
+    "error that grows with the budget held out is a trend the law's form misses, not noise.\n"
+)
+
+
+def _crossover_intro(res: Results) -> str:
+    laws = "; ".join(f"{rung}: {form}, N as {conv}" for rung, (conv, form) in sorted(res.optimal.forms.items()))
+    return (
+        "Each crossover is where two rungs' law frontiers cross (a rung's law frontier: the lowest loss its fitted "
+        f"law predicts for any of its sizes at that compute; dashed in the figures; the laws: {laws}), with its "
+        "bootstrap interval; the measured frontiers' crossing, straight between budgets, is given beside it without "
+        "one: it carries the interpolation's bias.\n"
+    )
+
+
+def _leave_one_out(res: Results, loo: pd.DataFrame) -> list[str]:
+    """One table per rung and form: budgets as rows, each convention's errors as columns (or why none)."""
+    if loo.empty:
+        return ["(none)\n"]
+    out = []
+    for (rung, form), g in loo.groupby(["rung", "form"], sort=True):
+        out.append(f"**{rung}, {form}**\n")
+        if form != "chinchilla" and all(tables.same_form(res, rung, c) for c in g["convention"].unique()):
+            out.append("The chinchilla law itself: no run of this rung repeats its data.\n")
+            continue
+        if "budget" not in g or g["budget"].isna().all():
+            out.append(f"{g['note'].iloc[0]}\n")
+            continue
+        wide = g.pivot_table(index="budget", columns="convention", values=["mae", "best_error"], aggfunc="first")
+        wide.columns = [f"{conv} {what.replace('_error', '')}" for what, conv in wide.columns]
+        order = [f"{c} {w}" for c in CONVENTIONS for w in ("mae", "best") if f"{c} {w}" in wide.columns]
+        notes = g[g["note"].fillna("") != ""].groupby("budget")["note"].first()
+        table = wide[order].join(notes.rename("note"), how="outer") if len(notes) else wide[order]
+        table = table.reset_index()
+        out.append(_md(table.sort_values("budget")))
+    return out
+
+
 def _intro(res: Results, title: str, corpus: str) -> str:
     runs, used = res.runs, res.used
     status = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().sort_index().items())
@@ -101,6 +152,7 @@ def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], titl
         _intro(res, title, corpus),
         "## Compute frontiers and crossovers\n",
         *pictures("frontier_"),
+        _crossover_intro(res),
         _md(t["crossovers"], ["statement", "range"]),
         "## isoFLOP and iso-second profiles\n",
         *pictures("isoflops_", "isoseconds_"),
@@ -113,6 +165,9 @@ def _markdown(res: Results, t: dict[str, pd.DataFrame], figures: list[str], titl
         _md(t["laws"], LAW_COLUMNS),
         "## Held-out check: fitted without the largest budget, predicting it (nats)\n",
         _md(t["holdout"]),
+        "## Leave one budget out: each budget predicted by the law fitted on the others (nats)\n",
+        LOO_INTRO,
+        *_leave_one_out(res, t["leave_one_out"]),
     ]
     bad = res.runs[res.runs["status"] != "ok"]
     if len(bad):

@@ -1,5 +1,7 @@
-"""A study's whole fit: the point estimates (estimates.py, laws.py) on the finished runs, the same again on
-bootstrap replicates of them (bootstrap.py) for the intervals, and the tables and headline numbers (tables.py)."""
+"""A study's whole fit: the point estimates (estimates.py, laws.py, optimal.py) on the finished runs, the same again
+on bootstrap replicates of them (bootstrap.py) for the intervals, the held-out checks (holdout.py), and the tables
+and headline numbers (tables.py). The fits run with one BLAS thread: their matrices have a few rows, and on a busy
+machine OpenBLAS's threads waiting for each other made L-BFGS-B twenty times slower."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..preset import FrontierError
 from ..runs import CONVENTIONS
 from .bootstrap import cells, pools, replicates
 from .estimates import Estimates, estimate, reference_levels
-from .laws import Holdout, fit_laws, holdout, repeats_data
+from .holdout import leave_one_out
+from .laws import fit_laws
+from .optimal import LawFrontiers, frontier_design, law_frontiers
 from .parametric import Law
 
 
@@ -26,12 +31,12 @@ class Results:
     train_tokens: float
     est: Estimates
     laws: dict[tuple, Law | str]
-    holdouts: dict[tuple, Holdout | str]
+    holdouts: dict[tuple, dict | str]  # (rung, convention, form) -> {budget: held out} (holdout.py), or why none
+    optimal: LawFrontiers  # the laws' frontiers and their crossings (optimal.py)
     boot: dict[tuple, list[float]] = field(default_factory=dict)  # estimate key -> its replicate values
     boot_laws: dict[tuple, list[tuple]] = field(default_factory=dict)  # law key -> replicate thetas
     n_boot: int = 0  # replicates drawn (0: no cell has two seeds, nothing to resample)
     noisy: frozenset = frozenset()  # the rungs with a seed-noise estimate: the others get no intervals
-    repeats: bool = False  # some run saw its data more than once
 
 
 def usable_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,14 +67,18 @@ def fit_study(
 ) -> Results:
     """Fit everything on `runs` (runs.csv's table); `train_tokens`: the corpus's unique train targets; N counted
     each of the `conventions` ways (default all: runs.CONVENTIONS)."""
-    conv = tuple(conventions or CONVENTIONS)
+    with threadpool_limits(1):
+        return _fit(runs, float(train_tokens), n_boot, seed, tuple(conventions or CONVENTIONS))
+
+
+def _fit(runs: pd.DataFrame, U: float, n_boot: int, seed: int, conv: tuple) -> Results:
     used, refs = usable_runs(runs)
     levels = reference_levels(refs)
-    U = float(train_tokens)
-    res = Results(
-        runs, used, levels, U, estimate(used, levels, conv), fit_laws(used, U, None, conv), holdout(used, U, conv)
-    )
-    res.repeats = repeats_data(used, U)
+    laws = fit_laws(used, U, None, conv)
+    design = frontier_design(used, U, conv)
+    optimal = law_frontiers(design, laws, levels, U)
+    res = Results(runs, used, levels, U, estimate(used, levels, conv), laws, leave_one_out(used, U, conv), optimal)
+    res.est.values.update(optimal.values)
     cell = cells(used[["rung", "size", "kind", "budget"]].assign(budget=used["budget"].fillna(used["step"])))
     group, rung_names = used["rung"].factorize(sort=True)
     loss = used["val_nll"].to_numpy(float)
@@ -79,10 +88,11 @@ def fit_study(
     boot, boot_laws = defaultdict(list), defaultdict(list)
     for values in replicates(loss, cell, group, n_boot, np.random.default_rng(seed)):
         rep = used.assign(val_nll=values)
-        values = estimate(rep, levels, conv).values
+        rep_laws = fit_laws(rep, U, res.laws, conv)
+        found = estimate(rep, levels, conv).values | law_frontiers(design, rep_laws, levels, U).values
         for key in res.est.values:
-            boot[key].append(values.get(key, math.nan))
-        for key, law in fit_laws(rep, U, res.laws, conv).items():
+            boot[key].append(found.get(key, math.nan))
+        for key, law in rep_laws.items():
             boot_laws[key].append(law.theta if isinstance(law, Law) else None)
     res.boot, res.boot_laws, res.n_boot = dict(boot), dict(boot_laws), n_boot
     return res

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, nnls
 
+from .design import law_design
+
 DELTA = 1e-3  # Huber's threshold on log-loss residuals (Chinchilla's)
 EXPONENTS = np.linspace(0.05, 1.5, 12)  # the (alpha, beta) grid of the variable-projection starts
 R_STARS = (1.0, 4.0, 15.0, 60.0)  # starts of R* (the data-constrained form)
@@ -110,16 +112,15 @@ def _starts(N, D, L, U, constrained) -> list[np.ndarray]:
     return [np.asarray(t) for _, t in scored[:REFINED]]
 
 
-def fit_law(N, D, L, U: float = math.inf, *, constrained: bool = False, start: Law | None = None) -> Law | str:
-    """The law through runs (N parameters, D tokens, loss L), or why it cannot be fitted. `U`: the corpus's unique
-    tokens (the data-constrained form needs it). `start`: refine from this law alone (a bootstrap replicate)."""
+def fit_law(
+    N, D, L, U: float = math.inf, *, constrained: bool = False, start: Law | None = None, budgets: int | None = None
+) -> Law | str:
+    """The law through runs (N parameters, D tokens, loss L), or why it cannot be fitted (design.py). `U`: the
+    corpus's unique tokens (the data-constrained form needs it). `start`: refine from this law alone (a bootstrap
+    replicate). `budgets`: how many budgets the runs were planned at, where known."""
     N, D, L = (np.asarray(v, dtype=float) for v in (N, D, L))
-    if len(L) < 6:
-        return f"{len(L)} runs for 5 parameters; needs at least 6"
-    if len(np.unique(N)) < 2 or len(np.unique(D)) < 2:
-        return "N or D takes one value: the law's two terms cannot be told apart"
-    if np.linalg.matrix_rank(np.stack([np.ones_like(N), np.log(N), np.log(D)], axis=1), tol=1e-6) < 3:
-        return "log N and log D vary together (one budget): the law's two terms cannot be told apart"
+    if why := law_design(N, D, 6 if constrained else 5, budgets):
+        return why
     if constrained and not np.isfinite(U):
         return "the corpus's unique tokens are unknown"
     x, logL = np.log(N), np.log(L)
