@@ -22,8 +22,12 @@ from .script_data import script_end
 from .shared_data import shared_file
 
 DATA_OPEN = "<script id='data' type='application/json'>"
-# every way into HTML's script-data escape states, and the characters JSON or JavaScript treat apart
-HOSTILE = "<!--<script> a </script> b <script> c --> & d ]]> e \u2028 f \u2029 g </SCRIPT x> <!-- h --!> <\\/ i\n"
+# every way into HTML's script-data escape states and the characters JSON or JavaScript treat apart, ending in the
+# double-escaped state (`<!--<script>` with no `-->` after it: what broke the page)
+HOSTILE = (
+    "<!--<script> a </script> b <script> c --> & d ]]> e \u2028 f \u2029 g </SCRIPT x> <!-- h --!> <\\/ "
+    "<!--<script> i\n"
+)
 
 
 def ngram(data, order: int, k: float = 0.1):
