@@ -17,7 +17,8 @@ from .page import write_diff, write_note
 def diff_on_split(out: str | Path, a: tuple[str, object], b: tuple[str, object], data: Prepared, *,
                   split: str = "val", what: str) -> Path:  # fmt: skip
     """Score `a` and `b` ((label, model) each, both on `data`'s vocabulary) on `split` and write the diff page into
-    `out` (replaced if it exists). Returns index.html's path."""
+    `out` (replaced if it exists); a side that holds a token of the split impossible gets a page that says so
+    instead (align.check_possible). Returns index.html's path."""
     ids = np.asarray(data.splits[split])
     sides = [
         Side(name, lab, model.rung, data.tokenizer, ids, token_scores(model, ids, boundary_id=data.boundary_id))
