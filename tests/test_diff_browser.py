@@ -62,3 +62,29 @@ def test_the_page_loads_without_errors_and_colours_every_character(chars, tmp_pa
 
     colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 20  # text, tables and the diverging colours: not a blank page
+
+
+def test_a_text_that_opens_scripts_and_comments_still_builds_the_page(tmp_path):
+    """`<!--<script>` in the text once put the data block into HTML's double-escaped script state: it never closed,
+    swallowed page.js, and the page showed nothing."""
+    from .test_diff_bounds import DATA_OPEN, HOSTILE
+
+    speech = load_text("file", path=shared_file("tinyshakespeare.txt"))[:3000]
+    text = speech + HOSTILE * 3 + speech[:500]  # in the training split: every character in the vocabulary
+    prepare_corpus(text, kind="stream", tokenizer="char", out_dir=tmp_path / "prepared")
+    data = load_prepared(tmp_path / "prepared")
+    cls = rung_class("bigram")
+    for order in (2, 3):
+        model = cls(for_data(cls.Config(order=order, smoothing="add_k", k=0.1), data), rng=np.random.default_rng(0))
+        model.fit(np.asarray(data.splits["train"]))
+        save_training_checkpoint(tmp_path / f"o{order}.safetensors", model, data.tokenizer, rngs=make_rngs(0))
+    (tmp_path / "hostile.txt").write_text(text, encoding="utf-8")
+    args = ["diff", str(tmp_path / "o2.safetensors"), str(tmp_path / "o3.safetensors"), "--text"]
+    assert cli.main([*args, str(tmp_path / "hostile.txt"), "--out", str(tmp_path / "diff")]) == 0
+    page = tmp_path / "diff" / "index.html"
+    r, errors = browse(page, "--dump-dom")
+    assert r.returncode == 0 and not errors, errors or r.stderr[-2000:]
+    assert len(re.findall(r'<span id="c\d+"', r.stdout)) == len(text)  # page.js ran, over the whole text
+    source = page.read_text(encoding="utf-8")
+    start = source.index(DATA_OPEN) + len(DATA_OPEN)
+    assert json.loads(source[start : source.index("</script>", start)])["text"] == text

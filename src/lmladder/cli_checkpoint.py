@@ -280,7 +280,7 @@ def encode_text_file(tok, path: str) -> tuple[str | bytes, np.ndarray]:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .checkpoints import load_training_checkpoint
     from .data.prepared import text_sizes
-    from .inference.scoring import PROGRESS_FROM, score_tokens
+    from .inference.scoring import IMPOSSIBLE_FIX, PROGRESS_FROM, score_tokens
     from .inference.units import save_units, split_units
 
     if a.batch_size < 1:
@@ -292,6 +292,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     kind = "lines" if tok.boundary_id is not None else "stream"
     seq_len = None if a.window is None else _window(ck.model, a.window, kind)
     text, ids = encode_text_file(tok, a.text)
+    if a.window is not None:  # a row longer than the text is the whole text: the same rows, none sized by --window
+        seq_len = _window(ck.model, min(a.window, len(ids)), kind)
+    check_scoring(ck.model, ids, tok.boundary_id, seq_len, a.batch_size, "lower --batch-size or --window")
     n_chars, n_bytes = text_sizes(tok, text, ids)
     token_nll = np.full(len(ids) - 1, np.nan) if a.units else None
     scores = score_tokens(
@@ -308,7 +311,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         if isinstance(v, float) and not math.isfinite(v):
             raise CliError(
                 f"--text {a.text} scores {key}={v}, not a finite number; the model gives some token of it zero "
-                "probability or its outputs overflow — use a smoothed model (k > 0) or an earlier checkpoint"
+                f"probability or its outputs overflow — {IMPOSSIBLE_FIX}"
             )
     out = {"checkpoint": a.checkpoint, "text": a.text, "rung": ck.model.rung, **scores}
     if a.window is not None:
@@ -318,6 +321,22 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         out["units"] = a.units
     print(json.dumps(out, indent=2, allow_nan=False))
     return 0
+
+
+def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batch_size: int, fix: str) -> float:
+    """Refuse a scoring of `ids` in batches of `batch_size` rows whose forward cannot fit (a window of 10^9 tokens
+    on a long text: one row of all of it), before any is allocated; returns the bytes it needs."""
+    from .data.batching import eval_plan
+    from .resources import check_fits
+    from .training.budget import scoring_bytes
+
+    T = model.window(seq_len)
+    kind = "stream" if boundary_id is None else "lines"
+    starts, widths, _ = eval_plan(ids, kind=kind, boundary_id=boundary_id, seq_len=T)
+    rows, width = min(batch_size, len(starts)), int(widths.max())
+    need = scoring_bytes(model, width, rows)
+    check_fits(need, f"scoring {rows} row{'s' * (rows > 1)} of {width:,} tokens at once with a {model.rung} model", fix)
+    return need
 
 
 def _window(model, n: int, kind: str) -> int | None:

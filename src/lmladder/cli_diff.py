@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_checkpoint import CliError, encode_text_file, unknown_char
+from .cli_checkpoint import CliError, check_scoring, encode_text_file, unknown_char
 from .io import path_kind
 
 CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
@@ -100,9 +100,53 @@ def _text_ids(ck_a, ck_b, a: argparse.Namespace) -> tuple[str, dict]:
     return f"the {a.split} split of {path}", out
 
 
+def _cut(cks, ids: dict, what: str, max_chars: int | None, lines: bool) -> tuple[dict, int]:
+    """(each side's ids, the characters they spell), checked to spell UTF-8 text (align.spelled), and with
+    --max-chars cut to the longest start of the text of at most that many characters where both sides' tokens end
+    (and a document ends, for a lines corpus), so both still spell one text."""
+    from .diff.align import spelled
+
+    ends = {n: np.cumsum(spelled(ck.tokenizer, ids[n], what)[1]) for n, ck in cks.items()}  # (N,) chars so far
+    if max_chars is None:
+        return ids, int(ends["A"][-1])
+    common = np.intersect1d(ends["A"], ends["B"])  # character counts at which both sides' tokens end
+    if lines:  # ... just after a boundary token: whole documents
+        common = np.intersect1d(common, ends["A"][np.asarray(ids["A"]) == cks["A"].tokenizer.boundary_id])
+    common = common[common <= max_chars]
+    keep = {n: int(np.searchsorted(e, common[-1], side="right")) if len(common) else 0 for n, e in ends.items()}
+    if min(keep.values()) < 2:
+        first = "document" if lines else "token"
+        raise CliError(f"--max-chars {max_chars} keeps no prediction of {what} (its first {first} is longer); "
+                       "give a larger --max-chars")  # fmt: skip
+    return {n: np.asarray(ids[n])[:k] for n, k in keep.items()}, int(common[-1])
+
+
+def _check_memory(cks, ids: dict, chars: int, batch_size: int) -> None:
+    """Refuse a diff that cannot fit in memory (LMLADDER_MEMORY_LIMIT included) before anything is scored, with the
+    --max-chars that would: its arrays per character and per token (diff.BYTES_PER_CHAR, BYTES_PER_TOKEN) and the
+    larger side's scoring."""
+    from .diff import BYTES_PER_CHAR, BYTES_PER_TOKEN
+    from .inference.tokens import TOP_BYTES
+    from .resources import available_bytes, check_fits, fmt_bytes
+
+    fix = "lower --batch-size"
+    scoring = TOP_BYTES + max(check_scoring(ck.model, ids[n], ck.tokenizer.boundary_id, None, batch_size, fix)
+                              for n, ck in cks.items())  # fmt: skip
+    per = BYTES_PER_CHAR + BYTES_PER_TOKEN * (len(ids["A"]) + len(ids["B"])) / chars  # bytes per character
+    need, have = chars * per + scoring, available_bytes()
+    if need > have:
+        fit = int(0.9 * (have - scoring) / per)  # a margin for the probes' noise, then two significant digits
+        fit -= fit % 10 ** max(len(str(fit)) - 2, 0)
+        fix = f"diff a part of it: --max-chars {fit:,} fits" if fit >= 2 else fix
+        check_fits(need, f"a diff of {chars:,} characters (about {per:.0f} bytes each, and {fmt_bytes(scoring)} "
+                   "to score them)", fix)  # fmt: skip
+
+
 def cmd_diff(a: argparse.Namespace) -> int:
     from .checkpoints import load_training_checkpoint
     from .diff import Side, align, write_diff
+    from .diff.align import check_possible
+    from .inference.scoring import PROGRESS_FROM
     from .inference.tokens import token_scores
     from .insight.page import label
 
@@ -110,6 +154,8 @@ def cmd_diff(a: argparse.Namespace) -> int:
         raise CliError("--text and --data both given; score a text file or a prepared split, not both")
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
+    if a.max_chars is not None and a.max_chars < 2:
+        raise CliError(f"--max-chars {a.max_chars} must be >= 2: a diff needs a character to predict after the first")
     cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
     out = Path(a.out) if a.out else Path(f"diff-{cks['A'].model.rung}-vs-{cks['B'].model.rung}")
     if path_kind(out) != "missing" and not a.force:  # before any scoring: a refusal costs nothing
@@ -118,15 +164,21 @@ def cmd_diff(a: argparse.Namespace) -> int:
     lines = {n: ck.tokenizer.boundary_id is not None for n, ck in cks.items()}
     if lines["A"] != lines["B"]:
         raise CliError("one checkpoint models documents (one per line) and the other a stream; diff two of a kind")
+    ids, chars = _cut(cks, ids, what, a.max_chars, lines["A"])
+    _check_memory(cks, ids, chars, a.batch_size)
     sides = {}
     for n, target in (("A", a.a), ("B", a.b)):
         ck = cks[n]
         print(f"[diff] scoring {n}: {ck.model.rung} on {len(ids[n]):,} tokens", file=sys.stderr)
-        scores = token_scores(ck.model, ids[n], boundary_id=ck.tokenizer.boundary_id, batch_size=a.batch_size)
+        scores = token_scores(ck.model, ids[n], boundary_id=ck.tokenizer.boundary_id, batch_size=a.batch_size,
+                              progress=len(ids[n]) > PROGRESS_FROM)  # fmt: skip
         sides[n] = Side(n, target, ck.model.rung, ck.tokenizer, np.asarray(ids[n]), scores)
+        check_possible(sides[n], what)  # before B is scored: an infinite NLL has no difference to draw
     al = align(sides["A"], sides["B"], lines=lines["A"])
+    print(f"[diff] writing {out}: {len(al.text):,} characters", file=sys.stderr)
     labels = {n: (lambda i, tok=s.tokenizer: label(tok, i)) for n, s in sides.items()}
-    page = write_diff(out, sides["A"], sides["B"], al, labels=labels, what=what, force=a.force)
+    page = write_diff(out, sides["A"], sides["B"], al, labels=labels, what=what, force=a.force,
+                      progress=len(al.text) > PROGRESS_FROM)  # fmt: skip
     print(f"[diff] {page}")
     return 0
 
@@ -141,4 +193,10 @@ def add_parser(sub) -> None:
     d.add_argument("--out", help="the folder to write (default: diff-<rung A>-vs-<rung B>); it must not exist")
     d.add_argument("--force", action="store_true", help="replace an existing --out folder")
     d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument(
+        "--max-chars",
+        type=int,
+        metavar="N",
+        help="diff only the first N characters of the text (whole documents, for names models)",
+    )
     d.set_defaults(func=cmd_diff)

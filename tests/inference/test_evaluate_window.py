@@ -64,3 +64,28 @@ def test_learned_positions_stop_at_block_size(play, tmp_path, capsys):
     assert rc != 0
     assert "--window 9: a window of 9 exceeds this GPT's block_size=8 and its positions are learned" in err
     assert "use a window <= 8" in err
+
+
+@pytest.mark.parametrize("pos", ["rope", "none"])
+def test_a_window_longer_than_the_text_scores_the_text_in_one_row(play, tmp_path, capsys, pos):
+    """--window 10^20 was an OverflowError traceback (a count model, the MLP), and 10^9 sized a mask by it: a row
+    longer than the text is the whole text, and the JSON says how long the rows were."""
+    data, held = play
+    ids = data.tokenizer.encode(held.read_text())
+    if pos == "rope":
+        ckpt = tmp_path / "gpt.safetensors"
+        save_training_checkpoint(ckpt, _gpt(data.vocab_size, 8, "rope"), data.tokenizer)
+    else:  # a count model: rows of any length
+        from lmladder.models import for_data, rung_class
+
+        cls = rung_class("bigram")
+        model = cls(for_data(cls.Config(order=3), data), rng=np.random.default_rng(0))
+        model.fit(np.asarray(data.splits["train"]))
+        ckpt = tmp_path / "trigram.safetensors"
+        save_training_checkpoint(ckpt, model, data.tokenizer)
+    rc, whole, err = _evaluate(capsys, ckpt, "--text", held, "--window", len(ids))
+    assert rc == 0, err
+    for huge in (10**9, 99999999999999999999):
+        rc, scores, err = _evaluate(capsys, ckpt, "--text", held, "--window", huge)
+        assert rc == 0 and "Traceback" not in err, err
+        assert scores["nll"] == whole["nll"] and scores["window"] == len(ids)

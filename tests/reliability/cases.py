@@ -14,6 +14,7 @@ from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, 
 from .cases_average import AVERAGE
 from .cases_bounds import BOUNDS
 from .cases_diff import DIFF
+from .cases_diff5 import DIFF5
 from .cases_found import FOUND
 from .cases_lookback import LOOKBACK
 from .cases_muon import MUON_CASES
@@ -655,6 +656,7 @@ CASES += MUON_CASES  # Muon's options as the field runs it (issue 49): a group o
 CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a group of their own
 CASES += AVERAGE  # weight averaging's settings (issue 49): a group of their own
 CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their own
+CASES += DIFF5  # diff and evaluate --window (issue 70): each at the end of its group
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

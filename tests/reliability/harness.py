@@ -30,6 +30,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 
 from ..shared_data import shared_file
 from .bounds_files import build_bounds
+from .diff5_files import build_diff5
 from .frontier_files import build_frontier
 from .readback_files import build_readback
 from .round4_files import build_round4
@@ -141,6 +142,7 @@ class Sandbox:
             "units",
             "readback",
             "frontier",
+            "diff5",
         )
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
@@ -278,6 +280,7 @@ def build_sandbox(root: Path) -> Sandbox:
     build_frontier(root, lambda rung, args, run_dir: _must(run_in_process(sb, rung, args, run_dir)))
     build_round4(root)
     build_bounds(root)
+    build_diff5(root)
     return sb
 
 

@@ -3,6 +3,6 @@
 breakdown by kind of character with paired bootstrap intervals. Works across tokenizers by aligning on characters."""
 
 from .align import DiffError, Side, align
-from .page import write_diff, write_note
+from .page import BYTES_PER_CHAR, BYTES_PER_TOKEN, write_diff, write_note
 
-__all__ = ["DiffError", "Side", "align", "write_diff", "write_note"]
+__all__ = ["BYTES_PER_CHAR", "BYTES_PER_TOKEN", "DiffError", "Side", "align", "write_diff", "write_note"]

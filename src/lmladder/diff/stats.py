@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..reports import significance as sig
-from .align import Aligned
+from .align import KINDS, Aligned
 
 SPAN_CHARS = 40  # the length of a ranked span
 TOP_SPANS = 10
@@ -36,24 +36,31 @@ def _greedy(sums: np.ndarray, L: int, top: int, sign: float = 1.0) -> list[tuple
     return out
 
 
-def class_table(al: Aligned, *, resamples: int = sig.RESAMPLES) -> pd.DataFrame:
+def class_table(al: Aligned, *, resamples: int = sig.RESAMPLES, step=None) -> pd.DataFrame:
     """Per class of character (and "all"): characters, mean NLL of A and B (nats per character), the gain A − B
-    with its 95% paired bootstrap interval over units and the two-sided p-value."""
+    with its 95% paired bootstrap interval over units and the two-sided p-value; none (NaN) for a class in fewer
+    units than `lmladder compare` judges (significance.too_few: one unit gave a zero-width interval and p = 0).
+    `step`, if given, is called after each row (a progress bar's update)."""
     rows = []
     U = int(al.unit.max()) + 1 if len(al.unit) else 0
-    for name in ["all", *sorted(set(al.classes[al.scored]), key=_order)]:
-        m = al.scored & ((al.classes == name) if name != "all" else True)
+    present = sorted((al.class_names[c] for c in np.unique(al.classes[al.scored])), key=_order)
+    for name in ["all", *present]:
+        m = al.scored & ((al.classes == al.class_names.index(name)) if name != "all" else True)
         n = np.bincount(al.unit[m], minlength=U).astype(np.float64)  # (U,) characters of the class per unit
         side = {k: np.bincount(al.unit[m], weights=al.nll[k][m], minlength=U) for k in ("A", "B")}  # (U,) NLL sums
         pa, pb = (np.stack([side[k], n, n], axis=1)[n > 0] for k in ("A", "B"))  # (U', 3): significance.pool's form
+        few = sig.too_few(len(pa))
         res = sig.paired(pa, pb, resamples=resamples)  # B − A
+        lo, hi, p = (math.nan,) * 3 if few else (-res["nll_hi"], -res["nll_lo"], res["nll_p"])
         rows.append({"class": name, "chars": int(n.sum()), "nll_A": pa[:, 0].sum() / n.sum(),
-                     "nll_B": pb[:, 0].sum() / n.sum(), "gain": -res["nll_delta"], "gain_lo": -res["nll_hi"],
-                     "gain_hi": -res["nll_lo"], "p": res["nll_p"], "units": len(pa)})  # fmt: skip
+                     "nll_B": pb[:, 0].sum() / n.sum(), "gain": -res["nll_delta"], "gain_lo": lo, "gain_hi": hi,
+                     "p": p, "units": len(pa), "note": few or ""})  # fmt: skip
+        if step is not None:
+            step()
     return pd.DataFrame(rows)
 
 
-_ORDER = ["all", "letter", "capital", "space", "newline", "punctuation", "digit", "other", "end"]
+_ORDER = ["all", *KINDS, "end"]
 
 
 def _order(name: str) -> tuple:

@@ -29,6 +29,15 @@ PROGRESS_FROM = 200_000  # tokens past which scoring may show a progress bar (a 
 _MAX_EXP = math.log(np.finfo(np.float64).max)
 
 
+IMPOSSIBLE_FIX = "use a smoothed model (k > 0) or an earlier checkpoint"
+
+
+def impossible_tokens(total_nll: float) -> int:
+    """How many targets a summed NLL (nats) holds impossible: each adds -LOG_ZERO (1e30) to it, so the NLL is
+    infinite, not 1e26 (what `lmladder evaluate` and `lmladder diff` refuse)."""
+    return round(total_nll / -LOG_ZERO) if total_nll >= -LOG_ZERO / 2 else 0
+
+
 def score_tokens(
     model: LanguageModel,
     tokens: np.ndarray,
@@ -69,8 +78,7 @@ def score_tokens(
         raise ValueError(f"score_tokens: the split has {len(tokens)} tokens, nothing to predict; it needs at least 2")
     n_chars, n_bytes = sizes or (count, count)
     nll, bits = total / count, total / math.log(2)
-    # each target the model holds impossible adds -LOG_ZERO (1e30) to the total: the NLL is infinite, not 1e26
-    impossible = round(total / -LOG_ZERO) if total >= -LOG_ZERO / 2 else 0
+    impossible = impossible_tokens(total)
     if impossible:
         nll = bits = math.inf
     return {

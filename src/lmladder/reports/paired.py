@@ -143,9 +143,9 @@ def _judge(a: np.ndarray, b: np.ndarray, ra: dict, rb: dict, split: str, row: di
     tokenizer has fewer, harder tokens). Fewer than MIN_UNITS units give no interval and no verdict."""
     by = "nll" if np.array_equal(a[:, 1], b[:, 1]) else "bpc"
     out, res = {"units": len(a), "judged_by": by}, sig.paired(a, b)
-    if len(a) < sig.MIN_UNITS:
+    if few := sig.too_few(len(a)):
         blank = {f"{k}_{s}": math.nan for k in ("nll", "bpc") for s in ("lo", "hi", "p")} | {"welch_p": math.nan}
-        return out | res | blank | {"verdict": f"too few units ({len(a)} < {sig.MIN_UNITS})"}
+        return out | res | blank | {"verdict": few}
     wp, wd = _welch(ra, rb, split, row["seeds_A"], row["seeds_B"], by)
     verdict = sig.verdict(res[f"{by}_delta"], res[f"{by}_p"], wp, wd)
     return out | res | {"welch_p": math.nan if wp is None else wp, "verdict": verdict}

@@ -26,6 +26,11 @@ MIN_UNITS = 20  # fewer shared units: a resample draws the same few units again 
 _CHUNK = 500  # resamples drawn at once: a (500, U) count matrix stays small even for 3,000 documents
 
 
+def too_few(units: int) -> str | None:
+    """Why `units` shared units give no interval and no verdict (fewer than MIN_UNITS), or None when they do."""
+    return f"too few units ({units} < {MIN_UNITS})" if units < MIN_UNITS else None
+
+
 def pool(runs: Sequence[SplitUnits]) -> np.ndarray:
     """(U, 3): per unit, the NLL sum, tokens and characters, each the mean over the seeds in `runs`."""
     return np.mean([np.stack([u.nll, u.tokens, u.chars], axis=1) for u in runs], axis=0)

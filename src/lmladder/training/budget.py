@@ -183,6 +183,13 @@ def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSet
     )
 
 
+def scoring_bytes(model: LanguageModel, T: int, rows: int) -> float:
+    """Memory to score `rows` rows of T tokens at once (a forward without a graph), measured as the training probes
+    are (`lmladder evaluate`, `lmladder diff`)."""
+    fixed, row = measure(model, _forward, T)
+    return fixed + rows * row
+
+
 def check_beam(model: LanguageModel, beam: int, prompt_len: int, max_new_tokens: int) -> None:
     """Refuse a beam search whose `beam` live rows cannot fit: each row's forward (measured as the training probes
     are), its V log-probabilities and candidates (float64 and int64 copies) and its tokens so far."""
