@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from ..config import ConfigError, RunConfig
 from ..rules import Rule
-from .policy import STATUS
+from .policy import REFUSED, STATUS
 from .startup import refuse, rung_name
 
 # numbers hydra-optuna-sweeper takes unchecked: 0 trials ends in Optuna's "No trials are completed yet" traceback,
@@ -103,11 +103,21 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self._no_best_without_a_finished_job)
         states = self._states()
-        failed, total = states.count("failed"), len(states)
+        failed, refused, total = states.count("failed"), states.count("refused"), len(states)
         name = rung_name(config.hydra.job.name, sys.argv[1:])
         if name == config.hydra.job.name:  # a search preset sets the rung among its params
             name = str(OmegaConf.select(config, "hydra.sweeper.params.rung", default=None) or name)
         report = f"`lmladder report {self.sweep}` lists"
+        if total and refused == total:
+            print(
+                f"lmladder {name}: error: all {total} jobs of the sweep found their folders holding another run, "
+                f"and left them as they were ({report} those runs); give a new hydra.sweep.dir, or resume=true to "
+                "continue them",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.exit(2)
+        failed += refused
         if total and failed == total:
             results = self.sweep / "optimization_results.yaml"
             best = ""
@@ -128,10 +138,11 @@ class SweepOutcome(Callback):
             print(f"[{name}] sweep: {total} of {total} jobs finished -> {self.sweep}", flush=True)
 
     def _states(self) -> list[str]:
-        """The status of every job of this sweep. A job folder whose status.json is older than the sweep is an
-        earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file system's coarser clock)."""
+        """The status of every job of this sweep, "refused" for a job that found its folder holding another run. A
+        status.json older than the sweep is an earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file
+        system's coarser clock)."""
         states = []
-        for p in sorted(self.sweep.rglob(STATUS)):
+        for p in sorted([*self.sweep.rglob(STATUS), *(self.sweep / REFUSED).glob("*.json")]):
             try:
                 if p.stat().st_mtime >= self.started - 1.0:
                     states.append(json.loads(p.read_text(encoding="utf-8")).get("status"))
