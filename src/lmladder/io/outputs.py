@@ -25,6 +25,7 @@ from .atomic import atomic_directory, remove_stale_temps
 from .files import path_kind
 
 MARKER = ".lmladder-output.json"
+TELLING = ("model.safetensors", "plan.json", "metrics.json", "status.json")  # a run's or a study's, named first
 
 
 class OutputError(LmladderError, ValueError):
@@ -101,6 +102,8 @@ def _not_ours(out: Path, writer: str, earlier: Callable[[Path], str | None] | No
     if MARKER not in names:
         if earlier is not None:
             return earlier(out)
+        rank = {n: i for i, n in enumerate(TELLING)}
+        names.sort(key=lambda n: (rank.get(n, len(rank)), n.startswith("."), n))  # what the folder is, first
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         return f"it holds {shown}"
     marker = _read_marker(out / MARKER)
