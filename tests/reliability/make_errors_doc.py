@@ -125,6 +125,15 @@ verdict that differs from the seed-spread one ([comparing.md](comparing.md)); `-
 the same split text, so a word model whose vocabulary leaves words unknown (`<unk>`) never pairs with a char model;
 `compare` says so, and `--no-units` compares them without the paired test.
 
+**Output folders, sweeps and studies (issue 70):** a command that writes a folder (`inspect`, `report`, `compare
+--out`, `diff`, `frontier fit`, `export --to hf`) leaves a marker in it (`.lmladder-output.json`) and replaces only
+its own earlier output; a run, a study, a folder of documents, the current folder, another command's output or a
+folder it reads is refused in one line, with or without `--force` (`*-out-*` below; every command against every such
+folder: `tests/reliability/test_output_folders.py`). A sweep job whose folder holds another run leaves it, its
+`status.json` included, as it was (`sweep-run-again`); one `frontier run` of a study at a time (`study-in-use`);
+every checkpoint records the sha256 of its corpus text, and a fit of two versions of one corpus file is refused
+(`fit-two-versions-of-a-corpus`).
+
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),
 left out below; `<tmp>` is the test's temporary folder.
