@@ -140,15 +140,22 @@ class SweepOutcome(Callback):
     def _states(self) -> list[str]:
         """The status of every job of this sweep, "refused" for a job that found its folder holding another run. A
         status.json older than the sweep is an earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file
-        system's coarser clock)."""
-        states = []
-        for p in sorted([*self.sweep.rglob(STATUS), *(self.sweep / REFUSED).glob("*.json")]):
-            try:
-                if p.stat().st_mtime >= self.started - 1.0:
-                    states.append(json.loads(p.read_text(encoding="utf-8")).get("status"))
-            except (OSError, ValueError, AttributeError):  # unreadable: not a status this sweep's jobs wrote
-                continue
-        return states
+        system's coarser clock), and so is one in a folder a job of this sweep refused (written just before)."""
+        records = [r for p in sorted((self.sweep / REFUSED).glob("*.json")) if (r := self._record(p))]
+        taken = {str(r.get("job")) for r in records}
+        statuses = [r for p in sorted(self.sweep.rglob(STATUS)) if str(p.parent.absolute()) not in taken
+                    if (r := self._record(p))]  # fmt: skip
+        return [r.get("status") for r in [*statuses, *records]]
+
+    def _record(self, path: Path) -> dict | None:
+        """A status or refusal written during this sweep, or None (older, or unreadable: not this sweep's)."""
+        try:
+            if path.stat().st_mtime >= self.started - 1.0:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            pass
+        return None
 
     def _no_best_without_a_finished_job(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Best ") or "ok" in self._states()
