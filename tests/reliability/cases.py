@@ -15,6 +15,7 @@ from .cases_average import AVERAGE
 from .cases_bounds import BOUNDS
 from .cases_diff import DIFF
 from .cases_diff5 import DIFF5
+from .cases_folders import FOLDERS
 from .cases_found import FOUND
 from .cases_lookback import LOOKBACK
 from .cases_muon import MUON_CASES
@@ -546,7 +547,8 @@ CASES = [
     case("report-no-runs", "report", "cli", ["report", C],
          r"no runs under .*corpora: expected Hydra job folders", r"run a sweep first"),
     case("report-out-is-a-file", "report", "cli", ["report", "{sb}/outputs_names", "--out", f"{C}/names.txt"],
-         r"cannot write .*names.txt/\w+\.\w+: File exists", r"a file is in the way of a directory"),
+         r"--out .*names.txt is a file, but `lmladder report` writes a folder",
+         r"give a new folder \(--out NEW_FOLDER\)"),
     case("report-metrics-malformed", "report", "cli", ["report", "{sb}/outputs_bad_metrics", "--out", "{sb}/runs/rep"],
          r"outputs_bad_metrics/mlp/seed0/metrics.json is malformed, not JSON \(",
          r"repair or delete it \(the job then counts as incomplete\), or re-run the job", fast=True),
@@ -605,8 +607,8 @@ CASES = [
          r"arpa: bigram\)",
          r"no format takes a mlp model yet", fast=True),
     case("export-output-not-empty", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "hf", C],
-         r"corpora exists and is not empty",
-         r"pass --force to replace it \(an earlier --to hf export\), or choose a new folder"),
+         r"corpora is not an earlier `lmladder export --to hf` output \(it holds .*, which no --to hf export writes\)",
+         r"the only folder it replaces \(with or without --force\); give a new path, or move what it holds away"),
     case("export-unknown-format", "export", "cli", ["export", f"{CK}/gpt.safetensors", "--to", "onnx",
                                                     "{sb}/runs/export-onnx"],
          r"--to 'onnx' is no format lmladder exports", r"choose one of hf: .*; gguf: "),
@@ -657,6 +659,7 @@ CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a gro
 CASES += AVERAGE  # weight averaging's settings (issue 49): a group of their own
 CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their own
 CASES += DIFF5  # diff and evaluate --window (issue 70): each at the end of its group
+CASES += FOLDERS  # output folders that are a run, a study, documents or the current folder (issue 70)
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

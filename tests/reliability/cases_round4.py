@@ -7,15 +7,17 @@ from .case_kit import CK, GOOD, C, case
 
 GPT = f"{CK}/gpt.safetensors"
 NOT_OURS = r"and --force replaces only that"
+NOT_OUR_FOLDER = r"the only folder it replaces \(with or without --force\)"  # io/outputs.py, every output folder
 LIMIT = "LMLADDER_MEMORY_LIMIT"
 
 ROUND4 = [
     # 1. --force replaces an earlier export of the same format, nothing else (it once deleted any folder)
     case("export-force-over-documents", "export", "cli", ["export", GPT, "--to", "hf", C, "--force"],
-         r"corpora is not an earlier --to hf export \(it holds .*, which no --to hf export writes\)",
-         rf"{NOT_OURS}; move what it holds away, or choose a new folder", fast=True),
+         r"corpora is not an earlier `lmladder export --to hf` output \(it holds .*, which no --to hf export writes\)",
+         rf"{NOT_OUR_FOLDER}; give a new path, or move what it holds away", fast=True),
     case("export-force-over-a-parent-folder", "export", "cli", ["export", GPT, "--to", "hf", "{sb}/runs", "--force"],
-         r"runs is not an earlier --to hf export \(it holds .*, which no --to hf export writes\)", NOT_OURS),
+         r"runs is not an earlier `lmladder export --to hf` output \(it holds .*, which no --to hf export writes\)",
+         NOT_OUR_FOLDER),
     case("export-force-gguf-over-a-text", "export", "cli", ["export", GPT, "--to", "gguf", f"{C}/names.txt", "--force"],
          r"names.txt is not an earlier --to gguf export \(it does not start with GGUF's magic bytes\)", NOT_OURS),
     case("export-force-arpa-over-a-text", "export", "cli", ["export", "{sb}/runs/bigram", "--to", "arpa",

@@ -133,6 +133,14 @@ job's `.hydra/*.yaml`) is counted with its aliases expanded before it is built, 
 at most 10,000, a planned point at most 10^8 steps; the n-gram teacher's tables are estimated against the memory
 available before they are built, naming the longest order that fits. `OMP_NUM_THREADS` is read as OpenMP reads it
 (`4,2`: 4 threads, 2 in each nested region; blank is unset), and a missing psutil is one line naming `pip install`.
+**Output folders, sweeps and studies (issue 70):** a command that writes a folder (`inspect`, `report`, `compare
+--out`, `diff`, `frontier fit`, `export --to hf`) leaves a marker in it (`.lmladder-output.json`) and replaces only
+its own earlier output; a run, a study, a folder of documents, the current folder, another command's output or a
+folder it reads is refused in one line, with or without `--force` (`*-out-*` below; every command against every such
+folder: `tests/reliability/test_output_folders.py`). A sweep job whose folder holds another run leaves it, its
+`status.json` included, as it was (`sweep-run-again`); one `frontier run` of a study at a time (`study-in-use`);
+every checkpoint records the sha256 of its corpus text, and a fit of two versions of one corpus file is refused
+(`fit-two-versions-of-a-corpus`).
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

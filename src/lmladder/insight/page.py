@@ -40,7 +40,7 @@ class InspectError(LmladderError, ValueError):
     """The run, checkpoint or an option cannot be inspected; the message names it and the fix."""
 
 
-def _where(target: Path) -> tuple[Path, Path]:
+def locate(target: Path) -> tuple[Path, Path]:
     """(run folder, checkpoint) of a run folder or a checkpoint file."""
     kind = path_kind(target)
     if kind == "a directory":
@@ -131,7 +131,7 @@ def inspect_run(
     `positions`: the model's loss against position (inference/positions.py) to draw, why there is none, or a
     function of the checkpoint that returns either.
     Returns the page's path."""
-    run, ckpt = _where(Path(target))
+    run, ckpt = locate(Path(target))
     ck = load_training_checkpoint(ckpt)
     model, tok = ck.model, ck.tokenizer
     rng = np.random.default_rng(seed)

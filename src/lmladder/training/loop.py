@@ -25,7 +25,7 @@ from .health import Health, grad_stats
 from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
 from .noise import InputNoise
-from .resume import TrainingError, restore
+from .resume import RunExistsError, TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
 from .teacher import NgramTeacher
@@ -155,7 +155,7 @@ class Trainer:
             except OSError as e:
                 raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
         if resume is None and (out / LAST).exists():
-            raise TrainingError(
+            raise RunExistsError(
                 f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir"
             )
         # a run killed mid-write leaves its temporary behind; it is never read
