@@ -8,15 +8,27 @@
 `check_fields(config, Error)` tests each field against its rule and raises Error("name=value must be ...") for the
 first that breaks it, so a bad value fails before any work starts. Rules between fields (min_lr <= lr, n_embd a
 multiple of n_head) stay in the config's own check(), after this one.
+
+A feature's own settings are a dataclass of their own, nested under their owner as a `block` (optim.muon,
+optim.schedule.wsd). Where a choice decides which of its owner's settings are read (the optimizer's name, the
+schedule's), the owner says which in a table and `check_used` holds the one rule between them: a setting the choice
+in force does not read stays at its default, else it is refused in one line (it would change nothing).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 import numpy as np
+
+from .errors import LmladderError
+
+
+class SettingsError(LmladderError, ValueError):
+    """A setting is out of range, or set where nothing reads it; the message names it and the fix."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,11 @@ def flag(default: bool) -> Any:
     return _field(default, Rule("flag"))
 
 
+def block(settings: type) -> Any:
+    """A field holding a feature's own settings (a dataclass), at that class's defaults unless given."""
+    return field(default_factory=settings)
+
+
 def check_fields(config: Any, error: type[Exception]) -> None:
     """Raise `error` naming the first field of `config` whose value breaks the rule declared beside it."""
     for f in fields(config):
@@ -105,3 +122,42 @@ def check_fields(config: Any, error: type[Exception]) -> None:
             shown = str(v)[:40] if isinstance(v, str) else v
             sep = ";" if rule.kind == "choice" else ""
             raise error(f"{f.name}={shown!r}{sep} {rule.wanted()}")
+
+
+def check_used(settings: Any, choice: str, used_by: Mapping[str, Container], error: type[Exception]) -> None:
+    """Raise `error` for the first field of `settings` that the value of its field `choice` does not read (used_by:
+    field -> the choices that read it) and that is set away from its default: there it would change nothing. A
+    block is named by its first such field, dotted (muon.lr=0.03)."""
+    chosen, defaults = getattr(settings, choice), type(settings)()
+    for name, readers in used_by.items():
+        if (
+            chosen in readers
+            or (change := _first_change(name, getattr(settings, name), getattr(defaults, name))) is None
+        ):
+            continue
+        key, value, default = change
+        which = f"{choice}={_alternatives(readers)}"
+        raise error(
+            f"{key}={value!r} is read with {which} only, and {choice}={chosen!r}: it would change nothing; set "
+            f"{which}, or leave it at its default {default!r}"
+        )
+
+
+def _first_change(key: str, value: Any, default: Any) -> tuple[str, Any, Any] | None:
+    """(dotted key, value, default) of the first field where `value` differs from `default`, or None."""
+    if value == default:
+        return None
+    if is_dataclass(value) and type(value) is type(default):
+        inner = (
+            _first_change(f"{key}.{f.name}", getattr(value, f.name), getattr(default, f.name)) for f in fields(value)
+        )
+        return next(c for c in inner if c is not None)
+    return key, value, default
+
+
+def _alternatives(readers: Container) -> str:
+    """The choices that read a field, in words: muon; adam, adamw or muon; 1..10 (a range)."""
+    if isinstance(readers, range):
+        return f"{readers.start}..{readers.stop - 1}"
+    *rest, last = readers
+    return f"{', '.join(map(str, rest))} or {last}" if rest else str(last)

@@ -149,7 +149,7 @@ def _with_steps(config: dict[str, Any], rung: str, seed: int, steps: int) -> dic
     part["train"] = {
         **part["train"],
         "max_iters": steps,
-        "eval_interval": steps,
+        "eval": {**part["train"].get("eval", {}), "interval": steps},
         "checkpoint_interval": max(1, math.ceil(steps / 20)),
     }
     return {**config, "seed": seed, rung: part}

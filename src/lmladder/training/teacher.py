@@ -1,4 +1,4 @@
-"""A count-model teacher (train.teacher_order, train.teacher_weight): the network trains on
+"""A count-model teacher (train.teacher: its order n and weight w): the network trains on
 
     (1 - w) * CE(its logits, the next token) + w * CE(its logits, an n-gram model's next-token distribution)
 
@@ -13,14 +13,31 @@ positions get the lower orders their few tokens allow. Dense count tables: chara
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..autograd import functional as F
 from ..autograd.engine import Tensor
 from ..data.errors import DataError
+from ..rules import SettingsError, check_fields, check_used, integer, number
 
 MAX_VOCAB = 1024  # a context's counts are a dense row of vocab_size entries
+MAX_ORDER = 10
+
+
+@dataclass
+class TeacherSettings:
+    """The n-gram teacher (train.teacher): its order n (0: no teacher) and the weight w of its cross-entropy."""
+
+    order: int = integer(0, low=0, high=MAX_ORDER, note="0 turns it off")
+    weight: float = number(0.1, above=0, below=1)
+
+    used_by: ClassVar[dict[str, range]] = {"weight": range(1, MAX_ORDER + 1)}
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        check_used(self, "order", self.used_by, SettingsError)
 
 
 @dataclass
@@ -55,19 +72,19 @@ class NgramTeacher:
     the n-gram it ends. So it is worked out once per distinct n-gram of the train split (`table`) and looked up;
     a row's first positions (shorter contexts) and n-grams the split lacks are worked out as they come."""
 
-    def __init__(self, tokens: np.ndarray, vocab_size: int, order: int, weight: float):
-        V = vocab_size
+    def __init__(self, tokens: np.ndarray, vocab_size: int, settings: TeacherSettings):
+        V, order = vocab_size, settings.order
         if V > MAX_VOCAB:
             raise DataError(
-                f"teacher_order={order} keeps a dense row of counts per context, for vocabularies of <= {MAX_VOCAB:,} "
-                f"tokens, and this one has {V:,}; use a character tokenizer, or teacher_order=0"
+                f"teacher.order={order} keeps a dense row of counts per context, for vocabularies of <= {MAX_VOCAB:,} "
+                f"tokens, and this one has {V:,}; use a character tokenizer, or teacher.order=0"
             )
         if V**order >= 2**62:
-            raise DataError(f"teacher_order={order} is too long for {V:,} tokens; lower it")
+            raise DataError(f"teacher.order={order} is too long for {V:,} tokens; lower it")
         tokens = np.asarray(tokens, dtype=np.int64)
         if len(tokens) <= order:
-            raise DataError(f"teacher_order={order} needs a train split longer than {order} tokens; lower it")
-        self.V, self.n, self.weight = V, order, weight
+            raise DataError(f"teacher.order={order} needs a train split longer than {order} tokens; lower it")
+        self.V, self.n, self.weight = V, order, settings.weight
         self.orders = [_order(tokens, k, V) for k in range(1, order + 1)]
         top = self.orders[-1]
         ctx, nxt = np.nonzero(top.counts)  # every n-gram of the split: (context row, next token)
@@ -139,7 +156,7 @@ class NgramTeacher:
         """(1 - w) * own + w * the mean cross-entropy of logits (B, T, V) against the teacher's distributions."""
         if logits.shape[:-1] != y.shape:
             raise DataError(
-                f"teacher_order={self.n} needs a logit per target (got {logits.shape} for targets {y.shape}); "
+                f"teacher.order={self.n} needs a logit per target (got {logits.shape} for targets {y.shape}); "
                 "use it with targets=all"
             )
         q = self(x, y)  # (B, T, V)
