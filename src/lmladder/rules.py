@@ -125,34 +125,37 @@ def check_fields(config: Any, error: type[Exception]) -> None:
 
 
 def check_used(settings: Any, choice: str, used_by: Mapping[str, Container], error: type[Exception]) -> None:
-    """Raise `error` for the first field of `settings` that the value of its field `choice` does not read (used_by:
-    field -> the choices that read it) and that is set away from its default: there it would change nothing. A
-    block is named by its first such field, dotted (muon.lr=0.03)."""
+    """Raise `error` for the fields of `settings` that the value of its field `choice` does not read (used_by: field
+    -> the choices that read it) and that are set away from their defaults: there they would change nothing. Named
+    together when the same choices read them; a block by its first such field, dotted (muon.lr=0.03)."""
     chosen, defaults = getattr(settings, choice), type(settings)()
-    for name, readers in used_by.items():
-        if (
-            chosen in readers
-            or (change := _first_change(name, getattr(settings, name), getattr(defaults, name))) is None
-        ):
-            continue
-        key, value, default = change
-        which = f"{choice}={_alternatives(readers)}"
-        raise error(
-            f"{key}={value!r} is read with {which} only, and {choice}={chosen!r}: it would change nothing; set "
-            f"{which}, or leave it at its default {default!r}"
-        )
+    unread = [(name, readers) for name, readers in used_by.items() if chosen not in readers]
+    changes = [(c, readers) for name, readers in unread if (c := _first_change(name, settings, defaults))]
+    if not changes:
+        return
+    same = [c for c, readers in changes if readers == changes[0][1]]
+    which = f"{choice}={_alternatives(changes[0][1])}"
+    given = ", ".join(f"{key}={value!r}" for key, value, _ in same)
+    were = ", ".join(repr(default) for _, _, default in same)
+    one = len(same) == 1
+    raise error(
+        f"{given} {'is' if one else 'are'} read with {which} only, and {choice}={chosen!r}: {'it' if one else 'they'} "
+        f"would change nothing; set {which}, or leave {'it at its default' if one else 'them at their defaults'} "
+        f"({were})"
+    )
 
 
-def _first_change(key: str, value: Any, default: Any) -> tuple[str, Any, Any] | None:
-    """(dotted key, value, default) of the first field where `value` differs from `default`, or None."""
+def _first_change(name: str, settings: Any, defaults: Any) -> tuple[str, Any, Any] | None:
+    """(dotted key, value, default) of the field `name` of `settings` where it differs from `defaults`, the first
+    such field inside it for a block; None where it does not."""
+    value, default = getattr(settings, name), getattr(defaults, name)
     if value == default:
         return None
     if is_dataclass(value) and type(value) is type(default):
-        inner = (
-            _first_change(f"{key}.{f.name}", getattr(value, f.name), getattr(default, f.name)) for f in fields(value)
-        )
-        return next(c for c in inner if c is not None)
-    return key, value, default
+        inner = (_first_change(f.name, value, default) for f in fields(value))
+        key, value, default = next(c for c in inner if c is not None)
+        return f"{name}.{key}", value, default
+    return name, value, default
 
 
 def _alternatives(readers: Container) -> str:
