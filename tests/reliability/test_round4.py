@@ -324,7 +324,7 @@ def test_a_muon_divergence_names_muons_rate_not_adamws(names_prepared, tmp_path)
     run = Run(cls, replace(cls.Config(), n_embd=8, n_hidden=32), names_prepared, seed=0, out_dir=tmp_path,
               sample=SampleSettings(num_samples=1, sample_tokens=4), optim=optim, train=train, meta={},
               log=lambda *a: None)  # fmt: skip
-    with pytest.raises(TrainingError, match=r"lower muon_lr=1e\+38 \(Muon's, the hidden matrices\) or lr=0.001"):
+    with pytest.raises(TrainingError, match=r"lower muon.lr=1e\+38 \(Muon's, the hidden matrices\) or lr=0.001"):
         run_rung(run)
 
 

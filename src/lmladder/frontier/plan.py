@@ -97,7 +97,7 @@ def steps_for(size: Size, kind: str, budget: float) -> int:
         cost = f"one step takes {size.tokens_per_step / size.tokens_per_s:.3g} s (calibrated)"
     n = int(round(steps))
     if n < max(1, size.warmup_iters + 1):
-        need = f"more than warmup_iters={size.warmup_iters} steps" if size.warmup_iters else "one step"
+        need = f"more than optim.schedule.warmup_iters={size.warmup_iters} steps" if size.warmup_iters else "one step"
         raise FrontierError(
             f"budgets.{kind}={budget:g} buys {steps:.3g} steps of {size.rung} {size.label} ({cost}), not {need}; "
             f"raise the smallest budget or drop that size"
