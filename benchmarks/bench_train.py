@@ -75,7 +75,7 @@ WORKLOADS = {
     # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
     "gpt_shakespeare_modern": dict(SHAKESPEARE_30MIN, optim=MUON),
     "gpt_shakespeare_muon_field": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD),
-    # the same with train.teacher_order=5 teacher_weight=0.1: the n-gram teacher's lookup and soft loss, set against
+    # the same with train.teacher.order=5 teacher.weight=0.1: the n-gram teacher's lookup and soft loss, set against
     # the plain step (`ours_plain`) in the same rounds; its 5-gram counts from the whole of Tiny Shakespeare's train
     "gpt_shakespeare_teacher": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, teacher=(5, 0.1)),
     # the same with model.lookback.conv=4 (a causal convolution before each block's attention and MLP) against the
@@ -147,12 +147,15 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
     coach = None
     if not plain and "teacher" in w:
         ngram = importlib.import_module(f"{package}.training.teacher")
-        coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *w["teacher"])
+        # (order, weight): one TeacherSettings since issue 71, two arguments before
+        teacher = (ngram.TeacherSettings(*w["teacher"]),) if hasattr(ngram, "TeacherSettings") else w["teacher"]
+        coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *teacher)
     return model, ours_step(model, model.parameters(), opt, data, nn, coach)
 
 
 def build_optimizer(nn, model, o: dict):
-    """training/loop.py's build_optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW."""
+    """OptimSettings.build's optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW. The options go
+    in as Muon's group options (its `defaults`' names), which every lmladder version takes."""
     if o["name"] == "muon":
         keys = ("muon_lr", "momentum", "nesterov", "ns_steps", "split_blocks", "ns_coeffs")
         hyper = {k: o[k] for k in keys if k in o}

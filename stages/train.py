@@ -17,7 +17,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
 
     from lmladder.app.policy import stage
     from lmladder.app.runs import training_run
-    from lmladder.app.startup import check_run_dir, entry, join_world
+    from lmladder.app.startup import check_renamed, check_run_dir, entry, join_world
     from lmladder.app.sweeps import check_search_space
     from lmladder.training import run_rung
 
@@ -47,6 +47,7 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     with entry("train"):
         check_run_dir("train")
+        check_renamed("train")
         join_world("train")
         check_search_space("train")
         main()

@@ -47,8 +47,8 @@ ROUND4 = [
          r"cannot write .*live_blocked/dvclive: File exists",
          r"a file is in the way of a directory on the path .*dvclive; move it or choose another path", fast=True),
     # 8. every knob bounded
-    case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.ns_steps=1000000000"],
-         r"mlp.optim.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
+    case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.muon.ns_steps=1000000000"],
+         r"mlp.optim.muon.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
     # 10. the mixture says what it fitted, and refuses what would flatter it
     case("mixture-neural-other-split", "config", "mixture", [f"mixture.model.neural={GOOD}", "data.split_seed=7"],
          r"neural='.*good/model.safetensors' was trained with data.split_seed=42, this run has 7: another split of "

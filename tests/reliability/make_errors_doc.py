@@ -27,11 +27,11 @@ GROUPS = {
     "live": "The run's live log (DVCLive)",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
-    "muon": "Muon's options as the field runs it (`<rung>.optim`, docs/models.md)",
+    "muon": "Muon's options as the field runs it (`<rung>.optim.muon`, docs/models.md)",
     "lookback": "The GPT's look-backs (`transformer.model.lookback`: `smear`, `ngram`, `conv`, docs/models.md) and "
     "the flat keys they had before",
-    "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
-    "teacher": "The n-gram teacher (`train.teacher_order`, `train.teacher_weight`, docs/models.md)",
+    "average": "Weight averaging (`train.average`, docs/models.md)",
+    "teacher": "The n-gram teacher (`train.teacher`, docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong
@@ -94,6 +94,13 @@ opened (a directory, FIFO, symlink loop or device is named as such, and nothing 
 safetensors files (lmladder never unpickles anything), and one with NaN/inf weights is refused at load with the
 tensor's name; a run folder is locked for the run (a second run into it stops at once); `seeds` may not repeat and
 a resume may not change the seed.
+
+**Settings that would change nothing:** a feature's settings are a block under their owner (`optim.muon`,
+`optim.schedule.wsd`, `train.average`, `train.teacher`), and a setting that the chosen optimizer, schedule, average or
+teacher does not read must stay at its default: set, it is refused with the choice that reads it
+(`config-cooldown-under-cosine`, `muon-option-under-adamw`, `average-warmup-without-ema`, ...), where it used to be
+ignored. The flat keys of before (`optim.muon_lr`, `optim.schedule=wsd`, `train.ema`, `train.eval_interval`, ...) are
+refused with their new key, on the command line before Hydra composes it or in a preset (`*-renamed-*`).
 
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
 `LMLADDER_KERNELS=numpy` turns the whole speed wing (lmladder/fast) off and runs the textbook code instead

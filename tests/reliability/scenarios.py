@@ -68,7 +68,7 @@ def _last_checkpoint_only(o: Outcome) -> Outcome:
 def nonfinite(sb: Sandbox) -> Outcome:
     """A finished run resumed with an absurd learning rate: the loss turns NaN a step later."""
     d = _copy_good(sb, "nonfinite")
-    args = ["resume=true", "mlp.optim.lr=1e38", "mlp.optim.min_lr=0", "mlp.optim.warmup_iters=0",
+    args = ["resume=true", "mlp.optim.lr=1e38", "mlp.optim.schedule.min_lr=0", "mlp.optim.schedule.warmup_iters=0",
             "mlp.optim.grad_clip=null", "mlp.train.max_iters=40"]  # fmt: skip
     return _last_checkpoint_only(_guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d))))
 

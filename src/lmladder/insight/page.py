@@ -267,7 +267,7 @@ def _prompt_pictures(pics: _Pictures, model, tok, ids: np.ndarray, layer: int | 
 def _page(ckpt: Path, ck: Checkpoint, items: list) -> str:
     meta = ck.meta
     head = f"{ck.model.rung} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
-    if ck.trained is not None:  # train.ema / train.swa: the model is the average, what the run scored
+    if ck.trained is not None:  # train.average: the model is the average, what the run scored
         avg = meta["average"] if isinstance(meta.get("average"), dict) else {}
         how = "mean (SWA)" if avg.get("swa") else f"EMA (decay {avg.get('ema')})"
         head += f"; its weights are the {how} of the trained weights over {avg.get('count')} steps"
