@@ -95,6 +95,7 @@ class RNN(LanguageModel):
 
     rung, ladder_position = "rnn", 50
     Config = RNNConfig
+    steps_in_turn = True
 
     def __init__(self, config: RNNConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)

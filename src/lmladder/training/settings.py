@@ -103,7 +103,8 @@ class TrainSettings:
     teacher_weight: float = number(0.0, low=0, below=1)
     eval_interval: int = integer(250, low=1)
     eval_iters: int = integer(200, low=1)
-    eval_batch_size: int = integer(32, low=1)  # exact full-split scoring
+    # rows per forward of the exact full-split scoring; null: as many as pay, within the memory (scoring.score_rows)
+    eval_batch_size: int | None = integer(None, low=1, null="(as many rows as pay, within the memory)")
     checkpoint_interval: int = integer(500, low=1)
     grad_stats_interval: int = integer(100, low=1)
     health_interval: int = integer(100, low=0, note="0 turns health statistics off")  # training/health.py
@@ -217,9 +218,9 @@ class Run:
         return {**self.meta, "seed": self.seed}
 
     @property
-    def eval_batch_size(self) -> int:
-        """Rows per forward when the finished model is scored exactly."""
-        return self.train.eval_batch_size if self.train else 32
+    def eval_batch_size(self) -> int | None:
+        """Rows per forward when the finished model is scored exactly (None: inference.scoring.score_rows)."""
+        return self.train.eval_batch_size if self.train else None
 
     @property
     def progress(self) -> bool:
