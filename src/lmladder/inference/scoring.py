@@ -54,8 +54,7 @@ def footprint(model: LanguageModel, T: int) -> tuple[int, int]:
     """(fixed bytes, bytes per row) of a no_grad forward of rows of T tokens, measured, not modelled: forwards of two
     rows, then of one, after an untraced one (the first call at a shape compiles kernels and builds what later calls
     reuse). Kept per model config, T and dtype (a recurrent model's forward of one row is hundreds of small calls)."""
-    dtype = next(iter(model.parameters())).data.dtype.str
-    key = (type(model).__qualname__, repr(model.config), T, dtype)
+    key = (type(model).__qualname__, repr(model.config), T, *(p.data.dtype.str for p in model.parameters()[:1]))
     if key not in _footprints:
         x = np.zeros((2, T), dtype=np.int64)
         with model.evaluating(), no_grad():
