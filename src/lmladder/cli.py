@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a text file: NLL, perplexity, bits per char (JSON)")
     e.add_argument("checkpoint")
     e.add_argument("--text", required=True, help="UTF-8 text file, - for stdin (a document per line for names models)")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=int, help="rows per forward (default: as many as pay, within the memory)")
     e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
     e.add_argument("--force", action="store_true", help="replace an existing --units file")
     e.add_argument(

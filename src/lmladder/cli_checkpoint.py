@@ -283,7 +283,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .inference.scoring import IMPOSSIBLE_FIX, PROGRESS_FROM, score_tokens
     from .inference.units import save_units, split_units
 
-    if a.batch_size < 1:
+    if a.batch_size is not None and a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
     if a.units and not a.force and path_kind(a.units) == "file":  # e.g. a run's own units.npz, which compare reads
         raise CliError(f"--units {a.units} exists; pass --force to replace it, or give a new path")

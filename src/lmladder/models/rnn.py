@@ -110,6 +110,7 @@ class RNN(LanguageModel):
     rung, ladder_position = "rnn", 50
     Config = RNNConfig
     renamed = {"forget_bias": ("lstm.forget_bias", "the LSTM cell's own settings are one group")}
+    steps_in_turn = True
 
     def __init__(self, config: RNNConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tracemalloc
 
 import numpy as np
 
@@ -49,22 +48,7 @@ def _sizes(config) -> str:
     )
 
 
-def _peak(fn) -> int:
-    """Bytes allocated at the peak of fn(), beyond what was live before it, from an empty array pool."""
-    memory.release()
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        if not tracing:
-            tracemalloc.stop()
-        memory.release()
-    return max(peak - base, 0)
+_peak = memory.traced_peak  # bytes at the peak of fn() from an empty pool
 
 
 def fit(peak, T: int) -> tuple[float, float]:
@@ -168,9 +152,9 @@ def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSet
         f"lower batch_size= (grad_accum= keeps the effective batch), or {seq_len_key(model)}= or the model's sizes "
         f"({sizes})",
     )
-    check_fits(
-        e_fixed + eval_batch * e_row,
-        f"scoring with eval.batch_size={eval_batch} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
+    check_fits(  # eval.batch_size null: scoring takes as many rows as fit (score_rows), one at least
+        e_fixed + (eval_batch or 1) * e_row,
+        f"scoring with eval.batch_size={eval_batch or 1} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
         f"lower eval.batch_size=, or the model's sizes ({sizes})"
         if e_fixed + e_row > PROBE_BYTES
         else "lower eval.batch_size=",

@@ -78,7 +78,8 @@ class EvalSettings:
 
     interval: int = integer(250, low=1)
     iters: int = integer(200, low=1)
-    batch_size: int = integer(32, low=1)  # rows per forward of the exact scoring
+    # rows per forward of the exact scoring; null: as many as pay, within the memory (inference.scoring.score_rows)
+    batch_size: int | None = integer(None, low=1, null="(as many rows as pay, within the memory)")
 
     def check(self) -> None:
         check_fields(self, SettingsError)
@@ -194,9 +195,9 @@ class Run:
         return {**self.meta, "seed": self.seed}
 
     @property
-    def eval_batch_size(self) -> int:
-        """Rows per forward when the finished model is scored exactly."""
-        return (self.train.eval if self.train else EvalSettings()).batch_size
+    def eval_batch_size(self) -> int | None:
+        """Rows per forward when the finished model is scored exactly (None: inference.scoring.score_rows)."""
+        return self.train.eval.batch_size if self.train else None
 
     @property
     def progress(self) -> bool:
