@@ -15,6 +15,7 @@ from lmladder.inference.scoring import OP_ROWS, score_rows, score_tokens
 from lmladder.models.mlp import MLP, MLPConfig
 from lmladder.models.rnn import RNN, RNNConfig
 from lmladder.models.transformer import GPT, GPTConfig
+from lmladder.models.transformer_config import LookbackConfig
 
 MODERN = dict(dropout=0.1, tie_weights=False, pos="rope", qk_norm=True, activation="relu2", value_embeds=True)
 
@@ -26,7 +27,7 @@ def models(V: int) -> dict:
     made = {
         "gpt_modern": GPT(
             GPTConfig(
-                vocab_size=V, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, conv_kernel=4, **MODERN
+                vocab_size=V, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, lookback=LookbackConfig(conv=4), **MODERN
             ),
             rng=np.random.default_rng(1),
         ),

@@ -38,7 +38,7 @@ PRESET = {
     "overrides": ["data.source=file", "data.path=corpora/names.txt"],
     "seeds": [0],
     "budgets": {"flops": [3.0e7]},
-    "rungs": {"mlp": {"overrides": ["mlp.optim.warmup_iters=0", "mlp.sample.num_samples=1"],
+    "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0", "mlp.sample.num_samples=1"],
                       "sizes": {"n_hidden": [8, 16]}}},
 }  # fmt: skip
 # every command with an output option -> its arguments (the output comes last: --out X, or export's positional X)
