@@ -28,10 +28,9 @@ from .noise import InputNoise
 from .resume import TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
+from .snapshots import BEST, LAST, TIMING, copy_file, snapshot_files
 from .teacher import NgramTeacher
 from .timing import RunTiming
-
-LAST, BEST = "model.safetensors", "best.safetensors"
 
 
 @dataclass
@@ -123,7 +122,10 @@ class Trainer:
                 interrupt.check()  # a Ctrl-C that Python swallowed in a finaliser stops the run here
                 if step % s.eval_interval == 0:
                     self.evaluate(step)
-                if not self.step(step, bar):
+                stepped = self.step(step, bar)
+                if step + 1 in s.snapshot_steps:
+                    self.snapshot(step + 1)
+                if not stepped:
                     continue
                 # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
                 if (step + 1) % s.checkpoint_interval == 0 and step + 1 < s.max_iters:
@@ -286,6 +288,16 @@ class Trainer:
         if va < self.best_val:
             self.best_val, self.best_step = va, step
             self.checkpoint(self.out / BEST, step)
+
+    def snapshot(self, step: int) -> None:
+        """The run's state at `step` kept apart (snapshots.py): the best checkpoint so far and the timing, then the
+        checkpoint, which marks it complete."""
+        files = snapshot_files(self.out, step)
+        if self.world.lead:
+            if (self.out / BEST).exists():
+                copy_file(self.out / BEST, files[BEST])
+            self.timing.save(step, files[TIMING])
+        self.checkpoint(files[LAST], step)
 
     def checkpoint(self, path: Path, step: int) -> None:
         """Weights, optimizer moments, generators and the run's state at `step`, after every log row up to it."""

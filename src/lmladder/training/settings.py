@@ -115,6 +115,9 @@ class TrainSettings:
     swa: bool = flag(False)  # the plain mean of the weights instead (SWA)
     average_start: int = integer(0, low=0)  # the step from which the average runs
     ema_warmup: bool = flag(False)  # decay min(ema, (1 + k) / (10 + k)) with k steps averaged
+    # steps at which a copy of the run's state is kept (snapshots.py): what another run can go on from as if it had
+    # trained those steps itself (a frontier study's cool-down branches, docs/frontier.md)
+    snapshot_steps: list[int] = field(default_factory=list)
 
     @property
     def averaging(self) -> bool:
@@ -143,6 +146,16 @@ class TrainSettings:
         if self.ema_warmup and not self.ema > 0:
             raise SettingsError(
                 "ema_warmup=true warms up an EMA, and ema=0 turns it off; set ema= in (0, 1), or ema_warmup=false"
+            )
+        steps = list(self.snapshot_steps) if isinstance(self.snapshot_steps, list | tuple) else None
+        if steps is None or not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+            raise _bad("snapshot_steps", self.snapshot_steps, "must be a list of steps, e.g. [100, 300]")
+        if bad := [k for k in steps if not 1 <= k < self.max_iters]:
+            raise _bad(
+                "snapshot_steps",
+                steps,
+                f"holds {bad[0]}, outside [1, max_iters={self.max_iters}) (the run's end is its own checkpoint); "
+                "drop it, or raise max_iters",
             )
         if self.averaging and self.average_start >= self.max_iters:
             raise _bad(
