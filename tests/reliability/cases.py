@@ -13,6 +13,7 @@ from __future__ import annotations
 from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, F, case
 from .cases_average import AVERAGE
 from .cases_bounds import BOUNDS
+from .cases_branches import BRANCHES
 from .cases_diff import DIFF
 from .cases_diff5 import DIFF5
 from .cases_found import FOUND
@@ -657,6 +658,7 @@ CASES += LOOKBACK  # the GPT's smear gate and bigram embedding (issue 49): a gro
 CASES += AVERAGE  # weight averaging's settings (issue 49): a group of their own
 CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their own
 CASES += DIFF5  # diff and evaluate --window (issue 70): each at the end of its group
+CASES += BRANCHES  # cool-down branches and train.snapshot_steps (issue 73): each at the end of its group
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

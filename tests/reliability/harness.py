@@ -30,6 +30,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 
 from ..shared_data import shared_file
 from .bounds_files import build_bounds
+from .branches_files import build_branches
 from .diff5_files import build_diff5
 from .frontier_files import build_frontier
 from .readback_files import build_readback
@@ -281,6 +282,7 @@ def build_sandbox(root: Path) -> Sandbox:
     build_round4(root)
     build_bounds(root)
     build_diff5(root)
+    build_branches(root)
     return sb
 
 

@@ -15,8 +15,9 @@ from lmladder.training.snapshots import copy_file, snapshot_files
 GPT = dict(block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.1)  # dropout: the model's stream goes on too
 OPTIMS = {
     "adamw": OptimSettings(lr=3e-3, schedule="wsd", cooldown_frac=0.25, warmup_iters=4, min_lr=3e-4),
-    "muon": OptimSettings(name="muon", lr=3e-3, muon_lr=0.02, schedule="wsd", cooldown_frac=0.25, warmup_iters=4,
-                          muon_momentum_warmup=10),  # fmt: skip
+    "muon": OptimSettings(
+        name="muon", lr=3e-3, muon_lr=0.02, schedule="wsd", cooldown_frac=0.25, warmup_iters=4, muon_momentum_warmup=10
+    ),
 }
 LOGS = ("train_log.tsv", "eval_log.tsv", "grad_stats.tsv")
 

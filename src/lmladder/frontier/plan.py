@@ -51,6 +51,8 @@ class Point:
     counts: dict[str, int] = field(default_factory=dict)
     tokens_per_s: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    trunk: str | None = None  # a cool-down branch: the point whose snapshot it goes on from (branches.py)
+    branch_step: int | None = None  # and the step of that snapshot, where its cool-down starts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
