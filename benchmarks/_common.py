@@ -88,15 +88,11 @@ def machine_info(threads: int | None, torch=None) -> dict:
 
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, with its family/model numbers where the name alone is vague (a VM's
-    "AMD EPYC": family 25 model 17 is Zen 4 Genoa); "unknown" elsewhere."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        return f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
-    except (OSError, KeyError):
-        return platform.processor() or "unknown"
+    """The CPU's model name with its family/model numbers where the name alone is vague (a VM's "AMD EPYC": family
+    25 model 17 is Zen 4 Genoa): lmladder's own, which keys the GEMM peak a run's MFU divides by."""
+    from lmladder.training.mfu import cpu_model as model
+
+    return model()
 
 
 def isa_level() -> str:
@@ -181,15 +177,36 @@ def ratio_spread(rounds: list[dict[str, float]], num: str, den: str) -> list[flo
 
 
 def matmul_peak(n: int = 2048, repeats: int = 7) -> float:
-    """The machine's float32 GEMM rate in FLOP/s: median of `repeats` (n, n) @ (n, n) products, 2 n^3 FLOPs each."""
-    import numpy as np
+    """The machine's float32 GEMM rate in FLOP/s at the BLAS threads set: the best of `repeats` (n, n) @ (n, n)
+    products, 2 n^3 FLOPs each (lmladder.training.mfu, what a training run's MFU divides by)."""
+    from lmladder.training.mfu import gemm_peak
 
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty_like(a)
-    np.matmul(a, b, out=out)  # warm-up: thread pool start, page faults
-    return 2 * n**3 / statistics.median(once(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
+    return gemm_peak(None, n, repeats)
+
+
+def add_peak_option(ap) -> None:
+    ap.add_argument("--peak-json", help="bench_peak.py's output at the same --threads: its peak, not one measured here")
+
+
+def peak_flops(path: str | None, threads: int | None) -> float:
+    """The float32 GEMM peak the MFU figures divide by (FLOP/s): bench_peak.py's line for `threads` from the file at
+    `path` (measured on this CPU), else measured now."""
+    if path is None:
+        return matmul_peak()
+    import json
+
+    try:
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.startswith("{")]
+    except (OSError, ValueError) as e:
+        sys.exit(f"--peak-json {path}: cannot read it ({e}); give a file bench_peak.py wrote")
+    cpus = {r.get("cpu") for r in rows if r.get("benchmark") == "machine"}
+    if cpus and cpu_model() not in cpus:
+        sys.exit(f"--peak-json {path}: measured on {', '.join(map(str, cpus))}, not this {cpu_model()}; measure here")
+    want = threads or "default"
+    for r in rows:
+        if r.get("benchmark") == "peak" and r.get("threads") == want:
+            return float(r["peak_gflops"]) * 1e9
+    sys.exit(f"--peak-json {path}: no peak at threads={want}; run bench_peak.py --threads {threads or '...'} first")
 
 
 def corpus_ids(name: str, n: int, vocab: int, seed: int = 0):

@@ -44,10 +44,10 @@ VARIANTS = {
     "value_embeds": [f"{M}value_embeds=true"],
     "gqa": [f"{M}n_kv_head=2"],
     "muon": [f"{O}name=muon"],
-    "wsd": [f"{O}schedule=wsd", f"{O}cooldown_frac=0.4"],
+    "wsd": [f"{O}schedule.name=wsd", f"{O}schedule.wsd.cooldown_frac=0.4"],
 }
 VARIANTS["all"] = [o for k, v in VARIANTS.items() if k not in ("baseline", "logit_softcap", "gqa") for o in v] + [
-    f"{O}lr=0.003", f"{O}muon_lr=0.03", f"{O}weight_decay=0.0", f"{O}min_lr=0.0",  # modern.yaml's rates
+    f"{O}lr=0.003", f"{O}muon.lr=0.03", f"{O}weight_decay=0.0", f"{O}schedule.min_lr=0.0",  # modern.yaml's rates
 ]  # fmt: skip
 ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
@@ -57,7 +57,7 @@ def train(data: Path, run: Path, overrides: list[str], steps: int, seed: int) ->
     if not (run / "metrics.json").exists():
         args = [
             "rung=transformer", "experiment=nanogpt_cpu", f"data.path={data}", f"seed={seed}",
-            f"transformer.train.max_iters={steps}", "transformer.optim.decay_iters=null",
+            f"transformer.train.max_iters={steps}", "transformer.optim.schedule.decay_iters=null",
             "transformer.train.progress=false", f"hydra.run.dir={run}", *overrides,
         ]  # fmt: skip
         log = run.with_suffix(".log")

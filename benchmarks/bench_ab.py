@@ -1,8 +1,9 @@
 """A/B speed of two lmladder checkouts in one process, interleaved: is a change faster, and by how much?
 
 On a shared VM the machine's speed drifts by tens of percent over minutes, so two benchmark runs minutes apart
-cannot show a 3% change. Here both versions run the same workload (bench_train.py's training step, or
-bench_generate.py's batch-1 sampling: the `generate_*` workloads) in the same process,
+cannot show a 3% change. Here both versions run the same workload (bench_train.py's training step,
+bench_generate.py's batch-1 sampling: the `generate_*` workloads, or bench_score.py's exact scoring of 20,000 val
+tokens with each version's own rows: the `score_*` workloads) in the same process,
 taking turns in rounds; the ratio of their medians, and its spread over rounds, is what drift cannot fake.
 
     python benchmarks/bench_ab.py --base 8fe5894 --threads 2 --workloads gpt_nanogpt_cpu gpt_10m generate_kv_cache
@@ -58,11 +59,21 @@ GENERATE = {
 }
 
 
+# exact scoring (bench_score.py's workloads, each version's score_tokens with its own default rows); ~1-3 s a call
+SCORE = {
+    f"score_{name}": dict(workload=name, warmup=1, repeats=6, block=1)
+    for name in ("gpt_shakespeare_30min", "gru_shakespeare_30min")
+}
+
+
 def build(wl: str, package: str):
     """(step or call to time, its workload's timing plan) of `package`'s copy."""
     import bench_generate as bg
+    import bench_score as bs
     import bench_train as bt
 
+    if wl in SCORE:
+        return bs.build(SCORE[wl]["workload"], 20_000, package)["fns"]["score"], SCORE[wl]
     if wl in GENERATE:
         w = GENERATE[wl]
         return bg.build_generate(w["tokens"], w["use_cache"], package), w
@@ -79,7 +90,7 @@ def main() -> None:
     ap.add_argument("--base", required=True, help="git revision or folder holding lmladder/")
     ap.add_argument("--new", default=str(ROOT / "src"), help="git revision or folder (default: this checkout)")
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None)
-    ap.add_argument("--workloads", nargs="*", default=["gpt_nanogpt_cpu"], choices=[*bt.WORKLOADS, *GENERATE])
+    ap.add_argument("--workloads", nargs="*", default=["gpt_nanogpt_cpu"], choices=[*bt.WORKLOADS, *GENERATE, *SCORE])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the number of timed steps")
     args = ap.parse_args()
     set_threads(args.threads)

@@ -4,7 +4,8 @@ Uses lmladder.inference.sampling.generate (temperature 1, seeded) on an untraine
 the weights). The optional torch references are nanoGPT's own sampler (no KV cache) and the same model decoding
 with a KV cache through sdpa (torch_ref.generate_kv). Runs interleave, back to back; each variant's line gives the
 median over --repeats runs, the slowest run and slowest / median (a run that falls far behind shows there).
-Prints one JSON line for the machine, then one per variant.
+Prints one JSON line for the machine, then one per variant, with its MFU: the model's forward FLOPs per token
+(GPTConfig.counts / 3) x tokens/s over the float32 GEMM peak measured at the start (or --peak-json FILE, bench_peak's).
 
     python benchmarks/bench_generate.py --threads 1 [--tokens 500] [--repeats 10] [--no-torch]
     python benchmarks/bench_generate.py --threads 2 --neighbour spin|same [--rounds 3] [--seconds 3]
@@ -23,7 +24,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import build_model, interleaved, machine_info, set_threads, torch_or_none  # noqa: E402
+from _common import (  # noqa: E402
+    add_peak_option,
+    build_model,
+    interleaved,
+    machine_info,
+    peak_flops,
+    set_threads,
+    torch_or_none,
+)
 
 CFG = dict(vocab=65, T=64, L=4, H=4, C=128)  # conf/transformer/nanogpt_cpu.yaml
 
@@ -44,6 +53,16 @@ def build_generate(tokens: int, use_cache: bool, package: str = "lmladder"):
         assert out[0].size == tokens
 
     return run
+
+
+def forward_flops_per_token() -> float:
+    """The GPT's forward FLOPs per generated token: a third of its training count (2 of the 6 FLOPs per multiply-add,
+    attention at full context; GPTConfig.counts). Without the KV cache a token costs a whole window's forward; MFU
+    still counts one token's, the work the model needs."""
+    from lmladder.models.transformer import GPTConfig
+
+    dims = dict(vocab_size=CFG["vocab"], block_size=CFG["T"], n_layer=CFG["L"], n_head=CFG["H"], n_embd=CFG["C"])
+    return GPTConfig(**dims).counts().flops_per_token / 3
 
 
 def run_beside(fns: dict, args) -> None:
@@ -70,6 +89,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="--neighbour: idle/busy rounds")
     ap.add_argument("--seconds", type=float, default=3.0, help="--neighbour: timed seconds per turn")
     ap.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)  # the `same` neighbour's body
+    add_peak_option(ap)
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
     if args.loop:
@@ -87,15 +107,20 @@ def main() -> None:
         tprompt = torch.zeros((1, 1), dtype=torch.long)
         fns["torch_sdpa_no_cache"] = lambda: torch_ref.generate(tmodel, tprompt, args.tokens, CFG["T"])
         fns["torch_sdpa_kv_cache"] = lambda: torch_ref.generate_kv(tmodel, tprompt, args.tokens, CFG["T"])
-    print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
     if args.neighbour:
+        print(json.dumps({"benchmark": "machine", **machine_info(args.threads, torch)}), flush=True)
         return run_beside(fns, args)
+    peak = peak_flops(args.peak_json, args.threads)
+    machine = {"benchmark": "machine", **machine_info(args.threads, torch), "matmul_peak_gflops": round(peak / 1e9, 1)}
+    print(json.dumps(machine), flush=True)
+    flops = forward_flops_per_token()
     med, rounds = interleaved(fns, warmup=1, repeats=args.repeats)
     for name, s in med.items():
         slowest = max(r[name] for r in rounds)
         row = {"benchmark": "generate", "variant": name, "new_tokens": args.tokens, "batch": 1}
         row.update(seconds=round(s, 4), tokens_per_s=round(args.tokens / s, 1))
         row["ms_per_token"] = round(s / args.tokens * 1e3, 3)
+        row.update(flops_per_token=flops, mfu=round(flops * args.tokens / s / peak, 5))
         row.update(slowest_s=round(slowest, 4), slowest_over_median=round(slowest / s, 2), runs=len(rounds))
         print(json.dumps(row), flush=True)
 

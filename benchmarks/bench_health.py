@@ -27,7 +27,7 @@ def main() -> int:
     set_threads(a.threads)
     from lmladder.data import DataConfig, ensure_prepared
     from lmladder.models import build_model
-    from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
+    from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 
     tmp = Path(tempfile.mkdtemp())
     data_cfg = DataConfig(source="file", path=str(SHARED / "tinyshakespeare.txt"), kind="stream", fractions=[0.9, 0.1])
@@ -39,8 +39,7 @@ def main() -> int:
         s = TrainSettings(
             max_iters=a.steps,
             batch_size=12,
-            eval_interval=10**6,
-            eval_iters=1,
+            eval=EvalSettings(interval=10**6, iters=1),
             checkpoint_interval=10**6,
             health_interval=interval,
             progress=False,

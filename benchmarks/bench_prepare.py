@@ -112,8 +112,8 @@ def end_to_end_row(path: Path, work: Path, steps: int) -> dict:
     args = [
         "rung=transformer", "data.source=file", f"data.path={path}", "data.kind=stream", "data.tokenizer=char",
         "data.fractions=[0.99,0.01]", "data.name=stdlib", f"paths.prepared={work}/prepared",
-        f"transformer.train.max_iters={steps}", f"transformer.train.eval_interval={steps}",
-        "transformer.model.block_size=64", "transformer.train.eval_batch_size=32",  # logits: 32 x 64 x vocab
+        f"transformer.train.max_iters={steps}", f"transformer.train.eval.interval={steps}",
+        "transformer.model.block_size=64", "transformer.train.eval.batch_size=32",  # logits: 32 x 64 x vocab
         "transformer.train.progress=false", "transformer.sample.num_samples=1", f"hydra.run.dir={run}",
     ]  # fmt: skip
     t = time.perf_counter()

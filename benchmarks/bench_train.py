@@ -28,6 +28,10 @@ windows the torch reference receives. The larger MLP is idx (4, 64) = 256 exampl
 Peak memory is tracemalloc's peak over one extra (untimed) step of ours, with lmladder's array pool emptied
 first: the step's NumPy + Python allocations on top of parameters and optimizer state (the pool keeps that
 working set allocated between steps). `maxrss_mb` is the whole process (both frameworks, all workloads).
+
+MFU (`*_mfu`): the model's own training FLOPs per token (`config.counts().flops_per_token`, what the frontier's
+budgets count: 6 per multiply-add of its matrices, attention's causal half) x tokens/s over the float32 GEMM peak
+measured at the start (bench_peak.py's, or read from its output with --peak-json FILE).
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    add_peak_option,
     batches,
     build_model,
     corpus_ids,
     interleaved,
     machine_info,
-    matmul_peak,
+    peak_flops,
     ratio_spread,
     set_threads,
     torch_or_none,
@@ -75,7 +80,7 @@ WORKLOADS = {
     # the modern GPT (rotary, QK-norm, ReLU^2, zero projections, untied head, value embeddings) by Muon + AdamW
     "gpt_shakespeare_modern": dict(SHAKESPEARE_30MIN, optim=MUON),
     "gpt_shakespeare_muon_field": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD),
-    # the same with train.teacher_order=5 teacher_weight=0.1: the n-gram teacher's lookup and soft loss, set against
+    # the same with train.teacher.order=5 teacher.weight=0.1: the n-gram teacher's lookup and soft loss, set against
     # the plain step (`ours_plain`) in the same rounds; its 5-gram counts from the whole of Tiny Shakespeare's train
     "gpt_shakespeare_teacher": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, teacher=(5, 0.1)),
     # the same with model.lookback.conv=4 (a causal convolution before each block's attention and MLP) against the
@@ -93,21 +98,6 @@ WORKLOADS = {
 }
 BETAS, CLIP = (0.9, 0.99), 1.0
 TRAIN_CHARS = 1_003_854  # Tiny Shakespeare's train split (nanoGPT's first 90%)
-
-
-def gpt_flops(n_params: int, L: int, C: int, T: int, tokens: int) -> int:
-    """nanoGPT/PaLM estimate for fwd+bwd: 6 * N * tokens + 12 * L * C * T * tokens (attention scores and mix)."""
-    return 6 * n_params * tokens + 12 * L * C * T * tokens
-
-
-def matmul_params(model) -> int:
-    """The GPT's parameters that do matmul work: all but its lookup tables (positions, value embeddings, and the
-    token embedding when the head has its own matrix; a tied one counts once, as the head)."""
-    tables = [model.wpe] if model.wpe is not None else []
-    tables += list(model.value_embeds)
-    if not model.config.tie_weights:
-        tables.append(model.wte)
-    return model.num_parameters() - sum(m.weight.size for m in tables)
 
 
 def ours_step(model, params, opt, data, nn, teacher=None):
@@ -139,7 +129,7 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
         dims = dict(vocab_size=w["vocab"], block_size=w["T"], n_layer=w["L"], n_head=w["H"], n_embd=w["C"])
         dims.update(w.get("model", {}), **({} if plain else w.get("extra", {})))
     elif w["kind"] == "rnn":
-        dims = dict(vocab_size=w["vocab"], cell=w["cell"], n_embd=w["E"], n_hidden=w["hidden"])
+        dims = dict(vocab_size=w["vocab"], cell=w["cell"], n_embd=w["E"], n_hidden=w["hidden"], **w.get("model", {}))
     else:
         dims = dict(vocab_size=w["vocab"], context=w["context"], n_embd=w["E"], n_hidden=w["hidden"])
     model = build_model(package, w["kind"], rng, **dims)
@@ -147,12 +137,15 @@ def build_ours(w: dict, data, package: str = "lmladder", optim: dict | None = No
     coach = None
     if not plain and "teacher" in w:
         ngram = importlib.import_module(f"{package}.training.teacher")
-        coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *w["teacher"])
+        # (order, weight): one TeacherSettings since issue 71, two arguments before
+        teacher = (ngram.TeacherSettings(*w["teacher"]),) if hasattr(ngram, "TeacherSettings") else w["teacher"]
+        coach = ngram.NgramTeacher(corpus_ids("shakespeare", TRAIN_CHARS, w["vocab"]), w["vocab"], *teacher)
     return model, ours_step(model, model.parameters(), opt, data, nn, coach)
 
 
 def build_optimizer(nn, model, o: dict):
-    """training/loop.py's build_optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW."""
+    """OptimSettings.build's optimizer: Muon for the hidden matrices and AdamW for the rest, or AdamW. The options go
+    in as Muon's group options (its `defaults`' names), which every lmladder version takes."""
     if o["name"] == "muon":
         keys = ("muon_lr", "momentum", "nesterov", "ns_steps", "split_blocks", "ns_coeffs")
         hyper = {k: o[k] for k in keys if k in o}
@@ -237,11 +230,10 @@ def run(name: str, w: dict, torch, scale: float, peak: float) -> dict:
         row[f"{variant}_overhead_ms"] = round((med["ours"] - med["ours_plain"]) * 1e3, 3)
         row[f"{variant}_over_plain"] = round(med["ours"] / med["ours_plain"], 4)
         row[f"{variant}_over_plain_rounds"] = ratio_spread(rounds, "ours", "ours_plain")
-    if w["kind"] == "gpt":
-        flops = gpt_flops(matmul_params(model), w["L"], w["C"], w["T"], tokens)
-        row["flops_per_step"] = flops
-        for k, s in med.items():
-            row[f"{k}_mfu"] = round(flops / s / peak, 3)
+    # MFU: the model's own training FLOPs per token (Counts, as the frontier counts them) over the GEMM peak
+    row["flops_per_token"] = model.config.counts().flops_per_token
+    for k, s in med.items():
+        row[f"{k}_mfu"] = round(row["flops_per_token"] * tokens / s / peak, 4)
     row["ours_peak_mb_tracemalloc"] = peak_traced_mb(ours)
     return row
 
@@ -284,6 +276,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="--neighbour: idle/busy rounds")
     ap.add_argument("--seconds", type=float, default=3.0, help="--neighbour: timed seconds per turn")
     ap.add_argument("--loop", choices=list(WORKLOADS), help=argparse.SUPPRESS)  # the `same` neighbour's body
+    add_peak_option(ap)
     args = ap.parse_args()
     set_threads(args.threads)  # before NumPy loads BLAS
     global np
@@ -294,7 +287,7 @@ def main() -> None:
 
         loop(contenders(args.loop, None)[0]["ours"])
     torch = torch_or_none(args.threads, not args.no_torch)
-    peak = matmul_peak()
+    peak = peak_flops(args.peak_json, args.threads)
     print(
         json.dumps(
             {"benchmark": "machine", **machine_info(args.threads, torch), "matmul_peak_gflops": round(peak / 1e9, 1)}

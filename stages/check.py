@@ -18,7 +18,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from omegaconf import DictConfig
 
     from lmladder.app.policy import stage
-    from lmladder.app.startup import entry
+    from lmladder.app.startup import check_renamed, entry
     from lmladder.config import ConfigError, rung_settings, rung_settings_keys
     from lmladder.data import check_source
     from lmladder.errors import LmladderError, reworded
@@ -61,4 +61,5 @@ def check_built(rung: str, cls: type, settings) -> None:
 
 if __name__ == "__main__":
     with entry("check"):
+        check_renamed("check")
         main()

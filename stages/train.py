@@ -17,9 +17,10 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
 
     from lmladder.app.policy import stage
     from lmladder.app.runs import training_run
-    from lmladder.app.startup import check_run_dir, entry, join_world
+    from lmladder.app.startup import check_renamed, check_run_dir, entry, join_world
     from lmladder.app.sweeps import check_search_space
     from lmladder.training import run_rung
+    from lmladder.training.mfu import run_speed
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
@@ -30,12 +31,15 @@ def main(cfg: DictConfig) -> float:
     # or, for NaN, stop the whole search).
     val_nll = math.inf
     with stage("train", cfg) as st:
-        m = run_rung(training_run(st))
+        run = training_run(st)
+        m = run_rung(run)
         out = st.publish()
         if not st.world.lead:
             return val_nll
         t = m["train_time_s"]  # NaN: a resume that found no timing of the steps before it
         took = f"in {t:.1f}s" if math.isfinite(t) else "(training time unknown: resumed without timing.json)"
+        if speed := run_speed(run, m["tokens_per_s"]):  # after the run: its peak measurement changes no bits
+            took += f" ({speed})"
         print(f"[{st.name}] val NLL {m['val']['nll']:.4f} (ppl {m['val']['ppl']:.3f}) {took} -> {out}")
         if n := m["val"].get("impossible_tokens"):
             never = f"the model gives {n:,} val tokens probability 0 (n-grams never seen in train)"
@@ -47,6 +51,7 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     with entry("train"):
         check_run_dir("train")
+        check_renamed("train")
         join_world("train")
         check_search_space("train")
         main()

@@ -1,10 +1,29 @@
-"""Session fixtures shared by every test package: prepared corpora built once per test run."""
+"""Session fixtures shared by every test package: prepared corpora built once per test run; and numba's kernels
+compiled before pytest-xdist starts its workers."""
 
 import pytest
 
 from lmladder.data import load_prepared, load_text, prepare_corpus
 
+from . import warm_kernels
 from .shared_data import shared_file
+
+
+def pytest_sessionstart(session):
+    """With workers (-n 2 or more) and the kernels' sources new to this clone's cache, compile the kernels first, a
+    share per worker (warm_kernels.py); this runs before xdist's own hook starts them. A run in one process (-n 0)
+    compiles what its tests use, as it goes."""
+    config = session.config
+    workers = len(getattr(config.option, "tx", None) or ())  # xdist's: one entry per worker
+    if hasattr(config, "workerinput") or config.option.collectonly or workers < 2:
+        return
+    cache, key, stamp = getattr(config, "cache", None), "lmladder/numba_warm", warm_kernels.stamp()
+    if cache is not None and cache.get(key, None) == stamp:
+        return
+    ok, line = warm_kernels.warm(workers)
+    config.get_terminal_writer().line(line)
+    if ok and cache is not None:
+        cache.set(key, stamp)
 
 
 @pytest.fixture(scope="session")

@@ -27,13 +27,12 @@ def test_arrays_that_disagree_with_the_config_are_refused(tiny_names, tmp_path):
 def test_batchnorm_running_statistics_travel_with_the_weights_and_never_with_the_optimizer(tiny_names, tmp_path):
     from lmladder.io import load_checkpoint
     from lmladder.training import OptimSettings
-    from lmladder.training.loop import build_optimizer
 
     rngs = make_rngs(0)
     model = build_model("wavenet", vocab_size=tiny_names.vocab_size, rng=rngs["model"], context=4, n_hidden=8)
     x = np.random.default_rng(1).integers(0, tiny_names.vocab_size, (3, 6))
     model(x, x)  # one training forward moves the running statistics off their initial 0 / 1
-    opt = build_optimizer(model, OptimSettings())
+    opt = OptimSettings().build(model)
     save_training_checkpoint(tmp_path / "w.safetensors", model, tiny_names.tokenizer, optimizer=opt, rngs=rngs)
     arrays, _ = load_checkpoint(tmp_path / "w.safetensors")
     assert "model.levels.1.norm.running_var" in arrays

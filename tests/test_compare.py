@@ -67,11 +67,12 @@ def test_compare_a_git_revision_with_the_workspace(tmp_path, capsys):
     write_report(report, [("mlp", 3, 2.1, 0.01), ("bigram", 3, 2.45, 0.0)])
 
     assert load("HEAD:", repo=tmp_path).summary["val_nll"].tolist() == [2.2, 2.45]
-    assert main(["compare", "HEAD:outputs/reports", str(report), "--repo", str(tmp_path), "--out", str(tmp_path)]) == 0
+    out = tmp_path / "cmp"
+    assert main(["compare", "HEAD:outputs/reports", str(report), "--repo", str(tmp_path), "--out", str(out)]) == 0
     md = capsys.readouterr().out
     assert "| mlp    | 3     | 3     | 2.2000 ± 0.0100 | 2.1000 ± 0.0100 | -0.1000     | -4.55% | B better  |" in md
     assert "| bigram | 3     | 3     | 2.4500 ± 0.0000 | 2.4500 ± 0.0000 | +0.0000     | +0.00% | same      |" in md
-    assert (tmp_path / "compare.csv").exists() and (tmp_path / "compare.md").read_text() == md[:-1]
+    assert (out / "compare.csv").exists() and (out / "compare.md").read_text() == md[:-1]
 
 
 def test_timings_come_from_the_timing_table_beside_each_report(tmp_path, capsys):

@@ -22,6 +22,7 @@ from lmladder.export.gpt2 import ANY_VALUE, GPT2_VALUE, HF_ACTIVATIONS, check_gp
 from lmladder.export.hf_tokenizer import hf_tokenizer
 from lmladder.inference.sampling import generate, stop_token
 from lmladder.inference.scoring import score_splits
+from lmladder.io.outputs import MARKER
 from lmladder.models import rung_class
 from lmladder.models.transformer import GPT, GPTConfig
 
@@ -314,18 +315,21 @@ def test_outputs_are_replaced_only_with_force_and_never_swallow_the_checkpoint(t
     ckpt = _gpt_checkpoint(tmp_path / "run" / "model.safetensors")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    with pytest.raises(ExportError, match=r"full exists and is not empty; pass --force to replace it"):
-        export(ckpt, "hf", tmp_path / "full")
-    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    with pytest.raises(ExportError, match=r"full is not an earlier --to hf export \(it holds keep.txt, which no"):
-        export(tmp_path / "run", "hf", tmp_path / "full", force=True)  # --force replaces an export, not a user's files
-    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    not_ours = r"full is not an earlier `lmladder export --to hf` output \(it holds keep.txt, which no --to hf export"
+    for force in (False, True):  # --force replaces an export, never a user's files: refused either way
+        with pytest.raises(ExportError, match=not_ours):
+            export(tmp_path / "run", "hf", tmp_path / "full", force=force)
+        assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     (tmp_path / "empty").mkdir()
     export(ckpt, "hf", tmp_path / "empty")  # an empty folder is no one's work
+    with pytest.raises(ExportError, match=r"empty holds an earlier `lmladder export --to hf` output; pass --force"):
+        export(ckpt, "hf", tmp_path / "empty")
     export(tmp_path / "run", "hf", tmp_path / "empty", force=True)  # an earlier hf export: replaced
-    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(
-        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-    )
+    hf = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted([*hf, MARKER])
+    (tmp_path / "empty" / MARKER).unlink()  # an export made before the marker: still recognised by its files
+    export(ckpt, "hf", tmp_path / "empty", force=True)
+    assert (tmp_path / "empty" / MARKER).is_file()
     export(ckpt, "gguf", tmp_path / "m.gguf")
     with pytest.raises(ExportError, match=r"m.gguf exists; pass --force"):
         export(ckpt, "gguf", tmp_path / "m.gguf")

@@ -13,7 +13,7 @@ from lmladder.checkpoints import save_training_checkpoint
 from lmladder.data import CharTokenizer
 from lmladder.insight import InspectError, figures, inspect_run
 from lmladder.models import rung_class
-from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
+from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 from tests.ladder import RUNGS, small_config
 
 from .reliability.harness import build_sandbox, run_in_process
@@ -60,7 +60,7 @@ def test_a_run_folder_adds_its_curves_and_update_ratios(tiny_names, tmp_path):
         small_config("transformer", vocab_size=tiny_names.tokenizer.vocab_size), rng=rngs["model"]
     )
     settings = TrainSettings(
-        max_iters=4, batch_size=4, eval_interval=2, eval_iters=1, health_interval=2, progress=False
+        max_iters=4, batch_size=4, eval=EvalSettings(interval=2, iters=1), health_interval=2, progress=False
     )
     train(model, tiny_names, optim=OptimSettings(), train=settings, rngs=rngs, out_dir=tmp_path, log=lambda *_: 0)
     shown = images(inspect_run(tmp_path, prompt_ids=tiny_names.tokenizer.encode("\nemma"), layer=1))

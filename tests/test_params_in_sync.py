@@ -108,9 +108,10 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert (m.n_layer, m.n_head, m.n_embd, m.block_size, m.dropout, m.bias, m.tie_weights, m.activation) == (
         (4, 4, 128, 64, 0.0, False, True, "gelu")
     )
-    assert (t.batch_size, t.max_iters, o.lr, list(o.betas), o.weight_decay, o.warmup_iters, o.min_lr, o.grad_clip) == (
-        (12, 2000, 1e-3, [0.9, 0.99], 0.1, 100, 1e-4, 1.0)
+    assert (t.batch_size, t.max_iters, o.lr, list(o.adam.betas), o.weight_decay, o.grad_clip) == (
+        (12, 2000, 1e-3, [0.9, 0.99], 0.1, 1.0)
     )
+    assert (o.schedule.name, o.schedule.warmup_iters, o.schedule.min_lr) == ("cosine", 100, 1e-4)
     names = _typed(_composed(["experiment=makemore_names"]))
     g = names["transformer"].model
     assert names["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (4, 4, 64, 16)
@@ -119,26 +120,27 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert wide["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size, g.dropout) == (
         (4, 4, 96, 16, 0.2)
     )
-    assert (g.pos, g.activation, t.batch_size, t.max_iters, t.ema, t.average_start, t.sampling) == (
-        ("rope", "relu2", 32, 36000, 0.999, 18000, "epochs")
-    )
+    assert (g.pos, g.activation, t.batch_size, t.max_iters, t.sampling) == ("rope", "relu2", 32, 36000, "epochs")
+    assert (t.average.name, t.average.decay, t.average.start) == ("ema", 0.999, 18000)
     shake = _typed(_composed(["experiment=shakespeare_30min"]))
     g, o, t = (getattr(shake["transformer"], k) for k in ("model", "optim", "train"))
     r = shake["rnn"].train
-    assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon_split_qkv, o.ns_coeffs) == (
+    assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon.split_qkv, o.muon.ns_coeffs) == (
         (6, 64, 32, 7550, True, "polar_express")
     )
-    assert (t.sampling, o.muon_weight_decay, o.muon_cautious_wd, g.lookback.conv) == ("epochs", 0.1, True, 4)
-    assert (r.max_iters, r.ema, r.average_start, shake["rnn"].model.n_hidden) == (18000, 0.999, 9000, 256)
+    assert (t.sampling, o.muon.weight_decay, o.muon.cautious_wd, g.lookback.conv) == ("epochs", 0.1, True, 4)
+    assert (r.max_iters, r.average.name, r.average.decay, r.average.start) == (18000, "ema", 0.999, 9000)
+    assert shake["rnn"].model.n_hidden == 256
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model
     assert (tiny.n_layer, tiny.n_head, tiny.n_embd, tiny.block_size) == (6, 6, 192, 256)
     micro = _typed(_composed(["experiment=microgpt"]))  # Karpathy's microgpt.py: its sizes and its Adam
     g, o, t = (getattr(micro["transformer"], k) for k in ("model", "optim", "train"))
     assert micro["run"].data.name == "names_txt" and (g.n_layer, g.n_head, g.n_embd, g.block_size) == (1, 4, 16, 16)
     assert (g.norm, g.activation, g.bias, g.tie_weights, g.dropout) == ("rmsnorm", "relu", False, False, 0.0)
-    assert (o.name, o.lr, list(o.betas), o.eps, o.weight_decay, o.schedule, o.warmup_iters, o.min_lr, o.grad_clip) == (
-        ("adam", 0.01, [0.85, 0.99], 1e-8, 0.0, "linear", 0, 0.0, None)
+    assert (o.name, o.lr, list(o.adam.betas), o.adam.eps, o.weight_decay, o.grad_clip) == (
+        ("adam", 0.01, [0.85, 0.99], 1e-8, 0.0, None)
     )
+    assert (o.schedule.name, o.schedule.warmup_iters, o.schedule.min_lr) == ("linear", 0, 0.0)
     assert (t.max_iters, t.batch_size, micro["transformer"].sample.temperature) == (1000, 1, 0.5)
 
 
@@ -147,10 +149,10 @@ def test_the_wavenet_and_bow_presets_are_their_sources():
     names = _typed(_composed(["experiment=makemore_names"]))
     m, o, t = (getattr(names["wavenet"], k) for k in ("model", "optim", "train"))
     assert (m.context, m.n_embd, m.n_hidden) == (8, 24, 128)
-    assert (o.name, o.lr, o.momentum, o.weight_decay, o.schedule, o.gamma, o.grad_clip) == (
+    assert (o.name, o.lr, o.sgd.momentum, o.weight_decay, o.schedule.name, o.schedule.step.gamma, o.grad_clip) == (
         ("sgd", 0.1, 0.0, 0.0, "step", 0.1, None)
     )
-    assert (t.max_iters, o.step_size) == (200_000, 150_000)
+    assert (t.max_iters, o.schedule.step.size) == (200_000, 150_000)
     b = _typed(_composed())["bow"]
     assert (b.model.n_embd, b.model.n_hidden, b.model.block_size, b.optim.lr, b.optim.weight_decay) == (
         (64, 64, 16, 5e-4, 0.01)

@@ -22,8 +22,8 @@ THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS
 TINY = [
     "mlp.model.n_hidden=16",
     "mlp.train.max_iters=20",
-    "mlp.train.eval_interval=10",
-    "mlp.train.eval_iters=2",
+    "mlp.train.eval.interval=10",
+    "mlp.train.eval.iters=2",
     "mlp.train.checkpoint_interval=10",
     "mlp.sample.num_samples=2",
     "mlp.sample.sample_tokens=20",
@@ -31,6 +31,8 @@ TINY = [
     "bigram.sample.num_samples=2",
 ]
 HANG = 600  # seconds: a guard against a hang, never a speed check
+# the tests that read the module's sandbox: prepare and two trainings in fresh processes, ~60 s before the first one
+SANDBOX = pytest.mark.slow
 
 
 def env() -> dict:
@@ -121,11 +123,13 @@ def test_the_apis_are_gone_in_the_processes_it_starts(tmp_path):
     assert r.stdout.split() == ["False", "False", "False"], r.stderr
 
 
+@SANDBOX
 def test_prepare_from_a_file(sandbox):
     r = sandbox["prepare"]
     assert f"data/cache/{sandbox['cache']}: char vocab 27" in r.stdout, r.stdout + r.stderr
 
 
+@SANDBOX
 def test_a_second_job_waits_for_the_data_cache_lock_then_trains(sandbox):
     r = sandbox["mlp"]
     lines = r.stdout.splitlines()
@@ -140,6 +144,7 @@ def test_a_second_job_waits_for_the_data_cache_lock_then_trains(sandbox):
     assert (run_dir / "model.safetensors").exists() and not (run_dir / ".lmladder.lock").exists()
 
 
+@SANDBOX
 def test_a_second_run_into_a_busy_folder_is_refused(sandbox):
     sb = sandbox["root"]
     folder = sb / "runs" / "busy"
@@ -156,6 +161,7 @@ def test_a_second_run_into_a_busy_folder_is_refused(sandbox):
     assert r.returncode == 0, r.stderr
 
 
+@SANDBOX
 def test_evaluate_and_export(sandbox):
     sb = sandbox["root"]
     assert sandbox["bigram"].returncode == 0, sandbox["bigram"].stderr
@@ -169,6 +175,7 @@ def test_evaluate_and_export(sandbox):
     assert (sb / "ngram.arpa").read_text(encoding="utf-8").startswith("\\data\\")
 
 
+@SANDBOX
 def test_the_memory_check_reads_the_os_and_refuses_what_cannot_fit(sandbox):
     """Where /proc/meminfo cannot be read, the available memory still comes from the OS (psutil), so a batch that
     cannot fit is refused before it is allocated."""

@@ -156,15 +156,15 @@ def test_report_errors_are_one_line(tmp_path, capsys):
 
 # --- real sweeps (slow) --------------------------------------------------------------------------------------------
 
-MLP_TINY = ["rung=mlp", "mlp.train.max_iters=40", "mlp.train.eval_interval=20", "mlp.train.eval_iters=4"]
+MLP_TINY = ["rung=mlp", "mlp.train.max_iters=40", "mlp.train.eval.interval=20", "mlp.train.eval.iters=4"]
 MLP_TINY += ["mlp.sample.num_samples=2", "mlp.sample.sample_tokens=20"]
 GPT_TINY = [
     "rung=transformer",
     "transformer.sample.num_samples=2",
     "transformer.sample.sample_tokens=20",
     "transformer.train.max_iters=20",
-    "transformer.train.eval_interval=10",
-    "transformer.train.eval_iters=4",
+    "transformer.train.eval.interval=10",
+    "transformer.train.eval.iters=4",
     "transformer.model.n_layer=1",
     "transformer.model.n_embd=32",
 ]

@@ -2,8 +2,8 @@
 
 Array names: `model.<param or buffer>` (buffers: BatchNorm's running statistics) and `optim.<buffer>.<param>`;
 metadata (JSON) holds the model's rung and its config dataclass's fields, the tokenizer, step, config, seed and RNG
-states. A checkpoint alone is enough to sample, evaluate or resume. A run that averages its weights (train.ema,
-train.swa: training/average.py) stores the average as `model.<param>`, what every reader loads, and the trained
+states. A checkpoint alone is enough to sample, evaluate or resume. A run that averages its weights
+(train.average: training/average.py) stores the average as `model.<param>`, what every reader loads, and the trained
 weights it resumes from as `trained.<param>`.
 """
 

@@ -33,17 +33,21 @@ from .stdout import guard_stdout, guarded_stdout
 def cmd_report(a: argparse.Namespace) -> int:
     """Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ into one table per
     setting (CSV, Markdown, also printed, and a PNG) and a timing table. Failed jobs are listed, not counted."""
+    from .io import check_output_folder, output_folder
     from .reports import collect, write_report
 
-    runs = collect(a.dir)
     out = Path(a.out) if a.out else Path(a.dir) / "report"
+    place = {"writer": "report", "inputs": [a.dir]}
+    check_output_folder(out, **place)  # before reading the runs: a refusal costs nothing
+    runs = collect(a.dir)
     t = runs.table
     notes = ["Fixed overrides: " + ", ".join(f"`{k}={v}`" for k, v in runs.fixed.items())] if runs.fixed else []
     notes.append(
         f"{len(t)} jobs, {int((t['status'] == 'ok').sum())} finished; n counts finished seeds; mean ± std over seeds; "
         "best (lowest val NLL) first."
     )
-    write_report(runs, out, title=a.title or f"Perplexity by setting: {a.dir}", notes=notes)
+    with output_folder(out, **place) as tmp:
+        write_report(runs, tmp, title=a.title or f"Perplexity by setting: {a.dir}", notes=notes)
     print((out / "perplexity.md").read_text(encoding="utf-8"))
     print((out / "timing.md").read_text(encoding="utf-8"))
     sys.stdout.flush()  # the tables go out before the note below (a full disk fails here, in one line)
@@ -59,12 +63,15 @@ def cmd_compare(a: argparse.Namespace) -> int:
     revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
     Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
     over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
-    from .io import atomic_write_text
+    from .io import check_output_folder, output_folder
     from .reports.collect import settings
     from .reports.compare import compare, load, markdown
     from .reports.paired import compare_units, paired_markdown
     from .reports.single import load_pair, single_run
 
+    place = {"writer": "compare", "inputs": [a.a, a.b]}
+    if a.out:
+        check_output_folder(a.out, **place)  # before reading the tables: a refusal costs nothing
     metrics = list(dict.fromkeys(a.metric or ["val_nll"]))  # a metric given twice is compared once
     ra, rb = single_run(a.a), single_run(a.b)
     if (ra is None) != (rb is None):
@@ -93,10 +100,11 @@ def cmd_compare(a: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if a.out:
-        atomic_write_text(Path(a.out) / "compare.csv", table.to_csv(index=False))
-        atomic_write_text(Path(a.out) / "compare.md", md)
-        if not paired.empty:
-            atomic_write_text(Path(a.out) / "compare_paired.csv", paired.to_csv(index=False))
+        with output_folder(a.out, **place) as tmp:
+            (tmp / "compare.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+            (tmp / "compare.md").write_text(md, encoding="utf-8")
+            if not paired.empty:
+                (tmp / "compare_paired.csv").write_text(paired.to_csv(index=False), encoding="utf-8")
         print(f"[compare] {a.out}/compare.{{csv,md}}", file=sys.stderr)
     return 0
 
@@ -107,7 +115,13 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     from .cli_checkpoint import unknown_char
     from .cli_diff import run_positions
     from .insight import inspect_run
+    from .insight.page import locate
+    from .io import check_output_folder, output_folder
 
+    run, checkpoint = locate(Path(a.target))
+    out = Path(a.out) if a.out else run / "inspect"
+    place = {"writer": "inspect", "inputs": [checkpoint, *([a.data] if a.data else [])]}
+    check_output_folder(out, **place)  # before loading the model: a refusal costs nothing
     ids = None
     if a.prompt is not None:
         if not a.prompt:
@@ -119,8 +133,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         ids = tok.encode(a.prompt)
     positions = lambda ck: run_positions(ck, a.data)  # noqa: E731 - once inspect_run has read the checkpoint
     note = lambda line: print(f"[inspect] {line}", file=sys.stderr)  # noqa: E731 - a picture not drawn
-    page = inspect_run(a.target, a.out, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note, positions=positions)
-    print(f"[inspect] {page}")
+    with output_folder(out, **place) as tmp:
+        page = inspect_run(checkpoint, tmp, prompt_ids=ids, layer=a.layer, seed=a.seed, log=note, positions=positions)
+    print(f"[inspect] {out / page.name}")
     return 0
 
 
@@ -163,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a text file: NLL, perplexity, bits per char (JSON)")
     e.add_argument("checkpoint")
     e.add_argument("--text", required=True, help="UTF-8 text file, - for stdin (a document per line for names models)")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=int, help="rows per forward (default: as many as pay, within the memory)")
     e.add_argument("--units", metavar="PATH", help="also write per-unit scores (.npz: documents or 1,000-char blocks)")
     e.add_argument("--force", action="store_true", help="replace an existing --units file")
     e.add_argument(

@@ -283,7 +283,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .inference.scoring import IMPOSSIBLE_FIX, PROGRESS_FROM, score_tokens
     from .inference.units import save_units, split_units
 
-    if a.batch_size < 1:
+    if a.batch_size is not None and a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
     if a.units and not a.force and path_kind(a.units) == "file":  # e.g. a run's own units.npz, which compare reads
         raise CliError(f"--units {a.units} exists; pass --force to replace it, or give a new path")
@@ -323,9 +323,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batch_size: int, fix: str) -> float:
+def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batch_size: int | None, fix: str) -> float:
     """Refuse a scoring of `ids` in batches of `batch_size` rows whose forward cannot fit (a window of 10^9 tokens
-    on a long text: one row of all of it), before any is allocated; returns the bytes it needs."""
+    on a long text: one row of all of it), before any is allocated; returns the bytes it needs. batch_size None:
+    scoring takes as many rows as fit (scoring.score_rows), so one row must."""
     from .data.batching import eval_plan
     from .resources import check_fits
     from .training.budget import scoring_bytes
@@ -333,7 +334,7 @@ def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batc
     T = model.window(seq_len)
     kind = "stream" if boundary_id is None else "lines"
     starts, widths, _ = eval_plan(ids, kind=kind, boundary_id=boundary_id, seq_len=T)
-    rows, width = min(batch_size, len(starts)), int(widths.max())
+    rows, width = min(batch_size or 1, len(starts)), int(widths.max())
     need = scoring_bytes(model, width, rows)
     check_fits(need, f"scoring {rows} row{'s' * (rows > 1)} of {width:,} tokens at once with a {model.rung} model", fix)
     return need

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_checkpoint import CliError, check_scoring, encode_text_file, unknown_char
-from .io import path_kind
+from .io import check_output_folder, output_folder, path_kind
 
 CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
 
@@ -156,10 +156,12 @@ def cmd_diff(a: argparse.Namespace) -> int:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
     if a.max_chars is not None and a.max_chars < 2:
         raise CliError(f"--max-chars {a.max_chars} must be >= 2: a diff needs a character to predict after the first")
+    place = {"writer": "diff", "force": a.force, "inputs": [x for x in (a.a, a.b, a.text, a.data) if x]}
+    if a.out:
+        check_output_folder(a.out, **place)  # before loading or scoring anything: a refusal costs nothing
     cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
     out = Path(a.out) if a.out else Path(f"diff-{cks['A'].model.rung}-vs-{cks['B'].model.rung}")
-    if path_kind(out) != "missing" and not a.force:  # before any scoring: a refusal costs nothing
-        raise CliError(f"--out {out} exists; give another --out, or --force to replace it")
+    check_output_folder(out, **place)
     what, ids = _text_ids(cks["A"], cks["B"], a)
     lines = {n: ck.tokenizer.boundary_id is not None for n, ck in cks.items()}
     if lines["A"] != lines["B"]:
@@ -177,9 +179,10 @@ def cmd_diff(a: argparse.Namespace) -> int:
     al = align(sides["A"], sides["B"], lines=lines["A"])
     print(f"[diff] writing {out}: {len(al.text):,} characters", file=sys.stderr)
     labels = {n: (lambda i, tok=s.tokenizer: label(tok, i)) for n, s in sides.items()}
-    page = write_diff(out, sides["A"], sides["B"], al, labels=labels, what=what, force=a.force,
-                      progress=len(al.text) > PROGRESS_FROM)  # fmt: skip
-    print(f"[diff] {page}")
+    with output_folder(out, **place) as tmp:  # force: output_folder has checked the folder
+        page = write_diff(tmp, sides["A"], sides["B"], al, labels=labels, what=what, force=True,
+                          progress=len(al.text) > PROGRESS_FROM)  # fmt: skip
+    print(f"[diff] {out / page.name}")
     return 0
 
 
@@ -190,8 +193,8 @@ def add_parser(sub) -> None:
     d.add_argument("--text", help="score this UTF-8 text file (default: a split of the prepared data)")
     d.add_argument("--data", help="prepared data folder (default: A's own paths.prepared, e.g. data/prepared)")
     d.add_argument("--split", default="val", help="the split of the prepared data (default: val)")
-    d.add_argument("--out", help="the folder to write (default: diff-<rung A>-vs-<rung B>); it must not exist")
-    d.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    d.add_argument("--out", help="the folder to write (default: diff-<rung A>-vs-<rung B>)")
+    d.add_argument("--force", action="store_true", help="replace an earlier diff's folder (never any other folder)")
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument(
         "--max-chars",

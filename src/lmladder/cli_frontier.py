@@ -65,9 +65,7 @@ def _read_preset(path: Path):
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .cli_frontier_plan import estimate_seconds, fmt_duration
-    from .frontier.branches import launch_phases
-    from .frontier.study import launch_argv, launcher_problem, load_plan, stage_points, states
+    from .frontier.study import load_plan, study_lock
 
     if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
         raise CliError(f"{bad[0]}: only hydra.* overrides (the launcher's); a point's settings are fixed by its plan")
@@ -75,6 +73,15 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise CliError(f"--jobs {a.jobs} / --ranks {a.ranks} must be >= 1")
     study = Path(a.study)
     plan = load_plan(study)
+    with study_lock(study):  # a second run of this study at once is refused, before it touches a point
+        return _run_points(a, study, plan)
+
+
+def _run_points(a: argparse.Namespace, study: Path, plan: dict) -> int:
+    from .cli_frontier_plan import estimate_seconds, fmt_duration
+    from .frontier.branches import launch_phases
+    from .frontier.study import launch_argv, launcher_problem, stage_points, states
+
     if not Path("stages/train.py").is_file():
         raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
     if problem := launcher_problem(a.launcher):
@@ -164,6 +171,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     from .frontier.fits.analysis import fit_study
     from .frontier.report import write_fit
     from .frontier.runs import read_runs
+    from .io import check_output_folder, output_folder
 
     if a.bootstrap < 0:
         raise CliError(f"--bootstrap {a.bootstrap} must be >= 0 (0: no intervals)")
@@ -174,12 +182,19 @@ def cmd_fit(a: argparse.Namespace) -> int:
         )
     sources = [Path(d) for d in a.dirs]
     out = Path(a.out) if a.out else sources[0] / "frontier"
+    place = {"writer": "frontier fit", "inputs": sources}
+    check_output_folder(out, **place)  # before reading the runs: a refusal costs nothing
     runs, corpus = read_runs(sources, _train_tokens)
+    if old := corpus["undigested"]:
+        print(f"[frontier] note: {len(old)} runs (the first: {old[0]}) record no sha256 of their corpus text (trained "
+              "before lmladder recorded it): matched to the others by their data settings alone")  # fmt: skip
     res = fit_study(runs, train_tokens=corpus["train_tokens"], n_boot=a.bootstrap, seed=a.seed)
     name = str((corpus["data"] or {}).get("name", "?"))
     title = a.title or f"Compute frontier: {', '.join(map(str, sources))}"
-    write_fit(res, out, title=title, corpus=name)
+    with output_folder(out, **place) as tmp:
+        write_fit(res, tmp, title=title, corpus=name)
     from .frontier.fits.crossover_table import crossovers
+
 
     for line in crossovers(res)["statement"] if res.est.crossings or res.references else []:  # (axis: what)
         print(f"[frontier] {line}")

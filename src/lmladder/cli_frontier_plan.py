@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, rung_settings, validate
+from .config import ConfigError, RunConfig, check_overrides, rung_settings, validate
 from .data import ensure_prepared
 from .frontier.branches import check_schedule, cooldown_override, describe, own_tokens, with_branches
 from .frontier.calibrate import tokens_per_second
@@ -24,7 +24,7 @@ from .training.settings import rung_schema
 
 # Every point's run is quiet and lean unless the preset says otherwise: no bar, no live log, no health statistics,
 # a short loss estimate, a few samples (the exact scores at the end are what the fits read)
-RUN_DEFAULTS = ("train.progress=false", "train.dvclive=false", "train.health_interval=0", "train.eval_iters=20",
+RUN_DEFAULTS = ("train.progress=false", "train.dvclive=false", "train.health_interval=0", "train.eval.iters=20",
                 "train.grad_stats_interval=1000")  # fmt: skip
 SAMPLE_DEFAULTS = ("sample.num_samples=4", "sample.sample_tokens=200")
 
@@ -39,8 +39,11 @@ def compose(conf: Path, overrides: list[str], where: str):
 
     GlobalHydra.instance().clear()  # a Hydra app run before in this process (tests) leaves it initialised
     try:
+        check_overrides(overrides)
         with initialize_config_dir(config_dir=str(conf.absolute()), version_base=None):
             return hydra_compose(config_name="config", overrides=overrides)
+    except ConfigError as e:
+        raise FrontierError(f"{where}: {e}") from None
     except (HydraException, OmegaConfBaseException) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FrontierError(f"{where}: {first}; fix that override in the preset or on the command line") from None
@@ -112,7 +115,9 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
         per_step = tokens_per_step(
             data, batch_size=t.batch_size, seq_len=seq, grad_accum=t.grad_accum, last=t.targets == "last"
         )
-        size = Size(rung, dict(fields), for_data(m, data).counts(), per_step, settings.optim.warmup_iters, config)
+        size = Size(
+            rung, dict(fields), for_data(m, data).counts(), per_step, settings.optim.schedule.warmup_iters, config
+        )
         if calibrate:
             tps = tokens_per_second(rung_class(rung), m, data, optim=settings.optim, settings=t,
                                     seed=preset.seeds[0], steps=preset.calibration_steps)  # fmt: skip

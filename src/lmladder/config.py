@@ -21,10 +21,52 @@ class ConfigError(LmladderError, ValueError):
     """The composed configuration is invalid; the message names the key and the fix."""
 
 
-# keys of a rung's block that were renamed, as users' configs may still hold them: old -> (new, why); a model's own
-# renamed keys are its class's `renamed` (models/base.py)
+# keys of a rung's block that were renamed or moved, as users' configs may still hold them: old -> (new, why). Each is
+# refused in one line naming its new key; an old key that is now a block (optim.schedule) only when it holds a value.
+# A model's own renamed keys are its class's `renamed` (models/base.py), under `model.`.
+_GROUPED = "a feature's settings sit in a block of their own, under their owner"
 RENAMED = {
-    "train.block_size": ("train.seq_len", "block_size names only a model's own context, {rung}.model.block_size")
+    "train.block_size": ("train.seq_len", "block_size names only a model's own context, {rung}.model.block_size"),
+    **{
+        f"optim.{old}": (f"optim.{new}", _GROUPED)
+        for old, new in {
+            "betas": "adam.betas",
+            "eps": "adam.eps",
+            "momentum": "sgd.momentum",
+            "muon_lr": "muon.lr",
+            "muon_momentum": "muon.momentum",
+            "nesterov": "muon.nesterov",
+            "ns_steps": "muon.ns_steps",
+            "ns_coeffs": "muon.ns_coeffs",
+            "muon_split_qkv": "muon.split_qkv",
+            "muon_weight_decay": "muon.weight_decay",
+            "muon_cautious_wd": "muon.cautious_wd",
+            "muon_momentum_warmup": "muon.momentum_warmup",
+            "schedule": "schedule.name",
+            "warmup_iters": "schedule.warmup_iters",
+            "min_lr": "schedule.min_lr",
+            "decay_iters": "schedule.decay_iters",
+            "step_size": "schedule.step.size",
+            "gamma": "schedule.step.gamma",
+            "cooldown_frac": "schedule.wsd.cooldown_frac",
+            "cooldown_shape": "schedule.wsd.cooldown_shape",
+        }.items()
+    },
+    **{
+        f"train.{old}": (f"train.{new}", _GROUPED)
+        for old, new in {
+            "teacher_order": "teacher.order",
+            "teacher_weight": "teacher.weight",
+            "eval_interval": "eval.interval",
+            "eval_iters": "eval.iters",
+            "eval_batch_size": "eval.batch_size",
+            "checkpoint_interval": "checkpoint.interval",
+            "average_start": "average.start",
+            "ema_warmup": "average.warmup",
+        }.items()
+    },
+    "train.ema": ("train.average.decay", "with {rung}.train.average.name=ema; " + _GROUPED),
+    "train.swa": ("train.average.name=swa", _GROUPED),
 }
 
 
@@ -131,12 +173,14 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     node = cfg.get(rung)
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
-    model_renamed = {f"model.{old}": (f"model.{new}", why) for old, (new, why) in rung_class(rung).renamed.items()}
-    for old, (new, why) in {**RENAMED, **model_renamed}.items():
-        part, key = old.split(".")
-        block = node.get(part)
-        if hasattr(block, "keys") and key in block and not (hasattr(block[key], "keys") and new.startswith(old + ".")):
-            raise ConfigError(f"{rung}.{old} is now {rung}.{new} ({why.format(rung=rung)}); rename it in your config")
+    table = renames(rung)
+    for old in table:
+        *path, key = old.split(".")
+        parent = node
+        for part in path:
+            parent = parent.get(part) if hasattr(parent, "keys") else None
+        if hasattr(parent, "keys") and key in parent and not _now_a_block(table[old][0], old, parent[key]):
+            raise renamed(f"{rung}.{old}", rung, old)
     model = node.get("model")
     if given := [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]:
         raise ConfigError(
@@ -145,6 +189,37 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     settings = merge(schema, node, f"{rung}.")
     check(settings, rung)
     return settings
+
+
+def renames(rung: str) -> dict[str, tuple[str, str]]:
+    """Every renamed key of `rung`'s block: RENAMED, and its model class's own under `model.`."""
+    model = {f"model.{old}": (f"model.{new}", why) for old, (new, why) in rung_class(rung).renamed.items()}
+    return {**RENAMED, **model}
+
+
+def _now_a_block(new: str, old: str, value: Any) -> bool:
+    """An old key whose name is now a block's (optim.schedule: its name went to optim.schedule.name) is the new key
+    when it holds a mapping."""
+    return new.startswith(old + ".") and hasattr(value, "keys")
+
+
+def renamed(key: str, rung: str, old: str) -> ConfigError:
+    """The one-line refusal of `key`, a renamed key of `rung`'s block (renames(rung)[old])."""
+    new, why = renames(rung)[old]
+    return ConfigError(f"{key} is now {rung}.{new} ({why.format(rung=rung)}); rename it in your config")
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Refuse a renamed key among command-line overrides (`transformer.optim.muon_lr=0.03`, with or without + or ~)
+    before Hydra composes them: Hydra would only say that the key is not in the config."""
+    for arg in overrides:
+        key, _, value = arg.lstrip("+~").partition("=")
+        rung, _, old = key.partition(".")
+        if rung not in rungs() or old not in (table := renames(rung)):
+            continue
+        if table[old][0].startswith(old + ".") and (arg.startswith("~") or value.startswith("{")):
+            continue  # the block that holds the key now: removed, or given whole
+        raise renamed(key, rung, old)
 
 
 def rung_settings_keys(rung: str, settings: Any) -> dict[str, str]:

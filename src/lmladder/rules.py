@@ -9,22 +9,29 @@
 first that breaks it, so a bad value fails before any work starts. Rules between fields (min_lr <= lr, n_embd a
 multiple of n_head) stay in the config's own check(), after this one.
 
-A feature of several settings is a group: a small dataclass of its own, nested as one field of its owner's
-(`lookback: LookbackConfig = field(default_factory=LookbackConfig)`). `nest(config)` in the owner's __post_init__
-turns a group given as a mapping (a checkpoint's stored fields) into its class; `check_groups(config, Error)` runs
-each group's own check(), its messages naming the group's fields by their path ("lookback.conv=1").
+A feature's own settings are a small dataclass of its own, nested as one field of its owner: a `block` (optim.muon,
+optim.schedule.wsd, model.lookback.smear). `nest(config)` in the owner's __post_init__ turns a block given as a mapping
+(a checkpoint's stored fields) into its class; `check_groups(config, Error)` runs each block's own check(), its
+messages naming the block's fields by their path ("lookback.conv=1"). Where a choice decides which of its owner's
+settings are read (the optimizer's name, the schedule's), the owner says which in a table and `check_used` holds the
+one rule between them: a setting the choice in force does not read stays at its default, else it is refused in one
+line (it would change nothing).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 import numpy as np
 
 from .errors import LmladderError, reworded
+
+
+class SettingsError(LmladderError, ValueError):
+    """A setting is out of range, or set where nothing reads it; the message names it and the fix."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,11 @@ def flag(default: bool) -> Any:
     return _field(default, Rule("flag"))
 
 
+def block(settings: type) -> Any:
+    """A field holding a feature's own settings (a dataclass), at that class's defaults unless given."""
+    return field(default_factory=settings)
+
+
 def check_fields(config: Any, error: type[Exception]) -> None:
     """Raise `error` naming the first field of `config` whose value breaks the rule declared beside it."""
     for f in fields(config):
@@ -116,7 +128,7 @@ def check_fields(config: Any, error: type[Exception]) -> None:
 
 
 def groups(config: Any) -> list[tuple[str, type]]:
-    """(name, class) of each field of `config` that holds a group: a settings dataclass made by its default_factory."""
+    """(name, class) of each field of `config` that holds a block: a settings dataclass made by its default_factory."""
     return [(f.name, f.default_factory) for f in fields(config) if is_dataclass(f.default_factory)]
 
 
@@ -150,3 +162,43 @@ def paths(settings: Any, prefix: str = "") -> dict[str, str]:
         if is_dataclass(part := getattr(settings, f.name)):
             out |= {f"{f.name}.{k}": v for k, v in paths(part, f"{prefix}{f.name}.").items()}
     return out
+def check_used(settings: Any, choice: str, used_by: Mapping[str, Container], error: type[Exception]) -> None:
+    """Raise `error` for the fields of `settings` that the value of its field `choice` does not read (used_by: field
+    -> the choices that read it) and that are set away from their defaults: there they would change nothing. Named
+    together when the same choices read them; a block by its first such field, dotted (muon.lr=0.03)."""
+    chosen, defaults = getattr(settings, choice), type(settings)()
+    unread = [(name, readers) for name, readers in used_by.items() if chosen not in readers]
+    changes = [(c, readers) for name, readers in unread if (c := _first_change(name, settings, defaults))]
+    if not changes:
+        return
+    same = [c for c, readers in changes if readers == changes[0][1]]
+    which = f"{choice}={_alternatives(changes[0][1])}"
+    given = ", ".join(f"{key}={value!r}" for key, value, _ in same)
+    were = ", ".join(repr(default) for _, _, default in same)
+    one = len(same) == 1
+    raise error(
+        f"{given} {'is' if one else 'are'} read with {which} only, and {choice}={chosen!r}: {'it' if one else 'they'} "
+        f"would change nothing; set {which}, or leave {'it at its default' if one else 'them at their defaults'} "
+        f"({were})"
+    )
+
+
+def _first_change(name: str, settings: Any, defaults: Any) -> tuple[str, Any, Any] | None:
+    """(dotted key, value, default) of the field `name` of `settings` where it differs from `defaults`, the first
+    such field inside it for a block; None where it does not."""
+    value, default = getattr(settings, name), getattr(defaults, name)
+    if value == default:
+        return None
+    if is_dataclass(value) and type(value) is type(default):
+        inner = (_first_change(f.name, value, default) for f in fields(value))
+        key, value, default = next(c for c in inner if c is not None)
+        return f"{name}.{key}", value, default
+    return name, value, default
+
+
+def _alternatives(readers: Container) -> str:
+    """The choices that read a field, in words: muon; adam, adamw or muon; 1..10 (a range)."""
+    if isinstance(readers, range):
+        return f"{readers.start}..{readers.stop - 1}"
+    *rest, last = readers
+    return f"{', '.join(map(str, rest))} or {last}" if rest else str(last)

@@ -23,7 +23,7 @@ from lmladder.training import Run, SettingsError
 from ..shared_data import shared_file
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-SMALL = ["mlp.train.max_iters=2", "mlp.train.eval_iters=1", "mlp.train.progress=false", "mlp.sample.num_samples=1"]
+SMALL = ["mlp.train.max_iters=2", "mlp.train.eval.iters=1", "mlp.train.progress=false", "mlp.sample.num_samples=1"]
 
 
 @pytest.fixture

@@ -114,6 +114,7 @@ for C in (32, 96, 128, 384):
 """
 
 
+@pytest.mark.slow  # compiles every kernel from nothing in a fresh cache (~30 s of one core)
 def test_the_serial_and_threaded_twins_give_the_same_bits_compiled_or_cached(tmp_path):
     """A call runs the serial twin below SERIAL_BELOW elements, else the threaded one, so the two must agree, as
     numba compiles them and as it loads them from its cache: loaded from the cache, layer norm's threaded backward

@@ -31,10 +31,10 @@ budgets: {flops: [3.0e8, 1.0e9, 3.0e9], seconds: [0.2]}
 calibration_steps: 5
 rungs:
   mlp:
-    overrides: [mlp=makemore, mlp.optim.warmup_iters=0]
+    overrides: [mlp=makemore, mlp.optim.schedule.warmup_iters=0]
     sizes: {n_hidden: [16, 32, 64]}
   transformer:
-    overrides: [transformer=makemore, transformer.optim.warmup_iters=0, transformer.model.n_layer=1]
+    overrides: [transformer=makemore, transformer.optim.schedule.warmup_iters=0, transformer.model.n_layer=1]
     sizes: {n_embd: [8, 16, 32]}
     seeds: [0]
 reference: {bigram: [bigram=kneser_ney, bigram.model.order=3]}

@@ -60,7 +60,7 @@ def test_steps_from_budgets():
     assert steps_for(size(tps=5000.0), "seconds", 2.0) == 100  # 2 s x 5000 tokens/s / 100 tokens
     with pytest.raises(FrontierError, match=r"budgets.flops=1000 buys 0.01 steps .* raise the smallest budget"):
         steps_for(size(), "flops", 1e3)
-    with pytest.raises(FrontierError, match="not more than warmup_iters=100 steps"):
+    with pytest.raises(FrontierError, match="not more than optim.schedule.warmup_iters=100 steps"):
         steps_for(size(warmup=100), "flops", 1e7)
 
 

@@ -17,7 +17,17 @@ from lmladder.inference import generate, score_splits
 from lmladder.io import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from lmladder.models import ModelConfigError, for_data, ladder, rung_class, rungs
 from lmladder.models.base import LanguageModel
-from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, make_rngs, run_rung, train
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import (
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    make_rngs,
+    run_rung,
+    train,
+)
 
 from ..ladder import RUNGS, small_config
 
@@ -144,9 +154,9 @@ def test_sampling_is_seeded_and_stays_in_the_vocabulary(rung):
 
 
 TRAIN = TrainSettings(
-    max_iters=12, batch_size=4, seq_len=8, eval_interval=4, eval_iters=2, checkpoint_interval=4, progress=False
+    max_iters=12, batch_size=4, seq_len=8, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=4, progress=False
 )
-OPTIM = OptimSettings(lr=3e-3, warmup_iters=2)
+OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=2))
 
 
 def _settings(rung, targets=None) -> TrainSettings:

@@ -24,7 +24,16 @@ from lmladder.models.mixture import (
     target_log_probs,
 )
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, make_rngs, run_rung, train
+from lmladder.training import (
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    make_rngs,
+    run_rung,
+    train,
+)
 
 KN7 = dict(order=7, smoothing="kneser_ney")
 
@@ -36,7 +45,7 @@ def gpt(tiny_stream, tmp_path_factory):
     rngs = make_rngs(0)
     model = GPT(for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32), tiny_stream), rng=rngs["model"])
     settings = TrainSettings(
-        max_iters=500, batch_size=16, seq_len=32, eval_interval=500, eval_iters=2, checkpoint_interval=500,
+        max_iters=500, batch_size=16, seq_len=32, eval=EvalSettings(interval=500, iters=2), checkpoint_interval=500,
         health_interval=0, progress=False,
     )  # fmt: skip
     train(model, tiny_stream, optim=OptimSettings(lr=5e-3), train=settings, rngs=rngs, out_dir=out, log=lambda _: 0)

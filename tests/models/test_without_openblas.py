@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..shared_data import shared_file
+
+pytestmark = pytest.mark.slow  # each test runs every rung again in fresh processes (30-40 s each)
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG = 1800  # seconds: a guard against a hang, never a speed check

@@ -8,7 +8,7 @@ import pytest
 from lmladder import nn
 from lmladder.fast import share, threads
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training.settings import OptimSettings, build_schedule
+from lmladder.nn.schedules import ScheduleSettings, WsdSettings
 
 
 def published_zeropower(G, steps):
@@ -197,7 +197,7 @@ def test_sqrt_cooldown_drops_faster_and_meets_linear_at_the_ends():
 
 
 def test_cooldown_shape_reaches_the_schedule_a_run_builds():
-    settings = dict(lr=1.0, min_lr=0.1, warmup_iters=10, schedule="wsd", cooldown_frac=0.2)
-    sq = build_schedule(OptimSettings(cooldown_shape="sqrt", **settings), max_iters=100)
-    lin = build_schedule(OptimSettings(**settings), max_iters=100)
+    settings = dict(name="wsd", min_lr=0.1, warmup_iters=10)
+    sq = ScheduleSettings(wsd=WsdSettings(cooldown_frac=0.2, cooldown_shape="sqrt"), **settings).build(1.0, 100)
+    lin = ScheduleSettings(wsd=WsdSettings(cooldown_frac=0.2), **settings).build(1.0, max_iters=100)
     assert sq(85) == pytest.approx(0.1 + 0.9 * 0.5) and lin(85) == pytest.approx(0.1 + 0.9 * 0.75)

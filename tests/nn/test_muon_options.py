@@ -10,7 +10,8 @@ from lmladder import nn
 from lmladder.fast import share
 from lmladder.models.mlp import MLP, MLPConfig
 from lmladder.models.transformer import GPT, GPTConfig
-from lmladder.training.settings import OptimSettings, SettingsError, TrainSettings, build_optimizer, check_model
+from lmladder.nn.muon import MuonSettings
+from lmladder.training.settings import OptimSettings, SettingsError, TrainSettings, check_model
 
 
 def _muon(params, **hyper):
@@ -174,24 +175,26 @@ def test_polar_express_orthogonalises_tighter_in_five_steps_and_refuses_more():
 
 def test_the_settings_build_these_options():
     model = GPT(GPTConfig(vocab_size=11, n_layer=1, n_head=2, n_embd=8), rng=np.random.default_rng(0))
-    s = OptimSettings(name="muon", weight_decay=0.1, muon_weight_decay=0.05, muon_split_qkv=True, muon_cautious_wd=True)
-    s.muon_momentum_warmup, s.ns_coeffs = 300, "polar_express"
+    muon = MuonSettings(weight_decay=0.05, split_qkv=True, cautious_wd=True, momentum_warmup=300)
+    muon.ns_coeffs = "polar_express"
+    s = OptimSettings(name="muon", weight_decay=0.1, muon=muon)
     s.check()
-    matrices = build_optimizer(model, s).param_groups[-1]
+    matrices = s.build(model).param_groups[-1]
     want = dict(weight_decay=0.05, split_blocks=True, cautious_wd=True, momentum_warmup=300, ns_coeffs="polar_express")
     assert {k: matrices[k] for k in want} == want
-    plain = build_optimizer(model, OptimSettings(name="muon")).param_groups[-1]
+    plain = OptimSettings(name="muon").build(model).param_groups[-1]
     assert not plain["split_blocks"] and not plain["cautious_wd"] and plain["momentum_warmup"] == 0
     assert plain["ns_coeffs"] == "jordan" and plain["weight_decay"] == 0.1
 
 
 def test_settings_refuse_what_cannot_work():
     with pytest.raises(SettingsError, match=r"ns_steps=6 must be <= 5 with ns_coeffs='polar_express'"):
-        OptimSettings(name="muon", ns_coeffs="polar_express", ns_steps=6).check()
+        OptimSettings(name="muon", muon=MuonSettings(ns_coeffs="polar_express", ns_steps=6)).check()
     mlp = MLP(MLPConfig(vocab_size=5, context=3, n_embd=4, n_hidden=8), rng=np.random.default_rng(0))
-    with pytest.raises(SettingsError, match=r"muon_split_qkv=True .* this mlp model has none"):
-        check_model(mlp, OptimSettings(name="muon", muon_split_qkv=True), TrainSettings())
-    check_model(mlp, OptimSettings(name="adamw", muon_split_qkv=True), TrainSettings())  # muon only, as muon_lr
+    with pytest.raises(SettingsError, match=r"muon.split_qkv=True .* this mlp model has none"):
+        check_model(mlp, OptimSettings(name="muon", muon=MuonSettings(split_qkv=True)), TrainSettings())
+    with pytest.raises(SettingsError, match=r"muon.split_qkv=True is read with name=muon only, and name='adamw'"):
+        OptimSettings(name="adamw", muon=MuonSettings(split_qkv=True)).check()
 
 
 def test_split_q_k_v_and_momentum_warm_up_match_torch_optim_muon():

@@ -31,7 +31,7 @@ def build_bounds(root: Path) -> None:
         "overrides": corpus,
         "seeds": [0],
         "budgets": {"flops": [1.0e9]},
-        "rungs": {"mlp": {"overrides": ["mlp.optim.warmup_iters=0"], "sizes": {"n_hidden": [32]}}},
+        "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0"], "sizes": {"n_hidden": [32]}}},
     }
     presets = {
         "calibration_huge": {**good, "calibration_steps": 1_000_000_000},

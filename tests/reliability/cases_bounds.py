@@ -10,7 +10,7 @@ from .case_kit import GOOD, F, case
 B = f"{F}/bounds"
 LIMIT = "LMLADDER_MEMORY_LIMIT"
 T = "transformer.train"
-TEACHER = (f"{T}.teacher_order=10", f"{T}.teacher_weight=0.2")
+TEACHER = (f"{T}.teacher.order=10", f"{T}.teacher.weight=0.2")
 
 BOUNDS = [
     # class 7: sizes bounded before any work
@@ -51,8 +51,8 @@ BOUNDS = [
          r"--launcher slurm submits each point with SLURM's sbatch and srun, and this machine has neither on its PATH",
          r"run it on the cluster's login node, or use --launcher local, joblib or slurm_local here",
          env={"PATH": "/nonexistent/lmladder-test"}),
-    case("teacher-order-too-long", "teacher", "transformer", ["data.tokenizer=byte", f"{T}.teacher_order=8",
-                                                              f"{T}.teacher_weight=0.2"],
+    case("teacher-order-too-long", "teacher", "transformer", ["data.tokenizer=byte", f"{T}.teacher.order=8",
+                                                              f"{T}.teacher.weight=0.2"],
          r"teacher.order=8 is too long for 256 tokens \(its n-grams' codes would overflow 64 bits\)",
          r"the longest is .*teacher.order=7"),
     case("memory-limit-fraction-of-a-byte", "memory", "cli", ["sample", GOOD], r"LMLADDER_MEMORY_LIMIT='0.5' has a "

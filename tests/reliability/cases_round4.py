@@ -7,15 +7,17 @@ from .case_kit import CK, GOOD, C, case
 
 GPT = f"{CK}/gpt.safetensors"
 NOT_OURS = r"and --force replaces only that"
+NOT_OUR_FOLDER = r"the only folder it replaces \(with or without --force\)"  # io/outputs.py, every output folder
 LIMIT = "LMLADDER_MEMORY_LIMIT"
 
 ROUND4 = [
     # 1. --force replaces an earlier export of the same format, nothing else (it once deleted any folder)
     case("export-force-over-documents", "export", "cli", ["export", GPT, "--to", "hf", C, "--force"],
-         r"corpora is not an earlier --to hf export \(it holds .*, which no --to hf export writes\)",
-         rf"{NOT_OURS}; move what it holds away, or choose a new folder", fast=True),
+         r"corpora is not an earlier `lmladder export --to hf` output \(it holds .*, which no --to hf export writes\)",
+         rf"{NOT_OUR_FOLDER}; give a new path, or move what it holds away", fast=True),
     case("export-force-over-a-parent-folder", "export", "cli", ["export", GPT, "--to", "hf", "{sb}/runs", "--force"],
-         r"runs is not an earlier --to hf export \(it holds .*, which no --to hf export writes\)", NOT_OURS),
+         r"runs is not an earlier `lmladder export --to hf` output \(it holds .*, which no --to hf export writes\)",
+         NOT_OUR_FOLDER),
     case("export-force-gguf-over-a-text", "export", "cli", ["export", GPT, "--to", "gguf", f"{C}/names.txt", "--force"],
          r"names.txt is not an earlier --to gguf export \(it does not start with GGUF's magic bytes\)", NOT_OURS),
     case("export-force-arpa-over-a-text", "export", "cli", ["export", "{sb}/runs/bigram", "--to", "arpa",
@@ -45,8 +47,8 @@ ROUND4 = [
          r"cannot write .*live_blocked/dvclive: File exists",
          r"a file is in the way of a directory on the path .*dvclive; move it or choose another path", fast=True),
     # 8. every knob bounded
-    case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.ns_steps=1000000000"],
-         r"mlp.optim.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
+    case("config-muon-ns-steps-huge", "config", "mlp", ["mlp.optim.name=muon", "mlp.optim.muon.ns_steps=1000000000"],
+         r"mlp.optim.muon.ns_steps=1000000000 must be an integer in \[1, 64\]", r"5 is Muon's usual count"),
     # 10. the mixture says what it fitted, and refuses what would flatter it
     case("mixture-neural-other-split", "config", "mixture", [f"mixture.model.neural={GOOD}", "data.split_seed=7"],
          r"neural='.*good/model.safetensors' was trained with data.split_seed=42, this run has 7: another split of "

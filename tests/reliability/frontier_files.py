@@ -22,7 +22,7 @@ def build_frontier(root: Path, train) -> None:
         "overrides": corpus,
         "seeds": [0],
         "budgets": {"flops": [1.0e9]},
-        "rungs": {"mlp": {"overrides": ["mlp.optim.warmup_iters=0"], "sizes": {"n_hidden": [32]}}},
+        "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0"], "sizes": {"n_hidden": [32]}}},
     }
     presets = {
         "ok": good,

@@ -14,6 +14,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,16 +46,16 @@ THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS
 TINY = {
     "mlp.model.n_hidden": "32",
     "mlp.train.max_iters": "20",
-    "mlp.train.eval_interval": "10",
-    "mlp.train.eval_iters": "2",
+    "mlp.train.eval.interval": "10",
+    "mlp.train.eval.iters": "2",
     "mlp.train.checkpoint_interval": "10",
     "mlp.sample.num_samples": "2",
     "mlp.sample.sample_tokens": "20",
     "mlp.train.progress": "false",
     "rnn.model.n_hidden": "16",
     "rnn.train.max_iters": "20",
-    "rnn.train.eval_interval": "10",
-    "rnn.train.eval_iters": "2",
+    "rnn.train.eval.interval": "10",
+    "rnn.train.eval.iters": "2",
     "rnn.train.checkpoint_interval": "10",
     "rnn.sample.num_samples": "2",
     "rnn.sample.sample_tokens": "20",
@@ -63,13 +64,13 @@ TINY = {
     "transformer.model.n_head": "2",
     "transformer.model.n_embd": "16",
     "transformer.train.max_iters": "20",
-    "transformer.train.eval_interval": "10",
-    "transformer.train.eval_iters": "2",
+    "transformer.train.eval.interval": "10",
+    "transformer.train.eval.iters": "2",
     "transformer.train.checkpoint_interval": "10",
     "transformer.sample.num_samples": "2",
     "transformer.sample.sample_tokens": "20",
     "transformer.train.progress": "false",
-    **{f"{r}.train.{k}": v for r in ("bow", "wavenet") for k, v in (("max_iters", "20"), ("eval_iters", "2"))},
+    **{f"{r}.train.{k}": v for r in ("bow", "wavenet") for k, v in (("max_iters", "20"), ("eval.iters", "2"))},
     **{f"{r}.train.progress": "false" for r in ("bow", "wavenet")},
 }
 
@@ -127,9 +128,11 @@ class Sandbox:
         script, *fixed = STAGE_FILES[stage]
         return [str(self.root / "stages" / script), *flags, *fixed, *base, *own, *run]
 
-    def snapshot(self) -> dict[str, str]:
-        """sha256 of every file that must survive any failing command unchanged."""
-        out = {}
+    def snapshot(self) -> dict[str, tuple]:
+        """Every file that must survive any failing command unchanged: its stat (`stat_key`; None for a file
+        changed less than RACY_NS before, as git's racy entries: a write in the same clock tick keeps ctime) and
+        its sha256."""
+        out, start = {}, time.time_ns()
         tops = (
             "corpora",
             "data/prepared",
@@ -148,8 +151,32 @@ class Sandbox:
         for top in tops:
             for p in sorted((self.root / top).rglob("*")):
                 if p.is_file():
-                    out[str(p.relative_to(self.root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+                    key = stat_key(p)
+                    key = None if key[3] > start - RACY_NS else key
+                    out[str(p.relative_to(self.root))] = (key, hashlib.sha256(p.read_bytes()).hexdigest())
         return out
+
+    def changed(self, before: dict[str, tuple]) -> list[str]:
+        """The files of a `snapshot` that vanished or whose bytes differ now. A file whose inode, size, mtime and
+        ctime are all unchanged was not written since, so it is not read again (the 87 MiB of big corpora took
+        ~0.2 s a case): the kernel sets ctime on every write and every utime, and no call sets it back."""
+        out = []
+        for rel, (key, digest) in before.items():
+            p = self.root / rel
+            try:
+                if stat_key(p) != key and hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+                    out.append(rel)
+            except OSError:  # gone, or no longer a file
+                out.append(rel)
+        return out
+
+
+RACY_NS = 100_000_000  # 0.1 s: far more than a clock tick of the file systems' ctime (1-10 ms)
+
+
+def stat_key(p: Path) -> tuple[int, int, int, int]:
+    st = p.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass

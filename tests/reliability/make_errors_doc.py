@@ -27,11 +27,11 @@ GROUPS = {
     "live": "The run's live log (DVCLive)",
     "frontier": "`lmladder frontier` (docs/frontier.md)",
     "diff": "`lmladder diff`, single runs in `lmladder compare`, `lmladder inspect --data` (docs/cli.md)",
-    "muon": "Muon's options as the field runs it (`<rung>.optim`, docs/models.md)",
+    "muon": "Muon's options as the field runs it (`<rung>.optim.muon`, docs/models.md)",
     "lookback": "The GPT's look-backs (`transformer.model.lookback`: `smear`, `ngram`, `conv`, docs/models.md) and "
     "the flat keys they had before",
-    "average": "Weight averaging (`train.ema`, `train.swa`, docs/models.md)",
-    "teacher": "The n-gram teacher (`train.teacher_order`, `train.teacher_weight`, docs/models.md)",
+    "average": "Weight averaging (`train.average`, docs/models.md)",
+    "teacher": "The n-gram teacher (`train.teacher`, docs/models.md)",
 }
 
 HEAD = """# Errors: what lmladder says when something is wrong
@@ -95,6 +95,13 @@ safetensors files (lmladder never unpickles anything), and one with NaN/inf weig
 tensor's name; a run folder is locked for the run (a second run into it stops at once); `seeds` may not repeat and
 a resume may not change the seed.
 
+**Settings that would change nothing:** a feature's settings are a block under their owner (`optim.muon`,
+`optim.schedule.wsd`, `train.average`, `train.teacher`), and a setting that the chosen optimizer, schedule, average or
+teacher does not read must stay at its default: set, it is refused with the choice that reads it
+(`config-cooldown-under-cosine`, `muon-option-under-adamw`, `average-warmup-without-ema`, ...), where it used to be
+ignored. The flat keys of before (`optim.muon_lr`, `optim.schedule=wsd`, `train.ema`, `train.eval_interval`, ...) are
+refused with their new key, on the command line before Hydra composes it or in a preset (`*-renamed-*`).
+
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
 `LMLADDER_KERNELS=numpy` turns the whole speed wing (lmladder/fast) off and runs the textbook code instead
 (slower; the same results to float32 rounding). Any other value is refused (`kernels-env-unknown` below).
@@ -133,6 +140,14 @@ job's `.hydra/*.yaml`) is counted with its aliases expanded before it is built, 
 at most 10,000, a planned point at most 10^8 steps; the n-gram teacher's tables are estimated against the memory
 available before they are built, naming the longest order that fits. `OMP_NUM_THREADS` is read as OpenMP reads it
 (`4,2`: 4 threads, 2 in each nested region; blank is unset), and a missing psutil is one line naming `pip install`.
+**Output folders, sweeps and studies (issue 70):** a command that writes a folder (`inspect`, `report`, `compare
+--out`, `diff`, `frontier fit`, `export --to hf`) leaves a marker in it (`.lmladder-output.json`) and replaces only
+its own earlier output; a run, a study, a folder of documents, the current folder, another command's output or a
+folder it reads is refused in one line, with or without `--force` (`*-out-*` below; every command against every such
+folder: `tests/reliability/test_output_folders.py`). A sweep job whose folder holds another run leaves it, its
+`status.json` included, as it was (`sweep-run-again`); one `frontier run` of a study at a time (`study-in-use`);
+every checkpoint records the sha256 of its corpus text, and a fit of two versions of one corpus file is refused
+(`fit-two-versions-of-a-corpus`).
 
 Generated from the actual output of the tests in `tests/reliability/` (`python -m tests.reliability.make_errors_doc`):
 each stage command also gets the small test corpus and sandbox paths (`data.source=file data.path=... paths.*=...`),

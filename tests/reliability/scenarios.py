@@ -68,7 +68,7 @@ def _last_checkpoint_only(o: Outcome) -> Outcome:
 def nonfinite(sb: Sandbox) -> Outcome:
     """A finished run resumed with an absurd learning rate: the loss turns NaN a step later."""
     d = _copy_good(sb, "nonfinite")
-    args = ["resume=true", "mlp.optim.lr=1e38", "mlp.optim.min_lr=0", "mlp.optim.warmup_iters=0",
+    args = ["resume=true", "mlp.optim.lr=1e38", "mlp.optim.schedule.min_lr=0", "mlp.optim.schedule.warmup_iters=0",
             "mlp.optim.grad_clip=null", "mlp.train.max_iters=40"]  # fmt: skip
     return _last_checkpoint_only(_guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d))))
 
@@ -231,6 +231,56 @@ def stdout_file_too_large(sb: Sandbox) -> Outcome:
         return _guarded_run(d, lambda: run_subprocess(*args, stdout=f, preexec=fsize_limit(limit)))
 
 
+def sweep_run_again(sb: Sandbox) -> Outcome:
+    """A finished sweep run again into its folder (issue 70): each job finds its folder holding the earlier run and
+    leaves it, its status.json included, as it was; Hydra rewrites .hydra/ (the same overrides: the same bytes)."""
+    d = sb.root / "runs" / "sweep-again"
+    shutil.rmtree(d, ignore_errors=True)
+    args = ["-m", "seed=0,1", f"hydra.sweep.dir={d}"]
+    _must_pass(run_subprocess(sb, "mlp", args, str(d)))
+    return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d)))
+
+
+HOLD_STUDY = """
+import sys
+from pathlib import Path
+from lmladder.frontier.study import study_lock
+with study_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def study_in_use(sb: Sandbox) -> Outcome:
+    """`lmladder frontier run` of a study another `frontier run` is running (its study lock): refused at once."""
+    d = sb.root / "runs" / "study-in-use"
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(sb.root / "frontier" / "planned", d)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_STUDY, str(d)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        return _guarded_run(d, lambda: run_subprocess(sb, "cli", ["frontier", "run", str(d)], str(d)))
+    finally:
+        holder.communicate("\n", timeout=120)
+
+
+def fit_two_versions(sb: Sandbox) -> Outcome:
+    """Two runs of one data.path whose file was edited between them, fitted as one frontier: refused, named by the
+    sha256 of the corpus text each checkpoint records."""
+    d = sb.root / "runs" / "two-versions"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    corpus = d / "names.txt"
+    corpus.write_text((sb.root / "corpora" / "names.txt").read_text())
+    data = [f"data.path={corpus}", f"paths.prepared={d}/prepared"]
+    _must_pass(run_subprocess(sb, "mlp", data, str(d / "runs" / "before")))
+    with corpus.open("a") as f:
+        f.write("zoe\n")
+    _must_pass(run_subprocess(sb, "mlp", data, str(d / "runs" / "after")))
+    return _guarded_run(d, lambda: run_subprocess(sb, "cli", ["frontier", "fit", str(d / "runs")], str(d)))
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
@@ -290,4 +340,15 @@ SCENARIOS = [
     Scenario("gemm-mkl-missing", "LMLADDER_GEMM=mkl where Intel MKL is not installed", gemm_mkl_missing,
              r"LMLADDER_GEMM=mkl but Intel MKL's runtime \(libmkl_rt with cblas_sgemm_64\) is not installed",
              r"pip install 'lmladder\[mkl\]' \(x86-64\), or unset it for NumPy's OpenBLAS"),
+    Scenario("sweep-run-again", "a finished sweep run again into its folder (`-m seed=0,1 hydra.sweep.dir=SW`, "
+             "twice): every job's result and status.json kept", sweep_run_again,
+             r"all 2 jobs of the sweep found their folders holding another run, and left them as they were",
+             r"give a new hydra.sweep.dir, or resume=true to continue them"),
+    Scenario("study-in-use", "`lmladder frontier run` of a study that another `frontier run` is running (its lock)",
+             study_in_use, r"study-in-use is being run by another `lmladder frontier run` \(process \d+\)",
+             r"wait for it to end, then run `lmladder frontier run .*` again", command="frontier"),
+    Scenario("fit-two-versions-of-a-corpus", "`lmladder frontier fit` of two runs of one data.path whose file was "
+             "edited between them", fit_two_versions,
+             r"runs on two versions of the corpus text: .* sha256 is \w{12}, .* on \w{12}",
+             r"fit the runs of one version at a time", command="frontier"),
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Resuming a run that averages its weights (train.ema, train.swa): a checkpoint whose average another setting made,
+"""Resuming a run that averages its weights (train.average): a checkpoint whose average another setting made,
 or that should hold one and does not, is refused with the setting to use; a file whose record and arrays disagree is
 refused as tampered; the settings' bad values are cases_average.py's (test_bad_input.py runs them)."""
 
@@ -6,18 +6,25 @@ import pytest
 
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import build_model
-from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training.average import AverageSettings
 from lmladder.training.loop import LAST
 
 OPTIM = OptimSettings(lr=3e-3)
 KW = dict(context=3, n_embd=8, n_hidden=32)
-EMA = dict(ema=0.9, average_start=5)
+
+
+def ema_from(start: int) -> dict:
+    return {"average": AverageSettings(name="ema", decay=0.9, start=start)}
+
+
+EMA = ema_from(5)
 
 
 def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
-    s = TrainSettings(**{**dict(max_iters=20, batch_size=8, seq_len=16, eval_interval=10, eval_iters=2,
+    s = TrainSettings(**{**dict(max_iters=20, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=2),
                                 checkpoint_interval=10, progress=False), **kw})  # fmt: skip
     train(model, data, optim=OPTIM, train=s, rngs=rngs, out_dir=out, resume=resume, stop_at=stop_at,
           log=lambda *_: None)  # fmt: skip
@@ -34,33 +41,34 @@ def averaged(tiny_names, tmp_path_factory):
 @pytest.mark.parametrize(
     "settings, problem",
     [
-        (dict(ema=0.99, average_start=5), r"its model is an EMA \(ema=0.9, ema_warmup=false\) of the trained weights "
-         r"from average_start=5, this run asks for an EMA \(ema=0.99, ema_warmup=false\)"),
-        (dict(ema=0.9, average_start=5, ema_warmup=True), r"this run asks for an EMA \(ema=0.9, ema_warmup=true\)"),
-        (dict(swa=True, average_start=5), r"this run asks for the mean \(swa=true\) of the trained weights"),
-        (dict(ema=0.9, average_start=8), r"this run asks for .* from average_start=8"),
+        (dict(name="ema", decay=0.99, start=5), r"its model is an EMA \(average.name=ema, average.decay=0.9, "
+         r"average.warmup=false\) of the trained weights from average.start=5, this run asks for an EMA "
+         r"\(average.name=ema, average.decay=0.99, average.warmup=false\)"),
+        (dict(name="ema", decay=0.9, start=5, warmup=True), r"this run asks for an EMA \(.*average.warmup=true\)"),
+        (dict(name="swa", start=5), r"this run asks for the mean \(average.name=swa\) of the trained weights"),
+        (dict(name="ema", decay=0.9, start=8), r"this run asks for .* from average.start=8"),
         ({}, r"its model is an EMA .*, this run averages no weights"),
     ],
 )  # fmt: skip
 def test_another_average_is_refused(settings, problem, averaged, tiny_names, tmp_path):
-    fix = r"resume with ema=0.9, swa=false, ema_warmup=false, average_start=5, or start a new run"
+    fix = r"resume with average.name=ema, average.decay=0.9, average.warmup=false, average.start=5, or start a new run"
     with pytest.raises(TrainingError, match=rf"cannot resume from .*: .*{problem}.*; {fix}"):
-        _train(tiny_names, tmp_path, resume=averaged, **settings)
+        _train(tiny_names, tmp_path, resume=averaged, **({"average": AverageSettings(**settings)} if settings else {}))
 
 
 def test_an_average_that_should_have_started_is_refused(tiny_names, tmp_path):
     _train(tiny_names, tmp_path / "plain", stop_at=10)
     with pytest.raises(TrainingError, match=r"at step 10 and holds no average of its weights, and this run averages "
-                       r"them from average_start=9; set average_start >= 10"):  # fmt: skip
-        _train(tiny_names, tmp_path / "b", resume=tmp_path / "plain" / LAST, ema=0.9, average_start=9)
+                       r"them from average.start=9; set average.start >= 10"):  # fmt: skip
+        _train(tiny_names, tmp_path / "b", resume=tmp_path / "plain" / LAST, **ema_from(9))
 
 
 def test_an_average_may_start_at_the_checkpoint(tiny_names, tmp_path):
     """A plain run's checkpoint at step 10 continued with an average from step 10 is the run that averaged from
     step 10 all along, bit for bit."""
-    _train(tiny_names, tmp_path / "straight", ema=0.9, average_start=10)
+    _train(tiny_names, tmp_path / "straight", **ema_from(10))
     _train(tiny_names, tmp_path / "split", stop_at=10)
-    _train(tiny_names, tmp_path / "split", resume=tmp_path / "split" / LAST, ema=0.9, average_start=10)
+    _train(tiny_names, tmp_path / "split", resume=tmp_path / "split" / LAST, **ema_from(10))
     assert (tmp_path / "split" / LAST).read_bytes() == (tmp_path / "straight" / LAST).read_bytes()
 
 

@@ -6,13 +6,15 @@ subprocess (`python stages/<x>.py ...`, `python -m lmladder ...`); the subproces
 marked slow. LMLADDER_DEBUG=1 brings the traceback back.
 """
 
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from .cases import CASES, Case
-from .harness import ROOT, build_sandbox, run_in_process, run_subprocess
+from .harness import RACY_NS, ROOT, Sandbox, build_sandbox, run_in_process, run_subprocess
 
 HYDRA_TAIL = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
 
@@ -44,8 +46,7 @@ def check(case: Case, r, sb, before) -> str:
         assert not jobs or case.sweep and all(ln.endswith("lists this job as failed)") for ln in jobs), err
     assert re.search(case.problem, message), f"{case.id}: the problem ({case.problem}) is not named in:\n{message}"
     assert re.search(case.fix, message), f"{case.id}: the fix ({case.fix}) is not named in:\n{message}"
-    after = sb.snapshot()
-    changed = [f for f, h in before.items() if after.get(f) != h]
+    changed = sb.changed(before)
     assert not changed, f"{case.id}: pre-existing files changed or vanished: {changed}"
     assert not (sb.root / "ckpt" / "UNPICKLED").exists(), "a pickle was unpickled"
     return message
@@ -67,6 +68,31 @@ def test_subprocess(case, sandbox):
     run_dir = str(sb.root / "runs" / f"sp-{case.id}")
     r = run_subprocess(sb, case.entry, case.args, run_dir, stdin=case.stdin, env=dict(case.env))
     check(case, r, sb, before)
+
+
+def test_the_check_sees_a_file_rewritten_with_its_old_size_and_times(tmp_path):
+    """`check` reads again only the files whose stat changed: a rewrite that keeps the size and puts the old times
+    back is still seen (its ctime moved), and a rewrite with the same bytes is not a change. A file written just
+    before the snapshot is read again every time (its ctime may not move within one clock tick)."""
+    sb = Sandbox(tmp_path)
+    f, fresh = tmp_path / "corpora" / "names.txt", tmp_path / "corpora" / "fresh.txt"
+    f.parent.mkdir()
+    f.write_text("anna\nbob\n")
+    time.sleep(2 * RACY_NS / 1e9)  # f is then older than the racy window: only its stat is checked
+    fresh.write_text("carl\n")
+    before = sb.snapshot()
+    assert before["corpora/names.txt"][0] is not None and before["corpora/fresh.txt"][0] is None
+    assert sb.changed(before) == []
+    st = f.stat()
+    f.write_text("anna\nbox\n")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sb.changed(before) == ["corpora/names.txt"]
+    f.write_text("anna\nbob\n")
+    assert sb.changed(before) == []
+    fresh.write_text("carl!\n")
+    assert sb.changed(before) == ["corpora/fresh.txt"]
+    f.unlink()
+    assert sb.changed(before) == ["corpora/fresh.txt", "corpora/names.txt"]
 
 
 def test_there_are_at_least_30_cases_in_every_group():

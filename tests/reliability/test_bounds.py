@@ -22,7 +22,7 @@ from lmladder.environment import omp_threads
 from lmladder.frontier.fits.bootstrap import cells
 from lmladder.io.yaml_text import ENDLESS, MAX_NODES, check_yaml, expanded_size
 from lmladder.resources import MemoryBudgetError, parse_bytes
-from lmladder.training.teacher import NgramTeacher
+from lmladder.training.teacher import NgramTeacher, TeacherSettings
 
 from .bounds_files import laughs
 from .harness import ROOT, THREADS, Sandbox, run_in_process, shared_file
@@ -135,12 +135,12 @@ def test_the_teacher_estimate_covers_what_it_takes(monkeypatch):
     vocab = sorted(set(text))
     tokens = np.array([vocab.index(c) for c in text], dtype=np.int64)
     monkeypatch.setenv("LMLADDER_MEMORY_LIMIT", "4M")  # over the counting (2.7 MiB), under the tables
-    with pytest.raises(MemoryBudgetError, match=r"teacher_order=5 .* needs about ([\d.]+) MiB") as e:
-        NgramTeacher(tokens, len(vocab), 5, 0.3)
+    with pytest.raises(MemoryBudgetError, match=r"teacher.order=5 .* needs about ([\d.]+) MiB") as e:
+        NgramTeacher(tokens, len(vocab), TeacherSettings(order=5, weight=0.3))
     estimate = float(re.search(r"needs about ([\d.]+) MiB", str(e.value)).group(1)) * 2**20
     monkeypatch.delenv("LMLADDER_MEMORY_LIMIT")
     tracemalloc.start()
-    NgramTeacher(tokens, len(vocab), 5, 0.3)
+    NgramTeacher(tokens, len(vocab), TeacherSettings(order=5, weight=0.3))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak <= estimate <= 2.5 * peak, (peak, estimate)
@@ -186,8 +186,8 @@ def test_a_point_that_fails_on_its_own_files_names_moving_its_folder(project):
     root = project.root
     preset = {"name": "broken", "seeds": [0], "budgets": {"flops": [1.0e9]},
               "overrides": ["data.source=file", f"data.path={root}/corpora/names.txt",
-                            f"paths.prepared={root}/prep/prepared", "mlp.train.eval_iters=2"],
-              "rungs": {"mlp": {"overrides": ["mlp.optim.warmup_iters=0"], "sizes": {"n_hidden": [32]}}}}  # fmt: skip
+                            f"paths.prepared={root}/prep/prepared", "mlp.train.eval.iters=2"],
+              "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0"], "sizes": {"n_hidden": [32]}}}}  # fmt: skip
     (root / "broken.yaml").write_text(yaml.safe_dump(preset))
     assert run_in_process(project, "cli", ["frontier", "plan", "broken.yaml", "--out", "study"], "").rc == 0
     pid = json.loads((root / "study" / "plan.json").read_text())["points"][0]["id"]

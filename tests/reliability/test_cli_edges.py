@@ -139,18 +139,25 @@ def test_report_into_a_read_only_folder_names_it(tmp_path, monkeypatch, capsys):
     (run / "metrics.json").write_text('{"val": {"nll": 2.0, "ppl": 7.4, "bpc": 2.9}}')
     ro = tmp_path / "ro"
     ro.mkdir()
-    real_open = os.open
+    real_open, real_mkdir = os.open, os.mkdir
 
     def read_only(path, flags, *a, **k):  # what a read-only mount says; chmod cannot stop root
         if str(path).startswith(str(ro)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return real_open(path, flags, *a, **k)
 
+    def no_folders(path, *a, **k):  # the report is built in a folder beside its own, on the same mount
+        if str(path).startswith(str(ro)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_mkdir(path, *a, **k)
+
     monkeypatch.setattr(atomic.os, "open", read_only)
-    assert cli.main(["report", str(tmp_path / "outputs"), "--out", str(ro)]) == 2
+    monkeypatch.setattr(atomic.os, "mkdir", no_folders)
+    assert cli.main(["report", str(tmp_path / "outputs"), "--out", str(ro / "report")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"lmladder report: error: cannot write {ro}/") and "read-only file system" in err
+    assert list(ro.iterdir()) == []
 
 
 def test_a_hydra_run_dir_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):

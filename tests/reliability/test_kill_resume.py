@@ -36,8 +36,8 @@ ARGS = [
     "transformer.model.n_embd=32",
     "transformer.model.dropout=0.1",  # dropout draws from the model generator: its state must survive too
     f"transformer.train.max_iters={MAX_ITERS}",
-    f"transformer.train.eval_interval={EVAL_EVERY}",
-    "transformer.train.eval_iters=20",
+    f"transformer.train.eval.interval={EVAL_EVERY}",
+    "transformer.train.eval.iters=20",
     "transformer.train.checkpoint_interval=25",
     "transformer.train.grad_stats_interval=50",
     "transformer.sample.num_samples=5",
@@ -57,7 +57,14 @@ PLAN = [  # the injected kills come first, while plenty of training is left, so 
 ]
 
 
-AVERAGES = {"no-average": [], "ema-from-100": ["transformer.train.ema=0.95", "transformer.train.average_start=100"]}
+AVERAGES = {
+    "no-average": [],
+    "ema-from-100": [
+        "transformer.train.average.name=ema",
+        "transformer.train.average.decay=0.95",
+        "transformer.train.average.start=100",
+    ],
+}
 
 
 def _launch(sb, run_dir: Path, mode: str | None, nth: int | None, resume: bool, args):

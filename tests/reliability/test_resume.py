@@ -9,21 +9,22 @@ import pandas as pd
 import pytest
 
 from lmladder.models import build_model
-from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
 from lmladder.training import loop as loop_mod
 from lmladder.training.logs import TsvLog
 from lmladder.training.loop import LAST
 
 from .harness import build_sandbox, run_in_process
 
-OPTIM = OptimSettings(lr=3e-3, warmup_iters=5, min_lr=3e-4)
+OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=5, min_lr=3e-4))
 KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 
 
 def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
-    s = dict(max_iters=40, batch_size=8, seq_len=16, eval_interval=10, eval_iters=3, checkpoint_interval=10)
+    s = dict(max_iters=40, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=3), checkpoint_interval=10)
     s.update(kw)
     train(model, data, optim=OPTIM, train=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
           out_dir=out, resume=resume, stop_at=stop_at, meta={"seed": 0}, log=lambda *_: None)  # fmt: skip
@@ -117,7 +118,7 @@ def test_resuming_a_finished_run_keeps_its_timing(tiny_names, tmp_path):
     assert _timing(tmp_path)["step"] == 40 and _timing(tmp_path)["train_time_s"] > 0
     rngs = make_rngs(0)
     model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
-    s = TrainSettings(max_iters=40, batch_size=8, seq_len=16, eval_interval=10, eval_iters=3,
+    s = TrainSettings(max_iters=40, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=3),
                       checkpoint_interval=10, progress=False)  # fmt: skip
     res = train(model, tiny_names, optim=OPTIM, train=s, rngs=rngs, out_dir=tmp_path,
                 resume=tmp_path / "model.safetensors", log=lambda *_: None)  # fmt: skip

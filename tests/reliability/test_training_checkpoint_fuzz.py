@@ -28,8 +28,7 @@ from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import rung_class
 from lmladder.parallel import World
 from lmladder.training import TrainingError, make_rngs
-from lmladder.training.average import WeightAverage
-from lmladder.training.loop import build_optimizer
+from lmladder.training.average import AverageSettings, WeightAverage
 from lmladder.training.resume import restore
 from lmladder.training.settings import OptimSettings
 
@@ -39,7 +38,7 @@ FUZZ_EXAMPLES = max(1000, int(os.environ.get("LMLADDER_FUZZ_EXAMPLES", "1000")))
 MAX_PEAK = 64 * 2**20  # the bases are a few kB; anything near this is a model built from hostile metadata
 TOK = CharTokenizer(list("abcdefg"), lines=True)  # vocab 8
 CONFIGS = {r: small_config(r, TOK.vocab_size, n_layer=1, dropout=0.1, order=2) for r in RUNGS}  # every rung
-AVERAGED = dict(ema=0.9, start=2)  # "<rung>+average" bases: an EMA of 3 steps (training/average.py)
+AVERAGED = AverageSettings(name="ema", decay=0.9, start=2)  # "<rung>+average" bases: an EMA of 3 steps
 BASES = [*RUNGS, *(f"{r}+average" for r in RUNGS if rung_class(r).trainable)]
 
 
@@ -47,7 +46,7 @@ def _base(key: str, path) -> tuple[dict, dict]:
     rung, averaged = key.split("+")[0], key.endswith("+average")
     rngs = make_rngs(0)
     model = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
-    opt = build_optimizer(model, OptimSettings()) if model.trainable else None
+    opt = OptimSettings().build(model) if model.trainable else None
     if opt is not None:  # non-zero moments, like a real run
         for p in model.parameters():
             p.grad = np.ones_like(p.data)
@@ -57,7 +56,7 @@ def _base(key: str, path) -> tuple[dict, dict]:
     extra = {"best_val": 2.5}
     average = {n: p.data + 0.5 for n, p in model.named_parameters()} if averaged else None
     if averaged:
-        extra["average"] = {**AVERAGED, "swa": False, "warmup": False, "count": 3}
+        extra["average"] = {**AVERAGED.record(), "count": 3}
     save_training_checkpoint(path, model, TOK, optimizer=opt, rngs=rngs, step=5, extra=extra, average=average)
     return load_checkpoint(path)
 
@@ -188,9 +187,9 @@ def _load_and_resume(path, key) -> str:
         return "loaded and usable"
     rngs, rung = make_rngs(1), key.split("+")[0]
     fresh = rung_class(rung)(CONFIGS[rung], rng=rngs["model"])
-    average = WeightAverage(fresh, **(AVERAGED if key.endswith("+average") else {}))
+    average = WeightAverage(fresh, AVERAGED if key.endswith("+average") else None)
     try:
-        restore(path, fresh, build_optimizer(fresh, OptimSettings()), rngs, World(), False, average)
+        restore(path, fresh, OptimSettings().build(fresh), rngs, World(), False, average)
     except (CheckpointError, TrainingError) as e:
         assert "\n" not in str(e) and str(path) in str(e), str(e)
         return "resume refused — " + _problem(e)

@@ -13,12 +13,13 @@ from lmladder.data import load_prepared, load_text, prepare_corpus
 from lmladder.inference import sample_text
 from lmladder.io import load_checkpoint
 from lmladder.models import rung_class
-from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, run_rung
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings, run_rung
 
 from ..ladder import RUNGS, small_config
 from ..shared_data import shared_file
 
-OPTIM = OptimSettings(lr=3e-3, warmup_iters=2, min_lr=3e-4)
+OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=2, min_lr=3e-4))
 TOKENIZERS = {
     "word": dict(tokenizer="word", min_count=2),
     "bpe": dict(tokenizer="bpe", vocab_size=320),
@@ -44,7 +45,7 @@ def corpora(tmp_path_factory):
 def _train(rung, data, out, **kw):
     cls = rung_class(rung)
     targets = "last" if rung == "wavenet" else "all"  # BatchNorm refuses every-position batches
-    train = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval_interval=3, eval_iters=1, targets=targets,
+    train = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval=EvalSettings(interval=3, iters=1), targets=targets,
                           checkpoint_interval=3, progress=False)  # fmt: skip
     parts = dict(optim=OPTIM, train=train) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=8)
@@ -101,7 +102,7 @@ def test_resume_is_bitwise_identical(tok, corpora, tmp_path):
 
     rngs = make_rngs(0)
     model = cls(for_data(small_config("transformer", data.vocab_size), data), rng=rngs["model"])
-    settings = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval_interval=3, eval_iters=1,
+    settings = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval=EvalSettings(interval=3, iters=1),
                              checkpoint_interval=3, progress=False)  # fmt: skip
     train(model, data, optim=OPTIM, train=settings, rngs=rngs, out_dir=ckpt.parent, stop_at=3, log=print)
     _train("transformer", data, ckpt.parent, resume=ckpt)

@@ -1,4 +1,4 @@
-"""Weight averaging (train.ema, train.swa; training/average.py): its arithmetic against a hand computation, over set
+"""Weight averaging (train.average; training/average.py): its arithmetic against a hand computation, over set
 weights and over real training steps; the averaged weights are the ones evaluated, scored, sampled, saved as the
 model and exported; buffers are the trained model's own."""
 
@@ -15,12 +15,22 @@ from lmladder.inference.sampling import sample_text
 from lmladder.inference.scoring import score_splits
 from lmladder.io import load_checkpoint
 from lmladder.models import build_model, rung_class
-from lmladder.training import OptimSettings, Run, SampleSettings, TrainSettings, make_rngs, run_rung, train
-from lmladder.training.average import WeightAverage
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import (
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    make_rngs,
+    run_rung,
+    train,
+)
+from lmladder.training.average import AverageSettings, WeightAverage
 
 from ..ladder import small_config
 
-OPTIM = OptimSettings(lr=3e-3, warmup_iters=5, min_lr=3e-4)
+OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=5, min_lr=3e-4))
 KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 STEPS, START = 12, 5
 
@@ -31,7 +41,7 @@ def _mlp(data, seed=0):
 
 
 def _settings(**kw):
-    s = dict(max_iters=STEPS, batch_size=8, seq_len=16, eval_interval=4, eval_iters=2, checkpoint_interval=4,
+    s = dict(max_iters=STEPS, batch_size=8, seq_len=16, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=4,
              grad_stats_interval=10, progress=False)  # fmt: skip
     return TrainSettings(**{**s, **kw})
 
@@ -53,9 +63,9 @@ def _hand(weights: list[np.ndarray], decays) -> np.ndarray:
 
 
 RULES = {
-    "ema": (dict(ema=0.7), lambda k: 0.7),
-    "ema-warmup": (dict(ema=0.7, warmup=True), lambda k: min(0.7, (1 + k) / (10 + k))),
-    "swa": (dict(swa=True), lambda k: k / (k + 1)),
+    "ema": (dict(name="ema", decay=0.7), lambda k: 0.7),
+    "ema-warmup": (dict(name="ema", decay=0.7, warmup=True), lambda k: min(0.7, (1 + k) / (10 + k))),
+    "swa": (dict(name="swa"), lambda k: k / (k + 1)),
 }
 
 
@@ -63,7 +73,7 @@ RULES = {
 def test_the_average_follows_its_rule_from_the_start_step(rule, tiny_names):
     kw, decays = RULES[rule]
     model, _ = _mlp(tiny_names)
-    avg = WeightAverage(model, start=2, **kw)
+    avg = WeightAverage(model, AverageSettings(start=2, **kw))
     rng = np.random.default_rng(0)
     seen = {name: [] for name, _ in model.named_parameters()}
     for step in range(6):  # weights "after" six steps; the first two come before the start
@@ -81,7 +91,7 @@ def test_the_average_follows_its_rule_from_the_start_step(rule, tiny_names):
 
 def test_the_model_is_the_average_only_while_scored(tiny_names):
     model, _ = _mlp(tiny_names)
-    avg = WeightAverage(model, ema=0.5)
+    avg = WeightAverage(model, AverageSettings(name="ema", decay=0.5))
     with avg.scored():  # nothing averaged yet: the trained weights
         pass
     avg.after_step(0)
@@ -103,7 +113,7 @@ def test_training_averages_the_weights_after_each_step(tiny_names, tmp_path):
     for k in range(1, STEPS + 1):  # the plain run, stopped after every step (resume is bitwise exact)
         _train(tiny_names, plain, stop_at=k, resume=plain / "model.safetensors" if k > 1 else None)
         after.append(load_checkpoint(plain / "model.safetensors")[0])
-    _train(tiny_names, tmp_path / "ema", ema=0.6, average_start=START)
+    _train(tiny_names, tmp_path / "ema", average=AverageSettings(name="ema", decay=0.6, start=START))
     arrays, meta = load_checkpoint(tmp_path / "ema" / "model.safetensors")
     assert meta["average"] == {"ema": 0.6, "swa": False, "start": START, "warmup": False, "count": STEPS - START}
     names = [k[6:] for k in after[-1] if k.startswith("model.")]
@@ -144,7 +154,10 @@ def ema_gpt(tiny_stream, tmp_path_factory):
     """A tiny GPT's whole run (run_rung) with an EMA from step 6 of 16."""
     out = tmp_path_factory.mktemp("ema_gpt")
     config = small_config("transformer", tiny_stream.vocab_size, block_size=16, n_embd=16)
-    s = _settings(max_iters=16, seq_len=16, eval_interval=4, checkpoint_interval=8, ema=0.8, average_start=6)
+    average = AverageSettings(name="ema", decay=0.8, start=6)
+    s = _settings(
+        max_iters=16, seq_len=16, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=8, average=average
+    )
     run = Run(rung_class("transformer"), config, tiny_stream, sample=SampleSettings(num_samples=2, sample_tokens=20),
               optim=OptimSettings(lr=1e-2), train=s, seed=0, out_dir=out, meta={}, log=lambda _: 0)  # fmt: skip
     metrics = run_rung(run)

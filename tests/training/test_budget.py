@@ -7,7 +7,7 @@ import pytest
 
 from lmladder.models import rung_class
 from lmladder.resources import MemoryBudgetError, available_bytes, check_fits, fmt_bytes, parse_bytes
-from lmladder.training import SampleSettings, TrainSettings, budget, make_rngs
+from lmladder.training import EvalSettings, SampleSettings, TrainSettings, budget, make_rngs
 from tests.ladder import RUNGS, small_config
 
 TRAINABLE = [r for r in RUNGS if rung_class(r).trainable]
@@ -51,7 +51,9 @@ def test_probing_changes_nothing_a_run_depends_on():
     model = rung_class("transformer")(cfg, rng=rngs["model"])
     before = {k: v.copy() for k, v in model.state_dict().items()}
     state = rngs["model"].bit_generator.state
-    budget.check_training(model, TrainSettings(batch_size=4, targets="all", eval_batch_size=4), NO_SAMPLES, seq_len=8)
+    budget.check_training(
+        model, TrainSettings(batch_size=4, targets="all", eval=EvalSettings(batch_size=4)), NO_SAMPLES, seq_len=8
+    )
     assert rngs["model"].bit_generator.state == state  # no dropout mask was drawn
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters()) and model.training
@@ -65,11 +67,17 @@ def test_a_batch_that_cannot_fit_is_refused_with_its_estimate():
         r"row\) needs about .* of memory, but .* is available; lower batch_size=",
     ):
         budget.check_training(
-            model, TrainSettings(batch_size=10**10, targets="all", eval_batch_size=4), NO_SAMPLES, seq_len=4
+            model,
+            TrainSettings(batch_size=10**10, targets="all", eval=EvalSettings(batch_size=4)),
+            NO_SAMPLES,
+            seq_len=4,
         )
-    with pytest.raises(MemoryBudgetError, match=r"scoring with eval_batch_size=10000000000 .* lower eval_batch_size="):
+    with pytest.raises(MemoryBudgetError, match=r"scoring with eval.batch_size=10000000000 .* lower eval.batch_size="):
         budget.check_training(
-            model, TrainSettings(batch_size=4, targets="all", eval_batch_size=10**10), NO_SAMPLES, seq_len=4
+            model,
+            TrainSettings(batch_size=4, targets="all", eval=EvalSettings(batch_size=10**10)),
+            NO_SAMPLES,
+            seq_len=4,
         )
 
 
@@ -114,7 +122,10 @@ def test_a_context_bound_model_is_refused_from_small_copies_naming_its_sizes():
     try:
         with pytest.raises(MemoryBudgetError, match=r"the model's sizes \(context=1048576, n_embd=24, n_hidden=128\)"):
             budget.check_training(
-                model, TrainSettings(batch_size=4, targets="last", eval_batch_size=64), NO_SAMPLES, seq_len=1
+                model,
+                TrainSettings(batch_size=4, targets="last", eval=EvalSettings(batch_size=64)),
+                NO_SAMPLES,
+                seq_len=1,
             )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -162,5 +173,5 @@ def test_the_names_wavenet_is_estimated_at_its_size(n_hidden):
     fixed, row = budget.measure(model, lambda m, b, t: budget._train_step(m, b, t, True), model.block_size or 8)
     assert fixed + 32 * row < 8 << 20, fmt_bytes(fixed + 32 * row)
     budget.check_training(
-        model, TrainSettings(batch_size=32, targets="last", eval_batch_size=64), NO_SAMPLES, seq_len=8
+        model, TrainSettings(batch_size=32, targets="last", eval=EvalSettings(batch_size=64)), NO_SAMPLES, seq_len=8
     )

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lmladder.data.prepared import Prepared
+from lmladder.training.average import AverageSettings
 from lmladder.training.batches import Batcher, EpochBatches
 
 from .test_loop import run, straight_and_resumed
@@ -60,7 +61,8 @@ def test_batch_k_depends_on_k_and_the_seed_alone(tiny_stream):
 
 @pytest.mark.parametrize("data", ["tiny_names", "tiny_stream"])
 def test_a_run_with_epochs_resumes_bit_for_bit_and_differs_from_random(data, request, tmp_path):
-    corpus, kw = request.getfixturevalue(data), dict(sampling="epochs", ema=0.9, average_start=10)
+    average = AverageSettings(name="ema", decay=0.9, start=10)
+    corpus, kw = request.getfixturevalue(data), dict(sampling="epochs", average=average)
     straight = straight_and_resumed("transformer", corpus, tmp_path, **kw)
-    run("transformer", corpus, tmp_path / "random", ema=0.9, average_start=10)
+    run("transformer", corpus, tmp_path / "random", average=average)
     assert (tmp_path / "random" / "train_log.tsv").read_bytes() != (straight / "train_log.tsv").read_bytes()

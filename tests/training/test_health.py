@@ -9,7 +9,9 @@ import pytest
 
 from lmladder.io import load_checkpoint
 from lmladder.models import build_model
-from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
+from lmladder.nn.optim import SGDSettings
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 from lmladder.training.health import activation_stats, attention_entropy
 
 
@@ -50,7 +52,7 @@ def _train(data, out, rung="mlp", optim=None, scale=1.0, **kw):
     for p in model.parameters():
         if p.data.ndim == 2:
             p.data *= scale
-    base = dict(max_iters=6, batch_size=8, seq_len=16, eval_interval=3, eval_iters=2, progress=False)
+    base = dict(max_iters=6, batch_size=8, seq_len=16, eval=EvalSettings(interval=3, iters=2), progress=False)
     settings = TrainSettings(**{**base, **kw})
     optim = optim or OptimSettings(lr=3e-3)
     train(model, data, optim=optim, train=settings, rngs=rngs, out_dir=out, log=lambda *_: None)
@@ -98,7 +100,14 @@ def test_the_modern_gpt_records_the_attention_it_computes(tiny_names):
 
 def test_param_stats_match_a_direct_computation(tiny_names, tmp_path):
     """With plain SGD the applied update is -lr * grad: update_data = log10(lr * std(g) / std(w))."""
-    sgd = OptimSettings(name="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, schedule="constant", grad_clip=None)
+    sgd = OptimSettings(
+        name="sgd",
+        lr=0.1,
+        sgd=SGDSettings(momentum=0.0),
+        schedule=ScheduleSettings(name="constant"),
+        weight_decay=0.0,
+        grad_clip=None,
+    )
     _train(tiny_names, tmp_path, optim=sgd, max_iters=1, health_interval=1)
     rows = pd.read_csv(tmp_path / "health_params.tsv", sep="\t").set_index("param")
     assert (rows.update_data - np.log10(0.1 * rows.grad_std / (rows.grad_std / rows.grad_data))).abs().max() < 1e-4

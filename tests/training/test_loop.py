@@ -8,7 +8,9 @@ import pytest
 
 from lmladder.io import load_checkpoint
 from lmladder.models import build_model
-from lmladder.training import OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.nn.schedules import ScheduleSettings
+from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training.average import AverageSettings
 
 
 def settings(**kw):
@@ -16,8 +18,7 @@ def settings(**kw):
         max_iters=40,
         batch_size=8,
         seq_len=16,
-        eval_interval=10,
-        eval_iters=3,
+        eval=EvalSettings(interval=10, iters=3),
         checkpoint_interval=10,
         grad_stats_interval=10,
         progress=False,
@@ -26,7 +27,7 @@ def settings(**kw):
     return TrainSettings(**base)
 
 
-OPTIM = OptimSettings(lr=3e-3, warmup_iters=5, min_lr=3e-4)
+OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=5, min_lr=3e-4))
 MODELS = {
     "mlp": dict(context=3, n_embd=8, n_hidden=32, dropout=0.1),
     "transformer": dict(block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1),
@@ -87,9 +88,9 @@ def test_loss_goes_down_and_files_are_written(rung, tiny_names, tmp_path):
 
 AVERAGES = {  # weight averaging (training/average.py): the interruption at step 20 comes before or after its start
     "no-average": {},
-    "ema-from-25": dict(ema=0.9, average_start=25),
-    "ema-warmup-from-10": dict(ema=0.95, ema_warmup=True, average_start=10),
-    "swa-from-5": dict(swa=True, average_start=5),
+    "ema-from-25": dict(average=AverageSettings(name="ema", decay=0.9, start=25)),
+    "ema-warmup-from-10": dict(average=AverageSettings(name="ema", decay=0.95, warmup=True, start=10)),
+    "swa-from-5": dict(average=AverageSettings(name="swa", start=5)),
 }
 
 

@@ -24,8 +24,8 @@ MLP = [
     "rung=mlp",
     "mlp.train.max_iters=60",
     "mlp.train.batch_size=16",
-    "mlp.train.eval_interval=20",
-    "mlp.train.eval_iters=4",
+    "mlp.train.eval.interval=20",
+    "mlp.train.eval.iters=4",
     "mlp.train.checkpoint_interval=20",
     "mlp.train.progress=false",
     "mlp.sample.num_samples=2",
@@ -108,8 +108,8 @@ def assert_float32_close(a_path: Path, b_path: Path, atol: float = 2e-6) -> None
 
 @pytest.mark.slow  # 15-30 s of real training runs: CI's slow pass
 def test_two_ranks_keep_batchnorm_statistics_as_grad_accum_does(tmp_path, prepared):
-    wavenet = ["rung=wavenet", "wavenet.train.max_iters=40", "wavenet.train.eval_interval=20"]
-    wavenet += ["wavenet.train.eval_iters=4", "wavenet.train.progress=false", "wavenet.sample.num_samples=2"]
+    wavenet = ["rung=wavenet", "wavenet.train.max_iters=40", "wavenet.train.eval.interval=20"]
+    wavenet += ["wavenet.train.eval.iters=4", "wavenet.train.progress=false", "wavenet.sample.num_samples=2"]
     wavenet += ["wavenet.train.batch_size=16", prepared]
     ok(train(wavenet, tmp_path / "r2", ranks=2))
     ok(train([*wavenet, "wavenet.train.grad_accum=2"], tmp_path / "accum2"))
@@ -123,7 +123,7 @@ def test_killed_rank_ends_the_others_and_the_run_resumes_bit_for_bit(tmp_path, p
         prepared,
         "mlp.train.max_iters=1500",
         "mlp.train.checkpoint_interval=100",
-        "mlp.train.eval_interval=500",
+        "mlp.train.eval.interval=500",
     ]
     whole, run = tmp_path / "whole", tmp_path / "killed"
     ok(train(long, whole, ranks=2))

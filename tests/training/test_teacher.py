@@ -1,4 +1,4 @@
-"""train.teacher_order / teacher_weight (training/teacher.py): the leave-one-out n-gram teacher against a plain
+"""train.teacher (training/teacher.py): the leave-one-out n-gram teacher against a plain
 re-derivation from counted dictionaries, its loss's gradient, and runs with it resuming bit for bit."""
 
 from collections import Counter
@@ -9,7 +9,7 @@ import pytest
 from lmladder.autograd import Tensor
 from lmladder.autograd import functional as F
 from lmladder.data.errors import DataError
-from lmladder.training.teacher import NgramTeacher
+from lmladder.training.teacher import NgramTeacher, TeacherSettings
 
 from .test_loop import run, straight_and_resumed
 
@@ -41,7 +41,7 @@ def test_each_position_matches_the_definition(leave_out):
     rng = np.random.default_rng(0)
     V, n = 5, 4
     tokens = rng.choice(V, size=600, p=[0.4, 0.3, 0.15, 0.1, 0.05])
-    teacher = NgramTeacher(tokens, V, n, 0.3)
+    teacher = NgramTeacher(tokens, V, TeacherSettings(n, 0.3))
     starts = rng.integers(0, len(tokens) - 13, 6)
     x = tokens[starts[:, None] + np.arange(12)]
     y = tokens[starts[:, None] + np.arange(12) + 1]
@@ -56,7 +56,7 @@ def test_each_position_matches_the_definition(leave_out):
 
 def test_ignored_targets_get_no_distribution_and_unseen_contexts_fall_back():
     tokens = np.array([0, 1, 2, 0, 1, 2, 0, 1, 3, 0], dtype=np.uint8)
-    teacher = NgramTeacher(tokens, 4, 3, 0.5)
+    teacher = NgramTeacher(tokens, 4, TeacherSettings(3, 0.5))
     x = np.array([[3, 3, 0, 1]])  # "3 3" never occurs: the bigram and unigram orders speak for it
     y = np.array([[3, -1, 1, 2]])
     q = teacher(x, y)
@@ -68,7 +68,7 @@ def test_ignored_targets_get_no_distribution_and_unseen_contexts_fall_back():
 def test_the_loss_mixes_in_the_teacher_and_its_gradient_is_softmax_minus_the_mixed_target():
     rng = np.random.default_rng(1)
     tokens = rng.integers(0, 6, 300)
-    teacher, w = NgramTeacher(tokens, 6, 3, 0.25), 0.25
+    teacher, w = NgramTeacher(tokens, 6, TeacherSettings(3, 0.25)), 0.25
     x, y = tokens[None, 10:30], tokens[None, 11:31].copy()
     y[0, 4] = -100  # ignored: neither loss nor gradient
     logits = Tensor(rng.standard_normal((1, 20, 6)), requires_grad=True)
@@ -85,13 +85,13 @@ def test_the_loss_mixes_in_the_teacher_and_its_gradient_is_softmax_minus_the_mix
 
 
 def test_a_vocabulary_too_large_for_dense_counts_is_refused():
-    with pytest.raises(DataError, match="use a character tokenizer, or teacher_order=0"):
-        NgramTeacher(np.arange(3000) % 2000, 2000, 3, 0.1)
+    with pytest.raises(DataError, match="use a character tokenizer, or teacher.order=0"):
+        NgramTeacher(np.arange(3000) % 2000, 2000, TeacherSettings(3, 0.1))
 
 
 @pytest.mark.parametrize("data", ["tiny_names", "tiny_stream"])
 def test_a_run_with_a_teacher_resumes_bit_for_bit_and_differs_from_one_without(data, request, tmp_path):
     corpus = request.getfixturevalue(data)
-    straight = straight_and_resumed("transformer", corpus, tmp_path, teacher_order=4, teacher_weight=0.2)
+    straight = straight_and_resumed("transformer", corpus, tmp_path, teacher=TeacherSettings(order=4, weight=0.2))
     run("transformer", corpus, tmp_path / "plain")
     assert (tmp_path / "plain" / "train_log.tsv").read_bytes() != (straight / "train_log.tsv").read_bytes()

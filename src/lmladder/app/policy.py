@@ -16,12 +16,13 @@ from omegaconf import DictConfig
 
 from .. import interrupt
 from ..errors import LmladderError, reworded
-from ..io import atomic_write_json
+from ..io import FolderTakenError, atomic_write_json
 from ..stdout import StdoutFailed
 from . import world
 from .stage import Stage, stage_name
 
 STATUS = "status.json"  # a job folder's outcome, which `lmladder report` and sweeps.SweepOutcome read
+REFUSED = ".refused"  # in a sweep's folder: a record of each job that found its folder holding another run
 
 
 @contextlib.contextmanager
@@ -65,13 +66,16 @@ def _project_error(st: Stage | None, name: str, e: LmladderError) -> None:
     """One line on stderr, in the config's own keys; a sweep's job is marked failed and returns, a run exits 2."""
     multirun, w = in_multirun(st), world.current()
     message = reworded(e, st.keys) if st else str(e)
+    taken = isinstance(e, FolderTakenError)  # the folder is another run's: its status.json is not this job's
     suffix = " (the sweep goes on; `lmladder report` lists this job as failed)" if multirun else ""
+    if multirun and taken:
+        suffix = " (the sweep goes on; that folder and its status are left as they were)"
     if w.rank:  # the same error on rank 0 ends every rank first; one only this rank hit says which
         time.sleep(1)
         name = f"{name} (MPI rank {w.rank})"
     print(f"lmladder {name}: error: {message}{suffix}", file=sys.stderr, flush=True)
     if multirun:
-        mark_failed(name, message)
+        (mark_refused if taken else mark_failed)(name, message)
         return
     w.abort(2)
 
@@ -81,6 +85,15 @@ def in_multirun(st: Stage | None) -> bool:
         return st.multirun if st else HydraConfig.get().mode == RunMode.MULTIRUN
     except ValueError:  # HydraConfig not set: not a Hydra job at all
         return False
+
+
+def mark_refused(name: str, error: str) -> None:
+    """A record for the sweep's summary (sweeps.SweepOutcome) of a job that left its folder alone because another run
+    holds it: in the sweep's folder (REFUSED), never in the job's, whose status.json is the other run's."""
+    hc = HydraConfig.get()
+    sweep = Path(str(hc.runtime.cwd)) / str(hc.sweep.dir)  # hydra.sweep.dir is relative to where the sweep started
+    record = {"status": "refused", "stage": name, "error": error, "job": str(hc.runtime.output_dir)}
+    atomic_write_json(sweep / REFUSED / f"{hc.job.num}-{os.getpid()}.json", record)
 
 
 def mark_failed(name: str, error: str, **extra) -> None:

@@ -22,10 +22,11 @@ def training_run(st: Stage) -> Run:
     train = getattr(settings, "train", None)
     where = st.live_dir(on=train.dvclive if train else True, key=f"{rung}.train.dvclive")
     params = {"rung": rung, "seed": st.run.seed, "data": st.raw.get("data"), rung: st.raw.get(rung)}
+    data = st.prepared()  # first: the run's record (st.meta) holds the digest of its corpus
     return Run(
         cls=cls,
         config=settings.model,
-        data=st.prepared(),
+        data=data,
         seed=st.run.seed,
         out_dir=out,
         sample=settings.sample,

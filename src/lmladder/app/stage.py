@@ -54,6 +54,7 @@ class Stage:
         self.raw = OmegaConf.to_container(cfg, resolve=True)
         self.cfg, self._run = cfg, None
         self.partial: Path | None = None
+        self.corpus_sha256: str | None = None  # the text the run trains on, once prepared() has found it
         self.keys: dict[str, str] = {}  # library parameter -> the config key that sets it, for error messages
 
     @property
@@ -66,17 +67,20 @@ class Stage:
         return self._run
 
     def prepared(self) -> Prepared:
+        """The run's prepared data; its corpus's sha256 goes into the run's record (meta)."""
         paths = self.run.paths
         if self.dvc:
-            return load_matching(self.run.data, paths.prepared)
-        if not self.world.lead:
-            self.world.bcast(None)  # rank 0 prepares (or finds) the data first; the others then read its cache
-        prep, where = ensure_prepared(
-            self.run.data, prepared_dir=paths.prepared, cache_root=Path(paths.prepared).parent / "cache"
-        )
-        if self.world.lead:
-            self.world.bcast(None)
-            print(f"[{self.name}] data: {where}")
+            prep = load_matching(self.run.data, paths.prepared)
+        else:
+            if not self.world.lead:
+                self.world.bcast(None)  # rank 0 prepares (or finds) the data first; the others then read its cache
+            prep, where = ensure_prepared(
+                self.run.data, prepared_dir=paths.prepared, cache_root=Path(paths.prepared).parent / "cache"
+            )
+            if self.world.lead:
+                self.world.bcast(None)
+                print(f"[{self.name}] data: {where}")
+        self.corpus_sha256 = prep.stats.get("sha256")
         return prep
 
     def out_dir(self) -> Path:
@@ -150,8 +154,9 @@ class Stage:
             shutil.rmtree(out, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             return None
         rung, theirs, ours = self.run.rung, read_checkpoint_meta(ckpt), self.meta()
-        mine = (self.run.seed, ours["data"], ours["config"].get(rung))
-        if (theirs.get("seed"), theirs.get("data"), theirs.get("config", {}).get(rung)) == mine:
+        mine = (self.run.seed, ours["data"], ours.get("corpus_sha256"), ours["config"].get(rung))
+        keys = ("seed", "data", "corpus_sha256")  # an edited corpus under the same data settings: starts over
+        if (*(theirs.get(k) for k in keys), theirs.get("config", {}).get(rung)) == mine:
             print(f"[{self.name}] continuing the run an interrupted `dvc repro` left in {out} (step {theirs['step']})")
             return ckpt
         print(f"[{self.name}] {out} holds an interrupted run with other settings; starting over")
@@ -159,8 +164,10 @@ class Stage:
         return None
 
     def meta(self) -> dict:
-        """What a run's checkpoints record beside the model, its seed and step: the config and the data."""
+        """What a run's checkpoints record beside the model, its seed and step: the config, the data settings and
+        (once prepared() has run) the sha256 of the corpus text, which tells two versions of one data.path apart."""
         # `resume` says how this process was started, not what was trained: an interrupted and resumed run
         # writes byte-identical checkpoints to an uninterrupted one
         config = {k: v for k, v in self.raw.items() if k not in ("resume", "reshard")}
-        return {"config": config, "data": asdict(self.run.data)}
+        digest = {"corpus_sha256": self.corpus_sha256} if self.corpus_sha256 else {}
+        return {"config": config, "data": asdict(self.run.data), **digest}

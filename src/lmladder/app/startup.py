@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import interrupt
-from ..config import ConfigError
+from ..config import ConfigError, check_overrides
 from ..errors import LmladderError
 from ..io import path_kind
 from ..stdout import guarded_stdout
@@ -104,3 +104,13 @@ def unmakeable(folder: Path) -> str | None:
     if not os.access(folder, os.W_OK):
         return f"{folder} is read-only (not writable by this user, or on a read-only file system)"
     return None
+
+
+def check_renamed(name: str, argv: list[str] | None = None) -> None:
+    """A renamed key on the command line (config.RENAMED) is refused here, in one line naming its new key: Hydra
+    would only say that it is not in the config."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        check_overrides([a for a in args if not a.startswith("-")])
+    except ConfigError as e:
+        refuse(rung_name(name, args), e)

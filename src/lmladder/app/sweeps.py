@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from ..config import ConfigError, RunConfig
 from ..rules import Rule
-from .policy import STATUS
+from .policy import REFUSED, STATUS
 from .startup import refuse, rung_name
 
 # numbers hydra-optuna-sweeper takes unchecked: 0 trials ends in Optuna's "No trials are completed yet" traceback,
@@ -103,11 +103,21 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         logging.getLogger(self.LOGGER).removeFilter(self._no_best_without_a_finished_job)
         states = self._states()
-        failed, total = states.count("failed"), len(states)
+        failed, refused, total = states.count("failed"), states.count("refused"), len(states)
         name = rung_name(config.hydra.job.name, sys.argv[1:])
         if name == config.hydra.job.name:  # a search preset sets the rung among its params
             name = str(OmegaConf.select(config, "hydra.sweeper.params.rung", default=None) or name)
         report = f"`lmladder report {self.sweep}` lists"
+        if total and refused == total:
+            print(
+                f"lmladder {name}: error: all {total} jobs of the sweep found their folders holding another run, "
+                f"and left them as they were ({report} those runs); give a new hydra.sweep.dir, or resume=true to "
+                "continue them",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.exit(2)
+        failed += refused
         if total and failed == total:
             results = self.sweep / "optimization_results.yaml"
             best = ""
@@ -128,16 +138,24 @@ class SweepOutcome(Callback):
             print(f"[{name}] sweep: {total} of {total} jobs finished -> {self.sweep}", flush=True)
 
     def _states(self) -> list[str]:
-        """The status of every job of this sweep. A job folder whose status.json is older than the sweep is an
-        earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file system's coarser clock)."""
-        states = []
-        for p in sorted(self.sweep.rglob(STATUS)):
-            try:
-                if p.stat().st_mtime >= self.started - 1.0:
-                    states.append(json.loads(p.read_text(encoding="utf-8")).get("status"))
-            except (OSError, ValueError, AttributeError):  # unreadable: not a status this sweep's jobs wrote
-                continue
-        return states
+        """The status of every job of this sweep, "refused" for a job that found its folder holding another run. A
+        status.json older than the sweep is an earlier sweep's, left in a reused hydra.sweep.dir (1 s: a file
+        system's coarser clock), and so is one in a folder a job of this sweep refused (written just before)."""
+        records = [r for p in sorted((self.sweep / REFUSED).glob("*.json")) if (r := self._record(p))]
+        taken = {str(r.get("job")) for r in records}
+        statuses = [r for p in sorted(self.sweep.rglob(STATUS)) if str(p.parent.absolute()) not in taken
+                    if (r := self._record(p))]  # fmt: skip
+        return [r.get("status") for r in [*statuses, *records]]
+
+    def _record(self, path: Path) -> dict | None:
+        """A status or refusal written during this sweep, or None (older, or unreadable: not this sweep's)."""
+        try:
+            if path.stat().st_mtime >= self.started - 1.0:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            pass
+        return None
 
     def _no_best_without_a_finished_job(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Best ") or "ok" in self._states()

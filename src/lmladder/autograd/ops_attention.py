@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import fast
-from .engine import AutogradError, Function
+from .engine import AutogradError, Function, is_grad_enabled
 from .ops_nn import dropout_mask
 
 
@@ -68,7 +68,8 @@ class AttentionQKV(Function):
         self.n_head = n_head
         self.wing = fast.kernel(qkv)
         if self.wing is not None:
-            out, self.saved = self.wing.attention_qkv(qkv, n_head, dropout_p, rng, cache)
+            out, saved = self.wing.attention_qkv(qkv, n_head, dropout_p, rng, cache)
+            self.saved = saved if is_grad_enabled() else None  # no graph: its probabilities go back to the pool now
             return out
         C = C3 // 3
         q, k, v = (qkv[..., i * C : (i + 1) * C].reshape(B, T, n_head, -1).swapaxes(1, 2) for i in range(3))

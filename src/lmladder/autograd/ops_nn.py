@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .. import fast
-from .engine import AutogradError, Function
+from .engine import AutogradError, Function, is_grad_enabled
 from .ops_elementwise import erf_array as erf
 
 _K, _C = math.sqrt(2 / math.pi), 0.044715  # GELU's tanh approximation: tanh(K (x + C x^3))
@@ -80,7 +80,6 @@ class CrossEntropy(Function):
         np.exp(e, out=e)
         s = e.sum(axis=1)
         nll += np.log(s)  # (N,) log-sum-exp minus the target's logit
-        e /= s[:, None]  # the buffer becomes the probabilities backward needs
         if valid is not None:
             nll *= valid
         count = t.size if valid is None else int(np.count_nonzero(valid))
@@ -89,7 +88,9 @@ class CrossEntropy(Function):
             out = nll.reshape(targets.shape)
         else:
             out = np.asarray(nll.sum() * self.scale, dtype=logits.dtype)
-        self.probs, self.targets, self.valid, self.in_shape = e, t, valid, logits.shape
+        if is_grad_enabled():  # the buffer becomes the probabilities backward needs
+            e /= s[:, None]
+            self.probs, self.targets, self.valid, self.in_shape = e, t, valid, logits.shape
         return out
 
     def backward(self, g):
@@ -113,8 +114,8 @@ class LayerNorm(Function):
         self.w = wb[0] if has_weight else None
         b = wb[-1] if len(wb) == 1 + has_weight else None
         self.has_b = b is not None
-        if (k := fast.kernel(x)) is not None:
-            y, self.xhat, self.rstd = k.layer_norm(x, self.w, b, eps)
+        if (k := fast.kernel(x)) is not None:  # under no_grad it keeps no xhat, rstd
+            y, self.xhat, self.rstd = k.layer_norm(x, self.w, b, eps, is_grad_enabled())
             return y
         xc = x - x.mean(axis=-1, keepdims=True)
         self.rstd = 1 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)  # (..., 1)
@@ -147,7 +148,7 @@ class RMSNorm(Function):
     def forward(self, x, w, eps=1e-5):
         self.w = w
         if (k := fast.kernel(x)) is not None:
-            y, self.xhat, self.rstd = k.rms_norm(x, w, eps)
+            y, self.xhat, self.rstd = k.rms_norm(x, w, eps, is_grad_enabled())
             return y
         y, self.xhat, self.rstd = rms_norm(x, w, eps)
         return y
@@ -181,7 +182,7 @@ class GeluTanh(Function):
     def forward(self, x):
         self.x = x
         if (k := fast.kernel(x)) is not None:
-            y, self.s = k.gelu_tanh(x)
+            y, self.s = k.gelu_tanh(x, is_grad_enabled())
             return y
         self.s = 0.5 * (1 + np.tanh(_K * (x + _C * x**3)))  # the gate s, kept for backward
         return x * self.s

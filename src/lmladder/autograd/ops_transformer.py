@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from .. import fast
-from .engine import AutogradError, Function
+from .engine import AutogradError, Function, is_grad_enabled
 from .ops_nn import rms_norm, rms_norm_backward
 
 
@@ -47,23 +47,26 @@ class ModernQKV(Function):
                 "with n_kv_head dividing n_head (and head_dim even for rotary positions)"
             )
         self.H, self.Hkv, self.d, self.has_ve = H, Hkv, d, bool(ve)
+        self.cos = self.sin = self.norms = None
+        if rope_base:
+            cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
+            self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
+        wing = fast.kernel(qkv)
+        if wing is not None and not is_grad_enabled() and (not ve or ve[0].dtype == qkv.dtype):
+            # no graph (scoring, sampling): one pass, the kernels below's arithmetic (those keep what backward needs)
+            return wing.modern_qkv(qkv, ve[0] if ve else None, H, Hkv, qk_norm, self.cos, self.sin, eps)
         C, Ckv = H * d, Hkv * d
         q = qkv[:, :, :C].reshape(B, T, H, d)  # (B, T, H, d), a strided view
         k = qkv[:, :, C : C + Ckv].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
         v = qkv[:, :, C + Ckv :]  # (B, T, H_kv d)
         if ve:
             v = v + ve[0]  # this token's value embedding
-        wing = fast.kernel(qkv)
-        self.norms = None
         if qk_norm:
             one = np.ones(d, qkv.dtype)
             norm = rms_norm if wing is None else wing.rms_norm
             (q, qh, qr), (k, kh, kr) = norm(q, one, eps), norm(k, one, eps)
             self.norms = (one, qh, qr, kh, kr)
-        self.cos = None
         if rope_base:
-            cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
-            self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
             turn = rotate_half if wing is None else wing.rotate_half
             q, k = turn(q, self.cos, self.sin), turn(k, self.cos, self.sin)
         out = (np if wing is None else wing).empty((B, T, 3 * C), qkv.dtype)
@@ -102,8 +105,8 @@ class ReluSquared(Function):
     __slots__ = ("r",)
 
     def forward(self, x):
-        if (k := fast.kernel(x)) is not None:
-            y, self.r = k.relu2(x)
+        if (k := fast.kernel(x)) is not None:  # under no_grad it keeps no r
+            y, self.r = k.relu2(x, is_grad_enabled())
             return y
         self.r = np.maximum(x, 0)
         return self.r * self.r
@@ -125,13 +128,17 @@ class CausalConv(Function):
     def forward(self, x, w, before=None, kernel=2):
         B, T, C = x.shape
         W = w.reshape(kernel, C)
+        self.w, self.w_shape = W, w.shape
+        if (wing := fast.kernel(x)) is not None and W.dtype == x.dtype:  # under no_grad it keeps no xp
+            y, self.xp = wing.causal_conv(x, W, before, is_grad_enabled())
+            return y
         if before is None:
             before = np.zeros((B, kernel - 1, C), x.dtype)
         xp = np.concatenate([before, x], axis=1)  # (B, K-1+T, C): x_{t-k} at t + K-1-k
         y = x * (1 + W[0])
         for k in range(1, kernel):
             y += xp[:, kernel - 1 - k : kernel - 1 - k + T] * W[k]
-        self.xp, self.w, self.w_shape = xp, W, w.shape
+        self.xp = xp
         return y
 
     def backward(self, g):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import atomic_directory, atomic_path, remove_stale_temps
+from ..io import atomic_path, output_folder, remove_stale_temps
 from .errors import ExportError
 from .outputs import check_output, earlier_arpa, earlier_gguf, earlier_hf, library_writes
 
@@ -102,7 +102,12 @@ def export(source: str | Path, to: str, out: str | Path, *, force: bool = False)
             f"{checkpoint} holds a {rung} model, which --to {to} cannot take (formats by rung: {takes}); {fix} — "
             "lmladder sample / evaluate still read it"
         )
-    with atomic_directory(out) if spec.folder else atomic_path(out) as tmp, library_writes(out):
+    if spec.folder:  # checked again, given its marker and swapped in (io.outputs)
+        again = dict(force=force, option="", inputs=(checkpoint,), earlier=spec.earlier, error=ExportError)
+        place = output_folder(out, writer=f"export --to {to}", **again)
+    else:
+        place = atomic_path(out)
+    with place as tmp, library_writes(out):
         spec.write(ck, Path(tmp))
     return out
 

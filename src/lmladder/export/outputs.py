@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import LmladderError
 from ..io import path_kind, write_error
+from ..io.outputs import check_output_folder
 from .errors import ExportError
 
 HF_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -49,7 +50,8 @@ def earlier_arpa(path: Path) -> str | None:
 def check_output(out: Path, *, to: str, folder: bool, force: bool, checkpoint: Path, earlier) -> None:
     """Refuse, before any work, an output that is of the wrong kind, would overwrite without force=True, is not an
     earlier `to` export (`earlier(out)`: None, or what it is instead) even with it, or would swallow the checkpoint
-    being exported."""
+    being exported. A folder is checked as every command's output folder is (io.outputs): an export made before
+    exports carried the marker is recognised by `earlier`."""
     kind = "folder" if folder else "file"
     if out.name in ("", ".."):  # ., .., / (and an empty path, which is .): a folder that holds others
         example = "gpt-hf" if folder else f"model.{to}"
@@ -59,27 +61,24 @@ def check_output(out: Path, *, to: str, folder: bool, force: bool, checkpoint: P
         )
     if out.resolve() == checkpoint.resolve() or out.resolve() in checkpoint.resolve().parents:
         raise ExportError(f"{out} holds the checkpoint being exported; write the export to another {kind}")
+    if folder:
+        check_output_folder(out, writer=f"export --to {to}", force=force, option="", earlier=earlier, error=ExportError)
+        return
     if not (out.exists() or out.is_symlink()):
         return
-    if folder and not out.is_dir():
-        what = "a file" if (k := path_kind(out)) == "file" else k
-        raise ExportError(f"{out} is {what}, but --to {to} writes a folder; give a new folder path")
-    if not folder and out.is_dir():
+    if out.is_dir():
         raise ExportError(f"{out} is a folder, but --to {to} writes one file; give a file path (e.g. model.gguf)")
-    if folder and not any(out.iterdir()):
-        return  # an empty folder is no one's work
     if not force:
-        what = "exists and is not empty" if folder else "exists"
         raise ExportError(
-            f"{out} {what}; pass --force to replace it (an earlier --to {to} export), or choose a new {kind}"
+            f"{out} exists; pass --force to replace it (an earlier --to {to} export), or choose a new file"
         )
-    if not folder and path_kind(out) not in ("file", "missing"):
+    if path_kind(out) not in ("file", "missing"):
         return  # a FIFO or a device: never opened here (it would block); atomic_path refuses it by name
     instead = "a symbolic link" if out.is_symlink() else earlier(out)
     if instead is not None:
         raise ExportError(
             f"{out} is not an earlier --to {to} export ({instead}), and --force replaces only that; move what it "
-            f"holds away, or choose a new {kind}"
+            f"holds away, or choose a new file"
         )
 
 

@@ -305,10 +305,12 @@ def add(a, b):
     return out
 
 
-def gelu_tanh_forward(x):
-    y, s = memory.placed(x, 3072), memory.placed(x, 2048)
+def gelu_tanh_forward(x, keep: bool = True):
+    """(y, s); keep False (no graph): s is not kept, the kernel writes it into y, which it writes after (None)."""
+    y = memory.placed(x, 3072)
+    s = memory.placed(x, 2048) if keep else y
     pick(_GELU_FWD, x.size)(flat(x), y.reshape(-1), s.reshape(-1))
-    return y, s
+    return y, s if keep else None
 
 
 def gelu_tanh_backward(x, s, g):
@@ -317,13 +319,15 @@ def gelu_tanh_backward(x, s, g):
     return out
 
 
-def layer_norm_forward(x, w, b, eps):
-    y, xhat = memory.placed(x, 3072), memory.placed(x, 2048)
+def layer_norm_forward(x, w, b, eps, keep: bool = True):
+    """(y, xhat, rstd); keep False (no graph): xhat goes into y, which the kernel writes after it (None, None)."""
+    y = memory.placed(x, 3072)
+    xhat = memory.placed(x, 2048) if keep else y
     rstd = memory.empty((x.shape[0],), x.dtype)
     w = filled(x.shape[1], 1, x.dtype) if w is None else flat(w)
     b = filled(x.shape[1], 0, x.dtype) if b is None else flat(b)
     pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
-    return y, xhat, rstd
+    return (y, xhat, rstd) if keep else (y, None, None)
 
 
 def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):

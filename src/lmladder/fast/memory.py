@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import tracemalloc
 
 import numpy as np
 
@@ -95,6 +96,25 @@ def release() -> None:
     global _pooled
     _pool.clear()
     _pooled = 0
+
+
+def traced_peak(fn) -> int:
+    """Bytes allocated at the peak of fn(), beyond what was live before it, from an empty pool (tracemalloc counts
+    NumPy's buffers): what a forward or a step of some shape needs, measured rather than modelled."""
+    release()
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        if not tracing:
+            tracemalloc.stop()
+        release()
+    return max(peak - base, 0)
 
 
 PAGE = 4096

@@ -68,10 +68,12 @@ def embedding_backward(idx, g, w_shape):
     return gw if np.isfinite(gw).all() else None
 
 
-def layer_norm(x, w, b, eps: float):
+def layer_norm(x, w, b, eps: float, keep: bool = True):
     """(y, xhat, rstd) over the last axis of x: rstd (..., 1) = 1 / sqrt(var + eps), xhat = (x - mean) rstd,
-    y = xhat w + b."""
-    y, xhat, rstd = jit.layer_norm_forward(x.reshape(-1, x.shape[-1]), w, b, eps)
+    y = xhat w + b; keep False (no graph): xhat and rstd are not kept (None)."""
+    y, xhat, rstd = jit.layer_norm_forward(x.reshape(-1, x.shape[-1]), w, b, eps, keep)
+    if not keep:
+        return y.reshape(x.shape), None, None
     return y.reshape(x.shape), xhat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1)
 
 
@@ -82,10 +84,12 @@ def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bo
     return (None if gx is None else gx.reshape(g.shape)), gw, gb
 
 
-def rms_norm(x, w, eps: float):
+def rms_norm(x, w, eps: float, keep: bool = True):
     """(y, xhat, rstd) over the last axis of x: rstd (..., 1) = 1 / sqrt(mean(x^2) + eps), xhat = x rstd,
-    y = xhat w."""
-    y, xhat, rstd = mj.rms_norm_forward(x, w, eps)
+    y = xhat w; keep False (no graph): xhat and rstd are not kept (None)."""
+    y, xhat, rstd = mj.rms_norm_forward(x, w, eps, keep)
+    if not keep:
+        return y, None, None
     return y, xhat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1)
 
 
@@ -95,22 +99,40 @@ def rms_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool):
     return mj.rms_norm_backward(g, xhat.reshape(x3.shape), rstd.reshape(x3.shape[:2]), w, need_x, need_w)
 
 
-def gelu_tanh(x):
-    """(y, s): y = x s, s = 0.5 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    return jit.gelu_tanh_forward(x)
+def gelu_tanh(x, keep: bool = True):
+    """(y, s): y = x s, s = 0.5 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); keep False (no graph): s None."""
+    return jit.gelu_tanh_forward(x, keep)
 
 
 def gelu_tanh_backward(x, s, g):
     return jit.gelu_tanh_backward(x, s, g)
 
 
-def relu2(x):
-    """(y, r): r = max(x, 0), y = r^2."""
-    return mj.relu2_forward(x)
+def relu2(x, keep: bool = True):
+    """(y, r): r = max(x, 0), y = r^2; keep False (no graph): r None."""
+    return mj.relu2_forward(x, keep)
 
 
 def relu2_backward(g, r):
     return mj.relu2_backward(g, r)
+
+
+def causal_conv(x, w, before, keep: bool = True):
+    """(y, xp) of CausalConv: y = x (1 + w[0]) + sum_k w[k] x shifted by k, xp = [before, x] (B, K-1+T, C) for
+    backward; before None: zeros; keep False (no graph): xp None."""
+    B, T, C = x.shape
+    if before is None:
+        before = memory.zeros((B, w.shape[0] - 1, C), x.dtype)
+    xc, wc, bc = (np.ascontiguousarray(a, dtype=x.dtype) for a in (x, w, before))
+    y = mj.causal_conv_forward(xc, wc, bc)
+    return y, np.concatenate([before, x], axis=1) if keep else None
+
+
+def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, qk_norm: bool, cos, sin, eps: float):
+    """out (B, T, 3C): ModernQKV's forward without a graph in one pass (modern_jit._qkv_fwd), the bits of rms_norm
+    and rotate_half (to float32 rounding for short heads); cos, sin (T, 1, d/2) or None."""
+    cs = (None, None) if cos is None else (cos[:, 0, :], sin[:, 0, :])
+    return mj.modern_qkv_forward(qkv, ve, *cs, n_head, n_kv_head, qk_norm, eps)
 
 
 def rotate_half(x, cos, sin):

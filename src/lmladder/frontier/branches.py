@@ -4,7 +4,7 @@ one stable run, as Hägele et al. (2024) do.
 On a warmup-stable-decay schedule every step before the cool-down runs at the warmup's or the peak rate, whatever
 the run's length (nn/schedules.py: WarmupStableDecay.cooldown_start). So the run of a budget of N steps is, up to
 its cool-down's start k, the run of any larger budget of the same size and seed. The point of the largest budget,
-the *trunk*, keeps its state at each smaller budget's k (train.snapshot_steps); each smaller budget's point, a
+the *trunk*, keeps its state at each smaller budget's k (train.checkpoint.snapshots); each smaller budget's point, a
 *branch*, goes on from that snapshot (its folder seeded with the trunk's checkpoint, timing and logs, then
 resume=true) to its own N, cooling down over its last steps. Its files are then those of the separate run of its
 budget, bit for bit: the same weights, optimizer moments and random streams at k (batches, evaluation, dropout),
@@ -21,8 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..nn.schedules import SCHEDULES, WarmupStableDecay
-from ..training.settings import build_schedule
+from ..nn.schedules import WarmupStableDecay
 from ..training.snapshots import BEST, LAST, TIMING, copy_file, snapshot_files
 from .plan import Point
 from .preset import FrontierError
@@ -32,27 +31,27 @@ from .study import RUNS, point_state
 def cooldown_override(rung: str, frac: float) -> str:
     """The Hydra override that gives `rung`'s schedule the preset's cool-down share (every point of it, trunk, branch
     or a budget of its own: a branch is the separate run of its budget only if that run cools down alike)."""
-    return f"{rung}.optim.cooldown_frac={frac!r}"
+    return f"{rung}.optim.schedule.wsd.cooldown_frac={frac!r}"
 
 
 def check_schedule(rung: str, optim: Any, frac: float, where: str) -> None:
     """`rung`'s optimizer settings (OptimSettings) must give a warmup-stable-decay schedule whose cool-down ends at
     each run's last step and takes `frac` of its steps."""
-    schedule = build_schedule(optim, 1000)
-    if not isinstance(schedule, WarmupStableDecay):
-        kind = next(name for name, cls in SCHEDULES.items() if isinstance(schedule, cls))
+    schedule = optim.schedule
+    if schedule.name != "wsd":
         raise FrontierError(
             f"{where}: branches need every rung on the warmup-stable-decay schedule, and rungs.{rung} trains on "
-            f"the {kind} schedule; add {rung}.optim.schedule=wsd to rungs.{rung}.overrides, or remove branches:"
+            f"the {schedule.name} schedule; add {rung}.optim.schedule.name=wsd to rungs.{rung}.overrides, or remove "
+            "branches:"
         )
-    if schedule.total != 1000:
+    if schedule.decay_iters is not None:
         raise FrontierError(
-            f"{where}: rungs.{rung} sets optim.decay_iters, so its cool-down would not end at each budget's last "
-            f"step; remove that override to use branches (or remove branches:)"
+            f"{where}: rungs.{rung} sets optim.schedule.decay_iters, so its cool-down would not end at each budget's "
+            "last step; remove that override to use branches (or remove branches:)"
         )
-    if schedule.cooldown_frac != frac:  # the override did not reach the schedule (a renamed key)
-        raise FrontierError(f"{where}: rungs.{rung} cools down over {schedule.cooldown_frac} of its steps, not the "
-                            f"branches' {frac}; report this (the schedule's key moved)")  # fmt: skip
+    if schedule.wsd.cooldown_frac != frac:  # the override did not reach the schedule (a renamed key)
+        raise FrontierError(f"{where}: rungs.{rung} cools down over {schedule.wsd.cooldown_frac} of its steps, not "
+                            f"the branches' {frac}; report this (the schedule's key moved)")  # fmt: skip
 
 
 def cooldown_start(frac: float, steps: int) -> int:
@@ -61,7 +60,7 @@ def cooldown_start(frac: float, steps: int) -> int:
 
 
 def with_branches(points: list[Point], frac: float) -> list[Point]:
-    """`points` with each (rung, size, seed)'s largest budget as the trunk (snapshot_steps in its config) and its
+    """`points` with each (rung, size, seed)'s largest budget as the trunk (checkpoint.snapshots in its config) and its
     smaller budgets as branches from it. A budget whose cool-down would start at step 0 stays a run of its own."""
     groups: dict[tuple, list[Point]] = {}
     for p in points:
@@ -78,7 +77,8 @@ def with_branches(points: list[Point], frac: float) -> list[Point]:
             if p.id in steps:
                 changed[p.id] = replace(p, trunk=trunk.id, branch_step=steps[p.id])
         part = trunk.config[trunk.rung]
-        train = {**part["train"], "snapshot_steps": sorted(set(steps.values()))}
+        checkpoint = {**part["train"]["checkpoint"], "snapshots": sorted(set(steps.values()))}
+        train = {**part["train"], "checkpoint": checkpoint}
         changed[trunk.id] = replace(trunk, config={**trunk.config, trunk.rung: {**part, "train": train}})
     return [changed.get(p.id, p) for p in points]
 

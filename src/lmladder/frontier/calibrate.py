@@ -35,7 +35,11 @@ def tokens_per_second(
         for n, name in ((WARMUP_STEPS, "warm"), (steps, "timed"), (steps, "again")):
             rngs = make_rngs(seed)
             model = cls(for_data(config, data), rng=rngs["model"])
-            quiet = dict(eval_interval=n + 1, eval_iters=1, checkpoint_interval=n + 1, grad_stats_interval=n + 1)
+            quiet = dict(
+                eval=replace(settings.eval, interval=n + 1, iters=1),
+                checkpoint=replace(settings.checkpoint, interval=n + 1, snapshots=[]),
+                grad_stats_interval=n + 1,
+            )
             run_settings = replace(settings, max_iters=n, health_interval=0, progress=False, **quiet)
             out = Path(tmp) / name
             result = train(model, data, rngs=rngs, optim=optim, train=run_settings, out_dir=out, log=lambda *_: None)

@@ -107,7 +107,7 @@ def steps_for(size: Size, kind: str, budget: float) -> int:
         )
     n = int(round(steps))
     if n < max(1, size.warmup_iters + 1):
-        need = f"more than warmup_iters={size.warmup_iters} steps" if size.warmup_iters else "one step"
+        need = f"more than optim.schedule.warmup_iters={size.warmup_iters} steps" if size.warmup_iters else "one step"
         raise FrontierError(
             f"budgets.{kind}={budget:g} buys {steps:.3g} steps of {size.rung} {size.label} ({cost}), not {need}; "
             f"raise the smallest budget or drop that size"
@@ -182,7 +182,7 @@ def _with_steps(config: dict[str, Any], rung: str, seed: int, steps: int) -> dic
     part["train"] = {
         **part["train"],
         "max_iters": steps,
-        "eval_interval": steps,
-        "checkpoint_interval": max(1, math.ceil(steps / 20)),
+        "eval": {**part["train"].get("eval", {}), "interval": steps},
+        "checkpoint": {**part["train"].get("checkpoint", {}), "interval": max(1, math.ceil(steps / 20))},
     }
     return {**config, "seed": seed, rung: part}

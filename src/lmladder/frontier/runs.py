@@ -4,7 +4,8 @@ training seconds) and, for a point of a study, point.json (its budget, the commi
 branch the step it went on from its stable run: its timing.json counts those steps too, branches.py).
 
 A study folder (plan.json) contributes every point of its plan, run or not; any other folder every run below it
-(Hydra sweep jobs, the DVC layout outputs/<rung>/seed<N>). All runs must come from one corpus and tokenizer."""
+(Hydra sweep jobs, the DVC layout outputs/<rung>/seed<N>). All runs must come from one corpus and tokenizer: the same
+data settings and, where their checkpoints record it, the same sha256 of the corpus text."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ NOT_TRAINING = ("prepare", "evaluate", "check")  # stages whose job folders hold
 
 def read_runs(sources: list[Path], train_tokens: Callable[[dict], int]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(runs table, corpus) from study folders and sweep folders; `train_tokens(data config)` counts the train
-    targets of a corpus no plan recorded (the caller prepares it)."""
+    targets of a corpus no plan recorded (the caller prepares it). The corpus: its data settings, train tokens
+    and the runs whose checkpoints record no sha256 of its text (`undigested`, trained before they did)."""
     rows, seen, planned_tokens = [], set(), None
     for src in sources:
         if path_kind(src) != "a directory":
@@ -57,7 +59,8 @@ def read_runs(sources: list[Path], train_tokens: Callable[[dict], int]) -> tuple
     U = planned_tokens if planned_tokens else (train_tokens(corpus) if corpus else math.nan)
     table["epochs"] = table["tokens"] / U
     table["branch_step"] = pd.to_numeric(table["branch_step"]).astype("Int64")  # a step, or empty: not a branch
-    return _size_fields(table), {"data": corpus, "train_tokens": U}
+    old = [r["job"] for r in rows if r.get("_model") is not None and not r.get("_digest")]  # see _one_text
+    return _size_fields(table), {"data": corpus, "train_tokens": U, "undigested": old}
 
 
 def _run_folders(root: Path) -> list[Path]:
@@ -89,6 +92,7 @@ def _row(job: Path, point: dict | None) -> dict[str, Any]:
     }
     row["_model"] = meta["model"]["config"] if meta else None
     row["_data"] = meta.get("data") if meta else config.get("data")
+    row["_digest"] = meta.get("corpus_sha256") if meta else None  # None: not run yet, or trained before digests
     row["_size"] = (point or info).get("size")
     for k in ("kind", "budget", "branch_step"):  # a cool-down branch: its tokens, FLOPs and seconds count its trunk's
         row[k] = (point or info).get(k)
@@ -163,7 +167,25 @@ def _one_corpus(rows: list[dict]) -> dict | None:
             f"runs from two corpora: {a} has data.{differ}={da.get(differ)!r}, {b} has {db.get(differ)!r}; "
             "fit one corpus (and tokenizer) at a time: give only its study or sweep folders"
         )
+    _one_text(rows)
     return next(iter(seen.values()))[1] if seen else None
+
+
+def _one_text(rows: list[dict]) -> None:
+    """One version of the corpus text: runs of one data.path whose file was edited between them differ only in the
+    corpus sha256 their checkpoints record. A run trained before checkpoints recorded it is matched by its data
+    settings alone (undigested)."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        if isinstance(r.get("_digest"), str):
+            seen.setdefault(r["_digest"], r["job"])
+    if len(seen) > 1:
+        (da, a), (db, b) = list(seen.items())[:2]
+        raise FrontierError(
+            f"runs on two versions of the corpus text: {a} trained on one whose sha256 is {da[:12]}, {b} on "
+            f"{db[:12]} (the same data settings: the file was edited between them); fit the runs of one version "
+            "at a time: give only their study or sweep folders"
+        )
 
 
 def _label_sizes(table: pd.DataFrame, rows: list[dict]) -> None:

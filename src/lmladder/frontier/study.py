@@ -11,6 +11,7 @@ A point is finished when its metrics.json exists (a run writes it last); one wit
 from __future__ import annotations
 
 import importlib.util
+import contextlib
 import json
 import shutil
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..io import atomic_write_json, atomic_write_text, path_kind, read_user_file
+from ..io import atomic_write_json, atomic_write_text, folder_lock, path_kind, read_user_file
 from ..models import rung_class
 from .preset import FrontierError
 
@@ -43,11 +44,16 @@ POINT_KEYS = ("id", "rung", "size", "seed", "kind", "budget", "max_iters", "conf
 
 
 def check_unplanned(study: Path) -> None:
-    """A study folder is planned once: its plan is never replaced (its runs follow it)."""
+    """A study folder is planned once: its plan is never replaced (its runs follow it), and only into a new or
+    empty folder."""
     if path_kind(study / PLAN) != "missing":
         raise FrontierError(
             f"{study} already holds a plan; continue it with `lmladder frontier run {study}`, or give another "
             "--out (or delete that folder) to plan again"
+        )
+    if path_kind(study) == "a directory" and any(study.iterdir()):  # a study's runs and fits go in: its own folder
+        raise FrontierError(
+            f"{study} is not empty and holds no plan; a study needs a folder of its own: give a new --out"
         )
 
 
@@ -56,6 +62,19 @@ def write_plan(study: Path, plan: dict[str, Any]) -> Path:
     check_unplanned(study)
     atomic_write_json(study / PLAN, {"version": PLAN_VERSION, **plan})
     return study / PLAN
+
+
+def study_lock(study: Path) -> contextlib.AbstractContextManager[None]:
+    """Held by `lmladder frontier run` for its whole launch: a second run of the study at once would launch the same
+    points into the same folders, and each would find the other's runs in its way."""
+
+    def busy(owner: str) -> FrontierError:
+        return FrontierError(
+            f"{study} is being run by another `lmladder frontier run` (process {owner}); wait for it to end, then "
+            f"run `lmladder frontier run {study}` again to go on with whatever is left"
+        )
+
+    return folder_lock(study, busy)
 
 
 def load_plan(study: Path) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class InspectError(LmladderError, ValueError):
     """The run, checkpoint or an option cannot be inspected; the message names it and the fix."""
 
 
-def _where(target: Path) -> tuple[Path, Path]:
+def locate(target: Path) -> tuple[Path, Path]:
     """(run folder, checkpoint) of a run folder or a checkpoint file."""
     kind = path_kind(target)
     if kind == "a directory":
@@ -131,7 +131,7 @@ def inspect_run(
     `positions`: the model's loss against position (inference/positions.py) to draw, why there is none, or a
     function of the checkpoint that returns either.
     Returns the page's path."""
-    run, ckpt = _where(Path(target))
+    run, ckpt = locate(Path(target))
     ck = load_training_checkpoint(ckpt)
     model, tok = ck.model, ck.tokenizer
     rng = np.random.default_rng(seed)
@@ -267,7 +267,7 @@ def _prompt_pictures(pics: _Pictures, model, tok, ids: np.ndarray, layer: int | 
 def _page(ckpt: Path, ck: Checkpoint, items: list) -> str:
     meta = ck.meta
     head = f"{ck.model.rung} from {ckpt} (step {meta.get('step', '?')}, seed {meta.get('seed', '?')})"
-    if ck.trained is not None:  # train.ema / train.swa: the model is the average, what the run scored
+    if ck.trained is not None:  # train.average: the model is the average, what the run scored
         avg = meta["average"] if isinstance(meta.get("average"), dict) else {}
         how = "mean (SWA)" if avg.get("swa") else f"EMA (decay {avg.get('ema')})"
         head += f"; its weights are the {how} of the trained weights over {avg.get('count')} steps"

@@ -13,7 +13,8 @@ from .atomic import (
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from .files import check_user_file, path_kind, read_stdin, read_user_file
-from .lock import LOCK_NAME, RunLockedError, run_lock
+from .lock import LOCK_NAME, FolderTakenError, RunLockedError, folder_lock, run_lock
+from .outputs import OutputError, check_output_folder, output_folder
 
 __all__ = [
     "WriteError",
@@ -21,6 +22,11 @@ __all__ = [
     "RunLockedError",
     "LOCK_NAME",
     "run_lock",
+    "FolderTakenError",
+    "folder_lock",
+    "OutputError",
+    "check_output_folder",
+    "output_folder",
     "atomic_directory",
     "atomic_path",
     "atomic_write_bytes",

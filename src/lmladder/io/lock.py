@@ -1,4 +1,5 @@
-"""One training run per run folder: an exclusive lock on `<folder>/.lmladder.lock`, held for the whole run.
+"""One training run per run folder: an exclusive lock on `<folder>/.lmladder.lock`, held for the whole run (and
+one `lmladder frontier run` per study folder, the same way: folder_lock).
 
 Two runs writing one folder would interleave their checkpoints, logs and metrics into a result neither computed.
 The lock is filelock's, taken without waiting: the second run fails at once instead of waiting. It is the OS's own
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import filelock
@@ -24,13 +25,30 @@ LOCK_NAME = ".lmladder.lock"
 OWNER_NAME = ".lmladder.pid"
 
 
-class RunLockedError(LmladderError, RuntimeError):
+class FolderTakenError(LmladderError, RuntimeError):
+    """The folder is another run's (finished, or in use by another process): this one stops before writing into it,
+    and a sweep's job stopped so leaves the folder's status.json as it was (app/policy.py)."""
+
+
+class RunLockedError(FolderTakenError):
     """Another process is training into the same folder; the message names the folder and the fix."""
 
 
-@contextlib.contextmanager
-def run_lock(folder: str | os.PathLike) -> Iterator[None]:
+def run_lock(folder: str | os.PathLike) -> contextlib.AbstractContextManager[None]:
     """Hold the run lock of `folder` (created if missing) for the `with` body, or raise RunLockedError."""
+
+    def busy(owner: str) -> LmladderError:
+        return RunLockedError(
+            f"{folder} is in use by another training run (process {owner}, lock {LOCK_NAME}); wait for it to "
+            "finish, or train this one into another folder: out_dir=<a new folder>"
+        )
+
+    return folder_lock(folder, busy)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, busy: Callable[[str], LmladderError]) -> Iterator[None]:
+    """Hold the lock of `folder` (created if missing) for the `with` body, or raise `busy(the holder's process id)`."""
     folder = Path(folder)
     path, owner = folder / LOCK_NAME, folder / OWNER_NAME
     lock = filelock.FileLock(path)
@@ -38,10 +56,7 @@ def run_lock(folder: str | os.PathLike) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except filelock.Timeout:
-        raise RunLockedError(
-            f"{folder} is in use by another training run (process {_owner(owner)}, lock {LOCK_NAME}); wait for it to "
-            "finish, or train this one into another folder: out_dir=<a new folder>"
-        ) from None
+        raise busy(_owner(owner)) from None
     except OSError as e:
         raise WriteError(f"cannot create {folder}: {e.strerror or e}; choose a writable output folder") from None
     try:

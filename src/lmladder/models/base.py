@@ -79,6 +79,9 @@ class LanguageModel(Module):
     Config: ClassVar[type]  # the config dataclass; `Config().check()` holds every rule about its fields
     trainable: ClassVar[bool] = True  # False for count models fitted with fit()
     sized_by_data: ClassVar[bool] = False  # True: state array lengths come from the data; load_state_dict checks
+    # True: forward runs the positions one after another (a recurrent rung), each step's ops on the rows alone, so
+    # exact scoring takes wide batches (inference.scoring.score_rows)
+    steps_in_turn: ClassVar[bool] = False
     # config fields naming the checkpoints of trained models that fit() is given, loaded, by the same names
     # (lmladder.checkpoints.load_components): the mixture's neural component
     components: ClassVar[tuple[str, ...]] = ()

@@ -19,7 +19,7 @@ from .. import nn
 from ..autograd import functional as F
 from ..autograd import getitem, is_grad_enabled, stack
 from ..autograd.engine import Tensor
-from ..rules import check_fields, check_groups, choice, integer, nest, number
+from ..rules import block, check_fields, check_groups, choice, integer, nest, number
 from .base import Counts, LanguageModel, ModelConfigError, need_vocab
 
 # cell -> (gates per hidden unit, state width in hidden units: the LSTM carries [h, c])
@@ -49,7 +49,7 @@ class RNNConfig:
     n_layer: int = integer(1, low=1)
     # on every layer's outputs: between layers (torch.nn.GRU's dropout=) and before the head
     dropout: float = number(0.0, low=0, below=1, note="0 turns it off")
-    lstm: LSTMConfig = field(default_factory=LSTMConfig)
+    lstm: LSTMConfig = block(LSTMConfig)
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def __post_init__(self):
@@ -110,6 +110,7 @@ class RNN(LanguageModel):
     rung, ladder_position = "rnn", 50
     Config = RNNConfig
     renamed = {"forget_bias": ("lstm.forget_bias", "the LSTM cell's own settings are one group")}
+    steps_in_turn = True
 
     def __init__(self, config: RNNConfig, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(config)

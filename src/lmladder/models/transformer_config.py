@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .. import nn
 from ..nn.lookback import ngram_counts
-from ..rules import check_fields, check_groups, choice, flag, integer, nest, number
+from ..rules import block, check_fields, check_groups, choice, flag, integer, nest, number
 from . import RetiredConfigError
 from .base import Counts, ModelConfigError, need_vocab
 
@@ -59,8 +59,8 @@ class LookbackConfig:
     """Cheap looks at the last few tokens for character models (nn/lookback.py), all off by default: the smear gate
     and n-gram rows on the input, a causal convolution inside every block."""
 
-    smear: SmearConfig = field(default_factory=SmearConfig)
-    ngram: NgramEmbedConfig = field(default_factory=NgramEmbedConfig)
+    smear: SmearConfig = block(SmearConfig)
+    ngram: NgramEmbedConfig = block(NgramEmbedConfig)
     # x + a causal per-channel convolution of the last `conv` positions before each block's attention and MLP
     conv: int = integer(0, low=0, high=64, note="0 turns it off")
 
@@ -115,8 +115,8 @@ class GPTConfig:
     logit_softcap: float | None = number(None, above=0, null="(off)")  # logits = cap * tanh(logits / cap)
     value_embeds: bool = flag(False)  # alternate layers add a per-token embedding to their values (nanochat)
     n_kv_head: int | None = integer(None, low=1, null="(= n_head)")  # key/value heads, grouped-query attention
-    lookback: LookbackConfig = field(default_factory=LookbackConfig)
-    mtp: MtpConfig = field(default_factory=MtpConfig)
+    lookback: LookbackConfig = block(LookbackConfig)
+    mtp: MtpConfig = block(MtpConfig)
     vocab_size: int | None = integer(None, low=1, null="(set from the data)")
 
     def __post_init__(self):

@@ -1,7 +1,8 @@
 """Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks") for a model's hidden
 matrices, AdamW for the rest, with the options the field runs it with (modded-nanogpt, nanochat): fused matrices
 orthogonalised block by block (q, k and v as three matrices), cautious weight decay, a momentum warm-up, and the
-Polar Express coefficients for Newton-Schulz. Every option defaults to the plain algorithm.
+Polar Express coefficients for Newton-Schulz. Every option defaults to the plain algorithm. Its settings in a config
+(optim.muon) are MuonSettings, which the constructor takes whole.
 
 The update of one matrix W with gradient G at step t (1-based), lr_t = muon_lr * lr(t) / lr(peak):
 
@@ -14,13 +15,16 @@ The update of one matrix W with gradient G at step t (1-based), lr_t = muon_lr *
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import fast
+from ..rules import SettingsError, check_fields, choice, flag, integer, number
 from .layers import Embedding
 from .module import Module, Parameter
-from .optim import AdamW, decay_groups
+from .optim import AdamSettings, AdamW, decay_groups
 
 # Newton-Schulz quintics X <- a X + (b A + c A^2) X, A = X X^T: one (a, b, c) for every step, or one per step.
 NS_COEFFS = {
@@ -38,6 +42,7 @@ NS_COEFFS = {
 }
 NS_SAFETY = {"jordan": 1.0, "polar_express": 1.02}  # the norm G is divided by, times this: below 1 with room
 MOMENTUM_WARMUP_START = 0.85  # modded-nanogpt's and nanochat's momentum at step 0 of the warm-up
+NS_STEPS_MAX = 64  # Newton-Schulz iterations: far past where more changes the update
 
 
 def ns_steps_max(coeffs: str) -> int | None:
@@ -64,6 +69,45 @@ def _scale(shape: tuple[int, ...]) -> float:
     return math.sqrt(max(1.0, shape[0] / shape[1]))
 
 
+@dataclass
+class MuonSettings:
+    """Muon's own settings (optim.muon); the module docstring states the update each one enters."""
+
+    lr: float = number(0.02, above=0)  # the hidden matrices' rate at the schedule's peak (optim.lr is AdamW's)
+    momentum: float = number(0.95, low=0, below=1)
+    nesterov: bool = flag(True)
+    # Newton-Schulz iterations per update: 5 orthogonalise well, and a huge count hung the first step
+    ns_steps: int = integer(5, low=1, high=NS_STEPS_MAX, note="5 is Muon's usual count")
+    # jordan: one quintic, any ns_steps | polar_express: one per step, ns_steps <= 5
+    ns_coeffs: str = choice("jordan", tuple(NS_COEFFS))
+    split_qkv: bool = flag(False)  # q, k and v of the attention orthogonalised as three matrices
+    # the hidden matrices' decoupled decay (lr_t x it a step)
+    weight_decay: float | None = number(None, low=0, null="(the same as optim.weight_decay)")
+    cautious_wd: bool = flag(False)  # decay only where the update and the weight agree in sign
+    momentum_warmup: int = integer(0, low=0, note="steps of the momentum's rise from 0.85; 0 turns it off")
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        if (most := ns_steps_max(self.ns_coeffs)) and self.ns_steps > most:
+            raise SettingsError(
+                f"ns_steps={self.ns_steps!r} must be <= {most} with ns_coeffs={self.ns_coeffs!r} (its coefficients "
+                f"are made for {most} steps); set ns_steps={most}, or ns_coeffs=jordan for more steps"
+            )
+
+    def hyper(self) -> dict[str, Any]:
+        """These settings as the options of a muon=True parameter group (Muon.defaults' names)."""
+        return {
+            "muon_lr": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "ns_steps": self.ns_steps,
+            "ns_coeffs": self.ns_coeffs,
+            "split_blocks": self.split_qkv,
+            "cautious_wd": self.cautious_wd,
+            "momentum_warmup": self.momentum_warmup,
+        }
+
+
 class Muon(AdamW):
     """Muon for every matrix of a group with muon=True: SGD momentum (Nesterov by default) whose update is
     orthogonalised by Newton-Schulz and scaled by sqrt(max(1, out / in)); AdamW for every other parameter
@@ -72,25 +116,16 @@ class Muon(AdamW):
     The matrices' rate is muon_lr at the schedule's peak: set_lr(lr) moves it in proportion to lr, and the decoupled
     weight decay with it (lr_t wd of each weight a step). Options of a muon=True group: split_blocks (orthogonalise
     each block of a matrix's declared Parameter.row_blocks as a matrix of its own), cautious_wd, momentum_warmup
-    (steps; from momentum_start to momentum), ns_coeffs (jordan | polar_express)."""
+    (steps; from momentum_start to momentum), ns_coeffs (jordan | polar_express). `settings` (MuonSettings) sets
+    them all, `adam` (AdamSettings) AdamW's betas and eps."""
 
-    defaults = {
-        **AdamW.defaults,
-        "muon": False,
-        "muon_lr": 0.02,
-        "momentum": 0.95,
-        "nesterov": True,
-        "ns_steps": 5,
-        "ns_coeffs": "jordan",
-        "split_blocks": False,
-        "cautious_wd": False,
-        "momentum_warmup": 0,
-        "momentum_start": MOMENTUM_WARMUP_START,
-    }
+    defaults = {**AdamW.defaults, "muon": False, **MuonSettings().hyper(), "momentum_start": MOMENTUM_WARMUP_START}
     buffers = ("exp_avg", "exp_avg_sq", "momentum_buffer")
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def __init__(self, params, settings: MuonSettings | None = None, adam: AdamSettings | None = None, **hyper):
+        if settings is not None:
+            hyper |= settings.hyper()
+        super().__init__(params, adam, **hyper)
         self.peak_lr = self.param_groups[0]["lr"]
         if not any(g["muon"] and g["params"] for g in self.param_groups):
             raise ValueError("Muon: no group has muon=True matrices; the model has no hidden matrices for Muon")

@@ -1,7 +1,8 @@
 """Optimizers (SGD with momentum, Adam, AdamW; Muon: muon.py) updating parameters in place; global-norm clipping.
 
 Parameter groups follow the usual convention: pass a list of dicts `{"params": [...], "weight_decay": 0.0, ...}`
-to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings).
+to override hyper-parameters per group (e.g. no decay on biases, norms and embeddings). An optimizer's own settings
+in a config (optim.adam, optim.sgd) are a dataclass beside it, which its constructor takes whole.
 
 Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam's
 `fast_step` hands the whole model to the speed wing's compiled twin (lmladder/fast/adam.py), which must equal the
@@ -15,10 +16,12 @@ import functools
 import math
 import operator
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import fast
+from ..rules import Rule, SettingsError, check_fields, number
 from .module import Parameter
 
 _grad = operator.attrgetter("grad")
@@ -107,11 +110,26 @@ class Optimizer:
             g.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in h.items()})
 
 
+@dataclass
+class SGDSettings:
+    """SGD's own settings (optim.sgd)."""
+
+    momentum: float = number(0.9, low=0, below=1)
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+
+
 class SGD(Optimizer):
-    """w -= lr * (g + wd*w), with optional (Nesterov) momentum buffer."""
+    """w -= lr * (g + wd*w), with optional (Nesterov) momentum buffer; `settings` (SGDSettings) sets the momentum."""
 
     defaults = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False}
     buffers = ("momentum_buffer",)
+
+    def __init__(self, params, settings: SGDSettings | None = None, **hyper):
+        if settings is not None:
+            hyper |= {"momentum": settings.momentum}
+        super().__init__(params, **hyper)
 
     def reference_update(self, w, g, i, group):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
@@ -125,12 +143,36 @@ class SGD(Optimizer):
         w -= (lr * g).astype(w.dtype, copy=False)
 
 
+_BETA = Rule("number", 0, 1, open_high=True)
+
+
+@dataclass
+class AdamSettings:
+    """Adam's own settings (optim.adam): its moments' decay rates and the denominator's epsilon. Adam and AdamW read
+    them, and Muon for what is not a hidden matrix."""
+
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])  # two in [0, 1): check()
+    eps: float = number(1e-8, above=0)
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        betas = list(self.betas) if isinstance(self.betas, list | tuple) else self.betas
+        if not isinstance(betas, list) or len(betas) != 2 or not all(map(_BETA.holds, betas)):
+            raise SettingsError(f"betas={betas!r} must be two numbers in [0, 1)")
+
+
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with bias correction; weight_decay here is L2 added to the gradient."""
+    """Adam (Kingma & Ba, 2015) with bias correction; weight_decay here is L2 added to the gradient. `settings`
+    (AdamSettings) sets betas and eps."""
 
     defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
+
+    def __init__(self, params, settings: AdamSettings | None = None, **hyper):
+        if settings is not None:
+            hyper |= {"betas": tuple(settings.betas), "eps": settings.eps}
+        super().__init__(params, **hyper)
 
     def reference_update(self, w, g, i, group):
         """The paper's Algorithm 1 for one parameter (bias-corrected moments), plus L2 or decoupled decay."""

@@ -1,9 +1,13 @@
-"""Learning-rate schedules: callables mapping the 0-based step to a learning rate."""
+"""Learning-rate schedules: callables mapping the 0-based step to a learning rate; `ScheduleSettings` (optim.schedule
+in a config) names one and holds its settings, each schedule's own in a block named after it."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
+
+from ..rules import SettingsError, block, check_fields, check_used, choice, integer, number
 
 
 @dataclass(frozen=True)
@@ -126,3 +130,64 @@ def make_schedule(name: str, **kwargs):
         return cls(**kwargs)
     except TypeError as e:
         raise ValueError(f"lr schedule {name!r}: {e}") from None
+
+
+@dataclass
+class StepSettings:
+    """The step schedule's own (StepDecay): the rate times `gamma` every `size` steps."""
+
+    size: int = integer(1000, low=1)
+    gamma: float = number(0.1, above=0, high=1, note="the decay factor")
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+
+
+@dataclass
+class WsdSettings:
+    """Warmup-stable-decay's own (WarmupStableDecay): its cooldown."""
+
+    cooldown_frac: float = number(0.2, above=0, high=1)  # the last share of the steps, decaying to min_lr
+    cooldown_shape: str = choice("linear", tuple(COOLDOWNS))  # linear | sqrt (1 - sqrt of the way through it)
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+
+
+DECAYING = ("linear", "cosine", "wsd")  # the schedules that warm up, then decay to min_lr at decay_iters
+
+
+@dataclass
+class ScheduleSettings:
+    """The learning-rate schedule (optim.schedule): its name, the warm-up and the decay's end, and each schedule's
+    own settings in a block named after it; what a schedule does not read stays at its default (used_by)."""
+
+    name: str = choice("cosine", tuple(SCHEDULES))
+    warmup_iters: int = integer(0, low=0)
+    min_lr: float = number(0.0, low=0)  # <= optim.lr: OptimSettings.check
+    decay_iters: int | None = integer(None, low=1, null="(default: max_iters)")
+    step: StepSettings = block(StepSettings)
+    wsd: WsdSettings = block(WsdSettings)
+
+    used_by: ClassVar[dict[str, tuple[str, ...]]] = {
+        **dict.fromkeys(("warmup_iters", "min_lr", "decay_iters"), DECAYING),
+        "step": ("step",),
+        "wsd": ("wsd",),
+    }
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        self.step.check()
+        self.wsd.check()
+        check_used(self, "name", self.used_by, SettingsError)
+
+    def build(self, lr: float, max_iters: int):
+        """The schedule, peaking at `lr`, of a run of max_iters steps (its decay ends at decay_iters when set)."""
+        if self.name == "constant":
+            return Constant(lr)
+        if self.name == "step":
+            return StepDecay(lr, self.step.size, self.step.gamma)
+        decay = dict(lr=lr, total=self.decay_iters or max_iters, min_lr=self.min_lr, warmup=self.warmup_iters)
+        if self.name == "wsd":
+            decay |= dict(cooldown_frac=self.wsd.cooldown_frac, shape=self.wsd.cooldown_shape)
+        return SCHEDULES[self.name](**decay)

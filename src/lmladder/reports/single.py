@@ -5,6 +5,7 @@ get one label, "<rung A> vs <rung B>", and the paired bootstrap runs over the un
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from .tables import summarize
 FIX = "give a run folder (its metrics.json written by training) or the model.safetensors inside one"
 
 
+RUN_FILES = ("metrics.json", "status.json", "model.safetensors")  # a run folder holds one, finished, failed or not
+
+
 def single_run(spec: str) -> Path | None:
     """The run folder `spec` names (itself, or a checkpoint's folder) when it is one run, else None."""
     p = Path(spec)
@@ -27,17 +31,34 @@ def single_run(spec: str) -> Path | None:
         return p.parent
     if (
         kind == "a directory"
-        and path_kind(p / "metrics.json") == "file"
+        and any(path_kind(p / name) == "file" for name in RUN_FILES)
         and path_kind(p / "perplexity.csv") == "missing"
     ):
         return p
     return None
 
 
+def _unfinished(run: Path) -> ReportError:
+    """What a run without metrics.json is: one that failed (its status.json says why) or one not finished."""
+    status = {}
+    with contextlib.suppress(OSError, ValueError, ReportError):
+        status = json.loads(read_user_file(run / "status.json", what=str(run), fix=FIX, error=ReportError))
+    if isinstance(status, dict) and status.get("status") == "failed":
+        why = str(status.get("error") or "no reason recorded").splitlines()[0][:200]
+        return ReportError(
+            f"{run} is a run that failed ({why}), so it has no scores to compare; fix that and train it again, or "
+            "compare finished runs"
+        )
+    return ReportError(
+        f"{run} is a run that has not finished (no metrics.json yet); let it finish (resume=true continues it), or "
+        "compare finished runs"
+    )
+
+
 def _row(run: Path, label: str) -> tuple[dict, dict]:
     path = run / "metrics.json"
     if path_kind(path) != "file":
-        raise ReportError(f"{run} holds no metrics.json, so it is no finished run; {FIX}")
+        raise _unfinished(run)
     try:
         raw = json.loads(read_user_file(path, what=str(path), fix=FIX, error=ReportError))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

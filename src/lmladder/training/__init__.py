@@ -1,12 +1,13 @@
 """Training for every rung of the ladder: the trainer and a whole run from data to report (checkpoints: one floor
 down, lmladder.checkpoints)."""
 
+from ..rules import SettingsError
 from .batches import estimate_loss
 from .loop import Trainer, TrainResult, train
 from .resume import TrainingError
 from .rngs import Rngs, make_rngs
 from .run import run_rung
-from .settings import OptimSettings, Run, SampleSettings, SettingsError, TrainSettings
+from .settings import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings
 
 __all__ = [
     "estimate_loss",
@@ -18,6 +19,7 @@ __all__ = [
     "make_rngs",
     "Run",
     "run_rung",
+    "EvalSettings",
     "OptimSettings",
     "SampleSettings",
     "SettingsError",

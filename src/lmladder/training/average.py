@@ -1,10 +1,10 @@
 """Weight averaging: an exponential moving average of the trained weights (EMA), or their plain mean (SWA), is what
-a run scores and saves when train.ema or train.swa turns it on.
+a run scores and saves when train.average.name (ema | swa) turns it on.
 
 After each optimizer step from step `start` on, the average a of every parameter p moves towards it:
 
     a = p                        the first step averaged: no zero start, so no bias to correct
-    a = a + (1 - d) * (p - a)    every later one; d = ema, or with `warmup` min(ema, (1 + k) / (10 + k)),
+    a = a + (1 - d) * (p - a)    every later one; d = decay, or with `warmup` min(decay, (1 + k) / (10 + k)),
                                  or for SWA k / (k + 1), where k steps are in the average so far
 
 SWA's d makes a the mean of the weights after every step since `start` (Izmailov et al. 2018); the warm-up is
@@ -22,24 +22,57 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..checkpoints import TAMPERED, Checkpoint
 from ..io import CheckpointError
 from ..models.base import LanguageModel
+from ..rules import SettingsError, check_fields, check_used, choice, flag, integer, number
 from .resume import TrainingError
 
 
-class WeightAverage:
-    """The average of `model`'s parameters (off when ema == 0 and not swa), by the rule above."""
+@dataclass
+class AverageSettings:
+    """Weight averaging (train.average): none, an EMA of the weights (ema) or their plain mean (swa), from `start`."""
 
-    def __init__(self, model: LanguageModel, *, ema: float = 0.0, swa: bool = False, start: int = 0, warmup=False):
+    name: str = choice("none", ("none", "ema", "swa"))
+    start: int = integer(0, low=0)  # the step from which the average runs
+    decay: float = number(0.999, above=0, below=1)  # the EMA's d
+    warmup: bool = flag(False)  # the EMA's d is min(decay, (1 + k) / (10 + k)) with k steps averaged
+
+    used_by: ClassVar[dict[str, tuple[str, ...]]] = {"start": ("ema", "swa"), "decay": ("ema",), "warmup": ("ema",)}
+
+    @property
+    def on(self) -> bool:
+        return self.name != "none"
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        check_used(self, "name", self.used_by, SettingsError)
+
+    def record(self) -> dict[str, Any]:
+        """What a checkpoint records of these settings (the same four values since checkpoints first held them)."""
+        ema = self.name == "ema"
+        return {
+            "ema": self.decay if ema else 0.0,
+            "swa": self.name == "swa",
+            "start": self.start,
+            "warmup": ema and self.warmup,
+        }
+
+
+class WeightAverage:
+    """The average of `model`'s parameters (none when settings.name is none), by the rule above."""
+
+    def __init__(self, model: LanguageModel, settings: AverageSettings | None = None):
+        settings = settings or AverageSettings()
         self.named = list(model.named_parameters())
-        self.settings = {"ema": float(ema), "swa": bool(swa), "start": int(start), "warmup": bool(warmup)}
-        self.on = ema > 0 or swa
+        self.settings = settings.record()
+        self.on = settings.on
         self.count = 0  # steps averaged so far
         self.arrays: list[np.ndarray] = []  # the average, one array per parameter (named's order)
 
@@ -109,7 +142,7 @@ class WeightAverage:
         if not count and self.on and ck.step > self.settings["start"] and theirs != self.settings:
             raise TrainingError(
                 f"cannot resume from {path}: it is at step {ck.step} and holds no average of its weights, and this "
-                f"run averages them from average_start={self.settings['start']}; set average_start >= {ck.step}, "
+                f"run averages them from average.start={self.settings['start']}; set average.start >= {ck.step}, "
                 "or start a new run"
             )
         if not count:
@@ -136,11 +169,13 @@ def _saved_count(path: Path, saved: Any, ck: Checkpoint) -> int:
 
 
 def _describe(s: dict) -> str:
-    how = "the mean (swa=true)" if s["swa"] else f"an EMA (ema={s['ema']}, ema_warmup={str(s['warmup']).lower()})"
-    return f"{how} of the trained weights from average_start={s['start']}"
+    how = "the mean (average.name=swa)" if s["swa"] else f"an EMA ({_ema(s)})"
+    return f"{how} of the trained weights from average.start={s['start']}"
 
 
 def _keys(s: dict) -> str:
-    return f"ema={s['ema']}, swa={str(s['swa']).lower()}, ema_warmup={str(s['warmup']).lower()}, " + (
-        f"average_start={s['start']}"
-    )
+    return f"average.name=swa, average.start={s['start']}" if s["swa"] else f"{_ema(s)}, average.start={s['start']}"
+
+
+def _ema(s: dict) -> str:
+    return f"average.name=ema, average.decay={s['ema']}, average.warmup={str(s['warmup']).lower()}"

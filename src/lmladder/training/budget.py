@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tracemalloc
 
 import numpy as np
 
@@ -49,22 +48,7 @@ def _sizes(config) -> str:
     )
 
 
-def _peak(fn) -> int:
-    """Bytes allocated at the peak of fn(), beyond what was live before it, from an empty array pool."""
-    memory.release()
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        if not tracing:
-            tracemalloc.stop()
-        memory.release()
-    return max(peak - base, 0)
+_peak = memory.traced_peak  # bytes at the peak of fn() from an empty pool
 
 
 def fit(peak, T: int) -> tuple[float, float]:
@@ -151,14 +135,14 @@ def _forward(model: LanguageModel, B: int, T: int) -> None:
 
 
 def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSettings, *, seq_len: int) -> None:
-    """Refuse a training run whose step (train.batch_size rows of seq_len tokens), exact scoring (eval_batch_size
+    """Refuse a training run whose step (train.batch_size rows of seq_len tokens), exact scoring (eval.batch_size
     rows of the model's window) or final samples (num_samples rows drawn at once, sample_tokens each) would not fit,
     before its first step rather than after its last; the message gives the estimate."""
     n = model.num_parameters()
     itemsize = max((p.data.itemsize for p in model.parameters()), default=4)
     # AdamW's moments (allocated at the first step), and a weight average with a copy of the trained weights
-    moments = (2 + 2 * train.averaging) * n * itemsize
-    last, eval_len, batch, eval_batch = train.targets == "last", model.window(), train.batch_size, train.eval_batch_size
+    moments = (2 + 2 * train.average.on) * n * itemsize
+    last, eval_len, batch, eval_batch = train.targets == "last", model.window(), train.batch_size, train.eval.batch_size
     fixed, row = measure(model, lambda m, B, t: _train_step(m, B, t, last), seq_len)
     e_fixed, e_row = measure(model, _forward, eval_len)
     rows, sizes = f"{fmt_bytes(row)} per row", _sizes(model.config)
@@ -168,12 +152,12 @@ def check_training(model: LanguageModel, train: TrainSettings, sample: SampleSet
         f"lower batch_size= (grad_accum= keeps the effective batch), or {seq_len_key(model)}= or the model's sizes "
         f"({sizes})",
     )
-    check_fits(
-        e_fixed + eval_batch * e_row,
-        f"scoring with eval_batch_size={eval_batch} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
-        f"lower eval_batch_size=, or the model's sizes ({sizes})"
+    check_fits(  # eval.batch_size null: scoring takes as many rows as fit (score_rows), one at least
+        e_fixed + (eval_batch or 1) * e_row,
+        f"scoring with eval.batch_size={eval_batch or 1} windows x {eval_len} tokens ({fmt_bytes(e_row)} per window)",
+        f"lower eval.batch_size=, or the model's sizes ({sizes})"
         if e_fixed + e_row > PROBE_BYTES
-        else "lower eval_batch_size=",
+        else "lower eval.batch_size=",
     )
     n_samples, tokens = sample.num_samples, sample.sample_tokens
     check_fits(

@@ -25,9 +25,9 @@ from .health import Health, grad_stats
 from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
 from .noise import InputNoise
-from .resume import TrainingError, restore
+from .resume import RunExistsError, TrainingError, restore
 from .rngs import Rngs
-from .settings import Run, build_optimizer, build_schedule, check_model, seq_len_key
+from .settings import Run, check_model, seq_len_key
 from .snapshots import BEST, LAST, TIMING, copy_file, snapshot_files
 from .teacher import NgramTeacher
 from .timing import RunTiming
@@ -61,7 +61,7 @@ class Trainer:
     its folder. The settings are checked here, before any work. Under MPI each rank takes grad_accum micro-batches
     of every step's global batch; rank 0 alone writes, and logs to the live log.
 
-    With weight averaging on (train.ema or train.swa), the average is what is evaluated, chosen as best, saved as
+    With weight averaging on (train.average), the average is what is evaluated, chosen as best, saved as
     the checkpoints' model and left in the model when run() returns; the trained weights are a checkpoint's
     `trained.` arrays, and eval_log.tsv's raw_val_loss is their val estimate on the same batches.
     """
@@ -86,16 +86,13 @@ class Trainer:
             args = (run.data.vocab_size, settings.input_noise, rngs.seed, run.data.boundary_id)
             self.noise = InputNoise(self.train_b.tokens, *args)
         self.teacher = None
-        if settings.teacher_order:
-            args = (run.data.vocab_size, settings.teacher_order, settings.teacher_weight)
-            self.teacher = NgramTeacher(self.train_b.tokens, *args)
+        if settings.teacher.order:
+            self.teacher = NgramTeacher(self.train_b.tokens, run.data.vocab_size, settings.teacher)
             self.log(self.teacher.describe())
-        self.opt = build_optimizer(model, optim)
-        self.schedule = build_schedule(optim, settings.max_iters)
+        self.opt = optim.build(model)
+        self.schedule = optim.schedule.build(optim.lr, settings.max_iters)
         self.params = model.parameters()
-        self.average = WeightAverage(
-            model, ema=settings.ema, swa=settings.swa, start=settings.average_start, warmup=settings.ema_warmup
-        )
+        self.average = WeightAverage(model, settings.average)
         # BatchNorm's running statistics, kept equal on every MPI rank
         self.norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if self.world.size > 1 else []
         self.best_val, self.best_step, self.nonfinite = math.inf, -1, 0
@@ -120,15 +117,15 @@ class Trainer:
         ):
             for step in range(start, end):
                 interrupt.check()  # a Ctrl-C that Python swallowed in a finaliser stops the run here
-                if step % s.eval_interval == 0:
+                if step % s.eval.interval == 0:
                     self.evaluate(step)
                 stepped = self.step(step, bar)
-                if step + 1 in s.snapshot_steps:
+                if step + 1 in s.checkpoint.snapshots:
                     self.snapshot(step + 1)
                 if not stepped:
                     continue
                 # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
-                if (step + 1) % s.checkpoint_interval == 0 and step + 1 < s.max_iters:
+                if (step + 1) % s.checkpoint.interval == 0 and step + 1 < s.max_iters:
                     self.checkpoint(out / LAST, step + 1)
         if end < s.max_iters:
             self.checkpoint(out / LAST, end)
@@ -157,7 +154,7 @@ class Trainer:
             except OSError as e:
                 raise WriteError(f"cannot create {out}: {e.strerror or e}; choose a writable output folder") from None
         if resume is None and (out / LAST).exists():
-            raise TrainingError(
+            raise RunExistsError(
                 f"{out / LAST} already exists; pass resume=true to continue it, or use a new output dir"
             )
         # a run killed mid-write leaves its temporary behind; it is never read
@@ -268,10 +265,10 @@ class Trainer:
         self.log(f"step {step}: skipped a non-finite update (parameter '{bad}), {self.nonfinite} so far")
 
     def evaluate(self, step: int) -> None:
-        """nanoGPT's estimate of the train and val loss (eval_iters batches each) of the weights scored (the average
+        """nanoGPT's estimate of the train and val loss (eval.iters batches each) of the weights scored (the average
         when one runs; the trained weights' val estimate beside it), logged; a new best val loss writes
         best.safetensors."""
-        n, rng = self.s.eval_iters, self.rngs["eval"]
+        n, rng = self.s.eval.iters, self.rngs["eval"]
         train_batches = [self.train_b.sample(rng) for _ in range(n)]
         val_batches = [self.val_b.sample(rng) for _ in range(n)]
         loss = lambda batches: estimate_loss(self.model, batches, self.last, self.world)  # noqa: E731
@@ -322,7 +319,7 @@ def train(model: LanguageModel, data: Prepared, *, rngs: Rngs, stop_at: int | No
 
 
 def _rates(optim) -> str:
-    """The learning rates that drive the update: Muon's hidden matrices have their own (muon_lr), AdamW the rest."""
+    """The learning rates that drive the update: Muon's hidden matrices have their own (muon.lr), AdamW the rest."""
     if optim.name == "muon":
-        return f"muon_lr={optim.muon_lr} (Muon's, the hidden matrices) or lr={optim.lr} (AdamW's, the rest)"
+        return f"muon.lr={optim.muon.lr} (Muon's, the hidden matrices) or lr={optim.lr} (AdamW's, the rest)"
     return f"lr={optim.lr}"

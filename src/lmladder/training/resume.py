@@ -11,7 +11,7 @@ from typing import Any
 from .. import nn
 from ..checkpoints import TAMPERED, Checkpoint, load_training_checkpoint, restore_rngs
 from ..errors import LmladderError
-from ..io import CheckpointError
+from ..io import CheckpointError, FolderTakenError
 from ..models.base import LanguageModel
 from ..parallel import World, restored_rank_state
 from .rngs import Rngs
@@ -21,6 +21,10 @@ _RESUME_META = (("step", 0), ("best_val", math.inf), ("best_step", -1), ("nonfin
 
 class TrainingError(LmladderError, RuntimeError):
     """Training cannot go on (non-finite loss, unusable resume); the message says where and what to do."""
+
+
+class RunExistsError(TrainingError, FolderTakenError):
+    """The output folder holds another run's checkpoint and this one does not resume it: it is left as it was."""
 
 
 def restore(path: Path, model: LanguageModel, opt: nn.Optimizer, rngs: Rngs, world: World, reshard: bool, average):

@@ -1,6 +1,6 @@
-"""Snapshots: a run's state kept at chosen steps (train.snapshot_steps), which another run can go on from as if it
-had trained those steps itself. A frontier study's cool-down branches (lmladder.frontier.branches) each start from
-one snapshot of their stable run.
+"""Checkpoints' settings (train.checkpoint), and snapshots: a run's state kept at chosen steps
+(train.checkpoint.snapshots), which another run can go on from as if it had trained those steps itself. A frontier
+study's cool-down branches (lmladder.frontier.branches) each start from one snapshot of their stable run.
 
 The snapshot at step N is up to three files beside the run's own, each the copy of one file of a run folder:
 step<N>.best.safetensors (the best checkpoint so far), step<N>.timing.json (the training time of the N steps,
@@ -14,12 +14,29 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io import atomic_path
+from ..rules import SettingsError, check_fields, integer
 from .timing import TIMING
 
 LAST, BEST = "model.safetensors", "best.safetensors"  # a run folder's checkpoints: the last, the best so far
+
+
+@dataclass
+class CheckpointSettings:
+    """When a run writes its resumable checkpoint (every `interval` steps, and at its end), and the steps at which a
+    copy of its state is kept apart (`snapshots`; each in [1, max_iters), TrainSettings.check)."""
+
+    interval: int = integer(500, low=1)
+    snapshots: list[int] = field(default_factory=list)
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        steps = self.snapshots
+        if not isinstance(steps, list | tuple) or not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+            raise SettingsError(f"snapshots={steps!r} must be a list of steps, e.g. [100, 300]")
 
 
 def snapshot_files(folder: Path, step: int) -> dict[str, Path]:

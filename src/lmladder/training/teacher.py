@@ -1,4 +1,4 @@
-"""A count-model teacher (train.teacher_order, train.teacher_weight): the network trains on
+"""A count-model teacher (train.teacher: its order n and weight w): the network trains on
 
     (1 - w) * CE(its logits, the next token) + w * CE(its logits, an n-gram model's next-token distribution)
 
@@ -13,6 +13,7 @@ positions get the lower orders their few tokens allow. Dense count tables: chara
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -20,8 +21,24 @@ from ..autograd import functional as F
 from ..autograd.engine import Tensor
 from ..data.errors import DataError
 from ..resources import available_bytes, check_fits
+from ..rules import SettingsError, check_fields, check_used, integer, number
 
 MAX_VOCAB = 1024  # a context's counts are a dense row of vocab_size entries
+MAX_ORDER = 10
+
+
+@dataclass
+class TeacherSettings:
+    """The n-gram teacher (train.teacher): its order n (0: no teacher) and the weight w of its cross-entropy."""
+
+    order: int = integer(0, low=0, high=MAX_ORDER, note="0 turns it off")
+    weight: float = number(0.1, above=0, below=1)
+
+    used_by: ClassVar[dict[str, range]] = {"weight": range(1, MAX_ORDER + 1)}
+
+    def check(self) -> None:
+        check_fields(self, SettingsError)
+        check_used(self, "order", self.used_by, SettingsError)
 
 
 @dataclass
@@ -55,8 +72,8 @@ def _check_memory(tokens: np.ndarray, V: int, order: int) -> None:
     out the top table about five times its size again, and counting the n-grams some 48 bytes per token (measured:
     order 5 of 300 kB of bytes, 385 MiB; of 60 kB of names, 20 MiB)."""
     per_token = 48 * len(tokens)  # each order's codes, np.unique's sorted copy and inverse
-    check_fits(per_token, f"counting the n-grams of teacher_order={order} in {len(tokens):,} train tokens",
-               "use teacher_order=0 on a split this large, or free memory")  # fmt: skip
+    check_fits(per_token, f"counting the n-grams of teacher.order={order} in {len(tokens):,} train tokens",
+               "use teacher.order=0 on a split this large, or free memory")  # fmt: skip
     distinct, codes = [1], tokens  # distinct k-grams of the split, k = 0, 1, ...: order k's contexts are (k-1)-grams
     for k in range(1, order + 1):
         if k > 1:
@@ -64,9 +81,9 @@ def _check_memory(tokens: np.ndarray, V: int, order: int) -> None:
         distinct.append(len(np.unique(codes)))
     need = [4 * V * (sum(distinct[:k]) + 6 * distinct[k]) + per_token for k in range(order + 1)]
     fits = max((k for k in range(order + 1) if need[k] <= available_bytes()), default=0)
-    what = f"teacher_order={order} ({distinct[order]:,} distinct {order}-grams in train, {V:,} counts each)"
+    what = f"teacher.order={order} ({distinct[order]:,} distinct {order}-grams in train, {V:,} counts each)"
     check_fits(
-        need[order], what, f"{f'teacher_order={fits} fits' if fits else 'no order fits'}; lower it, or free memory"
+        need[order], what, f"{f'teacher.order={fits} fits' if fits else 'no order fits'}; lower it, or free memory"
     )
 
 
@@ -77,24 +94,24 @@ class NgramTeacher:
     the n-gram it ends. So it is worked out once per distinct n-gram of the train split (`table`) and looked up;
     a row's first positions (shorter contexts) and n-grams the split lacks are worked out as they come."""
 
-    def __init__(self, tokens: np.ndarray, vocab_size: int, order: int, weight: float):
-        V = vocab_size
+    def __init__(self, tokens: np.ndarray, vocab_size: int, settings: TeacherSettings):
+        V, order = vocab_size, settings.order
         if V > MAX_VOCAB:
             raise DataError(
-                f"teacher_order={order} keeps a dense row of counts per context, for vocabularies of <= {MAX_VOCAB:,} "
-                f"tokens, and this one has {V:,}; use a character tokenizer, or teacher_order=0"
+                f"teacher.order={order} keeps a dense row of counts per context, for vocabularies of <= {MAX_VOCAB:,} "
+                f"tokens, and this one has {V:,}; use a character tokenizer, or teacher.order=0"
             )
         if V**order >= 2**62:
             longest = int(61.999 // np.log2(V))  # a context's code, V**order, must fit an int64
             raise DataError(
-                f"teacher_order={order} is too long for {V:,} tokens (its n-grams' codes would overflow 64 bits); "
-                f"the longest is teacher_order={longest}"
+                f"teacher.order={order} is too long for {V:,} tokens (its n-grams' codes would overflow 64 bits); "
+                f"the longest is teacher.order={longest}"
             )
         tokens = np.asarray(tokens, dtype=np.int64)
         if len(tokens) <= order:
-            raise DataError(f"teacher_order={order} needs a train split longer than {order} tokens; lower it")
+            raise DataError(f"teacher.order={order} needs a train split longer than {order} tokens; lower it")
         _check_memory(tokens, V, order)
-        self.V, self.n, self.weight = V, order, weight
+        self.V, self.n, self.weight = V, order, settings.weight
         self.orders = [_order(tokens, k, V) for k in range(1, order + 1)]
         top = self.orders[-1]
         ctx, nxt = np.nonzero(top.counts)  # every n-gram of the split: (context row, next token)
@@ -166,7 +183,7 @@ class NgramTeacher:
         """(1 - w) * own + w * the mean cross-entropy of logits (B, T, V) against the teacher's distributions."""
         if logits.shape[:-1] != y.shape:
             raise DataError(
-                f"teacher_order={self.n} needs a logit per target (got {logits.shape} for targets {y.shape}); "
+                f"teacher.order={self.n} needs a logit per target (got {logits.shape} for targets {y.shape}); "
                 "use it with targets=all"
             )
         q = self(x, y)  # (B, T, V)
