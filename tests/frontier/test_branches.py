@@ -20,8 +20,8 @@ from lmladder.frontier.preset import Branches, FrontierError, parse_preset
 from lmladder.frontier.study import RUNS
 from lmladder.models import build_model
 from lmladder.models.base import Counts
-from lmladder.nn.schedules import WarmupStableDecay
-from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
+from lmladder.nn.schedules import ScheduleSettings, WarmupStableDecay, WsdSettings
+from lmladder.training import CheckpointSettings, EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 from lmladder.training.snapshots import snapshot_files
 
 GOOD = {
@@ -34,7 +34,7 @@ GOOD = {
 
 def size(hidden, params=500, flops_per_token=1000):
     counts = Counts(params, params, params // 6, flops_per_token)
-    config = {"rung": "mlp", "mlp": {"train": {"max_iters": 1, "snapshot_steps": []}}}
+    config = {"rung": "mlp", "mlp": {"train": {"max_iters": 1, "checkpoint": {"interval": 1, "snapshots": []}}}}
     return Size("mlp", {"n_hidden": hidden}, counts, 100.0, 0, config)
 
 
@@ -62,7 +62,7 @@ def test_each_size_and_seed_branches_from_its_largest_budget():
     by_id = {p.id: p for p in out}
     for s in (0, 1):
         trunk = by_id[f"mlp_n_hidden8_1e09flops_s{s}"]  # 1e9 / (1000 x 100) = 10,000 steps
-        assert trunk.trunk is None and trunk.config["mlp"]["train"]["snapshot_steps"] == [75, 750]
+        assert trunk.trunk is None and trunk.config["mlp"]["train"]["checkpoint"]["snapshots"] == [75, 750]
         assert (by_id[f"mlp_n_hidden8_1e07flops_s{s}"].trunk, by_id[f"mlp_n_hidden8_1e07flops_s{s}"].branch_step) == (
             trunk.id, 75)  # fmt: skip
         assert by_id[f"mlp_n_hidden8_1e08flops_s{s}"].branch_step == 750
@@ -106,25 +106,30 @@ def test_bad_branches_say_what_and_how_to_fix(value, problem):
         parse_preset({**GOOD, "branches": value}, "p.yaml")
 
 
+def wsd(frac: float, **kw) -> OptimSettings:
+    return OptimSettings(lr=3e-3, schedule=ScheduleSettings(name="wsd", wsd=WsdSettings(cooldown_frac=frac), **kw))
+
+
 def test_branches_need_a_wsd_schedule_that_ends_at_each_budget():
-    check_schedule("mlp", OptimSettings(schedule="wsd", cooldown_frac=0.3), 0.3, "p.yaml")
-    with pytest.raises(FrontierError, match=r"rungs.mlp trains on the cosine schedule; add mlp.optim.schedule=wsd"):
-        check_schedule("mlp", OptimSettings(schedule="cosine"), 0.2, "p.yaml")
-    with pytest.raises(FrontierError, match=r"rungs.mlp sets optim.decay_iters, so its cool-down would not end"):
-        check_schedule("mlp", OptimSettings(schedule="wsd", decay_iters=50, cooldown_frac=0.2), 0.2, "p.yaml")
+    check_schedule("mlp", wsd(0.3), 0.3, "p.yaml")
+    cosine = r"rungs.mlp trains on the cosine schedule; add mlp.optim.schedule.name=wsd"
+    with pytest.raises(FrontierError, match=cosine):
+        check_schedule("mlp", OptimSettings(schedule=ScheduleSettings(name="cosine")), 0.2, "p.yaml")
+    with pytest.raises(FrontierError, match=r"rungs.mlp sets optim.schedule.decay_iters, so its cool-down would not"):
+        check_schedule("mlp", wsd(0.2, decay_iters=50), 0.2, "p.yaml")
     with pytest.raises(FrontierError, match=r"rungs.mlp cools down over 0.3 of its steps, not the branches' 0.2"):
-        check_schedule("mlp", OptimSettings(schedule="wsd", cooldown_frac=0.3), 0.2, "p.yaml")
+        check_schedule("mlp", wsd(0.3), 0.2, "p.yaml")
 
 
-OPTIM = OptimSettings(lr=3e-3, schedule="wsd", cooldown_frac=0.25, warmup_iters=4, min_lr=3e-4)
+OPTIM = wsd(0.25, warmup_iters=4, min_lr=3e-4)
 GPT = dict(block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.1)
 
 
 def trained(data, out, steps, resume=None, snapshots=()):
     rngs = make_rngs(3)
     model = build_model("transformer", data=data, rng=rngs["model"], **GPT)
-    s = TrainSettings(max_iters=steps, batch_size=8, eval_interval=steps, eval_iters=3, checkpoint_interval=9,
-                      progress=False, snapshot_steps=list(snapshots))  # fmt: skip
+    s = TrainSettings(max_iters=steps, batch_size=8, eval=EvalSettings(interval=steps, iters=3), progress=False,
+                      checkpoint=CheckpointSettings(interval=9, snapshots=list(snapshots)))  # fmt: skip
     train(model, data, optim=OPTIM, train=s, rngs=rngs, out_dir=out, resume=resume, log=lambda *_: None)
 
 

@@ -21,18 +21,20 @@ budgets: {flops: [1.0e8, 2.0e8, 4.0e8]}
 branches: {cooldown_frac: 0.25}
 rungs:
   rnn:
-    overrides: [rnn=makemore, rnn.optim.schedule=wsd, rnn.optim.warmup_iters=2]
+    overrides: [rnn=makemore, rnn.optim.schedule.name=wsd, rnn.optim.schedule.warmup_iters=2]
     sizes: {n_hidden: [16, 32]}
   transformer:
-    overrides: [transformer=makemore, transformer.optim.schedule=wsd, transformer.optim.warmup_iters=2,
+    overrides: [transformer=makemore, transformer.optim.schedule.name=wsd,
+                transformer.optim.schedule.warmup_iters=2,
                 transformer.model.n_layer=1]
     sizes: {n_embd: [8, 16]}
 """
 # the same runs, each trained from step 0: the cool-down share given to each rung instead of to branches
 SEPARATE = (
     BRANCHED.replace("branches: {cooldown_frac: 0.25}\n", "")
-    .replace("rnn.optim.schedule=wsd,", "rnn.optim.schedule=wsd, rnn.optim.cooldown_frac=0.25,")
-    .replace("transformer.optim.schedule=wsd,", "transformer.optim.schedule=wsd, transformer.optim.cooldown_frac=0.25,")
+    .replace("rnn.optim.schedule.name=wsd,", "rnn.optim.schedule.name=wsd, rnn.optim.schedule.wsd.cooldown_frac=0.25,")
+    .replace("transformer.optim.schedule.name=wsd,",
+             "transformer.optim.schedule.name=wsd, transformer.optim.schedule.wsd.cooldown_frac=0.25,")
 )
 
 
@@ -76,7 +78,7 @@ def test_branches_equal_separate_runs_through_kills(project):
     for p in points:
         a, b = (json.loads((d / "runs" / p["id"] / "metrics.json").read_text()) for d in (br, sep))
         assert a["val"] == b["val"] and a.get("test") == b.get("test"), p["id"]
-        if p["id"] in branches:  # a trunk's config differs by its snapshot_steps, recorded in its checkpoint
+        if p["id"] in branches:  # a trunk's config differs by its checkpoint.snapshots, recorded in its checkpoint
             ckpt = [(d / "runs" / p["id"] / "model.safetensors").read_bytes() for d in (br, sep)]
             assert ckpt[0] == ckpt[1], p["id"]
             shared = json.loads((br / "runs" / p["trunk"] / f"step{p['branch_step']}.timing.json").read_text())

@@ -12,7 +12,7 @@ def build_branches(root: Path) -> None:
     d = root / "frontier" / "branches"
     d.mkdir(parents=True)
     corpus = ["data.source=file", f"data.path={root}/corpora/names.txt", f"paths.prepared={root}/data/prepared"]
-    wsd = ["mlp.optim.warmup_iters=0", "mlp.optim.schedule=wsd"]
+    wsd = ["mlp.optim.schedule.warmup_iters=0", "mlp.optim.schedule.name=wsd"]
     good = {
         "name": "branches",
         "overrides": corpus,
@@ -25,7 +25,7 @@ def build_branches(root: Path) -> None:
         "not_wsd": {**good, "rungs": {"mlp": {"overrides": wsd[:1], "sizes": {"n_hidden": [32]}}}},
         "decay_iters": {
             **good,
-            "rungs": {"mlp": {"overrides": [*wsd, "mlp.optim.decay_iters=50"], "sizes": {"n_hidden": [32]}}},
+            "rungs": {"mlp": {"overrides": [*wsd, "mlp.optim.schedule.decay_iters=50"], "sizes": {"n_hidden": [32]}}},
         },
         "frac_too_big": {**good, "branches": {"cooldown_frac": 1.5}},
         "unknown_key": {**good, "branches": {"cooldown": 0.2}},

@@ -35,7 +35,8 @@ class CheckpointSettings:
     def check(self) -> None:
         check_fields(self, SettingsError)
         steps = self.snapshots
-        if not isinstance(steps, list | tuple) or not all(isinstance(k, int) and not isinstance(k, bool) for k in steps):
+        whole = isinstance(steps, list | tuple) and all(isinstance(k, int) and not isinstance(k, bool) for k in steps)
+        if not whole:
             raise SettingsError(f"snapshots={steps!r} must be a list of steps, e.g. [100, 300]")
 
 
