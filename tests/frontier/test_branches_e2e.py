@@ -33,8 +33,10 @@ rungs:
 SEPARATE = (
     BRANCHED.replace("branches: {cooldown_frac: 0.25}\n", "")
     .replace("rnn.optim.schedule.name=wsd,", "rnn.optim.schedule.name=wsd, rnn.optim.schedule.wsd.cooldown_frac=0.25,")
-    .replace("transformer.optim.schedule.name=wsd,",
-             "transformer.optim.schedule.name=wsd, transformer.optim.schedule.wsd.cooldown_frac=0.25,")
+    .replace(
+        "transformer.optim.schedule.name=wsd,",
+        "transformer.optim.schedule.name=wsd, transformer.optim.schedule.wsd.cooldown_frac=0.25,",
+    )
 )
 
 

@@ -24,8 +24,12 @@ WSD = WsdSettings(cooldown_frac=0.25)
 GPT = dict(block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.1)  # dropout: the model's stream goes on too
 OPTIMS = {
     "adamw": OptimSettings(lr=3e-3, schedule=ScheduleSettings(name="wsd", warmup_iters=4, min_lr=3e-4, wsd=WSD)),
-    "muon": OptimSettings(name="muon", lr=3e-3, muon=MuonSettings(lr=0.02, momentum_warmup=10),
-                          schedule=ScheduleSettings(name="wsd", warmup_iters=4, wsd=WSD)),  # fmt: skip
+    "muon": OptimSettings(
+        name="muon",
+        lr=3e-3,
+        muon=MuonSettings(lr=0.02, momentum_warmup=10),
+        schedule=ScheduleSettings(name="wsd", warmup_iters=4, wsd=WSD),
+    ),  # fmt: skip
 }
 LOGS = ("train_log.tsv", "eval_log.tsv", "grad_stats.tsv")
 
