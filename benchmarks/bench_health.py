@@ -27,7 +27,7 @@ def main() -> int:
     set_threads(a.threads)
     from lmladder.data import DataConfig, ensure_prepared
     from lmladder.models import build_model
-    from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
+    from lmladder.training import CheckpointSettings, EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 
     tmp = Path(tempfile.mkdtemp())
     data_cfg = DataConfig(source="file", path=str(SHARED / "tinyshakespeare.txt"), kind="stream", fractions=[0.9, 0.1])
@@ -40,7 +40,7 @@ def main() -> int:
             max_iters=a.steps,
             batch_size=12,
             eval=EvalSettings(interval=10**6, iters=1),
-            checkpoint_interval=10**6,
+            checkpoint=CheckpointSettings(interval=10**6),
             health_interval=interval,
             progress=False,
         )

@@ -24,7 +24,15 @@ import numpy as np
 from lmladder import fast
 from lmladder.data import load_prepared, prepare_corpus
 from lmladder.models import ladder, rung_class
-from lmladder.training import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings, run_rung
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    run_rung,
+)
 
 SIZES = dict(n_embd=16, n_hidden=16, n_layer=1, n_layers=1, n_head=2, block_size=16, context=8, order=3)
 RTOL = 1e-4  # relative: a few steps of float32 training, summed in another order by another CPU's BLAS
@@ -39,8 +47,8 @@ def config(rung: str, vocab_size: int, **more):
 def settings(rung: str, steps: int) -> TrainSettings:
     targets = "last" if rung == "wavenet" else "all"  # BatchNorm's batches: one window per name (conf/wavenet/)
     return TrainSettings(max_iters=steps, batch_size=8, seq_len=16, targets=targets,
-                         eval=EvalSettings(interval=steps, iters=1, batch_size=16), checkpoint_interval=steps,
-                         progress=False)  # fmt: skip
+                         eval=EvalSettings(interval=steps, iters=1, batch_size=16),
+                         checkpoint=CheckpointSettings(interval=steps), progress=False)  # fmt: skip
 
 
 def smoke(corpus: Path, steps: int) -> dict:

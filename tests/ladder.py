@@ -4,7 +4,15 @@ from dataclasses import fields, replace
 
 from lmladder.data import load_prepared, prepare_corpus
 from lmladder.models import DATA_FIELDS, ladder, rung_class
-from lmladder.training import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings, run_rung
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    run_rung,
+)
 
 # sizes small enough for float64 gradient checks; a rung whose config uses other names keeps its defaults
 # (context 4: a power of two, as the WaveNet needs)
@@ -31,8 +39,8 @@ def tiny_gpt_run(root, text, *, block_size: int, max_iters: int = 8, **prepare_o
     prepare_corpus(text, out_dir=root / "prepared", **prepare_options)
     data = load_prepared(root / "prepared")
     train = TrainSettings(max_iters=max_iters, batch_size=4, seq_len=block_size,
-                          eval=EvalSettings(interval=max_iters // 2, iters=1), checkpoint_interval=max_iters,
-                          progress=False)  # fmt: skip
+                          eval=EvalSettings(interval=max_iters // 2, iters=1),
+                          checkpoint=CheckpointSettings(interval=max_iters), progress=False)  # fmt: skip
     config = small_config("transformer", data.vocab_size, block_size=block_size, n_embd=16)
     run_rung(Run(rung_class("transformer"), config, data, sample=SampleSettings(num_samples=0, sample_tokens=1),
              optim=OptimSettings(lr=3e-3), train=train, seed=0, out_dir=root / "run", meta={},

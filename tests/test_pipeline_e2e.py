@@ -235,7 +235,7 @@ def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
     """DVC deletes a stage's outputs before running it again, so a checkpoint kept there would be lost: a stage
     trains in outputs/.partial/ until it finishes. After Ctrl-C, the next `dvc repro` continues from the last
     checkpoint and writes the uninterrupted run's bits."""
-    long = ("mlp.train.max_iters=4000", "mlp.train.checkpoint_interval=50", "mlp.train.eval.interval=2000")
+    long = ("mlp.train.max_iters=4000", "mlp.train.checkpoint.interval=50", "mlp.train.eval.interval=2000")
     exp_run(repo, *long)
     want = outs_hashes(repo)["outputs/mlp/seed0"]
     exp_run(repo)  # dvc.lock records another run now; then params.yaml asks for the long run again, by hand

@@ -25,6 +25,7 @@ LAUNCHER_HELP = "local (one after another), joblib (--jobs at once), slurm, slur
 
 def cmd_plan(a: argparse.Namespace) -> int:
     from .cli_frontier_plan import estimate_seconds, fmt_duration, make_plan
+    from .frontier.branches import own_tokens
     from .frontier.preset import parse_preset
     from .frontier.study import check_unplanned, write_plan
 
@@ -35,7 +36,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     plan = make_plan(preset, list(a.overrides), str(path), calibrate=a.calibrate)
     write_plan(study, plan)
     points = plan["points"]
-    flops = sum(p["planned_tokens"] * p["counts"]["flops_per_token"] for p in points if p["kind"] != "reference")
+    flops = sum(own_tokens(p) * p["counts"]["flops_per_token"] for p in points if p["kind"] != "reference")
     print(f"[frontier] {len(points)} runs planned ({flops:.3g} FLOPs of training) -> {study / 'plan.json'}")
     if est := estimate_seconds(plan):
         print(f"[frontier] estimated on this machine: {fmt_duration(sum(est))} ({fmt_duration(est[0])} training)")
@@ -78,6 +79,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def _run_points(a: argparse.Namespace, study: Path, plan: dict) -> int:
     from .cli_frontier_plan import estimate_seconds, fmt_duration
+    from .frontier.branches import launch_phases
     from .frontier.study import launch_argv, launcher_problem, stage_points, states
 
     if not Path("stages/train.py").is_file():
@@ -94,10 +96,12 @@ def _run_points(a: argparse.Namespace, study: Path, plan: dict) -> int:
     est = timed_here and estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
     about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
     print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
-    stage_points(study, plan, todo, _commit())
-    points = [p for p in plan["points"] if p["id"] in set(todo)]
-    for argv in launch_argv(study, points, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
-        _launch(argv)
+    commit = _commit()
+    for ids in launch_phases(study, plan, todo):  # cool-down branches after their stable runs (frontier/branches.py)
+        stage_points(study, plan, ids, commit)
+        points = [p for p in plan["points"] if p["id"] in set(ids)]
+        for argv in launch_argv(study, points, a.launcher, jobs=a.jobs, ranks=a.ranks, extra=list(a.overrides)):
+            _launch(argv)
     after = states(study, plan)
     left = [p for p, s in after.items() if s != "finished"]
     if left:

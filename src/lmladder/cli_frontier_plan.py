@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import ConfigError, RunConfig, check_overrides, rung_settings, validate
 from .data import ensure_prepared
+from .frontier.branches import check_schedule, cooldown_override, describe, own_tokens, with_branches
 from .frontier.calibrate import tokens_per_second
 from .frontier.plan import Size, make_points, reference_point, tokens_per_step, train_targets
 from .frontier.preset import FrontierError, Preset
@@ -69,11 +70,14 @@ def sizes_of(preset: Preset, extra: list[str], conf: Path, where: str) -> tuple[
         r = axis.rung
         for fields in axis.sizes:
             own = [f"{r}.model.{k}={v}" for k, v in fields.items()]
+            cool = [cooldown_override(r, preset.branches.cooldown_frac)] if preset.branches else []
             ovs = [*(f"{r}.{d}" for d in (*RUN_DEFAULTS, *SAMPLE_DEFAULTS)), *preset.overrides, *extra,
-                   *axis.overrides, *own, f"rung={r}"]  # fmt: skip
+                   *axis.overrides, *cool, *own, f"rung={r}"]  # fmt: skip
             at = f"{where}: rungs.{r} size {','.join(own)}"
             cfg = compose(conf, ovs, at)
             run, settings = typed(cfg, r, at)
+            if preset.branches:
+                check_schedule(r, settings.optim, preset.branches.cooldown_frac, where)
             if run0 is not None and asdict(run.data) != asdict(run0.data):
                 raise FrontierError(
                     f"{where}: rungs.{r}.overrides change the corpus (data.*); set the corpus in the top-level "
@@ -122,6 +126,9 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
         sizes.append(size)
     seeds = {a.rung: a.seeds for a in preset.rungs}
     points = make_points(sizes, preset.budgets, seeds, preset.tokens_per_param)
+    if preset.branches:
+        points = with_branches(points, preset.branches.cooldown_frac)
+        log(f"[frontier] {describe(points, preset.branches.cooldown_frac)}")
     _thin_profiles(points, log)
     points += references(preset, extra, conf, where, preset.seeds[0])
     return {
@@ -154,7 +161,7 @@ def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:
     trained = [p for p in plan["points"] if p["kind"] != "reference"]
     if not trained or any(not p.get("tokens_per_s") for p in trained):
         return None
-    train = sum(p["planned_tokens"] / p["tokens_per_s"] for p in trained)
+    train = sum(own_tokens(p) / p["tokens_per_s"] for p in trained)  # a branch's stable steps are its trunk's
     score = sum(2 * plan["val_tokens"] / (3 * p["tokens_per_s"]) + 2.0 for p in trained)
     return train, score + 2.0 * (len(plan["points"]) - len(trained))
 

@@ -60,6 +60,7 @@ RENAMED = {
             "eval_interval": "eval.interval",
             "eval_iters": "eval.iters",
             "eval_batch_size": "eval.batch_size",
+            "checkpoint_interval": "checkpoint.interval",
             "average_start": "average.start",
             "ema_warmup": "average.warmup",
         }.items()

@@ -118,13 +118,14 @@ TRAIN = textwrap.dedent(
     import sys
     from lmladder.data import load_prepared
     from lmladder.models import build_model
-    from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
+    from lmladder.training import CheckpointSettings, EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 
     data = load_prepared(sys.argv[1])
     rngs = make_rngs(0)
     model = build_model("transformer", data=data, rng=rngs["model"], block_size=64, n_layer=2, n_head=4, n_embd=64)
     settings = TrainSettings(max_iters=int(sys.argv[3]), batch_size=16, seq_len=64,
-                             eval=EvalSettings(interval=1000, iters=1), checkpoint_interval=1000, grad_stats_interval=1000, progress=False)
+                             eval=EvalSettings(interval=1000, iters=1), checkpoint=CheckpointSettings(interval=1000),
+                             grad_stats_interval=1000, progress=False)
     train(model, data, optim=OptimSettings(lr=1e-3), train=settings, rngs=rngs, out_dir=sys.argv[2])
     """
 )

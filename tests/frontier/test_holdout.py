@@ -54,3 +54,17 @@ def test_every_budget_is_held_out_in_turn(tmp_path):
     assert sorted(per_budget) == sorted(f"{b:g}" for b in BUDGETS)
     assert all(0 < v["mae"] < 0.02 for v in per_budget.values())
     assert (tmp_path / "fit" / "leave_one_out.csv").is_file()
+
+
+def test_a_study_whose_every_check_cannot_fit_says_why_per_budget(tmp_path):
+    """Two sizes a rung (a tiny study): no held-out check can be fitted. report.md says why for each budget; it
+    raised KeyError 'mae' before (every error NaN, so the table had no error column)."""
+    df = syn.runs(np.random.default_rng(4), budgets=syn.BUDGETS[1:4])
+    two = df.groupby("rung")["size"].transform(lambda s: s.isin(sorted(s.unique())[:2]))
+    res = fit_study(df[two].reset_index(drop=True), train_tokens=math.inf, n_boot=0, conventions=("params",))
+    write_fit(res, tmp_path / "fit", title="t", corpus="c")
+    report = (tmp_path / "fit" / "report.md").read_text()
+    section = report[report.index("## Leave one budget out") :]
+    table = section[section.index("**transformer, chinchilla**") :].splitlines()
+    assert re.match(r"\|\s+budget \|\s+note\s+\|$", table[2])
+    assert all("cannot fit: " in line for line in table[4:7])

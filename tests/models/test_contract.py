@@ -19,6 +19,7 @@ from lmladder.models import ModelConfigError, for_data, ladder, rung_class, rung
 from lmladder.models.base import LanguageModel
 from lmladder.nn.schedules import ScheduleSettings
 from lmladder.training import (
+    CheckpointSettings,
     EvalSettings,
     OptimSettings,
     Run,
@@ -154,7 +155,12 @@ def test_sampling_is_seeded_and_stays_in_the_vocabulary(rung):
 
 
 TRAIN = TrainSettings(
-    max_iters=12, batch_size=4, seq_len=8, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=4, progress=False
+    max_iters=12,
+    batch_size=4,
+    seq_len=8,
+    eval=EvalSettings(interval=4, iters=2),
+    checkpoint=CheckpointSettings(interval=4),
+    progress=False,
 )
 OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=2))
 

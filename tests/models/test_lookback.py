@@ -14,7 +14,7 @@ from lmladder.inference import generate
 from lmladder.models import build_model
 from lmladder.nn.lookback import NgramEmbedding, Smear
 from lmladder.nn.schedules import ScheduleSettings
-from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
+from lmladder.training import CheckpointSettings, EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 
 SIZES = dict(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=8)
 
@@ -154,7 +154,8 @@ def test_a_short_training_run_learns_and_moves_the_look_back(kw, tiny_names, tmp
     model = build_model("transformer", data=tiny_names, rng=rngs["model"], block_size=16, n_layer=2, n_head=2,
                         n_embd=16, **kw)  # fmt: skip
     settings = TrainSettings(max_iters=40, batch_size=8, eval=EvalSettings(interval=20, iters=3),
-                             checkpoint_interval=40, grad_stats_interval=20, progress=False)  # fmt: skip
+                             checkpoint=CheckpointSettings(interval=40), grad_stats_interval=20,
+                             progress=False)  # fmt: skip
     optim = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=5, min_lr=3e-4))
     train(model, tiny_names, optim=optim, train=settings, rngs=rngs, out_dir=tmp_path, log=lambda *_: None)
     ev = pd.read_csv(tmp_path / "eval_log.tsv", sep="\t")

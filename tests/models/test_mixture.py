@@ -25,6 +25,7 @@ from lmladder.models.mixture import (
 )
 from lmladder.models.transformer import GPT, GPTConfig
 from lmladder.training import (
+    CheckpointSettings,
     EvalSettings,
     OptimSettings,
     Run,
@@ -45,8 +46,8 @@ def gpt(tiny_stream, tmp_path_factory):
     rngs = make_rngs(0)
     model = GPT(for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32), tiny_stream), rng=rngs["model"])
     settings = TrainSettings(
-        max_iters=500, batch_size=16, seq_len=32, eval=EvalSettings(interval=500, iters=2), checkpoint_interval=500,
-        health_interval=0, progress=False,
+        max_iters=500, batch_size=16, seq_len=32, eval=EvalSettings(interval=500, iters=2),
+        checkpoint=CheckpointSettings(interval=500), health_interval=0, progress=False,
     )  # fmt: skip
     train(model, tiny_stream, optim=OptimSettings(lr=5e-3), train=settings, rngs=rngs, out_dir=out, log=lambda _: 0)
     return out / "model.safetensors"

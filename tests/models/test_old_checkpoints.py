@@ -19,7 +19,15 @@ from lmladder.io import CheckpointError
 from lmladder.io.outputs import MARKER
 from lmladder.models.rnn import LSTMConfig
 from lmladder.models.transformer_config import LookbackConfig, MtpConfig, NgramEmbedConfig, SmearConfig
-from lmladder.training import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings, run_rung
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    run_rung,
+)
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURES = {"lookback": "gpt", "bigram": "gpt", "bigram_ngram": "gpt", "gpt2": "gpt", "lstm": "rnn"}  # file: folder
@@ -84,7 +92,8 @@ def test_an_old_checkpoint_exports_to_the_same_bytes_or_is_refused_as_before(nam
 def test_an_old_checkpoint_resumes_to_the_same_weights(name, names_prepared, tmp_path):
     ck = _ck(name)
     train = TrainSettings(max_iters=30, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=2),
-                          checkpoint_interval=10, progress=False, dvclive=False, health_interval=0)  # fmt: skip
+                          checkpoint=CheckpointSettings(interval=10), progress=False, dvclive=False,
+                          health_interval=0)  # fmt: skip
     run = Run(type(ck.model), ck.model.config, names_prepared, seed=0, out_dir=tmp_path / "run", train=train,
               optim=OptimSettings(lr=0.01), sample=SampleSettings(num_samples=2, sample_tokens=20),
               resume=_path(name), log=lambda _: 0)  # fmt: skip

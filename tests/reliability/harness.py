@@ -31,6 +31,7 @@ from lmladder.models.transformer import GPT, GPTConfig
 
 from ..shared_data import shared_file
 from .bounds_files import build_bounds
+from .branches_files import build_branches
 from .diff5_files import build_diff5
 from .frontier_files import build_frontier
 from .readback_files import build_readback
@@ -47,7 +48,7 @@ TINY = {
     "mlp.train.max_iters": "20",
     "mlp.train.eval.interval": "10",
     "mlp.train.eval.iters": "2",
-    "mlp.train.checkpoint_interval": "10",
+    "mlp.train.checkpoint.interval": "10",
     "mlp.sample.num_samples": "2",
     "mlp.sample.sample_tokens": "20",
     "mlp.train.progress": "false",
@@ -55,7 +56,7 @@ TINY = {
     "rnn.train.max_iters": "20",
     "rnn.train.eval.interval": "10",
     "rnn.train.eval.iters": "2",
-    "rnn.train.checkpoint_interval": "10",
+    "rnn.train.checkpoint.interval": "10",
     "rnn.sample.num_samples": "2",
     "rnn.sample.sample_tokens": "20",
     "rnn.train.progress": "false",
@@ -65,7 +66,7 @@ TINY = {
     "transformer.train.max_iters": "20",
     "transformer.train.eval.interval": "10",
     "transformer.train.eval.iters": "2",
-    "transformer.train.checkpoint_interval": "10",
+    "transformer.train.checkpoint.interval": "10",
     "transformer.sample.num_samples": "2",
     "transformer.sample.sample_tokens": "20",
     "transformer.train.progress": "false",
@@ -308,6 +309,7 @@ def build_sandbox(root: Path) -> Sandbox:
     build_round4(root)
     build_bounds(root)
     build_diff5(root)
+    build_branches(root)
     return sb
 
 

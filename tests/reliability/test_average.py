@@ -6,7 +6,15 @@ import pytest
 
 from lmladder.io import CheckpointError, load_checkpoint, save_checkpoint
 from lmladder.models import build_model
-from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    TrainingError,
+    TrainSettings,
+    make_rngs,
+    train,
+)
 from lmladder.training.average import AverageSettings
 from lmladder.training.loop import LAST
 
@@ -25,7 +33,7 @@ def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
     s = TrainSettings(**{**dict(max_iters=20, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=2),
-                                checkpoint_interval=10, progress=False), **kw})  # fmt: skip
+                                checkpoint=CheckpointSettings(interval=10), progress=False), **kw})  # fmt: skip
     train(model, data, optim=OPTIM, train=s, rngs=rngs, out_dir=out, resume=resume, stop_at=stop_at,
           log=lambda *_: None)  # fmt: skip
 

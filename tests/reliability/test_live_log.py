@@ -29,7 +29,7 @@ def _train(tmp: Path, run: str, *extra: str, inject: tuple[str, ...] = ()) -> su
     args = [
         "rung=mlp", "data.source=file", f"data.path={names}", f"data.raw_dir={tmp}/raw",
         f"paths.prepared={tmp}/prepared", "mlp.model.n_hidden=32", "mlp.train.max_iters=60",
-        f"mlp.train.eval.interval={EVAL}", "mlp.train.eval.iters=2", f"mlp.train.checkpoint_interval={CHECKPOINT}",
+        f"mlp.train.eval.interval={EVAL}", "mlp.train.eval.iters=2", f"mlp.train.checkpoint.interval={CHECKPOINT}",
         "mlp.sample.num_samples=2", "mlp.sample.sample_tokens=20", "mlp.train.progress=false",
         f"hydra.run.dir={tmp / run}", *extra,
     ]  # fmt: skip

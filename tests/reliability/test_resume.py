@@ -10,7 +10,15 @@ import pytest
 
 from lmladder.models import build_model
 from lmladder.nn.schedules import ScheduleSettings
-from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    TrainingError,
+    TrainSettings,
+    make_rngs,
+    train,
+)
 from lmladder.training import loop as loop_mod
 from lmladder.training.logs import TsvLog
 from lmladder.training.loop import LAST
@@ -24,7 +32,13 @@ KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
 def _train(data, out, resume=None, stop_at=None, **kw):
     rngs = make_rngs(0)
     model = build_model("mlp", data=data, rng=rngs["model"], **KW)
-    s = dict(max_iters=40, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=3), checkpoint_interval=10)
+    s = dict(
+        max_iters=40,
+        batch_size=8,
+        seq_len=16,
+        eval=EvalSettings(interval=10, iters=3),
+        checkpoint=CheckpointSettings(interval=10),
+    )
     s.update(kw)
     train(model, data, optim=OPTIM, train=TrainSettings(**s, grad_stats_interval=10, progress=False), rngs=rngs,
           out_dir=out, resume=resume, stop_at=stop_at, meta={"seed": 0}, log=lambda *_: None)  # fmt: skip
@@ -119,7 +133,7 @@ def test_resuming_a_finished_run_keeps_its_timing(tiny_names, tmp_path):
     rngs = make_rngs(0)
     model = build_model("mlp", data=tiny_names, rng=rngs["model"], **KW)
     s = TrainSettings(max_iters=40, batch_size=8, seq_len=16, eval=EvalSettings(interval=10, iters=3),
-                      checkpoint_interval=10, progress=False)  # fmt: skip
+                      checkpoint=CheckpointSettings(interval=10), progress=False)  # fmt: skip
     res = train(model, tiny_names, optim=OPTIM, train=s, rngs=rngs, out_dir=tmp_path,
                 resume=tmp_path / "model.safetensors", log=lambda *_: None)  # fmt: skip
     assert (tmp_path / "timing.json").read_text() == before  # not rewritten as 0 s and 0 tokens/s

@@ -14,7 +14,7 @@ from lmladder.data.errors import DataError
 from lmladder.data.streaming import prepare_file
 from lmladder.data.streaming_lines import prepare_lines_file
 from lmladder.nn.muon import MuonSettings
-from lmladder.training import EvalSettings
+from lmladder.training import CheckpointSettings, EvalSettings
 
 from .harness import shared_file
 
@@ -318,8 +318,9 @@ def test_a_muon_divergence_names_muons_rate_not_adamws(names_prepared, tmp_path)
     from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings
 
     cls = rung_class("mlp")
-    train = TrainSettings(max_iters=20, batch_size=16, eval=EvalSettings(interval=20, iters=1), checkpoint_interval=20,
-                          health_interval=0, progress=False, max_nonfinite=0, dvclive=False)  # fmt: skip
+    train = TrainSettings(max_iters=20, batch_size=16, eval=EvalSettings(interval=20, iters=1),
+                          checkpoint=CheckpointSettings(interval=20), health_interval=0, progress=False,
+                          max_nonfinite=0, dvclive=False)  # fmt: skip
     optim = OptimSettings(name="muon", muon=MuonSettings(lr=1e38), lr=1e-3, grad_clip=None)
     run = Run(cls, replace(cls.Config(), n_embd=8, n_hidden=32), names_prepared, seed=0, out_dir=tmp_path,
               sample=SampleSettings(num_samples=1, sample_tokens=4), optim=optim, train=train, meta={},

@@ -16,7 +16,7 @@ from lmladder.io.lock import OWNER_NAME
 from ..shared_data import shared_file
 from .harness import ROOT, THREADS, Sandbox, run_subprocess
 
-LONG = ["mlp.train.max_iters=5000", "mlp.train.eval.interval=1000", "mlp.train.checkpoint_interval=1000"]
+LONG = ["mlp.train.max_iters=5000", "mlp.train.eval.interval=1000", "mlp.train.checkpoint.interval=1000"]
 
 
 @pytest.fixture(scope="module")

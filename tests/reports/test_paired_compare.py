@@ -15,7 +15,7 @@ from lmladder.models import rung_class
 from lmladder.reports import significance as sig
 from lmladder.reports.compare import load
 from lmladder.reports.paired import compare_units
-from lmladder.training import EvalSettings, Run, run_rung
+from lmladder.training import CheckpointSettings, EvalSettings, Run, run_rung
 from lmladder.training.settings import OptimSettings, SampleSettings, TrainSettings
 
 from ..shared_data import shared_file
@@ -27,8 +27,8 @@ def train(rung, data, seed, out, **model):
     cls = rung_class(rung)
     steps = 300
     train = TrainSettings(
-        max_iters=steps, batch_size=32, eval=EvalSettings(interval=steps, iters=1), checkpoint_interval=steps,
-        health_interval=0, progress=False,
+        max_iters=steps, batch_size=32, eval=EvalSettings(interval=steps, iters=1),
+        checkpoint=CheckpointSettings(interval=steps), health_interval=0, progress=False,
     )  # fmt: skip
     return run_rung(Run(
         cls, replace(cls.Config(), **model), data, sample=SampleSettings(num_samples=1, sample_tokens=4),

@@ -14,7 +14,15 @@ from lmladder.inference import sample_text
 from lmladder.io import load_checkpoint
 from lmladder.models import rung_class
 from lmladder.nn.schedules import ScheduleSettings
-from lmladder.training import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings, run_rung
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    Run,
+    SampleSettings,
+    TrainSettings,
+    run_rung,
+)
 
 from ..ladder import RUNGS, small_config
 from ..shared_data import shared_file
@@ -46,7 +54,7 @@ def _train(rung, data, out, **kw):
     cls = rung_class(rung)
     targets = "last" if rung == "wavenet" else "all"  # BatchNorm refuses every-position batches
     train = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval=EvalSettings(interval=3, iters=1), targets=targets,
-                          checkpoint_interval=3, progress=False)  # fmt: skip
+                          checkpoint=CheckpointSettings(interval=3), progress=False)  # fmt: skip
     parts = dict(optim=OPTIM, train=train) if cls.trainable else {}
     sample = SampleSettings(num_samples=2, sample_tokens=8)
     config = small_config(rung, data.vocab_size)
@@ -103,7 +111,7 @@ def test_resume_is_bitwise_identical(tok, corpora, tmp_path):
     rngs = make_rngs(0)
     model = cls(for_data(small_config("transformer", data.vocab_size), data), rng=rngs["model"])
     settings = TrainSettings(max_iters=6, batch_size=4, seq_len=8, eval=EvalSettings(interval=3, iters=1),
-                             checkpoint_interval=3, progress=False)  # fmt: skip
+                             checkpoint=CheckpointSettings(interval=3), progress=False)  # fmt: skip
     train(model, data, optim=OPTIM, train=settings, rngs=rngs, out_dir=ckpt.parent, stop_at=3, log=print)
     _train("transformer", data, ckpt.parent, resume=ckpt)
     a, meta_a = load_checkpoint(tmp_path / "a" / "model.safetensors")

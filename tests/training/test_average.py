@@ -17,6 +17,7 @@ from lmladder.io import load_checkpoint
 from lmladder.models import build_model, rung_class
 from lmladder.nn.schedules import ScheduleSettings
 from lmladder.training import (
+    CheckpointSettings,
     EvalSettings,
     OptimSettings,
     Run,
@@ -41,8 +42,8 @@ def _mlp(data, seed=0):
 
 
 def _settings(**kw):
-    s = dict(max_iters=STEPS, batch_size=8, seq_len=16, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=4,
-             grad_stats_interval=10, progress=False)  # fmt: skip
+    s = dict(max_iters=STEPS, batch_size=8, seq_len=16, eval=EvalSettings(interval=4, iters=2),
+             checkpoint=CheckpointSettings(interval=4), grad_stats_interval=10, progress=False)  # fmt: skip
     return TrainSettings(**{**s, **kw})
 
 
@@ -156,7 +157,11 @@ def ema_gpt(tiny_stream, tmp_path_factory):
     config = small_config("transformer", tiny_stream.vocab_size, block_size=16, n_embd=16)
     average = AverageSettings(name="ema", decay=0.8, start=6)
     s = _settings(
-        max_iters=16, seq_len=16, eval=EvalSettings(interval=4, iters=2), checkpoint_interval=8, average=average
+        max_iters=16,
+        seq_len=16,
+        eval=EvalSettings(interval=4, iters=2),
+        checkpoint=CheckpointSettings(interval=8),
+        average=average,
     )
     run = Run(rung_class("transformer"), config, tiny_stream, sample=SampleSettings(num_samples=2, sample_tokens=20),
               optim=OptimSettings(lr=1e-2), train=s, seed=0, out_dir=out, meta={}, log=lambda _: 0)  # fmt: skip

@@ -9,7 +9,15 @@ import pytest
 from lmladder.io import load_checkpoint
 from lmladder.models import build_model
 from lmladder.nn.schedules import ScheduleSettings
-from lmladder.training import EvalSettings, OptimSettings, TrainingError, TrainSettings, make_rngs, train
+from lmladder.training import (
+    CheckpointSettings,
+    EvalSettings,
+    OptimSettings,
+    TrainingError,
+    TrainSettings,
+    make_rngs,
+    train,
+)
 from lmladder.training.average import AverageSettings
 
 
@@ -19,7 +27,7 @@ def settings(**kw):
         batch_size=8,
         seq_len=16,
         eval=EvalSettings(interval=10, iters=3),
-        checkpoint_interval=10,
+        checkpoint=CheckpointSettings(interval=10),
         grad_stats_interval=10,
         progress=False,
     )

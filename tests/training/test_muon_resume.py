@@ -8,7 +8,7 @@ from lmladder.io import load_checkpoint
 from lmladder.models import build_model
 from lmladder.nn.muon import MuonSettings
 from lmladder.nn.schedules import ScheduleSettings
-from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
+from lmladder.training import CheckpointSettings, EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 
 OPTIONS = dict(split_qkv=True, weight_decay=0.1, cautious_wd=True, momentum_warmup=20)  # MuonSettings
 GPT = dict(block_size=16, n_layer=2, n_head=2, n_kv_head=1, n_embd=16, dropout=0.1, qk_norm=True, pos="rope")
@@ -21,7 +21,8 @@ def run(data, out, stop_at=None, resume=None, **options):
     optim = OptimSettings(name="muon", lr=3e-3, weight_decay=0.0, muon=muon,
                           schedule=ScheduleSettings(name="wsd", warmup_iters=3))  # fmt: skip
     s = TrainSettings(max_iters=30, batch_size=4, seq_len=16, eval=EvalSettings(interval=15, iters=2),
-                      checkpoint_interval=15, grad_stats_interval=15, progress=False, dvclive=False)  # fmt: skip
+                      checkpoint=CheckpointSettings(interval=15), grad_stats_interval=15, progress=False,
+                      dvclive=False)  # fmt: skip
     train(model, data, optim=optim, train=s, rngs=rngs, out_dir=out, stop_at=stop_at, resume=resume,
           log=lambda *_: None)  # fmt: skip
     return load_checkpoint(out / "model.safetensors")[0]

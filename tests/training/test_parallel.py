@@ -26,7 +26,7 @@ MLP = [
     "mlp.train.batch_size=16",
     "mlp.train.eval.interval=20",
     "mlp.train.eval.iters=4",
-    "mlp.train.checkpoint_interval=20",
+    "mlp.train.checkpoint.interval=20",
     "mlp.train.progress=false",
     "mlp.sample.num_samples=2",
 ]
@@ -122,7 +122,7 @@ def test_killed_rank_ends_the_others_and_the_run_resumes_bit_for_bit(tmp_path, p
         *MLP,
         prepared,
         "mlp.train.max_iters=1500",
-        "mlp.train.checkpoint_interval=100",
+        "mlp.train.checkpoint.interval=100",
         "mlp.train.eval.interval=500",
     ]
     whole, run = tmp_path / "whole", tmp_path / "killed"

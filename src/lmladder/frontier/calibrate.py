@@ -37,7 +37,7 @@ def tokens_per_second(
             model = cls(for_data(config, data), rng=rngs["model"])
             quiet = dict(
                 eval=replace(settings.eval, interval=n + 1, iters=1),
-                checkpoint_interval=n + 1,
+                checkpoint=replace(settings.checkpoint, interval=n + 1, snapshots=[]),
                 grad_stats_interval=n + 1,
             )
             run_settings = replace(settings, max_iters=n, health_interval=0, progress=False, **quiet)

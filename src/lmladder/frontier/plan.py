@@ -51,6 +51,8 @@ class Point:
     counts: dict[str, int] = field(default_factory=dict)
     tokens_per_s: float | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    trunk: str | None = None  # a cool-down branch: the point whose snapshot it goes on from (branches.py)
+    branch_step: int | None = None  # and the step of that snapshot, where its cool-down starts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +183,6 @@ def _with_steps(config: dict[str, Any], rung: str, seed: int, steps: int) -> dic
         **part["train"],
         "max_iters": steps,
         "eval": {**part["train"].get("eval", {}), "interval": steps},
-        "checkpoint_interval": max(1, math.ceil(steps / 20)),
+        "checkpoint": {**part["train"].get("checkpoint", {}), "interval": max(1, math.ceil(steps / 20))},
     }
     return {**config, "seed": seed, rung: part}

@@ -12,6 +12,7 @@
         sizes: {n_layer: [1, 2, 4], n_embd: [32, 64, 96]}   # zipped: (1, 32), (2, 64), (4, 96)
         seeds: [0]                   # optional: this rung's own seeds
     reference: {bigram: [bigram=kneser_ney]}   # runs that are not on the grid: a horizontal line on the plots
+    branches: {cooldown_frac: 0.2}   # optional, wsd runs only: each size's budgets from one stable run (branches.py)
 
 The library never reads the file: the `lmladder frontier` command does and passes the mapping to parse_preset.
 """
@@ -27,7 +28,8 @@ from ..models import DATA_FIELDS, rung_class, rungs
 
 KINDS = ("flops", "seconds")  # the two budget axes
 MAX_CALIBRATION_STEPS = 1000  # the timing settles within tens of steps; more only delays the plan
-TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "tokens_per_param", "rungs", "reference")
+TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "tokens_per_param", "rungs", "reference",
+            "branches")  # fmt: skip
 
 
 class FrontierError(LmladderError, ValueError):
@@ -43,6 +45,14 @@ class RungAxis:
 
 
 @dataclass(frozen=True)
+class Branches:
+    """Cool-down branches (frontier/branches.py): each budget's run goes on from its size's stable run and cools down
+    over its last `cooldown_frac` of steps."""
+
+    cooldown_frac: float
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     overrides: tuple[str, ...]
@@ -54,6 +64,7 @@ class Preset:
     # a (size, budget) point is planned only if its tokens per parameter lie in this band: Chinchilla's isoFLOP
     # profiles span the sizes near each budget's optimum, not a tiny model trained for thousands of epochs
     tokens_per_param: tuple[float, float] = (0.0, math.inf)
+    branches: Branches | None = None
 
 
 def frontier_rungs() -> list[str]:
@@ -99,6 +110,7 @@ def parse_preset(raw: Any, where: str) -> Preset:
         reference={r: _overrides(v, where, f"reference.{r}") for r, v in reference.items()},
         calibration_steps=steps,
         tokens_per_param=(float(band[0]), float(band[1])),
+        branches=_branches(raw.get("branches"), where),
     )
 
 
@@ -151,6 +163,21 @@ def _budgets(raw: Any, where: str) -> dict[str, tuple[float, ...]]:
     if not out:
         raise FrontierError(f"{where}: budgets has no flops: or seconds: values; give at least one budget")
     return out
+
+
+def _branches(raw: Any, where: str) -> Branches | None:
+    if raw is None:
+        return None
+    _mapping(raw, where, "branches", "a mapping with cooldown_frac:, e.g. {cooldown_frac: 0.2}")
+    if unknown := [k for k in raw if k != "cooldown_frac"]:
+        raise FrontierError(f"{where}: branches.{unknown[0]} is not a setting of branches; the key is cooldown_frac")
+    frac = raw.get("cooldown_frac")
+    if not (_number(frac) and 0 < frac < 1):
+        raise FrontierError(
+            f"{where}: branches.cooldown_frac={frac!r} must be a number in (0, 1), the share of each budget's steps "
+            "spent cooling down; e.g. 0.2"
+        )
+    return Branches(float(frac))
 
 
 def _seeds(raw: Any, where: str, key: str) -> tuple[int, ...]:

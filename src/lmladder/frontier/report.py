@@ -119,6 +119,9 @@ def _leave_one_out(res: Results, loo: pd.DataFrame) -> list[str]:
         if "budget" not in g or g["budget"].isna().all():
             out.append(f"{g['note'].iloc[0]}\n")
             continue
+        if "mae" not in g or g["mae"].isna().all():  # no budget's check could be fitted: each one's reason
+            out.append(_md(g[["budget", "note"]].sort_values("budget").reset_index(drop=True)))
+            continue
         wide = g.pivot_table(index="budget", columns="convention", values=["mae", "best_error"], aggfunc="first")
         wide.columns = [f"{conv} {what.replace('_error', '')}" for what, conv in wide.columns]
         order = [f"{c} {w}" for c in CONVENTIONS for w in ("mae", "best") if f"{c} {w}" in wide.columns]

@@ -1,6 +1,7 @@
 """The runs a fit reads, one row each (frontier/runs.csv), from their own files: the checkpoint's metadata (rung,
 model config, data, seed, step), metrics.json (exact val NLL and bits per character), timing.json (tokens trained,
-training seconds) and, for a point of a study, point.json (its budget, the commit it ran with).
+training seconds) and, for a point of a study, point.json (its budget, the commit it ran with, and for a cool-down
+branch the step it went on from its stable run: its timing.json counts those steps too, branches.py).
 
 A study folder (plan.json) contributes every point of its plan, run or not; any other folder every run below it
 (Hydra sweep jobs, the DVC layout outputs/<rung>/seed<N>). All runs must come from one corpus and tokenizer: the same
@@ -26,6 +27,7 @@ CONVENTIONS = {"params": "N_params", "non_embedding": "N_nonemb", "matmul": "N_m
 COLUMNS = [
     "job", "point", "status", "error", "rung", "tokenizer", "size", *CONVENTIONS.values(), "flops_per_token",
     "kind", "budget", "seed", "step", "tokens", "epochs", "flops", "seconds", "val_nll", "val_bpc", "commit",
+    "branch_step",
 ]  # fmt: skip
 FIX = "re-run that point (`lmladder frontier run`), or move its folder out of the fit"
 NOT_TRAINING = ("prepare", "evaluate", "check")  # stages whose job folders hold no run
@@ -56,6 +58,7 @@ def read_runs(sources: list[Path], train_tokens: Callable[[dict], int]) -> tuple
     _label_sizes(table, rows)
     U = planned_tokens if planned_tokens else (train_tokens(corpus) if corpus else math.nan)
     table["epochs"] = table["tokens"] / U
+    table["branch_step"] = pd.to_numeric(table["branch_step"]).astype("Int64")  # a step, or empty: not a branch
     old = [r["job"] for r in rows if r.get("_model") is not None and not r.get("_digest")]  # see _one_text
     return _size_fields(table), {"data": corpus, "train_tokens": U, "undigested": old}
 
@@ -91,7 +94,7 @@ def _row(job: Path, point: dict | None) -> dict[str, Any]:
     row["_data"] = meta.get("data") if meta else config.get("data")
     row["_digest"] = meta.get("corpus_sha256") if meta else None  # None: not run yet, or trained before digests
     row["_size"] = (point or info).get("size")
-    for k in ("kind", "budget"):
+    for k in ("kind", "budget", "branch_step"):  # a cool-down branch: its tokens, FLOPs and seconds count its trunk's
         row[k] = (point or info).get(k)
     row |= _scores(job)
     if row["_model"] is not None and rung_class(rung).trainable:

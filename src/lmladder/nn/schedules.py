@@ -89,13 +89,25 @@ class WarmupStableDecay:
         if self.shape not in COOLDOWNS:
             raise ValueError(f"unknown cooldown shape {self.shape!r}; choose from {sorted(COOLDOWNS)}")
 
+    @property
+    def cooldown_steps(self) -> int:
+        """The steps of the decay: the last cooldown_frac of total, at least one."""
+        return max(1, round(self.cooldown_frac * self.total))
+
+    @property
+    def cooldown_start(self) -> int:
+        """The first step whose rate depends on `total`: before it every step runs at the warmup's or the peak rate,
+        so a schedule of any longer total agrees with this one up to here (where a cool-down branch starts,
+        frontier/branches.py)."""
+        return self.total - self.cooldown_steps
+
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return _warmup(self.lr, step, self.warmup)
         if step >= self.total:
             return self.min_lr
-        cool = max(1, round(self.cooldown_frac * self.total))  # steps of the decay
-        frac = max(0.0, (step - (self.total - cool)) / cool)
+        cool = self.cooldown_steps
+        frac = max(0.0, (step - self.cooldown_start) / cool)
         return self.min_lr + COOLDOWNS[self.shape](frac) * (self.lr - self.min_lr)
 
 

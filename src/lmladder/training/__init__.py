@@ -8,6 +8,7 @@ from .resume import TrainingError
 from .rngs import Rngs, make_rngs
 from .run import run_rung
 from .settings import EvalSettings, OptimSettings, Run, SampleSettings, TrainSettings
+from .snapshots import CheckpointSettings
 
 __all__ = [
     "estimate_loss",
@@ -19,6 +20,7 @@ __all__ = [
     "make_rngs",
     "Run",
     "run_rung",
+    "CheckpointSettings",
     "EvalSettings",
     "OptimSettings",
     "SampleSettings",

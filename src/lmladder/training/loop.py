@@ -28,10 +28,9 @@ from .noise import InputNoise
 from .resume import RunExistsError, TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, check_model, seq_len_key
+from .snapshots import BEST, LAST, TIMING, copy_file, snapshot_files
 from .teacher import NgramTeacher
 from .timing import RunTiming
-
-LAST, BEST = "model.safetensors", "best.safetensors"
 
 
 @dataclass
@@ -120,10 +119,13 @@ class Trainer:
                 interrupt.check()  # a Ctrl-C that Python swallowed in a finaliser stops the run here
                 if step % s.eval.interval == 0:
                     self.evaluate(step)
-                if not self.step(step, bar):
+                stepped = self.step(step, bar)
+                if step + 1 in s.checkpoint.snapshots:
+                    self.snapshot(step + 1)
+                if not stepped:
                     continue
                 # not at max_iters: the final checkpoint comes after the final evaluation, so it alone marks "finished"
-                if (step + 1) % s.checkpoint_interval == 0 and step + 1 < s.max_iters:
+                if (step + 1) % s.checkpoint.interval == 0 and step + 1 < s.max_iters:
                     self.checkpoint(out / LAST, step + 1)
         if end < s.max_iters:
             self.checkpoint(out / LAST, end)
@@ -283,6 +285,16 @@ class Trainer:
         if va < self.best_val:
             self.best_val, self.best_step = va, step
             self.checkpoint(self.out / BEST, step)
+
+    def snapshot(self, step: int) -> None:
+        """The run's state at `step` kept apart (snapshots.py): the best checkpoint so far and the timing, then the
+        checkpoint, which marks it complete."""
+        files = snapshot_files(self.out, step)
+        if self.world.lead:
+            if (self.out / BEST).exists():
+                copy_file(self.out / BEST, files[BEST])
+            self.timing.save(step, files[TIMING])
+        self.checkpoint(files[LAST], step)
 
     def checkpoint(self, path: Path, step: int) -> None:
         """Weights, optimizer moments, generators and the run's state at `step`, after every log row up to it."""

@@ -23,6 +23,7 @@ from ..parallel import ParallelError, World
 from ..rules import SettingsError, block, check_fields, check_used, choice, flag, integer, number
 from .average import AverageSettings
 from .live import LiveLog
+from .snapshots import CheckpointSettings
 from .teacher import TeacherSettings
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
@@ -99,7 +100,7 @@ class TrainSettings:
     input_noise: float = number(0.0, low=0, below=1, note="0 turns it off")
     teacher: TeacherSettings = block(TeacherSettings)  # the loss mixed with an n-gram teacher's (teacher.py)
     eval: EvalSettings = block(EvalSettings)
-    checkpoint_interval: int = integer(500, low=1)
+    checkpoint: CheckpointSettings = block(CheckpointSettings)  # when checkpoints are written, and kept (snapshots)
     grad_stats_interval: int = integer(100, low=1)
     health_interval: int = integer(100, low=0, note="0 turns health statistics off")  # training/health.py
     max_nonfinite: int = integer(0, low=0)  # steps with a non-finite loss/gradient that may be skipped before stopping
@@ -110,7 +111,7 @@ class TrainSettings:
 
     def check(self) -> None:
         check_fields(self, SettingsError)
-        for part in (self.teacher, self.eval, self.average):
+        for part in (self.teacher, self.eval, self.checkpoint, self.average):
             part.check()
         if self.sampling == "epochs" and self.targets == "last":
             raise SettingsError(
@@ -121,6 +122,13 @@ class TrainSettings:
             raise SettingsError(
                 "teacher.order= mixes an n-gram teacher into the loss of every position, and targets=last trains "
                 "one position a row; set targets=all, or teacher.order=0"
+            )
+        if bad := [k for k in self.checkpoint.snapshots if not 1 <= k < self.max_iters]:
+            raise _bad(
+                "checkpoint.snapshots",
+                list(self.checkpoint.snapshots),
+                f"holds {bad[0]}, outside [1, max_iters={self.max_iters}) (the run's end is its own checkpoint); "
+                "drop it, or raise max_iters",
             )
         if self.average.on and self.average.start >= self.max_iters:
             raise _bad(

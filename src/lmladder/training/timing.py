@@ -53,9 +53,11 @@ class RunTiming:
         """The whole run's training time, or NaN when some of its steps were never timed."""
         return self.seconds if self.timed_from == 0 else math.nan
 
-    def save(self, step: int) -> None:
+    def save(self, step: int, path: Path | None = None) -> None:
+        """The timing up to `step` into the run's timing.json, or into `path` (a snapshot's, snapshots.py)."""
         record = {"step": step, "train_time_s": self.seconds, "tokens": self.tokens, "tokens_per_s": self.tokens_per_s}
-        atomic_write_json(self.path, record | ({"timed_from_step": self.timed_from} if self.timed_from else {}))
+        record |= {"timed_from_step": self.timed_from} if self.timed_from else {}
+        atomic_write_json(path or self.path, record)
 
 
 def _read(path: Path) -> dict:
