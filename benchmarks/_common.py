@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -120,9 +121,22 @@ def build_model(package: str, kind: str, rng, **dims):
     module = next(importlib.import_module(n) for n in names if importlib.util.find_spec(n) is not None)
     model_cls = getattr(module, kind.upper())
     config_cls = getattr(module, f"{kind.upper()}Config", None)
-    if config_cls is not None:
-        return model_cls(config_cls(**dims), rng=rng)
-    return model_cls(**dims, rng=rng)
+    if config_cls is None:
+        return model_cls(**dims, rng=rng)
+    if "lookback" in dims and "lookback" not in {f.name for f in dataclasses.fields(config_cls)}:
+        group = dims.pop("lookback")
+        dims |= flat_lookback(group)  # a revision from before the look-backs' group
+    return model_cls(config_cls(**dims), rng=rng)
+
+
+def flat_lookback(group: dict) -> dict:
+    """The look-backs' group (issue 71: lookback.smear/ngram/conv) in the flat GPTConfig fields of older revisions."""
+    smear, ngram = group.get("smear", {}), group.get("ngram", {})
+    flat = {"conv_kernel": group.get("conv", 0), "smear": smear.get("enabled", False)}
+    flat |= {"smear_width": smear["width"]} if "width" in smear else {}
+    flat |= {"ngram_embed": ngram["order"]} if ngram.get("order", 0) > 2 else {"bigram_embed": ngram.get("order") == 2}
+    flat |= {"ngram_buckets": ngram["buckets"]} if "buckets" in ngram else {}
+    return flat
 
 
 def median_time(fn, repeats: int) -> tuple[float, object]:
