@@ -9,7 +9,7 @@ import lmladder
 
 SRC = Path(lmladder.__file__).parent
 MAX_LINES, MAX_PARAMS = 60, 8
-EXEMPT = {"cli.py:build_parser"}  # one flat table of options: argparse's way
+EXEMPT = {"cli/__init__.py:build_parser"}  # one flat table of options: argparse's way
 
 
 def _sizes(root: Path = SRC) -> dict[str, tuple[int, int]]:

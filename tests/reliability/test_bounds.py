@@ -54,7 +54,7 @@ def test_ctrl_c_while_a_stage_starts_is_one_line_and_exit_130(moment, said, tmp_
 
 
 def test_ctrl_c_while_the_command_loads_is_one_line(tmp_path):
-    args = [str(ROOT / "tests" / "reliability" / "sigint_at.py"), "import:lmladder.cli_checkpoint", "-m", "lmladder"]
+    args = [str(ROOT / "tests" / "reliability" / "sigint_at.py"), "import:lmladder.cli.checkpoint", "-m", "lmladder"]
     r = _python([*args, "sample", "x.safetensors"], tmp_path)
     assert r.returncode == 130, r.stderr
     assert r.stderr == "lmladder sample: interrupted while starting, before any work; run it again\n"

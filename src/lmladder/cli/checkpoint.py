@@ -11,8 +11,8 @@ import sys
 
 import numpy as np
 
-from .errors import LmladderError
-from .io import path_kind
+from ..errors import LmladderError
+from ..io import path_kind
 
 
 class CliError(LmladderError, ValueError):
@@ -77,10 +77,10 @@ class Interrupted(KeyboardInterrupt):
 def cmd_sample(a: argparse.Namespace) -> int:
     """Each sample is printed (and flushed) as soon as it is drawn, so Ctrl-C or `| head` keeps the finished ones.
     Beam search prints its one result when the search ends."""
-    from .checkpoints import load_training_checkpoint
-    from .inference.beam import beam_search
-    from .inference.sampling import start_token, stop_at, stop_token, stream
-    from .training.budget import check_beam
+    from ..checkpoints import load_training_checkpoint
+    from ..inference.beam import beam_search
+    from ..inference.sampling import start_token, stop_at, stop_token, stream
+    from ..training.budget import check_beam
 
     _check_sample_options(a)
     temperature = 0.0 if a.greedy else 1.0 if a.temperature is None else a.temperature
@@ -148,8 +148,8 @@ def _prompt_file(tok, path: str) -> str | bytes:
 def _read_file(path: str, option: str, use: str, fix: str) -> bytes:
     """The bytes of a file an option names: a regular file, or "-" for standard input, and no larger than fits in
     memory for `use`."""
-    from .io import read_stdin, read_user_file
-    from .resources import text_limit
+    from ..io import read_stdin, read_user_file
+    from ..resources import text_limit
 
     cap, too_big = text_limit(use, path)
     if path == "-":
@@ -244,7 +244,7 @@ def _read_text(path: str, byte_level: bool) -> str | bytes:
 
 def _documents(path: str, text) -> list:
     """The documents of a names-style checkpoint's text: one per line, none blank."""
-    from .data.sources import split_lines
+    from ..data.sources import split_lines
 
     lines, blank = split_lines(text)
     if blank is not None:
@@ -278,10 +278,10 @@ def encode_text_file(tok, path: str) -> tuple[str | bytes, np.ndarray]:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .checkpoints import load_training_checkpoint
-    from .data.prepared import text_sizes
-    from .inference.scoring import IMPOSSIBLE_FIX, PROGRESS_FROM, score_tokens
-    from .inference.units import save_units, split_units
+    from ..checkpoints import load_training_checkpoint
+    from ..data.prepared import text_sizes
+    from ..inference.scoring import IMPOSSIBLE_FIX, PROGRESS_FROM, score_tokens
+    from ..inference.units import save_units, split_units
 
     if a.batch_size < 1:
         raise CliError(f"--batch-size {a.batch_size} must be >= 1")
@@ -326,9 +326,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batch_size: int, fix: str) -> float:
     """Refuse a scoring of `ids` in batches of `batch_size` rows whose forward cannot fit (a window of 10^9 tokens
     on a long text: one row of all of it), before any is allocated; returns the bytes it needs."""
-    from .data.batching import eval_plan
-    from .resources import check_fits
-    from .training.budget import scoring_bytes
+    from ..data.batching import eval_plan
+    from ..resources import check_fits
+    from ..training.budget import scoring_bytes
 
     T = model.window(seq_len)
     kind = "stream" if boundary_id is None else "lines"
@@ -341,7 +341,7 @@ def check_scoring(model, ids, boundary_id: int | None, seq_len: int | None, batc
 
 def _window(model, n: int, kind: str) -> int | None:
     """The seq_len that makes `model` score in rows of n tokens (--window), or a CliError saying why it cannot."""
-    from .models.base import ModelConfigError
+    from ..models.base import ModelConfigError
 
     if n < 2:
         raise CliError(f"--window {n} must be >= 2: a row of n tokens predicts n - 1 of them")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_checkpoint import CliError, check_scoring, encode_text_file, unknown_char
-from .io import check_output_folder, output_folder, path_kind
+from ..io import check_output_folder, output_folder, path_kind
+from .checkpoint import CliError, check_scoring, encode_text_file, unknown_char
 
 CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
 
@@ -32,9 +32,9 @@ def checkpoint_path(target: str) -> Path:
 def _prepared(ck, data: str | None):
     """(prepared data, its path) for `ck`: `data`, else the run's own, found as its training stage found it
     (paths.prepared, or the cache beside it; relative paths from the current folder), or (None, where it looked)."""
-    from .data.config import DataConfig
-    from .data.prepared import load_prepared
-    from .data.store import find_prepared
+    from ..data.config import DataConfig
+    from ..data.prepared import load_prepared
+    from ..data.store import find_prepared
 
     if data is None:
         where = (ck.meta.get("config") or {}).get("paths", {}).get("prepared") or "data/prepared"
@@ -55,7 +55,7 @@ def _prepared(ck, data: str | None):
 
 def run_positions(ck, data: str | None):
     """The checkpoint's loss against position on the val split of its prepared data, or why there is none."""
-    from .inference.positions import position_curve
+    from ..inference.positions import position_curve
 
     prepared, path = _prepared(ck, data)
     if prepared is None or prepared.tokenizer.to_dict() != ck.tokenizer.to_dict():
@@ -104,7 +104,7 @@ def _cut(cks, ids: dict, what: str, max_chars: int | None, lines: bool) -> tuple
     """(each side's ids, the characters they spell), checked to spell UTF-8 text (align.spelled), and with
     --max-chars cut to the longest start of the text of at most that many characters where both sides' tokens end
     (and a document ends, for a lines corpus), so both still spell one text."""
-    from .diff.align import spelled
+    from ..diff.align import spelled
 
     ends = {n: np.cumsum(spelled(ck.tokenizer, ids[n], what)[1]) for n, ck in cks.items()}  # (N,) chars so far
     if max_chars is None:
@@ -125,9 +125,9 @@ def _check_memory(cks, ids: dict, chars: int, batch_size: int) -> None:
     """Refuse a diff that cannot fit in memory (LMLADDER_MEMORY_LIMIT included) before anything is scored, with the
     --max-chars that would: its arrays per character and per token (diff.BYTES_PER_CHAR, BYTES_PER_TOKEN) and the
     larger side's scoring."""
-    from .diff import BYTES_PER_CHAR, BYTES_PER_TOKEN
-    from .inference.tokens import TOP_BYTES
-    from .resources import available_bytes, check_fits, fmt_bytes
+    from ..diff import BYTES_PER_CHAR, BYTES_PER_TOKEN
+    from ..inference.tokens import TOP_BYTES
+    from ..resources import available_bytes, check_fits, fmt_bytes
 
     fix = "lower --batch-size"
     scoring = TOP_BYTES + max(check_scoring(ck.model, ids[n], ck.tokenizer.boundary_id, None, batch_size, fix)
@@ -143,12 +143,12 @@ def _check_memory(cks, ids: dict, chars: int, batch_size: int) -> None:
 
 
 def cmd_diff(a: argparse.Namespace) -> int:
-    from .checkpoints import load_training_checkpoint
-    from .diff import Side, align, write_diff
-    from .diff.align import check_possible
-    from .inference.scoring import PROGRESS_FROM
-    from .inference.tokens import token_scores
-    from .insight.page import label
+    from ..checkpoints import load_training_checkpoint
+    from ..diff import Side, align, write_diff
+    from ..diff.align import check_possible
+    from ..inference.scoring import PROGRESS_FROM
+    from ..inference.tokens import token_scores
+    from ..insight.page import label
 
     if a.text is not None and a.data is not None:
         raise CliError("--text and --data both given; score a text file or a prepared split, not both")

@@ -22,19 +22,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cli_checkpoint import CliError, cmd_evaluate, cmd_sample
-from .cli_diff import add_parser as add_diff
-from .cli_frontier import add_parser as add_frontier
-from .errors import LmladderError
-from .reports.compare import METRICS
-from .stdout import guard_stdout, guarded_stdout
+from ..errors import LmladderError
+from ..reports.compare import METRICS
+from ..stdout import guard_stdout, guarded_stdout
+from .checkpoint import CliError, cmd_evaluate, cmd_sample
+from .diff import add_parser as add_diff
+from .frontier import add_parser as add_frontier
 
 
 def cmd_report(a: argparse.Namespace) -> int:
     """Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ into one table per
     setting (CSV, Markdown, also printed, and a PNG) and a timing table. Failed jobs are listed, not counted."""
-    from .io import check_output_folder, output_folder
-    from .reports import collect, write_report
+    from ..io import check_output_folder, output_folder
+    from ..reports import collect, write_report
 
     out = Path(a.out) if a.out else Path(a.dir) / "report"
     place = {"writer": "report", "inputs": [a.dir]}
@@ -63,11 +63,11 @@ def cmd_compare(a: argparse.Namespace) -> int:
     revision or DVC experiment (`REV:` alone = REV:outputs/reports/perplexity.csv).
     Δ = B − A; |Δ| ≤ max(std A, std B) is 'within noise'. Where both sides have unit scores, a paired bootstrap
     over the shared documents/blocks (and Welch's test over seeds) gives intervals, p-values and a verdict."""
-    from .io import check_output_folder, output_folder
-    from .reports.collect import settings
-    from .reports.compare import compare, load, markdown
-    from .reports.paired import compare_units, paired_markdown
-    from .reports.single import load_pair, single_run
+    from ..io import check_output_folder, output_folder
+    from ..reports.collect import settings
+    from ..reports.compare import compare, load, markdown
+    from ..reports.paired import compare_units, paired_markdown
+    from ..reports.single import load_pair, single_run
 
     place = {"writer": "compare", "inputs": [a.a, a.b]}
     if a.out:
@@ -111,12 +111,12 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_inspect(a: argparse.Namespace) -> int:
     """Pictures of a run or checkpoint (see lmladder.insight) into a folder with one self-contained index.html."""
-    from .checkpoints import load_training_checkpoint
-    from .cli_checkpoint import unknown_char
-    from .cli_diff import run_positions
-    from .insight import inspect_run
-    from .insight.page import locate
-    from .io import check_output_folder, output_folder
+    from ..checkpoints import load_training_checkpoint
+    from ..insight import inspect_run
+    from ..insight.page import locate
+    from ..io import check_output_folder, output_folder
+    from .checkpoint import unknown_char
+    from .diff import run_positions
 
     run, checkpoint = locate(Path(a.target))
     out = Path(a.out) if a.out else run / "inspect"
@@ -142,7 +142,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     """Write a checkpoint in another program's format (see lmladder.export.FORMATS); atomic, so a failure leaves
     nothing half-written, and an existing output is replaced only with --force."""
-    from .export import export
+    from ..export import export
 
     out = export(a.source, a.to, a.out, force=a.force)
     print(f"[export] {out}")
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.set_defaults(func=cmd_inspect)
 
-    from .export import FORMATS
+    from ..export import FORMATS
 
     x = sub.add_parser("export", help="write a checkpoint for other programs (transformers, llama.cpp)")
     x.add_argument("source", help="a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
