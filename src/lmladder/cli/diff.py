@@ -1,5 +1,4 @@
-"""`lmladder diff A B` (where on a text B beats A), the loss-by-position curve of `lmladder inspect`, and the
-single-run sides of `lmladder compare` (parsed in cli.py).
+"""`lmladder diff A B` (where on a text B beats A), and the loss-by-position curve of `lmladder inspect`.
 
 A and B are run folders (outputs/<rung>/seed<N>, a Hydra job folder) or checkpoint files. The text is a split of
 prepared data (by default A's own, `paths.prepared` of its config, read from the current folder) or `--text FILE`."""
@@ -12,21 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import check_output_folder, output_folder, path_kind
-from .checkpoint import CliError, check_scoring, encode_text_file, unknown_char
+from ..io import check_output_folder, checkpoint_path, output_folder, path_kind
+from .common import CliError, check_scoring, encode_text_file, unknown_char
 
 CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
-
-
-def checkpoint_path(target: str) -> Path:
-    p = Path(target)
-    kind = path_kind(p)
-    if kind == "a directory" and path_kind(p / "model.safetensors") == "file":
-        return p / "model.safetensors"
-    if kind == "file":
-        return p
-    what = {"a directory": "holds no model.safetensors", "missing": "no such file or folder"}.get(kind, f"is {kind}")
-    raise CliError(f"{target}: {what}; give a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
 
 
 def _prepared(ck, data: str | None):
@@ -159,7 +147,7 @@ def cmd_diff(a: argparse.Namespace) -> int:
     place = {"writer": "diff", "force": a.force, "inputs": [x for x in (a.a, a.b, a.text, a.data) if x]}
     if a.out:
         check_output_folder(a.out, **place)  # before loading or scoring anything: a refusal costs nothing
-    cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
+    cks = {n: load_training_checkpoint(checkpoint_path(t, error=CliError)) for n, t in (("A", a.a), ("B", a.b))}
     out = Path(a.out) if a.out else Path(f"diff-{cks['A'].model.rung}-vs-{cks['B'].model.rung}")
     check_output_folder(out, **place)
     what, ids = _text_ids(cks["A"], cks["B"], a)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..frontier.preset import FrontierError
 from ..frontier.study import LAUNCHERS
-from .checkpoint import CliError
+from .common import CliError
 
 PRESET_BYTES = 1 << 20  # a preset is a page of YAML
 MAX_BOOTSTRAP = 10_000
@@ -165,6 +165,7 @@ def _commit() -> str:
 
 def cmd_fit(a: argparse.Namespace) -> int:
     from ..frontier.fits.analysis import fit_study
+    from ..frontier.fits.crossover_table import crossovers
     from ..frontier.report import write_fit
     from ..frontier.runs import read_runs
     from ..io import check_output_folder, output_folder
@@ -189,9 +190,6 @@ def cmd_fit(a: argparse.Namespace) -> int:
     title = a.title or f"Compute frontier: {', '.join(map(str, sources))}"
     with output_folder(out, **place) as tmp:
         write_fit(res, tmp, title=title, corpus=name)
-    from ..frontier.fits.crossover_table import crossovers
-
-
     for line in crossovers(res)["statement"] if res.est.crossings or res.references else []:  # (axis: what)
         print(f"[frontier] {line}")
     print(f"[frontier] {len(res.used)} runs fitted -> {out}/report.md (runs.csv, metrics.json, *.csv, *.png)")
