@@ -34,9 +34,7 @@ FLOORS = (
     ("frontier",),  # compute-frontier studies: plans of ordinary runs, fits from their reports
     ("config",),  # the composed Hydra config, typed
     ("app",),  # the stage scripts' glue
-    ("cli_checkpoint", "cli_frontier_plan"),
-    ("cli_frontier", "cli_diff"),
-    ("cli",),
+    ("cli",),  # the lmladder command: a module per command
     ("__main__",),
 )
 

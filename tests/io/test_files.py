@@ -1,11 +1,12 @@
 """User files: only regular files are opened; anything else is named for what it is (a FIFO is never opened)."""
 
 import os
+import re
 
 import pytest
 
 from lmladder.errors import LmladderError
-from lmladder.io import path_kind, read_user_file
+from lmladder.io import checkpoint_path, path_kind, read_user_file
 
 
 class Refused(LmladderError, ValueError):
@@ -50,3 +51,16 @@ def test_read_user_file_reads_regular_files_and_names_everything_else(paths):
         read_user_file(paths / "nope", what="t", fix="give a file", error=Refused)
     with pytest.raises(Refused, match=r"^gone$"):
         read_user_file(paths / "nope", what="t", fix="give a file", error=Refused, missing="gone")
+
+
+def test_checkpoint_path_takes_a_run_folder_or_a_checkpoint_file_and_names_anything_else(paths):
+    run = paths / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"")
+    assert checkpoint_path(run, error=Refused) == run / "model.safetensors"
+    assert checkpoint_path(str(paths / "link.txt"), error=Refused) == paths / "link.txt"  # the loader checks it
+    fix = r"; give a run folder \(outputs/<rung>/seed<N>\) or a model.safetensors$"
+    for name, said in [("folder", " holds no model.safetensors"), ("nope", ": no such file or folder"),
+                       ("fifo", r": is a FIFO \(named pipe\)")]:  # fmt: skip
+        with pytest.raises(Refused, match="^" + re.escape(str(paths / name)) + said + fix):
+            checkpoint_path(paths / name, error=Refused)

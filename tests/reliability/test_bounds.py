@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import tracemalloc
 
 import numpy as np
@@ -54,8 +55,22 @@ def test_ctrl_c_while_a_stage_starts_is_one_line_and_exit_130(moment, said, tmp_
 
 
 def test_ctrl_c_while_the_command_loads_is_one_line(tmp_path):
-    args = [str(ROOT / "tests" / "reliability" / "sigint_at.py"), "import:lmladder.cli_checkpoint", "-m", "lmladder"]
+    args = [str(ROOT / "tests" / "reliability" / "sigint_at.py"), "import:lmladder.cli.sample", "-m", "lmladder"]
     r = _python([*args, "sample", "x.safetensors"], tmp_path)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr == "lmladder sample: interrupted while starting, before any work; run it again\n"
+
+
+@pytest.mark.parametrize("moment", ["import:numpy", "import:lmladder.cli.sample"])
+def test_ctrl_c_while_the_console_script_loads_is_one_line(moment, tmp_path):
+    """`lmladder` as pip installs it: a script that imports pyproject's entry point (lmladder.cli:main) and calls
+    it. Its imports were outside any guard: a Ctrl-C there was a traceback, where `python -m lmladder` said one
+    line."""
+    module, func = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["lmladder"].split(":")
+    script = tmp_path / "bin" / "lmladder"
+    script.parent.mkdir()
+    script.write_text(f"import sys\nfrom {module} import {func}\nif __name__ == '__main__':\n    sys.exit({func}())\n")
+    r = _python([str(ROOT / "tests" / "reliability" / "sigint_at.py"), moment, str(script), "sample", "x"], tmp_path)
     assert r.returncode == 130, r.stderr
     assert r.stderr == "lmladder sample: interrupted while starting, before any work; run it again\n"
 

@@ -197,7 +197,7 @@ def test_streamed_text_equals_decoding_it_at_once(tokenizer, tmp_path, capsys):
     """Pieces are printed as drawn; a character split over byte tokens is held back until it is whole. BPE's
     <|endoftext|> ends a sample unprinted."""
     from lmladder.checkpoints import load_training_checkpoint
-    from lmladder.cli_checkpoint import _continuation
+    from lmladder.cli.sample import _continuation
     from lmladder.inference.sampling import generate, stop_token
 
     tok = tokenizer()

@@ -8,7 +8,7 @@ import pytest
 
 from lmladder import cli
 from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
-from lmladder.cli_checkpoint import _continuation
+from lmladder.cli.sample import _continuation
 from lmladder.data import BPETokenizer, CharTokenizer
 from lmladder.inference.beam import beam_search
 from lmladder.inference.sampling import generate, stop_at, stop_token

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import atomic_path, output_folder, remove_stale_temps
+from ..io import atomic_path, checkpoint_path, output_folder, remove_stale_temps
 from .errors import ExportError
 from .outputs import check_output, earlier_arpa, earlier_gguf, earlier_hf, library_writes
 
@@ -71,23 +71,13 @@ def formats_for(rung: str) -> list[str]:
     return [name for name, f in FORMATS.items() if rung in f.rungs]
 
 
-def _checkpoint_path(source: Path) -> Path:
-    if source.is_dir():
-        if not (source / "model.safetensors").is_file():
-            raise ExportError(
-                f"{source} holds no model.safetensors; give a run folder (outputs/<rung>/seed<N>) or a checkpoint file"
-            )
-        return source / "model.safetensors"
-    return source
-
-
 def export(source: str | Path, to: str, out: str | Path, *, force: bool = False) -> Path:
     """Export the checkpoint (or run folder) `source` as format `to` at `out`; returns `out`."""
     if to not in FORMATS:
         known = "; ".join(f"{name}: {f.what}" for name, f in FORMATS.items())
         raise ExportError(f"--to {to!r} is no format lmladder exports; choose one of {known}")
     spec, out = FORMATS[to], Path(out)
-    checkpoint = _checkpoint_path(Path(source))
+    checkpoint = checkpoint_path(source, error=ExportError)
     check_output(out, to=to, folder=spec.folder, force=force, checkpoint=checkpoint, earlier=spec.earlier)
     remove_stale_temps(out.parent, of=out.name)  # what a killed export of this path left behind
     from ..checkpoints import load_training_checkpoint

@@ -28,7 +28,7 @@ from ..checkpoints import Checkpoint, load_training_checkpoint
 from ..errors import LmladderError
 from ..inference.positions import PositionCurve
 from ..inference.sampling import generate, start_token
-from ..io import atomic_directory, path_kind
+from ..io import atomic_directory, checkpoint_path
 from ..training.health import activation_stats, attention_probs, capture, probes
 from . import figures
 
@@ -38,22 +38,6 @@ TOP = 5  # next-token candidates shown per prompt position
 
 class InspectError(LmladderError, ValueError):
     """The run, checkpoint or an option cannot be inspected; the message names it and the fix."""
-
-
-def locate(target: Path) -> tuple[Path, Path]:
-    """(run folder, checkpoint) of a run folder or a checkpoint file."""
-    kind = path_kind(target)
-    if kind == "a directory":
-        if path_kind(target / "model.safetensors") != "file":
-            raise InspectError(
-                f"{target} holds no model.safetensors; give a run folder (outputs/<rung>/seed<N>, a Hydra job "
-                "folder) or a checkpoint file"
-            )
-        return target, target / "model.safetensors"
-    if kind == "file":
-        return target.parent, target
-    what = "no such file or folder" if kind == "missing" else f"is {kind}"
-    raise InspectError(f"{target}: {what}; give a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
 
 
 _SHOWN = {"\n": "⏎", " ": "␣", "\t": "⇥"}
@@ -131,7 +115,8 @@ def inspect_run(
     `positions`: the model's loss against position (inference/positions.py) to draw, why there is none, or a
     function of the checkpoint that returns either.
     Returns the page's path."""
-    run, ckpt = locate(Path(target))
+    ckpt = checkpoint_path(target, error=InspectError)
+    run = ckpt.parent
     ck = load_training_checkpoint(ckpt)
     model, tok = ck.model, ck.tokenizer
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from .atomic import (
     write_error,
 )
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from .files import check_user_file, path_kind, read_stdin, read_user_file
+from .files import check_user_file, checkpoint_path, path_kind, read_stdin, read_user_file
 from .lock import LOCK_NAME, FolderTakenError, RunLockedError, folder_lock, run_lock
 from .outputs import OutputError, check_output_folder, output_folder
 
@@ -34,6 +34,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_writer",
     "check_user_file",
+    "checkpoint_path",
     "path_kind",
     "read_stdin",
     "read_user_file",

@@ -58,6 +58,24 @@ def check_user_file(
         raise error(f"{what} is {kind}, not a regular file; {fix}")
 
 
+RUN_CHECKPOINT = "model.safetensors"  # the checkpoint a run folder holds (its last, which resume continues from)
+NO_CHECKPOINT = f"give a run folder (outputs/<rung>/seed<N>) or a {RUN_CHECKPOINT}"
+
+
+def checkpoint_path(target: str | os.PathLike, *, error: type[LmladderError]) -> Path:
+    """The checkpoint file a command is given as "a run folder or a checkpoint file": the run folder's
+    model.safetensors, or the file itself; anything else is refused with `error`, saying what the path is."""
+    path, kind = Path(target), path_kind(target)
+    if kind == "file":
+        return path
+    if kind == "a directory":
+        if path_kind(path / RUN_CHECKPOINT) == "file":
+            return path / RUN_CHECKPOINT
+        raise error(f"{target} holds no {RUN_CHECKPOINT}; {NO_CHECKPOINT}")
+    what = "no such file or folder" if kind == "missing" else f"is {kind}"
+    raise error(f"{target}: {what}; {NO_CHECKPOINT}")
+
+
 def read_user_file(
     path: str | os.PathLike,
     *,

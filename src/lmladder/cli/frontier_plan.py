@@ -13,14 +13,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, check_overrides, rung_settings, validate
-from .data import ensure_prepared
-from .frontier.branches import check_schedule, cooldown_override, describe, own_tokens, with_branches
-from .frontier.calibrate import tokens_per_second
-from .frontier.plan import Size, make_points, reference_point, tokens_per_step, train_targets
-from .frontier.preset import FrontierError, Preset
-from .models import for_data, rung_class
-from .training.settings import rung_schema
+from ..config import ConfigError, RunConfig, check_overrides, rung_settings, validate
+from ..data import ensure_prepared
+from ..frontier.branches import check_schedule, cooldown_override, describe, own_tokens, with_branches
+from ..frontier.calibrate import tokens_per_second
+from ..frontier.plan import Size, make_points, reference_point, tokens_per_step, train_targets
+from ..frontier.preset import FrontierError, Preset
+from ..models import for_data, rung_class
+from ..training.settings import rung_schema
 
 # Every point's run is quiet and lean unless the preset says otherwise: no bar, no live log, no health statistics,
 # a short loss estimate, a few samples (the exact scores at the end are what the fits read)

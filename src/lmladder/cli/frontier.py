@@ -14,9 +14,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from .cli_checkpoint import CliError
-from .frontier.preset import FrontierError
-from .frontier.study import LAUNCHERS
+from ..frontier.preset import FrontierError
+from ..frontier.study import LAUNCHERS
+from .common import CliError
 
 PRESET_BYTES = 1 << 20  # a preset is a page of YAML
 MAX_BOOTSTRAP = 10_000
@@ -24,10 +24,10 @@ LAUNCHER_HELP = "local (one after another), joblib (--jobs at once), slurm, slur
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from .cli_frontier_plan import estimate_seconds, fmt_duration, make_plan
-    from .frontier.branches import own_tokens
-    from .frontier.preset import parse_preset
-    from .frontier.study import check_unplanned, write_plan
+    from ..frontier.branches import own_tokens
+    from ..frontier.preset import parse_preset
+    from ..frontier.study import check_unplanned, write_plan
+    from .frontier_plan import estimate_seconds, fmt_duration, make_plan
 
     path = Path(a.preset)
     preset = parse_preset(_read_preset(path), str(path))
@@ -48,8 +48,8 @@ def _read_preset(path: Path):
     """The preset file's mapping (OmegaConf's YAML, interpolations resolved), its size bounded before it is built."""
     from omegaconf import OmegaConf
 
-    from .io import read_user_file
-    from .io.yaml_text import check_yaml, yaml_reason
+    from ..io import read_user_file
+    from ..io.yaml_text import check_yaml, yaml_reason
 
     fix = "give a preset file, e.g. conf/frontier/names.yaml"
     data = read_user_file(path, what=f"preset {path}", fix=fix, error=FrontierError, missing=f"no preset at {path}; "
@@ -65,7 +65,7 @@ def _read_preset(path: Path):
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .frontier.study import load_plan, study_lock
+    from ..frontier.study import load_plan, study_lock
 
     if bad := [o for o in a.overrides if not o.startswith(("hydra.", "hydra/"))]:
         raise CliError(f"{bad[0]}: only hydra.* overrides (the launcher's); a point's settings are fixed by its plan")
@@ -78,9 +78,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def _run_points(a: argparse.Namespace, study: Path, plan: dict) -> int:
-    from .cli_frontier_plan import estimate_seconds, fmt_duration
-    from .frontier.branches import launch_phases
-    from .frontier.study import launch_argv, launcher_problem, stage_points, states
+    from ..frontier.branches import launch_phases
+    from ..frontier.study import launch_argv, launcher_problem, stage_points, states
+    from .frontier_plan import estimate_seconds, fmt_duration
 
     if not Path("stages/train.py").is_file():
         raise FrontierError("no stages/train.py here; run lmladder frontier from the project root")
@@ -119,7 +119,7 @@ def _calibrated_here(plan: dict, study: Path) -> bool:
     """Whether plan.json's tokens/s were measured on this CPU (its model and cores), or not measured at all. Seconds
     budgets timed on another CPU are refused (their steps take another time here: a "1.5 s" point trained for 121 s);
     a FLOP plan only loses its estimate of the duration, said in a note."""
-    from .cli_frontier_plan import cpu_model
+    from .frontier_plan import cpu_model
 
     cal = plan.get("calibration")
     if not isinstance(cal, dict):
@@ -168,10 +168,11 @@ def _commit() -> str:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
-    from .frontier.fits.analysis import fit_study
-    from .frontier.report import write_fit
-    from .frontier.runs import read_runs
-    from .io import check_output_folder, output_folder
+    from ..frontier.fits.analysis import fit_study
+    from ..frontier.fits.crossover_table import crossovers
+    from ..frontier.report import write_fit
+    from ..frontier.runs import read_runs
+    from ..io import check_output_folder, output_folder
 
     if a.bootstrap < 0:
         raise CliError(f"--bootstrap {a.bootstrap} must be >= 0 (0: no intervals)")
@@ -193,9 +194,6 @@ def cmd_fit(a: argparse.Namespace) -> int:
     title = a.title or f"Compute frontier: {', '.join(map(str, sources))}"
     with output_folder(out, **place) as tmp:
         write_fit(res, tmp, title=title, corpus=name)
-    from .frontier.fits.crossover_table import crossovers
-
-
     for line in crossovers(res)["statement"] if res.est.crossings or res.references else []:  # (axis: what)
         print(f"[frontier] {line}")
     print(f"[frontier] {len(res.used)} runs fitted -> {out}/report.md (runs.csv, metrics.json, *.csv, *.png)")
@@ -207,10 +205,10 @@ def _train_tokens(data: dict) -> int:
     temporary folder, deleted after (fit never writes into this folder's data/, which DVC's prepare stage owns)."""
     import tempfile
 
-    from .config import merge
-    from .data import DataConfig, ensure_prepared
-    from .data.store import find_prepared
-    from .frontier.plan import train_targets
+    from ..config import merge
+    from ..data import DataConfig, ensure_prepared
+    from ..data.store import find_prepared
+    from ..frontier.plan import train_targets
 
     config = merge(DataConfig, {k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__}, "data.")
     if found := find_prepared(config, prepared_dir="data/prepared", cache_root="data/prepared/cache"):

@@ -1,5 +1,4 @@
-"""`lmladder diff A B` (where on a text B beats A), the loss-by-position curve of `lmladder inspect`, and the
-single-run sides of `lmladder compare` (parsed in cli.py).
+"""`lmladder diff A B` (where on a text B beats A), and the loss-by-position curve of `lmladder inspect`.
 
 A and B are run folders (outputs/<rung>/seed<N>, a Hydra job folder) or checkpoint files. The text is a split of
 prepared data (by default A's own, `paths.prepared` of its config, read from the current folder) or `--text FILE`."""
@@ -12,29 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_checkpoint import CliError, check_scoring, encode_text_file, unknown_char
-from .io import check_output_folder, output_folder, path_kind
+from ..io import check_output_folder, checkpoint_path, output_folder, path_kind
+from .common import CliError, check_scoring, encode_text_file, unknown_char
 
 CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
-
-
-def checkpoint_path(target: str) -> Path:
-    p = Path(target)
-    kind = path_kind(p)
-    if kind == "a directory" and path_kind(p / "model.safetensors") == "file":
-        return p / "model.safetensors"
-    if kind == "file":
-        return p
-    what = {"a directory": "holds no model.safetensors", "missing": "no such file or folder"}.get(kind, f"is {kind}")
-    raise CliError(f"{target}: {what}; give a run folder (outputs/<rung>/seed<N>) or a model.safetensors")
 
 
 def _prepared(ck, data: str | None):
     """(prepared data, its path) for `ck`: `data`, else the run's own, found as its training stage found it
     (paths.prepared, or the cache beside it; relative paths from the current folder), or (None, where it looked)."""
-    from .data.config import DataConfig
-    from .data.prepared import load_prepared
-    from .data.store import find_prepared
+    from ..data.config import DataConfig
+    from ..data.prepared import load_prepared
+    from ..data.store import find_prepared
 
     if data is None:
         where = (ck.meta.get("config") or {}).get("paths", {}).get("prepared") or "data/prepared"
@@ -55,7 +43,7 @@ def _prepared(ck, data: str | None):
 
 def run_positions(ck, data: str | None):
     """The checkpoint's loss against position on the val split of its prepared data, or why there is none."""
-    from .inference.positions import position_curve
+    from ..inference.positions import position_curve
 
     prepared, path = _prepared(ck, data)
     if prepared is None or prepared.tokenizer.to_dict() != ck.tokenizer.to_dict():
@@ -104,7 +92,7 @@ def _cut(cks, ids: dict, what: str, max_chars: int | None, lines: bool) -> tuple
     """(each side's ids, the characters they spell), checked to spell UTF-8 text (align.spelled), and with
     --max-chars cut to the longest start of the text of at most that many characters where both sides' tokens end
     (and a document ends, for a lines corpus), so both still spell one text."""
-    from .diff.align import spelled
+    from ..diff.align import spelled
 
     ends = {n: np.cumsum(spelled(ck.tokenizer, ids[n], what)[1]) for n, ck in cks.items()}  # (N,) chars so far
     if max_chars is None:
@@ -125,9 +113,9 @@ def _check_memory(cks, ids: dict, chars: int, batch_size: int) -> None:
     """Refuse a diff that cannot fit in memory (LMLADDER_MEMORY_LIMIT included) before anything is scored, with the
     --max-chars that would: its arrays per character and per token (diff.BYTES_PER_CHAR, BYTES_PER_TOKEN) and the
     larger side's scoring."""
-    from .diff import BYTES_PER_CHAR, BYTES_PER_TOKEN
-    from .inference.tokens import TOP_BYTES
-    from .resources import available_bytes, check_fits, fmt_bytes
+    from ..diff import BYTES_PER_CHAR, BYTES_PER_TOKEN
+    from ..inference.tokens import TOP_BYTES
+    from ..resources import available_bytes, check_fits, fmt_bytes
 
     fix = "lower --batch-size"
     scoring = TOP_BYTES + max(check_scoring(ck.model, ids[n], ck.tokenizer.boundary_id, None, batch_size, fix)
@@ -143,12 +131,12 @@ def _check_memory(cks, ids: dict, chars: int, batch_size: int) -> None:
 
 
 def cmd_diff(a: argparse.Namespace) -> int:
-    from .checkpoints import load_training_checkpoint
-    from .diff import Side, align, write_diff
-    from .diff.align import check_possible
-    from .inference.scoring import PROGRESS_FROM
-    from .inference.tokens import token_scores
-    from .insight.page import label
+    from ..checkpoints import load_training_checkpoint
+    from ..diff import Side, align, write_diff
+    from ..diff.align import check_possible
+    from ..inference.scoring import PROGRESS_FROM
+    from ..inference.tokens import token_scores
+    from ..insight.page import label
 
     if a.text is not None and a.data is not None:
         raise CliError("--text and --data both given; score a text file or a prepared split, not both")
@@ -159,7 +147,7 @@ def cmd_diff(a: argparse.Namespace) -> int:
     place = {"writer": "diff", "force": a.force, "inputs": [x for x in (a.a, a.b, a.text, a.data) if x]}
     if a.out:
         check_output_folder(a.out, **place)  # before loading or scoring anything: a refusal costs nothing
-    cks = {n: load_training_checkpoint(checkpoint_path(t)) for n, t in (("A", a.a), ("B", a.b))}
+    cks = {n: load_training_checkpoint(checkpoint_path(t, error=CliError)) for n, t in (("A", a.a), ("B", a.b))}
     out = Path(a.out) if a.out else Path(f"diff-{cks['A'].model.rung}-vs-{cks['B'].model.rung}")
     check_output_folder(out, **place)
     what, ids = _text_ids(cks["A"], cks["B"], a)
