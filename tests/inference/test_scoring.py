@@ -27,7 +27,14 @@ def models(V: int) -> dict:
     made = {
         "gpt_modern": GPT(
             GPTConfig(
-                vocab_size=V, block_size=32, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, lookback=LookbackConfig(conv=4), **MODERN
+                vocab_size=V,
+                block_size=32,
+                n_layer=2,
+                n_head=4,
+                n_kv_head=2,
+                n_embd=32,
+                lookback=LookbackConfig(conv=4),
+                **MODERN,
             ),
             rng=np.random.default_rng(1),
         ),

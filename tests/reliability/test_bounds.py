@@ -202,7 +202,8 @@ def test_a_point_that_fails_on_its_own_files_names_moving_its_folder(project):
     preset = {"name": "broken", "seeds": [0], "budgets": {"flops": [1.0e9]},
               "overrides": ["data.source=file", f"data.path={root}/corpora/names.txt",
                             f"paths.prepared={root}/prep/prepared", "mlp.train.eval.iters=2"],
-              "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0"], "sizes": {"n_hidden": [32]}}}}  # fmt: skip
+              "rungs": {"mlp": {"overrides": ["mlp.optim.schedule.warmup_iters=0"],
+                                "sizes": {"n_hidden": [32]}}}}  # fmt: skip
     (root / "broken.yaml").write_text(yaml.safe_dump(preset))
     assert run_in_process(project, "cli", ["frontier", "plan", "broken.yaml", "--out", "study"], "").rc == 0
     pid = json.loads((root / "study" / "plan.json").read_text())["points"][0]["id"]

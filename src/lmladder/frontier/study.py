@@ -10,8 +10,8 @@ A point is finished when its metrics.json exists (a run writes it last); one wit
 
 from __future__ import annotations
 
-import importlib.util
 import contextlib
+import importlib.util
 import json
 import shutil
 import sys

@@ -11,7 +11,7 @@ also learns its start state (makemore's `start`); to torch that is the h0 (and c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -4,7 +4,7 @@ GPT's (rules.py): the look-backs (`lookback.*`) and multi-token prediction (`mtp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import nn
 from ..nn.lookback import ngram_counts
