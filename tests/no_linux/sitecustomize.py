@@ -20,6 +20,11 @@ import warnings
 for _name in ("sched_getaffinity", "sched_setaffinity", "O_NONBLOCK", "pread", "pwrite"):
     if hasattr(os, _name):
         delattr(os, _name)
+# Windows, which lacks O_NONBLOCK, has no dir_fd functions either, so shutil.rmtree walks by path there (Python 3.13's
+# fd walk opens with O_NONBLOCK); shutil may be imported already, and decided at its import
+os.supports_dir_fd = set()
+if "shutil" in sys.modules:
+    sys.modules["shutil"]._use_fd_functions = False
 # filelock then takes its PID-marker lock (on Windows it takes LockFileEx's), and warns on import: not a user's case
 warnings.filterwarnings("ignore", "only soft file lock is available")
 
