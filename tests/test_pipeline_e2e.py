@@ -240,7 +240,12 @@ def test_ctrl_c_in_dvc_repro_then_repro_continues_bit_for_bit(repo):
     want = outs_hashes(repo)["outputs/mlp/seed0"]
     exp_run(repo)  # dvc.lock records another run now; then params.yaml asks for the long run again, by hand
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["mlp"]["train"].update({k.split(".")[-1]: int(v) for k, v in (o.split("=") for o in long)})
+    for key, value in (o.split("=") for o in long):  # mlp.train.eval.interval=2000: the nested block's key
+        *path, last = key.split(".")
+        node = params
+        for part in path:
+            node = node[part]
+        node[last] = int(value)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     partial = repo / "outputs" / ".partial" / "mlp" / "seed0"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
