@@ -75,8 +75,8 @@ def test_readme_is_a_front_door():
 
 
 def test_slugs_follow_github():
-    assert slug("The speed wing: what each piece does, and what it measured") == (
-        "the-speed-wing-what-each-piece-does-and-what-it-measured"
+    assert slug("The fast package: what each piece does, and what it measured") == (
+        "the-fast-package-what-each-piece-does-and-what-it-measured"
     )
     assert slug("MPI ranks (`bench_mpi.py`)") == "mpi-ranks-bench_mpipy"
     assert slug("`lmladder compare A B`") == "lmladder-compare-a-b"

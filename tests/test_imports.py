@@ -1,5 +1,5 @@
 """The import graph of src/lmladder: no cycles, no import up the house (FLOORS), no private name imported from another
-module, and the speed wing fenced off from the readable core (lmladder.fast imports only itself and the floors
+module, and lmladder.fast fenced off from the readable core (lmladder.fast imports only itself and the floors
 below it; autograd/ and nn/ reach it through its one seam, fast.kernel).
 
 Imports under `if TYPE_CHECKING:` are left out (annotations only: no import at run time); imports inside
@@ -22,7 +22,7 @@ FLOORS = (
     ("parallel",),  # MPI ranks (each rank's share of the cores)
     ("io",),  # atomic writes, locks, the safetensors format
     ("data",),  # corpora, tokenizers, splits, batches
-    ("fast",),  # the speed wing, below the engine that reaches it through one seam
+    ("fast",),  # speed alone, below the engine that reaches it through one seam
     ("autograd",),
     ("nn",),
     ("models",),  # the rungs
@@ -174,7 +174,7 @@ def test_the_checks_see_a_cycle_and_a_private_import(tmp_path):
     assert edges["lmladder.c"] == set()  # an annotation-only import is no edge
 
 
-def test_the_speed_wing_imports_only_itself():
+def test_fast_imports_itself_and_the_floors_below():
     for module, imports in _graph()[0].items():
         if module.startswith("lmladder.fast"):
             outside = {m for m in imports if not m.startswith("lmladder.fast")} - {
@@ -184,8 +184,8 @@ def test_the_speed_wing_imports_only_itself():
             assert not outside, f"{module} imports {sorted(outside)}; lmladder.fast imports only itself and the floor"
 
 
-def test_the_core_reaches_the_speed_wing_through_its_one_seam():
-    """autograd/ and nn/ import the package lmladder.fast (whose `kernel(x)` hands out the wing's entry points),
+def test_the_core_reaches_fast_through_its_one_seam():
+    """autograd/ and nn/ import the package lmladder.fast (whose `kernel(x)` hands out fast/ops.py),
     never one of its modules: what runs with the numpy backend is what a reader reads there."""
     for module, imports in _graph()[0].items():
         if module.startswith(("lmladder.autograd", "lmladder.nn")):

@@ -1,6 +1,6 @@
 """Environment variables that lmladder's libraries read as they are imported, checked before any of them is.
 
-numba reads NUMBA_NUM_THREADS when it is imported (lmladder's data and speed-wing modules import it), and
+numba reads NUMBA_NUM_THREADS when it is imported (lmladder's data and fast modules import it), and
 NUMBA_NUM_THREADS=0 ended every command at start-up with numba's traceback; OMP_NUM_THREADS is taken as OpenMP
 takes it (omp_threads). A package every command imports (NEEDED) that is missing is said the same way. The
 package's __init__ runs `check_at_import()` first, so a bad value is one line naming it and the fix, exit 2, for

@@ -1,5 +1,5 @@
 """The backward walk: ordering, accumulation, graph release, no_grad, detach, dtype and aliasing rules, with the
-engine's plain gradient sums (the numpy backend) and the speed wing's copy-free ones alike."""
+engine's plain gradient sums (the numpy backend) and lmladder.fast's copy-free ones alike."""
 
 import numpy as np
 import pytest

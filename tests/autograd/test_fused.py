@@ -104,7 +104,7 @@ def test_fused_equals_composite(name, fused, composite, arrays, dtype, tol):
 @pytest.mark.parametrize("keep_probs", [True, False], ids=["keep", "recompute"])
 @pytest.mark.parametrize("name,fused,composite,arrays", PAIRS, ids=[p[0] for p in PAIRS])
 def test_fused_equals_composite_across_many_chunks(name, fused, composite, arrays, keep_probs, tile, monkeypatch):
-    """Tiny chunk and tile sizes push the speed wing's kernels (float32) through their multi-chunk / multi-tile
+    """Tiny chunk and tile sizes push lmladder.fast's kernels (float32) through their multi-chunk / multi-tile
     paths; attention either keeps its probabilities for backward or recomputes them from the log-sum-exp."""
     monkeypatch.setattr(kernels, "CHUNK", 7)
     monkeypatch.setattr(attention, "CHUNK_BYTES", 64)
@@ -114,7 +114,7 @@ def test_fused_equals_composite_across_many_chunks(name, fused, composite, array
 
 
 @pytest.mark.parametrize("tile", [64, 2])
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["textbook", "wing"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["textbook", "fast"])
 def test_attention_qkv_cache_matches_full_forward(tile, dtype, tol, monkeypatch):
     monkeypatch.setattr(attention, "TILE", tile)  # the 4-token prompt splits into tiles over a longer cache
     qkv = r(2, 6, 12).astype(dtype)
@@ -127,7 +127,7 @@ def test_attention_qkv_cache_matches_full_forward(tile, dtype, tol, monkeypatch)
 
 def test_attention_dropout_is_seeded_and_chunks_draw_the_same_masks(monkeypatch):
     qkv = Tensor(r(2, 4, 12).astype(np.float32))
-    monkeypatch.setattr(attention, "KEEP_BYTES", 0)  # the wing's chunked path: it draws one mask per chunk
+    monkeypatch.setattr(attention, "KEEP_BYTES", 0)  # fast's chunked path: it draws one mask per chunk
     a = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     b = F.causal_self_attention(qkv, 2, 0.5, np.random.default_rng(9)).data
     np.testing.assert_array_equal(a, b)
@@ -138,13 +138,13 @@ def test_attention_dropout_is_seeded_and_chunks_draw_the_same_masks(monkeypatch)
 def test_the_textbook_and_the_pooled_attention_draw_the_same_dropout_masks():
     """Query-major, one draw per call: the numpy backend's model trains with the compiled one's masks."""
     qkv = r(2, 4, 12).astype(np.float32)
-    wing = F.causal_self_attention(Tensor(qkv), 2, 0.5, np.random.default_rng(9)).data
+    pooled = F.causal_self_attention(Tensor(qkv), 2, 0.5, np.random.default_rng(9)).data
     switch.set_backend("numpy")
     try:
         textbook = F.causal_self_attention(Tensor(qkv), 2, 0.5, np.random.default_rng(9)).data
     finally:
         switch.set_backend("compiled")
-    np.testing.assert_allclose(wing, textbook, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled, textbook, rtol=1e-5, atol=1e-6)
 
 
 def test_attention_dropout_runs_in_float16():
@@ -158,7 +158,7 @@ def test_attention_dropout_runs_in_float16():
 
 @pytest.mark.parametrize("tile", [64, 2])
 @pytest.mark.parametrize("keep_bytes", [1 << 30, 0], ids=["keep", "recompute"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["textbook", "wing"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["textbook", "fast"])
 def test_attention_dropout_backward_matches_composite_with_the_same_mask(keep_bytes, tile, dtype, monkeypatch):
     """With dropout, every backward path equals the composite with the op's own mask applied."""
     monkeypatch.setattr(attention, "KEEP_BYTES", keep_bytes)

@@ -38,7 +38,7 @@ def test_gelu_tanh_matches_the_textbook(shape):
     x, g = randn(*shape, scale=3), randn(*shape, seed=1)
     (y, gx), (y2, gx2) = both(through, F.gelu, [x], g)
     np.testing.assert_allclose(y2, y, rtol=2e-6, atol=2e-6)
-    # each side's backward uses its own gate s (the wing's tanh is a rational fit, within 3.8e-7), times x^3 terms
+    # each side's backward uses its own gate s (fast's tanh is a rational fit, within 3.8e-7), times x^3 terms
     np.testing.assert_allclose(gx2, gx, rtol=1e-5, atol=5e-5)
 
 

@@ -1,4 +1,4 @@
-"""The modern transformer's compiled kernels (fast/modern_jit.py, through fast/wing.py) against the textbook lines
+"""The modern transformer's compiled kernels (fast/modern_jit.py, through fast/ops.py) against the textbook lines
 of their primitives: RMS norm on strided head views, rotary turns, ReLU^2; the same bits at any thread count; NaN
 in -> NaN out."""
 
@@ -21,7 +21,7 @@ def qk_view(B=16, T=128, H=4, d=32):
     return qkv[:, :, : H * d].reshape(B, T, H, d)
 
 
-def test_the_wing_takes_float32_only():
+def test_fast_takes_float32_arrays_and_no_other():
     assert kernel(np.zeros(3, np.float32)) is not None
     assert kernel(np.zeros(3, np.float64)) is None  # gradchecks run the textbook lines
 
@@ -38,17 +38,17 @@ def test_rms_norm_matches_the_textbook(make, need_w):
         np.testing.assert_allclose(n, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
 
 
-def test_the_wings_rms_norm_keeps_the_textbooks_shapes():
-    """Each side may run the other's backward: the wing returns xhat and rstd as the textbook lines do."""
+def test_fasts_rms_norm_keeps_the_textbooks_shapes():
+    """Each side may run the other's backward: fast returns xhat and rstd as the textbook lines do."""
     x, w = qk_view(B=2, T=3), randn(32, seed=3)
-    wing = kernel(x)
-    for a, b in zip(rms_norm(x, w, 1e-5), wing.rms_norm(x, w, 1e-5), strict=True):
+    ops = kernel(x)
+    for a, b in zip(rms_norm(x, w, 1e-5), ops.rms_norm(x, w, 1e-5), strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     _, xhat, rstd = rms_norm(x, w, 1e-5)
     for a, b in zip(
         rms_norm_backward(x, xhat, rstd, w, True, True),
-        wing.rms_norm_backward(x, xhat, rstd, w, True, True),
+        ops.rms_norm_backward(x, xhat, rstd, w, True, True),
         strict=True,
     ):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

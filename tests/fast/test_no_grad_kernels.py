@@ -1,4 +1,4 @@
-"""The speed wing's kernels for a forward without a graph (scoring, sampling, loss estimates) against the paths that
+"""lmladder.fast's kernels for a forward without a graph (scoring, sampling, loss estimates) against the paths that
 keep what backward needs: the causal convolution's compiled forward (with a graph too) is the textbook's bits, the
 norms' and activations' outputs are the same bits when they keep nothing, and ModernQKV's one pass is the bits of
 its QK-norm and rotary kernels (float32 rounding apart for heads under 16 wide)."""
@@ -15,7 +15,7 @@ RNG = np.random.default_rng(0)
 
 
 def _both(fn):
-    """(fn() with the compiled backend, fn() with the numpy one): the wing against the textbook lines."""
+    """(fn() on the compiled kernels, fn() on the numpy backend): fast against the textbook lines."""
     compiled = fn()
     fast.set_backend("numpy")
     try:

@@ -1,4 +1,4 @@
-"""What the speed wing's tests share: run a primitive on both backends (the textbook lines, then the wing's
+"""What the tests of lmladder.fast share: run a primitive on both backends (the textbook lines, then fast's
 kernels), and float32 normal arrays."""
 
 import numpy as np
@@ -8,7 +8,7 @@ from lmladder.fast import switch
 
 
 def both(fn, *args):
-    """fn(*args) with the numpy backend, then with the compiled one (copies: the wing's outputs are pooled)."""
+    """fn(*args) with the numpy backend, then with the compiled one (copies: fast's outputs are pooled)."""
     out = {}
     for name in switch.BACKENDS:
         switch.set_backend(name)

@@ -1,6 +1,6 @@
-"""The textbook lines train every rung as the speed wing does: with the numpy backend (LMLADDER_KERNELS=numpy, the
-code docs/autograd.md walks through) each trainable rung's losses and weights after a few optimizer steps equal the
-compiled backend's to float32 rounding."""
+"""The textbook lines train every rung as lmladder.fast does: with the numpy backend (LMLADDER_KERNELS=numpy, the
+code docs/autograd.md walks through) each trainable rung's losses and weights after a few optimizer steps equal those
+of LMLADDER_KERNELS=compiled to float32 rounding."""
 
 import numpy as np
 import pytest
@@ -43,11 +43,11 @@ def train(rung: str, options: dict, backend: str, muon: bool):
 
 
 @pytest.mark.parametrize(("rung", "options"), CASES, ids=[f"{r}-{'-'.join(o) or 'plain'}" for r, o in CASES])
-def test_the_textbook_lines_train_as_the_speed_wing(rung, options):
+def test_the_textbook_lines_train_as_fast_does(rung, options):
     muon = options.get("qk_norm", False)  # the modern GPT trains by Muon, as its preset does
-    textbook, wing = train(rung, options, "numpy", muon), train(rung, options, "compiled", muon)
-    np.testing.assert_allclose(textbook[0], wing[0], rtol=2e-5)
+    textbook, compiled = train(rung, options, "numpy", muon), train(rung, options, "compiled", muon)
+    np.testing.assert_allclose(textbook[0], compiled[0], rtol=2e-5)
     # Adam divides by the gradient's own scale: where a gradient is near 0, its rounding moves a weight by up to
     # ~lr (3e-3) a step, so weights agree to a small fraction of the steps taken, losses to float32 rounding
-    for a, b in zip(textbook[1], wing[1], strict=True):
+    for a, b in zip(textbook[1], compiled[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=3e-4)

@@ -103,7 +103,7 @@ ignored. The flat keys of before (`optim.muon_lr`, `optim.schedule=wsd`, `train.
 refused with their new key, on the command line before Hydra composes it or in a preset (`*-renamed-*`).
 
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
-`LMLADDER_KERNELS=numpy` turns the whole speed wing (lmladder/fast) off and runs the textbook code instead
+`LMLADDER_KERNELS=numpy` turns all of lmladder.fast off and runs the textbook code instead
 (slower; the same results to float32 rounding). Any other value is refused (`kernels-env-unknown` below).
 `LMLADDER_GEMM=mkl` sends the matrix products to Intel MKL instead of NumPy's OpenBLAS (`pip install -e '.[mkl]'`;
 other bits, docs/parallel.md); an unknown library or a missing MKL is refused before any work (`gemm-env-unknown`,

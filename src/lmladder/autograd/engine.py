@@ -4,7 +4,7 @@ A `Tensor` wraps a NumPy array. Applying a `Function` to tensors runs its `forwa
 gradient is needed, returns a tensor that remembers the function node. `Tensor.backward()` walks those nodes in
 reverse topological order (iteratively, so deep graphs never hit the recursion limit), asks each node for the
 gradients of its inputs, sums each back to its input's shape (`gradients.fit`, the one place broadcasting is
-undone) and adds them up per tensor (`gradients.Gradients`, or the speed wing's twin), paying the leaves' out
+undone) and adds them up per tensor (`gradients.Gradients`, or its twin in `fast`), paying the leaves' out
 into `.grad`.
 """
 
@@ -191,7 +191,7 @@ class Tensor:
                 grad = np.broadcast_to(grad, self.shape).copy()
 
         k = fast.kernel(grad)
-        grads = Gradients(self, grad) if k is None else k.gradients(self, grad)  # the wing's sums copy less
+        grads = Gradients(self, grad) if k is None else k.gradients(self, grad)  # fast's sums copy less
         for t in self._topo_order():
             g = grads.pop(t)
             node = t._node

@@ -1,8 +1,8 @@
 """Scaled dot-product attention (Vaswani et al., 2017) as fused primitives: `AttentionQKV` on nanoGPT's fused
 projection, with an optional KV cache for decoding, and `Attention` on separate q, k, v heads.
 
-Each reads as the textbook: softmax(q k^T / sqrt(d) + causal mask) v. On float32 with the compiled backend the speed
-wing runs the same arithmetic in cache-sized chunks on the one thread pool (fast/wing.py), to float32 rounding."""
+Each reads as the textbook: softmax(q k^T / sqrt(d) + causal mask) v. On float32 with `fast` on, its kernels run the
+same arithmetic in cache-sized chunks on the one thread pool (fast/ops.py), to float32 rounding."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class AttentionQKV(Function):
     queries attend over all start + T cached positions.
     """
 
-    __slots__ = ("saved", "n_head", "wing")
+    __slots__ = ("saved", "n_head", "fast_ops")
 
     def forward(self, qkv, n_head, dropout_p=0.0, rng=None, cache=None):
         B, T, C3 = qkv.shape
@@ -66,9 +66,9 @@ class AttentionQKV(Function):
         if dropout_p > 0 and rng is None:
             raise AutogradError("AttentionQKV: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
         self.n_head = n_head
-        self.wing = fast.kernel(qkv)
-        if self.wing is not None:
-            out, saved = self.wing.attention_qkv(qkv, n_head, dropout_p, rng, cache)
+        self.fast_ops = fast.kernel(qkv)
+        if self.fast_ops is not None:
+            out, saved = self.fast_ops.attention_qkv(qkv, n_head, dropout_p, rng, cache)
             self.saved = saved if is_grad_enabled() else None  # no graph: its probabilities go back to the pool now
             return out
         C = C3 // 3
@@ -85,8 +85,8 @@ class AttentionQKV(Function):
     def backward(self, g):
         if self.saved is None:
             raise AutogradError("AttentionQKV: no backward through the KV cache; decode under no_grad()")
-        if self.wing is not None:
-            return (self.wing.attention_qkv_backward(self.saved, g, self.n_head),)
+        if self.fast_ops is not None:
+            return (self.fast_ops.attention_qkv_backward(self.saved, g, self.n_head),)
         B, T, C = g.shape
         gq, gk, gv = attend_backward(self.saved, g.reshape(B, T, self.n_head, -1).swapaxes(1, 2))
         return (np.concatenate([a.swapaxes(1, 2).reshape(B, T, C) for a in (gq, gk, gv)], axis=-1),)  # (B, T, 3C)
@@ -95,7 +95,7 @@ class AttentionQKV(Function):
 class Attention(Function):
     """softmax(q k^T / sqrt(d) [+ causal mask]) v, with dropout on the probabilities; q (B,H,T,d), k/v (B,H,S,d)."""
 
-    __slots__ = ("saved", "wing")
+    __slots__ = ("saved", "fast_ops")
 
     def forward(self, q, k, v, causal=True, dropout_p=0.0, rng=None):
         if q.ndim != 4 or q.shape[-1] != k.shape[-1] or k.shape != v.shape or q.shape[:-2] != k.shape[:-2]:
@@ -105,14 +105,14 @@ class Attention(Function):
             )
         if dropout_p > 0 and rng is None:
             raise AutogradError("Attention: dropout_p > 0 needs rng=np.random.Generator; pass the model's rng")
-        self.wing = fast.kernel(q)
-        if self.wing is not None:
-            out, self.saved = self.wing.attention_heads(q, k, v, causal, dropout_p, rng)
+        self.fast_ops = fast.kernel(q)
+        if self.fast_ops is not None:
+            out, self.saved = self.fast_ops.attention_heads(q, k, v, causal, dropout_p, rng)
             return out
         y, self.saved = attend(q, k, v, causal, dropout_p, rng)
         return y
 
     def backward(self, g):
-        if self.wing is not None:
-            return self.wing.attention_heads_backward(self.saved, g, self.needs)
+        if self.fast_ops is not None:
+            return self.fast_ops.attention_heads_backward(self.saved, g, self.needs)
         return attend_backward(self.saved, g)

@@ -51,10 +51,10 @@ class ModernQKV(Function):
         if rope_base:
             cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
             self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
-        wing = fast.kernel(qkv)
-        if wing is not None and not is_grad_enabled() and (not ve or ve[0].dtype == qkv.dtype):
+        fast_ops = fast.kernel(qkv)
+        if fast_ops is not None and not is_grad_enabled() and (not ve or ve[0].dtype == qkv.dtype):
             # no graph (scoring, sampling): one pass, the kernels below's arithmetic (those keep what backward needs)
-            return wing.modern_qkv(qkv, ve[0] if ve else None, H, Hkv, qk_norm, self.cos, self.sin, eps)
+            return fast_ops.modern_qkv(qkv, ve[0] if ve else None, H, Hkv, qk_norm, self.cos, self.sin, eps)
         C, Ckv = H * d, Hkv * d
         q = qkv[:, :, :C].reshape(B, T, H, d)  # (B, T, H, d), a strided view
         k = qkv[:, :, C : C + Ckv].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
@@ -63,13 +63,13 @@ class ModernQKV(Function):
             v = v + ve[0]  # this token's value embedding
         if qk_norm:
             one = np.ones(d, qkv.dtype)
-            norm = rms_norm if wing is None else wing.rms_norm
+            norm = rms_norm if fast_ops is None else fast_ops.rms_norm
             (q, qh, qr), (k, kh, kr) = norm(q, one, eps), norm(k, one, eps)
             self.norms = (one, qh, qr, kh, kr)
         if rope_base:
-            turn = rotate_half if wing is None else wing.rotate_half
+            turn = rotate_half if fast_ops is None else fast_ops.rotate_half
             q, k = turn(q, self.cos, self.sin), turn(k, self.cos, self.sin)
-        out = (np if wing is None else wing).empty((B, T, 3 * C), qkv.dtype)
+        out = (np if fast_ops is None else fast_ops).empty((B, T, 3 * C), qkv.dtype)
         out[:, :, :C] = q.reshape(B, T, C)
         g = H // Hkv  # each key/value head serves g query heads, side by side
         out[:, :, C : 2 * C].reshape(B, T, Hkv, g, d)[...] = k.reshape(B, T, Hkv, 1, d)
@@ -83,16 +83,16 @@ class ModernQKV(Function):
         gq = grad[:, :, :C].reshape(B, T, H, d)
         gk = grad[:, :, C : 2 * C].reshape(B, T, Hkv, g, d).sum(axis=3)  # a group's heads share one key head
         gv = grad[:, :, 2 * C :].reshape(B, T, Hkv, g, d).sum(axis=3)
-        wing = fast.kernel(grad)
+        fast_ops = fast.kernel(grad)
         if self.cos is not None:
-            turn = rotate_half if wing is None else wing.rotate_half
+            turn = rotate_half if fast_ops is None else fast_ops.rotate_half
             gq, gk = turn(gq, self.cos, -self.sin), turn(gk, self.cos, -self.sin)
         if self.norms is not None:
             one, qh, qr, kh, kr = self.norms
-            norm_backward = rms_norm_backward if wing is None else wing.rms_norm_backward
+            norm_backward = rms_norm_backward if fast_ops is None else fast_ops.rms_norm_backward
             gq = norm_backward(gq, qh, qr, one, True, False)[0]
             gk = norm_backward(gk, kh, kr, one, True, False)[0]
-        gqkv = (np if wing is None else wing).empty((B, T, C + 2 * Ckv), grad.dtype)
+        gqkv = (np if fast_ops is None else fast_ops).empty((B, T, C + 2 * Ckv), grad.dtype)
         gqkv[:, :, :C] = gq.reshape(B, T, C)
         gqkv[:, :, C : C + Ckv] = gk.reshape(B, T, Ckv)
         gqkv[:, :, C + Ckv :] = gv.reshape(B, T, Ckv)
@@ -129,8 +129,8 @@ class CausalConv(Function):
         B, T, C = x.shape
         W = w.reshape(kernel, C)
         self.w, self.w_shape = W, w.shape
-        if (wing := fast.kernel(x)) is not None and W.dtype == x.dtype:  # under no_grad it keeps no xp
-            y, self.xp = wing.causal_conv(x, W, before, is_grad_enabled())
+        if (fast_ops := fast.kernel(x)) is not None and W.dtype == x.dtype:  # under no_grad it keeps no xp
+            y, self.xp = fast_ops.causal_conv(x, W, before, is_grad_enabled())
             return y
         if before is None:
             before = np.zeros((B, kernel - 1, C), x.dtype)

@@ -1,4 +1,4 @@
-"""Adam's and AdamW's whole-model step on the compiled kernel (kernels_jit.adam): the speed wing's twin of
+"""Adam's and AdamW's whole-model step on the compiled kernel (kernels_jit.adam): fast's twin of
 nn.optim.Adam.reference_update, one pass per parameter over its gradient, moments and weight together.
 
 It folds the bias corrections into two scalars per group and step, as Kingma & Ba's Section 2 suggests:

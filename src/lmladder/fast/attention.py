@@ -1,7 +1,7 @@
 """Attention calls laid out for speed: the (batch, heads) chunks and query tiles attention_core.py works on (score
 matrices that fit the L2 cache; long causal chunks skip their masked upper triangle tile by tile; probabilities
 kept for backward when small, else recomputed from the log-sum-exp), and the choice of kernels_blas.py for causal
-self-attention on float32 with the compiled backend: one (batch, head) per turn of the one thread pool.
+self-attention on float32 with `fast` on: one (batch, head) per turn of the one thread pool.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class _Pooled:
 
 
 def _pooled_forward(qkv, n_head, dropout_p, rng):
-    """(out, saved) when kernels_blas takes the call (float32, compiled backend, the probabilities small enough
+    """(out, saved) when kernels_blas takes the call (float32, `fast` on, the probabilities small enough
     to keep), else None."""
     B, T, C3 = qkv.shape
     H, dt = n_head, qkv.dtype

@@ -1,5 +1,5 @@
 """The loaders of the compiled kernels (kernels_jit.py: numba) and of the GEMMs on the one thread pool
-(kernels_blas.py), and the small pieces the rest of the wing shares: Linear's GEMMs (`matmul`, `matmul_pair`), the
+(kernels_blas.py), and the small pieces the rest of `fast` shares: Linear's GEMMs (`matmul`, `matmul_pair`), the
 residual sum (`add`) and dropout's pooled masks.
 """
 
@@ -26,7 +26,7 @@ def _load_jit():
 
 
 def compiled(x: np.ndarray):
-    """The compiled kernels module when it takes x (float32, the compiled backend, numba importable), else None."""
+    """The compiled kernels module when it takes x (float32, LMLADDER_KERNELS=compiled, numba importable), else None."""
     if x.dtype != np.float32 or not switch.on():
         return None
     return _load_jit()

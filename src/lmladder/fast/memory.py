@@ -1,6 +1,6 @@
 """A caching allocator for the big arrays of a training step (activations, gradients, kernel scratch), and its rule.
 
-The rule: the pool belongs to the speed wing. The kernels, the fused primitives built on them (autograd's ops_nn.py,
+The rule: the pool belongs to `fast`. The kernels, the fused primitives built on them (autograd's ops_nn.py,
 ops_attention.py) and the engine's gradient sums (gradients.py) may allocate through this module (`empty`,
 `empty_like`, `zeros`) with NumPy's `out=`, where a measured step gains from it. The plain primitives
 (ops_elementwise, ops_reduce, ops_shape) are the readable reference, NumPy expressions as micrograd writes them,

@@ -1,4 +1,4 @@
-"""The one switch of the speed wing: "compiled" (the default) runs it; "numpy" (`set_backend("numpy")`, or
+"""The one switch of `fast`: "compiled" (the default) runs it; "numpy" (`set_backend("numpy")`, or
 LMLADDER_KERNELS=numpy) turns all of it off: every primitive, the engine's gradient sums and the optimizers run
 exactly the code a reader reads (fast.kernel answers None)."""
 
@@ -18,7 +18,7 @@ class KernelError(LmladderError, ValueError):
 
 
 def set_backend(name: str) -> None:
-    """ "compiled": the speed wing where it applies (the default); "numpy": the textbook code only."""
+    """ "compiled": `fast` where it applies (the default); "numpy": the textbook code only."""
     global _backend
     if name not in BACKENDS:
         raise KernelError(f"kernel backend {name!r} is unknown; use compiled (the default) or numpy")
@@ -36,5 +36,5 @@ def backend() -> str:
 
 
 def on() -> bool:
-    """Whether the speed wing runs (the compiled backend)."""
+    """Whether `fast` runs (LMLADDER_KERNELS=compiled)."""
     return (_backend or backend()) == "compiled"

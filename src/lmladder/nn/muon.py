@@ -142,7 +142,7 @@ class Muon(AdamW):
 
     def step(self) -> None:
         """reference_update for every parameter, with the orthogonalisations (the step's cost: one per matrix, or per
-        block of one) run side by side on the cores by the speed wing: the same bits as one after another."""
+        block of one) run side by side on the cores by `fast`: the same bits as one after another."""
         self.step_count += 1
         todo = []  # (w, update before orthogonalisation, group, blocks) for each matrix
         i = 0

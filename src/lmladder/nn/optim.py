@@ -5,9 +5,9 @@ to override hyper-parameters per group (e.g. no decay on biases, norms and embed
 in a config (optim.adam, optim.sgd) are a dataclass beside it, which its constructor takes whole.
 
 Each optimizer states its rule once, plainly, in `reference_update` (one parameter, the paper's formula). Adam's
-`fast_step` hands the whole model to the speed wing's compiled twin (lmladder/fast/adam.py), which must equal the
+`fast_step` hands the whole model to its compiled twin in `fast` (lmladder/fast/adam.py), which must equal the
 reference to float32 rounding (tests/nn/test_optim.py runs both on the same parameters and gradients). `step()`
-takes the fast step where the wing takes it, the reference otherwise.
+takes the fast step where `fast` takes it, the reference otherwise.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Optimizer:
         raise NotImplementedError
 
     def fast_step(self) -> bool:
-        """The whole update by the speed wing (lmladder.fast); False (nothing done) where it has none for this rule
+        """The whole update by lmladder.fast; False (nothing done) where it has none for this rule
         or these parameters, and step() runs reference_update."""
         return False
 

@@ -1,5 +1,5 @@
-"""The speed wing's side of the seam: what the core's primitives and optimizers call when `fast.kernel(x)` hands
-them this module (x a float32 array, the compiled backend on, numba importable).
+"""`fast`'s side of the seam: what the core's primitives and optimizers call when `fast.kernel(x)` hands
+them this module (x a float32 array, LMLADDER_KERNELS=compiled, numba importable).
 
 Each function takes the arrays its primitive's textbook lines take and returns what those lines compute, in the
 same shapes, to float32 rounding: compiled kernels (kernels_jit.py, modern_jit.py), GEMMs and attention on the one
