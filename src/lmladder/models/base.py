@@ -1,4 +1,5 @@
-"""The one model contract of the ladder (makemore's), and the checks every model config shares.
+"""The one model contract of the ladder (makemore's), the checks every model config shares, and the pieces several
+rungs build from (WindowModel, hidden_linear, quiet_head).
 
 Every rung is a `LanguageModel` built from its own config dataclass (nanoGPT's GPTConfig pattern):
 
@@ -20,9 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import nn
 from ..autograd import Tensor
 from ..autograd import functional as F
-from ..data.batching import IGNORE_INDEX
+from ..data.batching import IGNORE_INDEX, context_windows
 from ..nn import Module
 from . import REGISTRY, ModelConfigError
 
@@ -159,3 +161,41 @@ class LanguageModel(Module):
                 "crop the context to the last block_size tokens"
             )
         return idx
+
+
+class WindowModel(LanguageModel):
+    """A rung whose every position reads its own window of the last `context` tokens, left-padded with pad_id (the
+    MLP, the WaveNet): for a lines corpus pad_id is the boundary token, so the first prediction of a word sees
+    [boundary]*context exactly as makemore's `X = [0, 0, 0]`. Its config has context, n_embd, pad_id, vocab_size."""
+
+    def __init__(self, config: Any, *, rng: np.random.Generator, dtype):
+        super().__init__(config)
+        self.context, self.pad_id = config.context, config.pad_id
+        self.block_size = None  # any length: each position only looks at its own `context` window
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd, rng=rng, dtype=dtype)
+
+    def windows(self, idx: np.ndarray, last_only: bool) -> np.ndarray:
+        """(B, T) ids -> (B, T, context) ids, each position's window; with last_only the last `context` positions'
+        alone (the last one's window is all a prediction of the next token needs)."""
+        if last_only:
+            idx = idx[:, -self.context :]  # (B, T) -> (B, <=context)
+        return context_windows(idx, self.context, self.pad_id)
+
+
+def hidden_linear(fan_in: int, fan_out: int, *, gain=1.0, bias=True, rng: np.random.Generator, dtype) -> nn.Linear:
+    """A hidden layer's Linear with Kaiming-normal weights, std gain / sqrt(fan_in) (He et al., 2015), and a zero
+    bias: with the gain of the activation that follows, its outputs start at unit scale (tanh out of saturation)."""
+    lin = nn.Linear(fan_in, fan_out, bias=bias, rng=rng, dtype=dtype)  # its own draw first: a seed keeps its weights
+    lin.weight.data[...] = nn.init.kaiming_normal(rng, lin.weight.shape, gain=gain, dtype=dtype)
+    if bias:
+        lin.bias.data[...] = 0
+    return lin
+
+
+def quiet_head(n_in: int, vocab_size: int, scale: float, *, rng: np.random.Generator, dtype) -> nn.Linear:
+    """The head of a small rung: Linear's init times `scale`, zero bias, so the first predictions are near uniform
+    (the initial loss about ln(vocab_size)) rather than confidently wrong."""
+    head = nn.Linear(n_in, vocab_size, rng=rng, dtype=dtype)
+    head.weight.data *= scale
+    head.bias.data[...] = 0
+    return head

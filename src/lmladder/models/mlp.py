@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..data.batching import context_windows
 from ..rules import check_fields, choice, integer, number
-from .base import Counts, LanguageModel, ModelConfigError, check_ids, need_vocab
+from .base import Counts, ModelConfigError, WindowModel, check_ids, hidden_linear, need_vocab, quiet_head
 
 
 @dataclass
@@ -39,38 +38,25 @@ class MLPConfig:
         return Counts(params, params - V * E, matmul, 6 * matmul)
 
 
-class MLP(LanguageModel):
-    """Position t predicts token t+1 from tokens t-context+1..t (left-padded with pad_id), for every t at once.
-
-    For a lines corpus pad_id is the boundary token, so the first prediction of a word sees
-    [boundary]*context exactly as makemore's `X = [0, 0, 0]`.
-    """
+class MLP(WindowModel):
+    """Position t predicts token t+1 from tokens t-context+1..t (left-padded with pad_id), for every t at once."""
 
     rung, ladder_position = "mlp", 20
     Config = MLPConfig
 
     def __init__(self, config: MLPConfig, *, rng: np.random.Generator, dtype=np.float32):
-        super().__init__(config)
+        super().__init__(config, rng=rng, dtype=dtype)
         c = config
-        self.context, self.pad_id = c.context, c.pad_id
-        self.block_size = None  # any length: each position only looks at its own `context` window
-        self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         gain = nn.init.calculate_gain(c.activation if c.activation in ("tanh", "relu", "gelu") else "linear")
         layers: list[nn.Module] = []
         fan_in = c.context * c.n_embd
         for _ in range(c.n_layers):
-            lin = nn.Linear(fan_in, c.n_hidden, rng=rng, dtype=dtype)
-            # Kaiming init with the activation's gain keeps tanh out of saturation at step 0
-            lin.weight.data[...] = nn.init.kaiming_normal(rng, lin.weight.shape, gain=gain, dtype=dtype)
-            lin.bias.data[...] = 0
-            layers += [lin, nn.activation(c.activation)]
+            layers += [hidden_linear(fan_in, c.n_hidden, gain=gain, rng=rng, dtype=dtype), nn.activation(c.activation)]
             if c.dropout > 0:
                 layers.append(nn.Dropout(c.dropout, rng=rng))
             fan_in = c.n_hidden
         self.hidden = nn.Sequential(*layers)
-        self.head = nn.Linear(c.n_hidden, c.vocab_size, rng=rng, dtype=dtype)
-        self.head.weight.data *= 0.01  # near-uniform first predictions: initial loss ~ ln(vocab_size)
-        self.head.bias.data[...] = 0
+        self.head = quiet_head(c.n_hidden, c.vocab_size, 0.01, rng=rng, dtype=dtype)  # initial loss ~ ln(vocab)
 
     @classmethod
     def min_params(cls, c: MLPConfig) -> float:
@@ -78,11 +64,9 @@ class MLP(LanguageModel):
         return float(V * E + K * E * H + (L - 1) * (H * H + H) + H * V)
 
     def forward(self, idx, targets=None, *, last_only=False):
-        idx = self.check_input(idx, targets, last_only)
-        if last_only:
-            idx = idx[:, -self.context :]  # the last position's window is all it needs: (B, T) -> (B, <=context)
-        B, T = idx.shape
-        emb = self.wte(context_windows(idx, self.context, self.pad_id))  # (B, T, context, n_embd)
+        windows = self.windows(self.check_input(idx, targets, last_only), last_only)  # (B, T, context)
+        B, T = windows.shape[:2]
+        emb = self.wte(windows)  # (B, T, context, n_embd)
         h = self.hidden(emb.reshape(B, T, -1))  # (B, T, context*n_embd) -> (B, T, n_hidden)
         if last_only:
             h = h[:, -1:]  # (B, T, n_hidden) -> (B, 1, n_hidden)

@@ -20,7 +20,7 @@ from ..autograd import functional as F
 from ..autograd import getitem, is_grad_enabled, stack
 from ..autograd.engine import Tensor
 from ..rules import block, check_fields, check_groups, choice, integer, nest, number
-from .base import Counts, LanguageModel, ModelConfigError, need_vocab
+from .base import Counts, LanguageModel, ModelConfigError, need_vocab, quiet_head
 
 # cell -> (gates per hidden unit, state width in hidden units: the LSTM carries [h, c])
 CELLS = {"rnn": (1, 1), "gru": (3, 1), "lstm": (4, 2)}
@@ -119,9 +119,7 @@ class RNN(LanguageModel):
         self.cell, self.n_hidden, self.dropout, self.rng = c.cell, c.n_hidden, c.dropout, rng
         self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         self.layers = nn.ModuleList(Recurrent(c, c.n_hidden if k else c.n_embd, rng, dtype) for k in range(c.n_layer))
-        self.head = nn.Linear(c.n_hidden, c.vocab_size, rng=rng, dtype=dtype)
-        self.head.weight.data *= 0.01  # near-uniform first predictions: initial loss ~ ln(vocab_size)
-        self.head.bias.data[...] = 0
+        self.head = quiet_head(c.n_hidden, c.vocab_size, 0.01, rng=rng, dtype=dtype)  # initial loss ~ ln(vocab)
 
     @classmethod
     def stored_config(cls, fields: dict) -> RNNConfig:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..data.batching import IGNORE_INDEX, context_windows
+from ..data.batching import IGNORE_INDEX
 from ..rules import check_fields, integer
-from .base import Counts, LanguageModel, ModelConfigError, check_ids, need_vocab
+from .base import Counts, ModelConfigError, WindowModel, check_ids, hidden_linear, need_vocab, quiet_head
 
 
 @dataclass
@@ -53,9 +53,8 @@ class Level(nn.Module):
 
     def __init__(self, fan_in: int, n_hidden: int, *, rng: np.random.Generator, dtype):
         self.merge = nn.FlattenConsecutive(2)
-        self.proj = nn.Linear(2 * fan_in, n_hidden, bias=False, rng=rng, dtype=dtype)
-        # Zero-to-Hero's init, N(0, 1/fan_in): BatchNorm fixes the scale that follows anyway
-        self.proj.weight.data[...] = nn.init.kaiming_normal(rng, self.proj.weight.shape, dtype=dtype)
+        # Zero-to-Hero's init, N(0, 1/fan_in) with no gain: BatchNorm fixes the scale that follows anyway
+        self.proj = hidden_linear(2 * fan_in, n_hidden, bias=False, rng=rng, dtype=dtype)
         self.norm = nn.BatchNorm1d(n_hidden, dtype=dtype)
         self.act = nn.Tanh()  # a module, so health statistics and `lmladder inspect` see it
 
@@ -64,7 +63,7 @@ class Level(nn.Module):
         return self.act(self.norm(h, rows))
 
 
-class WaveNet(LanguageModel):
+class WaveNet(WindowModel):
     """Position t predicts token t+1 from its own window of `context` tokens (left-padded with pad_id, as the MLP),
     for every t at once. BatchNorm's training statistics come from the positions that carry a target only, so the
     padding of a batch of names never skews them; without targets (sampling, scoring) it uses the running ones."""
@@ -73,16 +72,11 @@ class WaveNet(LanguageModel):
     Config = WaveNetConfig
 
     def __init__(self, config: WaveNetConfig, *, rng: np.random.Generator, dtype=np.float32):
-        super().__init__(config)
+        super().__init__(config, rng=rng, dtype=dtype)
         c = config
-        self.context, self.pad_id = c.context, c.pad_id
-        self.block_size = None  # any length: each position only looks at its own `context` window
-        self.wte = nn.Embedding(c.vocab_size, c.n_embd, rng=rng, dtype=dtype)
         fan_ins = [c.n_embd] + [c.n_hidden] * (int(math.log2(c.context)) - 1)
         self.levels = nn.ModuleList(Level(f, c.n_hidden, rng=rng, dtype=dtype) for f in fan_ins)
-        self.head = nn.Linear(c.n_hidden, c.vocab_size, rng=rng, dtype=dtype)
-        self.head.weight.data *= 0.1  # a less confident first guess (Zero-to-Hero's `layers[-1].weight *= 0.1`)
-        self.head.bias.data[...] = 0
+        self.head = quiet_head(c.n_hidden, c.vocab_size, 0.1, rng=rng, dtype=dtype)  # Zero-to-Hero's `*= 0.1`
 
     @classmethod
     def min_params(cls, c: WaveNetConfig) -> float:
@@ -91,10 +85,9 @@ class WaveNet(LanguageModel):
 
     def forward(self, idx, targets=None, *, last_only=False):
         idx = self.check_input(idx, targets, last_only)
-        if last_only:  # sampling: the last position's window alone, (B, T) -> (B, 1, context)
-            windows = context_windows(idx[:, -self.context :], self.context, self.pad_id)[:, -1:]
-        else:
-            windows = context_windows(idx, self.context, self.pad_id)  # (B, T, context)
+        windows = self.windows(idx, last_only)  # (B, T, context)
+        if last_only:  # sampling: the last position's window alone, (B, T, context) -> (B, 1, context)
+            windows = windows[:, -1:]
         B, T = windows.shape[:2]
         # the positions that carry a target, whose statistics BatchNorm learns from; none without targets
         rows = np.zeros((B, T), dtype=bool) if targets is None else np.asarray(targets) != IGNORE_INDEX  # (B, T)
