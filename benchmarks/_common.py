@@ -91,7 +91,7 @@ def machine_info(threads: int | None, torch=None) -> dict:
 def cpu_model() -> str:
     """The CPU's model name with its family/model numbers where the name alone is vague (a VM's "AMD EPYC": family
     25 model 17 is Zen 4 Genoa): lmladder's own, which keys the GEMM peak a run's MFU divides by."""
-    from lmladder.training.mfu import cpu_model as model
+    from lmladder.resources import cpu_model as model
 
     return model()
 

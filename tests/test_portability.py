@@ -123,6 +123,14 @@ def test_the_apis_are_gone_in_the_processes_it_starts(tmp_path):
     assert r.stdout.split() == ["False", "False", "False"], r.stderr
 
 
+def test_the_cpu_is_named_without_proc(tmp_path):
+    """Where /proc/cpuinfo cannot be read, the CPU's name is platform's (what a GEMM peak and a frontier plan's
+    tokens/s are keyed by), not an error."""
+    probe = "import platform; from lmladder.resources import cpu_model; print(cpu_model() == (platform.processor() "
+    r = run(["-c", probe + "or platform.machine() or 'unknown'))"], tmp_path)
+    assert r.stdout.strip() == "True", r.stderr
+
+
 @SANDBOX
 def test_prepare_from_a_file(sandbox):
     r = sandbox["prepare"]

@@ -1,6 +1,7 @@
-"""The machine's resources as this process may use them, on every OS: its usable cores, and how much memory it may
-still use, with the one check every large request goes through before it allocates: a batch of 10 million rows or a
-million-token context is refused with its estimate, not run until the machine swaps or the kernel kills it.
+"""The machine's resources as this process may use them, on every OS: its CPU's name, its usable cores, and how much
+memory it may still use, with the one check every large request goes through before it allocates: a batch of 10
+million rows or a million-token context is refused with its estimate, not run until the machine swaps or the kernel
+kills it.
 
 Available = the smallest of: the OS's available memory (psutil: free memory plus what the OS can reclaim; Linux's
 MemAvailable, macOS's and Windows' own counters), the cgroup v2 limit minus its usage where there is one (a Linux
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -60,6 +64,34 @@ def parse_bytes(text: str) -> int:
 def threads_asked() -> int | None:
     """The threads OMP_NUM_THREADS asks for, read as OpenMP reads it (the outermost level of "4,2"); None if unset."""
     return omp_threads(os.environ.get("OMP_NUM_THREADS"))
+
+
+def cpu_model() -> str:
+    """The CPU's name where each OS keeps it: Linux's /proc/cpuinfo with the family and model numbers (a VM's plain
+    "AMD EPYC" is vague: family 25 model 17 is Zen 4), macOS's sysctl, Windows' registry; else platform's coarser
+    name. It says which machine a GEMM peak (training.mfu) or a frontier plan's tokens/s were measured on."""
+    try:
+        if sys.platform.startswith("linux"):
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                first = f.read().split("\n\n")[0]  # the first core's block
+            info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+            if "model name" in info:  # x86; an ARM board's cpuinfo has no name
+                return f"{info['model name']} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
+        elif sys.platform == "darwin":
+            brand = ["sysctl", "-n", "machdep.cpu.brand_string"]
+            return subprocess.run(brand, capture_output=True, text=True, timeout=5).stdout.strip() or _coarse_cpu()
+        elif sys.platform == "win32":
+            import winreg
+
+            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as k:
+                return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return _coarse_cpu()  # another OS, or where the OS's own record failed
+
+
+def _coarse_cpu() -> str:
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def usable_cores() -> int:

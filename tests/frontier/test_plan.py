@@ -2,6 +2,7 @@
 budgets, the study folder's point configs and launch commands, and the shipped presets."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,22 @@ def test_a_plan_from_elsewhere_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FrontierError, match="has no plan.json"):
         load_plan(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("named", ["as now", "by name alone"])
+def test_a_plan_timed_on_this_cpu_runs_and_one_timed_elsewhere_is_refused(named, tmp_path):
+    """A plan's seconds budgets run only on the CPU they were timed on; a plan written before Linux's CPU names
+    carried their family and model numbers (cpu_model) names the same CPU by its name alone."""
+    from lmladder.cli.frontier import _calibrated_here
+    from lmladder.resources import cpu_model
+
+    cpu = cpu_model() if named == "as now" else cpu_model().split(" (family ")[0]
+    point = {"kind": "seconds"}
+    plan = {"calibration": {"cpu": cpu, "cores": os.cpu_count()}, "points": [point]}
+    assert _calibrated_here(plan, tmp_path)
+    plan["calibration"]["cpu"] = "an imaginary CPU 9000"
+    with pytest.raises(FrontierError, match="timed on an imaginary CPU 9000"):
+        _calibrated_here(plan, tmp_path)
+    plan["calibration"] |= {"cpu": cpu, "cores": os.cpu_count() + 1}
+    with pytest.raises(FrontierError, match="cores"):
+        _calibrated_here(plan, tmp_path)

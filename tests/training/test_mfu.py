@@ -4,13 +4,18 @@ temporary one: XDG_CACHE_HOME)."""
 
 import json
 import math
+import os
+import platform
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from lmladder.data import DataConfig, prepare
 from lmladder.models.bigram import NGram, NGramConfig
 from lmladder.models.mlp import MLP, MLPConfig
+from lmladder.resources import cpu_model
 from lmladder.training import OptimSettings, Run, TrainSettings, mfu
 
 from ..reliability.harness import ROOT, Sandbox, run_subprocess
@@ -29,6 +34,17 @@ def test_the_peak_is_the_fastest_of_its_products():
     rates = mfu.gemm_rates(1, n=128, repeats=3)
     assert len(rates) == 3 and all(r > 0 and math.isfinite(r) for r in rates)
     assert mfu.gemm_peak(1, n=128, repeats=3) > 0
+
+
+def test_the_peak_is_kept_under_the_cpus_name_and_numbers(monkeypatch):
+    """A VM's plain "AMD EPYC" names several generations: Linux's family and model numbers tell them apart; an OS
+    with no record of its own gives platform's name."""
+    if sys.platform.startswith("linux") and "model name" in Path("/proc/cpuinfo").read_text():
+        name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        assert cpu_model().startswith(f"{name} (family ") and cpu_model().endswith(")")
+    assert mfu.machine_key(2).startswith(f"{cpu_model()}, {os.cpu_count()} cores, ")
+    monkeypatch.setattr(sys, "platform", "plan9")
+    assert cpu_model() == (platform.processor() or platform.machine() or "unknown")
 
 
 def test_a_kept_peak_is_read_not_measured_again(cache):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..frontier.preset import FrontierError
 from ..frontier.study import LAUNCHERS
+from ..resources import cpu_model
 from .common import CliError
 
 PRESET_BYTES = 1 << 20  # a preset is a page of YAML
@@ -119,13 +120,13 @@ def _calibrated_here(plan: dict, study: Path) -> bool:
     """Whether plan.json's tokens/s were measured on this CPU (its model and cores), or not measured at all. Seconds
     budgets timed on another CPU are refused (their steps take another time here: a "1.5 s" point trained for 121 s);
     a FLOP plan only loses its estimate of the duration, said in a note."""
-    from .frontier_plan import cpu_model
-
     cal = plan.get("calibration")
     if not isinstance(cal, dict):
         return True
-    theirs, here = f"{cal.get('cpu')} ({cal.get('cores')} cores)", f"{cpu_model()} ({os.cpu_count()} cores)"
-    if theirs == here:
+    cpu = cpu_model()
+    theirs, here = f"{cal.get('cpu')} ({cal.get('cores')} cores)", f"{cpu} ({os.cpu_count()} cores)"
+    # a plan written before Linux's names carried their family and model numbers names the CPU alone
+    if cal.get("cores") == os.cpu_count() and cal.get("cpu") in (cpu, cpu.split(" (family ")[0]):
         return True
     if any(p.get("kind") == "seconds" for p in plan["points"]):
         raise FrontierError(

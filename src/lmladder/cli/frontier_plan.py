@@ -7,8 +7,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from ..frontier.calibrate import tokens_per_second
 from ..frontier.plan import Size, make_points, reference_point, tokens_per_step, train_targets
 from ..frontier.preset import FrontierError, Preset
 from ..models import for_data, rung_class
+from ..resources import cpu_model
 from ..training.settings import rung_schema
 
 # Every point's run is quiet and lean unless the preset says otherwise: no bar, no live log, no health statistics,
@@ -169,30 +168,6 @@ def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:
 def _machine(steps: int) -> dict[str, Any]:
     """The CPU the calibration ran on, as the benchmarks name it (psutil has no model name; platform's is coarse)."""
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "steps": steps}
-
-
-def cpu_model() -> str:
-    """The CPU's brand name where each OS keeps it (Linux: /proc/cpuinfo, macOS: sysctl, Windows: the registry);
-    platform's coarser name where that fails."""
-    try:
-        if sys.platform == "darwin":
-            brand = ["sysctl", "-n", "machdep.cpu.brand_string"]
-            return subprocess.run(brand, capture_output=True, text=True, timeout=5).stdout.strip() or _coarse_cpu()
-        if sys.platform == "win32":
-            import winreg
-
-            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as k:
-                return str(winreg.QueryValueEx(k, "ProcessorNameString")[0]).strip()
-        if sys.platform.startswith("linux"):
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-                return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration, subprocess.SubprocessError):
-        pass
-    return _coarse_cpu()  # another OS, or where the OS's own record failed
-
-
-def _coarse_cpu() -> str:
-    return platform.processor() or platform.machine()
 
 
 def fmt_duration(seconds: float) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -25,22 +24,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from .. import fast
 from ..fast import share
 from ..io import WriteError, atomic_write_json
+from ..resources import cpu_model
 from .settings import Run
 
 PEAK_N, PEAK_REPEATS = 2048, 5
 CACHE_NAME = "gemm_peak.json"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo with its family and model numbers (a VM's plain "AMD EPYC" is vague:
-    family 25 model 17 is Zen 4), else what the platform says, else "unknown"."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            first = f.read().split("\n\n")[0]
-        fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
-        return f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
-    except (OSError, KeyError, ValueError):
-        return platform.processor() or "unknown"
 
 
 def gemm_rates(threads: int | None = None, n: int | None = None, repeats: int | None = None) -> list[float]:
