@@ -25,6 +25,7 @@ from .health import Health, grad_stats
 from .live import EVAL_RAW_VAL, EVAL_TRAIN, EVAL_VAL, LR, TRAIN_LOSS
 from .logs import Discard, TsvLog
 from .noise import InputNoise
+from .nonfinite import NonfiniteSteps
 from .resume import RunExistsError, TrainingError, restore
 from .rngs import Rngs
 from .settings import Run, check_model, seq_len_key
@@ -41,18 +42,6 @@ class TrainResult:
     train_time_s: float
     tokens_per_s: float
     best_path: Path | None
-
-
-def _nonfinite_param(model: LanguageModel) -> str | None:
-    """Name the culprit: a parameter whose weights are already non-finite, else the first non-finite gradient."""
-    named = list(model.named_parameters())
-    for name, p in named:
-        if not np.isfinite(p.data).all():
-            return f"{name}' weights are non-finite"
-    for name, p in named:
-        if p.grad is not None and not np.isfinite(p.grad).all():
-            return f"{name}' gradient is non-finite"
-    return None
 
 
 class Trainer:
@@ -95,7 +84,8 @@ class Trainer:
         self.average = WeightAverage(model, settings.average)
         # BatchNorm's running statistics, kept equal on every MPI rank
         self.norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)] if self.world.size > 1 else []
-        self.best_val, self.best_step, self.nonfinite = math.inf, -1, 0
+        self.best_val, self.best_step = math.inf, -1
+        self.skipped = NonfiniteSteps(model, optim, settings.max_nonfinite, self.out / LAST, self.log)
 
     def run(self, stop_at: int | None = None) -> TrainResult:
         """Train from step 0, or from the run's checkpoint `resume` (`reshard`: one of another world size), to
@@ -109,7 +99,7 @@ class Trainer:
         self._open_logs(start)
         self.log(fast.describe())
         end = s.max_iters if stop_at is None else min(stop_at, s.max_iters)
-        # overflow/NaN are detected and reported per step (_skip); NumPy's RuntimeWarnings would only add noise.
+        # overflow/NaN are detected and reported per step (nonfinite.py); NumPy's RuntimeWarnings would only add noise.
         # The `with` closes the bar even on an error, so its last line precedes the error message rather than follows.
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
@@ -163,7 +153,7 @@ class Trainer:
         if resume is None:
             return 0
         state = restore(Path(resume), self.model, self.opt, self.rngs, self.world, reshard, self.average)
-        start, self.best_val, self.best_step, self.nonfinite = state
+        start, self.best_val, self.best_step, self.skipped.count = state
         if start > max_iters:
             raise TrainingError(
                 f"cannot resume from {resume}: it is at step {start}, past max_iters={max_iters}; "
@@ -193,7 +183,7 @@ class Trainer:
 
     def step(self, step: int, bar) -> bool:
         """One optimizer step (lr from the schedule, the global batch's gradient, clipping, the update), logged and
-        shown on `bar`; False when a non-finite loss or gradient skipped it (_skip)."""
+        shown on `bar`; False when a non-finite loss or gradient skipped it (nonfinite.py)."""
         lr = self.schedule(step)
         self.opt.set_lr(lr)
         t0 = time.perf_counter()
@@ -201,7 +191,8 @@ class Trainer:
         loss, n_tok = self._gradients(step, watch)
         norm = nn.clip_grad_norm(self.params, self.optim.grad_clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
-            self._skip(step, loss, norm)
+            self.skipped.skip(step, loss, norm)  # the update dropped, or the run stopped
+            self.opt.zero_grad()
             return False
         if step % self.s.grad_stats_interval == 0:
             self.grad_log.write_many(grad_stats(self.model, step, lr))
@@ -250,20 +241,6 @@ class Trainer:
         x, y = self.train_b.sample(self.rngs["batch"]) if self.epochs is None else self.epochs.batch(index)
         return (x, y) if self.noise is None else (self.noise(x, index), y)
 
-    def _skip(self, step: int, loss: float, norm: float) -> None:
-        """A non-finite loss or gradient: the update is dropped, up to max_nonfinite times in a run, then it stops."""
-        bad = _nonfinite_param(self.model) or "none' is non-finite: the loss alone"
-        self.nonfinite += 1
-        self.opt.zero_grad()
-        if self.nonfinite > self.s.max_nonfinite:
-            last = self.out / LAST
-            kept = f"last good checkpoint kept at {last}" if last.exists() else "no checkpoint yet"
-            raise TrainingError(
-                f"non-finite loss {loss} / grad norm {norm} at step {step} (parameter '{bad}); {kept}; "
-                f"lower {_rates(self.optim)}, enable grad_clip= or allow skipping with max_nonfinite="
-            )
-        self.log(f"step {step}: skipped a non-finite update (parameter '{bad}), {self.nonfinite} so far")
-
     def evaluate(self, step: int) -> None:
         """nanoGPT's estimate of the train and val loss (eval.iters batches each) of the weights scored (the average
         when one runs; the trained weights' val estimate beside it), logged; a new best val loss writes
@@ -303,7 +280,7 @@ class Trainer:
             return
         for f in self.logs:
             f.flush()
-        state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.nonfinite}
+        state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.skipped.count}
         extra = {**self.spec.checkpoint_meta, **state, **ranks, **self.average.meta()}
         mine = dict(optimizer=self.opt, rngs=self.rngs, step=step, extra=extra, average=self.average.by_name())
         save_training_checkpoint(path, self.model, self.data.tokenizer, **mine)
@@ -316,10 +293,3 @@ def train(model: LanguageModel, data: Prepared, *, rngs: Rngs, stop_at: int | No
     out_dir, and as needed meta, resume, reshard, world, live, log); its seed is the one `rngs` come from."""
     spec = Run(cls=type(model), config=model.config, data=data, seed=rngs.seed, **run)
     return Trainer(model, spec, rngs).run(stop_at=stop_at)
-
-
-def _rates(optim) -> str:
-    """The learning rates that drive the update: Muon's hidden matrices have their own (muon.lr), AdamW the rest."""
-    if optim.name == "muon":
-        return f"muon.lr={optim.muon.lr} (Muon's, the hidden matrices) or lr={optim.lr} (AdamW's, the rest)"
-    return f"lr={optim.lr}"
