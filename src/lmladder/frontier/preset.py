@@ -12,7 +12,8 @@
         sizes: {n_layer: [1, 2, 4], n_embd: [32, 64, 96]}   # zipped: (1, 32), (2, 64), (4, 96)
         seeds: [0]                   # optional: this rung's own seeds
     reference: {bigram: [bigram=kneser_ney]}   # runs that are not on the grid: a horizontal line on the plots
-    branches: {cooldown_frac: 0.2}   # optional, wsd runs only: each size's budgets from one stable run (branches.py)
+    branches: {cooldown_frac: 0.2}   # optional: each size's budgets from one stable run, each cooling down over
+                                     # its last 20%; every rung must then be on the wsd schedule (branches.py)
 
 The library never reads the file: the `lmladder frontier` command does and passes the mapping to parse_preset.
 """
