@@ -14,6 +14,7 @@ from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, 
 from .cases_average import AVERAGE
 from .cases_bounds import BOUNDS
 from .cases_branches import BRANCHES
+from .cases_data import DATA_CASES
 from .cases_diff import DIFF
 from .cases_diff5 import DIFF5
 from .cases_folders import FOLDERS
@@ -687,6 +688,7 @@ CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their o
 CASES += DIFF5  # diff and evaluate --window (issue 70): each at the end of its group
 CASES += FOLDERS  # output folders that are a run, a study, documents or the current folder (issue 70)
 CASES += BRANCHES  # cool-down branches and train.checkpoint.snapshots (issue 73): each at the end of its group
+CASES += DATA_CASES  # the data settings' blocks and their flat keys of before (issue 71): each at the end of its group
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"
