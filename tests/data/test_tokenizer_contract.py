@@ -47,7 +47,8 @@ def test_every_tokenizer_keeps_the_contract(name, lines):
 
 
 def test_settings_are_checked_by_name():
-    with pytest.raises(DataError, match=r"tokenizer setting 'vocab_szie' is unknown; the settings are min_count, pattern"):
+    unknown = r"tokenizer setting 'vocab_szie' is unknown; the settings are min_count, pattern, vocab_size"
+    with pytest.raises(DataError, match=unknown):
         make_tokenizer("bpe", kind="stream", train=TEXT, vocab_szie=300)
     with pytest.raises(DataError, match="tokenizer='wordpiece' is unknown; choose char, byte, word, bpe"):
         make_tokenizer("wordpiece", kind="stream", train=TEXT)
