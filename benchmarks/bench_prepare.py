@@ -26,7 +26,8 @@ from pathlib import Path
 from _common import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONS = {"char": {}, "byte": {}, "word": {"min_count": 2}, "bpe": {"vocab_size": 4096}}
+# each tokenizer's own settings: its block of the data settings (data.word, data.bpe)
+OPTIONS = {"char": {}, "byte": {}, "word": {"word": {"min_count": 2}}, "bpe": {"bpe": {"vocab_size": 4096}}}
 # peak RSS counts the pages of mapped files too; RssAnon (sampled every 20 ms) is the memory the process itself took
 ONE = """
 import json, resource, sys, threading, time

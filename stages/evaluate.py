@@ -14,7 +14,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from omegaconf import DictConfig
 
     from lmladder.app.policy import stage
-    from lmladder.app.startup import check_run_dir, entry
+    from lmladder.app.startup import check_renamed, check_run_dir, entry
     from lmladder.checkpoints import load_training_checkpoint
     from lmladder.config import ConfigError
     from lmladder.diff import write_note
@@ -76,5 +76,6 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     with entry("evaluate"):
+        check_renamed("evaluate")
         check_run_dir("evaluate")
         main()

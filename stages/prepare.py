@@ -9,7 +9,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from omegaconf import DictConfig
 
     from lmladder.app.policy import stage
-    from lmladder.app.startup import check_run_dir, entry
+    from lmladder.app.startup import check_renamed, check_run_dir, entry
     from lmladder.data import ensure_prepared, prepare
 
 
@@ -36,5 +36,6 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     with entry("prepare"):
+        check_renamed("prepare")
         check_run_dir("prepare")
         main()

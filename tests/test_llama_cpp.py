@@ -32,8 +32,8 @@ NAMES = "\n".join(read_corpus("file", path=shared_file("names.txt")).splitlines(
 CORPORA = {  # name -> (text, prepare_corpus options, a prompt)
     "char": (PLAY[:20_000], dict(kind="stream", tokenizer="char"), "ROMEO:"),
     "byte": (PLAY[:20_000], dict(kind="stream", tokenizer="byte"), "ROMEO:"),
-    "bpe-gpt2": (PLAY[:20_000], dict(kind="stream", tokenizer="bpe", vocab_size=320, bpe_pattern="gpt2"), "ROMEO:"),
-    "bpe-gpt4": (PLAY[:20_000], dict(kind="stream", tokenizer="bpe", vocab_size=320, bpe_pattern="gpt4"), "ROMEO:"),
+    "bpe-gpt2": (PLAY[:20_000], dict(kind="stream", tokenizer="bpe", vocab_size=320, pattern="gpt2"), "ROMEO:"),
+    "bpe-gpt4": (PLAY[:20_000], dict(kind="stream", tokenizer="bpe", vocab_size=320, pattern="gpt4"), "ROMEO:"),
     "names": (NAMES, dict(kind="lines", tokenizer="char"), "an"),
 }
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from .data import DataConfig
+from .data import config as data_config
 from .errors import LmladderError, reworded
 from .models import DATA_FIELDS, rung_class, rungs
 from .rules import Rule, check_fields, groups, integer, paths
@@ -23,7 +24,9 @@ class ConfigError(LmladderError, ValueError):
 
 # keys of a rung's block that were renamed or moved, as users' configs may still hold them: old -> (new, why). Each is
 # refused in one line naming its new key; an old key that is now a block (optim.schedule) only when it holds a value.
-# A model's own renamed keys are its class's `renamed` (models/base.py), under `model.`.
+# A model's own renamed keys are its class's `renamed` (models/base.py), under `model.`; the data settings' are
+# data.config.RENAMED, under `data.` (renames).
+DATA = "data"
 _GROUPED = "a feature's settings sit in a block of their own, under their owner"
 RENAMED = {
     "train.block_size": ("train.seq_len", "block_size names only a model's own context, {rung}.model.block_size"),
@@ -144,6 +147,8 @@ def validate(cfg: Any) -> RunConfig:
     """The top level of a composed config (DictConfig or dict) as a RunConfig. The rungs' settings are only named here
     (a stage types the one it runs, so a stage never imports a rung it does not train)."""
     top = {k: v for k, v in cfg.items() if k not in rungs()}
+    if hasattr(top.get(DATA), "keys"):
+        refuse_renamed(top[DATA], DATA)
     run: RunConfig = merge(RunConfig, top)
     check_fields(run, ConfigError)
     check(run.data, "data")
@@ -173,14 +178,7 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     node = cfg.get(rung)
     if node is None:
         raise ConfigError(f"the config has no '{rung}' block; add `- {rung}: base` to the defaults in conf/config.yaml")
-    table = renames(rung)
-    for old in table:
-        *path, key = old.split(".")
-        parent = node
-        for part in path:
-            parent = parent.get(part) if hasattr(parent, "keys") else None
-        if hasattr(parent, "keys") and key in parent and not _now_a_block(table[old][0], old, parent[key]):
-            raise renamed(f"{rung}.{old}", rung, old)
+    refuse_renamed(node, rung)
     model = node.get("model")
     if given := [k for k in DATA_FIELDS if hasattr(model, "keys") and k in model]:
         raise ConfigError(
@@ -191,8 +189,23 @@ def rung_settings(cfg: Any, rung: str, schema: type) -> Any:
     return settings
 
 
+def refuse_renamed(node: Any, block: str) -> None:
+    """Refuse the first renamed key (renames(block)) that `node`, the config's `block`, still holds."""
+    table = renames(block)
+    for old in table:
+        *path, key = old.split(".")
+        parent = node
+        for part in path:
+            parent = parent.get(part) if hasattr(parent, "keys") else None
+        if hasattr(parent, "keys") and key in parent and not _now_a_block(table[old][0], old, parent[key]):
+            raise renamed(f"{block}.{old}", block, old)
+
+
 def renames(rung: str) -> dict[str, tuple[str, str]]:
-    """Every renamed key of `rung`'s block: RENAMED, and its model class's own under `model.`."""
+    """Every renamed key of the block `rung`: the data settings' (data.config.RENAMED) for `data`; for a rung,
+    RENAMED and its model class's own under `model.`."""
+    if rung == DATA:
+        return dict(data_config.RENAMED)
     model = {f"model.{old}": (f"model.{new}", why) for old, (new, why) in rung_class(rung).renamed.items()}
     return {**RENAMED, **model}
 
@@ -210,12 +223,13 @@ def renamed(key: str, rung: str, old: str) -> ConfigError:
 
 
 def check_overrides(overrides: list[str]) -> None:
-    """Refuse a renamed key among command-line overrides (`transformer.optim.muon_lr=0.03`, with or without + or ~)
+    """Refuse a renamed key among command-line overrides (`transformer.optim.muon_lr=0.03`, `data.vocab_size=512`,
+    with or without + or ~)
     before Hydra composes them: Hydra would only say that the key is not in the config."""
     for arg in overrides:
         key, _, value = arg.lstrip("+~").partition("=")
         rung, _, old = key.partition(".")
-        if rung not in rungs() or old not in (table := renames(rung)):
+        if rung not in (*rungs(), DATA) or old not in (table := renames(rung)):
             continue
         if table[old][0].startswith(old + ".") and (arg.startswith("~") or value.startswith("{")):
             continue  # the block that holds the key now: removed, or given whole

@@ -223,7 +223,7 @@ def test_dict_round_trip_and_checks():
         ("merges", d["merges"] + [[0, 10**6]], "earlier token ids"),
         ("merges", d["merges"] + [d["merges"][0]], "repeats merge 0"),
         ("merges", [[1, 2, 3]], "pair of earlier"),
-        ("pattern", "gpt5", "data.bpe_pattern='gpt5'.*gpt2, gpt4, none"),
+        ("pattern", "gpt5", "data.bpe.pattern='gpt5'.*gpt2, gpt4, none"),
         ("specials", "abc", "specials: list"),
         ("specials", [EOT, EOT], "distinct"),
         ("specials", [], "boundary"),
@@ -239,20 +239,20 @@ def test_dict_round_trip_and_checks():
 
 def test_train_errors():
     with one_line_error(
-        r"^data.vocab_size=100 is below bpe's 256 byte tokens \+ 1 special token; "
-        r"choose data.vocab_size >= 257$"
+        r"^data.bpe.vocab_size=100 is below bpe's 256 byte tokens \+ 1 special token; "
+        r"choose data.bpe.vocab_size >= 257$"
     ):
         BPETokenizer.train("abc", 100)
-    with one_line_error(r"\+ 2 special tokens; choose data.vocab_size >= 258"):
+    with one_line_error(r"\+ 2 special tokens; choose data.bpe.vocab_size >= 258"):
         BPETokenizer.train("abc", 257, specials=("a", "b"))
     n = len(ref_train(TOY, "gpt4", False))
     assert len(BPETokenizer.train(TOY, 257 + n).merges) == n
     with one_line_error(
-        rf"^data.vocab_size=5000 is more than the train split can merge: it ran out "
-        rf"of pairs seen twice after {n} merges \(vocab_size <= {257 + n}\); lower data.vocab_size$"
+        rf"^data.bpe.vocab_size=5000 is more than the train split can merge: it ran out "
+        rf"of pairs seen twice after {n} merges \(vocab_size <= {257 + n}\); lower data.bpe.vocab_size$"
     ):
         BPETokenizer.train(TOY, 5000)
-    with one_line_error("data.bpe_pattern='gpt3'.*choose one of gpt2, gpt4, none"):
+    with one_line_error("data.bpe.pattern='gpt3'.*choose one of gpt2, gpt4, none"):
         BPETokenizer.train("abc", 300, pattern="gpt3")
     for empty, lines in (("", False), ("\n\n", True)):
         with one_line_error("train split is empty"):

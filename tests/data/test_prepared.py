@@ -61,7 +61,7 @@ def test_prepare_errors(tmp_path):
         prepare_corpus("a\n", kind="doc", tokenizer="char", out_dir=tmp_path)
     with pytest.raises(DataError, match="tokenizer='wordpiece' is unknown"):
         prepare_corpus("abcdefghij" * 5, kind="stream", tokenizer="wordpiece", out_dir=tmp_path)
-    with pytest.raises(DataError, match="data.vocab_size=1024 is more than the train split can merge"):
+    with pytest.raises(DataError, match="data.bpe.vocab_size=1024 is more than the train split can merge"):
         prepare_corpus("abcdefghij" * 5, kind="stream", tokenizer="bpe", out_dir=tmp_path)
     with pytest.raises(DataError, match="tokenizer=char needs text"):
         prepare_corpus(b"abcdefghij" * 5, kind="stream", tokenizer="char", out_dir=tmp_path)

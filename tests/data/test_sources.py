@@ -19,7 +19,7 @@ def test_babynames_2017():
 
 
 def test_babynames_year_out_of_range():
-    with pytest.raises(DataError, match=r"no baby names for year=1700; choose year= in 1880\.\.2017"):
+    with pytest.raises(DataError, match=r"no baby names for year=1700; choose data.babynames.year in 1880\.\.2017"):
         load_source("babynames", year=1700)
 
 

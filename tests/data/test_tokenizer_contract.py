@@ -21,16 +21,21 @@ from lmladder.data import (
 )
 
 TEXT = "the cat sat.\nthe dog sat.\na cat and a dog.\n" * 4
-SETTINGS = {"vocab_size": 270, "bpe_pattern": "gpt4", "min_count": 1}  # each tokenizer takes its own
+SETTINGS = {"vocab_size": 270, "pattern": "gpt4", "min_count": 1}  # each tokenizer takes its own
 
 
 @pytest.mark.parametrize("lines", [False, True])
 @pytest.mark.parametrize("name", TOKENIZERS)
 def test_every_tokenizer_keeps_the_contract(name, lines):
     cls = TOKENIZERS[name]
-    assert cls.name == name and set(cls.options) <= {f.name for f in fields(DataConfig)}
-    build = inspect.signature(cls.build).parameters
-    assert all(build[o].default == getattr(DataConfig(), o) for o in cls.options)  # by name, with the same defaults
+    assert cls.name == name
+    if cls.settings is not None:  # its own settings are the block data.<name>; build() takes their fields by name
+        assert isinstance(getattr(DataConfig(), name), cls.settings)
+        build, defaults = inspect.signature(cls.build).parameters, cls.settings()
+        assert cls.options == tuple(f.name for f in fields(cls.settings))
+        assert all(build[o].default == getattr(defaults, o) for o in cls.options)  # with the same defaults
+    else:
+        assert name not in {f.name for f in fields(DataConfig)} and cls.options == ()
     train = TEXT.strip("\n") if lines else TEXT
     tok = make_tokenizer(name, kind="lines" if lines else "stream", train=train, **SETTINGS)
     assert type(tok) is cls and (tok.boundary_id is not None) == lines and tok.describe().startswith(name)
@@ -42,7 +47,8 @@ def test_every_tokenizer_keeps_the_contract(name, lines):
 
 
 def test_settings_are_checked_by_name():
-    with pytest.raises(DataError, match=r"tokenizer setting 'vocab_szie' is unknown; the settings are bpe_pattern"):
+    unknown = r"tokenizer setting 'vocab_szie' is unknown; the settings are min_count, pattern, vocab_size"
+    with pytest.raises(DataError, match=unknown):
         make_tokenizer("bpe", kind="stream", train=TEXT, vocab_szie=300)
     with pytest.raises(DataError, match="tokenizer='wordpiece' is unknown; choose char, byte, word, bpe"):
         make_tokenizer("wordpiece", kind="stream", train=TEXT)
@@ -89,4 +95,4 @@ def test_a_new_tokenizer_is_one_class(tmp_path, toy):
     p = load_prepared(tmp_path / "p")
     assert isinstance(p.tokenizer, toy) and stats["tokenizer_label"] == "test-reversed"
     assert p.tokenizer.decode(p.splits["train"]) + p.tokenizer.decode(p.splits["val"]) == TEXT
-    assert "vocab_size" not in data_signature(data) and "min_count" not in data_signature(data)  # others' settings
+    assert "bpe" not in data_signature(data) and "word" not in data_signature(data)  # others' settings

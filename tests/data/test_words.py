@@ -55,9 +55,9 @@ def test_dict_round_trip_is_json():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"min_count": 0}, r"data.min_count=0 must be a whole number >= 1"),
-        ({"min_count": 2.5}, r"data.min_count=2.5 must be a whole number >= 1"),
-        ({"min_count": 99}, r"data.min_count=99 keeps no word \(the most frequent is seen 5 times\); lower it"),
+        ({"min_count": 0}, r"data.word.min_count=0 must be a whole number >= 1"),
+        ({"min_count": 2.5}, r"data.word.min_count=2.5 must be a whole number >= 1"),
+        ({"min_count": 99}, r"data.word.min_count=99 keeps no word \(the most frequent is seen 5 times\); lower it"),
     ],
 )
 def test_bad_min_count(kwargs, match):

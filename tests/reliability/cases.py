@@ -14,6 +14,7 @@ from .case_kit import CK, GOOD, GOOD_GRU, NOT_UTF8, RB, REPORT, ZEROS, C, Case, 
 from .cases_average import AVERAGE
 from .cases_bounds import BOUNDS
 from .cases_branches import BRANCHES
+from .cases_data import DATA_CASES
 from .cases_diff import DIFF
 from .cases_diff5 import DIFF5
 from .cases_folders import FOLDERS
@@ -46,11 +47,11 @@ CASES = [
          r"blank line 7340033 in a lines corpus", r"delete blank lines or use data.kind=stream"),
     case("corpus-special-token-in-text", "corpus", "prepare",
          [f"data.path={C}/eot.txt", "data.kind=stream", "data.fractions=[0.9,0.1]", "data.tokenizer=bpe",
-          "data.vocab_size=260"],
+          "data.bpe.vocab_size=260"],
          r"special token '<\|endoftext\|>' occurs in the train split", r"remove it from the text"),
     case("corpus-special-token-in-val", "corpus", "prepare",
          [f"data.path={C}/eot_val.txt", "data.kind=stream", "data.fractions=[0.9,0.1]", "data.tokenizer=bpe",
-          "data.vocab_size=260"],
+          "data.bpe.vocab_size=260"],
          r"special token '<\|endoftext\|>' occurs in the val split", r"remove it from the text"),
     case("corpus-no-words", "corpus", "prepare",
          [f"data.path={C}/spaces.txt", "data.kind=stream", "data.fractions=[0.9,0.1]", "data.tokenizer=word"],
@@ -189,19 +190,20 @@ CASES = [
          r"data.kind='paragraphs'", r"choose one of stream, lines \(lines: one document per line"),
     case("config-tokenizer-unknown", "config", "prepare", ["data.tokenizer=sentencepiece"],
          r"data.tokenizer='sentencepiece'", r"choose one of char, byte, word, bpe"),
-    case("config-bpe-vocab-below-bytes", "config", "prepare", ["data.tokenizer=bpe", "data.vocab_size=100"],
-         r"data.vocab_size=100 must be an integer in \[257, 65536\]",
+    case("config-bpe-vocab-below-bytes", "config", "prepare", ["data.tokenizer=bpe", "data.bpe.vocab_size=100"],
+         r"data.bpe.vocab_size=100 must be an integer in \[257, 65536\]",
          r"bpe's 256 byte tokens \+ 1 special token at least", fast=True),
-    case("config-bpe-vocab-above-uint16", "config", "prepare", ["data.tokenizer=bpe", "data.vocab_size=70000"],
-         r"data.vocab_size=70000 must be an integer in \[257, 65536\]", r"bpe's 256 byte tokens"),
-    case("config-bpe-vocab-more-than-merges", "config", "prepare", ["data.tokenizer=bpe", "data.vocab_size=60000"],
-         r"data.vocab_size=60000 is more than the train split can merge", r"lower data.vocab_size"),
-    case("config-bpe-pattern-unknown", "config", "prepare", ["data.tokenizer=bpe", "data.bpe_pattern=gpt5"],
-         r"data.bpe_pattern='gpt5'", r"choose one of gpt2, gpt4, none"),
-    case("config-word-min-count-zero", "config", "prepare", ["data.tokenizer=word", "data.min_count=0"],
-         r"data.min_count=0", r"must be a positive integer"),
-    case("config-word-min-count-keeps-nothing", "config", "prepare", ["data.tokenizer=word", "data.min_count=100000"],
-         r"data.min_count=100000 keeps no word", r"lower it"),
+    case("config-bpe-vocab-above-uint16", "config", "prepare", ["data.tokenizer=bpe", "data.bpe.vocab_size=70000"],
+         r"data.bpe.vocab_size=70000 must be an integer in \[257, 65536\]", r"bpe's 256 byte tokens"),
+    case("config-bpe-vocab-more-than-merges", "config", "prepare", ["data.tokenizer=bpe", "data.bpe.vocab_size=60000"],
+         r"data.bpe.vocab_size=60000 is more than the train split can merge", r"lower data.bpe.vocab_size"),
+    case("config-bpe-pattern-unknown", "config", "prepare", ["data.tokenizer=bpe", "data.bpe.pattern=gpt5"],
+         r"data.bpe.pattern='gpt5'", r"choose one of gpt2, gpt4, none"),
+    case("config-word-min-count-zero", "config", "prepare", ["data.tokenizer=word", "data.word.min_count=0"],
+         r"data.word.min_count=0", r"must be a positive integer"),
+    case("config-word-min-count-keeps-nothing", "config", "prepare",
+         ["data.tokenizer=word", "data.word.min_count=100000"],
+         r"data.word.min_count=100000 keeps no word", r"lower it"),
     case("config-seeds-empty", "config", "evaluate", ["seeds=[]"], r"seeds is empty", r"list at least one seed"),
     case("config-bigram-order-zero", "config", "bigram", ["bigram.model.order=0"],
          r"bigram.model.order=0", r"must be a positive integer"),
@@ -687,6 +689,7 @@ CASES += TEACHER  # the n-gram teacher's settings (issue 49): a group of their o
 CASES += DIFF5  # diff and evaluate --window (issue 70): each at the end of its group
 CASES += FOLDERS  # output folders that are a run, a study, documents or the current folder (issue 70)
 CASES += BRANCHES  # cool-down branches and train.checkpoint.snapshots (issue 73): each at the end of its group
+CASES += DATA_CASES  # the data settings' blocks and their flat keys of before (issue 71): each at the end of its group
 
 BY_ID = {c.id: c for c in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -96,11 +96,12 @@ tensor's name; a run folder is locked for the run (a second run into it stops at
 a resume may not change the seed.
 
 **Settings that would change nothing:** a feature's settings are a block under their owner (`optim.muon`,
-`optim.schedule.wsd`, `train.average`, `train.teacher`), and a setting that the chosen optimizer, schedule, average or
-teacher does not read must stay at its default: set, it is refused with the choice that reads it
-(`config-cooldown-under-cosine`, `muon-option-under-adamw`, `average-warmup-without-ema`, ...), where it used to be
-ignored. The flat keys of before (`optim.muon_lr`, `optim.schedule=wsd`, `train.ema`, `train.eval_interval`, ...) are
-refused with their new key, on the command line before Hydra composes it or in a preset (`*-renamed-*`).
+`optim.schedule.wsd`, `train.average`, `train.teacher`, `data.bpe`, `data.babynames`), and a setting that the chosen
+optimizer, schedule, average, teacher, tokenizer or source does not read must stay at its default: set, it is refused
+with the choice that reads it (`config-cooldown-under-cosine`, `muon-option-under-adamw`,
+`average-warmup-without-ema`, `config-data-bpe-under-char`, ...), where it used to be ignored. The flat keys of before
+(`optim.muon_lr`, `optim.schedule=wsd`, `train.ema`, `train.eval_interval`, `data.vocab_size`, ...) are refused with
+their new key, on the command line before Hydra composes it or in a preset (`*-renamed-*`).
 
 **Kernels:** float32 GELU, layer norm, attention's softmax and AdamW's update run as compiled numba kernels;
 `LMLADDER_KERNELS=numpy` turns all of lmladder.fast off and runs the textbook code instead

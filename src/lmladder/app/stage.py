@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import ConfigError, RunConfig, config_keys, validate
 from ..data import Prepared, ensure_prepared, load_matching
+from ..data.config import from_stored as stored_data
 from ..io import check_user_file, read_checkpoint_meta
 from ..models import rungs
 from . import world
@@ -154,6 +155,8 @@ class Stage:
             shutil.rmtree(out, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             return None
         rung, theirs, ours = self.run.rung, read_checkpoint_meta(ckpt), self.meta()
+        if isinstance(theirs.get("data"), dict):  # in today's keys, if written before the data settings' blocks
+            theirs["data"] = stored_data(theirs["data"])
         mine = (self.run.seed, ours["data"], ours.get("corpus_sha256"), ours["config"].get(rung))
         keys = ("seed", "data", "corpus_sha256")  # an edited corpus under the same data settings: starts over
         if (*(theirs.get(k) for k in keys), theirs.get("config", {}).get(rung)) == mine:

@@ -14,13 +14,13 @@ import numpy as np
 from ..io import check_output_folder, checkpoint_path, output_folder, path_kind
 from .common import CliError, check_scoring, encode_text_file, unknown_char
 
-CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "year", "kind", "fractions", "split_seed")
+CORPUS_KEYS = ("name", "source", "path", "url", "sha256", "babynames", "kind", "fractions", "split_seed")
 
 
 def _prepared(ck, data: str | None):
     """(prepared data, its path) for `ck`: `data`, else the run's own, found as its training stage found it
     (paths.prepared, or the cache beside it; relative paths from the current folder), or (None, where it looked)."""
-    from ..data.config import DataConfig
+    from ..data.config import DataConfig, from_stored
     from ..data.prepared import load_prepared
     from ..data.store import find_prepared
 
@@ -28,9 +28,9 @@ def _prepared(ck, data: str | None):
         where = (ck.meta.get("config") or {}).get("paths", {}).get("prepared") or "data/prepared"
         try:
             found = find_prepared(
-                DataConfig(**ck.meta["data"]), prepared_dir=where, cache_root=Path(where).parent / "cache"
+                DataConfig(**from_stored(ck.meta["data"])), prepared_dir=where, cache_root=Path(where).parent / "cache"
             )
-        except (KeyError, TypeError):  # a checkpoint that records no data config
+        except (KeyError, TypeError, AttributeError):  # a checkpoint that records no data config
             found = None
         return found or (None, where)
     if path_kind(Path(data) / "vocab.json") != "file":  # a corpus folder, a typo
@@ -53,7 +53,10 @@ def run_positions(ck, data: str | None):
 
 
 def _corpus(ck) -> dict:
-    return {k: v for k, v in (ck.meta.get("data") or {}).items() if k in CORPUS_KEYS}
+    """The data settings that name `ck`'s text, in today's keys (a checkpoint may be older than the blocks)."""
+    from ..data.config import from_stored
+
+    return {k: v for k, v in from_stored(ck.meta.get("data") or {}).items() if k in CORPUS_KEYS}
 
 
 def _text_ids(ck_a, ck_b, a: argparse.Namespace) -> tuple[str, dict]:

@@ -29,7 +29,6 @@ from .splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_lines, split_stream
 from .tokenizers import Tokenizer
 
 KINDS = ("stream", "lines")
-MAX_VOCAB = 65536  # the most bpe tokens (data.vocab_size); ids are stored as uint8, uint16 or uint32
 EMPTY_STREAM = "the stream corpus is empty; point path= at a non-empty text file"
 PREPARE_HINT = "run `dvc repro prepare` or `python stages/prepare.py`"
 
@@ -59,7 +58,8 @@ def prepare_corpus(
     """Split, tokenize and write `out_dir` atomically; returns the stats written to stats.json.
 
     `text` is a str, or raw bytes for a tokenizer that reads bytes ("byte": any file works, valid UTF-8 or not).
-    `settings` are the tokenizer's data settings (vocab_size=, bpe_pattern= for "bpe", min_count= for "word").
+    `settings` are the tokenizer's own settings, the fields of its block in DataConfig (vocab_size=, pattern= for
+    "bpe"; min_count= for "word").
     `meta` (e.g. the data config that produced it) is stored in stats.json under "meta".
     """
     if kind not in KINDS:

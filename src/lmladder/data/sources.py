@@ -19,10 +19,21 @@ from pathlib import Path
 
 from ..io.files import check_user_file, path_kind, read_user_file
 from ..resources import text_limit
+from ..rules import check_fields, integer
 from .errors import DataError
 from .manifest import sha256_file
 
 SOURCES = ("babynames", "file", "url")
+
+
+@dataclass
+class BabynamesSettings:
+    """The babynames source's own settings (`data.babynames`): which year's names."""
+
+    year: int = integer(2017, low=1880)
+
+    def check(self) -> None:
+        check_fields(self, DataError)
 
 
 @dataclass(frozen=True)
@@ -226,7 +237,9 @@ def _babynames(year: int) -> str:
     df = pd.read_parquet(file, columns=["name", "n"], filters=[("year", "==", year)])
     if df.empty:
         years = pd.read_parquet(file, columns=["year"])["year"]
-        raise DataError(f"no baby names for year={year}; choose year= in {int(years.min())}..{int(years.max())}")
+        raise DataError(
+            f"no baby names for year={year}; choose data.babynames.year in {int(years.min())}..{int(years.max())}"
+        )
     counts = df.assign(name=df["name"].str.lower()).groupby("name", sort=False)["n"].sum()
     counts = counts.sort_values(ascending=False, kind="stable")
     return "\n".join(counts.index) + "\n"

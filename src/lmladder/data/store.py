@@ -8,7 +8,7 @@ import contextlib
 import glob
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import filelock
@@ -24,34 +24,47 @@ from .streaming import STREAMED, check_disk, prepare_file
 from .streaming_lines import prepare_lines_file
 from .tokenizers.bpe import PATTERNS
 
-# keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the tokenizer's options
-_KEYS = ("source", "year", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
+# keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the chosen source's and
+# tokenizer's own blocks
+_KEYS = ("source", "url", "sha256", "kind", "tokenizer", "fractions", "split_seed")
 STREAM_FROM = 1 << 25  # bytes of a corpus file from which it is prepared a chunk at a time (32 MiB)
-_SOURCE_KEYS = ("path", "url", "sha256", "year", "raw_dir")  # load_source's arguments, as DataConfig names them
 
 
 def data_signature(data: DataConfig) -> dict:
-    sig = {k: getattr(data, k) for k in (*_KEYS, *tokenizer_class(data.tokenizer).options)}
+    sig = {k: getattr(data, k) for k in _KEYS}
+    for choice in (data.source, data.tokenizer):  # the block named after each, if it has one
+        if is_dataclass(own := getattr(data, choice, None)):
+            sig[choice] = asdict(own)
     if data.source == "file":
         sig["path"] = data.path
     sig["fractions"] = [float(f) for f in data.fractions]
     return sig
 
 
+def _source_args(data: DataConfig) -> dict:
+    """load_source's arguments, from the data settings."""
+    return dict(path=data.path, url=data.url, sha256=data.sha256, year=data.babynames.year, raw_dir=data.raw_dir)
+
+
+def _tokenizer_args(data: DataConfig) -> dict:
+    """The chosen tokenizer's own settings (its block), as prepare_corpus's keyword arguments."""
+    own = getattr(data, data.tokenizer, None)
+    return asdict(own) if is_dataclass(own) else {}
+
+
 def prepare(data: DataConfig, out_dir: str | Path, corpus_sha256: str | None = None) -> dict:
     """Read the corpus named by `data` and write its prepared arrays to out_dir (atomically): in memory, or a chunk
     at a time (streaming.py, streaming_lines.py) for a corpus file of STREAM_FROM bytes or more. `corpus_sha256`: the
     corpus's digest as the caller found it (a cache folder's name); a corpus read otherwise is refused (pin.py)."""
-    tokenizer = tokenizer_class(data.tokenizer)
-    options = {k: getattr(data, k) for k in tokenizer.options}
+    tokenizer, options = tokenizer_class(data.tokenizer), _tokenizer_args(data)
     remove_stale_temps(Path(out_dir).parent, of=Path(out_dir).name)  # a killed prepare's half-written arrays
     if file := _streamed(data):
         check_disk(Path(out_dir).absolute().parent, file.stat().st_size)  # before hashing: a TiB takes 20 minutes
-        digest = corpus_sha256 or source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+        digest = corpus_sha256 or source_sha256(data.source, **_source_args(data))
         args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
                     meta=_meta(data, digest), **options)  # fmt: skip
         return (prepare_lines_file if data.kind == "lines" else prepare_file)(file, split_seed=data.split_seed, **args)
-    src = load_source(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    src = load_source(data.source, **_source_args(data))
     if corpus_sha256 is not None and src.sha256 != corpus_sha256:  # read once here: what was named is what is used
         raise DataError(
             f"{src.description} changed while it was being prepared (its sha256 was {corpus_sha256[:12]} when it was "
@@ -75,7 +88,7 @@ def _streamed(data: DataConfig) -> Path | None:
     file = corpus_file(data.source, data.path)
     if file is None or data.tokenizer not in STREAMED or not file.is_file():
         return None
-    if data.tokenizer == "bpe" and PATTERNS.get(data.bpe_pattern) is None:  # no pre-split: one token run, unbounded
+    if data.tokenizer == "bpe" and PATTERNS.get(data.bpe.pattern) is None:  # no pre-split: one token run, unbounded
         return None
     return file if file.stat().st_size >= STREAM_FROM else None
 
@@ -118,7 +131,7 @@ def ensure_prepared(
         pass
     if (file := _streamed(data)) and not _cached_before(data, Path(cache_root)):
         check_disk(Path(cache_root).absolute(), file.stat().st_size)  # before hashing: a TiB takes 20 minutes
-    digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+    digest = source_sha256(data.source, **_source_args(data))
     path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"
     if not (path / MANIFEST).exists():  # never prepared, or by an older lmladder (unverifiable): prepare it now
         with _lock(path.with_name(path.name + ".lock"), log):
@@ -142,7 +155,7 @@ def find_prepared(
     except DataError:
         pass
     try:
-        digest = source_sha256(data.source, **{k: getattr(data, k) for k in _SOURCE_KEYS})
+        digest = source_sha256(data.source, **_source_args(data))
     except DataError:
         return None
     path = Path(cache_root) / f"{data.name}-{_key(data, digest)}"

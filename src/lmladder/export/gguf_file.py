@@ -66,8 +66,8 @@ def gguf_vocabulary(tok: Tokenizer) -> tuple[list[str], list[int], list[str], st
     if isinstance(tok, BPETokenizer):
         if tok.pattern not in PRE:
             raise ExportError(
-                f"--to gguf: llama.cpp has no pre-tokenizer for data.bpe_pattern={tok.pattern!r}; export it with "
-                f"--to hf, or train with data.bpe_pattern={next(iter(PRE))}"
+                f"--to gguf: llama.cpp has no pre-tokenizer for data.bpe.pattern={tok.pattern!r}; export it with "
+                f"--to hf, or train with data.bpe.pattern={next(iter(PRE))}"
             )
         n = 256 + len(tok.merges)
         tokens = [byte_level(p) for p in tok.vocab[:n]] + list(tok.specials)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.config import from_stored as stored_data
 from ..io import CheckpointError, path_kind, read_checkpoint_meta, read_user_file
 from ..models import rung_class
 from ..reports.readback import not_finite, numbers, run_metrics
@@ -91,7 +92,8 @@ def _row(job: Path, point: dict | None) -> dict[str, Any]:
         "step": meta.get("step") if meta else None,
     }
     row["_model"] = meta["model"]["config"] if meta else None
-    row["_data"] = meta.get("data") if meta else config.get("data")
+    data = meta.get("data") if meta else config.get("data")
+    row["_data"] = stored_data(data) if isinstance(data, dict) else data  # in today's keys, whoever wrote it
     row["_digest"] = meta.get("corpus_sha256") if meta else None  # None: not run yet, or trained before digests
     row["_size"] = (point or info).get("size")
     for k in ("kind", "budget", "branch_step"):  # a cool-down branch: its tokens, FLOPs and seconds count its trunk's

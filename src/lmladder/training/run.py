@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import fast
 from ..checkpoints import load_components, load_training_checkpoint, save_training_checkpoint
+from ..data.config import from_stored as stored_data
 from ..inference.novelty import label_samples
 from ..inference.sampling import sample_text
 from ..inference.scoring import score_splits, score_splits_units
@@ -99,14 +100,16 @@ def fit_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
     )
 
 
-SPLIT_KEYS = ("source", "year", "url", "sha256", "kind", "fractions", "split_seed")  # what decides the splits
+SPLIT_KEYS = ("source", "babynames", "url", "sha256", "kind", "fractions", "split_seed")  # what decides the splits
 
 
 def same_split(name: str, theirs: dict | None, ours: dict | None, path: str) -> None:
     """A component trained on another split of the corpus saw this run's val or test text in its training: its
-    scores here would be flattered. Checkpoints without data settings (made outside a stage) are taken as given."""
+    scores here would be flattered. Checkpoints without data settings (made outside a stage) are taken as given;
+    those of a checkpoint written before the data settings' blocks are read in today's keys."""
     if not theirs or not ours:
         return
+    theirs, ours = stored_data(theirs), stored_data(ours)
     differ = [k for k in SPLIT_KEYS if k in theirs and k in ours and theirs[k] != ours[k]]
     if differ:
         was = ", ".join(f"data.{k}={theirs[k]!r}" for k in differ)

@@ -1,5 +1,6 @@
 """Every tokenizer, one class per module (base.py holds the contract). Adding one is its module here, the import
-line below, and, for a setting of its own, that DataConfig field and its line in conf/data/base.yaml."""
+line below, and, for settings of its own, their dataclass beside it (the class's `settings`), its block in DataConfig
+named after it and that block in conf/data/base.yaml."""
 
 # isort: off
 # import order is registration order, the order settings and errors list them: simplest first

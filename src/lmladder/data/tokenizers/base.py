@@ -13,6 +13,7 @@ layout.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +25,8 @@ TOKENIZERS: dict[str, type[Tokenizer]] = {}  # name -> class, in the order they 
 
 class Tokenizer:
     name: ClassVar[str] = ""
-    options: ClassVar[tuple[str, ...]] = ()  # the data settings (DataConfig fields) build() takes, e.g. vocab_size
+    settings: ClassVar[type | None] = None  # its own settings, a dataclass: the block data.<name> of DataConfig
+    options: ClassVar[tuple[str, ...]] = ()  # their fields, the keyword arguments build() takes (from `settings`)
     reads_bytes: ClassVar[bool] = False  # the corpus reaches build/encode as raw bytes (any file, UTF-8 or not)
     unk: str | None = None  # the character that characters outside the vocabulary encode to, if there is one
     vocab_size: int
@@ -37,11 +39,12 @@ class Tokenizer:
             raise TypeError(f"{cls.__name__}: the tokenizer name {cls.name!r} is {taken}'s already; choose another")
         if cls.name:
             TOKENIZERS[cls.name] = cls
+        cls.options = tuple(f.name for f in fields(cls.settings)) if cls.settings else ()
 
     @classmethod
     def build(cls, train, *, lines: bool = False, others: Sequence = (), **options) -> Tokenizer:
         """The vocabulary learned from the train split only; `others` (val/test) may decide just whether an
-        unknown token is needed. `options` are the data settings named in `options`."""
+        unknown token is needed. `options` are the fields of its `settings`."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def encode(self, text: str) -> np.ndarray:  # pragma: no cover - abstract

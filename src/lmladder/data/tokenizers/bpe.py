@@ -17,11 +17,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import regex
 
+from ...rules import check_fields, choice, integer
 from ..errors import DataError
 from ..splits import SPLIT_NAMES
 from .base import Tokenizer
@@ -45,6 +47,7 @@ LINES_PATTERNS: dict[str, str] = {
     r"""|[^\S\n]*\r|[^\S\n]+(?!\S)|[^\S\n]+|\n""",
     "none": r"""[^\n]+|\n""",
 }
+MAX_VOCAB = 65536  # the most bpe tokens: ids are stored as uint8, uint16 or uint32 (prepared.token_dtype)
 LONG_CHUNK = 256  # bytes: longer chunks are merged by a NumPy pass per merge, shorter ones by a Python loop
 CACHE_MAX = 1 << 18  # cached chunk encodings; the cache starts over past this, so endless unique text stays bounded
 _ABSENT = 1 << 62  # rank of a pair that is no merge
@@ -67,17 +70,29 @@ def _checksum(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass
+class BPESettings:
+    """bpe's own data settings (`data.bpe`): the vocabulary's size (256 bytes + merges + 1 special token,
+    <|endoftext|>, a lines corpus's separator) and the pre-split regex (merges never cross a pre-split chunk)."""
+
+    vocab_size: int = integer(1024, low=257, high=MAX_VOCAB, note="bpe's 256 byte tokens + 1 special token at least")
+    pattern: str = choice("gpt4", PATTERNS, note="the pre-split regex; none merges across everything")
+
+    def check(self) -> None:
+        check_fields(self, DataError)
+
+
 class BPETokenizer(Tokenizer):
     """Byte-level BPE: 256 byte ids, then merges (id 256 + rank), then specials; see the module docstring."""
 
     name = "bpe"
-    options = ("vocab_size", "bpe_pattern")
+    settings = BPESettings
     decode_errors = DECODE_ERRORS
 
     def __init__(self, merges, *, pattern: str = "gpt4", lines: bool = False, specials=("<|endoftext|>",)):
         if pattern not in PATTERNS:
             raise DataError(
-                f"data.bpe_pattern={pattern!r} is not a known pre-split pattern; choose one of {', '.join(PATTERNS)}"
+                f"data.bpe.pattern={pattern!r} is not a known pre-split pattern; choose one of {', '.join(PATTERNS)}"
             )
         specials = list(specials)
         if not all(isinstance(s, str) and s for s in specials) or len(set(specials)) != len(specials):
@@ -135,8 +150,8 @@ class BPETokenizer(Tokenizer):
         if vocab_size < floor:
             s = "" if len(tok.specials) == 1 else "s"
             raise DataError(
-                f"data.vocab_size={vocab_size} is below bpe's 256 byte tokens + {len(tok.specials)} special "
-                f"token{s}; choose data.vocab_size >= {floor}"
+                f"data.bpe.vocab_size={vocab_size} is below bpe's 256 byte tokens + {len(tok.specials)} special "
+                f"token{s}; choose data.bpe.vocab_size >= {floor}"
             )
         docs = text.split("\n") if tok.lines else [text]
         if not any(docs):
@@ -147,8 +162,8 @@ class BPETokenizer(Tokenizer):
         merges, finals = learn_merges(chunks, list(counts.values()), vocab_size - floor)
         if len(merges) < vocab_size - floor:
             raise DataError(
-                f"data.vocab_size={vocab_size} is more than the train split can merge: it ran out of pairs seen "
-                f"twice after {len(merges)} merges (vocab_size <= {floor + len(merges)}); lower data.vocab_size"
+                f"data.bpe.vocab_size={vocab_size} is more than the train split can merge: it ran out of pairs seen "
+                f"twice after {len(merges)} merges (vocab_size <= {floor + len(merges)}); lower data.bpe.vocab_size"
             )
         tok = cls(merges, pattern=pattern, lines=lines, specials=specials)
         # training already holds every train chunk's encoding: encode(train text) starts with a warm cache
@@ -157,9 +172,9 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def build(
-        cls, train: str, *, lines: bool = False, others: Sequence = (), vocab_size: int = 1024, bpe_pattern="gpt4"
+        cls, train: str, *, lines: bool = False, others: Sequence = (), vocab_size: int = 1024, pattern="gpt4"
     ) -> BPETokenizer:
-        tok = cls.train(train, vocab_size, pattern=bpe_pattern, lines=lines)
+        tok = cls.train(train, vocab_size, pattern=pattern, lines=lines)
         for name, text in zip(SPLIT_NAMES[1:], others, strict=False):  # encode would make a literal one special
             tok.refuse_specials(text, name)
         return tok

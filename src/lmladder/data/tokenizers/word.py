@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ...rules import check_fields, integer
 from ..errors import DataError
 from .base import Tokenizer
 
@@ -30,11 +32,21 @@ def split_words(text: str) -> list[str]:
     return WORD_RE.findall(text)
 
 
+@dataclass
+class WordSettings:
+    """word's own data settings (`data.word`)."""
+
+    min_count: int = integer(1, low=1, note="train words seen fewer times become <unk>; 1 keeps every word")
+
+    def check(self) -> None:
+        check_fields(self, DataError)
+
+
 class WordTokenizer(Tokenizer):
     """[boundary "\\n" if lines] + "<unk>" + words (most frequent first); unknown words encode to "<unk>"."""
 
     name = "word"
-    options = ("min_count",)
+    settings = WordSettings
 
     def __init__(self, words: list[str], *, lines: bool = False, min_count: int = 1):
         words = list(words)
@@ -58,7 +70,7 @@ class WordTokenizer(Tokenizer):
     def from_counts(cls, counts: Counter, *, lines: bool = False, min_count: int = 1) -> WordTokenizer:
         """build() from the train split's word counts, in order of first use (counted a piece at a time)."""
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise DataError(f"data.min_count={min_count!r} must be a whole number >= 1 (1 keeps every train word)")
+            raise DataError(f"data.word.min_count={min_count!r} must be a whole number >= 1 (1 keeps every train word)")
         counts = Counter(counts)
         if lines:
             counts.pop("\n", None)
@@ -68,7 +80,7 @@ class WordTokenizer(Tokenizer):
         if not kept:
             top = max(counts.values())
             raise DataError(
-                f"data.min_count={min_count} keeps no word (the most frequent is seen {top} times); lower it"
+                f"data.word.min_count={min_count} keeps no word (the most frequent is seen {top} times); lower it"
             )
         return cls(kept, lines=lines, min_count=min_count)
 
