@@ -128,11 +128,17 @@ def causal_conv(x, w, before, keep: bool = True):
     return y, np.concatenate([before, x], axis=1) if keep else None
 
 
-def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, qk_norm: bool, cos, sin, eps: float):
-    """out (B, T, 3C): ModernQKV's forward without a graph in one pass (modern_jit._qkv_fwd), the bits of rms_norm
-    and rotate_half (to float32 rounding for short heads); cos, sin (T, 1, d/2) or None."""
+def modern_qkv(qkv, ve, heads: tuple[int, int], qk_norm: bool, cos, sin, eps: float, keep: bool):
+    """(out (B, T, 3C), norms): ModernQKV's forward in one pass (modern_jit._qkv_fwd), the bits of rms_norm and
+    rotate_half (to float32 rounding for short heads); cos, sin (T, 1, d/2) or None; keep (a graph): norms as the
+    textbook lines keep them (None without QK-norm or without a graph)."""
     cs = (None, None) if cos is None else (cos[:, 0, :], sin[:, 0, :])
-    return mj.modern_qkv_forward(qkv, ve, *cs, n_head, n_kv_head, qk_norm, eps)
+    return mj.modern_qkv_forward(qkv, ve, *cs, heads, qk_norm, eps, keep)
+
+
+def modern_qkv_backward(grad, norms, heads: tuple[int, int], cos, sin, has_ve: bool):
+    """(gqkv, gve or None): ModernQKV's backward in one pass (modern_jit._qkv_bwd)."""
+    return mj.modern_qkv_backward(grad, norms, cos, sin, *heads, has_ve)
 
 
 def rotate_half(x, cos, sin):
