@@ -141,6 +141,9 @@ class CausalConv(Function):
         return y
 
     def backward(self, g):
+        if (wing := fast.kernel(g)) is not None and self.w.dtype == g.dtype:
+            gx, gw = wing.causal_conv_backward(g, self.xp, self.w, self.needs[0], self.needs[1])
+            return gx, None if gw is None else gw.reshape(self.w_shape)
         K, T = self.w.shape[0], g.shape[1]
         gx = g * (1 + self.w[0]) if self.needs[0] else None
         gw = np.empty_like(self.w) if self.needs[1] else None

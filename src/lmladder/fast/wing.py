@@ -15,6 +15,7 @@ from . import attention, memory
 from . import kernels_jit as jit
 from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
+from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
 from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's gradient sums)
 from .kernels import add, matmul, matmul_pair
 from .kernels import dropout_scale as dropout_mask  # noqa: F401 (a pooled mask, drawn as the textbook draws it)
