@@ -20,9 +20,9 @@ from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's 
 from .kernels import add, matmul, matmul_pair
 from .kernels import dropout_scale as dropout_mask  # noqa: F401 (a pooled mask, drawn as the textbook draws it)
 from .memory import empty  # noqa: F401 (pooled arrays for a primitive's output)
-from .threads import map_on_cores  # noqa: F401 (Muon's matrices side by side)
+from .newton_schulz import orthogonalise  # noqa: F401 (Muon's matrices, batched on the cores)
 
-__all__ = ["add", "adam_step", "dropout_mask", "empty", "gradients", "map_on_cores"]
+__all__ = ["add", "adam_step", "dropout_mask", "empty", "gradients", "orthogonalise"]
 
 
 def linear(x, w, b):
