@@ -179,14 +179,18 @@ def _relu2_bwd(g, r, out):
         out[i] = np.float32(2) * g[i] * r[i]
 
 
-def _conv_fwd(x, before, w, y):
+def _conv_fwd(x, before, w, y, xp):
     """y[b, t] = x[b, t] (1 + w[0]) + sum_k x[b, t - k] w[k], x[b, t - k] from before[b] for t < k: x, y (B, T, C),
-    before (B, K-1, C), w (K, C). Compiled without fastmath: each product and sum rounded in the textbook's order
-    (ops_transformer.CausalConv), so the same bits."""
+    before (B, K-1, C), w (K, C); xp (B, K-1+T, C) <- [before, x] for backward (size 0: not kept). Compiled without
+    fastmath: each product and sum rounded in the textbook's order (ops_transformer.CausalConv), so the same bits."""
     B, T, C = x.shape
     K = w.shape[0]
     for bt in prange(B * T):
         b, t = bt // T, bt % T
+        if xp.size:
+            xp[b, K - 1 + t] = x[b, t]
+            if t == 0:
+                xp[b, : K - 1] = before[b]
         for c in range(C):
             y[b, t, c] = x[b, t, c] * (np.float32(1) + w[0, c])
         for k in range(1, K):
@@ -239,11 +243,14 @@ def rotate_half(x, cos, sin):
     return y
 
 
-def causal_conv_forward(x, w, before):
-    """y (B, T, C) of CausalConv for contiguous x (B, T, C), w (K, C) and before (B, K-1, C)."""
+def causal_conv_forward(x, w, before, keep: bool = False):
+    """(y (B, T, C), xp (B, K-1+T, C) = [before, x], or None without keep) of CausalConv for contiguous x (B, T, C),
+    w (K, C) and before (B, K-1, C)."""
+    B, T, C = x.shape
     y = memory.placed(x, 3072)
-    pick(_CONV_FWD, x.size)(x, before, w, y)
-    return y
+    xp = memory.empty((B, w.shape[0] - 1 + T, C), x.dtype) if keep else _NONE3
+    pick(_CONV_FWD, x.size)(x, before, w, y, xp)
+    return y, xp if keep else None
 
 
 def modern_qkv_forward(qkv, ve, cos, sin, heads: tuple[int, int], norm: bool, eps: float, keep: bool = False):

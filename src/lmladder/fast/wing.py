@@ -125,8 +125,7 @@ def causal_conv(x, w, before, keep: bool = True):
     if before is None:
         before = memory.zeros((B, w.shape[0] - 1, C), x.dtype)
     xc, wc, bc = (np.ascontiguousarray(a, dtype=x.dtype) for a in (x, w, before))
-    y = mj.causal_conv_forward(xc, wc, bc)
-    return y, np.concatenate([before, x], axis=1) if keep else None
+    return mj.causal_conv_forward(xc, wc, bc, keep)
 
 
 def modern_qkv(qkv, ve, heads: tuple[int, int], qk_norm: bool, cos, sin, eps: float, keep: bool):
