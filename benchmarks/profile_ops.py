@@ -74,8 +74,16 @@ class Timers:
 
         setattr(cls, meth, wrapper)
 
-    def wrap_newton_schulz(self, muon) -> None:
-        f, spans = muon.newton_schulz, self.ns
+    def wrap_newton_schulz(self, *owners) -> None:
+        """Time `newton_schulz` (the textbook's, one matrix) or `orthogonalise` (`fast`'s, all of them) on
+        each of `owners` that has it."""
+        for owner in owners:
+            for name in ("newton_schulz", "orthogonalise"):
+                if hasattr(owner, name):
+                    setattr(owner, name, self._span(getattr(owner, name)))
+
+    def _span(self, f):
+        spans = self.ns
 
         def wrapper(*a, **k):
             t = time.perf_counter()
@@ -83,7 +91,7 @@ class Timers:
             spans.append((t, time.perf_counter()))
             return r
 
-        muon.newton_schulz = wrapper
+        return wrapper
 
     def ns_wall(self) -> float:
         total, end = 0.0, -float("inf")
@@ -128,7 +136,9 @@ def main() -> None:
     bt.np = np
     timers = Timers()
     timers.wrap_primitives(Function.registry)
-    timers.wrap_newton_schulz(muon)
+    from lmladder import fast
+
+    timers.wrap_newton_schulz(muon, fast.kernel(np.zeros(1, np.float32)))  # fast's ops, or None (numpy backend)
     w = bt.WORKLOADS[args.workload]
     data = batches(corpus_ids("shakespeare" if w["kind"] == "gpt" else "names", 200_000, w["vocab"]), w["B"], w["T"], 8)
     model, _ = bt.build_ours(w, data)

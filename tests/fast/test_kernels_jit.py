@@ -202,3 +202,24 @@ def test_attention_softmax_matches_the_reference(B, H, T, S):
         np.testing.assert_allclose(n, r, rtol=2e-5, atol=2e-6 * np.abs(r).max())
     masked = np.triu(np.ones((T, S), bool), k=S - T + 1).T  # key-major: key j above query t's own position
     assert np.all(new[1][..., masked] == 0)
+
+
+@pytest.mark.parametrize("n", [100, 300_000])
+def test_dropout_on_the_wing_is_the_textbooks_bits(n):
+    """Dropout under `fast` draws the textbook's mask and multiplies into pooled arrays: the same
+    output and gradient bits as the textbook lines."""
+    from lmladder.autograd import Tensor
+
+    x, g = randn(n), randn(n, seed=1)
+    runs = []
+    for name in ("compiled", "numpy"):
+        switch.set_backend(name)
+        try:
+            t = Tensor(x, requires_grad=True)
+            y = F.dropout(t, 0.1, np.random.default_rng(7))
+            y.backward(g)
+            runs.append((y.data.copy(), t.grad.copy()))
+        finally:
+            switch.set_backend("compiled")
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -97,3 +97,41 @@ def test_nan_goes_in_nan_comes_out():
     assert np.isnan(y[1, 0]).all() and np.isfinite(np.delete(y.reshape(-1, 32), 2, axis=0)).all()  # that row only
     y2, _ = jit.relu2_forward(x.reshape(-1))
     assert np.isnan(y2[(1 * 2 + 0) * 32 + 3]) or y2[(1 * 2 + 0) * 32 + 3] == 0  # max(nan, 0) is either, as NumPy's
+
+
+@pytest.mark.parametrize("H,Hkv,d", [(4, 4, 32), (4, 2, 16), (3, 1, 8)])
+@pytest.mark.parametrize("norm,rope,ve", [(True, True, True), (False, True, False), (True, False, True), (False,) * 3])
+def test_modern_qkv_in_one_pass_matches_the_textbook_forward_and_backward(H, Hkv, d, norm, rope, ve):
+    """ModernQKV with a graph runs one compiled pass each way (modern_jit._qkv_fwd, _qkv_bwd): its output and the
+    gradients of qkv and of the value embeddings are the textbook lines' to float32 rounding."""
+    B, T = 5, 24
+    qkv, g = randn(B, T, (H + 2 * Hkv) * d, scale=2), randn(B, T, 3 * H * d, seed=1)
+    opts = dict(qk_norm=norm, rope_base=10000.0 if rope else None, start=3)
+    arrays = [qkv, randn(B, T, Hkv * d, seed=2)] if ve else [qkv]
+
+    def op(x, v=None):
+        return F.modern_qkv(x, v, H, Hkv, **opts)
+
+    ref, new = both(through, op, arrays, g)
+    assert len(ref) == len(new) == 2 + ve
+    for n, r in zip(new, ref, strict=True):
+        np.testing.assert_allclose(n, r, rtol=1e-5, atol=1e-5 * np.abs(r).max())
+
+
+def test_modern_qkv_backward_takes_the_textbooks_norms_and_any_thread_count():
+    """Either side may run the other's backward, and the one-pass backward gives the same bits on 1 or 2 threads."""
+    B, T, H, Hkv, d = 64, 32, 4, 2, 32
+    qkv, g = randn(B, T, (H + 2 * Hkv) * d), randn(B, T, 3 * H * d, seed=1)
+    cos, sin = (a[:, None, :] for a in rotary_tables(T, d, 10000.0, "<f4"))
+    _, norms = jit.modern_qkv_forward(qkv, None, cos[:, 0], sin[:, 0], (H, Hkv), True, 1e-5, keep=True)
+    q, k = qkv[..., : H * d].reshape(B, T, H, d), qkv[..., H * d : (H + Hkv) * d].reshape(B, T, Hkv, d)
+    (_, qh, qr), (_, kh, kr) = rms_norm(q, np.ones(d, np.float32), 1e-5), rms_norm(k, np.ones(d, np.float32), 1e-5)
+    for a, b in zip(norms[1:], (qh, qr, kh, kr), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    runs = []
+    for threads in (1, 2):
+        share.pin(threads)
+        runs.append(jit.modern_qkv_backward(g, (None, qh, qr, kh, kr), cos, sin, H, Hkv, True))
+    share.pin(None)
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -27,6 +27,8 @@ def _both(fn):
 @pytest.mark.parametrize("B,T,C,K", [(2, 5, 8, 4), (32, 64, 128, 4), (3, 2, 16, 4), (256, 64, 128, 3), (1, 1, 128, 2)])
 @pytest.mark.parametrize("before", [False, True])
 def test_the_compiled_causal_convolution_is_the_textbooks_bits(B, T, C, K, before):
+    """Its output and input gradient are the textbook's bits; the weight's gradient sums the batch rows' partial
+    sums (conv_jit.py), NumPy's einsum in its own order: the same to float32 rounding."""
     x, w = RNG.standard_normal((B, T, C), dtype=np.float32), RNG.standard_normal(K * C, dtype=np.float32)
     prev = RNG.standard_normal((B, K - 1, C), dtype=np.float32) if before else None
     g = RNG.standard_normal((B, T, C), dtype=np.float32)
@@ -40,8 +42,9 @@ def test_the_compiled_causal_convolution_is_the_textbooks_bits(B, T, C, K, befor
         return plain, y.data.copy(), xt.grad, wt.grad
 
     compiled, textbook = _both(run)
-    for c, t in zip(compiled, textbook, strict=True):
+    for c, t in zip(compiled[:3], textbook[:3], strict=True):
         np.testing.assert_array_equal(c, t)
+    np.testing.assert_allclose(compiled[3], textbook[3], rtol=1e-4, atol=1e-5 * np.sqrt(B * T))
 
 
 @pytest.mark.parametrize("op", ["layer_norm", "rms_norm", "gelu", "relu2"])
@@ -82,3 +85,16 @@ def test_modern_qkv_in_one_pass_keeps_short_heads_within_rounding():
         one_pass = F.modern_qkv(Tensor(qkv), v, 4, 2, qk_norm=True, rope_base=10000.0).data.copy()
     graph = F.modern_qkv(Tensor(qkv, requires_grad=True), v, 4, 2, qk_norm=True, rope_base=10000.0).data
     np.testing.assert_allclose(one_pass, graph, rtol=1e-6, atol=1e-6)
+
+
+def test_the_causal_convolutions_backward_gives_the_same_bits_on_any_thread_count():
+    from lmladder.fast import conv_jit, share
+
+    g, xp, w = (RNG.standard_normal(s, dtype=np.float32) for s in ((64, 64, 128), (64, 67, 128), (4, 128)))
+    runs = []
+    for threads in (1, 2):
+        share.pin(threads)
+        runs.append([a.copy() for a in conv_jit.causal_conv_backward(g, xp, w, True, True)])
+    share.pin(None)
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -274,9 +274,11 @@ class Dropout(Function):
             raise AutogradError(f"Dropout: p={p} outside [0, 1); use 0 to disable dropout")
         k = fast.kernel(x)
         self.mask = dropout_mask(rng, x.shape, x.dtype, p) if k is None else k.dropout_mask(rng, x.shape, x.dtype, p)
-        return x * self.mask
+        return x * self.mask if k is None else np.multiply(x, self.mask, out=k.empty(x.shape, x.dtype))
 
     def backward(self, g):
+        if (k := fast.kernel(g)) is not None and g.dtype == self.mask.dtype:  # into a pooled array
+            return (np.multiply(g, self.mask, out=k.empty(g.shape, g.dtype)),)
         return (g * self.mask,)
 
 

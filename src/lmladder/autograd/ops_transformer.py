@@ -51,10 +51,11 @@ class ModernQKV(Function):
         if rope_base:
             cos, sin = rotary_tables(start + T, d, rope_base, qkv.dtype.str)
             self.cos, self.sin = cos[start:, None, :], sin[start:, None, :]  # (T, 1, d/2): broadcast over heads
-        fast_ops = fast.kernel(qkv)
-        if fast_ops is not None and not is_grad_enabled() and (not ve or ve[0].dtype == qkv.dtype):
-            # no graph (scoring, sampling): one pass, the kernels below's arithmetic (those keep what backward needs)
-            return fast_ops.modern_qkv(qkv, ve[0] if ve else None, H, Hkv, qk_norm, self.cos, self.sin, eps)
+        if (fast_ops := fast.kernel(qkv)) is not None and (not ve or ve[0].dtype == qkv.dtype):
+            # one pass of the lines below's arithmetic, keeping the norms' xhat and rstd when there is a graph
+            args = (qkv, ve[0] if ve else None, (H, Hkv), qk_norm, self.cos, self.sin, eps, is_grad_enabled())
+            out, self.norms = fast_ops.modern_qkv(*args)
+            return out
         C, Ckv = H * d, Hkv * d
         q = qkv[:, :, :C].reshape(B, T, H, d)  # (B, T, H, d), a strided view
         k = qkv[:, :, C : C + Ckv].reshape(B, T, Hkv, d)  # (B, T, H_kv, d)
@@ -63,13 +64,11 @@ class ModernQKV(Function):
             v = v + ve[0]  # this token's value embedding
         if qk_norm:
             one = np.ones(d, qkv.dtype)
-            norm = rms_norm if fast_ops is None else fast_ops.rms_norm
-            (q, qh, qr), (k, kh, kr) = norm(q, one, eps), norm(k, one, eps)
+            (q, qh, qr), (k, kh, kr) = rms_norm(q, one, eps), rms_norm(k, one, eps)
             self.norms = (one, qh, qr, kh, kr)
         if rope_base:
-            turn = rotate_half if fast_ops is None else fast_ops.rotate_half
-            q, k = turn(q, self.cos, self.sin), turn(k, self.cos, self.sin)
-        out = (np if fast_ops is None else fast_ops).empty((B, T, 3 * C), qkv.dtype)
+            q, k = rotate_half(q, self.cos, self.sin), rotate_half(k, self.cos, self.sin)
+        out = np.empty((B, T, 3 * C), qkv.dtype)
         out[:, :, :C] = q.reshape(B, T, C)
         g = H // Hkv  # each key/value head serves g query heads, side by side
         out[:, :, C : 2 * C].reshape(B, T, Hkv, g, d)[...] = k.reshape(B, T, Hkv, 1, d)
@@ -79,20 +78,20 @@ class ModernQKV(Function):
     def backward(self, grad):
         B, T, _ = grad.shape
         H, Hkv, d = self.H, self.Hkv, self.d
+        if (fast_ops := fast.kernel(grad)) is not None and (self.norms is None or self.norms[1].dtype == grad.dtype):
+            gqkv, gve = fast_ops.modern_qkv_backward(grad, self.norms, (H, Hkv), self.cos, self.sin, self.has_ve)
+            return (gqkv, gve) if self.has_ve else (gqkv,)
         C, Ckv, g = H * d, Hkv * d, H // Hkv
         gq = grad[:, :, :C].reshape(B, T, H, d)
         gk = grad[:, :, C : 2 * C].reshape(B, T, Hkv, g, d).sum(axis=3)  # a group's heads share one key head
         gv = grad[:, :, 2 * C :].reshape(B, T, Hkv, g, d).sum(axis=3)
-        fast_ops = fast.kernel(grad)
         if self.cos is not None:
-            turn = rotate_half if fast_ops is None else fast_ops.rotate_half
-            gq, gk = turn(gq, self.cos, -self.sin), turn(gk, self.cos, -self.sin)
+            gq, gk = rotate_half(gq, self.cos, -self.sin), rotate_half(gk, self.cos, -self.sin)
         if self.norms is not None:
             one, qh, qr, kh, kr = self.norms
-            norm_backward = rms_norm_backward if fast_ops is None else fast_ops.rms_norm_backward
-            gq = norm_backward(gq, qh, qr, one, True, False)[0]
-            gk = norm_backward(gk, kh, kr, one, True, False)[0]
-        gqkv = (np if fast_ops is None else fast_ops).empty((B, T, C + 2 * Ckv), grad.dtype)
+            gq = rms_norm_backward(gq, qh, qr, one, True, False)[0]
+            gk = rms_norm_backward(gk, kh, kr, one, True, False)[0]
+        gqkv = np.empty((B, T, C + 2 * Ckv), grad.dtype)
         gqkv[:, :, :C] = gq.reshape(B, T, C)
         gqkv[:, :, C : C + Ckv] = gk.reshape(B, T, Ckv)
         gqkv[:, :, C + Ckv :] = gv.reshape(B, T, Ckv)
@@ -142,6 +141,9 @@ class CausalConv(Function):
         return y
 
     def backward(self, g):
+        if (fast_ops := fast.kernel(g)) is not None and self.w.dtype == g.dtype:
+            gx, gw = fast_ops.causal_conv_backward(g, self.xp, self.w, self.needs[0], self.needs[1])
+            return gx, None if gw is None else gw.reshape(self.w_shape)
         K, T = self.w.shape[0], g.shape[1]
         gx = g * (1 + self.w[0]) if self.needs[0] else None
         gw = np.empty_like(self.w) if self.needs[1] else None

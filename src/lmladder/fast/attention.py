@@ -116,9 +116,9 @@ def backward(sv: _Saved, g, gq, gk, gv) -> None:
 
 class _Pooled:
     """What the forward on the shared thread pool (kernels_blas) keeps: qkv and out (B,T,*), the probabilities
-    (B,H,T,T) query-major, the dropout multiplier and the kept probabilities (probs * keep), or None."""
+    (B,H,T,T) query-major, the dropout multiplier or None."""
 
-    __slots__ = ("kernels", "qkv", "out", "probs", "keep", "kept", "scale")
+    __slots__ = ("kernels", "qkv", "out", "probs", "keep", "scale")
 
 
 def _pooled_forward(qkv, n_head, dropout_p, rng):
@@ -132,17 +132,17 @@ def _pooled_forward(qkv, n_head, dropout_p, rng):
     sv.kernels = k  # backward uses the same kernels, whatever the backend by then
     sv.qkv, sv.scale = np.ascontiguousarray(qkv), _scale(C3 // (3 * H), dt)
     sv.out, sv.probs = memory.empty((B, T, C3 // 3), dt), memory.empty((B, H, T, T), dt)
-    sv.keep = sv.kept = None
+    sv.keep = None
     if dropout_p > 0:  # query-major, unlike attention_core's masks: one draw for the call
-        sv.keep, sv.kept = dropout_scale(rng, (B, H, T, T), dt, dropout_p), memory.empty((B, H, T, T), dt)
-    sv.kernels.attention_forward(sv.qkv, H, sv.scale, (sv.keep, sv.kept), sv.out, sv.probs)
+        sv.keep = dropout_scale(rng, (B, H, T, T), dt, dropout_p)
+    sv.kernels.attention_forward(sv.qkv, H, sv.scale, sv.keep, sv.out, sv.probs)
     return sv.out, sv
 
 
 def _pooled_backward(sv: _Pooled, g, n_head):
     gqkv = memory.empty(sv.qkv.shape, g.dtype)
     g = np.ascontiguousarray(g)
-    sv.kernels.attention_backward(sv.qkv, n_head, sv.scale, (sv.keep, sv.kept), sv.out, g, sv.probs, gqkv)
+    sv.kernels.attention_backward(sv.qkv, n_head, sv.scale, sv.keep, sv.out, g, sv.probs, gqkv)
     return gqkv
 
 

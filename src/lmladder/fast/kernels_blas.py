@@ -107,11 +107,10 @@ def _softmax_rows(p):
             row[j] *= r
 
 
-def _attention_fwd(qkv, H, scale, drop, out, probs):
+def _attention_fwd(qkv, H, scale, keep, out, probs):
     """Causal attention of qkv (B,T,3C) into out (B,T,C), one (batch, head) per turn; probs (B,H,T,T) <- the
-    probabilities, query-major; with dropout (drop = (keep, kept): keep the (B,H,T,T) multiplier, else size 0)
-    kept <- probs * keep."""
-    keep, kept = drop
+    probabilities, query-major; with dropout (keep: the (B,H,T,T) multiplier, else size 0) the values are weighted
+    by probs * keep, made a head at a time (backward makes them again)."""
     B, T, C3 = qkv.shape
     C, d = C3 // 3, C3 // (3 * H)
     for bh in prange(B * H):
@@ -123,16 +122,15 @@ def _attention_fwd(qkv, H, scale, drop, out, probs):
         _softmax_rows(p)
         pk = p
         if keep.size:
-            pk = kept[b, h]
+            pk = np.empty((T, T), np.float32)
             for t in range(T):
                 for j in range(T):
                     pk[t, j] = p[t, j] * keep[b, h, t, j]
         _mm(False, False, (T, d, T, T, C3, C), 1, pk.ctypes.data, v, out.ctypes.data + (b * T * C + h * d) * _F)
 
 
-def _attention_bwd(qkv, H, scale, drop, out, g, probs, gqkv):
+def _attention_bwd(qkv, H, scale, keep, out, g, probs, gqkv):
     """gqkv (B,T,3C) <- the gradient of `_attention_fwd` for upstream g (B,T,C)."""
-    keep, kept = drop
     B, T, C3 = qkv.shape
     C, d = C3 // 3, C3 // (3 * H)
     for bh in prange(B * H):
@@ -158,7 +156,12 @@ def _attention_bwd(qkv, H, scale, drop, out, g, probs, gqkv):
             else:
                 for j in range(T):
                     row[j] = prow[j] * (row[j] - D)
-        pk = kept[b, h] if keep.size else p
+        pk = p
+        if keep.size:  # the forward's probs * keep, again
+            pk = np.empty((T, T), np.float32)
+            for t in range(T):
+                for j in range(T):
+                    pk[t, j] = p[t, j] * keep[b, h, t, j]
         _mm(True, False, (T, d, T, T, C, C3), 1, pk.ctypes.data, go, gv)  # gv = (p [* keep])^T g
         _mm(False, False, (T, d, T, T, C3, C3), scale, ds.ctypes.data, k, gq)  # gq = ds k scale
         _mm(True, False, (T, d, T, T, C3, C3), scale, ds.ctypes.data, q, gk)  # gk = ds^T q scale
@@ -257,21 +260,17 @@ def _gemm_args(a, b, out, min_rows: int):
     return a, b, out, ta, tb, chunks
 
 
-def _drop(keep, kept):
-    return (_NO_KEEP, _NO_KEEP) if keep is None else (keep, kept)
-
-
-def attention_forward(qkv, n_head, scale, drop, out, probs) -> None:
-    """out (B,T,C), probs (B,H,T,T) <- causal attention of qkv (B,T,3C); drop = (keep, kept) with dropout: the
-    multiplier and the kept probabilities to fill, else (None, None)."""
+def attention_forward(qkv, n_head, scale, keep, out, probs) -> None:
+    """out (B,T,C), probs (B,H,T,T) <- causal attention of qkv (B,T,3C); keep: dropout's (B,H,T,T) multiplier, or
+    None."""
     threaded = threads() > 1
     if threaded:
         hold_openblas()  # a large head's GEMM must not start OpenBLAS's threads inside a thread of the pool
-    _FWD[threaded](qkv, n_head, scale, _drop(*drop), out, probs)
+    _FWD[threaded](qkv, n_head, scale, _NO_KEEP if keep is None else keep, out, probs)
 
 
-def attention_backward(qkv, n_head, scale, drop, out, g, probs, gqkv) -> None:
-    _BWD[threads() > 1](qkv, n_head, scale, _drop(*drop), out, g, probs, gqkv)
+def attention_backward(qkv, n_head, scale, keep, out, g, probs, gqkv) -> None:
+    _BWD[threads() > 1](qkv, n_head, scale, _NO_KEEP if keep is None else keep, out, g, probs, gqkv)
 
 
 def decode_attention(qkv, n_head, scale, k_cache, v_cache, start, out) -> bool:

@@ -15,13 +15,14 @@ from . import attention, memory
 from . import kernels_jit as jit
 from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
+from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
 from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's gradient sums)
 from .kernels import add, matmul, matmul_pair
 from .kernels import dropout_scale as dropout_mask  # noqa: F401 (a pooled mask, drawn as the textbook draws it)
 from .memory import empty  # noqa: F401 (pooled arrays for a primitive's output)
-from .threads import map_on_cores  # noqa: F401 (Muon's matrices side by side)
+from .newton_schulz import orthogonalise  # noqa: F401 (Muon's matrices, batched on the cores)
 
-__all__ = ["add", "adam_step", "dropout_mask", "empty", "gradients", "map_on_cores"]
+__all__ = ["add", "adam_step", "dropout_mask", "empty", "gradients", "orthogonalise"]
 
 
 def linear(x, w, b):
@@ -124,15 +125,20 @@ def causal_conv(x, w, before, keep: bool = True):
     if before is None:
         before = memory.zeros((B, w.shape[0] - 1, C), x.dtype)
     xc, wc, bc = (np.ascontiguousarray(a, dtype=x.dtype) for a in (x, w, before))
-    y = mj.causal_conv_forward(xc, wc, bc)
-    return y, np.concatenate([before, x], axis=1) if keep else None
+    return mj.causal_conv_forward(xc, wc, bc, keep)
 
 
-def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, qk_norm: bool, cos, sin, eps: float):
-    """out (B, T, 3C): ModernQKV's forward without a graph in one pass (modern_jit._qkv_fwd), the bits of rms_norm
-    and rotate_half (to float32 rounding for short heads); cos, sin (T, 1, d/2) or None."""
+def modern_qkv(qkv, ve, heads: tuple[int, int], qk_norm: bool, cos, sin, eps: float, keep: bool):
+    """(out (B, T, 3C), norms): ModernQKV's forward in one pass (modern_jit._qkv_fwd), the bits of rms_norm and
+    rotate_half (to float32 rounding for short heads); cos, sin (T, 1, d/2) or None; keep (a graph): norms as the
+    textbook lines keep them (None without QK-norm or without a graph)."""
     cs = (None, None) if cos is None else (cos[:, 0, :], sin[:, 0, :])
-    return mj.modern_qkv_forward(qkv, ve, *cs, n_head, n_kv_head, qk_norm, eps)
+    return mj.modern_qkv_forward(qkv, ve, *cs, heads, qk_norm, eps, keep)
+
+
+def modern_qkv_backward(grad, norms, heads: tuple[int, int], cos, sin, has_ve: bool):
+    """(gqkv, gve or None): ModernQKV's backward in one pass (modern_jit._qkv_bwd)."""
+    return mj.modern_qkv_backward(grad, norms, cos, sin, *heads, has_ve)
 
 
 def rotate_half(x, cos, sin):

@@ -43,6 +43,7 @@ NS_COEFFS = {
 NS_SAFETY = {"jordan": 1.0, "polar_express": 1.02}  # the norm G is divided by, times this: below 1 with room
 MOMENTUM_WARMUP_START = 0.85  # modded-nanogpt's and nanochat's momentum at step 0 of the warm-up
 NS_STEPS_MAX = 64  # Newton-Schulz iterations: far past where more changes the update
+NS_EPS = 1e-7  # added to the norm G is divided by
 
 
 def ns_steps_max(coeffs: str) -> int | None:
@@ -50,7 +51,7 @@ def ns_steps_max(coeffs: str) -> int | None:
     return len(NS_COEFFS[coeffs]) if len(NS_COEFFS[coeffs]) > 1 else None
 
 
-def newton_schulz(G: np.ndarray, steps: int, eps: float = 1e-7, coeffs: str = "jordan") -> np.ndarray:
+def newton_schulz(G: np.ndarray, steps: int, eps: float = NS_EPS, coeffs: str = "jordan") -> np.ndarray:
     """About U V^T for G = U S V^T (G's orthogonalisation), by `steps` quintic Newton-Schulz iterations."""
     quintics, safety = NS_COEFFS[coeffs], NS_SAFETY[coeffs]
     tall = G.shape[0] > G.shape[1]
@@ -142,7 +143,8 @@ class Muon(AdamW):
 
     def step(self) -> None:
         """reference_update for every parameter, with the orthogonalisations (the step's cost: one per matrix, or per
-        block of one) run side by side on the cores by `fast`: the same bits as one after another."""
+        block of one) run by `fast`, batched over the matrices of one shape on the cores (float32
+        rounding apart from one after another)."""
         self.step_count += 1
         todo = []  # (w, update before orthogonalisation, group, blocks) for each matrix
         i = 0
@@ -157,7 +159,8 @@ class Muon(AdamW):
             return
         jobs = [(x, g["ns_steps"], g["ns_coeffs"]) for _, u, g, blocks in todo for x in _pieces(u, blocks)]
         k = fast.kernel(todo[0][1])
-        done = iter(list(map(_orthogonalise, jobs)) if k is None else k.map_on_cores(_orthogonalise, jobs, todo[0][1]))
+        consts = (NS_COEFFS, NS_SAFETY, NS_EPS)
+        done = iter(list(map(_orthogonalise, jobs)) if k is None else k.orthogonalise(jobs, consts, _orthogonalise))
         for w, u, group, blocks in todo:
             self._apply(w, [next(done) for _ in _pieces(u, blocks)], group)
 
