@@ -205,7 +205,7 @@ def test_attention_softmax_matches_the_reference(B, H, T, S):
 
 
 @pytest.mark.parametrize("n", [100, 300_000])
-def test_dropout_on_the_wing_is_the_textbooks_bits(n):
+def test_dropout_under_fast_is_the_textbooks_bits(n):
     """Dropout under `fast` draws the textbook's mask and multiplies into pooled arrays: the same
     output and gradient bits as the textbook lines."""
     from lmladder.autograd import Tensor
