@@ -53,19 +53,6 @@ def _rms_bwd(g, xhat, rstd, w, gx, pw, need_x):
                         gx[m, h, j] = rs * (g[m, h, j] * w[j] - xhat[m, h, j] * s)
 
 
-def _rotate(x, cos, sin, y):
-    """x, y (B, T, H, d), cos / sin (T, d/2): y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin per head."""
-    B, T, H, d = x.shape
-    half = d // 2
-    for bt in prange(B * T):
-        b, t = bt // T, bt % T
-        for h in range(H):
-            for i in range(half):
-                x1, x2, c, s = x[b, t, h, i], x[b, t, h, half + i], cos[t, i], sin[t, i]
-                y[b, t, h, i] = x1 * c - x2 * s
-                y[b, t, h, half + i] = x2 * c + x1 * s
-
-
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _rstd(x, m, h, eps):
     """1 / sqrt(mean(x[m, h]^2) + eps): _rms_fwd's sum and rounding (its fastmath: the sum's order is LLVM's, as
@@ -79,7 +66,7 @@ def _rstd(x, m, h, eps):
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _turned(x1, x2, c, s):
-    """_rotate's arithmetic (its fastmath) for one pair of a head's halves."""
+    """The rotation of one pair of a head's halves: y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin."""
     return x1 * c - x2 * s, x2 * c + x1 * s
 
 
@@ -89,7 +76,7 @@ def _qkv_fwd(x, ve, turn, heads, eps, norm, outs):
     none), the value heads plus ve (M, Hkv d) (no rows: none), every key and value head repeated for its H / Hkv
     query heads into out (M, 3 H d), heads = (H, Hkv); outs = (out, xhat, rstd): with a graph (xhat of size > 0)
     the norms' xhat (M, H + Hkv, d) and rstd (M, H + Hkv) too, for backward. The arithmetic of _rms_fwd (a gain of
-    ones) and _rotate, and NumPy's add: their bits (heads of 16 and more, measured; for short heads those two
+    ones) and _turned, and NumPy's add: their bits (heads of 16 and more, measured; for short heads those two
     vectorise by their arrays' alignment, and differ from this by float32 rounding)."""
     H, Hkv = heads
     out, xhat, rstd = outs
@@ -201,7 +188,6 @@ def _conv_fwd(x, before, w, y, xp):
 
 _RMS_FWD = twins(_rms_fwd)
 _RMS_BWD = twins(_rms_bwd)
-_ROTATE = twins(_rotate)
 _RELU2_FWD = elementwise(_relu2_fwd)
 _CONV_FWD = twins(_conv_fwd, fastmath=False)
 # without reassociation: x rs is rounded before it turns, as rms_norm's output is before rotate_half reads it
@@ -235,12 +221,6 @@ def rms_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool):
     pw = np.zeros(((M + ROWS - 1) // ROWS, C), g.dtype) if need_w else _NONE
     pick(_RMS_BWD, g.size)(g3, xhat, rstd, flat(w), gx, pw, need_x)
     return (gx.reshape(g.shape) if need_x else None, pw.sum(axis=0) if need_w else None)
-
-
-def rotate_half(x, cos, sin):
-    y = memory.placed(x, 3072) if x.flags.c_contiguous else memory.empty(x.shape, x.dtype)
-    pick(_ROTATE, x.size)(x, np.ascontiguousarray(cos[:, 0, :]), np.ascontiguousarray(sin[:, 0, :]), y)
-    return y
 
 
 def causal_conv_forward(x, w, before, keep: bool = False):

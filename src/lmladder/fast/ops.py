@@ -141,11 +141,6 @@ def modern_qkv_backward(grad, norms, heads: tuple[int, int], cos, sin, has_ve: b
     return mj.modern_qkv_backward(grad, norms, cos, sin, *heads, has_ve)
 
 
-def rotate_half(x, cos, sin):
-    """x (B, T, H, d) turned by the angles of cos, sin (T, 1, d/2)."""
-    return mj.rotate_half(x, cos, sin)
-
-
 def attention_qkv(qkv, n_head: int, dropout_p: float, rng, cache):
     """(out (B, T, C), saved): causal self-attention of qkv (B, T, 3C); with cache (k_cache, v_cache, start) the
     new keys and values go into the caches first, and saved is None (no backward)."""
