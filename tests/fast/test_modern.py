@@ -81,8 +81,9 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count():
         y, h, r = jit.rms_norm_forward(x.reshape(-1, 4, 128), w, 1e-5)
         out = [y, *jit.rms_norm_backward(x.reshape(-1, 4, 128), h, r, w, True, True)]
         y2, r2 = jit.relu2_forward(x)
-        cos, sin = x[: 128 * 16].reshape(128, 1, 16), x[-128 * 16 :].reshape(128, 1, 16)
-        out += [y2, jit.relu2_backward(x, r2), jit.rotate_half(x.reshape(64, 128, 8, 32), cos, sin)]
+        cos, sin = x[: 128 * 16].reshape(128, 16), x[-128 * 16 :].reshape(128, 16)
+        qkv, _ = jit.modern_qkv_forward(x.reshape(64, 128, 256), None, cos, sin, (4, 2), True, 1e-5)
+        out += [y2, jit.relu2_backward(x, r2), qkv]
         runs.append([a.copy() for a in out])
     share.pin(None)
     for later in runs[1:]:
