@@ -15,6 +15,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from omegaconf import DictConfig
 
     from lmladder.app.policy import stage
+    from lmladder.app.runs import first_run
     from lmladder.app.startup import check_run_dir, entry
     from lmladder.checkpoints import load_training_checkpoint
     from lmladder.diff import write_note
@@ -32,8 +33,8 @@ def main(cfg: DictConfig) -> None:
             return
         sides = []
         for rung in ladder[-2:]:  # what the last step up the ladder bought, character by character
-            job = f"{rung}/seed{st.run.seeds[0]}"
-            sides.append((job, load_training_checkpoint(Path(st.run.paths.outputs) / job / "model.safetensors").model))
+            ckpt = first_run(st, rung)
+            sides.append((f"{rung}/{ckpt.parent.name}", load_training_checkpoint(ckpt).model))
         diff_on_split(out, *sides, data, what=f"the {st.run.data.name} val split")
         print(f"[page@diff] {sides[1][0]} against {sides[0][0]} -> {out}")
 

@@ -15,6 +15,7 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from omegaconf import DictConfig
 
     from lmladder.app.policy import stage
+    from lmladder.app.runs import first_run
     from lmladder.app.startup import check_run_dir, entry
     from lmladder.inference.positions import position_curve
     from lmladder.insight import inspect_run
@@ -26,10 +27,10 @@ def main(cfg: DictConfig) -> None:
         data = st.prepared()
         out = (Path(st.run.paths.reports) if st.dvc else st.job_dir) / "inspect"
         for rung in st.run.pipeline:  # each rung's first seed, as the evaluate stage's positions
-            run_dir = Path(st.run.paths.outputs) / rung / f"seed{st.run.seeds[0]}"
+            ckpt = first_run(st, rung)
             note = lambda line, rung=rung: print(f"[page@inspect] inspect/{rung}: {line}")  # noqa: E731
             curve = lambda ck: position_curve(ck.model, data.splits["val"], boundary_id=data.boundary_id)  # noqa: E731
-            inspect_run(run_dir, out / rung, log=note, positions=curve)
+            inspect_run(ckpt, out / rung, log=note, positions=curve)
         print(f"[page@inspect] {len(st.run.pipeline)} rungs -> {out}")
 
 
