@@ -2,8 +2,8 @@
 on the full val/test splits (which also proves it was trained on this vocabulary) and write the perplexity table
 (outputs/reports/perplexity.{csv,md,png}, runs.csv, metrics.json, curves/, units/: quality only, deterministic),
 the network-health table, each rung's first seed's loss against position in the context on val (positions.{csv,md,png}
-with its "context used") and `lmladder inspect`'s pictures (inspect/<rung>/index.html), `lmladder diff` of the top
-rung against the one below it (diff/index.html), and the wall-clock timing.{csv,md} beside it."""
+with its "context used") and the wall-clock timing.{csv,md} beside it. The pictures of each rung and the diff page
+are optional stages after this one (`pages`: stages/page_inspect.py, stages/page_diff.py)."""
 
 from lmladder.interrupt import quietly
 
@@ -17,11 +17,8 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from lmladder.app.startup import check_renamed, check_run_dir, entry
     from lmladder.checkpoints import load_training_checkpoint
     from lmladder.config import ConfigError
-    from lmladder.diff import write_note
-    from lmladder.diff.pair import diff_on_split
     from lmladder.inference.positions import position_curve
     from lmladder.inference.scoring import score_splits_units
-    from lmladder.insight import inspect_run
     from lmladder.insight.positions import write_positions
     from lmladder.reports import collect, write_curves, write_report
 
@@ -56,20 +53,12 @@ def main(cfg: DictConfig) -> None:
         out = Path(st.run.paths.reports) if st.dvc else st.job_dir
         write_curves(runs.curves, out / "curves")
         summary = write_report(runs, out, title=f"Perplexity on {st.run.data.name} (exact, every token of each split)")
-        firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its pictures and position curve
-        curves, models = {}, {}
+        firsts = runs.table.drop_duplicates("rung")  # each rung's first seed: its position curve
+        curves = {}
         for rung, job in zip(firsts["rung"], firsts["job"], strict=True):
-            models[rung] = (job, load_training_checkpoint(root / job / "model.safetensors").model)
-            curves[rung] = position_curve(models[rung][1], data.splits["val"], boundary_id=data.boundary_id)
-            note = lambda line, rung=rung: print(f"[evaluate] inspect/{rung}: {line}")  # noqa: E731
-            inspect_run(root / job, out / "inspect" / rung, log=note, positions=curves[rung])
+            model = load_training_checkpoint(root / job / "model.safetensors").model
+            curves[rung] = position_curve(model, data.splits["val"], boundary_id=data.boundary_id)
         write_positions(curves, out, what=f"{st.run.data.name} val split, each rung's first seed")
-        ladder = [r for r in st.run.pipeline if r in models]  # bottom to top
-        if len(ladder) >= 2:  # what the last step up the ladder bought, character by character
-            what = f"the {st.run.data.name} val split"
-            diff_on_split(out / "diff", models[ladder[-2]], models[ladder[-1]], data, what=what)
-        else:  # dvc.yaml declares the folder whatever the pipeline
-            write_note(out / "diff", f"The pipeline has one rung ({', '.join(ladder)}); a diff needs two.")
         print((out / "perplexity.md").read_text(encoding="utf-8"))
         print(f"[evaluate] {len(summary)} rungs, {len(runs.table)} runs -> {out}")
 

@@ -9,12 +9,14 @@ one of the stage's `deps`. Unused deps are allowed (they only cost a rerun).
 
 import ast
 import shlex
+import shutil
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
+from lmladder.config import PAGES
 from lmladder.models import ladder, rungs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,3 +176,24 @@ def test_a_training_stage_does_not_depend_on_other_rungs(stages):
         cmd = next(cmd for n, cmd, _ in stages if n == name)
         others = {_rung_module(r) for r in rungs() if r != rung}
         assert not others & stage_files(cmd), f"{name} imports another rung's model"
+
+
+def test_every_optional_page_gets_a_stage_that_depends_on_what_it_runs(tmp_path):
+    """`pages` is empty in the committed params.yaml (the default `dvc repro` writes no optional page); listing every
+    page of config.PAGES gives each its page@<name> stage, whose deps cover the files its script runs and, as
+    evaluate's, the runs of every rung of the pipeline."""
+    from dvc.repo import Repo
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params["pages"] == [], "the default dvc repro writes no optional page (conf/config.yaml: pages)"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "pages": list(PAGES)}))
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    Repo.init(str(tmp_path), no_scm=True).close()
+    with Repo(str(tmp_path)) as repo:
+        pages = [(s.name, s.cmd, [ROOT / d.def_path for d in s.deps]) for s in repo.index.stages]  # addressing: by cwd
+    pages = [p for p in pages if p[0].startswith("page@")]
+    assert sorted(name for name, _, _ in pages) == sorted(f"page@{p}" for p in PAGES)
+    for name, cmd, deps in pages:
+        stale = [f for f in stage_files(cmd) if not any(f == d or f.is_relative_to(d) for d in deps)]
+        assert not stale, f"{name}: add {stale} to its deps in dvc.yaml"
+        assert {ROOT / "outputs" / rung for rung in _pipeline()} <= set(deps), f"{name} lacks a rung's runs"

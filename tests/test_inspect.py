@@ -135,7 +135,7 @@ def test_a_picture_that_fails_costs_only_itself(tmp_path, monkeypatch):
 
 def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
     """The real stages: train an MLP with mlp.model.n_embd=1 for a few steps, then `lmladder inspect` on its folder
-    and the evaluate stage (which draws the same pictures) both finish, with the note on the page."""
+    and the optional page@inspect stage (which draws the same pictures) both finish, with the note on the page."""
     sb = build_sandbox(tmp_path)
     run_dir = sb.root / "outputs" / "mlp" / "seed0"
     r = run_in_process(sb, "mlp", ["mlp.model.n_embd=1"], str(run_dir))
@@ -147,14 +147,19 @@ def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
     assert "1-dimensional embeddings" in page and "alt='positions'" in page  # its own prepared data: the curve
     r = run_in_process(sb, "evaluate", ["pipeline=[mlp]"], str(sb.root / "eval"))
     assert r.rc == 0, r.stderr
-    assert f"[evaluate] inspect/mlp: {note}" in r.stdout
     assert (sb.root / "eval" / "perplexity.md").exists()
-    page = (sb.root / "eval" / "inspect" / "mlp" / "index.html").read_text()
-    assert "1-dimensional embeddings" in page and "alt='transitions'" in page and "alt='positions'" in page
+    assert not (sb.root / "eval" / "inspect").exists()  # the pictures are an optional page of their own
     positions = pd.read_csv(sb.root / "eval" / "positions.csv")
     assert set(positions.rung) == {"mlp"} and positions.context.min() == 1
     assert "| mlp " in (sb.root / "eval" / "positions.md").read_text()  # its row, with its context used
-    assert "a diff needs two" in (sb.root / "eval" / "diff" / "index.html").read_text()  # one rung: a note
+    r = run_in_process(sb, "page@inspect", ["pipeline=[mlp]"], str(sb.root / "pages"))
+    assert r.rc == 0, r.stderr
+    assert f"[page@inspect] inspect/mlp: {note}" in r.stdout
+    page = (sb.root / "pages" / "inspect" / "mlp" / "index.html").read_text()
+    assert "1-dimensional embeddings" in page and "alt='transitions'" in page and "alt='positions'" in page
+    r = run_in_process(sb, "page@diff", ["pipeline=[mlp]"], str(sb.root / "pages"))
+    assert r.rc == 0, r.stderr
+    assert "a diff needs two" in (sb.root / "pages" / "diff" / "index.html").read_text()  # one rung: a note
 
 
 def test_byte_tokens_are_labelled_printably_and_draw_no_glyph_warnings(tmp_path, recwarn, capsys):

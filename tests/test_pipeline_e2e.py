@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lmladder.config import PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 # a small, fast configuration of every rung (the default data: embedded baby names, no network)
 TINY = [
@@ -95,12 +97,21 @@ def test_repro_builds_the_table_then_is_a_noop(repo):
     assert all(1.5 < metrics[r]["val_nll"] < 3.3 for r in PIPELINE)  # < ln 27
     positions = (repo / "outputs/reports/positions.md").read_text()  # loss by position, every rung (issue 50)
     assert all(f"| {rung}" in positions for rung in PIPELINE) and (repo / "outputs/reports/positions.png").is_file()
-    top = json.loads((repo / "outputs/reports/diff/summary.json").read_text())  # the top rung against the one below
-    assert (top["A"]["rung"], top["B"]["rung"]) == (PIPELINE[-2], PIPELINE[-1])
+    assert not any((repo / "outputs/reports" / page).exists() for page in PAGES)  # optional: `pages` is empty
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert "val_nll" in shown
     r = dvc("repro", cwd=repo)
     assert ran(r.stdout) == set() and "up to date" in r.stdout
+
+
+def test_pages_run_their_own_stages_only(repo):
+    """The optional pages (`pages` in conf/config.yaml) turned on: their stages run, nothing retrains or re-scores
+    (check: every change of params.yaml); the diff page is the top rung against the one below it."""
+    r = exp_run(repo, f"pages=[{','.join(PAGES)}]")
+    assert ran(r.stdout) == {"check", *(f"page@{page}" for page in PAGES)}
+    top = json.loads((repo / "outputs/reports/diff/summary.json").read_text())
+    assert (top["A"]["rung"], top["B"]["rung"]) == (PIPELINE[-2], PIPELINE[-1])
+    assert all((repo / f"outputs/reports/inspect/{rung}/index.html").is_file() for rung in PIPELINE)
 
 
 def test_changing_smoothing_reruns_only_bigram_and_evaluate(repo):

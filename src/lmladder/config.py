@@ -80,6 +80,11 @@ class PathsConfig:
     reports: str = "outputs/reports"
 
 
+# The pages of the pipeline a user turns on with `pages` (dvc.yaml's page@<name> stage runs stages/page_<name>.py):
+# each costs more than the rest of the evaluate stage (docs/pipeline.md), so the default `dvc repro` writes none.
+PAGES = ("inspect", "diff")
+
+
 @dataclass
 class RunConfig:
     """Everything but the rungs' settings (`bigram`, `mlp`, ...), which `rung_settings` types one at a time."""
@@ -90,6 +95,7 @@ class RunConfig:
     reshard: bool = False  # resume a checkpoint trained on another number of MPI ranks (training/parallel.py)
     rung: str | None = None  # the rung stages/train.py trains: one of lmladder.models.rungs()
     pipeline: list[str] = field(default_factory=lambda: list(rungs()))  # the rungs DVC trains and evaluate reports
+    pages: list[str] = field(default_factory=list)  # the optional pages DVC adds after evaluate, from PAGES
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
@@ -170,6 +176,11 @@ def validate(cfg: Any) -> RunConfig:
             raise ConfigError(
                 f"pipeline={list(run.pipeline)}: {rung!r} {problem}; list each rung once, from {', '.join(rungs())}"
             )
+    if bad := [p for p in run.pages if p not in PAGES or run.pages.count(p) > 1]:
+        problem = "is listed twice" if bad[0] in PAGES else "is no page of the pipeline"
+        raise ConfigError(
+            f"pages={list(run.pages)}: {bad[0]!r} {problem}; list each page once, from {', '.join(PAGES)}"
+        )
     return run
 
 

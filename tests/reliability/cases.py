@@ -1,6 +1,6 @@
 """Every bad-input case: the command, and the two things its one-line message must say (the problem, the fix).
 
-`entry` is a stage (check, prepare, evaluate, or a rung: `python stages/<file>.py` with Hydra overrides)
+`entry` is a stage (check, prepare, evaluate, page@<page>, or a rung: `python stages/<file>.py` with Hydra overrides)
 or "cli" (`python -m lmladder ...`). "{sb}" is the sandbox folder (see harness.py). `hydra=True` marks errors that
 Hydra itself reports (it owns group lookup and override parsing): rc 1, its short text, no traceback. `sweep=True`
 marks a sweep (-m) whose every job fails: each job's own error line comes first, then the sweep's.
@@ -137,6 +137,12 @@ CASES = [
          r"data file '.*nope.txt' not found", r"set data.path="),
     case("config-check-pipeline-unknown-rung", "config", "check", ["pipeline=[bigram,lstm]"],
          r"'lstm' is not a rung of the ladder", r"list each rung once"),
+    case("config-check-pages-unknown", "config", "check", ["pages=[inspect,pictures]"],
+         r"pages=\['inspect', 'pictures'\]: 'pictures' is no page of the pipeline",
+         r"list each page once, from inspect, diff", fast=True),
+    case("page-diff-rung-not-trained", "config", "page@diff", ["pipeline=[mlp,rnn]"],
+         r"outputs/mlp/seed0/model.safetensors is missing",
+         r"run `dvc repro` \(or python stages/train.py\) to train mlp"),
     case("config-wrong-type-int", "config", "mlp", ["mlp.train.max_iters=abc"],
          r"bad value for 'mlp.train.max_iters'.*'abc'", r"fix it in conf/ or on the command line"),
     case("config-wrong-type-bool", "config", "transformer", ["transformer.model.bias=maybe"],

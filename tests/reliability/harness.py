@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
+from lmladder.config import PAGES
 from lmladder.data import BPETokenizer, DataConfig, load_prepared, prepare
 from lmladder.inference.scoring import score_splits_units
 from lmladder.inference.units import UNITS_FILE, load_units, save_units
@@ -39,9 +40,11 @@ from .round4_files import build_round4
 
 ROOT = Path(__file__).resolve().parents[2]
 # entry point -> (script, its fixed overrides): a rung trains through stages/train.py, as in dvc.yaml
-STAGE_FILES = {"check": ("check.py",), "prepare": ("prepare.py",), "evaluate": ("evaluate.py",)} | {
-    rung: ("train.py", f"rung={rung}") for rung in rungs()
-}
+STAGE_FILES = (
+    {"check": ("check.py",), "prepare": ("prepare.py",), "evaluate": ("evaluate.py",)}
+    | {f"page@{page}": (f"page_{page}.py",) for page in PAGES}
+    | {rung: ("train.py", f"rung={rung}") for rung in rungs()}
+)
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the CPU is shared
 TINY = {
     "mlp.model.n_hidden": "32",

@@ -24,6 +24,22 @@ def test_resampled_sums_are_sums_over_the_drawn_units():
     assert np.allclose(sig.resampled_sums(v, resamples=50), v[idx].sum(axis=1))
 
 
+@pytest.mark.parametrize("n_units", [7, 300])  # 1,200 resamples: three chunks, the last a short one
+def test_kept_draws_give_the_same_bits_as_fresh_ones(monkeypatch, n_units):
+    """A second call with the same units reuses the first call's draws (significance.KEEP_BYTES); its sums are the
+    fresh draws' to the bit, for other values too, and a draw too large to keep is drawn afresh each time."""
+    rng = np.random.default_rng(3)
+    v, w = rng.normal(size=(n_units, 2)), rng.normal(size=(n_units, 6))
+    monkeypatch.setattr(sig, "_kept", {})
+    first = sig.resampled_sums(v, resamples=1200)
+    assert list(sig._kept) == [(n_units, 1200, sig.SEED)]
+    again, other = sig.resampled_sums(v, resamples=1200), sig.resampled_sums(w, resamples=1200)
+    monkeypatch.setattr(sig, "KEEP_BYTES", 0)  # nothing kept: every call draws
+    monkeypatch.setattr(sig, "_kept", {})
+    assert np.array_equal(again, first) and np.array_equal(other, sig.resampled_sums(w, resamples=1200))
+    assert np.array_equal(first, sig.resampled_sums(v, resamples=1200)) and sig._kept == {}
+
+
 def test_paired_interval_and_p_value_match_a_direct_computation():
     rng = np.random.default_rng(2)
     a, b = units(rng), units(rng)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..config import ConfigError, rung_settings, rung_settings_keys
 from ..models import rung_class, rungs
 from ..training.live import LiveLog
 from ..training.settings import Run, rung_schema
-from .stage import Stage
+from .stage import CHECKPOINT, Stage
 
 
 def training_run(st: Stage) -> Run:
@@ -38,3 +40,12 @@ def training_run(st: Stage) -> Run:
         world=st.world,
         live=LiveLog(where, params) if where else None,
     )
+
+
+def first_run(st: Stage, rung: str) -> Path:
+    """The checkpoint of `rung`'s first seed in the pipeline's outputs (what the optional pages show), refused in one
+    line when that run was never trained."""
+    ckpt = Path(st.run.paths.outputs) / rung / f"seed{st.run.seeds[0]}" / CHECKPOINT
+    if not ckpt.is_file():
+        raise ConfigError(f"{ckpt} is missing; run `dvc repro` (or python stages/train.py) to train {rung} first")
+    return ckpt

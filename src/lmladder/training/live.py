@@ -5,6 +5,7 @@ extension see a run while it trains: <dir>/metrics.json (the latest value of eac
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -67,9 +68,7 @@ class LiveLog:
             # DVCLive writes these two in place: a kill mid-write leaves them unreadable, and they are rebuilt here
             for name in ("metrics.json", "params.yaml"):
                 (self.dir / name).unlink(missing_ok=True)
-        from dvclive import Live  # imports DVC (a second): only runs that log pay for it
-
-        self.live = Live(str(self.dir), resume=keep_below > 0, save_dvc_exp=False, dvcyaml=None)
+        self.live = _live_class()(str(self.dir), resume=keep_below > 0, save_dvc_exp=False, dvcyaml=None)
         for name, (step, value) in last.items():  # the summary of the kept rows, as an unbroken run had it
             self.live.step = int(step)
             self.live.log_metric(name, float(value), plot=False)
@@ -85,8 +84,9 @@ class LiveLog:
 
     def next_step(self) -> None:
         """The step's rows are complete: DVCLive's next_step() writes metrics.json (the values and step that `dvc exp
-        show` reads) and signals the VS Code extension. It also rereads every row logged so far (for DVC Studio),
-        so it runs at most every SYNC_S seconds and in at most a tenth of the time: a long run's log stays linear.
+        show` reads) and signals the VS Code extension. With DVC Studio configured it also rereads every row logged
+        so far (to post them), so it runs at most every SYNC_S seconds and in at most a tenth of the time: a long
+        run's log stays linear.
         Every row is still written at once (log), and close() writes the final metrics.json."""
         now = time.monotonic()
         if now - self._synced < max(SYNC_S, 10 * self._took):
@@ -101,6 +101,24 @@ class LiveLog:
         self.live.step = self.live.summary["step"] = self.last
         with self._writing():
             self.live.end()
+
+
+@functools.cache
+def _live_class() -> type[Live]:
+    """DVCLive's Live, save that next_step() collects DVC Studio's data only when DVC Studio is configured: DVCLive
+    rereads params.yaml and every row logged so far for it at every next_step() and then drops it unsent (dvclive
+    3.49: Live.post_data_to_studio), about a tenth of a small model's training time at LiveLog's sync rate."""
+    from dvclive import Live  # imports DVC (a second): only runs that log pay for it
+    from dvclive.studio import get_dvc_studio_config
+
+    class StudioAware(Live):
+        def post_data_to_studio(self) -> None:
+            if not hasattr(self, "_lmladder_studio"):  # DVCLive's own condition for posting any event
+                self._lmladder_studio = bool(get_dvc_studio_config(self))
+            if self._lmladder_studio:
+                super().post_data_to_studio()
+
+    return StudioAware
 
 
 # the live metrics the run's own logs also hold: (file, column); DVCLive's tsv is `step<TAB>leaf name`
