@@ -252,19 +252,35 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
     return Result(rc, out.getvalue(), err.getvalue())
 
 
-def build_sandbox(root: Path) -> Sandbox:
-    """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
-    trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
-    metrics file beside it, edited copies of files lmladder reads back (readback/, readback_files.py) and what the
-    `lmladder frontier` cases read (frontier/, frontier_files.py)."""
-    sb = Sandbox(root)
+def build_base(root: Path) -> Sandbox:
+    """What every sandbox starts from: conf/ and stages/ copies, the first 1,500 names (corpora/names.txt) prepared
+    into data/prepared. Enough for a test that trains its own runs (build_sandbox trains several: seconds)."""
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
     c = root / "corpora"
     c.mkdir()
     names = shared_file("names.txt").read_text().splitlines()[:1500]
     (c / "names.txt").write_text("\n".join(names) + "\n")
+    prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
+    return Sandbox(root)
+
+
+def train_good(sb: Sandbox) -> Path:
+    """The finished tiny MLP run of the base config (TINY) in runs/good: its folder."""
+    good = sb.root / "runs" / "good"
+    r = run_in_process(sb, "mlp", [], str(good))
+    assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    return good
+
+
+def build_sandbox(root: Path) -> Sandbox:
+    """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
+    trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
+    metrics file beside it, edited copies of files lmladder reads back (readback/, readback_files.py) and what the
+    `lmladder frontier` cases read (frontier/, frontier_files.py)."""
+    sb = build_base(root)
+    c = root / "corpora"
     (c / "shakespeare.txt").write_text(shared_file("tinyshakespeare.txt").read_text()[:6000])
     (c / "tiny_stream.txt").write_text("First Citizen: Before we proceed any further, hear me speak.\n")
     (c / "empty.txt").write_bytes(b"")
@@ -279,10 +295,7 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "spaces.txt").write_text("   \n\t \n" * 20)
     (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
     _not_regular_files(c)
-    prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
-    good = root / "runs" / "good"
-    r = run_in_process(sb, "mlp", [], str(good))
-    assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    good = train_good(sb)
     r = run_in_process(sb, "rnn", [], str(root / "runs" / "good_gru"))  # a GRU checkpoint (resume as another cell)
     assert r.rc == 0, r.stderr
     seed0 = root / "outputs_names" / "mlp" / "seed0"
