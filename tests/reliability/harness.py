@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hydra._internal.hydra import Hydra
 
 from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.data import BPETokenizer, DataConfig, load_prepared, prepare
@@ -215,10 +216,23 @@ def run_subprocess(
     return Result(r.returncode, r.stdout or "", r.stderr)
 
 
+def _mode_probe(hydra_app, config_name, overrides):
+    """Hydra.get_mode for in-process runs: Hydra composes the whole config once only to read hydra.mode, then again
+    for the run. No file of conf/ sets hydra.mode (test_in_process_runs_skip_only_hydras_mode_probe), so for conf/
+    the probe's answer is None, Hydra's default; a run that names a mode, or another config folder, still probes."""
+    if "--config-dir" in sys.argv or any(o.lstrip("+~").split("=", 1)[0] == "hydra.mode" for o in overrides):
+        return HYDRA_GET_MODE(hydra_app, config_name, overrides)
+    return None
+
+
+HYDRA_GET_MODE = Hydra.get_mode  # Hydra's own (hydra._internal: no public name for the class)
+
+
 def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | None = None, env=None) -> Result:
     """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
-    line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback.
-    `stdin`: a file to read standard input from; `env`: environment variables set while it runs."""
+    line; Hydra's mode probe skipped, `_mode_probe`), or `lmladder.cli.main`. An exception that escapes is
+    reported the way Python would: a traceback. `stdin`: a file to read standard input from; `env`: environment
+    variables set while it runs."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # env: the case's own variables
     saved_stdin = sys.stdin
@@ -237,6 +251,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
                 else:
                     sys.argv = sb.stage_argv(entry, args, run_dir)
                     sys.path.insert(0, str(sb.root / "stages"))
+                    Hydra.get_mode = _mode_probe
                     runpy.run_path(sys.argv[0], run_name="__main__")
             except SystemExit as e:
                 rc = e.code if isinstance(e.code, int) else 1
@@ -244,6 +259,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
                 err.write(traceback.format_exc())
                 rc = 1
     finally:
+        Hydra.get_mode = HYDRA_GET_MODE
         sys.stdin = saved_stdin
         sys.argv[:], sys.path[:] = saved[0], saved[2]
         os.chdir(saved[1])
