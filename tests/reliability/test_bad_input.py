@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra._internal.hydra import Hydra
-from hydra._internal.utils import create_config_search_path
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
 from .cases import CASES, Case
@@ -105,9 +105,11 @@ def test_in_process_runs_skip_only_hydras_mode_probe():
     setting = re.compile(r"^\s*mode\s*:", re.M)
     found = [str(f) for f in (ROOT / "conf").rglob("*.yaml") if setting.search(f.read_text())]
     assert not found, f"a conf/ file sets a `mode` key: harness._mode_probe must probe for it: {found}"
-    hydra_app = Hydra.create_main_hydra2("lmladder", create_config_search_path(str(ROOT / "conf")))
-    assert HYDRA_GET_MODE(hydra_app, "config", []) is None
-    assert HYDRA_GET_MODE(hydra_app, "config", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN  # the probe sees a mode
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):  # left as it was found after
+        hydra_app = GlobalHydra.instance().hydra
+        assert HYDRA_GET_MODE(hydra_app, "config", []) is None
+        assert HYDRA_GET_MODE(hydra_app, "config", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN  # it sees a mode
+    assert not GlobalHydra.instance().is_initialized()  # in-process stages that run next initialise their own
 
 
 def test_there_are_at_least_30_cases_in_every_group():
