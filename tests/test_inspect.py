@@ -16,7 +16,7 @@ from lmladder.models import rung_class
 from lmladder.training import EvalSettings, OptimSettings, TrainSettings, make_rngs, train
 from tests.ladder import RUNGS, small_config
 
-from .reliability.harness import build_sandbox, run_in_process
+from .reliability.harness import build_base, run_in_process
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TOK = CharTokenizer.build("abcdefgh ij\n")
@@ -136,7 +136,7 @@ def test_a_picture_that_fails_costs_only_itself(tmp_path, monkeypatch):
 def test_a_one_dimensional_embedding_trains_inspects_and_is_reported(tmp_path):
     """The real stages: train an MLP with mlp.model.n_embd=1 for a few steps, then `lmladder inspect` on its folder
     and the optional page@inspect stage (which draws the same pictures) both finish, with the note on the page."""
-    sb = build_sandbox(tmp_path)
+    sb = build_base(tmp_path)  # conf/, stages/, prepared names: all these stages read
     run_dir = sb.root / "outputs" / "mlp" / "seed0"
     r = run_in_process(sb, "mlp", ["mlp.model.n_embd=1"], str(run_dir))
     assert r.rc == 0, r.stderr

@@ -1,6 +1,8 @@
 """conf/ states each setting once: params.yaml is what conf/ composes to, every group's base.yaml is the library's
 own defaults (the config dataclasses), and a preset or experiment states only what it changes."""
 
+import copy
+import functools
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +23,13 @@ GROUPS = ["data", *RUNGS]
 
 
 def _composed(overrides=()):
+    return copy.deepcopy(_composed_once(tuple(overrides)))  # a copy: callers pop and edit what they get
+
+
+@functools.cache
+def _composed_once(overrides: tuple) -> dict:
+    """Each composition once per test process: every preset's test composes its group's base again (conf/ does not
+    change while the tests run)."""
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         return OmegaConf.to_container(compose(config_name="config", overrides=list(overrides)), resolve=True)
 

@@ -10,7 +10,7 @@ import pytest
 
 from lmladder.reports import SCORES, TIMINGS
 
-from .reliability.harness import Sandbox, build_sandbox, run_in_process
+from .reliability.harness import Sandbox, build_base, run_in_process, train_good
 
 DVC_OUTS = (
     "perplexity.csv",
@@ -29,7 +29,8 @@ DVC_OUTS = (
 def evaluated(tmp_path_factory):
     """bigram seed 0 and two copies of a finished MLP run (seeds 0, 1) in outputs/; evaluate run twice, the MLP's
     timing.json rewritten in between (as if trained on another machine)."""
-    sb = build_sandbox(tmp_path_factory.mktemp("reports"))
+    sb = build_base(tmp_path_factory.mktemp("reports"))  # with one finished MLP run: all the report reads
+    train_good(sb)
     out = sb.root / "outputs"
     for seed in (0, 1):
         shutil.copytree(sb.root / "runs" / "good", out / "mlp" / f"seed{seed}", ignore=shutil.ignore_patterns(".hydra"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hydra._internal.hydra import Hydra
 
 from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.config import PAGES
@@ -218,10 +219,23 @@ def run_subprocess(
     return Result(r.returncode, r.stdout or "", r.stderr)
 
 
+def _mode_probe(hydra_app, config_name, overrides):
+    """Hydra.get_mode for in-process runs: Hydra composes the whole config once only to read hydra.mode, then again
+    for the run. No file of conf/ sets hydra.mode (test_in_process_runs_skip_only_hydras_mode_probe), so for conf/
+    the probe's answer is None, Hydra's default; a run that names a mode, or another config folder, still probes."""
+    if "--config-dir" in sys.argv or any(o.lstrip("+~").split("=", 1)[0] == "hydra.mode" for o in overrides):
+        return HYDRA_GET_MODE(hydra_app, config_name, overrides)
+    return None
+
+
+HYDRA_GET_MODE = Hydra.get_mode  # Hydra's own (hydra._internal: no public name for the class)
+
+
 def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | None = None, env=None) -> Result:
     """The same entry point in this interpreter: a stage's Hydra `main` via runpy (sys.argv as on the command
-    line), or `lmladder.cli.main`. An exception that escapes is reported the way Python would: a traceback.
-    `stdin`: a file to read standard input from; `env`: environment variables set while it runs."""
+    line; Hydra's mode probe skipped, `_mode_probe`), or `lmladder.cli.main`. An exception that escapes is
+    reported the way Python would: a traceback. `stdin`: a file to read standard input from; `env`: environment
+    variables set while it runs."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv[:], os.getcwd(), sys.path[:], os.environ.copy()  # env: the case's own variables
     saved_stdin = sys.stdin
@@ -240,6 +254,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
                 else:
                     sys.argv = sb.stage_argv(entry, args, run_dir)
                     sys.path.insert(0, str(sb.root / "stages"))
+                    Hydra.get_mode = _mode_probe
                     runpy.run_path(sys.argv[0], run_name="__main__")
             except SystemExit as e:
                 rc = e.code if isinstance(e.code, int) else 1
@@ -247,6 +262,7 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
                 err.write(traceback.format_exc())
                 rc = 1
     finally:
+        Hydra.get_mode = HYDRA_GET_MODE
         sys.stdin = saved_stdin
         sys.argv[:], sys.path[:] = saved[0], saved[2]
         os.chdir(saved[1])
@@ -255,19 +271,35 @@ def run_in_process(sb: Sandbox, entry: str, args, run_dir: str, stdin: str | Non
     return Result(rc, out.getvalue(), err.getvalue())
 
 
-def build_sandbox(root: Path) -> Sandbox:
-    """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
-    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
-    trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
-    metrics file beside it, edited copies of files lmladder reads back (readback/, readback_files.py) and what the
-    `lmladder frontier` cases read (frontier/, frontier_files.py)."""
-    sb = Sandbox(root)
+def build_base(root: Path) -> Sandbox:
+    """What every sandbox starts from: conf/ and stages/ copies, the first 1,500 names (corpora/names.txt) prepared
+    into data/prepared. Enough for a test that trains its own runs (build_sandbox trains several: seconds)."""
     for d in ("conf", "stages"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
     c = root / "corpora"
     c.mkdir()
     names = shared_file("names.txt").read_text().splitlines()[:1500]
     (c / "names.txt").write_text("\n".join(names) + "\n")
+    prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
+    return Sandbox(root)
+
+
+def train_good(sb: Sandbox) -> Path:
+    """The finished tiny MLP run of the base config (TINY) in runs/good: its folder."""
+    good = sb.root / "runs" / "good"
+    r = run_in_process(sb, "mlp", [], str(good))
+    assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    return good
+
+
+def build_sandbox(root: Path) -> Sandbox:
+    """conf/ and stages/ copies, small corpora, names prepared into data/prepared, one finished tiny MLP run
+    (runs/good, also as outputs_names/mlp/seed0 for the evaluate stage), a tiny GRU run (runs/good_gru), a fitted
+    trigram (runs/ngram), hostile checkpoint files, a report table (reports/perplexity.csv) with a broken
+    metrics file beside it, edited copies of files lmladder reads back (readback/, readback_files.py) and what the
+    `lmladder frontier` cases read (frontier/, frontier_files.py)."""
+    sb = build_base(root)
+    c = root / "corpora"
     (c / "shakespeare.txt").write_text(shared_file("tinyshakespeare.txt").read_text()[:6000])
     (c / "tiny_stream.txt").write_text("First Citizen: Before we proceed any further, hear me speak.\n")
     (c / "empty.txt").write_bytes(b"")
@@ -282,10 +314,7 @@ def build_sandbox(root: Path) -> Sandbox:
     (c / "spaces.txt").write_text("   \n\t \n" * 20)
     (c / "other_vocab.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
     _not_regular_files(c)
-    prepare(DataConfig(source="file", path=str(c / "names.txt")), root / "data" / "prepared")
-    good = root / "runs" / "good"
-    r = run_in_process(sb, "mlp", [], str(good))
-    assert r.rc == 0 and (good / "model.safetensors").exists(), r.stderr
+    good = train_good(sb)
     r = run_in_process(sb, "rnn", [], str(root / "runs" / "good_gru"))  # a GRU checkpoint (resume as another cell)
     assert r.rc == 0, r.stderr
     seed0 = root / "outputs_names" / "mlp" / "seed0"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .harness import ROOT, Result, Sandbox, run_subprocess
+from .harness import ROOT, Result, Sandbox, run_in_process, run_subprocess
 
 INJECT = Path(__file__).with_name("inject.py")
 
@@ -237,7 +237,7 @@ def sweep_run_again(sb: Sandbox) -> Outcome:
     d = sb.root / "runs" / "sweep-again"
     shutil.rmtree(d, ignore_errors=True)
     args = ["-m", "seed=0,1", f"hydra.sweep.dir={d}"]
-    _must_pass(run_subprocess(sb, "mlp", args, str(d)))
+    _must_pass(run_in_process(sb, "mlp", args, str(d)))  # the earlier sweep: in-process (no interpreter to start)
     return _guarded_run(d, lambda: run_subprocess(sb, "mlp", args, str(d)))
 
 
@@ -274,10 +274,10 @@ def fit_two_versions(sb: Sandbox) -> Outcome:
     corpus = d / "names.txt"
     corpus.write_text((sb.root / "corpora" / "names.txt").read_text())
     data = [f"data.path={corpus}", f"paths.prepared={d}/prepared"]
-    _must_pass(run_subprocess(sb, "mlp", data, str(d / "runs" / "before")))
+    _must_pass(run_in_process(sb, "mlp", data, str(d / "runs" / "before")))  # the two runs: in-process
     with corpus.open("a") as f:
         f.write("zoe\n")
-    _must_pass(run_subprocess(sb, "mlp", data, str(d / "runs" / "after")))
+    _must_pass(run_in_process(sb, "mlp", data, str(d / "runs" / "after")))
     return _guarded_run(d, lambda: run_subprocess(sb, "cli", ["frontier", "fit", str(d / "runs")], str(d)))
 
 

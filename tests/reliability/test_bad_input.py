@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
 
 from .cases import CASES, Case
-from .harness import RACY_NS, ROOT, Sandbox, build_sandbox, run_in_process, run_subprocess
+from .harness import HYDRA_GET_MODE, RACY_NS, ROOT, Sandbox, build_sandbox, run_in_process, run_subprocess
 
 HYDRA_TAIL = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
 
@@ -93,6 +96,20 @@ def test_the_check_sees_a_file_rewritten_with_its_old_size_and_times(tmp_path):
     assert sb.changed(before) == ["corpora/fresh.txt"]
     f.unlink()
     assert sb.changed(before) == ["corpora/fresh.txt", "corpora/names.txt"]
+
+
+def test_in_process_runs_skip_only_hydras_mode_probe():
+    """harness._mode_probe answers None for conf/ without composing: true while no file of conf/ has a `mode` key
+    (hydra.mode, or a key an experiment's `@package _global_` or a hydra/ group could place there), and Hydra's own
+    probe of the composed config answers None."""
+    setting = re.compile(r"^\s*mode\s*:", re.M)
+    found = [str(f) for f in (ROOT / "conf").rglob("*.yaml") if setting.search(f.read_text())]
+    assert not found, f"a conf/ file sets a `mode` key: harness._mode_probe must probe for it: {found}"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):  # left as it was found after
+        hydra_app = GlobalHydra.instance().hydra
+        assert HYDRA_GET_MODE(hydra_app, "config", []) is None
+        assert HYDRA_GET_MODE(hydra_app, "config", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN  # it sees a mode
+    assert not GlobalHydra.instance().is_initialized()  # in-process stages that run next initialise their own
 
 
 def test_there_are_at_least_30_cases_in_every_group():

@@ -24,14 +24,12 @@ import yaml
 
 from lmladder.checkpoints import load_training_checkpoint, save_training_checkpoint
 from lmladder.cli import build_parser
-from lmladder.data import DataConfig, prepare
 from lmladder.frontier.runs import read_runs
 from lmladder.io import load_checkpoint, save_checkpoint
 from lmladder.io.outputs import MARKER
 from lmladder.models.transformer import GPT, GPTConfig
 
-from ..shared_data import shared_file
-from .harness import ROOT, THREADS, Sandbox, run_in_process, run_subprocess
+from .harness import THREADS, Sandbox, build_base, run_in_process, run_subprocess
 
 PRESET = {
     "name": "two",
@@ -99,14 +97,8 @@ def _gpt(path: Path, tokenizer) -> None:
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory) -> Sandbox:
-    root = tmp_path_factory.mktemp("folders")
-    for d in ("conf", "stages"):
-        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "corpora").mkdir()
-    names = shared_file("names.txt").read_text().splitlines()[:1500]
-    (root / "corpora" / "names.txt").write_text("\n".join(names) + "\n")
-    prepare(DataConfig(source="file", path=str(root / "corpora" / "names.txt")), root / "data" / "prepared")
-    sb = Sandbox(root)
+    sb = build_base(tmp_path_factory.mktemp("folders"))
+    root = sb.root
     for name, seed in (("a", 0), ("b", 1)):
         r = run_in_process(sb, "mlp", [f"seed={seed}"], str(root / "runs" / name))
         assert r.rc == 0, r.stderr

@@ -23,7 +23,7 @@ from lmladder.training import loop as loop_mod
 from lmladder.training.logs import TsvLog
 from lmladder.training.loop import LAST
 
-from .harness import build_sandbox, run_in_process
+from .harness import build_base, run_in_process, train_good
 
 OPTIM = OptimSettings(lr=3e-3, schedule=ScheduleSettings(warmup_iters=5, min_lr=3e-4))
 KW = dict(context=3, n_embd=8, n_hidden=32, dropout=0.1)
@@ -46,13 +46,13 @@ def _train(data, out, resume=None, stop_at=None, **kw):
 
 
 def test_resume_true_with_nothing_to_resume_starts_over(tmp_path):
-    sb = build_sandbox(tmp_path / "sb")
+    sb = build_base(tmp_path / "sb")
+    good = train_good(sb) / "model.safetensors"  # same config, never interrupted
     run = tmp_path / "fresh"
     (run / ".hydra").mkdir(parents=True)  # a run killed during start-up leaves a folder and nothing else
     r = run_in_process(sb, "mlp", ["resume=true"], str(run))
     assert r.rc == 0, r.stderr
     assert "resume=true: no checkpoint in" in r.stdout and "starting from step 0" in r.stdout
-    good = sb.root / "runs" / "good" / "model.safetensors"  # same config, never interrupted
     assert (run / "model.safetensors").read_bytes() == good.read_bytes()
 
 

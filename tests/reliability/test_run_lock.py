@@ -2,19 +2,16 @@
 and the first finishes as if it had been alone. Real processes, real stages/train.py; and the lock itself."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from lmladder.data import DataConfig, prepare
 from lmladder.io import LOCK_NAME, RunLockedError, run_lock
 from lmladder.io.lock import OWNER_NAME
 
-from ..shared_data import shared_file
-from .harness import ROOT, THREADS, Sandbox, run_subprocess
+from .harness import THREADS, Sandbox, build_base, run_subprocess
 
 LONG = ["mlp.train.max_iters=5000", "mlp.train.eval.interval=1000", "mlp.train.checkpoint.interval=1000"]
 
@@ -22,14 +19,7 @@ LONG = ["mlp.train.max_iters=5000", "mlp.train.eval.interval=1000", "mlp.train.c
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Sandbox:
     """conf/, stages/ and prepared names, nothing trained (harness.build_sandbox trains three runs: not needed)."""
-    root = tmp_path_factory.mktemp("lock")
-    for d in ("conf", "stages"):
-        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "corpora").mkdir()
-    names = shared_file("names.txt").read_text().splitlines()[:1500]
-    (root / "corpora" / "names.txt").write_text("\n".join(names) + "\n")
-    prepare(DataConfig(source="file", path=str(root / "corpora" / "names.txt")), root / "data" / "prepared")
-    return Sandbox(root)
+    return build_base(tmp_path_factory.mktemp("lock"))
 
 
 def test_a_second_run_into_a_busy_folder_fails_at_once_and_the_first_finishes(sandbox):
