@@ -23,14 +23,7 @@ from lmladder.training.settings import rung_schema
 from lmladder.training.teacher import TeacherSettings
 
 SRC = Path(lmladder.__file__).parent
-# the optimizer and training side: the settings, their blocks' modules and what reads them (models/ and export/,
-# the model side, are issue 71's other half)
-MINE = [
-    SRC / "config.py",
-    SRC / "rules.py",
-    *sorted((SRC / "nn").glob("*.py")),
-    *sorted((SRC / "training").glob("*.py")),
-]
+MINE = sorted(SRC.rglob("*.py"))  # every module: a setting added anywhere gets its own block, not an "X only" note
 X_ONLY = re.compile(r"(^|\()\s*[A-Za-z][\w .'-]{0,40}\bonly\b\s*($|[:),])")  # "muon only", "(step schedule only)"
 
 

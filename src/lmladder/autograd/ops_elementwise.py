@@ -159,7 +159,7 @@ class Sigmoid(Function):
     __slots__ = ("out",)
 
     def forward(self, x):
-        # exp of a non-positive number only, so large |x| never overflows
+        # exp never sees a positive number, so large |x| never overflows
         e = np.exp(-np.abs(x))
         self.out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return self.out

@@ -156,7 +156,7 @@ _EACH_CHUNK = {3: _each_chunk3, 4: _each_chunk4}
 
 
 def pick(twins, n: int):
-    return twins[n >= SERIAL_BELOW]  # by size only: the bits never depend on the thread count
+    return twins[n >= SERIAL_BELOW]  # by size alone: the bits never depend on the thread count
 
 
 def _gelu_tanh_fwd(x, y, s):

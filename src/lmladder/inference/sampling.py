@@ -128,7 +128,7 @@ def stream(
     with model.evaluating():
         cache = None
         for _ in range(max_new_tokens):
-            # no_grad around the forward only: a generator suspended at `yield` (a consumer that stops early)
+            # no_grad around the forward alone: a generator suspended at `yield` (a consumer that stops early)
             # must not leave gradients off for the rest of the process
             with no_grad():
                 if cached:

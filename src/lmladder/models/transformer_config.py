@@ -167,7 +167,7 @@ class GPTConfig:
         tables += self.lookback.ngram.rows(V) * C
         gate = self.lookback.smear.gate_width(C) if self.lookback.smear.enabled else 0
         smear = gate + 1 if gate else 0  # the gate's weights (a matrix product) and lam
-        future = self.mtp.heads * V * C  # multi-token prediction's heads (training only)
+        future = self.mtp.heads * V * C  # multi-token prediction's heads (trained, never run at inference)
         conv = 2 * self.lookback.conv * C  # two per block, a multiply-add per weight and token like a matrix's
         params = tables + L * (block + biases + 2 * norm + conv) + norm + (0 if self.tie_weights else V * C)
         params += smear + future

@@ -60,7 +60,7 @@ def _draws(n_units: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
         picks = rng.integers(0, n_units, size=(r, n_units)) + n_units * np.arange(r)[:, None]  # (r, U) flat ids
         counts = np.bincount(picks.ravel(), minlength=r * n_units).reshape(r, n_units)
         if keep is not None and counts.max() > np.iinfo(np.uint8).max:
-            keep = None  # a unit drawn 256 times in one resample (a few units only): no room in a byte
+            keep = None  # a unit drawn 256 times in one resample (a few units in all): no room in a byte
         if keep is not None:
             keep.append(counts.astype(np.uint8))
         yield counts.astype(np.float64)
@@ -122,7 +122,7 @@ def _betainc(a: float, b: float, x: float) -> float:
     """Regularised incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes' betacf)."""
     if x <= 0 or x >= 1:
         return 0.0 if x <= 0 else 1.0
-    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side, slowly on the other
         return 1.0 - _betainc(b, a, 1 - x)
     front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
     tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
