@@ -106,8 +106,8 @@ for C in (32, 96, 128, 384):
         y, h, r = mj.rms_norm_forward(x.reshape(300, 1, C), w, 1e-5)
         out += [y, h, r, *mj.rms_norm_backward(g.reshape(300, 1, C), h, r, w, True, True), *mj.relu2_forward(x)]
         out.append(mj.relu2_backward(g, out[-1]))
-        cos, sin = np.cos(x[:60, None, : C // 4]), np.sin(x[:60, None, : C // 4])
-        out.append(mj.rotate_half(x.reshape(5, 60, 2, C // 2), cos, sin))
+        cos, sin = np.cos(x[:60, : C // 8]), np.sin(x[:60, : C // 8])  # ModernQKV's one pass: 4 heads of C / 4
+        out.append(mj.modern_qkv_forward(x.reshape(5, 60, C), None, cos, sin, (2, 1), True, 1e-5)[0])
         runs.append([a.copy() for a in out])
     for i, (a, b) in enumerate(zip(*runs)):
         assert np.array_equal(a, b), f"C={C}: output {i} of the serial and threaded twins differs"
