@@ -15,6 +15,7 @@ from lmladder.inference.scoring import score_splits
 from lmladder.io import load_checkpoint
 from lmladder.models import build_model
 from lmladder.training import OptimSettings, TrainSettings, make_rngs, train
+from tests.machine import digest_here
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "settings_1be2a14"
 MADE = json.loads((FIXTURES / "made.json").read_text())
@@ -80,7 +81,8 @@ def test_an_old_checkpoint_resumes_under_the_nested_settings_to_the_same_bits(na
     resume = FIXTURES / run["file"]
     train(model, tiny_names, optim=optim, train=train_settings, rngs=rngs, out_dir=tmp_path, resume=resume,
           log=lambda *_: None)  # fmt: skip
-    assert digest(tmp_path / "model.safetensors") == expected(name)["final_digest"]
+    if (then := digest_here(expected(name)["final_digest"])) is not None:  # bits: on the machine they were taken on
+        assert digest(tmp_path / "model.safetensors") == then
     assert score_splits(model, tiny_names)["val"]["nll"] == pytest.approx(
         expected(name)["final_val_nll"], **SUM_ROUNDOFF
     )
