@@ -6,6 +6,8 @@ Imports under `if TYPE_CHECKING:` are left out (annotations only: no import at r
 functions count."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import lmladder
@@ -191,3 +193,12 @@ def test_the_core_reaches_fast_through_its_one_seam():
         if module.startswith(("lmladder.autograd", "lmladder.nn")):
             inside = sorted(m for m in imports if m.startswith("lmladder.fast."))
             assert not inside, f"{module} imports {inside}; use `from .. import fast` and fast.kernel(x)"
+
+
+def test_a_training_stage_starts_without_the_table_and_plot_libraries():
+    """pandas and matplotlib cost ~0.5 s each to import; a training stage (and each frontier point) reads no table
+    and draws nothing until its summary, so its imports leave them out."""
+    stage = "lmladder.app.policy, lmladder.app.runs, lmladder.app.sweeps, lmladder.training, lmladder.training.mfu"
+    code = f"import sys, {stage}; print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]"
