@@ -150,22 +150,27 @@ class Health:
         self.before = {}
 
 
+def _columns(path: Path, *names: str) -> list[np.ndarray]:
+    """Numeric columns of a TsvLog file as float arrays ('nan' and 'inf' as written)."""
+    head, *rows = (line.split("\t") for line in path.read_text(encoding="utf-8").splitlines())
+    return [np.array([float(r[head.index(k)]) for r in rows]) for k in names]
+
+
 def summarize(out_dir: str | Path, grad_clip: float | None) -> dict[str, float | None]:
     """health.json's numbers (the report's health table) from a run's logs: clip events over the whole run
     (train_log.tsv's grad_norm is the norm before clipping), and at the last health step the most saturated tanh
     layer, the deadest ReLU/GELU layer, the median update:data ratio (log10) and the lowest attention entropy."""
-    import pandas as pd  # slow import (~0.4 s of every training stage's start); only the summary reads tables
-
     out = Path(out_dir)
-    steps = pd.read_csv(out / "train_log.tsv", sep="\t")
-    s: dict[str, float | None] = {"clip_events": float((steps.grad_norm > grad_clip).sum()) if grad_clip else 0.0}
+    (grad_norm,) = _columns(out / "train_log.tsv", "grad_norm")
+    s: dict[str, float | None] = {"clip_events": float((grad_norm > grad_clip).sum()) if grad_clip else 0.0}
     for file, col, key, agg in (
-        ("health_act.tsv", "saturated", "saturated_max", "max"),
-        ("health_act.tsv", "dead", "dead_max", "max"),
-        ("health_params.tsv", "update_data", "update_data", "median"),
-        ("health_attn.tsv", "entropy", "attn_entropy_min", "min"),
+        ("health_act.tsv", "saturated", "saturated_max", np.max),
+        ("health_act.tsv", "dead", "dead_max", np.max),
+        ("health_params.tsv", "update_data", "update_data", np.median),
+        ("health_attn.tsv", "entropy", "attn_entropy_min", np.min),
     ):
-        t = pd.read_csv(out / file, sep="\t")
-        last = t[t.step == t.step.max()][col].replace([np.inf, -np.inf], np.nan) if len(t) else t[col]
-        s[key] = float(last.agg(agg)) if last.notna().any() else None  # null: no such layer (JSON has no NaN)
+        step, value = _columns(out / file, "step", col)
+        last = value[step == step.max()] if len(step) else value
+        last = last[np.isfinite(last)]  # nan: no such unit in the layer; -inf: a zero update
+        s[key] = float(agg(last)) if len(last) else None  # null: no such layer (JSON has no NaN)
     return s
