@@ -50,9 +50,10 @@ def test_a_killed_and_resumed_run_logs_the_uninterrupted_rows(tmp_path):
     assert straight.returncode == 0, straight.stderr
     killed = _train(tmp_path, "killed", inject=(str(INJECT), "kill-step", str(KILL_AT)))
     assert killed.returncode == -9, killed.stderr
-    loss = (tmp_path / "killed" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").read_text()
-    last = int(loss.splitlines()[-1].split("\t")[0])
-    # past its checkpoint (step 20) the killed run logged steps and the evaluation at 25: resuming must drop them
+    val = (tmp_path / "killed" / "dvclive" / "plots" / "metrics" / "eval" / "val_loss.tsv").read_text()
+    last = int(val.splitlines()[-1].split("\t")[0])
+    # past its checkpoint (step 20) the killed run logged steps 20-24 and the evaluation at 25 (an evaluation writes
+    # the rows logged before it at once): resuming must drop them
     assert EVAL <= last < 2 * CHECKPOINT, f"the kill landed after step {last}; move KILL_AT"
 
     resumed = _train(tmp_path, "killed", "resume=true")

@@ -284,11 +284,13 @@ def test_dvclives_writes_fail_in_one_line_naming_the_file(tmp_path):
     live = LiveLog(tmp_path / "live", {"seed": 0})
     live.open()
     live.log(0, {"train/loss": 3.0})
+    live.flush()  # rows reach their files at each sync and before each checkpoint
     tsv = tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv"
     tsv.unlink()
     tsv.mkdir()  # blocked mid-run (as an immutable file blocks it, for root too)
+    live.log(1, {"train/loss": 2.9})
     with pytest.raises(WriteError, match=r"cannot write .*train/loss.tsv: Is a directory"):
-        live.log(1, {"train/loss": 2.9})
+        live.flush()
 
 
 @pytest.mark.slow  # two short real trainings

@@ -5,8 +5,10 @@ extension see a run while it trains: <dir>/metrics.json (the latest value of eac
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ class LiveLog:
         self.dir, self.params = Path(dir), params
         self.live: Live | None = None
         self.last = 0  # the last step logged
+        self.pending: dict[str, list[tuple[int, float]]] = {}  # rows logged, not yet in their files (flush)
         self._synced, self._took = -math.inf, 0.0  # when next_step last ran, and how long it took
 
     @contextlib.contextmanager
@@ -77,26 +80,41 @@ class LiveLog:
         return rebuilt
 
     def log(self, step: int, values: dict[str, float]) -> None:
-        self.live.step = self.last = step
+        """The step's rows, kept until the next flush: DVCLive's log_metric opens and appends to its file per row,
+        about a tenth of a small model's step."""
+        self.last = step
+        for name, v in values.items():
+            self.pending.setdefault(name, []).append((step, float(v)))
+
+    def flush(self) -> None:
+        """Every row kept since the last flush into its metric's file, as DVCLive's log_metric writes it (the
+        trainer flushes before each checkpoint, so a resumed run finds every row before its step), and each
+        metric's last value into the summary."""
         with self._writing():
-            for name, v in values.items():
-                self.live.log_metric(name, float(v))
+            for name, rows in self.pending.items():
+                _append_rows(Path(self.live.plots_dir) / "metrics" / f"{name}.tsv", rows)
+                self.live.step, last = rows[-1]
+                self.live.log_metric(name, last, plot=False)
+        self.pending = {}
+        self.live.step = self.last
 
     def next_step(self) -> None:
         """The step's rows are complete: DVCLive's next_step() writes metrics.json (the values and step that `dvc exp
         show` reads) and signals the VS Code extension. With DVC Studio configured it also rereads every row logged
         so far (to post them), so it runs at most every SYNC_S seconds and in at most a tenth of the time: a long
-        run's log stays linear.
-        Every row is still written at once (log), and close() writes the final metrics.json."""
+        run's log stays linear. The rows logged since the last one are written first; close() writes the rest
+        and the final metrics.json."""
         now = time.monotonic()
         if now - self._synced < max(SYNC_S, 10 * self._took):
             return
+        self.flush()
         with self._writing():
             self.live.next_step()
         self._synced = time.monotonic()
         self._took = self._synced - now
 
     def close(self) -> None:
+        self.flush()
         # end() would report the last step given to next_step(), not the final evaluation's (one step later)
         self.live.step = self.live.summary["step"] = self.last
         with self._writing():
@@ -119,6 +137,18 @@ def _live_class() -> type[Live]:
                 super().post_data_to_studio()
 
     return StudioAware
+
+
+def _append_rows(tsv: Path, rows: list[tuple[int, float]]) -> None:
+    """`step<TAB>leaf name` rows appended to a DVCLive metric file, byte for byte as its Metric.dump writes them
+    (csv's tab dialect, the OS's line end, a non-finite value as its str)."""
+    tsv.parent.mkdir(parents=True, exist_ok=True)
+    existed, leaf = tsv.exists(), tsv.stem
+    with open(tsv, "a", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator=os.linesep)
+        if not existed:
+            writer.writerow(["step", leaf])
+        writer.writerows((step, v if math.isfinite(v) else str(v)) for step, v in rows)
 
 
 # the live metrics the run's own logs also hold: (file, column); DVCLive's tsv is `step<TAB>leaf name`

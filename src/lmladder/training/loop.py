@@ -256,8 +256,9 @@ class Trainer:
             values[EVAL_RAW_VAL] = raw = loss(val_batches) if self.average.count else va
             said = f" (the trained weights': {raw:.4f})" if self.average.count else ""
         self.eval_log.write([step, *values.values()])
-        if self.live:
+        if self.live:  # an evaluation's rows reach the live log at once, the steps' before them
             self.live.log(step, values)
+            self.live.flush()
         self.log(f"step {step}: train loss {tr:.4f}, val loss {va:.4f}{said}")
         if va < self.best_val:
             self.best_val, self.best_step = va, step
@@ -278,7 +279,7 @@ class Trainer:
         ranks = rank_state(self.world, self.rngs)  # every rank calls this at the same steps: it gathers their dropout
         if not self.world.lead:
             return
-        for f in self.logs:
+        for f in (*self.logs, *([self.live] if self.live else ())):
             f.flush()
         state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.skipped.count}
         extra = {**self.spec.checkpoint_meta, **state, **ranks, **self.average.meta()}
