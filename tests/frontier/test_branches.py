@@ -56,7 +56,7 @@ def test_a_longer_wsd_run_has_the_same_rates_up_to_the_cooldown_start(frac):
 
 def test_each_size_and_seed_branches_from_its_largest_budget():
     sizes = [size(8), size(800, params=50_000)]
-    points = make_points(sizes, {"flops": (1e7, 1e8, 1e9)}, {"mlp": (0, 1)}, band=(2.5, 1e6))
+    points = make_points(sizes, {"flops": (1e7, 1e8, 1e9)}, {"mlp": (0, 1)}, {"mlp": (2.5, 1e6)})
     points.append(reference_point("bigram", {"rung": "bigram"}, 0))
     out = with_branches(points, 0.25)
     by_id = {p.id: p for p in out}
