@@ -6,8 +6,9 @@ joblib.Parallel runs a sweep's jobs on one pool of loky workers; when one worker
 and the rest never started. Here n_jobs slots each run one job at a time in a one-worker loky executor of their
 own, so a killed worker breaks only its own job, which lmladder marks failed (lmladder/app/launch.py) while the
 others go on. A slot keeps its worker for its next job, as joblib.Parallel's pool does, and starts a fresh one only
-after its worker died: a fresh interpreter costs about 8 CPU-seconds of imports and kernel loading before a job's
-first step (frontier points of names.txt on a 2-core Zen 4), more than most small runs train. loky carries the
+after its worker died: a fresh interpreter costs about 1.7 CPU-seconds of imports, Hydra and kernel loading before a
+job's first step, 7 while numba's kernel cache is still being filled (frontier points of names.txt on a 2-core Zen
+4), more than many small runs train. loky carries the
 stage's task function there, as joblib.Parallel does. Hydra finds launchers only in the hydra_plugins package, and
 lmladder's own code never imports joblib (tests/reliability/test_no_unsafe_code.py): the pool lives here."""
 

@@ -155,7 +155,7 @@ def _thin_profiles(points, log) -> None:
 
 
 RUN_OVERHEAD_S = 1.5  # a run's memory probe, loss estimates, checkpoints and samples in a started worker
-WORKER_START_S = 8.0  # a fresh interpreter's imports, Hydra and kernel loading (measured on a 2-core Zen 4)
+WORKER_START_S = 3.0  # a fresh interpreter's imports, Hydra and kernel loading (measured on a 2-core Zen 4)
 
 
 def estimate_seconds(plan: dict[str, Any], jobs: int = 1) -> tuple[float, float] | None:
