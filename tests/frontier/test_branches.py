@@ -56,7 +56,7 @@ def test_a_longer_wsd_run_has_the_same_rates_up_to_the_cooldown_start(frac):
 
 def test_each_size_and_seed_branches_from_its_largest_budget():
     sizes = [size(8), size(800, params=50_000)]
-    points = make_points(sizes, {"flops": (1e7, 1e8, 1e9)}, {"mlp": (0, 1)}, band=(2.5, 1e6))
+    points = make_points(sizes, {"flops": (1e7, 1e8, 1e9)}, {"mlp": (0, 1)}, {"mlp": (2.5, 1e6)})
     points.append(reference_point("bigram", {"rung": "bigram"}, 0))
     out = with_branches(points, 0.25)
     by_id = {p.id: p for p in out}
@@ -179,3 +179,20 @@ def test_a_plan_whose_branch_has_no_trunk_is_refused(tmp_path):
     plan = {"points": [{"id": "b", "trunk": "gone", "branch_step": 5, "max_iters": 8}]}
     with pytest.raises(FrontierError, match=r"point b branches from 'gone' at step 5, not a point and step of this"):
         list(launch_phases(tmp_path, plan, ["b"]))
+
+
+def test_a_branched_study_launches_its_longest_runs_first(tmp_path):
+    """The branches wait for every other point: those go longest first (largest budget, then most steps), so the
+    last of them is short and two jobs at once end together; the branches after them keep the plan's order."""
+    points = [
+        {"id": "small", "budget": 1e10, "max_iters": 900},
+        {"id": "big_model", "budget": 1e12, "max_iters": 100},
+        {"id": "small_model", "budget": 1e12, "max_iters": 5000},
+        {"id": "b2", "trunk": "small_model", "branch_step": 10, "max_iters": 50},
+        {"id": "b1", "trunk": "small_model", "branch_step": 5, "max_iters": 20},
+        {"id": "ref", "budget": None, "max_iters": None},
+    ]
+    phases = launch_phases(tmp_path, {"points": points}, [p["id"] for p in points])
+    assert next(phases) == ["small_model", "big_model", "small", "ref"]
+    unbranched = [p for p in points if "trunk" not in p]
+    assert next(launch_phases(tmp_path, {"points": unbranched}, ["small", "big_model"])) == ["small", "big_model"]

@@ -3,6 +3,7 @@ budgets, the study folder's point configs and launch commands, and the shipped p
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,15 +68,32 @@ def test_steps_from_budgets():
 
 def test_points_cheapest_first_with_their_config_and_band():
     big = size(params=50_000, hidden=800)
-    pts = make_points([size(), big], {"flops": (1e8, 1e7)}, {"mlp": (0, 1)}, band=(2.0, 1000.0))
+    pts = make_points([size(), big], {"flops": (1e8, 1e7)}, {"mlp": (0, 1)}, {"mlp": (2.0, 1000.0)})
     assert [p.budget for p in pts] == sorted(p.budget for p in pts)
     assert all(p.config["mlp"]["train"]["max_iters"] == p.max_iters and p.config["seed"] == p.seed for p in pts)
     # 1e8 FLOPs buy 1e5 tokens: 200 per parameter for 500 parameters, 2 for 50,000 (the band's edge, kept);
     # 1e7 FLOPs buy 0.2 per parameter of the big size: out of the band, not planned
     assert {p.id for p in pts} == {f"mlp_n_hidden{h}_{c}flops_s{s}" for s in (0, 1)
                                    for h, c in (("8", "1e07"), ("8", "1e08"), ("800", "1e08"))}  # fmt: skip
-    wide = make_points([size(), big], {"flops": (1e8,)}, {"mlp": (0,)}, band=(3.0, 1000.0))
+    wide = make_points([size(), big], {"flops": (1e8,)}, {"mlp": (0,)}, {"mlp": (3.0, 1000.0)})
     assert len(wide) == 1
+
+
+def test_a_rung_may_keep_its_own_tokens_per_param_band():
+    """rungs.<rung>.tokens_per_param replaces the preset's band for that rung alone (their optima lie at different
+    tokens per parameter): here the transformer keeps a size at 200 tokens per parameter, which the mlp's band drops
+    (it keeps the mlp's size at 2)."""
+    raw = {**GOOD, "tokens_per_param": [1, 100]}
+    raw["rungs"] = {**GOOD["rungs"], "transformer": {**GOOD["rungs"]["transformer"], "tokens_per_param": [1, 1000]}}
+    preset = parse_preset(raw, "p.yaml")
+    assert preset.tokens_per_param == (1.0, 100.0)
+    assert {a.rung: a.tokens_per_param for a in preset.rungs} == {"mlp": None, "transformer": (1.0, 1000.0)}
+    own = {"rung": "transformer", "transformer": {"train": {"max_iters": 1}}}
+    gpt = replace(size(), rung="transformer", config=own)
+    bands = {"mlp": (1.0, 100.0), "transformer": (1.0, 1000.0)}  # 1e8 FLOPs: 200 tokens per parameter at 500
+    pts = make_points([size(), size(params=50_000, hidden=800), gpt], {"flops": (1e8,)}, {"mlp": (0,),
+                      "transformer": (0,)}, bands)  # fmt: skip
+    assert [(p.rung, p.size) for p in pts] == [("mlp", "n_hidden=800"), ("transformer", "n_hidden=8")]
 
 
 @pytest.mark.parametrize(
@@ -93,6 +111,14 @@ def test_points_cheapest_first_with_their_config_and_band():
         ({"seeds": [0, 0]}, r"seeds=\[0, 0\] must list distinct integers"),
         ({"overrides": ["seed=3"]}, r"the study sets rung, seed and hydra.\* itself"),
         ({"tokens_per_param": [10, 1]}, r"tokens_per_param=\[10, 1\] must be \[low, high\]"),
+        (
+            {"rungs": {"mlp": {"sizes": {"n_hidden": [8]}, "tokens_per_param": [5]}}},
+            r"rungs.mlp.tokens_per_param=\[5\] must be \[low, high\] with 0 <= low < high",
+        ),
+        (
+            {"rungs": {"mlp": {"sizes": {"n_hidden": [8]}, "band": [1, 5]}}},
+            r"rungs.mlp: unknown key 'band'; the keys are overrides, sizes, seeds, tokens_per_param",
+        ),
         ({"epochs": 3}, r"unknown key 'epochs'"),
         ({"reference": {"nope": []}}, r"reference: 'nope' is not a rung"),
     ],
@@ -164,3 +190,19 @@ def test_a_plan_timed_on_this_cpu_runs_and_one_timed_elsewhere_is_refused(named,
     plan["calibration"] |= {"cpu": cpu, "cores": os.cpu_count() + 1}
     with pytest.raises(FrontierError, match="cores"):
         _calibrated_here(plan, tmp_path)
+
+
+def test_plan_estimates_its_steps_and_cpu_seconds_from_the_calibration():
+    """Each run's own tokens at its size's tokens/s (a branch's stable steps are its trunk's), scoring once at a third
+    of a step's cost, a fixed cost a run and one a worker per launch; none without a calibration."""
+    from lmladder.cli.frontier_plan import RUN_OVERHEAD_S, WORKER_START_S, estimate_seconds, own_steps
+
+    trunk = {"kind": "flops", "max_iters": 100, "planned_tokens": 1000.0, "tokens_per_s": 100.0}
+    branch = {**trunk, "max_iters": 50, "planned_tokens": 500.0, "trunk": "t", "branch_step": 40}
+    ref = {"kind": "reference", "max_iters": None, "planned_tokens": None}
+    plan = {"val_tokens": 300, "points": [trunk, branch, ref]}
+    assert own_steps(plan) == 100 + 10
+    train, rest = estimate_seconds(plan, jobs=2)
+    assert train == 10.0 + 1.0  # 1000 tokens, and the branch's last 10 of 50 steps: 100 tokens
+    assert rest == 2 * (1.0 + RUN_OVERHEAD_S) + RUN_OVERHEAD_S + WORKER_START_S * 2 * 2  # two launches of 2 workers
+    assert estimate_seconds({**plan, "points": [{**trunk, "tokens_per_s": None}, ref]}) is None

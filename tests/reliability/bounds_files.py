@@ -38,6 +38,8 @@ def build_bounds(root: Path) -> None:
         "budget_huge": {**good, "budgets": {"flops": [1.0e30]}},
         "band_keeps_nothing": {**good, "tokens_per_param": [1.0e6, 1.0e7]},
         "budget_zero": {**good, "budgets": {"flops": 0}},
+        "rung_band_one_number": {**good, "rungs": {"mlp": {**good["rungs"]["mlp"], "tokens_per_param": [1000]}}},
+        "rung_band_keeps_nothing": {**good, "rungs": {"mlp": {**good["rungs"]["mlp"], "tokens_per_param": [1e6, 1e7]}}},
     }
     for name, preset in presets.items():
         (d / f"{name}.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))

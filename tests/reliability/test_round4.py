@@ -247,7 +247,8 @@ def main(cfg):
     with stage("killer", cfg) as st:
         if st.run.seed == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, or kill -9, in the middle of a job
-        atomic_write_json(st.job_dir / "metrics.json", {{"val": {{"nll": 2.0}}, "test": {{"nll": 2.1}}, "seed": 0}})
+        metrics = {{"val": {{"nll": 2.0}}, "test": {{"nll": 2.1}}, "seed": 0, "pid": os.getpid()}}
+        atomic_write_json(st.job_dir / "metrics.json", metrics)
 
 main()
 """
@@ -271,6 +272,10 @@ def test_a_killed_joblib_worker_fails_its_job_alone_and_the_sweep_goes_on(tmp_pa
         r"job 1 \(seed=1\) was killed: its worker process died \(exit code SIGKILL\(-9\)", status[1]["error"]
     )
     assert "1 of 4 jobs failed (3 finished; the sweep exits 0)" in r.stderr
+    # two slots: the three jobs that finished ran in at most two workers (a slot keeps its worker for its next
+    # job, and starts a new one after its worker was killed); a worker per job would be three
+    pids = {json.loads((tmp_path / "sweep" / str(i) / "metrics.json").read_text())["pid"] for i in (0, 2, 3)}
+    assert len(pids) <= 2, pids
 
 
 # ---------------------------------------------------------------- 7. DVCLive's writes under the error policy

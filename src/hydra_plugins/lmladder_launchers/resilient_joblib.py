@@ -1,18 +1,22 @@
-"""`hydra/launcher=joblib_2` (conf/hydra/launcher/joblib_2.yaml): hydra-joblib-launcher's sweep, with each job in a
-worker process of its own, so that a killed job fails alone (issue 47).
+"""`hydra/launcher=joblib_2` (conf/hydra/launcher/joblib_2.yaml): hydra-joblib-launcher's sweep, each job in a
+one-worker process pool, so that a killed job fails alone (issue 47).
 
 joblib.Parallel runs a sweep's jobs on one pool of loky workers; when one worker is killed (the OOM killer,
 `kill -9`) the pool breaks: TerminatedWorkerError ended the sweep with a traceback, the sibling job was abandoned
-and the rest never started. Here each job runs in a one-worker loky executor of its own, n_jobs at a time, so a
-killed worker breaks only its own job, which lmladder marks failed (lmladder/app/launch.py) while the others go
-on. Each job starts a fresh interpreter (a second or two); loky carries the stage's task function there, as
-joblib.Parallel does. Hydra finds launchers only in the hydra_plugins package, and lmladder's own code never imports
-joblib (tests/reliability/test_no_unsafe_code.py): the pool lives here."""
+and the rest never started. Here n_jobs slots each run one job at a time in a one-worker loky executor of their
+own, so a killed worker breaks only its own job, which lmladder marks failed (lmladder/app/launch.py) while the
+others go on. A slot keeps its worker for its next job, as joblib.Parallel's pool does, and starts a fresh one only
+after its worker died: a fresh interpreter costs about 1.7 CPU-seconds of imports, Hydra and kernel loading before a
+job's first step, 7 while numba's kernel cache is still being filled (frontier points of names.txt on a 2-core Zen
+4), more than many small runs train. loky carries the
+stage's task function there, as joblib.Parallel does. Hydra finds launchers only in the hydra_plugins package, and
+lmladder's own code never imports joblib (tests/reliability/test_no_unsafe_code.py): the pool lives here."""
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,14 +57,27 @@ class ResilientJoblibLauncher(JoblibLauncher):
         for idx, overrides in jobs:
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
 
-        def one(idx: int, overrides) -> JobReturn:
-            with ProcessPoolExecutor(max_workers=1, env=env) as worker:
-                args = (idx, overrides, self.hydra_context, self.config, self.task_function, state)
-                try:
-                    return worker.submit(execute_job, *args).result()
-                except TerminatedWorkerError as e:
-                    said = str(e).partition("The exit codes of the workers are ")[2].split("\n")[0]
-                    return killed_job(self, idx, overrides, said.strip().strip(".{}") or "unknown")
+        slots = queue.SimpleQueue()  # each slot's worker, reused by the next job it runs; None: start one
+        for _ in range(min(n_jobs, len(jobs)) or 1):
+            slots.put(None)
 
-        with ThreadPoolExecutor(min(n_jobs, len(jobs)) or 1) as pool:
-            return list(pool.map(lambda job: one(*job), jobs))
+        def one(idx: int, overrides) -> JobReturn:
+            worker = slots.get() or ProcessPoolExecutor(max_workers=1, env=env)
+            args = (idx, overrides, self.hydra_context, self.config, self.task_function, state)
+            try:
+                ret = worker.submit(execute_job, *args).result()
+            except TerminatedWorkerError as e:  # the worker died with the job: the slot's next job gets a new one
+                worker.shutdown(wait=True)
+                slots.put(None)
+                said = str(e).partition("The exit codes of the workers are ")[2].split("\n")[0]
+                return killed_job(self, idx, overrides, said.strip().strip(".{}") or "unknown")
+            slots.put(worker)
+            return ret
+
+        try:
+            with ThreadPoolExecutor(min(n_jobs, len(jobs)) or 1) as pool:
+                return list(pool.map(lambda job: one(*job), jobs))
+        finally:
+            while not slots.empty():
+                if (worker := slots.get()) is not None:
+                    worker.shutdown(wait=True)

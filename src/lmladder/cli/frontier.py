@@ -20,6 +20,7 @@ from ..resources import cpu_model
 from .common import CliError
 
 PRESET_BYTES = 1 << 20  # a preset is a page of YAML
+JOBS = 2  # the parallel jobs plan's estimate is also given for (run --jobs' default)
 MAX_BOOTSTRAP = 10_000
 LAUNCHER_HELP = "local (one after another), joblib (--jobs at once), slurm, slurm_local (submitit), mpi (--ranks)"
 
@@ -28,7 +29,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     from ..frontier.branches import own_tokens
     from ..frontier.preset import parse_preset
     from ..frontier.study import check_unplanned, write_plan
-    from .frontier_plan import estimate_seconds, fmt_duration, make_plan
+    from .frontier_plan import estimate_seconds, fmt_duration, make_plan, own_steps
 
     path = Path(a.preset)
     preset = parse_preset(_read_preset(path), str(path))
@@ -38,9 +39,16 @@ def cmd_plan(a: argparse.Namespace) -> int:
     write_plan(study, plan)
     points = plan["points"]
     flops = sum(own_tokens(p) * p["counts"]["flops_per_token"] for p in points if p["kind"] != "reference")
-    print(f"[frontier] {len(points)} runs planned ({flops:.3g} FLOPs of training) -> {study / 'plan.json'}")
-    if est := estimate_seconds(plan):
-        print(f"[frontier] estimated on this machine: {fmt_duration(sum(est))} ({fmt_duration(est[0])} training)")
+    steps = own_steps(plan)
+    print(f"[frontier] {len(points)} runs planned ({steps:,} steps, {flops:.3g} FLOPs of training) -> "
+          f"{study / 'plan.json'}")  # fmt: skip
+    if est := estimate_seconds(plan, jobs=JOBS):
+        one = sum(estimate_seconds(plan) or est)
+        print(f"[frontier] estimated on this machine: {sum(est):,.0f} CPU-seconds ({est[0]:,.0f} training, "
+              f"{est[1]:,.0f} scoring and start-up): {fmt_duration(one)} one run at a time, about "
+              f"{fmt_duration(sum(est) / JOBS)} with --launcher joblib --jobs {JOBS}")  # fmt: skip
+    else:
+        print("[frontier] plan --calibrate times each size and estimates the study's CPU-seconds on this machine")
     print(f"[frontier] next: lmladder frontier run {study}")
     return 0
 
@@ -94,8 +102,9 @@ def _run_points(a: argparse.Namespace, study: Path, plan: dict) -> int:
         print(f"[frontier] all {len(before)} points finished; next: lmladder frontier fit {study}")
         return 0
     partial = sum(before[p] in ("partial", "failed") for p in todo)
-    est = timed_here and estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]})
-    about = f", about {fmt_duration(sum(est))} on the machine it was calibrated on" if est else ""
+    jobs = a.jobs if a.launcher == "joblib" else 1
+    est = timed_here and estimate_seconds({**plan, "points": [p for p in plan["points"] if p["id"] in set(todo)]}, jobs)
+    about = f", about {fmt_duration(sum(est) / jobs)} on the machine it was calibrated on" if est else ""
     print(f"[frontier] {len(todo)} of {len(before)} points to run ({partial} continue or retry){about}", flush=True)
     commit = _commit()
     for ids in launch_phases(study, plan, todo):  # cool-down branches after their stable runs (frontier/branches.py)
@@ -236,7 +245,7 @@ def add_parser(sub) -> None:
     r.add_argument("study", help="the study folder `plan` wrote")
     r.add_argument("overrides", nargs="*", help="hydra.* overrides for the launcher, e.g. hydra.launcher.partition=cpu")
     r.add_argument("--launcher", choices=list(LAUNCHERS), default="local", help=LAUNCHER_HELP)
-    r.add_argument("--jobs", type=int, default=2, help="joblib: points at once (default 2)")
+    r.add_argument("--jobs", type=int, default=JOBS, help=f"joblib: points at once (default {JOBS})")
     r.add_argument("--ranks", type=int, default=2, help="mpi: ranks per point (default 2)")
     r.set_defaults(func=cmd_run)
     t = fs.add_parser("fit", help="read the runs, fit, write report.md with tables, figures and metrics.json")

@@ -124,7 +124,8 @@ def make_plan(preset: Preset, extra: list[str], where: str, *, calibrate: bool, 
             log(f"[frontier] {rung} {size.label}: {tps:,.0f} tokens/s over {preset.calibration_steps} steps")
         sizes.append(size)
     seeds = {a.rung: a.seeds for a in preset.rungs}
-    points = make_points(sizes, preset.budgets, seeds, preset.tokens_per_param)
+    bands = {a.rung: a.tokens_per_param or preset.tokens_per_param for a in preset.rungs}
+    points = make_points(sizes, preset.budgets, seeds, bands)
     if preset.branches:
         points = with_branches(points, preset.branches.cooldown_frac)
         log(f"[frontier] {describe(points, preset.branches.cooldown_frac)}")
@@ -153,16 +154,27 @@ def _thin_profiles(points, log) -> None:
                 "no isoprofile there (widen the band or add sizes)")  # fmt: skip
 
 
-def estimate_seconds(plan: dict[str, Any]) -> tuple[float, float] | None:
-    """(training seconds, scoring and start-up seconds) the plan should take on this machine, from the calibration:
-    each point's tokens at its size's tokens/s, plus scoring val and test twice (the final and the best checkpoint)
-    at a forward pass's third of a step's cost, plus 2 s a run."""
+RUN_OVERHEAD_S = 1.5  # a run's memory probe, loss estimates, checkpoints and samples in a started worker
+WORKER_START_S = 3.0  # a fresh interpreter's imports, Hydra and kernel loading (measured on a 2-core Zen 4)
+
+
+def estimate_seconds(plan: dict[str, Any], jobs: int = 1) -> tuple[float, float] | None:
+    """(training seconds, scoring and start-up seconds) the plan should take on this machine, summed over its runs
+    (CPU-seconds of one core each, when one job runs per core), from the calibration: each point's own tokens at its
+    size's tokens/s, plus scoring val and test once at a forward pass's third of a step's cost, RUN_OVERHEAD_S a
+    run, and WORKER_START_S for each of `jobs` workers in each launch (a branched study launches twice)."""
     trained = [p for p in plan["points"] if p["kind"] != "reference"]
     if not trained or any(not p.get("tokens_per_s") for p in trained):
         return None
     train = sum(own_tokens(p) / p["tokens_per_s"] for p in trained)  # a branch's stable steps are its trunk's
-    score = sum(2 * plan["val_tokens"] / (3 * p["tokens_per_s"]) + 2.0 for p in trained)
-    return train, score + 2.0 * (len(plan["points"]) - len(trained))
+    score = sum(plan["val_tokens"] / (3 * p["tokens_per_s"]) + RUN_OVERHEAD_S for p in trained)
+    launches = 1 + any(p.get("trunk") for p in trained)
+    return train, score + RUN_OVERHEAD_S * (len(plan["points"]) - len(trained)) + WORKER_START_S * jobs * launches
+
+
+def own_steps(plan: dict[str, Any]) -> int:
+    """The optimizer steps the study trains: each run's own (a branch's stable steps are its trunk's)."""
+    return sum(p["max_iters"] - (p.get("branch_step") or 0) for p in plan["points"] if p["kind"] != "reference")
 
 
 def _machine(steps: int) -> dict[str, Any]:

@@ -105,7 +105,8 @@ def describe(points: list[Point], frac: float) -> str:
 
 def launch_phases(study: Path, plan: dict[str, Any], todo: list[str], log=print) -> Iterator[list[str]]:
     """The ids of `todo` in the order `run` launches them: every point that is not a branch (the trunks among them),
-    then the branches, each folder seeded from its trunk's snapshot once the first launch has ended."""
+    longest first, so that two jobs at once end together, then the branches, each folder seeded from its trunk's
+    snapshot once the first launch has ended."""
     by_id = {p["id"]: p for p in plan["points"]}
     for p in plan["points"]:
         step = p.get("branch_step")
@@ -116,6 +117,8 @@ def launch_phases(study: Path, plan: dict[str, Any], todo: list[str], log=print)
             )
     first = [pid for pid in todo if not by_id[pid].get("trunk")]
     branches = [pid for pid in todo if by_id[pid].get("trunk")]
+    if any(p.get("trunk") for p in plan["points"]):  # the branches wait for the last of these: the longest go first
+        first.sort(key=lambda pid: _length(by_id[pid]), reverse=True)
     if first:
         yield first
     ready = [pid for pid in branches if _seeded(study, by_id[pid], log)]
@@ -123,6 +126,12 @@ def launch_phases(study: Path, plan: dict[str, Any], todo: list[str], log=print)
         log(f"[frontier] {waiting} branch(es) wait for their stable run to reach their step (it did not finish)")
     if ready:
         yield ready
+
+
+def _length(point: dict[str, Any]) -> tuple[float, int]:
+    """What orders a launch longest first: the budget, then the steps (at one budget a smaller model takes more of
+    them, and a small model's step costs about as much as its Python overhead, not its FLOPs)."""
+    return point.get("budget") or 0.0, point.get("max_iters") or 0
 
 
 def _seeded(study: Path, point: dict[str, Any], log) -> bool:

@@ -119,16 +119,17 @@ def make_points(
     sizes: list[Size],
     budgets: dict[str, tuple[float, ...]],
     seeds: dict[str, tuple[int, ...]],
-    band: tuple[float, float] = (0.0, math.inf),
+    bands: dict[str, tuple[float, float]] | None = None,
 ) -> list[Point]:
-    """Every (size, budget, seed) point whose tokens per parameter lie in `band`, cheapest budgets first (a grid cut
-    short has its small runs done)."""
+    """Every (size, budget, seed) point whose tokens per parameter lie in its rung's band (`bands`; none: every
+    point), cheapest budgets first (a grid cut short has its small runs done)."""
+    bands = {s.rung: (bands or {}).get(s.rung, (0.0, math.inf)) for s in sizes}
     points = []
     for kind, values in budgets.items():
         for budget in values:
             for s in sizes:
                 tokens = budget / s.counts.flops_per_token if kind == "flops" else budget * s.tokens_per_s
-                if not band[0] <= tokens / s.counts.params <= band[1]:
+                if not bands[s.rung][0] <= tokens / s.counts.params <= bands[s.rung][1]:
                     continue  # far from this budget's optimum: a point its profile does not need
                 n = steps_for(s, kind, budget)
                 for seed in seeds[s.rung]:
@@ -138,7 +139,7 @@ def make_points(
                     p = Point(pid, s.rung, s.label, seed, kind, budget, n, n * s.tokens_per_step, s.tokens_per_step,
                               counts, s.tokens_per_s, config)  # fmt: skip
                     points.append(p)
-    _every_rung_kept(sizes, budgets, band, points)
+    _every_rung_kept(sizes, budgets, bands, points)
     order = {k: i for i, k in enumerate(budgets)}
     points.sort(key=lambda p: (order[p.kind], p.budget, p.rung, p.id))
     if len({p.id for p in points}) < len(points):
@@ -146,7 +147,7 @@ def make_points(
     return points
 
 
-def _every_rung_kept(sizes: list[Size], budgets: dict, band: tuple[float, float], points: list[Point]) -> None:
+def _every_rung_kept(sizes: list[Size], budgets: dict, bands: dict, points: list[Point]) -> None:
     """A rung whose every (size, budget) lies outside the tokens_per_param band would vanish from the study: refused,
     with the tokens per parameter its grid does span."""
     kept = {p.rung for p in points}
@@ -161,6 +162,7 @@ def _every_rung_kept(sizes: list[Size], budgets: dict, band: tuple[float, float]
             if s.rung == rung
         ]
         lo, hi = f"{min(ratios):.3g}", f"{max(ratios):.3g}"
+        band = bands[rung]
         raise FrontierError(
             f"tokens_per_param=[{band[0]:g}, {band[1]:g}] keeps no point of {rung}: its sizes and budgets give "
             f"{lo if lo == hi else f'{lo} to {hi}'} tokens per parameter; widen the band, or change the budgets "

@@ -11,6 +11,7 @@
         overrides: [transformer=makemore]
         sizes: {n_layer: [1, 2, 4], n_embd: [32, 64, 96]}   # zipped: (1, 32), (2, 64), (4, 96)
         seeds: [0]                   # optional: this rung's own seeds
+        tokens_per_param: [2, 1000]  # optional: this rung's own band (its optimum's tokens per parameter differ)
     reference: {bigram: [bigram=kneser_ney]}   # runs that are not on the grid: a horizontal line on the plots
     branches: {cooldown_frac: 0.2}   # optional: each size's budgets from one stable run, each cooling down over
                                      # its last 20%; every rung must then be on the wsd schedule (branches.py)
@@ -31,6 +32,7 @@ KINDS = ("flops", "seconds")  # the two budget axes
 MAX_CALIBRATION_STEPS = 1000  # the timing settles within tens of steps; more only delays the plan
 TOP_KEYS = ("name", "overrides", "seeds", "budgets", "calibration_steps", "tokens_per_param", "rungs", "reference",
             "branches")  # fmt: skip
+AXIS_KEYS = ("overrides", "sizes", "seeds", "tokens_per_param")  # a rung's keys under rungs:
 
 
 class FrontierError(LmladderError, ValueError):
@@ -43,6 +45,7 @@ class RungAxis:
     overrides: tuple[str, ...]
     sizes: tuple[dict[str, Any], ...]  # one model per entry: {field: value}
     seeds: tuple[int, ...]
+    tokens_per_param: tuple[float, float] | None = None  # this rung's own band; None: the preset's
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,7 @@ def parse_preset(raw: Any, where: str) -> Preset:
     _mapping(axes, where, "rungs", "a mapping of rung -> {overrides, sizes}")
     if not axes:
         raise FrontierError(f"{where}: rungs is empty; list at least one of {', '.join(frontier_rungs())}")
-    band = raw.get("tokens_per_param", [0, math.inf])
-    if not (isinstance(band, list) and len(band) == 2 and all(_number(v) for v in band) and 0 <= band[0] < band[1]):
-        raise FrontierError(
-            f"{where}: tokens_per_param={band!r} must be [low, high] with 0 <= low < high; e.g. [2, 2000]"
-        )
+    band = _band(raw.get("tokens_per_param", [0, math.inf]), where, "tokens_per_param")
     reference = raw.get("reference") or {}
     _mapping(reference, where, "reference", "a mapping of rung -> overrides")
     for rung in reference:
@@ -110,7 +109,7 @@ def parse_preset(raw: Any, where: str) -> Preset:
         rungs=tuple(_axis(r, spec, where, seeds) for r, spec in axes.items()),
         reference={r: _overrides(v, where, f"reference.{r}") for r, v in reference.items()},
         calibration_steps=steps,
-        tokens_per_param=(float(band[0]), float(band[1])),
+        tokens_per_param=band,
         branches=_branches(raw.get("branches"), where),
     )
 
@@ -119,8 +118,8 @@ def _axis(rung: Any, spec: Any, where: str, seeds: tuple[int, ...]) -> RungAxis:
     _known(rung, where, "rungs", frontier_rungs())
     key = f"rungs.{rung}"
     _mapping(spec, where, key, "a mapping with sizes: (and overrides:, seeds:)")
-    if unknown := [k for k in spec if k not in ("overrides", "sizes", "seeds")]:
-        raise FrontierError(f"{where}: {key}: unknown key {unknown[0]!r}; the keys are overrides, sizes, seeds")
+    if unknown := [k for k in spec if k not in AXIS_KEYS]:
+        raise FrontierError(f"{where}: {key}: unknown key {unknown[0]!r}; the keys are {', '.join(AXIS_KEYS)}")
     sizes = spec.get("sizes")
     _mapping(sizes, where, f"{key}.sizes", "a mapping of model field -> list of values, zipped")
     names = {f.name for f in fields(rung_class(rung).Config)} - set(DATA_FIELDS)
@@ -144,7 +143,14 @@ def _axis(rung: Any, spec: Any, where: str, seeds: tuple[int, ...]) -> RungAxis:
     if len({tuple(p.items()) for p in points}) < n:
         raise FrontierError(f"{where}: {key}.sizes repeats a model; list each size once")
     own = _seeds(spec["seeds"], where, f"{key}.seeds") if "seeds" in spec else seeds
-    return RungAxis(rung, _overrides(spec.get("overrides", []), where, f"{key}.overrides"), points, own)
+    band = _band(spec["tokens_per_param"], where, f"{key}.tokens_per_param") if "tokens_per_param" in spec else None
+    return RungAxis(rung, _overrides(spec.get("overrides", []), where, f"{key}.overrides"), points, own, band)
+
+
+def _band(raw: Any, where: str, key: str) -> tuple[float, float]:
+    if not (isinstance(raw, list) and len(raw) == 2 and all(_number(v) for v in raw) and 0 <= raw[0] < raw[1]):
+        raise FrontierError(f"{where}: {key}={raw!r} must be [low, high] with 0 <= low < high; e.g. [2, 2000]")
+    return float(raw[0]), float(raw[1])
 
 
 def _budgets(raw: Any, where: str) -> dict[str, tuple[float, ...]]:

@@ -134,8 +134,11 @@ def score(run: Run, model: LanguageModel, result: TrainResult) -> tuple[dict[str
         **scores,
     }
     if result.best_path is not None:
-        best = load_training_checkpoint(result.best_path).model
-        best_scores = score_splits(best, run.data, batch, progress=show)
+        if result.best_step == result.step:  # the best checkpoint is the final model: its scores are those above
+            best_scores = scores
+        else:
+            best = load_training_checkpoint(result.best_path).model
+            best_scores = score_splits(best, run.data, batch, progress=show)
         metrics["best"] = {"step": result.best_step, "val_estimate": result.best_val, **best_scores}
     return metrics, units
 
