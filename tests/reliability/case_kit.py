@@ -25,7 +25,7 @@ class Case:
     problem: str  # regex: names the problem
     fix: str  # regex: names the fix
     hydra: bool = False
-    fast: bool = False  # also run as a real subprocess in the fast suite (one or two per group)
+    fast: bool = False  # also run as a real subprocess in the fast suite (a mechanism a real process adds)
     sweep: bool = False  # a sweep: its jobs' error lines precede the case's message
     stdin: str | None = None  # a file ("{sb}/...") given as standard input
     env: tuple[tuple[str, str], ...] = ()  # environment variables set for the command (NAME, value)

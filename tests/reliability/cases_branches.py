@@ -17,7 +17,7 @@ BRANCHES = [
          r"remove that override to use branches"),
     case("frontier-branches-cooldown-frac", "frontier", "cli", ["frontier", "plan", f"{BR}/frac_too_big.yaml"],
          r"branches.cooldown_frac=1.5 must be a number in \(0, 1\), the share of each budget's steps spent cooling",
-         r"e.g. 0.2", fast=True),
+         r"e.g. 0.2"),
     case("frontier-branches-unknown-key", "frontier", "cli", ["frontier", "plan", f"{BR}/unknown_key.yaml"],
          r"branches.cooldown is not a setting of branches", r"the key is cooldown_frac"),
     case("frontier-branches-not-a-mapping", "frontier", "cli", ["frontier", "plan", f"{BR}/not_a_mapping.yaml"],

@@ -12,7 +12,7 @@ NOT_READ = r"it would change nothing"
 DATA_CASES = [
     case("config-data-bpe-under-char", "config", "prepare", ["data.bpe.vocab_size=512"],
          rf"data.bpe.vocab_size=512 is read with data.tokenizer=bpe only, and data.tokenizer='char': {NOT_READ}",
-         r"set data.tokenizer=bpe, or leave it at its default \(1024\)", fast=True),
+         r"set data.tokenizer=bpe, or leave it at its default \(1024\)"),
     case("config-data-word-under-bpe", "config", "prepare", ["data.tokenizer=bpe", "data.word.min_count=2"],
          rf"data.word.min_count=2 is read with data.tokenizer=word only, and data.tokenizer='bpe': {NOT_READ}",
          r"set data.tokenizer=word, or leave it at its default \(1\)"),
@@ -24,7 +24,7 @@ DATA_CASES = [
          r"config: 'data.bpe' is a group of settings \(vocab_size, pattern\), not a value \(512\)",
          r"set its keys instead, e.g. data.bpe.vocab_size=..."),
     case("config-renamed-data-vocab-size", "config", "prepare", ["data.tokenizer=bpe", "data.vocab_size=512"],
-         rf"data.vocab_size is now data.bpe.vocab_size {GROUPED}", r"rename it in your config", fast=True),
+         rf"data.vocab_size is now data.bpe.vocab_size {GROUPED}", r"rename it in your config"),
     case("config-renamed-data-bpe-pattern", "config", "prepare", ["data.tokenizer=bpe", "+data.bpe_pattern=gpt2"],
          rf"data.bpe_pattern is now data.bpe.pattern {GROUPED}", r"rename it in your config"),
     case("config-renamed-data-min-count", "config", "check", ["data.tokenizer=word", "data.min_count=2"],

@@ -11,7 +11,7 @@ NOT_PREPARED = r"--data .*corpora holds no prepared data \(no vocab.json\)"
 DIFF = [
     case("diff-different-texts", "diff", "cli", ["diff", GOOD, f"{F}/other_corpus/model.safetensors"],
          r"A and B were trained on different texts \(A: .*names.txt, B: .*shakespeare.txt\)",
-         r"give --text FILE to score both on one", fast=True),
+         r"give --text FILE to score both on one"),
     case("diff-text-not-encodable", "diff", "cli", ["diff", GOOD, NGRAM, f"--text={C}/tiny_stream.txt"],
          r"--text .*tiny_stream.txt has the character 'F' \(U\+0046\) at position 0, which is not in the "
          r"checkpoint's", r"score it with a checkpoint trained on similar text"),

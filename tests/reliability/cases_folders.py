@@ -15,7 +15,7 @@ NEW = r"give a new folder \(--out NEW_FOLDER\)"
 
 FOLDERS = [
     case("inspect-out-its-run", "checkpoint", "cli", ["inspect", RUN, "--out", RUN],
-         r"--out .*runs/good holds .*runs/good/model.safetensors, which `lmladder inspect` reads", NEW, fast=True),
+         r"--out .*runs/good holds .*runs/good/model.safetensors, which `lmladder inspect` reads", NEW),
     case("inspect-out-documents", "checkpoint", "cli", ["inspect", GOOD, "--out", C],
          r"--out .*corpora is not an earlier `lmladder inspect` output \(it holds .*\)", NOT_OURS),
     case("report-out-a-run", "report", "cli", ["report", "{sb}/outputs_names", "--out", RUN],

@@ -15,7 +15,7 @@ FIX_IT = r"fix it in conf/ or on the command line"  # the typed merge's own refu
 
 MUON_CASES = [
     case("muon-ns-coeffs-unknown", "muon", "transformer", [MUON, "transformer.optim.muon.ns_coeffs=cubic"],
-         r"transformer.optim.muon.ns_coeffs='cubic'", r"choose one of jordan, polar_express", fast=True),
+         r"transformer.optim.muon.ns_coeffs='cubic'", r"choose one of jordan, polar_express"),
     case("muon-polar-express-too-many-steps", "muon", "transformer",
          [MUON, "transformer.optim.muon.ns_coeffs=polar_express", "transformer.optim.muon.ns_steps=8"],
          r"transformer.optim.muon.ns_steps=8 must be <= 5 with transformer.optim.muon.ns_coeffs='polar_express' \(its "
@@ -41,7 +41,7 @@ MUON_CASES = [
     case("muon-option-under-adamw", "muon", "transformer", ["transformer.optim.muon.ns_coeffs=polar_express"],
          r"transformer.optim.muon.ns_coeffs='polar_express' is read with transformer.optim.name=muon only, and "
          r"transformer.optim.name='adamw': it would change nothing",
-         r"set transformer.optim.name=muon, or leave it at its default \('jordan'\)", fast=True),
+         r"set transformer.optim.name=muon, or leave it at its default \('jordan'\)"),
     case("muon-check-option-under-adamw", "muon", "check", ["pipeline=[mlp]", "mlp.optim.muon.lr=0.03"],
          r"mlp.optim.muon.lr=0.03 is read with mlp.optim.name=muon only", r"set mlp.optim.name=muon"),
     case("muon-renamed-key", "muon", "transformer", [MUON, "transformer.optim.muon_lr=0.03"],

@@ -9,6 +9,7 @@ marked slow. LMLADDER_DEBUG=1 brings the traceback back.
 import os
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,15 @@ def test_debug_switch_keeps_the_traceback(entry, args, raised, sandbox):
     assert quiet.rc == 2 and "Traceback" not in quiet.stderr
     assert loud.rc == 1 and "Traceback (most recent call last)" in loud.stderr
     assert sb.fmt(raised) in loud.stderr
+
+
+def test_the_fast_subprocess_cases_are_a_few_per_group():
+    """Every case runs in-process; a real process adds only its own mechanisms (Hydra's report and a sweep, a FIFO,
+    bytes in argv, an environment variable, a pickle, each entry point once), so the fast suite runs a few of each
+    group as subprocesses (about 2 CPU-seconds each) and the slow tier runs them all."""
+    fast = Counter(c.group for c in CASES if c.fast)
+    assert set(fast) == {c.group for c in CASES}, "a group with no fast subprocess case"
+    assert max(fast.values()) <= 4 and sum(fast.values()) <= 30, fast
 
 
 def test_docs_list_every_case_with_its_exit_code():
