@@ -33,6 +33,15 @@ def compiled(x: np.ndarray):
 
 
 @functools.cache
+def _load_dropout():
+    if _load_jit() is None:  # numba missing: NumPy's draw
+        return None
+    from . import dropout_jit
+
+    return dropout_jit
+
+
+@functools.cache
 def _load_blas():
     try:
         from . import kernels_blas
@@ -110,7 +119,10 @@ def matmul_pair(a, b, out, a2, b2, out2) -> None:
 def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
     """Inverted-dropout multiplier of `shape`: 1 / (1 - p) where kept, 0 where dropped (probability p), in dtype.
 
-    Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16)."""
+    Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16); float32 from a
+    PCG64 by dropout_jit.py (the same bits), where numba can be imported."""
+    if dtype == np.float32 and type(rng.bit_generator) is np.random.PCG64 and (d := _load_dropout()) is not None:
+        return d.dropout_scale(rng, shape, p)
     draw = dtype if dtype in (np.float32, np.float64) else np.float64
     u = rng.random(shape, dtype=draw, out=memory.empty(shape, draw))
     keep = np.greater_equal(u, p, out=memory.empty(shape, np.bool_))

@@ -1,0 +1,44 @@
+"""Dropout's multiplier from PCG64's raw draws (fast/dropout_jit.py) is the textbook draw's, bit for bit, and leaves
+the generator where the textbook draw leaves it (its state, buffer included, as a checkpoint stores it)."""
+
+import numpy as np
+import pytest
+
+from lmladder.autograd.ops_nn import dropout_mask
+from lmladder.fast import kernels
+
+dropout_jit = pytest.importorskip("lmladder.fast.dropout_jit")
+F32 = np.dtype(np.float32)
+
+
+@pytest.mark.parametrize("before", [0, 1, 2, 3])  # words drawn before: an even count leaves none buffered
+@pytest.mark.parametrize("shape", [(0,), (1,), (2,), (3,), (5, 7), (32, 64, 128), (3, 4, 9, 9)])
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_the_mask_and_the_state_after_are_the_textbook_draws(before, shape, p):
+    textbook, fast = np.random.default_rng(7), np.random.default_rng(7)
+    for rng in (textbook, fast):
+        rng.random(before, dtype=np.float32)
+    np.testing.assert_array_equal(kernels.dropout_scale(fast, shape, F32, p), dropout_mask(textbook, shape, F32, p))
+    assert fast.bit_generator.state == textbook.bit_generator.state
+    np.testing.assert_array_equal(fast.random(3, dtype=np.float32), textbook.random(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5 + 0.3 * 2.0**-24, 0.9 - 0.7 * 2.0**-24, 1 - 2.0**-24])
+def test_the_kernel_compares_as_numpy_compares_float32_uniforms(p):
+    """Words whose uniforms (w >> 8) 2^-24 lie on either side of p, where p rounds to float32 (NumPy compares a
+    float32 array with a Python float in float32)."""
+    k = int(np.float32(p) * 2**24)
+    grid = np.arange(k - 3, k + 4, dtype=np.uint32)
+    words = np.concatenate([(grid << 8) | low for low in (0, 1, 255)]).astype(np.uint32)
+    u = (words >> 8).astype(np.float32) * np.float32(2.0**-24)
+    want = (u >= p).astype(np.float32) * np.float32(1 / (1 - p))
+    out = np.empty(words.size, np.float32)
+    dropout_jit.pick(dropout_jit._SCALE, words.size)(words, np.float32(p), np.float32(1 / (1 - p)), out)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_another_bit_generator_keeps_numpys_draw():
+    textbook, fast = (np.random.Generator(np.random.Philox(3)) for _ in range(2))
+    shape = (64, 1024)
+    np.testing.assert_array_equal(kernels.dropout_scale(fast, shape, F32, 0.2), dropout_mask(textbook, shape, F32, 0.2))
+    np.testing.assert_array_equal(fast.random(3), textbook.random(3))
