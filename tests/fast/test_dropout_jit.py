@@ -42,3 +42,18 @@ def test_another_bit_generator_keeps_numpys_draw():
     shape = (64, 1024)
     np.testing.assert_array_equal(kernels.dropout_scale(fast, shape, F32, 0.2), dropout_mask(textbook, shape, F32, 0.2))
     np.testing.assert_array_equal(fast.random(3), textbook.random(3))
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_the_draws_cut_into_parts_are_the_same_draws(parts, monkeypatch):
+    """Each part draws from a copy of the generator jumped ahead to its start: any cut gives the textbook's words
+    and leaves the generator where they leave it."""
+    monkeypatch.setattr(dropout_jit, "width", lambda: parts)
+    monkeypatch.setattr(dropout_jit, "MIN_PART", 10)
+    for before in (0, 1):
+        textbook, fast = np.random.default_rng(11), np.random.default_rng(11)
+        for rng in (textbook, fast):
+            rng.random(before, dtype=np.float32)
+        got = kernels.dropout_scale(fast, (7, 11), F32, 0.25)
+        np.testing.assert_array_equal(got, dropout_mask(textbook, (7, 11), F32, 0.25))
+        assert fast.bit_generator.state == textbook.bit_generator.state

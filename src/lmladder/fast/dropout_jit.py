@@ -2,10 +2,12 @@
 
 `kernels.dropout_scale` draws uniforms in float32 and compares them with p: for NumPy's PCG64 each uniform is
 (w >> 8) 2^-24 of one 32-bit word w, and the words come a 64-bit draw at a time, its low half first, the high half
-buffered in the generator for the next word (the state's has_uint32 and uinteger). `random_raw` draws the same
-64-bit values without the per-word buffer test, in 0.6 of the time, and one compiled pass turns their words into the
-multiplier. The mask and the generator's state afterwards are those of the textbook draw, bit for bit
-(tests/fast/test_dropout_jit.py); any other generator, or dtype, keeps NumPy's draw.
+buffered in the generator for the next word (the state's has_uint32 and uinteger). PCG64's next_uint64 (what
+`random_raw` calls) draws the same 64-bit values without the per-word buffer test, in 0.6 of the time; the draws
+are cut into parts, one per thread of the pool, each from a copy of the generator jumped ahead to its start
+(PCG64's advance), and a compiled pass turns their words into the multiplier. The mask and the generator's state
+afterwards are those of the textbook draw, bit for bit (tests/fast/test_dropout_jit.py); any other generator, or
+dtype, keeps NumPy's draw.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from numba import njit, prange
 
 from . import memory
 from .kernels_jit import CHUNK, FASTMATH, pick, twins
+from .share import width
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -36,21 +39,54 @@ def _scale(words, p, scale, out):
 _SCALE = twins(_scale)
 
 
+def _draw(next64, states, bounds, raw):
+    """raw[bounds[i]:bounds[i + 1]] <- 64-bit draws of the generator state at address states[i], one part per turn
+    of the pool; next64: PCG64's own next_uint64 (what random_raw calls)."""
+    for i in prange(states.size):
+        st = states[i]
+        for j in range(bounds[i], bounds[i + 1]):
+            raw[j] = next64(st)
+
+
+_DRAW = twins(_draw)
+MIN_PART = 16384  # draws: a smaller call is one part
+_helpers: list[np.random.PCG64] = []  # the generators the later parts draw from, kept between calls
+
+
+def _parts(bitgen: np.random.PCG64, state: dict, m: int) -> tuple[list, np.ndarray]:
+    """(generators, bounds): m draws cut into width() parts (the cut never changes the bits), part i drawn by a
+    generator started where bitgen will be after bounds[i] draws (PCG64 jumps ahead in log(n) steps)."""
+    parts = max(1, min(width(), m // MIN_PART))
+    bounds = np.array([m * i // parts for i in range(parts + 1)], np.int64)
+    while len(_helpers) < parts - 1:
+        _helpers.append(np.random.PCG64(0))
+    gens = [bitgen, *_helpers[: parts - 1]]
+    for gen, start in zip(gens[1:], bounds[1:-1], strict=True):
+        gen.state = state
+        gen.advance(int(start))
+    return gens, bounds
+
+
 def words(bitgen: np.random.PCG64, n: int) -> np.ndarray:
     """The n 32-bit words Generator.random(n, dtype=float32) would read from bitgen, and bitgen left in the state
     that call leaves, to the buffer (its buffered half word used first; the last draw's high half kept in the
     buffer, flagged unused or used)."""
     state = bitgen.state
     held = min(state["has_uint32"], n)
-    raw = bitgen.random_raw((n - held + 1) // 2).view(np.uint32)  # low half, high half of each draw
-    out = raw
-    if held or raw.size != n:
+    m = (n - held + 1) // 2  # 64-bit draws, each a low and a high half word
+    gens, bounds = _parts(bitgen, state, m)
+    raw = memory.empty((m,), np.uint64)
+    states = np.array([g.ctypes.state_address for g in gens], np.int64)
+    _DRAW[len(gens) > 1](bitgen.ctypes.next_uint64, states, bounds, raw)  # on the pool when cut in parts
+    half = raw.view(np.uint32)
+    out = half
+    if held or half.size != n:
         out = np.empty(n, np.uint32)
         out[:held] = state["uinteger"]
-        out[held:] = raw[: n - held]
-    after = bitgen.state
-    after["has_uint32"] = int(raw.size > n - held) if raw.size else state["has_uint32"] - held
-    after["uinteger"] = int(raw[-1]) if raw.size else state["uinteger"]
+        out[held:] = half[: n - held]
+    after = gens[-1].state
+    after["has_uint32"] = int(half.size > n - held) if m else state["has_uint32"] - held
+    after["uinteger"] = int(half[-1]) if m else state["uinteger"]
     bitgen.state = after
     return out
 
