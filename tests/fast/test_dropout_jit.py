@@ -57,3 +57,30 @@ def test_the_draws_cut_into_parts_are_the_same_draws(parts, monkeypatch):
         got = kernels.dropout_scale(fast, (7, 11), F32, 0.25)
         np.testing.assert_array_equal(got, dropout_mask(textbook, (7, 11), F32, 0.25))
         assert fast.bit_generator.state == textbook.bit_generator.state
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (32, 64, 128)])
+@pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.Philox])
+def test_dropouts_forward_and_backward_are_the_textbooks_bits(shape, bitgen):
+    """The forward's one pass (mask and product) and the backward's product on the pool: NumPy's bits."""
+    from lmladder import fast
+    from lmladder.autograd import Tensor
+    from lmladder.autograd import functional as F
+
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    g = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+
+    def run():
+        xt = Tensor(x, requires_grad=True)
+        y = F.dropout(xt, 0.3, np.random.Generator(bitgen(5)))
+        y.backward(g)
+        return y.data.copy(), xt.grad
+
+    compiled = run()
+    fast.set_backend("numpy")
+    try:
+        textbook = run()
+    finally:
+        fast.set_backend("compiled")
+    for c, t in zip(compiled, textbook, strict=True):
+        np.testing.assert_array_equal(c, t)

@@ -7,7 +7,8 @@ buffered in the generator for the next word (the state's has_uint32 and uinteger
 are cut into parts, one per thread of the pool, each from a copy of the generator jumped ahead to its start
 (PCG64's advance), and a compiled pass turns their words into the multiplier. The mask and the generator's state
 afterwards are those of the textbook draw, bit for bit (tests/fast/test_dropout_jit.py); any other generator, or
-dtype, keeps NumPy's draw.
+dtype, keeps NumPy's draw. Dropout's forward makes its mask and x mask in that one pass, and its backward's product
+runs on the pool.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import memory
-from .kernels_jit import CHUNK, FASTMATH, pick, twins
+from .kernels_jit import CHUNK, FASTMATH, elementwise, pick, twins
+from .memory import flat
 from .share import width
 
 
@@ -98,4 +100,47 @@ def dropout_scale(rng: np.random.Generator, shape, p: float) -> np.ndarray:
     w = words(rng.bit_generator, n)
     out = memory.empty(tuple(shape), np.float32)
     pick(_SCALE, n)(w, np.float32(p), np.float32(1 / (1 - p)), out.reshape(-1))
+    return out
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _apply_span(words, x, p, scale, mask, y):
+    """_scale_span's mask, and y = x mask in the same pass (one rounding: NumPy's multiply's bits)."""
+    for i in range(words.size):
+        u = np.float32(words[i] >> np.uint32(8)) * np.float32(2.0**-24)
+        m = scale if u >= p else np.float32(0)
+        mask[i] = m
+        y[i] = x[i] * m
+
+
+def _apply(words, x, p, scale, mask, y):
+    n = words.size
+    for ck in prange((n + CHUNK - 1) // CHUNK):
+        lo = ck * CHUNK
+        hi = min(n, lo + CHUNK)
+        _apply_span(words[lo:hi], x[lo:hi], p, scale, mask[lo:hi], y[lo:hi])
+
+
+def _mul(a, b, out):
+    """out = a b; flat float32 arrays."""
+    for i in range(a.size):
+        out[i] = a[i] * b[i]
+
+
+_APPLY = twins(_apply)
+_MUL = elementwise(_mul)
+
+
+def dropout(x: np.ndarray, rng: np.random.Generator, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x mask, mask) for float32 x and a Generator on PCG64: Dropout's forward, `dropout_scale`'s mask, one pass."""
+    w = words(rng.bit_generator, x.size)
+    mask, y = memory.empty(x.shape, np.float32), memory.placed(x, 3072)
+    pick(_APPLY, x.size)(w, flat(x), np.float32(p), np.float32(1 / (1 - p)), mask.reshape(-1), y.reshape(-1))
+    return y, mask
+
+
+def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a b for float32 arrays of one shape, into a pooled array (Dropout's backward)."""
+    out = memory.placed(a, 2560)
+    pick(_MUL, a.size)(flat(a), flat(b), out.reshape(-1))
     return out
