@@ -18,8 +18,7 @@ from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
 from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
 from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's gradient sums)
-from .kernels import add, matmul, matmul_pair
-from .kernels import dropout_scale
+from .kernels import add, dropout_scale, matmul, matmul_pair
 from .memory import empty  # noqa: F401 (pooled arrays for a primitive's output)
 from .newton_schulz import orthogonalise  # noqa: F401 (Muon's matrices, batched on the cores)
 
