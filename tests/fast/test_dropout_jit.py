@@ -18,7 +18,7 @@ def test_the_mask_and_the_state_after_are_the_textbook_draws(before, shape, p):
     textbook, fast = np.random.default_rng(7), np.random.default_rng(7)
     for rng in (textbook, fast):
         rng.random(before, dtype=np.float32)
-    np.testing.assert_array_equal(kernels.dropout_scale(fast, shape, F32, p), dropout_mask(textbook, shape, F32, p))
+    np.testing.assert_array_equal(dropout_jit.dropout_scale(fast, shape, p), dropout_mask(textbook, shape, F32, p))
     assert fast.bit_generator.state == textbook.bit_generator.state
     np.testing.assert_array_equal(fast.random(3, dtype=np.float32), textbook.random(3, dtype=np.float32))
 
@@ -35,6 +35,13 @@ def test_the_kernel_compares_as_numpy_compares_float32_uniforms(p):
     out = np.empty(words.size, np.float32)
     dropout_jit.pick(dropout_jit._SCALE, words.size)(words, np.float32(p), np.float32(1 / (1 - p)), out)
     np.testing.assert_array_equal(out, want)
+
+
+def test_a_large_mask_from_a_pcg64_is_drawn_raw_and_a_small_one_by_numpy():
+    assert kernels.raw_draws(np.random.default_rng(0), (64, 1024), F32)
+    assert not kernels.raw_draws(np.random.default_rng(0), (32, 16, 96), F32)  # under kernels.CHUNK
+    assert not kernels.raw_draws(np.random.default_rng(0), (64, 1024), np.dtype(np.float64))
+    assert not kernels.raw_draws(np.random.Generator(np.random.Philox(0)), (64, 1024), F32)
 
 
 def test_another_bit_generator_keeps_numpys_draw():
@@ -54,7 +61,7 @@ def test_the_draws_cut_into_parts_are_the_same_draws(parts, monkeypatch):
         textbook, fast = np.random.default_rng(11), np.random.default_rng(11)
         for rng in (textbook, fast):
             rng.random(before, dtype=np.float32)
-        got = kernels.dropout_scale(fast, (7, 11), F32, 0.25)
+        got = dropout_jit.dropout_scale(fast, (7, 11), 0.25)
         np.testing.assert_array_equal(got, dropout_mask(textbook, (7, 11), F32, 0.25))
         assert fast.bit_generator.state == textbook.bit_generator.state
 
@@ -62,7 +69,8 @@ def test_the_draws_cut_into_parts_are_the_same_draws(parts, monkeypatch):
 @pytest.mark.parametrize("shape", [(3, 5), (32, 64, 128)])
 @pytest.mark.parametrize("bitgen", [np.random.PCG64, np.random.Philox])
 def test_dropouts_forward_and_backward_are_the_textbooks_bits(shape, bitgen):
-    """The forward's one pass (mask and product) and the backward's product on the pool: NumPy's bits."""
+    """The forward's one pass (mask and product) and the backward's product on the pool, or NumPy's draw and products
+    (another generator, or a small array): the textbook's bits."""
     from lmladder import fast
     from lmladder.autograd import Tensor
     from lmladder.autograd import functional as F

@@ -18,7 +18,7 @@ from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
 from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
 from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's gradient sums)
-from .kernels import add, dropout_scale, matmul, matmul_pair
+from .kernels import CHUNK, add, dropout_scale, matmul, matmul_pair, raw_draws
 from .memory import empty  # noqa: F401 (pooled arrays for a primitive's output)
 from .newton_schulz import orthogonalise  # noqa: F401 (Muon's matrices, batched on the cores)
 
@@ -50,15 +50,19 @@ def linear_backward(g, x, w, need_x: bool, need_w: bool):
 
 
 def dropout(x, rng, p: float):
-    """(x mask, mask): Dropout's forward, the mask drawn as the textbook draws it; one compiled pass for a PCG64."""
-    if type(rng.bit_generator) is np.random.PCG64:
+    """(x mask, mask): Dropout's forward, the mask drawn as the textbook draws it; one compiled pass where
+    kernels.raw_draws says so."""
+    if raw_draws(rng, x.shape, x.dtype):
         return dj.dropout(x, rng, p)
     mask = dropout_scale(rng, x.shape, x.dtype, p)
     return np.multiply(x, mask, out=memory.empty(x.shape, x.dtype)), mask
 
 
 def dropout_backward(g, mask):
-    return dj.multiply(g, mask)
+    """g mask on the pool, or NumPy's multiply below kernels.CHUNK elements (the same bits)."""
+    if g.size >= CHUNK:
+        return dj.multiply(g, mask)
+    return np.multiply(g, mask, out=memory.empty(g.shape, g.dtype))
 
 
 def embedding(w, idx):
