@@ -52,7 +52,7 @@ def _draw(next64, states, bounds, raw):
 
 _DRAW = twins(_draw)
 MIN_PART = 16384  # draws: a smaller call is one part
-_helpers: list[np.random.PCG64] = []  # the generators the later parts draw from, kept between calls
+_helpers: list[np.random.PCG64] = []  # the later parts' generators, kept between calls (one Python thread draws)
 
 
 def _parts(bitgen: np.random.PCG64, state: dict, m: int) -> tuple[list, np.ndarray]:
