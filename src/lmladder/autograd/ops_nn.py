@@ -272,13 +272,15 @@ class Dropout(Function):
     def forward(self, x, p, rng):
         if not 0 <= p < 1:
             raise AutogradError(f"Dropout: p={p} outside [0, 1); use 0 to disable dropout")
-        k = fast.kernel(x)
-        self.mask = dropout_mask(rng, x.shape, x.dtype, p) if k is None else k.dropout_mask(rng, x.shape, x.dtype, p)
-        return x * self.mask if k is None else np.multiply(x, self.mask, out=k.empty(x.shape, x.dtype))
+        if (k := fast.kernel(x)) is not None:
+            y, self.mask = k.dropout(x, rng, p)
+            return y
+        self.mask = dropout_mask(rng, x.shape, x.dtype, p)
+        return x * self.mask
 
     def backward(self, g):
         if (k := fast.kernel(g)) is not None and g.dtype == self.mask.dtype:  # into a pooled array
-            return (np.multiply(g, self.mask, out=k.empty(g.shape, g.dtype)),)
+            return (k.dropout_backward(g, self.mask),)
         return (g * self.mask,)
 
 

@@ -6,6 +6,7 @@ residual sum (`add`) and dropout's pooled masks.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -30,6 +31,15 @@ def compiled(x: np.ndarray):
     if x.dtype != np.float32 or not switch.on():
         return None
     return _load_jit()
+
+
+@functools.cache
+def _load_dropout():
+    if _load_jit() is None:  # numba missing: NumPy's draw
+        return None
+    from . import dropout_jit
+
+    return dropout_jit
 
 
 @functools.cache
@@ -107,10 +117,19 @@ def matmul_pair(a, b, out, a2, b2, out2) -> None:
         matmul(a2, b2, out2)
 
 
+def raw_draws(rng: np.random.Generator, shape, dtype: np.dtype) -> bool:
+    """Whether dropout_jit.py draws this mask: float32 from a PCG64, CHUNK elements or more (below, its fixed cost,
+    ~40 us a call, eats what the faster draws save)."""
+    return dtype == np.float32 and type(rng.bit_generator) is np.random.PCG64 and math.prod(shape) >= CHUNK
+
+
 def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
     """Inverted-dropout multiplier of `shape`: 1 / (1 - p) where kept, 0 where dropped (probability p), in dtype.
 
-    Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16)."""
+    Uniforms are drawn in dtype, or in float64 where Generator.random has no such dtype (float16); by dropout_jit.py
+    where `raw_draws` says so and numba can be imported (the same bits)."""
+    if raw_draws(rng, shape, dtype) and (d := _load_dropout()) is not None:
+        return d.dropout_scale(rng, shape, p)
     draw = dtype if dtype in (np.float32, np.float64) else np.float64
     u = rng.random(shape, dtype=draw, out=memory.empty(shape, draw))
     keep = np.greater_equal(u, p, out=memory.empty(shape, np.bool_))

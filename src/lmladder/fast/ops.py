@@ -12,17 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from . import attention, memory
+from . import dropout_jit as dj
 from . import kernels_jit as jit
 from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
 from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
 from .gradients import PooledGradients as gradients  # noqa: F401 (the engine's gradient sums)
-from .kernels import add, matmul, matmul_pair
-from .kernels import dropout_scale as dropout_mask  # noqa: F401 (a pooled mask, drawn as the textbook draws it)
+from .kernels import CHUNK, add, dropout_scale, matmul, matmul_pair, raw_draws
 from .memory import empty  # noqa: F401 (pooled arrays for a primitive's output)
 from .newton_schulz import orthogonalise  # noqa: F401 (Muon's matrices, batched on the cores)
 
-__all__ = ["add", "adam_step", "dropout_mask", "empty", "gradients", "orthogonalise"]
+__all__ = ["add", "adam_step", "empty", "gradients", "orthogonalise"]
 
 
 def linear(x, w, b):
@@ -47,6 +47,22 @@ def linear_backward(g, x, w, need_x: bool, need_w: bool):
     elif gw is not None:
         matmul(g2.T, x2, gw)
     return (None if gx is None else gx.reshape(x.shape)), gw
+
+
+def dropout(x, rng, p: float):
+    """(x mask, mask): Dropout's forward, the mask drawn as the textbook draws it; one compiled pass where
+    kernels.raw_draws says so."""
+    if raw_draws(rng, x.shape, x.dtype):
+        return dj.dropout(x, rng, p)
+    mask = dropout_scale(rng, x.shape, x.dtype, p)
+    return np.multiply(x, mask, out=memory.empty(x.shape, x.dtype)), mask
+
+
+def dropout_backward(g, mask):
+    """g mask on the pool, or NumPy's multiply below kernels.CHUNK elements (the same bits)."""
+    if g.size >= CHUNK:
+        return dj.multiply(g, mask)
+    return np.multiply(g, mask, out=memory.empty(g.shape, g.dtype))
 
 
 def embedding(w, idx):
