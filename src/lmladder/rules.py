@@ -162,6 +162,8 @@ def paths(settings: Any, prefix: str = "") -> dict[str, str]:
         if is_dataclass(part := getattr(settings, f.name)):
             out |= {f"{f.name}.{k}": v for k, v in paths(part, f"{prefix}{f.name}.").items()}
     return out
+
+
 def check_used(settings: Any, choice: str, used_by: Mapping[str, Container], error: type[Exception]) -> None:
     """Raise `error` for the fields of `settings` that the value of its field `choice` does not read (used_by: field
     -> the choices that read it) and that are set away from their defaults: there they would change nothing. Named
