@@ -153,7 +153,7 @@ class Health:
 def _columns(path: Path, *names: str) -> list[np.ndarray]:
     """Numeric columns of a TsvLog file as float arrays ('nan' and 'inf' as written)."""
     head, *rows = (line.split("\t") for line in path.read_text(encoding="utf-8").splitlines())
-    return [np.array([float(r[head.index(k)]) for r in rows]) for k in names]
+    return [np.array([float(r[i]) for r in rows]) for i in map(head.index, names)]
 
 
 def summarize(out_dir: str | Path, grad_clip: float | None) -> dict[str, float | None]:

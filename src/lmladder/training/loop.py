@@ -122,7 +122,7 @@ class Trainer:
         elif start < s.max_iters or not (out / LAST).exists():
             self.evaluate(s.max_iters)
             self.checkpoint(out / LAST, s.max_iters)
-        for f in (*self.logs, *([self.live] if self.live else ())):
+        for f in self.logs:
             f.close()
         self.average.apply()
         return TrainResult(
@@ -176,7 +176,9 @@ class Trainer:
             "grad_stats.tsv", ["step", "param", "grad_norm", "weight_norm", "update_ratio", "grad_absmax"]
         )
         self.health = Health(self.model, out, keep) if self.s.health_interval and lead else None
-        self.logs = (self.step_log, self.eval_log, self.grad_log, *(self.health.logs.values() if self.health else ()))
+        health = self.health.logs.values() if self.health else ()
+        # every log the run writes: flushed before each checkpoint, closed at the end
+        self.logs = (self.step_log, self.eval_log, self.grad_log, *health, *([self.live] if self.live else ()))
         self.timing = RunTiming.resumed(out, start)
         if self.live and (rebuilt := self.live.open(keep, out)):
             self.log(f"live log: {', '.join(rebuilt)} rebuilt from train_log.tsv and eval_log.tsv (it was deleted)")
@@ -279,7 +281,7 @@ class Trainer:
         ranks = rank_state(self.world, self.rngs)  # every rank calls this at the same steps: it gathers their dropout
         if not self.world.lead:
             return
-        for f in (*self.logs, *([self.live] if self.live else ())):
+        for f in self.logs:
             f.flush()
         state = {"best_val": self.best_val, "best_step": self.best_step, "nonfinite_skipped": self.skipped.count}
         extra = {**self.spec.checkpoint_meta, **state, **ranks, **self.average.meta()}
