@@ -20,7 +20,9 @@ with quietly():  # a Ctrl-C while the modules below load: one line and exit 130,
     from lmladder.inference.positions import position_curve
     from lmladder.inference.scoring import score_splits_units
     from lmladder.insight.positions import write_positions
-    from lmladder.reports import collect, write_curves, write_report
+    from lmladder.reports.collect import collect
+    from lmladder.reports.plots import write_curves
+    from lmladder.reports.tables import write_report
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)

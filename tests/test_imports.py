@@ -202,3 +202,14 @@ def test_a_training_stage_starts_without_the_table_and_plot_libraries():
     code = f"import sys, {stage}; print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_lmladder_command_builds_its_parser_without_the_table_and_plot_libraries():
+    """Every `lmladder` subcommand (`sample`, `--help`) builds the whole parser first; its choices (compare's
+    score names, reports/names.py) come from modules that leave pandas and matplotlib to the commands that use them."""
+    code = (
+        "import sys; from lmladder.cli import build_parser; build_parser(); "
+        "print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from lmladder.reports import SCORES, TIMINGS
+from lmladder.reports.names import SCORES, TIMINGS
 
 from .reliability.harness import Sandbox, build_base, run_in_process, train_good
 
@@ -88,7 +88,7 @@ def test_timings_go_to_the_timing_table_only(evaluated):
 def test_evaluate_reports_the_rungs_of_the_pipeline_only(evaluated):
     """Rungs outside `pipeline` (bow, wavenet: trained by hand or in sweeps) never enter the DVC report, even when
     their runs lie in outputs/; `lmladder report outputs` still tabulates every rung it finds."""
-    from lmladder.reports import collect
+    from lmladder.reports.collect import collect
 
     _, _, out = evaluated
     sb = Sandbox(out.parent)

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from lmladder.cli import main
-from lmladder.reports import TIMINGS, collect, summarize
+from lmladder.reports.collect import collect
+from lmladder.reports.names import TIMINGS
+from lmladder.reports.tables import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import yaml
 
-from lmladder.reports import ReportError, collect, summarize
+from lmladder.reports.collect import ReportError, collect
+from lmladder.reports.tables import summarize
 from lmladder.reports.compare import load
 
 SCORES = {"nll": 2.0, "ppl": math.exp(2.0), "bpc": 2.0 / math.log(2), "bpb": 2.0 / math.log(2)}

@@ -136,7 +136,8 @@ def test_the_summary_reads_the_last_health_step_and_counts_clips(tiny_names, tmp
 def test_the_report_writes_a_health_table(tmp_path):
     import json
 
-    from lmladder.reports import collect, write_report
+    from lmladder.reports.collect import collect
+    from lmladder.reports.tables import write_report
 
     for seed, sat in ((0, 0.25), (1, 0.35)):
         run = tmp_path / "outputs" / "mlp" / f"seed{seed}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..reports.compare import METRICS
+from ..reports.names import METRICS
 from .common import CliError
 
 

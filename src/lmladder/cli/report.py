@@ -11,7 +11,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     """Turn a Hydra sweep folder (outputs/multirun/<date>/<time>) or the DVC pipeline's outputs/ into one table per
     setting (CSV, Markdown, also printed, and a PNG) and a timing table. Failed jobs are listed, not counted."""
     from ..io import check_output_folder, output_folder
-    from ..reports import collect, write_report
+    from ..reports.collect import collect
+    from ..reports.tables import write_report
 
     out = Path(a.out) if a.out else Path(a.dir) / "report"
     place = {"writer": "report", "inputs": [a.dir]}

@@ -19,10 +19,9 @@ import pandas as pd
 from ..inference.units import UNITS_FILE, SplitUnits, load_units
 from ..io.files import path_kind, read_user_file
 from ..models import ladder
+from .names import SCORES, TIMINGS
 from .readback import ReportError, not_finite, numbers, numeric_columns, read_yaml, run_metrics
 
-SCORES = tuple(f"{split}_{k}" for split in ("val", "test") for k in ("nll", "ppl", "bpc", "bpb"))
-TIMINGS = ("train_time_s", "tokens_per_s")  # wall clock, machine-local: never in a DVC output or metric
 HEALTH = ("clip_events", "saturated_max", "dead_max", "update_data", "attn_entropy_min")  # health.json
 MISSING = "default"  # shown when a job did not override a key that other jobs sweep
 INCOMPLETE = (

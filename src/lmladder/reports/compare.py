@@ -18,14 +18,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.files import path_kind, read_user_file
-from .collect import HEALTH, SCORES, TIMINGS, collect, settings
+from .collect import HEALTH, collect, settings
+from .names import METRICS, SCORES, TIMINGS
 from .paired import Grouped, grouped, read_report_units
 from .readback import ReportError, brief, number, numeric_columns, summary_rows
 from .tables import pm, summarize
 
 DEFAULT_PATH = "outputs/reports/perplexity.csv"
 REPORT_FILES = ("perplexity.csv", "report/perplexity.csv", "reports/perplexity.csv")  # looked for in a folder side
-METRICS = (*SCORES, "params", *TIMINGS)
 HIGHER_IS_BETTER = {"tokens_per_s"}
 NEUTRAL = {"params"}  # a different size is neither better nor worse
 # report-table columns that hold numbers (also with _std, _lo or _hi appended); the others are labels

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write_json, atomic_write_text
-from .collect import HEALTH, SCORES, TIMINGS, Runs, settings
+from .collect import HEALTH, Runs, settings
+from .names import SCORES, TIMINGS
 from .paired import add_intervals, grouped, interval_text, prev_text, write_units
 from .plots import plot
 
