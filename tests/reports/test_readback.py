@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from lmladder.reports.collect import ReportError, collect
-from lmladder.reports.tables import summarize
 from lmladder.reports.compare import load
+from lmladder.reports.tables import summarize
 
 SCORES = {"nll": 2.0, "ppl": math.exp(2.0), "bpc": 2.0 / math.log(2), "bpb": 2.0 / math.log(2)}
 

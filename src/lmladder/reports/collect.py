@@ -19,7 +19,7 @@ import pandas as pd
 from ..inference.units import UNITS_FILE, SplitUnits, load_units
 from ..io.files import path_kind, read_user_file
 from ..models import ladder
-from .names import SCORES, TIMINGS
+from .names import TIMINGS
 from .readback import ReportError, not_finite, numbers, numeric_columns, read_yaml, run_metrics
 
 HEALTH = ("clip_events", "saturated_max", "dead_max", "update_data", "attn_entropy_min")  # health.json

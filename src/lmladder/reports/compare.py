@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..io.files import path_kind, read_user_file
 from .collect import HEALTH, collect, settings
-from .names import METRICS, SCORES, TIMINGS
+from .names import METRICS, TIMINGS
 from .paired import Grouped, grouped, read_report_units
 from .readback import ReportError, brief, number, numeric_columns, summary_rows
 from .tables import pm, summarize
