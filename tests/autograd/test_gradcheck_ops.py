@@ -56,3 +56,32 @@ def test_gradcheck_catches_a_wrong_backward():
     finally:
         Function.registry.pop("BadSquare")
     assert isinstance(Tensor, type)
+
+
+def test_a_sampled_gradcheck_checks_the_ends_and_passes_a_right_backward():
+    """`elements` differences a few entries of each tensor, always its first and last (where off-by-one bugs sit)."""
+    import numpy as np
+
+    from lmladder.autograd import GradcheckError
+
+    class EndsWrong(Function):
+        __slots__ = ("x", "broken")
+        differentiable = False  # a deliberately broken op; excluded from the registry check
+
+        def forward(self, x, broken):
+            self.x, self.broken = x, broken
+            return x * x
+
+        def backward(self, g):
+            dx = 2 * g * self.x
+            if self.broken:
+                dx.reshape(-1)[-1] = 0.0  # wrong in the last entry only
+            return (dx,)
+
+    x = np.linspace(0.5, 1.5, 60).reshape(6, 10)
+    try:
+        assert gradcheck(lambda a: EndsWrong.apply(a, broken=False), [x], elements=3, name="EndsWrong")
+        with pytest.raises(GradcheckError, match=r"analytic \(backward\):\n\[[^\n]*\]\nnumeric"):  # 3 entries
+            gradcheck(lambda a: EndsWrong.apply(a, broken=True), [x], elements=3, name="EndsWrong")
+    finally:
+        Function.registry.pop("EndsWrong")
