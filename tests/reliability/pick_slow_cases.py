@@ -3,6 +3,7 @@ default cases cover too. Runs every in-process case under coverage with per-test
 keeps a greedy cover of the lines they reach together (Hydra's own reports always, which fail under a tracer),
 and writes the rest to SLOW_IN_PROCESS; the slow tier runs them all, in-process and as subprocesses:
 
+python -m pip install pytest-cov   # not a dev dependency: only this script needs it
 python -m tests.reliability.pick_slow_cases
 """
 
