@@ -9,6 +9,7 @@ python -m tests.reliability.pick_slow_cases
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests/reliability/test_bad_input.py",
                "-k", "test_in_process", "-m", "slow or not slow", "--cov=lmladder", "--cov-context=test",
                "--cov-report="]  # fmt: skip
-        subprocess.run(cmd, cwd=ROOT, env={**__import__("os").environ, "COVERAGE_FILE": str(data)}, check=False)
+        subprocess.run(cmd, cwd=ROOT, env={**os.environ, "COVERAGE_FILE": str(data)}, check=False)
         reached = lines_by_case(data)
     keep = greedy_cover(reached, {c.id for c in CASES if c.hydra} | ({c.id for c in CASES} - set(reached)))
     slow = sorted({c.id for c in CASES} - keep)
