@@ -49,6 +49,7 @@ def _sizes(config) -> str:
 
 
 _peak = memory.traced_peak  # bytes at the peak of fn() from an empty pool
+_LOADED: set[tuple[type, str]] = set()  # the model configs whose kernels this process has run untraced
 
 
 def fit(peak, T: int) -> tuple[float, float]:
@@ -90,9 +91,11 @@ def measure(model: LanguageModel, step, T: int) -> tuple[float, float]:
     context = getattr(model.config, "context", None)
     if model.block_size is not None or context is None or context <= CONTEXT_PROBE:
         with model.evaluating():
-            # untraced first: numba loads the kernels at their first call, and tracemalloc counting its compiler's
-            # objects made that 4x slower (a GPT's first probe 3.4 s instead of 0.8 s on a Zen 3)
-            step(model, 1, 1)
+            # untraced first, once per model config and process: numba loads the kernels at their first call, and
+            # tracemalloc counting its compiler's objects made that 4x slower (a GPT's first probe 3.4 s, not 0.8 s)
+            if (key := (type(model), repr(model.config))) not in _LOADED:
+                step(model, 1, 1)
+                _LOADED.add(key)
             return fit(lambda B, t: _peak(lambda: step(model, B, t)), T)
     dtype, small = next(iter(model.parameters())).data.dtype, (CONTEXT_PROBE // 2, CONTEXT_PROBE)
     copies = (  # drawn from their own generator: the run's streams are untouched
