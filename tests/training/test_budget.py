@@ -1,6 +1,7 @@
 """Memory estimates before allocating: the fit, its accuracy against a measured step for every rung, refusals."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -57,6 +58,24 @@ def test_probing_changes_nothing_a_run_depends_on():
     assert rngs["model"].bit_generator.state == state  # no dropout mask was drawn
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+def test_a_models_first_probe_runs_untraced_once_per_config_and_process():
+    """numba loads the kernels at a model's first call; traced, that took 4x as long, so it runs untraced first: once
+    for each model config in a process, whatever the probes after it."""
+    cfg = small_config("transformer", vocab_size=21, n_embd=24)  # a config no other test of this process builds
+    model = rung_class("transformer")(cfg, rng=make_rngs(0)["model"])
+    calls = []
+
+    def step(m, B, t):
+        calls.append((B, t, tracemalloc.is_tracing()))
+        budget._forward(m, B, t)
+
+    budget.measure(model, step, 4)
+    assert calls[0] == (1, 1, False) and all(traced for *_, traced in calls[1:]), calls
+    calls.clear()
+    budget.measure(model, step, 4)
+    assert calls and all(traced for *_, traced in calls), "the second measure ran an untraced step again"
 
 
 def test_a_batch_that_cannot_fit_is_refused_with_its_estimate():
