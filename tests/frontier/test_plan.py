@@ -137,6 +137,13 @@ def test_shipped_presets_parse(name):
     assert any(a.seeds == (0, 1) for a in p.rungs) and all(len(a.sizes) >= 5 for a in p.rungs)
 
 
+def test_the_gpt_preset_goes_one_budget_further():
+    raw = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "frontier" / "shakespeare_gpt.yaml"))
+    p = parse_preset(raw, "shakespeare_gpt")
+    assert [a.rung for a in p.rungs] == ["transformer"] and p.budgets["flops"][-1] == 1e13
+    assert len(p.budgets["flops"]) == 5
+
+
 def test_study_folder_stages_points_and_launches(tmp_path):
     pts = make_points([size()], {"flops": (1e7,)}, {"mlp": (0, 1)})
     write_plan(tmp_path, {"points": [p.as_dict() for p in pts], "train_tokens": 1000})
