@@ -21,7 +21,6 @@ from .prepared import Prepared, load_prepared, prepare_corpus
 from .registry import tokenizer_class
 from .sources import corpus_file, load_source, source_sha256
 from .streaming import STREAMED, check_disk, prepare_file
-from .streaming_lines import prepare_lines_file
 from .tokenizers.bpe import PATTERNS
 
 # keys that change the prepared arrays (name, raw_dir and where a copy lives do not), then the chosen source's and
@@ -63,6 +62,8 @@ def prepare(data: DataConfig, out_dir: str | Path, corpus_sha256: str | None = N
         digest = corpus_sha256 or source_sha256(data.source, **_source_args(data))
         args = dict(tokenizer=data.tokenizer, fractions=list(data.fractions), out_dir=out_dir, source=f"file:{file}",
                     meta=_meta(data, digest), **options)  # fmt: skip
+        from .streaming_lines import prepare_lines_file  # numba's byte kernels: loaded only where a corpus streams
+
         return (prepare_lines_file if data.kind == "lines" else prepare_file)(file, split_seed=data.split_seed, **args)
     src = load_source(data.source, **_source_args(data))
     if corpus_sha256 is not None and src.sha256 != corpus_sha256:  # read once here: what was named is what is used
