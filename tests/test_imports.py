@@ -213,3 +213,12 @@ def test_the_lmladder_command_builds_its_parser_without_the_table_and_plot_libra
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stage_checks_its_config_without_loading_numba():
+    """numba costs ~0.5 s to import; a stage composes and checks its config, and exits on a bad one, before it needs a
+    kernel, so the glue, the config and the trainer's modules leave numba to the code that compiles or runs one."""
+    glue = "lmladder.app.policy, lmladder.app.runs, lmladder.app.sweeps, lmladder.app.stage, lmladder.training"
+    code = f"import sys, {glue}; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "False"
