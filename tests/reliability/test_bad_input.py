@@ -1,10 +1,12 @@
 """Every bad-input case of cases.py through its real entry point: a non-zero exit, one line that names the problem
 and the fix (the project's prefix, no traceback), and every pre-existing file byte-identical afterwards.
 
-Each case runs in-process (the stage's Hydra `main` via runpy, or `lmladder.cli.main`: fast) and as a real
-subprocess (`python stages/<x>.py ...`, `python -m lmladder ...`); the subprocess runs of all but a few cases are
-marked slow, and so are the in-process runs of the cases whose lines of lmladder others reach too
-(slow_in_process.txt, pick_slow_cases.py). LMLADDER_DEBUG=1 brings the traceback back.
+Every case runs in-process (the stage's Hydra `main` via runpy, or `lmladder.cli.main`: the same code a process
+runs); the in-process runs of the cases whose lines of lmladder others reach too are marked slow (slow_in_process.txt,
+pick_slow_cases.py). A real subprocess (`python stages/<x>.py ...`, `python -m lmladder ...`) adds only what a process
+has (its exit status and streams, Hydra's report, a sweep, standard input, the environment), so the cases with such a
+mechanism and one case of each entry point and group also run as subprocesses (PROCESS_CASES), a few per group in the
+default tier (`fast`), the rest in the slow tier. LMLADDER_DEBUG=1 brings the traceback back.
 """
 
 import os
@@ -61,6 +63,25 @@ def check(case: Case, r, sb, before) -> str:
 SLOW = slow_ids()
 
 
+def route(case: Case) -> tuple[str, str, str]:
+    return case.entry, case.args[0] if case.entry == "cli" else "", case.group
+
+
+def process_cases() -> list[Case]:
+    """The cases that also run as subprocesses: each with a mechanism of its own process, then the first case of each
+    (entry point, group) those leave out."""
+    picked = [c for c in CASES if c.fast or c.hydra or c.sweep or c.stdin or c.env]
+    seen = {route(c) for c in picked}
+    for c in CASES:
+        if route(c) not in seen:
+            picked.append(c)
+            seen.add(route(c))
+    return picked
+
+
+PROCESS_CASES = process_cases()
+
+
 @pytest.mark.parametrize(
     "case", [pytest.param(c, marks=pytest.mark.slow if c.id in SLOW else ()) for c in CASES], ids=[c.id for c in CASES]
 )
@@ -72,7 +93,9 @@ def test_in_process(case, sandbox):
 
 
 @pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=() if c.fast else pytest.mark.slow) for c in CASES], ids=[c.id for c in CASES]
+    "case",
+    [pytest.param(c, marks=() if c.fast else pytest.mark.slow) for c in PROCESS_CASES],
+    ids=[c.id for c in PROCESS_CASES],
 )
 def test_subprocess(case, sandbox):
     sb, before = sandbox
@@ -169,10 +192,16 @@ def test_debug_switch_keeps_the_traceback(entry, args, raised, sandbox):
     assert sb.fmt(raised) in loud.stderr
 
 
-def test_the_fast_subprocess_cases_are_a_few_per_group():
+def test_the_subprocess_cases_cover_every_mechanism_route_and_group():
     """Every case runs in-process; a real process adds only its own mechanisms (Hydra's report and a sweep, a FIFO,
-    bytes in argv, an environment variable, a pickle, each entry point once), so the fast suite runs a few of each
-    group as subprocesses (about 2 CPU-seconds each) and the slow tier runs them all."""
+    bytes in argv, an environment variable, a pickle, each entry point), so the subprocess runs are every case with
+    such a mechanism and one of each (entry point, group), and the fast suite runs a few of each group as subprocesses
+    (about 2 CPU-seconds each)."""
+    ids = {c.id for c in PROCESS_CASES}
+    assert len(ids) == len(PROCESS_CASES) and {c.id for c in CASES if c.fast} <= ids
+    assert {c.id for c in CASES if c.hydra or c.sweep or c.stdin or c.env} <= ids
+    assert {route(c) for c in PROCESS_CASES} == {route(c) for c in CASES}
+    assert len(PROCESS_CASES) < len(CASES) / 4, "a case per route and mechanism, not every case"
     fast = Counter(c.group for c in CASES if c.fast)
     assert set(fast) == {c.group for c in CASES}, "a group with no fast subprocess case"
     assert max(fast.values()) <= 4 and sum(fast.values()) <= 30, fast
