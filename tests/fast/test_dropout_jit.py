@@ -39,7 +39,8 @@ def test_the_kernel_compares_as_numpy_compares_float32_uniforms(p):
 
 def test_a_large_mask_from_a_pcg64_is_drawn_raw_and_a_small_one_by_numpy():
     assert kernels.raw_draws(np.random.default_rng(0), (64, 1024), F32)
-    assert not kernels.raw_draws(np.random.default_rng(0), (32, 16, 96), F32)  # under kernels.CHUNK
+    assert kernels.raw_draws(np.random.default_rng(0), (32, 16, 16), F32)  # a names GPT's mask (kernels.RAW_DRAWS_FROM)
+    assert not kernels.raw_draws(np.random.default_rng(0), (4, 16, 96), F32)
     assert not kernels.raw_draws(np.random.default_rng(0), (64, 1024), np.dtype(np.float64))
     assert not kernels.raw_draws(np.random.Generator(np.random.Philox(0)), (64, 1024), F32)
 

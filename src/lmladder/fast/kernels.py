@@ -14,6 +14,7 @@ from . import memory, share, switch
 
 CHUNK = 65536  # elements: a smaller sum stays NumPy's add on the calling thread
 SPLIT_ROWS = 64  # a GEMM split over threads gets at least this many output rows per chunk
+RAW_DRAWS_FROM = 8192  # elements: a smaller dropout mask is NumPy's draw (dropout_jit's fixed ~10 us outweighs)
 
 
 @functools.cache
@@ -118,9 +119,9 @@ def matmul_pair(a, b, out, a2, b2, out2) -> None:
 
 
 def raw_draws(rng: np.random.Generator, shape, dtype: np.dtype) -> bool:
-    """Whether dropout_jit.py draws this mask: float32 from a PCG64, CHUNK elements or more (below, its fixed cost,
-    ~40 us a call, eats what the faster draws save)."""
-    return dtype == np.float32 and type(rng.bit_generator) is np.random.PCG64 and math.prod(shape) >= CHUNK
+    """Whether dropout_jit.py draws this mask: float32 from a PCG64, RAW_DRAWS_FROM elements or more (below, its
+    fixed cost eats what the faster draws save: even at 4,096 on a Zen 3)."""
+    return dtype == np.float32 and type(rng.bit_generator) is np.random.PCG64 and math.prod(shape) >= RAW_DRAWS_FROM
 
 
 def dropout_scale(rng: np.random.Generator, shape, dtype: np.dtype, p: float) -> np.ndarray:
