@@ -92,9 +92,23 @@ WORKLOADS = {
     ),  # fmt: skip
     # `dvc repro`'s transformer stage (params.yaml): a 4-layer GPT 64 wide on 32 names of 16, dropout 0.1, AdamW
     "gpt_pipeline": dict(
-        kind="gpt", vocab=27, L=4, H=4, C=64, B=32, T=16, warmup=20, repeats=400, block=40, model=dict(dropout=0.1),
+        kind="gpt",
+        vocab=27,
+        L=4,
+        H=4,
+        C=64,
+        B=32,
+        T=16,
+        warmup=20,
+        repeats=400,
+        block=40,
+        model=dict(dropout=0.1),
         optim=dict(ADAMW, lr=2e-3),
     ),  # fmt: skip
+    # `dvc repro`'s mlp stage: Zero-to-Hero's MLP on 32 names a step, padded to 11 (the batches' typical longest)
+    "mlp_pipeline": dict(
+        kind="mlp", vocab=27, context=3, E=10, hidden=200, B=32, T=11, warmup=50, repeats=1000, block=100
+    ),
     # Zero-to-Hero part 2 on names.txt, and a wider/longer-context MLP
     "mlp_z2h": dict(kind="mlp", vocab=27, context=3, E=10, hidden=200, B=1, T=32, warmup=50, repeats=1000, block=100),
     "mlp_large": dict(kind="mlp", vocab=27, context=8, E=24, hidden=512, B=4, T=64, warmup=20, repeats=200, block=20),
