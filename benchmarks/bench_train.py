@@ -65,6 +65,8 @@ MODERN = dict(
 # conf/experiment/names_10min.yaml: its model options and AdamW settings
 NAMES = dict(dropout=0.2, pos="rope", activation="relu2")
 NAMES_OPT = dict(ADAMW, lr=2e-3)
+# params.yaml's transformer (the pipeline's): its model option beyond the sizes, and its AdamW
+PIPE, PIPE_OPT = dict(dropout=0.1), dict(ADAMW, lr=2e-3)
 MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95, nesterov=True, ns_steps=5)
 # Muon as modded-nanogpt and nanochat run it (q, k, v orthogonalised one by one; the Polar Express coefficients), as
 # experiment=shakespeare_30min does now (torch.optim.Muon has neither, so its side stays the fused matrix);
@@ -92,18 +94,7 @@ WORKLOADS = {
     ),  # fmt: skip
     # `dvc repro`'s transformer stage (params.yaml): a 4-layer GPT 64 wide on 32 names of 16, dropout 0.1, AdamW
     "gpt_pipeline": dict(
-        kind="gpt",
-        vocab=27,
-        L=4,
-        H=4,
-        C=64,
-        B=32,
-        T=16,
-        warmup=20,
-        repeats=400,
-        block=40,
-        model=dict(dropout=0.1),
-        optim=dict(ADAMW, lr=2e-3),
+        kind="gpt", vocab=27, L=4, H=4, C=64, B=32, T=16, warmup=20, repeats=400, block=40, model=PIPE, optim=PIPE_OPT
     ),  # fmt: skip
     # `dvc repro`'s mlp stage: Zero-to-Hero's MLP on 32 names a step, padded to 11 (the batches' typical longest)
     "mlp_pipeline": dict(
