@@ -88,7 +88,7 @@ def _draw(his, los, inc_hi, inc_lo, bounds, raw):
         his[i], los[i] = _draw_span(his[i], los[i], inc_hi, inc_lo, raw, bounds[i], bounds[i + 1])
 
 
-_DRAW = twins(_draw)[1]
+_DRAW = njit(parallel=True, error_model="numpy", cache=True)(_draw)  # a lone part is _draw_span itself
 MIN_PART = 16384  # draws: a smaller call is one part
 _helper = np.random.PCG64(0)  # jumps ahead to the later parts' starts (one Python thread draws)
 

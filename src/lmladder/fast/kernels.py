@@ -120,7 +120,7 @@ def matmul_pair(a, b, out, a2, b2, out2) -> None:
 
 def raw_draws(rng: np.random.Generator, shape, dtype: np.dtype) -> bool:
     """Whether dropout_jit.py draws this mask: float32 from a PCG64, RAW_DRAWS_FROM elements or more (below, its
-    fixed cost eats what the faster draws save: even at 4,096 on a Zen 3)."""
+    fixed cost eats what the faster draws save: they break even at about 4,096 on a Zen 3)."""
     return dtype == np.float32 and type(rng.bit_generator) is np.random.PCG64 and math.prod(shape) >= RAW_DRAWS_FROM
 
 
