@@ -33,8 +33,13 @@ def sandbox(tmp_path_factory):
     return sb, sb.snapshot()
 
 
+def command(case: Case) -> str:
+    """What the user ran: the lmladder subcommand, or the stage."""
+    return case.args[0] if case.entry == "cli" else case.entry
+
+
 def prefix(case: Case) -> str:
-    return f"lmladder {case.args[0] if case.entry == 'cli' else case.entry}: error: "
+    return f"lmladder {command(case)}: error: "
 
 
 def check(case: Case, r, sb, before) -> str:
@@ -64,7 +69,7 @@ SLOW = slow_ids()
 
 
 def route(case: Case) -> tuple[str, str, str]:
-    return case.entry, case.args[0] if case.entry == "cli" else "", case.group
+    return case.entry, command(case), case.group
 
 
 def process_cases() -> list[Case]:
