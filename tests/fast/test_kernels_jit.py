@@ -17,6 +17,7 @@ from lmladder.fast import kernels as K
 from .twins import both, randn, through
 
 jit = pytest.importorskip("lmladder.fast.kernels_jit")
+lj = pytest.importorskip("lmladder.fast.layer_norm_jit")
 
 
 def test_the_compiled_backend_is_in_use_for_float32_only():
@@ -78,8 +79,8 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
             y, s = jit.gelu_tanh_forward(x)
             out = [y, s, jit.gelu_tanh_backward(x, s, x)]
         elif kernel == "layer_norm":
-            y, h, r = jit.layer_norm_forward(x.reshape(-1, 256), x[:256], x[256:512], 1e-5)
-            out = [y, *jit.layer_norm_backward(y, h, r, x[:256], True, True, True)]
+            y, h, r = lj.layer_norm_forward(x.reshape(-1, 256), x[:256], x[256:512], 1e-5)
+            out = [y, *lj.layer_norm_backward(y, h, r, x[:256], True, True, True)]
         else:
             m, v, w = np.zeros_like(x), np.zeros_like(x), x[::-1].copy()
             jit.adam(x, m, v, w, jit.adam_scalars(0.9, 0.99, 1e-8, 1e-3, np.float32(0.999)))
@@ -92,17 +93,18 @@ def test_the_threaded_loops_give_the_same_bits_at_any_thread_count(kernel):
 
 
 _TWINS_AGREE = """
+import sys
 import numpy as np
-from lmladder.fast import kernels_jit as jit, modern_jit as mj
+from lmladder.fast import kernels_jit as jit, layer_norm_jit as lj, modern_jit as mj
 def randn(*shape, seed): return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 for C in (32, 96, 128, 384):
     x, g, w, b = randn(300, C, seed=1), randn(300, C, seed=4), randn(C, seed=2), randn(C, seed=3)
     runs = []
     for jit.SERIAL_BELOW in (1 << 40, 2):
-        y, h, r = jit.layer_norm_forward(x, w, b, 1e-5)
+        y, h, r = lj.layer_norm_forward(x, w, b, 1e-5)
         gy, s = jit.gelu_tanh_forward(x)
-        out = [y, h, r, *jit.layer_norm_backward(g, h, r, w, True, True, True), gy, s, jit.gelu_tanh_backward(x, s, g)]
-        out.append(jit.layer_norm_backward(g, h, r, None, True, False, False)[0])
+        out = [y, h, r, *lj.layer_norm_backward(g, h, r, w, True, True, True), gy, s, jit.gelu_tanh_backward(x, s, g)]
+        out.append(lj.layer_norm_backward(g, h, r, None, True, False, False)[0])
         y, h, r = mj.rms_norm_forward(x.reshape(300, 1, C), w, 1e-5)
         out += [y, h, r, *mj.rms_norm_backward(g.reshape(300, 1, C), h, r, w, True, True), *mj.relu2_forward(x)]
         out.append(mj.relu2_backward(g, out[-1]))
@@ -111,18 +113,23 @@ for C in (32, 96, 128, 384):
         runs.append([a.copy() for a in out])
     for i, (a, b) in enumerate(zip(*runs)):
         assert np.array_equal(a, b), f"C={C}: output {i} of the serial and threaded twins differs"
+    np.savez(f"{sys.argv[1]}_{C}.npz", *runs[0])
 """
 
 
 @pytest.mark.slow  # compiles every kernel from nothing in a fresh cache (~30 s of one core)
 def test_the_serial_and_threaded_twins_give_the_same_bits_compiled_or_cached(tmp_path):
     """A call runs the serial twin below SERIAL_BELOW elements, else the threaded one, so the two must agree, as
-    numba compiles them and as it loads them from its cache: loaded from the cache, layer norm's threaded backward
-    once summed its rows in another order than it did just compiled (kernels_jit._LN_BWD); compiled apart, GELU's
-    backward twins differed on a Zen 3 (kernels_jit.elementwise). Cold cache, then warm."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    for _ in ("cold", "warm"):
-        subprocess.run([sys.executable, "-c", _TWINS_AGREE], env=env, check=True, timeout=600)
+    numba compiles them and as it loads them from its cache: loaded from the cache, layer norm's backward once
+    summed its rows in another order than just compiled (layer_norm_jit._layer_norm_bwd_rows); compiled apart, GELU's
+    backward twins differed on a Zen 3 (kernels_jit.elementwise). Cold cache, then warm: the same bits in both."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    for run in ("cold", "warm"):
+        subprocess.run([sys.executable, "-c", _TWINS_AGREE, str(tmp_path / run)], env=env, check=True, timeout=600)
+    for C in (32, 96, 128, 384):
+        cold, warm = np.load(tmp_path / f"cold_{C}.npz"), np.load(tmp_path / f"warm_{C}.npz")
+        for k in cold.files:
+            assert np.array_equal(cold[k], warm[k]), f"C={C}: output {k} differs compiled and loaded from the cache"
 
 
 def test_the_threaded_twin_is_compiled_threaded_even_when_the_serial_one_is_cached(tmp_path):
@@ -144,7 +151,7 @@ def test_nan_goes_in_nan_comes_out():
     x[1, 3] = np.nan
     y, s = jit.gelu_tanh_forward(x)
     assert np.isnan(y[1, 3]) and np.isfinite(np.delete(y.ravel(), 67)).all()
-    y, h, r = jit.layer_norm_forward(x, None, None, 1e-5)
+    y, h, r = lj.layer_norm_forward(x, None, None, 1e-5)
     assert np.isnan(y[1]).all() and np.isfinite(y[[0, 2, 3]]).all()  # the row with the NaN, and only it
 
 

@@ -1,4 +1,5 @@
-"""Compiled kernels: GELU (tanh), layer norm, attention's softmax and AdamW's update as fused passes (numba).
+"""Compiled kernels: GELU (tanh), attention's softmax and AdamW's update as fused passes (numba); layer norm's
+are in layer_norm_jit.py, on the chunks and twins made here.
 
 kernels.py's NumPy versions stay the reference: each function here takes and returns the same arrays as its
 namesake there, and tests/fast/test_kernels_jit.py holds them together (AdamW's update: adam.py, which states its
@@ -29,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import memory
-from .memory import filled, flat
+from .memory import flat
 
 CHUNK = 16384  # elements per parallel chunk: 64 KiB of float32, an L2-sized piece of work
 SERIAL_BELOW = 2 * CHUNK  # elements: smaller calls run on the calling thread (one chunk has nothing to share)
@@ -103,15 +104,14 @@ def exp_neg(x):
     return np.float32(0) if small else p
 
 
-def twins(fn, cache_threaded: bool = True, **flags):
+def twins(fn, **flags):
     """(serial, parallel) compiled versions of one kernel: prange is range in the serial one. The parallel one
     compiles from a renamed copy of fn: numba's cache files are named by the function's qualified name and keyed
-    by its signature, not by parallel=, so two twins of one function would load whichever was cached first.
-    cache_threaded=False compiles the parallel one afresh in every process (about 1 s)."""
+    by its signature, not by parallel=, so two twins of one function would load whichever was cached first."""
     threaded = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_threaded")
     threaded.__qualname__ = fn.__qualname__ + "_threaded"
     flags = {"fastmath": FASTMATH, "error_model": "numpy", "cache": True, **flags}
-    return njit(**flags)(fn), njit(parallel=True, **{**flags, "cache": flags["cache"] and cache_threaded})(threaded)
+    return njit(**flags)(fn), njit(parallel=True, **flags)(threaded)
 
 
 def elementwise(fn, fastmath=FASTMATH):
@@ -185,57 +185,6 @@ def _gelu_tanh_bwd(x, s, g, out):
         out[i] = g[i] * t * (w + np.float32(1))
 
 
-def _layer_norm_fwd(x, w, b, eps, y, xhat, rstd):
-    """Rows of x (N, C): xhat = (x - mean) rstd, y = xhat w + b (ones / zeros when absent: h * 1 + 0 is h)."""
-    N, C = x.shape
-    for r in prange(N):
-        row = x[r]
-        mean = np.float32(0)
-        for j in range(C):
-            mean += row[j]
-        mean /= np.float32(C)
-        var = np.float32(0)
-        for j in range(C):
-            d = row[j] - mean
-            var += d * d
-        rs = np.float32(1) / np.sqrt(var / np.float32(C) + eps)
-        rstd[r] = rs
-        for j in range(C):
-            h = (row[j] - mean) * rs
-            xhat[r, j] = h
-            y[r, j] = h * w[j] + b[j]
-
-
-ROWS = 64  # rows per chunk of layer norm's backward: its gw/gb partial sums are fixed per chunk
-
-
-def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
-    """gx (N, C) = rstd (gh - mean(gh) - xhat mean(gh xhat)), gh = g w (w ones when absent); pw/pb (chunks, C):
-    each row chunk's partial sums of g xhat and g (summed in chunk order by the caller; size 0: not needed)."""
-    N, C = g.shape
-    for ck in prange((N + ROWS - 1) // ROWS):
-        for r in range(ck * ROWS, min(N, (ck + 1) * ROWS)):
-            if pw.size:
-                for j in range(C):
-                    pw[ck, j] += g[r, j] * xhat[r, j]
-            if pb.size:
-                for j in range(C):
-                    pb[ck, j] += g[r, j]
-            if need_x:
-                m1 = np.float32(0)
-                m2 = np.float32(0)
-                for j in range(C):
-                    gh = g[r, j] * w[j]
-                    m1 += gh
-                    m2 += gh * xhat[r, j]
-                m1 /= np.float32(C)
-                m2 /= np.float32(C)
-                rs = rstd[r]
-                for j in range(C):
-                    gh = g[r, j] * w[j]
-                    gx[r, j] = rs * (gh - m1 - xhat[r, j] * m2)
-
-
 @njit(error_model="numpy", cache=True)  # no fastmath: bit-equal to NumPy
 def _adam_span(g, m, v, w, h):
     """g' = g + l2 w (l2 0: g), m = b1 m + a1 g', v = b2 v + a2 g'^2 (a = 1 - b), w = w decay - step m / (sqrt(v) +
@@ -289,14 +238,8 @@ def _softmax_cols(p, lse):
 _ADD = elementwise(_add)
 _GELU_FWD = elementwise(_gelu_tanh_fwd)
 _GELU_BWD = elementwise(_gelu_tanh_bwd, fastmath=FASTMATH - {"reassoc"})
-_LN_FWD = twins(_layer_norm_fwd)
-# Loaded from numba's cache, this parallel loop computed other bits than the one numba had just compiled (and than
-# the serial twin) in the rows' sums (numba 0.68 on an AVX-512 Xeon), so a run's bits depended on whether the cache
-# was warm: it is compiled in each process that uses it (tests/fast/test_kernels_jit.py runs it cold and warm).
-_LN_BWD = twins(_layer_norm_bwd, cache_threaded=False)
 _SOFTMAX = twins(_softmax_cols)
 _ADAM = twins(_adam, fastmath=False)
-_NONE = np.empty((0, 0), np.float32)  # a partial sum not asked for
 
 
 def add(a, b):
@@ -317,28 +260,6 @@ def gelu_tanh_backward(x, s, g):
     out = memory.placed(g, 2560)
     pick(_GELU_BWD, x.size)(flat(x), flat(s), flat(g), out.reshape(-1))
     return out
-
-
-def layer_norm_forward(x, w, b, eps, keep: bool = True):
-    """(y, xhat, rstd); keep False (no graph): xhat goes into y, which the kernel writes after it (None, None)."""
-    y = memory.placed(x, 3072)
-    xhat = memory.placed(x, 2048) if keep else y
-    rstd = memory.empty((x.shape[0],), x.dtype)
-    w = filled(x.shape[1], 1, x.dtype) if w is None else flat(w)
-    b = filled(x.shape[1], 0, x.dtype) if b is None else flat(b)
-    pick(_LN_FWD, x.size)(np.ascontiguousarray(x), w, b, x.dtype.type(eps), y, xhat, rstd)
-    return (y, xhat, rstd) if keep else (y, None, None)
-
-
-def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):
-    N, C = g.shape
-    chunks = (N + ROWS - 1) // ROWS
-    gx = memory.placed(g, 2560) if need_x else _NONE
-    pw = np.zeros((chunks, C), g.dtype) if need_w else _NONE
-    pb = np.zeros((chunks, C), g.dtype) if need_b else _NONE
-    w = filled(C, 1, g.dtype) if w is None else flat(w)
-    pick(_LN_BWD, g.size)(np.ascontiguousarray(g), xhat, rstd, w, gx, pw, pb, need_x)
-    return (gx if need_x else None, pw.sum(axis=0) if need_w else None, pb.sum(axis=0) if need_b else None)
 
 
 def softmax_cols(p, lse) -> None:

@@ -2,9 +2,9 @@
 them this module (x a float32 array, LMLADDER_KERNELS=compiled, numba importable).
 
 Each function takes the arrays its primitive's textbook lines take and returns what those lines compute, in the
-same shapes, to float32 rounding: compiled kernels (kernels_jit.py, modern_jit.py), GEMMs and attention on the one
-thread pool (kernels_blas.py), chunked attention (attention.py), pooled and placed memory (memory.py). So either
-side can run a primitive's forward and the other its backward.
+same shapes, to float32 rounding: compiled kernels (kernels_jit.py, layer_norm_jit.py, modern_jit.py), GEMMs and
+attention on the one thread pool (kernels_blas.py), chunked attention (attention.py), pooled and placed memory
+(memory.py). So either side can run a primitive's forward and the other its backward.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from . import attention, memory
 from . import dropout_jit as dj
 from . import kernels_jit as jit
+from . import layer_norm_jit as lj
 from . import modern_jit as mj
 from .adam import step as adam_step  # noqa: F401 (nn.Adam's fast step)
 from .conv_jit import causal_conv_backward  # noqa: F401 (CausalConv's backward)
@@ -88,7 +89,7 @@ def embedding_backward(idx, g, w_shape):
 def layer_norm(x, w, b, eps: float, keep: bool = True):
     """(y, xhat, rstd) over the last axis of x: rstd (..., 1) = 1 / sqrt(var + eps), xhat = (x - mean) rstd,
     y = xhat w + b; keep False (no graph): xhat and rstd are not kept (None)."""
-    y, xhat, rstd = jit.layer_norm_forward(x.reshape(-1, x.shape[-1]), w, b, eps, keep)
+    y, xhat, rstd = lj.layer_norm_forward(x.reshape(-1, x.shape[-1]), w, b, eps, keep)
     if not keep:
         return y.reshape(x.shape), None, None
     return y.reshape(x.shape), xhat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1)
@@ -97,7 +98,7 @@ def layer_norm(x, w, b, eps: float, keep: bool = True):
 def layer_norm_backward(g, xhat, rstd, w, need_x: bool, need_w: bool, need_b: bool):
     """(gx, gw, gb), None where not needed."""
     g2 = g.reshape(-1, g.shape[-1])  # (N, C)
-    gx, gw, gb = jit.layer_norm_backward(g2, xhat.reshape(g2.shape), rstd.reshape(-1), w, need_x, need_w, need_b)
+    gx, gw, gb = lj.layer_norm_backward(g2, xhat.reshape(g2.shape), rstd.reshape(-1), w, need_x, need_w, need_b)
     return (None if gx is None else gx.reshape(g.shape)), gw, gb
 
 
