@@ -28,6 +28,21 @@ def test_split_documents_are_the_corpus_lines(tmp_path, tokenizer):
     assert sum(map(len, docs.values())) == len(NAMES)  # each line in exactly one split
 
 
+@pytest.mark.parametrize("tokenizer", ["char", "bpe", "byte"])
+def test_documents_decoded_at_once_are_those_decoded_one_by_one(tmp_path, tokenizer):
+    """CharTokenizer decodes a split once and cuts the text: the same strings as a decode per document, astral
+    characters and all."""
+    names = ["zoë", "ann", "x😀y", "ångström", "bob", "ann"]
+    text = "\n".join(names * 20) + "\n"
+    prepare_corpus(text, kind="lines", tokenizer=tokenizer, vocab_size=270, out_dir=tmp_path / "p")
+    data = load_prepared(tmp_path / "p")
+    for ids in data.splits.values():
+        ids = np.asarray(ids)
+        cuts = np.flatnonzero(ids == data.boundary_id)
+        one_by_one = [data.tokenizer.decode(ids[a + 1 : b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        assert data.tokenizer.decode_documents(ids, cuts) == one_by_one
+
+
 def test_label_takes_the_first_split_that_holds_the_sample():
     docs = {"train": {"ann", "bob"}, "val": {"bob", "cy"}, "test": {"dee"}}
     assert [label(s, docs) for s in ("ann", "bob", "cy", "dee", "eve", "")] == [

@@ -24,7 +24,7 @@ def split_documents(data: Prepared) -> dict[str, set[str]]:
         if name in data.splits:
             ids = np.asarray(data.splits[name])
             cuts = np.flatnonzero(ids == data.boundary_id)
-            out[name] = {data.tokenizer.decode(ids[a + 1 : b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)}
+            out[name] = set(data.tokenizer.decode_documents(ids, cuts))
     return out
 
 

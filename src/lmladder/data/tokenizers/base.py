@@ -53,6 +53,10 @@ class Tokenizer:
     def decode(self, ids) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def decode_documents(self, ids: np.ndarray, cuts: np.ndarray) -> list[str]:
+        """The documents of a lines corpus's ids, those between consecutive boundary positions `cuts`, decoded."""
+        return [self.decode(ids[a + 1 : b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form written to vocab.json and checkpoints; "type" is the name."""
         raise NotImplementedError  # pragma: no cover - abstract

@@ -108,6 +108,10 @@ class CharTokenizer(Tokenizer):
         ids = self.checked_ids(ids)
         return self._codes[ids].astype(np.uint32).tobytes().decode("utf-32-le", errors="surrogatepass")
 
+    def decode_documents(self, ids: np.ndarray, cuts: np.ndarray) -> list[str]:
+        text = self.decode(ids)  # one character per id: a document's text is its ids' span, decoded at once
+        return [text[a + 1 : b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.name, "lines": self.lines, "chars": "".join(self.chars), "unk": self.unk}
 
