@@ -88,11 +88,11 @@ def _layer_norm_bwd(g, xhat, rstd, w, gx, pw, pb, need_x):
     F = 4  # bytes per float32
     for ck in prange((N + ROWS - 1) // ROWS):
         lo, hi = ck * ROWS, min(N, (ck + 1) * ROWS)
-        rows, at = g.ctypes.data + lo * C * F, xhat.ctypes.data + lo * C * F
+        g_at, xhat_at = g.ctypes.data + lo * C * F, xhat.ctypes.data + lo * C * F  # the chunk's first row
         if pw.size or pb.size:
-            _SUMS(rows, at, pw.ctypes.data + ck * C * F, pb.ctypes.data + ck * C * F, hi - lo, C, pw.size, pb.size)
+            _SUMS(g_at, xhat_at, pw.ctypes.data + ck * C * F, pb.ctypes.data + ck * C * F, hi - lo, C, pw.size, pb.size)
         if need_x:
-            _X(rows, at, rstd.ctypes.data + lo * F, w.ctypes.data, gx.ctypes.data + lo * C * F, hi - lo, C)
+            _X(g_at, xhat_at, rstd.ctypes.data + lo * F, w.ctypes.data, gx.ctypes.data + lo * C * F, hi - lo, C)
 
 
 @functools.cache
