@@ -126,13 +126,25 @@ def build_model(package: str, kind: str, rng, **dims):
     if "lookback" in dims and "lookback" not in {f.name for f in dataclasses.fields(config_cls)}:
         group = dims.pop("lookback")
         dims |= flat_lookback(group)  # a revision from before the look-backs' group
+    elif isinstance(conv := dims.get("lookback", {}).get("conv"), dict) and not _conv_is_a_group(module):
+        dims["lookback"] = {**dims["lookback"], "conv": conv.get("kernel", 0)}  # before the convolution's group
     return model_cls(config_cls(**dims), rng=rng)
+
+
+def _conv_is_a_group(module) -> bool:
+    """Whether this revision's look-backs hold the convolution as a group (kernel, at), not as its kernel."""
+    name = module.__name__ + "_config"
+    return importlib.util.find_spec(name) is not None and hasattr(importlib.import_module(name), "ConvConfig")
 
 
 def flat_lookback(group: dict) -> dict:
     """The look-backs' group (issue 71: lookback.smear/ngram/conv) in the flat GPTConfig fields of older revisions."""
     smear, ngram = group.get("smear", {}), group.get("ngram", {})
-    flat = {"conv_kernel": group.get("conv", 0), "smear": smear.get("enabled", False)}
+    conv = group.get("conv", 0)
+    flat = {
+        "conv_kernel": conv.get("kernel", 0) if isinstance(conv, dict) else conv,
+        "smear": smear.get("enabled", False),
+    }
     flat |= {"smear_width": smear["width"]} if "width" in smear else {}
     flat |= {"ngram_embed": ngram["order"]} if ngram.get("order", 0) > 2 else {"bigram_embed": ngram.get("order") == 2}
     flat |= {"ngram_buckets": ngram["buckets"]} if "buckets" in ngram else {}

@@ -85,9 +85,9 @@ WORKLOADS = {
     # the same with train.teacher.order=5 teacher.weight=0.1: the n-gram teacher's lookup and soft loss, set against
     # the plain step (`ours_plain`) in the same rounds; its 5-gram counts from the whole of Tiny Shakespeare's train
     "gpt_shakespeare_teacher": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, teacher=(5, 0.1)),
-    # the same with model.lookback.conv=4 (a causal convolution before each block's attention and MLP) against the
-    # plain step: the model options under `extra` are what `ours_plain` leaves out
-    "gpt_shakespeare_conv": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, extra=dict(lookback=dict(conv=4))),
+    # the same with model.lookback.conv.kernel=4 (a causal convolution before each block's attention and MLP) against
+    # the plain step: the model options under `extra` are what `ours_plain` leaves out
+    "gpt_shakespeare_conv": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, extra=dict(lookback=dict(conv=dict(kernel=4)))),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT

@@ -41,13 +41,19 @@ class Attn(tnn.Module):
     """Causal self-attention; c_attn's output is [q (H d) | k (H_kv d) | v (H_kv d)] (grouped-query attention with
     H_kv < H, Ainslie et al., 2023). Options: QK-norm, then rotary positions, on q and k; a value embedding on v."""
 
-    def __init__(self, C, H, T, sdpa, Hkv=None, bias=False, rope_base=None, qk_norm=False, dropout=0.0):
+    def __init__(
+        self, C, H, T, sdpa, Hkv=None, bias=False, rope_base=None, qk_norm=False, dropout=0.0, conv=0, lam=False
+    ):
         super().__init__()
         self.H, self.Hkv, self.d, self.sdpa, self.qk_norm = H, Hkv or H, C // H, sdpa, qk_norm
         self.p = dropout
         self.attn_drop, self.resid_drop = tnn.Dropout(dropout), tnn.Dropout(dropout)
         self.c_attn = tnn.Linear(C, (H + 2 * self.Hkv) * self.d, bias=bias)
         self.c_proj = tnn.Linear(C, C, bias=bias)
+        if conv:  # Canon-B: on c_attn's output, q, k and v together
+            self.conv = CausalConv((H + 2 * self.Hkv) * self.d, conv)
+        if lam:  # the value residual's mixing weight (ResFormer), 0.5 to start
+            self.lam = tnn.Parameter(torch.full((1,), 0.5))
         self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
         self.rope = rope_base is not None
         if self.rope:
@@ -55,12 +61,19 @@ class Attn(tnn.Module):
             self.register_buffer("cos", cos, persistent=False)
             self.register_buffer("sin", sin, persistent=False)
 
-    def forward(self, x, ve=None):
+    def forward(self, x, ve=None, v1=None):
         B, T, C = x.shape
         H, Hkv, d = self.H, self.Hkv, self.d
-        q, k, v = self.c_attn(x).split([H * d, Hkv * d, Hkv * d], dim=2)
+        qkv = self.c_attn(x)
+        if hasattr(self, "conv"):
+            qkv = self.conv(qkv)
+        q, k, v = qkv.split([H * d, Hkv * d, Hkv * d], dim=2)
         if ve is not None:
             v = v + ve  # (B, T, H_kv d)
+        if v1 is not None and hasattr(self, "lam"):  # a later layer: (1 - lam) v + lam v1
+            v = (1 - self.lam) * v + self.lam * v1[0]
+        elif v1 is not None:  # the first layer's values, for the later ones
+            v1.append(v)
         q, k, v = q.view(B, T, H, d), k.view(B, T, Hkv, d), v.view(B, T, Hkv, d)
         if self.qk_norm:
             q, k = rms(q), rms(k)
@@ -91,15 +104,18 @@ ACTIVATIONS = {
 
 
 class MLP4(tnn.Module):
-    def __init__(self, C, activation, bias, dropout):
+    def __init__(self, C, activation, bias, dropout, conv=0):
         super().__init__()
         self.c_fc = tnn.Linear(C, 4 * C, bias=bias)
+        if conv:  # Canon-D: on the hidden layer, before the activation
+            self.conv = CausalConv(4 * C, conv)
         self.act = ACTIVATIONS[activation]()
         self.c_proj = tnn.Linear(4 * C, C, bias=bias)
         self.drop = tnn.Dropout(dropout)
 
     def forward(self, x):
-        return self.drop(self.c_proj(self.act(self.c_fc(x))))
+        h = self.c_fc(x)
+        return self.drop(self.c_proj(self.act(self.conv(h) if hasattr(self, "conv") else h)))
 
 
 def norm(kind, C, bias):
@@ -122,25 +138,30 @@ class CausalConv(tnn.Module):
 
 
 class Block(tnn.Module):
-    def __init__(self, C, H, T, sdpa, o):
+    def __init__(self, C, H, T, sdpa, o, layer):
         super().__init__()
         self.ln_1 = norm(o["norm"], C, o["bias"])
         rope_base = o["rope_base"] if o["pos"] == "rope" else None
-        self.attn = Attn(C, H, T, sdpa, o["n_kv_head"], o["bias"], rope_base, o["qk_norm"], o["dropout"])
+        conv = o["lookback"].get("conv", {})  # Canon layers at Allen-Zhu's places a, b, c, d
+        K, at = conv.get("kernel", 0), conv.get("at", "ac")
+        lam = o["value_residual"] and layer > 0
+        attn = (o["n_kv_head"], o["bias"], rope_base, o["qk_norm"], o["dropout"], K if "b" in at else 0, lam)
+        self.attn = Attn(C, H, T, sdpa, *attn)
         self.ln_2 = norm(o["norm"], C, o["bias"])
-        self.mlp = MLP4(C, o["activation"], o["bias"], o["dropout"])
-        K = o["lookback"].get("conv", 0)  # before attention and before the MLP (Canon A and C)
-        self.conv_1, self.conv_2 = (CausalConv(C, K), CausalConv(C, K)) if K else (tnn.Identity(), tnn.Identity())
+        self.mlp = MLP4(C, o["activation"], o["bias"], o["dropout"], K if "d" in at else 0)
+        self.conv_1 = CausalConv(C, K) if K and "a" in at else tnn.Identity()  # before attention
+        self.conv_2 = CausalConv(C, K) if K and "c" in at else tnn.Identity()  # before the MLP
 
-    def forward(self, x, ve=None):
-        x = x + self.attn(self.conv_1(self.ln_1(x)), ve)
+    def forward(self, x, ve=None, v1=None):
+        x = x + self.attn(self.conv_1(self.ln_1(x)), ve, v1)
         return x + self.mlp(self.conv_2(self.ln_2(x)))
 
 
 # lmladder's GPTConfig options and their defaults: nanoGPT's GPT-2
 OPTIONS = dict(
     dropout=0.0, bias=False, norm="layernorm", activation="gelu", tie_weights=True, pos="learned", rope_base=10000.0,
-    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, n_kv_head=None, lookback={},
+    qk_norm=False, zero_init_proj=False, logit_softcap=None, value_embeds=False, value_residual=False, n_kv_head=None,
+    lookback={},
 )  # fmt: skip
 
 
@@ -148,8 +169,8 @@ class GPT(tnn.Module):
     """nanoGPT's GPT (dropout where nanoGPT has it), and with options (GPTConfig's names) the modern one of
     modded-nanogpt / nanochat: rotary
     positions instead of the table, QK-norm, ReLU^2, zero output projections, a logit soft-cap cap tanh(z / cap),
-    an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, grouped-query attention, and
-    a causal convolution before each block's attention and MLP.
+    an untied head, value embeddings on the layers i with i % 2 == (L - 1) % 2, the value residual (ResFormer),
+    grouped-query attention, and causal convolutions at Allen-Zhu's places (lookback.conv: kernel, at).
     Parameter names are lmladder's, so weights copy across by name."""
 
     def __init__(self, vocab, T, L, H, C, sdpa=False, **options):
@@ -159,12 +180,12 @@ class GPT(tnn.Module):
             raise ValueError(f"torch_ref.GPT: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
         o = {**OPTIONS, **options}
         if set(o["lookback"]) - {"conv"}:  # the convolution is the one look-back written here
-            raise ValueError(f"torch_ref.GPT: lookback={o['lookback']}; only lookback=dict(conv=K) is known")
-        self.softcap = o["logit_softcap"]
+            raise ValueError(f"torch_ref.GPT: lookback={o['lookback']}; only lookback=dict(conv=...) is known")
+        self.softcap, self.value_residual = o["logit_softcap"], o["value_residual"]
         self.wte = tnn.Embedding(vocab, C)
         self.wpe = tnn.Embedding(T, C) if o["pos"] == "learned" else None
         self.drop = tnn.Dropout(o["dropout"])
-        self.blocks = tnn.ModuleList(Block(C, H, T, sdpa, o) for _ in range(L))
+        self.blocks = tnn.ModuleList(Block(C, H, T, sdpa, o, i) for i in range(L))
         self.ln_f = norm(o["norm"], C, o["bias"])
         self.lm_head = tnn.Linear(C, vocab, bias=False)
         if o["tie_weights"]:
@@ -188,8 +209,9 @@ class GPT(tnn.Module):
             x = x + self.wpe(torch.arange(T))
         x = self.drop(x)
         ves = dict(zip(self.ve_layers, self.value_embeds, strict=True))
+        v1 = [] if self.value_residual else None
         for i, b in enumerate(self.blocks):
-            x = b(x, ves[i](idx) if i in ves else None)
+            x = b(x, ves[i](idx) if i in ves else None, v1)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
         if self.softcap is not None:
             logits = self.softcap * torch.tanh(logits / self.softcap)

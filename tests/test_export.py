@@ -245,10 +245,11 @@ def _gpt_checkpoint(path, tok=None, **options):
         (dict(qk_norm=True), "transformer.model.qk_norm=True"),
         (dict(logit_softcap=15.0), "transformer.model.logit_softcap=15.0"),
         (dict(value_embeds=True), "transformer.model.value_embeds=True"),
+        (dict(value_residual=True), "transformer.model.value_residual=True"),
         (dict(n_kv_head=1), "transformer.model.n_kv_head=1"),
         (dict(lookback=dict(smear=dict(enabled=True))), "transformer.model.lookback.smear.enabled=True"),
         (dict(lookback=dict(ngram=dict(order=2))), "transformer.model.lookback.ngram.order=2"),
-        (dict(lookback=dict(conv=2)), "transformer.model.lookback.conv=2"),
+        (dict(lookback=dict(conv=dict(kernel=2))), "transformer.model.lookback.conv.kernel=2"),
         (dict(lookback=dict(ngram=dict(order=3))), "transformer.model.lookback.ngram.order=3"),
     ],
 )

@@ -137,7 +137,7 @@ def test_experiment_bundles_set_what_their_names_promise():
     assert (g.n_layer, g.block_size, t.batch_size, t.max_iters, o.muon.split_qkv, o.muon.ns_coeffs) == (
         (6, 64, 32, 7550, True, "polar_express")
     )
-    assert (t.sampling, o.muon.weight_decay, o.muon.cautious_wd, g.lookback.conv) == ("epochs", 0.1, True, 4)
+    assert (t.sampling, o.muon.weight_decay, o.muon.cautious_wd, g.lookback.conv.kernel) == ("epochs", 0.1, True, 4)
     assert (r.max_iters, r.average.name, r.average.decay, r.average.start) == (18000, "ema", 0.999, 9000)
     assert shake["rnn"].model.n_hidden == 256
     tiny = _typed(_composed(["experiment=tinylm_2m"]))["transformer"].model

@@ -223,6 +223,10 @@ PRIMITIVE_CASES = {
         ),
     ],
     "ReluSquared": unary(lambda a: F.relu2(a), gen=away0),
+    "ValueResidual": [
+        ("3C = 12", lambda qkv, v1, lam: F.value_residual(qkv, v1, lam), [r(2, 3, 12), r(2, 3, 4), r(1)]),
+        ("T 1", lambda qkv, v1, lam: F.value_residual(qkv, v1, lam), [r(1, 1, 6), r(1, 1, 2), r(1)]),
+    ],
     "CausalConv": [
         ("kernel 3", lambda x, w: F.causal_conv(x, w, 3), [r(2, 5, 3), r(9)]),
         ("kernel 4 from a cache", lambda x, w: F.causal_conv(x, w, 4, before=CONV_BEFORE), [r(2, 2, 2), r(4, 2)]),

@@ -33,7 +33,7 @@ def models(V: int) -> dict:
                 n_head=4,
                 n_kv_head=2,
                 n_embd=32,
-                lookback=LookbackConfig(conv=4),
+                lookback=LookbackConfig(conv=dict(kernel=4)),
                 **MODERN,
             ),
             rng=np.random.default_rng(1),

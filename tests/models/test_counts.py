@@ -28,7 +28,17 @@ CONFIGS = [
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, lookback=dict(ngram=dict(order=4, buckets=100)))),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=16, pos="rope", lookback=dict(smear=SMEAR_5))),
     ("transformer", dict(block_size=5, n_layer=2, n_head=2, n_embd=8, mtp=dict(heads=3), tie_weights=False)),
-    ("transformer", dict(block_size=5, n_layer=3, n_head=2, n_embd=8, lookback=dict(conv=4))),
+    (
+        "transformer",
+        dict(
+            block_size=5,
+            n_layer=3,
+            n_head=2,
+            n_embd=8,
+            lookback=dict(conv=dict(kernel=4, at="abcd")),
+            value_residual=True,
+        ),
+    ),
 ]
 
 

@@ -32,11 +32,17 @@ OPTIONS = {
     "untied": dict(tie_weights=False),
     "rmsnorm": dict(norm="rmsnorm"),
     "bias": dict(bias=True),
-    "conv": dict(lookback=dict(conv=3)),
-    "conv wider than the window": dict(lookback=dict(conv=10)),
+    "conv": dict(lookback=dict(conv=dict(kernel=3))),
+    "conv wider than the window": dict(lookback=dict(conv=dict(kernel=10))),
+    "conv on q, k, v (Canon-B)": dict(lookback=dict(conv=dict(kernel=3, at="b"))),
+    "conv inside the MLP (Canon-D)": dict(lookback=dict(conv=dict(kernel=3, at="d"))),
+    "conv at every place, gqa": dict(lookback=dict(conv=dict(kernel=2, at="abcd")), n_kv_head=2),
+    "value_residual": dict(value_residual=True),
+    "value_residual, value_embeds, gqa": dict(value_residual=True, value_embeds=True, n_kv_head=1),
     "all": dict(
         pos="rope", rope_base=500.0, qk_norm=True, activation="relu2", zero_init_proj=True, logit_softcap=3.0,
-        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True, lookback=dict(conv=4),
+        value_embeds=True, n_kv_head=2, tie_weights=False, norm="rmsnorm", bias=True, value_residual=True,
+        lookback=dict(conv=dict(kernel=4, at="abcd")),
     ),
 }  # fmt: skip
 
@@ -97,7 +103,10 @@ def test_torch_sdpa_variant_is_the_same_model(name):
         close(ours(idx)[0].data, ref(torch.from_numpy(idx))[0])
 
 
-@pytest.mark.parametrize("name", ["default", "rope", "qk_norm", "value_embeds", "gqa", "conv", "all"])
+@pytest.mark.parametrize(
+    "name",
+    ["default", "rope", "qk_norm", "value_embeds", "gqa", "conv", "conv at every place, gqa", "value_residual", "all"],
+)
 def test_kv_cached_decoding_matches_torch_full_forward(name):
     ours, ref = pair(OPTIONS[name])
     idx = np.random.default_rng(1).integers(0, 11, (2, 8))

@@ -23,10 +23,11 @@ def gpt(seed=0, dtype=np.float64, **kw):
     return build_model("transformer", rng=np.random.default_rng(seed), dtype=dtype, **{**SIZES, **kw})
 
 
-def look(smear=None, order=0, buckets=8192, conv=0) -> dict:
+def look(smear=None, order=0, buckets=8192, conv=0, at="ac") -> dict:
     """GPTConfig's lookback group: smear=None (off) or the gate's width (True: the default width)."""
     gate = {"enabled": smear is not None, "width": None if smear in (None, True) else smear}
-    return {"lookback": {"smear": gate, "ngram": {"order": order, "buckets": buckets}, "conv": conv}}
+    ngram = {"order": order, "buckets": buckets}
+    return {"lookback": {"smear": gate, "ngram": ngram, "conv": {"kernel": conv, "at": at}}}
 
 
 def test_smear_adds_the_gated_previous_embedding_and_leaves_the_first_position():
@@ -112,7 +113,10 @@ def test_parameter_counts_grow_by_what_each_option_adds():
     assert gpt(**look(order=2)).num_parameters() == base + (7 + 1) * 7 * 8
     assert gpt(**look(order=3, buckets=60)).num_parameters() == base + ((7 + 1) * 7 + 60) * 8  # order 3 hashed
     assert gpt(**look(conv=3)).num_parameters() == base + 2 * 2 * 3 * 8  # two per block, a weight per channel
-    for kw in (look(smear=True), look(order=2, smear=2), look(order=5), look(conv=4)):
+    assert gpt(**look(conv=3, at="b")).num_parameters() == base + 2 * 3 * 3 * 8  # q, k and v's channels
+    assert gpt(**look(conv=2, at="abcd")).num_parameters() == base + 2 * 2 * (8 + 3 * 8 + 8 + 4 * 8)
+    assert gpt(value_residual=True).num_parameters() == base + 1  # a weight per layer after the first
+    for kw in (look(smear=True), look(order=2, smear=2), look(order=5), look(conv=4), look(conv=2, at="bd")):
         g = gpt(**kw)
         c = g.config.counts()
         assert c.params == g.num_parameters() >= type(g).min_params(g.config)
@@ -121,6 +125,12 @@ def test_parameter_counts_grow_by_what_each_option_adds():
     for kw in (look(order=2), look(order=4)):
         c2 = gpt(**kw).config.counts()
         assert c2.non_embedding == c0.non_embedding and c2.flops_per_token == c0.flops_per_token  # lookups
+
+
+def test_a_stored_config_from_before_the_convolutions_group_is_its_kernel_before_attention_and_the_mlp():
+    stored = {**SIZES, "lookback": {"smear": {"enabled": False, "width": None}, "ngram": {"order": 0}, "conv": 3}}
+    config = build_model("transformer", rng=np.random.default_rng(0), **SIZES).stored_config(stored)
+    assert (config.lookback.conv.kernel, config.lookback.conv.at) == (3, "ac")
 
 
 def test_a_checkpoint_with_the_look_backs_loads_back_to_the_same_model(tmp_path):

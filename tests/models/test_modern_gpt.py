@@ -23,12 +23,12 @@ OPTIONS = {
     "bigram": dict(lookback=dict(ngram=dict(order=2))),
     "ngram": dict(lookback=dict(ngram=dict(order=4, buckets=60))),  # order 2 exact (56 rows), orders 3 and 4 hashed
     "mtp": dict(mtp=dict(heads=2, weight=0.5)),
-    "conv": dict(lookback=dict(conv=3)),
-    "conv wider than the prompt": dict(lookback=dict(conv=6)),  # the cache's first call feeds 3 tokens
+    "conv": dict(lookback=dict(conv=dict(kernel=3))),
+    "conv wider than the prompt": dict(lookback=dict(conv=dict(kernel=6))),  # the cache's first call feeds 3 tokens
     "all": dict(
         pos="rope", qk_norm=True, activation="relu2", logit_softcap=5.0, value_embeds=True, n_kv_head=1,
         tie_weights=False, norm="rmsnorm", mtp=dict(heads=3),
-        lookback=dict(smear=dict(enabled=True), ngram=dict(order=3), conv=2),
+        lookback=dict(smear=dict(enabled=True), ngram=dict(order=3), conv=dict(kernel=2)),
     ),
 }  # fmt: skip
 
@@ -124,7 +124,7 @@ def test_softcap_bounds_the_logits():
         (dict(lookback=dict(smear=dict(enabled="yes"))), "lookback.smear.enabled='yes' must be true or false"),
         (dict(lookback=dict(ngram=dict(order=1))), "lookback.ngram.order=1 is the token embedding itself"),
         (dict(lookback=dict(ngram=dict(order=9))), r"lookback.ngram.order=9 must be an integer in \[0, 8\]"),
-        (dict(lookback=dict(conv=1)), "lookback.conv=1 reads no earlier position"),
+        (dict(lookback=dict(conv=dict(kernel=1))), "lookback.conv.kernel=1 reads no earlier position"),
         (dict(lookback=4), "lookback=4 must be a map of smear, ngram, conv"),
         (dict(mtp=dict(heads=2, weight=-1.0)), "mtp.weight=-1.0 must be a finite number > 0"),
     ],

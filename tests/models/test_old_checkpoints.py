@@ -19,7 +19,7 @@ from lmladder.inference.scoring import score_splits
 from lmladder.io import CheckpointError
 from lmladder.io.outputs import MARKER
 from lmladder.models.rnn import LSTMConfig
-from lmladder.models.transformer_config import LookbackConfig, MtpConfig, NgramEmbedConfig, SmearConfig
+from lmladder.models.transformer_config import ConvConfig, LookbackConfig, MtpConfig, NgramEmbedConfig, SmearConfig
 from lmladder.training import (
     CheckpointSettings,
     EvalSettings,
@@ -36,7 +36,10 @@ FIXTURES = {"lookback": "gpt", "bigram": "gpt", "bigram_ngram": "gpt", "gpt2": "
 EXPECTED = {k: v for d in ("gpt", "rnn") for k, v in json.loads((ROOT / d / "expected.json").read_text()).items()}
 LOADED = ["lookback", "bigram", "gpt2", "lstm"]
 GROUPS = {  # what each file's flat fields are now
-    "lookback": dict(lookback=LookbackConfig(SmearConfig(True, 4), NgramEmbedConfig(3, 256), 3), mtp=MtpConfig(2, 0.5)),
+    "lookback": dict(
+        lookback=LookbackConfig(SmearConfig(True, 4), NgramEmbedConfig(3, 256), ConvConfig(3, "ac")),
+        mtp=MtpConfig(2, 0.5),
+    ),
     "bigram": dict(lookback=LookbackConfig(SmearConfig(True, None), NgramEmbedConfig(2, 8192)), mtp=MtpConfig(0, 0.3)),
     "gpt2": dict(lookback=LookbackConfig(), mtp=MtpConfig(1, 0.3)),
     "lstm": dict(lstm=LSTMConfig(0.5)),

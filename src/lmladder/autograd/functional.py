@@ -115,6 +115,11 @@ def modern_qkv(qkv, ve, n_head: int, n_kv_head: int, *, qk_norm=False, rope_base
     return X.ModernQKV.apply(*inputs, **kw)
 
 
+def value_residual(qkv, v1, lam) -> Tensor:
+    """(B, T, 3C) queries, keys and values with v + lam (v1 - v) for the first layer's values v1 (B, T, C)."""
+    return X.ValueResidual.apply(qkv, v1, lam)
+
+
 def causal_conv(x, w, kernel: int, before=None) -> Tensor:
     """x + the causal depthwise convolution of x (B, T, C) by w (kernel * C values); before: (B, kernel-1, C)."""
     return X.CausalConv.apply(as_tensor(x), w, before=before, kernel=kernel)

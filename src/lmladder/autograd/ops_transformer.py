@@ -1,5 +1,6 @@
 """Primitives of the modern transformer (modded-nanogpt, nanochat): the queries, keys and values of its attention
-(value embeddings, QK-norm, rotary positions, shared key/value heads) and the squared ReLU."""
+(value embeddings, QK-norm, rotary positions, shared key/value heads), the value residual, the causal convolution and
+the squared ReLU."""
 
 from __future__ import annotations
 
@@ -153,6 +154,29 @@ class CausalConv(Function):
             if gw is not None:
                 gw[k] = np.einsum("btc,btc->c", g, self.xp[:, K - 1 - k : K - 1 - k + T])
         return gx, None if gw is None else gw.reshape(self.w_shape)
+
+
+class ValueResidual(Function):
+    """ResFormer's value residual (Zhou et al., 2024): attention's (B, T, 3C) queries, keys and values with the
+    values (the last C columns) mixed with the first layer's v1 (B, T, C), v + lam (v1 - v) = (1 - lam) v + lam v1,
+    by a learned lam (1,); q and k pass through."""
+
+    __slots__ = ("v", "v1", "lam")
+
+    def forward(self, qkv, v1, lam):
+        C = v1.shape[-1]
+        self.v, self.v1, self.lam = qkv[..., -C:], v1, lam
+        out = qkv.copy()
+        out[..., -C:] += lam * (v1 - self.v)
+        return out
+
+    def backward(self, g):
+        C = self.v1.shape[-1]
+        gv = g[..., -C:]
+        g_qkv = g.copy()
+        g_qkv[..., -C:] *= 1 - self.lam  # (1 - lam) g at the values
+        g_lam = np.sum(gv * (self.v1 - self.v), dtype=np.float64).astype(self.lam.dtype).reshape(self.lam.shape)
+        return g_qkv, self.lam * gv, g_lam
 
 
 def rotate_half(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ ANY_VALUE = {
     "rope_base": "unused with learned positions",
     "lookback.smear.width": "unused with the gate off",
     "lookback.ngram.buckets": "unused without n-gram rows",
+    "lookback.conv.at": "unused without a convolution",
     "mtp.heads": "a training loss only: the next token's head is the model",
     "mtp.weight": "a training loss only",
 }
@@ -47,10 +48,11 @@ GPT2_VALUE = {
     "qk_norm": (False, "no QK-norm"),
     "logit_softcap": (None, "no logit soft-cap"),
     "value_embeds": (False, "no value embeddings"),
+    "value_residual": (False, "no value residual"),
     "n_kv_head": (None, "one key/value head per query head"),
     "lookback.smear.enabled": (False, "no look-back gate on the embeddings"),
     "lookback.ngram.order": (0, "no n-gram embeddings"),
-    "lookback.conv": (0, "no convolution before attention and the MLP"),
+    "lookback.conv.kernel": (0, "no convolution inside its blocks"),
 }
 
 

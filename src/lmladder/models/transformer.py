@@ -4,11 +4,12 @@ and a 4x MLP, a final norm and a linear head optionally tied to the token embedd
 
 The modern transformer of modded-nanogpt and nanochat is the same class by configuration: rotary positions
 (Su et al., 2021), QK-norm (Henry et al., 2020), ReLU^2 (So et al., 2021), zero-initialised output projections,
-a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat) and grouped-query attention (Ainslie
-et al., 2023). Cheap look-backs for character models (nn/lookback.py): modded-nanogpt's smear gate and n-gram
-embeddings (exact bigrams, hashed longer n-grams: BLT) on the input, a causal convolution before each block's
-attention and MLP (Canon layers). Multi-token prediction (nn/future.py) adds a training loss only. Every option
-defaults to the GPT-2 model above.
+a logit soft-cap (Gemma 2), value embeddings on alternate layers (nanochat), the value residual (Zhou et al., 2024,
+ResFormer) and grouped-query attention (Ainslie et al., 2023). Cheap look-backs for character models
+(nn/lookback.py): modded-nanogpt's smear gate and n-gram embeddings (exact bigrams, hashed longer n-grams: BLT) on
+the input, causal convolutions inside each block (Canon layers, at any of Allen-Zhu's four places: before
+attention, on its queries, keys and values, before the MLP, inside it). Multi-token prediction (nn/future.py) adds
+a training loss only. Every option defaults to the GPT-2 model above.
 
 The forward reads embed -> blocks -> head, as nanoGPT's: each option lives in the part it changes."""
 
@@ -47,9 +48,9 @@ def _residual_proj(c: GPTConfig, fan_in: int, rng, dtype) -> nn.Linear:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, c: GPTConfig, rng, dtype):
+    def __init__(self, c: GPTConfig, rng, dtype, layer: int = 0):
         self.n_head, self.n_kv_head, self.head_dim = c.n_head, c.kv_heads, c.n_embd // c.n_head
-        self.dropout, self.rng = c.dropout, rng
+        self.dropout, self.rng, self.n_embd = c.dropout, rng, c.n_embd
         self.rope_base = c.rope_base if c.pos == "rope" else None
         self.qk_norm = c.qk_norm  # a gain-free RMS norm of each query and key head
         width = (c.n_head + 2 * self.n_kv_head) * self.head_dim  # q, k, v side by side: 3C without GQA
@@ -59,23 +60,35 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = _residual_proj(c, c.n_embd, rng, dtype)
         self.resid_drop = nn.Dropout(c.dropout, rng=rng)
         self.plain = not (self.rope_base or c.qk_norm or self.n_kv_head != self.n_head)
+        conv = c.lookback.conv  # Canon-B: on the queries, keys and values c_attn makes
+        self.conv = CausalConv(width, conv.kernel, dtype) if conv.kernel and "b" in conv.at else None
+        # the value residual's weight of the first layer's values (ResFormer's 0.5 to start); None: the first layer
+        self.lam = nn.Parameter(np.full((1,), 0.5, dtype)) if c.value_residual and layer else None
 
-    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve: Tensor | None = None) -> Tensor:
-        qkv = self.qkv(x, cache, ve)  # (B, T, C) -> (B, T, 3C)
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0, ve=None, v1=None) -> Tensor:
+        """v1: the first layer's values, a list this layer appends its own to (the first) or mixes them from."""
+        qkv = self.qkv(x, cache, ve, layer, v1)  # (B, T, C) -> (B, T, 3C)
         # inference: the op appends this step's keys/values to the cache and attends over all of them
         kv = None if cache is None else (cache.k[layer], cache.v[layer], cache.length)
         p = self.dropout if self.training else 0.0
         y = F.causal_self_attention(qkv, self.n_head, p, self.rng, kv)  # (B, T, 3C) -> (B, T, C), heads inside
         return self.resid_drop(self.c_proj(y))
 
-    def qkv(self, x: Tensor, cache: KVCache | None = None, ve: Tensor | None = None) -> Tensor:
-        """The queries, keys and values attention reads, (B, T, C) -> (B, T, 3C): after value embeddings, QK-norm,
-        rotary positions and shared key/value heads (the health statistics record this)."""
+    def qkv(self, x: Tensor, cache: KVCache | None = None, ve=None, layer: int = 0, v1=None) -> Tensor:
+        """The queries, keys and values attention reads, (B, T, C) -> (B, T, 3C): after the convolution, value
+        embeddings, QK-norm, rotary positions, shared key/value heads and the value residual (the health statistics
+        record this)."""
         qkv = self.c_attn(x)  # (B, T, C) -> (B, T, (H + 2 H_kv) d)
+        if self.conv is not None:
+            qkv = self.conv(qkv, cache, (layer, 3))
         if ve is not None or not self.plain:
             start = 0 if cache is None else cache.length
             opts = dict(qk_norm=self.qk_norm, rope_base=self.rope_base, start=start)
             qkv = F.modern_qkv(qkv, ve, self.n_head, self.n_kv_head, **opts)
+        if v1 is not None and self.lam is None:  # the first layer: its values, for the later ones
+            v1.append(qkv[..., -self.n_embd :])  # (B, T, C)
+        elif v1 is not None:
+            qkv = F.value_residual(qkv, v1[0], self.lam)  # v + lam (v1 - v)
         return qkv
 
 
@@ -85,9 +98,14 @@ class FeedForward(nn.Module):
         self.act = nn.activation(c.activation)
         self.c_proj = _residual_proj(c, 4 * c.n_embd, rng, dtype)
         self.drop = nn.Dropout(c.dropout, rng=rng)
+        conv = c.lookback.conv  # Canon-D: on the hidden layer, before the activation
+        self.conv = CausalConv(4 * c.n_embd, conv.kernel, dtype) if conv.kernel and "d" in conv.at else None
 
-    def forward(self, x):
-        return self.drop(self.c_proj(self.act(self.c_fc(x))))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
+    def forward(self, x, cache=None, layer=0):
+        h = self.c_fc(x)  # (B, T, C) -> (B, T, 4C)
+        if self.conv is not None:
+            h = self.conv(h, cache, (layer, 4))
+        return self.drop(self.c_proj(self.act(h)))  # (B, T, 4C) -> (B, T, C)
 
 
 class Block(nn.Module):
@@ -96,23 +114,23 @@ class Block(nn.Module):
 
     def __init__(self, c: GPTConfig, rng, dtype, layer: int = 0):
         self.ln_1 = _norm(c, dtype)
-        self.attn = CausalSelfAttention(c, rng, dtype)
+        self.attn = CausalSelfAttention(c, rng, dtype, layer)
         self.ln_2 = _norm(c, dtype)
         self.mlp = FeedForward(c, rng, dtype)
         self.drop_path = nn.DropPath(c.drop_path * layer / max(1, c.n_layer - 1), rng=rng)
-        k = c.lookback.conv  # Canon layers A and C: mix the last k positions into what attention and the MLP read
-        self.conv_1 = CausalConv(c.n_embd, k, dtype) if k else None
-        self.conv_2 = CausalConv(c.n_embd, k, dtype) if k else None
+        conv = c.lookback.conv  # Canon-A and -C: mix the last positions into what attention and the MLP read
+        self.conv_1 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.kernel and "a" in conv.at else None
+        self.conv_2 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.kernel and "c" in conv.at else None
 
-    def forward(self, x, cache=None, layer=0, ve=None):
+    def forward(self, x, cache=None, layer=0, ve=None, v1=None):
         h = self.ln_1(x)
         if self.conv_1 is not None:
             h = self.conv_1(h, cache, (layer, 1))
-        x = x + self.drop_path(self.attn(h, cache, layer, ve))
+        x = x + self.drop_path(self.attn(h, cache, layer, ve, v1))
         h = self.ln_2(x)
         if self.conv_2 is not None:
             h = self.conv_2(h, cache, (layer, 2))
-        return x + self.drop_path(self.mlp(h))
+        return x + self.drop_path(self.mlp(h, cache, layer))
 
 
 class GPT(LanguageModel):
@@ -196,8 +214,8 @@ class GPT(LanguageModel):
         the loss is that of the last position alone (the contract of models/base.py)."""
         idx = self.check_input(idx, targets, last_only)
         x = self.embed(idx, cache)  # (B, T) -> (B, T, C)
-        for i, (block, ve) in enumerate(zip(self.blocks, self.values(idx), strict=True)):
-            x = block(x, cache, i, ve)  # (B, T, C)
+        for i, (block, (ve, v1)) in enumerate(zip(self.blocks, self.values(idx), strict=True)):
+            x = block(x, cache, i, ve, v1)  # (B, T, C)
         if cache is not None:
             cache.advance(idx)
         return self.head(x, targets, last_only)
@@ -218,9 +236,10 @@ class GPT(LanguageModel):
         return self.drop(x)
 
     def values(self, idx: np.ndarray):
-        """Each layer's value embedding of idx, (B, T, H_kv d), or None for a layer without one."""
-        ves = iter(self.value_embeds)
-        return (next(ves)(idx) if self.config.has_value_embed(i) else None for i in range(self.n_layer))
+        """What each layer adds to its values: (its value embedding of idx, (B, T, H_kv d), or None for a layer
+        without one; the value residual's list that the first layer fills with its values, or None without it)."""
+        ves, v1 = iter(self.value_embeds), [] if self.config.value_residual else None
+        return ((next(ves)(idx) if self.config.has_value_embed(i) else None, v1) for i in range(self.n_layer))
 
     def head(self, x: Tensor, targets=None, last_only: bool = False):
         """x (B, T, C) -> (logits, loss): the final norm, the linear head (soft-capped), the mean cross-entropy. A

@@ -4,6 +4,7 @@ GPT's (rules.py): the look-backs (`lookback.*`) and multi-token prediction (`mtp
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from .. import nn
@@ -54,15 +55,44 @@ class NgramEmbedConfig:
         return sum(min(n, self.buckets) for n in ngram_counts(vocab_size, self.order))
 
 
+# Allen-Zhu's four places for a Canon layer, named by his letters: a, before attention (on the normed input); b, on
+# attention's queries, keys and values; c, before the MLP; d, on the MLP's hidden layer before its activation
+CANON_PLACES = ("a", "b", "c", "d")
+PLACE_SETS = tuple("".join(s) for n in range(1, 5) for s in itertools.combinations(CANON_PLACES, n))
+
+
+@dataclass
+class ConvConfig:
+    """Canon layers (nn/lookback.py: CausalConv): x + a causal per-channel convolution of the last `kernel` positions,
+    at each place `at` names."""
+
+    kernel: int = integer(0, low=0, high=64, note="0 turns it off")
+    at: str = choice("ac", PLACE_SETS)  # the places, in order: "ac" (before attention and the MLP), "abcd", ...
+
+    def check(self) -> None:
+        check_fields(self, ModelConfigError)
+        if self.kernel == 1:
+            raise ModelConfigError(
+                "kernel=1 reads no earlier position (it only rescales each channel); set kernel >= 2 (e.g. 4: the "
+                "position and the 3 before it), or 0 to turn it off"
+            )
+
+    def channels(self, n_embd: int, qkv_width: int) -> int:
+        """The channels convolved in one block: n_embd at a and c, q, k and v's at b, the MLP's 4 n_embd at d."""
+        if not self.kernel:
+            return 0
+        width = {"a": n_embd, "b": qkv_width, "c": n_embd, "d": 4 * n_embd}
+        return sum(width[p] for p in self.at)
+
+
 @dataclass
 class LookbackConfig:
     """Cheap looks at the last few tokens for character models (nn/lookback.py), all off by default: the smear gate
-    and n-gram rows on the input, a causal convolution inside every block."""
+    and n-gram rows on the input, causal convolutions inside every block."""
 
     smear: SmearConfig = block(SmearConfig)
     ngram: NgramEmbedConfig = block(NgramEmbedConfig)
-    # x + a causal per-channel convolution of the last `conv` positions before each block's attention and MLP
-    conv: int = integer(0, low=0, high=64, note="0 turns it off")
+    conv: ConvConfig = block(ConvConfig)
 
     def __post_init__(self):
         nest(self)
@@ -70,11 +100,6 @@ class LookbackConfig:
     def check(self) -> None:
         check_fields(self, ModelConfigError)
         check_groups(self, ModelConfigError)
-        if self.conv == 1:
-            raise ModelConfigError(
-                "conv=1 reads no earlier position (it only rescales each channel); set conv >= 2 (e.g. 4: the "
-                "position and the 3 before it), or 0 to turn it off"
-            )
 
     @property
     def tokens(self) -> int:
@@ -114,6 +139,7 @@ class GPTConfig:
     zero_init_proj: bool = flag(False)  # attention and MLP output projections start at zero
     logit_softcap: float | None = number(None, above=0, null="(off)")  # logits = cap * tanh(logits / cap)
     value_embeds: bool = flag(False)  # alternate layers add a per-token embedding to their values (nanochat)
+    value_residual: bool = flag(False)  # layers after the first mix the first layer's values into theirs (ResFormer)
     n_kv_head: int | None = integer(None, low=1, null="(= n_head)")  # key/value heads, grouped-query attention
     lookback: LookbackConfig = block(LookbackConfig)
     mtp: MtpConfig = block(MtpConfig)
@@ -143,6 +169,11 @@ class GPTConfig:
                 "value_embeds=true needs n_layer >= 2 (they go on alternate layers); set n_layer >= 2 or turn "
                 "value_embeds off"
             )
+        if self.value_residual and self.n_layer < 2:
+            raise ModelConfigError(
+                "value_residual=true needs n_layer >= 2 (the layers after the first mix in the first one's values); "
+                "set n_layer >= 2 or turn value_residual off"
+            )
         if (width := self.lookback.smear.width) is not None and width > self.n_embd:
             raise ModelConfigError(
                 f"lookback.smear.width={width} exceeds n_embd={self.n_embd} (the smear gate reads the first width "
@@ -168,9 +199,9 @@ class GPTConfig:
         gate = self.lookback.smear.gate_width(C) if self.lookback.smear.enabled else 0
         smear = gate + 1 if gate else 0  # the gate's weights (a matrix product) and lam
         future = self.mtp.heads * V * C  # multi-token prediction's heads (trained, never run at inference)
-        conv = 2 * self.lookback.conv * C  # two per block, a multiply-add per weight and token like a matrix's
+        conv = self.lookback.conv.kernel * self.lookback.conv.channels(C, C + 2 * kv)  # a multiply-add per weight
         params = tables + L * (block + biases + 2 * norm + conv) + norm + (0 if self.tie_weights else V * C)
-        params += smear + future
+        params += smear + future + (L - 1 if self.value_residual else 0)  # a mixing weight per layer after the first
         matmul = L * (block + conv) + V * C + gate + future  # the heads: every token
         return Counts(params, params - tables, matmul, 6 * matmul + 6 * L * T * C)
 
@@ -193,7 +224,8 @@ RENAMED = {
     "bigram_embed": ("lookback.ngram.order=2", "the bigram embedding is the n-gram rows of order 2"),
     "ngram_embed": ("lookback.ngram.order", _LOOKBACK),
     "ngram_buckets": ("lookback.ngram.buckets", _LOOKBACK),
-    "conv_kernel": ("lookback.conv", _LOOKBACK),
+    "conv_kernel": ("lookback.conv.kernel", _LOOKBACK),
+    "lookback.conv": ("lookback.conv.kernel", "the convolution's settings are one group: its kernel and its places"),
     "mtp": ("mtp.heads", _MTP),
     "mtp_weight": ("mtp.weight", _MTP),
 }
@@ -203,7 +235,11 @@ def from_stored(stored: dict) -> dict:
     """GPTConfig's fields from those a checkpoint stored. A file written before the groups holds RENAMED's flat
     fields: they become the groups of the same model, bigram_embed the n-gram rows of order 2 with a row per pair
     (its table's rows, in the same order: renamed_weights). A file with both bigram_embed and ngram_embed had two
-    tables of order 2, which no config describes now: refused."""
+    tables of order 2, which no config describes now: refused. A file written before the convolution's group holds
+    its kernel as `lookback.conv`, at the places it had then (a and c)."""
+    look = stored.get("lookback")
+    if isinstance(look, dict) and isinstance(look.get("conv"), int):
+        stored = {**stored, "lookback": {**look, "conv": {"kernel": look["conv"], "at": "ac"}}}
     flat = {k: v for k, v in stored.items() if k in RENAMED and not (k == "mtp" and isinstance(v, dict))}
     if not flat or "lookback" in stored:  # today's fields (or a mix, which GPTConfig refuses as unknown fields)
         return stored
@@ -218,7 +254,7 @@ def from_stored(stored: dict) -> dict:
         V = stored["vocab_size"]
         ngram = NgramEmbedConfig(2, max(ngram.buckets, (V + 1) * V))
     smear = SmearConfig(flat.get("smear", False), flat.get("smear_width"))
-    lookback = LookbackConfig(smear, ngram, flat.get("conv_kernel", 0))
+    lookback = LookbackConfig(smear, ngram, ConvConfig(flat.get("conv_kernel", 0), "ac"))
     mtp = MtpConfig(flat.get("mtp", 0), flat.get("mtp_weight", MtpConfig.weight))
     return {**{k: v for k, v in stored.items() if k not in flat}, "lookback": lookback, "mtp": mtp}
 
