@@ -72,6 +72,8 @@ MUON = dict(name="muon", lr=3e-3, weight_decay=0.0, muon_lr=0.03, momentum=0.95,
 # experiment=shakespeare_30min does now (torch.optim.Muon has neither, so its side stays the fused matrix);
 # gpt_shakespeare_modern keeps the preset's step before them, the one earlier bench_ab figures measured
 MUON_FIELD = dict(MUON, split_blocks=True, ns_coeffs="polar_express")
+CONV_AC = dict(MODERN, lookback=dict(conv=dict(kernel=4)))  # experiment=shakespeare_30min's model
+CANON_ABC, VALUE_RESIDUAL = dict(conv=dict(kernel=4, at="abc")), dict(value_residual=True)
 # the 6-layer GPT of experiment=shakespeare_30min on its batches of 32 x 64
 SHAKESPEARE_30MIN = dict(kind="gpt", vocab=65, L=6, H=4, C=128, B=32, T=64, warmup=3, repeats=40, block=4, model=MODERN)
 
@@ -88,6 +90,12 @@ WORKLOADS = {
     # the same with model.lookback.conv.kernel=4 (a causal convolution before each block's attention and MLP) against
     # the plain step: the model options under `extra` are what `ours_plain` leaves out
     "gpt_shakespeare_conv": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, extra=dict(lookback=dict(conv=dict(kernel=4)))),
+    # the preset's convolution (at a and c) against the same with Canon-B too (at="abc": on q, k and v) and against
+    # the value residual on top: their cost per step, which sets the steps of an equal-time comparison
+    "gpt_shakespeare_canon_abc": dict(
+        SHAKESPEARE_30MIN, optim=MUON_FIELD, model=CONV_AC, extra=dict(lookback=CANON_ABC)
+    ),
+    "gpt_shakespeare_value_residual": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, model=CONV_AC, extra=VALUE_RESIDUAL),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
