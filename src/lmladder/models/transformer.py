@@ -61,7 +61,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(c.dropout, rng=rng)
         self.plain = not (self.rope_base or c.qk_norm or self.n_kv_head != self.n_head)
         conv = c.lookback.conv  # Canon-B: on the queries, keys and values c_attn makes
-        self.conv = CausalConv(width, conv.kernel, dtype) if conv.kernel and "b" in conv.at else None
+        self.conv = CausalConv(width, conv.kernel, dtype) if conv.on("b") else None
         # the value residual's weight of the first layer's values (ResFormer's 0.5 to start); None: the first layer
         self.lam = nn.Parameter(np.full((1,), 0.5, dtype)) if c.value_residual and layer else None
 
@@ -99,7 +99,7 @@ class FeedForward(nn.Module):
         self.c_proj = _residual_proj(c, 4 * c.n_embd, rng, dtype)
         self.drop = nn.Dropout(c.dropout, rng=rng)
         conv = c.lookback.conv  # Canon-D: on the hidden layer, before the activation
-        self.conv = CausalConv(4 * c.n_embd, conv.kernel, dtype) if conv.kernel and "d" in conv.at else None
+        self.conv = CausalConv(4 * c.n_embd, conv.kernel, dtype) if conv.on("d") else None
 
     def forward(self, x, cache=None, layer=0):
         h = self.c_fc(x)  # (B, T, C) -> (B, T, 4C)
@@ -119,8 +119,8 @@ class Block(nn.Module):
         self.mlp = FeedForward(c, rng, dtype)
         self.drop_path = nn.DropPath(c.drop_path * layer / max(1, c.n_layer - 1), rng=rng)
         conv = c.lookback.conv  # Canon-A and -C: mix the last positions into what attention and the MLP read
-        self.conv_1 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.kernel and "a" in conv.at else None
-        self.conv_2 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.kernel and "c" in conv.at else None
+        self.conv_1 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.on("a") else None
+        self.conv_2 = CausalConv(c.n_embd, conv.kernel, dtype) if conv.on("c") else None
 
     def forward(self, x, cache=None, layer=0, ve=None, v1=None):
         h = self.ln_1(x)

@@ -77,12 +77,14 @@ class ConvConfig:
                 "position and the 3 before it), or 0 to turn it off"
             )
 
+    def on(self, place: str) -> bool:
+        """Whether a convolution runs at this place (one of CANON_PLACES)."""
+        return bool(self.kernel) and place in self.at
+
     def channels(self, n_embd: int, qkv_width: int) -> int:
         """The channels convolved in one block: n_embd at a and c, q, k and v's at b, the MLP's 4 n_embd at d."""
-        if not self.kernel:
-            return 0
         width = {"a": n_embd, "b": qkv_width, "c": n_embd, "d": 4 * n_embd}
-        return sum(width[p] for p in self.at)
+        return sum(width[p] for p in CANON_PLACES if self.on(p))
 
 
 @dataclass
