@@ -1,6 +1,7 @@
 """The mixture rung (models/mixture.py) on real text: a tiny GPT trained for a few hundred steps on 20k characters of
-Tiny Shakespeare, mixed with the Kneser-Ney 7-gram. Its ends are its components, the fitted lam beats both ends on
-the holdout tail, its checkpoint alone scores bit for bit, and bad inputs fail in one line."""
+Tiny Shakespeare, mixed with the Kneser-Ney 7-gram. Its ends are its components, the fitted lam beats both ends
+where it is fitted (val, or the train tail), its checkpoint alone scores bit for bit, and bad inputs fail in one
+line."""
 
 import re
 from dataclasses import replace
@@ -18,6 +19,7 @@ from lmladder.models.mixture import (
     Mixture,
     MixtureConfig,
     best_lambda,
+    cross_fitted,
     holdout_split,
     log_probs,
     mix,
@@ -41,10 +43,13 @@ KN7 = dict(order=7, smoothing="kneser_ney")
 
 @pytest.fixture(scope="module")
 def gpt(tiny_stream, tmp_path_factory):
-    """A tiny GPT trained 500 steps on tiny_stream (seconds; val NLL 2.13, the 7-gram's 1.76): its checkpoint."""
+    """A tiny GPT trained 500 steps on tiny_stream (seconds; val NLL 2.13, the 7-gram's 1.76): its checkpoint. Its
+    dropout is on, so a lam fitted while the network draws dropout masks would differ from the one its scores fit."""
     out = tmp_path_factory.mktemp("gpt")
     rngs = make_rngs(0)
-    model = GPT(for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32), tiny_stream), rng=rngs["model"])
+    model = GPT(
+        for_data(GPTConfig(n_layer=1, n_head=2, n_embd=64, block_size=32, dropout=0.1), tiny_stream), rng=rngs["model"]
+    )
     settings = TrainSettings(
         max_iters=500, batch_size=16, seq_len=32, eval=EvalSettings(interval=500, iters=2),
         checkpoint=CheckpointSettings(interval=500), health_interval=0, progress=False,
@@ -55,11 +60,11 @@ def gpt(tiny_stream, tmp_path_factory):
 
 def fitted(data, **fields) -> Mixture:
     model = Mixture(for_data(MixtureConfig(**fields), data), rng=np.random.default_rng(0))
-    return model.fit(np.asarray(data.splits["train"]), **load_components(model))
+    return model.fit(np.asarray(data.splits["train"]), **load_components(model), val=np.asarray(data.splits["val"]))
 
 
 def test_lam_1_is_the_neural_model_and_lam_0_the_count_model(gpt, tiny_stream):
-    neural = load_training_checkpoint(gpt).model
+    neural = load_training_checkpoint(gpt).model.eval()
     count = NGram(for_data(NGramConfig(**KN7), tiny_stream)).fit(np.asarray(tiny_stream.splits["train"]))
     x = np.asarray(tiny_stream.splits["val"][:64]).reshape(2, 32)
     one, zero = fitted(tiny_stream, neural=str(gpt), lam=1.0), fitted(tiny_stream, neural=str(gpt), lam=0.0)
@@ -73,8 +78,27 @@ def test_lam_1_is_the_neural_model_and_lam_0_the_count_model(gpt, tiny_stream):
     assert got == pytest.approx(want, rel=1e-6)  # the GPT scores in float32, the mixture in float64
 
 
-def test_the_fitted_lam_beats_both_ends_on_the_tail_and_both_components_on_val(gpt, tiny_stream):
+def test_lam_fitted_on_val_is_val_s_best_and_its_cross_fitted_score_is_said(gpt, tiny_stream):
     model = fitted(tiny_stream, neural=str(gpt))
+    lam, val = model.config.lam, np.asarray(tiny_stream.splits["val"])
+    count = NGram(for_data(NGramConfig(**KN7), tiny_stream)).fit(np.asarray(tiny_stream.splits["train"]))
+    log_p, log_q = (target_log_probs(m, val, None, 32) for m in (model.parts["neural"], count))
+    assert 0 < lam < 1 and model.config.fit_on == "val" and best_lambda(log_p, log_q) == lam
+    nll = {a: -mix(log_p, log_q, a).mean() for a in (0.0, lam / 2, lam, (1 + lam) / 2, 1.0)}
+    assert nll[lam] == min(nll.values()) and nll[lam] < min(nll[0.0], nll[1.0]) - 0.01, nll
+    assert score_splits(model, tiny_stream)["val"]["nll"] == pytest.approx(nll[lam], rel=1e-8)  # the same windows
+    cross = cross_fitted(log_p, log_q)  # each half's lam is further from its own best than the whole's lam
+    assert nll[lam] < cross < nll[lam] + 0.01
+    said = re.fullmatch(
+        r"lam = 0\.\d{4} \(the neural share\), fitted on val's 1,\d{3} tokens \(val NLL (\d\.\d{4}) with it, "
+        r"(\d\.\d{4}) with each half's lam fitted on the other half\)",
+        model.fit_summary(),
+    )
+    assert said and said.groups() == (f"{nll[lam]:.4f}", f"{cross:.4f}"), model.fit_summary()
+
+
+def test_the_fitted_lam_beats_both_ends_on_the_tail_and_both_components_on_val(gpt, tiny_stream):
+    model = fitted(tiny_stream, neural=str(gpt), fit_on="train_tail")
     lam = model.config.lam
     assert 0 < lam < 1 and model.config.neural_rung == "transformer"
     train_ids = np.asarray(tiny_stream.splits["train"])
@@ -108,8 +132,9 @@ def test_a_lines_corpus_is_cut_at_a_document_boundary(tiny_names):
     assert len(tail) >= 0.05 * len(ids) - 20  # from the first boundary after the 95% mark
 
 
-def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, tmp_path):
-    config = MixtureConfig(neural=str(gpt), holdout=0.1)
+@pytest.mark.parametrize("fit", [dict(), dict(fit_on="train_tail", holdout=0.1)])
+def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(fit, gpt, tiny_stream, tmp_path):
+    config = MixtureConfig(neural=str(gpt), **fit)
     m = run_rung(Run(
         Mixture, config, tiny_stream, sample=SampleSettings(num_samples=2, sample_tokens=40), seed=0,
         out_dir=tmp_path, meta={}, log=lambda _: 0,
@@ -121,7 +146,7 @@ def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, t
     assert {k.split(".")[0] for k in ck.model.state_dict()} == {"neural", "count"}
     assert score_splits(ck.model, tiny_stream) == {k: m[k] for k in tiny_stream.splits if k != "train"}
     x = np.asarray(tiny_stream.splits["val"][:96]).reshape(3, 32)
-    fresh = fitted(tiny_stream, neural=str(gpt), holdout=0.1)
+    fresh = fitted(tiny_stream, neural=str(gpt), **fit)
     with no_grad():
         np.testing.assert_array_equal(ck.model(x)[0].data, fresh(x)[0].data)
     a, b = (generate(m, x[:, :5], 30, rng=np.random.default_rng(1)) for m in (ck.model, fresh))
@@ -135,8 +160,16 @@ def test_the_checkpoint_alone_scores_and_samples_bit_for_bit(gpt, tiny_stream, t
         (dict(neural="nope/model.safetensors"), r"^neural='nope/model.safetensors': no checkpoint there; train"),
         (dict(holdout=1.5), r"^holdout=1.5 must be in \(0, 1\)"),
         (dict(holdout=0.0), r"^holdout=0.0 must be in \(0, 1\)"),
-        (dict(lam=2.0), r"^lam=2.0 must be in \[0, 1\], or null to fit it on the holdout tail"),
-        (dict(holdout=1e-9), r"^holdout=1e-09 of a 18,000-token train split leaves no tail to fit lam on; change"),
+        (dict(lam=2.0), r"^lam=2.0 must be in \[0, 1\], or null to fit it where fit_on says"),
+        (
+            dict(fit_on="test"),
+            r"^fit_on='test'; choose one of val, train_tail \(where lam is fitted when lam is null\)",
+        ),
+        (dict(holdout=0.1), r"^holdout=0.1 is read with fit_on=train_tail only, and fit_on='val': it would change "),
+        (
+            dict(fit_on="train_tail", holdout=1e-9),
+            r"^holdout=1e-09 of a 18,000-token train split leaves no tail to fit lam on; change",
+        ),
     ],
 )
 def test_bad_settings_fail_in_one_line(fields, problem, gpt, tiny_stream):
@@ -162,13 +195,21 @@ def test_a_neural_checkpoint_of_other_data_or_a_count_model_is_refused(gpt, tiny
 
 
 def test_lam_is_said_with_what_it_was_fitted_on_and_an_end_of_0_1_is_named(gpt, tiny_stream):
-    m = fitted(tiny_stream, neural=str(gpt), holdout=0.1)
+    m = fitted(tiny_stream, neural=str(gpt), fit_on="train_tail", holdout=0.1)
     assert re.fullmatch(r"lam = 0\.\d{4} \(the neural share\), fitted on the last 1,\d{3} train tokens \(holdout=0.1\)",
                         m.fit_summary())  # fmt: skip
     m.lam = 0.0  # what a tail the neural component does nothing for fits
-    assert m.fit_summary().endswith("; the count model alone: the neural component adds nothing on that tail")
+    assert m.fit_summary().endswith("; the count model alone: the neural component adds nothing there")
     assert fitted(tiny_stream, neural=str(gpt), lam=0.5).fit_summary() == "lam = 0.5000 (the neural share), fixed"
     assert (
         "; only 89 tokens: raise holdout= or fix lam="
-        in fitted(tiny_stream, neural=str(gpt), holdout=0.005).fit_summary()
+        in fitted(tiny_stream, neural=str(gpt), fit_on="train_tail", holdout=0.005).fit_summary()
     )
+
+
+def test_fit_on_val_needs_val_and_a_checkpoint_from_before_it_says_train_tail(gpt, tiny_stream):
+    model = Mixture(for_data(MixtureConfig(neural=str(gpt)), tiny_stream), rng=np.random.default_rng(0))
+    with pytest.raises(ModelConfigError, match=r"^Mixture.fit: fit_on=val needs the val split: model.fit\(train, val="):
+        model.fit(np.asarray(tiny_stream.splits["train"]), **load_components(model))
+    stored = {k: v for k, v in vars(fitted(tiny_stream, neural=str(gpt), lam=0.5).config).items() if k != "fit_on"}
+    assert Mixture.stored_config(stored).fit_on == "train_tail"  # what lam was fitted on before fit_on existed

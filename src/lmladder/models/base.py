@@ -87,6 +87,8 @@ class LanguageModel(Module):
     # config fields naming the checkpoints of trained models that fit() is given, loaded, by the same names
     # (lmladder.checkpoints.load_components): the mixture's neural component
     components: ClassVar[tuple[str, ...]] = ()
+    # the splits besides train that fit() is given, by name (the mixture's val, where it fits lam)
+    tuned_on: ClassVar[tuple[str, ...]] = ()
     # keys of `<rung>.model` renamed since (config.py refuses them, naming the new key): old -> (new, why)
     renamed: ClassVar[dict[str, tuple[str, str]]] = {}
 

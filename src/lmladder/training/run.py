@@ -82,13 +82,15 @@ def train_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
 
 
 def fit_model(run: Run, model: LanguageModel, rngs: Rngs) -> TrainResult:
-    """Count the model on the train split (with the trained models its config names, LanguageModel.components)."""
+    """Count the model on the train split (with the trained models its config names, LanguageModel.components,
+    and the other splits it is tuned on, LanguageModel.tuned_on)."""
     t0 = time.perf_counter()
     components = load_components(model)
     for name, ck in components.items():  # another tokenizer: the model's own check names that first
         if tokenizer_digest(ck.tokenizer) == tokenizer_digest(run.data.tokenizer):
             same_split(name, ck.meta.get("data"), run.meta.get("data"), getattr(model.config, name))
-    model.fit(np.asarray(run.data.splits["train"]), **components)
+    splits = {name: np.asarray(run.data.splits[name]) for name in model.tuned_on}
+    model.fit(np.asarray(run.data.splits["train"]), **components, **splits)
     seconds = time.perf_counter() - t0
     run.log(f"{run.cls.rung}: {model.num_parameters():,} parameters, counted in {seconds:.1f}s")  # from the data
     if said := model.fit_summary():
