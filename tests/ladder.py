@@ -19,6 +19,7 @@ from lmladder.training import (
 SMALL = dict(n_embd=8, n_hidden=8, n_layer=2, n_layers=2, n_head=2, block_size=8, context=4, order=3)
 # the mixture's neural component, as its checkpoints describe it (built from the seed: untrained, like the others)
 SMALL |= dict(neural_rung="transformer", neural_config=dict(n_layer=2, n_head=2, n_embd=8, block_size=8))
+SMALL |= dict(fit_on="train_tail")  # its lam from the end of the ids it is fitted on: these tests give no val split
 RUNGS = ladder()  # every model file of lmladder/models, bottom to top
 
 
