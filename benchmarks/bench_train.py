@@ -96,6 +96,9 @@ WORKLOADS = {
         SHAKESPEARE_30MIN, optim=MUON_FIELD, model=CONV_AC, extra=dict(lookback=CANON_ABC)
     ),
     "gpt_shakespeare_value_residual": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, model=CONV_AC, extra=VALUE_RESIDUAL),
+    # the preset's GPT on BPE-512 tokens (data.tokenizer=bpe data.bpe.vocab_size=512): its head and value embeddings
+    # over 512 symbols against the preset's 65 (the batches' ids stay below 65: the cost does not depend on them)
+    "gpt_shakespeare_bpe512": dict(SHAKESPEARE_30MIN, optim=MUON_FIELD, model=CONV_AC, extra=dict(vocab_size=512)),
     # experiment=names_10min: makemore's GPT 96 wide with rotary positions and ReLU^2, AdamW (lr 2e-3), 32 names of 16
     "gpt_names_10min": dict(
         kind="gpt", vocab=27, L=4, H=4, C=96, B=32, T=16, warmup=20, repeats=400, block=40, model=NAMES, optim=NAMES_OPT
@@ -178,7 +181,8 @@ def build_torch(torch, w: dict, data, fused: bool, model_ours, optim: dict | Non
     torch.manual_seed(0)
     if w["kind"] == "gpt":
         options = w.get("model", {}) | w.get("extra", {})
-        model = torch_ref.GPT(w["vocab"], w["T"], w["L"], w["H"], w["C"], sdpa=fused, **options)
+        vocab = options.pop("vocab_size", w["vocab"])  # an `extra` may set a larger vocabulary (BPE tokens)
+        model = torch_ref.GPT(vocab, w["T"], w["L"], w["H"], w["C"], sdpa=fused, **options)
         tdata = data
     elif w["kind"] == "rnn":
         model = torch_ref.GRU(w["vocab"], w["E"], w["hidden"])  # torch.nn.GRU: the same sizes and equations
