@@ -31,8 +31,10 @@ def best_lambda(log_p: np.ndarray, log_q: np.ndarray) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(np.sum((p - q) / (lam * p + (1 - lam) * q)))
 
-    if slope(0.0) <= 0 or slope(1.0) >= 0:
-        return 0.0 if slope(0.0) <= 0 else 1.0
+    if slope(0.0) <= 0:
+        return 0.0
+    if slope(1.0) >= 0:
+        return 1.0
     lo, hi = 0.0, 1.0
     for _ in range(60):  # 2^-60: past float64's resolution of a lam in (0, 1)
         mid = 0.5 * (lo + hi)
