@@ -17,9 +17,8 @@ class PooledGradients:
     are added into that in place. A leaf's .grad never aliases another array (optimizers and clipping update it in
     place): a view, a read-only array or an array handed to two places is copied before it becomes one.
 
-    The arrays seen are kept by weak reference: an array that has died is stored nowhere, and a new array that
-    CPython places at its address (so with its id) is not it. Ids alone made a fresh gradient look shared whenever
-    it reused a dead one's address, copying it at random (process history decided which)."""
+    The arrays seen are kept by weak reference, not by id alone: CPython gives a dead array's address, so its id, to
+    the next array made, and a dead array is stored nowhere: a fresh gradient with its id is not shared."""
 
     __slots__ = ("grads", "owned", "handed", "shared")
 
